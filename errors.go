@@ -1,0 +1,100 @@
+package cove
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Code classifies an error so that every front end can translate it once:
+// to an HTTP status, an MCP isError result or a CLI exit code.
+type Code string
+
+// The error codes cove uses.
+const (
+	CodeInvalid       Code = "invalid"        // the request is malformed or a value is out of range
+	CodeNotFound      Code = "not_found"      // the sandbox, file or key does not exist (or is not yours)
+	CodeConflict      Code = "conflict"       // the request conflicts with the current state
+	CodeUnauthorized  Code = "unauthorized"   // missing or wrong credentials
+	CodeQuotaExceeded Code = "quota_exceeded" // a per-key quota would be exceeded
+	CodeUnavailable   Code = "unavailable"    // the host cannot do it now (missing kernel feature, shutting down)
+	CodeTimeout       Code = "timeout"        // the operation itself (not a user program) timed out
+	CodeInternal      Code = "internal"       // a bug or an unexpected host failure
+)
+
+// Error is cove's classified error. Message is safe to show to the user.
+type Error struct {
+	Code    Code   `json:"code"`
+	Message string `json:"message"`
+	// Err is the underlying cause; it is logged, never sent to clients.
+	Err error `json:"-"`
+}
+
+func (e *Error) Error() string {
+	if e.Err != nil && e.Message == "" {
+		return string(e.Code) + ": " + e.Err.Error()
+	}
+	if e.Err != nil {
+		return e.Message + ": " + e.Err.Error()
+	}
+	return e.Message
+}
+
+// Unwrap returns the cause.
+func (e *Error) Unwrap() error { return e.Err }
+
+// Is reports whether target is an *Error with the same code, so that
+// errors.Is(err, &cove.Error{Code: cove.CodeNotFound}) works.
+func (e *Error) Is(target error) bool {
+	t, ok := target.(*Error)
+	return ok && t.Code == e.Code && t.Message == "" && t.Err == nil
+}
+
+// Errorf returns an *Error with the given code and a formatted message.
+// A %w verb in format also records the cause.
+func Errorf(code Code, format string, args ...any) *Error {
+	err := fmt.Errorf(format, args...)
+	return &Error{Code: code, Message: err.Error(), Err: errors.Unwrap(err)}
+}
+
+// ErrorCode returns the code of the first *Error in err's chain, or
+// CodeInternal when there is none. A nil error has no code ("").
+func ErrorCode(err error) Code {
+	if err == nil {
+		return ""
+	}
+	var ce *Error
+	if errors.As(err, &ce) {
+		return ce.Code
+	}
+	return CodeInternal
+}
+
+// ErrorMessage returns the user-facing message of err: the message of its
+// *Error, or the whole text when err carries no code.
+func ErrorMessage(err error) string {
+	var ce *Error
+	if errors.As(err, &ce) && ce.Message != "" {
+		return ce.Message
+	}
+	return err.Error()
+}
+
+// CodeInfo maps an error code to its representation at each edge.
+type CodeInfo struct {
+	HTTPStatus int // status for REST responses
+	ExitCode   int // exit status of the CLI
+}
+
+// Codes is the one table that maps error codes to HTTP statuses and CLI
+// exit codes. CLI exit codes stay above 120 so that they do not collide
+// with the exit status of a user program, which `cove run` passes through.
+var Codes = map[Code]CodeInfo{
+	CodeInvalid:       {HTTPStatus: 400, ExitCode: 125},
+	CodeUnauthorized:  {HTTPStatus: 401, ExitCode: 126},
+	CodeNotFound:      {HTTPStatus: 404, ExitCode: 127},
+	CodeConflict:      {HTTPStatus: 409, ExitCode: 121},
+	CodeQuotaExceeded: {HTTPStatus: 429, ExitCode: 122},
+	CodeUnavailable:   {HTTPStatus: 503, ExitCode: 123},
+	CodeTimeout:       {HTTPStatus: 504, ExitCode: 124},
+	CodeInternal:      {HTTPStatus: 500, ExitCode: 120},
+}

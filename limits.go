@@ -1,0 +1,171 @@
+package cove
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Limits bound what one sandbox may use. The zero value of a field means
+// "use the configured default"; see DefaultLimits.
+type Limits struct {
+	// MemoryBytes caps the sandbox's user processes (RAM, no swap).
+	MemoryBytes int64 `json:"memory_bytes,omitempty"`
+	// CPUs is the CPU bandwidth in cores (0.5 is half a core).
+	CPUs float64 `json:"cpus,omitempty"`
+	// Pids caps the number of processes and threads.
+	Pids int `json:"pids,omitempty"`
+	// DiskBytes caps the workspace's disk usage.
+	DiskBytes int64 `json:"disk_bytes,omitempty"`
+	// TmpBytes caps /tmp and /dev/shm (each; memory backed, counted as memory).
+	TmpBytes int64 `json:"tmp_bytes,omitempty"`
+	// Timeout is the wall-clock limit of one execution.
+	Timeout time.Duration `json:"timeout,omitempty"`
+	// OutputBytes caps each of stdout and stderr of one execution.
+	OutputBytes int64 `json:"output_bytes,omitempty"`
+	// OpenFiles is RLIMIT_NOFILE for user processes.
+	OpenFiles int `json:"open_files,omitempty"`
+	// FileBytes is RLIMIT_FSIZE for user processes (0: the disk limit).
+	FileBytes int64 `json:"file_bytes,omitempty"`
+}
+
+// DefaultLimits are cove's embedded defaults.
+func DefaultLimits() Limits {
+	return Limits{
+		MemoryBytes: 512 << 20,
+		CPUs:        1,
+		Pids:        256,
+		DiskBytes:   1 << 30,
+		TmpBytes:    64 << 20,
+		Timeout:     30 * time.Second,
+		OutputBytes: 1 << 20,
+		OpenFiles:   1024,
+	}
+}
+
+// WithDefaults returns l with every zero field taken from d.
+func (l Limits) WithDefaults(d Limits) Limits {
+	if l.MemoryBytes == 0 {
+		l.MemoryBytes = d.MemoryBytes
+	}
+	if l.CPUs == 0 {
+		l.CPUs = d.CPUs
+	}
+	if l.Pids == 0 {
+		l.Pids = d.Pids
+	}
+	if l.DiskBytes == 0 {
+		l.DiskBytes = d.DiskBytes
+	}
+	if l.TmpBytes == 0 {
+		l.TmpBytes = d.TmpBytes
+	}
+	if l.Timeout == 0 {
+		l.Timeout = d.Timeout
+	}
+	if l.OutputBytes == 0 {
+		l.OutputBytes = d.OutputBytes
+	}
+	if l.OpenFiles == 0 {
+		l.OpenFiles = d.OpenFiles
+	}
+	if l.FileBytes == 0 {
+		l.FileBytes = d.FileBytes
+	}
+	return l
+}
+
+// Bounds on limits: below the minimum nothing useful runs, above the maximum
+// a request is a mistake.
+const (
+	MinMemoryBytes = 8 << 20
+	MinPids        = 8
+	MinDiskBytes   = 1 << 20
+	MaxCPUs        = 256
+	MaxTimeout     = 24 * time.Hour
+)
+
+// Validate reports every out-of-range field at once.
+func (l Limits) Validate() error {
+	var probs []string
+	if l.MemoryBytes != 0 && l.MemoryBytes < MinMemoryBytes {
+		probs = append(probs, fmt.Sprintf("memory %s is below the minimum of %s", FormatBytes(l.MemoryBytes), FormatBytes(MinMemoryBytes)))
+	}
+	if l.CPUs < 0 || l.CPUs > MaxCPUs || (l.CPUs != 0 && l.CPUs < 0.01) {
+		probs = append(probs, fmt.Sprintf("cpus %g is out of range (0.01 to %d)", l.CPUs, MaxCPUs))
+	}
+	if l.Pids != 0 && l.Pids < MinPids {
+		probs = append(probs, fmt.Sprintf("pids %d is below the minimum of %d", l.Pids, MinPids))
+	}
+	if l.DiskBytes != 0 && l.DiskBytes < MinDiskBytes {
+		probs = append(probs, fmt.Sprintf("disk %s is below the minimum of %s", FormatBytes(l.DiskBytes), FormatBytes(MinDiskBytes)))
+	}
+	if l.TmpBytes < 0 {
+		probs = append(probs, "tmp size must not be negative")
+	}
+	if l.Timeout < 0 || l.Timeout > MaxTimeout {
+		probs = append(probs, fmt.Sprintf("timeout %s is out of range (up to %s)", l.Timeout, MaxTimeout))
+	}
+	if l.OutputBytes < 0 {
+		probs = append(probs, "output limit must not be negative")
+	}
+	if l.OpenFiles < 0 || l.OpenFiles > 1<<20 {
+		probs = append(probs, fmt.Sprintf("open files %d is out of range (1 to %d)", l.OpenFiles, 1<<20))
+	}
+	if l.FileBytes < 0 {
+		probs = append(probs, "file size limit must not be negative")
+	}
+	if len(probs) > 0 {
+		return Errorf(CodeInvalid, "invalid limits: %s", strings.Join(probs, "; "))
+	}
+	return nil
+}
+
+// ParseBytes parses a size such as "512M", "1.5GiB", "64mb" or "1048576".
+// Units are binary (K = 1024).
+func ParseBytes(s string) (int64, error) {
+	orig := s
+	s = strings.TrimSpace(strings.ToUpper(s))
+	if s == "" {
+		return 0, Errorf(CodeInvalid, "empty size: use a number with an optional unit, such as 512M or 1G")
+	}
+	mult := int64(1)
+	for _, u := range []struct {
+		suffix string
+		mult   int64
+	}{
+		{"TIB", 1 << 40}, {"GIB", 1 << 30}, {"MIB", 1 << 20}, {"KIB", 1 << 10},
+		{"TB", 1 << 40}, {"GB", 1 << 30}, {"MB", 1 << 20}, {"KB", 1 << 10},
+		{"T", 1 << 40}, {"G", 1 << 30}, {"M", 1 << 20}, {"K", 1 << 10}, {"B", 1},
+	} {
+		if strings.HasSuffix(s, u.suffix) {
+			s = strings.TrimSpace(strings.TrimSuffix(s, u.suffix))
+			mult = u.mult
+			break
+		}
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil || f < 0 || f*float64(mult) > 1<<62 {
+		return 0, Errorf(CodeInvalid, "invalid size %q: use a number with an optional unit (K, M, G, T), such as 512M or 1G", orig)
+	}
+	return int64(f * float64(mult)), nil
+}
+
+// FormatBytes renders n in the largest binary unit that keeps it readable.
+func FormatBytes(n int64) string {
+	switch {
+	case n >= 1<<30 && n%(1<<30) == 0:
+		return fmt.Sprintf("%d GiB", n>>30)
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return fmt.Sprintf("%d MiB", n>>20)
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10 && n%(1<<10) == 0:
+		return fmt.Sprintf("%d KiB", n>>10)
+	default:
+		return fmt.Sprintf("%d bytes", n)
+	}
+}
