@@ -1,0 +1,211 @@
+// Package lang is cove's language registry: it maps language names, aliases
+// and file extensions to the languages cove runs, and turns a piece of source
+// code into the files to write into a sandbox workspace and the argv to run.
+//
+// Adding a language means adding one entry to the table in languages; every
+// list shown to users (in errors and help) is generated from that table.
+package lang
+
+import (
+	"path/filepath"
+	"slices"
+	"strings"
+	"unicode"
+
+	"github.com/cove-sandbox/cove"
+)
+
+// Language describes one language cove can run.
+type Language struct {
+	// Name is the canonical, lower-case name ("python").
+	Name string
+	// Aliases are other lower-case names that select the language ("py").
+	Aliases []string
+	// Extensions are the lower-case file extensions, with the dot, that
+	// select the language when a file is run without naming one.
+	Extensions []string
+	// SourceName is the file name used in the workspace when the caller
+	// gives none, or one with an extension of another language.
+	SourceName string
+
+	// command is the argv before the file to run.
+	command []string
+	// compile, when set, turns the source file into the file node (or
+	// another runtime) executes; it returns that file's name and content.
+	compile func(name, src string) (out string, code []byte, err error)
+}
+
+// Program is what Prepare produces: the files to write into the workspace
+// and the command that runs them there.
+type Program struct {
+	// Files maps paths relative to the workspace to their content. It
+	// always holds the source itself, so that tracebacks can show it.
+	Files map[string][]byte
+	// Argv is the command to run in the workspace; Argv[0] is looked up in
+	// the sandbox's PATH.
+	Argv []string
+}
+
+// languages returns the registry's table. It builds fresh values on each
+// call so that no caller can change what another one sees.
+func languages() []*Language {
+	return []*Language{
+		{
+			Name:       "python",
+			Aliases:    []string{"py", "python3"},
+			Extensions: []string{".py"},
+			SourceName: "main.py",
+			// -u: unbuffered, so that output streams while the program runs.
+			command: []string{"python3", "-u"},
+		},
+		{
+			Name:       "javascript",
+			Aliases:    []string{"js", "node"},
+			Extensions: []string{".js", ".mjs", ".cjs"},
+			SourceName: "main.js",
+			command:    []string{"node"},
+		},
+		{
+			Name:       "typescript",
+			Aliases:    []string{"ts"},
+			Extensions: []string{".ts", ".mts", ".cts"},
+			SourceName: "main.ts",
+			// Stack traces point at TypeScript lines through the inline
+			// source map that transpileTS emits.
+			command: []string{"node", "--enable-source-maps"},
+			compile: transpileTS,
+		},
+		{
+			Name:       "bash",
+			Aliases:    []string{"sh", "shell"},
+			Extensions: []string{".sh", ".bash"},
+			SourceName: "main.sh",
+			command:    []string{"bash"},
+		},
+	}
+}
+
+// All returns every language, in the order cove lists them.
+func All() []*Language { return languages() }
+
+// Lookup returns the language with the given name or alias, ignoring case
+// and surrounding spaces. An unknown name is a cove.CodeInvalid error that
+// lists the accepted names.
+func Lookup(nameOrAlias string) (*Language, error) {
+	key := strings.ToLower(strings.TrimSpace(nameOrAlias))
+	for _, l := range languages() {
+		if key == l.Name || slices.Contains(l.Aliases, key) {
+			return l, nil
+		}
+	}
+	if key == "" {
+		return nil, cove.Errorf(cove.CodeInvalid, "no language given: use %s", acceptedNames())
+	}
+	return nil, cove.Errorf(cove.CodeInvalid, "unknown language %q: use %s", nameOrAlias, acceptedNames())
+}
+
+// ForFile returns the language of a file from its extension, ignoring
+// case. An unknown or missing extension is a cove.CodeInvalid error that
+// lists the accepted extensions.
+func ForFile(filename string) (*Language, error) {
+	ext := strings.ToLower(filepath.Ext(filename))
+	if ext != "" {
+		for _, l := range languages() {
+			if slices.Contains(l.Extensions, ext) {
+				return l, nil
+			}
+		}
+	}
+	var exts []string
+	for _, l := range languages() {
+		exts = append(exts, l.Extensions...)
+	}
+	hint := "use " + joinOr(exts) + ", or choose the language with -l/--lang"
+	if ext == "" {
+		return nil, cove.Errorf(cove.CodeInvalid, "cannot tell the language of %q: it has no extension; %s", filename, hint)
+	}
+	return nil, cove.Errorf(cove.CodeInvalid, "cannot tell the language of %q from its extension %q: %s", filename, ext, hint)
+}
+
+// Prepare turns src into the files to write into the sandbox workspace and
+// the argv that runs them. name is the source file's name: a user-given
+// one such as "hello.py", or "" for SourceName, which is also used when
+// name has an extension that is not this language's. argv are extra
+// program arguments. A name that is not a plain file name, or TypeScript
+// that does not compile, is a cove.CodeInvalid error.
+func (l *Language) Prepare(name, src string, argv []string) (*Program, error) {
+	file, err := l.fileName(name)
+	if err != nil {
+		return nil, err
+	}
+	files := map[string][]byte{file: []byte(src)}
+	run := file
+	if l.compile != nil {
+		out, code, err := l.compile(file, src)
+		if err != nil {
+			return nil, err
+		}
+		files[out] = code
+		run = out
+	}
+	return &Program{
+		Files: files,
+		Argv:  slices.Concat(l.command, []string{run}, argv),
+	}, nil
+}
+
+// maxNameLen is Linux's NAME_MAX.
+const maxNameLen = 255
+
+// fileName picks the source file's name in the workspace. The name becomes
+// a relative path there and an argument of the interpreter, so it must be a
+// single path element that cannot be read as an option.
+func (l *Language) fileName(name string) (string, error) {
+	if name == "" {
+		return l.SourceName, nil
+	}
+	var why string
+	switch {
+	case strings.ContainsRune(name, '/'):
+		why = "it must not contain a slash"
+	case strings.Contains(name, ".."):
+		why = `it must not contain ".."`
+	case strings.HasPrefix(name, "-"):
+		why = `it must not start with "-"`
+	case strings.ContainsFunc(name, unicode.IsControl):
+		why = "it must not contain control characters such as NUL"
+	case len(name) > maxNameLen:
+		why = "it is longer than 255 bytes"
+	}
+	if why != "" {
+		return "", cove.Errorf(cove.CodeInvalid, "invalid file name %q: %s", name, why)
+	}
+	ext := strings.ToLower(filepath.Ext(name))
+	// A bare extension (".py") has no stem to derive other files from.
+	if len(ext) == len(name) || !slices.Contains(l.Extensions, ext) {
+		return l.SourceName, nil
+	}
+	return name, nil
+}
+
+// acceptedNames lists the languages with their aliases for error messages:
+// "python (py, python3), ... or bash (sh, shell)".
+func acceptedNames() string {
+	var names []string
+	for _, l := range languages() {
+		n := l.Name
+		if len(l.Aliases) > 0 {
+			n += " (" + strings.Join(l.Aliases, ", ") + ")"
+		}
+		names = append(names, n)
+	}
+	return joinOr(names)
+}
+
+// joinOr joins items as "a, b, c or d".
+func joinOr(items []string) string {
+	if len(items) < 2 {
+		return strings.Join(items, "")
+	}
+	return strings.Join(items[:len(items)-1], ", ") + " or " + items[len(items)-1]
+}
