@@ -1,6 +1,7 @@
 package cove
 
 import (
+	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
@@ -168,4 +169,44 @@ func FormatBytes(n int64) string {
 	default:
 		return fmt.Sprintf("%d bytes", n)
 	}
+}
+
+// limitsJSON is Limits on the wire: the timeout as a duration string
+// ("30s") rather than nanoseconds.
+type limitsJSON struct {
+	MemoryBytes int64   `json:"memory_bytes,omitempty"`
+	CPUs        float64 `json:"cpus,omitempty"`
+	Pids        int     `json:"pids,omitempty"`
+	DiskBytes   int64   `json:"disk_bytes,omitempty"`
+	TmpBytes    int64   `json:"tmp_bytes,omitempty"`
+	Timeout     string  `json:"timeout,omitempty"`
+	OutputBytes int64   `json:"output_bytes,omitempty"`
+	OpenFiles   int     `json:"open_files,omitempty"`
+	FileBytes   int64   `json:"file_bytes,omitempty"`
+}
+
+// MarshalJSON writes the timeout as a duration string.
+func (l Limits) MarshalJSON() ([]byte, error) {
+	j := limitsJSON{l.MemoryBytes, l.CPUs, l.Pids, l.DiskBytes, l.TmpBytes, "", l.OutputBytes, l.OpenFiles, l.FileBytes}
+	if l.Timeout != 0 {
+		j.Timeout = l.Timeout.String()
+	}
+	return json.Marshal(j)
+}
+
+// UnmarshalJSON reads the timeout as a duration string ("30s", "1m").
+func (l *Limits) UnmarshalJSON(b []byte) error {
+	var j limitsJSON
+	if err := json.Unmarshal(b, &j); err != nil {
+		return err
+	}
+	var d time.Duration
+	if j.Timeout != "" {
+		var err error
+		if d, err = time.ParseDuration(j.Timeout); err != nil {
+			return Errorf(CodeInvalid, "invalid timeout %q: use a duration such as 30s or 2m", j.Timeout)
+		}
+	}
+	*l = Limits{j.MemoryBytes, j.CPUs, j.Pids, j.DiskBytes, j.TmpBytes, d, j.OutputBytes, j.OpenFiles, j.FileBytes}
+	return nil
 }

@@ -1,0 +1,28 @@
+# cove's two everyday commands:
+#   make run   builds cove and runs a program in a sandbox on the embedded defaults
+#   make test  runs the whole test suite
+# Both install what they need on a fresh Debian machine (as root).
+
+export PATH := $(PATH):/usr/local/go/bin
+export CGO_ENABLED := 0
+GO ?= go
+
+.PHONY: deps build run test bench fmt
+
+deps:
+	@scripts/deps.sh
+
+build: deps
+	$(GO) build -trimpath -o bin/cove ./cmd/cove
+
+run: build
+	bin/cove run examples/hello.py
+
+test: deps
+	@scripts/test.sh
+
+bench: build
+	@scripts/bench.sh
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')

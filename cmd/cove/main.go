@@ -1,0 +1,134 @@
+// Command cove runs untrusted code in isolated Linux sandboxes.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/cove-sandbox/cove"
+	"github.com/cove-sandbox/cove/internal/agent"
+	"github.com/cove-sandbox/cove/internal/config"
+	"github.com/cove-sandbox/cove/internal/runtime/native"
+	"github.com/cove-sandbox/cove/internal/service"
+)
+
+func main() {
+	if agent.IsAgentInvocation() {
+		agent.Main()
+		return
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Getenv)
+	stop()
+	os.Exit(code)
+}
+
+// exitError carries an exit status that is not an error of cove's own: the
+// status of a user program that `cove run` passes through.
+type exitError struct{ code int }
+
+func (e *exitError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
+
+// env is what commands need from the process: streams, the environment and
+// a way to build the service.
+type env struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	getenv         func(string) string
+	cfg            config.Config
+	log            *slog.Logger
+}
+
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) int {
+	e := &env{stdin: stdin, stdout: stdout, stderr: stderr, getenv: getenv}
+	root := newRootCmd(e)
+	root.SetArgs(args)
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return 0
+	}
+	var xe *exitError
+	if errors.As(err, &xe) {
+		return xe.code
+	}
+	if errors.Is(err, context.Canceled) {
+		fmt.Fprintln(stderr, "cove: interrupted")
+		return 130
+	}
+	code := cove.ErrorCode(err)
+	fmt.Fprintf(stderr, "cove: %s\n", cove.ErrorMessage(err))
+	if info, ok := cove.Codes[code]; ok {
+		return info.ExitCode
+	}
+	return 1
+}
+
+func newRootCmd(e *env) *cobra.Command {
+	root := &cobra.Command{
+		Use:           "cove",
+		Short:         "Run untrusted code in isolated sandboxes",
+		Long:          "cove runs untrusted Python, JavaScript, TypeScript and shell code in isolated Linux sandboxes\n(namespaces, cgroups, seccomp, Landlock), with limits on memory, CPU, processes, disk, time and output.",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
+			cfg, err := config.Load(e.getenv)
+			if err != nil {
+				return err
+			}
+			e.cfg = cfg
+			return nil
+		},
+	}
+	root.AddCommand(newRunCmd(e), newVersionCmd(e))
+	return root
+}
+
+// localService builds the in-process service on the native runtime.
+func (e *env) localService(ctx context.Context) (*service.Service, func(), error) {
+	if err := e.cfg.Validate(); err != nil {
+		return nil, nil, err
+	}
+	var level slog.Level
+	level.UnmarshalText([]byte(e.cfg.LogLevel))
+	log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
+	be, err := native.New(ctx, native.Options{
+		DataDir:         e.cfg.DataDir,
+		RunDir:          e.cfg.RunDir,
+		DisableLandlock: !e.cfg.Landlock,
+		Logger:          log,
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := be.Sweep(ctx, nil); err != nil {
+		log.Warn("sweeping leftovers of earlier runs", "err", err)
+	}
+	svc := service.New(be, service.Options{Defaults: e.cfg.Limits, Logger: log})
+	return svc, func() {
+		svc.Close(context.WithoutCancel(ctx))
+		be.Close()
+	}, nil
+}
+
+func newVersionCmd(e *env) *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print cove's version",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			fmt.Fprintln(e.stdout, "cove", cove.Version)
+			return nil
+		},
+	}
+}

@@ -1,0 +1,230 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/cove-sandbox/cove"
+	"github.com/cove-sandbox/cove/internal/lang"
+)
+
+// limitFlags are the flags that override sandbox limits.
+type limitFlags struct {
+	memory, disk, tmp, output string
+	cpus                      float64
+	pids, openFiles           int
+	timeout                   time.Duration
+}
+
+func (f *limitFlags) register(cmd *cobra.Command) {
+	fl := cmd.Flags()
+	fl.StringVar(&f.memory, "memory", "", "memory limit, no swap (e.g. 64M, 1G; default 512M)")
+	fl.Float64Var(&f.cpus, "cpus", 0, "CPU limit in cores (e.g. 0.5; default 1)")
+	fl.IntVar(&f.pids, "pids", 0, "process and thread limit (default 256)")
+	fl.StringVar(&f.disk, "disk", "", "workspace disk limit (default 1G)")
+	fl.StringVar(&f.tmp, "tmp", "", "size of /tmp and of /dev/shm (default 64M)")
+	fl.DurationVar(&f.timeout, "timeout", 0, "wall-clock limit (e.g. 2s, 1m; default 30s)")
+	fl.StringVar(&f.output, "output", "", "limit of each of stdout and stderr (default 1M)")
+	fl.IntVar(&f.openFiles, "open-files", 0, "open file limit (default 1024)")
+}
+
+// limits parses the flags; unset flags stay zero (the configured default).
+func (f *limitFlags) limits() (cove.Limits, error) {
+	var l cove.Limits
+	var probs []string
+	for _, s := range []struct {
+		flag, v string
+		dst     *int64
+	}{{"--memory", f.memory, &l.MemoryBytes}, {"--disk", f.disk, &l.DiskBytes}, {"--tmp", f.tmp, &l.TmpBytes}, {"--output", f.output, &l.OutputBytes}} {
+		if s.v == "" {
+			continue
+		}
+		n, err := cove.ParseBytes(s.v)
+		if err != nil {
+			probs = append(probs, s.flag+": "+cove.ErrorMessage(err))
+			continue
+		}
+		*s.dst = n
+	}
+	if len(probs) > 0 {
+		return l, cove.Errorf(cove.CodeInvalid, "%s", probs[0])
+	}
+	l.CPUs, l.Pids, l.OpenFiles, l.Timeout = f.cpus, f.pids, f.openFiles, f.timeout
+	return l, l.Validate()
+}
+
+func newRunCmd(e *env) *cobra.Command {
+	var (
+		language, code string
+		passStdin      bool
+		asJSON         bool
+		lf             limitFlags
+	)
+	cmd := &cobra.Command{
+		Use:   "run [flags] (FILE | - | -c CODE) [-- ARGS...]",
+		Short: "Run a program in a new sandbox and remove the sandbox afterwards",
+		Long: `Run a program in a new sandbox and remove the sandbox afterwards.
+
+The language comes from the file's extension or from -l/--lang: python (py),
+javascript (js, node), typescript (ts) or bash (sh). "-" reads the program from
+standard input. Arguments after "--" are passed to the program.
+
+The exit status is the program's own. When cove stops the program (time,
+memory or output limit) it says why on stderr and exits non-zero.`,
+		Example: `  cove run hello.py
+  cove run -l python -c 'print(6*7)'
+  echo 'console.log(1+1)' | cove run -l javascript -
+  cove run main.ts -- arg1 arg2
+  cove run --memory 64M --timeout 2s --pids 64 --cpus 0.5 --json hog.py`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var progArgs []string
+			if n := cmd.ArgsLenAtDash(); n >= 0 {
+				args, progArgs = args[:n], args[n:]
+			}
+			req, err := buildRunRequest(e, language, code, args, progArgs)
+			if err != nil {
+				return err
+			}
+			if req.Limits, err = lf.limits(); err != nil {
+				return err
+			}
+			if passStdin {
+				if code == "" && len(args) == 1 && args[0] == "-" {
+					return cove.Errorf(cove.CodeInvalid, "-i passes standard input to the program, but the program itself is read from standard input (-): give the program as a file or with -c")
+				}
+				req.StdinReader = e.stdin
+			}
+			svc, closeSvc, err := e.localService(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer closeSvc()
+			st, err := svc.Run(cmd.Context(), req)
+			if err != nil {
+				return err
+			}
+			return printRun(e, st, asJSON)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVarP(&language, "lang", "l", "", "language: python (py), javascript (js, node), typescript (ts), bash (sh)")
+	fl.StringVarP(&code, "code", "c", "", "program text to run instead of a file")
+	fl.BoolVarP(&passStdin, "stdin", "i", false, "pass standard input through to the program")
+	fl.BoolVar(&asJSON, "json", false, "print one JSON object with the outputs and the verdict instead of streaming")
+	lf.register(cmd)
+	return cmd
+}
+
+func buildRunRequest(e *env, language, code string, args, progArgs []string) (cove.RunRequest, error) {
+	var req cove.RunRequest
+	switch {
+	case code != "" && len(args) > 0:
+		return req, cove.Errorf(cove.CodeInvalid, "give either -c CODE or a file, not both (program arguments go after --)")
+	case code != "":
+		if language == "" {
+			return req, cove.Errorf(cove.CodeInvalid, "-c needs a language: add -l python, javascript, typescript or bash")
+		}
+		req.Code = code
+	case len(args) == 0:
+		return req, cove.Errorf(cove.CodeInvalid, "nothing to run: give a file, - for standard input, or -c CODE")
+	case len(args) > 1:
+		return req, cove.Errorf(cove.CodeInvalid, "too many arguments %q: program arguments go after --", args[1:])
+	case args[0] == "-":
+		if language == "" {
+			return req, cove.Errorf(cove.CodeInvalid, "reading the program from standard input needs a language: add -l python, javascript, typescript or bash")
+		}
+		b, err := io.ReadAll(io.LimitReader(e.stdin, 16<<20+1))
+		if err != nil {
+			return req, cove.Errorf(cove.CodeInvalid, "reading the program from standard input: %v", err)
+		}
+		if len(b) > 16<<20 {
+			return req, cove.Errorf(cove.CodeInvalid, "the program is larger than 16 MiB")
+		}
+		req.Code = string(b)
+	default:
+		path := args[0]
+		fi, err := os.Stat(path)
+		if err == nil && fi.IsDir() {
+			return req, cove.Errorf(cove.CodeInvalid, "%s is a directory: give a program file", path)
+		}
+		if err == nil && fi.Size() > 16<<20 {
+			return req, cove.Errorf(cove.CodeInvalid, "%s is larger than 16 MiB", path)
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			var pe *os.PathError
+			if errors.As(err, &pe) {
+				err = pe.Err
+			}
+			return req, cove.Errorf(cove.CodeInvalid, "cannot read %s: %v", path, err)
+		}
+		if language == "" {
+			l, err := lang.ForFile(path)
+			if err != nil {
+				return req, err
+			}
+			language = l.Name
+		}
+		req.Code = string(b)
+		req.Filename = filepath.Base(path)
+	}
+	req.Language = language
+	req.Argv = progArgs
+	return req, nil
+}
+
+// printRun streams the program's output (or collects it for --json) and
+// turns its verdict into cove's exit status.
+func printRun(e *env, st cove.Stream, asJSON bool) error {
+	var res *cove.ExecResult
+	if asJSON {
+		r, err := cove.Collect(st)
+		if err != nil {
+			return err
+		}
+		res = r
+		enc := json.NewEncoder(e.stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(res); err != nil {
+			return err
+		}
+	} else {
+		defer st.Close()
+		for res == nil {
+			ev, err := st.Next()
+			if err != nil {
+				return err
+			}
+			switch ev.Type {
+			case cove.EventStdout:
+				e.stdout.Write(ev.Data)
+			case cove.EventStderr:
+				e.stderr.Write(ev.Data)
+			case cove.EventExit:
+				res = ev.Result
+			}
+		}
+		if res.Message != "" {
+			fmt.Fprintf(e.stderr, "cove: %s\n", res.Message)
+		}
+	}
+	return exitFor(res)
+}
+
+func exitFor(res *cove.ExecResult) error {
+	code := res.ExitCode
+	if code == 0 && res.Verdict != cove.VerdictOK {
+		code = 1
+	}
+	if code == 0 {
+		return nil
+	}
+	return &exitError{code: code}
+}

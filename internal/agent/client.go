@@ -1,0 +1,239 @@
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/yamux"
+
+	"github.com/cove-sandbox/cove"
+)
+
+// Client is the host's side of the agent protocol.
+type Client struct {
+	sess *yamux.Session
+}
+
+// Boot sends cfg to a freshly started agent on conn and waits for it to
+// report that the sandbox is isolated, then returns a client for it.
+// A layer that failed is reported as an unavailable error that names it.
+func Boot(ctx context.Context, conn net.Conn, cfg *BootConfig) (*Client, *BootReply, error) {
+	if dl, ok := ctx.Deadline(); ok {
+		conn.SetDeadline(dl)
+	}
+	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
+	if err := writeJSONFrame(conn, frameRequest, cfg); err != nil {
+		return nil, nil, fmt.Errorf("sending boot config: %w", err)
+	}
+	typ, payload, err := readFrame(conn)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, nil, ctx.Err()
+		}
+		return nil, nil, fmt.Errorf("agent exited during setup: %w", err)
+	}
+	var reply BootReply
+	if typ != frameResult || json.Unmarshal(payload, &reply) != nil {
+		return nil, nil, fmt.Errorf("agent sent a malformed boot reply")
+	}
+	if !reply.OK {
+		return nil, &reply, cove.Errorf(cove.CodeUnavailable, "sandbox isolation failed at %s: %s", reply.Layer, reply.Error)
+	}
+	conn.SetDeadline(time.Time{})
+	sess, err := yamux.Client(conn, yamuxConfig())
+	if err != nil {
+		return nil, &reply, err
+	}
+	return &Client{sess: sess}, &reply, nil
+}
+
+// Close ends the session; the agent exits when it notices.
+func (c *Client) Close() error { return c.sess.Close() }
+
+// Done is closed when the connection to the agent is gone.
+func (c *Client) Done() <-chan struct{} { return c.sess.CloseChan() }
+
+func (c *Client) open(ctx context.Context, req *Request) (*yamux.Stream, error) {
+	st, err := c.sess.OpenStream()
+	if err != nil {
+		return nil, cove.Errorf(cove.CodeUnavailable, "the sandbox's agent is gone: %w", err)
+	}
+	if err := writeJSONFrame(st, frameRequest, req); err != nil {
+		st.Close()
+		return nil, cove.Errorf(cove.CodeUnavailable, "the sandbox's agent is gone: %w", err)
+	}
+	return st, nil
+}
+
+// call sends a request and waits for its single result frame.
+func (c *Client) call(ctx context.Context, req *Request) ([]byte, error) {
+	st, err := c.open(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	defer st.Close()
+	stop := context.AfterFunc(ctx, func() { st.Close() })
+	defer stop()
+	typ, payload, err := readFrame(st)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, cove.Errorf(cove.CodeUnavailable, "the sandbox's agent is gone: %w", err)
+	}
+	return payload, frameErr(typ, payload)
+}
+
+func frameErr(typ byte, payload []byte) error {
+	switch typ {
+	case frameResult:
+		return nil
+	case frameError:
+		var we wireError
+		if err := json.Unmarshal(payload, &we); err != nil {
+			return cove.Errorf(cove.CodeInternal, "malformed agent error")
+		}
+		return &cove.Error{Code: cove.Code(we.Code), Message: we.Message}
+	}
+	return cove.Errorf(cove.CodeInternal, "unexpected agent frame %q", typ)
+}
+
+// Ping round-trips an empty request.
+func (c *Client) Ping(ctx context.Context) error {
+	_, err := c.call(ctx, &Request{Ping: true})
+	return err
+}
+
+// WriteFiles writes files into the workspace as the sandbox user.
+func (c *Client) WriteFiles(ctx context.Context, files []File) error {
+	_, err := c.call(ctx, &Request{WriteFiles: files})
+	return err
+}
+
+// ReadFile reads a workspace file.
+func (c *Client) ReadFile(ctx context.Context, path string) ([]byte, error) {
+	return c.call(ctx, &Request{ReadFile: path})
+}
+
+// Stats reads the sandbox's resource use.
+func (c *Client) Stats(ctx context.Context) (*Stats, error) {
+	b, err := c.call(ctx, &Request{Stats: true})
+	if err != nil {
+		return nil, err
+	}
+	var s Stats
+	return &s, json.Unmarshal(b, &s)
+}
+
+// Output is one item of a running execution: a chunk of stdout (Stream 1)
+// or stderr (Stream 2), or, last, the result.
+type Output struct {
+	Stream int
+	Data   []byte
+	Result *ExecResult
+}
+
+// Exec is a running execution.
+type Exec struct {
+	st     *yamux.Stream
+	ctx    context.Context
+	stop   func() bool
+	wmu    sync.Mutex
+	closed bool
+	done   bool
+}
+
+// Start starts an execution. If stdin is non-nil (and spec.Stdin is set) it
+// is copied to the program until EOF. Cancelling ctx kills the program.
+func (c *Client) Start(ctx context.Context, spec *ExecSpec, stdin io.Reader) (*Exec, error) {
+	spec.Stdin = stdin != nil
+	st, err := c.open(ctx, &Request{Exec: spec})
+	if err != nil {
+		return nil, err
+	}
+	e := &Exec{st: st, ctx: ctx}
+	e.stop = context.AfterFunc(ctx, func() { st.Close() })
+	if stdin != nil {
+		go e.copyStdin(stdin)
+	}
+	return e, nil
+}
+
+func (e *Exec) copyStdin(r io.Reader) {
+	buf := make([]byte, chunkSize)
+	for {
+		n, err := r.Read(buf)
+		if n > 0 {
+			if e.send(frameStdin, buf[:n]) != nil {
+				return
+			}
+		}
+		if err != nil {
+			e.send(frameStdinEOF, nil)
+			return
+		}
+	}
+}
+
+func (e *Exec) send(typ byte, b []byte) error {
+	e.wmu.Lock()
+	defer e.wmu.Unlock()
+	if e.closed {
+		return io.ErrClosedPipe
+	}
+	return writeFrame(e.st, typ, b)
+}
+
+// Signal sends a signal to the program's process group.
+func (e *Exec) Signal(sig int) error {
+	return e.send(frameSignal, []byte(strconv.Itoa(sig)))
+}
+
+// Next returns the next output. After the result it returns io.EOF; after
+// cancellation, the context's error.
+func (e *Exec) Next() (Output, error) {
+	if e.done {
+		return Output{}, io.EOF
+	}
+	typ, payload, err := readFrame(e.st)
+	if err != nil {
+		if e.ctx.Err() != nil {
+			return Output{}, e.ctx.Err()
+		}
+		return Output{}, cove.Errorf(cove.CodeUnavailable, "the sandbox's agent is gone: %w", err)
+	}
+	switch typ {
+	case frameStdout:
+		return Output{Stream: 1, Data: payload}, nil
+	case frameStderr:
+		return Output{Stream: 2, Data: payload}, nil
+	case frameResult:
+		var r ExecResult
+		if err := json.Unmarshal(payload, &r); err != nil {
+			return Output{}, cove.Errorf(cove.CodeInternal, "malformed execution result")
+		}
+		e.done = true
+		return Output{Result: &r}, nil
+	}
+	if err := frameErr(typ, payload); err != nil {
+		return Output{}, err
+	}
+	return Output{}, errors.New("unexpected frame")
+}
+
+// Close releases the execution; if it is still running it is killed.
+func (e *Exec) Close() error {
+	e.wmu.Lock()
+	e.closed = true
+	e.wmu.Unlock()
+	e.stop()
+	return e.st.Close()
+}

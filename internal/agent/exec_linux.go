@@ -1,0 +1,398 @@
+package agent
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/cove-sandbox/cove/internal/cgroups"
+)
+
+type exitInfo struct {
+	status syscall.WaitStatus
+	rusage syscall.Rusage
+}
+
+type forkRequest struct {
+	argv0 string
+	argv  []string
+	attr  *syscall.ProcAttr
+	group *cgroups.Exec
+	exit  chan exitInfo
+
+	pid  int
+	err  error
+	done chan struct{}
+}
+
+// startForker starts the one OS thread that forks user processes. The
+// thread lives in the user cgroups (so children are born there, with no
+// migration on the hot path) and in a cgroup namespace rooted there.
+func (s *server) startForker() error {
+	ready := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread is dedicated
+		if err := s.cg.PrepareForkThread(); err != nil {
+			ready <- fmt.Errorf("entering user cgroups: %w", err)
+			return
+		}
+		if err := unix.Unshare(unix.CLONE_NEWCGROUP); err != nil {
+			ready <- fmt.Errorf("cgroup namespace: %w", err)
+			return
+		}
+		ready <- nil
+		for req := range s.forkReqs {
+			s.fork(req)
+		}
+	}()
+	return <-ready
+}
+
+func (s *server) fork(req *forkRequest) {
+	defer close(req.done)
+	if err := req.group.EnterThread(); err != nil {
+		req.err = fmt.Errorf("entering execution cgroup: %w", err)
+		return
+	}
+	s.reapMu.Lock()
+	req.pid, req.err = syscall.ForkExec(req.argv0, req.argv, req.attr)
+	if req.err == nil {
+		s.procs[req.pid] = req.exit
+	}
+	s.reapMu.Unlock()
+	if err := s.cg.ParkThread(); err != nil && req.err == nil {
+		// The child runs; the thread just could not leave the execution's
+		// cgroup, which only delays that cgroup's removal.
+		_ = err
+	}
+}
+
+// reapLoop reaps every child and orphan of PID 1 and hands the exit status
+// of registered executions to their waiters.
+func (s *server) reapLoop() {
+	sigc := make(chan os.Signal, 64)
+	signal.Notify(sigc, syscall.SIGCHLD)
+	for range sigc {
+		s.reapMu.Lock()
+		for {
+			var ws syscall.WaitStatus
+			var ru syscall.Rusage
+			pid, err := syscall.Wait4(-1, &ws, syscall.WNOHANG, &ru)
+			if err == syscall.EINTR {
+				continue
+			}
+			if pid <= 0 || err != nil {
+				break
+			}
+			if ch, ok := s.procs[pid]; ok {
+				delete(s.procs, pid)
+				ch <- exitInfo{status: ws, rusage: ru}
+			}
+		}
+		s.reapMu.Unlock()
+	}
+}
+
+// frameWriter serialises frames from several goroutines onto one stream.
+type frameWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (f *frameWriter) frame(typ byte, b []byte) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return writeFrame(f.w, typ, b)
+}
+
+func (f *frameWriter) json(typ byte, v any) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return writeJSONFrame(f.w, typ, v)
+}
+
+// execState is what the concurrent parts of one execution report.
+type execState struct {
+	mu            sync.Mutex
+	timedOut      bool
+	outputLimited bool
+	canceled      bool
+	exited        bool
+}
+
+func (e *execState) set(f func()) {
+	e.mu.Lock()
+	f()
+	e.mu.Unlock()
+}
+
+func (s *server) handleExec(st io.ReadWriter, spec *ExecSpec) {
+	fw := &frameWriter{w: st}
+	res := s.runExec(st, fw, spec)
+	fw.json(frameResult, res)
+}
+
+func (s *server) runExec(st io.Reader, fw *frameWriter, spec *ExecSpec) *ExecResult {
+	start := time.Now()
+	if len(spec.Files) > 0 {
+		if err := writeFiles(spec.Files, s.cfg.UID, s.cfg.GID); err != nil {
+			return &ExecResult{ExitCode: 127, StartError: "writing program files: " + err.Error()}
+		}
+	}
+	if len(spec.Argv) == 0 {
+		return &ExecResult{ExitCode: 127, StartError: "empty command"}
+	}
+	argv0, err := lookPath(spec.Argv[0], spec.Env, spec.Dir)
+	if err != nil {
+		return &ExecResult{ExitCode: 127, StartError: err.Error()}
+	}
+	n := int(s.execSeq.Add(1))
+	grp, err := s.cg.NewExec(n)
+	if err != nil {
+		return &ExecResult{ExitCode: 127, StartError: "creating execution cgroup: " + err.Error()}
+	}
+	defer grp.Remove()
+
+	var stdinR, stdinW *os.File
+	if spec.Stdin {
+		if stdinR, stdinW, err = os.Pipe(); err != nil {
+			return &ExecResult{ExitCode: 127, StartError: "stdin pipe: " + err.Error()}
+		}
+	} else if stdinR, err = os.Open(os.DevNull); err != nil {
+		return &ExecResult{ExitCode: 127, StartError: "opening /dev/null: " + err.Error()}
+	}
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		return &ExecResult{ExitCode: 127, StartError: "stdout pipe: " + err.Error()}
+	}
+	errR, errW, err := os.Pipe()
+	if err != nil {
+		return &ExecResult{ExitCode: 127, StartError: "stderr pipe: " + err.Error()}
+	}
+	alone := s.running.Add(1) == 1
+	defer s.running.Add(-1)
+	var before cgroups.Stats
+	if alone {
+		_ = s.cg.ResetPeak()
+	}
+	before, _ = s.cg.Stats()
+
+	cgfd := grp.CgroupFD()
+	req := &forkRequest{
+		argv0: argv0,
+		argv:  spec.Argv,
+		attr: &syscall.ProcAttr{
+			Dir:   spec.Dir,
+			Env:   spec.Env,
+			Files: []uintptr{stdinR.Fd(), outW.Fd(), errW.Fd()},
+			Sys: &syscall.SysProcAttr{
+				Setsid:      true,
+				Credential:  &syscall.Credential{Uid: uint32(s.cfg.UID), Gid: uint32(s.cfg.GID), Groups: []uint32{}},
+				UseCgroupFD: cgfd >= 0,
+				CgroupFD:    cgfd,
+			},
+		},
+		group: grp,
+		exit:  make(chan exitInfo, 1),
+		done:  make(chan struct{}),
+	}
+	s.forkReqs <- req
+	<-req.done
+	stdinR.Close()
+	outW.Close()
+	errW.Close()
+	if req.err != nil {
+		outR.Close()
+		errR.Close()
+		if stdinW != nil {
+			stdinW.Close()
+		}
+		return &ExecResult{ExitCode: 127, StartError: startErrorText(spec.Argv[0], req.err)}
+	}
+
+	var state execState
+	kill := func(mark func()) {
+		state.set(mark)
+		_ = grp.Kill()
+	}
+	res := &ExecResult{}
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		res.StdoutBytes, res.StdoutTruncated = pump(outR, fw, frameStdout, spec.OutputLimit, func() { kill(func() { state.outputLimited = true }) })
+	}()
+	go func() {
+		defer wg.Done()
+		res.StderrBytes, res.StderrTruncated = pump(errR, fw, frameStderr, spec.OutputLimit, func() { kill(func() { state.outputLimited = true }) })
+	}()
+	go s.readControl(st, stdinW, req.pid, &state, func() { kill(func() { state.canceled = true }) })
+
+	var timer *time.Timer
+	if spec.TimeoutMS > 0 {
+		timer = time.AfterFunc(time.Duration(spec.TimeoutMS)*time.Millisecond, func() {
+			kill(func() { state.timedOut = true })
+		})
+	}
+	ex := <-req.exit
+	wall := time.Since(start)
+	if timer != nil {
+		timer.Stop()
+	}
+	state.set(func() { state.exited = true })
+	// Whatever the program left behind (background jobs, daemons that
+	// called setsid) lives in the execution's cgroup and dies now.
+	_ = grp.Kill()
+	wg.Wait()
+
+	ws := ex.status
+	switch {
+	case ws.Exited():
+		res.ExitCode = ws.ExitStatus()
+	case ws.Signaled():
+		res.Signal = int(ws.Signal())
+		res.ExitCode = 128 + int(ws.Signal())
+	}
+	res.WallNS = int64(wall)
+	res.CPUNS = ex.rusage.Utime.Nano() + ex.rusage.Stime.Nano()
+	res.PeakMemory = ex.rusage.Maxrss * 1024
+	if after, err := s.cg.Stats(); err == nil {
+		if alone && after.MemoryPeak > res.PeakMemory {
+			res.PeakMemory = after.MemoryPeak
+		}
+		res.OOMKilled = after.OOMKills > before.OOMKills && ws.Signaled() && ws.Signal() == syscall.SIGKILL
+	}
+	state.mu.Lock()
+	res.TimedOut, res.OutputLimited, res.Canceled = state.timedOut, state.outputLimited, state.canceled
+	state.mu.Unlock()
+	return res
+}
+
+// pump forwards one output pipe as frames, up to limit bytes (0: no limit).
+// Past the limit it calls over once and keeps draining so the writer never
+// blocks on a full pipe before it is killed.
+func pump(r *os.File, fw *frameWriter, typ byte, limit int64, over func()) (int64, bool) {
+	defer r.Close()
+	buf := make([]byte, chunkSize)
+	var total int64
+	truncated := false
+	for {
+		n, err := r.Read(buf)
+		if n > 0 && !truncated {
+			chunk := buf[:n]
+			if limit > 0 && total+int64(n) > limit {
+				chunk = chunk[:limit-total]
+				truncated = true
+			}
+			if len(chunk) > 0 {
+				if fw.frame(typ, chunk) != nil {
+					// The host is gone; keep draining until the
+					// cancellation kills the program.
+					truncated = true
+				}
+				total += int64(len(chunk))
+			}
+			if truncated {
+				over()
+			}
+		}
+		if err != nil {
+			return total, truncated
+		}
+	}
+}
+
+// readControl applies the host's stdin, end-of-stdin and signal frames. If
+// the stream ends before the program does, the host has given up on the
+// execution (its caller cancelled): cancel kills the program.
+func (s *server) readControl(st io.Reader, stdinW *os.File, pid int, state *execState, cancel func()) {
+	defer func() {
+		if stdinW != nil {
+			stdinW.Close()
+		}
+	}()
+	for {
+		typ, payload, err := readFrame(st)
+		if err != nil {
+			state.mu.Lock()
+			exited := state.exited
+			state.mu.Unlock()
+			if !exited {
+				cancel()
+			}
+			return
+		}
+		switch typ {
+		case frameStdin:
+			if stdinW != nil {
+				if _, err := stdinW.Write(payload); err != nil {
+					stdinW.Close()
+					stdinW = nil
+				}
+			}
+		case frameStdinEOF:
+			if stdinW != nil {
+				stdinW.Close()
+				stdinW = nil
+			}
+		case frameSignal:
+			if sig, err := strconv.Atoi(string(payload)); err == nil && sig > 0 && sig < 65 {
+				// The process group, as a terminal would.
+				_ = syscall.Kill(-pid, syscall.Signal(sig))
+			}
+		}
+	}
+}
+
+// lookPath finds argv0 the way a shell would, in the PATH of env.
+func lookPath(argv0 string, env []string, dir string) (string, error) {
+	if strings.Contains(argv0, "/") {
+		p := argv0
+		if !filepath.IsAbs(p) {
+			p = filepath.Join(dir, p)
+		}
+		return p, nil
+	}
+	path := "/usr/local/bin:/usr/bin:/bin"
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, "PATH="); ok {
+			path = v
+		}
+	}
+	for _, d := range filepath.SplitList(path) {
+		if d == "" {
+			d = "."
+		}
+		p := filepath.Join(d, argv0)
+		if !filepath.IsAbs(p) {
+			p = filepath.Join(dir, p)
+		}
+		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("%s: command not found", argv0)
+}
+
+func startErrorText(argv0 string, err error) string {
+	switch {
+	case errors.Is(err, syscall.ENOENT):
+		return argv0 + ": no such file or directory"
+	case errors.Is(err, syscall.EACCES):
+		return argv0 + ": permission denied"
+	case errors.Is(err, syscall.ENOEXEC):
+		return argv0 + ": exec format error"
+	}
+	return fmt.Sprintf("starting %s: %v", argv0, err)
+}

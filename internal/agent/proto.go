@@ -1,0 +1,136 @@
+package agent
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"io"
+)
+
+// Frame types. Host to agent: frameRequest (first on a stream), frameStdin,
+// frameStdinEOF, frameSignal. Agent to host: frameStdout, frameStderr,
+// frameResult (last, success) and frameError (last, failure).
+const (
+	frameRequest  byte = 'R'
+	frameStdin    byte = 'I'
+	frameStdinEOF byte = 'C'
+	frameSignal   byte = 'S'
+	frameStdout   byte = 'O'
+	frameStderr   byte = 'E'
+	frameResult   byte = 'X'
+	frameError    byte = 'F'
+)
+
+// maxFrame bounds a frame's payload; larger data is split into chunks. It
+// also bounds what a misbehaving peer can make the other side allocate.
+const maxFrame = 8 << 20
+
+// chunkSize is the largest output chunk the agent sends at once.
+const chunkSize = 32 << 10
+
+func writeFrame(w io.Writer, typ byte, payload []byte) error {
+	if len(payload) > maxFrame {
+		return fmt.Errorf("frame of %d bytes exceeds %d", len(payload), maxFrame)
+	}
+	buf := make([]byte, 5+len(payload))
+	buf[0] = typ
+	binary.BigEndian.PutUint32(buf[1:5], uint32(len(payload)))
+	copy(buf[5:], payload)
+	_, err := w.Write(buf)
+	return err
+}
+
+func writeJSONFrame(w io.Writer, typ byte, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return writeFrame(w, typ, b)
+}
+
+func readFrame(r io.Reader) (byte, []byte, error) {
+	var hdr [5]byte
+	if _, err := io.ReadFull(r, hdr[:]); err != nil {
+		return 0, nil, err
+	}
+	n := binary.BigEndian.Uint32(hdr[1:5])
+	if n > maxFrame {
+		return 0, nil, fmt.Errorf("frame of %d bytes exceeds %d", n, maxFrame)
+	}
+	payload := make([]byte, n)
+	if _, err := io.ReadFull(r, payload); err != nil {
+		return 0, nil, err
+	}
+	return hdr[0], payload, nil
+}
+
+// Request is the first frame of every stream. Exactly one of its operation
+// fields is set.
+type Request struct {
+	Exec       *ExecSpec `json:"exec,omitempty"`
+	WriteFiles []File    `json:"write_files,omitempty"`
+	ReadFile   string    `json:"read_file,omitempty"`
+	Ping       bool      `json:"ping,omitempty"`
+	Stats      bool      `json:"stats,omitempty"`
+}
+
+// File is a file to write into the workspace. Path is relative to the
+// workspace; parents are created.
+type File struct {
+	Path string `json:"path"`
+	Data []byte `json:"data"`
+	Mode uint32 `json:"mode,omitempty"`
+}
+
+// ExecSpec is one process to run.
+type ExecSpec struct {
+	Argv []string `json:"argv"`
+	// Env is the complete environment (KEY=value).
+	Env []string `json:"env"`
+	// Dir is the working directory inside the sandbox.
+	Dir string `json:"dir"`
+	// Stdin says whether the host will stream standard input; when false
+	// the program reads /dev/null.
+	Stdin bool `json:"stdin"`
+	// TimeoutMS is the wall-clock limit (0: none).
+	TimeoutMS int64 `json:"timeout_ms"`
+	// OutputLimit caps each of stdout and stderr (0: none).
+	OutputLimit int64 `json:"output_limit"`
+	// Files are written into the workspace before the program starts, in
+	// the same round trip.
+	Files []File `json:"files,omitempty"`
+}
+
+// ExecResult is what the agent reports when an execution ends.
+type ExecResult struct {
+	ExitCode        int    `json:"exit_code"`
+	Signal          int    `json:"signal,omitempty"`
+	TimedOut        bool   `json:"timed_out,omitempty"`
+	OutputLimited   bool   `json:"output_limited,omitempty"`
+	OOMKilled       bool   `json:"oom_killed,omitempty"`
+	Canceled        bool   `json:"canceled,omitempty"`
+	StartError      string `json:"start_error,omitempty"`
+	StdoutBytes     int64  `json:"stdout_bytes"`
+	StderrBytes     int64  `json:"stderr_bytes"`
+	StdoutTruncated bool   `json:"stdout_truncated,omitempty"`
+	StderrTruncated bool   `json:"stderr_truncated,omitempty"`
+	WallNS          int64  `json:"wall_ns"`
+	CPUNS           int64  `json:"cpu_ns"`
+	PeakMemory      int64  `json:"peak_memory"`
+}
+
+// Stats is a snapshot of the sandbox's resource use.
+type Stats struct {
+	MemoryBytes     int64 `json:"memory_bytes"`
+	PeakMemoryBytes int64 `json:"peak_memory_bytes"`
+	OOMKills        int64 `json:"oom_kills"`
+	CPUNS           int64 `json:"cpu_ns"`
+	Processes       int   `json:"processes"`
+	Execs           int   `json:"execs"`
+}
+
+// wireError is the payload of a frameError.
+type wireError struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}

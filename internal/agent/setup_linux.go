@@ -1,0 +1,357 @@
+package agent
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"golang.org/x/sys/unix"
+	"kernel.org/pub/linux/libs/security/libcap/psx"
+)
+
+// sandboxUserName is the name of the unprivileged user in /etc/passwd.
+const sandboxUserName = "sandbox"
+
+// systemDirs are bound read-only from the host, or recreated as the same
+// symlinks on merged-/usr systems.
+var systemDirs = []string{"usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32", "opt"}
+
+// etcFromHost are the host /etc entries user programs need; the rest of
+// /etc is generated.
+var etcFromHost = []string{
+	"alternatives", "ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime",
+	"timezone", "ssl", "ca-certificates", "mime.types", "bash.bashrc", "profile",
+	"inputrc", "matplotlibrc", "python3", "python3.11", "fonts", "xdg",
+}
+
+// devices are bound from the host's /dev (mknod is not allowed in a user
+// namespace).
+var devices = []string{"null", "zero", "full", "random", "urandom", "tty"}
+
+// maskedProc are /proc files replaced by /dev/null: they leak host state or
+// let a process poke the kernel.
+var maskedProc = []string{
+	"kcore", "keys", "key-users", "timer_list", "sched_debug", "sysrq-trigger",
+	"latency_stats", "kallsyms", "kpagecount", "kpageflags", "kpagecgroup",
+	"config.gz", "modules", "vmallocinfo", "slabinfo", "pagetypeinfo", "buddyinfo",
+}
+
+// maskedProcDirs are /proc directories replaced by an empty read-only tmpfs.
+var maskedProcDirs = []string{"acpi", "scsi", "asound", "driver", "fs", "irq", "bus", "tty", "sysvipc"}
+
+// setupRoot builds the sandbox's file system view and switches to it. It
+// runs in the agent's fresh mount namespace as root of its user namespace.
+func setupRoot(cfg *BootConfig) error {
+	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
+		return layerErr("mount propagation", err)
+	}
+	root := cfg.RootDir
+	if err := unix.Mount("cove-root", root, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=0755,size=4m"); err != nil {
+		return layerErr("root tmpfs", err)
+	}
+	for _, d := range systemDirs {
+		if err := mirrorSystemDir(root, d); err != nil {
+			return layerErr("read-only /"+d, err)
+		}
+	}
+	for _, p := range cfg.ReadOnlyBinds {
+		if err := bindReadOnly(p, filepath.Join(root, p)); err != nil {
+			return layerErr("read-only bind "+p, err)
+		}
+	}
+	if err := setupEtc(root, cfg); err != nil {
+		return layerErr("/etc", err)
+	}
+	if err := setupDev(root, cfg); err != nil {
+		return layerErr("/dev", err)
+	}
+	if err := setupProc(root); err != nil {
+		return layerErr("/proc", err)
+	}
+	if err := os.Mkdir(filepath.Join(root, "sys"), 0o555); err != nil {
+		return layerErr("/sys", err)
+	}
+	ws := filepath.Join(root, "workspace")
+	if err := os.Mkdir(ws, 0o755); err != nil {
+		return layerErr("/workspace", err)
+	}
+	// The workspace comes as a detached mount made by the host
+	// (open_tree): the agent need not, and cannot, walk the host's data
+	// directory to reach it.
+	if err := unix.MoveMount(fdWorkspace, "", unix.AT_FDCWD, ws, unix.MOVE_MOUNT_F_EMPTY_PATH); err != nil {
+		return layerErr("/workspace", err)
+	}
+	if err := setAttr(ws, unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NODEV, 0); err != nil {
+		return layerErr("/workspace", err)
+	}
+	if err := mountTmpfs(filepath.Join(root, "tmp"), cfg.TmpBytes); err != nil {
+		return layerErr("/tmp", err)
+	}
+	for _, d := range []string{"var", "run", "home"} {
+		if err := os.Mkdir(filepath.Join(root, d), 0o755); err != nil {
+			return layerErr("/"+d, err)
+		}
+	}
+	if err := os.Symlink("/tmp", filepath.Join(root, "var", "tmp")); err != nil {
+		return layerErr("/var/tmp", err)
+	}
+	if err := pivot(root); err != nil {
+		return layerErr("pivot_root", err)
+	}
+	// The new root itself becomes read-only; only the workspace, /tmp and
+	// /dev/shm stay writable.
+	if err := unix.Mount("", "/", "", unix.MS_REMOUNT|unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV, ""); err != nil {
+		return layerErr("read-only root", err)
+	}
+	return nil
+}
+
+func mirrorSystemDir(root, name string) error {
+	src := "/" + name
+	fi, err := os.Lstat(src)
+	if os.IsNotExist(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	dst := filepath.Join(root, name)
+	if fi.Mode()&os.ModeSymlink != 0 {
+		target, err := os.Readlink(src)
+		if err != nil {
+			return err
+		}
+		return os.Symlink(target, dst)
+	}
+	if !fi.IsDir() {
+		return nil
+	}
+	return bindReadOnly(src, dst)
+}
+
+// bindReadOnly binds src at dst (creating dst as a file or directory like
+// src) and makes the whole bound tree read-only, nosuid and nodev.
+func bindReadOnly(src, dst string) error {
+	fi, err := os.Stat(src)
+	if err != nil {
+		return err
+	}
+	if err := makeMountpoint(dst, fi.IsDir()); err != nil {
+		return err
+	}
+	if err := unix.Mount(src, dst, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+		return fmt.Errorf("binding %s: %w", src, err)
+	}
+	return setAttr(dst, unix.MOUNT_ATTR_RDONLY|unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NODEV, 0)
+}
+
+func makeMountpoint(dst string, dir bool) error {
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return err
+	}
+	if dir {
+		return os.MkdirAll(dst, 0o755)
+	}
+	f, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	return f.Close()
+}
+
+// setAttr changes mount attributes of the whole tree at path, keeping the
+// attributes the kernel locked when the mount was copied into this user
+// namespace (mount_setattr only touches the bits it is told to).
+func setAttr(path string, set, clr uint64) error {
+	attr := &unix.MountAttr{Attr_set: set, Attr_clr: clr}
+	if err := unix.MountSetattr(unix.AT_FDCWD, path, unix.AT_RECURSIVE, attr); err != nil {
+		return fmt.Errorf("mount_setattr %s: %w", path, err)
+	}
+	return nil
+}
+
+func mountTmpfs(dst string, size int64) error {
+	if err := os.MkdirAll(dst, 0o755); err != nil {
+		return err
+	}
+	opts := "mode=1777"
+	if size > 0 {
+		opts += fmt.Sprintf(",size=%d", size)
+	}
+	return unix.Mount("tmpfs", dst, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, opts)
+}
+
+func setupEtc(root string, cfg *BootConfig) error {
+	etc := filepath.Join(root, "etc")
+	if err := os.Mkdir(etc, 0o755); err != nil {
+		return err
+	}
+	files := map[string]string{
+		"passwd": fmt.Sprintf("root:x:0:0:root:/root:/usr/sbin/nologin\n%s:x:%d:%d:sandbox:/workspace:/bin/bash\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n",
+			sandboxUserName, cfg.UID, cfg.GID),
+		"group":         fmt.Sprintf("root:x:0:\n%s:x:%d:\nnogroup:x:65534:\n", sandboxUserName, cfg.GID),
+		"hostname":      cfg.Hostname + "\n",
+		"hosts":         "127.0.0.1\tlocalhost " + cfg.Hostname + "\n::1\tlocalhost ip6-localhost ip6-loopback\n",
+		"resolv.conf":   "# no network in this sandbox\n",
+		"nsswitch.conf": "passwd: files\ngroup: files\nshadow: files\nhosts: files\nnetworks: files\nprotocols: files\nservices: files\n",
+		"os-release":    "NAME=\"cove sandbox\"\nID=cove\n",
+	}
+	for name, content := range files {
+		if err := os.WriteFile(filepath.Join(etc, name), []byte(content), 0o644); err != nil {
+			return err
+		}
+	}
+	for _, name := range etcFromHost {
+		src := filepath.Join("/etc", name)
+		if _, err := os.Stat(src); err != nil {
+			continue
+		}
+		if err := bindReadOnly(src, filepath.Join(etc, name)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func setupDev(root string, cfg *BootConfig) error {
+	dev := filepath.Join(root, "dev")
+	if err := os.Mkdir(dev, 0o755); err != nil {
+		return err
+	}
+	for _, d := range devices {
+		src := "/dev/" + d
+		if _, err := os.Stat(src); err != nil {
+			continue
+		}
+		dst := filepath.Join(dev, d)
+		if err := makeMountpoint(dst, false); err != nil {
+			return err
+		}
+		if err := unix.Mount(src, dst, "", unix.MS_BIND, ""); err != nil {
+			return fmt.Errorf("binding %s: %w", src, err)
+		}
+		if err := setAttr(dst, unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NOEXEC, 0); err != nil {
+			return err
+		}
+	}
+	links := map[string]string{
+		"fd": "/proc/self/fd", "stdin": "/proc/self/fd/0", "stdout": "/proc/self/fd/1",
+		"stderr": "/proc/self/fd/2", "ptmx": "pts/ptmx",
+	}
+	for name, target := range links {
+		if err := os.Symlink(target, filepath.Join(dev, name)); err != nil {
+			return err
+		}
+	}
+	pts := filepath.Join(dev, "pts")
+	if err := os.Mkdir(pts, 0o755); err != nil {
+		return err
+	}
+	if err := unix.Mount("devpts", pts, "devpts", unix.MS_NOSUID|unix.MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620"); err != nil {
+		return fmt.Errorf("mounting devpts: %w", err)
+	}
+	return mountTmpfs(filepath.Join(dev, "shm"), cfg.TmpBytes)
+}
+
+func setupProc(root string) error {
+	proc := filepath.Join(root, "proc")
+	if err := os.Mkdir(proc, 0o555); err != nil {
+		return err
+	}
+	if err := unix.Mount("proc", proc, "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
+		return fmt.Errorf("mounting proc: %w", err)
+	}
+	// Nested user namespaces would give user code a fresh set of
+	// capabilities to attack the kernel with; forbid them in this one.
+	if err := os.WriteFile(filepath.Join(proc, "sys/user/max_user_namespaces"), []byte("0"), 0); err != nil {
+		return fmt.Errorf("limiting user namespaces: %w", err)
+	}
+	null := filepath.Join(root, "dev", "null")
+	for _, name := range maskedProc {
+		p := filepath.Join(proc, name)
+		if _, err := os.Lstat(p); err != nil {
+			continue
+		}
+		if err := unix.Mount(null, p, "", unix.MS_BIND, ""); err != nil {
+			return fmt.Errorf("masking /proc/%s: %w", name, err)
+		}
+	}
+	for _, name := range maskedProcDirs {
+		p := filepath.Join(proc, name)
+		if fi, err := os.Lstat(p); err != nil || !fi.IsDir() {
+			continue
+		}
+		if err := unix.Mount("tmpfs", p, "tmpfs", unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "size=0"); err != nil {
+			return fmt.Errorf("masking /proc/%s: %w", name, err)
+		}
+	}
+	sys := filepath.Join(proc, "sys")
+	if err := unix.Mount(sys, sys, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+		return fmt.Errorf("binding /proc/sys: %w", err)
+	}
+	return setAttr(sys, unix.MOUNT_ATTR_RDONLY|unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NODEV|unix.MOUNT_ATTR_NOEXEC, 0)
+}
+
+// pivot makes root the root of this mount namespace and detaches the old
+// root entirely, so nothing of the host stays reachable.
+func pivot(root string) error {
+	if err := unix.Chdir(root); err != nil {
+		return err
+	}
+	if err := unix.PivotRoot(".", "."); err != nil {
+		return err
+	}
+	if err := unix.Unmount(".", unix.MNT_DETACH); err != nil {
+		return fmt.Errorf("detaching old root: %w", err)
+	}
+	return unix.Chdir("/")
+}
+
+// setupNetwork brings up the loopback interface of the sandbox's own network
+// namespace; there is no other interface.
+func setupNetwork() error {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	ifr, err := unix.NewIfreq("lo")
+	if err != nil {
+		return err
+	}
+	if err := unix.IoctlIfreq(fd, unix.SIOCGIFFLAGS, ifr); err != nil {
+		return err
+	}
+	ifr.SetUint16(ifr.Uint16() | unix.IFF_UP | unix.IFF_RUNNING)
+	return unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr)
+}
+
+// dropPrivileges empties the capability bounding set, so no process started
+// from the agent can ever regain a capability, and limits the agent's own
+// capabilities to what it needs to start user processes and manage files.
+func dropPrivileges() error {
+	// Groups, bounding and ambient sets are per thread: psx applies each
+	// call to every thread of the agent, the fork thread included.
+	if _, _, e := psx.Syscall3(unix.SYS_SETGROUPS, 0, 0, 0); e != 0 {
+		return fmt.Errorf("clearing supplementary groups: %w", e)
+	}
+	for c := 0; c <= unix.CAP_LAST_CAP; c++ {
+		if _, _, e := psx.Syscall3(unix.SYS_PRCTL, unix.PR_CAPBSET_DROP, uintptr(c), 0); e != 0 && e != unix.EINVAL {
+			return fmt.Errorf("dropping capability %d from the bounding set: %w", c, e)
+		}
+	}
+	if _, _, e := psx.Syscall6(unix.SYS_PRCTL, unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0, 0); e != 0 {
+		return fmt.Errorf("clearing ambient capabilities: %w", e)
+	}
+	return keepCapabilities(unix.CAP_CHOWN, unix.CAP_DAC_OVERRIDE, unix.CAP_FOWNER,
+		unix.CAP_KILL, unix.CAP_SETUID, unix.CAP_SETGID)
+}
+
+func hostnameOrDefault(h string) string {
+	h = strings.TrimSpace(h)
+	if h == "" {
+		return "cove"
+	}
+	return h
+}

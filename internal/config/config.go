@@ -1,0 +1,243 @@
+// Package config holds cove's one configuration struct: embedded defaults,
+// then a JSON file, then COVE_* environment variables, then flags (applied
+// by the CLI). Validate reports every problem at once.
+package config
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/cove-sandbox/cove"
+)
+
+// Config is cove's configuration.
+type Config struct {
+	// DataDir holds the workspace volume and, later, the database.
+	DataDir string
+	// RunDir holds locks and mount points; it is cleared on reboot.
+	RunDir string
+	// Limits are the default limits of new sandboxes.
+	Limits cove.Limits
+	// Landlock turns Landlock on where the kernel has it.
+	Landlock bool
+	// LogLevel is debug, info, warn or error.
+	LogLevel string
+}
+
+// Default returns the embedded defaults.
+func Default() Config {
+	c := Config{
+		RunDir:   "/run/cove",
+		Limits:   cove.DefaultLimits(),
+		Landlock: true,
+		LogLevel: "warn",
+	}
+	if os.Geteuid() == 0 {
+		c.DataDir = "/var/lib/cove"
+	} else if x := os.Getenv("XDG_DATA_HOME"); x != "" {
+		c.DataDir = x + "/cove"
+	} else if h, err := os.UserHomeDir(); err == nil {
+		c.DataDir = h + "/.local/share/cove"
+	}
+	return c
+}
+
+// file is the JSON form of the configuration file; sizes and durations are
+// strings such as "512M" and "30s".
+type file struct {
+	DataDir  *string `json:"data_dir"`
+	RunDir   *string `json:"run_dir"`
+	Landlock *bool   `json:"landlock"`
+	LogLevel *string `json:"log_level"`
+	Limits   struct {
+		Memory    *string  `json:"memory"`
+		CPUs      *float64 `json:"cpus"`
+		Pids      *int     `json:"pids"`
+		Disk      *string  `json:"disk"`
+		Tmp       *string  `json:"tmp"`
+		Timeout   *string  `json:"timeout"`
+		Output    *string  `json:"output"`
+		OpenFiles *int     `json:"open_files"`
+	} `json:"limits"`
+}
+
+// LoadFile applies the JSON configuration file at path to c.
+func (c *Config) LoadFile(path string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return cove.Errorf(cove.CodeInvalid, "reading config file: %w", err)
+	}
+	var f file
+	dec := json.NewDecoder(strings.NewReader(string(b)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&f); err != nil {
+		return cove.Errorf(cove.CodeInvalid, "config file %s: %v", path, err)
+	}
+	var probs []string
+	setStr := func(dst *string, v *string) {
+		if v != nil {
+			*dst = *v
+		}
+	}
+	setStr(&c.DataDir, f.DataDir)
+	setStr(&c.RunDir, f.RunDir)
+	setStr(&c.LogLevel, f.LogLevel)
+	if f.Landlock != nil {
+		c.Landlock = *f.Landlock
+	}
+	l := &c.Limits
+	for name, kv := range map[string]struct {
+		v   *string
+		dst *int64
+	}{"memory": {f.Limits.Memory, &l.MemoryBytes}, "disk": {f.Limits.Disk, &l.DiskBytes}, "tmp": {f.Limits.Tmp, &l.TmpBytes}, "output": {f.Limits.Output, &l.OutputBytes}} {
+		if kv.v == nil {
+			continue
+		}
+		n, err := cove.ParseBytes(*kv.v)
+		if err != nil {
+			probs = append(probs, "limits."+name+": "+cove.ErrorMessage(err))
+			continue
+		}
+		*kv.dst = n
+	}
+	if f.Limits.CPUs != nil {
+		l.CPUs = *f.Limits.CPUs
+	}
+	if f.Limits.Pids != nil {
+		l.Pids = *f.Limits.Pids
+	}
+	if f.Limits.OpenFiles != nil {
+		l.OpenFiles = *f.Limits.OpenFiles
+	}
+	if f.Limits.Timeout != nil {
+		d, err := time.ParseDuration(*f.Limits.Timeout)
+		if err != nil {
+			probs = append(probs, fmt.Sprintf("limits.timeout: invalid duration %q (use e.g. 30s or 2m)", *f.Limits.Timeout))
+		}
+		l.Timeout = d
+	}
+	if len(probs) > 0 {
+		return cove.Errorf(cove.CodeInvalid, "config file %s: %s", path, strings.Join(probs, "; "))
+	}
+	return nil
+}
+
+// ApplyEnv applies COVE_* variables read through getenv.
+func (c *Config) ApplyEnv(getenv func(string) string) error {
+	var probs []string
+	if v := getenv("COVE_DATA_DIR"); v != "" {
+		c.DataDir = v
+	}
+	if v := getenv("COVE_RUN_DIR"); v != "" {
+		c.RunDir = v
+	}
+	if v := getenv("COVE_LOG_LEVEL"); v != "" {
+		c.LogLevel = v
+	}
+	if v := getenv("COVE_LANDLOCK"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			probs = append(probs, fmt.Sprintf("COVE_LANDLOCK: %q is not a boolean (use true or false)", v))
+		}
+		c.Landlock = b
+	}
+	for _, kv := range []struct {
+		name string
+		dst  *int64
+	}{{"COVE_MEMORY", &c.Limits.MemoryBytes}, {"COVE_DISK", &c.Limits.DiskBytes}, {"COVE_TMP", &c.Limits.TmpBytes}, {"COVE_OUTPUT", &c.Limits.OutputBytes}} {
+		if v := getenv(kv.name); v != "" {
+			n, err := cove.ParseBytes(v)
+			if err != nil {
+				probs = append(probs, kv.name+": "+cove.ErrorMessage(err))
+				continue
+			}
+			*kv.dst = n
+		}
+	}
+	if v := getenv("COVE_CPUS"); v != "" {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			probs = append(probs, fmt.Sprintf("COVE_CPUS: %q is not a number", v))
+		}
+		c.Limits.CPUs = f
+	}
+	for _, kv := range []struct {
+		name string
+		dst  *int
+	}{{"COVE_PIDS", &c.Limits.Pids}, {"COVE_OPEN_FILES", &c.Limits.OpenFiles}} {
+		if v := getenv(kv.name); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				probs = append(probs, fmt.Sprintf("%s: %q is not a whole number", kv.name, v))
+			}
+			*kv.dst = n
+		}
+	}
+	if v := getenv("COVE_TIMEOUT"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			probs = append(probs, fmt.Sprintf("COVE_TIMEOUT: invalid duration %q (use e.g. 30s or 2m)", v))
+		}
+		c.Limits.Timeout = d
+	}
+	if len(probs) > 0 {
+		return cove.Errorf(cove.CodeInvalid, "%s", strings.Join(probs, "; "))
+	}
+	return nil
+}
+
+// Validate reports every problem at once.
+func (c Config) Validate() error {
+	var probs []string
+	if c.DataDir == "" {
+		probs = append(probs, "no data directory: set COVE_DATA_DIR")
+	}
+	if c.RunDir == "" {
+		probs = append(probs, "no run directory: set COVE_RUN_DIR")
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		probs = append(probs, fmt.Sprintf("log level %q: use debug, info, warn or error", c.LogLevel))
+	}
+	if err := c.Limits.Validate(); err != nil {
+		probs = append(probs, cove.ErrorMessage(err))
+	}
+	if c.Limits.MemoryBytes == 0 || c.Limits.Pids == 0 || c.Limits.DiskBytes == 0 || c.Limits.Timeout == 0 {
+		probs = append(probs, "default limits must not be zero")
+	}
+	if len(probs) > 0 {
+		return cove.Errorf(cove.CodeInvalid, "invalid configuration: %s", strings.Join(probs, "; "))
+	}
+	return nil
+}
+
+// Load returns the configuration from the defaults, the file named by
+// COVE_CONFIG (or /etc/cove/config.json when it exists) and the environment.
+func Load(getenv func(string) string) (Config, error) {
+	c := Default()
+	path := getenv("COVE_CONFIG")
+	if path == "" {
+		if _, err := os.Stat("/etc/cove/config.json"); err == nil {
+			path = "/etc/cove/config.json"
+		}
+	}
+	var errs []error
+	if path != "" {
+		if err := c.LoadFile(path); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := c.ApplyEnv(getenv); err != nil {
+		errs = append(errs, err)
+	}
+	if len(errs) > 0 {
+		return c, cove.Errorf(cove.CodeInvalid, "%v", errors.Join(errs...))
+	}
+	return c, nil
+}

@@ -1,0 +1,406 @@
+// Package native is cove's default backend: sandboxes made of Linux
+// namespaces, cgroups, seccomp and Landlock on the local machine, with no
+// container engine. The host side here creates the namespaces, cgroups and
+// workspace and starts the agent; the agent finishes the isolation from the
+// inside (see package agent).
+package native
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/cove-sandbox/cove"
+	"github.com/cove-sandbox/cove/internal/agent"
+	"github.com/cove-sandbox/cove/internal/cgroups"
+	"github.com/cove-sandbox/cove/internal/runtime"
+	"github.com/cove-sandbox/cove/internal/volume"
+)
+
+// Ids inside every sandbox.
+const (
+	SandboxUID = 1000
+	SandboxGID = 1000
+)
+
+// Host id ranges: sandbox slot n maps ids 0..65535 inside to
+// uidBase+n*65536 outside. The base sits far above ids that distributions
+// hand to users and to subordinate-id ranges.
+const (
+	uidBase   = 1 << 30
+	idsPerBox = 65536
+	maxSlots  = 4096
+)
+
+// Options configure the native backend.
+type Options struct {
+	// DataDir holds the workspace volume (required).
+	DataDir string
+	// RunDir holds locks and mount points (default /run/cove).
+	RunDir string
+	// AgentPath is the executable started as each sandbox's agent: the cove
+	// binary itself (default /proc/self/exe).
+	AgentPath string
+	// Landlock enables Landlock where the kernel has it (default on; set
+	// DisableLandlock to turn it off).
+	DisableLandlock bool
+	// CgroupRoot overrides /sys/fs/cgroup (tests).
+	CgroupRoot string
+	Logger     *slog.Logger
+}
+
+// Backend is the native backend.
+type Backend struct {
+	opts  Options
+	log   *slog.Logger
+	cg    *cgroups.Manager
+	vol   *volume.Volume
+	slots *slots
+	root  string
+}
+
+var _ runtime.Backend = (*Backend)(nil)
+var _ runtime.Sweeper = (*Backend)(nil)
+
+// New prepares the host for native sandboxes: cgroups, the workspace volume
+// and the run directory. It fails with an unavailable error that names the
+// missing piece when the host cannot isolate sandboxes.
+func New(ctx context.Context, opts Options) (*Backend, error) {
+	if opts.DataDir == "" {
+		return nil, cove.Errorf(cove.CodeInvalid, "native runtime: no data directory given")
+	}
+	if opts.RunDir == "" {
+		opts.RunDir = "/run/cove"
+	}
+	if opts.AgentPath == "" {
+		opts.AgentPath = "/proc/self/exe"
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	log = log.With("component", "native")
+	if os.Geteuid() != 0 {
+		return nil, cove.Errorf(cove.CodeUnavailable, "the native runtime needs root to create namespaces, cgroups and workspaces: run cove as root (sudo cove ...)")
+	}
+	b := &Backend{opts: opts, log: log, root: filepath.Join(opts.RunDir, "root")}
+	for _, d := range []string{opts.DataDir, opts.RunDir, b.root, filepath.Join(opts.RunDir, "slots")} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return nil, cove.Errorf(cove.CodeUnavailable, "creating %s: %w", d, err)
+		}
+	}
+	// The agent must traverse RunDir to reach its root mount point, as
+	// root of its user namespace, which is no one on the host.
+	os.Chmod(opts.RunDir, 0o711)
+	os.Chmod(b.root, 0o755)
+	b.slots = &slots{dir: filepath.Join(opts.RunDir, "slots"), max: maxSlots}
+	var err error
+	b.cg, err = cgroups.New(cgroups.Options{Root: opts.CgroupRoot, RunDir: opts.RunDir, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	b.vol, err = volume.Open(ctx, opts.DataDir, volume.Options{Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// Name implements runtime.Backend.
+func (b *Backend) Name() string { return "native" }
+
+// Close implements runtime.Backend.
+func (b *Backend) Close() error { return b.vol.Close() }
+
+// sweepLock is held shared while a sandbox's resources are being created
+// and exclusively by Sweep, so a sweep never removes a sandbox that is
+// being born.
+func (b *Backend) sweepLock(how int) (*os.File, error) {
+	f, err := os.OpenFile(filepath.Join(b.opts.RunDir, "sweep.lock"), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := unix.Flock(int(f.Fd()), how); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
+// Create implements runtime.Backend.
+func (b *Backend) Create(ctx context.Context, spec runtime.Spec) (_ runtime.Instance, err error) {
+	l := spec.Limits
+	lock, err := b.sweepLock(unix.LOCK_SH)
+	if err != nil {
+		return nil, cove.Errorf(cove.CodeInternal, "taking sweep lock: %w", err)
+	}
+	defer lock.Close()
+	sb := &sandbox{id: spec.ID, b: b, exited: make(chan struct{})}
+	defer func() {
+		if err != nil {
+			sb.Destroy(context.WithoutCancel(ctx))
+		}
+	}()
+	if sb.slot, err = b.slots.acquire(spec.ID); err != nil {
+		return nil, cove.Errorf(cove.CodeUnavailable, "%w", err)
+	}
+	base := uidBase + sb.slot.n*idsPerBox
+	ws, err := b.vol.Create(spec.ID, l.DiskBytes, base+SandboxUID, base+SandboxGID)
+	if err != nil {
+		return nil, layer("workspace", err)
+	}
+	sb.volCreated = true
+	if sb.cg, err = b.cg.Create(spec.ID, l, base, base); err != nil {
+		return nil, layer("cgroups", err)
+	}
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, cove.Errorf(cove.CodeInternal, "socketpair: %w", err)
+	}
+	hostEnd := os.NewFile(uintptr(fds[0]), "agent-conn")
+	agentEnd := os.NewFile(uintptr(fds[1]), "agent-conn")
+	defer hostEnd.Close()
+	cgFiles, err := sb.cg.AgentFiles()
+	if err != nil {
+		agentEnd.Close()
+		return nil, layer("cgroups", err)
+	}
+	stderrR, stderrW, err := os.Pipe()
+	if err != nil {
+		agentEnd.Close()
+		return nil, cove.Errorf(cove.CodeInternal, "pipe: %w", err)
+	}
+	wsFD, err := unix.OpenTree(unix.AT_FDCWD, ws, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC)
+	if err != nil {
+		agentEnd.Close()
+		stderrR.Close()
+		stderrW.Close()
+		return nil, layer("workspace", fmt.Errorf("open_tree: %w", err))
+	}
+	wsDir := os.NewFile(uintptr(wsFD), "workspace")
+	defer wsDir.Close()
+	files := append([]*os.File{nil, nil, stderrW, agentEnd, wsDir}, cgFiles...)
+	ids := []syscall.SysProcIDMap{{ContainerID: 0, HostID: base, Size: idsPerBox}}
+	proc, err := os.StartProcess(b.opts.AgentPath, []string{"cove-agent", agent.Arg}, &os.ProcAttr{
+		Env:   []string{},
+		Files: files,
+		Sys: &syscall.SysProcAttr{
+			Cloneflags: syscall.CLONE_NEWUSER | syscall.CLONE_NEWNS | syscall.CLONE_NEWPID |
+				syscall.CLONE_NEWNET | syscall.CLONE_NEWIPC | syscall.CLONE_NEWUTS,
+			UidMappings:                ids,
+			GidMappings:                ids,
+			GidMappingsEnableSetgroups: true,
+			// The child keeps the host's root credentials until it becomes
+			// root of its namespace (the host id base) explicitly.
+			Credential: &syscall.Credential{Uid: 0, Gid: 0, Groups: []uint32{}},
+			// The sandbox dies with the cove process that owns it, even
+			// when that process is killed with SIGKILL.
+			Pdeathsig: syscall.SIGKILL,
+		},
+	})
+	agentEnd.Close()
+	stderrW.Close()
+	for _, f := range cgFiles {
+		f.Close()
+	}
+	if err != nil {
+		stderrR.Close()
+		return nil, layer("namespaces", err)
+	}
+	sb.proc = proc
+	sb.stderr = &bytes.Buffer{}
+	go func() {
+		io.Copy(&limitedBuffer{b: sb.stderr, n: 4096, mu: &sb.mu}, stderrR)
+		stderrR.Close()
+	}()
+	go func() {
+		proc.Wait()
+		close(sb.exited)
+	}()
+	if err := sb.cg.AddAgent(proc.Pid); err != nil {
+		return nil, layer("cgroups", err)
+	}
+	conn, err := net.FileConn(hostEnd)
+	if err != nil {
+		return nil, cove.Errorf(cove.CodeInternal, "agent connection: %w", err)
+	}
+	bootCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	client, _, err := agent.Boot(bootCtx, conn, &agent.BootConfig{
+		RootDir:       b.root,
+		Hostname:      spec.Hostname,
+		UID:           SandboxUID,
+		GID:           SandboxGID,
+		TmpBytes:      l.TmpBytes,
+		NoFile:        uint64(l.OpenFiles),
+		FSize:         uint64(fileLimit(l)),
+		CgroupVersion: int(b.cg.Version()),
+		CgroupFiles:   len(cgFiles),
+		Landlock:      !b.opts.DisableLandlock,
+	})
+	if err != nil {
+		conn.Close()
+		if cove.ErrorCode(err) == cove.CodeUnavailable || ctx.Err() != nil {
+			return nil, err
+		}
+		<-sb.exited
+		return nil, cove.Errorf(cove.CodeUnavailable, "sandbox agent failed to start: %v%s", err, sb.stderrText())
+	}
+	sb.client = client
+	return sb, nil
+}
+
+func fileLimit(l cove.Limits) int64 {
+	if l.FileBytes > 0 {
+		return l.FileBytes
+	}
+	return l.DiskBytes
+}
+
+func layer(name string, err error) error {
+	if cove.ErrorCode(err) != cove.CodeInternal {
+		return err
+	}
+	return cove.Errorf(cove.CodeUnavailable, "sandbox isolation failed at %s: %w", name, err)
+}
+
+// Sweep implements runtime.Sweeper.
+func (b *Backend) Sweep(ctx context.Context, keep func(id string) bool) error {
+	lock, err := b.sweepLock(unix.LOCK_EX)
+	if err != nil {
+		return fmt.Errorf("taking sweep lock: %w", err)
+	}
+	defer lock.Close()
+	live, err := b.slots.live()
+	if err != nil {
+		return fmt.Errorf("reading sandbox slots: %w", err)
+	}
+	stale := func(id string) bool { return !live[id] && (keep == nil || !keep(id)) }
+	ids, err := b.cg.List()
+	if err != nil {
+		return fmt.Errorf("listing cgroups: %w", err)
+	}
+	for _, id := range ids {
+		if !stale(id) {
+			continue
+		}
+		if g, err := b.cg.Open(id); err == nil {
+			if err := g.Destroy(); err != nil {
+				b.log.Warn("removing stale cgroup", "id", id, "err", err)
+			} else {
+				b.log.Info("removed stale cgroup", "id", id)
+			}
+		}
+	}
+	ws, err := b.vol.List()
+	if err != nil {
+		return fmt.Errorf("listing workspaces: %w", err)
+	}
+	for _, id := range ws {
+		if !stale(id) {
+			continue
+		}
+		if err := b.vol.Delete(id); err != nil {
+			b.log.Warn("removing stale workspace", "id", id, "err", err)
+		} else {
+			b.log.Info("removed stale workspace", "id", id)
+		}
+	}
+	return nil
+}
+
+// sandbox is one native sandbox.
+type sandbox struct {
+	id         string
+	b          *Backend
+	slot       *slot
+	cg         *cgroups.Group
+	volCreated bool
+	proc       *os.Process
+	client     *agent.Client
+	exited     chan struct{}
+
+	mu        sync.Mutex
+	stderr    *bytes.Buffer
+	destroyed bool
+}
+
+func (s *sandbox) ID() string            { return s.id }
+func (s *sandbox) Agent() *agent.Client  { return s.client }
+func (s *sandbox) Done() <-chan struct{} { return s.exited }
+func (s *sandbox) stderrText() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stderr == nil || s.stderr.Len() == 0 {
+		return ""
+	}
+	return ": " + s.stderr.String()
+}
+
+// Destroy implements runtime.Instance.
+func (s *sandbox) Destroy(ctx context.Context) error {
+	s.mu.Lock()
+	if s.destroyed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.destroyed = true
+	s.mu.Unlock()
+	var errs []error
+	if s.client != nil {
+		s.client.Close()
+	}
+	if s.proc != nil {
+		// Killing PID 1 makes the kernel kill every process of the
+		// sandbox's pid namespace.
+		s.proc.Signal(syscall.SIGKILL)
+		<-s.exited
+	}
+	if s.cg != nil {
+		if err := s.cg.Destroy(); err != nil {
+			errs = append(errs, fmt.Errorf("removing cgroups: %w", err))
+		}
+	}
+	if s.volCreated {
+		if err := s.b.vol.Delete(s.id); err != nil {
+			errs = append(errs, fmt.Errorf("removing workspace: %w", err))
+		}
+	}
+	if len(errs) == 0 {
+		s.slot.release()
+		return nil
+	}
+	// Keep the slot locked: the leftovers stay attributed to this
+	// process, and the next sweep after it exits removes them.
+	return cove.Errorf(cove.CodeInternal, "destroying sandbox %s: %v", s.id, errs)
+}
+
+// limitedBuffer keeps the first n bytes written to it.
+type limitedBuffer struct {
+	mu *sync.Mutex
+	b  *bytes.Buffer
+	n  int
+}
+
+func (l *limitedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if room := l.n - l.b.Len(); room > 0 {
+		if len(p) > room {
+			l.b.Write(p[:room])
+		} else {
+			l.b.Write(p)
+		}
+	}
+	return len(p), nil
+}

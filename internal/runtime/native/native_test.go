@@ -1,0 +1,92 @@
+package native
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/cove-sandbox/cove/internal/agent"
+	"github.com/cove-sandbox/cove/internal/runtime/conformance"
+	"github.com/cove-sandbox/cove/internal/volume"
+)
+
+func TestMain(m *testing.M) {
+	// The test binary doubles as the agent, as the cove binary does.
+	if agent.IsAgentInvocation() {
+		agent.Main()
+		return
+	}
+	os.Exit(m.Run())
+}
+
+// newTestBackend returns a backend with its own data and run directories,
+// or skips when this host cannot run native sandboxes.
+func newTestBackend(t *testing.T) *Backend {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("native sandboxes need root")
+	}
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	b, err := New(context.Background(), Options{DataDir: data, RunDir: filepath.Join(dir, "run")})
+	if err != nil {
+		t.Fatalf("native backend: %v", err)
+	}
+	t.Cleanup(func() {
+		b.Close()
+		if err := volume.Unmount(data); err != nil {
+			t.Errorf("unmounting volume: %v", err)
+		}
+	})
+	return b
+}
+
+// leftovers lists what sandbox id left on the host.
+func leftovers(b *Backend) func(id string) []string {
+	return func(id string) []string {
+		var left []string
+		matches, _ := filepath.Glob("/sys/fs/cgroup/*/cove/" + id)
+		left = append(left, matches...)
+		if _, err := os.Stat(b.vol.Path(id)); err == nil {
+			left = append(left, b.vol.Path(id))
+		}
+		mi, _ := os.ReadFile("/proc/self/mountinfo")
+		for _, l := range strings.Split(string(mi), "\n") {
+			if strings.Contains(l, "/"+id+" ") || strings.Contains(l, "/"+id+"/") {
+				left = append(left, "mount: "+l)
+			}
+		}
+		return left
+	}
+}
+
+func TestConformance(t *testing.T) {
+	b := newTestBackend(t)
+	conformance.Run(t, conformance.Env{
+		Backend:   b,
+		HostPaths: []string{b.opts.DataDir, b.opts.RunDir, "/work", "/etc/shadow"},
+		Leftovers: leftovers(b),
+	})
+}
+
+func TestSweepRemovesLeftoversOfDeadOwners(t *testing.T) {
+	b := newTestBackend(t)
+	ctx := context.Background()
+	id := fmt.Sprintf("sweep%d", os.Getpid())
+	// A workspace and cgroup whose owner is gone: nothing holds a slot.
+	if _, err := b.vol.Create(id, 1<<20, 0, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.cg.Create(id, defaultLimitsForTest(), 0, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Sweep(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	if left := leftovers(b)(id); len(left) > 0 {
+		t.Fatalf("sweep left %v", left)
+	}
+}

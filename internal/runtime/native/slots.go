@@ -1,0 +1,88 @@
+package native
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// Each sandbox owns a slot: a lock file held (flock) by the cove process
+// that created the sandbox, for the sandbox's whole life. The slot number
+// picks the sandbox's host uid/gid range, so no two live sandboxes share
+// ids, and a slot whose lock can be taken belongs to a dead process: its
+// sandbox's leftovers may be swept. The kernel drops the lock when the
+// process dies, even by SIGKILL.
+type slots struct {
+	dir string
+	max int
+}
+
+type slot struct {
+	n int
+	f *os.File
+}
+
+func (s *slots) path(n int) string { return filepath.Join(s.dir, strconv.Itoa(n)+".lock") }
+
+func (s *slots) acquire(id string) (*slot, error) {
+	start := rand.IntN(s.max)
+	for i := 0; i < s.max; i++ {
+		n := (start + i) % s.max
+		f, err := os.OpenFile(s.path(n), os.O_RDWR|os.O_CREATE, 0o600)
+		if err != nil {
+			return nil, fmt.Errorf("opening slot lock: %w", err)
+		}
+		if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+			f.Close()
+			continue
+		}
+		if err := f.Truncate(0); err == nil {
+			_, err = f.WriteAt([]byte(id), 0)
+		}
+		if err != nil {
+			f.Close()
+			return nil, fmt.Errorf("writing slot lock: %w", err)
+		}
+		return &slot{n: n, f: f}, nil
+	}
+	return nil, fmt.Errorf("all %d sandbox slots are in use", s.max)
+}
+
+func (sl *slot) release() {
+	if sl == nil || sl.f == nil {
+		return
+	}
+	sl.f.Truncate(0)
+	sl.f.Close()
+	sl.f = nil
+}
+
+// live returns the ids of sandboxes whose owning process is alive.
+func (s *slots) live() (map[string]bool, error) {
+	ents, err := os.ReadDir(s.dir)
+	if err != nil {
+		return nil, err
+	}
+	live := map[string]bool{}
+	for _, e := range ents {
+		if !strings.HasSuffix(e.Name(), ".lock") {
+			continue
+		}
+		f, err := os.OpenFile(filepath.Join(s.dir, e.Name()), os.O_RDWR, 0)
+		if err != nil {
+			continue
+		}
+		id := make([]byte, 128)
+		n, _ := f.ReadAt(id, 0)
+		if unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB) != nil && n > 0 {
+			live[string(id[:n])] = true
+		}
+		f.Close()
+	}
+	return live, nil
+}

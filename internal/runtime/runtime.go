@@ -1,0 +1,56 @@
+// Package runtime defines the small interface between cove's service layer
+// and the backends that create sandboxes. A backend creates a sandbox and
+// hands back a client for the agent inside it; everything else (exec,
+// files) is the agent's protocol, the same on every backend. Optional
+// capabilities are separate one-method interfaces found by type assertion.
+package runtime
+
+import (
+	"context"
+
+	"github.com/cove-sandbox/cove"
+	"github.com/cove-sandbox/cove/internal/agent"
+)
+
+// Spec describes a sandbox to create.
+type Spec struct {
+	// ID names the sandbox; the backend uses it for its resources.
+	ID     string
+	Limits cove.Limits
+	// Hostname defaults to "cove".
+	Hostname string
+}
+
+// Backend creates sandboxes.
+type Backend interface {
+	// Name identifies the backend ("native").
+	Name() string
+	// Create creates and starts a sandbox whose agent is ready for requests.
+	// Errors: invalid (bad spec), unavailable (an isolation layer cannot be
+	// set up; the message names it), internal.
+	Create(ctx context.Context, spec Spec) (Instance, error)
+	// Close releases the backend's own resources. Sandboxes are not
+	// destroyed by Close.
+	Close() error
+}
+
+// Instance is one running sandbox.
+type Instance interface {
+	// ID returns the sandbox's id.
+	ID() string
+	// Agent returns the client of the agent inside the sandbox.
+	Agent() *agent.Client
+	// Done is closed when the sandbox has died (its agent exited).
+	Done() <-chan struct{}
+	// Destroy kills every process of the sandbox and removes its
+	// resources, workspace included. It is idempotent.
+	Destroy(ctx context.Context) error
+}
+
+// Sweeper is implemented by backends that can remove what sandboxes of
+// crashed cove processes left behind.
+type Sweeper interface {
+	// Sweep removes leftovers of sandboxes whose owner is gone and for
+	// which keep returns false.
+	Sweep(ctx context.Context, keep func(id string) bool) error
+}

@@ -1,0 +1,266 @@
+package service
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"path"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/cove-sandbox/cove"
+	"github.com/cove-sandbox/cove/internal/agent"
+	"github.com/cove-sandbox/cove/internal/lang"
+)
+
+// defaultEnv is the clean environment every program starts with; nothing
+// of the host's environment reaches a sandbox.
+var defaultEnv = map[string]string{
+	"PATH":       "/usr/local/bin:/usr/bin:/bin",
+	"HOME":       "/workspace",
+	"USER":       "sandbox",
+	"LOGNAME":    "sandbox",
+	"LANG":       "C.UTF-8",
+	"TMPDIR":     "/tmp",
+	"MPLBACKEND": "Agg",
+}
+
+func validateEnv(env map[string]string) error {
+	for k, v := range env {
+		if k == "" || strings.ContainsAny(k, "=\x00") || strings.ContainsRune(v, 0) {
+			return cove.Errorf(cove.CodeInvalid, "invalid environment variable %q: names must be non-empty without '=' or NUL, values without NUL", k)
+		}
+	}
+	return nil
+}
+
+func buildEnv(layers ...map[string]string) []string {
+	m := map[string]string{}
+	for _, l := range layers {
+		for k, v := range l {
+			m[k] = v
+		}
+	}
+	out := make([]string, 0, len(m))
+	for k, v := range m {
+		out = append(out, k+"="+v)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func lookupLanguage(name string) (*lang.Language, error) { return lang.Lookup(name) }
+
+// Exec implements cove.Service.
+func (s *Service) Exec(ctx context.Context, id string, req cove.ExecRequest) (cove.Stream, error) {
+	sb, err := s.get(id)
+	if err != nil {
+		return nil, err
+	}
+	argv := req.Cmd
+	if len(argv) == 0 {
+		if strings.TrimSpace(req.Shell) == "" {
+			return nil, cove.Errorf(cove.CodeInvalid, "nothing to run: give a command (cmd) or a shell line (shell)")
+		}
+		argv = []string{"/bin/sh", "-c", req.Shell}
+	}
+	if err := validateEnv(req.Env); err != nil {
+		return nil, err
+	}
+	spec := &agent.ExecSpec{Argv: argv, Dir: req.Cwd, Env: buildEnv(defaultEnv, sb.info.Env, req.Env)}
+	stdin := req.StdinReader
+	if stdin == nil && req.Stdin != nil {
+		stdin = strings.NewReader(string(req.Stdin))
+	}
+	return s.start(ctx, sb, spec, stdin, req.Timeout, req.OutputBytes, nil)
+}
+
+// RunCode implements cove.Service.
+func (s *Service) RunCode(ctx context.Context, id string, req cove.CodeRequest) (cove.Stream, error) {
+	sb, err := s.get(id)
+	if err != nil {
+		return nil, err
+	}
+	return s.runCode(ctx, sb, req, nil)
+}
+
+func (s *Service) runCode(ctx context.Context, sb *sandbox, req cove.CodeRequest, extra map[string][]byte) (cove.Stream, error) {
+	language := req.Language
+	if language == "" {
+		language = sb.info.Language
+	}
+	if language == "" {
+		return nil, cove.Errorf(cove.CodeInvalid, "no language given: use python (py), javascript (js), typescript (ts) or bash (sh)")
+	}
+	l, err := lang.Lookup(language)
+	if err != nil {
+		return nil, err
+	}
+	if err := validateEnv(req.Env); err != nil {
+		return nil, err
+	}
+	prog, err := l.Prepare(req.Filename, req.Code, req.Argv)
+	if err != nil {
+		return nil, err
+	}
+	files := make([]agent.File, 0, len(prog.Files)+len(extra))
+	for _, name := range sortedKeys(extra) {
+		files = append(files, agent.File{Path: name, Data: extra[name]})
+	}
+	for _, name := range sortedKeys(prog.Files) {
+		files = append(files, agent.File{Path: name, Data: prog.Files[name]})
+	}
+	spec := &agent.ExecSpec{Argv: prog.Argv, Env: buildEnv(defaultEnv, sb.info.Env, req.Env), Files: files}
+	stdin := req.StdinReader
+	if stdin == nil && req.Stdin != nil {
+		stdin = strings.NewReader(string(req.Stdin))
+	}
+	return s.start(ctx, sb, spec, stdin, req.Timeout, 0, nil)
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// Run implements cove.Service: an ephemeral sandbox that lives as long as
+// the returned stream.
+func (s *Service) Run(ctx context.Context, req cove.RunRequest) (cove.Stream, error) {
+	if _, err := lang.Lookup(req.Language); err != nil {
+		return nil, err
+	}
+	for name := range req.Files {
+		if p := path.Clean(name); name == "" || path.IsAbs(p) || p == ".." || strings.HasPrefix(p, "../") {
+			return nil, cove.Errorf(cove.CodeInvalid, "invalid file name %q: give a path relative to the workspace", name)
+		}
+	}
+	info, err := s.CreateSandbox(ctx, cove.SandboxSpec{Language: req.Language, Limits: req.Limits})
+	if err != nil {
+		return nil, err
+	}
+	sb, err := s.get(info.ID)
+	if err != nil {
+		return nil, err
+	}
+	destroy := func() {
+		// The caller may have cancelled ctx; the sandbox must go anyway.
+		s.DeleteSandbox(context.WithoutCancel(ctx), info.ID)
+	}
+	st, err := s.runCode(ctx, sb, req.CodeRequest, req.Files)
+	if err != nil {
+		destroy()
+		return nil, err
+	}
+	st.(*stream).onClose = destroy
+	return st, nil
+}
+
+func (s *Service) start(ctx context.Context, sb *sandbox, spec *agent.ExecSpec, stdin io.Reader, timeout time.Duration, output int64, onClose func()) (cove.Stream, error) {
+	limits := sb.info.Limits
+	if timeout < 0 || timeout > cove.MaxTimeout {
+		return nil, cove.Errorf(cove.CodeInvalid, "timeout %s is out of range (up to %s)", timeout, cove.MaxTimeout)
+	}
+	if timeout > 0 {
+		limits.Timeout = timeout
+	}
+	if output > 0 {
+		limits.OutputBytes = output
+	}
+	if spec.Dir == "" {
+		spec.Dir = "/workspace"
+	}
+	spec.TimeoutMS = limits.Timeout.Milliseconds()
+	spec.OutputLimit = limits.OutputBytes
+	ex, err := sb.inst.Agent().Start(ctx, spec, stdin)
+	if err != nil {
+		return nil, err
+	}
+	return &stream{ex: ex, ctx: ctx, limits: limits, onClose: onClose}, nil
+}
+
+// stream adapts an agent execution to cove.Stream.
+type stream struct {
+	ex      *agent.Exec
+	ctx     context.Context
+	limits  cove.Limits
+	onClose func()
+	once    sync.Once
+}
+
+func (st *stream) Next() (cove.Event, error) {
+	out, err := st.ex.Next()
+	if err != nil {
+		if st.ctx.Err() != nil {
+			return cove.Event{}, st.ctx.Err()
+		}
+		return cove.Event{}, err
+	}
+	switch {
+	case out.Result != nil:
+		return cove.Event{Type: cove.EventExit, Result: resultOf(out.Result, st.limits)}, nil
+	case out.Stream == 2:
+		return cove.Event{Type: cove.EventStderr, Data: out.Data}, nil
+	default:
+		return cove.Event{Type: cove.EventStdout, Data: out.Data}, nil
+	}
+}
+
+func (st *stream) Close() error {
+	err := st.ex.Close()
+	st.once.Do(func() {
+		if st.onClose != nil {
+			st.onClose()
+		}
+	})
+	return err
+}
+
+// resultOf turns the agent's raw facts into a verdict and a one-line
+// explanation.
+func resultOf(r *agent.ExecResult, limits cove.Limits) *cove.ExecResult {
+	res := &cove.ExecResult{
+		ExitCode:        r.ExitCode,
+		StdoutTruncated: r.StdoutTruncated,
+		StderrTruncated: r.StderrTruncated,
+		WallMS:          r.WallNS / int64(time.Millisecond),
+		CPUMS:           r.CPUNS / int64(time.Millisecond),
+		PeakMemoryBytes: r.PeakMemory,
+		Limits:          limits,
+	}
+	if r.Signal > 0 {
+		res.Signal = unix.SignalName(unix.Signal(r.Signal))
+	}
+	switch {
+	case r.StartError != "":
+		res.Verdict = cove.VerdictSetupFailed
+		res.Message = r.StartError
+	case r.OutputLimited:
+		res.Verdict = cove.VerdictOutputLimit
+		res.Message = "output truncated at " + cove.FormatBytes(limits.OutputBytes)
+	case r.TimedOut:
+		res.Verdict = cove.VerdictTimeout
+		res.Message = "killed: wall-clock timeout after " + limits.Timeout.String()
+	case r.OOMKilled:
+		res.Verdict = cove.VerdictOOMKilled
+		res.Message = fmt.Sprintf("killed: out of memory (limit %s)", cove.FormatBytes(limits.MemoryBytes))
+	case r.Canceled:
+		res.Verdict = cove.VerdictKilled
+		res.Message = "killed: cancelled"
+	case r.Signal > 0:
+		res.Verdict = cove.VerdictKilled
+		res.Message = "killed by " + res.Signal
+	case r.ExitCode != 0:
+		res.Verdict = cove.VerdictExitNonzero
+	default:
+		res.Verdict = cove.VerdictOK
+	}
+	return res
+}

@@ -1,0 +1,226 @@
+package service
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cove-sandbox/cove"
+)
+
+// hostileCase is one entry of testdata/hostile/manifest.json.
+type hostileCase struct {
+	Name     string            `json:"name"`
+	File     string            `json:"file"`
+	Language string            `json:"language"`
+	Kind     string            `json:"kind"`
+	Limits   map[string]any    `json:"limits"`
+	Argv     []string          `json:"argv"`
+	Env      map[string]string `json:"env"`
+	Expect   struct {
+		Verdicts            []cove.Verdict `json:"verdicts"`
+		ExitCode            *int           `json:"exit_code"`
+		StdoutRegex         string         `json:"stdout_regex"`
+		StderrRegex         string         `json:"stderr_regex"`
+		NoLeftoverProcesses bool           `json:"no_leftover_processes"`
+	} `json:"expect"`
+}
+
+func (c *hostileCase) limits(t *testing.T) cove.Limits {
+	var l cove.Limits
+	for k, v := range c.Limits {
+		s := fmt.Sprint(v)
+		var err error
+		switch k {
+		case "memory":
+			l.MemoryBytes, err = cove.ParseBytes(s)
+		case "disk":
+			l.DiskBytes, err = cove.ParseBytes(s)
+		case "output":
+			l.OutputBytes, err = cove.ParseBytes(s)
+		case "tmp":
+			l.TmpBytes, err = cove.ParseBytes(s)
+		case "timeout":
+			l.Timeout, err = time.ParseDuration(s)
+		case "pids":
+			l.Pids, err = strconv.Atoi(s)
+		case "open_files":
+			l.OpenFiles, err = strconv.Atoi(s)
+		case "cpus":
+			l.CPUs, err = strconv.ParseFloat(s, 64)
+		case "file_size":
+			l.FileBytes, err = cove.ParseBytes(s)
+		default:
+			t.Fatalf("%s: unknown limit %q", c.Name, k)
+		}
+		if err != nil {
+			t.Fatalf("%s: limit %s: %v", c.Name, k, err)
+		}
+	}
+	return l
+}
+
+// leftoverScript lists the sandbox's processes other than PID 1 and itself.
+const leftoverScript = `
+import os
+me = os.getpid()
+for p in sorted(os.listdir("/proc")):
+    if not p.isdigit() or int(p) in (1, me):
+        continue
+    try:
+        print(p, open(f"/proc/{p}/cmdline", "rb").read().replace(b"\0", b" ").decode())
+    except OSError:
+        pass
+`
+
+// TestHostileSuite runs every program of testdata/hostile in a real sandbox
+// and checks the outcome the manifest expects; then that the host is
+// unharmed and nothing was left behind.
+func TestHostileSuite(t *testing.T) {
+	svc, _ := newTestService(t)
+	dir := filepath.Join("..", "..", "testdata", "hostile")
+	raw, err := os.ReadFile(filepath.Join(dir, "manifest.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cases []hostileCase
+	if err := json.Unmarshal(raw, &cases); err != nil {
+		t.Fatalf("manifest: %v", err)
+	}
+	if len(cases) < 30 {
+		t.Fatalf("the hostile suite has %d programs, want at least 30", len(cases))
+	}
+	// A server on the host's loopback that no sandbox may reach.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	reached := make(chan string, 16)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			reached <- c.RemoteAddr().String()
+			c.Close()
+		}
+	}()
+	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+
+	t.Run("programs", func(t *testing.T) {
+		for _, c := range cases {
+			t.Run(c.Name, func(t *testing.T) {
+				t.Parallel()
+				runHostile(t, svc, dir, c, port)
+			})
+		}
+	})
+	select {
+	case from := <-reached:
+		t.Errorf("a sandbox reached the host's loopback server (from %s)", from)
+	default:
+	}
+	if list, _ := svc.ListSandboxes(context.Background()); len(list) != 0 {
+		t.Errorf("%d sandboxes left", len(list))
+	}
+	if procs := hostSandboxProcesses(t); len(procs) > 0 {
+		t.Errorf("sandbox processes left on the host: %v", procs)
+	}
+}
+
+func runHostile(t *testing.T, svc *Service, dir string, c hostileCase, port string) {
+	src, err := os.ReadFile(filepath.Join(dir, c.File))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	sb, err := svc.CreateSandbox(ctx, cove.SandboxSpec{Limits: c.limits(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer svc.DeleteSandbox(context.Background(), sb.ID)
+	argv := slices.Clone(c.Argv)
+	for i := range argv {
+		argv[i] = strings.ReplaceAll(argv[i], "{{HOST_PORT}}", port)
+	}
+	st, err := svc.RunCode(ctx, sb.ID, cove.CodeRequest{Language: c.Language, Code: string(src), Filename: c.File, Argv: argv, Env: c.Env})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := cove.Collect(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	show := func() string {
+		return fmt.Sprintf("verdict %s exit %d signal %s message %q\nstdout: %s\nstderr: %s", res.Verdict, res.ExitCode, res.Signal, res.Message, clip(res.Stdout), clip(res.Stderr))
+	}
+	if len(c.Expect.Verdicts) > 0 && !slices.Contains(c.Expect.Verdicts, res.Verdict) {
+		t.Errorf("want verdict in %v, got %s", c.Expect.Verdicts, show())
+	}
+	if c.Expect.ExitCode != nil && *c.Expect.ExitCode != res.ExitCode {
+		t.Errorf("want exit code %d, got %s", *c.Expect.ExitCode, show())
+	}
+	if re := c.Expect.StdoutRegex; re != "" && !regexp.MustCompile(re).MatchString(res.Stdout) {
+		t.Errorf("stdout does not match %s: %s", re, show())
+	}
+	if re := c.Expect.StderrRegex; re != "" && !regexp.MustCompile(re).MatchString(res.Stderr) {
+		t.Errorf("stderr does not match %s: %s", re, show())
+	}
+	if c.Expect.NoLeftoverProcesses || c.Kind == "resource" {
+		st, err := svc.Exec(ctx, sb.ID, cove.ExecRequest{Cmd: []string{"python3", "-c", leftoverScript}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		left, err := cove.Collect(st)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.TrimSpace(left.Stdout) != "" || left.Verdict != cove.VerdictOK {
+			t.Errorf("processes left in the sandbox after the program ended (%s):\n%s%s", left.Verdict, left.Stdout, left.Stderr)
+		}
+	}
+}
+
+func clip(s string) string {
+	if len(s) > 2000 {
+		return s[:2000] + "...(clipped)"
+	}
+	return s
+}
+
+// hostSandboxProcesses lists host processes running with a sandbox's ids
+// other than agents of live sandboxes.
+func hostSandboxProcesses(t *testing.T) []string {
+	var out []string
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		if _, err := strconv.Atoi(e.Name()); err != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "status"))
+		if err != nil {
+			continue
+		}
+		for _, l := range strings.Split(string(b), "\n") {
+			if f := strings.Fields(l); len(f) > 1 && f[0] == "Uid:" {
+				if uid, _ := strconv.Atoi(f[1]); uid >= 1<<30 {
+					cmd, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+					out = append(out, e.Name()+" "+strings.ReplaceAll(string(cmd), "\x00", " "))
+				}
+			}
+		}
+	}
+	return out
+}

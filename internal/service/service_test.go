@@ -1,0 +1,185 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cove-sandbox/cove"
+)
+
+func run(t *testing.T, svc *Service, req cove.RunRequest) *cove.ExecResult {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	st, err := svc.Run(ctx, req)
+	if err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	res, err := cove.Collect(st)
+	if err != nil {
+		t.Fatalf("collect: %v", err)
+	}
+	return res
+}
+
+func TestRunLanguages(t *testing.T) {
+	svc, _ := newTestService(t)
+	cases := []struct {
+		name, lang, code, stdin string
+		argv                    []string
+		want                    string
+		exit                    int
+	}{
+		{name: "python", lang: "python", code: "print(6*7)", want: "42\n"},
+		{name: "python_argv_stdin", lang: "py", code: "import sys\nprint(sys.argv[1:], sys.stdin.read())", argv: []string{"a", "b c"}, stdin: "in", want: "['a', 'b c'] in\n"},
+		{name: "python_exit", lang: "python", code: "import sys; sys.exit(3)", exit: 3},
+		{name: "javascript", lang: "js", code: "console.log(1+1)", want: "2\n"},
+		{name: "typescript", lang: "ts", code: "const n: number = 21; console.log(n * 2)", want: "42\n"},
+		{name: "typescript_await", lang: "typescript", code: "const x = await Promise.resolve('tla'); console.log(x)", want: "tla\n"},
+		{name: "bash", lang: "bash", code: "echo $((2+2)); ls /workspace", want: "4\nmain.sh\n"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			req := cove.RunRequest{CodeRequest: cove.CodeRequest{Language: c.lang, Code: c.code, Argv: c.argv}}
+			if c.stdin != "" {
+				req.Stdin = []byte(c.stdin)
+			}
+			res := run(t, svc, req)
+			if res.Stdout != c.want || res.ExitCode != c.exit {
+				t.Fatalf("got stdout %q exit %d (stderr %q), want %q exit %d", res.Stdout, res.ExitCode, res.Stderr, c.want, c.exit)
+			}
+			wantVerdict := cove.VerdictOK
+			if c.exit != 0 {
+				wantVerdict = cove.VerdictExitNonzero
+			}
+			if res.Verdict != wantVerdict {
+				t.Fatalf("verdict %s, want %s", res.Verdict, wantVerdict)
+			}
+		})
+	}
+}
+
+func TestRunVerdicts(t *testing.T) {
+	svc, _ := newTestService(t)
+	cases := []struct {
+		name    string
+		req     cove.RunRequest
+		verdict cove.Verdict
+		message string
+	}{
+		{"timeout", cove.RunRequest{CodeRequest: cove.CodeRequest{Language: "python", Code: "while True: pass"}, Limits: cove.Limits{Timeout: time.Second}},
+			cove.VerdictTimeout, "killed: wall-clock timeout after 1s"},
+		{"oom", cove.RunRequest{CodeRequest: cove.CodeRequest{Language: "python", Code: "b=[]\nwhile True: b.append(bytearray(1<<23))"}, Limits: cove.Limits{MemoryBytes: 64 << 20}},
+			cove.VerdictOOMKilled, "killed: out of memory (limit 64 MiB)"},
+		{"output", cove.RunRequest{CodeRequest: cove.CodeRequest{Language: "bash", Code: "yes"}, Limits: cove.Limits{OutputBytes: 1 << 20}},
+			cove.VerdictOutputLimit, "output truncated at 1 MiB"},
+		{"signal", cove.RunRequest{CodeRequest: cove.CodeRequest{Language: "bash", Code: "kill -SEGV $$"}},
+			cove.VerdictKilled, "killed by SIGSEGV"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			res := run(t, svc, c.req)
+			if res.Verdict != c.verdict || res.Message != c.message {
+				t.Fatalf("got verdict %s message %q (exit %d, stderr %q), want %s %q", res.Verdict, res.Message, res.ExitCode, res.Stderr, c.verdict, c.message)
+			}
+			if c.verdict == cove.VerdictOutputLimit && (len(res.Stdout) != 1<<20 || !res.StdoutTruncated) {
+				t.Fatalf("stdout %d bytes truncated=%v, want exactly 1 MiB and truncated", len(res.Stdout), res.StdoutTruncated)
+			}
+		})
+	}
+}
+
+func TestInvalidRequests(t *testing.T) {
+	svc, _ := newTestService(t)
+	ctx := context.Background()
+	_, err := svc.Run(ctx, cove.RunRequest{CodeRequest: cove.CodeRequest{Language: "cobol", Code: "x"}})
+	if cove.ErrorCode(err) != cove.CodeInvalid || !strings.Contains(err.Error(), "python") {
+		t.Fatalf("unknown language: %v", err)
+	}
+	_, err = svc.Run(ctx, cove.RunRequest{CodeRequest: cove.CodeRequest{Language: "ts", Code: "const = ;"}})
+	if cove.ErrorCode(err) != cove.CodeInvalid || !strings.Contains(err.Error(), "main.ts:1:") {
+		t.Fatalf("typescript syntax error: %v", err)
+	}
+	_, err = svc.Run(ctx, cove.RunRequest{CodeRequest: cove.CodeRequest{Language: "python", Code: "1"}, Limits: cove.Limits{MemoryBytes: 1}})
+	if cove.ErrorCode(err) != cove.CodeInvalid {
+		t.Fatalf("tiny memory: %v", err)
+	}
+	_, err = svc.Exec(ctx, "nope", cove.ExecRequest{Cmd: []string{"true"}})
+	if !errors.Is(err, &cove.Error{Code: cove.CodeNotFound}) {
+		t.Fatalf("missing sandbox: %v", err)
+	}
+	if list, _ := svc.ListSandboxes(ctx); len(list) != 0 {
+		t.Fatalf("failed runs left sandboxes: %v", list)
+	}
+}
+
+func TestSandboxLifecycle(t *testing.T) {
+	svc, _ := newTestService(t)
+	ctx := context.Background()
+	sb, err := svc.CreateSandbox(ctx, cove.SandboxSpec{Language: "python", Env: map[string]string{"GREETING": "hi"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := svc.Exec(ctx, sb.ID, cove.ExecRequest{Shell: "echo $GREETING > note; cat note; echo $HOME $PATH"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := cove.Collect(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Stdout != "hi\n/workspace /usr/local/bin:/usr/bin:/bin\n" {
+		t.Fatalf("got %q", res.Stdout)
+	}
+	st, err = svc.RunCode(ctx, sb.ID, cove.CodeRequest{Code: "print(open('note').read().strip())"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, _ := cove.Collect(st); res == nil || res.Stdout != "hi\n" {
+		t.Fatalf("files do not persist between runs: %+v", res)
+	}
+	if err := svc.DeleteSandbox(ctx, sb.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.DeleteSandbox(ctx, sb.ID); err != nil {
+		t.Fatalf("second delete: %v", err)
+	}
+	if _, err := svc.GetSandbox(ctx, sb.ID); cove.ErrorCode(err) != cove.CodeNotFound {
+		t.Fatalf("deleted sandbox: %v", err)
+	}
+}
+
+func TestCancelKillsProgram(t *testing.T) {
+	svc, _ := newTestService(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	st, err := svc.Run(ctx, cove.RunRequest{CodeRequest: cove.CodeRequest{Language: "bash", Code: "echo started; sleep 100"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev, err := st.Next()
+	if err != nil || string(ev.Data) != "started\n" {
+		t.Fatalf("first event %+v %v", ev, err)
+	}
+	start := time.Now()
+	cancel()
+	for {
+		if _, err = st.Next(); err != nil {
+			break
+		}
+	}
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("after cancel Next returned %v, want context.Canceled", err)
+	}
+	st.Close()
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("cancellation took %v", d)
+	}
+	if list, _ := svc.ListSandboxes(context.Background()); len(list) != 0 {
+		t.Fatalf("cancelled run left sandboxes: %v", list)
+	}
+}
