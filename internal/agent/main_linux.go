@@ -98,6 +98,11 @@ func boot(cfg *BootConfig) (*server, int, error) {
 			return nil, 0, layerErr("landlock", err)
 		}
 	}
+	// No descriptor the agent holds may reach a user process: Go opens
+	// its own with O_CLOEXEC, and this covers what the agent inherited.
+	if err := unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
+		return nil, 0, layerErr("file descriptors", err)
+	}
 	if err := seccomp.Load(seccomp.Options{AllowClone3: cfg.CgroupVersion == 2}); err != nil {
 		return nil, 0, layerErr("seccomp", err)
 	}

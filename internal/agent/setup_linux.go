@@ -82,6 +82,7 @@ func setupRoot(cfg *BootConfig) error {
 	if err := unix.MoveMount(fdWorkspace, "", unix.AT_FDCWD, ws, unix.MOVE_MOUNT_F_EMPTY_PATH); err != nil {
 		return layerErr("/workspace", err)
 	}
+	unix.Close(fdWorkspace)
 	if err := setAttr(ws, unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NODEV, 0); err != nil {
 		return layerErr("/workspace", err)
 	}

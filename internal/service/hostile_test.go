@@ -27,11 +27,21 @@ type hostileCase struct {
 	Argv     []string          `json:"argv"`
 	Env      map[string]string `json:"env"`
 	Expect   struct {
-		Verdicts            []cove.Verdict `json:"verdicts"`
-		ExitCode            *int           `json:"exit_code"`
-		StdoutRegex         string         `json:"stdout_regex"`
-		StderrRegex         string         `json:"stderr_regex"`
-		NoLeftoverProcesses bool           `json:"no_leftover_processes"`
+		Verdicts        []cove.Verdict `json:"verdicts"`
+		ExitCode        *int           `json:"exit_code"`
+		Signal          string         `json:"signal"`
+		StdoutRegex     string         `json:"stdout_regex"`
+		StderrRegex     string         `json:"stderr_regex"`
+		StdoutTruncated *bool          `json:"stdout_truncated"`
+		StderrTruncated *bool          `json:"stderr_truncated"`
+		WallMax         string         `json:"wall_max"`
+		Numbers         []struct {
+			Stream string  `json:"stream"`
+			Regex  string  `json:"regex"`
+			Min    float64 `json:"min"`
+			Max    float64 `json:"max"`
+		} `json:"numbers"`
+		NoLeftoverProcesses bool `json:"no_leftover_processes"`
 	} `json:"expect"`
 }
 
@@ -86,7 +96,7 @@ for p in sorted(os.listdir("/proc")):
 // and checks the outcome the manifest expects; then that the host is
 // unharmed and nothing was left behind.
 func TestHostileSuite(t *testing.T) {
-	svc, _ := newTestService(t)
+	svc, dirs := newTestService(t)
 	dir := filepath.Join("..", "..", "testdata", "hostile")
 	raw, err := os.ReadFile(filepath.Join(dir, "manifest.json"))
 	if err != nil {
@@ -117,12 +127,31 @@ func TestHostileSuite(t *testing.T) {
 		}
 	}()
 	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+	// An abstract unix socket in the host's network namespace: abstract
+	// names are per network namespace, so no sandbox may reach it.
+	abstract := fmt.Sprintf("cove-hostile-%d", os.Getpid())
+	aln, err := net.Listen("unix", "@"+abstract)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer aln.Close()
+	go func() {
+		for {
+			c, err := aln.Accept()
+			if err != nil {
+				return
+			}
+			reached <- "abstract unix socket"
+			c.Close()
+		}
+	}()
+	subst := strings.NewReplacer("{{HOST_PORT}}", port, "{{HOST_ABSTRACT}}", abstract, "{{HOST_DATA_DIR}}", dirs.Data)
 
 	t.Run("programs", func(t *testing.T) {
 		for _, c := range cases {
 			t.Run(c.Name, func(t *testing.T) {
 				t.Parallel()
-				runHostile(t, svc, dir, c, port)
+				runHostile(t, svc, dir, c, subst)
 			})
 		}
 	})
@@ -139,7 +168,7 @@ func TestHostileSuite(t *testing.T) {
 	}
 }
 
-func runHostile(t *testing.T, svc *Service, dir string, c hostileCase, port string) {
+func runHostile(t *testing.T, svc *Service, dir string, c hostileCase, subst *strings.Replacer) {
 	src, err := os.ReadFile(filepath.Join(dir, c.File))
 	if err != nil {
 		t.Fatal(err)
@@ -153,7 +182,7 @@ func runHostile(t *testing.T, svc *Service, dir string, c hostileCase, port stri
 	defer svc.DeleteSandbox(context.Background(), sb.ID)
 	argv := slices.Clone(c.Argv)
 	for i := range argv {
-		argv[i] = strings.ReplaceAll(argv[i], "{{HOST_PORT}}", port)
+		argv[i] = subst.Replace(argv[i])
 	}
 	st, err := svc.RunCode(ctx, sb.ID, cove.CodeRequest{Language: c.Language, Code: string(src), Filename: c.File, Argv: argv, Env: c.Env})
 	if err != nil {
@@ -171,6 +200,39 @@ func runHostile(t *testing.T, svc *Service, dir string, c hostileCase, port stri
 	}
 	if c.Expect.ExitCode != nil && *c.Expect.ExitCode != res.ExitCode {
 		t.Errorf("want exit code %d, got %s", *c.Expect.ExitCode, show())
+	}
+	if c.Expect.Signal != "" && c.Expect.Signal != res.Signal {
+		t.Errorf("want signal %s, got %s", c.Expect.Signal, show())
+	}
+	if w := c.Expect.StdoutTruncated; w != nil && *w != res.StdoutTruncated {
+		t.Errorf("want stdout truncated=%v, got %s", *w, show())
+	}
+	if w := c.Expect.StderrTruncated; w != nil && *w != res.StderrTruncated {
+		t.Errorf("want stderr truncated=%v, got %s", *w, show())
+	}
+	if c.Expect.WallMax != "" {
+		max, err := time.ParseDuration(c.Expect.WallMax)
+		if err != nil {
+			t.Fatalf("wall_max: %v", err)
+		}
+		if time.Duration(res.WallMS)*time.Millisecond > max {
+			t.Errorf("ran %d ms, more than %s: %s", res.WallMS, max, show())
+		}
+	}
+	for _, n := range c.Expect.Numbers {
+		text := res.Stdout
+		if n.Stream == "stderr" {
+			text = res.Stderr
+		}
+		m := regexp.MustCompile(n.Regex).FindStringSubmatch(text)
+		if len(m) < 2 {
+			t.Errorf("no number matching %s: %s", n.Regex, show())
+			continue
+		}
+		v, err := strconv.ParseFloat(m[1], 64)
+		if err != nil || v < n.Min || v > n.Max {
+			t.Errorf("%s: %s is outside [%g, %g]: %s", n.Regex, m[1], n.Min, n.Max, show())
+		}
 	}
 	if re := c.Expect.StdoutRegex; re != "" && !regexp.MustCompile(re).MatchString(res.Stdout) {
 		t.Errorf("stdout does not match %s: %s", re, show())

@@ -3,13 +3,11 @@ package service
 import (
 	"context"
 	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/cove-sandbox/cove"
 	"github.com/cove-sandbox/cove/internal/agent"
-	"github.com/cove-sandbox/cove/internal/runtime/native"
-	"github.com/cove-sandbox/cove/internal/volume"
+	"github.com/cove-sandbox/cove/internal/runtime/native/nativetest"
 )
 
 func TestMain(m *testing.M) {
@@ -23,24 +21,10 @@ func TestMain(m *testing.M) {
 
 // newTestService returns a service on a native backend with its own data
 // and run directories, or skips when native sandboxes cannot run here.
-func newTestService(t *testing.T) (*Service, *native.Backend) {
+func newTestService(t *testing.T) (*Service, nativetest.Dirs) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("native sandboxes need root")
-	}
-	dir := t.TempDir()
-	data := filepath.Join(dir, "data")
-	be, err := native.New(context.Background(), native.Options{DataDir: data, RunDir: filepath.Join(dir, "run")})
-	if err != nil {
-		t.Fatalf("native backend: %v", err)
-	}
+	be, dirs := nativetest.New(t)
 	svc := New(be, Options{Defaults: cove.DefaultLimits()})
-	t.Cleanup(func() {
-		svc.Close(context.Background())
-		be.Close()
-		if err := volume.Unmount(data); err != nil {
-			t.Errorf("unmounting volume: %v", err)
-		}
-	})
-	return svc, be
+	t.Cleanup(func() { svc.Close(context.Background()) })
+	return svc, dirs
 }

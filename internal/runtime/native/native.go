@@ -93,16 +93,15 @@ func New(ctx context.Context, opts Options) (*Backend, error) {
 	if os.Geteuid() != 0 {
 		return nil, cove.Errorf(cove.CodeUnavailable, "the native runtime needs root to create namespaces, cgroups and workspaces: run cove as root (sudo cove ...)")
 	}
-	b := &Backend{opts: opts, log: log, root: filepath.Join(opts.RunDir, "root")}
-	for _, d := range []string{opts.DataDir, opts.RunDir, b.root, filepath.Join(opts.RunDir, "slots")} {
+	// The agent builds the sandbox's root on a tmpfs it mounts over /tmp in
+	// its own mount namespace: a path every host has, that needs no
+	// permission on cove's directories.
+	b := &Backend{opts: opts, log: log, root: "/tmp"}
+	for _, d := range []string{opts.DataDir, opts.RunDir, filepath.Join(opts.RunDir, "slots")} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return nil, cove.Errorf(cove.CodeUnavailable, "creating %s: %w", d, err)
 		}
 	}
-	// The agent must traverse RunDir to reach its root mount point, as
-	// root of its user namespace, which is no one on the host.
-	os.Chmod(opts.RunDir, 0o711)
-	os.Chmod(b.root, 0o755)
 	b.slots = &slots{dir: filepath.Join(opts.RunDir, "slots"), max: maxSlots}
 	var err error
 	b.cg, err = cgroups.New(cgroups.Options{Root: opts.CgroupRoot, RunDir: opts.RunDir, Logger: log})
@@ -189,7 +188,15 @@ func (b *Backend) Create(ctx context.Context, spec runtime.Spec) (_ runtime.Inst
 	}
 	wsDir := os.NewFile(uintptr(wsFD), "workspace")
 	defer wsDir.Close()
-	files := append([]*os.File{nil, nil, stderrW, agentEnd, wsDir}, cgFiles...)
+	devNull, err := os.Open(os.DevNull)
+	if err != nil {
+		agentEnd.Close()
+		stderrR.Close()
+		stderrW.Close()
+		return nil, cove.Errorf(cove.CodeInternal, "opening /dev/null: %w", err)
+	}
+	defer devNull.Close()
+	files := append([]*os.File{devNull, devNull, stderrW, agentEnd, wsDir}, cgFiles...)
 	ids := []syscall.SysProcIDMap{{ContainerID: 0, HostID: base, Size: idsPerBox}}
 	proc, err := os.StartProcess(b.opts.AgentPath, []string{"cove-agent", agent.Arg}, &os.ProcAttr{
 		Env:   []string{},
@@ -274,40 +281,41 @@ func layer(name string, err error) error {
 	return cove.Errorf(cove.CodeUnavailable, "sandbox isolation failed at %s: %w", name, err)
 }
 
-// Sweep implements runtime.Sweeper.
+// Sweep implements runtime.Sweeper. It removes the cgroups and workspaces
+// of sandboxes whose owning process died (their slot lock is free), and
+// workspaces that no live sandbox owns. Cgroups are only removed for ids
+// found in this run directory's slots: another cove with its own run
+// directory may have sandboxes of its own under the same cgroup parent.
 func (b *Backend) Sweep(ctx context.Context, keep func(id string) bool) error {
 	lock, err := b.sweepLock(unix.LOCK_EX)
 	if err != nil {
 		return fmt.Errorf("taking sweep lock: %w", err)
 	}
 	defer lock.Close()
-	live, err := b.slots.live()
+	live, dead, err := b.slots.scan()
 	if err != nil {
 		return fmt.Errorf("reading sandbox slots: %w", err)
 	}
-	stale := func(id string) bool { return !live[id] && (keep == nil || !keep(id)) }
-	ids, err := b.cg.List()
-	if err != nil {
-		return fmt.Errorf("listing cgroups: %w", err)
-	}
-	for _, id := range ids {
-		if !stale(id) {
+	kept := func(id string) bool { return keep != nil && keep(id) }
+	for n, id := range dead {
+		if kept(id) {
 			continue
 		}
 		if g, err := b.cg.Open(id); err == nil {
 			if err := g.Destroy(); err != nil {
 				b.log.Warn("removing stale cgroup", "id", id, "err", err)
-			} else {
-				b.log.Info("removed stale cgroup", "id", id)
+				continue
 			}
+			b.log.Info("removed stale cgroup", "id", id)
 		}
+		b.slots.clear(n)
 	}
 	ws, err := b.vol.List()
 	if err != nil {
 		return fmt.Errorf("listing workspaces: %w", err)
 	}
 	for _, id := range ws {
-		if !stale(id) {
+		if live[id] || kept(id) {
 			continue
 		}
 		if err := b.vol.Delete(id); err != nil {

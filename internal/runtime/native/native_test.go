@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/cove-sandbox/cove/internal/agent"
 	"github.com/cove-sandbox/cove/internal/runtime/conformance"
 	"github.com/cove-sandbox/cove/internal/volume"
@@ -22,20 +24,20 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// newTestBackend returns a backend with its own data and run directories,
-// or skips when this host cannot run native sandboxes.
+// newTestBackend is nativetest.New, which this package cannot import.
 func newTestBackend(t *testing.T) *Backend {
 	t.Helper()
 	if os.Geteuid() != 0 {
-		t.Skip("native sandboxes need root")
+		t.Skip("native sandboxes need root (run the tests as root)")
 	}
 	dir := t.TempDir()
-	data := filepath.Join(dir, "data")
-	b, err := New(context.Background(), Options{DataDir: data, RunDir: filepath.Join(dir, "run")})
+	data, run := filepath.Join(dir, "data"), filepath.Join(dir, "run")
+	b, err := New(context.Background(), Options{DataDir: data, RunDir: run})
 	if err != nil {
 		t.Fatalf("native backend: %v", err)
 	}
 	t.Cleanup(func() {
+		unix.Unmount(filepath.Join(run, "cgroup-favor"), unix.MNT_DETACH)
 		b.Close()
 		if err := volume.Unmount(data); err != nil {
 			t.Errorf("unmounting volume: %v", err)
@@ -76,7 +78,13 @@ func TestSweepRemovesLeftoversOfDeadOwners(t *testing.T) {
 	b := newTestBackend(t)
 	ctx := context.Background()
 	id := fmt.Sprintf("sweep%d", os.Getpid())
-	// A workspace and cgroup whose owner is gone: nothing holds a slot.
+	// A workspace and cgroup whose owner is gone: its slot records the id
+	// but no process holds the slot's lock.
+	sl, err := b.slots.acquire(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sl.f.Close()
 	if _, err := b.vol.Create(id, 1<<20, 0, 0); err != nil {
 		t.Fatal(err)
 	}

@@ -62,27 +62,46 @@ func (sl *slot) release() {
 	sl.f = nil
 }
 
-// live returns the ids of sandboxes whose owning process is alive.
-func (s *slots) live() (map[string]bool, error) {
+// scan returns the ids of sandboxes whose owning process is alive, and
+// those of sandboxes whose owner died, by slot number.
+func (s *slots) scan() (live map[string]bool, dead map[int]string, err error) {
 	ents, err := os.ReadDir(s.dir)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	live := map[string]bool{}
+	live, dead = map[string]bool{}, map[int]string{}
 	for _, e := range ents {
-		if !strings.HasSuffix(e.Name(), ".lock") {
+		n, err := strconv.Atoi(strings.TrimSuffix(e.Name(), ".lock"))
+		if err != nil || !strings.HasSuffix(e.Name(), ".lock") {
 			continue
 		}
 		f, err := os.OpenFile(filepath.Join(s.dir, e.Name()), os.O_RDWR, 0)
 		if err != nil {
 			continue
 		}
-		id := make([]byte, 128)
-		n, _ := f.ReadAt(id, 0)
-		if unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB) != nil && n > 0 {
-			live[string(id[:n])] = true
+		buf := make([]byte, 128)
+		k, _ := f.ReadAt(buf, 0)
+		id := string(buf[:k])
+		if unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB) != nil {
+			if id != "" {
+				live[id] = true
+			}
+		} else if id != "" {
+			dead[n] = id
 		}
 		f.Close()
 	}
-	return live, nil
+	return live, dead, nil
+}
+
+// clear forgets the sandbox recorded in slot n, if no one holds it.
+func (s *slots) clear(n int) {
+	f, err := os.OpenFile(s.path(n), os.O_RDWR, 0)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	if unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB) == nil {
+		f.Truncate(0)
+	}
 }
