@@ -90,14 +90,22 @@ func newRootCmd(e *env) *cobra.Command {
 			return nil
 		},
 	}
-	root.AddCommand(newRunCmd(e), newVersionCmd(e))
+	root.AddCommand(newRunCmd(e), newBenchCmd(e), newVersionCmd(e))
 	return root
 }
 
+// local is the in-process service on the native runtime.
+type local struct {
+	*service.Service
+	be    *native.Backend
+	log   *slog.Logger
+	swept chan struct{}
+}
+
 // localService builds the in-process service on the native runtime.
-func (e *env) localService(ctx context.Context) (*service.Service, func(), error) {
+func (e *env) localService(ctx context.Context) (*local, error) {
 	if err := e.cfg.Validate(); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	var level slog.Level
 	level.UnmarshalText([]byte(e.cfg.LogLevel))
@@ -109,16 +117,30 @@ func (e *env) localService(ctx context.Context) (*service.Service, func(), error
 		Logger:          log,
 	})
 	if err != nil {
-		return nil, nil, err
-	}
-	if err := be.Sweep(ctx, nil); err != nil {
-		log.Warn("sweeping leftovers of earlier runs", "err", err)
+		return nil, err
 	}
 	svc := service.New(be, service.Options{Defaults: e.cfg.Limits, Logger: log})
-	return svc, func() {
-		svc.Close(context.WithoutCancel(ctx))
-		be.Close()
-	}, nil
+	return &local{Service: svc, be: be, log: log}, nil
+}
+
+// sweepInBackground removes what crashed runs of cove left behind, on the
+// other core while the caller's program runs; close waits for it.
+func (l *local) sweepInBackground(ctx context.Context) {
+	l.swept = make(chan struct{})
+	go func() {
+		defer close(l.swept)
+		if err := l.be.Sweep(ctx, nil); err != nil {
+			l.log.Warn("sweeping leftovers of earlier runs", "err", err)
+		}
+	}()
+}
+
+func (l *local) close(ctx context.Context) {
+	if l.swept != nil {
+		<-l.swept
+	}
+	l.Service.Close(context.WithoutCancel(ctx))
+	l.be.Close()
 }
 
 func newVersionCmd(e *env) *cobra.Command {

@@ -101,12 +101,13 @@ memory or output limit) it says why on stderr and exits non-zero.`,
 				}
 				req.StdinReader = e.stdin
 			}
-			svc, closeSvc, err := e.localService(cmd.Context())
+			svc, err := e.localService(cmd.Context())
 			if err != nil {
 				return err
 			}
-			defer closeSvc()
+			defer svc.close(cmd.Context())
 			st, err := svc.Run(cmd.Context(), req)
+			svc.sweepInBackground(cmd.Context())
 			if err != nil {
 				return err
 			}

@@ -10,12 +10,9 @@ import (
 // a sandbox's agent instead of the CLI.
 const Arg = "__cove_agent"
 
-// Well-known file descriptors of the agent process.
-const (
-	fdConn        = 3 // the host connection
-	fdWorkspace   = 4 // the workspace as a detached mount (open_tree), moved to /workspace
-	fdFirstCgroup = 5 // delegated cgroup directories follow
-)
+// fdConn is the agent's connection to the host. Two boot messages come on
+// it: the BootConfig, then the BootResources with their descriptors.
+const fdConn = 3
 
 // BootConfig is the first message on the connection: everything the agent
 // needs to finish isolating the sandbox from the inside.
@@ -32,14 +29,19 @@ type BootConfig struct {
 	// NoFile and FSize are the rlimits of user processes.
 	NoFile uint64 `json:"nofile"`
 	FSize  uint64 `json:"fsize"`
-	// CgroupVersion is 1 or 2; CgroupFiles is how many delegated cgroup
-	// directory descriptors follow fdFirstCgroup.
+	// CgroupVersion is 1 or 2.
 	CgroupVersion int `json:"cgroup_version"`
-	CgroupFiles   int `json:"cgroup_files"`
 	// Landlock enables Landlock when the kernel has it.
 	Landlock bool `json:"landlock"`
 	// ReadOnlyBinds are extra host paths bound read-only at the same path.
 	ReadOnlyBinds []string `json:"read_only_binds,omitempty"`
+}
+
+// BootResources is the second boot message. It carries descriptors: the
+// workspace as a detached mount (open_tree), then CgroupFiles delegated
+// cgroup directories.
+type BootResources struct {
+	CgroupFiles int `json:"cgroup_files"`
 }
 
 // BootReply is the agent's answer to the BootConfig.
@@ -50,6 +52,16 @@ type BootReply struct {
 	Error string `json:"error,omitempty"`
 	// Landlock reports the Landlock ABI in force (0: none).
 	Landlock int `json:"landlock"`
+	// StartMicros is how long the agent took from its start to reading
+	// the boot config; Steps time each isolation step after it.
+	StartMicros int64  `json:"start_us"`
+	Steps       []Step `json:"steps,omitempty"`
+}
+
+// Step is one timed isolation step of the agent's boot.
+type Step struct {
+	Name   string `json:"name"`
+	Micros int64  `json:"us"`
 }
 
 // SetupError says which isolation layer could not be set up.

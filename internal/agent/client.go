@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"strconv"
 	"sync"
 	"time"
@@ -21,20 +22,37 @@ type Client struct {
 	sess *yamux.Session
 }
 
-// Boot sends cfg to a freshly started agent on conn and waits for it to
-// report that the sandbox is isolated, then returns a client for it.
-// A layer that failed is reported as an unavailable error that names it.
-func Boot(ctx context.Context, conn net.Conn, cfg *BootConfig) (*Client, *BootReply, error) {
+// SendConfig sends the first boot message to a freshly started agent on
+// sock, so that it can build its file system while the host creates the
+// sandbox's resources.
+func SendConfig(sock *os.File, cfg *BootConfig) error {
+	if err := sendFrame(sock, cfg, nil); err != nil {
+		return fmt.Errorf("sending boot config: %w", err)
+	}
+	return nil
+}
+
+// Boot sends the second boot message, with the workspace mount and the
+// delegated cgroup directories, waits for the agent to report that the
+// sandbox is isolated, and returns a client for it. A layer that failed is
+// reported as an unavailable error that names it.
+func Boot(ctx context.Context, sock *os.File, workspace *os.File, cgroupFiles []*os.File) (*Client, *BootReply, error) {
+	files := append([]*os.File{workspace}, cgroupFiles...)
+	if err := sendFrame(sock, BootResources{CgroupFiles: len(cgroupFiles)}, files); err != nil {
+		return nil, nil, fmt.Errorf("sending boot resources: %w", err)
+	}
+	conn, err := net.FileConn(sock)
+	if err != nil {
+		return nil, nil, fmt.Errorf("agent connection: %w", err)
+	}
 	if dl, ok := ctx.Deadline(); ok {
 		conn.SetDeadline(dl)
 	}
 	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
-	if err := writeJSONFrame(conn, frameRequest, cfg); err != nil {
-		return nil, nil, fmt.Errorf("sending boot config: %w", err)
-	}
 	typ, payload, err := readFrame(conn)
 	if err != nil {
+		conn.Close()
 		if ctx.Err() != nil {
 			return nil, nil, ctx.Err()
 		}
@@ -42,14 +60,17 @@ func Boot(ctx context.Context, conn net.Conn, cfg *BootConfig) (*Client, *BootRe
 	}
 	var reply BootReply
 	if typ != frameResult || json.Unmarshal(payload, &reply) != nil {
+		conn.Close()
 		return nil, nil, fmt.Errorf("agent sent a malformed boot reply")
 	}
 	if !reply.OK {
+		conn.Close()
 		return nil, &reply, cove.Errorf(cove.CodeUnavailable, "sandbox isolation failed at %s: %s", reply.Layer, reply.Error)
 	}
 	conn.SetDeadline(time.Time{})
 	sess, err := yamux.Client(conn, yamuxConfig())
 	if err != nil {
+		conn.Close()
 		return nil, &reply, err
 	}
 	return &Client{sess: sess}, &reply, nil

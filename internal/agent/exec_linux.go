@@ -51,6 +51,10 @@ func (s *server) startForker() error {
 			ready <- fmt.Errorf("cgroup namespace: %w", err)
 			return
 		}
+		if err := dropForkThreadPrivileges(); err != nil {
+			ready <- err
+			return
+		}
 		ready <- nil
 		for req := range s.forkReqs {
 			s.fork(req)

@@ -1,11 +1,11 @@
 package agent
 
 import (
-	"encoding/json"
 	"fmt"
 	"net"
 	"os"
 	"runtime"
+	"time"
 
 	"github.com/landlock-lsm/go-landlock/landlock"
 	ll "github.com/landlock-lsm/go-landlock/landlock/syscall"
@@ -18,6 +18,7 @@ import (
 // Main runs the agent. It is called by cove's main when IsAgentInvocation
 // reports true, and never returns.
 func Main() {
+	started := time.Now()
 	// The main thread stays with the main goroutine: on cgroup v1 the
 	// process's memory is charged to the main thread's cgroup, so the fork
 	// thread, which moves into the user's cgroups, must be another one.
@@ -25,6 +26,13 @@ func Main() {
 	// Nothing in the sandbox may read this process's memory, fds or
 	// environment through /proc, or ptrace it.
 	_ = unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0)
+	var cfg BootConfig
+	if _, err := recvFrame(fdConn, &cfg); err != nil {
+		fmt.Fprintf(os.Stderr, "cove agent: %v\n", err)
+		os.Exit(70)
+	}
+	reply := BootReply{StartMicros: time.Since(started).Microseconds()}
+	srv, err := boot(&cfg, &reply)
 	f := os.NewFile(fdConn, "conn")
 	conn, err := net.FileConn(f)
 	if err != nil {
@@ -32,18 +40,7 @@ func Main() {
 		os.Exit(70)
 	}
 	f.Close()
-	typ, payload, err := readFrame(conn)
-	if err != nil || typ != frameRequest {
-		fmt.Fprintf(os.Stderr, "cove agent: reading boot config: %v\n", err)
-		os.Exit(70)
-	}
-	var cfg BootConfig
-	if err := json.Unmarshal(payload, &cfg); err != nil {
-		fmt.Fprintf(os.Stderr, "cove agent: decoding boot config: %v\n", err)
-		os.Exit(70)
-	}
-	srv, abi, err := boot(&cfg)
-	reply := BootReply{OK: err == nil, Landlock: abi}
+	reply.OK = err == nil
 	if err != nil {
 		reply.Error = err.Error()
 		if se, ok := err.(*SetupError); ok {
@@ -61,52 +58,82 @@ func Main() {
 // boot finishes the sandbox's isolation. The order matters: mounts need
 // capabilities that are dropped later, the fork thread must enter its
 // cgroups and cgroup namespace before seccomp forbids unshare, and seccomp
-// comes last so that everything before it may use what it forbids.
-func boot(cfg *BootConfig) (*server, int, error) {
-	if err := setupRoot(cfg); err != nil {
-		return nil, 0, err
+// comes last so that everything before it may use what it forbids. Each
+// step's duration is reported back to the host.
+func boot(cfg *BootConfig, reply *BootReply) (*server, error) {
+	var files []*os.File
+	// The filter compiles on the other core while the mounts are made.
+	type compiled struct {
+		prog *seccomp.Program
+		err  error
 	}
-	if err := unix.Sethostname([]byte(hostnameOrDefault(cfg.Hostname))); err != nil {
-		return nil, 0, layerErr("hostname", err)
+	filter := make(chan compiled, 1)
+	go func() {
+		p, err := seccomp.Compile(seccomp.Options{AllowClone3: cfg.CgroupVersion == 2})
+		filter <- compiled{p, err}
+	}()
+	var (
+		cg  *cgroups.Delegated
+		srv *server
+	)
+	steps := []struct {
+		layer string
+		run   func() error
+	}{
+		{"mounts", func() error { return setupRoot(cfg) }},
+		// The host creates the workspace and cgroups while the agent
+		// mounts; they arrive in a second message.
+		{"resources", func() error {
+			var res BootResources
+			passed, err := recvFrame(fdConn, &res)
+			if err != nil {
+				return err
+			}
+			if len(passed) != 1+res.CgroupFiles {
+				return fmt.Errorf("got %d descriptors, want %d", len(passed), 1+res.CgroupFiles)
+			}
+			files = passed[1:]
+			return attachWorkspace(passed[0])
+		}},
+		{"hostname", func() error { return unix.Sethostname([]byte(hostnameOrDefault(cfg.Hostname))) }},
+		{"loopback network", setupNetwork},
+		{"rlimits", func() error { return setRlimits(cfg) }},
+		{"cgroups", func() error {
+			var err error
+			if cg, err = cgroups.OpenDelegated(cgroups.Version(cfg.CgroupVersion), files); err != nil {
+				return err
+			}
+			srv = newServer(cfg, cg)
+			return srv.startForker()
+		}},
+		{"capabilities", dropPrivileges},
+		{"landlock", func() error {
+			if !cfg.Landlock {
+				return nil
+			}
+			var err error
+			reply.Landlock, err = restrictLandlock(cfg, files)
+			return err
+		}},
+		// No descriptor the agent holds may reach a user process: Go opens
+		// its own with O_CLOEXEC, and this covers what the agent inherited.
+		{"file descriptors", func() error { return unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC) }},
+		{"seccomp", func() error {
+			c := <-filter
+			if c.err != nil {
+				return c.err
+			}
+			return c.prog.Load()
+		}},
 	}
-	if err := setupNetwork(); err != nil {
-		return nil, 0, layerErr("loopback network", err)
-	}
-	if err := setRlimits(cfg); err != nil {
-		return nil, 0, layerErr("rlimits", err)
-	}
-	files := make([]*os.File, cfg.CgroupFiles)
-	for i := range files {
-		files[i] = os.NewFile(uintptr(fdFirstCgroup+i), fmt.Sprintf("cgroup%d", i))
-		unix.CloseOnExec(fdFirstCgroup + i)
-	}
-	cg, err := cgroups.OpenDelegated(cgroups.Version(cfg.CgroupVersion), files)
-	if err != nil {
-		return nil, 0, layerErr("cgroups", err)
-	}
-	srv := newServer(cfg, cg)
-	if err := srv.startForker(); err != nil {
-		return nil, 0, layerErr("cgroups", err)
-	}
-	if err := dropPrivileges(); err != nil {
-		return nil, 0, layerErr("capabilities", err)
-	}
-	abi := 0
-	if cfg.Landlock {
-		var err error
-		if abi, err = restrictLandlock(cfg, files); err != nil {
-			return nil, 0, layerErr("landlock", err)
+	for _, st := range steps {
+		t := time.Now()
+		if err := st.run(); err != nil {
+			return nil, layerErr(st.layer, err)
 		}
+		reply.Steps = append(reply.Steps, Step{Name: st.layer, Micros: time.Since(t).Microseconds()})
 	}
-	// No descriptor the agent holds may reach a user process: Go opens
-	// its own with O_CLOEXEC, and this covers what the agent inherited.
-	if err := unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
-		return nil, 0, layerErr("file descriptors", err)
-	}
-	if err := seccomp.Load(seccomp.Options{AllowClone3: cfg.CgroupVersion == 2}); err != nil {
-		return nil, 0, layerErr("seccomp", err)
-	}
-	return srv, abi, nil
+	return srv, nil
 }
 
 func setRlimits(cfg *BootConfig) error {

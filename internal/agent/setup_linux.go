@@ -72,18 +72,9 @@ func setupRoot(cfg *BootConfig) error {
 	if err := os.Mkdir(filepath.Join(root, "sys"), 0o555); err != nil {
 		return layerErr("/sys", err)
 	}
-	ws := filepath.Join(root, "workspace")
-	if err := os.Mkdir(ws, 0o755); err != nil {
-		return layerErr("/workspace", err)
-	}
-	// The workspace comes as a detached mount made by the host
-	// (open_tree): the agent need not, and cannot, walk the host's data
-	// directory to reach it.
-	if err := unix.MoveMount(fdWorkspace, "", unix.AT_FDCWD, ws, unix.MOVE_MOUNT_F_EMPTY_PATH); err != nil {
-		return layerErr("/workspace", err)
-	}
-	unix.Close(fdWorkspace)
-	if err := setAttr(ws, unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NODEV, 0); err != nil {
+	// The workspace is attached later (attachWorkspace), once the host
+	// has created it.
+	if err := os.Mkdir(filepath.Join(root, "workspace"), 0o755); err != nil {
 		return layerErr("/workspace", err)
 	}
 	if err := mountTmpfs(filepath.Join(root, "tmp"), cfg.TmpBytes); err != nil {
@@ -106,6 +97,17 @@ func setupRoot(cfg *BootConfig) error {
 		return layerErr("read-only root", err)
 	}
 	return nil
+}
+
+// attachWorkspace mounts the workspace, which the host passed as a
+// detached mount (open_tree), at /workspace: the agent need not, and
+// cannot, walk the host's data directory to reach it.
+func attachWorkspace(workspace *os.File) error {
+	defer workspace.Close()
+	if err := unix.MoveMount(int(workspace.Fd()), "", unix.AT_FDCWD, workspaceDir, unix.MOVE_MOUNT_F_EMPTY_PATH); err != nil {
+		return err
+	}
+	return setAttr(workspaceDir, unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NODEV, 0)
 }
 
 func mirrorSystemDir(root, name string) error {
@@ -328,22 +330,27 @@ func setupNetwork() error {
 	return unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr)
 }
 
-// dropPrivileges empties the capability bounding set, so no process started
-// from the agent can ever regain a capability, and limits the agent's own
-// capabilities to what it needs to start user processes and manage files.
-func dropPrivileges() error {
-	// Groups, bounding and ambient sets are per thread: psx applies each
-	// call to every thread of the agent, the fork thread included.
-	if _, _, e := psx.Syscall3(unix.SYS_SETGROUPS, 0, 0, 0); e != 0 {
-		return fmt.Errorf("clearing supplementary groups: %w", e)
-	}
+// dropForkThreadPrivileges empties the capability bounding and ambient sets
+// of the calling thread, the one that forks user processes, so that no
+// process started from it can ever regain a capability. Both sets are per
+// thread and inherited from the forking thread.
+func dropForkThreadPrivileges() error {
 	for c := 0; c <= unix.CAP_LAST_CAP; c++ {
-		if _, _, e := psx.Syscall3(unix.SYS_PRCTL, unix.PR_CAPBSET_DROP, uintptr(c), 0); e != 0 && e != unix.EINVAL {
-			return fmt.Errorf("dropping capability %d from the bounding set: %w", c, e)
+		if err := unix.Prctl(unix.PR_CAPBSET_DROP, uintptr(c), 0, 0, 0); err != nil && err != unix.EINVAL {
+			return fmt.Errorf("dropping capability %d from the bounding set: %w", c, err)
 		}
 	}
-	if _, _, e := psx.Syscall6(unix.SYS_PRCTL, unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0, 0); e != 0 {
-		return fmt.Errorf("clearing ambient capabilities: %w", e)
+	if err := unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0); err != nil {
+		return fmt.Errorf("clearing ambient capabilities: %w", err)
+	}
+	return nil
+}
+
+// dropPrivileges limits the capabilities of every thread of the agent to
+// what it needs to start user processes and manage files.
+func dropPrivileges() error {
+	if _, _, e := psx.Syscall3(unix.SYS_SETGROUPS, 0, 0, 0); e != 0 {
+		return fmt.Errorf("clearing supplementary groups: %w", e)
 	}
 	return keepCapabilities(unix.CAP_CHOWN, unix.CAP_DAC_OVERRIDE, unix.CAP_FOWNER,
 		unix.CAP_KILL, unix.CAP_SETUID, unix.CAP_SETGID)

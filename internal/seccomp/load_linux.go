@@ -9,35 +9,55 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// Program is a compiled filter, ready to install. Compiling takes a few
+// hundred microseconds, so a caller can do it while it does other setup.
+type Program struct {
+	filter []unix.SockFilter
+}
+
+// Compile builds and assembles Filter(opts).
+func Compile(opts Options) (*Program, error) {
+	insts, err := Filter(opts)
+	if err != nil {
+		return nil, err
+	}
+	raw, err := bpf.Assemble(insts)
+	if err != nil {
+		return nil, fmt.Errorf("assembling BPF: %w", err)
+	}
+	prog := make([]unix.SockFilter, len(raw))
+	for i, ins := range raw {
+		prog[i] = unix.SockFilter{Code: ins.Op, Jt: ins.Jt, Jf: ins.Jf, K: ins.K}
+	}
+	return &Program{filter: prog}, nil
+}
+
 // Load sets no_new_privs and installs Filter(opts) on every thread of the
 // process (SECCOMP_FILTER_FLAG_TSYNC); processes started afterwards inherit
 // both. Call it once, after the last mount and before running user code: it
 // cannot be undone, and the filter refuses mount, unshare and the like from
 // then on.
 func Load(opts Options) error {
-	if err := load(opts); err != nil {
+	p, err := Compile(opts)
+	if err != nil {
+		return fmt.Errorf("loading seccomp filter: %w", err)
+	}
+	return p.Load()
+}
+
+// Load installs the program as Load(opts) does.
+func (p *Program) Load() error {
+	if err := p.install(); err != nil {
 		return fmt.Errorf("loading seccomp filter: %w", err)
 	}
 	return nil
 }
 
-// load installs the filter with the seccomp syscall directly: the kernel
-// reports a thread it could not synchronise as a positive return value with
-// no errno, in which case nothing was installed, and that must not pass for
-// success.
-func load(opts Options) error {
-	insts, err := Filter(opts)
-	if err != nil {
-		return err
-	}
-	raw, err := bpf.Assemble(insts)
-	if err != nil {
-		return fmt.Errorf("assembling BPF: %w", err)
-	}
-	prog := make([]unix.SockFilter, len(raw))
-	for i, ins := range raw {
-		prog[i] = unix.SockFilter{Code: ins.Op, Jt: ins.Jt, Jf: ins.Jf, K: ins.K}
-	}
+// install uses the seccomp syscall directly: the kernel reports a thread it
+// could not synchronise as a positive return value with no errno, in which
+// case nothing was installed, and that must not pass for success.
+func (p *Program) install() error {
+	prog := p.filter
 	fprog := unix.SockFprog{Len: uint16(len(prog)), Filter: &prog[0]}
 
 	// no_new_privs belongs to a thread: set it on the thread that installs

@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"sync"
@@ -136,15 +135,19 @@ func (b *Backend) sweepLock(how int) (*os.File, error) {
 	return f, nil
 }
 
-// Create implements runtime.Backend.
+// Create implements runtime.Backend. The agent process starts first; its
+// runtime initialises while the host creates the workspace and cgroups, which
+// then travel to it with the boot config.
 func (b *Backend) Create(ctx context.Context, spec runtime.Spec) (_ runtime.Instance, err error) {
 	l := spec.Limits
+	t0 := time.Now()
+	var tStarted, tResources time.Duration
 	lock, err := b.sweepLock(unix.LOCK_SH)
 	if err != nil {
 		return nil, cove.Errorf(cove.CodeInternal, "taking sweep lock: %w", err)
 	}
 	defer lock.Close()
-	sb := &sandbox{id: spec.ID, b: b, exited: make(chan struct{})}
+	sb := &sandbox{id: spec.ID, b: b, exited: make(chan struct{}), stderr: &bytes.Buffer{}}
 	defer func() {
 		if err != nil {
 			sb.Destroy(context.WithoutCancel(ctx))
@@ -154,53 +157,103 @@ func (b *Backend) Create(ctx context.Context, spec runtime.Spec) (_ runtime.Inst
 		return nil, cove.Errorf(cove.CodeUnavailable, "%w", err)
 	}
 	base := uidBase + sb.slot.n*idsPerBox
+	sock, err := sb.startAgent(base)
+	if err != nil {
+		return nil, err
+	}
+	defer sock.Close()
+	err = agent.SendConfig(sock, &agent.BootConfig{
+		RootDir:       b.root,
+		Hostname:      spec.Hostname,
+		UID:           SandboxUID,
+		GID:           SandboxGID,
+		TmpBytes:      l.TmpBytes,
+		NoFile:        uint64(l.OpenFiles),
+		FSize:         uint64(fileLimit(l)),
+		CgroupVersion: int(b.cg.Version()),
+		Landlock:      !b.opts.DisableLandlock,
+	})
+	if err != nil {
+		return nil, cove.Errorf(cove.CodeInternal, "%w", err)
+	}
+	tStarted = time.Since(t0)
+
 	ws, err := b.vol.Create(spec.ID, l.DiskBytes, base+SandboxUID, base+SandboxGID)
 	if err != nil {
 		return nil, layer("workspace", err)
 	}
 	sb.volCreated = true
+	// A detached copy of the workspace mount: the agent attaches it
+	// without walking (or being able to walk) the host's data directory.
+	wsFD, err := unix.OpenTree(unix.AT_FDCWD, ws, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC)
+	if err != nil {
+		return nil, layer("workspace", fmt.Errorf("open_tree: %w", err))
+	}
+	wsMount := os.NewFile(uintptr(wsFD), "workspace")
+	defer wsMount.Close()
 	if sb.cg, err = b.cg.Create(spec.ID, l, base, base); err != nil {
 		return nil, layer("cgroups", err)
 	}
+	// The agent joins its cgroups before it has read its boot config, so
+	// before anything of the user's runs.
+	if err := sb.cg.AddAgent(sb.proc.Pid); err != nil {
+		return nil, layer("cgroups", err)
+	}
+	cgFiles, err := sb.cg.AgentFiles()
+	if err != nil {
+		return nil, layer("cgroups", err)
+	}
+	defer func() {
+		for _, f := range cgFiles {
+			f.Close()
+		}
+	}()
+	tResources = time.Since(t0)
+	bootCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	client, reply, err := agent.Boot(bootCtx, sock, wsMount, cgFiles)
+	if err != nil {
+		if cove.ErrorCode(err) == cove.CodeUnavailable || ctx.Err() != nil {
+			return nil, err
+		}
+		sb.proc.Signal(syscall.SIGKILL)
+		<-sb.exited
+		return nil, cove.Errorf(cove.CodeUnavailable, "sandbox agent failed to start: %v%s", err, sb.stderrText())
+	}
+	b.log.Debug("sandbox booted", "id", spec.ID, "agent_started", tStarted, "resources_ready", tResources,
+		"booted", time.Since(t0), "agent_init_us", reply.StartMicros, "steps", reply.Steps, "landlock_abi", reply.Landlock)
+	sb.client = client
+	return sb, nil
+}
+
+// startAgent starts the sandbox's agent in new namespaces, with the host
+// ids from base mapped to 0..65535 inside, and returns the host's end of
+// the agent's connection.
+func (sb *sandbox) startAgent(base int) (*os.File, error) {
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return nil, cove.Errorf(cove.CodeInternal, "socketpair: %w", err)
 	}
 	hostEnd := os.NewFile(uintptr(fds[0]), "agent-conn")
 	agentEnd := os.NewFile(uintptr(fds[1]), "agent-conn")
-	defer hostEnd.Close()
-	cgFiles, err := sb.cg.AgentFiles()
-	if err != nil {
-		agentEnd.Close()
-		return nil, layer("cgroups", err)
-	}
+	defer agentEnd.Close()
 	stderrR, stderrW, err := os.Pipe()
 	if err != nil {
-		agentEnd.Close()
+		hostEnd.Close()
 		return nil, cove.Errorf(cove.CodeInternal, "pipe: %w", err)
 	}
-	wsFD, err := unix.OpenTree(unix.AT_FDCWD, ws, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC)
-	if err != nil {
-		agentEnd.Close()
-		stderrR.Close()
-		stderrW.Close()
-		return nil, layer("workspace", fmt.Errorf("open_tree: %w", err))
-	}
-	wsDir := os.NewFile(uintptr(wsFD), "workspace")
-	defer wsDir.Close()
+	defer stderrW.Close()
 	devNull, err := os.Open(os.DevNull)
 	if err != nil {
-		agentEnd.Close()
+		hostEnd.Close()
 		stderrR.Close()
-		stderrW.Close()
 		return nil, cove.Errorf(cove.CodeInternal, "opening /dev/null: %w", err)
 	}
 	defer devNull.Close()
-	files := append([]*os.File{devNull, devNull, stderrW, agentEnd, wsDir}, cgFiles...)
 	ids := []syscall.SysProcIDMap{{ContainerID: 0, HostID: base, Size: idsPerBox}}
-	proc, err := os.StartProcess(b.opts.AgentPath, []string{"cove-agent", agent.Arg}, &os.ProcAttr{
+	proc, err := os.StartProcess(sb.b.opts.AgentPath, []string{"cove-agent", agent.Arg}, &os.ProcAttr{
 		Env:   []string{},
-		Files: files,
+		Files: []*os.File{devNull, devNull, stderrW, agentEnd},
 		Sys: &syscall.SysProcAttr{
 			Cloneflags: syscall.CLONE_NEWUSER | syscall.CLONE_NEWNS | syscall.CLONE_NEWPID |
 				syscall.CLONE_NEWNET | syscall.CLONE_NEWIPC | syscall.CLONE_NEWUTS,
@@ -215,17 +268,12 @@ func (b *Backend) Create(ctx context.Context, spec runtime.Spec) (_ runtime.Inst
 			Pdeathsig: syscall.SIGKILL,
 		},
 	})
-	agentEnd.Close()
-	stderrW.Close()
-	for _, f := range cgFiles {
-		f.Close()
-	}
 	if err != nil {
+		hostEnd.Close()
 		stderrR.Close()
 		return nil, layer("namespaces", err)
 	}
 	sb.proc = proc
-	sb.stderr = &bytes.Buffer{}
 	go func() {
 		io.Copy(&limitedBuffer{b: sb.stderr, n: 4096, mu: &sb.mu}, stderrR)
 		stderrR.Close()
@@ -234,37 +282,7 @@ func (b *Backend) Create(ctx context.Context, spec runtime.Spec) (_ runtime.Inst
 		proc.Wait()
 		close(sb.exited)
 	}()
-	if err := sb.cg.AddAgent(proc.Pid); err != nil {
-		return nil, layer("cgroups", err)
-	}
-	conn, err := net.FileConn(hostEnd)
-	if err != nil {
-		return nil, cove.Errorf(cove.CodeInternal, "agent connection: %w", err)
-	}
-	bootCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	client, _, err := agent.Boot(bootCtx, conn, &agent.BootConfig{
-		RootDir:       b.root,
-		Hostname:      spec.Hostname,
-		UID:           SandboxUID,
-		GID:           SandboxGID,
-		TmpBytes:      l.TmpBytes,
-		NoFile:        uint64(l.OpenFiles),
-		FSize:         uint64(fileLimit(l)),
-		CgroupVersion: int(b.cg.Version()),
-		CgroupFiles:   len(cgFiles),
-		Landlock:      !b.opts.DisableLandlock,
-	})
-	if err != nil {
-		conn.Close()
-		if cove.ErrorCode(err) == cove.CodeUnavailable || ctx.Err() != nil {
-			return nil, err
-		}
-		<-sb.exited
-		return nil, cove.Errorf(cove.CodeUnavailable, "sandbox agent failed to start: %v%s", err, sb.stderrText())
-	}
-	sb.client = client
-	return sb, nil
+	return hostEnd, nil
 }
 
 func fileLimit(l cove.Limits) int64 {
@@ -364,7 +382,7 @@ func (s *sandbox) Destroy(ctx context.Context) error {
 	}
 	s.destroyed = true
 	s.mu.Unlock()
-	var errs []error
+	t0 := time.Now()
 	if s.client != nil {
 		s.client.Close()
 	}
@@ -372,16 +390,26 @@ func (s *sandbox) Destroy(ctx context.Context) error {
 		// Killing PID 1 makes the kernel kill every process of the
 		// sandbox's pid namespace.
 		s.proc.Signal(syscall.SIGKILL)
-		<-s.exited
 	}
-	if s.cg != nil {
-		if err := s.cg.Destroy(); err != nil {
-			errs = append(errs, fmt.Errorf("removing cgroups: %w", err))
-		}
-	}
+	// btrfs removes a subvolume that is still bound in the dying sandbox's
+	// mount namespace, so the workspace goes while the processes die.
+	var errs []error
 	if s.volCreated {
 		if err := s.b.vol.Delete(s.id); err != nil {
 			errs = append(errs, fmt.Errorf("removing workspace: %w", err))
+		}
+	}
+	tWs := time.Since(t0)
+	if s.proc != nil {
+		<-s.exited
+	}
+	tExited := time.Since(t0)
+	defer func() {
+		s.b.log.Debug("sandbox destroyed", "id", s.id, "workspace_removed", tWs, "agent_exited", tExited, "done", time.Since(t0))
+	}()
+	if s.cg != nil {
+		if err := s.cg.Destroy(); err != nil {
+			errs = append(errs, fmt.Errorf("removing cgroups: %w", err))
 		}
 	}
 	if len(errs) == 0 {

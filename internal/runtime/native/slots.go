@@ -2,7 +2,6 @@ package native
 
 import (
 	"fmt"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -29,10 +28,10 @@ type slot struct {
 
 func (s *slots) path(n int) string { return filepath.Join(s.dir, strconv.Itoa(n)+".lock") }
 
+// acquire takes the lowest free slot, so that the slot directory stays as
+// small as the peak number of sandboxes.
 func (s *slots) acquire(id string) (*slot, error) {
-	start := rand.IntN(s.max)
-	for i := 0; i < s.max; i++ {
-		n := (start + i) % s.max
+	for n := 0; n < s.max; n++ {
 		f, err := os.OpenFile(s.path(n), os.O_RDWR|os.O_CREATE, 0o600)
 		if err != nil {
 			return nil, fmt.Errorf("opening slot lock: %w", err)

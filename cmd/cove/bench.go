@@ -1,0 +1,154 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"slices"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/cove-sandbox/cove"
+)
+
+// benchRow is one measured operation.
+type benchRow struct {
+	Name  string  `json:"name"`
+	What  string  `json:"what"`
+	P50MS float64 `json:"p50_ms"`
+	P90MS float64 `json:"p90_ms"`
+	MinMS float64 `json:"min_ms"`
+	Ratio float64 `json:"ratio_to_bare,omitempty"`
+	times []time.Duration
+}
+
+func (r *benchRow) finish(bare float64) {
+	slices.Sort(r.times)
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+	r.P50MS = ms(r.times[len(r.times)/2])
+	r.P90MS = ms(r.times[len(r.times)*9/10])
+	r.MinMS = ms(r.times[0])
+	if bare > 0 && r.Name != "create_destroy" {
+		r.Ratio = r.P50MS / bare
+	}
+}
+
+func newBenchCmd(e *env) *cobra.Command {
+	var (
+		runs   int
+		asJSON bool
+		python string
+	)
+	cmd := &cobra.Command{
+		Use:   "bench",
+		Short: "Measure cove's overhead against a bare process on this machine",
+		Long: `Measure cove's overhead against a bare process on this machine.
+
+Each round runs, one after another so that all see the same machine load:
+  bare            ` + "`python3 -c 'print(1)'`" + ` started directly
+  run             ` + "`cove run -l python -c 'print(1)'`" + ` (a new sandbox, created and destroyed)
+  exec            the same program in a sandbox that already exists
+  create_destroy  creating and destroying an idle sandbox
+and reports medians and ratios to bare.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if runs < 5 {
+				return cove.Errorf(cove.CodeInvalid, "--runs must be at least 5")
+			}
+			ctx := cmd.Context()
+			self, err := os.Executable()
+			if err != nil {
+				return cove.Errorf(cove.CodeInternal, "finding cove's own binary: %w", err)
+			}
+			svc, err := e.localService(ctx)
+			if err != nil {
+				return err
+			}
+			defer svc.close(ctx)
+			sb, err := svc.CreateSandbox(ctx, cove.SandboxSpec{})
+			if err != nil {
+				return err
+			}
+			rows := []*benchRow{
+				{Name: "bare", What: python + " -c 'print(1)'"},
+				{Name: "run", What: "cove run -l python -c 'print(1)'"},
+				{Name: "exec", What: "python3 -c 'print(1)' in an existing sandbox"},
+				{Name: "create_destroy", What: "create and destroy an idle sandbox"},
+			}
+			cleanEnv := []string{"PATH=/usr/bin:/bin"}
+			measure := func(f func() error) (time.Duration, error) {
+				t := time.Now()
+				err := f()
+				return time.Since(t), err
+			}
+			for i := 0; i < runs+2; i++ {
+				steps := []func() error{
+					func() error {
+						c := exec.CommandContext(ctx, python, "-c", "print(1)")
+						c.Env = cleanEnv
+						return c.Run()
+					},
+					func() error {
+						c := exec.CommandContext(ctx, self, "run", "-l", "python", "-c", "print(1)")
+						c.Env = append(cleanEnv, "COVE_DATA_DIR="+e.cfg.DataDir, "COVE_RUN_DIR="+e.cfg.RunDir)
+						return c.Run()
+					},
+					func() error {
+						st, err := svc.Exec(ctx, sb.ID, cove.ExecRequest{Cmd: []string{"python3", "-c", "print(1)"}})
+						if err != nil {
+							return err
+						}
+						res, err := cove.Collect(st)
+						if err == nil && res.Verdict != cove.VerdictOK {
+							err = fmt.Errorf("exec ended %s: %s", res.Verdict, res.Stderr)
+						}
+						return err
+					},
+					func() error {
+						s, err := svc.CreateSandbox(ctx, cove.SandboxSpec{})
+						if err != nil {
+							return err
+						}
+						return svc.DeleteSandbox(ctx, s.ID)
+					},
+				}
+				for j, step := range steps {
+					d, err := measure(step)
+					if err != nil {
+						return fmt.Errorf("%s: %w", rows[j].Name, err)
+					}
+					if i >= 2 { // two warm-up rounds
+						rows[j].times = append(rows[j].times, d)
+					}
+				}
+			}
+			for _, r := range rows {
+				r.finish(0)
+			}
+			for _, r := range rows[1:] {
+				r.finish(rows[0].P50MS)
+			}
+			if asJSON {
+				enc := json.NewEncoder(e.stdout)
+				enc.SetIndent("", "  ")
+				return enc.Encode(rows)
+			}
+			fmt.Fprintf(e.stdout, "%d rounds, interleaved\n\n", runs)
+			fmt.Fprintf(e.stdout, "%-15s %8s %8s %8s %7s  %s\n", "operation", "p50 ms", "p90 ms", "min ms", "ratio", "what")
+			for _, r := range rows {
+				ratio := "-"
+				if r.Ratio > 0 {
+					ratio = fmt.Sprintf("%.2fx", r.Ratio)
+				}
+				fmt.Fprintf(e.stdout, "%-15s %8.2f %8.2f %8.2f %7s  %s\n", r.Name, r.P50MS, r.P90MS, r.MinMS, ratio, r.What)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().IntVar(&runs, "runs", 50, "measured rounds")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the results as JSON")
+	cmd.Flags().StringVar(&python, "python", "/usr/bin/python3", "the bare interpreter to compare with")
+	return cmd
+}
