@@ -27,6 +27,8 @@ type Env struct {
 	// HostPaths are host paths that must be invisible inside a sandbox
 	// (for example the data directory).
 	HostPaths []string
+	// Landlock says the backend's sandboxes are under Landlock.
+	Landlock bool
 	// Leftovers reports what a destroyed sandbox left on the host
 	// (processes, cgroups, mounts, files); empty means clean.
 	Leftovers func(id string) []string
@@ -194,6 +196,18 @@ func Run(t *testing.T, env Env) {
 		if out := mustOK(t, sh(t, inst, "echo cove > /proc/sys/kernel/hostname 2>/dev/null; hostname"), "hostname"); strings.TrimSpace(out) == "cove" {
 			// The name is cove already; the write must have failed.
 			_ = out
+		}
+	})
+
+	t.Run("landlock", func(t *testing.T) {
+		if !env.Landlock {
+			t.Skip("this backend's sandboxes run without Landlock")
+		}
+		// Raising one's own oom_score_adj is allowed to any process; only
+		// Landlock, which leaves /proc read-only, refuses it.
+		r := sh(t, inst, "echo 500 > /proc/self/oom_score_adj && echo written")
+		if strings.Contains(r.stdout, "written") || !strings.Contains(r.stderr, "Permission denied") {
+			t.Fatalf("a write outside the writable trees went through: %q %q", r.stdout, r.stderr)
 		}
 	})
 

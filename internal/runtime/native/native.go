@@ -47,8 +47,9 @@ type Options struct {
 	DataDir string
 	// RunDir holds locks and mount points (default /run/cove).
 	RunDir string
-	// AgentPath is the executable started as each sandbox's agent: the cove
-	// binary itself (default /proc/self/exe).
+	// AgentPath is the executable started as each sandbox's agent. By
+	// default it is a sealed private copy of the running cove binary
+	// (see sealedAgent).
 	AgentPath string
 	// Landlock enables Landlock where the kernel has it (default on; set
 	// DisableLandlock to turn it off).
@@ -66,6 +67,8 @@ type Backend struct {
 	vol   *volume.Volume
 	slots *slots
 	root  string
+	// agentBin is the sealed agent binary, started through a descriptor.
+	agentBin *os.File
 }
 
 var _ runtime.Backend = (*Backend)(nil)
@@ -80,9 +83,6 @@ func New(ctx context.Context, opts Options) (*Backend, error) {
 	}
 	if opts.RunDir == "" {
 		opts.RunDir = "/run/cove"
-	}
-	if opts.AgentPath == "" {
-		opts.AgentPath = "/proc/self/exe"
 	}
 	log := opts.Logger
 	if log == nil {
@@ -101,6 +101,20 @@ func New(ctx context.Context, opts Options) (*Backend, error) {
 			return nil, cove.Errorf(cove.CodeUnavailable, "creating %s: %w", d, err)
 		}
 	}
+	if opts.AgentPath == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			return nil, cove.Errorf(cove.CodeUnavailable, "finding cove's own binary: %w", err)
+		}
+		path, err := sealedAgent(filepath.Join(opts.DataDir, "agent"), exe)
+		if err != nil {
+			return nil, cove.Errorf(cove.CodeUnavailable, "making the sealed agent binary: %w", err)
+		}
+		if b.agentBin, err = os.Open(path); err != nil {
+			return nil, cove.Errorf(cove.CodeUnavailable, "opening the sealed agent binary: %w", err)
+		}
+	}
+	b.opts = opts
 	b.slots = &slots{dir: filepath.Join(opts.RunDir, "slots"), max: maxSlots}
 	var err error
 	b.cg, err = cgroups.New(cgroups.Options{Root: opts.CgroupRoot, RunDir: opts.RunDir, Logger: log})
@@ -118,7 +132,12 @@ func New(ctx context.Context, opts Options) (*Backend, error) {
 func (b *Backend) Name() string { return "native" }
 
 // Close implements runtime.Backend.
-func (b *Backend) Close() error { return b.vol.Close() }
+func (b *Backend) Close() error {
+	if b.agentBin != nil {
+		b.agentBin.Close()
+	}
+	return b.vol.Close()
+}
 
 // sweepLock is held shared while a sandbox's resources are being created
 // and exclusively by Sweep, so a sweep never removes a sandbox that is
@@ -251,9 +270,18 @@ func (sb *sandbox) startAgent(base int) (*os.File, error) {
 	}
 	defer devNull.Close()
 	ids := []syscall.SysProcIDMap{{ContainerID: 0, HostID: base, Size: idsPerBox}}
-	proc, err := os.StartProcess(sb.b.opts.AgentPath, []string{"cove-agent", agent.Arg}, &os.ProcAttr{
+	files := []*os.File{devNull, devNull, stderrW, agentEnd}
+	path := sb.b.opts.AgentPath
+	if bin := sb.b.agentBin; bin != nil {
+		// Executed through /proc/self/fd: the new process, already root
+		// of its user namespace and no one on the host, could not walk to
+		// the copy's directory. The agent closes the descriptor at boot.
+		files = append(files, bin)
+		path = fmt.Sprintf("/proc/self/fd/%d", len(files)-1)
+	}
+	proc, err := os.StartProcess(path, []string{"cove-agent", agent.Arg}, &os.ProcAttr{
 		Env:   []string{},
-		Files: []*os.File{devNull, devNull, stderrW, agentEnd},
+		Files: files,
 		Sys: &syscall.SysProcAttr{
 			Cloneflags: syscall.CLONE_NEWUSER | syscall.CLONE_NEWNS | syscall.CLONE_NEWPID |
 				syscall.CLONE_NEWNET | syscall.CLONE_NEWIPC | syscall.CLONE_NEWUTS,

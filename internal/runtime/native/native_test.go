@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	ll "github.com/landlock-lsm/go-landlock/landlock/syscall"
 	"golang.org/x/sys/unix"
 
 	"github.com/cove-sandbox/cove/internal/agent"
@@ -65,11 +66,17 @@ func leftovers(b *Backend) func(id string) []string {
 	}
 }
 
+func landlockAvailable() bool {
+	v, err := ll.LandlockGetABIVersion()
+	return err == nil && v > 0
+}
+
 func TestConformance(t *testing.T) {
 	b := newTestBackend(t)
 	conformance.Run(t, conformance.Env{
 		Backend:   b,
 		HostPaths: []string{b.opts.DataDir, b.opts.RunDir, "/work", "/etc/shadow"},
+		Landlock:  landlockAvailable(),
 		Leftovers: leftovers(b),
 	})
 }
