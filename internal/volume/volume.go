@@ -209,7 +209,7 @@ func (v *Volume) enableQuotas(ownImage bool) error {
 		}
 		// Inconsistent numbers make limits unreliable until a rescan.
 		if flags&qgroupStatusInconsistent != 0 && flags&qgroupStatusRescan == 0 {
-			v.log.Warn("btrfs quota numbers are inconsistent; rescanning", "path", v.root)
+			v.log.Info("btrfs quota numbers are inconsistent; rescanning", "path", v.root)
 			if err := quotaRescan(fd); err != nil && !errors.Is(err, unix.EINPROGRESS) {
 				v.log.Warn("starting btrfs quota rescan", "err", err)
 			}

@@ -40,6 +40,12 @@ func (s *slots) acquire(id string) (*slot, error) {
 			f.Close()
 			continue
 		}
+		// A slot that still names a sandbox belongs to one whose owner
+		// died: it stays taken until Sweep has removed its leftovers.
+		if fi, err := f.Stat(); err != nil || fi.Size() > 0 {
+			f.Close()
+			continue
+		}
 		if err := f.Truncate(0); err == nil {
 			_, err = f.WriteAt([]byte(id), 0)
 		}

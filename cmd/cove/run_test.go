@@ -1,0 +1,224 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/cove-sandbox/cove"
+)
+
+func TestRunLanguages(t *testing.T) {
+	c := newCLI(t)
+	hello := writeFile(t, "hello.py", "import sys\nprint('hello', sys.argv[1:])\n")
+	ts := writeFile(t, "main.ts", "interface P { x: number }\nconst p: P = { x: 21 }\nconsole.log(p.x * 2)\n")
+	cases := []struct {
+		name  string
+		stdin string
+		args  []string
+		want  string
+	}{
+		{"python_file_argv", "", []string{"run", hello, "--", "a", "b c"}, "hello ['a', 'b c']\n"},
+		{"python_code", "", []string{"run", "-l", "python", "-c", "print(6*7)"}, "42\n"},
+		{"python_alias", "", []string{"run", "-l", "py", "-c", "print('py')"}, "py\n"},
+		{"javascript_stdin", "console.log(1+1)", []string{"run", "-l", "javascript", "-"}, "2\n"},
+		{"node_alias", "", []string{"run", "-l", "node", "-c", "console.log(process.argv.slice(2).join(','))", "--", "x", "y"}, "x,y\n"},
+		{"typescript_file", "", []string{"run", ts}, "42\n"},
+		{"bash", "", []string{"run", "-l", "bash", "-c", "echo $((2+2)); ls /workspace"}, "4\nmain.sh\n"},
+		{"stdin_passthrough", "line one\nline two\n", []string{"run", "-i", "-l", "python", "-c", "import sys; print(len(sys.stdin.readlines()))"}, "2\n"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			r := c.do(tc.stdin, tc.args...)
+			if r.code != 0 || r.stdout != tc.want {
+				t.Fatalf("exit %d stdout %q stderr %q, want %q", r.code, r.stdout, r.stderr, tc.want)
+			}
+			if r.stderr != "" {
+				t.Fatalf("unexpected stderr %q", r.stderr)
+			}
+		})
+	}
+}
+
+func TestRunExitStatusAndVerdicts(t *testing.T) {
+	c := newCLI(t)
+	cases := []struct {
+		name   string
+		args   []string
+		code   int
+		stderr string // regexp
+	}{
+		{"exit_code_passes_through", []string{"run", "-l", "python", "-c", "import sys; sys.exit(3)"}, 3, `^$`},
+		{"stderr_passes_through", []string{"run", "-l", "bash", "-c", "echo oops >&2; exit 1"}, 1, `^oops\n$`},
+		{"timeout", []string{"run", "--timeout", "1s", "-l", "python", "-c", "while True: pass"}, 137, `^cove: killed: wall-clock timeout after 1s\n$`},
+		{"oom", []string{"run", "--memory", "64M", "-l", "python", "-c", "b=[]\nwhile True: b.append(bytearray(1<<23))"}, 137, `^cove: killed: out of memory \(limit 64 MiB\)\n$`},
+		{"output", []string{"run", "--output", "64K", "-l", "bash", "-c", "yes"}, 137, `^cove: output truncated at 64 KiB\n$`},
+		{"signal", []string{"run", "-l", "bash", "-c", "kill -TERM $$"}, 143, `^cove: killed by SIGTERM\n$`},
+		{"command_not_found", []string{"run", "-l", "bash", "-c", "no-such-tool"}, 127, `no-such-tool: command not found`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			r := c.do("", tc.args...)
+			if r.code != tc.code || !regexp.MustCompile(tc.stderr).MatchString(r.stderr) {
+				t.Fatalf("exit %d stderr %q, want exit %d stderr matching %s", r.code, r.stderr, tc.code, tc.stderr)
+			}
+		})
+	}
+}
+
+func TestRunJSON(t *testing.T) {
+	c := newCLI(t)
+	r := c.do("", "run", "--json", "--memory", "128M", "-l", "python", "-c", "import sys; print('out'); print('err', file=sys.stderr); sys.exit(2)")
+	if r.code != 2 {
+		t.Fatalf("exit %d, stderr %q", r.code, r.stderr)
+	}
+	var res cove.ExecResult
+	if err := json.Unmarshal([]byte(r.stdout), &res); err != nil {
+		t.Fatalf("not JSON: %v\n%s", err, r.stdout)
+	}
+	if res.Verdict != cove.VerdictExitNonzero || res.ExitCode != 2 || res.Stdout != "out\n" || res.Stderr != "err\n" {
+		t.Fatalf("got %+v", res)
+	}
+	if res.WallMS <= 0 || res.PeakMemoryBytes <= 0 || res.Limits.MemoryBytes != 128<<20 || res.Limits.Timeout != 30*time.Second {
+		t.Fatalf("missing measurements or limits: %+v", res)
+	}
+	var raw map[string]any
+	json.Unmarshal([]byte(r.stdout), &raw)
+	for _, k := range []string{"stdout", "stderr", "exit_code", "verdict", "wall_ms", "cpu_ms", "peak_memory_bytes", "stdout_truncated", "stderr_truncated"} {
+		if _, ok := raw[k]; !ok {
+			t.Errorf("--json output lacks %q", k)
+		}
+	}
+}
+
+func TestRunBadInput(t *testing.T) {
+	c := newCLI(t)
+	dir := t.TempDir()
+	rb := writeFile(t, "prog.rb", "puts 1")
+	cases := []struct {
+		name string
+		args []string
+	}{
+		{"unknown_language", []string{"run", "-l", "cobol", "-c", "x"}},
+		{"unknown_extension", []string{"run", rb}},
+		{"missing_file", []string{"run", filepath.Join(dir, "nope.py")}},
+		{"directory", []string{"run", dir}},
+		{"bad_memory", []string{"run", "--memory", "lots", "-l", "python", "-c", "1"}},
+		{"tiny_memory", []string{"run", "--memory", "1K", "-l", "python", "-c", "1"}},
+		{"nothing_to_run", []string{"run"}},
+		{"code_without_language", []string{"run", "-c", "print(1)"}},
+		{"stdin_without_language", []string{"run", "-"}},
+		{"code_and_file", []string{"run", "-l", "python", "-c", "1", rb}},
+		{"typescript_syntax", []string{"run", "-l", "ts", "-c", "let x: number = ;"}},
+	}
+	var all strings.Builder
+	for _, tc := range cases {
+		r := c.do("", tc.args...)
+		if r.code != cove.Codes[cove.CodeInvalid].ExitCode {
+			t.Errorf("%s: exit %d, want %d (stderr %q)", tc.name, r.code, cove.Codes[cove.CodeInvalid].ExitCode, r.stderr)
+		}
+		if r.stdout != "" || !strings.HasPrefix(r.stderr, "cove: ") {
+			t.Errorf("%s: stdout %q stderr %q", tc.name, r.stdout, r.stderr)
+		}
+		all.WriteString("$ cove " + strings.Join(tc.args, " ") + "\n" + r.stderr + "\n")
+	}
+	stable := strings.NewReplacer(dir, "DIR", filepath.Dir(rb), "TMP")
+	golden(t, "bad_input.txt", stable.Replace(all.String()))
+}
+
+func TestHelp(t *testing.T) {
+	var out strings.Builder
+	for _, args := range [][]string{{"--help"}, {"run", "--help"}} {
+		var o, e strings.Builder
+		code := run(t.Context(), args, strings.NewReader(""), &o, &e, func(string) string { return "" })
+		if code != 0 {
+			t.Fatalf("%v: exit %d %s", args, code, e.String())
+		}
+		out.WriteString("$ cove " + strings.Join(args, " ") + "\n" + o.String() + "\n")
+	}
+	golden(t, "help.txt", out.String())
+}
+
+// TestKilledCoveLeavesNothing kills `cove run` with SIGKILL while its
+// program runs: the sandbox must die with it, and the next cove must
+// remove what it left.
+func TestKilledCoveLeavesNothing(t *testing.T) {
+	c := newCLI(t)
+	cmd := exec.Command(os.Args[0], "run", "-l", "bash", "-c", "echo started; sleep 1000")
+	cmd.Env = append(os.Environ(), "COVE_TEST_AS_CLI=1", "COVE_DATA_DIR="+c.data, "COVE_RUN_DIR="+c.run)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 8)
+	if n, err := out.Read(buf); err != nil || string(buf[:n]) != "started\n" {
+		t.Fatalf("read %q %v", buf[:n], err)
+	}
+	ids := sandboxIDs(t, c.run)
+	if len(ids) != 1 {
+		t.Fatalf("want one live sandbox, slots say %v", ids)
+	}
+	id := ids[0]
+	cmd.Process.Signal(syscall.SIGKILL)
+	cmd.Wait()
+	deadline := time.Now().Add(5 * time.Second)
+	for procsOf(id) > 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the sandbox's processes outlived the killed cove")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if left := leftovers(c, id); len(left) == 0 {
+		t.Fatalf("expected the killed run to leave its cgroups and workspace for the next start to remove")
+	}
+	if r := c.do("", "run", "-l", "python", "-c", "print(1)"); r.code != 0 {
+		t.Fatalf("next run: %d %s", r.code, r.stderr)
+	}
+	if left := leftovers(c, id); len(left) > 0 {
+		t.Fatalf("the next run did not remove %v", left)
+	}
+}
+
+// sandboxIDs reads the ids recorded in the slot files of a run directory.
+func sandboxIDs(t *testing.T, runDir string) []string {
+	var ids []string
+	files, _ := filepath.Glob(filepath.Join(runDir, "slots", "*.lock"))
+	for _, f := range files {
+		b, _ := os.ReadFile(f)
+		if len(b) > 0 {
+			ids = append(ids, string(b))
+		}
+	}
+	return ids
+}
+
+// procsOf counts the processes in the sandbox's cgroups.
+func procsOf(id string) int {
+	n := 0
+	files, _ := filepath.Glob("/sys/fs/cgroup/pids/cove/" + id + "/cgroup.procs")
+	more, _ := filepath.Glob("/sys/fs/cgroup/pids/cove/" + id + "/*/*/cgroup.procs")
+	for _, f := range append(files, more...) {
+		b, _ := os.ReadFile(f)
+		n += len(strings.Fields(string(b)))
+	}
+	return n
+}
+
+func leftovers(c *cli, id string) []string {
+	left, _ := filepath.Glob("/sys/fs/cgroup/*/cove/" + id)
+	if _, err := os.Stat(filepath.Join(c.data, "volume", "ws", id)); err == nil {
+		left = append(left, "workspace "+id)
+	}
+	return left
+}

@@ -1,0 +1,59 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cove-sandbox/cove"
+)
+
+func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+func TestLayering(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "config.json")
+	os.WriteFile(file, []byte(`{"data_dir": "/from/file", "limits": {"memory": "256M", "timeout": "10s", "pids": 64}}`), 0o644)
+	c, err := Load(env(map[string]string{"COVE_CONFIG": file, "COVE_MEMORY": "1G", "COVE_LANDLOCK": "false"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.DataDir != "/from/file" || c.Limits.MemoryBytes != 1<<30 || c.Limits.Timeout != 10*time.Second || c.Limits.Pids != 64 || c.Landlock {
+		t.Fatalf("got %+v", c)
+	}
+	if c.Limits.DiskBytes != cove.DefaultLimits().DiskBytes {
+		t.Fatalf("unset limit lost its default: %+v", c.Limits)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestErrorsAreReportedTogether(t *testing.T) {
+	_, err := Load(env(map[string]string{"COVE_MEMORY": "lots", "COVE_TIMEOUT": "soon", "COVE_PIDS": "many"}))
+	if cove.ErrorCode(err) != cove.CodeInvalid {
+		t.Fatalf("got %v", err)
+	}
+	for _, want := range []string{"COVE_MEMORY", "COVE_TIMEOUT", "COVE_PIDS"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not mention %s", err, want)
+		}
+	}
+	c := Default()
+	c.LogLevel = "loud"
+	c.Limits.MemoryBytes = 1
+	err = c.Validate()
+	if err == nil || !strings.Contains(err.Error(), "log level") || !strings.Contains(err.Error(), "memory") {
+		t.Fatalf("want both problems, got %v", err)
+	}
+}
+
+func TestUnknownFileKeyIsAnError(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "c.json")
+	os.WriteFile(file, []byte(`{"limts": {}}`), 0o644)
+	if _, err := Load(env(map[string]string{"COVE_CONFIG": file})); err == nil || !strings.Contains(err.Error(), "limts") {
+		t.Fatalf("got %v", err)
+	}
+}
