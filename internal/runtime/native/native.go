@@ -197,18 +197,18 @@ func (b *Backend) Create(ctx context.Context, spec runtime.Spec) (_ runtime.Inst
 	}
 	tStarted = time.Since(t0)
 
-	ws, err := b.vol.Create(spec.ID, l.DiskBytes, base+SandboxUID, base+SandboxGID)
+	// On disk, workspace files belong to the sandbox's ids as seen inside
+	// (1000): an idmapped mount shows them to the sandbox through its own
+	// user namespace, whatever host id range the sandbox got this time.
+	ws, err := b.vol.Create(spec.ID, l.DiskBytes, SandboxUID, SandboxGID)
 	if err != nil {
 		return nil, layer("workspace", err)
 	}
 	sb.volCreated = true
-	// A detached copy of the workspace mount: the agent attaches it
-	// without walking (or being able to walk) the host's data directory.
-	wsFD, err := unix.OpenTree(unix.AT_FDCWD, ws, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC)
+	wsMount, err := idmappedMount(ws, sb.proc.Pid)
 	if err != nil {
-		return nil, layer("workspace", fmt.Errorf("open_tree: %w", err))
+		return nil, layer("workspace", err)
 	}
-	wsMount := os.NewFile(uintptr(wsFD), "workspace")
 	defer wsMount.Close()
 	if sb.cg, err = b.cg.Create(spec.ID, l, base, base); err != nil {
 		return nil, layer("cgroups", err)
@@ -243,6 +243,27 @@ func (b *Backend) Create(ctx context.Context, spec runtime.Spec) (_ runtime.Inst
 		"booted", time.Since(t0), "agent_init_us", reply.StartMicros, "steps", reply.Steps, "landlock_abi", reply.Landlock)
 	sb.client = client
 	return sb, nil
+}
+
+// idmappedMount returns a detached copy of the workspace mount whose ids
+// are mapped through the user namespace of process pid, for the agent to
+// attach: it need not, and cannot, walk the host's data directory.
+func idmappedMount(ws string, pid int) (*os.File, error) {
+	userns, err := os.Open(fmt.Sprintf("/proc/%d/ns/user", pid))
+	if err != nil {
+		return nil, fmt.Errorf("opening the sandbox's user namespace: %w", err)
+	}
+	defer userns.Close()
+	fd, err := unix.OpenTree(unix.AT_FDCWD, ws, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("open_tree: %w", err)
+	}
+	attr := &unix.MountAttr{Attr_set: unix.MOUNT_ATTR_IDMAP, Userns_fd: uint64(userns.Fd())}
+	if err := unix.MountSetattr(fd, "", unix.AT_EMPTY_PATH, attr); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("idmapping the workspace mount: %w", err)
+	}
+	return os.NewFile(uintptr(fd), "workspace"), nil
 }
 
 // startAgent starts the sandbox's agent in new namespaces, with the host
