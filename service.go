@@ -2,6 +2,7 @@ package cove
 
 import (
 	"context"
+	"io"
 	"time"
 )
 
@@ -10,54 +11,194 @@ type SandboxState string
 
 // The sandbox states.
 const (
+	// StateRunning: the sandbox's processes can run.
 	StateRunning SandboxState = "running"
+	// StateStopped: no process runs; the workspace and record are kept and
+	// StartSandbox brings it back with its files.
 	StateStopped SandboxState = "stopped"
-	StateError   SandboxState = "error"
+	// StateError: the sandbox died unexpectedly; StartSandbox restarts it.
+	StateError SandboxState = "error"
 )
 
 // SandboxSpec describes a sandbox to create.
 type SandboxSpec struct {
-	// Language is a hint for clients (the default language of RunCode).
+	// Language is the default language of RunCode in this sandbox.
 	Language string            `json:"language,omitempty"`
 	Limits   Limits            `json:"limits,omitempty"`
 	Env      map[string]string `json:"env,omitempty"`
 	Labels   map[string]string `json:"labels,omitempty"`
+	// IdleTimeout stops the sandbox after this long without activity
+	// (requests, or processes running in it). Zero: the server default.
+	IdleTimeout time.Duration `json:"idle_timeout,omitempty"`
+	// TTL deletes the sandbox this long after its creation. Zero: the
+	// server default (which may be never).
+	TTL time.Duration `json:"ttl,omitempty"`
 }
 
 // Sandbox is a sandbox as clients see it.
 type Sandbox struct {
-	ID        string            `json:"id"`
-	State     SandboxState      `json:"state"`
-	Language  string            `json:"language,omitempty"`
-	Limits    Limits            `json:"limits"`
-	Env       map[string]string `json:"env,omitempty"`
-	Labels    map[string]string `json:"labels,omitempty"`
-	Backend   string            `json:"backend"`
-	CreatedAt time.Time         `json:"created_at"`
+	ID           string            `json:"id"`
+	State        SandboxState      `json:"state"`
+	Language     string            `json:"language,omitempty"`
+	Limits       Limits            `json:"limits"`
+	Env          map[string]string `json:"env,omitempty"`
+	Labels       map[string]string `json:"labels,omitempty"`
+	Backend      string            `json:"backend"`
+	Owner        string            `json:"owner,omitempty"`
+	IdleTimeout  time.Duration     `json:"idle_timeout,omitempty"`
+	TTL          time.Duration     `json:"ttl,omitempty"`
+	CreatedAt    time.Time         `json:"created_at"`
+	LastActiveAt time.Time         `json:"last_active_at"`
+	// ExpiresAt is when the TTL deletes the sandbox (zero: never).
+	ExpiresAt time.Time `json:"expires_at,omitempty"`
+}
+
+// SandboxUpdate changes a sandbox's mutable fields; nil fields stay.
+type SandboxUpdate struct {
+	// Labels replaces all labels.
+	Labels map[string]string `json:"labels,omitempty"`
+	// TTL restarts the time to live from now (0 removes it).
+	TTL *time.Duration `json:"ttl,omitempty"`
+}
+
+// ListOptions filter and page ListSandboxes.
+type ListOptions struct {
+	// Labels keeps sandboxes that carry all of these labels.
+	Labels map[string]string
+	// State keeps sandboxes in this state.
+	State SandboxState
+	// Limit caps the page size (default and maximum 100).
+	Limit int
+	// PageToken continues a previous listing.
+	PageToken string
+}
+
+// SandboxList is one page of sandboxes, newest first.
+type SandboxList struct {
+	Sandboxes     []*Sandbox `json:"sandboxes"`
+	NextPageToken string     `json:"next_page_token,omitempty"`
+}
+
+// VersionInfo describes the service.
+type VersionInfo struct {
+	Version string `json:"version"`
+	Backend string `json:"backend"`
+	// Languages are the canonical language names the service runs.
+	Languages []string `json:"languages"`
 }
 
 // Service is cove's API. Every front end translates to and from it; the
 // in-process implementation is internal/service and package client
-// implements it over HTTP.
+// implements it over HTTP. Calls act for the key in ctx (see WithKey): a
+// sandbox belongs to the key that created it and is not_found for any
+// other non-admin key. Without a key in ctx a call acts as the local
+// administrator (the in-process CLI).
 type Service interface {
 	// CreateSandbox creates and starts a sandbox.
-	// Errors: invalid (bad spec), unavailable (an isolation layer cannot be
-	// set up on this host), quota_exceeded.
+	// Errors: invalid, quota_exceeded, unavailable (an isolation layer
+	// cannot be set up on this host; the message names it).
 	CreateSandbox(ctx context.Context, spec SandboxSpec) (*Sandbox, error)
 	// GetSandbox returns one sandbox. Errors: not_found.
 	GetSandbox(ctx context.Context, id string) (*Sandbox, error)
-	// ListSandboxes returns the caller's sandboxes, newest first.
-	ListSandboxes(ctx context.Context) ([]*Sandbox, error)
-	// DeleteSandbox destroys a sandbox and its workspace. Deleting a
-	// sandbox that is already gone succeeds. Errors: internal.
+	// ListSandboxes returns a page of the caller's sandboxes, newest
+	// first. Errors: invalid (bad page token).
+	ListSandboxes(ctx context.Context, opts ListOptions) (*SandboxList, error)
+	// UpdateSandbox changes labels or TTL. Errors: not_found, invalid.
+	UpdateSandbox(ctx context.Context, id string, u SandboxUpdate) (*Sandbox, error)
+	// StopSandbox kills every process of a sandbox and keeps its workspace.
+	// Stopping a stopped sandbox succeeds. Errors: not_found.
+	StopSandbox(ctx context.Context, id string) (*Sandbox, error)
+	// StartSandbox starts a stopped sandbox with its workspace as it was.
+	// Starting a running sandbox succeeds. Errors: not_found,
+	// quota_exceeded, unavailable.
+	StartSandbox(ctx context.Context, id string) (*Sandbox, error)
+	// DeleteSandbox destroys a sandbox and its workspace.
+	// Errors: not_found (also for a second delete), internal.
 	DeleteSandbox(ctx context.Context, id string) error
+
 	// Exec runs a command in a sandbox and streams its events.
-	// Errors: not_found, invalid (empty command), conflict (not running).
+	// Errors: not_found, invalid, conflict (not running), quota_exceeded.
 	Exec(ctx context.Context, id string, req ExecRequest) (Stream, error)
 	// RunCode runs source code as a program in a sandbox.
-	// Errors: not_found, invalid (unknown language, compile error), conflict.
+	// Errors: as Exec, and invalid for an unknown language or a
+	// TypeScript syntax error.
 	RunCode(ctx context.Context, id string, req CodeRequest) (Stream, error)
-	// Run creates an ephemeral sandbox, runs the code in it, and destroys it
-	// when the stream ends or is closed. Errors: as CreateSandbox and RunCode.
+	// Run creates an ephemeral sandbox, runs the code in it, and destroys
+	// it when the stream ends or is closed. Errors: as CreateSandbox and
+	// RunCode.
 	Run(ctx context.Context, req RunRequest) (Stream, error)
+
+	// StartProcess starts a long-running background process (a server, a
+	// watcher) and returns at once; its output is kept for ProcessLogs.
+	// Errors: not_found, invalid, conflict.
+	StartProcess(ctx context.Context, id string, req ProcessRequest) (*Process, error)
+	// ListProcesses lists the background processes of a sandbox, running
+	// and exited. Errors: not_found, conflict.
+	ListProcesses(ctx context.Context, id string) ([]*Process, error)
+	// GetProcess returns one background process. Errors: not_found.
+	GetProcess(ctx context.Context, id string, pid int) (*Process, error)
+	// ProcessLogs streams a background process's output from its start
+	// (what is kept of it); with follow it goes on until the process
+	// exits, and ends with an exit event once it has. Errors: not_found.
+	ProcessLogs(ctx context.Context, id string, pid int, follow bool) (Stream, error)
+	// WriteProcessStdin writes to a background process's standard input,
+	// and closes it when eof is set. Errors: not_found, conflict (exited).
+	WriteProcessStdin(ctx context.Context, id string, pid int, data []byte, eof bool) error
+	// SignalProcess sends a signal ("SIGTERM", "TERM" or "15") to a
+	// background process's process group. Errors: not_found, invalid.
+	SignalProcess(ctx context.Context, id string, pid int, signal string) error
+
+	// OpenPTY starts an interactive program (a shell by default) on a
+	// pseudo-terminal. Errors: not_found, conflict, invalid.
+	OpenPTY(ctx context.Context, id string, req PTYRequest) (PTY, error)
+
+	// WriteFile writes r to path (relative to /workspace, or absolute
+	// under it), creating parents, with permission bits mode (0: 0644).
+	// Errors: not_found, invalid (bad path; larger than the disk limit),
+	// conflict (a directory is in the way).
+	WriteFile(ctx context.Context, id, path string, r io.Reader, mode uint32) (*FileInfo, error)
+	// ReadFile opens a file for reading. Errors: not_found, invalid (a
+	// directory).
+	ReadFile(ctx context.Context, id, path string) (io.ReadCloser, *FileInfo, error)
+	// StatFile describes a file or directory. Errors: not_found.
+	StatFile(ctx context.Context, id, path string) (*FileInfo, error)
+	// ListFiles lists a directory (recursively: its whole tree).
+	// Errors: not_found, invalid (not a directory).
+	ListFiles(ctx context.Context, id, path string, recursive bool) ([]*FileInfo, error)
+	// MakeDir creates a directory and its parents. Errors: conflict.
+	MakeDir(ctx context.Context, id, path string) (*FileInfo, error)
+	// MoveFile renames a file or directory. Errors: not_found, conflict.
+	MoveFile(ctx context.Context, id, from, to string) (*FileInfo, error)
+	// DeleteFile removes a file, or a directory with recursive. Deleting
+	// what does not exist succeeds. Errors: conflict (non-empty directory
+	// without recursive), invalid (the workspace itself).
+	DeleteFile(ctx context.Context, id, path string, recursive bool) error
+	// ChmodFile sets permission bits. Errors: not_found, invalid.
+	ChmodFile(ctx context.Context, id, path string, mode uint32) (*FileInfo, error)
+	// SearchFiles finds files by name glob and/or lines by content.
+	// Errors: not_found, invalid.
+	SearchFiles(ctx context.Context, id string, req SearchRequest) (*SearchResult, error)
+	// ReplaceInFiles replaces text in files. Errors: not_found, invalid.
+	ReplaceInFiles(ctx context.Context, id string, req ReplaceRequest) ([]*ReplaceResult, error)
+	// DownloadArchive packs a directory as "tar" or "zip".
+	// Errors: not_found, invalid.
+	DownloadArchive(ctx context.Context, id, path, format string) (io.ReadCloser, error)
+	// UploadArchive extracts a tar stream into a directory, refusing
+	// entries that would leave it, links out of it and archive bombs.
+	// Errors: not_found, invalid.
+	UploadArchive(ctx context.Context, id, path string, r io.Reader) error
+
+	// CreateKey creates an API key; the secret is returned only here.
+	// Errors: unauthorized (not an admin), invalid.
+	CreateKey(ctx context.Context, spec KeySpec) (*NewKey, error)
+	// ListKeys lists keys. Errors: unauthorized (not an admin).
+	ListKeys(ctx context.Context) ([]*Key, error)
+	// RevokeKey revokes a key; its sandboxes stay until deleted by an
+	// admin. Errors: unauthorized, not_found.
+	RevokeKey(ctx context.Context, id string) error
+	// WhoAmI describes the key in ctx. Errors: unauthorized.
+	WhoAmI(ctx context.Context) (*Key, error)
+
+	// Version describes the service.
+	Version(ctx context.Context) (*VersionInfo, error)
 }

@@ -19,6 +19,9 @@ type Spec struct {
 	Limits cove.Limits
 	// Hostname defaults to "cove".
 	Hostname string
+	// Resume starts the sandbox on the workspace it kept when it was
+	// stopped, instead of a new empty one.
+	Resume bool
 }
 
 // Backend creates sandboxes.
@@ -29,6 +32,9 @@ type Backend interface {
 	// Errors: invalid (bad spec), unavailable (an isolation layer cannot be
 	// set up; the message names it), internal.
 	Create(ctx context.Context, spec Spec) (Instance, error)
+	// DeleteWorkspace removes the workspace a stopped sandbox kept.
+	// Removing a missing workspace succeeds.
+	DeleteWorkspace(ctx context.Context, id string) error
 	// Close releases the backend's own resources. Sandboxes are not
 	// destroyed by Close.
 	Close() error
@@ -42,8 +48,11 @@ type Instance interface {
 	Agent() *agent.Client
 	// Done is closed when the sandbox has died (its agent exited).
 	Done() <-chan struct{}
-	// Destroy kills every process of the sandbox and removes its
-	// resources, workspace included. It is idempotent.
+	// Stop kills every process of the sandbox and removes its resources
+	// but the workspace, which a later Create with Resume uses again. It
+	// is idempotent.
+	Stop(ctx context.Context) error
+	// Destroy is Stop that also removes the workspace. It is idempotent.
 	Destroy(ctx context.Context) error
 }
 

@@ -53,14 +53,9 @@ func buildEnv(layers ...map[string]string) []string {
 	return out
 }
 
-func lookupLanguage(name string) (*lang.Language, error) { return lang.Lookup(name) }
 
 // Exec implements cove.Service.
 func (s *Service) Exec(ctx context.Context, id string, req cove.ExecRequest) (cove.Stream, error) {
-	sb, err := s.get(id)
-	if err != nil {
-		return nil, err
-	}
 	argv := req.Cmd
 	if len(argv) == 0 {
 		if strings.TrimSpace(req.Shell) == "" {
@@ -71,27 +66,51 @@ func (s *Service) Exec(ctx context.Context, id string, req cove.ExecRequest) (co
 	if err := validateEnv(req.Env); err != nil {
 		return nil, err
 	}
-	spec := &agent.ExecSpec{Argv: argv, Dir: req.Cwd, Env: buildEnv(defaultEnv, sb.info.Env, req.Env)}
-	stdin := req.StdinReader
-	if stdin == nil && req.Stdin != nil {
-		stdin = strings.NewReader(string(req.Stdin))
+	sb, done, err := s.running(ctx, id)
+	if err != nil {
+		return nil, err
 	}
-	return s.start(ctx, sb, spec, stdin, req.Timeout, req.OutputBytes, nil)
+	rec, err := s.records.GetSandbox(ctx, id)
+	if err != nil {
+		done()
+		return nil, err
+	}
+	spec := &agent.ExecSpec{Argv: argv, Dir: req.Cwd, Env: buildEnv(defaultEnv, rec.Env, req.Env)}
+	return s.start(ctx, sb, rec.Limits, spec, stdinOf(req.StdinReader, req.Stdin), req.Timeout, req.OutputBytes, done)
+}
+
+func stdinOf(r io.Reader, b []byte) io.Reader {
+	if r == nil && b != nil {
+		return strings.NewReader(string(b))
+	}
+	return r
 }
 
 // RunCode implements cove.Service.
 func (s *Service) RunCode(ctx context.Context, id string, req cove.CodeRequest) (cove.Stream, error) {
-	sb, err := s.get(id)
+	return s.runCode(ctx, id, req, nil)
+}
+
+func (s *Service) runCode(ctx context.Context, id string, req cove.CodeRequest, extra map[string][]byte) (cove.Stream, error) {
+	sb, done, err := s.running(ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	return s.runCode(ctx, sb, req, nil)
+	st, err := s.prepareCode(ctx, sb, req, extra, done)
+	if err != nil {
+		done()
+	}
+	return st, err
 }
 
-func (s *Service) runCode(ctx context.Context, sb *sandbox, req cove.CodeRequest, extra map[string][]byte) (cove.Stream, error) {
+func (s *Service) prepareCode(ctx context.Context, sb *sandbox, req cove.CodeRequest, extra map[string][]byte, done func()) (cove.Stream, error) {
+	rec, err := s.records.GetSandbox(ctx, sb.id)
+	if err != nil {
+		return nil, err
+	}
 	language := req.Language
 	if language == "" {
-		language = sb.info.Language
+		language = rec.Language
 	}
 	if language == "" {
 		return nil, cove.Errorf(cove.CodeInvalid, "no language given: use python (py), javascript (js), typescript (ts) or bash (sh)")
@@ -114,12 +133,8 @@ func (s *Service) runCode(ctx context.Context, sb *sandbox, req cove.CodeRequest
 	for _, name := range sortedKeys(prog.Files) {
 		files = append(files, agent.File{Path: name, Data: prog.Files[name]})
 	}
-	spec := &agent.ExecSpec{Argv: prog.Argv, Env: buildEnv(defaultEnv, sb.info.Env, req.Env), Files: files}
-	stdin := req.StdinReader
-	if stdin == nil && req.Stdin != nil {
-		stdin = strings.NewReader(string(req.Stdin))
-	}
-	return s.start(ctx, sb, spec, stdin, req.Timeout, 0, nil)
+	spec := &agent.ExecSpec{Argv: prog.Argv, Env: buildEnv(defaultEnv, rec.Env, req.Env), Files: files}
+	return s.start(ctx, sb, rec.Limits, spec, stdinOf(req.StdinReader, req.Stdin), req.Timeout, 0, done)
 }
 
 func sortedKeys[V any](m map[string]V) []string {
@@ -146,27 +161,28 @@ func (s *Service) Run(ctx context.Context, req cove.RunRequest) (cove.Stream, er
 	if err != nil {
 		return nil, err
 	}
-	sb, err := s.get(info.ID)
-	if err != nil {
-		return nil, err
-	}
 	destroy := func() {
 		// The caller may have cancelled ctx; the sandbox must go anyway.
-		s.DeleteSandbox(context.WithoutCancel(ctx), info.ID)
+		s.remove(ctx, info.ID)
 	}
-	st, err := s.runCode(ctx, sb, req.CodeRequest, req.Files)
+	st, err := s.runCode(ctx, info.ID, req.CodeRequest, req.Files)
 	if err != nil {
 		destroy()
 		return nil, err
 	}
-	st.(*stream).onClose = destroy
+	st.(*stream).onClose = append(st.(*stream).onClose, destroy)
 	return st, nil
 }
 
-func (s *Service) start(ctx context.Context, sb *sandbox, spec *agent.ExecSpec, stdin io.Reader, timeout time.Duration, output int64, onClose func()) (cove.Stream, error) {
-	limits := sb.info.Limits
+// start starts an execution in sb; done runs when its stream closes.
+func (s *Service) start(ctx context.Context, sb *sandbox, limits cove.Limits, spec *agent.ExecSpec, stdin io.Reader, timeout time.Duration, output int64, done func()) (cove.Stream, error) {
 	if timeout < 0 || timeout > cove.MaxTimeout {
+		done()
 		return nil, cove.Errorf(cove.CodeInvalid, "timeout %s is out of range (up to %s)", timeout, cove.MaxTimeout)
+	}
+	if output < 0 {
+		done()
+		return nil, cove.Errorf(cove.CodeInvalid, "output limit must not be negative")
 	}
 	if timeout > 0 {
 		limits.Timeout = timeout
@@ -179,11 +195,54 @@ func (s *Service) start(ctx context.Context, sb *sandbox, spec *agent.ExecSpec, 
 	}
 	spec.TimeoutMS = limits.Timeout.Milliseconds()
 	spec.OutputLimit = limits.OutputBytes
-	ex, err := sb.inst.Agent().Start(ctx, spec, stdin)
+	release, err := s.beginExec(ctx)
 	if err != nil {
+		done()
 		return nil, err
 	}
-	return &stream{ex: ex, ctx: ctx, limits: limits, onClose: onClose}, nil
+	// Executions end with the service: a drain deadline cancels them.
+	ectx, cancel := context.WithCancel(ctx)
+	stopOnShutdown := context.AfterFunc(s.ctx, cancel)
+	ex, err := sb.inst.Agent().Start(ectx, spec, stdin)
+	if err != nil {
+		stopOnShutdown()
+		cancel()
+		release()
+		done()
+		return nil, err
+	}
+	st := &stream{ex: ex, ctx: ctx, limits: limits, started: time.Now(), metrics: s.metrics}
+	st.onClose = []func(){func() { stopOnShutdown(); cancel() }, release, done}
+	return st, nil
+}
+
+// beginExec admits an execution against the caller's concurrency quota and
+// counts it for draining.
+func (s *Service) beginExec(ctx context.Context) (func(), error) {
+	k := cove.KeyFrom(ctx)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return nil, cove.Errorf(cove.CodeUnavailable, "cove is shutting down")
+	}
+	who := ""
+	if k != nil {
+		who = k.ID
+		if q := k.Quota.MaxConcurrentExecs; q > 0 && !k.Admin && s.execs[who] >= q {
+			return nil, cove.Errorf(cove.CodeQuotaExceeded, "quota exceeded: this key may run %d executions at once", q)
+		}
+	}
+	s.execs[who]++
+	s.active.Add(1)
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			s.mu.Lock()
+			s.execs[who]--
+			s.mu.Unlock()
+			s.active.Done()
+		})
+	}, nil
 }
 
 // stream adapts an agent execution to cove.Stream.
@@ -191,7 +250,9 @@ type stream struct {
 	ex      *agent.Exec
 	ctx     context.Context
 	limits  cove.Limits
-	onClose func()
+	started time.Time
+	metrics *Metrics
+	onClose []func()
 	once    sync.Once
 }
 
@@ -205,7 +266,9 @@ func (st *stream) Next() (cove.Event, error) {
 	}
 	switch {
 	case out.Result != nil:
-		return cove.Event{Type: cove.EventExit, Result: resultOf(out.Result, st.limits)}, nil
+		res := resultOf(out.Result, st.limits)
+		st.metrics.observeExec(time.Since(st.started), res.Verdict)
+		return cove.Event{Type: cove.EventExit, Result: res}, nil
 	case out.Stream == 2:
 		return cove.Event{Type: cove.EventStderr, Data: out.Data}, nil
 	default:
@@ -216,8 +279,8 @@ func (st *stream) Next() (cove.Event, error) {
 func (st *stream) Close() error {
 	err := st.ex.Close()
 	st.once.Do(func() {
-		if st.onClose != nil {
-			st.onClose()
+		for _, f := range st.onClose {
+			f()
 		}
 	})
 	return err

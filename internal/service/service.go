@@ -1,20 +1,25 @@
 // Package service implements cove.Service in-process: it validates
-// requests, applies defaults and limits, keeps track of sandboxes, turns
-// code into programs through the language registry, and runs them through a
-// runtime backend's agent.
+// requests, applies defaults, quotas and ownership, keeps the records of
+// sandboxes and keys, runs the lifecycle (idle timeouts, TTLs, a warm pool,
+// restart recovery, draining), turns code into programs through the
+// language registry, and reaches into sandboxes through a runtime
+// backend's agent.
 package service
 
 import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"log/slog"
-	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cove-sandbox/cove"
+	"github.com/cove-sandbox/cove/internal/lang"
 	"github.com/cove-sandbox/cove/internal/runtime"
+	"github.com/cove-sandbox/cove/internal/store"
 )
 
 // Options configure a Service.
@@ -22,27 +27,65 @@ type Options struct {
 	// Defaults are the limits of sandboxes that do not set their own
 	// (default cove.DefaultLimits()).
 	Defaults cove.Limits
-	Logger   *slog.Logger
+	// Records keeps sandboxes and keys; nil keeps them in memory for the
+	// life of the process.
+	Records Records
+	// IdleTimeout and TTL apply to sandboxes that set none (0: never).
+	IdleTimeout time.Duration
+	TTL         time.Duration
+	// PoolSize is how many idle sandboxes of the default shape are kept
+	// ready for CreateSandbox and Run (0: none).
+	PoolSize int
+	// ReapInterval is how often idle timeouts and TTLs are checked
+	// (default 1s).
+	ReapInterval time.Duration
+	// Metrics receives the service's metrics (optional).
+	Metrics *Metrics
+	Logger  *slog.Logger
 }
 
 // Service is the in-process cove.Service.
 type Service struct {
 	backend  runtime.Backend
+	records  Records
 	defaults cove.Limits
+	opts     Options
 	log      *slog.Logger
+	metrics  *Metrics
 
-	mu        sync.Mutex
-	sandboxes map[string]*sandbox
+	// ctx ends when the service shuts down; executions derive from it.
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	mu      sync.Mutex
+	live    map[string]*sandbox
+	execs   map[string]int // running executions per owner
+	closing bool
+	active  sync.WaitGroup // running executions, for draining
+
+	// admitMu serialises quota checks with the record creation that they
+	// admit, so that exactly the quota is admitted under a race.
+	admitMu sync.Mutex
+
+	pool *pool
+	loop sync.WaitGroup
 }
 
 var _ cove.Service = (*Service)(nil)
 
+// sandbox is a running sandbox.
 type sandbox struct {
-	info cove.Sandbox
-	inst runtime.Instance
+	id         string
+	inst       runtime.Instance
+	lastActive atomic.Int64 // unix nanoseconds
+	inflight   atomic.Int32 // requests in progress
 }
 
-// New returns a Service that creates sandboxes with backend.
+func (sb *sandbox) touch() { sb.lastActive.Store(time.Now().UnixNano()) }
+
+// New returns a Service that creates sandboxes with backend. Call Start to
+// recover the records of an earlier run and start the background loops,
+// and Shutdown when done.
 func New(backend runtime.Backend, opts Options) *Service {
 	d := opts.Defaults
 	if d == (cove.Limits{}) {
@@ -53,11 +96,78 @@ func New(backend runtime.Backend, opts Options) *Service {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Service{backend: backend, defaults: d, log: log.With("component", "service"), sandboxes: map[string]*sandbox{}}
+	if opts.Records == nil {
+		opts.Records = newMemRecords()
+	}
+	if opts.ReapInterval <= 0 {
+		opts.ReapInterval = time.Second
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Service{
+		backend: backend, records: opts.Records, defaults: d, opts: opts,
+		log: log.With("component", "service"), metrics: opts.Metrics,
+		ctx: ctx, cancel: cancel,
+		live: map[string]*sandbox{}, execs: map[string]int{},
+	}
+	s.pool = newPool(s, opts.PoolSize)
+	return s
 }
 
 // Defaults returns the limits applied to fields a request leaves unset.
 func (s *Service) Defaults() cove.Limits { return s.defaults }
+
+// Start recovers from an earlier run and starts the reaper and the warm
+// pool. Sandboxes that were running when the previous cove process ended
+// died with it: they come back stopped, with their workspaces, and
+// StartSandbox resumes them. Leftovers of sandboxes with no record are
+// swept away.
+func (s *Service) Start(ctx context.Context) error {
+	recs, err := s.allRecords(ctx)
+	if err != nil {
+		return err
+	}
+	for _, r := range recs {
+		if r.State == cove.StateRunning || r.State == cove.StateError {
+			if _, err := s.records.UpdateSandbox(ctx, r.ID, func(r *store.SandboxRecord) error {
+				r.State = cove.StateStopped
+				return nil
+			}); err != nil {
+				return err
+			}
+			s.log.Info("sandbox of an earlier run is now stopped", "id", r.ID)
+		}
+	}
+	if sw, ok := s.backend.(runtime.Sweeper); ok {
+		ids, err := s.records.AllSandboxIDs(ctx)
+		if err != nil {
+			return err
+		}
+		if err := sw.Sweep(ctx, func(id string) bool { return ids[id] }); err != nil {
+			s.log.Warn("sweeping leftovers", "err", err)
+		}
+	}
+	s.loop.Add(1)
+	go s.reapLoop()
+	s.pool.start()
+	return nil
+}
+
+// allRecords lists every sandbox record.
+func (s *Service) allRecords(ctx context.Context) ([]*store.SandboxRecord, error) {
+	var out []*store.SandboxRecord
+	token := ""
+	for {
+		page, next, err := s.records.ListSandboxes(ctx, store.SandboxFilter{Limit: 100, PageToken: token})
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, page...)
+		if next == "" {
+			return out, nil
+		}
+		token = next
+	}
+}
 
 func newID() string {
 	var b [6]byte
@@ -65,108 +175,407 @@ func newID() string {
 	return hex.EncodeToString(b[:])
 }
 
-// CreateSandbox implements cove.Service.
-func (s *Service) CreateSandbox(ctx context.Context, spec cove.SandboxSpec) (*cove.Sandbox, error) {
-	if err := spec.Limits.Validate(); err != nil {
-		return nil, err
+// owner returns the key id that owns what the caller creates, and whether
+// the caller may see everything (an admin, or a local call).
+func owner(ctx context.Context) (id string, admin bool) {
+	k := cove.KeyFrom(ctx)
+	if k == nil {
+		return "", true
 	}
-	if err := validateEnv(spec.Env); err != nil {
-		return nil, err
-	}
-	if spec.Language != "" {
-		if _, err := lookupLanguage(spec.Language); err != nil {
-			return nil, err
-		}
-	}
-	limits := spec.Limits.WithDefaults(s.defaults)
-	id := newID()
-	inst, err := s.backend.Create(ctx, runtime.Spec{ID: id, Limits: limits})
+	return k.ID, k.Admin
+}
+
+// record returns a sandbox's record if the caller may see it.
+func (s *Service) record(ctx context.Context, id string) (*store.SandboxRecord, error) {
+	r, err := s.records.GetSandbox(ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	sb := &sandbox{
-		info: cove.Sandbox{
-			ID: id, State: cove.StateRunning, Language: spec.Language, Limits: limits,
-			Env: spec.Env, Labels: spec.Labels, Backend: s.backend.Name(), CreatedAt: time.Now().UTC(),
-		},
-		inst: inst,
-	}
-	s.mu.Lock()
-	s.sandboxes[id] = sb
-	s.mu.Unlock()
-	s.log.Debug("sandbox created", "id", id)
-	info := sb.info
-	return &info, nil
-}
-
-func (s *Service) get(id string) (*sandbox, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	sb, ok := s.sandboxes[id]
-	if !ok {
+	if who, admin := owner(ctx); !admin && r.Owner != who {
 		return nil, cove.Errorf(cove.CodeNotFound, "sandbox %q not found", id)
 	}
-	return sb, nil
+	return r, nil
+}
+
+func (s *Service) toSandbox(r *store.SandboxRecord) *cove.Sandbox {
+	sb := &cove.Sandbox{
+		ID: r.ID, State: r.State, Language: r.Language, Limits: r.Limits, Env: r.Env, Labels: r.Labels,
+		Backend: s.backend.Name(), Owner: r.Owner, IdleTimeout: r.IdleTimeout, TTL: r.TTL,
+		CreatedAt: r.CreatedAt, LastActiveAt: r.LastActiveAt, ExpiresAt: r.ExpiresAt,
+	}
+	s.mu.Lock()
+	live := s.live[r.ID]
+	s.mu.Unlock()
+	if live != nil {
+		if t := time.Unix(0, live.lastActive.Load()).UTC(); t.After(sb.LastActiveAt) {
+			sb.LastActiveAt = t
+		}
+		select {
+		case <-live.inst.Done():
+			sb.State = cove.StateError
+		default:
+		}
+	} else if r.State == cove.StateRunning {
+		sb.State = cove.StateError
+	}
+	return sb
+}
+
+// CreateSandbox implements cove.Service.
+func (s *Service) CreateSandbox(ctx context.Context, spec cove.SandboxSpec) (*cove.Sandbox, error) {
+	if err := s.validateSpec(spec); err != nil {
+		return nil, err
+	}
+	limits := spec.Limits.WithDefaults(s.defaults)
+	who, _ := owner(ctx)
+	now := time.Now().UTC()
+	rec := &store.SandboxRecord{
+		Owner: who, State: cove.StateRunning, Language: spec.Language, Limits: limits,
+		Env: spec.Env, Labels: spec.Labels, IdleTimeout: spec.IdleTimeout, TTL: spec.TTL,
+		CreatedAt: now, LastActiveAt: now,
+	}
+	if rec.IdleTimeout == 0 {
+		rec.IdleTimeout = s.opts.IdleTimeout
+	}
+	if rec.TTL == 0 {
+		rec.TTL = s.opts.TTL
+	}
+	if rec.TTL > 0 {
+		rec.ExpiresAt = now.Add(rec.TTL)
+	}
+	inst := s.pool.take(limits)
+	if inst != nil {
+		rec.ID = inst.ID()
+	} else {
+		rec.ID = newID()
+	}
+	if err := s.admit(ctx, rec); err != nil {
+		if inst != nil {
+			inst.Destroy(context.WithoutCancel(ctx))
+		}
+		return nil, err
+	}
+	if inst == nil {
+		var err error
+		start := time.Now()
+		inst, err = s.backend.Create(ctx, runtime.Spec{ID: rec.ID, Limits: limits})
+		if err != nil {
+			s.records.DeleteSandbox(context.WithoutCancel(ctx), rec.ID)
+			return nil, err
+		}
+		s.metrics.observeCreate(time.Since(start))
+	}
+	sb := &sandbox{id: rec.ID, inst: inst}
+	sb.touch()
+	s.mu.Lock()
+	s.live[rec.ID] = sb
+	s.mu.Unlock()
+	s.log.Debug("sandbox created", "id", rec.ID, "owner", who)
+	return s.toSandbox(rec), nil
+}
+
+func (s *Service) validateSpec(spec cove.SandboxSpec) error {
+	if err := spec.Limits.Validate(); err != nil {
+		return err
+	}
+	if err := validateEnv(spec.Env); err != nil {
+		return err
+	}
+	if spec.Language != "" {
+		if _, err := lang.Lookup(spec.Language); err != nil {
+			return err
+		}
+	}
+	if spec.IdleTimeout < 0 || spec.TTL < 0 {
+		return cove.Errorf(cove.CodeInvalid, "idle_timeout and ttl must not be negative")
+	}
+	for k := range spec.Labels {
+		if k == "" || len(k) > 128 || len(spec.Labels[k]) > 256 {
+			return cove.Errorf(cove.CodeInvalid, "invalid label %q: keys are 1 to 128 characters, values up to 256", k)
+		}
+	}
+	return nil
+}
+
+// admit checks the caller's quota and records the sandbox, atomically with
+// respect to other admissions.
+func (s *Service) admit(ctx context.Context, rec *store.SandboxRecord) error {
+	s.mu.Lock()
+	closing := s.closing
+	s.mu.Unlock()
+	if closing {
+		return cove.Errorf(cove.CodeUnavailable, "cove is shutting down")
+	}
+	s.admitMu.Lock()
+	defer s.admitMu.Unlock()
+	if k := cove.KeyFrom(ctx); k != nil && !k.Admin {
+		n, mem, err := s.records.CountSandboxes(ctx, k.ID)
+		if err != nil {
+			return err
+		}
+		if q := k.Quota.MaxSandboxes; q > 0 && n+1 > q {
+			return cove.Errorf(cove.CodeQuotaExceeded, "quota exceeded: this key may have %d sandboxes and has %d; delete one first", q, n)
+		}
+		if q := k.Quota.MaxMemoryBytes; q > 0 && mem+rec.Limits.MemoryBytes > q {
+			return cove.Errorf(cove.CodeQuotaExceeded, "quota exceeded: this key may use %s of memory and its sandboxes have %s; the new one asks for %s",
+				cove.FormatBytes(q), cove.FormatBytes(mem), cove.FormatBytes(rec.Limits.MemoryBytes))
+		}
+	}
+	return s.records.PutSandbox(ctx, rec)
 }
 
 // GetSandbox implements cove.Service.
 func (s *Service) GetSandbox(ctx context.Context, id string) (*cove.Sandbox, error) {
-	sb, err := s.get(id)
+	r, err := s.record(ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	info := sb.info
-	select {
-	case <-sb.inst.Done():
-		info.State = cove.StateError
-	default:
-	}
-	return &info, nil
+	return s.toSandbox(r), nil
 }
 
 // ListSandboxes implements cove.Service.
-func (s *Service) ListSandboxes(ctx context.Context) ([]*cove.Sandbox, error) {
-	s.mu.Lock()
-	ids := make([]string, 0, len(s.sandboxes))
-	for id := range s.sandboxes {
-		ids = append(ids, id)
+func (s *Service) ListSandboxes(ctx context.Context, opts cove.ListOptions) (*cove.SandboxList, error) {
+	f := store.SandboxFilter{State: opts.State, Labels: opts.Labels, Limit: opts.Limit, PageToken: opts.PageToken}
+	if who, admin := owner(ctx); !admin {
+		f.Owner = &who
 	}
+	switch opts.State {
+	case "", cove.StateRunning, cove.StateStopped, cove.StateError:
+	default:
+		return nil, cove.Errorf(cove.CodeInvalid, "unknown state %q: use running, stopped or error", opts.State)
+	}
+	recs, next, err := s.records.ListSandboxes(ctx, f)
+	if err != nil {
+		return nil, err
+	}
+	out := &cove.SandboxList{Sandboxes: []*cove.Sandbox{}, NextPageToken: next}
+	for _, r := range recs {
+		out.Sandboxes = append(out.Sandboxes, s.toSandbox(r))
+	}
+	return out, nil
+}
+
+// UpdateSandbox implements cove.Service.
+func (s *Service) UpdateSandbox(ctx context.Context, id string, u cove.SandboxUpdate) (*cove.Sandbox, error) {
+	if _, err := s.record(ctx, id); err != nil {
+		return nil, err
+	}
+	if u.TTL != nil && *u.TTL < 0 {
+		return nil, cove.Errorf(cove.CodeInvalid, "ttl must not be negative")
+	}
+	r, err := s.records.UpdateSandbox(ctx, id, func(r *store.SandboxRecord) error {
+		if u.Labels != nil {
+			r.Labels = u.Labels
+		}
+		if u.TTL != nil {
+			r.TTL = *u.TTL
+			r.ExpiresAt = time.Time{}
+			if r.TTL > 0 {
+				r.ExpiresAt = time.Now().UTC().Add(r.TTL)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return s.toSandbox(r), nil
+}
+
+// StopSandbox implements cove.Service.
+func (s *Service) StopSandbox(ctx context.Context, id string) (*cove.Sandbox, error) {
+	if _, err := s.record(ctx, id); err != nil {
+		return nil, err
+	}
+	return s.stop(ctx, id)
+}
+
+func (s *Service) stop(ctx context.Context, id string) (*cove.Sandbox, error) {
+	s.mu.Lock()
+	sb := s.live[id]
+	delete(s.live, id)
 	s.mu.Unlock()
-	var out []*cove.Sandbox
-	for _, id := range ids {
-		if sb, err := s.GetSandbox(ctx, id); err == nil {
-			out = append(out, sb)
+	var last time.Time
+	if sb != nil {
+		last = time.Unix(0, sb.lastActive.Load()).UTC()
+		if err := sb.inst.Stop(context.WithoutCancel(ctx)); err != nil {
+			s.log.Error("stopping sandbox", "id", id, "err", err)
 		}
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].CreatedAt.After(out[j].CreatedAt) })
-	return out, nil
+	r, err := s.records.UpdateSandbox(ctx, id, func(r *store.SandboxRecord) error {
+		r.State = cove.StateStopped
+		if last.After(r.LastActiveAt) {
+			r.LastActiveAt = last
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return s.toSandbox(r), nil
+}
+
+// StartSandbox implements cove.Service.
+func (s *Service) StartSandbox(ctx context.Context, id string) (*cove.Sandbox, error) {
+	r, err := s.record(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	sb := s.live[id]
+	s.mu.Unlock()
+	if sb != nil {
+		select {
+		case <-sb.inst.Done():
+			// It died: restart it on its workspace.
+			s.stop(ctx, id)
+		default:
+			return s.toSandbox(r), nil
+		}
+	}
+	inst, err := s.backend.Create(ctx, runtime.Spec{ID: id, Limits: r.Limits, Resume: true})
+	if err != nil {
+		return nil, err
+	}
+	sb = &sandbox{id: id, inst: inst}
+	sb.touch()
+	s.mu.Lock()
+	if other := s.live[id]; other != nil {
+		// Started concurrently: keep the first.
+		s.mu.Unlock()
+		inst.Stop(context.WithoutCancel(ctx))
+		return s.toSandbox(r), nil
+	}
+	s.live[id] = sb
+	s.mu.Unlock()
+	r, err = s.records.UpdateSandbox(ctx, id, func(r *store.SandboxRecord) error {
+		r.State = cove.StateRunning
+		r.LastActiveAt = time.Now().UTC()
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return s.toSandbox(r), nil
 }
 
 // DeleteSandbox implements cove.Service.
 func (s *Service) DeleteSandbox(ctx context.Context, id string) error {
-	s.mu.Lock()
-	sb, ok := s.sandboxes[id]
-	delete(s.sandboxes, id)
-	s.mu.Unlock()
-	if !ok {
-		return nil
+	if _, err := s.record(ctx, id); err != nil {
+		return err
 	}
-	return sb.inst.Destroy(ctx)
+	return s.remove(ctx, id)
 }
 
-// Close destroys every sandbox of this service.
-func (s *Service) Close(ctx context.Context) error {
+func (s *Service) remove(ctx context.Context, id string) error {
+	ctx = context.WithoutCancel(ctx)
 	s.mu.Lock()
-	ids := make([]string, 0, len(s.sandboxes))
-	for id := range s.sandboxes {
+	sb := s.live[id]
+	delete(s.live, id)
+	s.mu.Unlock()
+	var err error
+	if sb != nil {
+		err = sb.inst.Destroy(ctx)
+	} else {
+		err = s.backend.DeleteWorkspace(ctx, id)
+	}
+	if err != nil {
+		s.log.Error("destroying sandbox", "id", id, "err", err)
+	}
+	if derr := s.records.DeleteSandbox(ctx, id); derr != nil && err == nil {
+		err = derr
+	}
+	return err
+}
+
+// running returns the live sandbox id if the caller may use it, marking a
+// request in progress until done is called.
+func (s *Service) running(ctx context.Context, id string) (*sandbox, func(), error) {
+	r, err := s.record(ctx, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	s.mu.Lock()
+	sb := s.live[id]
+	s.mu.Unlock()
+	if sb == nil {
+		return nil, nil, cove.Errorf(cove.CodeConflict, "sandbox %s is %s: start it first", id, r.State)
+	}
+	select {
+	case <-sb.inst.Done():
+		return nil, nil, cove.Errorf(cove.CodeConflict, "sandbox %s has died: start it again (its files are kept)", id)
+	default:
+	}
+	sb.inflight.Add(1)
+	sb.touch()
+	return sb, func() {
+		sb.touch()
+		sb.inflight.Add(-1)
+	}, nil
+}
+
+// Shutdown drains the service: new sandboxes and executions are refused,
+// running executions get until ctx ends to finish, then are cancelled, and
+// every running sandbox is stopped (its record says stopped, its workspace
+// stays).
+func (s *Service) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.closing = true
+	s.mu.Unlock()
+	drained := make(chan struct{})
+	go func() {
+		s.active.Wait()
+		close(drained)
+	}()
+	select {
+	case <-drained:
+	case <-ctx.Done():
+		s.log.Warn("drain deadline passed; cancelling running executions")
+	}
+	s.cancel()
+	s.loop.Wait()
+	s.pool.close(context.WithoutCancel(ctx))
+	s.mu.Lock()
+	ids := make([]string, 0, len(s.live))
+	for id := range s.live {
 		ids = append(ids, id)
 	}
 	s.mu.Unlock()
-	var first error
+	var errs []error
 	for _, id := range ids {
-		if err := s.DeleteSandbox(ctx, id); err != nil && first == nil {
-			first = err
+		if _, err := s.stop(context.WithoutCancel(ctx), id); err != nil {
+			errs = append(errs, err)
 		}
 	}
-	return first
+	return errors.Join(errs...)
+}
+
+// Close deletes every sandbox of this service (for the one-shot CLI, whose
+// sandboxes do not outlive it) and stops the background loops.
+func (s *Service) Close(ctx context.Context) error {
+	s.cancel()
+	s.loop.Wait()
+	s.pool.close(ctx)
+	s.mu.Lock()
+	ids := make([]string, 0, len(s.live))
+	for id := range s.live {
+		ids = append(ids, id)
+	}
+	s.mu.Unlock()
+	var errs []error
+	for _, id := range ids {
+		if err := s.remove(ctx, id); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Version implements cove.Service.
+func (s *Service) Version(ctx context.Context) (*cove.VersionInfo, error) {
+	v := &cove.VersionInfo{Version: cove.Version, Backend: s.backend.Name()}
+	for _, l := range lang.All() {
+		v.Languages = append(v.Languages, l.Name)
+	}
+	return v, nil
 }

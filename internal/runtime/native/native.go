@@ -169,7 +169,8 @@ func (b *Backend) Create(ctx context.Context, spec runtime.Spec) (_ runtime.Inst
 	sb := &sandbox{id: spec.ID, b: b, exited: make(chan struct{}), stderr: &bytes.Buffer{}}
 	defer func() {
 		if err != nil {
-			sb.Destroy(context.WithoutCancel(ctx))
+			// A resumed sandbox's workspace holds the user's files: keep it.
+			sb.teardown(!spec.Resume)
 		}
 	}()
 	if sb.slot, err = b.slots.acquire(spec.ID); err != nil {
@@ -200,8 +201,15 @@ func (b *Backend) Create(ctx context.Context, spec runtime.Spec) (_ runtime.Inst
 	// On disk, workspace files belong to the sandbox's ids as seen inside
 	// (1000): an idmapped mount shows them to the sandbox through its own
 	// user namespace, whatever host id range the sandbox got this time.
-	ws, err := b.vol.Create(spec.ID, l.DiskBytes, SandboxUID, SandboxGID)
-	if err != nil {
+	var ws string
+	if spec.Resume {
+		if ws = b.vol.Path(spec.ID); ws == "" {
+			return nil, cove.Errorf(cove.CodeInvalid, "invalid sandbox id %q", spec.ID)
+		}
+		if _, err := os.Stat(ws); err != nil {
+			return nil, cove.Errorf(cove.CodeNotFound, "the workspace of sandbox %s is gone", spec.ID)
+		}
+	} else if ws, err = b.vol.Create(spec.ID, l.DiskBytes, SandboxUID, SandboxGID); err != nil {
 		return nil, layer("workspace", err)
 	}
 	sb.volCreated = true
@@ -422,8 +430,23 @@ func (s *sandbox) stderrText() string {
 	return ": " + s.stderr.String()
 }
 
+// Stop implements runtime.Instance.
+func (s *sandbox) Stop(ctx context.Context) error { return s.teardown(false) }
+
 // Destroy implements runtime.Instance.
-func (s *sandbox) Destroy(ctx context.Context) error {
+func (s *sandbox) Destroy(ctx context.Context) error { return s.teardown(true) }
+
+// DeleteWorkspace implements runtime.Backend.
+func (b *Backend) DeleteWorkspace(ctx context.Context, id string) error {
+	if err := b.vol.Delete(id); err != nil {
+		return cove.Errorf(cove.CodeInternal, "removing the workspace of sandbox %s: %w", id, err)
+	}
+	return nil
+}
+
+// teardown kills the sandbox and removes its resources; the workspace too
+// when removeWorkspace is set.
+func (s *sandbox) teardown(removeWorkspace bool) error {
 	s.mu.Lock()
 	if s.destroyed {
 		s.mu.Unlock()
@@ -443,7 +466,7 @@ func (s *sandbox) Destroy(ctx context.Context) error {
 	// btrfs removes a subvolume that is still bound in the dying sandbox's
 	// mount namespace, so the workspace goes while the processes die.
 	var errs []error
-	if s.volCreated {
+	if s.volCreated && removeWorkspace {
 		if err := s.b.vol.Delete(s.id); err != nil {
 			errs = append(errs, fmt.Errorf("removing workspace: %w", err))
 		}

@@ -1,0 +1,116 @@
+package service
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/cove-sandbox/cove"
+	"github.com/cove-sandbox/cove/internal/runtime"
+)
+
+// pool keeps idle sandboxes of the default shape ready, so that creating
+// one is a hand-over; it refills in the background.
+type pool struct {
+	s    *Service
+	size int
+
+	mu    sync.Mutex
+	ready []runtime.Instance
+	wake  chan struct{}
+	done  chan struct{}
+	wg    sync.WaitGroup
+}
+
+func newPool(s *Service, size int) *pool {
+	return &pool{s: s, size: size, wake: make(chan struct{}, 1), done: make(chan struct{})}
+}
+
+func (p *pool) start() {
+	if p.size <= 0 {
+		return
+	}
+	p.wg.Add(1)
+	go p.fill()
+}
+
+// take hands over a ready sandbox if limits are the pool's shape.
+func (p *pool) take(limits cove.Limits) runtime.Instance {
+	if p.size <= 0 || limits != p.s.defaults {
+		return nil
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for len(p.ready) > 0 {
+		inst := p.ready[0]
+		p.ready = p.ready[1:]
+		select {
+		case p.wake <- struct{}{}:
+		default:
+		}
+		select {
+		case <-inst.Done():
+			go inst.Destroy(context.Background())
+			continue
+		default:
+		}
+		p.s.metrics.setPool(len(p.ready))
+		return inst
+	}
+	return nil
+}
+
+func (p *pool) fill() {
+	defer p.wg.Done()
+	for {
+		p.mu.Lock()
+		missing := p.size - len(p.ready)
+		p.mu.Unlock()
+		if missing > 0 {
+			inst, err := p.s.backend.Create(p.s.ctx, runtime.Spec{ID: newID(), Limits: p.s.defaults})
+			if err != nil {
+				if p.s.ctx.Err() != nil {
+					return
+				}
+				p.s.log.Warn("warm pool: creating a sandbox", "err", err)
+				select {
+				case <-p.s.ctx.Done():
+					return
+				case <-time.After(5 * time.Second):
+				}
+				continue
+			}
+			p.mu.Lock()
+			p.ready = append(p.ready, inst)
+			n := len(p.ready)
+			p.mu.Unlock()
+			p.s.metrics.setPool(n)
+			continue
+		}
+		select {
+		case <-p.s.ctx.Done():
+			return
+		case <-p.wake:
+		}
+	}
+}
+
+// close stops refilling and destroys the ready sandboxes.
+func (p *pool) close(ctx context.Context) {
+	p.wg.Wait()
+	p.mu.Lock()
+	ready := p.ready
+	p.ready = nil
+	p.mu.Unlock()
+	for _, inst := range ready {
+		inst.Destroy(ctx)
+	}
+	p.s.metrics.setPool(0)
+}
+
+// PoolReady returns how many sandboxes the warm pool holds.
+func (s *Service) PoolReady() int {
+	s.pool.mu.Lock()
+	defer s.pool.mu.Unlock()
+	return len(s.pool.ready)
+}

@@ -1,0 +1,375 @@
+package service
+
+import (
+	"context"
+	"io"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/cove-sandbox/cove"
+	"github.com/cove-sandbox/cove/internal/agent"
+)
+
+// The calls below reach into a running sandbox through its agent; they
+// check ownership and count as activity.
+
+// StartProcess implements cove.Service.
+func (s *Service) StartProcess(ctx context.Context, id string, req cove.ProcessRequest) (*cove.Process, error) {
+	argv := req.Cmd
+	if len(argv) == 0 {
+		if strings.TrimSpace(req.Shell) == "" {
+			return nil, cove.Errorf(cove.CodeInvalid, "nothing to run: give a command (cmd) or a shell line (shell)")
+		}
+		argv = []string{"/bin/sh", "-c", req.Shell}
+	}
+	if err := validateEnv(req.Env); err != nil {
+		return nil, err
+	}
+	if req.Timeout < 0 || req.Timeout > cove.MaxTimeout {
+		return nil, cove.Errorf(cove.CodeInvalid, "timeout %s is out of range (up to %s)", req.Timeout, cove.MaxTimeout)
+	}
+	sb, done, err := s.running(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	rec, err := s.records.GetSandbox(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	dir := req.Cwd
+	if dir == "" {
+		dir = "/workspace"
+	}
+	spec := &agent.ExecSpec{Argv: argv, Dir: dir, Env: buildEnv(defaultEnv, rec.Env, req.Env), TimeoutMS: req.Timeout.Milliseconds()}
+	p, err := sb.inst.Agent().Spawn(ctx, spec, req.Name)
+	if err != nil {
+		return nil, err
+	}
+	return processOf(p, rec.Limits), nil
+}
+
+func processOf(p *agent.ProcessInfo, limits cove.Limits) *cove.Process {
+	out := &cove.Process{PID: p.PID, Name: p.Name, Cmd: p.Argv, State: cove.ProcessRunning, StartedAt: p.StartedAt}
+	if !p.Running {
+		out.State = cove.ProcessExited
+		if p.Result != nil {
+			out.Result = resultOf(p.Result, limits)
+		}
+	}
+	return out
+}
+
+// ListProcesses implements cove.Service.
+func (s *Service) ListProcesses(ctx context.Context, id string) ([]*cove.Process, error) {
+	sb, done, err := s.running(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	rec, err := s.records.GetSandbox(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	ps, err := sb.inst.Agent().Processes(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*cove.Process, 0, len(ps))
+	for _, p := range ps {
+		out = append(out, processOf(p, rec.Limits))
+	}
+	return out, nil
+}
+
+// GetProcess implements cove.Service.
+func (s *Service) GetProcess(ctx context.Context, id string, pid int) (*cove.Process, error) {
+	sb, done, err := s.running(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	rec, err := s.records.GetSandbox(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	p, err := sb.inst.Agent().Process(ctx, pid)
+	if err != nil {
+		return nil, err
+	}
+	return processOf(p, rec.Limits), nil
+}
+
+// ProcessLogs implements cove.Service.
+func (s *Service) ProcessLogs(ctx context.Context, id string, pid int, follow bool) (cove.Stream, error) {
+	sb, done, err := s.running(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	rec, err := s.records.GetSandbox(ctx, id)
+	if err != nil {
+		done()
+		return nil, err
+	}
+	ex, err := sb.inst.Agent().Logs(ctx, pid, follow)
+	if err != nil {
+		done()
+		return nil, err
+	}
+	return &stream{ex: ex, ctx: ctx, limits: rec.Limits, onClose: []func(){done}}, nil
+}
+
+// WriteProcessStdin implements cove.Service.
+func (s *Service) WriteProcessStdin(ctx context.Context, id string, pid int, data []byte, eof bool) error {
+	sb, done, err := s.running(ctx, id)
+	if err != nil {
+		return err
+	}
+	defer done()
+	return sb.inst.Agent().WriteStdin(ctx, pid, data, eof)
+}
+
+// SignalProcess implements cove.Service.
+func (s *Service) SignalProcess(ctx context.Context, id string, pid int, signal string) error {
+	sig, err := parseSignal(signal)
+	if err != nil {
+		return err
+	}
+	sb, done, err := s.running(ctx, id)
+	if err != nil {
+		return err
+	}
+	defer done()
+	return sb.inst.Agent().SignalProcess(ctx, pid, sig)
+}
+
+// parseSignal accepts "SIGTERM", "TERM", "term" or "15".
+func parseSignal(name string) (int, error) {
+	n := strings.ToUpper(strings.TrimSpace(name))
+	if n == "" {
+		return int(unix.SIGTERM), nil
+	}
+	if v, err := strconv.Atoi(n); err == nil && v > 0 && v < 65 {
+		return v, nil
+	}
+	if !strings.HasPrefix(n, "SIG") {
+		n = "SIG" + n
+	}
+	if sig := unix.SignalNum(n); sig != 0 {
+		return int(sig), nil
+	}
+	return 0, cove.Errorf(cove.CodeInvalid, "unknown signal %q: use a name such as SIGTERM, SIGINT, SIGKILL or a number", name)
+}
+
+// OpenPTY implements cove.Service.
+func (s *Service) OpenPTY(ctx context.Context, id string, req cove.PTYRequest) (cove.PTY, error) {
+	if err := validateEnv(req.Env); err != nil {
+		return nil, err
+	}
+	if req.Cols < 0 || req.Rows < 0 || req.Cols > 1000 || req.Rows > 1000 {
+		return nil, cove.Errorf(cove.CodeInvalid, "terminal size %dx%d is out of range (1 to 1000)", req.Cols, req.Rows)
+	}
+	sb, done, err := s.running(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	rec, err := s.records.GetSandbox(ctx, id)
+	if err != nil {
+		done()
+		return nil, err
+	}
+	env := map[string]string{"TERM": "xterm-256color"}
+	for k, v := range req.Env {
+		env[k] = v
+	}
+	dir := req.Cwd
+	if dir == "" {
+		dir = "/workspace"
+	}
+	p, err := sb.inst.Agent().OpenPTY(ctx, &agent.PTYSpec{Argv: req.Cmd, Env: buildEnv(defaultEnv, rec.Env, env), Dir: dir, Cols: req.Cols, Rows: req.Rows})
+	if err != nil {
+		done()
+		return nil, err
+	}
+	return &pty{PTY: p, limits: rec.Limits, done: done}, nil
+}
+
+// pty adapts the agent's terminal to cove.PTY.
+type pty struct {
+	*agent.PTY
+	limits cove.Limits
+	done   func()
+}
+
+func (p *pty) Wait() (*cove.ExecResult, error) {
+	r, err := p.PTY.Wait()
+	if err != nil {
+		return nil, err
+	}
+	return resultOf(r, p.limits), nil
+}
+
+func (p *pty) Close() error {
+	err := p.PTY.Close()
+	if p.done != nil {
+		p.done()
+		p.done = nil
+	}
+	return err
+}
+
+// WriteFile implements cove.Service.
+func (s *Service) WriteFile(ctx context.Context, id, path string, r io.Reader, mode uint32) (*cove.FileInfo, error) {
+	sb, done, err := s.running(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	rec, err := s.records.GetSandbox(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return sb.inst.Agent().WriteStream(ctx, path, mode, r, rec.Limits.DiskBytes)
+}
+
+// ReadFile implements cove.Service.
+func (s *Service) ReadFile(ctx context.Context, id, path string) (io.ReadCloser, *cove.FileInfo, error) {
+	sb, done, err := s.running(ctx, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	rc, fi, err := sb.inst.Agent().ReadStream(ctx, path)
+	if err != nil {
+		done()
+		return nil, nil, err
+	}
+	return &closer{ReadCloser: rc, done: done}, fi, nil
+}
+
+// closer runs done once when its reader is closed.
+type closer struct {
+	io.ReadCloser
+	done func()
+}
+
+func (c *closer) Close() error {
+	err := c.ReadCloser.Close()
+	if c.done != nil {
+		c.done()
+		c.done = nil
+	}
+	return err
+}
+
+// StatFile implements cove.Service.
+func (s *Service) StatFile(ctx context.Context, id, path string) (*cove.FileInfo, error) {
+	sb, done, err := s.running(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	return sb.inst.Agent().Stat(ctx, path)
+}
+
+// ListFiles implements cove.Service.
+func (s *Service) ListFiles(ctx context.Context, id, path string, recursive bool) ([]*cove.FileInfo, error) {
+	sb, done, err := s.running(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	return sb.inst.Agent().List(ctx, path, recursive)
+}
+
+// MakeDir implements cove.Service.
+func (s *Service) MakeDir(ctx context.Context, id, path string) (*cove.FileInfo, error) {
+	sb, done, err := s.running(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	return sb.inst.Agent().Mkdir(ctx, path)
+}
+
+// MoveFile implements cove.Service.
+func (s *Service) MoveFile(ctx context.Context, id, from, to string) (*cove.FileInfo, error) {
+	sb, done, err := s.running(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	return sb.inst.Agent().Move(ctx, from, to)
+}
+
+// DeleteFile implements cove.Service.
+func (s *Service) DeleteFile(ctx context.Context, id, path string, recursive bool) error {
+	sb, done, err := s.running(ctx, id)
+	if err != nil {
+		return err
+	}
+	defer done()
+	return sb.inst.Agent().Remove(ctx, path, recursive)
+}
+
+// ChmodFile implements cove.Service.
+func (s *Service) ChmodFile(ctx context.Context, id, path string, mode uint32) (*cove.FileInfo, error) {
+	sb, done, err := s.running(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	return sb.inst.Agent().Chmod(ctx, path, mode)
+}
+
+// SearchFiles implements cove.Service.
+func (s *Service) SearchFiles(ctx context.Context, id string, req cove.SearchRequest) (*cove.SearchResult, error) {
+	sb, done, err := s.running(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	return sb.inst.Agent().Search(ctx, req)
+}
+
+// ReplaceInFiles implements cove.Service.
+func (s *Service) ReplaceInFiles(ctx context.Context, id string, req cove.ReplaceRequest) ([]*cove.ReplaceResult, error) {
+	sb, done, err := s.running(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	return sb.inst.Agent().Replace(ctx, req)
+}
+
+// DownloadArchive implements cove.Service.
+func (s *Service) DownloadArchive(ctx context.Context, id, path, format string) (io.ReadCloser, error) {
+	if format != "tar" && format != "zip" {
+		return nil, cove.Errorf(cove.CodeInvalid, "unknown archive format %q: use tar or zip", format)
+	}
+	sb, done, err := s.running(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	rc, err := sb.inst.Agent().ArchiveOut(ctx, path, format)
+	if err != nil {
+		done()
+		return nil, err
+	}
+	return &closer{ReadCloser: rc, done: done}, nil
+}
+
+// UploadArchive implements cove.Service.
+func (s *Service) UploadArchive(ctx context.Context, id, path string, r io.Reader) error {
+	sb, done, err := s.running(ctx, id)
+	if err != nil {
+		return err
+	}
+	defer done()
+	rec, err := s.records.GetSandbox(ctx, id)
+	if err != nil {
+		return err
+	}
+	return sb.inst.Agent().ArchiveIn(ctx, path, r, agent.ArchiveLimits{MaxBytes: rec.Limits.DiskBytes, MaxFiles: 100000})
+}

@@ -1,0 +1,61 @@
+package cove
+
+import (
+	"io"
+	"time"
+)
+
+// ProcessRequest starts a background process.
+type ProcessRequest struct {
+	// Cmd is the argv; Shell, when Cmd is empty, runs with /bin/sh -c.
+	Cmd   []string          `json:"cmd,omitempty"`
+	Shell string            `json:"shell,omitempty"`
+	Cwd   string            `json:"cwd,omitempty"`
+	Env   map[string]string `json:"env,omitempty"`
+	// Name labels the process in listings.
+	Name string `json:"name,omitempty"`
+	// Timeout kills the process after this long (0: never).
+	Timeout time.Duration `json:"timeout,omitempty"`
+}
+
+// ProcessState is a background process's state.
+type ProcessState string
+
+// The process states.
+const (
+	ProcessRunning ProcessState = "running"
+	ProcessExited  ProcessState = "exited"
+)
+
+// Process is a background process.
+type Process struct {
+	// PID is the process's id inside the sandbox.
+	PID       int          `json:"pid"`
+	Name      string       `json:"name,omitempty"`
+	Cmd       []string     `json:"cmd"`
+	State     ProcessState `json:"state"`
+	StartedAt time.Time    `json:"started_at"`
+	// Result is set once the process has exited.
+	Result *ExecResult `json:"result,omitempty"`
+}
+
+// PTYRequest starts an interactive program on a pseudo-terminal.
+type PTYRequest struct {
+	// Cmd defaults to a login shell (bash -l).
+	Cmd  []string          `json:"cmd,omitempty"`
+	Env  map[string]string `json:"env,omitempty"`
+	Cwd  string            `json:"cwd,omitempty"`
+	Cols int               `json:"cols,omitempty"`
+	Rows int               `json:"rows,omitempty"`
+}
+
+// PTY is an interactive program on a pseudo-terminal: reads return what it
+// prints, writes type into it. Read returns io.EOF once the program has
+// exited and its output is drained; Wait then gives its result.
+type PTY interface {
+	io.ReadWriteCloser
+	// Resize changes the terminal's size.
+	Resize(cols, rows int) error
+	// Wait waits for the program to exit.
+	Wait() (*ExecResult, error)
+}
