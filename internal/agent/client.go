@@ -237,12 +237,16 @@ func (e *Exec) Next() (Output, error) {
 	case frameStderr:
 		return Output{Stream: 2, Data: payload}, nil
 	case frameResult:
-		var r ExecResult
+		var r resultFrame
 		if err := json.Unmarshal(payload, &r); err != nil {
 			return Output{}, cove.Errorf(cove.CodeInternal, "malformed execution result")
 		}
 		e.done = true
-		return Output{Result: &r}, nil
+		if r.Running {
+			// The logs of a background process that has not exited.
+			return Output{}, io.EOF
+		}
+		return Output{Result: &r.ExecResult}, nil
 	}
 	if err := frameErr(typ, payload); err != nil {
 		return Output{}, err

@@ -184,7 +184,8 @@ func (s *server) runExec(st io.Reader, fw *frameWriter, spec *ExecSpec) *ExecRes
 	if err != nil {
 		return &ExecResult{ExitCode: 127, StartError: "stderr pipe: " + err.Error()}
 	}
-	alone := s.running.Add(1) == 1
+	// Background processes and terminals share the sandbox's memory too.
+	alone := s.running.Add(1) == 1 && s.bg.running.Load() == 0 && s.terminals.Load() == 0
 	defer s.running.Add(-1)
 	var before cgroups.Stats
 	if alone {
@@ -192,37 +193,17 @@ func (s *server) runExec(st io.Reader, fw *frameWriter, spec *ExecSpec) *ExecRes
 	}
 	before, _ = s.cg.Stats()
 
-	cgfd := grp.CgroupFD()
-	req := &forkRequest{
-		argv0: argv0,
-		argv:  spec.Argv,
-		attr: &syscall.ProcAttr{
-			Dir:   spec.Dir,
-			Env:   spec.Env,
-			Files: []uintptr{stdinR.Fd(), outW.Fd(), errW.Fd()},
-			Sys: &syscall.SysProcAttr{
-				Setsid:      true,
-				Credential:  &syscall.Credential{Uid: uint32(s.cfg.UID), Gid: uint32(s.cfg.GID), Groups: []uint32{}},
-				UseCgroupFD: cgfd >= 0,
-				CgroupFD:    cgfd,
-			},
-		},
-		group: grp,
-		exit:  make(chan exitInfo, 1),
-		done:  make(chan struct{}),
-	}
-	s.forkReqs <- req
-	<-req.done
+	pid, exit, err := s.forkUser(grp, argv0, spec.Argv, spec.Env, spec.Dir, []uintptr{stdinR.Fd(), outW.Fd(), errW.Fd()}, false)
 	stdinR.Close()
 	outW.Close()
 	errW.Close()
-	if req.err != nil {
+	if err != nil {
 		outR.Close()
 		errR.Close()
 		if stdinW != nil {
 			stdinW.Close()
 		}
-		return &ExecResult{ExitCode: 127, StartError: startErrorText(spec.Argv[0], req.err)}
+		return &ExecResult{ExitCode: 127, StartError: startErrorText(spec.Argv[0], err)}
 	}
 
 	var state execState
@@ -241,7 +222,7 @@ func (s *server) runExec(st io.Reader, fw *frameWriter, spec *ExecSpec) *ExecRes
 		defer wg.Done()
 		res.StderrBytes, res.StderrTruncated = pump(errR, fw, frameStderr, spec.OutputLimit, func() { kill(func() { state.outputLimited = true }) })
 	}()
-	go s.readControl(st, stdinW, req.pid, &state, func() { kill(func() { state.canceled = true }) })
+	go s.readControl(st, stdinW, pid, &state, func() { kill(func() { state.canceled = true }) })
 
 	var timer *time.Timer
 	if spec.TimeoutMS > 0 {
@@ -249,7 +230,7 @@ func (s *server) runExec(st io.Reader, fw *frameWriter, spec *ExecSpec) *ExecRes
 			kill(func() { state.timedOut = true })
 		})
 	}
-	ex := <-req.exit
+	ex := <-exit
 	wall := time.Since(start)
 	if timer != nil {
 		timer.Stop()
@@ -261,16 +242,7 @@ func (s *server) runExec(st io.Reader, fw *frameWriter, spec *ExecSpec) *ExecRes
 	wg.Wait()
 
 	ws := ex.status
-	switch {
-	case ws.Exited():
-		res.ExitCode = ws.ExitStatus()
-	case ws.Signaled():
-		res.Signal = int(ws.Signal())
-		res.ExitCode = 128 + int(ws.Signal())
-	}
-	res.WallNS = int64(wall)
-	res.CPUNS = ex.rusage.Utime.Nano() + ex.rusage.Stime.Nano()
-	res.PeakMemory = ex.rusage.Maxrss * 1024
+	fillExit(res, ex, wall)
 	if after, err := s.cg.Stats(); err == nil {
 		if alone && after.MemoryPeak > res.PeakMemory {
 			res.PeakMemory = after.MemoryPeak
@@ -281,6 +253,54 @@ func (s *server) runExec(st io.Reader, fw *frameWriter, spec *ExecSpec) *ExecRes
 	res.TimedOut, res.OutputLimited, res.Canceled = state.timedOut, state.outputLimited, state.canceled
 	state.mu.Unlock()
 	return res
+}
+
+// forkUser starts argv through the fork thread as the sandbox user, in a
+// session of its own, born in execution cgroup grp, with files as its
+// descriptors 0, 1, 2 and on. With ctty, files[0] is a terminal that
+// becomes the session's controlling terminal. The reaper sends the exit
+// status to the returned channel.
+func (s *server) forkUser(grp *cgroups.Exec, argv0 string, argv, env []string, dir string, files []uintptr, ctty bool) (int, chan exitInfo, error) {
+	cgfd := grp.CgroupFD()
+	req := &forkRequest{
+		argv0: argv0,
+		argv:  argv,
+		attr: &syscall.ProcAttr{
+			Dir:   dir,
+			Env:   env,
+			Files: files,
+			Sys: &syscall.SysProcAttr{
+				Setsid:      true,
+				Setctty:     ctty,
+				Ctty:        0,
+				Credential:  &syscall.Credential{Uid: uint32(s.cfg.UID), Gid: uint32(s.cfg.GID), Groups: []uint32{}},
+				UseCgroupFD: cgfd >= 0,
+				CgroupFD:    cgfd,
+			},
+		},
+		group: grp,
+		exit:  make(chan exitInfo, 1),
+		done:  make(chan struct{}),
+	}
+	s.forkReqs <- req
+	<-req.done
+	return req.pid, req.exit, req.err
+}
+
+// fillExit records how a program ended, its wall and CPU time and its own
+// peak memory.
+func fillExit(res *ExecResult, ex exitInfo, wall time.Duration) {
+	ws := ex.status
+	switch {
+	case ws.Exited():
+		res.ExitCode = ws.ExitStatus()
+	case ws.Signaled():
+		res.Signal = int(ws.Signal())
+		res.ExitCode = 128 + int(ws.Signal())
+	}
+	res.WallNS = int64(wall)
+	res.CPUNS = ex.rusage.Utime.Nano() + ex.rusage.Stime.Nano()
+	res.PeakMemory = ex.rusage.Maxrss * 1024
 }
 
 // pump forwards one output pipe as frames, up to limit bytes (0: no limit).

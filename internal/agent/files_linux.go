@@ -3,12 +3,17 @@ package agent
 import (
 	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"os"
 	"path"
 	"runtime"
 	"strings"
+	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/cove-sandbox/cove"
 )
 
 const workspaceDir = "/workspace"
@@ -38,72 +43,176 @@ func cleanRelPath(p string) (string, error) {
 	return c, nil
 }
 
-// asUser runs fn on a thread whose file-system ids are the sandbox user's,
-// so that permission checks are the user's and new files belong to the
-// user. os.Root keeps every path, symlinks included, inside the workspace.
-func asUser(uid, gid int, fn func(root *os.Root) error) error {
+// workspaceFS does file work in a workspace directory on behalf of the
+// sandbox user. Every path goes through an os.Root opened at dir, so that
+// neither ".." nor a symbolic link (absolute, or relative and climbing out)
+// reaches outside it, and every operation runs with the user's file-system
+// ids, so that permission checks are the user's and what it creates belongs
+// to the user. The agent never touches the workspace with its own ids:
+// user code can change the tree at any moment.
+type workspaceFS struct {
+	dir      string // workspaceDir inside a sandbox
+	uid, gid int
+}
+
+// run calls fn on a thread whose file-system ids are the sandbox user's,
+// with a root at the workspace. The thread's ids are restored before it is
+// unlocked; if restoring fails the thread is not reused (it stays locked
+// and exits with the goroutine).
+func (w workspaceFS) run(fn func(root *os.Root) error) error {
 	runtime.LockOSThread()
-	// The thread's ids are restored before it is unlocked; if restoring
-	// fails the thread is not reused (it stays locked and exits).
-	if err := unix.Setfsgid(gid); err != nil {
-		return err
-	}
-	if err := unix.Setfsuid(uid); err != nil {
-		return err
-	}
-	root, err := os.OpenRoot(workspaceDir)
+	err := setFSIDs(w.uid, w.gid)
 	if err == nil {
-		err = fn(root)
-		root.Close()
+		var root *os.Root
+		root, err = os.OpenRoot(w.dir)
+		if err == nil {
+			err = fn(root)
+			root.Close()
+		} else {
+			err = fmt.Errorf("opening the workspace: %w", err)
+		}
 	}
-	e1 := unix.Setfsuid(0)
-	e2 := unix.Setfsgid(0)
-	if e1 == nil && e2 == nil {
+	if setFSIDs(0, 0) == nil {
 		runtime.UnlockOSThread()
 	}
 	return err
 }
 
+// setFSIDs sets the calling thread's file-system ids and checks that they
+// took: setfsuid reports no error when the caller may not make the change,
+// and running as the agent's own ids by mistake is what this guards
+// against.
+func setFSIDs(uid, gid int) error {
+	// Neither call can fail as a system call; the read-back below is the
+	// check.
+	_, _ = unix.SetfsgidRetGid(gid)
+	_, _ = unix.SetfsuidRetUid(uid)
+	curGID, _ := unix.SetfsgidRetGid(-1)
+	curUID, _ := unix.SetfsuidRetUid(-1)
+	if curUID != uid || curGID != gid {
+		return fmt.Errorf("switching file-system ids to %d:%d: got %d:%d", uid, gid, curUID, curGID)
+	}
+	return nil
+}
+
+// writeFiles writes files into the sandbox's workspace as the sandbox user.
 func writeFiles(files []File, uid, gid int) error {
-	return asUser(uid, gid, func(root *os.Root) error {
+	return workspaceFS{dir: workspaceDir, uid: uid, gid: gid}.writeFiles(files)
+}
+
+// writeFiles writes small files whole, creating parents. An existing file
+// is truncated and rewritten in place.
+func (w workspaceFS) writeFiles(files []File) error {
+	return w.run(func(root *os.Root) error {
 		for _, f := range files {
 			rel, err := cleanRelPath(f.Path)
 			if err != nil {
 				return err
 			}
-			if dir := path.Dir(rel); dir != "." {
-				if err := root.MkdirAll(dir, 0o755); err != nil {
-					return fmt.Errorf("creating %s: %w", dir, err)
-				}
+			if err := mkdirParents(root, rel); err != nil {
+				return err
 			}
-			mode := os.FileMode(f.Mode & 0o7777)
+			mode := os.FileMode(f.Mode & 0o777)
 			if mode == 0 {
 				mode = 0o644
 			}
-			if err := root.WriteFile(rel, f.Data, mode&0o777); err != nil {
-				return fmt.Errorf("writing %s: %w", rel, err)
+			if err := writeWhole(root, rel, f.Data, mode); err != nil {
+				return err
 			}
 		}
 		return nil
 	})
 }
 
-func readFile(p string, uid, gid int) ([]byte, error) {
+// writeWhole truncates or creates the regular file rel and writes data to
+// it. O_NONBLOCK makes opening a FIFO fail or return at once instead of
+// waiting for a reader; anything but a regular file is refused before a
+// byte is written.
+func writeWhole(root *os.Root, rel string, data []byte, mode os.FileMode) error {
+	f, err := root.OpenFile(rel, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|syscall.O_NONBLOCK, mode)
+	if err != nil {
+		return pathError(rel, err)
+	}
+	defer f.Close()
+	if _, err := regularFile(f, rel); err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		return pathError(rel, err)
+	}
+	return pathError(rel, f.Close())
+}
+
+// readFile reads a whole workspace file of at most maxFrame bytes.
+func (w workspaceFS) readFile(p string) ([]byte, error) {
 	rel, err := cleanRelPath(p)
 	if err != nil {
 		return nil, err
 	}
 	var data []byte
-	err = asUser(uid, gid, func(root *os.Root) error {
-		fi, err := root.Stat(rel)
+	err = w.run(func(root *os.Root) error {
+		f, fi, err := openRegular(root, rel)
 		if err != nil {
 			return err
 		}
+		defer f.Close()
 		if fi.Size() > maxFrame {
-			return fmt.Errorf("%s is %d bytes, larger than %d", rel, fi.Size(), maxFrame)
+			return &opError{code: cove.CodeInvalid, msg: fmt.Sprintf("%s is %d bytes, larger than %d: download it as a stream", rel, fi.Size(), maxFrame)}
 		}
-		data, err = root.ReadFile(rel)
-		return err
+		data, err = io.ReadAll(io.LimitReader(f, maxFrame+1))
+		if err != nil {
+			return pathError(rel, err)
+		}
+		if len(data) > maxFrame {
+			return &opError{code: cove.CodeInvalid, msg: fmt.Sprintf("%s grew larger than %d bytes while it was read", rel, maxFrame)}
+		}
+		return nil
 	})
 	return data, err
+}
+
+// openRegular opens the regular file rel for reading. Symbolic links are
+// followed only inside the root; a directory, FIFO, socket or device is
+// refused (O_NONBLOCK keeps a FIFO from blocking the open).
+func openRegular(root *os.Root, rel string) (*os.File, fs.FileInfo, error) {
+	f, err := root.OpenFile(rel, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, nil, pathError(rel, err)
+	}
+	fi, err := regularFile(f, rel)
+	if err != nil {
+		f.Close()
+		return nil, nil, err
+	}
+	return f, fi, nil
+}
+
+// regularFile checks that an open file is a regular file.
+func regularFile(f *os.File, rel string) (fs.FileInfo, error) {
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, pathError(rel, err)
+	}
+	switch {
+	case fi.IsDir():
+		return nil, &opError{code: cove.CodeInvalid, msg: "is a directory: " + rel}
+	case !fi.Mode().IsRegular():
+		return nil, &opError{code: cove.CodeInvalid, msg: "not a regular file: " + rel}
+	}
+	return fi, nil
+}
+
+// mkdirParents creates the parent directories of rel.
+func mkdirParents(root *os.Root, rel string) error {
+	dir := path.Dir(rel)
+	if dir == "." {
+		return nil
+	}
+	if err := root.MkdirAll(dir, 0o755); err != nil {
+		if errors.Is(err, syscall.ENOTDIR) || errors.Is(err, fs.ErrExist) {
+			return &opError{code: cove.CodeConflict, msg: "a file is in the way of directory " + dir, err: err}
+		}
+		return pathError(dir, err)
+	}
+	return nil
 }

@@ -171,8 +171,15 @@ func restrictLandlock(cfg *BootConfig, cgroupFiles []*os.File) (int, error) {
 	}
 	rules := []landlock.Rule{
 		landlock.RODirs("/"),
-		landlock.RWDirs("/workspace", "/tmp", "/dev/shm", "/dev/pts"),
-		landlock.RWFiles("/dev/null", "/dev/zero", "/dev/full", "/dev/tty").IgnoreIfMissing(),
+		// Refer lets files move and link between directories of these trees.
+		landlock.RWDirs("/workspace", "/tmp", "/dev/shm").WithRefer(),
+		// Terminals need their ioctls (the size, the line discipline, the
+		// controlling terminal); the pseudo-terminals are the sandbox's
+		// own devpts instance, and seccomp refuses the ioctls that inject
+		// input (TIOCSTI, TIOCLINUX).
+		landlock.RWDirs("/dev/pts").WithIoctlDev(),
+		landlock.RWFiles("/dev/tty").WithIoctlDev().IgnoreIfMissing(),
+		landlock.RWFiles("/dev/null", "/dev/zero", "/dev/full").IgnoreIfMissing(),
 	}
 	if len(cgPaths) > 0 {
 		rules = append(rules, landlock.RWDirs(cgPaths...))

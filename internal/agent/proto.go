@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+
+	"github.com/cove-sandbox/cove"
 )
 
 // Frame types. Host to agent: frameRequest (first on a stream), frameStdin,
@@ -19,6 +21,15 @@ const (
 	frameStderr   byte = 'E'
 	frameResult   byte = 'X'
 	frameError    byte = 'F'
+)
+
+// Frames of log and terminal streams. Agent to host: frameAck (first: the
+// request was accepted and the stream follows; on a terminal stream its
+// payload is JSON {pid}). Host to agent: frameResize (a terminal's new
+// size, JSON {cols, rows}).
+const (
+	frameAck    byte = 'A'
+	frameResize byte = 'Z'
 )
 
 // maxFrame bounds a frame's payload; larger data is split into chunks. It
@@ -72,6 +83,29 @@ type Request struct {
 	ReadFile   string    `json:"read_file,omitempty"`
 	Ping       bool      `json:"ping,omitempty"`
 	Stats      bool      `json:"stats,omitempty"`
+
+	// Background processes and terminals.
+	Spawn         *SpawnSpec  `json:"spawn,omitempty"`
+	ListProcesses bool        `json:"list_processes,omitempty"`
+	GetProcess    int         `json:"get_process,omitempty"` // a pid
+	ProcessLogs   *LogsSpec   `json:"process_logs,omitempty"`
+	ProcessStdin  *StdinSpec  `json:"process_stdin,omitempty"`
+	SignalProcess *SignalSpec `json:"signal_process,omitempty"`
+	OpenPTY       *PTYSpec    `json:"open_pty,omitempty"`
+
+	// File operations.
+	Stat        *PathSpec            `json:"stat,omitempty"`
+	List        *PathSpec            `json:"list,omitempty"`
+	Mkdir       *PathSpec            `json:"mkdir,omitempty"`
+	Move        *MoveSpec            `json:"move,omitempty"`
+	Remove      *PathSpec            `json:"remove,omitempty"`
+	Chmod       *ChmodSpec           `json:"chmod,omitempty"`
+	Search      *cove.SearchRequest  `json:"search,omitempty"`
+	Replace     *cove.ReplaceRequest `json:"replace,omitempty"`
+	WriteStream *WriteSpec           `json:"write_stream,omitempty"`
+	ReadStream  *PathSpec            `json:"read_stream,omitempty"`
+	ArchiveOut  *ArchiveSpec         `json:"archive_out,omitempty"`
+	ArchiveIn   *ArchiveSpec         `json:"archive_in,omitempty"`
 }
 
 // File is a file to write into the workspace. Path is relative to the
@@ -127,6 +161,8 @@ type Stats struct {
 	CPUNS           int64 `json:"cpu_ns"`
 	Processes       int   `json:"processes"`
 	Execs           int   `json:"execs"`
+	// BackgroundProcesses counts the running background processes.
+	BackgroundProcesses int `json:"background_processes"`
 }
 
 // wireError is the payload of a frameError.

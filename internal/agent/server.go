@@ -2,10 +2,8 @@ package agent
 
 import (
 	"encoding/json"
-	"errors"
 	"io"
 	"net"
-	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -28,6 +26,14 @@ type server struct {
 	// never reaps a child before its execution is registered.
 	reapMu sync.Mutex
 	procs  map[int]chan exitInfo
+
+	// Background processes and terminals (process_linux.go, pty_linux.go).
+	bg        processTable
+	terminals atomic.Int64
+
+	// workspace is where file operations work (workspaceDir when empty;
+	// tests use a directory of their own).
+	workspace string
 }
 
 func newServer(cfg *BootConfig, cg *cgroups.Delegated) *server {
@@ -76,13 +82,13 @@ func (s *server) handle(st *yamux.Stream) {
 	case req.Exec != nil:
 		s.handleExec(st, req.Exec)
 	case len(req.WriteFiles) > 0:
-		if err := writeFiles(req.WriteFiles, s.cfg.UID, s.cfg.GID); err != nil {
+		if err := s.files().writeFiles(req.WriteFiles); err != nil {
 			writeFileError(st, err)
 			return
 		}
 		writeJSONFrame(st, frameResult, struct{}{})
 	case req.ReadFile != "":
-		data, err := readFile(req.ReadFile, s.cfg.UID, s.cfg.GID)
+		data, err := s.files().readFile(req.ReadFile)
 		if err != nil {
 			writeFileError(st, err)
 			return
@@ -97,6 +103,23 @@ func (s *server) handle(st *yamux.Stream) {
 		writeJSONFrame(st, frameResult, st2)
 	case req.Ping:
 		writeJSONFrame(st, frameResult, struct{}{})
+	case req.Spawn != nil:
+		s.handleSpawn(st, req.Spawn)
+	case req.ListProcesses:
+		s.handleListProcesses(st)
+	case req.GetProcess != 0:
+		s.handleGetProcess(st, req.GetProcess)
+	case req.ProcessLogs != nil:
+		s.handleLogs(st, req.ProcessLogs)
+	case req.ProcessStdin != nil:
+		s.handleStdin(st, req.ProcessStdin)
+	case req.SignalProcess != nil:
+		s.handleSignal(st, req.SignalProcess)
+	case req.OpenPTY != nil:
+		s.handlePTY(st, req.OpenPTY)
+	// File operations.
+	case req.isFileOp():
+		s.handleFileOp(st, &req)
 	default:
 		writeError(st, "invalid", "empty request")
 	}
@@ -114,6 +137,8 @@ func (s *server) stats() (Stats, error) {
 		CPUNS:           int64(cs.CPUUsage),
 		Processes:       int(cs.Pids),
 		Execs:           int(s.running.Load()),
+
+		BackgroundProcesses: int(s.bg.running.Load()),
 	}, nil
 }
 
@@ -122,13 +147,6 @@ func writeError(w io.Writer, code, msg string) {
 }
 
 func writeFileError(w io.Writer, err error) {
-	code := "internal"
-	var pe *os.PathError
-	switch {
-	case errors.Is(err, os.ErrNotExist):
-		code = "not_found"
-	case errors.As(err, &pe), errors.Is(err, errBadPath):
-		code = "invalid"
-	}
-	writeError(w, code, err.Error())
+	code, msg := fileErrorCode(err)
+	writeError(w, string(code), msg)
 }

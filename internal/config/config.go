@@ -27,15 +27,32 @@ type Config struct {
 	Landlock bool
 	// LogLevel is debug, info, warn or error.
 	LogLevel string
+	// Addr is where `cove serve` listens.
+	Addr string
+	// PoolSize is how many idle sandboxes `cove serve` keeps ready.
+	PoolSize int
+	// IdleTimeout stops server sandboxes that have been idle this long,
+	// unless they set their own (0: never).
+	IdleTimeout time.Duration
+	// TTL deletes server sandboxes this long after creation, unless they
+	// set their own (0: never).
+	TTL time.Duration
+	// DrainTimeout is how long `cove serve` lets running executions finish
+	// after SIGTERM.
+	DrainTimeout time.Duration
 }
 
 // Default returns the embedded defaults.
 func Default() Config {
 	c := Config{
-		RunDir:   "/run/cove",
-		Limits:   cove.DefaultLimits(),
-		Landlock: true,
-		LogLevel: "warn",
+		RunDir:       "/run/cove",
+		Limits:       cove.DefaultLimits(),
+		Landlock:     true,
+		LogLevel:     "warn",
+		Addr:         "127.0.0.1:7070",
+		PoolSize:     2,
+		IdleTimeout:  30 * time.Minute,
+		DrainTimeout: 30 * time.Second,
 	}
 	if os.Geteuid() == 0 {
 		c.DataDir = "/var/lib/cove"
@@ -50,11 +67,16 @@ func Default() Config {
 // file is the JSON form of the configuration file; sizes and durations are
 // strings such as "512M" and "30s".
 type file struct {
-	DataDir  *string `json:"data_dir"`
-	RunDir   *string `json:"run_dir"`
-	Landlock *bool   `json:"landlock"`
-	LogLevel *string `json:"log_level"`
-	Limits   struct {
+	DataDir      *string `json:"data_dir"`
+	RunDir       *string `json:"run_dir"`
+	Landlock     *bool   `json:"landlock"`
+	LogLevel     *string `json:"log_level"`
+	Addr         *string `json:"addr"`
+	PoolSize     *int    `json:"pool_size"`
+	IdleTimeout  *string `json:"idle_timeout"`
+	TTL          *string `json:"ttl"`
+	DrainTimeout *string `json:"drain_timeout"`
+	Limits       struct {
 		Memory    *string  `json:"memory"`
 		CPUs      *float64 `json:"cpus"`
 		Pids      *int     `json:"pids"`
@@ -87,6 +109,24 @@ func (c *Config) LoadFile(path string) error {
 	setStr(&c.DataDir, f.DataDir)
 	setStr(&c.RunDir, f.RunDir)
 	setStr(&c.LogLevel, f.LogLevel)
+	setStr(&c.Addr, f.Addr)
+	if f.PoolSize != nil {
+		c.PoolSize = *f.PoolSize
+	}
+	for name, kv := range map[string]struct {
+		v   *string
+		dst *time.Duration
+	}{"idle_timeout": {f.IdleTimeout, &c.IdleTimeout}, "ttl": {f.TTL, &c.TTL}, "drain_timeout": {f.DrainTimeout, &c.DrainTimeout}} {
+		if kv.v == nil {
+			continue
+		}
+		d, err := time.ParseDuration(*kv.v)
+		if err != nil {
+			probs = append(probs, fmt.Sprintf("%s: invalid duration %q (use e.g. 30s or 10m)", name, *kv.v))
+			continue
+		}
+		*kv.dst = d
+	}
 	if f.Landlock != nil {
 		c.Landlock = *f.Landlock
 	}
@@ -138,6 +178,29 @@ func (c *Config) ApplyEnv(getenv func(string) string) error {
 	}
 	if v := getenv("COVE_LOG_LEVEL"); v != "" {
 		c.LogLevel = v
+	}
+	if v := getenv("COVE_ADDR"); v != "" {
+		c.Addr = v
+	}
+	if v := getenv("COVE_POOL_SIZE"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			probs = append(probs, fmt.Sprintf("COVE_POOL_SIZE: %q is not a whole number", v))
+		}
+		c.PoolSize = n
+	}
+	for _, kv := range []struct {
+		name string
+		dst  *time.Duration
+	}{{"COVE_IDLE_TIMEOUT", &c.IdleTimeout}, {"COVE_TTL", &c.TTL}, {"COVE_DRAIN_TIMEOUT", &c.DrainTimeout}} {
+		if v := getenv(kv.name); v != "" {
+			d, err := time.ParseDuration(v)
+			if err != nil {
+				probs = append(probs, fmt.Sprintf("%s: invalid duration %q (use e.g. 30s or 10m)", kv.name, v))
+				continue
+			}
+			*kv.dst = d
+		}
 	}
 	if v := getenv("COVE_LANDLOCK"); v != "" {
 		b, err := strconv.ParseBool(v)
@@ -207,6 +270,12 @@ func (c Config) Validate() error {
 	}
 	if err := c.Limits.Validate(); err != nil {
 		probs = append(probs, cove.ErrorMessage(err))
+	}
+	if c.PoolSize < 0 || c.PoolSize > 64 {
+		probs = append(probs, fmt.Sprintf("pool size %d is out of range (0 to 64)", c.PoolSize))
+	}
+	if c.IdleTimeout < 0 || c.TTL < 0 || c.DrainTimeout < 0 {
+		probs = append(probs, "idle timeout, TTL and drain timeout must not be negative")
 	}
 	if c.Limits.MemoryBytes == 0 || c.Limits.Pids == 0 || c.Limits.DiskBytes == 0 || c.Limits.Timeout == 0 {
 		probs = append(probs, "default limits must not be zero")

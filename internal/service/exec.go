@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -52,7 +53,6 @@ func buildEnv(layers ...map[string]string) []string {
 	sort.Strings(out)
 	return out
 }
-
 
 // Exec implements cove.Service.
 func (s *Service) Exec(ctx context.Context, id string, req cove.ExecRequest) (cove.Stream, error) {
@@ -200,19 +200,20 @@ func (s *Service) start(ctx context.Context, sb *sandbox, limits cove.Limits, sp
 		done()
 		return nil, err
 	}
-	// Executions end with the service: a drain deadline cancels them.
-	ectx, cancel := context.WithCancel(ctx)
-	stopOnShutdown := context.AfterFunc(s.ctx, cancel)
-	ex, err := sb.inst.Agent().Start(ectx, spec, stdin)
+	ex, err := sb.inst.Agent().Start(ctx, spec, stdin)
 	if err != nil {
-		stopOnShutdown()
-		cancel()
 		release()
 		done()
 		return nil, err
 	}
 	st := &stream{ex: ex, ctx: ctx, limits: limits, started: time.Now(), metrics: s.metrics}
-	st.onClose = []func(){func() { stopOnShutdown(); cancel() }, release, done}
+	// Executions end with the service: past the drain deadline they are
+	// killed, and their result says why.
+	stopOnShutdown := context.AfterFunc(s.ctx, func() {
+		st.shutdown.Store(true)
+		ex.Signal(int(unix.SIGKILL))
+	})
+	st.onClose = []func(){func() { stopOnShutdown() }, release, done}
 	return st, nil
 }
 
@@ -254,6 +255,9 @@ type stream struct {
 	metrics *Metrics
 	onClose []func()
 	once    sync.Once
+	// shutdown is set when the service killed the execution as it shut
+	// down.
+	shutdown atomic.Bool
 }
 
 func (st *stream) Next() (cove.Event, error) {
@@ -267,6 +271,9 @@ func (st *stream) Next() (cove.Event, error) {
 	switch {
 	case out.Result != nil:
 		res := resultOf(out.Result, st.limits)
+		if st.shutdown.Load() && res.Verdict == cove.VerdictKilled {
+			res.Message = "killed: cove is shutting down"
+		}
 		st.metrics.observeExec(time.Since(st.started), res.Verdict)
 		return cove.Event{Type: cove.EventExit, Result: res}, nil
 	case out.Stream == 2:

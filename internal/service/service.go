@@ -533,6 +533,13 @@ func (s *Service) Shutdown(ctx context.Context) error {
 		s.log.Warn("drain deadline passed; cancelling running executions")
 	}
 	s.cancel()
+	// The cancelled executions report their results before their
+	// sandboxes go.
+	select {
+	case <-drained:
+	case <-time.After(3 * time.Second):
+		s.log.Warn("executions still running after being killed; stopping their sandboxes")
+	}
 	s.loop.Wait()
 	s.pool.close(context.WithoutCancel(ctx))
 	s.mu.Lock()

@@ -113,7 +113,7 @@ func TestInvalidRequests(t *testing.T) {
 	if !errors.Is(err, &cove.Error{Code: cove.CodeNotFound}) {
 		t.Fatalf("missing sandbox: %v", err)
 	}
-	if list, _ := svc.ListSandboxes(ctx); len(list) != 0 {
+	if list, _ := svc.ListSandboxes(ctx, cove.ListOptions{}); len(list.Sandboxes) != 0 {
 		t.Fatalf("failed runs left sandboxes: %v", list)
 	}
 }
@@ -146,8 +146,8 @@ func TestSandboxLifecycle(t *testing.T) {
 	if err := svc.DeleteSandbox(ctx, sb.ID); err != nil {
 		t.Fatal(err)
 	}
-	if err := svc.DeleteSandbox(ctx, sb.ID); err != nil {
-		t.Fatalf("second delete: %v", err)
+	if err := svc.DeleteSandbox(ctx, sb.ID); cove.ErrorCode(err) != cove.CodeNotFound {
+		t.Fatalf("second delete: %v, want not_found", err)
 	}
 	if _, err := svc.GetSandbox(ctx, sb.ID); cove.ErrorCode(err) != cove.CodeNotFound {
 		t.Fatalf("deleted sandbox: %v", err)
@@ -179,7 +179,7 @@ func TestCancelKillsProgram(t *testing.T) {
 	if d := time.Since(start); d > 5*time.Second {
 		t.Fatalf("cancellation took %v", d)
 	}
-	if list, _ := svc.ListSandboxes(context.Background()); len(list) != 0 {
+	if list, _ := svc.ListSandboxes(context.Background(), cove.ListOptions{}); len(list.Sandboxes) != 0 {
 		t.Fatalf("cancelled run left sandboxes: %v", list)
 	}
 }

@@ -32,7 +32,7 @@ CREATE TABLE IF NOT EXISTS schema_version (
 // schemaV1 is the initial schema.
 //
 // Times are nanoseconds since the Unix epoch (NULL: none), durations are
-// nanoseconds. sandboxes.owner is the owning key's id ('' for the local
+// nanoseconds. sandboxes.owner is the owning key's id (empty for the local
 // administrator); it is deliberately not a foreign key, because a sandbox
 // outlives the revocation of its key and keys may come from outside this
 // database. memory_bytes repeats limits' memory so that quota sums need no

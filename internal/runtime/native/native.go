@@ -47,6 +47,11 @@ type Options struct {
 	DataDir string
 	// RunDir holds locks and mount points (default /run/cove).
 	RunDir string
+	// SlotsDir registers live sandboxes machine-wide (default
+	// /run/cove/slots, whatever RunDir is): every cove process on the
+	// machine must use the same one, so that no two sandboxes ever share
+	// a host id range.
+	SlotsDir string
 	// AgentPath is the executable started as each sandbox's agent. By
 	// default it is a sealed private copy of the running cove binary
 	// (see sealedAgent).
@@ -84,6 +89,9 @@ func New(ctx context.Context, opts Options) (*Backend, error) {
 	if opts.RunDir == "" {
 		opts.RunDir = "/run/cove"
 	}
+	if opts.SlotsDir == "" {
+		opts.SlotsDir = "/run/cove/slots"
+	}
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -96,7 +104,7 @@ func New(ctx context.Context, opts Options) (*Backend, error) {
 	// its own mount namespace: a path every host has, that needs no
 	// permission on cove's directories.
 	b := &Backend{opts: opts, log: log, root: "/tmp"}
-	for _, d := range []string{opts.DataDir, opts.RunDir, filepath.Join(opts.RunDir, "slots")} {
+	for _, d := range []string{opts.DataDir, opts.RunDir, opts.SlotsDir} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return nil, cove.Errorf(cove.CodeUnavailable, "creating %s: %w", d, err)
 		}
@@ -115,7 +123,7 @@ func New(ctx context.Context, opts Options) (*Backend, error) {
 		}
 	}
 	b.opts = opts
-	b.slots = &slots{dir: filepath.Join(opts.RunDir, "slots"), max: maxSlots}
+	b.slots = &slots{dir: opts.SlotsDir, max: maxSlots}
 	var err error
 	b.cg, err = cgroups.New(cgroups.Options{Root: opts.CgroupRoot, RunDir: opts.RunDir, Logger: log})
 	if err != nil {
@@ -143,7 +151,7 @@ func (b *Backend) Close() error {
 // and exclusively by Sweep, so a sweep never removes a sandbox that is
 // being born.
 func (b *Backend) sweepLock(how int) (*os.File, error) {
-	f, err := os.OpenFile(filepath.Join(b.opts.RunDir, "sweep.lock"), os.O_RDWR|os.O_CREATE, 0o600)
+	f, err := os.OpenFile(filepath.Join(b.opts.SlotsDir, "sweep.lock"), os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, err
 	}
@@ -359,8 +367,8 @@ func layer(name string, err error) error {
 // Sweep implements runtime.Sweeper. It removes the cgroups and workspaces
 // of sandboxes whose owning process died (their slot lock is free), and
 // workspaces that no live sandbox owns. Cgroups are only removed for ids
-// found in this run directory's slots: another cove with its own run
-// directory may have sandboxes of its own under the same cgroup parent.
+// found in dead slots: another cove process may have sandboxes of its own
+// under the same cgroup parent.
 func (b *Backend) Sweep(ctx context.Context, keep func(id string) bool) error {
 	lock, err := b.sweepLock(unix.LOCK_EX)
 	if err != nil {

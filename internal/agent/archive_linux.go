@@ -1,0 +1,461 @@
+package agent
+
+import (
+	"archive/tar"
+	"archive/zip"
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"errors"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/cove-sandbox/cove"
+)
+
+// maxArchiveTrailer is how much data may follow the end of an uploaded
+// archive (tar pads to its record size); more is refused.
+const maxArchiveTrailer = 1 << 20
+
+// archiveOut packs spec.Path, a directory or a single file, as a tar or
+// zip archive and streams it: a frameInfo describing the path, then the
+// archive in frameDownload frames. Symbolic links are stored as links and
+// never followed; FIFOs, sockets and devices are left out.
+func (w workspaceFS) archiveOut(spec *ArchiveSpec, st io.Writer, stop <-chan struct{}) error {
+	rel, err := cleanDirPath(spec.Path)
+	if err != nil {
+		return err
+	}
+	if spec.Format != "tar" && spec.Format != "zip" {
+		return invalidf("unknown archive format %q: use tar or zip", spec.Format)
+	}
+	return w.run(func(root *os.Root) error {
+		fi, err := root.Stat(rel)
+		if err != nil {
+			return pathError(rel, err)
+		}
+		if !fi.IsDir() && !fi.Mode().IsRegular() {
+			return invalidf("not a regular file or directory: %s", rel)
+		}
+		if err := writeJSONFrame(st, frameInfo, fileInfo(rel, fi, "")); err != nil {
+			return errCanceled()
+		}
+		bw := bufio.NewWriterSize(downloadWriter{st}, chunkSize)
+		var aw archiveWriter
+		if spec.Format == "zip" {
+			aw = &zipWriter{zw: zip.NewWriter(bw)}
+		} else {
+			aw = &tarWriter{tw: tar.NewWriter(bw)}
+		}
+		if fi.IsDir() {
+			err = walk(root, rel, stop, func(child string, cfi fs.FileInfo, link string) error {
+				name := child
+				if rel != "." {
+					name = strings.TrimPrefix(child, rel+"/")
+				}
+				return addToArchive(aw, root, child, name, cfi, link)
+			})
+		} else {
+			err = addToArchive(aw, root, rel, path.Base(rel), fi, "")
+		}
+		if err != nil {
+			return err
+		}
+		if err := aw.Close(); err != nil {
+			return pathError(rel, err)
+		}
+		if err := bw.Flush(); err != nil {
+			return errCanceled()
+		}
+		return nil
+	})
+}
+
+// addToArchive adds the entry rel, found by a walk, as name.
+func addToArchive(aw archiveWriter, root *os.Root, rel, name string, fi fs.FileInfo, link string) error {
+	var err error
+	switch {
+	case fi.IsDir():
+		err = aw.dir(name, fi)
+	case fi.Mode()&fs.ModeSymlink != 0:
+		err = aw.symlink(name, fi, link)
+	case fi.Mode().IsRegular():
+		f, ofi, oerr := openRegular(root, rel)
+		if oerr != nil {
+			if errors.Is(oerr, fs.ErrNotExist) {
+				return nil // removed since it was listed
+			}
+			return oerr
+		}
+		defer f.Close()
+		if !os.SameFile(fi, ofi) {
+			return nil // replaced since it was listed
+		}
+		err = aw.file(name, ofi, f)
+		if errors.Is(err, io.ErrUnexpectedEOF) {
+			return &opError{code: cove.CodeConflict, msg: "changed while it was archived: " + rel, err: err}
+		}
+	default:
+		return nil // FIFOs, sockets and devices have no content to carry
+	}
+	if err != nil {
+		return pathError(rel, err)
+	}
+	return nil
+}
+
+// archiveWriter is a tar or zip writer.
+type archiveWriter interface {
+	dir(name string, fi fs.FileInfo) error
+	symlink(name string, fi fs.FileInfo, target string) error
+	// file writes exactly fi.Size() bytes of r, or fails with
+	// io.ErrUnexpectedEOF if r has fewer.
+	file(name string, fi fs.FileInfo, r io.Reader) error
+	Close() error
+}
+
+type tarWriter struct{ tw *tar.Writer }
+
+func (t *tarWriter) dir(name string, fi fs.FileInfo) error {
+	return t.tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: name + "/", Mode: int64(fi.Mode().Perm()), ModTime: fi.ModTime()})
+}
+
+func (t *tarWriter) symlink(name string, fi fs.FileInfo, target string) error {
+	return t.tw.WriteHeader(&tar.Header{Typeflag: tar.TypeSymlink, Name: name, Linkname: target, Mode: 0o777, ModTime: fi.ModTime()})
+}
+
+func (t *tarWriter) file(name string, fi fs.FileInfo, r io.Reader) error {
+	if err := t.tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: name, Size: fi.Size(), Mode: int64(fi.Mode().Perm()), ModTime: fi.ModTime()}); err != nil {
+		return err
+	}
+	return copyExactly(t.tw, r, fi.Size())
+}
+
+func (t *tarWriter) Close() error { return t.tw.Close() }
+
+type zipWriter struct{ zw *zip.Writer }
+
+func (z *zipWriter) dir(name string, fi fs.FileInfo) error {
+	h := &zip.FileHeader{Name: name + "/", Modified: fi.ModTime()}
+	h.SetMode(fs.ModeDir | fi.Mode().Perm())
+	_, err := z.zw.CreateHeader(h)
+	return err
+}
+
+func (z *zipWriter) symlink(name string, fi fs.FileInfo, target string) error {
+	h := &zip.FileHeader{Name: name, Method: zip.Store, Modified: fi.ModTime()}
+	h.SetMode(fs.ModeSymlink | 0o777)
+	w, err := z.zw.CreateHeader(h)
+	if err != nil {
+		return err
+	}
+	_, err = io.WriteString(w, target)
+	return err
+}
+
+func (z *zipWriter) file(name string, fi fs.FileInfo, r io.Reader) error {
+	h := &zip.FileHeader{Name: name, Method: zip.Deflate, Modified: fi.ModTime()}
+	h.SetMode(fi.Mode().Perm())
+	w, err := z.zw.CreateHeader(h)
+	if err != nil {
+		return err
+	}
+	return copyExactly(w, r, fi.Size())
+}
+
+func (z *zipWriter) Close() error { return z.zw.Close() }
+
+// copyExactly copies n bytes; fewer is io.ErrUnexpectedEOF.
+func copyExactly(w io.Writer, r io.Reader, n int64) error {
+	got, err := io.CopyN(w, r, n)
+	if got < n && (err == nil || err == io.EOF) {
+		return io.ErrUnexpectedEOF
+	}
+	return err
+}
+
+// archiveIn extracts a tar archive, gzip-compressed or not, from body into
+// the directory spec.Path, which is created. Entries are created as the
+// sandbox user with permission bits only. It refuses, with an invalid
+// error, absolute names, names with "..", symbolic and hard links that lead
+// out of the directory, links inside symbolic links, and archives with
+// more than spec.MaxFiles entries or more than spec.MaxBytes of content
+// (a decompression bomb stops there). FIFOs and devices are skipped. An
+// error stops the extraction: what was extracted before it remains.
+func (w workspaceFS) archiveIn(spec *ArchiveSpec, body io.Reader) error {
+	rel, err := cleanDirPath(spec.Path)
+	if err != nil {
+		return err
+	}
+	x := &extractor{base: rel, maxBytes: spec.MaxBytes, maxFiles: spec.MaxFiles}
+	if x.maxBytes <= 0 {
+		x.maxBytes = defaultArchiveMaxBytes
+	}
+	if x.maxFiles <= 0 {
+		x.maxFiles = defaultArchiveMaxFiles
+	}
+	return w.run(func(root *os.Root) error {
+		if err := root.MkdirAll(rel, 0o755); err != nil {
+			if errors.Is(err, syscall.ENOTDIR) || errors.Is(err, fs.ErrExist) {
+				return &opError{code: cove.CodeConflict, msg: "a file is in the way of directory " + rel, err: err}
+			}
+			return pathError(rel, err)
+		}
+		dest, err := root.OpenRoot(rel)
+		if err != nil {
+			return pathError(rel, err)
+		}
+		defer dest.Close()
+		x.root = dest
+		return x.extract(body)
+	})
+}
+
+// extractor extracts one archive into root, the destination directory.
+type extractor struct {
+	root     *os.Root
+	base     string // the destination, relative to the workspace, for messages
+	maxBytes int64
+	maxFiles int
+
+	bytes int64
+	files int
+	dirs  []dirMeta
+}
+
+// dirMeta is a directory's metadata, applied once its content is in place
+// (a read-only directory would refuse its own entries otherwise).
+type dirMeta struct {
+	name  string
+	mode  fs.FileMode
+	mtime time.Time
+}
+
+// show names an entry for the user, relative to the workspace.
+func (x *extractor) show(name string) string { return path.Join(x.base, name) }
+
+func (x *extractor) extract(body io.Reader) error {
+	br := bufio.NewReaderSize(body, 64<<10)
+	magic, _ := br.Peek(4)
+	var r io.Reader = br
+	switch {
+	case bytes.HasPrefix(magic, []byte{0x1f, 0x8b}):
+		gz, err := gzip.NewReader(br)
+		if err != nil {
+			return archiveError(err)
+		}
+		r = gz
+	case bytes.HasPrefix(magic, []byte("PK\x03\x04")):
+		return invalidf("zip archives cannot be uploaded: send a tar archive (gzip-compressed or not)")
+	}
+	tr := tar.NewReader(r)
+	for {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return archiveError(err)
+		}
+		if err := x.entry(hdr, tr); err != nil {
+			return err
+		}
+	}
+	// Drain what follows the archive up to the end of the upload, so that
+	// the host finishes sending before it gets the answer.
+	n, err := io.Copy(io.Discard, io.LimitReader(br, maxArchiveTrailer+1))
+	if err != nil {
+		return archiveError(err)
+	}
+	if n > maxArchiveTrailer {
+		return invalidf("more than %d bytes follow the end of the archive", maxArchiveTrailer)
+	}
+	for i := len(x.dirs) - 1; i >= 0; i-- {
+		d := x.dirs[i]
+		if err := x.root.Chmod(d.name, d.mode); err != nil {
+			return pathError(x.show(d.name), err)
+		}
+		// Times are best effort: the content is what matters.
+		_ = x.root.Chtimes(d.name, d.mtime, d.mtime)
+	}
+	return nil
+}
+
+// archiveError words an error reading the archive; an interrupted upload
+// stays what it is.
+func archiveError(err error) error {
+	var oe *opError
+	if errors.As(err, &oe) {
+		return err
+	}
+	return &opError{code: cove.CodeInvalid, msg: "not a valid tar archive: " + err.Error(), err: err}
+}
+
+func (x *extractor) entry(hdr *tar.Header, r io.Reader) error {
+	x.files++
+	if x.files > x.maxFiles {
+		return invalidf("the archive has more than %d entries", x.maxFiles)
+	}
+	if hdr.Size > 0 {
+		x.bytes += hdr.Size
+		if x.bytes > x.maxBytes {
+			return invalidf("the archive holds more than %d bytes", x.maxBytes)
+		}
+	}
+	name, err := entryName(hdr.Name)
+	if err != nil {
+		return err
+	}
+	if name == "." {
+		return nil // the destination itself
+	}
+	mode := fs.FileMode(hdr.Mode) & 0o777
+	switch hdr.Typeflag {
+	case tar.TypeDir:
+		return x.dir(name, mode, hdr.ModTime)
+	case tar.TypeReg, tar.TypeGNUSparse, tar.TypeCont:
+		return x.file(name, mode, hdr.ModTime, r)
+	case tar.TypeSymlink:
+		return x.symlink(name, hdr.Linkname)
+	case tar.TypeLink:
+		return x.hardLink(name, hdr.Linkname)
+	}
+	// FIFOs, devices and types this extractor does not know.
+	return nil
+}
+
+// entryName checks and cleans an entry's name: relative, without "..".
+func entryName(n string) (string, error) {
+	switch {
+	case n == "" || strings.ContainsRune(n, 0):
+		return "", invalidf("the archive has an entry with an invalid name %q", n)
+	case strings.HasPrefix(n, "/"):
+		return "", invalidf("archive entry %q has an absolute name", n)
+	}
+	for _, part := range strings.Split(n, "/") {
+		if part == ".." {
+			return "", invalidf("archive entry %q leads out of the directory", n)
+		}
+	}
+	return path.Clean(n), nil
+}
+
+func (x *extractor) dir(name string, mode fs.FileMode, mtime time.Time) error {
+	if err := x.root.MkdirAll(name, 0o755); err != nil {
+		if errors.Is(err, syscall.ENOTDIR) || errors.Is(err, fs.ErrExist) {
+			return &opError{code: cove.CodeConflict, msg: "a file is in the way of directory " + x.show(name), err: err}
+		}
+		return pathError(x.show(name), err)
+	}
+	x.dirs = append(x.dirs, dirMeta{name: name, mode: mode, mtime: mtime})
+	return nil
+}
+
+// prepare makes the parents of name and removes what is at name, unless
+// it is a directory.
+func (x *extractor) prepare(name string) error {
+	if dir := path.Dir(name); dir != "." {
+		if err := x.root.MkdirAll(dir, 0o755); err != nil {
+			if errors.Is(err, syscall.ENOTDIR) || errors.Is(err, fs.ErrExist) {
+				return &opError{code: cove.CodeConflict, msg: "a file is in the way of directory " + x.show(dir), err: err}
+			}
+			return pathError(x.show(dir), err)
+		}
+	}
+	fi, err := x.root.Lstat(name)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return pathError(x.show(name), err)
+	}
+	if fi.IsDir() {
+		return &opError{code: cove.CodeConflict, msg: "a directory is in the way of archive entry " + x.show(name)}
+	}
+	if err := x.root.Remove(name); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return pathError(x.show(name), err)
+	}
+	return nil
+}
+
+// file creates name afresh (O_EXCL: never through a link that appeared at
+// name) with the entry's content.
+func (x *extractor) file(name string, mode fs.FileMode, mtime time.Time, r io.Reader) error {
+	if err := x.prepare(name); err != nil {
+		return err
+	}
+	f, err := x.root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return pathError(x.show(name), err)
+	}
+	_, err = io.Copy(f, r)
+	if err == nil {
+		err = f.Chmod(mode)
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		var oe *opError
+		if errors.As(err, &oe) {
+			return err
+		}
+		if errors.Is(err, io.ErrUnexpectedEOF) {
+			return archiveError(err)
+		}
+		return pathError(x.show(name), err)
+	}
+	_ = x.root.Chtimes(name, mtime, mtime) // best effort
+	return nil
+}
+
+// symlink creates a link whose target stays inside the directory: not
+// absolute, not climbing above it, and not itself inside a symbolic link,
+// which would move where a relative target points.
+func (x *extractor) symlink(name, target string) error {
+	if target == "" || strings.ContainsRune(target, 0) {
+		return invalidf("archive entry %q is a symbolic link with an invalid target", name)
+	}
+	if path.IsAbs(target) {
+		return invalidf("archive entry %q is a symbolic link to the absolute path %q", name, target)
+	}
+	if to := path.Join(path.Dir(name), target); to == ".." || strings.HasPrefix(to, "../") {
+		return invalidf("archive entry %q is a symbolic link to %q, out of the directory", name, target)
+	}
+	if err := x.prepare(name); err != nil {
+		return err
+	}
+	for dir := path.Dir(name); dir != "."; dir = path.Dir(dir) {
+		fi, err := x.root.Lstat(dir)
+		if err != nil {
+			return pathError(x.show(dir), err)
+		}
+		if fi.Mode()&fs.ModeSymlink != 0 {
+			return invalidf("archive entry %q is inside the symbolic link %q", name, dir)
+		}
+	}
+	if err := x.root.Symlink(target, name); err != nil {
+		return pathError(x.show(name), err)
+	}
+	return nil
+}
+
+// hardLink links name to an earlier entry of the directory.
+func (x *extractor) hardLink(name, target string) error {
+	t, err := entryName(target)
+	if err != nil || t == "." {
+		return invalidf("archive entry %q is a hard link to %q, out of the directory", name, target)
+	}
+	if err := x.prepare(name); err != nil {
+		return err
+	}
+	if err := x.root.Link(t, name); err != nil {
+		return pathError(x.show(name), err)
+	}
+	return nil
+}

@@ -1,0 +1,1017 @@
+package agent
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"sort"
+	"strings"
+	"syscall"
+	"unicode/utf8"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/cove-sandbox/cove"
+)
+
+// Bounds of the file operations.
+const (
+	// maxTextBytes is the largest file search looks into and replace
+	// edits.
+	maxTextBytes = 10 << 20
+	// binarySniffBytes is how much of a file is checked for a NUL byte to
+	// tell binary files from text.
+	binarySniffBytes = 8 << 10
+	// maxLineChars truncates the lines search reports.
+	maxLineChars = 500
+	// maxNeedleBytes caps the text search looks for.
+	maxNeedleBytes = 4096
+	// maxReplacePaths caps the files of one replace request.
+	maxReplacePaths = 1000
+	// maxDirEntries caps the entries read from one directory, and
+	// maxWalkDepth the depth of a walk, so that a hostile tree cannot
+	// make the agent exhaust its memory.
+	maxDirEntries = 1 << 20
+	maxWalkDepth  = 1024
+)
+
+// files is the workspace as the server's file operations see it.
+func (s *server) files() workspaceFS {
+	dir := s.workspace
+	if dir == "" {
+		dir = workspaceDir
+	}
+	return workspaceFS{dir: dir, uid: s.cfg.UID, gid: s.cfg.GID}
+}
+
+// handleFileOp answers one file operation request.
+func (s *server) handleFileOp(st io.ReadWriteCloser, req *Request) {
+	w := s.files()
+	reply := func(v any, err error) {
+		if err != nil {
+			writeFileError(st, err)
+			return
+		}
+		writeJSONFrame(st, frameResult, v)
+	}
+	switch {
+	case req.Stat != nil:
+		reply(w.stat(req.Stat.Path))
+	case req.Mkdir != nil:
+		reply(w.mkdir(req.Mkdir.Path))
+	case req.Move != nil:
+		reply(w.move(req.Move.From, req.Move.To))
+	case req.Remove != nil:
+		reply(struct{}{}, w.remove(req.Remove.Path, req.Remove.Recursive))
+	case req.Chmod != nil:
+		reply(w.chmod(req.Chmod.Path, req.Chmod.Mode))
+	case req.List != nil:
+		list, err := w.list(req.List.Path, req.List.Recursive, maxListEntries, watchHangup(st))
+		sendItems(st, list, struct{}{}, err)
+	case req.Search != nil:
+		res, err := w.search(*req.Search, watchHangup(st))
+		if err != nil {
+			writeFileError(st, err)
+			return
+		}
+		sendItems(st, res.Matches, searchDone{Truncated: res.Truncated}, nil)
+	case req.Replace != nil:
+		res, err := w.replace(*req.Replace, watchHangup(st))
+		sendItems(st, res, struct{}{}, err)
+	case req.WriteStream != nil:
+		reply(w.writeStream(req.WriteStream, &uploadReader{r: st}))
+	case req.ReadStream != nil:
+		if err := w.readStream(req.ReadStream.Path, st, watchHangup(st)); err != nil {
+			writeFileError(st, err)
+			return
+		}
+		writeJSONFrame(st, frameResult, struct{}{})
+	case req.ArchiveOut != nil:
+		if err := w.archiveOut(req.ArchiveOut, st, watchHangup(st)); err != nil {
+			writeFileError(st, err)
+			return
+		}
+		writeJSONFrame(st, frameResult, struct{}{})
+	case req.ArchiveIn != nil:
+		reply(struct{}{}, w.archiveIn(req.ArchiveIn, &uploadReader{r: st}))
+	default:
+		writeError(st, string(cove.CodeInvalid), "empty file operation")
+	}
+}
+
+// watchHangup returns a channel that is closed when the host gives up on a
+// request: it closes its side of the stream (its context was cancelled) or
+// sends anything after a request that expects nothing more. The stream is
+// then closed too, so that a write blocked on a full window fails at once.
+func watchHangup(st io.ReadCloser) <-chan struct{} {
+	gone := make(chan struct{})
+	go func() {
+		readFrame(st)
+		close(gone)
+		st.Close()
+	}()
+	return gone
+}
+
+func stopped(stop <-chan struct{}) bool {
+	select {
+	case <-stop:
+		return true
+	default:
+		return false
+	}
+}
+
+// errCanceled ends work whose requester is gone; nobody reads it.
+func errCanceled() error {
+	return &opError{code: cove.CodeInternal, msg: "the request was cancelled"}
+}
+
+// sendItems sends items in frameItems frames of about chunkSize bytes,
+// then final as the result, or err.
+func sendItems[T any](w io.Writer, items []T, final any, err error) {
+	if err != nil {
+		writeFileError(w, err)
+		return
+	}
+	batch := []byte{'['}
+	flush := func() error {
+		if len(batch) == 1 {
+			return nil
+		}
+		batch = append(batch, ']')
+		err := writeFrame(w, frameItems, batch)
+		batch = append(batch[:0], '[')
+		return err
+	}
+	for _, it := range items {
+		b, err := json.Marshal(it)
+		if err != nil {
+			writeFileError(w, err)
+			return
+		}
+		if len(batch)+len(b) > chunkSize {
+			if flush() != nil {
+				return
+			}
+		}
+		if len(batch) > 1 {
+			batch = append(batch, ',')
+		}
+		batch = append(batch, b...)
+	}
+	if flush() != nil {
+		return
+	}
+	writeJSONFrame(w, frameResult, final)
+}
+
+// opError is a failed file operation: an error code and a message for the
+// user that names the path, relative to the workspace.
+type opError struct {
+	code cove.Code
+	msg  string
+	err  error
+}
+
+func (e *opError) Error() string { return e.msg }
+
+// Unwrap returns the cause.
+func (e *opError) Unwrap() error { return e.err }
+
+func invalidf(format string, args ...any) error {
+	return &opError{code: cove.CodeInvalid, msg: fmt.Sprintf(format, args...)}
+}
+
+// pathError classifies err, from an operation on the workspace path rel,
+// and words it the way a shell would: "no such file or directory: src/a.py".
+func pathError(rel string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var oe *opError
+	if errors.As(err, &oe) || errors.Is(err, errBadPath) {
+		return err
+	}
+	var errno syscall.Errno
+	if errors.As(err, &errno) {
+		code, text := errnoText(errno)
+		return &opError{code: code, msg: text + ": " + rel, err: err}
+	}
+	// os.Root's own refusals, such as a link that leads out of it,
+	// possibly wrapped in the error of an operation on a parent.
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		cause := pe.Err
+		for errors.As(cause, &pe) {
+			cause = pe.Err
+		}
+		return &opError{code: cove.CodeInvalid, msg: cause.Error() + ": " + rel, err: err}
+	}
+	var le *os.LinkError
+	if errors.As(err, &le) {
+		return &opError{code: cove.CodeInvalid, msg: le.Err.Error() + ": " + rel, err: err}
+	}
+	return &opError{code: cove.CodeInternal, msg: rel + ": " + err.Error(), err: err}
+}
+
+func errnoText(e syscall.Errno) (cove.Code, string) {
+	switch e {
+	case syscall.ENOENT:
+		return cove.CodeNotFound, "no such file or directory"
+	case syscall.EEXIST:
+		return cove.CodeConflict, "already exists"
+	case syscall.ENOTEMPTY:
+		return cove.CodeConflict, "directory not empty"
+	case syscall.EBUSY, syscall.ETXTBSY:
+		return cove.CodeConflict, e.Error()
+	case syscall.ENOSPC, syscall.EDQUOT:
+		return cove.CodeInvalid, "no space left in the workspace"
+	case syscall.EACCES, syscall.EPERM, syscall.ENOTDIR, syscall.EISDIR,
+		syscall.ELOOP, syscall.ENAMETOOLONG, syscall.EINVAL, syscall.EXDEV,
+		syscall.EROFS, syscall.ENXIO, syscall.EMLINK, syscall.EFBIG,
+		syscall.EOPNOTSUPP:
+		return cove.CodeInvalid, e.Error()
+	}
+	return cove.CodeInternal, e.Error()
+}
+
+// fileErrorCode is how a file operation's error reaches the host.
+func fileErrorCode(err error) (cove.Code, string) {
+	var oe *opError
+	switch {
+	case errors.As(err, &oe):
+		return oe.code, oe.msg
+	case errors.Is(err, errBadPath):
+		return cove.CodeInvalid, err.Error()
+	case errors.Is(err, fs.ErrNotExist):
+		return cove.CodeNotFound, err.Error()
+	}
+	return cove.CodeInternal, err.Error()
+}
+
+// cleanDirPath is cleanRelPath where an empty path means the workspace.
+func cleanDirPath(p string) (string, error) {
+	if p == "" {
+		return ".", nil
+	}
+	return cleanRelPath(p)
+}
+
+// fileInfo describes fi, found at rel; link is its target if it is a
+// symbolic link.
+func fileInfo(rel string, fi fs.FileInfo, link string) *cove.FileInfo {
+	return &cove.FileInfo{
+		Path:    rel,
+		Name:    path.Base(rel),
+		Size:    fi.Size(),
+		Mode:    uint32(fi.Mode().Perm()),
+		IsDir:   fi.IsDir(),
+		Symlink: link,
+		ModTime: fi.ModTime().UTC(),
+	}
+}
+
+// lstatInfo describes rel without following it if it is a link.
+func lstatInfo(root *os.Root, rel string) (*cove.FileInfo, error) {
+	fi, err := root.Lstat(rel)
+	if err != nil {
+		return nil, pathError(rel, err)
+	}
+	var link string
+	if fi.Mode()&fs.ModeSymlink != 0 {
+		if link, err = root.Readlink(rel); err != nil {
+			return nil, pathError(rel, err)
+		}
+	}
+	return fileInfo(rel, fi, link), nil
+}
+
+func (w workspaceFS) stat(p string) (*cove.FileInfo, error) {
+	rel, err := cleanRelPath(p)
+	if err != nil {
+		return nil, err
+	}
+	var info *cove.FileInfo
+	err = w.run(func(root *os.Root) error {
+		info, err = lstatInfo(root, rel)
+		return err
+	})
+	return info, err
+}
+
+// walkSignal is an error a walkFunc returns to steer the walk.
+type walkSignal string
+
+func (s walkSignal) Error() string { return string(s) }
+
+// errSkipDir, returned by a walkFunc for a directory, skips its contents.
+const errSkipDir walkSignal = "skip directory"
+
+// walkFunc is called for every entry of a walk with its path as the user
+// sees it, its Lstat and, for a symbolic link, its target.
+type walkFunc func(rel string, fi fs.FileInfo, link string) error
+
+// walk visits the tree under the directory base depth first, in name
+// order, without following symbolic links: entries are described by
+// Lstat, and a walk descends only into what Lstat reported as a directory,
+// and only when the directory it then opens is that same one (user code
+// may swap a directory for a link at any moment). The base itself may be
+// reached through links inside the workspace. stop, when closed, ends the
+// walk.
+func walk(root *os.Root, base string, stop <-chan struct{}, fn walkFunc) error {
+	fi, err := root.Stat(base)
+	if err != nil {
+		return pathError(base, err)
+	}
+	if !fi.IsDir() {
+		return &opError{code: cove.CodeInvalid, msg: "not a directory: " + base}
+	}
+	return walkDir(root, base, fi, 0, stop, fn)
+}
+
+func walkDir(root *os.Root, rel string, want fs.FileInfo, depth int, stop <-chan struct{}, fn walkFunc) error {
+	if depth >= maxWalkDepth {
+		return invalidf("%s is more than %d directories deep", rel, maxWalkDepth)
+	}
+	names, err := readDirNames(root, rel, want)
+	if err != nil {
+		return err
+	}
+	for _, name := range names {
+		if stopped(stop) {
+			return errCanceled()
+		}
+		child := path.Join(rel, name)
+		fi, err := root.Lstat(child)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // removed since it was listed
+		}
+		if err != nil {
+			return pathError(child, err)
+		}
+		var link string
+		if fi.Mode()&fs.ModeSymlink != 0 {
+			link, _ = root.Readlink(child)
+		}
+		err = fn(child, fi, link)
+		if err == errSkipDir {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if fi.IsDir() {
+			if err := walkDir(root, child, fi, depth+1, stop, fn); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// readDirNames lists the directory rel, which must still be the directory
+// want, sorted by name. A directory that vanished or changed since it was
+// described yields no names and no error.
+func readDirNames(root *os.Root, rel string, want fs.FileInfo) ([]string, error) {
+	// O_DIRECTORY and O_NONBLOCK: a FIFO swapped in cannot block the open.
+	d, err := root.OpenFile(rel, os.O_RDONLY|syscall.O_DIRECTORY|syscall.O_NONBLOCK, 0)
+	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, pathError(rel, err)
+	}
+	defer d.Close()
+	if got, err := d.Stat(); err != nil || !os.SameFile(got, want) {
+		return nil, nil
+	}
+	var names []string
+	for {
+		batch, err := d.Readdirnames(1024)
+		names = append(names, batch...)
+		if len(names) > maxDirEntries {
+			return nil, invalidf("%s has more than %d entries", rel, maxDirEntries)
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, pathError(rel, err)
+		}
+	}
+	sort.Strings(names)
+	return names, nil
+}
+
+// list describes the entries of a directory, or of its whole tree, sorted
+// by path. More than max entries is an error.
+func (w workspaceFS) list(p string, recursive bool, max int, stop <-chan struct{}) ([]*cove.FileInfo, error) {
+	rel, err := cleanDirPath(p)
+	if err != nil {
+		return nil, err
+	}
+	var out []*cove.FileInfo
+	err = w.run(func(root *os.Root) error {
+		return walk(root, rel, stop, func(child string, fi fs.FileInfo, link string) error {
+			if len(out) == max {
+				return invalidf("%s has more than %d entries: list a subdirectory", rel, max)
+			}
+			out = append(out, fileInfo(child, fi, link))
+			if !recursive && fi.IsDir() {
+				return errSkipDir
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
+	return out, nil
+}
+
+func (w workspaceFS) mkdir(p string) (*cove.FileInfo, error) {
+	rel, err := cleanRelPath(p)
+	if err != nil {
+		return nil, err
+	}
+	var info *cove.FileInfo
+	err = w.run(func(root *os.Root) error {
+		if err := root.MkdirAll(rel, 0o755); err != nil {
+			if errors.Is(err, syscall.ENOTDIR) || errors.Is(err, fs.ErrExist) {
+				return &opError{code: cove.CodeConflict, msg: "a file is in the way of directory " + rel, err: err}
+			}
+			return pathError(rel, err)
+		}
+		fi, err := root.Stat(rel)
+		if err != nil {
+			return pathError(rel, err)
+		}
+		info = fileInfo(rel, fi, "")
+		return nil
+	})
+	return info, err
+}
+
+// move renames from to to, creating to's parents. It never replaces what
+// is at to.
+func (w workspaceFS) move(from, to string) (*cove.FileInfo, error) {
+	src, err := cleanRelPath(from)
+	if err != nil {
+		return nil, err
+	}
+	dst, err := cleanRelPath(to)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case src == ".":
+		return nil, invalidf("cannot move the workspace itself")
+	case dst == "." || dst == src:
+		return nil, &opError{code: cove.CodeConflict, msg: "already exists: " + dst}
+	case strings.HasPrefix(dst, src+"/"):
+		return nil, invalidf("cannot move %s into itself", src)
+	}
+	var info *cove.FileInfo
+	err = w.run(func(root *os.Root) error {
+		if _, err := root.Lstat(src); err != nil {
+			return pathError(src, err)
+		}
+		if err := mkdirParents(root, dst); err != nil {
+			return err
+		}
+		if err := renameNoReplace(root, src, dst); err != nil {
+			return err
+		}
+		info, err = lstatInfo(root, dst)
+		return err
+	})
+	return info, err
+}
+
+// renameNoReplace renames from to to unless to exists. The parents are
+// opened through the root; the rename itself then names one entry in each,
+// which cannot lead anywhere else.
+func renameNoReplace(root *os.Root, from, to string) error {
+	fromDir, err := root.Open(path.Dir(from))
+	if err != nil {
+		return pathError(path.Dir(from), err)
+	}
+	defer fromDir.Close()
+	toDir, err := root.Open(path.Dir(to))
+	if err != nil {
+		return pathError(path.Dir(to), err)
+	}
+	defer toDir.Close()
+	err = unix.Renameat2(int(fromDir.Fd()), path.Base(from), int(toDir.Fd()), path.Base(to), unix.RENAME_NOREPLACE)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, syscall.EEXIST), errors.Is(err, syscall.ENOTEMPTY):
+		return &opError{code: cove.CodeConflict, msg: "already exists: " + to, err: err}
+	case errors.Is(err, syscall.EINVAL):
+		// The file system lacks RENAME_NOREPLACE (moving a directory into
+		// itself was ruled out before).
+		if _, err := root.Lstat(to); err == nil {
+			return &opError{code: cove.CodeConflict, msg: "already exists: " + to}
+		}
+		return pathError(from, root.Rename(from, to))
+	case errors.Is(err, syscall.EXDEV):
+		return &opError{code: cove.CodeInvalid, msg: fmt.Sprintf("cannot move %s to %s: the move crosses a file system or sandbox boundary", from, to), err: err}
+	}
+	return pathError(from, err)
+}
+
+// remove deletes rel; what does not exist is already removed.
+func (w workspaceFS) remove(p string, recursive bool) error {
+	rel, err := cleanRelPath(p)
+	if err != nil {
+		return err
+	}
+	if rel == "." {
+		return invalidf("cannot remove the workspace itself")
+	}
+	return w.run(func(root *os.Root) error {
+		fi, err := root.Lstat(rel)
+		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
+			return nil
+		}
+		if err != nil {
+			return pathError(rel, err)
+		}
+		if fi.IsDir() && recursive {
+			return pathError(rel, root.RemoveAll(rel))
+		}
+		err = root.Remove(rel)
+		switch {
+		case err == nil, errors.Is(err, fs.ErrNotExist):
+			return nil
+		case errors.Is(err, syscall.ENOTEMPTY), errors.Is(err, syscall.EEXIST):
+			return &opError{code: cove.CodeConflict, msg: "directory not empty: " + rel + " (remove it recursively)", err: err}
+		}
+		return pathError(rel, err)
+	})
+}
+
+// chmod sets the permission bits of rel, or of what it links to.
+func (w workspaceFS) chmod(p string, mode uint32) (*cove.FileInfo, error) {
+	rel, err := cleanRelPath(p)
+	if err != nil {
+		return nil, err
+	}
+	if mode&^0o777 != 0 {
+		return nil, invalidf("mode %#o is not allowed: give permission bits only (at most 0777, no setuid, setgid or sticky bit)", mode)
+	}
+	var info *cove.FileInfo
+	err = w.run(func(root *os.Root) error {
+		if err := root.Chmod(rel, fs.FileMode(mode)); err != nil {
+			return pathError(rel, err)
+		}
+		fi, err := root.Stat(rel)
+		if err != nil {
+			return pathError(rel, err)
+		}
+		info = fileInfo(rel, fi, "")
+		return nil
+	})
+	return info, err
+}
+
+// search finds entries whose name matches req.Name, and lines of text
+// files that contain req.Content.
+func (w workspaceFS) search(req cove.SearchRequest, stop <-chan struct{}) (*cove.SearchResult, error) {
+	rel, err := cleanDirPath(req.Path)
+	if err != nil {
+		return nil, err
+	}
+	if req.Name == "" && req.Content == "" {
+		return nil, invalidf("give a name pattern, a content string or both")
+	}
+	if _, err := path.Match(req.Name, ""); err != nil {
+		return nil, invalidf("bad name pattern %q: %v", req.Name, err)
+	}
+	if strings.ContainsAny(req.Content, "\n\x00") {
+		return nil, invalidf("the content to search for must be one line of text")
+	}
+	if len(req.Content) > maxNeedleBytes {
+		return nil, invalidf("the content to search for is longer than %d bytes", maxNeedleBytes)
+	}
+	limit := req.MaxResults
+	if limit <= 0 || limit > maxSearchResults {
+		limit = maxSearchResults
+	}
+	res := &cove.SearchResult{Matches: []cove.SearchMatch{}}
+	errFull := errors.New("enough matches")
+	add := func(m cove.SearchMatch) error {
+		if len(res.Matches) == limit {
+			res.Truncated = true
+			return errFull
+		}
+		res.Matches = append(res.Matches, m)
+		return nil
+	}
+	err = w.run(func(root *os.Root) error {
+		return walk(root, rel, stop, func(child string, fi fs.FileInfo, _ string) error {
+			if req.Name != "" {
+				if ok, _ := path.Match(req.Name, path.Base(child)); !ok {
+					return nil
+				}
+			}
+			if req.Content == "" {
+				return add(cove.SearchMatch{Path: child})
+			}
+			if !fi.Mode().IsRegular() || fi.Size() > maxTextBytes {
+				return nil
+			}
+			return searchFile(root, child, fi, []byte(req.Content), add)
+		})
+	})
+	if err != nil && err != errFull {
+		return nil, err
+	}
+	sort.SliceStable(res.Matches, func(i, j int) bool {
+		a, b := res.Matches[i], res.Matches[j]
+		return a.Path < b.Path || a.Path == b.Path && a.Line < b.Line
+	})
+	return res, nil
+}
+
+// searchFile adds the lines of the text file rel that contain needle. A
+// file that is not the one the walk saw, or that has a NUL byte in its
+// first binarySniffBytes (binary), is skipped.
+func searchFile(root *os.Root, rel string, want fs.FileInfo, needle []byte, add func(cove.SearchMatch) error) error {
+	f, fi, err := openRegular(root, rel)
+	if err != nil {
+		// Vanished, swapped or unreadable: a search reports what it can.
+		return nil
+	}
+	defer f.Close()
+	if !os.SameFile(fi, want) || fi.Size() > maxTextBytes {
+		return nil
+	}
+	sniff := make([]byte, binarySniffBytes)
+	n, err := io.ReadFull(f, sniff)
+	if err != nil && err != io.EOF && err != io.ErrUnexpectedEOF {
+		return nil
+	}
+	sniff = sniff[:n]
+	if bytes.IndexByte(sniff, 0) >= 0 {
+		return nil
+	}
+	r := io.LimitReader(io.MultiReader(bytes.NewReader(sniff), f), maxTextBytes)
+	return scanLines(r, needle, func(line int, text string) error {
+		return add(cove.SearchMatch{Path: rel, Line: line, Text: text})
+	})
+}
+
+// scanLines calls found for every line of r that contains needle, with
+// the line's number and its first maxLineChars characters. Lines of any
+// length take bounded memory: only the head of the current line is kept,
+// and the last len(needle)-1 bytes seen carry matches across reads.
+func scanLines(r io.Reader, needle []byte, found func(line int, text string) error) error {
+	br := bufio.NewReaderSize(r, 64<<10)
+	const maxHead = maxLineChars * utf8.UTFMax
+	keep := len(needle) - 1
+	var head, carry, cross []byte
+	line, inLine, matched := 1, false, false
+	for {
+		chunk, err := br.ReadSlice('\n')
+		end := len(chunk) > 0 && chunk[len(chunk)-1] == '\n'
+		body := chunk
+		if end {
+			body = body[:len(body)-1]
+		}
+		inLine = inLine || len(chunk) > 0
+		if room := maxHead - len(head); room > 0 {
+			head = append(head, body[:min(room, len(body))]...)
+		}
+		if !matched {
+			matched = bytes.Contains(body, needle)
+			if !matched && len(carry) > 0 {
+				cross = append(append(cross[:0], carry...), body[:min(keep, len(body))]...)
+				matched = bytes.Contains(cross, needle)
+			}
+			carry = append(carry, body[max(0, len(body)-keep):]...)
+			if len(carry) > keep {
+				carry = append(carry[:0], carry[len(carry)-keep:]...)
+			}
+		}
+		if end || (err != nil && err != bufio.ErrBufferFull && inLine) {
+			if matched {
+				if ferr := found(line, lineText(head)); ferr != nil {
+					return ferr
+				}
+			}
+			line++
+			head, carry, inLine, matched = head[:0], carry[:0], false, false
+		}
+		if err != nil && err != bufio.ErrBufferFull {
+			// The end of the file; a read error ends the search of
+			// this file with what was found.
+			return nil
+		}
+	}
+}
+
+// lineText is a line as search reports it: at most maxLineChars
+// characters, without a carriage return.
+func lineText(b []byte) string {
+	b = bytes.TrimSuffix(b, []byte{'\r'})
+	n := 0
+	for i := range string(b) {
+		if n == maxLineChars {
+			return string(b[:i])
+		}
+		n++
+	}
+	return string(b)
+}
+
+// replace replaces every occurrence of req.Old with req.New in each file,
+// in order. A file is rewritten through a temporary file in its directory
+// that takes its place in one rename, with the same permission bits; a
+// file without an occurrence is left alone. An error stops the work:
+// files before it keep their replacements.
+func (w workspaceFS) replace(req cove.ReplaceRequest, stop <-chan struct{}) ([]*cove.ReplaceResult, error) {
+	if req.Old == "" {
+		return nil, invalidf("give the text to replace")
+	}
+	if len(req.Paths) == 0 {
+		return nil, invalidf("give the files to replace in")
+	}
+	if len(req.Paths) > maxReplacePaths {
+		return nil, invalidf("%d files is more than %d per request", len(req.Paths), maxReplacePaths)
+	}
+	rels := make([]string, len(req.Paths))
+	for i, p := range req.Paths {
+		rel, err := cleanRelPath(p)
+		if err != nil {
+			return nil, err
+		}
+		rels[i] = rel
+	}
+	var out []*cove.ReplaceResult
+	err := w.run(func(root *os.Root) error {
+		for _, rel := range rels {
+			if stopped(stop) {
+				return errCanceled()
+			}
+			n, err := replaceIn(root, rel, []byte(req.Old), []byte(req.New))
+			if err != nil {
+				return err
+			}
+			out = append(out, &cove.ReplaceResult{Path: rel, Replacements: n})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func replaceIn(root *os.Root, rel string, old, repl []byte) (int, error) {
+	fi, err := root.Lstat(rel)
+	if err != nil {
+		return 0, pathError(rel, err)
+	}
+	switch {
+	case fi.IsDir():
+		return 0, invalidf("is a directory: %s", rel)
+	case fi.Mode()&fs.ModeSymlink != 0:
+		return 0, invalidf("%s is a symbolic link: replace in the file it points to", rel)
+	case !fi.Mode().IsRegular():
+		return 0, invalidf("not a regular file: %s", rel)
+	case fi.Size() > maxTextBytes:
+		return 0, invalidf("%s is %d bytes: replace edits files of at most %d bytes", rel, fi.Size(), maxTextBytes)
+	}
+	f, ofi, err := openRegular(root, rel)
+	if err != nil {
+		return 0, err
+	}
+	if !os.SameFile(fi, ofi) {
+		f.Close()
+		return 0, &opError{code: cove.CodeConflict, msg: "changed while it was read: " + rel}
+	}
+	data, err := io.ReadAll(io.LimitReader(f, maxTextBytes+1))
+	f.Close()
+	if err != nil {
+		return 0, pathError(rel, err)
+	}
+	if len(data) > maxTextBytes {
+		return 0, invalidf("%s grew past %d bytes: replace edits files of at most %d bytes", rel, maxTextBytes, maxTextBytes)
+	}
+	n := bytes.Count(data, old)
+	if n == 0 || bytes.Equal(old, repl) {
+		return n, nil
+	}
+	err = replaceFile(root, rel, ofi.Mode().Perm(), func(w io.Writer) error {
+		for {
+			i := bytes.Index(data, old)
+			if i < 0 {
+				_, err := w.Write(data)
+				return err
+			}
+			if _, err := w.Write(data[:i]); err != nil {
+				return err
+			}
+			if _, err := w.Write(repl); err != nil {
+				return err
+			}
+			data = data[i+len(old):]
+		}
+	})
+	return n, err
+}
+
+// replaceFile writes a new file at rel through a temporary file in the
+// same directory, with permission bits mode, and renames it into place. On
+// failure the temporary file is removed and rel is untouched.
+func replaceFile(root *os.Root, rel string, mode fs.FileMode, write func(io.Writer) error) error {
+	f, tmp, err := createTemp(root, path.Dir(rel))
+	if err != nil {
+		return err
+	}
+	bw := bufio.NewWriterSize(f, chunkSize)
+	err = write(bw)
+	if err == nil {
+		err = bw.Flush()
+	}
+	if err == nil {
+		err = f.Chmod(mode)
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = root.Rename(tmp, rel)
+	}
+	if err != nil {
+		root.Remove(tmp)
+		return pathError(rel, err)
+	}
+	return nil
+}
+
+// createTemp creates an empty file, readable and writable by its owner
+// only, with a fresh name in dir.
+func createTemp(root *os.Root, dir string) (*os.File, string, error) {
+	for range 100 {
+		var b [8]byte
+		rand.Read(b[:])
+		name := path.Join(dir, fmt.Sprintf(".cove-%x.tmp", b))
+		f, err := root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if errors.Is(err, fs.ErrExist) {
+			continue
+		}
+		if err != nil {
+			return nil, "", pathError(dir, err)
+		}
+		return f, name, nil
+	}
+	return nil, "", &opError{code: cove.CodeInternal, msg: "no free temporary file name in " + dir}
+}
+
+// uploadReader reads the body the host streams after a request:
+// frameUpload frames up to a frameUploadEnd. A stream that ends before
+// frameUploadEnd is an interrupted upload.
+type uploadReader struct {
+	r   io.Reader
+	buf []byte
+	err error
+}
+
+func (u *uploadReader) Read(p []byte) (int, error) {
+	for len(u.buf) == 0 {
+		if u.err != nil {
+			return 0, u.err
+		}
+		typ, payload, err := readFrame(u.r)
+		switch {
+		case err != nil:
+			u.err = &opError{code: cove.CodeUnavailable, msg: "the upload was interrupted", err: err}
+		case typ == frameUpload:
+			u.buf = payload
+		case typ == frameUploadEnd:
+			u.err = io.EOF
+		default:
+			u.err = invalidf("unexpected frame %q in an upload", typ)
+		}
+	}
+	n := copy(p, u.buf)
+	u.buf = u.buf[n:]
+	return n, nil
+}
+
+// writeStream writes body to a new file that replaces spec.Path once it is
+// complete. Nothing is left behind if the body is larger than
+// spec.MaxBytes or the upload fails.
+func (w workspaceFS) writeStream(spec *WriteSpec, body io.Reader) (*cove.FileInfo, error) {
+	rel, err := cleanRelPath(spec.Path)
+	if err != nil {
+		return nil, err
+	}
+	if rel == "." {
+		return nil, &opError{code: cove.CodeConflict, msg: "a directory is in the way: the workspace itself"}
+	}
+	if spec.Mode&^0o777 != 0 {
+		return nil, invalidf("mode %#o is not allowed: give permission bits only (at most 0777, no setuid, setgid or sticky bit)", spec.Mode)
+	}
+	mode := fs.FileMode(spec.Mode)
+	if mode == 0 {
+		mode = 0o644
+	}
+	var info *cove.FileInfo
+	err = w.run(func(root *os.Root) error {
+		if err := mkdirParents(root, rel); err != nil {
+			return err
+		}
+		if fi, err := root.Stat(rel); err == nil && fi.IsDir() {
+			return &opError{code: cove.CodeConflict, msg: "a directory is in the way: " + rel}
+		}
+		err := replaceFile(root, rel, mode, func(f io.Writer) error {
+			buf := make([]byte, chunkSize)
+			var total int64
+			for {
+				n, rerr := body.Read(buf)
+				total += int64(n)
+				if spec.MaxBytes > 0 && total > spec.MaxBytes {
+					return invalidf("%s is larger than %d bytes", rel, spec.MaxBytes)
+				}
+				if _, err := f.Write(buf[:n]); err != nil {
+					return err
+				}
+				if rerr == io.EOF {
+					return nil
+				}
+				if rerr != nil {
+					return rerr
+				}
+			}
+		})
+		if err != nil {
+			if errors.Is(err, syscall.EISDIR) {
+				return &opError{code: cove.CodeConflict, msg: "a directory is in the way: " + rel, err: err}
+			}
+			return err
+		}
+		info, err = lstatInfo(root, rel)
+		return err
+	})
+	return info, err
+}
+
+// readStream sends the regular file p: a frameInfo, then its bytes in
+// frameDownload frames. Flow control on the stream bounds what is in
+// memory.
+func (w workspaceFS) readStream(p string, st io.Writer, stop <-chan struct{}) error {
+	rel, err := cleanRelPath(p)
+	if err != nil {
+		return err
+	}
+	return w.run(func(root *os.Root) error {
+		f, fi, err := openRegular(root, rel)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := writeJSONFrame(st, frameInfo, fileInfo(rel, fi, "")); err != nil {
+			return errCanceled()
+		}
+		buf := make([]byte, chunkSize)
+		for {
+			n, rerr := f.Read(buf)
+			if n > 0 {
+				if stopped(stop) || writeFrame(st, frameDownload, buf[:n]) != nil {
+					return errCanceled()
+				}
+			}
+			if rerr == io.EOF {
+				return nil
+			}
+			if rerr != nil {
+				return pathError(rel, rerr)
+			}
+		}
+	})
+}
+
+// downloadWriter sends what is written to it in frameDownload frames.
+type downloadWriter struct{ w io.Writer }
+
+func (d downloadWriter) Write(p []byte) (int, error) {
+	for off := 0; off < len(p); off += chunkSize {
+		if err := writeFrame(d.w, frameDownload, p[off:min(off+chunkSize, len(p))]); err != nil {
+			return off, errCanceled()
+		}
+	}
+	return len(p), nil
+}

@@ -1,0 +1,342 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cove-sandbox/cove"
+	"github.com/cove-sandbox/cove/internal/runtime/native/nativetest"
+	"github.com/cove-sandbox/cove/internal/store"
+)
+
+func collect(t *testing.T, st cove.Stream, err error) *cove.ExecResult {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := cove.Collect(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+func sh(t *testing.T, svc *Service, ctx context.Context, id, line string) *cove.ExecResult {
+	t.Helper()
+	st, err := svc.Exec(ctx, id, cove.ExecRequest{Shell: line})
+	return collect(t, st, err)
+}
+
+// newStoredService is a service whose records live in a real SQLite file.
+func newStoredService(t *testing.T, opts Options) (*Service, string) {
+	t.Helper()
+	be, _ := nativetest.New(t)
+	path := filepath.Join(t.TempDir(), "cove.db")
+	st, err := store.Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts.Records = st
+	svc := New(be, opts)
+	if err := svc.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		svc.Close(context.Background())
+		st.Close()
+	})
+	return svc, path
+}
+
+func TestStopStartKeepsFiles(t *testing.T) {
+	svc, _ := newStoredService(t, Options{})
+	ctx := context.Background()
+	sb, err := svc.CreateSandbox(ctx, cove.SandboxSpec{Language: "python"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := sh(t, svc, ctx, sb.ID, "mkdir -p data && echo kept > data/f; sleep 1000 &"); r.Verdict != cove.VerdictOK {
+		t.Fatalf("%+v", r)
+	}
+	got, err := svc.StopSandbox(ctx, sb.ID)
+	if err != nil || got.State != cove.StateStopped {
+		t.Fatalf("stop: %+v %v", got, err)
+	}
+	if _, err := svc.Exec(ctx, sb.ID, cove.ExecRequest{Shell: "true"}); cove.ErrorCode(err) != cove.CodeConflict {
+		t.Fatalf("exec in a stopped sandbox: %v, want conflict", err)
+	}
+	if got, err = svc.StartSandbox(ctx, sb.ID); err != nil || got.State != cove.StateRunning {
+		t.Fatalf("start: %+v %v", got, err)
+	}
+	r := sh(t, svc, ctx, sb.ID, "cat data/f; stat -c %u data/f; touch data/new && echo writable")
+	if r.Stdout != "kept\n1000\nwritable\n" {
+		t.Fatalf("after restart: %q %q", r.Stdout, r.Stderr)
+	}
+	if _, err := svc.StartSandbox(ctx, sb.ID); err != nil {
+		t.Fatalf("starting a running sandbox: %v", err)
+	}
+}
+
+func TestKeysOwnershipAndQuotas(t *testing.T) {
+	svc, _ := newStoredService(t, Options{})
+	ctx := context.Background()
+	a, err := svc.CreateKey(ctx, cove.KeySpec{Name: "a", Quota: cove.Quota{MaxSandboxes: 3, MaxConcurrentExecs: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := svc.CreateKey(ctx, cove.KeySpec{Name: "b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ka, err := svc.Authenticate(ctx, a.Secret)
+	if err != nil || ka.ID != a.ID {
+		t.Fatalf("authenticate: %+v %v", ka, err)
+	}
+	if _, err := svc.Authenticate(ctx, "cove_wrong"); cove.ErrorCode(err) != cove.CodeUnauthorized {
+		t.Fatalf("wrong key: %v", err)
+	}
+	ctxA, ctxB := cove.WithKey(ctx, ka), cove.WithKey(ctx, &b.Key)
+
+	t.Run("quota_race", func(t *testing.T) {
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		ok, over := 0, 0
+		for i := 0; i < 10; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, err := svc.CreateSandbox(ctxA, cove.SandboxSpec{})
+				mu.Lock()
+				defer mu.Unlock()
+				switch {
+				case err == nil:
+					ok++
+				case cove.ErrorCode(err) == cove.CodeQuotaExceeded:
+					over++
+				default:
+					t.Errorf("create: %v", err)
+				}
+			}()
+		}
+		wg.Wait()
+		if ok != 3 || over != 7 {
+			t.Fatalf("%d admitted and %d refused, want exactly 3 and 7", ok, over)
+		}
+	})
+	list, err := svc.ListSandboxes(ctxA, cove.ListOptions{})
+	if err != nil || len(list.Sandboxes) != 3 {
+		t.Fatalf("a's list: %v %v", list, err)
+	}
+	id := list.Sandboxes[0].ID
+
+	t.Run("other_keys_get_not_found", func(t *testing.T) {
+		if l, _ := svc.ListSandboxes(ctxB, cove.ListOptions{}); len(l.Sandboxes) != 0 {
+			t.Fatalf("b sees %d of a's sandboxes", len(l.Sandboxes))
+		}
+		_, err1 := svc.GetSandbox(ctxB, id)
+		_, err2 := svc.Exec(ctxB, id, cove.ExecRequest{Shell: "true"})
+		err3 := svc.DeleteSandbox(ctxB, id)
+		_, err4 := svc.ListFiles(ctxB, id, ".", false)
+		_, err5 := svc.StopSandbox(ctxB, id)
+		for i, err := range []error{err1, err2, err3, err4, err5} {
+			if !errors.Is(err, &cove.Error{Code: cove.CodeNotFound}) {
+				t.Errorf("call %d as another key: %v, want not_found", i+1, err)
+			}
+		}
+		if _, err := svc.GetSandbox(ctx, id); err != nil {
+			t.Fatalf("the admin sees every sandbox: %v", err)
+		}
+	})
+
+	t.Run("concurrent_exec_quota", func(t *testing.T) {
+		st, err := svc.Exec(ctxA, id, cove.ExecRequest{Shell: "sleep 2"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		if _, err := svc.Exec(ctxA, id, cove.ExecRequest{Shell: "true"}); cove.ErrorCode(err) != cove.CodeQuotaExceeded {
+			t.Fatalf("second concurrent exec: %v, want quota_exceeded", err)
+		}
+	})
+
+	t.Run("keys_are_admin_only", func(t *testing.T) {
+		if _, err := svc.CreateKey(ctxB, cove.KeySpec{}); cove.ErrorCode(err) != cove.CodeUnauthorized {
+			t.Fatalf("non-admin creating a key: %v", err)
+		}
+		if err := svc.RevokeKey(ctx, b.ID); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := svc.Authenticate(ctx, b.Secret); cove.ErrorCode(err) != cove.CodeUnauthorized {
+			t.Fatalf("revoked key: %v", err)
+		}
+	})
+}
+
+func TestIdleTimeoutAndTTL(t *testing.T) {
+	svc, _ := newStoredService(t, Options{ReapInterval: 100 * time.Millisecond})
+	ctx := context.Background()
+	idle, err := svc.CreateSandbox(ctx, cove.SandboxSpec{IdleTimeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	busy, err := svc.CreateSandbox(ctx, cove.SandboxSpec{IdleTimeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.StartProcess(ctx, busy.ID, cove.ProcessRequest{Shell: "sleep 30"}); err != nil {
+		t.Fatal(err)
+	}
+	short, err := svc.CreateSandbox(ctx, cove.SandboxSpec{TTL: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2500 * time.Millisecond)
+	if got, _ := svc.GetSandbox(ctx, idle.ID); got == nil || got.State != cove.StateStopped {
+		t.Fatalf("idle sandbox: %+v, want stopped", got)
+	}
+	if got, _ := svc.GetSandbox(ctx, busy.ID); got == nil || got.State != cove.StateRunning {
+		t.Fatalf("a sandbox running a process counts as active: %+v", got)
+	}
+	if _, err := svc.GetSandbox(ctx, short.ID); cove.ErrorCode(err) != cove.CodeNotFound {
+		t.Fatalf("sandbox past its TTL: %v, want not_found", err)
+	}
+}
+
+func TestRestartComesBackStopped(t *testing.T) {
+	be, _ := nativetest.New(t)
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "cove.db")
+	st, err := store.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := New(be, Options{Records: st})
+	if err := svc.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	sb, err := svc.CreateSandbox(ctx, cove.SandboxSpec{Labels: map[string]string{"app": "x"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sh(t, svc, ctx, sb.ID, "echo survived > f")
+	if err := svc.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+
+	st2, err := store.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st2.Close()
+	svc2 := New(be, Options{Records: st2})
+	if err := svc2.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer svc2.Close(ctx)
+	got, err := svc2.GetSandbox(ctx, sb.ID)
+	if err != nil || got.State != cove.StateStopped || got.Labels["app"] != "x" {
+		t.Fatalf("after restart: %+v %v", got, err)
+	}
+	if _, err := svc2.StartSandbox(ctx, sb.ID); err != nil {
+		t.Fatal(err)
+	}
+	if r := sh(t, svc2, ctx, sb.ID, "cat f"); r.Stdout != "survived\n" {
+		t.Fatalf("got %q", r.Stdout)
+	}
+}
+
+func TestShutdownDrains(t *testing.T) {
+	svc, _ := newStoredService(t, Options{})
+	ctx := context.Background()
+	sb, err := svc.CreateSandbox(ctx, cove.SandboxSpec{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	quick, err := svc.Exec(ctx, sb.ID, cove.ExecRequest{Shell: "sleep 0.5; echo finished"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	slow, err := svc.Exec(ctx, sb.ID, cove.ExecRequest{Shell: "sleep 100"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	results := make(chan *cove.ExecResult, 2)
+	for _, st := range []cove.Stream{quick, slow} {
+		go func(st cove.Stream) {
+			r, _ := cove.Collect(st)
+			results <- r
+		}(st)
+	}
+	dctx, cancel := context.WithTimeout(ctx, 1500*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	svc.Shutdown(dctx)
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("shutdown took %v", d)
+	}
+	var verdicts []cove.Verdict
+	for i := 0; i < 2; i++ {
+		r := <-results
+		if r == nil {
+			t.Fatal("an execution ended without a result")
+		}
+		verdicts = append(verdicts, r.Verdict)
+	}
+	if !(contains(verdicts, cove.VerdictOK) && contains(verdicts, cove.VerdictKilled)) {
+		t.Fatalf("verdicts %v, want one ok (drained) and one killed (past the deadline)", verdicts)
+	}
+	if _, err := svc.CreateSandbox(ctx, cove.SandboxSpec{}); cove.ErrorCode(err) != cove.CodeUnavailable {
+		t.Fatalf("create after shutdown: %v", err)
+	}
+	if got, _ := svc.GetSandbox(ctx, sb.ID); got.State != cove.StateStopped {
+		t.Fatalf("state after shutdown: %s", got.State)
+	}
+}
+
+func contains[T comparable](xs []T, x T) bool {
+	for _, y := range xs {
+		if y == x {
+			return true
+		}
+	}
+	return false
+}
+
+func TestWarmPool(t *testing.T) {
+	svc, _ := newStoredService(t, Options{PoolSize: 2})
+	ctx := context.Background()
+	deadline := time.Now().Add(10 * time.Second)
+	for svc.PoolReady() < 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the pool has %d sandboxes after 10s", svc.PoolReady())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	start := time.Now()
+	sb, err := svc.CreateSandbox(ctx, cove.SandboxSpec{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > 5*time.Millisecond {
+		t.Logf("create from the pool took %v", d)
+	}
+	if r := sh(t, svc, ctx, sb.ID, "echo pooled"); r.Stdout != "pooled\n" {
+		t.Fatalf("got %q", r.Stdout)
+	}
+	// A sandbox of another shape is not taken from the pool.
+	if _, err := svc.CreateSandbox(ctx, cove.SandboxSpec{Limits: cove.Limits{MemoryBytes: 64 << 20}}); err != nil {
+		t.Fatal(err)
+	}
+	deadline = time.Now().Add(10 * time.Second)
+	for svc.PoolReady() < 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the pool did not refill: %d", svc.PoolReady())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
