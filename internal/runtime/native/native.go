@@ -364,9 +364,9 @@ func layer(name string, err error) error {
 	return cove.Errorf(cove.CodeUnavailable, "sandbox isolation failed at %s: %w", name, err)
 }
 
-// Sweep implements runtime.Sweeper. It removes the cgroups and workspaces
-// of sandboxes whose owning process died (their slot lock is free), and
-// workspaces that no live sandbox owns. Cgroups are only removed for ids
+// Sweep implements runtime.Sweeper. It removes the cgroups of sandboxes
+// whose owning process died (their slot lock is free), and the workspaces
+// that neither a live sandbox nor keep claims. Cgroups are only removed for ids
 // found in dead slots: another cove process may have sandboxes of its own
 // under the same cgroup parent.
 func (b *Backend) Sweep(ctx context.Context, keep func(id string) bool) error {
@@ -380,10 +380,9 @@ func (b *Backend) Sweep(ctx context.Context, keep func(id string) bool) error {
 		return fmt.Errorf("reading sandbox slots: %w", err)
 	}
 	kept := func(id string) bool { return keep != nil && keep(id) }
+	// A dead owner's sandbox is dead too: its cgroups always go. Only its
+	// workspace may be kept, for a sandbox that will be started again.
 	for n, id := range dead {
-		if kept(id) {
-			continue
-		}
 		if g, err := b.cg.Open(id); err == nil {
 			if err := g.Destroy(); err != nil {
 				b.log.Warn("removing stale cgroup", "id", id, "err", err)
