@@ -7,7 +7,7 @@ export PATH := $(PATH):/usr/local/go/bin
 export CGO_ENABLED := 0
 GO ?= go
 
-.PHONY: deps build run test bench fmt
+.PHONY: deps build run test bench fmt agent
 
 deps:
 	@scripts/deps.sh
@@ -26,3 +26,10 @@ bench: build
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')
+
+# The sandbox agent, embedded in cove (see internal/agentbin). Rebuild it
+# after changing internal/agent or what it imports.
+AGENT_FLAGS := -trimpath -buildvcs=false -ldflags='-s -w -buildid='
+agent:
+	GOARCH=amd64 $(GO) build $(AGENT_FLAGS) -o internal/agentbin/cove-agent-amd64 ./cmd/cove-agent
+	sha256sum internal/agentbin/cove-agent-amd64 | cut -d' ' -f1 > internal/agentbin/hash.txt

@@ -50,7 +50,7 @@ type Sandbox struct {
 	CreatedAt    time.Time         `json:"created_at"`
 	LastActiveAt time.Time         `json:"last_active_at"`
 	// ExpiresAt is when the TTL deletes the sandbox (zero: never).
-	ExpiresAt time.Time `json:"expires_at,omitempty"`
+	ExpiresAt time.Time `json:"expires_at,omitzero"`
 }
 
 // SandboxUpdate changes a sandbox's mutable fields; nil fields stay.

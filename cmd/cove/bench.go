@@ -37,9 +37,12 @@ func (r *benchRow) finish(bare float64) {
 
 func newBenchCmd(e *env) *cobra.Command {
 	var (
-		runs   int
-		asJSON bool
-		python string
+		runs    int
+		asJSON  bool
+		python  string
+		api     bool
+		idle    int
+		seconds int
 	)
 	cmd := &cobra.Command{
 		Use:   "bench",
@@ -51,13 +54,21 @@ Each round runs, one after another so that all see the same machine load:
   run             ` + "`cove run -l python -c 'print(1)'`" + ` (a new sandbox, created and destroyed)
   exec            the same program in a sandbox that already exists
   create_destroy  creating and destroying an idle sandbox
-and reports medians and ratios to bare.`,
+and reports medians and ratios to bare.
+
+With --api it starts a server on a loopback port and measures the REST API:
+the overhead of an exec through the API over the same exec in-process, the
+throughput of POST /v1/run at concurrency 4, creation from the warm pool,
+and the host memory that idle sandboxes cost.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if runs < 5 {
 				return cove.Errorf(cove.CodeInvalid, "--runs must be at least 5")
 			}
 			ctx := cmd.Context()
+			if api {
+				return benchAPI(ctx, e, runs, idle, seconds)
+			}
 			self, err := os.Executable()
 			if err != nil {
 				return cove.Errorf(cove.CodeInternal, "finding cove's own binary: %w", err)
@@ -150,5 +161,8 @@ and reports medians and ratios to bare.`,
 	cmd.Flags().IntVar(&runs, "runs", 50, "measured rounds")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the results as JSON")
 	cmd.Flags().StringVar(&python, "python", "/usr/bin/python3", "the bare interpreter to compare with")
+	cmd.Flags().BoolVar(&api, "api", false, "measure the REST API instead: exec overhead, POST /v1/run throughput, warm-pool creates, idle sandboxes")
+	cmd.Flags().IntVar(&idle, "idle", 200, "with --api: how many idle sandboxes to hold at once (0: skip)")
+	cmd.Flags().IntVar(&seconds, "seconds", 10, "with --api: how long to measure POST /v1/run throughput")
 	return cmd
 }

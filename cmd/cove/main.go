@@ -15,6 +15,7 @@ import (
 
 	"github.com/cove-sandbox/cove"
 	"github.com/cove-sandbox/cove/internal/agent"
+	"github.com/cove-sandbox/cove/internal/agentbin"
 	"github.com/cove-sandbox/cove/internal/config"
 	"github.com/cove-sandbox/cove/internal/runtime/native"
 	"github.com/cove-sandbox/cove/internal/service"
@@ -45,6 +46,8 @@ type env struct {
 	getenv         func(string) string
 	cfg            config.Config
 	log            *slog.Logger
+	// server is the --server flag; dialed is the server a command used.
+	server, dialed string
 }
 
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) int {
@@ -54,7 +57,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	err := root.ExecuteContext(ctx)
+	err := e.explain(root.ExecuteContext(ctx))
 	if err == nil {
 		return 0
 	}
@@ -81,6 +84,14 @@ func newRootCmd(e *env) *cobra.Command {
 		Long:          "cove runs untrusted Python, JavaScript, TypeScript and shell code in isolated Linux sandboxes\n(namespaces, cgroups, seccomp, Landlock), with limits on memory, CPU, processes, disk, time and output.",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		// An unknown command is the user's mistake, not cove's.
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return cove.Errorf(cove.CodeInvalid, "unknown command %q: see cove --help", args[0])
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error { return cmd.Help() },
 		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
 			cfg, err := config.Load(e.getenv)
 			if err != nil {
@@ -90,8 +101,27 @@ func newRootCmd(e *env) *cobra.Command {
 			return nil
 		},
 	}
-	root.AddCommand(newRunCmd(e), newBenchCmd(e), newVersionCmd(e))
+	root.AddCommand(newRunCmd(e), newServeCmd(e), newBenchCmd(e), newVersionCmd(e))
+	root.PersistentFlags().StringVar(&e.server, "server", "", "URL of the cove server (default $COVE_URL, else "+defaultServer+")")
+	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
+		return cove.Errorf(cove.CodeInvalid, "%v (see %s --help)", err, cmd.CommandPath())
+	})
+	root.AddCommand(newCreateCmd(e), newListCmd(e), newExecCmd(e), newShellCmd(e), newCpCmd(e), newFilesCmd(e),
+		newPsCmd(e), newSpawnCmd(e), newLogsCmd(e), newKillCmd(e), newStopCmd(e), newStartCmd(e), newRemoveCmd(e), newKeysCmd(e))
 	return root
+}
+
+// nativeOptions configures the native runtime from the configuration, with
+// the small agent binary embedded in cove.
+func (e *env) nativeOptions(log *slog.Logger) native.Options {
+	return native.Options{
+		DataDir:         e.cfg.DataDir,
+		RunDir:          e.cfg.RunDir,
+		DisableLandlock: !e.cfg.Landlock,
+		AgentBinary:     agentbin.Binary(),
+		AgentHash:       agentbin.Hash(),
+		Logger:          log,
+	}
 }
 
 // local is the in-process service on the native runtime.
@@ -110,12 +140,7 @@ func (e *env) localService(ctx context.Context) (*local, error) {
 	var level slog.Level
 	level.UnmarshalText([]byte(e.cfg.LogLevel))
 	log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
-	be, err := native.New(ctx, native.Options{
-		DataDir:         e.cfg.DataDir,
-		RunDir:          e.cfg.RunDir,
-		DisableLandlock: !e.cfg.Landlock,
-		Logger:          log,
-	})
+	be, err := native.New(ctx, e.nativeOptions(log))
 	if err != nil {
 		return nil, err
 	}

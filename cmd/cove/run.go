@@ -77,7 +77,9 @@ javascript (js, node), typescript (ts) or bash (sh). "-" reads the program from
 standard input. Arguments after "--" are passed to the program.
 
 The exit status is the program's own. When cove stops the program (time,
-memory or output limit) it says why on stderr and exits non-zero.`,
+memory or output limit) it says why on stderr and exits non-zero.
+
+It runs in-process; with --server or COVE_URL set, on that server instead.`,
 		Example: `  cove run hello.py
   cove run -l python -c 'print(6*7)'
   echo 'console.log(1+1)' | cove run -l javascript -
@@ -100,6 +102,17 @@ memory or output limit) it says why on stderr and exits non-zero.`,
 					return cove.Errorf(cove.CodeInvalid, "-i passes standard input to the program, but the program itself is read from standard input (-): give the program as a file or with -c")
 				}
 				req.StdinReader = e.stdin
+			}
+			if _, remote := e.serverURL(); remote {
+				svc, err := e.remoteService(cmd.Context())
+				if err != nil {
+					return err
+				}
+				st, err := svc.Run(cmd.Context(), req)
+				if err != nil {
+					return err
+				}
+				return printRun(e, st, asJSON)
 			}
 			svc, err := e.localService(cmd.Context())
 			if err != nil {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -153,23 +154,38 @@ func TestHelp(t *testing.T) {
 func TestKilledCoveLeavesNothing(t *testing.T) {
 	c := newCLI(t)
 	cmd := exec.Command(os.Args[0], "run", "-l", "bash", "-c", "echo started; sleep 1000")
-	cmd.Env = append(os.Environ(), "COVE_TEST_AS_CLI=1", "COVE_DATA_DIR="+c.data, "COVE_RUN_DIR="+c.run)
+	cmd.Env = append(os.Environ(), "COVE_TEST_AS_CLI=1", "COVE_DATA_DIR="+c.data, "COVE_RUN_DIR="+c.run, "COVE_LOG_LEVEL=debug")
 	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	ids := make(chan string, 1)
+	go func() {
+		booted := regexp.MustCompile(`msg="sandbox booted" component=native id=([0-9a-f]+)`)
+		sc := bufio.NewScanner(logs)
+		for sc.Scan() {
+			if m := booted.FindStringSubmatch(sc.Text()); m != nil {
+				ids <- m[1]
+			}
+		}
+	}()
 	buf := make([]byte, 8)
 	if n, err := out.Read(buf); err != nil || string(buf[:n]) != "started\n" {
 		t.Fatalf("read %q %v", buf[:n], err)
 	}
-	ids := sandboxIDs(t, c.run)
-	if len(ids) != 1 {
-		t.Fatalf("want one live sandbox, slots say %v", ids)
+	var id string
+	select {
+	case id = <-ids:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no sandbox id in the debug log")
 	}
-	id := ids[0]
 	cmd.Process.Signal(syscall.SIGKILL)
 	cmd.Wait()
 	deadline := time.Now().Add(5 * time.Second)
@@ -188,19 +204,6 @@ func TestKilledCoveLeavesNothing(t *testing.T) {
 	if left := leftovers(c, id); len(left) > 0 {
 		t.Fatalf("the next run did not remove %v", left)
 	}
-}
-
-// sandboxIDs reads the ids recorded in the slot files of a run directory.
-func sandboxIDs(t *testing.T, runDir string) []string {
-	var ids []string
-	files, _ := filepath.Glob(filepath.Join(runDir, "slots", "*.lock"))
-	for _, f := range files {
-		b, _ := os.ReadFile(f)
-		if len(b) > 0 {
-			ids = append(ids, string(b))
-		}
-	}
-	return ids
 }
 
 // procsOf counts the processes in the sandbox's cgroups.

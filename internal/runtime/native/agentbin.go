@@ -1,6 +1,7 @@
 package native
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"os"
@@ -31,18 +32,33 @@ func sealedAgent(dir, exe string) (string, error) {
 	}
 	st := fi.Sys().(*syscall.Stat_t)
 	name := fmt.Sprintf("cove-agent-%d-%d-%d", fi.Size(), fi.ModTime().UnixNano(), st.Ino)
-	path := filepath.Join(dir, name)
-	if cfi, err := os.Stat(path); err == nil && cfi.Size() == fi.Size() {
-		return path, nil
-	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return "", err
+	if cfi, err := os.Stat(filepath.Join(dir, name)); err == nil && cfi.Size() == fi.Size() {
+		return filepath.Join(dir, name), nil
 	}
 	src, err := os.Open(exe)
 	if err != nil {
 		return "", err
 	}
 	defer src.Close()
+	return writeCopy(dir, name, src)
+}
+
+// sealedEmbeddedAgent is sealedAgent for an agent binary held in memory,
+// keyed by its SHA-256.
+func sealedEmbeddedAgent(dir string, bin []byte, sha string) (string, error) {
+	name := "cove-agent-" + sha
+	if fi, err := os.Stat(filepath.Join(dir, name)); err == nil && fi.Size() == int64(len(bin)) {
+		return filepath.Join(dir, name), nil
+	}
+	return writeCopy(dir, name, bytes.NewReader(bin))
+}
+
+// writeCopy writes src as dir/name, read-only, atomically.
+func writeCopy(dir, name string, src io.Reader) (string, error) {
+	path := filepath.Join(dir, name)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", err
+	}
 	tmp, err := os.CreateTemp(dir, ".tmp-agent-")
 	if err != nil {
 		return "", err
@@ -50,7 +66,7 @@ func sealedAgent(dir, exe string) (string, error) {
 	defer os.Remove(tmp.Name())
 	if _, err := io.Copy(tmp, src); err != nil {
 		tmp.Close()
-		return "", fmt.Errorf("copying %s: %w", exe, err)
+		return "", fmt.Errorf("writing the agent binary: %w", err)
 	}
 	if err := tmp.Chmod(0o555); err != nil {
 		tmp.Close()

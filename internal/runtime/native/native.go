@@ -53,9 +53,13 @@ type Options struct {
 	// a host id range.
 	SlotsDir string
 	// AgentPath is the executable started as each sandbox's agent. By
-	// default it is a sealed private copy of the running cove binary
-	// (see sealedAgent).
+	// default it is a sealed private copy (see sealedAgent) of AgentBinary,
+	// or of the running binary when AgentBinary is nil.
 	AgentPath string
+	// AgentBinary is the agent to run (cove embeds a small one, see
+	// package agentbin), and AgentHash its SHA-256 in hex.
+	AgentBinary []byte
+	AgentHash   string
 	// Landlock enables Landlock where the kernel has it (default on; set
 	// DisableLandlock to turn it off).
 	DisableLandlock bool
@@ -110,11 +114,17 @@ func New(ctx context.Context, opts Options) (*Backend, error) {
 		}
 	}
 	if opts.AgentPath == "" {
-		exe, err := os.Executable()
-		if err != nil {
-			return nil, cove.Errorf(cove.CodeUnavailable, "finding cove's own binary: %w", err)
+		var path string
+		var err error
+		if opts.AgentBinary != nil {
+			path, err = sealedEmbeddedAgent(filepath.Join(opts.DataDir, "agent"), opts.AgentBinary, opts.AgentHash)
+		} else {
+			exe, xerr := os.Executable()
+			if xerr != nil {
+				return nil, cove.Errorf(cove.CodeUnavailable, "finding cove's own binary: %w", xerr)
+			}
+			path, err = sealedAgent(filepath.Join(opts.DataDir, "agent"), exe)
 		}
-		path, err := sealedAgent(filepath.Join(opts.DataDir, "agent"), exe)
 		if err != nil {
 			return nil, cove.Errorf(cove.CodeUnavailable, "making the sealed agent binary: %w", err)
 		}

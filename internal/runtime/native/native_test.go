@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/cove-sandbox/cove/internal/agent"
+	"github.com/cove-sandbox/cove/internal/agentbin"
 	"github.com/cove-sandbox/cove/internal/runtime/conformance"
 	"github.com/cove-sandbox/cove/internal/volume"
 )
@@ -104,4 +105,27 @@ func TestSweepRemovesLeftoversOfDeadOwners(t *testing.T) {
 	if left := leftovers(b)(id); len(left) > 0 {
 		t.Fatalf("sweep left %v", left)
 	}
+}
+
+// TestEmbeddedAgent boots a sandbox with the agent binary that cove embeds,
+// the one users run.
+func TestEmbeddedAgent(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("native sandboxes need root (run the tests as root)")
+	}
+	if agentbin.Binary() == nil {
+		t.Skip("no agent is embedded for this architecture")
+	}
+	dir := t.TempDir()
+	data, run := filepath.Join(dir, "data"), filepath.Join(dir, "run")
+	b, err := New(context.Background(), Options{DataDir: data, RunDir: run, AgentBinary: agentbin.Binary(), AgentHash: agentbin.Hash()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		unix.Unmount(filepath.Join(run, "cgroup-favor"), unix.MNT_DETACH)
+		b.Close()
+		volume.Unmount(data)
+	})
+	conformance.Run(t, conformance.Env{Backend: b, Landlock: landlockAvailable(), Leftovers: leftovers(b)})
 }

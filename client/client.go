@@ -1,0 +1,208 @@
+package client
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/cove-sandbox/cove"
+	"github.com/cove-sandbox/cove/internal/wire"
+)
+
+// Client is a cove server's API. It is safe for concurrent use.
+type Client struct {
+	base      string // the server's URL without a trailing slash
+	key       string
+	http      *http.Client
+	userAgent string
+}
+
+var _ cove.Service = (*Client)(nil)
+
+// Option configures a Client.
+type Option func(*Client)
+
+// WithHTTPClient makes the client send its requests with hc. Give it no
+// Timeout: streams and downloads last as long as they need, and contexts
+// bound each call instead.
+func WithHTTPClient(hc *http.Client) Option {
+	return func(c *Client) { c.http = hc }
+}
+
+// WithUserAgent sets the User-Agent of the client's requests.
+func WithUserAgent(ua string) Option {
+	return func(c *Client) { c.userAgent = ua }
+}
+
+// New returns a client of the cove server at baseURL (such as
+// "http://127.0.0.1:7070") that authenticates with apiKey.
+// Errors: invalid (a malformed URL).
+func New(baseURL, apiKey string, opts ...Option) (*Client, error) {
+	u, err := url.Parse(strings.TrimRight(baseURL, "/"))
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+		return nil, cove.Errorf(cove.CodeInvalid, "invalid server URL %q: use http://host:port or https://host", baseURL)
+	}
+	c := &Client{base: u.String(), key: strings.TrimSpace(apiKey), http: &http.Client{}, userAgent: "cove-go/" + cove.Version}
+	for _, o := range opts {
+		o(c)
+	}
+	if c.http == nil {
+		c.http = &http.Client{}
+	}
+	return c, nil
+}
+
+// Health checks that the server answers. Errors: unavailable.
+func (c *Client) Health(ctx context.Context) error {
+	var h wire.Health
+	return c.call(ctx, http.MethodGet, "/healthz", nil, nil, &h)
+}
+
+// request builds a request of the API; p is an escaped path under the
+// server's URL.
+func (c *Client) request(ctx context.Context, method, p string, q url.Values, body io.Reader) (*http.Request, error) {
+	u := c.base + p
+	if len(q) > 0 {
+		u += "?" + q.Encode()
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u, body)
+	if err != nil {
+		return nil, cove.Errorf(cove.CodeInvalid, "building the request: %w", err)
+	}
+	if c.key != "" {
+		req.Header.Set("Authorization", "Bearer "+c.key)
+	}
+	if c.userAgent != "" {
+		req.Header.Set("User-Agent", c.userAgent)
+	}
+	req.Header.Set("Accept", "application/json")
+	return req, nil
+}
+
+// send sends req and returns its answer when it is a success; an error
+// answer becomes its *cove.Error.
+func (c *Client) send(req *http.Request) (*http.Response, error) {
+	resp, err := c.http.Do(req)
+	if err != nil {
+		if cerr := req.Context().Err(); cerr != nil {
+			return nil, cerr
+		}
+		return nil, &cove.Error{Code: cove.CodeUnavailable, Message: "cannot reach cove at " + c.base, Err: err}
+	}
+	if resp.StatusCode >= 300 {
+		defer resp.Body.Close()
+		return nil, errorFrom(resp)
+	}
+	return resp, nil
+}
+
+// call sends a JSON request (in may be nil) and decodes a JSON answer
+// into out (which may be nil).
+func (c *Client) call(ctx context.Context, method, p string, q url.Values, in, out any) error {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return cove.Errorf(cove.CodeInvalid, "encoding the request: %w", err)
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := c.request(ctx, method, p, q, body)
+	if err != nil {
+		return err
+	}
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.send(req)
+	if err != nil {
+		return err
+	}
+	defer closeBody(resp)
+	if out == nil {
+		return nil
+	}
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		if cerr := ctx.Err(); cerr != nil {
+			return cerr
+		}
+		return &cove.Error{Code: cove.CodeUnavailable, Message: fmt.Sprintf("reading the answer of %s %s", method, p), Err: err}
+	}
+	return nil
+}
+
+// closeBody reads what is left of a small answer, so that the connection
+// can be reused, and closes it.
+func closeBody(resp *http.Response) {
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	resp.Body.Close()
+}
+
+// errorFrom turns an error answer into a *cove.Error: the API's code and
+// message, or for an answer that is not the API's (a proxy's), a code from
+// the status.
+func errorFrom(resp *http.Response) error {
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	var body wire.ErrorBody
+	if json.Unmarshal(b, &body) == nil && body.Error.Code != "" {
+		return body.Error.Err()
+	}
+	msg := strings.TrimSpace(string(b))
+	if len(msg) > 200 {
+		msg = msg[:200] + "..."
+	}
+	if msg == "" {
+		msg = http.StatusText(resp.StatusCode)
+	}
+	return &cove.Error{Code: wire.CodeForStatus(resp.StatusCode), Message: fmt.Sprintf("HTTP %d: %s", resp.StatusCode, msg)}
+}
+
+// sandboxPath returns the escaped path of a sandbox's route.
+func sandboxPath(id string, rest string) string {
+	return "/v1/sandboxes/" + url.PathEscape(id) + rest
+}
+
+// escapeFilePath escapes a workspace path for the files routes: segment
+// by segment, or, when that would not survive path cleaning (a leading or
+// doubled slash, a dot segment), as one segment with escaped slashes.
+func escapeFilePath(p string) string {
+	segs := strings.Split(p, "/")
+	for _, s := range segs {
+		if s == "" || s == "." || s == ".." {
+			e := url.PathEscape(p)
+			if e == "." || e == ".." {
+				e = strings.ReplaceAll(e, ".", "%2E")
+			}
+			return e
+		}
+	}
+	for i, s := range segs {
+		segs[i] = url.PathEscape(s)
+	}
+	return strings.Join(segs, "/")
+}
+
+// opaqueReader hides the Close method of a caller's reader from
+// net/http, which would otherwise close it.
+type opaqueReader struct{ io.Reader }
+
+// requestBody returns r as a request body that net/http will not close,
+// keeping the types whose length net/http can tell.
+func requestBody(r io.Reader) io.Reader {
+	switch r.(type) {
+	case *bytes.Reader, *bytes.Buffer, *strings.Reader:
+		return r
+	case nil:
+		return http.NoBody
+	}
+	return opaqueReader{r}
+}
+
+// ErrStreamClosed is what a stream's Next returns after its Close.
+var ErrStreamClosed = errors.New("client: stream closed")

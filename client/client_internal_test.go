@@ -1,0 +1,135 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/cove-sandbox/cove"
+)
+
+func TestNew(t *testing.T) {
+	for _, u := range []string{"http://127.0.0.1:7070", "https://cove.example/", "http://h/prefix"} {
+		if _, err := New(u, "k"); err != nil {
+			t.Errorf("%s: %v", u, err)
+		}
+	}
+	for _, u := range []string{"", "127.0.0.1:7070", "ftp://h", "http://", "http://h?x=1", "://"} {
+		if _, err := New(u, "k"); cove.ErrorCode(err) != cove.CodeInvalid {
+			t.Errorf("%q: %v", u, err)
+		}
+	}
+}
+
+func TestEscapeFilePath(t *testing.T) {
+	cases := map[string]string{
+		"a.txt":          "a.txt",
+		"dir/sub/b c.py": "dir/sub/b%20c.py",
+		"/workspace/x":   "%2Fworkspace%2Fx",
+		".":              "%2E",
+		"..":             "%2E%2E",
+		"a/../b":         "a%2F..%2Fb",
+		"q?#%":           "q%3F%23%25",
+	}
+	for in, want := range cases {
+		if got := escapeFilePath(in); got != want {
+			t.Errorf("%q: %q, want %q", in, got, want)
+		}
+	}
+}
+
+// fakeServer answers every request with h.
+func fakeServer(t *testing.T, h http.HandlerFunc) *Client {
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	c, err := New(srv.URL, "k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// TestForeignAnswers checks errors from answers that are not the API's,
+// such as a proxy's.
+func TestForeignAnswers(t *testing.T) {
+	cases := []struct {
+		status int
+		body   string
+		code   cove.Code
+	}{
+		{502, "<html>Bad Gateway</html>", cove.CodeUnavailable},
+		{404, "404 page not found", cove.CodeNotFound},
+		{429, "", cove.CodeQuotaExceeded},
+		{413, "too big", cove.CodeInvalid},
+		{500, `{"error":{"code":"internal","message":"internal error (id 1)"}}`, cove.CodeInternal},
+		{409, `{"error":{"code":"conflict","message":"stopped"}}`, cove.CodeConflict},
+	}
+	for _, c := range cases {
+		cl := fakeServer(t, func(w http.ResponseWriter, r *http.Request) {
+			w.WriteHeader(c.status)
+			io.WriteString(w, c.body)
+		})
+		_, err := cl.GetSandbox(context.Background(), "x")
+		var ce *cove.Error
+		if !errors.As(err, &ce) || ce.Code != c.code || ce.Message == "" {
+			t.Errorf("%d %q: %v", c.status, c.body, err)
+		}
+	}
+}
+
+// TestStreamEnds checks how streams end: cleanly, cut short, or with an
+// error event.
+func TestStreamEnds(t *testing.T) {
+	cases := []struct {
+		name string
+		body string
+		cut  bool // abort the connection after the body
+		want func(error) bool
+	}{
+		{"exit", `{"type":"stdout","data":"a"}` + "\n" + `{"type":"exit","result":{"verdict":"ok","exit_code":0,"stdout":"","stderr":"","stdout_truncated":false,"stderr_truncated":false,"wall_ms":1,"cpu_ms":0,"peak_memory_bytes":0,"limits":{}}}` + "\n",
+			false, func(err error) bool { return errors.Is(err, io.EOF) }},
+		{"no exit", `{"type":"stdout","data":"a"}` + "\n", false,
+			func(err error) bool { return cove.ErrorCode(err) == cove.CodeUnavailable }},
+		{"cut", `{"type":"stdout","data":"a"}` + "\n" + `{"type":"std`, true,
+			func(err error) bool { return cove.ErrorCode(err) == cove.CodeUnavailable }},
+		{"error event", `{"type":"stdout","data":"a"}` + "\n" + `{"type":"error","error":{"code":"unavailable","message":"agent gone"}}` + "\n", false,
+			func(err error) bool {
+				return errors.Is(err, &cove.Error{Code: cove.CodeUnavailable}) && err.Error() == "agent gone"
+			}},
+		{"garbage", `{"type":"stdout","data":"a"}` + "\nnot json\n", false,
+			func(err error) bool { return cove.ErrorCode(err) == cove.CodeUnavailable }},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			cl := fakeServer(t, func(w http.ResponseWriter, r *http.Request) {
+				if r.Header.Get("Accept") != "application/x-ndjson" {
+					t.Errorf("Accept %q", r.Header.Get("Accept"))
+				}
+				w.Header().Set("Content-Type", "application/x-ndjson")
+				io.WriteString(w, c.body)
+				if c.cut {
+					w.(http.Flusher).Flush()
+					panic(http.ErrAbortHandler)
+				}
+			})
+			st, err := cl.Exec(context.Background(), "x", cove.ExecRequest{Cmd: []string{"x"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer st.Close()
+			if ev, err := st.Next(); err != nil || string(ev.Data) != "a" {
+				t.Fatalf("first event %+v, %v", ev, err)
+			}
+			var err2 error
+			for err2 == nil {
+				_, err2 = st.Next()
+			}
+			if !c.want(err2) {
+				t.Fatalf("stream ended with %v", err2)
+			}
+		})
+	}
+}

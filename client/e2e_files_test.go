@@ -1,0 +1,347 @@
+package client_test
+
+import (
+	"archive/tar"
+	"archive/zip"
+	"bytes"
+	"compress/gzip"
+	"encoding/json"
+	"io"
+	"mime/multipart"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/cove-sandbox/cove"
+	"github.com/cove-sandbox/cove/internal/httpapi"
+)
+
+func TestFiles(t *testing.T) {
+	e := newEnv(t)
+	ctx := ctxT(t)
+	sb := e.sandbox(e.admin, cove.SandboxSpec{})
+	id := sb.ID
+
+	// Write and read back, through paths that need escaping.
+	paths := []string{"a.txt", "dir/sub/b.py", "with space/ü ñ.txt", "/workspace/abs.txt", "pct%25/q?#.txt"}
+	for i, p := range paths {
+		content := strings.Repeat(p, i+1)
+		fi, err := e.admin.WriteFile(ctx, id, p, strings.NewReader(content), 0)
+		if err != nil {
+			t.Fatalf("write %q: %v", p, err)
+		}
+		if fi.Size != int64(len(content)) || fi.IsDir || fi.Mode != 0o644 {
+			t.Fatalf("write %q: %+v", p, fi)
+		}
+		rc, rfi, err := e.admin.ReadFile(ctx, id, p)
+		if err != nil {
+			t.Fatalf("read %q: %v", p, err)
+		}
+		b, err := io.ReadAll(rc)
+		rc.Close()
+		if err != nil || string(b) != content || rfi.Size != int64(len(content)) || rfi.Name != fi.Name {
+			t.Fatalf("read %q: %q %+v %v", p, b, rfi, err)
+		}
+	}
+	// A large file streams both ways (no whole-body buffering needed).
+	big := bytes.Repeat([]byte("0123456789abcdef"), 4<<20/16)
+	if _, err := e.admin.WriteFile(ctx, id, "big.bin", io.MultiReader(bytes.NewReader(big)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	rc, fi, err := e.admin.ReadFile(ctx, id, "big.bin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(rc)
+	rc.Close()
+	if !bytes.Equal(b, big) || fi.Mode != 0o600 {
+		t.Fatalf("big file: %d bytes, mode %o", len(b), fi.Mode)
+	}
+
+	// Stat, list, mkdir, move, chmod.
+	st, err := e.admin.StatFile(ctx, id, "dir")
+	if err != nil || !st.IsDir || st.Path != "dir" {
+		t.Fatalf("stat: %+v, %v", st, err)
+	}
+	_, err = e.admin.StatFile(ctx, id, "nope")
+	wantCode(t, err, cove.CodeNotFound)
+	_, _, err = e.admin.ReadFile(ctx, id, "dir")
+	wantCode(t, err, cove.CodeInvalid)
+	top, err := e.admin.ListFiles(ctx, id, ".", false)
+	if err != nil || !hasPath(top, "a.txt") || hasPath(top, "dir/sub/b.py") {
+		t.Fatalf("list: %v, %v", names(top), err)
+	}
+	all, err := e.admin.ListFiles(ctx, id, "", true)
+	if err != nil || !hasPath(all, "dir/sub/b.py") {
+		t.Fatalf("recursive list: %v, %v", names(all), err)
+	}
+	_, err = e.admin.ListFiles(ctx, id, "a.txt", false)
+	wantCode(t, err, cove.CodeInvalid)
+	if fi, err := e.admin.MakeDir(ctx, id, "new/deep"); err != nil || !fi.IsDir {
+		t.Fatalf("mkdir: %+v, %v", fi, err)
+	}
+	if fi, err := e.admin.MoveFile(ctx, id, "a.txt", "a2.txt"); err != nil || fi.Path != "a2.txt" {
+		t.Fatalf("move: %+v, %v", fi, err)
+	}
+	t.Run("move across directories", func(t *testing.T) {
+		if fi, err := e.admin.MoveFile(ctx, id, "a2.txt", "new/deep/a2.txt"); err != nil || fi.Path != "new/deep/a2.txt" {
+			t.Fatalf("move: %+v, %v", fi, err)
+		}
+		if _, err := e.admin.MoveFile(ctx, id, "new/deep/a2.txt", "a2.txt"); err != nil {
+			t.Fatalf("move back: %v", err)
+		}
+	})
+	_, err = e.admin.MoveFile(ctx, id, "a.txt", "x")
+	wantCode(t, err, cove.CodeNotFound)
+	if fi, err := e.admin.ChmodFile(ctx, id, "dir/sub/b.py", 0o755); err != nil || fi.Mode != 0o755 {
+		t.Fatalf("chmod: %+v, %v", fi, err)
+	}
+	res := collect(t)(e.admin.Exec(ctx, id, cove.ExecRequest{Shell: "stat -c %a dir/sub/b.py; cat a2.txt"}))
+	if res.Stdout != "755\na.txt" {
+		t.Fatalf("seen inside: %q", res.Stdout)
+	}
+
+	// Search and replace.
+	if _, err := e.admin.WriteFile(ctx, id, "src/main.py", strings.NewReader("import os\nprint('hello')\nprint('hello again')\n"), 0); err != nil {
+		t.Fatal(err)
+	}
+	found, err := e.admin.SearchFiles(ctx, id, cove.SearchRequest{Name: "*.py"})
+	if err != nil || len(found.Matches) != 2 {
+		t.Fatalf("search by name: %+v, %v", found, err)
+	}
+	found, err = e.admin.SearchFiles(ctx, id, cove.SearchRequest{Path: "src", Content: "hello"})
+	if err != nil || len(found.Matches) != 2 || found.Matches[0].Line != 2 || found.Matches[0].Text != "print('hello')" {
+		t.Fatalf("search by content: %+v, %v", found, err)
+	}
+	reps, err := e.admin.ReplaceInFiles(ctx, id, cove.ReplaceRequest{Paths: []string{"src/main.py"}, Old: "hello", New: "bye"})
+	if err != nil || len(reps) != 1 || reps[0].Replacements != 2 {
+		t.Fatalf("replace: %+v, %v", reps, err)
+	}
+
+	// Archives out.
+	rc, err = e.admin.DownloadArchive(ctx, id, "src", "tar")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := tar.NewReader(rc)
+	var entries []string
+	for {
+		h, err := tr.Next()
+		if err != nil {
+			break
+		}
+		entries = append(entries, h.Name)
+		if strings.HasSuffix(h.Name, "main.py") {
+			b, _ := io.ReadAll(tr)
+			if !strings.Contains(string(b), "print('bye again')") {
+				t.Fatalf("main.py in the tar: %q", b)
+			}
+		}
+	}
+	rc.Close()
+	if !slices.ContainsFunc(entries, func(s string) bool { return strings.HasSuffix(s, "main.py") }) {
+		t.Fatalf("tar entries %v", entries)
+	}
+	rc, err = e.admin.DownloadArchive(ctx, id, "dir", "zip")
+	if err != nil {
+		t.Fatal(err)
+	}
+	zb, _ := io.ReadAll(rc)
+	rc.Close()
+	zr, err := zip.NewReader(bytes.NewReader(zb), int64(len(zb)))
+	if err != nil || !slices.ContainsFunc(zr.File, func(f *zip.File) bool { return strings.HasSuffix(f.Name, "b.py") }) {
+		t.Fatalf("zip: %v", err)
+	}
+	_, err = e.admin.DownloadArchive(ctx, id, "dir", "rar")
+	wantCode(t, err, cove.CodeInvalid)
+
+	// Archives in: plain and gzipped.
+	if err := e.admin.UploadArchive(ctx, id, "unpacked", bytes.NewReader(makeTar(t, map[string]string{"x/one.txt": "1", "two.txt": "2"}))); err != nil {
+		t.Fatal(err)
+	}
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	zw.Write(makeTar(t, map[string]string{"three.txt": "3"}))
+	zw.Close()
+	resp := e.do("POST", "/v1/sandboxes/"+id+"/files?path=unpacked", e.adminKey, gz.Bytes(), "Content-Type", "application/gzip")
+	if resp.StatusCode != 204 {
+		t.Fatalf("gzipped tar: %d", resp.StatusCode)
+	}
+	res = collect(t)(e.admin.Exec(ctx, id, cove.ExecRequest{Shell: "cat unpacked/x/one.txt unpacked/two.txt unpacked/three.txt"}))
+	if res.Stdout != "123" {
+		t.Fatalf("extracted: %q", res.Stdout)
+	}
+	err = e.admin.UploadArchive(ctx, id, ".", bytes.NewReader(makeTar(t, map[string]string{"../escape.txt": "x"})))
+	wantCode(t, err, cove.CodeInvalid)
+
+	// Delete.
+	wantCode(t, e.admin.DeleteFile(ctx, id, "dir", false), cove.CodeConflict)
+	if err := e.admin.DeleteFile(ctx, id, "dir", true); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.admin.DeleteFile(ctx, id, "dir", true); err != nil {
+		t.Fatalf("deleting what is gone: %v", err)
+	}
+	_, err = e.admin.StatFile(ctx, id, "dir/sub/b.py")
+	wantCode(t, err, cove.CodeNotFound)
+}
+
+// TestFilesHTTP checks the file routes' HTTP details: listings, HEAD,
+// content types, modes, multipart uploads.
+func TestFilesHTTP(t *testing.T) {
+	e := newEnv(t)
+	ctx := ctxT(t)
+	id := e.sandbox(e.admin, cove.SandboxSpec{}).ID
+	base := "/v1/sandboxes/" + id + "/files/"
+
+	resp := e.do("PUT", base+"site/index.html?mode=0750", e.adminKey, []byte("<script>alert(1)</script>"))
+	var fi struct {
+		Path, Mode string
+		Size       int64
+	}
+	json.NewDecoder(resp.Body).Decode(&fi)
+	if resp.StatusCode != 201 || fi.Path != "site/index.html" || fi.Mode != "0750" || fi.Size != 25 {
+		t.Fatalf("PUT: %d %+v", resp.StatusCode, fi)
+	}
+	resp = e.do("GET", base+"site/index.html", e.adminKey, nil)
+	body, _ := io.ReadAll(resp.Body)
+	h := resp.Header
+	if string(body) != "<script>alert(1)</script>" || !strings.HasPrefix(h.Get("Content-Type"), "text/html") ||
+		h.Get("Content-Length") != "25" || h.Get("Content-Security-Policy") != "sandbox" || h.Get("X-Content-Type-Options") != "nosniff" || h.Get("Last-Modified") == "" {
+		t.Fatalf("GET file: %q %v", body, h)
+	}
+	var info map[string]any
+	if err := json.Unmarshal([]byte(h.Get("X-Cove-File-Info")), &info); err != nil || info["mode"] != "0750" {
+		t.Fatalf("X-Cove-File-Info %q: %v", h.Get("X-Cove-File-Info"), err)
+	}
+	resp = e.do("HEAD", base+"site/index.html", e.adminKey, nil)
+	if resp.StatusCode != 200 || resp.Header.Get("X-Cove-File-Info") == "" || resp.ContentLength != 25 {
+		t.Fatalf("HEAD: %d %v", resp.StatusCode, resp.Header)
+	}
+	resp = e.do("HEAD", base+"missing", e.adminKey, nil)
+	if resp.StatusCode != 404 {
+		t.Fatalf("HEAD missing: %d", resp.StatusCode)
+	}
+	resp = e.do("GET", base+"site/index.html?stat=true", e.adminKey, nil)
+	json.NewDecoder(resp.Body).Decode(&fi)
+	if resp.StatusCode != 200 || fi.Size != 25 {
+		t.Fatalf("stat: %d %+v", resp.StatusCode, fi)
+	}
+	// Directories list as JSON, the workspace too.
+	for _, p := range []string{base + "site", base, "/v1/sandboxes/" + id + "/files"} {
+		resp = e.do("GET", p, e.adminKey, nil)
+		var list struct{ Entries []struct{ Path string } }
+		if err := json.NewDecoder(resp.Body).Decode(&list); err != nil || resp.StatusCode != 200 || len(list.Entries) == 0 {
+			t.Fatalf("GET %s: %d %v %+v", p, resp.StatusCode, err, list)
+		}
+	}
+	resp = e.do("GET", base+"site?raw=true", e.adminKey, nil)
+	apiError(t, resp, 400, cove.CodeInvalid)
+	resp = e.do("PUT", base+"x?mode=999", e.adminKey, []byte("x"))
+	apiError(t, resp, 400, cove.CodeInvalid)
+	resp = e.do("GET", base+"x?stat=maybe", e.adminKey, nil)
+	apiError(t, resp, 400, cove.CodeInvalid)
+
+	// Multipart: many files; each part's filename (with directories) or
+	// field name is its path; ?path= is the directory.
+	var mp bytes.Buffer
+	mw := multipart.NewWriter(&mp)
+	w, _ := mw.CreateFormFile("ignored", "lib/util.py")
+	io.WriteString(w, "def f(): pass\n")
+	w, _ = mw.CreateFormField("notes/readme.md")
+	io.WriteString(w, "# notes\n")
+	mw.Close()
+	resp = e.do("POST", "/v1/sandboxes/"+id+"/files?path=up", e.adminKey, mp.Bytes(), "Content-Type", mw.FormDataContentType())
+	var up struct{ Files []struct{ Path string } }
+	json.NewDecoder(resp.Body).Decode(&up)
+	if resp.StatusCode != 201 || len(up.Files) != 2 || up.Files[0].Path != "up/lib/util.py" || up.Files[1].Path != "up/notes/readme.md" {
+		t.Fatalf("multipart: %d %+v", resp.StatusCode, up)
+	}
+	rc, _, err := e.admin.ReadFile(ctx, id, "up/notes/readme.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(rc)
+	rc.Close()
+	if string(b) != "# notes\n" {
+		t.Fatalf("multipart file %q", b)
+	}
+	resp = e.do("POST", "/v1/sandboxes/"+id+"/files", e.adminKey, []byte("raw"), "Content-Type", "text/plain")
+	apiError(t, resp, 415, cove.CodeInvalid)
+	resp = e.do("DELETE", base+"up?recursive=true", e.adminKey, nil)
+	if resp.StatusCode != 204 {
+		t.Fatalf("DELETE: %d", resp.StatusCode)
+	}
+	resp = e.do("POST", "/v1/sandboxes/"+id+"/fs/chmod", e.adminKey, []byte(`{"path":"site/index.html","mode":"0600"}`))
+	json.NewDecoder(resp.Body).Decode(&fi)
+	if resp.StatusCode != 200 || fi.Mode != "0600" {
+		t.Fatalf("chmod with a string: %d %+v", resp.StatusCode, fi)
+	}
+	resp = e.do("POST", "/v1/sandboxes/"+id+"/fs/chmod", e.adminKey, []byte(`{"path":"site/index.html","mode":420}`))
+	json.NewDecoder(resp.Body).Decode(&fi)
+	if resp.StatusCode != 200 || fi.Mode != "0644" {
+		t.Fatalf("chmod with a number: %d %+v", resp.StatusCode, fi)
+	}
+	resp = e.do("POST", "/v1/sandboxes/"+id+"/fs/chmod", e.adminKey, []byte(`{"path":"site/index.html"}`))
+	apiError(t, resp, 400, cove.CodeInvalid)
+}
+
+// TestUploadLimits checks the server-wide upload limit and the sandbox's
+// disk limit.
+func TestUploadLimits(t *testing.T) {
+	e := newEnv(t, func(o *httpapi.Options) { o.MaxUploadBytes = 1 << 20 })
+	ctx := ctxT(t)
+	id := e.sandbox(e.admin, cove.SandboxSpec{Limits: cove.Limits{DiskBytes: 8 << 20}}).ID
+	over := bytes.Repeat([]byte("x"), 1<<20+1)
+	// Announced by Content-Length.
+	resp := e.do("PUT", "/v1/sandboxes/"+id+"/files/big", e.adminKey, over)
+	apiError(t, resp, http.StatusRequestEntityTooLarge, cove.CodeInvalid)
+	// Streamed without a length, through the SDK.
+	_, err := e.admin.WriteFile(ctx, id, "big", io.MultiReader(bytes.NewReader(over)), 0)
+	wantCode(t, err, cove.CodeInvalid)
+	if !strings.Contains(err.Error(), "too large") {
+		t.Fatalf("error %v", err)
+	}
+	// Exactly the limit passes.
+	if _, err := e.admin.WriteFile(ctx, id, "fits", io.MultiReader(bytes.NewReader(over[:1<<20])), 0); err != nil {
+		t.Fatal(err)
+	}
+	// A gzip bomb: small compressed, over the limit decompressed.
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	zw.Write(makeTar(t, map[string]string{"bomb": strings.Repeat("\x00", 4<<20)}))
+	zw.Close()
+	resp = e.do("POST", "/v1/sandboxes/"+id+"/files?extract=tar", e.adminKey, gz.Bytes())
+	apiError(t, resp, http.StatusRequestEntityTooLarge, cove.CodeInvalid)
+
+	// The sandbox's disk limit applies under the server's limit.
+	e2 := newEnv(t)
+	id2 := e2.sandbox(e2.admin, cove.SandboxSpec{Limits: cove.Limits{DiskBytes: 2 << 20}}).ID
+	_, err = e2.admin.WriteFile(ctx, id2, "big", io.MultiReader(bytes.NewReader(bytes.Repeat([]byte("y"), 3<<20))), 0)
+	wantCode(t, err, cove.CodeInvalid)
+}
+
+func makeTar(t *testing.T, files map[string]string) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for name, content := range files {
+		tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(content)), Typeflag: tar.TypeReg})
+		io.WriteString(tw, content)
+	}
+	tw.Close()
+	return buf.Bytes()
+}
+
+func hasPath(fis []*cove.FileInfo, p string) bool {
+	return slices.ContainsFunc(fis, func(fi *cove.FileInfo) bool { return fi.Path == p })
+}
+
+func names(fis []*cove.FileInfo) []string {
+	var out []string
+	for _, fi := range fis {
+		out = append(out, fi.Path)
+	}
+	return out
+}

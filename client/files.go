@@ -1,0 +1,196 @@
+package client
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/url"
+	"path"
+	"time"
+
+	"github.com/cove-sandbox/cove"
+	"github.com/cove-sandbox/cove/internal/wire"
+)
+
+func filesPath(id, p string) string {
+	return sandboxPath(id, "/files/"+escapeFilePath(p))
+}
+
+// WriteFile implements cove.Service (PUT /v1/sandboxes/{id}/files/{path}):
+// r is streamed as the request body and is not closed.
+func (c *Client) WriteFile(ctx context.Context, id, p string, r io.Reader, mode uint32) (*cove.FileInfo, error) {
+	q := url.Values{}
+	if mode != 0 {
+		q.Set("mode", wire.Mode(mode).String())
+	}
+	req, err := c.request(ctx, http.MethodPut, filesPath(id, p), q, requestBody(r))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/octet-stream")
+	return c.fileInfoAnswer(req)
+}
+
+func (c *Client) fileInfoAnswer(req *http.Request) (*cove.FileInfo, error) {
+	resp, err := c.send(req)
+	if err != nil {
+		return nil, err
+	}
+	defer closeBody(resp)
+	var w wire.FileInfo
+	if err := json.NewDecoder(resp.Body).Decode(&w); err != nil {
+		return nil, &cove.Error{Code: cove.CodeUnavailable, Message: "reading the answer of " + req.Method + " " + req.URL.Path, Err: err}
+	}
+	return w.Cove(), nil
+}
+
+// ReadFile implements cove.Service (GET .../files/{path}?raw=true): the
+// returned reader streams the file from the server; close it.
+func (c *Client) ReadFile(ctx context.Context, id, p string) (io.ReadCloser, *cove.FileInfo, error) {
+	req, err := c.request(ctx, http.MethodGet, filesPath(id, p), url.Values{"raw": {"true"}}, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	req.Header.Set("Accept", "*/*")
+	resp, err := c.send(req)
+	if err != nil {
+		return nil, nil, err
+	}
+	fi, err := headerFileInfo(resp, p)
+	if err != nil {
+		resp.Body.Close()
+		return nil, nil, err
+	}
+	return resp.Body, fi, nil
+}
+
+// headerFileInfo reads the FileInfo of a download from its headers.
+func headerFileInfo(resp *http.Response, p string) (*cove.FileInfo, error) {
+	if h := resp.Header.Get("X-Cove-File-Info"); h != "" {
+		var w wire.FileInfo
+		if err := json.Unmarshal([]byte(h), &w); err != nil {
+			return nil, cove.Errorf(cove.CodeUnavailable, "malformed X-Cove-File-Info header from the server")
+		}
+		return w.Cove(), nil
+	}
+	// A server or proxy that dropped the header: what HTTP itself says.
+	fi := &cove.FileInfo{Path: p, Name: path.Base(p), Size: resp.ContentLength}
+	if t, err := time.Parse(http.TimeFormat, resp.Header.Get("Last-Modified")); err == nil {
+		fi.ModTime = t
+	}
+	return fi, nil
+}
+
+// StatFile implements cove.Service (GET .../files/{path}?stat=true).
+func (c *Client) StatFile(ctx context.Context, id, p string) (*cove.FileInfo, error) {
+	var w wire.FileInfo
+	if err := c.call(ctx, http.MethodGet, filesPath(id, p), url.Values{"stat": {"true"}}, nil, &w); err != nil {
+		return nil, err
+	}
+	return w.Cove(), nil
+}
+
+// ListFiles implements cove.Service (GET .../files/{path}?list=true).
+func (c *Client) ListFiles(ctx context.Context, id, p string, recursive bool) ([]*cove.FileInfo, error) {
+	q := url.Values{"list": {"true"}}
+	if recursive {
+		q.Set("recursive", "true")
+	}
+	var list wire.FileList
+	if err := c.call(ctx, http.MethodGet, filesPath(id, p), q, nil, &list); err != nil {
+		return nil, err
+	}
+	out := make([]*cove.FileInfo, 0, len(list.Entries))
+	for _, w := range list.Entries {
+		out = append(out, w.Cove())
+	}
+	return out, nil
+}
+
+// DeleteFile implements cove.Service (DELETE .../files/{path}).
+func (c *Client) DeleteFile(ctx context.Context, id, p string, recursive bool) error {
+	var q url.Values
+	if recursive {
+		q = url.Values{"recursive": {"true"}}
+	}
+	return c.call(ctx, http.MethodDelete, filesPath(id, p), q, nil, nil)
+}
+
+// MakeDir implements cove.Service (POST .../fs/mkdir).
+func (c *Client) MakeDir(ctx context.Context, id, p string) (*cove.FileInfo, error) {
+	return c.fsCall(ctx, id, "mkdir", &wire.PathRequest{Path: p})
+}
+
+// MoveFile implements cove.Service (POST .../fs/move).
+func (c *Client) MoveFile(ctx context.Context, id, from, to string) (*cove.FileInfo, error) {
+	return c.fsCall(ctx, id, "move", &wire.MoveRequest{From: from, To: to})
+}
+
+// ChmodFile implements cove.Service (POST .../fs/chmod).
+func (c *Client) ChmodFile(ctx context.Context, id, p string, mode uint32) (*cove.FileInfo, error) {
+	m := wire.Mode(mode)
+	return c.fsCall(ctx, id, "chmod", &wire.ChmodRequest{Path: p, Mode: &m})
+}
+
+func (c *Client) fsCall(ctx context.Context, id, op string, in any) (*cove.FileInfo, error) {
+	var w wire.FileInfo
+	if err := c.call(ctx, http.MethodPost, sandboxPath(id, "/fs/"+op), nil, in, &w); err != nil {
+		return nil, err
+	}
+	return w.Cove(), nil
+}
+
+// SearchFiles implements cove.Service (POST .../fs/search).
+func (c *Client) SearchFiles(ctx context.Context, id string, req cove.SearchRequest) (*cove.SearchResult, error) {
+	var res wire.SearchResult
+	if err := c.call(ctx, http.MethodPost, sandboxPath(id, "/fs/search"), nil, wire.SearchRequest(req), &res); err != nil {
+		return nil, err
+	}
+	return &res, nil
+}
+
+// ReplaceInFiles implements cove.Service (POST .../fs/replace).
+func (c *Client) ReplaceInFiles(ctx context.Context, id string, req cove.ReplaceRequest) ([]*cove.ReplaceResult, error) {
+	var res wire.ReplaceResults
+	if err := c.call(ctx, http.MethodPost, sandboxPath(id, "/fs/replace"), nil, wire.ReplaceRequest(req), &res); err != nil {
+		return nil, err
+	}
+	return res.Results, nil
+}
+
+// DownloadArchive implements cove.Service (GET .../files/{path}?archive=):
+// the returned reader streams the archive from the server; close it.
+func (c *Client) DownloadArchive(ctx context.Context, id, p, format string) (io.ReadCloser, error) {
+	req, err := c.request(ctx, http.MethodGet, filesPath(id, p), url.Values{"archive": {format}}, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Accept", "*/*")
+	resp, err := c.send(req)
+	if err != nil {
+		return nil, err
+	}
+	return resp.Body, nil
+}
+
+// UploadArchive implements cove.Service (POST .../files?extract=tar): r, a
+// tar stream (gzipped or not), is streamed as the request body and is not
+// closed.
+func (c *Client) UploadArchive(ctx context.Context, id, p string, r io.Reader) error {
+	q := url.Values{"extract": {"tar"}}
+	if p != "" {
+		q.Set("path", p)
+	}
+	req, err := c.request(ctx, http.MethodPost, sandboxPath(id, "/files"), q, requestBody(r))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/x-tar")
+	resp, err := c.send(req)
+	if err != nil {
+		return err
+	}
+	closeBody(resp)
+	return nil
+}

@@ -1,0 +1,246 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/cove-sandbox/cove"
+	"github.com/cove-sandbox/cove/client"
+	"github.com/cove-sandbox/cove/internal/httpapi"
+	"github.com/cove-sandbox/cove/internal/runtime/native"
+	"github.com/cove-sandbox/cove/internal/service"
+)
+
+// benchServer is an in-process cove server on a loopback port.
+type benchServer struct {
+	out    io.Writer
+	svc    *service.Service
+	be     *native.Backend
+	client *client.Client
+	srv    *http.Server
+}
+
+func startBenchServer(ctx context.Context, e *env, pool int) (*benchServer, error) {
+	be, err := native.New(ctx, e.nativeOptions(nil))
+	if err != nil {
+		return nil, err
+	}
+	svc := service.New(be, service.Options{Defaults: e.cfg.Limits, PoolSize: pool})
+	if err := svc.Start(ctx); err != nil {
+		return nil, err
+	}
+	secret := "cove_bench_" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	if err := svc.EnsureAdminKey(ctx, secret); err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	srv := &http.Server{Handler: httpapi.New(svc, httpapi.Options{Auth: svc}), ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(ln)
+	c, err := client.New("http://"+ln.Addr().String(), secret)
+	if err != nil {
+		return nil, err
+	}
+	return &benchServer{out: e.stdout, svc: svc, be: be, client: c, srv: srv}, nil
+}
+
+func (b *benchServer) close(ctx context.Context) {
+	b.srv.Close()
+	b.svc.Close(context.WithoutCancel(ctx))
+	b.be.Close()
+}
+
+func p50(ds []time.Duration) time.Duration {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// benchAPI measures the REST API's figures: its overhead on an exec, the
+// one-call run throughput, creation from the warm pool, and the cost of
+// idle sandboxes.
+func benchAPI(ctx context.Context, e *env, runs int, idle int, seconds int) error {
+	out := e.stdout
+	b, err := startBenchServer(ctx, e, 2)
+	if err != nil {
+		return err
+	}
+	defer b.close(ctx)
+	sb, err := b.svc.CreateSandbox(ctx, cove.SandboxSpec{})
+	if err != nil {
+		return err
+	}
+	exec := func(s cove.Service) (time.Duration, error) {
+		t := time.Now()
+		st, err := s.Exec(ctx, sb.ID, cove.ExecRequest{Cmd: []string{"true"}})
+		if err != nil {
+			return 0, err
+		}
+		res, err := cove.Collect(st)
+		if err == nil && res.Verdict != cove.VerdictOK {
+			err = fmt.Errorf("exec: %s", res.Verdict)
+		}
+		return time.Since(t), err
+	}
+	var local, remote []time.Duration
+	for i := 0; i < runs+2; i++ {
+		dl, err := exec(b.svc)
+		if err != nil {
+			return err
+		}
+		dr, err := exec(b.client)
+		if err != nil {
+			return err
+		}
+		if i >= 2 {
+			local, remote = append(local, dl), append(remote, dr)
+		}
+	}
+	fmt.Fprintf(out, "exec `true` in a live sandbox (%d rounds, interleaved)\n", runs)
+	fmt.Fprintf(out, "  in-process p50 %.2f ms, REST p50 %.2f ms: API overhead %.2f ms\n\n", ms(p50(local)), ms(p50(remote)), ms(p50(remote)-p50(local)))
+
+	// Creation from the warm pool: wait for the pool to be full before
+	// each measured create, as a server between requests would be.
+	var creates []time.Duration
+	for i := 0; i < runs; i++ {
+		deadline := time.Now().Add(10 * time.Second)
+		for b.svc.PoolReady() < 2 && time.Now().Before(deadline) {
+			time.Sleep(2 * time.Millisecond)
+		}
+		t := time.Now()
+		s, err := b.client.CreateSandbox(ctx, cove.SandboxSpec{})
+		if err != nil {
+			return err
+		}
+		creates = append(creates, time.Since(t))
+		if err := b.client.DeleteSandbox(ctx, s.ID); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(out, "POST /v1/sandboxes from the warm pool: p50 %.2f ms (%d creates)\n\n", ms(p50(creates)), runs)
+
+	// Throughput of POST /v1/run at concurrency 4.
+	var (
+		mu    sync.Mutex
+		n     int
+		first error
+		wg    sync.WaitGroup
+	)
+	stop := time.Now().Add(time.Duration(seconds) * time.Second)
+	start := time.Now()
+	for w := 0; w < 4; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for time.Now().Before(stop) {
+				st, err := b.client.Run(ctx, cove.RunRequest{CodeRequest: cove.CodeRequest{Language: "python", Code: "print(1)"}})
+				var res *cove.ExecResult
+				if err == nil {
+					res, err = cove.Collect(st)
+				}
+				if err == nil && (res.Verdict != cove.VerdictOK || res.Stdout != "1\n") {
+					err = fmt.Errorf("run: %s %q", res.Verdict, res.Stderr)
+				}
+				mu.Lock()
+				if err != nil && first == nil {
+					first = err
+				}
+				if err == nil {
+					n++
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if first != nil {
+		return first
+	}
+	el := time.Since(start)
+	fmt.Fprintf(out, "POST /v1/run of python print(1) at concurrency 4: %d runs in %.1f s = %.1f runs/s\n\n", n, el.Seconds(), float64(n)/el.Seconds())
+
+	if idle > 0 {
+		if err := benchIdle(ctx, b, idle); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// benchIdle holds n idle sandboxes and reports what they cost the host.
+func benchIdle(ctx context.Context, b *benchServer, n int) error {
+	out := b.out
+	dropCaches()
+	before := memAvailable()
+	var ids []string
+	t := time.Now()
+	for i := 0; i < n; i++ {
+		s, err := b.svc.CreateSandbox(ctx, cove.SandboxSpec{Limits: cove.Limits{MemoryBytes: 256 << 20}})
+		if err != nil {
+			return fmt.Errorf("sandbox %d of %d: %w", i+1, n, err)
+		}
+		ids = append(ids, s.ID)
+	}
+	took := time.Since(t)
+	time.Sleep(time.Second)
+	dropCaches()
+	after := memAvailable()
+	rss := agentRSS()
+	fmt.Fprintf(out, "%d idle sandboxes held at once (created in %.1f s)\n", n, took.Seconds())
+	fmt.Fprintf(out, "  host memory: %.1f MiB in all, %.2f MiB per sandbox (MemAvailable before and after)\n", float64(before-after)/(1<<20), float64(before-after)/float64(n)/(1<<20))
+	fmt.Fprintf(out, "  agents' resident memory: %.2f MiB per sandbox on average\n", float64(rss)/float64(n)/(1<<20))
+	for _, id := range ids {
+		b.svc.DeleteSandbox(ctx, id)
+	}
+	return nil
+}
+
+// dropCaches drops the page cache so that MemAvailable compares like with
+// like.
+func dropCaches() { os.WriteFile("/proc/sys/vm/drop_caches", []byte("1"), 0) }
+
+// memAvailable reads MemAvailable from /proc/meminfo, in bytes.
+func memAvailable() int64 {
+	b, _ := os.ReadFile("/proc/meminfo")
+	for _, l := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(l); len(f) >= 2 && f[0] == "MemAvailable:" {
+			kb, _ := strconv.ParseInt(f[1], 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}
+
+// agentRSS sums the resident memory of every cove agent on the host.
+func agentRSS() int64 {
+	var total int64
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, p := range procs {
+		cmd, err := os.ReadFile(p)
+		if err != nil || !strings.HasPrefix(string(cmd), "cove-agent\x00") {
+			continue
+		}
+		st, _ := os.ReadFile(filepath.Join(filepath.Dir(p), "status"))
+		for _, l := range strings.Split(string(st), "\n") {
+			if f := strings.Fields(l); len(f) >= 2 && f[0] == "VmRSS:" {
+				kb, _ := strconv.ParseInt(f[1], 10, 64)
+				total += kb << 10
+			}
+		}
+	}
+	return total
+}

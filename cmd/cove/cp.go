@@ -1,0 +1,384 @@
+package main
+
+import (
+	"archive/tar"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/cove-sandbox/cove"
+)
+
+func newCpCmd(e *env) *cobra.Command {
+	return &cobra.Command{
+		Use:   "cp SRC DST",
+		Short: "Copy files and directories between a sandbox and this machine",
+		Long: `Copy files and directories between a sandbox and this machine, like docker cp.
+
+ID:PATH names a path in sandbox ID (relative to /workspace, or absolute under
+it); anything else is local (write ./a:b for a local name with a colon).
+
+A file is copied to DST, or into DST when DST is a directory or ends with /.
+A directory is copied into DST when DST is an existing directory, else it
+becomes DST; SRC/. copies the directory's contents. "-" as the local side is
+standard input or output: a tar stream for a directory, the raw bytes for a
+file (a tar stream from standard input is extracted when DST is a directory
+or ends with /).`,
+		Example: `  cove cp main.py 3f9a1c2b7d4e:
+  cove cp ./project 3f9a1c2b7d4e:/workspace/
+  cove cp 3f9a1c2b7d4e:out/report.csv .
+  cove cp 3f9a1c2b7d4e:results ./results
+  tar c src | cove cp - 3f9a1c2b7d4e:src/
+  cove cp 3f9a1c2b7d4e:log.txt - | tail`,
+		Args: exactArgs(2, "cp SRC DST"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			src, dst := parseLocation(args[0]), parseLocation(args[1])
+			if (src.id == "") == (dst.id == "") {
+				return cove.Errorf(cove.CodeInvalid, "cp copies between a sandbox and this machine: write one side as ID:PATH and the other as a local path")
+			}
+			svc, err := e.remoteService(cmd.Context())
+			if err != nil {
+				return err
+			}
+			c := &copier{e: e, svc: svc, ctx: cmd.Context()}
+			if dst.id != "" {
+				return c.upload(src.path, dst.id, dst.path)
+			}
+			return c.download(src.id, src.path, dst.path)
+		},
+	}
+}
+
+// location is one side of cp: a path in sandbox id, or a local path when
+// id is empty.
+type location struct{ id, path string }
+
+// parseLocation reads ID:PATH as a sandbox path; "-" and paths that start
+// with / or . or hold no colon are local.
+func parseLocation(s string) location {
+	if s == "-" || strings.HasPrefix(s, "/") || strings.HasPrefix(s, ".") {
+		return location{path: s}
+	}
+	id, p, ok := strings.Cut(s, ":")
+	if !ok || id == "" {
+		return location{path: s}
+	}
+	if p == "" {
+		p = "."
+	}
+	return location{id: id, path: p}
+}
+
+// copier moves files between the local machine and a sandbox.
+type copier struct {
+	e   *env
+	svc cove.Service
+	ctx context.Context
+}
+
+// upload copies the local path (or standard input) to remote in sandbox id.
+func (c *copier) upload(local, id, remote string) error {
+	target, err := c.svc.StatFile(c.ctx, id, remote)
+	if err != nil && cove.ErrorCode(err) != cove.CodeNotFound {
+		return err
+	}
+	exists := err == nil
+	intoDir := (exists && target.IsDir) || strings.HasSuffix(remote, "/")
+	if local == "-" {
+		if intoDir {
+			return c.uploadTar(c.e.stdin, "standard input", 0, id, remote, exists)
+		}
+		p := c.e.progress("standard input", 0)
+		_, err := c.svc.WriteFile(c.ctx, id, remote, p.reader(c.e.stdin), 0)
+		p.finish()
+		return err
+	}
+	fi, err := os.Stat(local)
+	if err != nil {
+		return localError(err)
+	}
+	if fi.IsDir() {
+		dest := remote
+		if exists {
+			if !target.IsDir {
+				return cove.Errorf(cove.CodeConflict, "cannot copy the directory %s onto the file %s:%s", local, id, remote)
+			}
+			dest = path.Join(remote, filepath.Base(local))
+		}
+		size, err := treeSize(local)
+		if err != nil {
+			return localError(err)
+		}
+		pr, pw := io.Pipe()
+		go func() { pw.CloseWithError(writeTar(pw, local, c.e.stderr)) }()
+		defer pr.Close()
+		return c.uploadTar(pr, filepath.Base(local), size, id, dest, exists && dest == remote)
+	}
+	if !fi.Mode().IsRegular() {
+		return cove.Errorf(cove.CodeInvalid, "%s is not a regular file or a directory", local)
+	}
+	dest := remote
+	if intoDir {
+		dest = path.Join(remote, filepath.Base(local))
+	}
+	f, err := os.Open(local)
+	if err != nil {
+		return localError(err)
+	}
+	defer f.Close()
+	p := c.e.progress(filepath.Base(local), fi.Size())
+	_, err = c.svc.WriteFile(c.ctx, id, dest, p.reader(f), uint32(fi.Mode().Perm()))
+	p.finish()
+	return err
+}
+
+// uploadTar extracts a tar stream into the directory dest of sandbox id,
+// creating it unless it exists.
+func (c *copier) uploadTar(r io.Reader, label string, size int64, id, dest string, exists bool) error {
+	if !exists {
+		if _, err := c.svc.MakeDir(c.ctx, id, dest); err != nil {
+			return err
+		}
+	}
+	p := c.e.progress(label, size)
+	err := c.svc.UploadArchive(c.ctx, id, dest, p.reader(r))
+	p.finish()
+	return err
+}
+
+// download copies remote in sandbox id to the local path (or standard
+// output).
+func (c *copier) download(id, remote, local string) error {
+	fi, err := c.svc.StatFile(c.ctx, id, remote)
+	if err != nil {
+		return err
+	}
+	st, statErr := os.Stat(local)
+	localDir := statErr == nil && st.IsDir()
+	if fi.IsDir {
+		rc, err := c.svc.DownloadArchive(c.ctx, id, remote, "tar")
+		if err != nil {
+			return err
+		}
+		defer rc.Close()
+		p := c.e.progress(path.Base(remote), 0)
+		defer p.finish()
+		if local == "-" {
+			_, err := io.Copy(c.e.stdout, p.reader(rc))
+			return err
+		}
+		dest := local
+		if statErr == nil {
+			if !localDir {
+				return cove.Errorf(cove.CodeConflict, "cannot copy the directory %s:%s onto the file %s", id, remote, local)
+			}
+			dest = filepath.Join(local, path.Base(remote))
+		}
+		if err := os.MkdirAll(dest, 0o755); err != nil {
+			return localError(err)
+		}
+		return extractTar(p.reader(rc), dest, c.e.stderr)
+	}
+	rc, _, err := c.svc.ReadFile(c.ctx, id, remote)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	p := c.e.progress(fi.Name, fi.Size)
+	defer p.finish()
+	if local == "-" {
+		_, err := io.Copy(c.e.stdout, p.reader(rc))
+		return err
+	}
+	dest := local
+	if localDir || strings.HasSuffix(local, "/") {
+		if err := os.MkdirAll(local, 0o755); err != nil {
+			return localError(err)
+		}
+		dest = filepath.Join(local, path.Base(remote))
+	}
+	f, err := os.OpenFile(dest, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, fs.FileMode(fi.Mode)&fs.ModePerm)
+	if err != nil {
+		return localError(err)
+	}
+	if _, err := io.Copy(f, p.reader(rc)); err != nil {
+		f.Close()
+		return err
+	}
+	return localError(f.Close())
+}
+
+// localError describes a failure on this machine's side of a copy.
+func localError(err error) error {
+	if err == nil {
+		return nil
+	}
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return cove.Errorf(cove.CodeInvalid, "%s %s: %v", pe.Op, pe.Path, pe.Err)
+	}
+	return cove.Errorf(cove.CodeInvalid, "%v", err)
+}
+
+// treeSize adds up the sizes of the regular files under dir.
+func treeSize(dir string) (int64, error) {
+	var n int64
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.Type().IsRegular() {
+			info, err := d.Info()
+			if err != nil {
+				return err
+			}
+			n += info.Size()
+		}
+		return nil
+	})
+	return n, err
+}
+
+// writeTar packs the tree under dir as a tar stream with names relative
+// to dir: directories, regular files and symbolic links; anything else is
+// skipped with a warning.
+func writeTar(w io.Writer, dir string, warn io.Writer) error {
+	tw := tar.NewWriter(w)
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(dir, p)
+		if err != nil || rel == "." {
+			return err
+		}
+		var link string
+		switch t := d.Type(); {
+		case t.IsRegular(), t.IsDir():
+		case t&fs.ModeSymlink != 0:
+			if link, err = os.Readlink(p); err != nil {
+				return err
+			}
+		default:
+			fmt.Fprintf(warn, "cove: skipping %s: not a file, directory or symbolic link\n", p)
+			return nil
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		hdr, err := tar.FileInfoHeader(info, link)
+		if err != nil {
+			return err
+		}
+		hdr.Name = filepath.ToSlash(rel)
+		if d.IsDir() {
+			hdr.Name += "/"
+		}
+		// Ownership inside the sandbox is the sandbox's own.
+		hdr.Uid, hdr.Gid, hdr.Uname, hdr.Gname = 0, 0, "", ""
+		if err := tw.WriteHeader(hdr); err != nil {
+			return err
+		}
+		if !d.Type().IsRegular() {
+			return nil
+		}
+		f, err := os.Open(p)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		_, err = io.Copy(tw, f)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	return tw.Close()
+}
+
+// extractTar unpacks a tar stream into dir. Everything is created through
+// an os.Root, so no entry and no link can reach outside dir; links that
+// point outside it, and entries other than files, directories and links,
+// are skipped with a warning.
+func extractTar(r io.Reader, dir string, warn io.Writer) error {
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return localError(err)
+	}
+	defer root.Close()
+	type dirMode struct {
+		name string
+		mode fs.FileMode
+	}
+	var dirs []dirMode
+	tr := tar.NewReader(r)
+	for {
+		hdr, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return cove.Errorf(cove.CodeInternal, "reading the archive: %v", err)
+		}
+		name := path.Clean(strings.TrimPrefix(hdr.Name, "/"))
+		if name == "." {
+			continue
+		}
+		if name == ".." || strings.HasPrefix(name, "../") {
+			fmt.Fprintf(warn, "cove: skipping %q: it leaves the directory\n", hdr.Name)
+			continue
+		}
+		mode := fs.FileMode(hdr.Mode) & fs.ModePerm
+		if err := root.MkdirAll(path.Dir(name), 0o755); err != nil {
+			return localError(err)
+		}
+		switch hdr.Typeflag {
+		case tar.TypeDir:
+			if err := root.MkdirAll(name, 0o755); err != nil {
+				return localError(err)
+			}
+			dirs = append(dirs, dirMode{name, mode})
+		case tar.TypeReg:
+			f, err := root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, mode)
+			if err != nil {
+				return localError(err)
+			}
+			if _, err := io.Copy(f, tr); err != nil {
+				f.Close()
+				return localError(err)
+			}
+			if err := f.Close(); err != nil {
+				return localError(err)
+			}
+		case tar.TypeSymlink:
+			target := path.Join(path.Dir(name), hdr.Linkname)
+			if path.IsAbs(hdr.Linkname) || target == ".." || strings.HasPrefix(target, "../") {
+				fmt.Fprintf(warn, "cove: skipping the link %s -> %s: it points outside the directory\n", name, hdr.Linkname)
+				continue
+			}
+			root.Remove(name)
+			if err := root.Symlink(hdr.Linkname, name); err != nil {
+				return localError(err)
+			}
+		default:
+			fmt.Fprintf(warn, "cove: skipping %s: not a file, directory or symbolic link\n", name)
+		}
+	}
+	// Directories get their own modes last, so that a read-only one could
+	// still be filled.
+	for _, d := range dirs {
+		if err := root.Chmod(d.name, d.mode); err != nil {
+			return localError(err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,316 @@
+package main
+
+import (
+	"archive/tar"
+	"bytes"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"io"
+	"io/fs"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/cove-sandbox/cove"
+)
+
+// tree reads the regular files and symbolic links under dir, keyed by
+// slash path: contents, or "-> target" for a link.
+func tree(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		switch {
+		case d.Type()&fs.ModeSymlink != 0:
+			target, err := os.Readlink(p)
+			if err != nil {
+				return err
+			}
+			out[filepath.ToSlash(rel)] = "-> " + target
+		case d.Type().IsRegular():
+			b, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			out[filepath.ToSlash(rel)] = string(b)
+		case d.IsDir() && rel != ".":
+			out[filepath.ToSlash(rel)+"/"] = ""
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func writeTree(t *testing.T, dir string, files map[string]string) {
+	t.Helper()
+	for name, content := range files {
+		p := filepath.Join(dir, filepath.FromSlash(name))
+		if strings.HasSuffix(name, "/") {
+			if err := os.MkdirAll(p, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if target, ok := strings.CutPrefix(content, "-> "); ok {
+			if err := os.Symlink(target, p); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// remoteTree lists the files under dir in the sandbox with their contents.
+func remoteTree(t *testing.T, c *cli, id, dir string) map[string]string {
+	t.Helper()
+	var files []*cove.FileInfo
+	if err := json.Unmarshal([]byte(c.ok("files", "ls", "-r", "--json", id, dir)), &files); err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]string{}
+	for _, f := range files {
+		rel, _ := filepath.Rel(dir, f.Path)
+		switch {
+		case f.Symlink != "":
+			out[rel] = "-> " + f.Symlink
+		case f.IsDir:
+			out[rel+"/"] = ""
+		default:
+			out[rel] = c.ok("files", "cat", id, f.Path)
+		}
+	}
+	return out
+}
+
+func TestCp(t *testing.T) {
+	srv := newServer(t)
+	c := srv.cli(t, srv.admin)
+	id := c.create()
+	big := rand.Text() + strings.Repeat("x", 3<<20) + rand.Text()
+	proj := map[string]string{
+		"main.py":           "print('main')\n",
+		"lib/":              "",
+		"lib/util.py":       "def f(): pass\n",
+		"lib/deep/":         "",
+		"lib/deep/data.bin": big,
+		"empty/":            "",
+		"link":              "-> main.py",
+	}
+	local := t.TempDir()
+	writeTree(t, filepath.Join(local, "proj"), proj)
+	projDir := filepath.Join(local, "proj")
+
+	t.Run("dir_into_existing_dir", func(t *testing.T) {
+		c.ok("files", "mkdir", id, "in")
+		if r := c.do("", "cp", projDir, id+":in"); r.code != 0 || r.stdout != "" || r.stderr != "" {
+			t.Fatalf("exit %d stdout %q stderr %q", r.code, r.stdout, r.stderr)
+		}
+		if got := remoteTree(t, c, id, "in/proj"); !maps.Equal(got, proj) {
+			t.Fatalf("in the sandbox: %v", keys(got))
+		}
+	})
+
+	t.Run("dir_to_new_name", func(t *testing.T) {
+		c.ok("cp", projDir, id+":/workspace/copy")
+		if got := remoteTree(t, c, id, "copy"); !maps.Equal(got, proj) {
+			t.Fatalf("in the sandbox: %v", keys(got))
+		}
+	})
+
+	t.Run("dir_contents", func(t *testing.T) {
+		c.ok("files", "mkdir", id, "contents")
+		c.ok("cp", projDir+"/.", id+":contents")
+		if got := remoteTree(t, c, id, "contents"); !maps.Equal(got, proj) {
+			t.Fatalf("in the sandbox: %v", keys(got))
+		}
+	})
+
+	t.Run("dir_out_to_new_name", func(t *testing.T) {
+		dst := filepath.Join(t.TempDir(), "out")
+		c.ok("cp", id+":copy", dst)
+		if got := tree(t, dst); !maps.Equal(got, proj) {
+			t.Fatalf("here: %v", keys(got))
+		}
+	})
+
+	t.Run("dir_out_into_existing_dir", func(t *testing.T) {
+		dst := t.TempDir()
+		c.ok("cp", id+":/workspace/in/proj", dst)
+		if got := tree(t, filepath.Join(dst, "proj")); !maps.Equal(got, proj) {
+			t.Fatalf("here: %v", keys(got))
+		}
+	})
+
+	t.Run("file_in_and_out", func(t *testing.T) {
+		src := filepath.Join(t.TempDir(), "tool.sh")
+		os.WriteFile(src, []byte("#!/bin/sh\necho tool\n"), 0o755)
+		c.ok("cp", src, id+":")
+		c.ok("cp", src, id+":renamed.sh")
+		c.ok("cp", src, id+":bin/")
+		for _, p := range []string{"tool.sh", "renamed.sh", "bin/tool.sh"} {
+			if got := c.ok("exec", id, "--", "./"+p); got != "tool\n" {
+				t.Fatalf("%s runs to %q", p, got)
+			}
+		}
+		dir := t.TempDir()
+		c.ok("cp", id+":bin/tool.sh", dir)
+		c.ok("cp", id+":renamed.sh", filepath.Join(dir, "again.sh"))
+		for _, p := range []string{"tool.sh", "again.sh"} {
+			fi, err := os.Stat(filepath.Join(dir, p))
+			if err != nil || fi.Mode().Perm() != 0o755 {
+				t.Fatalf("%s: %v %v", p, fi, err)
+			}
+		}
+	})
+
+	t.Run("large_file_round_trip", func(t *testing.T) {
+		dir := t.TempDir()
+		r := c.do("", "cp", id+":copy/lib/deep/data.bin", dir)
+		if r.code != 0 || r.stderr != "" {
+			t.Fatalf("exit %d stderr %q (no progress when stderr is not a terminal)", r.code, r.stderr)
+		}
+		if b, _ := os.ReadFile(filepath.Join(dir, "data.bin")); string(b) != big {
+			t.Fatalf("got %d bytes back, want %d", len(b), len(big))
+		}
+	})
+
+	t.Run("stdin_and_stdout_raw", func(t *testing.T) {
+		if r := c.do("raw bytes\x00\xff", "cp", "-", id+":raw.bin"); r.code != 0 {
+			t.Fatalf("exit %d stderr %q", r.code, r.stderr)
+		}
+		if got := c.ok("cp", id+":raw.bin", "-"); got != "raw bytes\x00\xff" {
+			t.Fatalf("got %q", got)
+		}
+	})
+
+	t.Run("stdin_and_stdout_tar", func(t *testing.T) {
+		out := c.ok("cp", id+":in/proj", "-")
+		got := map[string]string{}
+		tr := tar.NewReader(strings.NewReader(out))
+		for {
+			hdr, err := tr.Next()
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(tr)
+			switch hdr.Typeflag {
+			case tar.TypeSymlink:
+				got[strings.TrimPrefix(hdr.Name, "./")] = "-> " + hdr.Linkname
+			case tar.TypeDir:
+				got[strings.TrimSuffix(strings.TrimPrefix(hdr.Name, "./"), "/")+"/"] = ""
+			default:
+				got[strings.TrimPrefix(hdr.Name, "./")] = string(b)
+			}
+		}
+		delete(got, "/")
+		if !maps.Equal(got, proj) {
+			t.Fatalf("the tar stream holds %v", keys(got))
+		}
+		// The same stream back in, into a directory that does not exist yet.
+		if r := c.do(out, "cp", "-", id+":fromtar/"); r.code != 0 {
+			t.Fatalf("exit %d stderr %q", r.code, r.stderr)
+		}
+		if got := remoteTree(t, c, id, "fromtar"); !maps.Equal(got, proj) {
+			t.Fatalf("in the sandbox: %v", keys(got))
+		}
+	})
+
+	t.Run("errors", func(t *testing.T) {
+		c.fails(cove.CodeNotFound, `^cove: .*no such file or directory`, "cp", id+":nosuch", t.TempDir())
+		c.fails(cove.CodeInvalid, `^cove: stat .*nosuch: no such file or directory\n$`, "cp", filepath.Join(t.TempDir(), "nosuch"), id+":")
+		c.fails(cove.CodeConflict, `^cove: cannot copy the directory`, "cp", projDir, id+":raw.bin")
+	})
+}
+
+func keys(m map[string]string) []string { return slices.Sorted(maps.Keys(m)) }
+
+// TestExtractTarStaysInside feeds extractTar a hostile archive: nothing may
+// be written outside the target directory.
+func TestExtractTarStaysInside(t *testing.T) {
+	base := t.TempDir()
+	dir := filepath.Join(base, "dst")
+	elsewhere := filepath.Join(base, "elsewhere")
+	os.Mkdir(dir, 0o755)
+	os.Mkdir(elsewhere, 0o755)
+	// A link that was already in the destination, pointing out of it.
+	os.Symlink(elsewhere, filepath.Join(dir, "planted"))
+
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	add := func(hdr *tar.Header, body string) {
+		hdr.Size = int64(len(body))
+		if hdr.Mode == 0 {
+			hdr.Mode = 0o644
+		}
+		if err := tw.WriteHeader(hdr); err != nil {
+			t.Fatal(err)
+		}
+		tw.Write([]byte(body))
+	}
+	add(&tar.Header{Name: "../escaped", Typeflag: tar.TypeReg}, "x")
+	add(&tar.Header{Name: "a/../../escaped2", Typeflag: tar.TypeReg}, "x")
+	add(&tar.Header{Name: "/abs.txt", Typeflag: tar.TypeReg}, "inside")
+	add(&tar.Header{Name: "up", Typeflag: tar.TypeSymlink, Linkname: "../elsewhere"}, "")
+	add(&tar.Header{Name: "etc", Typeflag: tar.TypeSymlink, Linkname: "/etc"}, "")
+	add(&tar.Header{Name: "up/through-link", Typeflag: tar.TypeReg}, "x")
+	add(&tar.Header{Name: "ok/file.txt", Typeflag: tar.TypeReg}, "fine")
+	add(&tar.Header{Name: "ok/rel", Typeflag: tar.TypeSymlink, Linkname: "file.txt"}, "")
+	add(&tar.Header{Name: "dev", Typeflag: tar.TypeChar}, "")
+	tw.Close()
+	archive := buf.Bytes()
+
+	var warn bytes.Buffer
+	if err := extractTar(bytes.NewReader(archive), dir, &warn); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{
+		"abs.txt": "inside", "ok/": "", "ok/file.txt": "fine", "ok/rel": "-> file.txt",
+		"up/": "", "up/through-link": "x", "planted": "-> " + elsewhere,
+	}
+	if got := tree(t, dir); !maps.Equal(got, want) {
+		t.Fatalf("extracted %v, want %v", got, want)
+	}
+	if got := tree(t, elsewhere); len(got) != 0 {
+		t.Fatalf("wrote outside: %v", got)
+	}
+	if _, err := os.Lstat(filepath.Join(base, "escaped")); err == nil {
+		t.Fatal("wrote ../escaped")
+	}
+	for _, w := range []string{"../escaped", "escaped2", "up -> ../elsewhere", "etc -> /etc", "dev"} {
+		if !strings.Contains(warn.String(), w) {
+			t.Errorf("no warning about %s in %q", w, warn.String())
+		}
+	}
+
+	// Through the planted link: refused, nothing written.
+	buf.Reset()
+	tw = tar.NewWriter(&buf)
+	add(&tar.Header{Name: "planted/owned", Typeflag: tar.TypeReg}, "x")
+	tw.Close()
+	if err := extractTar(&buf, dir, io.Discard); err == nil {
+		t.Fatal("wrote through a link that leaves the directory")
+	}
+	if got := tree(t, elsewhere); len(got) != 0 {
+		t.Fatalf("wrote outside: %v", got)
+	}
+}

@@ -1,0 +1,206 @@
+package main
+
+import (
+	"encoding/json"
+	"io"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/cove-sandbox/cove"
+)
+
+func TestExec(t *testing.T) {
+	srv := newServer(t)
+	c := srv.cli(t, srv.admin)
+	id := c.create()
+	cases := []struct {
+		name           string
+		stdin          string
+		args           []string
+		code           int
+		stdout, stderr string // stderr: a regexp
+	}{
+		{"ok", "", []string{"exec", id, "--", "echo", "hello"}, 0, "hello\n", `^$`},
+		{"without_dash", "", []string{"exec", id, "echo", "a b"}, 0, "a b\n", `^$`},
+		{"exit_status", "", []string{"exec", id, "--", "sh", "-c", "echo out; echo err >&2; exit 3"}, 3, "out\n", `^err\n$`},
+		{"cwd_and_env", "", []string{"exec", "--cwd", "/tmp", "--env", "X=1", "-e", "Y=two", id, "--", "sh", "-c", "echo $PWD $X $Y"}, 0, "/tmp 1 two\n", `^$`},
+		{"default_cwd", "", []string{"exec", id, "--", "pwd"}, 0, "/workspace\n", `^$`},
+		{"stdin", "one\ntwo\n", []string{"exec", "-i", id, "--", "wc", "-l"}, 0, "2\n", `^$`},
+		{"no_stdin_without_i", "one\ntwo\n", []string{"exec", id, "--", "wc", "-l"}, 0, "0\n", `^$`},
+		{"timeout", "", []string{"exec", "--timeout", "1s", id, "--", "sleep", "10"}, 137, "", `^cove: killed: wall-clock timeout after 1s\n$`},
+		{"signal", "", []string{"exec", id, "--", "sh", "-c", "kill -TERM $$"}, 143, "", `^cove: killed by SIGTERM\n$`},
+		{"bad_env", "", []string{"exec", "--env", "NOEQUALS", id, "--", "true"}, 125, "", `^cove: --env "NOEQUALS": use KEY=VALUE\n$`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			r := c.do(tc.stdin, tc.args...)
+			if r.code != tc.code || r.stdout != tc.stdout || !regexp.MustCompile(tc.stderr).MatchString(r.stderr) {
+				t.Fatalf("exit %d stdout %q stderr %q; want exit %d stdout %q stderr matching %s", r.code, r.stdout, r.stderr, tc.code, tc.stdout, tc.stderr)
+			}
+		})
+	}
+
+	t.Run("json", func(t *testing.T) {
+		r := c.do("", "exec", "--json", id, "--", "sh", "-c", "echo out; echo err >&2; exit 2")
+		var res cove.ExecResult
+		if err := json.Unmarshal([]byte(r.stdout), &res); err != nil {
+			t.Fatalf("%v: %q", err, r.stdout)
+		}
+		if r.code != 2 || res.Verdict != cove.VerdictExitNonzero || res.ExitCode != 2 || res.Stdout != "out\n" || res.Stderr != "err\n" || res.WallMS <= 0 {
+			t.Fatalf("exit %d: %+v", r.code, res)
+		}
+	})
+
+	t.Run("streaming_order", func(t *testing.T) {
+		out := newSyncBuffer()
+		code := c.stream(strings.NewReader(""), out, out, "exec", id, "--", "sh", "-c",
+			"echo one; sleep 0.2; echo two >&2; sleep 0.2; echo three; sleep 0.2; echo four >&2")
+		if code != 0 || out.String() != "one\ntwo\nthree\nfour\n" {
+			t.Fatalf("exit %d, output in the order %q", code, out.String())
+		}
+	})
+
+	t.Run("streams_live", func(t *testing.T) {
+		out := newSyncBuffer()
+		done := make(chan int)
+		start := time.Now()
+		go func() {
+			done <- c.stream(strings.NewReader(""), out, io.Discard, "exec", id, "--", "sh", "-c", "echo early; sleep 2; echo late")
+		}()
+		select {
+		case <-out.first:
+			if d := time.Since(start); d > 1500*time.Millisecond {
+				t.Fatalf("the first line came after %v, with the end of the command", d)
+			}
+		case code := <-done:
+			t.Fatalf("exit %d before any output was written", code)
+		case <-time.After(10 * time.Second):
+			t.Fatal("no output")
+		}
+		if code := <-done; code != 0 || out.String() != "early\nlate\n" {
+			t.Fatalf("exit %d output %q", code, out.String())
+		}
+	})
+}
+
+func TestShellPipeMode(t *testing.T) {
+	srv := newServer(t)
+	c := srv.cli(t, srv.admin)
+	id := c.create()
+	cases := []struct {
+		name  string
+		stdin string
+		args  []string
+		code  int
+		want  string // in stdout
+	}{
+		{"exit_status", "echo shell-$((6*7))\nexit 3\n", []string{"shell", id}, 3, "shell-42"},
+		{"end_of_input_ends_it", "echo bye-$((1+1))\n", []string{"shell", id}, 0, "bye-2"},
+		{"a_terminal", "tty\nexit\n", []string{"shell", id}, 0, "/dev/pts/"},
+		{"command", "", []string{"shell", "--cwd", "/tmp", id, "--", "sh", "-c", "echo in $PWD; exit 4"}, 4, "in /tmp"},
+		{"interactive_program", "print(6*7)\nexit()\n", []string{"shell", id, "--", "python3", "-q"}, 0, "42"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			r := c.do(tc.stdin, tc.args...)
+			if r.code != tc.code || !strings.Contains(r.stdout, tc.want) {
+				t.Fatalf("exit %d stdout %q stderr %q; want exit %d and %q", r.code, r.stdout, r.stderr, tc.code, tc.want)
+			}
+		})
+	}
+}
+
+// openTerminal opens a pseudo-terminal pair on this machine, to stand for
+// the user's terminal.
+func openTerminal(t *testing.T) (master, tty *os.File) {
+	t.Helper()
+	m, err := os.OpenFile("/dev/ptmx", os.O_RDWR|unix.O_NOCTTY, 0)
+	if err != nil {
+		t.Skipf("no pseudo-terminals here: %v", err)
+	}
+	t.Cleanup(func() { m.Close() })
+	if err := unix.IoctlSetPointerInt(int(m.Fd()), unix.TIOCSPTLCK, 0); err != nil {
+		t.Fatal(err)
+	}
+	n, err := unix.IoctlGetInt(int(m.Fd()), unix.TIOCGPTN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := os.OpenFile("/dev/pts/"+strconv.Itoa(n), os.O_RDWR|unix.O_NOCTTY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return m, s
+}
+
+// TestShellTerminal runs cove shell on a terminal: raw mode while it runs,
+// the size and its changes passed on, the terminal restored afterwards.
+func TestShellTerminal(t *testing.T) {
+	srv := newServer(t)
+	c := srv.cli(t, srv.admin)
+	id := c.create()
+	master, tty := openTerminal(t)
+	if err := unix.IoctlSetWinsize(int(tty.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: 40, Col: 120}); err != nil {
+		t.Fatal(err)
+	}
+	before, err := unix.IoctlGetTermios(int(tty.Fd()), unix.TCGETS)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	var out syncBuffer
+	out.mu, out.first = make(chan struct{}, 1), make(chan struct{})
+	go io.Copy(&out, master)
+	done := make(chan int)
+	go func() {
+		done <- c.stream(tty, tty, io.Discard, "shell", id, "--", "sh", "-c", "stty size; read x; stty size; echo got:$x; exit 5")
+	}()
+	waitFor := func(s string) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for !strings.Contains(out.String(), s) {
+			if time.Now().After(deadline) {
+				t.Fatalf("no %q in %q", s, out.String())
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	waitFor("40 120")
+	raw, err := unix.IoctlGetTermios(int(tty.Fd()), unix.TCGETS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if raw.Lflag&(unix.ICANON|unix.ECHO) != 0 {
+		t.Fatalf("the terminal is not in raw mode while the shell runs: lflag %#x", raw.Lflag)
+	}
+	unix.IoctlSetWinsize(int(tty.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: 50, Col: 100})
+	// The kernel signals the terminal's foreground process, which a test
+	// is not; signal cove as it would be.
+	syscall.Kill(os.Getpid(), syscall.SIGWINCH)
+	time.Sleep(300 * time.Millisecond)
+	master.Write([]byte("hello\r"))
+	waitFor("got:hello")
+	if code := <-done; code != 5 {
+		t.Fatalf("exit %d, output %q", code, out.String())
+	}
+	if !strings.Contains(out.String(), "50 100") {
+		t.Fatalf("the new size did not reach the sandbox: %q", out.String())
+	}
+	after, err := unix.IoctlGetTermios(int(tty.Fd()), unix.TCGETS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if *after != *before {
+		t.Fatalf("the terminal was not restored: %+v, was %+v", after, before)
+	}
+}

@@ -1,0 +1,93 @@
+package main
+
+import (
+	"encoding/json"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/cove-sandbox/cove"
+)
+
+func TestFiles(t *testing.T) {
+	srv := newServer(t)
+	c := srv.cli(t, srv.admin)
+	id := c.create()
+	var fi cove.FileInfo
+	if err := json.Unmarshal([]byte(c.ok("files", "mkdir", "--json", id, "src/pkg")), &fi); err != nil {
+		t.Fatal(err)
+	}
+	if !fi.IsDir || fi.Path != "src/pkg" {
+		t.Fatalf("mkdir --json: %+v", fi)
+	}
+	c.ok("exec", id, "--", "sh", "-c", "printf 'hello\\nTODO: fix\\n' > src/pkg/a.py; echo b > b.txt; ln -s b.txt link")
+
+	t.Run("ls", func(t *testing.T) {
+		got := c.ok("files", "ls", id)
+		want := regexp.MustCompile(`^MODE +SIZE +MODIFIED +NAME\n` +
+			`-rw-r--r-- +2 +\d{4}-\d\d-\d\d \d\d:\d\d +b\.txt\n` +
+			`Lrwxrwxrwx +5 +\S+ \S+ +link -> b\.txt\n` +
+			`drwxr-xr-x +\d+ +\S+ \S+ +src\n$`)
+		if !want.MatchString(got) {
+			t.Fatalf("files ls:\n%s", got)
+		}
+		got = c.ok("files", "ls", "-r", id, "src")
+		if !strings.Contains(got, " PATH\n") || !strings.Contains(got, " src/pkg\n") || !strings.Contains(got, " src/pkg/a.py\n") {
+			t.Fatalf("files ls -r:\n%s", got)
+		}
+		var files []*cove.FileInfo
+		if err := json.Unmarshal([]byte(c.ok("files", "ls", "--json", id, "src/pkg")), &files); err != nil {
+			t.Fatal(err)
+		}
+		if len(files) != 1 || files[0].Path != "src/pkg/a.py" || files[0].Size != 16 {
+			t.Fatalf("files ls --json: %+v", files[0])
+		}
+	})
+
+	t.Run("cat", func(t *testing.T) {
+		if got := c.ok("files", "cat", id, "/workspace/src/pkg/a.py"); got != "hello\nTODO: fix\n" {
+			t.Fatalf("got %q", got)
+		}
+		c.fails(cove.CodeNotFound, `^cove: .+\n$`, "files", "cat", id, "nosuch")
+	})
+
+	t.Run("find", func(t *testing.T) {
+		if got := c.ok("files", "find", id, "--name", "*.py"); got != "src/pkg/a.py\n" {
+			t.Fatalf("--name: %q", got)
+		}
+		if got := c.ok("files", "find", id, "src", "--content", "TODO"); got != "src/pkg/a.py:2:TODO: fix\n" {
+			t.Fatalf("--content: %q", got)
+		}
+		var res cove.SearchResult
+		if err := json.Unmarshal([]byte(c.ok("files", "find", "--json", id, "--content", "hello")), &res); err != nil {
+			t.Fatal(err)
+		}
+		if len(res.Matches) != 1 || res.Matches[0].Line != 1 {
+			t.Fatalf("find --json: %+v", res)
+		}
+	})
+
+	t.Run("mv_chmod", func(t *testing.T) {
+		c.ok("files", "mv", id, "b.txt", "src/c.txt")
+		if got := c.ok("files", "cat", id, "src/c.txt"); got != "b\n" {
+			t.Fatalf("after mv: %q", got)
+		}
+		var fi cove.FileInfo
+		if err := json.Unmarshal([]byte(c.ok("files", "chmod", "--json", id, "700", "src/c.txt")), &fi); err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode != 0o700 {
+			t.Fatalf("chmod: mode %o", fi.Mode)
+		}
+		c.fails(cove.CodeInvalid, `^cove: mode "rwx": use octal`, "files", "chmod", id, "rwx", "src/c.txt")
+	})
+
+	t.Run("rm", func(t *testing.T) {
+		c.fails(cove.CodeConflict, `^cove: .+\n$`, "files", "rm", id, "src")
+		c.ok("files", "rm", id, "link")
+		c.ok("files", "rm", "-r", id, "src")
+		if got := c.ok("files", "ls", "--json", id); strings.TrimSpace(got) != "[]" {
+			t.Fatalf("left: %s", got)
+		}
+	})
+}

@@ -1,0 +1,132 @@
+package main
+
+import (
+	"fmt"
+	"strconv"
+
+	"github.com/spf13/cobra"
+
+	"github.com/cove-sandbox/cove"
+)
+
+func newKeysCmd(e *env) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "keys",
+		Short: "Create, list and revoke API keys (admin only)",
+		Long: `Create, list and revoke the server's API keys. Every sandbox belongs to the
+key that created it; other keys, except admin keys, cannot see it.`,
+	}
+	cmd.AddCommand(newKeysCreateCmd(e), newKeysListCmd(e), newKeysRevokeCmd(e))
+	return cmd
+}
+
+func newKeysCreateCmd(e *env) *cobra.Command {
+	var (
+		spec      cove.KeySpec
+		maxMemory string
+		asJSON    bool
+	)
+	cmd := &cobra.Command{
+		Use:   "create [flags]",
+		Short: "Create an API key and print it once",
+		Example: `  cove keys create --name ci --max-sandboxes 10 --max-memory 4G
+  export COVE_API_KEY=$(cove keys create --name me --json | jq -r .key)`,
+		Args: exactArgs(0, "keys create [flags]"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if maxMemory != "" {
+				n, err := cove.ParseBytes(maxMemory)
+				if err != nil {
+					return cove.Errorf(cove.CodeInvalid, "--max-memory: %s", cove.ErrorMessage(err))
+				}
+				spec.Quota.MaxMemoryBytes = n
+			}
+			svc, err := e.remoteService(cmd.Context())
+			if err != nil {
+				return err
+			}
+			k, err := svc.CreateKey(cmd.Context(), spec)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return writeJSON(e.stdout, k)
+			}
+			fmt.Fprintf(e.stdout, "id:   %s\nname: %s\nkey:  %s\n", k.ID, orDash(k.Name), k.Secret)
+			fmt.Fprintln(e.stderr, "Keep this key now: it is not shown again.")
+			return nil
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&spec.Name, "name", "", "a name to recognise the key by")
+	fl.BoolVar(&spec.Admin, "admin", false, "the key may manage keys and see every sandbox")
+	fl.IntVar(&spec.Quota.MaxSandboxes, "max-sandboxes", 0, "most sandboxes the key may have at once (default: unlimited)")
+	fl.IntVar(&spec.Quota.MaxConcurrentExecs, "max-execs", 0, "most commands the key may run at once (default: unlimited)")
+	fl.StringVar(&maxMemory, "max-memory", "", "most memory the key's sandboxes may have in total, e.g. 4G (default: unlimited)")
+	fl.BoolVar(&asJSON, "json", false, "print the key as JSON")
+	return cmd
+}
+
+func newKeysListCmd(e *env) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:     "ls [flags]",
+		Aliases: []string{"list"},
+		Short:   "List API keys (never their secrets)",
+		Args:    exactArgs(0, "keys ls [flags]"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			svc, err := e.remoteService(cmd.Context())
+			if err != nil {
+				return err
+			}
+			keys, err := svc.ListKeys(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				if keys == nil {
+					keys = []*cove.Key{}
+				}
+				return writeJSON(e.stdout, keys)
+			}
+			unlimited := func(n int64, format func(int64) string) string {
+				if n == 0 {
+					return "-"
+				}
+				return format(n)
+			}
+			count := func(n int64) string { return strconv.FormatInt(n, 10) }
+			t := newTable(e.stdout, "ID", "NAME", "ADMIN", "SANDBOXES", "EXECS", "MEMORY", "CREATED", "REVOKED")
+			for _, k := range keys {
+				revoked := "-"
+				if k.RevokedAt != nil {
+					revoked = timestamp(*k.RevokedAt)
+				}
+				admin := "no"
+				if k.Admin {
+					admin = "yes"
+				}
+				t.row(k.ID, orDash(k.Name), admin,
+					unlimited(int64(k.Quota.MaxSandboxes), count), unlimited(int64(k.Quota.MaxConcurrentExecs), count),
+					unlimited(k.Quota.MaxMemoryBytes, cove.FormatBytes), timestamp(k.CreatedAt), revoked)
+			}
+			return t.flush()
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the keys as JSON")
+	return cmd
+}
+
+func newKeysRevokeCmd(e *env) *cobra.Command {
+	return &cobra.Command{
+		Use:   "revoke ID",
+		Short: "Revoke an API key; its sandboxes stay until deleted",
+		Args:  exactArgs(1, "keys revoke ID"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			svc, err := e.remoteService(cmd.Context())
+			if err != nil {
+				return err
+			}
+			return svc.RevokeKey(cmd.Context(), args[0])
+		},
+	}
+}

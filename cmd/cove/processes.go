@@ -1,0 +1,187 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/cove-sandbox/cove"
+)
+
+func newPsCmd(e *env) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "ps [flags] ID",
+		Short: "List a sandbox's background processes",
+		Args:  exactArgs(1, "ps [flags] ID"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			svc, err := e.remoteService(cmd.Context())
+			if err != nil {
+				return err
+			}
+			procs, err := svc.ListProcesses(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				if procs == nil {
+					procs = []*cove.Process{}
+				}
+				return writeJSON(e.stdout, procs)
+			}
+			t := newTable(e.stdout, "PID", "NAME", "STATE", "EXIT", "AGE", "CMD")
+			for _, p := range procs {
+				exit := "-"
+				if p.Result != nil {
+					exit = strconv.Itoa(p.Result.ExitCode)
+				}
+				t.row(strconv.Itoa(p.PID), orDash(p.Name), string(p.State), exit, age(p.StartedAt), strings.Join(p.Cmd, " "))
+			}
+			return t.flush()
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the processes as JSON")
+	return cmd
+}
+
+func newSpawnCmd(e *env) *cobra.Command {
+	var (
+		name, cwd string
+		envs      []string
+		timeout   time.Duration
+		asJSON    bool
+	)
+	cmd := &cobra.Command{
+		Use:   "spawn [flags] ID [--] CMD...",
+		Short: "Start a background process in a sandbox and print its pid",
+		Long: `Start a long-running background process in a sandbox (a server, a watcher)
+and print its pid. Follow its output with cove logs -f, list it with cove ps,
+stop it with cove kill.`,
+		Example: `  cove spawn --name web 3f9a1c2b7d4e -- python3 -m http.server 8000
+  cove logs -f 3f9a1c2b7d4e 7`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			id, argv, err := idAndCommand(cmd, args)
+			if err != nil {
+				return err
+			}
+			if len(argv) == 0 {
+				return cove.Errorf(cove.CodeInvalid, "nothing to run: give the command after the sandbox id (cove spawn ID -- CMD...)")
+			}
+			req := cove.ProcessRequest{Cmd: argv, Name: name, Cwd: cwd, Timeout: timeout}
+			if req.Env, err = pairs("--env", envs); err != nil {
+				return err
+			}
+			svc, err := e.remoteService(cmd.Context())
+			if err != nil {
+				return err
+			}
+			p, err := svc.StartProcess(cmd.Context(), id, req)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return writeJSON(e.stdout, p)
+			}
+			_, err = fmt.Fprintln(e.stdout, p.PID)
+			return err
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&name, "name", "", "name shown by cove ps")
+	fl.StringVarP(&cwd, "cwd", "w", "", "working directory (default /workspace)")
+	fl.StringArrayVarP(&envs, "env", "e", nil, "environment variable KEY=VALUE (repeatable)")
+	fl.DurationVar(&timeout, "timeout", 0, "kill the process after this long (default: never)")
+	fl.BoolVar(&asJSON, "json", false, "print the process as JSON")
+	return cmd
+}
+
+// pidArg decodes a process id argument.
+func pidArg(s string) (int, error) {
+	pid, err := strconv.Atoi(s)
+	if err != nil || pid <= 0 {
+		return 0, cove.Errorf(cove.CodeInvalid, "process id %q: use the number cove spawn or cove ps shows", s)
+	}
+	return pid, nil
+}
+
+func newLogsCmd(e *env) *cobra.Command {
+	var follow, asJSON bool
+	cmd := &cobra.Command{
+		Use:   "logs [flags] ID PID",
+		Short: "Print a background process's output",
+		Long: `Print a background process's output from its start (what is kept of it);
+with -f, go on until the process exits.`,
+		Args: exactArgs(2, "logs [flags] ID PID"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			pid, err := pidArg(args[1])
+			if err != nil {
+				return err
+			}
+			svc, err := e.remoteService(cmd.Context())
+			if err != nil {
+				return err
+			}
+			st, err := svc.ProcessLogs(cmd.Context(), args[0], pid, follow)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			enc := json.NewEncoder(e.stdout)
+			for {
+				ev, err := st.Next()
+				if errors.Is(err, io.EOF) {
+					return nil
+				}
+				if err != nil {
+					return err
+				}
+				switch {
+				case asJSON:
+					if err := enc.Encode(ev); err != nil {
+						return err
+					}
+				case ev.Type == cove.EventStdout:
+					e.stdout.Write(ev.Data)
+				case ev.Type == cove.EventStderr:
+					e.stderr.Write(ev.Data)
+				case ev.Type == cove.EventExit && ev.Result.Message != "":
+					fmt.Fprintf(e.stderr, "cove: %s\n", ev.Result.Message)
+				}
+				if ev.Type == cove.EventExit {
+					return nil
+				}
+			}
+		},
+	}
+	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "follow the output until the process exits")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the events as JSON lines (data base64-encoded)")
+	return cmd
+}
+
+func newKillCmd(e *env) *cobra.Command {
+	var signal string
+	cmd := &cobra.Command{
+		Use:   "kill [flags] ID PID",
+		Short: "Send a signal to a background process",
+		Args:  exactArgs(2, "kill [flags] ID PID"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			pid, err := pidArg(args[1])
+			if err != nil {
+				return err
+			}
+			svc, err := e.remoteService(cmd.Context())
+			if err != nil {
+				return err
+			}
+			return svc.SignalProcess(cmd.Context(), args[0], pid, signal)
+		},
+	}
+	cmd.Flags().StringVarP(&signal, "signal", "s", "SIGTERM", "signal to send: a name (SIGTERM, KILL) or a number")
+	return cmd
+}

@@ -1,0 +1,106 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cove-sandbox/cove"
+)
+
+func TestProcesses(t *testing.T) {
+	srv := newServer(t)
+	c := srv.cli(t, srv.admin)
+	id := c.create()
+
+	ticker := strings.TrimSpace(c.ok("spawn", "--name", "ticker", id, "--", "sh", "-c", "for i in 1 2 3; do echo tick $i; sleep 0.2; done; echo done >&2"))
+	if _, err := strconv.Atoi(ticker); err != nil {
+		t.Fatalf("spawn printed %q, want a pid", ticker)
+	}
+	var sleeper cove.Process
+	if err := json.Unmarshal([]byte(c.ok("spawn", "--json", id, "--", "sleep", "1000")), &sleeper); err != nil {
+		t.Fatal(err)
+	}
+	if sleeper.PID <= 0 || sleeper.State != cove.ProcessRunning || strings.Join(sleeper.Cmd, " ") != "sleep 1000" {
+		t.Fatalf("spawn --json: %+v", sleeper)
+	}
+
+	t.Run("logs_follow", func(t *testing.T) {
+		r := c.do("", "logs", "-f", id, ticker)
+		if r.code != 0 || r.stdout != "tick 1\ntick 2\ntick 3\n" || r.stderr != "done\n" {
+			t.Fatalf("exit %d stdout %q stderr %q", r.code, r.stdout, r.stderr)
+		}
+	})
+
+	t.Run("ps_table", func(t *testing.T) {
+		got := c.ok("ps", id)
+		lines := strings.Split(got, "\n")
+		// Process ids differ from run to run: the first column becomes PID.
+		pid := regexp.MustCompile(`^\d+ *`)
+		for i := 1; i < len(lines); i++ {
+			lines[i] = pid.ReplaceAllStringFunc(lines[i], func(m string) string { return "PID" + strings.Repeat(" ", len(m)-3) })
+		}
+		golden(t, "ps.txt", stabilize(strings.Join(lines, "\n")))
+	})
+
+	t.Run("logs", func(t *testing.T) {
+		r := c.do("", "logs", id, ticker)
+		if r.code != 0 || r.stdout != "tick 1\ntick 2\ntick 3\n" || r.stderr != "done\n" {
+			t.Fatalf("exit %d stdout %q stderr %q", r.code, r.stdout, r.stderr)
+		}
+		out := c.ok("logs", "--json", id, ticker)
+		var types []cove.EventType
+		sc := bufio.NewScanner(strings.NewReader(out))
+		for sc.Scan() {
+			var ev cove.Event
+			if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
+				t.Fatalf("%v: %q", err, sc.Text())
+			}
+			types = append(types, ev.Type)
+		}
+		if len(types) < 3 || types[0] != cove.EventStdout || types[len(types)-1] != cove.EventExit {
+			t.Fatalf("logs --json events %v:\n%s", types, out)
+		}
+	})
+
+	t.Run("kill", func(t *testing.T) {
+		c.ok("kill", "--signal", "KILL", id, strconv.Itoa(sleeper.PID))
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			var procs []*cove.Process
+			if err := json.Unmarshal([]byte(c.ok("ps", "--json", id)), &procs); err != nil {
+				t.Fatal(err)
+			}
+			var p *cove.Process
+			for _, q := range procs {
+				if q.PID == sleeper.PID {
+					p = q
+				}
+			}
+			if p == nil {
+				t.Fatalf("ps lost the process: %+v", procs)
+			}
+			if p.State == cove.ProcessExited {
+				if p.Result == nil || p.Result.Signal != "SIGKILL" {
+					t.Fatalf("killed process: %+v", p.Result)
+				}
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("the process outlived SIGKILL")
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	})
+
+	t.Run("errors", func(t *testing.T) {
+		c.fails(cove.CodeInvalid, `^cove: process id "x": use the number`, "logs", id, "x")
+		c.fails(cove.CodeNotFound, `^cove: .+\n$`, "logs", id, "99999")
+		c.fails(cove.CodeInvalid, `^cove: .*signal`, "kill", "--signal", "NOPE", id, ticker)
+		c.fails(cove.CodeInvalid, `^cove: nothing to run`, "spawn", id)
+	})
+}

@@ -1,0 +1,89 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"github.com/cove-sandbox/cove"
+	"github.com/cove-sandbox/cove/client"
+)
+
+// defaultServer is where `cove serve` listens unless told otherwise.
+const defaultServer = "http://127.0.0.1:7070"
+
+// serverURL returns the server the commands talk to, and whether the user
+// chose one (--server or COVE_URL) rather than falling back to the default.
+func (e *env) serverURL() (url string, chosen bool) {
+	if e.server != "" {
+		return e.server, true
+	}
+	if u := e.getenv("COVE_URL"); u != "" {
+		return u, true
+	}
+	return defaultServer, false
+}
+
+// apiKey returns the key from COVE_API_KEY, else the server's admin key
+// from the data directory, which only root on the server's machine can read.
+func (e *env) apiKey() (string, error) {
+	if k := strings.TrimSpace(e.getenv("COVE_API_KEY")); k != "" {
+		return k, nil
+	}
+	if e.cfg.DataDir != "" {
+		if b, err := os.ReadFile(filepath.Join(e.cfg.DataDir, "admin.key")); err == nil {
+			if k := strings.TrimSpace(string(b)); k != "" {
+				return k, nil
+			}
+		}
+	}
+	return "", cove.Errorf(cove.CodeUnauthorized, "no API key: set COVE_API_KEY (cove keys create prints one) or run as root next to the server")
+}
+
+// remoteService returns the service of the cove server chosen by --server,
+// COVE_URL or the default address, reached through the SDK.
+func (e *env) remoteService(ctx context.Context) (cove.Service, error) {
+	url, _ := e.serverURL()
+	key, err := e.apiKey()
+	if err != nil {
+		return nil, err
+	}
+	c, err := client.New(url, key)
+	if err != nil {
+		return nil, err
+	}
+	e.dialed = url
+	return c, nil
+}
+
+// explain turns a failure to reach the server into an error that says
+// which server and how to start one; other errors pass unchanged.
+func (e *env) explain(err error) error {
+	if e.dialed == "" || !unreachable(err) {
+		return err
+	}
+	var cause string
+	var oe *net.OpError
+	switch {
+	case errors.Is(err, syscall.ECONNREFUSED):
+		cause = "connection refused"
+	case errors.As(err, &oe) && oe.Err != nil:
+		cause = oe.Err.Error()
+	default:
+		cause = cove.ErrorMessage(err)
+	}
+	return cove.Errorf(cove.CodeUnavailable, "cannot reach the cove server at %s (%s): start one with `cove serve`, or point --server or COVE_URL at a running one", e.dialed, cause)
+}
+
+// unreachable reports whether err is a failure to connect (refused, no
+// route, unknown host), as opposed to an answer from the server.
+func unreachable(err error) bool {
+	var oe *net.OpError
+	var de *net.DNSError
+	return errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.EHOSTUNREACH) ||
+		errors.Is(err, syscall.ENETUNREACH) || errors.As(err, &de) || (errors.As(err, &oe) && oe.Op == "dial")
+}

@@ -1,0 +1,220 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/cove-sandbox/cove"
+)
+
+func newCreateCmd(e *env) *cobra.Command {
+	var (
+		language     string
+		envs, labels []string
+		idle, ttl    time.Duration
+		asJSON       bool
+		lf           limitFlags
+	)
+	cmd := &cobra.Command{
+		Use:   "create [flags]",
+		Short: "Create a sandbox and print its id",
+		Long: `Create a long-lived sandbox on the server and print its id.
+
+The sandbox keeps its workspace between commands: run commands in it with
+cove exec, open a shell with cove shell, copy files with cove cp. It stops
+after --idle-timeout without activity and is deleted at --ttl.`,
+		Example: `  id=$(cove create --lang python --memory 256M --label team=ml)
+  cove exec "$id" -- python3 -c 'print(1)'
+  cove create --ttl 1h --idle-timeout 10m --env DEBUG=1 --json`,
+		Args: exactArgs(0, "create [flags]"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			spec := cove.SandboxSpec{Language: language, IdleTimeout: idle, TTL: ttl}
+			var err error
+			if spec.Limits, err = lf.limits(); err != nil {
+				return err
+			}
+			if spec.Env, err = pairs("--env", envs); err != nil {
+				return err
+			}
+			if spec.Labels, err = pairs("--label", labels); err != nil {
+				return err
+			}
+			svc, err := e.remoteService(cmd.Context())
+			if err != nil {
+				return err
+			}
+			stop := e.spin("creating sandbox", asJSON)
+			sb, err := svc.CreateSandbox(cmd.Context(), spec)
+			stop()
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return writeJSON(e.stdout, sb)
+			}
+			_, err = fmt.Fprintln(e.stdout, sb.ID)
+			return err
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVarP(&language, "lang", "l", "", "default language of code run in the sandbox: python, javascript, typescript or bash")
+	fl.StringArrayVarP(&envs, "env", "e", nil, "environment variable KEY=VALUE of every command in the sandbox (repeatable)")
+	fl.StringArrayVar(&labels, "label", nil, "label KEY=VALUE to find the sandbox by (repeatable)")
+	fl.DurationVar(&idle, "idle-timeout", 0, "stop the sandbox after this long without activity (default: the server's)")
+	fl.DurationVar(&ttl, "ttl", 0, "delete the sandbox this long after its creation (default: the server's)")
+	fl.BoolVar(&asJSON, "json", false, "print the sandbox as JSON")
+	lf.register(cmd)
+	return cmd
+}
+
+func newListCmd(e *env) *cobra.Command {
+	var (
+		labels []string
+		state  string
+		all    bool
+		limit  int
+		asJSON bool
+	)
+	cmd := &cobra.Command{
+		Use:     "ls [flags]",
+		Aliases: []string{"list"},
+		Short:   "List sandboxes, newest first",
+		Example: `  cove ls
+  cove ls --label team=ml --state running
+  cove ls --all --json`,
+		Args: exactArgs(0, "ls [flags]"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			want, err := pairs("--label", labels)
+			if err != nil {
+				return err
+			}
+			svc, err := e.remoteService(cmd.Context())
+			if err != nil {
+				return err
+			}
+			opts := cove.ListOptions{Labels: want, State: cove.SandboxState(state), Limit: limit}
+			list := &cove.SandboxList{Sandboxes: []*cove.Sandbox{}}
+			for {
+				page, err := svc.ListSandboxes(cmd.Context(), opts)
+				if err != nil {
+					return err
+				}
+				list.Sandboxes = append(list.Sandboxes, page.Sandboxes...)
+				list.NextPageToken = page.NextPageToken
+				if !all || page.NextPageToken == "" {
+					break
+				}
+				opts.PageToken = page.NextPageToken
+			}
+			if asJSON {
+				return writeJSON(e.stdout, list)
+			}
+			t := newTable(e.stdout, "ID", "STATE", "LANGUAGE", "LABELS", "AGE", "MEMORY", "CPUS")
+			for _, sb := range list.Sandboxes {
+				t.row(sb.ID, string(sb.State), orDash(sb.Language), orDash(labelText(sb.Labels)), age(sb.CreatedAt),
+					cove.FormatBytes(sb.Limits.MemoryBytes), strconv.FormatFloat(sb.Limits.CPUs, 'g', -1, 64))
+			}
+			if err := t.flush(); err != nil {
+				return err
+			}
+			if list.NextPageToken != "" {
+				fmt.Fprintln(e.stderr, "cove: more sandboxes than shown: add --all to list them all")
+			}
+			return nil
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringArrayVar(&labels, "label", nil, "only sandboxes with label KEY=VALUE (repeatable: all must match)")
+	fl.StringVar(&state, "state", "", "only sandboxes in this state: running, stopped or error")
+	fl.BoolVarP(&all, "all", "a", false, "follow the pages to list every sandbox")
+	fl.IntVar(&limit, "limit", 0, "sandboxes per page (default and maximum 100)")
+	fl.BoolVar(&asJSON, "json", false, "print the list as JSON")
+	return cmd
+}
+
+// batchResult is what happened to one sandbox of stop, start or rm.
+type batchResult struct {
+	ID      string        `json:"id"`
+	OK      bool          `json:"ok"`
+	Sandbox *cove.Sandbox `json:"sandbox,omitempty"`
+	Error   *cove.Error   `json:"error,omitempty"`
+}
+
+// newBatchCmd builds a command that does one call on each of several
+// sandboxes, reports each result, and fails if any failed.
+func newBatchCmd(e *env, use, short, doing string, call func(ctx context.Context, svc cove.Service, id string) (*cove.Sandbox, error)) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   use + " ID...",
+		Short: short,
+		Args:  minArgs(1, use+" ID..."),
+		RunE: func(cmd *cobra.Command, ids []string) error {
+			svc, err := e.remoteService(cmd.Context())
+			if err != nil {
+				return err
+			}
+			results := make([]batchResult, 0, len(ids))
+			exit := 0
+			for _, id := range ids {
+				stop := e.spin(doing+" "+id, asJSON)
+				sb, err := call(cmd.Context(), svc, id)
+				stop()
+				if errors.Is(err, context.Canceled) {
+					return err
+				}
+				if err = e.explain(err); err != nil {
+					fmt.Fprintf(e.stderr, "cove: %s\n", cove.ErrorMessage(err))
+					code := cove.ErrorCode(err)
+					if exit == 0 {
+						exit = cove.Codes[code].ExitCode
+					}
+					results = append(results, batchResult{ID: id, Error: &cove.Error{Code: code, Message: cove.ErrorMessage(err)}})
+					continue
+				}
+				results = append(results, batchResult{ID: id, OK: true, Sandbox: sb})
+				if !asJSON {
+					fmt.Fprintln(e.stdout, id)
+				}
+			}
+			if asJSON {
+				if err := writeJSON(e.stdout, results); err != nil {
+					return err
+				}
+			}
+			if exit != 0 {
+				return &exitError{code: exit}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print each sandbox's result as JSON")
+	return cmd
+}
+
+func newStopCmd(e *env) *cobra.Command {
+	return newBatchCmd(e, "stop", "Stop sandboxes, keeping their workspaces", "stopping",
+		func(ctx context.Context, svc cove.Service, id string) (*cove.Sandbox, error) {
+			return svc.StopSandbox(ctx, id)
+		})
+}
+
+func newStartCmd(e *env) *cobra.Command {
+	return newBatchCmd(e, "start", "Start stopped sandboxes with their workspaces as they were", "starting",
+		func(ctx context.Context, svc cove.Service, id string) (*cove.Sandbox, error) {
+			return svc.StartSandbox(ctx, id)
+		})
+}
+
+func newRemoveCmd(e *env) *cobra.Command {
+	cmd := newBatchCmd(e, "rm", "Delete sandboxes and their workspaces", "deleting",
+		func(ctx context.Context, svc cove.Service, id string) (*cove.Sandbox, error) {
+			return nil, svc.DeleteSandbox(ctx, id)
+		})
+	cmd.Aliases = []string{"delete"}
+	return cmd
+}

@@ -1,0 +1,188 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
+
+	"github.com/cove-sandbox/cove"
+	"github.com/cove-sandbox/cove/internal/httpapi"
+	"github.com/cove-sandbox/cove/internal/runtime/native"
+	"github.com/cove-sandbox/cove/internal/service"
+	"github.com/cove-sandbox/cove/internal/store"
+)
+
+func newServeCmd(e *env) *cobra.Command {
+	var addr, data string
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Serve the REST API (and, later, the web UI) for many users, programs and agents",
+		Long: `Serve cove's REST API.
+
+State lives in the data directory: a SQLite database and the sandboxes'
+workspaces. On its first start cove creates an admin API key in
+<data>/admin.key (mode 0600); COVE_ADMIN_KEY sets one instead. Every request
+needs "Authorization: Bearer <key>".
+
+Sandboxes that were running when cove last stopped come back stopped, with
+their files; starting one resumes it. On SIGTERM or Ctrl-C, running
+executions get --drain-timeout to finish.`,
+		Example: `  cove serve
+  cove serve --addr 0.0.0.0:7070 --data /srv/cove`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if addr != "" {
+				e.cfg.Addr = addr
+			}
+			if data != "" {
+				e.cfg.DataDir = data
+			}
+			return serve(cmd.Context(), e)
+		},
+	}
+	cmd.Flags().StringVar(&addr, "addr", "", "address to listen on (default 127.0.0.1:7070; COVE_ADDR)")
+	cmd.Flags().StringVar(&data, "data", "", "data directory (default /var/lib/cove for root; COVE_DATA_DIR)")
+	return cmd
+}
+
+func serve(ctx context.Context, e *env) error {
+	cfg := e.cfg
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	var level slog.Level
+	level.UnmarshalText([]byte(cfg.LogLevel))
+	if level > slog.LevelInfo {
+		// A server says what it is doing.
+		level = slog.LevelInfo
+	}
+	log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return cove.Errorf(cove.CodeUnavailable, "creating the data directory: %w", err)
+	}
+	lock, err := lockDataDir(cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	defer lock.Close()
+
+	st, err := store.Open(ctx, filepath.Join(cfg.DataDir, "cove.db"))
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	be, err := native.New(ctx, e.nativeOptions(log))
+	if err != nil {
+		return err
+	}
+	defer be.Close()
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	svc := service.New(be, service.Options{
+		Defaults:    cfg.Limits,
+		Records:     st,
+		IdleTimeout: cfg.IdleTimeout,
+		TTL:         cfg.TTL,
+		PoolSize:    cfg.PoolSize,
+		Metrics:     service.NewMetrics(reg),
+		Logger:      log,
+	})
+	if err := svc.Start(ctx); err != nil {
+		return err
+	}
+	if err := adminKey(ctx, e, svc, cfg.DataDir); err != nil {
+		svc.Shutdown(context.WithoutCancel(ctx))
+		return err
+	}
+
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		svc.Shutdown(context.WithoutCancel(ctx))
+		return cove.Errorf(cove.CodeUnavailable, "listening on %s: %v", cfg.Addr, err)
+	}
+	srv := &http.Server{
+		Handler: httpapi.New(svc, httpapi.Options{
+			Auth:    svc,
+			Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
+			Logger:  log,
+		}),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+	}
+	fmt.Fprintf(e.stderr, "cove %s serving on http://%s (data in %s)\n", cove.Version, ln.Addr(), cfg.DataDir)
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+
+	select {
+	case err := <-served:
+		svc.Shutdown(context.WithoutCancel(ctx))
+		return cove.Errorf(cove.CodeUnavailable, "serving: %v", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: draining running executions", "deadline", cfg.DrainTimeout)
+	drain, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.DrainTimeout)
+	defer cancel()
+	// Running executions finish (or are cancelled at the deadline), and
+	// their responses are written, before the listener closes.
+	if err := svc.Shutdown(drain); err != nil {
+		log.Error("stopping sandboxes", "err", err)
+	}
+	closeCtx, cancel2 := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel2()
+	if err := srv.Shutdown(closeCtx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		log.Warn("closing connections", "err", err)
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// lockDataDir makes sure one server at a time uses a data directory.
+func lockDataDir(dir string) (*os.File, error) {
+	f, err := os.OpenFile(filepath.Join(dir, "serve.lock"), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, cove.Errorf(cove.CodeUnavailable, "opening the data directory lock: %w", err)
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		f.Close()
+		return nil, cove.Errorf(cove.CodeConflict, "another cove serve is using %s: stop it first, or give this one its own --data directory", dir)
+	}
+	return f, nil
+}
+
+// adminKey installs the admin key: COVE_ADMIN_KEY, or the one kept in
+// <data>/admin.key, made on the first start.
+func adminKey(ctx context.Context, e *env, svc *service.Service, dataDir string) error {
+	if secret := e.getenv("COVE_ADMIN_KEY"); secret != "" {
+		if len(secret) < 16 {
+			return cove.Errorf(cove.CodeInvalid, "COVE_ADMIN_KEY is too short: use at least 16 random characters")
+		}
+		return svc.EnsureAdminKey(ctx, secret)
+	}
+	path := filepath.Join(dataDir, "admin.key")
+	secret, created, err := service.LoadOrCreateAdminSecret(path)
+	if err != nil {
+		return cove.Errorf(cove.CodeUnavailable, "admin key: %w", err)
+	}
+	if err := svc.EnsureAdminKey(ctx, secret); err != nil {
+		return err
+	}
+	if created {
+		fmt.Fprintf(e.stderr, "created an admin API key in %s (mode 0600); use it as: Authorization: Bearer $(cat %s)\n", path, path)
+	} else {
+		fmt.Fprintf(e.stderr, "admin API key: %s\n", path)
+	}
+	return nil
+}

@@ -1,0 +1,215 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/cove-sandbox/cove"
+)
+
+// decodeJSON reads a JSON object from r's body into v: at most
+// MaxBodyBytes (413 beyond), no Content-Encoding (415), no unknown fields,
+// nothing after the object. An empty body leaves v as it is, for routes
+// whose fields are all optional. Errors are invalid, with a message that
+// says what is wrong and where.
+func (s *server) decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
+	if err := refuseEncoding(r); err != nil {
+		return err
+	}
+	if r.ContentLength > s.opts.MaxBodyBytes {
+		return tooLarge("the request body", s.opts.MaxBodyBytes)
+	}
+	rc := http.NewResponseController(w)
+	if rc.SetReadDeadline(time.Now().Add(bodyReadTimeout)) == nil {
+		defer rc.SetReadDeadline(time.Time{})
+	}
+	body := http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes)
+	err := decodeJSONFrom(body, v)
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &mbe):
+		return tooLarge("the request body", s.opts.MaxBodyBytes)
+	case isTimeout(err):
+		return statusError(http.StatusRequestTimeout, cove.Errorf(cove.CodeInvalid, "timed out reading the request body"))
+	case err != nil:
+		return err
+	}
+	// Read to the end, so that the server notices when the client goes
+	// away while a long request (an execution) runs.
+	io.Copy(io.Discard, body)
+	return nil
+}
+
+// decodeJSONFrom decodes one JSON object from rd into v, strictly.
+func decodeJSONFrom(rd io.Reader, v any) error {
+	dec := json.NewDecoder(rd)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil // an empty body
+		}
+		return jsonError(err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		if err != nil {
+			return jsonError(err)
+		}
+		return cove.Errorf(cove.CodeInvalid, "invalid JSON body: unexpected data after the object")
+	}
+	return nil
+}
+
+// jsonError explains a JSON decoding error as an invalid error; size and
+// time limits pass through.
+func jsonError(err error) error {
+	var (
+		syn *json.SyntaxError
+		typ *json.UnmarshalTypeError
+		mbe *http.MaxBytesError
+		ce  *cove.Error
+	)
+	switch {
+	case errors.As(err, &mbe), isTimeout(err):
+		return err
+	case errors.As(err, &ce):
+		return ce
+	case errors.As(err, &syn):
+		return cove.Errorf(cove.CodeInvalid, "invalid JSON body at byte %d: %s", syn.Offset, strings.TrimPrefix(syn.Error(), "json: "))
+	case errors.As(err, &typ):
+		if typ.Field == "" {
+			return cove.Errorf(cove.CodeInvalid, "invalid JSON body: expected an object, got %s", typ.Value)
+		}
+		return cove.Errorf(cove.CodeInvalid, "invalid JSON body: field %q must be %s, not %s", jsonField(typ.Field), jsonType(typ.Type.Kind().String()), typ.Value)
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return cove.Errorf(cove.CodeInvalid, "invalid JSON body: it ends in the middle of a value")
+	}
+	msg := err.Error()
+	if f, ok := strings.CutPrefix(msg, "json: unknown field "); ok {
+		return cove.Errorf(cove.CodeInvalid, "invalid JSON body: unknown field %s", f)
+	}
+	return cove.Errorf(cove.CodeInvalid, "invalid JSON body: %s", strings.TrimPrefix(msg, "json: "))
+}
+
+// embeddedStructs are the Go names of the wire structs embedded in
+// others, which encoding/json puts in the field paths of its errors.
+var embeddedStructs = map[string]bool{"Limits": true, "CodeRequest": true}
+
+// jsonField returns a field path of a JSON error as the client wrote it.
+func jsonField(path string) string {
+	parts := strings.Split(path, ".")
+	out := parts[:0]
+	for _, p := range parts {
+		if !embeddedStructs[p] {
+			out = append(out, p)
+		}
+	}
+	return strings.Join(out, ".")
+}
+
+// jsonType names a Go kind as JSON people know it.
+func jsonType(kind string) string {
+	switch {
+	case strings.HasPrefix(kind, "int"), strings.HasPrefix(kind, "uint"):
+		return "an integer"
+	case strings.HasPrefix(kind, "float"):
+		return "a number"
+	case kind == "string":
+		return "a string"
+	case kind == "bool":
+		return "true or false"
+	case kind == "map", kind == "struct", kind == "ptr":
+		return "an object"
+	case kind == "slice", kind == "array":
+		return "an array"
+	}
+	return "a " + kind
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// refuseEncoding refuses a compressed request body: its decompressed size
+// would be unbounded, and nothing in the API needs it (a gzipped tar is
+// sent as Content-Type application/gzip instead).
+func refuseEncoding(r *http.Request) error {
+	if ce := r.Header.Get("Content-Encoding"); ce != "" && !strings.EqualFold(ce, "identity") {
+		return statusError(http.StatusUnsupportedMediaType, cove.Errorf(cove.CodeInvalid,
+			"Content-Encoding %q is not accepted: send the body uncompressed", ce))
+	}
+	return nil
+}
+
+// queryBool reads a boolean query parameter (absent is false).
+func queryBool(r *http.Request, name string) (bool, error) {
+	v := r.URL.Query().Get(name)
+	if v == "" {
+		return false, nil
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return false, cove.Errorf(cove.CodeInvalid, "invalid %s=%q: use true or false", name, truncate(v))
+	}
+	return b, nil
+}
+
+// pathPID reads the {pid} of a route.
+func pathPID(r *http.Request) (int, error) {
+	v := r.PathValue("pid")
+	n, err := strconv.Atoi(v)
+	if err != nil || n <= 0 {
+		return 0, cove.Errorf(cove.CodeInvalid, "invalid process id %q: use the pid that starting the process returned", truncate(v))
+	}
+	return n, nil
+}
+
+func truncate(s string) string {
+	if len(s) > 64 {
+		return s[:64] + "..."
+	}
+	return s
+}
+
+// writeJSON answers with v as JSON.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	enc.Encode(v)
+}
+
+// deadlineWriter extends the connection's write deadline before each
+// write, so that a client that stops reading is dropped after the stall
+// timeout while a slow but steady one is not. Call reset when done: the
+// connection may serve further requests.
+type deadlineWriter struct {
+	w       io.Writer
+	rc      *http.ResponseController
+	timeout time.Duration
+}
+
+func (s *server) newDeadlineWriter(w http.ResponseWriter) *deadlineWriter {
+	return &deadlineWriter{w: w, rc: http.NewResponseController(w), timeout: s.opts.StallTimeout}
+}
+
+func (d *deadlineWriter) Write(p []byte) (int, error) {
+	d.rc.SetWriteDeadline(time.Now().Add(d.timeout))
+	return d.w.Write(p)
+}
+
+func (d *deadlineWriter) reset() { d.rc.SetWriteDeadline(time.Time{}) }
+
+// invalid returns an invalid error with a formatted message.
+func invalid(format string, args ...any) error {
+	return cove.Errorf(cove.CodeInvalid, format, args...)
+}

@@ -1,0 +1,491 @@
+package httpapi
+
+import (
+	"bufio"
+	"compress/gzip"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"mime/multipart"
+	"net/http"
+	"path"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/cove-sandbox/cove"
+	"github.com/cove-sandbox/cove/internal/wire"
+)
+
+// headerFileInfo carries a file's wire.FileInfo as ASCII JSON on file
+// downloads and HEAD answers.
+const headerFileInfo = "X-Cove-File-Info"
+
+// filePath returns the {path} of a files route; the workspace itself when
+// there is none.
+func filePath(r *http.Request) string {
+	if p := r.PathValue("path"); p != "" {
+		return p
+	}
+	return "."
+}
+
+// getFile answers GET .../files/{path}: by default a file's bytes or a
+// directory's listing; ?stat=true its FileInfo; ?list=true (or
+// ?recursive=true) a listing only; ?raw=true the bytes only; ?archive=tar
+// or zip the directory packed.
+func (s *server) getFile(w http.ResponseWriter, r *http.Request) error {
+	ctx, id, p := r.Context(), r.PathValue("id"), filePath(r)
+	stat, err := queryBool(r, "stat")
+	if err != nil {
+		return err
+	}
+	list, err := queryBool(r, "list")
+	if err != nil {
+		return err
+	}
+	recursive, err := queryBool(r, "recursive")
+	if err != nil {
+		return err
+	}
+	raw, err := queryBool(r, "raw")
+	if err != nil {
+		return err
+	}
+	switch format := r.URL.Query().Get("archive"); {
+	case format != "":
+		return s.downloadArchive(w, r, id, p, format)
+	case stat:
+		fi, err := s.svc.StatFile(ctx, id, p)
+		if err != nil {
+			return err
+		}
+		writeJSON(w, http.StatusOK, wire.FileInfoFrom(fi))
+		return nil
+	case list || recursive:
+		return s.listFiles(w, r, id, p, recursive)
+	}
+	rc, fi, err := s.svc.ReadFile(ctx, id, p)
+	if err != nil {
+		if raw || cove.ErrorCode(err) != cove.CodeInvalid {
+			return err
+		}
+		// Perhaps a directory: list it.
+		if dfi, serr := s.svc.StatFile(ctx, id, p); serr == nil && dfi.IsDir {
+			return s.listFiles(w, r, id, p, recursive)
+		}
+		return err
+	}
+	defer rc.Close()
+	setFileHeaders(w.Header(), fi)
+	w.Header().Set("Content-Length", strconv.FormatInt(fi.Size, 10))
+	w.WriteHeader(http.StatusOK)
+	if r.Method == http.MethodHead {
+		return nil
+	}
+	dw := s.newDeadlineWriter(w)
+	defer dw.reset()
+	if _, err := io.CopyN(dw, rc, fi.Size); err != nil {
+		s.log.Warn("file download cut short", "sandbox", id, "path", p, "err", err)
+		panic(http.ErrAbortHandler)
+	}
+	return nil
+}
+
+func (s *server) listFiles(w http.ResponseWriter, r *http.Request, id, p string, recursive bool) error {
+	fis, err := s.svc.ListFiles(r.Context(), id, p, recursive)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, &wire.FileList{Entries: wire.FileInfosFrom(fis)})
+	return nil
+}
+
+func (s *server) downloadArchive(w http.ResponseWriter, r *http.Request, id, p, format string) error {
+	rc, err := s.svc.DownloadArchive(r.Context(), id, p, format)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	name := path.Base(p)
+	if name == "." || name == "/" || name == "" {
+		name = "workspace"
+	}
+	h := w.Header()
+	h.Set("Content-Type", map[string]string{"tar": "application/x-tar", "zip": "application/zip"}[format])
+	h.Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": name + "." + format}))
+	w.WriteHeader(http.StatusOK)
+	dw := s.newDeadlineWriter(w)
+	defer dw.reset()
+	if _, err := io.Copy(dw, rc); err != nil {
+		if r.Context().Err() == nil {
+			s.log.Warn("archive download cut short", "sandbox", id, "path", p, "err", err)
+		}
+		panic(http.ErrAbortHandler)
+	}
+	return nil
+}
+
+// headFile answers HEAD .../files/{path} with the file's FileInfo in the
+// X-Cove-File-Info header.
+func (s *server) headFile(w http.ResponseWriter, r *http.Request) error {
+	fi, err := s.svc.StatFile(r.Context(), r.PathValue("id"), filePath(r))
+	if err != nil {
+		return err
+	}
+	setFileHeaders(w.Header(), fi)
+	if fi.IsDir {
+		w.Header().Set("Content-Type", "application/json")
+	} else {
+		w.Header().Set("Content-Length", strconv.FormatInt(fi.Size, 10))
+	}
+	w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+// setFileHeaders describes a file being served. User files are served
+// with a sandboxing content security policy so that an HTML file from a
+// sandbox cannot run script as the API's origin.
+func setFileHeaders(h http.Header, fi *cove.FileInfo) {
+	h.Set(headerFileInfo, fileInfoHeader(fi))
+	ct := mime.TypeByExtension(path.Ext(fi.Name))
+	if ct == "" {
+		ct = "application/octet-stream"
+	}
+	h.Set("Content-Type", ct)
+	h.Set("Content-Security-Policy", "sandbox")
+	h.Set("Cache-Control", "no-store")
+	if !fi.ModTime.IsZero() {
+		h.Set("Last-Modified", fi.ModTime.UTC().Format(http.TimeFormat))
+	}
+}
+
+// fileInfoHeader returns fi as JSON with every non-ASCII character
+// escaped, fit for a header value.
+func fileInfoHeader(fi *cove.FileInfo) string {
+	b, _ := json.Marshal(wire.FileInfoFrom(fi))
+	var sb strings.Builder
+	for len(b) > 0 {
+		r, n := utf8.DecodeRune(b)
+		b = b[n:]
+		switch {
+		case r < 0x80:
+			sb.WriteRune(r)
+		case r > 0xFFFF:
+			r -= 0x10000
+			fmt.Fprintf(&sb, `\u%04x\u%04x`, 0xD800+(r>>10), 0xDC00+(r&0x3FF))
+		default:
+			fmt.Fprintf(&sb, `\u%04x`, r)
+		}
+	}
+	return sb.String()
+}
+
+// putFile answers PUT .../files/{path}: the raw body becomes the file.
+func (s *server) putFile(w http.ResponseWriter, r *http.Request) error {
+	var mode uint32
+	if m := r.URL.Query().Get("mode"); m != "" {
+		var err error
+		if mode, err = wire.ParseMode(m); err != nil {
+			return invalid("%s", err.Error())
+		}
+	}
+	body, err := s.uploadBody(w, r)
+	if err != nil {
+		return err
+	}
+	defer body.done()
+	fi, err := s.svc.WriteFile(r.Context(), r.PathValue("id"), filePath(r), body, mode)
+	if ferr := body.failure(s.opts.MaxUploadBytes); ferr != nil {
+		return ferr
+	}
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, wire.FileInfoFrom(fi))
+	return nil
+}
+
+func (s *server) deleteFile(w http.ResponseWriter, r *http.Request) error {
+	recursive, err := queryBool(r, "recursive")
+	if err != nil {
+		return err
+	}
+	if err := s.svc.DeleteFile(r.Context(), r.PathValue("id"), filePath(r), recursive); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// uploadBody returns the request body bounded by MaxUploadBytes and by
+// the stall timeout. Call its done when finished with it.
+func (s *server) uploadBody(w http.ResponseWriter, r *http.Request) (*cappedReader, error) {
+	if err := refuseEncoding(r); err != nil {
+		return nil, err
+	}
+	if r.ContentLength > s.opts.MaxUploadBytes {
+		return nil, tooLarge("the upload", s.opts.MaxUploadBytes)
+	}
+	return &cappedReader{r: http.MaxBytesReader(w, r.Body, s.opts.MaxUploadBytes), rc: http.NewResponseController(w), timeout: s.opts.StallTimeout}, nil
+}
+
+// cappedReader reads an upload, extending the read deadline before each
+// read, and notes when the reader under it failed for being too long or
+// for a stall, whatever the consumer then does with the error.
+type cappedReader struct {
+	r       io.Reader
+	rc      *http.ResponseController
+	timeout time.Duration
+	over    bool
+	stalled bool
+}
+
+func (c *cappedReader) Read(p []byte) (int, error) {
+	c.rc.SetReadDeadline(time.Now().Add(c.timeout))
+	n, err := c.r.Read(p)
+	var mbe *http.MaxBytesError
+	switch {
+	case err == nil:
+	case errors.As(err, &mbe):
+		c.over = true
+	case isTimeout(err):
+		c.stalled = true
+	}
+	return n, err
+}
+
+// done clears the read deadline: the connection may serve more requests.
+func (c *cappedReader) done() { c.rc.SetReadDeadline(time.Time{}) }
+
+// failure returns the error of an upload that failed for its size or a
+// stall; nil otherwise.
+func (c *cappedReader) failure(limit int64) error {
+	switch {
+	case c.over:
+		return tooLarge("the upload", limit)
+	case c.stalled:
+		return statusError(http.StatusRequestTimeout, cove.Errorf(cove.CodeInvalid, "the upload stalled: nothing came for a while"))
+	}
+	return nil
+}
+
+// limitedReader reads at most n bytes and then fails, noting it; it bounds
+// decompressed data.
+type limitedReader struct {
+	r    io.Reader
+	n    int64
+	over bool
+}
+
+func (l *limitedReader) Read(p []byte) (int, error) {
+	if l.n <= 0 {
+		var one [1]byte
+		n, err := l.r.Read(one[:])
+		if n > 0 {
+			l.over = true
+			return 0, cove.Errorf(cove.CodeInvalid, "the decompressed upload is too large")
+		}
+		return 0, err
+	}
+	if int64(len(p)) > l.n {
+		p = p[:l.n]
+	}
+	n, err := l.r.Read(p)
+	l.n -= int64(n)
+	return n, err
+}
+
+// uploadFiles answers POST .../files: many files as multipart/form-data,
+// or a tar archive (optionally gzipped) to extract, into the directory
+// ?path= (default the workspace).
+func (s *server) uploadFiles(w http.ResponseWriter, r *http.Request) error {
+	dir := r.URL.Query().Get("path")
+	extract := r.URL.Query().Get("extract")
+	mt, params, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	switch {
+	case extract == "" && mt == "multipart/form-data":
+		return s.uploadMultipart(w, r, dir, params["boundary"])
+	case extract == "tar" || extract == "tar.gz" || extract == "tgz" || (extract == "" && isTarType(mt)):
+		return s.uploadTar(w, r, dir)
+	case extract != "":
+		return invalid("unknown extract=%q: use extract=tar (gzipped or not)", truncate(extract))
+	}
+	return statusError(http.StatusUnsupportedMediaType, cove.Errorf(cove.CodeInvalid,
+		"send files as multipart/form-data, or a tar archive as application/x-tar or application/gzip (or with ?extract=tar)"))
+}
+
+func isTarType(mt string) bool {
+	switch mt {
+	case "application/x-tar", "application/tar", "application/gzip", "application/x-gzip", "application/x-gtar", "application/x-compressed-tar":
+		return true
+	}
+	return false
+}
+
+func (s *server) uploadMultipart(w http.ResponseWriter, r *http.Request, dir, boundary string) error {
+	if boundary == "" {
+		return invalid("multipart/form-data without a boundary")
+	}
+	body, err := s.uploadBody(w, r)
+	if err != nil {
+		return err
+	}
+	defer body.done()
+	mr := multipart.NewReader(body, boundary)
+	files := []*wire.FileInfo{}
+	for i := 1; ; i++ {
+		part, err := mr.NextRawPart()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if ferr := body.failure(s.opts.MaxUploadBytes); ferr != nil {
+			return ferr
+		}
+		if err != nil {
+			return invalid("malformed multipart body: %v", err)
+		}
+		name := partPath(part)
+		if name == "" {
+			return invalid("part %d of the upload has neither a filename nor a field name to use as its path", i)
+		}
+		if dir != "" && dir != "." {
+			name = path.Join(dir, name)
+		}
+		fi, err := s.svc.WriteFile(r.Context(), r.PathValue("id"), name, part, 0)
+		if ferr := body.failure(s.opts.MaxUploadBytes); ferr != nil {
+			return ferr
+		}
+		if err != nil {
+			return err
+		}
+		files = append(files, wire.FileInfoFrom(fi))
+	}
+	if len(files) == 0 {
+		return invalid("the multipart body holds no file")
+	}
+	writeJSON(w, http.StatusCreated, &wire.UploadResult{Files: files})
+	return nil
+}
+
+// partPath returns where a part goes: its filename as sent (with its
+// directories, which multipart.Part.FileName would strip), else its field
+// name.
+func partPath(p *multipart.Part) string {
+	_, params, err := mime.ParseMediaType(p.Header.Get("Content-Disposition"))
+	if err != nil {
+		return ""
+	}
+	if f := params["filename"]; f != "" {
+		return f
+	}
+	return params["name"]
+}
+
+func (s *server) uploadTar(w http.ResponseWriter, r *http.Request, dir string) error {
+	if dir == "" {
+		dir = "."
+	}
+	body, err := s.uploadBody(w, r)
+	if err != nil {
+		return err
+	}
+	defer body.done()
+	br := bufio.NewReader(body)
+	var rd io.Reader = br
+	var limited *limitedReader
+	if magic, _ := br.Peek(2); len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
+		zr, err := gzip.NewReader(br)
+		if err != nil {
+			return invalid("the upload looks gzipped but is not: %v", err)
+		}
+		defer zr.Close()
+		limited = &limitedReader{r: zr, n: s.opts.MaxUploadBytes}
+		rd = limited
+	}
+	err = s.svc.UploadArchive(r.Context(), r.PathValue("id"), dir, rd)
+	if ferr := body.failure(s.opts.MaxUploadBytes); ferr != nil {
+		return ferr
+	}
+	if limited != nil && limited.over {
+		return tooLarge("the decompressed upload", s.opts.MaxUploadBytes)
+	}
+	if err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (s *server) makeDir(w http.ResponseWriter, r *http.Request) error {
+	var req wire.PathRequest
+	if err := s.decodeJSON(w, r, &req); err != nil {
+		return err
+	}
+	fi, err := s.svc.MakeDir(r.Context(), r.PathValue("id"), req.Path)
+	return answerFileInfo(w, fi, err)
+}
+
+func (s *server) moveFile(w http.ResponseWriter, r *http.Request) error {
+	var req wire.MoveRequest
+	if err := s.decodeJSON(w, r, &req); err != nil {
+		return err
+	}
+	fi, err := s.svc.MoveFile(r.Context(), r.PathValue("id"), req.From, req.To)
+	return answerFileInfo(w, fi, err)
+}
+
+func (s *server) chmodFile(w http.ResponseWriter, r *http.Request) error {
+	var req wire.ChmodRequest
+	if err := s.decodeJSON(w, r, &req); err != nil {
+		return err
+	}
+	if req.Mode == nil {
+		return invalid("mode is required: give octal permission bits such as \"0755\"")
+	}
+	fi, err := s.svc.ChmodFile(r.Context(), r.PathValue("id"), req.Path, uint32(*req.Mode))
+	return answerFileInfo(w, fi, err)
+}
+
+func answerFileInfo(w http.ResponseWriter, fi *cove.FileInfo, err error) error {
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, wire.FileInfoFrom(fi))
+	return nil
+}
+
+func (s *server) searchFiles(w http.ResponseWriter, r *http.Request) error {
+	var req wire.SearchRequest
+	if err := s.decodeJSON(w, r, &req); err != nil {
+		return err
+	}
+	res, err := s.svc.SearchFiles(r.Context(), r.PathValue("id"), cove.SearchRequest(req))
+	if err != nil {
+		return err
+	}
+	if res.Matches == nil {
+		res.Matches = []cove.SearchMatch{}
+	}
+	writeJSON(w, http.StatusOK, res)
+	return nil
+}
+
+func (s *server) replaceInFiles(w http.ResponseWriter, r *http.Request) error {
+	var req wire.ReplaceRequest
+	if err := s.decodeJSON(w, r, &req); err != nil {
+		return err
+	}
+	res, err := s.svc.ReplaceInFiles(r.Context(), r.PathValue("id"), cove.ReplaceRequest(req))
+	if err != nil {
+		return err
+	}
+	if res == nil {
+		res = []*cove.ReplaceResult{}
+	}
+	writeJSON(w, http.StatusOK, &wire.ReplaceResults{Results: res})
+	return nil
+}

@@ -1,0 +1,36 @@
+package httpapi
+
+import (
+	"net/http"
+
+	"github.com/cove-sandbox/cove"
+	"github.com/cove-sandbox/cove/internal/wire"
+)
+
+// health answers GET /healthz: the process serves requests. It needs no
+// key and says nothing else.
+func (s *server) health(w http.ResponseWriter, r *http.Request) error {
+	writeJSON(w, http.StatusOK, &wire.Health{Status: "ok"})
+	return nil
+}
+
+func (s *server) version(w http.ResponseWriter, r *http.Request) error {
+	v, err := s.svc.Version(r.Context())
+	if err != nil {
+		return err
+	}
+	if v.Languages == nil {
+		v.Languages = []string{}
+	}
+	writeJSON(w, http.StatusOK, v)
+	return nil
+}
+
+// metrics answers GET /metrics with Options.Metrics.
+func (s *server) metrics(w http.ResponseWriter, r *http.Request) error {
+	if s.opts.Metrics == nil {
+		return cove.Errorf(cove.CodeNotFound, "this server exports no metrics")
+	}
+	s.opts.Metrics.ServeHTTP(w, r)
+	return nil
+}

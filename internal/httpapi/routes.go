@@ -1,0 +1,206 @@
+package httpapi
+
+import (
+	"fmt"
+	"net/http"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/cove-sandbox/cove"
+)
+
+// access says who may call a route.
+type access int
+
+const (
+	accessPublic  access = iota // anyone
+	accessKey                   // any valid key
+	accessMetrics               // an admin key, or anyone with Options.PublicMetrics
+)
+
+// route is one operation of the API. The table below is the only list of
+// routes: the mux is built from it and a test checks it against the
+// OpenAPI document both ways.
+type route struct {
+	Method  string
+	Pattern string // a ServeMux path pattern
+	Access  access
+	// QueryToken accepts the key as ?access_token= too, for browsers'
+	// WebSockets, which cannot set headers.
+	QueryToken bool
+	Handle     func(*server, http.ResponseWriter, *http.Request) error
+}
+
+var routes = []route{
+	{Method: "GET", Pattern: "/healthz", Access: accessPublic, Handle: (*server).health},
+	{Method: "GET", Pattern: "/v1/openapi.json", Access: accessPublic, Handle: (*server).openAPI},
+	{Method: "GET", Pattern: "/metrics", Access: accessMetrics, Handle: (*server).metrics},
+	{Method: "GET", Pattern: "/v1/version", Access: accessKey, Handle: (*server).version},
+	{Method: "GET", Pattern: "/v1/whoami", Access: accessKey, Handle: (*server).whoAmI},
+
+	{Method: "POST", Pattern: "/v1/sandboxes", Access: accessKey, Handle: (*server).createSandbox},
+	{Method: "GET", Pattern: "/v1/sandboxes", Access: accessKey, Handle: (*server).listSandboxes},
+	{Method: "GET", Pattern: "/v1/sandboxes/{id}", Access: accessKey, Handle: (*server).getSandbox},
+	{Method: "PATCH", Pattern: "/v1/sandboxes/{id}", Access: accessKey, Handle: (*server).updateSandbox},
+	{Method: "DELETE", Pattern: "/v1/sandboxes/{id}", Access: accessKey, Handle: (*server).deleteSandbox},
+	{Method: "POST", Pattern: "/v1/sandboxes/{id}/stop", Access: accessKey, Handle: (*server).stopSandbox},
+	{Method: "POST", Pattern: "/v1/sandboxes/{id}/start", Access: accessKey, Handle: (*server).startSandbox},
+
+	{Method: "POST", Pattern: "/v1/sandboxes/{id}/exec", Access: accessKey, Handle: (*server).exec},
+	{Method: "POST", Pattern: "/v1/sandboxes/{id}/code", Access: accessKey, Handle: (*server).runCode},
+	{Method: "POST", Pattern: "/v1/run", Access: accessKey, Handle: (*server).run},
+
+	{Method: "POST", Pattern: "/v1/sandboxes/{id}/processes", Access: accessKey, Handle: (*server).startProcess},
+	{Method: "GET", Pattern: "/v1/sandboxes/{id}/processes", Access: accessKey, Handle: (*server).listProcesses},
+	{Method: "GET", Pattern: "/v1/sandboxes/{id}/processes/{pid}", Access: accessKey, Handle: (*server).getProcess},
+	{Method: "DELETE", Pattern: "/v1/sandboxes/{id}/processes/{pid}", Access: accessKey, Handle: (*server).killProcess},
+	{Method: "GET", Pattern: "/v1/sandboxes/{id}/processes/{pid}/logs", Access: accessKey, Handle: (*server).processLogs},
+	{Method: "POST", Pattern: "/v1/sandboxes/{id}/processes/{pid}/stdin", Access: accessKey, Handle: (*server).processStdin},
+	{Method: "POST", Pattern: "/v1/sandboxes/{id}/processes/{pid}/signal", Access: accessKey, Handle: (*server).signalProcess},
+
+	{Method: "GET", Pattern: "/v1/sandboxes/{id}/pty", Access: accessKey, QueryToken: true, Handle: (*server).pty},
+
+	{Method: "GET", Pattern: "/v1/sandboxes/{id}/files", Access: accessKey, Handle: (*server).getFile},
+	{Method: "POST", Pattern: "/v1/sandboxes/{id}/files", Access: accessKey, Handle: (*server).uploadFiles},
+	{Method: "GET", Pattern: "/v1/sandboxes/{id}/files/{path...}", Access: accessKey, Handle: (*server).getFile},
+	{Method: "HEAD", Pattern: "/v1/sandboxes/{id}/files/{path...}", Access: accessKey, Handle: (*server).headFile},
+	{Method: "PUT", Pattern: "/v1/sandboxes/{id}/files/{path...}", Access: accessKey, Handle: (*server).putFile},
+	{Method: "DELETE", Pattern: "/v1/sandboxes/{id}/files/{path...}", Access: accessKey, Handle: (*server).deleteFile},
+	{Method: "POST", Pattern: "/v1/sandboxes/{id}/fs/mkdir", Access: accessKey, Handle: (*server).makeDir},
+	{Method: "POST", Pattern: "/v1/sandboxes/{id}/fs/move", Access: accessKey, Handle: (*server).moveFile},
+	{Method: "POST", Pattern: "/v1/sandboxes/{id}/fs/chmod", Access: accessKey, Handle: (*server).chmodFile},
+	{Method: "POST", Pattern: "/v1/sandboxes/{id}/fs/search", Access: accessKey, Handle: (*server).searchFiles},
+	{Method: "POST", Pattern: "/v1/sandboxes/{id}/fs/replace", Access: accessKey, Handle: (*server).replaceInFiles},
+
+	{Method: "POST", Pattern: "/v1/keys", Access: accessKey, Handle: (*server).createKey},
+	{Method: "GET", Pattern: "/v1/keys", Access: accessKey, Handle: (*server).listKeys},
+	{Method: "DELETE", Pattern: "/v1/keys/{id}", Access: accessKey, Handle: (*server).revokeKey},
+}
+
+// handler wraps a route's function: it authenticates the caller, puts its
+// key in the request's context, turns a returned error into an error
+// answer, recovers from panics and logs the request.
+func (s *server) handler(rt route) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w}
+		defer func() {
+			if p := recover(); p != nil {
+				if p == http.ErrAbortHandler {
+					panic(p)
+				}
+				s.log.Error("panic serving a request", "method", r.Method, "path", r.URL.Path, "panic", p, "stack", string(debug.Stack()))
+				if sw.status != 0 {
+					// The answer has begun: cut it off so the client sees
+					// a broken response rather than a short one.
+					panic(http.ErrAbortHandler)
+				}
+				s.writeError(sw, r, fmt.Errorf("panic: %v", p))
+			}
+			s.log.Debug("request", "method", r.Method, "path", r.URL.Path, "status", sw.status, "duration", time.Since(start))
+		}()
+		if rt.Access != accessPublic && !(rt.Access == accessMetrics && s.opts.PublicMetrics) {
+			key, err := s.authenticate(r, rt)
+			if err != nil {
+				s.writeError(sw, r, err)
+				return
+			}
+			r = r.WithContext(cove.WithKey(r.Context(), key))
+		}
+		if err := rt.Handle(s, sw, r); err != nil {
+			s.writeError(sw, r, err)
+		}
+	})
+}
+
+// authenticate returns the key of the request's bearer token.
+func (s *server) authenticate(r *http.Request, rt route) (*cove.Key, error) {
+	secret := bearerToken(r)
+	if secret == "" && rt.QueryToken {
+		secret = r.URL.Query().Get("access_token")
+	}
+	if secret == "" {
+		return nil, cove.Errorf(cove.CodeUnauthorized, "missing API key: send Authorization: Bearer <key>")
+	}
+	if s.opts.Auth == nil {
+		return nil, cove.Errorf(cove.CodeUnauthorized, "this server cannot check API keys")
+	}
+	key, err := s.opts.Auth.Authenticate(r.Context(), secret)
+	if err != nil {
+		return nil, err
+	}
+	if key == nil {
+		return nil, cove.Errorf(cove.CodeUnauthorized, "unknown API key")
+	}
+	if rt.Access == accessMetrics && !key.Admin {
+		return nil, cove.Errorf(cove.CodeUnauthorized, "only an admin key may read metrics")
+	}
+	return key, nil
+}
+
+// bearerToken returns the token of an "Authorization: Bearer" header.
+func bearerToken(r *http.Request) string {
+	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return ""
+	}
+	return strings.TrimSpace(token)
+}
+
+// noRoute answers a request that matches no route, or a route with another
+// method, in JSON.
+func (s *server) noRoute(w http.ResponseWriter, r *http.Request) {
+	// Let the mux decide between 404 and 405 (and which methods to allow).
+	rec := &headerRecorder{header: http.Header{}}
+	h, _ := s.mux.Handler(r)
+	h.ServeHTTP(rec, r)
+	if allow := rec.header.Get("Allow"); allow != "" {
+		w.Header().Set("Allow", allow)
+	}
+	if rec.status == http.StatusMethodNotAllowed {
+		s.writeError(w, r, statusError(http.StatusMethodNotAllowed, cove.Errorf(cove.CodeInvalid, "method %s is not allowed here (allowed: %s)", r.Method, rec.header.Get("Allow"))))
+		return
+	}
+	s.writeError(w, r, cove.Errorf(cove.CodeNotFound, "no such route: %s %s (see /v1/openapi.json)", r.Method, r.URL.Path))
+}
+
+// headerRecorder records the status and headers a handler writes and
+// drops its body.
+type headerRecorder struct {
+	header http.Header
+	status int
+}
+
+func (h *headerRecorder) Header() http.Header         { return h.header }
+func (h *headerRecorder) Write(b []byte) (int, error) { return len(b), nil }
+func (h *headerRecorder) WriteHeader(status int) {
+	if h.status == 0 {
+		h.status = status
+	}
+}
+
+// statusWriter records the status of an answer, for logs and to know
+// whether an answer has begun.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(status int) {
+	if w.status == 0 {
+		w.status = status
+	}
+	w.ResponseWriter.WriteHeader(status)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController and the WebSocket upgrade reach the
+// connection.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

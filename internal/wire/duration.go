@@ -1,0 +1,98 @@
+package wire
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"math"
+	"strconv"
+	"time"
+)
+
+// Duration is a time.Duration written as a string ("30s"). On input it
+// also accepts a JSON number of seconds (30, 0.5) and null (zero).
+type Duration time.Duration
+
+// MarshalJSON writes the duration as a Go duration string.
+func (d Duration) MarshalJSON() ([]byte, error) {
+	return json.Marshal(time.Duration(d).String())
+}
+
+// UnmarshalJSON reads a duration string or a number of seconds.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	b = bytes.TrimSpace(b)
+	if bytes.Equal(b, []byte("null")) {
+		return nil
+	}
+	if len(b) > 0 && b[0] == '"' {
+		var s string
+		if err := json.Unmarshal(b, &s); err != nil {
+			return err
+		}
+		v, err := ParseDuration(s)
+		if err != nil {
+			return err
+		}
+		*d = Duration(v)
+		return nil
+	}
+	f, err := strconv.ParseFloat(string(b), 64)
+	if err != nil {
+		return fmt.Errorf("invalid duration %s: use a string such as \"30s\" or \"2m\", or a number of seconds", truncate(string(b)))
+	}
+	v, err := secondsToDuration(f)
+	if err != nil {
+		return err
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// ParseDuration parses a duration string ("30s", "1m30s") or a bare number
+// of seconds ("30"), as query parameters carry them.
+func ParseDuration(s string) (time.Duration, error) {
+	if s == "" {
+		return 0, nil
+	}
+	if f, err := strconv.ParseFloat(s, 64); err == nil {
+		return secondsToDuration(f)
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, fmt.Errorf("invalid duration %q: use a string such as \"30s\" or \"2m\", or a number of seconds", truncate(s))
+	}
+	return v, nil
+}
+
+func secondsToDuration(f float64) (time.Duration, error) {
+	if math.IsNaN(f) || math.IsInf(f, 0) || math.Abs(f) > float64(math.MaxInt64)/float64(time.Second) {
+		return 0, fmt.Errorf("duration of %g seconds is out of range", f)
+	}
+	return time.Duration(f * float64(time.Second)), nil
+}
+
+// truncate shortens s for an error message.
+func truncate(s string) string {
+	const max = 64
+	if len(s) <= max {
+		return s
+	}
+	return s[:max] + "..."
+}
+
+// durationPtr returns a pointer to d as a Duration, or nil for zero.
+func durationPtr(d time.Duration) *Duration {
+	if d == 0 {
+		return nil
+	}
+	w := Duration(d)
+	return &w
+}
+
+// value returns the duration of a possibly nil pointer.
+func (d *Duration) value() time.Duration {
+	if d == nil {
+		return 0
+	}
+	return time.Duration(*d)
+}

@@ -1,0 +1,268 @@
+package wire
+
+import (
+	"time"
+
+	"github.com/cove-sandbox/cove"
+)
+
+// ExecRequest is the body of POST /v1/sandboxes/{id}/exec.
+type ExecRequest struct {
+	Cmd   []string          `json:"cmd,omitempty"`
+	Shell string            `json:"shell,omitempty"`
+	Cwd   string            `json:"cwd,omitempty"`
+	Env   map[string]string `json:"env,omitempty"`
+	// Stdin is the program's whole standard input; StdinEncoding is
+	// "base64" when it is not text.
+	Stdin         *string  `json:"stdin,omitempty"`
+	StdinEncoding string   `json:"stdin_encoding,omitempty"`
+	Timeout       Duration `json:"timeout,omitzero"`
+	// OutputKB (or OutputBytes) overrides the per-stream output limit.
+	OutputKB    float64 `json:"output_kb,omitzero"`
+	OutputBytes int64   `json:"output_bytes,omitzero"`
+}
+
+// ExecRequestFrom returns r on the wire. StdinReader cannot cross the wire
+// and is read by the caller beforehand.
+func ExecRequestFrom(r cove.ExecRequest) *ExecRequest {
+	w := &ExecRequest{Cmd: r.Cmd, Shell: r.Shell, Cwd: r.Cwd, Env: r.Env, Timeout: Duration(r.Timeout), OutputBytes: r.OutputBytes}
+	w.Stdin, w.StdinEncoding = stdinFrom(r.Stdin)
+	return w
+}
+
+// Request converts w to a cove.ExecRequest. Errors: invalid.
+func (w *ExecRequest) Request() (cove.ExecRequest, error) {
+	var errs errList
+	stdin, err := stdinOf(w.Stdin, w.StdinEncoding)
+	if err != nil {
+		errs.add(err.Error())
+	}
+	out := cove.ExecRequest{
+		Cmd: w.Cmd, Shell: w.Shell, Cwd: w.Cwd, Env: w.Env, Stdin: stdin,
+		Timeout:     time.Duration(w.Timeout),
+		OutputBytes: errs.size("output", w.OutputKB, kib, w.OutputBytes),
+	}
+	return out, errs.err("invalid request")
+}
+
+func stdinFrom(b []byte) (*string, string) {
+	if b == nil {
+		return nil, ""
+	}
+	s, enc := EncodeData(b)
+	return &s, enc
+}
+
+func stdinOf(s *string, enc string) ([]byte, error) {
+	if s == nil {
+		if enc != "" {
+			if _, err := DecodeData("", enc); err != nil {
+				return nil, err
+			}
+		}
+		return nil, nil
+	}
+	b, err := DecodeData(*s, enc)
+	if err != nil {
+		return nil, err
+	}
+	if b == nil {
+		b = []byte{}
+	}
+	return b, nil
+}
+
+// CodeRequest is the body of POST /v1/sandboxes/{id}/code.
+type CodeRequest struct {
+	Language      string            `json:"language,omitempty"`
+	Code          string            `json:"code"`
+	Filename      string            `json:"filename,omitempty"`
+	Argv          []string          `json:"argv,omitempty"`
+	Stdin         *string           `json:"stdin,omitempty"`
+	StdinEncoding string            `json:"stdin_encoding,omitempty"`
+	Env           map[string]string `json:"env,omitempty"`
+	Timeout       Duration          `json:"timeout,omitzero"`
+}
+
+// CodeRequestFrom returns r on the wire (StdinReader as for
+// ExecRequestFrom).
+func CodeRequestFrom(r cove.CodeRequest) *CodeRequest {
+	w := &CodeRequest{Language: r.Language, Code: r.Code, Filename: r.Filename, Argv: r.Argv, Env: r.Env, Timeout: Duration(r.Timeout)}
+	w.Stdin, w.StdinEncoding = stdinFrom(r.Stdin)
+	return w
+}
+
+// Request converts w to a cove.CodeRequest. Errors: invalid.
+func (w *CodeRequest) Request() (cove.CodeRequest, error) {
+	stdin, err := stdinOf(w.Stdin, w.StdinEncoding)
+	if err != nil {
+		return cove.CodeRequest{}, cove.Errorf(cove.CodeInvalid, "invalid request: %s", err.Error())
+	}
+	return cove.CodeRequest{
+		Language: w.Language, Code: w.Code, Filename: w.Filename, Argv: w.Argv,
+		Stdin: stdin, Env: w.Env, Timeout: time.Duration(w.Timeout),
+	}, nil
+}
+
+// RunRequest is the body of POST /v1/run: code and its files, run in a
+// sandbox made for it and destroyed afterwards.
+type RunRequest struct {
+	CodeRequest
+	// Files are written into the workspace first, keyed by their path
+	// relative to it.
+	Files  map[string]FileContent `json:"files,omitempty"`
+	Limits *Limits                `json:"limits,omitempty"`
+}
+
+// RunRequestFrom returns r on the wire.
+func RunRequestFrom(r cove.RunRequest) *RunRequest {
+	w := &RunRequest{CodeRequest: *CodeRequestFrom(r.CodeRequest)}
+	if len(r.Files) > 0 {
+		w.Files = make(map[string]FileContent, len(r.Files))
+		for k, v := range r.Files {
+			w.Files[k] = FileContent(v)
+		}
+	}
+	if r.Limits != (cove.Limits{}) {
+		l := LimitsFrom(r.Limits)
+		w.Limits = &l
+	}
+	return w
+}
+
+// Request converts w to a cove.RunRequest. Errors: invalid.
+func (w *RunRequest) Request() (cove.RunRequest, error) {
+	cr, err := w.CodeRequest.Request()
+	if err != nil {
+		return cove.RunRequest{}, err
+	}
+	out := cove.RunRequest{CodeRequest: cr}
+	if w.Limits != nil {
+		if out.Limits, err = w.Limits.Cove(); err != nil {
+			return cove.RunRequest{}, err
+		}
+	}
+	if len(w.Files) > 0 {
+		out.Files = make(map[string][]byte, len(w.Files))
+		for k, v := range w.Files {
+			if v == nil {
+				v = FileContent{}
+			}
+			out.Files[k] = v
+		}
+	}
+	return out, nil
+}
+
+// Result is cove.ExecResult on the wire. In a stream, output comes as
+// events and Stdout and Stderr of the exit event's result are empty.
+type Result struct {
+	Verdict         string `json:"verdict"`
+	ExitCode        int    `json:"exit_code"`
+	Signal          string `json:"signal,omitempty"`
+	Stdout          string `json:"stdout"`
+	StdoutEncoding  string `json:"stdout_encoding,omitempty"`
+	Stderr          string `json:"stderr"`
+	StderrEncoding  string `json:"stderr_encoding,omitempty"`
+	StdoutTruncated bool   `json:"stdout_truncated"`
+	StderrTruncated bool   `json:"stderr_truncated"`
+	WallMS          int64  `json:"wall_ms"`
+	CPUMS           int64  `json:"cpu_ms"`
+	PeakMemoryBytes int64  `json:"peak_memory_bytes"`
+	Message         string `json:"message,omitempty"`
+	Limits          Limits `json:"limits"`
+}
+
+// ResultFrom returns r on the wire.
+func ResultFrom(r *cove.ExecResult) *Result {
+	w := &Result{
+		Verdict: string(r.Verdict), ExitCode: r.ExitCode, Signal: r.Signal,
+		StdoutTruncated: r.StdoutTruncated, StderrTruncated: r.StderrTruncated,
+		WallMS: r.WallMS, CPUMS: r.CPUMS, PeakMemoryBytes: r.PeakMemoryBytes,
+		Message: r.Message, Limits: LimitsFrom(r.Limits),
+	}
+	w.Stdout, w.StdoutEncoding = EncodeData([]byte(r.Stdout))
+	w.Stderr, w.StderrEncoding = EncodeData([]byte(r.Stderr))
+	return w
+}
+
+// Cove converts w back to a cove.ExecResult. Errors: invalid.
+func (w *Result) Cove() (*cove.ExecResult, error) {
+	var errs errList
+	stdout, err := DecodeData(w.Stdout, w.StdoutEncoding)
+	if err != nil {
+		errs.add("stdout: " + err.Error())
+	}
+	stderr, err := DecodeData(w.Stderr, w.StderrEncoding)
+	if err != nil {
+		errs.add("stderr: " + err.Error())
+	}
+	limits, err := w.Limits.Cove()
+	if err != nil {
+		errs.add(err.Error())
+	}
+	if err := errs.err("malformed result"); err != nil {
+		return nil, err
+	}
+	return &cove.ExecResult{
+		Verdict: cove.Verdict(w.Verdict), ExitCode: w.ExitCode, Signal: w.Signal,
+		Stdout: string(stdout), Stderr: string(stderr),
+		StdoutTruncated: w.StdoutTruncated, StderrTruncated: w.StderrTruncated,
+		WallMS: w.WallMS, CPUMS: w.CPUMS, PeakMemoryBytes: w.PeakMemoryBytes,
+		Message: w.Message, Limits: limits,
+	}, nil
+}
+
+// EventError is the type of an event that ends a stream with an error the
+// service returned after the stream had started.
+const EventError = "error"
+
+// Event is one item of a stream, one JSON object per NDJSON line or per
+// SSE event: {"type": "stdout", "data": "..."}, with "encoding": "base64"
+// for output that is not UTF-8; last {"type": "exit", "result": {...}}; or,
+// when the stream fails, {"type": "error", "error": {...}}.
+type Event struct {
+	Type     string       `json:"type"`
+	Data     string       `json:"data,omitempty"`
+	Encoding string       `json:"encoding,omitempty"`
+	Result   *Result      `json:"result,omitempty"`
+	Error    *ErrorDetail `json:"error,omitempty"`
+}
+
+// EventFrom returns ev on the wire.
+func EventFrom(ev cove.Event) *Event {
+	w := &Event{Type: string(ev.Type)}
+	if ev.Data != nil {
+		w.Data, w.Encoding = EncodeData(ev.Data)
+	}
+	if ev.Result != nil {
+		w.Result = ResultFrom(ev.Result)
+	}
+	return w
+}
+
+// Cove converts w back to a cove.Event; an error event becomes its
+// *cove.Error. Errors: invalid (a malformed event).
+func (w *Event) Cove() (cove.Event, error) {
+	switch w.Type {
+	case EventError:
+		if w.Error == nil {
+			return cove.Event{}, cove.Errorf(cove.CodeInternal, "the stream failed without saying why")
+		}
+		return cove.Event{}, w.Error.Err()
+	case string(cove.EventExit):
+		if w.Result == nil {
+			return cove.Event{}, cove.Errorf(cove.CodeInvalid, "malformed event: exit without a result")
+		}
+		r, err := w.Result.Cove()
+		if err != nil {
+			return cove.Event{}, err
+		}
+		return cove.Event{Type: cove.EventExit, Result: r}, nil
+	}
+	data, err := DecodeData(w.Data, w.Encoding)
+	if err != nil {
+		return cove.Event{}, cove.Errorf(cove.CodeInvalid, "malformed %s event: %s", truncate(w.Type), err.Error())
+	}
+	return cove.Event{Type: cove.EventType(w.Type), Data: data}, nil
+}

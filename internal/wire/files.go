@@ -1,0 +1,144 @@
+package wire
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/cove-sandbox/cove"
+)
+
+// Mode is a file's permission bits, written as an octal string ("0644").
+// On input it also accepts a JSON number, taken as its value (420 is
+// 0644).
+type Mode uint32
+
+// MarshalJSON writes the mode as four octal digits.
+func (m Mode) MarshalJSON() ([]byte, error) {
+	return json.Marshal(m.String())
+}
+
+// String returns the mode as four octal digits.
+func (m Mode) String() string { return fmt.Sprintf("%04o", uint32(m)) }
+
+// UnmarshalJSON reads an octal string or a number.
+func (m *Mode) UnmarshalJSON(b []byte) error {
+	b = bytes.TrimSpace(b)
+	if bytes.Equal(b, []byte("null")) {
+		return nil
+	}
+	if len(b) > 0 && b[0] == '"' {
+		var s string
+		if err := json.Unmarshal(b, &s); err != nil {
+			return err
+		}
+		v, err := ParseMode(s)
+		if err != nil {
+			return err
+		}
+		*m = Mode(v)
+		return nil
+	}
+	v, err := strconv.ParseUint(string(b), 10, 32)
+	if err != nil || v > 0o7777 {
+		return fmt.Errorf("invalid mode %s: use an octal string such as \"0755\"", truncate(string(b)))
+	}
+	*m = Mode(v)
+	return nil
+}
+
+// ParseMode parses permission bits in octal ("0755", "755", "0o755").
+func ParseMode(s string) (uint32, error) {
+	t := strings.TrimPrefix(strings.TrimPrefix(s, "0o"), "0O")
+	v, err := strconv.ParseUint(t, 8, 32)
+	if err != nil || v > 0o7777 || t == "" {
+		return 0, fmt.Errorf("invalid mode %q: use octal permission bits such as 0644 or 0755", truncate(s))
+	}
+	return uint32(v), nil
+}
+
+// FileInfo is cove.FileInfo on the wire.
+type FileInfo struct {
+	Path    string    `json:"path"`
+	Name    string    `json:"name"`
+	Size    int64     `json:"size"`
+	Mode    Mode      `json:"mode"`
+	IsDir   bool      `json:"is_dir"`
+	Symlink string    `json:"symlink,omitempty"`
+	ModTime time.Time `json:"mod_time"`
+}
+
+// FileInfoFrom returns fi on the wire.
+func FileInfoFrom(fi *cove.FileInfo) *FileInfo {
+	return &FileInfo{Path: fi.Path, Name: fi.Name, Size: fi.Size, Mode: Mode(fi.Mode), IsDir: fi.IsDir, Symlink: fi.Symlink, ModTime: fi.ModTime}
+}
+
+// FileInfosFrom returns a list of fis on the wire (never nil).
+func FileInfosFrom(fis []*cove.FileInfo) []*FileInfo {
+	out := make([]*FileInfo, 0, len(fis))
+	for _, fi := range fis {
+		out = append(out, FileInfoFrom(fi))
+	}
+	return out
+}
+
+// Cove converts w back to a cove.FileInfo.
+func (w *FileInfo) Cove() *cove.FileInfo {
+	return &cove.FileInfo{Path: w.Path, Name: w.Name, Size: w.Size, Mode: uint32(w.Mode), IsDir: w.IsDir, Symlink: w.Symlink, ModTime: w.ModTime}
+}
+
+// FileList is a directory listing: the answer of GET on a directory.
+type FileList struct {
+	Entries []*FileInfo `json:"entries"`
+}
+
+// UploadResult is the answer of a multipart upload.
+type UploadResult struct {
+	Files []*FileInfo `json:"files"`
+}
+
+// PathRequest is the body of POST .../fs/mkdir.
+type PathRequest struct {
+	Path string `json:"path"`
+}
+
+// MoveRequest is the body of POST .../fs/move.
+type MoveRequest struct {
+	From string `json:"from"`
+	To   string `json:"to"`
+}
+
+// ChmodRequest is the body of POST .../fs/chmod.
+type ChmodRequest struct {
+	Path string `json:"path"`
+	Mode *Mode  `json:"mode"`
+}
+
+// SearchRequest is the body of POST .../fs/search.
+type SearchRequest struct {
+	Path       string `json:"path,omitempty"`
+	Name       string `json:"name,omitempty"`
+	Content    string `json:"content,omitempty"`
+	MaxResults int    `json:"max_results,omitempty"`
+}
+
+// SearchResult is the answer of POST .../fs/search.
+type SearchResult = cove.SearchResult
+
+// ReplaceRequest is the body of POST .../fs/replace.
+type ReplaceRequest struct {
+	Paths []string `json:"paths"`
+	Old   string   `json:"old"`
+	New   string   `json:"new"`
+}
+
+// ReplaceResults is the answer of POST .../fs/replace.
+type ReplaceResults struct {
+	Results []*cove.ReplaceResult `json:"results"`
+}
+
+// ArchiveFormats are the formats of GET .../files/{path}?archive=.
+var ArchiveFormats = []string{"tar", "zip"}

@@ -1,0 +1,174 @@
+package wire
+
+import (
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/cove-sandbox/cove"
+)
+
+// The binary units of sizes on the wire.
+const (
+	kib = 1 << 10
+	mib = 1 << 20
+)
+
+// Limits are cove.Limits on the wire. Sizes are in MiB (KiB for output),
+// and may be fractional; on input each size may instead be given in bytes
+// under its _bytes name (the JSON of cove.Limits), but not both ways at
+// once.
+type Limits struct {
+	// MemoryMB caps the sandbox's memory (RAM, no swap) in MiB.
+	MemoryMB    float64 `json:"memory_mb,omitzero"`
+	MemoryBytes int64   `json:"memory_bytes,omitzero"`
+	// CPUs is CPU bandwidth in cores (0.5 is half a core).
+	CPUs float64 `json:"cpus,omitzero"`
+	// Pids caps processes and threads.
+	Pids int `json:"pids,omitzero"`
+	// DiskMB caps the workspace's disk usage in MiB.
+	DiskMB    float64 `json:"disk_mb,omitzero"`
+	DiskBytes int64   `json:"disk_bytes,omitzero"`
+	// TmpMB caps /tmp and /dev/shm (each) in MiB.
+	TmpMB    float64 `json:"tmp_mb,omitzero"`
+	TmpBytes int64   `json:"tmp_bytes,omitzero"`
+	// Timeout is the wall-clock limit of one execution.
+	Timeout Duration `json:"timeout,omitzero"`
+	// OutputKB caps each of stdout and stderr of one execution in KiB.
+	OutputKB    float64 `json:"output_kb,omitzero"`
+	OutputBytes int64   `json:"output_bytes,omitzero"`
+	// OpenFiles is the open file limit of user processes.
+	OpenFiles int `json:"open_files,omitzero"`
+	// FileMB is the largest file a user process may write, in MiB.
+	FileMB    float64 `json:"file_mb,omitzero"`
+	FileBytes int64   `json:"file_bytes,omitzero"`
+}
+
+// LimitsFrom returns l on the wire, with sizes in their unit names only.
+func LimitsFrom(l cove.Limits) Limits {
+	return Limits{
+		MemoryMB:  float64(l.MemoryBytes) / mib,
+		CPUs:      l.CPUs,
+		Pids:      l.Pids,
+		DiskMB:    float64(l.DiskBytes) / mib,
+		TmpMB:     float64(l.TmpBytes) / mib,
+		Timeout:   Duration(l.Timeout),
+		OutputKB:  float64(l.OutputBytes) / kib,
+		OpenFiles: l.OpenFiles,
+		FileMB:    float64(l.FileBytes) / mib,
+	}
+}
+
+// Cove converts l to cove.Limits. Errors: invalid (a size given both ways,
+// or out of range). Limits are checked further by the service.
+func (l Limits) Cove() (cove.Limits, error) {
+	var errs errList
+	out := cove.Limits{
+		MemoryBytes: errs.size("memory", l.MemoryMB, mib, l.MemoryBytes),
+		CPUs:        l.CPUs,
+		Pids:        l.Pids,
+		DiskBytes:   errs.size("disk", l.DiskMB, mib, l.DiskBytes),
+		TmpBytes:    errs.size("tmp", l.TmpMB, mib, l.TmpBytes),
+		Timeout:     time.Duration(l.Timeout),
+		OutputBytes: errs.size("output", l.OutputKB, kib, l.OutputBytes),
+		OpenFiles:   l.OpenFiles,
+		FileBytes:   errs.size("file", l.FileMB, mib, l.FileBytes),
+	}
+	return out, errs.err("invalid limits")
+}
+
+// Merge returns l with every field that l leaves unset taken from o.
+// Errors: invalid, when both set a field to different values.
+func (l Limits) Merge(o Limits) (Limits, error) {
+	var errs errList
+	mergeField(&errs, "memory_mb", &l.MemoryMB, o.MemoryMB)
+	mergeField(&errs, "memory_bytes", &l.MemoryBytes, o.MemoryBytes)
+	mergeField(&errs, "cpus", &l.CPUs, o.CPUs)
+	mergeField(&errs, "pids", &l.Pids, o.Pids)
+	mergeField(&errs, "disk_mb", &l.DiskMB, o.DiskMB)
+	mergeField(&errs, "disk_bytes", &l.DiskBytes, o.DiskBytes)
+	mergeField(&errs, "tmp_mb", &l.TmpMB, o.TmpMB)
+	mergeField(&errs, "tmp_bytes", &l.TmpBytes, o.TmpBytes)
+	mergeField(&errs, "timeout", &l.Timeout, o.Timeout)
+	mergeField(&errs, "output_kb", &l.OutputKB, o.OutputKB)
+	mergeField(&errs, "output_bytes", &l.OutputBytes, o.OutputBytes)
+	mergeField(&errs, "open_files", &l.OpenFiles, o.OpenFiles)
+	mergeField(&errs, "file_mb", &l.FileMB, o.FileMB)
+	mergeField(&errs, "file_bytes", &l.FileBytes, o.FileBytes)
+	return l, errs.err("invalid limits")
+}
+
+func mergeField[T comparable](errs *errList, name string, dst *T, src T) {
+	var zero T
+	switch {
+	case src == zero:
+	case *dst == zero:
+		*dst = src
+	case *dst != src:
+		errs.add(fmt.Sprintf("%s is given twice with different values (at the top level and in limits)", name))
+	}
+}
+
+// Quota is cove.Quota on the wire, with memory in MiB (or, on input, in
+// bytes as max_memory_bytes).
+type Quota struct {
+	MaxSandboxes       int     `json:"max_sandboxes,omitzero"`
+	MaxConcurrentExecs int     `json:"max_concurrent_execs,omitzero"`
+	MaxMemoryMB        float64 `json:"max_memory_mb,omitzero"`
+	MaxMemoryBytes     int64   `json:"max_memory_bytes,omitzero"`
+}
+
+// QuotaFrom returns q on the wire.
+func QuotaFrom(q cove.Quota) Quota {
+	return Quota{MaxSandboxes: q.MaxSandboxes, MaxConcurrentExecs: q.MaxConcurrentExecs, MaxMemoryMB: float64(q.MaxMemoryBytes) / mib}
+}
+
+// Cove converts q to cove.Quota. Errors: invalid.
+func (q Quota) Cove() (cove.Quota, error) {
+	var errs errList
+	out := cove.Quota{
+		MaxSandboxes:       q.MaxSandboxes,
+		MaxConcurrentExecs: q.MaxConcurrentExecs,
+		MaxMemoryBytes:     errs.size("max_memory", q.MaxMemoryMB, mib, q.MaxMemoryBytes),
+	}
+	return out, errs.err("invalid quota")
+}
+
+// errList gathers every problem of a request so that one answer names
+// them all.
+type errList []string
+
+func (e *errList) add(s string) { *e = append(*e, s) }
+
+// size converts a size given in a unit (v) or in bytes (b) to bytes.
+func (e *errList) size(name string, v float64, unit int64, b int64) int64 {
+	if v == 0 {
+		return b
+	}
+	unitName := map[int64]string{kib: "kb", mib: "mb"}[unit]
+	if b != 0 {
+		if bytesOf(v, unit) == b {
+			return b
+		}
+		e.add(fmt.Sprintf("%s is given both as %s_%s and %s_bytes: give one", name, name, unitName, name))
+		return 0
+	}
+	if math.IsNaN(v) || math.IsInf(v, 0) || math.Abs(v) > float64(math.MaxInt64/4)/float64(unit) {
+		e.add(fmt.Sprintf("%s_%s %g is out of range", name, unitName, v))
+		return 0
+	}
+	return bytesOf(v, unit)
+}
+
+func bytesOf(v float64, unit int64) int64 { return int64(math.Round(v * float64(unit))) }
+
+func (e errList) err(prefix string) error {
+	if len(e) == 0 {
+		return nil
+	}
+	msg := prefix + ": " + e[0]
+	for _, s := range e[1:] {
+		msg += "; " + s
+	}
+	return cove.Errorf(cove.CodeInvalid, "%s", msg)
+}
