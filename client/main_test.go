@@ -93,7 +93,7 @@ func recordRoutes(h http.Handler) http.Handler {
 // service on a SQLite store, and the API on a loopback port, driven by
 // clients.
 type env struct {
-	t        *testing.T
+	t        testing.TB
 	svc      *service.Service
 	url      string
 	adminKey string
@@ -102,7 +102,7 @@ type env struct {
 
 // newEnv starts a server, or skips the test when native sandboxes cannot
 // run here. configure, if given, adjusts the API's options.
-func newEnv(t *testing.T, configure ...func(*httpapi.Options)) *env {
+func newEnv(t testing.TB, configure ...func(*httpapi.Options)) *env {
 	t.Helper()
 	be, _ := nativetest.New(t)
 	ctx := context.Background()
@@ -201,7 +201,7 @@ func (e *env) do(method, path, key string, body []byte, header ...string) *http.
 }
 
 // ctxT returns a context that ends with the test or after a minute.
-func ctxT(t *testing.T) context.Context {
+func ctxT(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	t.Cleanup(cancel)
 	return ctx

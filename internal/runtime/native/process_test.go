@@ -244,15 +244,16 @@ func backgroundProcessesOn(t *testing.T, inst runtime.Instance) {
 		if !strings.HasPrefix(l.stream(1), "line1\nline2\n") || !strings.HasPrefix(l.stream(2), "err1\nerr2\n") {
 			t.Fatalf("followed logs: stdout %q, stderr %q", l.stream(1), l.stream(2))
 		}
-		// Arrival order across the two streams: each round of the loop
-		// (line<i> and err<i>, 20 ms apart from the next) comes before the
-		// next one. Within a round the two pipes race.
+		// Arrival order across the two streams: the log interleaves them
+		// as the agent read them, not one stream after the other. Rounds
+		// of the loop are 20 ms apart; a loaded machine may delay one pipe
+		// by a round or two, never by the whole run.
 		order := lineOrder(l.pieces)
-		for i := 1; i < 9; i++ {
+		for i := 1; i <= 7; i++ {
 			a, b := fmt.Sprint("line", i), fmt.Sprint("err", i)
-			next, nextErr := fmt.Sprint("line", i+1), fmt.Sprint("err", i+1)
-			if max(order[a], order[b]) > min(order[next], order[nextErr]) {
-				t.Fatalf("round %d arrived after round %d: %v", i, i+1, order)
+			later, laterErr := fmt.Sprint("line", i+3), fmt.Sprint("err", i+3)
+			if max(order[a], order[b]) > min(order[later], order[laterErr]) {
+				t.Fatalf("round %d arrived after round %d: %v", i, i+3, order)
 			}
 		}
 
