@@ -237,8 +237,10 @@ func TestStreamRaw(t *testing.T) {
 func TestDisconnectCancels(t *testing.T) {
 	e := newEnv(t)
 	sb := e.sandbox(e.admin, cove.SandboxSpec{})
-	program := func(marker string) string {
-		return "echo started; sleep 1.5; touch /workspace/" + marker + "; echo done"
+	// Each program sleeps for its own time, so that checkNoMarker can
+	// tell its sleep from the others'.
+	program := func(marker, sleep string) string {
+		return "echo started; sleep " + sleep + "; touch /workspace/" + marker + "; echo done"
 	}
 	// waitStarted reads the stream until the program has printed.
 	waitStarted := func(t *testing.T, st cove.Stream) {
@@ -248,8 +250,9 @@ func TestDisconnectCancels(t *testing.T) {
 		}
 	}
 	t.Run("context cancelled", func(t *testing.T) {
+		t.Parallel()
 		ctx, cancel := context.WithCancel(ctxT(t))
-		st, err := e.admin.Exec(ctx, sb.ID, cove.ExecRequest{Shell: program("m1")})
+		st, err := e.admin.Exec(ctx, sb.ID, cove.ExecRequest{Shell: program("m1", "1.51")})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -259,10 +262,11 @@ func TestDisconnectCancels(t *testing.T) {
 			t.Fatalf("Next after cancel: %v, want context.Canceled", err)
 		}
 		st.Close()
-		checkNoMarker(t, e, sb.ID, "m1")
+		checkNoMarker(t, e, sb.ID, "m1", "1.51")
 	})
 	t.Run("stream closed", func(t *testing.T) {
-		st, err := e.admin.Exec(ctxT(t), sb.ID, cove.ExecRequest{Shell: program("m2")})
+		t.Parallel()
+		st, err := e.admin.Exec(ctxT(t), sb.ID, cove.ExecRequest{Shell: program("m2", "1.52")})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -271,46 +275,50 @@ func TestDisconnectCancels(t *testing.T) {
 		if _, err := st.Next(); err == nil {
 			t.Fatal("Next after Close succeeded")
 		}
-		checkNoMarker(t, e, sb.ID, "m2")
+		checkNoMarker(t, e, sb.ID, "m2", "1.52")
 	})
 	t.Run("plain JSON request abandoned", func(t *testing.T) {
+		t.Parallel()
 		ctx, cancel := context.WithTimeout(ctxT(t), 500*time.Millisecond)
 		defer cancel()
-		_, err := cove.Collect(must(e.admin.Exec(ctx, sb.ID, cove.ExecRequest{Shell: program("m3")})))
+		_, err := cove.Collect(must(e.admin.Exec(ctx, sb.ID, cove.ExecRequest{Shell: program("m3", "1.53")})))
 		if !errors.Is(err, context.DeadlineExceeded) {
 			t.Fatalf("got %v, want the context's deadline", err)
 		}
 		// And over raw HTTP without streaming: the server is collecting
 		// the result when the connection drops.
-		req, _ := http.NewRequestWithContext(ctx, "POST", e.url+"/v1/sandboxes/"+sb.ID+"/exec", strings.NewReader(`{"shell":"`+program("m4")+`"}`))
+		req, _ := http.NewRequestWithContext(ctx, "POST", e.url+"/v1/sandboxes/"+sb.ID+"/exec", strings.NewReader(`{"shell":"`+program("m4", "1.54")+`"}`))
 		req.Header.Set("Authorization", "Bearer "+e.adminKey)
 		if _, err := http.DefaultClient.Do(req); err == nil {
 			t.Fatal("request outlived its context")
 		}
-		checkNoMarker(t, e, sb.ID, "m3")
-		checkNoMarker(t, e, sb.ID, "m4")
+		checkNoMarker(t, e, sb.ID, "m3", "1.53")
+		checkNoMarker(t, e, sb.ID, "m4", "1.54")
 	})
 	// The program does write the marker when nobody leaves, so the checks
 	// above can fail.
-	res := collect(t)(e.admin.Exec(ctxT(t), sb.ID, cove.ExecRequest{Shell: program("m5")}))
-	if res.Verdict != cove.VerdictOK {
-		t.Fatalf("control run: %+v", res)
-	}
-	if _, err := e.admin.StatFile(ctxT(t), sb.ID, "m5"); err != nil {
-		t.Fatalf("control marker: %v", err)
-	}
+	t.Run("control", func(t *testing.T) {
+		t.Parallel()
+		res := collect(t)(e.admin.Exec(ctxT(t), sb.ID, cove.ExecRequest{Shell: program("m5", "1.55")}))
+		if res.Verdict != cove.VerdictOK {
+			t.Fatalf("control run: %+v", res)
+		}
+		if _, err := e.admin.StatFile(ctxT(t), sb.ID, "m5"); err != nil {
+			t.Fatalf("control marker: %v", err)
+		}
+	})
 }
 
 // checkNoMarker waits past the program's sleep and checks that it did
 // not get to write its marker, and that no sleep is left running.
-func checkNoMarker(t *testing.T, e *env, id, marker string) {
+func checkNoMarker(t *testing.T, e *env, id, marker, sleep string) {
 	t.Helper()
 	time.Sleep(2 * time.Second)
 	_, err := e.admin.StatFile(ctxT(t), id, marker)
 	if !isCode(err, cove.CodeNotFound) {
 		t.Fatalf("marker %s: %v; the program was not killed", marker, err)
 	}
-	res := collect(t)(e.admin.Exec(ctxT(t), id, cove.ExecRequest{Shell: "ps -eo args | grep -c '^sleep 1.5' || true"}))
+	res := collect(t)(e.admin.Exec(ctxT(t), id, cove.ExecRequest{Shell: "ps -eo args | grep -c '^sleep " + sleep + "' || true"}))
 	if strings.TrimSpace(res.Stdout) != "0" {
 		t.Fatalf("sleeps still running: %q", res.Stdout)
 	}
