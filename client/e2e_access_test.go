@@ -172,16 +172,21 @@ func TestKeys(t *testing.T) {
 func TestCrossKeyIsolation(t *testing.T) {
 	e := newEnv(t)
 	ctx := ctxT(t)
-	a, _ := e.newKey(cove.Quota{})
+	a, ka := e.newKey(cove.Quota{})
 	b, kb := e.newKey(cove.Quota{})
-	sb := e.sandbox(a, cove.SandboxSpec{})
-	if _, err := a.WriteFile(ctx, sb.ID, "a.txt", strings.NewReader("secret"), 0); err != nil {
-		t.Fatal(err)
+	// setup makes a sandbox of A's with a file and a process.
+	setup := func() (*cove.Sandbox, *cove.Process) {
+		sb := e.sandbox(a, cove.SandboxSpec{})
+		if _, err := a.WriteFile(ctx, sb.ID, "a.txt", strings.NewReader("secret"), 0); err != nil {
+			t.Fatal(err)
+		}
+		p, err := a.StartProcess(ctx, sb.ID, cove.ProcessRequest{Cmd: []string{"sleep", "60"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sb, p
 	}
-	p, err := a.StartProcess(ctx, sb.ID, cove.ProcessRequest{Cmd: []string{"sleep", "60"}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	sb, p := setup()
 	ws := []string{"Connection", "Upgrade", "Upgrade", "websocket", "Sec-WebSocket-Version", "13", "Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="}
 	// A request per route that would succeed for the owner.
 	requests := map[string]struct {
@@ -237,15 +242,28 @@ func TestCrossKeyIsolation(t *testing.T) {
 				continue
 			}
 			seen++
-			url := strings.NewReplacer("{id}", sb.ID, "{pid}", itoa(p.PID), "{path}", "a.txt").Replace(path)
 			var body []byte
 			if req.body != "" {
 				body = []byte(req.body)
 			}
-			resp := e.do(route[:strings.Index(route, " ")], url, kb.Secret, body, req.header...)
+			method := route[:strings.Index(route, " ")]
+			url := strings.NewReplacer("{id}", sb.ID, "{pid}", itoa(p.PID), "{path}", "a.txt").Replace(path)
+			resp := e.do(method, url, kb.Secret, body, req.header...)
 			if resp.StatusCode != 404 {
 				b, _ := io.ReadAll(resp.Body)
 				t.Errorf("%s with another key: %d %s, want 404", route, resp.StatusCode, b)
+			} else if method != "HEAD" { // a HEAD answer has no body to check
+				if msg := apiError(t, resp, 404, cove.CodeNotFound); !strings.Contains(msg, sb.ID) {
+					t.Errorf("%s with another key: %q is not the sandbox's not found", route, msg)
+				}
+			}
+			// The same request succeeds for the owner, on a sandbox of
+			// its own (the request may change or delete it).
+			osb, op := setup()
+			url = strings.NewReplacer("{id}", osb.ID, "{pid}", itoa(op.PID), "{path}", "a.txt").Replace(path)
+			if resp := e.do(method, url, ka.Secret, body, req.header...); resp.StatusCode >= 400 {
+				b, _ := io.ReadAll(resp.Body)
+				t.Errorf("%s for the owner: %d %s", route, resp.StatusCode, b)
 			}
 		}
 	}

@@ -38,8 +38,8 @@ type BootConfig struct {
 }
 
 // BootResources is the second boot message. It carries descriptors: the
-// workspace as a detached mount (open_tree), then CgroupFiles delegated
-// cgroup directories.
+// workspace and the sandbox's /etc as detached mounts (open_tree), then
+// CgroupFiles delegated cgroup directories.
 type BootResources struct {
 	CgroupFiles int `json:"cgroup_files"`
 }

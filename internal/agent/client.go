@@ -32,12 +32,12 @@ func SendConfig(sock *os.File, cfg *BootConfig) error {
 	return nil
 }
 
-// Boot sends the second boot message, with the workspace mount and the
-// delegated cgroup directories, waits for the agent to report that the
+// Boot sends the second boot message, with the workspace and /etc mounts
+// and the delegated cgroup directories, waits for the agent to report that the
 // sandbox is isolated, and returns a client for it. A layer that failed is
 // reported as an unavailable error that names it.
-func Boot(ctx context.Context, sock *os.File, workspace *os.File, cgroupFiles []*os.File) (*Client, *BootReply, error) {
-	files := append([]*os.File{workspace}, cgroupFiles...)
+func Boot(ctx context.Context, sock *os.File, workspace, etc *os.File, cgroupFiles []*os.File) (*Client, *BootReply, error) {
+	files := append([]*os.File{workspace, etc}, cgroupFiles...)
 	if err := sendFrame(sock, BootResources{CgroupFiles: len(cgroupFiles)}, files); err != nil {
 		return nil, nil, fmt.Errorf("sending boot resources: %w", err)
 	}

@@ -89,11 +89,14 @@ func boot(cfg *BootConfig, reply *BootReply) (*server, error) {
 			if err != nil {
 				return err
 			}
-			if len(passed) != 1+res.CgroupFiles {
-				return fmt.Errorf("got %d descriptors, want %d", len(passed), 1+res.CgroupFiles)
+			if len(passed) != 2+res.CgroupFiles {
+				return fmt.Errorf("got %d descriptors, want %d", len(passed), 2+res.CgroupFiles)
 			}
-			files = passed[1:]
-			return attachWorkspace(passed[0])
+			files = passed[2:]
+			if err := attachMount(passed[1], "/etc", 0); err != nil {
+				return fmt.Errorf("attaching /etc: %w", err)
+			}
+			return attachMount(passed[0], workspaceDir, unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NODEV)
 		}},
 		{"hostname", func() error { return unix.Sethostname([]byte(hostnameOrDefault(cfg.Hostname))) }},
 		{"loopback network", setupNetwork},

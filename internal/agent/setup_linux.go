@@ -10,20 +10,9 @@ import (
 	"kernel.org/pub/linux/libs/security/libcap/psx"
 )
 
-// sandboxUserName is the name of the unprivileged user in /etc/passwd.
-const sandboxUserName = "sandbox"
-
 // systemDirs are bound read-only from the host, or recreated as the same
 // symlinks on merged-/usr systems.
 var systemDirs = []string{"usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32", "opt"}
-
-// etcFromHost are the host /etc entries user programs need; the rest of
-// /etc is generated.
-var etcFromHost = []string{
-	"alternatives", "ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime",
-	"timezone", "ssl", "ca-certificates", "mime.types", "bash.bashrc", "profile",
-	"inputrc", "matplotlibrc", "python3", "python3.11", "fonts", "xdg",
-}
 
 // devices are bound from the host's /dev (mknod is not allowed in a user
 // namespace).
@@ -31,14 +20,14 @@ var devices = []string{"null", "zero", "full", "random", "urandom", "tty"}
 
 // maskedProc are /proc files replaced by /dev/null: they leak host state or
 // let a process poke the kernel.
+// (Docker's list; files that only root can read stay unreadable to the
+// sandbox's user without a mask.)
 var maskedProc = []string{
-	"kcore", "keys", "key-users", "timer_list", "sched_debug", "sysrq-trigger",
-	"latency_stats", "kallsyms", "kpagecount", "kpageflags", "kpagecgroup",
-	"config.gz", "modules", "vmallocinfo", "slabinfo", "pagetypeinfo", "buddyinfo",
+	"kcore", "keys", "timer_list", "timer_stats", "sched_debug", "sysrq-trigger", "latency_stats",
 }
 
 // maskedProcDirs are /proc directories replaced by an empty read-only tmpfs.
-var maskedProcDirs = []string{"acpi", "scsi", "asound", "driver", "fs", "irq", "bus", "tty", "sysvipc"}
+var maskedProcDirs = []string{"acpi", "scsi", "asound", "fs", "irq", "bus"}
 
 // setupRoot builds the sandbox's file system view and switches to it. It
 // runs in the agent's fresh mount namespace as root of its user namespace.
@@ -60,7 +49,9 @@ func setupRoot(cfg *BootConfig) error {
 			return layerErr("read-only bind "+p, err)
 		}
 	}
-	if err := setupEtc(root, cfg); err != nil {
+	// /etc comes from the host, prepared once, attached later with the
+	// workspace (attachMount).
+	if err := os.Mkdir(filepath.Join(root, "etc"), 0o755); err != nil {
 		return layerErr("/etc", err)
 	}
 	if err := setupDev(root, cfg); err != nil {
@@ -99,15 +90,18 @@ func setupRoot(cfg *BootConfig) error {
 	return nil
 }
 
-// attachWorkspace mounts the workspace, which the host passed as a
-// detached mount (open_tree), at /workspace: the agent need not, and
-// cannot, walk the host's data directory to reach it.
-func attachWorkspace(workspace *os.File) error {
-	defer workspace.Close()
-	if err := unix.MoveMount(int(workspace.Fd()), "", unix.AT_FDCWD, workspaceDir, unix.MOVE_MOUNT_F_EMPTY_PATH); err != nil {
+// attachMount mounts at target a mount the host passed as a detached copy
+// (open_tree), and sets attrs on it: the agent need not, and cannot, walk
+// the host's directories to reach the workspace or the prepared /etc.
+func attachMount(m *os.File, target string, attrs uint64) error {
+	defer m.Close()
+	if err := unix.MoveMount(int(m.Fd()), "", unix.AT_FDCWD, target, unix.MOVE_MOUNT_F_EMPTY_PATH); err != nil {
 		return err
 	}
-	return setAttr(workspaceDir, unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NODEV, 0)
+	if attrs == 0 {
+		return nil
+	}
+	return setAttr(target, attrs, 0)
 }
 
 func mirrorSystemDir(root, name string) error {
@@ -183,38 +177,6 @@ func mountTmpfs(dst string, size int64) error {
 		opts += fmt.Sprintf(",size=%d", size)
 	}
 	return unix.Mount("tmpfs", dst, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, opts)
-}
-
-func setupEtc(root string, cfg *BootConfig) error {
-	etc := filepath.Join(root, "etc")
-	if err := os.Mkdir(etc, 0o755); err != nil {
-		return err
-	}
-	files := map[string]string{
-		"passwd": fmt.Sprintf("root:x:0:0:root:/root:/usr/sbin/nologin\n%s:x:%d:%d:sandbox:/workspace:/bin/bash\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n",
-			sandboxUserName, cfg.UID, cfg.GID),
-		"group":         fmt.Sprintf("root:x:0:\n%s:x:%d:\nnogroup:x:65534:\n", sandboxUserName, cfg.GID),
-		"hostname":      cfg.Hostname + "\n",
-		"hosts":         "127.0.0.1\tlocalhost " + cfg.Hostname + "\n::1\tlocalhost ip6-localhost ip6-loopback\n",
-		"resolv.conf":   "# no network in this sandbox\n",
-		"nsswitch.conf": "passwd: files\ngroup: files\nshadow: files\nhosts: files\nnetworks: files\nprotocols: files\nservices: files\n",
-		"os-release":    "NAME=\"cove sandbox\"\nID=cove\n",
-	}
-	for name, content := range files {
-		if err := os.WriteFile(filepath.Join(etc, name), []byte(content), 0o644); err != nil {
-			return err
-		}
-	}
-	for _, name := range etcFromHost {
-		src := filepath.Join("/etc", name)
-		if _, err := os.Stat(src); err != nil {
-			continue
-		}
-		if err := bindReadOnly(src, filepath.Join(etc, name)); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 func setupDev(root string, cfg *BootConfig) error {

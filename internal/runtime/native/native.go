@@ -78,6 +78,8 @@ type Backend struct {
 	root  string
 	// agentBin is the sealed agent binary, started through a descriptor.
 	agentBin *os.File
+	// etc is the prepared /etc of every sandbox.
+	etc string
 }
 
 var _ runtime.Backend = (*Backend)(nil)
@@ -134,6 +136,10 @@ func New(ctx context.Context, opts Options) (*Backend, error) {
 	}
 	b.opts = opts
 	b.slots = &slots{dir: opts.SlotsDir, max: maxSlots}
+	b.etc = filepath.Join(opts.RunDir, "etc")
+	if err := prepareEtc(b.etc); err != nil {
+		return nil, cove.Errorf(cove.CodeUnavailable, "preparing the sandboxes' /etc: %w", err)
+	}
 	var err error
 	b.cg, err = cgroups.New(cgroups.Options{Root: opts.CgroupRoot, RunDir: opts.RunDir, Logger: log})
 	if err != nil {
@@ -256,7 +262,12 @@ func (b *Backend) Create(ctx context.Context, spec runtime.Spec) (_ runtime.Inst
 	tResources = time.Since(t0)
 	bootCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	client, reply, err := agent.Boot(bootCtx, sock, wsMount, cgFiles)
+	etcMnt, err := etcMount(b.etc)
+	if err != nil {
+		return nil, layer("/etc", err)
+	}
+	defer etcMnt.Close()
+	client, reply, err := agent.Boot(bootCtx, sock, wsMount, etcMnt, cgFiles)
 	if err != nil {
 		if cove.ErrorCode(err) == cove.CodeUnavailable || ctx.Err() != nil {
 			return nil, err

@@ -1,0 +1,146 @@
+package native
+
+import (
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// etcFromHost are the host /etc entries user programs need; the rest of the
+// sandbox's /etc is generated. Nothing else of the host's /etc (shadow,
+// ssh keys, configuration with secrets) reaches a sandbox.
+var etcFromHost = []string{
+	"alternatives", "ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime",
+	"timezone", "ssl", "ca-certificates", "mime.types", "bash.bashrc", "profile",
+	"inputrc", "matplotlibrc", "python3", "python3.11", "fonts", "xdg",
+}
+
+// generatedEtc are the files written for every sandbox's /etc.
+func generatedEtc() map[string]string {
+	return map[string]string{
+		"passwd": fmt.Sprintf("root:x:0:0:root:/root:/usr/sbin/nologin\nsandbox:x:%d:%d:sandbox:/workspace:/bin/bash\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n",
+			SandboxUID, SandboxGID),
+		"group":         fmt.Sprintf("root:x:0:\nsandbox:x:%d:\nnogroup:x:65534:\n", SandboxGID),
+		"hostname":      "cove\n",
+		"hosts":         "127.0.0.1\tlocalhost cove\n::1\tlocalhost ip6-localhost ip6-loopback\n",
+		"resolv.conf":   "# no network in this sandbox\n",
+		"nsswitch.conf": "passwd: files\ngroup: files\nshadow: files\nhosts: files\nnetworks: files\nprotocols: files\nservices: files\n",
+		"os-release":    "NAME=\"cove sandbox\"\nID=cove\n",
+	}
+}
+
+// prepareEtc builds dir: the /etc every sandbox gets, read-only, as one
+// directory instead of a mount per entry (every mount costs at a sandbox's
+// creation and again at its teardown). It is rebuilt when a host entry
+// changed since it was made.
+func prepareEtc(dir string) error {
+	stamp := filepath.Join(dir, ".cove-etc")
+	if fi, err := os.Stat(stamp); err == nil && !hostEtcNewer(fi.ModTime()) {
+		return nil
+	}
+	tmp, err := os.MkdirTemp(filepath.Dir(dir), ".etc-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	if err := os.Chmod(tmp, 0o755); err != nil {
+		return err
+	}
+	for name, content := range generatedEtc() {
+		if err := os.WriteFile(filepath.Join(tmp, name), []byte(content), 0o644); err != nil {
+			return err
+		}
+	}
+	for _, name := range etcFromHost {
+		if err := copyTree(filepath.Join("/etc", name), filepath.Join(tmp, name)); err != nil && !os.IsNotExist(err) {
+			return fmt.Errorf("copying /etc/%s: %w", name, err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(tmp, ".cove-etc"), nil, 0o644); err != nil {
+		return err
+	}
+	old := dir + ".old"
+	os.RemoveAll(old)
+	os.Rename(dir, old)
+	if err := os.Rename(tmp, dir); err != nil {
+		return err
+	}
+	os.RemoveAll(old)
+	return nil
+}
+
+// hostEtcNewer reports whether a host entry changed after t.
+func hostEtcNewer(t time.Time) bool {
+	for _, name := range etcFromHost {
+		if fi, err := os.Lstat(filepath.Join("/etc", name)); err == nil && fi.ModTime().After(t) {
+			return true
+		}
+	}
+	return false
+}
+
+// copyTree copies a file, symlink or directory tree, keeping symlinks as
+// symlinks and permission bits.
+func copyTree(src, dst string) error {
+	return filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		target := filepath.Join(dst, rel)
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		switch {
+		case fi.Mode()&fs.ModeSymlink != 0:
+			link, err := os.Readlink(p)
+			if err != nil {
+				return err
+			}
+			return os.Symlink(link, target)
+		case fi.IsDir():
+			return os.Mkdir(target, fi.Mode().Perm())
+		case fi.Mode().IsRegular():
+			return copyFile(p, target, fi.Mode().Perm())
+		}
+		return nil
+	})
+}
+
+func copyFile(src, dst string, perm fs.FileMode) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}
+
+// etcMount returns a detached, read-only copy of the prepared /etc mount
+// for an agent to attach.
+func etcMount(dir string) (*os.File, error) {
+	fd, err := unix.OpenTree(unix.AT_FDCWD, dir, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("open_tree: %w", err)
+	}
+	attr := &unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY | unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV}
+	if err := unix.MountSetattr(fd, "", unix.AT_EMPTY_PATH, attr); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("making /etc read-only: %w", err)
+	}
+	return os.NewFile(uintptr(fd), "etc"), nil
+}
