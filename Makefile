@@ -1,5 +1,5 @@
 # cove's two everyday commands:
-#   make run   builds cove and runs a program in a sandbox on the embedded defaults
+#   make run   builds cove and serves the REST API on the embedded defaults
 #   make test  runs the whole test suite
 # Both install what they need on a fresh Debian machine (as root).
 
@@ -16,7 +16,7 @@ build: deps
 	$(GO) build -trimpath -o bin/cove ./cmd/cove
 
 run: build
-	bin/cove run examples/hello.py
+	bin/cove serve
 
 test: deps
 	@scripts/test.sh

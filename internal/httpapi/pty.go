@@ -59,14 +59,18 @@ func (s *server) pty(w http.ResponseWriter, r *http.Request) error {
 
 	go func() {
 		defer cancel()
+		inputGone := false
 		for {
 			typ, data, err := conn.Read(ctx)
 			if err != nil {
 				return
 			}
 			if typ == websocket.MessageBinary {
-				if _, err := p.Write(data); err != nil {
-					return
+				// Input that arrives as the program exits has nowhere to
+				// go; drop it, and keep the session for the exit result.
+				if !inputGone {
+					_, err := p.Write(data)
+					inputGone = err != nil
 				}
 				continue
 			}

@@ -5,6 +5,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"sync"
 
 	"golang.org/x/sys/unix"
 
@@ -201,6 +202,7 @@ type pty struct {
 	*agent.PTY
 	limits cove.Limits
 	done   func()
+	once   sync.Once
 }
 
 func (p *pty) Wait() (*cove.ExecResult, error) {
@@ -213,10 +215,7 @@ func (p *pty) Wait() (*cove.ExecResult, error) {
 
 func (p *pty) Close() error {
 	err := p.PTY.Close()
-	if p.done != nil {
-		p.done()
-		p.done = nil
-	}
+	p.once.Do(p.done)
 	return err
 }
 
@@ -252,14 +251,12 @@ func (s *Service) ReadFile(ctx context.Context, id, path string) (io.ReadCloser,
 type closer struct {
 	io.ReadCloser
 	done func()
+	once sync.Once
 }
 
 func (c *closer) Close() error {
 	err := c.ReadCloser.Close()
-	if c.done != nil {
-		c.done()
-		c.done = nil
-	}
+	c.once.Do(c.done)
 	return err
 }
 
