@@ -143,11 +143,17 @@ func (e *execState) set(f func()) {
 
 func (s *server) handleExec(st io.ReadWriter, spec *ExecSpec) {
 	fw := &frameWriter{w: st}
-	res := s.runExec(st, fw, spec)
+	var cleanup []func()
+	res := s.runExec(st, fw, spec, &cleanup)
 	fw.json(frameResult, res)
+	// Its processes are dead already; removing the execution's cgroup
+	// need not delay the result.
+	for _, f := range cleanup {
+		f()
+	}
 }
 
-func (s *server) runExec(st io.Reader, fw *frameWriter, spec *ExecSpec) *ExecResult {
+func (s *server) runExec(st io.Reader, fw *frameWriter, spec *ExecSpec, cleanup *[]func()) *ExecResult {
 	start := time.Now()
 	if len(spec.Files) > 0 {
 		if err := writeFiles(spec.Files, s.cfg.UID, s.cfg.GID); err != nil {
@@ -166,7 +172,7 @@ func (s *server) runExec(st io.Reader, fw *frameWriter, spec *ExecSpec) *ExecRes
 	if err != nil {
 		return &ExecResult{ExitCode: 127, StartError: "creating execution cgroup: " + err.Error()}
 	}
-	defer grp.Remove()
+	*cleanup = append(*cleanup, func() { grp.Remove() })
 
 	var stdinR, stdinW *os.File
 	if spec.Stdin {
@@ -187,11 +193,10 @@ func (s *server) runExec(st io.Reader, fw *frameWriter, spec *ExecSpec) *ExecRes
 	// Background processes and terminals share the sandbox's memory too.
 	alone := s.running.Add(1) == 1 && s.bg.running.Load() == 0 && s.terminals.Load() == 0
 	defer s.running.Add(-1)
-	var before cgroups.Stats
 	if alone {
 		_ = s.cg.ResetPeak()
 	}
-	before, _ = s.cg.Stats()
+	_, oomBefore, _ := s.cg.Memory()
 
 	pid, exit, err := s.forkUser(grp, argv0, spec.Argv, spec.Env, spec.Dir, []uintptr{stdinR.Fd(), outW.Fd(), errW.Fd()}, false)
 	stdinR.Close()
@@ -243,11 +248,11 @@ func (s *server) runExec(st io.Reader, fw *frameWriter, spec *ExecSpec) *ExecRes
 
 	ws := ex.status
 	fillExit(res, ex, wall)
-	if after, err := s.cg.Stats(); err == nil {
-		if alone && after.MemoryPeak > res.PeakMemory {
-			res.PeakMemory = after.MemoryPeak
+	if peak, oomAfter, err := s.cg.Memory(); err == nil {
+		if alone && peak > res.PeakMemory {
+			res.PeakMemory = peak
 		}
-		res.OOMKilled = after.OOMKills > before.OOMKills && ws.Signaled() && ws.Signal() == syscall.SIGKILL
+		res.OOMKilled = oomAfter > oomBefore && ws.Signaled() && ws.Signal() == syscall.SIGKILL
 	}
 	state.mu.Lock()
 	res.TimedOut, res.OutputLimited, res.Canceled = state.timedOut, state.outputLimited, state.canceled

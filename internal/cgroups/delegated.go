@@ -378,3 +378,34 @@ func (d *Delegated) ResetPeak() error {
 	}
 	return nil
 }
+
+// Memory reads just the user subtree's memory high-water mark and OOM kill
+// count: what an execution reports, at two file reads instead of Stats'
+// five.
+func (d *Delegated) Memory() (peak, oomKills int64, err error) {
+	var s Stats
+	read := func(ctrl, name string) ([]byte, error) {
+		if d.version == V2 {
+			if name == "memory.peak" {
+				return d.readPeak()
+			}
+			return readAt(d.user, name)
+		}
+		fd, ok := d.fds[ctrl]
+		if !ok {
+			return nil, errNoController
+		}
+		return readAt(fd, name)
+	}
+	peakFile, eventsFile, key := "memory.max_usage_in_bytes", "memory.oom_control", "oom_kill"
+	if d.version == V2 {
+		peakFile, eventsFile = "memory.peak", "memory.events"
+	}
+	if s.MemoryPeak, err = readValue(read, ctrlMemory, peakFile); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return 0, 0, fmt.Errorf("reading delegated cgroup memory: %w", err)
+	}
+	if s.OOMKills, err = readKey(read, ctrlMemory, eventsFile, key); err != nil {
+		return 0, 0, fmt.Errorf("reading delegated cgroup memory: %w", err)
+	}
+	return s.MemoryPeak, s.OOMKills, nil
+}
