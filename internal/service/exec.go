@@ -54,16 +54,23 @@ func buildEnv(layers ...map[string]string) []string {
 	return out
 }
 
-// Exec implements cove.Service.
-func (s *Service) Exec(ctx context.Context, id string, req cove.ExecRequest) (cove.Stream, error) {
-	argv := req.Cmd
+// commandLine validates a command given as argv or as a shell line, and
+// its environment, and returns the argv to run.
+func commandLine(cmd []string, shell string, env map[string]string) ([]string, error) {
+	argv := cmd
 	if len(argv) == 0 {
-		if strings.TrimSpace(req.Shell) == "" {
+		if strings.TrimSpace(shell) == "" {
 			return nil, cove.Errorf(cove.CodeInvalid, "nothing to run: give a command (cmd) or a shell line (shell)")
 		}
-		argv = []string{"/bin/sh", "-c", req.Shell}
+		argv = []string{"/bin/sh", "-c", shell}
 	}
-	if err := validateEnv(req.Env); err != nil {
+	return argv, validateEnv(env)
+}
+
+// Exec implements cove.Service.
+func (s *Service) Exec(ctx context.Context, id string, req cove.ExecRequest) (cove.Stream, error) {
+	argv, err := commandLine(req.Cmd, req.Shell, req.Env)
+	if err != nil {
 		return nil, err
 	}
 	sb, done, err := s.running(ctx, id)

@@ -18,14 +18,8 @@ import (
 
 // StartProcess implements cove.Service.
 func (s *Service) StartProcess(ctx context.Context, id string, req cove.ProcessRequest) (*cove.Process, error) {
-	argv := req.Cmd
-	if len(argv) == 0 {
-		if strings.TrimSpace(req.Shell) == "" {
-			return nil, cove.Errorf(cove.CodeInvalid, "nothing to run: give a command (cmd) or a shell line (shell)")
-		}
-		argv = []string{"/bin/sh", "-c", req.Shell}
-	}
-	if err := validateEnv(req.Env); err != nil {
+	argv, err := commandLine(req.Cmd, req.Shell, req.Env)
+	if err != nil {
 		return nil, err
 	}
 	if req.Timeout < 0 || req.Timeout > cove.MaxTimeout {
