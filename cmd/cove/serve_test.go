@@ -197,3 +197,34 @@ func TestServeKill9(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestOneShotRunKeepsServerWorkspaces runs `cove run` in-process next to a
+// server on the same data directory: its sweep must not take the
+// workspace of the server's stopped sandbox.
+func TestOneShotRunKeepsServerWorkspaces(t *testing.T) {
+	c := newCLI(t)
+	srv := startServe(t, c, freeAddr(t))
+	cl := adminClient(t, c, srv.url)
+	ctx := context.Background()
+	sb, err := cl.CreateSandbox(ctx, cove.SandboxSpec{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := cl.Exec(ctx, sb.ID, cove.ExecRequest{Shell: "echo mine > f"})
+	if res, err := cove.Collect(st); err != nil || res.Verdict != cove.VerdictOK {
+		t.Fatalf("exec: %+v %v", res, err)
+	}
+	if _, err := cl.StopSandbox(ctx, sb.ID); err != nil {
+		t.Fatal(err)
+	}
+	if r := c.do("", "run", "-l", "python", "-c", "print(1)"); r.code != 0 {
+		t.Fatalf("cove run: %d %s", r.code, r.stderr)
+	}
+	if _, err := cl.StartSandbox(ctx, sb.ID); err != nil {
+		t.Fatal(err)
+	}
+	st, err = cl.Exec(ctx, sb.ID, cove.ExecRequest{Shell: "cat f"})
+	if res, err := cove.Collect(st); err != nil || res.Stdout != "mine\n" {
+		t.Fatalf("the stopped sandbox lost its files: %+v %v", res, err)
+	}
+}

@@ -22,6 +22,9 @@ type Spec struct {
 	// Resume starts the sandbox on the workspace it kept when it was
 	// stopped, instead of a new empty one.
 	Resume bool
+	// Ephemeral says nothing keeps a record of the sandbox: if its owner
+	// dies, a sweep may delete its workspace too.
+	Ephemeral bool
 }
 
 // Backend creates sandboxes.
@@ -59,7 +62,9 @@ type Instance interface {
 // Sweeper is implemented by backends that can remove what sandboxes of
 // crashed cove processes left behind.
 type Sweeper interface {
-	// Sweep removes leftovers of sandboxes whose owner is gone and for
-	// which keep returns false.
+	// Sweep removes leftovers of sandboxes whose owner is gone. The
+	// workspaces of ephemeral sandboxes always go; other workspaces go
+	// when keep, the judgement of whoever keeps the records, returns false
+	// for them, and stay when keep is nil.
 	Sweep(ctx context.Context, keep func(id string) bool) error
 }

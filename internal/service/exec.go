@@ -164,7 +164,7 @@ func (s *Service) Run(ctx context.Context, req cove.RunRequest) (cove.Stream, er
 			return nil, cove.Errorf(cove.CodeInvalid, "invalid file name %q: give a path relative to the workspace", name)
 		}
 	}
-	info, err := s.CreateSandbox(ctx, cove.SandboxSpec{Language: req.Language, Limits: req.Limits})
+	info, err := s.createSandbox(ctx, cove.SandboxSpec{Language: req.Language, Limits: req.Limits}, true)
 	if err != nil {
 		return nil, err
 	}

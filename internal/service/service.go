@@ -69,6 +69,9 @@ type Service struct {
 
 	pool *pool
 	loop sync.WaitGroup
+	// persistent says the records outlive the process; when they do not,
+	// every sandbox is ephemeral to the runtime.
+	persistent bool
 }
 
 var _ cove.Service = (*Service)(nil)
@@ -96,7 +99,8 @@ func New(backend runtime.Backend, opts Options) *Service {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	if opts.Records == nil {
+	persistent := opts.Records != nil
+	if !persistent {
 		opts.Records = newMemRecords()
 	}
 	if opts.ReapInterval <= 0 {
@@ -108,6 +112,7 @@ func New(backend runtime.Backend, opts Options) *Service {
 		log: log.With("component", "service"), metrics: opts.Metrics,
 		ctx: ctx, cancel: cancel,
 		live: map[string]*sandbox{}, execs: map[string]int{},
+		persistent: persistent,
 	}
 	s.pool = newPool(s, opts.PoolSize)
 	return s
@@ -223,6 +228,12 @@ func (s *Service) toSandbox(r *store.SandboxRecord) *cove.Sandbox {
 
 // CreateSandbox implements cove.Service.
 func (s *Service) CreateSandbox(ctx context.Context, spec cove.SandboxSpec) (*cove.Sandbox, error) {
+	return s.createSandbox(ctx, spec, !s.persistent)
+}
+
+// createSandbox creates a sandbox; an ephemeral one's workspace is not
+// kept if this process dies.
+func (s *Service) createSandbox(ctx context.Context, spec cove.SandboxSpec, ephemeral bool) (*cove.Sandbox, error) {
 	if err := s.validateSpec(spec); err != nil {
 		return nil, err
 	}
@@ -258,7 +269,7 @@ func (s *Service) CreateSandbox(ctx context.Context, spec cove.SandboxSpec) (*co
 	if inst == nil {
 		var err error
 		start := time.Now()
-		inst, err = s.backend.Create(ctx, runtime.Spec{ID: rec.ID, Limits: limits})
+		inst, err = s.backend.Create(ctx, runtime.Spec{ID: rec.ID, Limits: limits, Ephemeral: ephemeral})
 		if err != nil {
 			s.records.DeleteSandbox(context.WithoutCancel(ctx), rec.ID)
 			return nil, err

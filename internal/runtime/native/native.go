@@ -197,7 +197,7 @@ func (b *Backend) Create(ctx context.Context, spec runtime.Spec) (_ runtime.Inst
 			sb.teardown(!spec.Resume)
 		}
 	}()
-	if sb.slot, err = b.slots.acquire(spec.ID); err != nil {
+	if sb.slot, err = b.slots.acquire(spec.ID, spec.Ephemeral); err != nil {
 		return nil, cove.Errorf(cove.CodeUnavailable, "%w", err)
 	}
 	base := uidBase + sb.slot.n*idsPerBox
@@ -386,8 +386,9 @@ func layer(name string, err error) error {
 }
 
 // Sweep implements runtime.Sweeper. It removes the cgroups of sandboxes
-// whose owning process died (their slot lock is free), and the workspaces
-// that neither a live sandbox nor keep claims. Cgroups are only removed for ids
+// whose owning process died (their slot lock is free) and the workspaces
+// of those that were ephemeral; with keep, also every workspace that
+// neither a live sandbox nor keep claims. Cgroups are only removed for ids
 // found in dead slots: another cove process may have sandboxes of its own
 // under the same cgroup parent.
 func (b *Backend) Sweep(ctx context.Context, keep func(id string) bool) error {
@@ -400,25 +401,35 @@ func (b *Backend) Sweep(ctx context.Context, keep func(id string) bool) error {
 	if err != nil {
 		return fmt.Errorf("reading sandbox slots: %w", err)
 	}
-	kept := func(id string) bool { return keep != nil && keep(id) }
-	// A dead owner's sandbox is dead too: its cgroups always go. Only its
-	// workspace may be kept, for a sandbox that will be started again.
-	for n, id := range dead {
-		if g, err := b.cg.Open(id); err == nil {
+	// A dead owner's sandbox is dead too: its cgroups always go, and so
+	// does its workspace if nothing keeps a record of it.
+	for n, d := range dead {
+		if g, err := b.cg.Open(d.id); err == nil {
 			if err := g.Destroy(); err != nil {
-				b.log.Warn("removing stale cgroup", "id", id, "err", err)
+				b.log.Warn("removing stale cgroup", "id", d.id, "err", err)
 				continue
 			}
-			b.log.Info("removed stale cgroup", "id", id)
+			b.log.Info("removed stale cgroup", "id", d.id)
+		}
+		if d.ephemeral {
+			if err := b.vol.Delete(d.id); err != nil {
+				b.log.Warn("removing stale workspace", "id", d.id, "err", err)
+				continue
+			}
 		}
 		b.slots.clear(n)
+	}
+	if keep == nil {
+		// No records to judge the other workspaces by (a one-shot cove
+		// next to a server that owns them): leave them.
+		return nil
 	}
 	ws, err := b.vol.List()
 	if err != nil {
 		return fmt.Errorf("listing workspaces: %w", err)
 	}
 	for _, id := range ws {
-		if live[id] || kept(id) {
+		if live[id] || keep(id) {
 			continue
 		}
 		if err := b.vol.Delete(id); err != nil {

@@ -85,24 +85,41 @@ func TestConformance(t *testing.T) {
 func TestSweepRemovesLeftoversOfDeadOwners(t *testing.T) {
 	b := newTestBackend(t)
 	ctx := context.Background()
-	id := fmt.Sprintf("sweep%d", os.Getpid())
-	// A workspace and cgroup whose owner is gone: its slot records the id
-	// but no process holds the slot's lock.
-	sl, err := b.slots.acquire(id)
-	if err != nil {
-		t.Fatal(err)
+	// Sandboxes whose owner is gone: their slots record the ids, but no
+	// process holds the slots' locks.
+	dead := func(id string, ephemeral bool) {
+		t.Helper()
+		sl, err := b.slots.acquire(id, ephemeral)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sl.f.Close()
+		if _, err := b.vol.Create(id, 1<<20, 0, 0); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.cg.Create(id, defaultLimitsForTest(), 0, 0); err != nil {
+			t.Fatal(err)
+		}
 	}
-	sl.f.Close()
-	if _, err := b.vol.Create(id, 1<<20, 0, 0); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := b.cg.Create(id, defaultLimitsForTest(), 0, 0); err != nil {
-		t.Fatal(err)
-	}
+	eph, kept := fmt.Sprintf("eph%d", os.Getpid()), fmt.Sprintf("kept%d", os.Getpid())
+	dead(eph, true)
+	dead(kept, false)
+	// Without records to judge by, only the ephemeral one's workspace goes.
 	if err := b.Sweep(ctx, nil); err != nil {
 		t.Fatal(err)
 	}
-	if left := leftovers(b)(id); len(left) > 0 {
+	if left := leftovers(b)(eph); len(left) > 0 {
+		t.Fatalf("sweep left %v", left)
+	}
+	left := leftovers(b)(kept)
+	if len(left) != 1 || left[0] != b.vol.Path(kept) {
+		t.Fatalf("want only the recorded sandbox's workspace kept, got %v", left)
+	}
+	// Whoever keeps the records may let it go.
+	if err := b.Sweep(ctx, func(string) bool { return false }); err != nil {
+		t.Fatal(err)
+	}
+	if left := leftovers(b)(kept); len(left) > 0 {
 		t.Fatalf("sweep left %v", left)
 	}
 }

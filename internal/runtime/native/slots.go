@@ -21,6 +21,15 @@ type slots struct {
 	max int
 }
 
+// ephemeralMark follows the id in the slot file of an ephemeral sandbox.
+const ephemeralMark = " ephemeral"
+
+// deadSandbox is what a dead owner's slot says.
+type deadSandbox struct {
+	id        string
+	ephemeral bool
+}
+
 type slot struct {
 	n int
 	f *os.File
@@ -30,7 +39,11 @@ func (s *slots) path(n int) string { return filepath.Join(s.dir, strconv.Itoa(n)
 
 // acquire takes the lowest free slot, so that the slot directory stays as
 // small as the peak number of sandboxes.
-func (s *slots) acquire(id string) (*slot, error) {
+func (s *slots) acquire(id string, ephemeral bool) (*slot, error) {
+	record := id
+	if ephemeral {
+		record += ephemeralMark
+	}
 	for n := 0; n < s.max; n++ {
 		f, err := os.OpenFile(s.path(n), os.O_RDWR|os.O_CREATE, 0o600)
 		if err != nil {
@@ -47,7 +60,7 @@ func (s *slots) acquire(id string) (*slot, error) {
 			continue
 		}
 		if err := f.Truncate(0); err == nil {
-			_, err = f.WriteAt([]byte(id), 0)
+			_, err = f.WriteAt([]byte(record), 0)
 		}
 		if err != nil {
 			f.Close()
@@ -69,12 +82,12 @@ func (sl *slot) release() {
 
 // scan returns the ids of sandboxes whose owning process is alive, and
 // those of sandboxes whose owner died, by slot number.
-func (s *slots) scan() (live map[string]bool, dead map[int]string, err error) {
+func (s *slots) scan() (live map[string]bool, dead map[int]deadSandbox, err error) {
 	ents, err := os.ReadDir(s.dir)
 	if err != nil {
 		return nil, nil, err
 	}
-	live, dead = map[string]bool{}, map[int]string{}
+	live, dead = map[string]bool{}, map[int]deadSandbox{}
 	for _, e := range ents {
 		n, err := strconv.Atoi(strings.TrimSuffix(e.Name(), ".lock"))
 		if err != nil || !strings.HasSuffix(e.Name(), ".lock") {
@@ -86,13 +99,13 @@ func (s *slots) scan() (live map[string]bool, dead map[int]string, err error) {
 		}
 		buf := make([]byte, 128)
 		k, _ := f.ReadAt(buf, 0)
-		id := string(buf[:k])
+		id, mark := strings.CutSuffix(string(buf[:k]), ephemeralMark)
 		if unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB) != nil {
 			if id != "" {
 				live[id] = true
 			}
 		} else if id != "" {
-			dead[n] = id
+			dead[n] = deadSandbox{id: id, ephemeral: mark}
 		}
 		f.Close()
 	}
