@@ -75,7 +75,7 @@ func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 // idle sandboxes.
 func benchAPI(ctx context.Context, e *env, runs int, idle int, seconds int) error {
 	out := e.stdout
-	b, err := startBenchServer(ctx, e, 2)
+	b, err := startBenchServer(ctx, e, e.cfg.PoolSize)
 	if err != nil {
 		return err
 	}
@@ -118,7 +118,7 @@ func benchAPI(ctx context.Context, e *env, runs int, idle int, seconds int) erro
 	var creates []time.Duration
 	for i := 0; i < runs; i++ {
 		deadline := time.Now().Add(10 * time.Second)
-		for b.svc.PoolReady() < 2 && time.Now().Before(deadline) {
+		for b.svc.PoolReady() < e.cfg.PoolSize && time.Now().Before(deadline) {
 			time.Sleep(2 * time.Millisecond)
 		}
 		t := time.Now()
