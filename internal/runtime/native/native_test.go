@@ -27,7 +27,7 @@ func TestMain(m *testing.M) {
 }
 
 // newTestBackend is nativetest.New, which this package cannot import.
-func newTestBackend(t *testing.T) *Backend {
+func newTestBackend(t testing.TB) *Backend {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("native sandboxes need root (run the tests as root)")

@@ -1,0 +1,51 @@
+package native
+
+import (
+	"context"
+	"os/exec"
+	"testing"
+
+	"github.com/cove-sandbox/cove"
+	"github.com/cove-sandbox/cove/internal/agent"
+	"github.com/cove-sandbox/cove/internal/runtime"
+)
+
+// BenchmarkExec measures one execution of /bin/true in a running sandbox
+// through the agent, to compare with BenchmarkBareExec.
+func BenchmarkExec(b *testing.B) {
+	be := newTestBackend(b)
+	ctx := context.Background()
+	inst, err := be.Create(ctx, runtime.Spec{ID: "benchexec", Limits: cove.DefaultLimits()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer inst.Destroy(ctx)
+	spec := agent.ExecSpec{Argv: []string{"/bin/true"}, Dir: "/workspace", Env: []string{"PATH=/usr/bin:/bin"}, TimeoutMS: 10000}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		s := spec
+		ex, err := inst.Agent().Start(ctx, &s, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for {
+			out, err := ex.Next()
+			if err != nil {
+				b.Fatal(err)
+			}
+			if out.Result != nil {
+				break
+			}
+		}
+		ex.Close()
+	}
+}
+
+// BenchmarkBareExec starts /bin/true directly.
+func BenchmarkBareExec(b *testing.B) {
+	for i := 0; i < b.N; i++ {
+		if err := exec.Command("/bin/true").Run(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
