@@ -2,62 +2,76 @@ package client
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
+	"net/url"
 
 	"github.com/cove-sandbox/cove"
 	"github.com/cove-sandbox/cove/internal/wire"
 )
 
-// maxStdinBytes bounds a StdinReader read into a request; the server
-// bounds JSON bodies further (1 MiB by default).
-const maxStdinBytes = 64 << 20
-
 // Exec implements cove.Service (POST /v1/sandboxes/{id}/exec, streamed as
-// NDJSON). A StdinReader is read whole before the request is sent.
+// NDJSON). A StdinReader streams to the program as the program runs (see
+// openStdinStream).
 func (c *Client) Exec(ctx context.Context, id string, req cove.ExecRequest) (cove.Stream, error) {
-	stdin, err := readStdin(req.StdinReader, req.Stdin)
-	if err != nil {
-		return nil, err
+	if req.StdinReader != nil {
+		r := req.StdinReader
+		req.StdinReader, req.Stdin = nil, nil
+		return c.openStdinStream(ctx, sandboxPath(id, "/exec"), wire.ExecRequestFrom(req), r)
 	}
-	req.Stdin = stdin
 	return c.openStream(ctx, http.MethodPost, sandboxPath(id, "/exec"), nil, wire.ExecRequestFrom(req), true)
 }
 
 // RunCode implements cove.Service (POST /v1/sandboxes/{id}/code, streamed
-// as NDJSON).
+// as NDJSON). A StdinReader streams as for Exec.
 func (c *Client) RunCode(ctx context.Context, id string, req cove.CodeRequest) (cove.Stream, error) {
-	stdin, err := readStdin(req.StdinReader, req.Stdin)
-	if err != nil {
-		return nil, err
+	if req.StdinReader != nil {
+		r := req.StdinReader
+		req.StdinReader, req.Stdin = nil, nil
+		return c.openStdinStream(ctx, sandboxPath(id, "/code"), wire.CodeRequestFrom(req), r)
 	}
-	req.Stdin = stdin
 	return c.openStream(ctx, http.MethodPost, sandboxPath(id, "/code"), nil, wire.CodeRequestFrom(req), true)
 }
 
 // Run implements cove.Service (POST /v1/run, streamed as NDJSON). The
-// server destroys the sandbox when the stream ends or is closed.
+// server destroys the sandbox when the stream ends or is closed. A
+// StdinReader streams as for Exec.
 func (c *Client) Run(ctx context.Context, req cove.RunRequest) (cove.Stream, error) {
-	stdin, err := readStdin(req.StdinReader, req.Stdin)
-	if err != nil {
-		return nil, err
+	if req.StdinReader != nil {
+		r := req.StdinReader
+		req.StdinReader, req.Stdin = nil, nil
+		return c.openStdinStream(ctx, "/v1/run", wire.RunRequestFrom(req), r)
 	}
-	req.Stdin = stdin
 	return c.openStream(ctx, http.MethodPost, "/v1/run", nil, wire.RunRequestFrom(req), true)
 }
 
-// readStdin returns the standard input of a request: r read whole when it
-// is set, else b.
-func readStdin(r io.Reader, b []byte) ([]byte, error) {
-	if r == nil {
-		return b, nil
-	}
-	data, err := io.ReadAll(io.LimitReader(r, maxStdinBytes+1))
+// openStdinStream starts an execution whose standard input streams
+// (?stdin=stream): the body is the JSON request on one line, then stdin
+// copied from r as it comes, while the events are read. The end of r is
+// the end of the program's standard input; an error reading r, like
+// cancelling ctx or closing the stream, breaks off the request and with
+// it the execution. r is not closed; a Read of r that blocks when the
+// execution ends keeps the copy running until it returns.
+func (c *Client) openStdinStream(ctx context.Context, p string, in any, r io.Reader) (cove.Stream, error) {
+	line, err := json.Marshal(in)
 	if err != nil {
-		return nil, cove.Errorf(cove.CodeInvalid, "reading standard input: %w", err)
+		return nil, cove.Errorf(cove.CodeInvalid, "encoding the request: %w", err)
 	}
-	if len(data) > maxStdinBytes {
-		return nil, cove.Errorf(cove.CodeInvalid, "standard input is larger than %s: write it to a file instead", cove.FormatBytes(maxStdinBytes))
+	line = append(line, '\n')
+	pr, pw := io.Pipe()
+	go func() {
+		_, err := pw.Write(line)
+		if err == nil {
+			_, err = io.Copy(pw, r)
+		}
+		pw.CloseWithError(err)
+	}()
+	st, err := c.openStreamWith(ctx, http.MethodPost, p, url.Values{"stdin": {"stream"}}, pr, "application/x-cove-exec-stream", true)
+	if err != nil {
+		// Stop the copy at its next write.
+		pr.CloseWithError(err)
+		return nil, err
 	}
-	return data, nil
+	return st, nil
 }

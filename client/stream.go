@@ -25,14 +25,18 @@ const maxEventBytes = 16 << 20
 // without one the end of the answer is taken as the end of the stream
 // (logs of a running process).
 func (c *Client) openStream(ctx context.Context, method, p string, q url.Values, in any, needExit bool) (cove.Stream, error) {
-	var body io.Reader
-	if in != nil {
-		b, err := json.Marshal(in)
-		if err != nil {
-			return nil, cove.Errorf(cove.CodeInvalid, "encoding the request: %w", err)
-		}
-		body = bytes.NewReader(b)
+	if in == nil {
+		return c.openStreamWith(ctx, method, p, q, nil, "", needExit)
 	}
+	b, err := json.Marshal(in)
+	if err != nil {
+		return nil, cove.Errorf(cove.CodeInvalid, "encoding the request: %w", err)
+	}
+	return c.openStreamWith(ctx, method, p, q, bytes.NewReader(b), "application/json", needExit)
+}
+
+// openStreamWith sends body, of media type ctype, for an NDJSON answer.
+func (c *Client) openStreamWith(ctx context.Context, method, p string, q url.Values, body io.Reader, ctype string, needExit bool) (cove.Stream, error) {
 	rctx, cancel := context.WithCancel(ctx)
 	req, err := c.request(rctx, method, p, q, body)
 	if err != nil {
@@ -40,8 +44,8 @@ func (c *Client) openStream(ctx context.Context, method, p string, q url.Values,
 		return nil, err
 	}
 	req.Header.Set("Accept", "application/x-ndjson")
-	if in != nil {
-		req.Header.Set("Content-Type", "application/json")
+	if ctype != "" {
+		req.Header.Set("Content-Type", ctype)
 	}
 	resp, err := c.send(req)
 	if err != nil {

@@ -59,6 +59,43 @@ func TestExec(t *testing.T) {
 		}
 	})
 
+	// Standard input streams to the server rather than being read whole
+	// into a JSON request, which the server caps at 1 MiB.
+	t.Run("large_stdin", func(t *testing.T) {
+		in := strings.Repeat("0123456789abcdef", 3<<20/16)
+		r := c.do(in, "exec", "-i", id, "--", "wc", "-c")
+		if r.code != 0 || r.stdout != strconv.Itoa(len(in))+"\n" {
+			t.Fatalf("exit %d stdout %q stderr %q", r.code, r.stdout, r.stderr)
+		}
+		r = c.do(in, "run", "-i", "-l", "bash", "-c", "wc -c")
+		if r.code != 0 || r.stdout != strconv.Itoa(len(in))+"\n" {
+			t.Fatalf("run: exit %d stdout %q stderr %q", r.code, r.stdout, r.stderr)
+		}
+	})
+
+	t.Run("interactive_stdin", func(t *testing.T) {
+		pr, pw := io.Pipe()
+		out := newSyncBuffer()
+		done := make(chan int)
+		go func() {
+			done <- c.stream(pr, out, io.Discard, "exec", "-i", id, "--", "sh", "-c", "while read l; do echo got $l; done")
+		}()
+		io.WriteString(pw, "one\n")
+		// The answer to the first line comes while stdin is still open.
+		select {
+		case <-out.first:
+		case code := <-done:
+			t.Fatalf("exit %d before any output", code)
+		case <-time.After(10 * time.Second):
+			t.Fatal("no answer to the first line of stdin")
+		}
+		io.WriteString(pw, "two\n")
+		pw.Close()
+		if code := <-done; code != 0 || out.String() != "got one\ngot two\n" {
+			t.Fatalf("exit %d output %q", code, out.String())
+		}
+	})
+
 	t.Run("streaming_order", func(t *testing.T) {
 		out := newSyncBuffer()
 		code := c.stream(strings.NewReader(""), out, out, "exec", id, "--", "sh", "-c",

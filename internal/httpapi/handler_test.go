@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -312,5 +313,58 @@ func TestProcessLogsJSON(t *testing.T) {
 	w = serve(t, f, Options{}, "GET", "/v1/sandboxes/x/processes/3/logs?follow=perhaps", "user", "")
 	if w.Code != 400 {
 		t.Fatalf("bad follow: %d", w.Code)
+	}
+}
+
+// TestStreamedStdinDecoding checks ?stdin=stream: the JSON request on the
+// first line, the rest of the body as the program's standard input.
+func TestStreamedStdinDecoding(t *testing.T) {
+	stdinOf := func(v any) io.Reader {
+		switch r := v.(type) {
+		case cove.ExecRequest:
+			return r.StdinReader
+		case cove.CodeRequest:
+			return r.StdinReader
+		case cove.RunRequest:
+			return r.StdinReader
+		}
+		return nil
+	}
+	for target, line := range map[string]string{
+		"/v1/sandboxes/x/exec": `{"cmd":["cat"]}`,
+		"/v1/sandboxes/x/code": `{"code":"x"}`,
+		"/v1/run":              `{"code":"x","language":"python"}`,
+	} {
+		f := &fakeService{}
+		w := serve(t, f, Options{MaxBodyBytes: 100}, "POST", target+"?stdin=stream", "user",
+			line+"\n"+"line one\n"+strings.Repeat("x", 200),
+			"Content-Type", mediaExecStream, "Accept", "application/x-ndjson")
+		if w.Code != 200 || w.Header().Get("Connection") != "close" {
+			t.Fatalf("%s: %d %v %s", target, w.Code, w.Header(), w.Body)
+		}
+		r := stdinOf(f.last)
+		if r == nil {
+			t.Fatalf("%s: no StdinReader in %#v", target, f.last)
+		}
+		if b, err := io.ReadAll(r); err != nil || string(b) != "line one\n"+strings.Repeat("x", 200) {
+			t.Fatalf("%s: stdin %q, %v", target, b, err)
+		}
+	}
+	cases := []struct{ name, target, body string }{
+		{"unknown mode", "/v1/sandboxes/x/exec?stdin=lines", "{\"cmd\":[\"cat\"]}\n"},
+		{"stdin in the JSON too", "/v1/sandboxes/x/exec?stdin=stream", "{\"cmd\":[\"cat\"],\"stdin\":\"a\"}\nb"},
+		{"no request line", "/v1/sandboxes/x/exec?stdin=stream", "\nb"},
+		{"bad JSON", "/v1/sandboxes/x/exec?stdin=stream", "{\"cmd\":\n[\"cat\"]}\n"},
+	}
+	for _, c := range cases {
+		w := serve(t, &fakeService{}, Options{}, "POST", c.target, "user", c.body)
+		if code, _ := errorOf(t, w); w.Code != 400 || code != "invalid" {
+			t.Fatalf("%s: %d %s", c.name, w.Code, w.Body)
+		}
+	}
+	w := serve(t, &fakeService{}, Options{MaxBodyBytes: 100}, "POST", "/v1/sandboxes/x/exec?stdin=stream", "user",
+		`{"cmd":["`+strings.Repeat("x", 100)+`"]}`+"\nstdin")
+	if w.Code != 413 {
+		t.Fatalf("long request line: %d %s", w.Code, w.Body)
 	}
 }

@@ -22,8 +22,8 @@ type ExecRequest struct {
 	OutputBytes int64   `json:"output_bytes,omitzero"`
 }
 
-// ExecRequestFrom returns r on the wire. StdinReader cannot cross the wire
-// and is read by the caller beforehand.
+// ExecRequestFrom returns r on the wire. StdinReader cannot be in the JSON:
+// the caller streams it after the request (?stdin=stream).
 func ExecRequestFrom(r cove.ExecRequest) *ExecRequest {
 	w := &ExecRequest{Cmd: r.Cmd, Shell: r.Shell, Cwd: r.Cwd, Env: r.Env, Timeout: Duration(r.Timeout), OutputBytes: r.OutputBytes}
 	w.Stdin, w.StdinEncoding = stdinFrom(r.Stdin)

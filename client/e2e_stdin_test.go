@@ -1,0 +1,152 @@
+package client_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"strings"
+	"testing"
+
+	"github.com/cove-sandbox/cove"
+)
+
+// nextOutput returns the next line of st's stdout, failing on any other
+// event.
+func nextOutput(t *testing.T, st cove.Stream) string {
+	t.Helper()
+	var out string
+	for !strings.HasSuffix(out, "\n") {
+		ev, err := st.Next()
+		if err != nil || ev.Type != cove.EventStdout {
+			t.Fatalf("event %+v, %v after stdout %q; want stdout", ev, err, out)
+		}
+		out += string(ev.Data)
+	}
+	return out
+}
+
+// TestStreamedStdin checks that a StdinReader streams to the program over
+// HTTP while its output streams back.
+func TestStreamedStdin(t *testing.T) {
+	e := newEnv(t)
+	sb := e.sandbox(e.admin, cove.SandboxSpec{Language: "python"})
+	echo := "import sys\nfor l in sys.stdin: print('got', l.strip(), flush=True)"
+
+	t.Run("interactive", func(t *testing.T) {
+		t.Parallel()
+		pr, pw := io.Pipe()
+		defer pw.Close()
+		st, err := e.admin.Exec(ctxT(t), sb.ID, cove.ExecRequest{Cmd: []string{"python3", "-u", "-c", echo}, StdinReader: pr})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		// Each line is written only once the answer to the previous one
+		// has come: buffered stdin would never get an answer.
+		for _, l := range []string{"one", "two", "three"} {
+			if _, err := io.WriteString(pw, l+"\n"); err != nil {
+				t.Fatal(err)
+			}
+			if got := nextOutput(t, st); got != "got "+l+"\n" {
+				t.Fatalf("got %q after writing %q", got, l)
+			}
+		}
+		pw.Close()
+		ev, err := st.Next()
+		if err != nil || ev.Type != cove.EventExit || ev.Result.Verdict != cove.VerdictOK {
+			t.Fatalf("after the end of stdin: %+v, %v", ev, err)
+		}
+	})
+
+	t.Run("code and run", func(t *testing.T) {
+		t.Parallel()
+		pr, pw := io.Pipe()
+		st, err := e.admin.RunCode(ctxT(t), sb.ID, cove.CodeRequest{Code: echo, StdinReader: pr})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		io.WriteString(pw, "a\n")
+		if got := nextOutput(t, st); got != "got a\n" {
+			t.Fatalf("code: %q", got)
+		}
+		pw.Close()
+		if res, err := cove.Collect(st); err != nil || res.Verdict != cove.VerdictOK {
+			t.Fatalf("code: %+v, %v", res, err)
+		}
+
+		pr, pw = io.Pipe()
+		st, err = e.admin.Run(ctxT(t), cove.RunRequest{CodeRequest: cove.CodeRequest{Language: "python", Code: echo, StdinReader: pr}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		io.WriteString(pw, "b\n")
+		if got := nextOutput(t, st); got != "got b\n" {
+			t.Fatalf("run: %q", got)
+		}
+		pw.Close()
+		if res, err := cove.Collect(st); err != nil || res.Verdict != cove.VerdictOK {
+			t.Fatalf("run: %+v, %v", res, err)
+		}
+	})
+
+	t.Run("5 MiB", func(t *testing.T) {
+		t.Parallel()
+		const n = 5 << 20
+		// A reader whose length net/http cannot tell.
+		in := io.MultiReader(bytes.NewReader(bytes.Repeat([]byte("0123456789abcde\n"), n/16)))
+		res := collect(t)(e.admin.Exec(ctxT(t), sb.ID, cove.ExecRequest{Cmd: []string{"wc", "-c"}, StdinReader: in}))
+		if strings.TrimSpace(res.Stdout) != "5242880" || res.Verdict != cove.VerdictOK {
+			t.Fatalf("result %+v", res)
+		}
+	})
+
+	t.Run("empty", func(t *testing.T) {
+		t.Parallel()
+		res := collect(t)(e.admin.Exec(ctxT(t), sb.ID, cove.ExecRequest{Cmd: []string{"wc", "-c"}, StdinReader: strings.NewReader("")}))
+		if strings.TrimSpace(res.Stdout) != "0" || res.Verdict != cove.VerdictOK {
+			t.Fatalf("result %+v", res)
+		}
+	})
+
+	t.Run("reader fails", func(t *testing.T) {
+		t.Parallel()
+		in := io.MultiReader(strings.NewReader("x\n"), iotestErrReader{})
+		_, err := cove.Collect(must(e.admin.Exec(ctxT(t), sb.ID, cove.ExecRequest{Shell: "cat; sleep 30", StdinReader: in})))
+		if err == nil {
+			t.Fatal("a failing StdinReader gave a result")
+		}
+	})
+
+	t.Run("cancelled mid-stream", func(t *testing.T) {
+		t.Parallel()
+		ctx, cancel := context.WithCancel(ctxT(t))
+		defer cancel()
+		pr, pw := io.Pipe()
+		defer pw.Close()
+		st, err := e.admin.Exec(ctx, sb.ID, cove.ExecRequest{
+			Shell:       "read l; echo got $l; sleep 1.56; touch /workspace/m6; cat >/dev/null",
+			StdinReader: pr,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		io.WriteString(pw, "x\n")
+		if got := nextOutput(t, st); got != "got x\n" {
+			t.Fatalf("got %q", got)
+		}
+		cancel()
+		if _, err := st.Next(); !errors.Is(err, context.Canceled) {
+			t.Fatalf("Next after cancel: %v, want context.Canceled", err)
+		}
+		checkNoMarker(t, e, sb.ID, "m6", "1.56")
+	})
+}
+
+// iotestErrReader fails every read.
+type iotestErrReader struct{}
+
+func (iotestErrReader) Read([]byte) (int, error) { return 0, errors.New("broken input") }
