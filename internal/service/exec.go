@@ -77,13 +77,8 @@ func (s *Service) Exec(ctx context.Context, id string, req cove.ExecRequest) (co
 	if err != nil {
 		return nil, err
 	}
-	rec, err := s.records.GetSandbox(ctx, id)
-	if err != nil {
-		done()
-		return nil, err
-	}
-	spec := &agent.ExecSpec{Argv: argv, Dir: req.Cwd, Env: buildEnv(defaultEnv, rec.Env, req.Env)}
-	return s.start(ctx, sb, rec.Limits, spec, stdinOf(req.StdinReader, req.Stdin), req.Timeout, req.OutputBytes, done)
+	spec := &agent.ExecSpec{Argv: argv, Dir: req.Cwd, Env: buildEnv(defaultEnv, sb.env, req.Env)}
+	return s.start(ctx, sb, sb.limits, spec, stdinOf(req.StdinReader, req.Stdin), req.Timeout, req.OutputBytes, done)
 }
 
 func stdinOf(r io.Reader, b []byte) io.Reader {
@@ -111,13 +106,9 @@ func (s *Service) runCode(ctx context.Context, id string, req cove.CodeRequest, 
 }
 
 func (s *Service) prepareCode(ctx context.Context, sb *sandbox, req cove.CodeRequest, extra map[string][]byte, done func()) (cove.Stream, error) {
-	rec, err := s.records.GetSandbox(ctx, sb.id)
-	if err != nil {
-		return nil, err
-	}
 	language := req.Language
 	if language == "" {
-		language = rec.Language
+		language = sb.language
 	}
 	if language == "" {
 		return nil, cove.Errorf(cove.CodeInvalid, "no language given: use python (py), javascript (js), typescript (ts) or bash (sh)")
@@ -140,8 +131,8 @@ func (s *Service) prepareCode(ctx context.Context, sb *sandbox, req cove.CodeReq
 	for _, name := range sortedKeys(prog.Files) {
 		files = append(files, agent.File{Path: name, Data: prog.Files[name]})
 	}
-	spec := &agent.ExecSpec{Argv: prog.Argv, Env: buildEnv(defaultEnv, rec.Env, req.Env), Files: files}
-	return s.start(ctx, sb, rec.Limits, spec, stdinOf(req.StdinReader, req.Stdin), req.Timeout, 0, done)
+	spec := &agent.ExecSpec{Argv: prog.Argv, Env: buildEnv(defaultEnv, sb.env, req.Env), Files: files}
+	return s.start(ctx, sb, sb.limits, spec, stdinOf(req.StdinReader, req.Stdin), req.Timeout, 0, done)
 }
 
 func sortedKeys[V any](m map[string]V) []string {

@@ -78,8 +78,14 @@ var _ cove.Service = (*Service)(nil)
 
 // sandbox is a running sandbox.
 type sandbox struct {
-	id         string
-	inst       runtime.Instance
+	id   string
+	inst runtime.Instance
+	// What never changes after creation, kept here so that requests need
+	// not read the record again.
+	limits   cove.Limits
+	env      map[string]string
+	language string
+
 	lastActive atomic.Int64 // unix nanoseconds
 	inflight   atomic.Int32 // requests in progress
 }
@@ -276,7 +282,7 @@ func (s *Service) createSandbox(ctx context.Context, spec cove.SandboxSpec, ephe
 		}
 		s.metrics.observeCreate(time.Since(start))
 	}
-	sb := &sandbox{id: rec.ID, inst: inst}
+	sb := &sandbox{id: rec.ID, inst: inst, limits: limits, env: spec.Env, language: spec.Language}
 	sb.touch()
 	s.mu.Lock()
 	s.live[rec.ID] = sb
@@ -448,7 +454,7 @@ func (s *Service) StartSandbox(ctx context.Context, id string) (*cove.Sandbox, e
 	if err != nil {
 		return nil, err
 	}
-	sb = &sandbox{id: id, inst: inst}
+	sb = &sandbox{id: id, inst: inst, limits: r.Limits, env: r.Env, language: r.Language}
 	sb.touch()
 	s.mu.Lock()
 	if other := s.live[id]; other != nil {

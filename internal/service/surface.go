@@ -30,20 +30,16 @@ func (s *Service) StartProcess(ctx context.Context, id string, req cove.ProcessR
 		return nil, err
 	}
 	defer done()
-	rec, err := s.records.GetSandbox(ctx, id)
-	if err != nil {
-		return nil, err
-	}
 	dir := req.Cwd
 	if dir == "" {
 		dir = "/workspace"
 	}
-	spec := &agent.ExecSpec{Argv: argv, Dir: dir, Env: buildEnv(defaultEnv, rec.Env, req.Env), TimeoutMS: req.Timeout.Milliseconds()}
+	spec := &agent.ExecSpec{Argv: argv, Dir: dir, Env: buildEnv(defaultEnv, sb.env, req.Env), TimeoutMS: req.Timeout.Milliseconds()}
 	p, err := sb.inst.Agent().Spawn(ctx, spec, req.Name)
 	if err != nil {
 		return nil, err
 	}
-	return processOf(p, rec.Limits), nil
+	return processOf(p, sb.limits), nil
 }
 
 func processOf(p *agent.ProcessInfo, limits cove.Limits) *cove.Process {
@@ -64,17 +60,13 @@ func (s *Service) ListProcesses(ctx context.Context, id string) ([]*cove.Process
 		return nil, err
 	}
 	defer done()
-	rec, err := s.records.GetSandbox(ctx, id)
-	if err != nil {
-		return nil, err
-	}
 	ps, err := sb.inst.Agent().Processes(ctx)
 	if err != nil {
 		return nil, err
 	}
 	out := make([]*cove.Process, 0, len(ps))
 	for _, p := range ps {
-		out = append(out, processOf(p, rec.Limits))
+		out = append(out, processOf(p, sb.limits))
 	}
 	return out, nil
 }
@@ -86,15 +78,11 @@ func (s *Service) GetProcess(ctx context.Context, id string, pid int) (*cove.Pro
 		return nil, err
 	}
 	defer done()
-	rec, err := s.records.GetSandbox(ctx, id)
-	if err != nil {
-		return nil, err
-	}
 	p, err := sb.inst.Agent().Process(ctx, pid)
 	if err != nil {
 		return nil, err
 	}
-	return processOf(p, rec.Limits), nil
+	return processOf(p, sb.limits), nil
 }
 
 // ProcessLogs implements cove.Service.
@@ -103,17 +91,12 @@ func (s *Service) ProcessLogs(ctx context.Context, id string, pid int, follow bo
 	if err != nil {
 		return nil, err
 	}
-	rec, err := s.records.GetSandbox(ctx, id)
-	if err != nil {
-		done()
-		return nil, err
-	}
 	ex, err := sb.inst.Agent().Logs(ctx, pid, follow)
 	if err != nil {
 		done()
 		return nil, err
 	}
-	return &stream{ex: ex, ctx: ctx, limits: rec.Limits, onClose: []func(){done}}, nil
+	return &stream{ex: ex, ctx: ctx, limits: sb.limits, onClose: []func(){done}}, nil
 }
 
 // WriteProcessStdin implements cove.Service.
@@ -170,11 +153,6 @@ func (s *Service) OpenPTY(ctx context.Context, id string, req cove.PTYRequest) (
 	if err != nil {
 		return nil, err
 	}
-	rec, err := s.records.GetSandbox(ctx, id)
-	if err != nil {
-		done()
-		return nil, err
-	}
 	env := map[string]string{"TERM": "xterm-256color"}
 	for k, v := range req.Env {
 		env[k] = v
@@ -183,12 +161,12 @@ func (s *Service) OpenPTY(ctx context.Context, id string, req cove.PTYRequest) (
 	if dir == "" {
 		dir = "/workspace"
 	}
-	p, err := sb.inst.Agent().OpenPTY(ctx, &agent.PTYSpec{Argv: req.Cmd, Env: buildEnv(defaultEnv, rec.Env, env), Dir: dir, Cols: req.Cols, Rows: req.Rows})
+	p, err := sb.inst.Agent().OpenPTY(ctx, &agent.PTYSpec{Argv: req.Cmd, Env: buildEnv(defaultEnv, sb.env, env), Dir: dir, Cols: req.Cols, Rows: req.Rows})
 	if err != nil {
 		done()
 		return nil, err
 	}
-	return &pty{PTY: p, limits: rec.Limits, done: done}, nil
+	return &pty{PTY: p, limits: sb.limits, done: done}, nil
 }
 
 // pty adapts the agent's terminal to cove.PTY.
@@ -220,11 +198,7 @@ func (s *Service) WriteFile(ctx context.Context, id, path string, r io.Reader, m
 		return nil, err
 	}
 	defer done()
-	rec, err := s.records.GetSandbox(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	return sb.inst.Agent().WriteStream(ctx, path, mode, r, rec.Limits.DiskBytes)
+	return sb.inst.Agent().WriteStream(ctx, path, mode, r, sb.limits.DiskBytes)
 }
 
 // ReadFile implements cove.Service.
@@ -358,9 +332,5 @@ func (s *Service) UploadArchive(ctx context.Context, id, path string, r io.Reade
 		return err
 	}
 	defer done()
-	rec, err := s.records.GetSandbox(ctx, id)
-	if err != nil {
-		return err
-	}
-	return sb.inst.Agent().ArchiveIn(ctx, path, r, agent.ArchiveLimits{MaxBytes: rec.Limits.DiskBytes, MaxFiles: 100000})
+	return sb.inst.Agent().ArchiveIn(ctx, path, r, agent.ArchiveLimits{MaxBytes: sb.limits.DiskBytes, MaxFiles: 100000})
 }
