@@ -135,6 +135,14 @@ type execState struct {
 	exited        bool
 }
 
+// hasExited reports whether the program has exited: a stream that ends
+// after that is the host's normal close, not a cancellation.
+func (e *execState) hasExited() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.exited
+}
+
 func (e *execState) set(f func()) {
 	e.mu.Lock()
 	f()
@@ -354,10 +362,7 @@ func (s *server) readControl(st io.Reader, stdinW *os.File, pid int, state *exec
 	for {
 		typ, payload, err := readFrame(st)
 		if err != nil {
-			state.mu.Lock()
-			exited := state.exited
-			state.mu.Unlock()
-			if !exited {
+			if !state.hasExited() {
 				cancel()
 			}
 			return

@@ -241,10 +241,7 @@ func (t *terminal) control(st io.Reader, state *execState, cancel func()) {
 	for {
 		typ, payload, err := readFrame(st)
 		if err != nil {
-			state.mu.Lock()
-			exited := state.exited
-			state.mu.Unlock()
-			if !exited {
+			if !state.hasExited() {
 				cancel()
 			}
 			return

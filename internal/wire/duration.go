@@ -20,6 +20,28 @@ func (d Duration) MarshalJSON() ([]byte, error) {
 
 // UnmarshalJSON reads a duration string or a number of seconds.
 func (d *Duration) UnmarshalJSON(b []byte) error {
+	return stringOrNumber(b, func(s string) error {
+		v, err := ParseDuration(s)
+		if err == nil {
+			*d = Duration(v)
+		}
+		return err
+	}, func(n string) error {
+		f, err := strconv.ParseFloat(n, 64)
+		if err != nil {
+			return fmt.Errorf("invalid duration %s: use a string such as \"30s\" or \"2m\", or a number of seconds", truncate(n))
+		}
+		v, err := secondsToDuration(f)
+		if err == nil {
+			*d = Duration(v)
+		}
+		return err
+	})
+}
+
+// stringOrNumber decodes a JSON value that may be a string or a bare
+// number (null leaves the target as it is), handing its text to str or num.
+func stringOrNumber(b []byte, str, num func(string) error) error {
 	b = bytes.TrimSpace(b)
 	if bytes.Equal(b, []byte("null")) {
 		return nil
@@ -29,23 +51,9 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 		if err := json.Unmarshal(b, &s); err != nil {
 			return err
 		}
-		v, err := ParseDuration(s)
-		if err != nil {
-			return err
-		}
-		*d = Duration(v)
-		return nil
+		return str(s)
 	}
-	f, err := strconv.ParseFloat(string(b), 64)
-	if err != nil {
-		return fmt.Errorf("invalid duration %s: use a string such as \"30s\" or \"2m\", or a number of seconds", truncate(string(b)))
-	}
-	v, err := secondsToDuration(f)
-	if err != nil {
-		return err
-	}
-	*d = Duration(v)
-	return nil
+	return num(string(b))
 }
 
 // ParseDuration parses a duration string ("30s", "1m30s") or a bare number

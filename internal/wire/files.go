@@ -1,7 +1,6 @@
 package wire
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -26,28 +25,20 @@ func (m Mode) String() string { return fmt.Sprintf("%04o", uint32(m)) }
 
 // UnmarshalJSON reads an octal string or a number.
 func (m *Mode) UnmarshalJSON(b []byte) error {
-	b = bytes.TrimSpace(b)
-	if bytes.Equal(b, []byte("null")) {
-		return nil
-	}
-	if len(b) > 0 && b[0] == '"' {
-		var s string
-		if err := json.Unmarshal(b, &s); err != nil {
-			return err
-		}
+	return stringOrNumber(b, func(s string) error {
 		v, err := ParseMode(s)
-		if err != nil {
-			return err
+		if err == nil {
+			*m = Mode(v)
+		}
+		return err
+	}, func(n string) error {
+		v, err := strconv.ParseUint(n, 10, 32)
+		if err != nil || v > 0o7777 {
+			return fmt.Errorf("invalid mode %s: use an octal string such as \"0755\"", truncate(n))
 		}
 		*m = Mode(v)
 		return nil
-	}
-	v, err := strconv.ParseUint(string(b), 10, 32)
-	if err != nil || v > 0o7777 {
-		return fmt.Errorf("invalid mode %s: use an octal string such as \"0755\"", truncate(string(b)))
-	}
-	*m = Mode(v)
-	return nil
+	})
 }
 
 // ParseMode parses permission bits in octal ("0755", "755", "0o755").
