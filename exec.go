@@ -18,6 +18,7 @@ const (
 	VerdictOutputLimit Verdict = "output_limit" // killed for exceeding the output limit
 	VerdictKilled      Verdict = "killed"       // killed by a signal (its own, the user's or a cancellation)
 	VerdictSetupFailed Verdict = "setup_failed" // the program could not be started
+	VerdictError       Verdict = "error"        // a context's cell raised an error
 )
 
 // ExecRequest runs one command in a sandbox.
@@ -102,14 +103,20 @@ const (
 	EventStdout EventType = "stdout"
 	EventStderr EventType = "stderr"
 	EventExit   EventType = "exit"
+	// Events of a context's cell (RunCell).
+	EventResult    EventType = "result"    // the value of the cell's last expression (Bundle)
+	EventDisplay   EventType = "display"   // display data: a chart, a table (Bundle)
+	EventException EventType = "exception" // the error the cell raised (Exception)
 )
 
-// Event is one item of an execution's stream: a chunk of output or the
-// final result (always last).
+// Event is one item of an execution's stream: a chunk of output, display
+// data or an error of a cell, or the final result (always last).
 type Event struct {
-	Type   EventType   `json:"type"`
-	Data   []byte      `json:"data,omitempty"`
-	Result *ExecResult `json:"result,omitempty"`
+	Type      EventType   `json:"type"`
+	Data      []byte      `json:"data,omitempty"`
+	Bundle    MIMEBundle  `json:"bundle,omitempty"`
+	Exception *CellError  `json:"exception,omitempty"`
+	Result    *ExecResult `json:"result,omitempty"`
 }
 
 // Stream delivers an execution's events in order. Next returns io.EOF after

@@ -188,6 +188,35 @@ type Service interface {
 	// Errors: not_found, invalid.
 	UploadArchive(ctx context.Context, id, path string, r io.Reader) error
 
+	// CreateContext starts a stateful interpreter (python, javascript,
+	// typescript) in a sandbox. Errors: not_found, invalid (language,
+	// cwd), conflict (not running), quota_exceeded.
+	CreateContext(ctx context.Context, id string, spec ContextSpec) (*Context, error)
+	// ListContexts lists a sandbox's contexts. Errors: not_found.
+	ListContexts(ctx context.Context, id string) ([]*Context, error)
+	// GetContext returns one context. Errors: not_found.
+	GetContext(ctx context.Context, id, contextID string) (*Context, error)
+	// RestartContext replaces a context's interpreter with a fresh one,
+	// losing its state. Errors: not_found, conflict.
+	RestartContext(ctx context.Context, id, contextID string) (*Context, error)
+	// DeleteContext ends a context. Errors: not_found.
+	DeleteContext(ctx context.Context, id, contextID string) error
+	// RunCell runs code in a context and streams its events: stdout,
+	// stderr, result, display, error, and exit last. Cancelling ctx or
+	// closing the stream interrupts the cell. Errors: not_found, invalid,
+	// conflict (a cell is already running in the context).
+	RunCell(ctx context.Context, id, contextID string, req CellRequest) (Stream, error)
+	// InterruptContext interrupts the running cell of a context (Python
+	// gets KeyboardInterrupt); the context survives. Interrupting an idle
+	// context succeeds. Errors: not_found.
+	InterruptContext(ctx context.Context, id, contextID string) error
+
+	// Analyze asks Claude to explain, review, optimize or fix code, with
+	// what the code did when it ran, and streams the answer. Errors:
+	// invalid, unavailable (no API key configured: the message names the
+	// variable), and the API's failures classified.
+	Analyze(ctx context.Context, req AIRequest) (AIStream, error)
+
 	// CreateKey creates an API key; the secret is returned only here.
 	// Errors: unauthorized (not an admin), invalid.
 	CreateKey(ctx context.Context, spec KeySpec) (*NewKey, error)

@@ -7,6 +7,14 @@ need=()
 command -v mkfs.btrfs >/dev/null 2>&1 || [[ -x /usr/sbin/mkfs.btrfs ]] || need+=(btrfs-progs)
 command -v python3 >/dev/null 2>&1 || [[ -x /usr/bin/python3 ]] || need+=(python3)
 [[ -x /usr/bin/node ]] || command -v node >/dev/null 2>&1 || need+=(nodejs)
+# npm fetches the packages of the MCP client test and the web UI's build.
+command -v npm >/dev/null 2>&1 || need+=(npm)
+# Charts and tables in stateful Python contexts, tested for real.
+for mod in matplotlib:python3-matplotlib numpy:python3-numpy pandas:python3-pandas; do
+  /usr/bin/python3 -c "import ${mod%%:*}" >/dev/null 2>&1 || need+=("${mod#*:}")
+done
+# The web UI's browser tests drive Debian's headless chromium.
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
 
 if ((${#need[@]})); then
   if [[ $(id -u) -ne 0 ]]; then

@@ -235,3 +235,41 @@ func (s *endlessStream) Close() error {
 	s.once.Do(func() { close(s.closed) })
 	return nil
 }
+
+func (f *fakeService) CreateContext(ctx context.Context, id string, spec cove.ContextSpec) (*cove.Context, error) {
+	if err := f.record(spec); err != nil {
+		return nil, err
+	}
+	return &cove.Context{ID: "ctx1", SandboxID: id, Language: spec.Language, Cwd: "/workspace", CreatedAt: time.Unix(0, 0).UTC()}, nil
+}
+
+func (f *fakeService) ListContexts(ctx context.Context, id string) ([]*cove.Context, error) {
+	return nil, f.record(id)
+}
+
+func (f *fakeService) GetContext(ctx context.Context, id, contextID string) (*cove.Context, error) {
+	if err := f.record(contextID); err != nil {
+		return nil, err
+	}
+	return &cove.Context{ID: contextID, SandboxID: id, Language: "python", Cwd: "/workspace", CreatedAt: time.Unix(0, 0).UTC()}, nil
+}
+
+func (f *fakeService) RestartContext(ctx context.Context, id, contextID string) (*cove.Context, error) {
+	return f.GetContext(ctx, id, contextID)
+}
+
+func (f *fakeService) DeleteContext(ctx context.Context, id, contextID string) error {
+	return f.record(contextID)
+}
+
+func (f *fakeService) RunCell(ctx context.Context, id, contextID string, req cove.CellRequest) (cove.Stream, error) {
+	return f.stream(req)
+}
+
+func (f *fakeService) InterruptContext(ctx context.Context, id, contextID string) error {
+	return f.record(contextID)
+}
+
+func (f *fakeService) Analyze(ctx context.Context, req cove.AIRequest) (cove.AIStream, error) {
+	return nil, f.record(req)
+}

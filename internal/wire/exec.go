@@ -227,6 +227,10 @@ type Event struct {
 	Encoding string       `json:"encoding,omitempty"`
 	Result   *Result      `json:"result,omitempty"`
 	Error    *ErrorDetail `json:"error,omitempty"`
+	// Bundle and Exception carry a context cell's result, display and
+	// exception events.
+	Bundle    cove.MIMEBundle `json:"bundle,omitempty"`
+	Exception *cove.CellError `json:"exception,omitempty"`
 }
 
 // EventFrom returns ev on the wire.
@@ -238,6 +242,7 @@ func EventFrom(ev cove.Event) *Event {
 	if ev.Result != nil {
 		w.Result = ResultFrom(ev.Result)
 	}
+	w.Bundle, w.Exception = ev.Bundle, ev.Exception
 	return w
 }
 
@@ -264,5 +269,5 @@ func (w *Event) Cove() (cove.Event, error) {
 	if err != nil {
 		return cove.Event{}, cove.Errorf(cove.CodeInvalid, "malformed %s event: %s", truncate(w.Type), err.Error())
 	}
-	return cove.Event{Type: cove.EventType(w.Type), Data: data}, nil
+	return cove.Event{Type: cove.EventType(w.Type), Data: data, Bundle: w.Bundle, Exception: w.Exception}, nil
 }
