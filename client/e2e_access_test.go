@@ -174,8 +174,8 @@ func TestCrossKeyIsolation(t *testing.T) {
 	ctx := ctxT(t)
 	a, ka := e.newKey(cove.Quota{})
 	b, kb := e.newKey(cove.Quota{})
-	// setup makes a sandbox of A's with a file and a process.
-	setup := func() (*cove.Sandbox, *cove.Process) {
+	// setup makes a sandbox of A's with a file, a process and a context.
+	setup := func() (*cove.Sandbox, *cove.Process, string) {
 		sb := e.sandbox(a, cove.SandboxSpec{})
 		if _, err := a.WriteFile(ctx, sb.ID, "a.txt", strings.NewReader("secret"), 0); err != nil {
 			t.Fatal(err)
@@ -184,41 +184,52 @@ func TestCrossKeyIsolation(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return sb, p
+		c, err := a.CreateContext(ctx, sb.ID, cove.ContextSpec{Language: "python"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sb, p, c.ID
 	}
-	sb, p := setup()
+	sb, p, cid := setup()
 	ws := []string{"Connection", "Upgrade", "Upgrade", "websocket", "Sec-WebSocket-Version", "13", "Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="}
 	// A request per route that would succeed for the owner.
 	requests := map[string]struct {
 		body   string
 		header []string
 	}{
-		"GET /v1/sandboxes/{id}":                         {},
-		"PATCH /v1/sandboxes/{id}":                       {body: `{"labels":{"x":"y"}}`},
-		"DELETE /v1/sandboxes/{id}":                      {},
-		"POST /v1/sandboxes/{id}/stop":                   {},
-		"POST /v1/sandboxes/{id}/start":                  {},
-		"POST /v1/sandboxes/{id}/exec":                   {body: `{"cmd":["cat","a.txt"]}`},
-		"POST /v1/sandboxes/{id}/code":                   {body: `{"language":"bash","code":"cat a.txt"}`},
-		"POST /v1/sandboxes/{id}/processes":              {body: `{"cmd":["true"]}`},
-		"GET /v1/sandboxes/{id}/processes":               {},
-		"GET /v1/sandboxes/{id}/processes/{pid}":         {},
-		"DELETE /v1/sandboxes/{id}/processes/{pid}":      {},
-		"GET /v1/sandboxes/{id}/processes/{pid}/logs":    {},
-		"POST /v1/sandboxes/{id}/processes/{pid}/stdin":  {body: "x"},
-		"POST /v1/sandboxes/{id}/processes/{pid}/signal": {body: `{"signal":"TERM"}`},
-		"GET /v1/sandboxes/{id}/pty":                     {header: ws},
-		"GET /v1/sandboxes/{id}/files":                   {},
-		"POST /v1/sandboxes/{id}/files":                  {body: string(makeTar(t, map[string]string{"t.txt": "t"})), header: []string{"Content-Type", "application/x-tar"}},
-		"GET /v1/sandboxes/{id}/files/{path}":            {},
-		"HEAD /v1/sandboxes/{id}/files/{path}":           {},
-		"PUT /v1/sandboxes/{id}/files/{path}":            {body: "overwritten"},
-		"DELETE /v1/sandboxes/{id}/files/{path}":         {},
-		"POST /v1/sandboxes/{id}/fs/mkdir":               {body: `{"path":"d"}`},
-		"POST /v1/sandboxes/{id}/fs/move":                {body: `{"from":"a.txt","to":"b.txt"}`},
-		"POST /v1/sandboxes/{id}/fs/chmod":               {body: `{"path":"a.txt","mode":"0600"}`},
-		"POST /v1/sandboxes/{id}/fs/search":              {body: `{"content":"secret"}`},
-		"POST /v1/sandboxes/{id}/fs/replace":             {body: `{"paths":["a.txt"],"old":"secret","new":"x"}`},
+		"GET /v1/sandboxes/{id}":                           {},
+		"PATCH /v1/sandboxes/{id}":                         {body: `{"labels":{"x":"y"}}`},
+		"DELETE /v1/sandboxes/{id}":                        {},
+		"POST /v1/sandboxes/{id}/stop":                     {},
+		"POST /v1/sandboxes/{id}/start":                    {},
+		"POST /v1/sandboxes/{id}/exec":                     {body: `{"cmd":["cat","a.txt"]}`},
+		"POST /v1/sandboxes/{id}/code":                     {body: `{"language":"bash","code":"cat a.txt"}`},
+		"POST /v1/sandboxes/{id}/processes":                {body: `{"cmd":["true"]}`},
+		"GET /v1/sandboxes/{id}/processes":                 {},
+		"GET /v1/sandboxes/{id}/processes/{pid}":           {},
+		"DELETE /v1/sandboxes/{id}/processes/{pid}":        {},
+		"GET /v1/sandboxes/{id}/processes/{pid}/logs":      {},
+		"POST /v1/sandboxes/{id}/processes/{pid}/stdin":    {body: "x"},
+		"POST /v1/sandboxes/{id}/processes/{pid}/signal":   {body: `{"signal":"TERM"}`},
+		"GET /v1/sandboxes/{id}/pty":                       {header: ws},
+		"GET /v1/sandboxes/{id}/files":                     {},
+		"POST /v1/sandboxes/{id}/files":                    {body: string(makeTar(t, map[string]string{"t.txt": "t"})), header: []string{"Content-Type", "application/x-tar"}},
+		"GET /v1/sandboxes/{id}/files/{path}":              {},
+		"HEAD /v1/sandboxes/{id}/files/{path}":             {},
+		"PUT /v1/sandboxes/{id}/files/{path}":              {body: "overwritten"},
+		"DELETE /v1/sandboxes/{id}/files/{path}":           {},
+		"POST /v1/sandboxes/{id}/fs/mkdir":                 {body: `{"path":"d"}`},
+		"POST /v1/sandboxes/{id}/fs/move":                  {body: `{"from":"a.txt","to":"b.txt"}`},
+		"POST /v1/sandboxes/{id}/fs/chmod":                 {body: `{"path":"a.txt","mode":"0600"}`},
+		"POST /v1/sandboxes/{id}/fs/search":                {body: `{"content":"secret"}`},
+		"POST /v1/sandboxes/{id}/fs/replace":               {body: `{"paths":["a.txt"],"old":"secret","new":"x"}`},
+		"POST /v1/sandboxes/{id}/contexts":                 {body: `{"language":"python"}`},
+		"GET /v1/sandboxes/{id}/contexts":                  {},
+		"GET /v1/sandboxes/{id}/contexts/{cid}":            {},
+		"DELETE /v1/sandboxes/{id}/contexts/{cid}":         {},
+		"POST /v1/sandboxes/{id}/contexts/{cid}/restart":   {},
+		"POST /v1/sandboxes/{id}/contexts/{cid}/interrupt": {},
+		"POST /v1/sandboxes/{id}/contexts/{cid}/run":       {body: `{"code":"open('a.txt').read()"}`},
 	}
 	var doc struct {
 		Paths map[string]map[string]json.RawMessage
@@ -247,7 +258,7 @@ func TestCrossKeyIsolation(t *testing.T) {
 				body = []byte(req.body)
 			}
 			method := route[:strings.Index(route, " ")]
-			url := strings.NewReplacer("{id}", sb.ID, "{pid}", itoa(p.PID), "{path}", "a.txt").Replace(path)
+			url := strings.NewReplacer("{id}", sb.ID, "{pid}", itoa(p.PID), "{path}", "a.txt", "{cid}", cid).Replace(path)
 			resp := e.do(method, url, kb.Secret, body, req.header...)
 			if resp.StatusCode != 404 {
 				b, _ := io.ReadAll(resp.Body)
@@ -259,8 +270,8 @@ func TestCrossKeyIsolation(t *testing.T) {
 			}
 			// The same request succeeds for the owner, on a sandbox of
 			// its own (the request may change or delete it).
-			osb, op := setup()
-			url = strings.NewReplacer("{id}", osb.ID, "{pid}", itoa(op.PID), "{path}", "a.txt").Replace(path)
+			osb, op, ocid := setup()
+			url = strings.NewReplacer("{id}", osb.ID, "{pid}", itoa(op.PID), "{path}", "a.txt", "{cid}", ocid).Replace(path)
 			if resp := e.do(method, url, ka.Secret, body, req.header...); resp.StatusCode >= 400 {
 				b, _ := io.ReadAll(resp.Body)
 				t.Errorf("%s for the owner: %d %s", route, resp.StatusCode, b)

@@ -57,8 +57,9 @@ Each round runs, one after another so that all see the same machine load:
 and reports medians and ratios to bare.
 
 With --api it starts a server on a loopback port and measures the REST API:
-the overhead of an exec through the API over the same exec in-process, the
-throughput of POST /v1/run at concurrency 4, creation from the warm pool,
+the overhead of an exec through the API over the same exec in-process, a
+trivial cell in a stateful context (in-process and through the API) and the
+memory an idle context costs, the throughput of POST /v1/run at concurrency 4, creation from the warm pool,
 and the host memory that idle sandboxes cost.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {

@@ -113,6 +113,10 @@ func benchAPI(ctx context.Context, e *env, runs int, idle int, seconds int) erro
 	fmt.Fprintf(out, "exec `true` in a live sandbox (%d rounds, interleaved)\n", runs)
 	fmt.Fprintf(out, "  in-process p50 %.2f ms, REST p50 %.2f ms: API overhead %.2f ms\n\n", ms(p50(local)), ms(p50(remote)), ms(p50(remote)-p50(local)))
 
+	if err := benchContexts(ctx, b, runs); err != nil {
+		return fmt.Errorf("contexts: %w", err)
+	}
+
 	// Creation from the warm pool: wait for the pool to be full before
 	// each measured create, as a server between requests would be.
 	var creates []time.Duration

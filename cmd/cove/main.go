@@ -107,7 +107,7 @@ func newRootCmd(e *env) *cobra.Command {
 		return cove.Errorf(cove.CodeInvalid, "%v (see %s --help)", err, cmd.CommandPath())
 	})
 	root.AddCommand(newCreateCmd(e), newListCmd(e), newExecCmd(e), newShellCmd(e), newCpCmd(e), newFilesCmd(e),
-		newPsCmd(e), newSpawnCmd(e), newLogsCmd(e), newKillCmd(e), newStopCmd(e), newStartCmd(e), newRemoveCmd(e), newKeysCmd(e))
+		newPsCmd(e), newSpawnCmd(e), newLogsCmd(e), newKillCmd(e), newStopCmd(e), newStartCmd(e), newRemoveCmd(e), newKeysCmd(e), newReplCmd(e))
 	return root
 }
 

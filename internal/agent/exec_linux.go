@@ -175,49 +175,21 @@ func (s *server) runExec(st io.Reader, fw *frameWriter, spec *ExecSpec, cleanup 
 	if err != nil {
 		return &ExecResult{ExitCode: 127, StartError: err.Error()}
 	}
-	n := int(s.execSeq.Add(1))
-	grp, err := s.cg.NewExec(n)
-	if err != nil {
-		return &ExecResult{ExitCode: 127, StartError: "creating execution cgroup: " + err.Error()}
-	}
-	*cleanup = append(*cleanup, func() { grp.Remove() })
-
-	var stdinR, stdinW *os.File
-	if spec.Stdin {
-		if stdinR, stdinW, err = os.Pipe(); err != nil {
-			return &ExecResult{ExitCode: 127, StartError: "stdin pipe: " + err.Error()}
-		}
-	} else if stdinR, err = os.Open(os.DevNull); err != nil {
-		return &ExecResult{ExitCode: 127, StartError: "opening /dev/null: " + err.Error()}
-	}
-	outR, outW, err := os.Pipe()
-	if err != nil {
-		return &ExecResult{ExitCode: 127, StartError: "stdout pipe: " + err.Error()}
-	}
-	errR, errW, err := os.Pipe()
-	if err != nil {
-		return &ExecResult{ExitCode: 127, StartError: "stderr pipe: " + err.Error()}
-	}
-	// Background processes and terminals share the sandbox's memory too.
-	alone := s.running.Add(1) == 1 && s.bg.running.Load() == 0 && s.terminals.Load() == 0
+	// Background processes, terminals and contexts share the sandbox's
+	// memory too.
+	alone := s.running.Add(1) == 1 && s.othersIdle(0)
 	defer s.running.Add(-1)
 	if alone {
-		_ = s.cg.ResetPeak()
+		_ = s.resetPeak()
 	}
 	_, oomBefore, _ := s.cg.Memory()
 
-	pid, exit, err := s.forkUser(grp, argv0, spec.Argv, spec.Env, spec.Dir, []uintptr{stdinR.Fd(), outW.Fd(), errW.Fd()}, false)
-	stdinR.Close()
-	outW.Close()
-	errW.Close()
+	p, err := s.startPiped(argv0, spec.Argv, spec.Env, spec.Dir, spec.Stdin)
 	if err != nil {
-		outR.Close()
-		errR.Close()
-		if stdinW != nil {
-			stdinW.Close()
-		}
-		return &ExecResult{ExitCode: 127, StartError: startErrorText(spec.Argv[0], err)}
+		return &ExecResult{ExitCode: 127, StartError: err.Error()}
 	}
+	grp, pid, exit, stdinW, outR, errR := p.grp, p.pid, p.exit, p.stdin, p.stdout, p.stderr
+	*cleanup = append(*cleanup, func() { grp.Remove() })
 
 	var state execState
 	kill := func(mark func()) {
@@ -298,6 +270,109 @@ func (s *server) forkUser(grp *cgroups.Exec, argv0 string, argv, env []string, d
 	s.forkReqs <- req
 	<-req.done
 	return req.pid, req.exit, req.err
+}
+
+// pipedProc is a user process started by startPiped.
+type pipedProc struct {
+	pid  int
+	exit chan exitInfo
+	grp  *cgroups.Exec
+	// stdin is the write end of its standard input when one was asked
+	// for (else it reads /dev/null); stdout and stderr are the read ends
+	// of its output.
+	stdin, stdout, stderr *os.File
+}
+
+// forkError is why the fork of a program failed; it reads as
+// startErrorText.
+type forkError struct {
+	argv0 string
+	err   error
+}
+
+func (e *forkError) Error() string { return startErrorText(e.argv0, e.err) }
+func (e *forkError) Unwrap() error { return e.err }
+
+// startPiped starts argv (argv0 resolved) as the sandbox user in an
+// execution cgroup of its own, with pipes as its standard output and
+// error, a pipe or /dev/null as its standard input, and extra as its
+// descriptors 3 and on (the caller closes them after). A failed fork is a
+// *forkError; anything else that fails is the agent's own trouble.
+func (s *server) startPiped(argv0 string, argv, env []string, dir string, stdin bool, extra ...*os.File) (*pipedProc, error) {
+	grp, err := s.cg.NewExec(int(s.execSeq.Add(1)))
+	if err != nil {
+		return nil, fmt.Errorf("creating execution cgroup: %w", err)
+	}
+	// The child's ends are closed after the fork; the parent's on failure.
+	var child, parent []*os.File
+	closeAll := func(fs []*os.File) {
+		for _, f := range fs {
+			f.Close()
+		}
+	}
+	fail := func(err error) (*pipedProc, error) {
+		closeAll(child)
+		closeAll(parent)
+		grp.Remove()
+		return nil, err
+	}
+	p := &pipedProc{grp: grp}
+	var in *os.File
+	if stdin {
+		r, w, err := os.Pipe()
+		if err != nil {
+			return fail(fmt.Errorf("stdin pipe: %w", err))
+		}
+		in, p.stdin = r, w
+		child, parent = append(child, r), append(parent, w)
+	} else {
+		if in, err = os.Open(os.DevNull); err != nil {
+			return fail(fmt.Errorf("opening /dev/null: %w", err))
+		}
+		child = append(child, in)
+	}
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		return fail(fmt.Errorf("stdout pipe: %w", err))
+	}
+	child, parent = append(child, outW), append(parent, outR)
+	errR, errW, err := os.Pipe()
+	if err != nil {
+		return fail(fmt.Errorf("stderr pipe: %w", err))
+	}
+	child, parent = append(child, errW), append(parent, errR)
+	fds := []uintptr{in.Fd(), outW.Fd(), errW.Fd()}
+	for _, f := range extra {
+		fds = append(fds, f.Fd())
+	}
+	pid, exit, err := s.forkUser(grp, argv0, argv, env, dir, fds, false)
+	if err != nil {
+		return fail(&forkError{argv0: argv[0], err: err})
+	}
+	closeAll(child)
+	p.pid, p.exit, p.stdout, p.stderr = pid, exit, outR, errR
+	return p, nil
+}
+
+// resetPeak resets the sandbox's peak memory use.
+func (s *server) resetPeak() error {
+	s.peakResets.Add(1)
+	return s.cg.ResetPeak()
+}
+
+// peakMark changes whenever something may have changed the sandbox's
+// peak memory use without the caller knowing: a reset, or a new process
+// (an execution, a background process, a terminal or an interpreter).
+func (s *server) peakMark() int64 {
+	return s.peakResets.Load()<<32 + s.execSeq.Load()
+}
+
+// othersIdle reports whether nothing else that uses the sandbox's memory
+// runs: no background process, terminal or context beyond the given
+// number of contexts (the caller's own), and no execution (the caller
+// counts its own in s.running before).
+func (s *server) othersIdle(contexts int64) bool {
+	return s.bg.running.Load() == 0 && s.terminals.Load() == 0 && s.contexts.live.Load() <= contexts
 }
 
 // fillExit records how a program ended, its wall and CPU time and its own

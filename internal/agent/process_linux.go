@@ -152,42 +152,17 @@ func (s *server) spawn(spec *SpawnSpec) (*ProcessInfo, error) {
 	if err != nil {
 		return nil, codedError(cove.CodeInvalid, err.Error())
 	}
-	grp, err := s.cg.NewExec(int(s.execSeq.Add(1)))
-	if err != nil {
-		return nil, codedError(cove.CodeInternal, "creating execution cgroup: "+err.Error())
-	}
-	// On failure every descriptor made here is closed and the cgroup
-	// removed; on success the child's ends are closed after the fork and
-	// the parent's belong to the process.
-	var files []*os.File
-	fail := func(err error) (*ProcessInfo, error) {
-		for _, f := range files {
-			f.Close()
-		}
-		grp.Remove()
-		return nil, err
-	}
-	var pipes [3][2]*os.File // stdin, stdout, stderr: read and write ends
-	for i, name := range []string{"stdin", "stdout", "stderr"} {
-		r, w, err := os.Pipe()
-		if err != nil {
-			return fail(codedError(cove.CodeInternal, name+" pipe: "+err.Error()))
-		}
-		files = append(files, r, w)
-		pipes[i] = [2]*os.File{r, w}
-	}
-	stdinR, stdinW := pipes[0][0], pipes[0][1]
-	outR, outW := pipes[1][0], pipes[1][1]
-	errR, errW := pipes[2][0], pipes[2][1]
 	before, _ := s.cg.Stats()
 	start := time.Now()
-	pid, exit, err := s.forkUser(grp, argv0, es.Argv, es.Env, es.Dir, []uintptr{stdinR.Fd(), outW.Fd(), errW.Fd()}, false)
+	pp, err := s.startPiped(argv0, es.Argv, es.Env, es.Dir, true)
 	if err != nil {
-		return fail(startFailure(es.Argv[0], err))
+		var fe *forkError
+		if errors.As(err, &fe) {
+			return nil, startFailure(es.Argv[0], fe.err)
+		}
+		return nil, codedError(cove.CodeInternal, err.Error())
 	}
-	stdinR.Close()
-	outW.Close()
-	errW.Close()
+	grp, pid, exit, stdinW, outR, errR := pp.grp, pp.pid, pp.exit, pp.stdin, pp.stdout, pp.stderr
 	p := &bgProcess{
 		pid:     pid,
 		name:    spec.Name,

@@ -32,6 +32,18 @@ const (
 	frameResize byte = 'Z'
 )
 
+// Frames of a context's cell. Agent to host, after the frameAck that
+// says the cell started: frameStdout and frameStderr (output), frameDisplay
+// and frameValue (a MIME bundle as JSON: something the cell displayed, the
+// value of its last expression), frameException (a cove.CellError), and
+// last frameResult (a CellResult). Host to agent: frameSignal (any signal:
+// interrupt the cell; it is killed if it does not end within a second).
+const (
+	frameDisplay   byte = 'D'
+	frameValue     byte = 'V'
+	frameException byte = 'Q'
+)
+
 // maxFrame bounds a frame's payload; larger data is split into chunks. It
 // also bounds what a misbehaving peer can make the other side allocate.
 const maxFrame = 8 << 20
@@ -106,6 +118,14 @@ type Request struct {
 	ReadStream  *PathSpec            `json:"read_stream,omitempty"`
 	ArchiveOut  *ArchiveSpec         `json:"archive_out,omitempty"`
 	ArchiveIn   *ArchiveSpec         `json:"archive_in,omitempty"`
+
+	// Stateful code contexts (context_linux.go): each operation but
+	// StartContext and RunCell names the context by its id.
+	StartContext     *ContextSpec `json:"start_context,omitempty"`
+	RunCell          *RunCellSpec `json:"run_cell,omitempty"`
+	InterruptContext string       `json:"interrupt_context,omitempty"`
+	RestartContext   string       `json:"restart_context,omitempty"`
+	StopContext      string       `json:"stop_context,omitempty"`
 }
 
 // File is a file to write into the workspace. Path is relative to the
@@ -163,6 +183,8 @@ type Stats struct {
 	Execs           int   `json:"execs"`
 	// BackgroundProcesses counts the running background processes.
 	BackgroundProcesses int `json:"background_processes"`
+	// Contexts counts the live interpreters of stateful code contexts.
+	Contexts int `json:"contexts"`
 }
 
 // wireError is the payload of a frameError.

@@ -21,6 +21,8 @@ type server struct {
 	forkReqs chan *forkRequest
 	execSeq  atomic.Int64
 	running  atomic.Int64
+	// peakResets counts resets of the sandbox's peak memory use.
+	peakResets atomic.Int64
 
 	// reapMu serialises fork-and-register against reaping, so the reaper
 	// never reaps a child before its execution is registered.
@@ -30,6 +32,9 @@ type server struct {
 	// Background processes and terminals (process_linux.go, pty_linux.go).
 	bg        processTable
 	terminals atomic.Int64
+
+	// Stateful code contexts (context_linux.go).
+	contexts contextTable
 
 	// workspace is where file operations work (workspaceDir when empty;
 	// tests use a directory of their own).
@@ -117,6 +122,17 @@ func (s *server) handle(st *yamux.Stream) {
 		s.handleSignal(st, req.SignalProcess)
 	case req.OpenPTY != nil:
 		s.handlePTY(st, req.OpenPTY)
+	// Stateful code contexts.
+	case req.RunCell != nil:
+		s.handleRunCell(st, req.RunCell)
+	case req.StartContext != nil:
+		s.handleStartContext(st, req.StartContext)
+	case req.InterruptContext != "":
+		s.handleContextOp(st, req.InterruptContext, (*kcontext).interrupt)
+	case req.RestartContext != "":
+		s.handleContextOp(st, req.RestartContext, (*kcontext).restart)
+	case req.StopContext != "":
+		s.handleContextOp(st, req.StopContext, (*kcontext).stop)
 	// File operations.
 	case req.isFileOp():
 		s.handleFileOp(st, &req)
@@ -139,6 +155,7 @@ func (s *server) stats() (Stats, error) {
 		Execs:           int(s.running.Load()),
 
 		BackgroundProcesses: int(s.bg.running.Load()),
+		Contexts:            int(s.contexts.live.Load()),
 	}, nil
 }
 

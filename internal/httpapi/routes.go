@@ -51,6 +51,14 @@ var routes = []route{
 	{Method: "POST", Pattern: "/v1/sandboxes/{id}/code", Access: accessKey, Handle: (*server).runCode},
 	{Method: "POST", Pattern: "/v1/run", Access: accessKey, Handle: (*server).run},
 
+	{Method: "POST", Pattern: "/v1/sandboxes/{id}/contexts", Access: accessKey, Handle: (*server).createContext},
+	{Method: "GET", Pattern: "/v1/sandboxes/{id}/contexts", Access: accessKey, Handle: (*server).listContexts},
+	{Method: "GET", Pattern: "/v1/sandboxes/{id}/contexts/{cid}", Access: accessKey, Handle: (*server).getContext},
+	{Method: "DELETE", Pattern: "/v1/sandboxes/{id}/contexts/{cid}", Access: accessKey, Handle: (*server).deleteContext},
+	{Method: "POST", Pattern: "/v1/sandboxes/{id}/contexts/{cid}/restart", Access: accessKey, Handle: (*server).restartContext},
+	{Method: "POST", Pattern: "/v1/sandboxes/{id}/contexts/{cid}/interrupt", Access: accessKey, Handle: (*server).interruptContext},
+	{Method: "POST", Pattern: "/v1/sandboxes/{id}/contexts/{cid}/run", Access: accessKey, Handle: (*server).runCell},
+
 	{Method: "POST", Pattern: "/v1/sandboxes/{id}/processes", Access: accessKey, Handle: (*server).startProcess},
 	{Method: "GET", Pattern: "/v1/sandboxes/{id}/processes", Access: accessKey, Handle: (*server).listProcesses},
 	{Method: "GET", Pattern: "/v1/sandboxes/{id}/processes/{pid}", Access: accessKey, Handle: (*server).getProcess},

@@ -2,45 +2,387 @@ package service
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"io"
+	"path"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/cove-sandbox/cove"
+	"github.com/cove-sandbox/cove/internal/agent"
+	"github.com/cove-sandbox/cove/internal/lang"
 )
 
-func errNoContexts() error {
-	return cove.Errorf(cove.CodeUnavailable, "stateful contexts are not built yet")
+// liveContext is a stateful interpreter in a running sandbox. Contexts
+// live as long as their sandbox runs: stopping it ends them.
+type liveContext struct {
+	id       string
+	language string // python, javascript or typescript
+	driver   string // the kernels driver: python or javascript
+	cwd      string
+	env      map[string]string
+	created  time.Time
+
+	busy atomic.Bool
+
+	mu       sync.Mutex
+	cells    int // cells run in it, for their names ("<cell 3>")
+	runs     int // cells since the interpreter (re)started
+	restarts int
 }
+
+func (c *liveContext) info(sandboxID string) *cove.Context {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return &cove.Context{
+		ID: c.id, SandboxID: sandboxID, Language: c.language, Cwd: c.cwd, Env: c.env,
+		CreatedAt: c.created, Runs: c.runs, Restarts: c.restarts, Busy: c.busy.Load(),
+	}
+}
+
+// contextDrivers maps the languages contexts speak to their drivers.
+var contextDrivers = map[string]string{"python": "python", "javascript": "javascript", "typescript": "javascript"}
 
 // CreateContext implements cove.Service.
 func (s *Service) CreateContext(ctx context.Context, id string, spec cove.ContextSpec) (*cove.Context, error) {
-	return nil, errNoContexts()
+	if spec.Language == "" {
+		return nil, cove.Errorf(cove.CodeInvalid, "no language given: contexts run python, javascript or typescript")
+	}
+	l, err := lang.Lookup(spec.Language)
+	if err != nil {
+		return nil, err
+	}
+	driver, ok := contextDrivers[l.Name]
+	if !ok {
+		return nil, cove.Errorf(cove.CodeInvalid, "contexts run python, javascript or typescript, not %s: run %s code with exec or code instead", l.Name, l.Name)
+	}
+	cwd := spec.Cwd
+	if cwd == "" {
+		cwd = "/workspace"
+	}
+	if !path.IsAbs(cwd) {
+		cwd = path.Join("/workspace", cwd)
+	}
+	if err := validateEnv(spec.Env); err != nil {
+		return nil, err
+	}
+	sb, done, err := s.running(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	c := &liveContext{id: "ctx-" + newID(), language: l.Name, driver: driver, cwd: path.Clean(cwd), env: spec.Env, created: time.Now().UTC()}
+	err = sb.inst.Agent().StartContext(ctx, &agent.ContextSpec{
+		ID: c.id, Language: driver, Dir: c.cwd, Env: buildEnv(defaultEnv, sb.env, spec.Env),
+	})
+	if err != nil {
+		return nil, err
+	}
+	sb.ctxMu.Lock()
+	if sb.contexts == nil {
+		sb.contexts = map[string]*liveContext{}
+	}
+	sb.contexts[c.id] = c
+	sb.ctxMu.Unlock()
+	s.log.Debug("context created", "sandbox", id, "context", c.id, "language", c.language)
+	return c.info(id), nil
 }
 
-// ListContexts implements cove.Service.
+// context returns a running sandbox's context, with done as from running.
+func (s *Service) context(ctx context.Context, id, contextID string) (*sandbox, *liveContext, func(), error) {
+	sb, done, err := s.running(ctx, id)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	sb.ctxMu.Lock()
+	c := sb.contexts[contextID]
+	sb.ctxMu.Unlock()
+	if c == nil {
+		done()
+		return nil, nil, nil, cove.Errorf(cove.CodeNotFound, "no context %q in sandbox %s", contextID, id)
+	}
+	return sb, c, done, nil
+}
+
+// ListContexts implements cove.Service. A sandbox that does not run has
+// no contexts.
 func (s *Service) ListContexts(ctx context.Context, id string) ([]*cove.Context, error) {
-	return nil, errNoContexts()
+	if _, err := s.record(ctx, id); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	sb := s.live[id]
+	s.mu.Unlock()
+	out := []*cove.Context{}
+	if sb == nil {
+		return out, nil
+	}
+	sb.ctxMu.Lock()
+	for _, c := range sb.contexts {
+		out = append(out, c.info(id))
+	}
+	sb.ctxMu.Unlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].CreatedAt.Before(out[j].CreatedAt) })
+	return out, nil
 }
 
 // GetContext implements cove.Service.
 func (s *Service) GetContext(ctx context.Context, id, contextID string) (*cove.Context, error) {
-	return nil, errNoContexts()
+	_, c, done, err := s.context(ctx, id, contextID)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	return c.info(id), nil
 }
 
 // RestartContext implements cove.Service.
 func (s *Service) RestartContext(ctx context.Context, id, contextID string) (*cove.Context, error) {
-	return nil, errNoContexts()
+	sb, c, done, err := s.context(ctx, id, contextID)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	if err := sb.inst.Agent().RestartContext(ctx, contextID); err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	c.runs = 0
+	c.restarts++
+	c.mu.Unlock()
+	return c.info(id), nil
 }
 
 // DeleteContext implements cove.Service.
 func (s *Service) DeleteContext(ctx context.Context, id, contextID string) error {
-	return errNoContexts()
-}
-
-// RunCell implements cove.Service.
-func (s *Service) RunCell(ctx context.Context, id, contextID string, req cove.CellRequest) (cove.Stream, error) {
-	return nil, errNoContexts()
+	sb, _, done, err := s.context(ctx, id, contextID)
+	if err != nil {
+		return err
+	}
+	defer done()
+	err = sb.inst.Agent().StopContext(ctx, contextID)
+	if err != nil && cove.ErrorCode(err) != cove.CodeNotFound {
+		return err
+	}
+	sb.ctxMu.Lock()
+	delete(sb.contexts, contextID)
+	sb.ctxMu.Unlock()
+	return nil
 }
 
 // InterruptContext implements cove.Service.
 func (s *Service) InterruptContext(ctx context.Context, id, contextID string) error {
-	return errNoContexts()
+	sb, _, done, err := s.context(ctx, id, contextID)
+	if err != nil {
+		return err
+	}
+	defer done()
+	return sb.inst.Agent().InterruptContext(ctx, contextID)
 }
+
+// RunCell implements cove.Service.
+func (s *Service) RunCell(ctx context.Context, id, contextID string, req cove.CellRequest) (cove.Stream, error) {
+	if req.Timeout < 0 || req.Timeout > cove.MaxTimeout {
+		return nil, cove.Errorf(cove.CodeInvalid, "timeout %s is out of range (up to %s)", req.Timeout, cove.MaxTimeout)
+	}
+	sb, c, done, err := s.context(ctx, id, contextID)
+	if err != nil {
+		return nil, err
+	}
+	if !c.busy.CompareAndSwap(false, true) {
+		done()
+		return nil, cove.Errorf(cove.CodeConflict, "a cell is already running in context %s: wait for it to end, or interrupt it", contextID)
+	}
+	finish := func() {
+		c.busy.Store(false)
+		done()
+	}
+	limits := sb.limits
+	if req.Timeout > 0 {
+		limits.Timeout = req.Timeout
+	}
+	c.mu.Lock()
+	c.cells++
+	n := c.cells
+	c.mu.Unlock()
+
+	cell := &agent.CellSpec{Code: req.Code, Filename: fmt.Sprintf("<cell %d>", n), TimeoutMS: limits.Timeout.Milliseconds(), OutputLimit: limits.OutputBytes}
+	if c.language == "typescript" {
+		cell.Filename = fmt.Sprintf("cell%d.ts", n)
+		code, sm, err := lang.TranspileCell(cell.Filename, req.Code)
+		var se *lang.CellSyntaxError
+		if errors.As(err, &se) {
+			// A cell that does not parse is the cell's error, as in Python.
+			finish()
+			return syntaxErrorStream(se, limits), nil
+		}
+		if err != nil {
+			finish()
+			return nil, err
+		}
+		cell.Code, cell.SourceMap = code, sm
+	}
+
+	release, err := s.beginExec(ctx)
+	if err != nil {
+		finish()
+		return nil, err
+	}
+	run, err := sb.inst.Agent().RunCell(ctx, contextID, cell)
+	if err != nil {
+		release()
+		finish()
+		return nil, err
+	}
+	st := &cellStream{cell: run, ctx: ctx, c: c, limits: limits, started: time.Now(), metrics: s.metrics}
+	// Cancelling the caller's context interrupts the cell, as closing
+	// the stream does.
+	stopOnCancel := context.AfterFunc(ctx, func() { run.Close() })
+	st.onClose = []func(){func() { stopOnCancel() }, release, finish}
+	return st, nil
+}
+
+// cellStream adapts a running cell to cove.Stream.
+type cellStream struct {
+	cell    *agent.Cell
+	ctx     context.Context
+	c       *liveContext
+	limits  cove.Limits
+	started time.Time
+	metrics *Metrics
+	onClose []func()
+	once    sync.Once
+}
+
+func (st *cellStream) Next() (cove.Event, error) {
+	ev, err := st.cell.Next()
+	if err != nil {
+		if st.ctx.Err() != nil && !errors.Is(err, io.EOF) {
+			return cove.Event{}, st.ctx.Err()
+		}
+		return cove.Event{}, err
+	}
+	switch ev.Type {
+	case "stdout":
+		return cove.Event{Type: cove.EventStdout, Data: ev.Data}, nil
+	case "stderr":
+		return cove.Event{Type: cove.EventStderr, Data: ev.Data}, nil
+	case "result":
+		return cove.Event{Type: cove.EventResult, Bundle: ev.Bundle}, nil
+	case "display":
+		return cove.Event{Type: cove.EventDisplay, Bundle: ev.Bundle}, nil
+	case "exception":
+		return cove.Event{Type: cove.EventException, Exception: ev.Exception}, nil
+	case "done":
+		if ev.Result == nil {
+			return cove.Event{}, cove.Errorf(cove.CodeInternal, "a cell ended without a result")
+		}
+		res := cellResultOf(ev.Result, st.limits)
+		st.c.mu.Lock()
+		if ev.Result.Restarted {
+			st.c.runs = 0
+			st.c.restarts++
+		} else {
+			st.c.runs++
+		}
+		st.c.mu.Unlock()
+		st.metrics.observeExec(time.Since(st.started), res.Verdict)
+		return cove.Event{Type: cove.EventExit, Result: res}, nil
+	}
+	return cove.Event{}, cove.Errorf(cove.CodeInternal, "a cell sent an event of unknown type %q", ev.Type)
+}
+
+func (st *cellStream) Close() error {
+	err := st.cell.Close()
+	st.once.Do(func() {
+		for _, f := range st.onClose {
+			f()
+		}
+	})
+	return err
+}
+
+// restartedNote ends the message of a cell after which the context had to
+// start a fresh interpreter.
+const restartedNote = "; the context was restarted and its state is lost"
+
+// cellResultOf turns the agent's facts about a cell into a verdict and a
+// one-line explanation.
+func cellResultOf(r *agent.CellResult, limits cove.Limits) *cove.ExecResult {
+	res := &cove.ExecResult{
+		StdoutTruncated: r.StdoutTruncated,
+		StderrTruncated: r.StderrTruncated,
+		WallMS:          r.WallNS / int64(time.Millisecond),
+		CPUMS:           r.CPUNS / int64(time.Millisecond),
+		PeakMemoryBytes: r.PeakMemory,
+		Limits:          limits,
+	}
+	if r.Signal > 0 {
+		res.Signal = unix.SignalName(unix.Signal(r.Signal))
+	}
+	switch {
+	case r.OutputLimited:
+		res.Verdict = cove.VerdictOutputLimit
+		res.Message = "output truncated at " + cove.FormatBytes(limits.OutputBytes) + "; the cell was interrupted"
+	case r.TimedOut:
+		res.Verdict = cove.VerdictTimeout
+		res.Message = "interrupted: wall-clock timeout after " + limits.Timeout.String()
+	case r.OOMKilled:
+		res.Verdict = cove.VerdictOOMKilled
+		res.Message = fmt.Sprintf("killed: out of memory (limit %s)", cove.FormatBytes(limits.MemoryBytes))
+	case r.Status == "died":
+		res.ExitCode = r.ExitCode
+		if r.Signal > 0 {
+			res.Verdict = cove.VerdictKilled
+			res.Message = "the interpreter was killed by " + res.Signal
+		} else {
+			res.Verdict = cove.VerdictExitNonzero
+			res.Message = fmt.Sprintf("the interpreter exited with status %d", r.ExitCode)
+		}
+	case r.Status == "interrupted":
+		res.Verdict = cove.VerdictKilled
+		res.Message = "interrupted"
+	case r.Status == "error":
+		res.Verdict = cove.VerdictError
+		res.ExitCode = 1
+	default:
+		res.Verdict = cove.VerdictOK
+	}
+	if res.Verdict != cove.VerdictOK && res.Verdict != cove.VerdictError && res.ExitCode == 0 {
+		res.ExitCode = 1
+	}
+	if r.Restarted {
+		res.Message += restartedNote
+	}
+	return res
+}
+
+// syntaxErrorStream is the stream of a TypeScript cell that does not
+// parse: its exception, then an error exit.
+func syntaxErrorStream(se *lang.CellSyntaxError, limits cove.Limits) cove.Stream {
+	return &eventList{events: []cove.Event{
+		{Type: cove.EventException, Exception: &cove.CellError{Name: "SyntaxError", Message: se.Text, Traceback: []string{se.Message}, Line: se.Line}},
+		{Type: cove.EventExit, Result: &cove.ExecResult{Verdict: cove.VerdictError, ExitCode: 1, Limits: limits}},
+	}}
+}
+
+// eventList is a stream of events known in advance.
+type eventList struct {
+	events []cove.Event
+}
+
+func (l *eventList) Next() (cove.Event, error) {
+	if len(l.events) == 0 {
+		return cove.Event{}, io.EOF
+	}
+	ev := l.events[0]
+	l.events = l.events[1:]
+	return ev, nil
+}
+
+func (l *eventList) Close() error { return nil }

@@ -88,6 +88,11 @@ type sandbox struct {
 
 	lastActive atomic.Int64 // unix nanoseconds
 	inflight   atomic.Int32 // requests in progress
+
+	// contexts are the sandbox's stateful interpreters, by id; they end
+	// with the sandbox.
+	ctxMu    sync.Mutex
+	contexts map[string]*liveContext
 }
 
 func (sb *sandbox) touch() { sb.lastActive.Store(time.Now().UnixNano()) }

@@ -24,10 +24,22 @@
 //     when it is None or undefined), {"type":"exception","name":"...",
 //     "message":"...","traceback":["..."],"line":N} (line: the line of
 //     the cell that raised), and last {"type":"done","status":S} with S
-//     "ok", "error" (the cell raised) or "interrupted".
+//     "ok", "error" (the cell raised) or "interrupted". done may carry
+//     "cpu_ns": the CPU time the cell took (the interpreter's threads and
+//     the children it waited for); without it the agent reads the
+//     process's CPU time from /proc, to 10 ms.
+//   - Messages and output may also come between cells (a thread that
+//     prints later): the agent keeps the first 64 KiB of such output for
+//     the next cell and drops the rest, and drops displays and results.
+//     It ignores lines that are not messages (user code can write to fd
+//     4) and drops messages longer than about 8 MiB with a note on the
+//     cell's stderr, so drivers split long text into several messages.
 //   - SIGINT interrupts the running cell: it ends with an exception
 //     (KeyboardInterrupt in Python) and status "interrupted", and the
-//     context keeps its state. SIGINT between cells is ignored.
+//     context keeps its state. SIGINT between cells is ignored. A cell
+//     the agent interrupts (timeout, output limit, the host gave up) that
+//     has not sent done a second later is killed with its interpreter's
+//     whole cgroup, and the agent starts a fresh interpreter.
 //   - End of file on fd 3 ends the driver.
 package kernels
 

@@ -49,3 +49,46 @@ func BenchmarkBareExec(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkContextCell measures one trivial Python cell (x+1) in a
+// running context through the agent: host, agent, driver and back.
+func BenchmarkContextCell(b *testing.B) {
+	be := newTestBackend(b)
+	ctx := context.Background()
+	inst, err := be.Create(ctx, runtime.Spec{ID: "benchcell", Limits: cove.DefaultLimits()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer inst.Destroy(ctx)
+	c := inst.Agent()
+	spec := &agent.ContextSpec{ID: "bench", Language: "python", Env: []string{"PATH=/usr/bin:/bin"}, Dir: "/workspace"}
+	if err := c.StartContext(ctx, spec); err != nil {
+		b.Skipf("no python context: %v", err)
+	}
+	cell := agent.CellSpec{Code: "x = 1", Filename: "<cell>", TimeoutMS: 10000}
+	run := func() {
+		ce, err := c.RunCell(ctx, "bench", &cell)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for {
+			ev, err := ce.Next()
+			if err != nil {
+				b.Fatal(err)
+			}
+			if ev.Result != nil {
+				if ev.Result.Status != "ok" {
+					b.Fatalf("cell %q: %+v", cell.Code, ev.Result)
+				}
+				break
+			}
+		}
+		ce.Close()
+	}
+	run()
+	cell.Code = "x+1"
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		run()
+	}
+}

@@ -1,0 +1,547 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/base64"
+	"fmt"
+	"image/png"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/cove-sandbox/cove"
+	"github.com/cove-sandbox/cove/internal/lang"
+)
+
+func newReplCmd(e *env) *cobra.Command {
+	var (
+		sandboxID string
+		imagesDir string
+		keep      bool
+		lf        limitFlags
+	)
+	cmd := &cobra.Command{
+		Use:   "repl (python | javascript | typescript)",
+		Short: "Run an interactive interpreter in a sandbox, cell by cell",
+		Long: `Run an interactive interpreter in a sandbox: variables, imports and functions
+live from one input to the next, as in a notebook.
+
+A complete statement runs when you press Enter; an open block, bracket or string
+continues on the next line, and a blank line runs what you typed. Up and down
+recall earlier input; Ctrl-C interrupts a running cell (or clears the line);
+Ctrl-D or "exit" ends the session. Charts and other images are saved as PNG
+files, and their paths printed.
+
+Without --sandbox it runs in a new sandbox that is removed at the end (kept with
+--keep); in-process, or on the server given by --server or COVE_URL. With
+--sandbox it uses that sandbox on the server.`,
+		Example: `  cove repl python
+  cove repl typescript --sandbox 3f9a1c0b2d4e
+  printf 'x = 6\nx * 7\n' | cove repl python`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			l, err := lang.Lookup(args[0])
+			if err != nil {
+				return err
+			}
+			if _, ok := contextDrivers[l.Name]; !ok {
+				return cove.Errorf(cove.CodeInvalid, "the REPL runs python, javascript or typescript, not %s: use `cove shell` for a shell", l.Name)
+			}
+			limits, err := lf.limits()
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			var svc cove.Service
+			if _, remote := e.serverURL(); remote || sandboxID != "" {
+				if svc, err = e.remoteService(ctx); err != nil {
+					return err
+				}
+			} else {
+				local, err := e.localService(ctx)
+				if err != nil {
+					return err
+				}
+				defer local.close(ctx)
+				svc = local
+			}
+			id := sandboxID
+			if id == "" {
+				sb, err := svc.CreateSandbox(ctx, cove.SandboxSpec{Language: l.Name, Limits: limits, Labels: map[string]string{"cove.repl": "true"}})
+				if err != nil {
+					return err
+				}
+				id = sb.ID
+				if keep {
+					fmt.Fprintf(e.stderr, "sandbox %s is kept: remove it with cove rm %s\n", id, id)
+				} else {
+					defer svc.DeleteSandbox(context.WithoutCancel(ctx), id)
+				}
+			}
+			c, err := svc.CreateContext(ctx, id, cove.ContextSpec{Language: l.Name})
+			if err != nil {
+				return err
+			}
+			defer svc.DeleteContext(context.WithoutCancel(ctx), id, c.ID)
+			r := &repl{e: e, svc: svc, sandbox: id, context: c.ID, language: l.Name, imagesDir: imagesDir}
+			return r.loop(ctx)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&sandboxID, "sandbox", "", "run in this existing sandbox (on the server)")
+	fl.StringVar(&imagesDir, "images", "", "save images into this directory (default: a new temporary directory)")
+	fl.BoolVar(&keep, "keep", false, "keep the new sandbox when the session ends")
+	lf.register(cmd)
+	return cmd
+}
+
+// contextDrivers are the languages a context runs.
+var contextDrivers = map[string]bool{"python": true, "javascript": true, "typescript": true}
+
+// repl is one interactive session on a context.
+type repl struct {
+	e                          *env
+	svc                        cove.Service
+	sandbox, context, language string
+	imagesDir                  string
+	cells, images              int
+
+	// out receives everything printed; on a terminal it is the line
+	// editor, which turns newlines into the CRLF a raw terminal needs.
+	out, errOut io.Writer
+}
+
+// lineSource gives the lines the user types.
+type lineSource interface {
+	// readLine returns a line; continuation asks for a continuation prompt.
+	readLine(continuation bool) (string, error)
+}
+
+func (r *repl) loop(ctx context.Context) error {
+	var src lineSource
+	r.out, r.errOut = r.e.stdout, r.e.stderr
+	if f, ok := r.e.stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		t, err := newTTYSource(f, r.e.stdout, r.language, func() {
+			r.svc.InterruptContext(context.WithoutCancel(ctx), r.sandbox, r.context)
+		})
+		if err != nil {
+			return err
+		}
+		defer t.close()
+		r.out, r.errOut = t.term, t.term
+		src = t
+		fmt.Fprintf(r.out, "cove %s REPL in sandbox %s. Ctrl-D or exit to leave.\n", r.language, r.sandbox)
+		return r.read(ctx, src, t)
+	}
+	sc := bufio.NewScanner(r.e.stdin)
+	sc.Buffer(make([]byte, 64<<10), 16<<20)
+	src = scanSource{sc}
+	return r.read(ctx, src, nil)
+}
+
+// read reads cells and runs each; tty, when set, is told when a cell runs.
+func (r *repl) read(ctx context.Context, src lineSource, tty *ttySource) error {
+	var buf []string
+	for {
+		line, err := src.readLine(len(buf) > 0)
+		if err == errClearLine {
+			buf = nil
+			continue
+		}
+		if err == io.EOF {
+			if len(buf) > 0 {
+				r.run(ctx, strings.Join(buf, "\n"), tty)
+			}
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if len(buf) == 0 {
+			switch strings.TrimSpace(line) {
+			case "":
+				continue
+			case "exit", "quit", ".exit":
+				return nil
+			}
+		}
+		if strings.TrimSpace(line) == "" {
+			// A blank line runs what was typed.
+			r.run(ctx, strings.Join(buf, "\n"), tty)
+			buf = nil
+			continue
+		}
+		buf = append(buf, line)
+		if cellComplete(r.language, buf) {
+			r.run(ctx, strings.Join(buf, "\n"), tty)
+			buf = nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+	}
+}
+
+// run runs one cell and prints its events as they come.
+func (r *repl) run(ctx context.Context, code string, tty *ttySource) {
+	r.cells++
+	if tty != nil {
+		tty.running.Store(true)
+		defer tty.running.Store(false)
+	}
+	st, err := r.svc.RunCell(ctx, r.sandbox, r.context, cove.CellRequest{Code: code})
+	if err != nil {
+		fmt.Fprintf(r.errOut, "cove: %s\n", cove.ErrorMessage(err))
+		return
+	}
+	defer st.Close()
+	var atLineStart = true
+	write := func(w io.Writer, b []byte) {
+		if len(b) > 0 {
+			w.Write(b)
+			atLineStart = b[len(b)-1] == '\n'
+		}
+	}
+	newline := func() {
+		if !atLineStart {
+			r.out.Write([]byte("\n"))
+			atLineStart = true
+		}
+	}
+	for {
+		ev, err := st.Next()
+		if err != nil {
+			newline()
+			if err != io.EOF {
+				fmt.Fprintf(r.errOut, "cove: %s\n", cove.ErrorMessage(err))
+			}
+			return
+		}
+		switch ev.Type {
+		case cove.EventStdout:
+			write(r.out, ev.Data)
+		case cove.EventStderr:
+			write(r.errOut, ev.Data)
+		case cove.EventResult, cove.EventDisplay:
+			newline()
+			r.printBundle(ev.Bundle)
+		case cove.EventException:
+			newline()
+			r.printException(ev.Exception)
+		case cove.EventExit:
+			newline()
+			res := ev.Result
+			if res.Verdict != cove.VerdictOK && res.Verdict != cove.VerdictError {
+				msg := res.Message
+				if msg == "" {
+					msg = string(res.Verdict)
+				}
+				fmt.Fprintf(r.errOut, "cove: %s (verdict %s)\n", msg, res.Verdict)
+			}
+			return
+		}
+	}
+}
+
+// printBundle prints an output's best plain form, saving images to files.
+func (r *repl) printBundle(b cove.MIMEBundle) {
+	if data, ok := b["image/png"]; ok {
+		path, size, err := r.saveImage(data)
+		if err != nil {
+			fmt.Fprintf(r.errOut, "cove: saving an image: %s\n", cove.ErrorMessage(err))
+		} else {
+			fmt.Fprintf(r.out, "[image %s saved to %s]\n", size, path)
+		}
+		return
+	}
+	if text, ok := b["text/plain"]; ok {
+		fmt.Fprintln(r.out, strings.TrimRight(text, "\n"))
+		return
+	}
+	for mime := range b {
+		fmt.Fprintf(r.out, "[%s output]\n", mime)
+	}
+}
+
+func (r *repl) printException(x *cove.CellError) {
+	if x == nil {
+		return
+	}
+	tb := strings.TrimRight(strings.Join(x.Traceback, ""), "\n")
+	if tb != "" && !strings.Contains(tb, "\n") && len(x.Traceback) > 1 {
+		tb = strings.Join(x.Traceback, "\n")
+	}
+	if tb != "" {
+		fmt.Fprintln(r.errOut, tb)
+	}
+	last := x.Name
+	if x.Message != "" {
+		last += ": " + x.Message
+	}
+	if !strings.Contains(tb, last) {
+		fmt.Fprintln(r.errOut, last)
+	}
+}
+
+// saveImage writes a base64 PNG to the images directory and returns its
+// path and size.
+func (r *repl) saveImage(b64 string) (string, string, error) {
+	data, err := base64.StdEncoding.DecodeString(b64)
+	if err != nil {
+		return "", "", err
+	}
+	if r.imagesDir == "" {
+		dir, err := os.MkdirTemp("", "cove-repl-")
+		if err != nil {
+			return "", "", err
+		}
+		r.imagesDir = dir
+	} else if err := os.MkdirAll(r.imagesDir, 0o755); err != nil {
+		return "", "", err
+	}
+	r.images++
+	path := filepath.Join(r.imagesDir, fmt.Sprintf("cell%d-%d.png", r.cells, r.images))
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		return "", "", err
+	}
+	size := "png"
+	if cfg, err := png.DecodeConfig(bytes.NewReader(data)); err == nil {
+		size = fmt.Sprintf("%dx%d", cfg.Width, cfg.Height)
+	}
+	return path, size, nil
+}
+
+// scanSource reads lines from a pipe or file, without prompts.
+type scanSource struct{ sc *bufio.Scanner }
+
+func (s scanSource) readLine(bool) (string, error) {
+	if s.sc.Scan() {
+		return s.sc.Text(), nil
+	}
+	if err := s.sc.Err(); err != nil {
+		return "", err
+	}
+	return "", io.EOF
+}
+
+// errClearLine is Ctrl-C at the prompt: drop what was typed.
+var errClearLine = fmt.Errorf("line cleared")
+
+// ttySource reads lines with editing and history from a terminal in raw
+// mode. One goroutine reads the terminal all the time, so that Ctrl-C
+// while a cell runs interrupts the cell (raw mode turns it into a byte,
+// not a signal) and what is typed ahead is kept for the next prompt.
+type ttySource struct {
+	f       *os.File
+	state   *term.State
+	term    *term.Terminal
+	prompt  string
+	running atomic.Bool
+	keys    chan []byte
+	pending []byte
+	lastKey byte // the last key given to the editor
+	once    sync.Once
+}
+
+func newTTYSource(f *os.File, out io.Writer, language string, interrupt func()) (*ttySource, error) {
+	state, err := term.MakeRaw(int(f.Fd()))
+	if err != nil {
+		return nil, cove.Errorf(cove.CodeUnavailable, "setting up the terminal: %w", err)
+	}
+	t := &ttySource{f: f, state: state, prompt: promptFor(language), keys: make(chan []byte, 64)}
+	t.term = term.NewTerminal(struct {
+		io.Reader
+		io.Writer
+	}{t, out}, t.prompt)
+	if w, h, err := term.GetSize(int(f.Fd())); err == nil {
+		t.term.SetSize(w, h)
+	}
+	go func() {
+		buf := make([]byte, 256)
+		for {
+			n, err := f.Read(buf)
+			if n > 0 {
+				b := append([]byte(nil), buf[:n]...)
+				if t.running.Load() && bytes.IndexByte(b, 3) >= 0 {
+					b = bytes.ReplaceAll(b, []byte{3}, nil)
+					interrupt()
+				}
+				if len(b) > 0 {
+					t.keys <- b
+				}
+			}
+			if err != nil {
+				close(t.keys)
+				return
+			}
+		}
+	}()
+	return t, nil
+}
+
+func promptFor(language string) string {
+	if language == "python" {
+		return ">>> "
+	}
+	return "> "
+}
+
+// Read feeds the line editor with the keys the reader goroutine got.
+func (t *ttySource) Read(p []byte) (int, error) {
+	if len(t.pending) == 0 {
+		b, ok := <-t.keys
+		if !ok {
+			return 0, io.EOF
+		}
+		t.pending = b
+	}
+	n := copy(p, t.pending)
+	t.pending = t.pending[n:]
+	t.lastKey = p[n-1]
+	return n, nil
+}
+
+func (t *ttySource) readLine(continuation bool) (string, error) {
+	if continuation {
+		t.term.SetPrompt(strings.Repeat(".", len(strings.TrimSpace(t.prompt))) + " ")
+	} else {
+		t.term.SetPrompt(t.prompt)
+	}
+	line, err := t.term.ReadLine()
+	if err == term.ErrPasteIndicator {
+		err = nil
+	}
+	if err == io.EOF && t.ctrlC() {
+		return "", errClearLine
+	}
+	return line, err
+}
+
+// ctrlC reports whether the editor just returned for Ctrl-C rather than
+// Ctrl-D or the end of the input: x/term ends ReadLine with io.EOF for
+// all three.
+func (t *ttySource) ctrlC() bool {
+	if t.lastKey == 3 {
+		t.lastKey = 0
+		fmt.Fprintln(t.term, "^C")
+		return true
+	}
+	return false
+}
+
+func (t *ttySource) close() {
+	t.once.Do(func() { term.Restore(int(t.f.Fd()), t.state) })
+}
+
+// cellComplete says whether the lines typed so far make a cell to run now:
+// nothing is left open (a bracket, a string, a comment, a continued line)
+// and, in Python, no compound statement waits for its body to end with a
+// blank line.
+func cellComplete(language string, lines []string) bool {
+	src := strings.Join(lines, "\n")
+	if language != "python" {
+		return !jsOpen(src)
+	}
+	if pyOpen(src) {
+		return false
+	}
+	for _, l := range lines {
+		t := strings.TrimSpace(stripPyComment(l))
+		if strings.HasSuffix(t, ":") || strings.HasPrefix(t, "@") {
+			return false // a block: a blank line ends it
+		}
+	}
+	return true
+}
+
+// pyOpen reports an open bracket, string or line continuation in Python
+// source.
+func pyOpen(src string) bool {
+	depth := 0
+	for i := 0; i < len(src); i++ {
+		c := src[i]
+		switch {
+		case c == '#':
+			for i < len(src) && src[i] != '\n' {
+				i++
+			}
+		case c == '"' || c == '\'':
+			q := string(c)
+			if strings.HasPrefix(src[i:], q+q+q) {
+				end := strings.Index(src[i+3:], q+q+q)
+				if end < 0 {
+					return true
+				}
+				i += 3 + end + 2
+				continue
+			}
+			j := i + 1
+			for ; j < len(src) && src[j] != c && src[j] != '\n'; j++ {
+				if src[j] == '\\' {
+					j++
+				}
+			}
+			if j >= len(src) {
+				return true
+			}
+			i = j
+		case c == '(' || c == '[' || c == '{':
+			depth++
+		case c == ')' || c == ']' || c == '}':
+			depth--
+		}
+	}
+	return depth > 0 || strings.HasSuffix(strings.TrimRight(src, " \t"), "\\")
+}
+
+func stripPyComment(line string) string {
+	if i := strings.IndexByte(line, '#'); i >= 0 && !strings.ContainsAny(line[:i], `"'`) {
+		return line[:i]
+	}
+	return line
+}
+
+// jsOpen reports an open bracket, string, template or comment in
+// JavaScript or TypeScript source.
+func jsOpen(src string) bool {
+	depth := 0
+	for i := 0; i < len(src); i++ {
+		c := src[i]
+		switch {
+		case strings.HasPrefix(src[i:], "//"):
+			for i < len(src) && src[i] != '\n' {
+				i++
+			}
+		case strings.HasPrefix(src[i:], "/*"):
+			end := strings.Index(src[i+2:], "*/")
+			if end < 0 {
+				return true
+			}
+			i += 2 + end + 1
+		case c == '"' || c == '\'' || c == '`':
+			j := i + 1
+			for ; j < len(src) && src[j] != c && (c == '`' || src[j] != '\n'); j++ {
+				if src[j] == '\\' {
+					j++
+				}
+			}
+			if j >= len(src) {
+				return true
+			}
+			i = j
+		case c == '(' || c == '[' || c == '{':
+			depth++
+		case c == ')' || c == ']' || c == '}':
+			depth--
+		}
+	}
+	return depth > 0
+}
