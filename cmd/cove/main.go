@@ -102,6 +102,7 @@ func newRootCmd(e *env) *cobra.Command {
 		},
 	}
 	root.AddCommand(newRunCmd(e), newServeCmd(e), newBenchCmd(e), newVersionCmd(e))
+	root.AddCommand(newAICmd(e))
 	root.PersistentFlags().StringVar(&e.server, "server", "", "URL of the cove server (default $COVE_URL, else "+defaultServer+")")
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
 		return cove.Errorf(cove.CodeInvalid, "%v (see %s --help)", err, cmd.CommandPath())
@@ -144,7 +145,7 @@ func (e *env) localService(ctx context.Context) (*local, error) {
 	if err != nil {
 		return nil, err
 	}
-	svc := service.New(be, service.Options{Defaults: e.cfg.Limits, Logger: log})
+	svc := service.New(be, service.Options{Defaults: e.cfg.Limits, Logger: log, Analyzer: e.analyzer(log)})
 	return &local{Service: svc, be: be, log: log}, nil
 }
 

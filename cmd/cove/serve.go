@@ -97,6 +97,7 @@ func serve(ctx context.Context, e *env) error {
 		TTL:         cfg.TTL,
 		PoolSize:    cfg.PoolSize,
 		Metrics:     service.NewMetrics(reg),
+		Analyzer:    e.analyzer(log),
 		Logger:      log,
 	})
 	if err := svc.Start(ctx); err != nil {

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -40,6 +41,29 @@ type Config struct {
 	// DrainTimeout is how long `cove serve` lets running executions finish
 	// after SIGTERM.
 	DrainTimeout time.Duration
+	// AI configures code analysis with Claude.
+	AI AIConfig
+}
+
+// AIConfig configures code analysis with Claude.
+type AIConfig struct {
+	// Model names the model (COVE_AI_MODEL; "" is the default Sonnet).
+	Model string
+	// APIKey is the Anthropic API key (ANTHROPIC_API_KEY). It is never
+	// logged or printed.
+	APIKey string `json:"-"`
+	// BaseURL is the API's address for a gateway or proxy
+	// (ANTHROPIC_BASE_URL; "" is the API's own).
+	BaseURL string
+}
+
+// String describes the AI configuration without the key.
+func (a AIConfig) String() string {
+	key := "unset"
+	if a.APIKey != "" {
+		key = "set"
+	}
+	return fmt.Sprintf("model=%q base_url=%q api_key=%s", a.Model, a.BaseURL, key)
 }
 
 // Default returns the embedded defaults.
@@ -76,6 +100,7 @@ type file struct {
 	IdleTimeout  *string `json:"idle_timeout"`
 	TTL          *string `json:"ttl"`
 	DrainTimeout *string `json:"drain_timeout"`
+	AIModel      *string `json:"ai_model"`
 	Limits       struct {
 		Memory    *string  `json:"memory"`
 		CPUs      *float64 `json:"cpus"`
@@ -110,6 +135,7 @@ func (c *Config) LoadFile(path string) error {
 	setStr(&c.RunDir, f.RunDir)
 	setStr(&c.LogLevel, f.LogLevel)
 	setStr(&c.Addr, f.Addr)
+	setStr(&c.AI.Model, f.AIModel)
 	if f.PoolSize != nil {
 		c.PoolSize = *f.PoolSize
 	}
@@ -181,6 +207,15 @@ func (c *Config) ApplyEnv(getenv func(string) string) error {
 	}
 	if v := getenv("COVE_ADDR"); v != "" {
 		c.Addr = v
+	}
+	if v := getenv("COVE_AI_MODEL"); v != "" {
+		c.AI.Model = strings.TrimSpace(v)
+	}
+	if v := getenv("ANTHROPIC_API_KEY"); v != "" {
+		c.AI.APIKey = strings.TrimSpace(v)
+	}
+	if v := getenv("ANTHROPIC_BASE_URL"); v != "" {
+		c.AI.BaseURL = strings.TrimSpace(v)
 	}
 	if v := getenv("COVE_POOL_SIZE"); v != "" {
 		n, err := strconv.Atoi(v)
@@ -276,6 +311,11 @@ func (c Config) Validate() error {
 	}
 	if c.IdleTimeout < 0 || c.TTL < 0 || c.DrainTimeout < 0 {
 		probs = append(probs, "idle timeout, TTL and drain timeout must not be negative")
+	}
+	if u := c.AI.BaseURL; u != "" {
+		if p, err := url.Parse(u); err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
+			probs = append(probs, fmt.Sprintf("ANTHROPIC_BASE_URL %q: use an http or https URL such as https://gateway.example.com", u))
+		}
 	}
 	if c.Limits.MemoryBytes == 0 || c.Limits.Pids == 0 || c.Limits.DiskBytes == 0 || c.Limits.Timeout == 0 {
 		probs = append(probs, "default limits must not be zero")

@@ -81,6 +81,8 @@ var routes = []route{
 	{Method: "POST", Pattern: "/v1/sandboxes/{id}/fs/search", Access: accessKey, Handle: (*server).searchFiles},
 	{Method: "POST", Pattern: "/v1/sandboxes/{id}/fs/replace", Access: accessKey, Handle: (*server).replaceInFiles},
 
+	{Method: "POST", Pattern: "/v1/ai/{action}", Access: accessKey, Handle: (*server).analyze},
+
 	{Method: "POST", Pattern: "/v1/keys", Access: accessKey, Handle: (*server).createKey},
 	{Method: "GET", Pattern: "/v1/keys", Access: accessKey, Handle: (*server).listKeys},
 	{Method: "DELETE", Pattern: "/v1/keys/{id}", Access: accessKey, Handle: (*server).revokeKey},

@@ -41,7 +41,10 @@ type Options struct {
 	ReapInterval time.Duration
 	// Metrics receives the service's metrics (optional).
 	Metrics *Metrics
-	Logger  *slog.Logger
+	// Analyzer answers Analyze (optional: without it Analyze answers
+	// unavailable).
+	Analyzer Analyzer
+	Logger   *slog.Logger
 }
 
 // Service is the in-process cove.Service.

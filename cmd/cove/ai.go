@@ -1,0 +1,441 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/spf13/cobra"
+
+	"github.com/cove-sandbox/cove"
+	"github.com/cove-sandbox/cove/internal/ai"
+	"github.com/cove-sandbox/cove/internal/wire"
+)
+
+// analyzer returns the code analysis of the configuration (ANTHROPIC_API_KEY,
+// ANTHROPIC_BASE_URL, COVE_AI_MODEL). Without a key it answers every
+// analysis with an error that names the variable.
+func (e *env) analyzer(log *slog.Logger) *ai.Analyzer {
+	return ai.New(ai.Options{APIKey: e.cfg.AI.APIKey, BaseURL: e.cfg.AI.BaseURL, Model: e.cfg.AI.Model, Logger: log})
+}
+
+// aiFlags are the flags of the ai commands.
+type aiFlags struct {
+	language string
+	files    []string
+	noRun    bool
+	asJSON   bool
+	output   string
+	verify   bool
+	test     string
+	maxSteps int
+	timeout  time.Duration
+}
+
+func newAICmd(e *env) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "ai",
+		Short: "Ask Claude to explain, review, optimize or fix a program, knowing what it did when it ran",
+		Long: `Ask Claude about a program. cove first runs the program in a sandbox (unless
+--no-run) and tells Claude what happened: the output, the exit code, the
+verdict and the limits that applied. The answer streams as it is written.
+
+  explain    what the program does, and why its run ended as it did
+  review     findings (bugs, security, performance, style) with severity and line
+  optimize   improved code with a short rationale
+  fix        corrected code and the cause; with --verify, Claude runs its fix in
+             a sandbox, seeing the real results, until it works
+
+Configuration: ANTHROPIC_API_KEY (required), COVE_AI_MODEL (default ` + ai.DefaultModel + `),
+ANTHROPIC_BASE_URL (a gateway or proxy). With --server or COVE_URL set, the
+server runs the program and asks Claude, with its own key.`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return cove.Errorf(cove.CodeInvalid, "unknown action %q: use explain, review, optimize or fix", args[0])
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error { return cmd.Help() },
+	}
+	cmd.AddCommand(
+		newAIActionCmd(e, cove.AIExplain, "Explain what a program does and why its run ended as it did",
+			"  cove ai explain hello.py\n  cove ai explain --no-run -l js snippet.txt"),
+		newAIActionCmd(e, cove.AIReview, "List a program's bugs, security, performance and style problems",
+			"  cove ai review server.py\n  cove ai review --json main.ts | jq '.findings'"),
+		newAIActionCmd(e, cove.AIOptimize, "Improve a program, with a short rationale",
+			"  cove ai optimize slow.py\n  cove ai optimize -o fast.py slow.py"),
+		newAIActionCmd(e, cove.AIFix, "Fix a failing program; --verify runs the fix until it works",
+			"  cove ai fix broken.py\n  cove ai fix --verify broken.py\n  cove ai fix --verify -f test_app.py --test 'python3 -m unittest -q test_app' -o app.py app.py"),
+	)
+	return cmd
+}
+
+func newAIActionCmd(e *env, action cove.AIAction, short, example string) *cobra.Command {
+	var f aiFlags
+	cmd := &cobra.Command{
+		Use:     string(action) + " [flags] FILE",
+		Short:   short,
+		Example: example,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runAI(cmd.Context(), e, action, args, &f)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVarP(&f.language, "lang", "l", "", "language: python (py), javascript (js, node), typescript (ts), bash (sh); default from the extension")
+	fl.StringArrayVarP(&f.files, "file", "f", nil, "another file of the program (a test, an input), put next to it and shown to Claude (repeatable)")
+	fl.BoolVar(&f.noRun, "no-run", false, "do not run the program first: Claude sees the code only")
+	fl.BoolVar(&f.asJSON, "json", false, "print the whole answer as one JSON object at the end instead of streaming it")
+	if action == cove.AIOptimize || action == cove.AIFix {
+		fl.StringVarP(&f.output, "output", "o", "", "write the resulting code to this file")
+	}
+	if action == cove.AIFix {
+		fl.BoolVar(&f.verify, "verify", false, "let Claude run its fix in a sandbox until it runs with verdict ok")
+		fl.StringVar(&f.test, "test", "", "with --verify: a shell command that must pass too (runs in the workspace, next to the program)")
+		fl.IntVar(&f.maxSteps, "max-steps", 0, fmt.Sprintf("with --verify: the most tool calls (default %d)", ai.DefaultMaxSteps))
+		fl.DurationVar(&f.timeout, "max-time", 0, fmt.Sprintf("with --verify: the longest the loop may take (default %s)", ai.DefaultLoopTimeout))
+	}
+	return cmd
+}
+
+// runAI runs the program (unless --no-run), asks Claude and prints the
+// answer as it streams.
+func runAI(ctx context.Context, e *env, action cove.AIAction, args []string, f *aiFlags) error {
+	if len(args) != 1 {
+		return cove.Errorf(cove.CodeInvalid, "give one program file (or - with -l for standard input): cove ai %s FILE", action)
+	}
+	if !f.verify && (f.test != "" || f.maxSteps != 0 || f.timeout != 0) {
+		return cove.Errorf(cove.CodeInvalid, "--test, --max-steps and --max-time need --verify")
+	}
+	rr, err := buildRunRequest(e, f.language, "", args, nil)
+	if err != nil {
+		return err
+	}
+	if rr.Files, err = readFiles(f.files); err != nil {
+		return err
+	}
+	req := cove.AIRequest{
+		Action: action, Language: rr.Language, Code: rr.Code, Filename: rr.Filename, Files: rr.Files,
+		Verify: f.verify, Test: f.test, MaxSteps: f.maxSteps, Timeout: f.timeout,
+	}
+	if err := req.Validate(); err != nil {
+		return err
+	}
+	var svc cove.Service
+	if _, remote := e.serverURL(); remote {
+		if svc, err = e.remoteService(ctx); err != nil {
+			return err
+		}
+	} else {
+		if e.cfg.AI.APIKey == "" {
+			// Say so before running the program for nothing.
+			return ai.NoKeyError()
+		}
+		l, err := e.localService(ctx)
+		if err != nil {
+			return err
+		}
+		defer l.close(ctx)
+		l.sweepInBackground(ctx)
+		svc = l
+	}
+	name := args[0]
+	if rr.Filename != "" {
+		name = rr.Filename
+	}
+	if !f.noRun {
+		st, err := svc.Run(ctx, rr)
+		if err != nil {
+			return err
+		}
+		res, err := cove.Collect(st)
+		if err != nil {
+			return err
+		}
+		req.Execution = res
+	}
+	st, err := svc.Analyze(ctx, req)
+	if err != nil {
+		return err
+	}
+	if req.Execution != nil && !f.asJSON {
+		fmt.Fprintf(e.stderr, "cove: ran %s: %s\n", name, runSummary(req.Execution))
+	}
+	return printAnalysis(e, st, f)
+}
+
+// readFiles reads the --file files, keyed by their base names.
+func readFiles(paths []string) (map[string][]byte, error) {
+	if len(paths) == 0 {
+		return nil, nil
+	}
+	files := map[string][]byte{}
+	for _, p := range paths {
+		name := filepath.Base(p)
+		if _, dup := files[name]; dup {
+			return nil, cove.Errorf(cove.CodeInvalid, "--file %s: two files are named %s", p, name)
+		}
+		fi, err := os.Stat(p)
+		if err == nil && !fi.Mode().IsRegular() {
+			return nil, cove.Errorf(cove.CodeInvalid, "--file %s is not a regular file", p)
+		}
+		if err == nil && fi.Size() > cove.MaxAIFilesBytes {
+			return nil, cove.Errorf(cove.CodeInvalid, "--file %s is larger than %s", p, cove.FormatBytes(cove.MaxAIFilesBytes))
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			var pe *os.PathError
+			if errors.As(err, &pe) {
+				err = pe.Err
+			}
+			return nil, cove.Errorf(cove.CodeInvalid, "cannot read --file %s: %v", p, err)
+		}
+		files[name] = b
+	}
+	return files, nil
+}
+
+// runSummary describes how a run ended, in a few words.
+func runSummary(r *cove.ExecResult) string {
+	s := fmt.Sprintf("%s, exit code %d, %d ms", r.Verdict, r.ExitCode, r.WallMS)
+	if r.Message != "" {
+		s += " (" + r.Message + ")"
+	}
+	return s
+}
+
+// printAnalysis prints the answer's text as it streams, each step of a
+// fix loop as it runs, then what the text does not show: a review's
+// findings, the code of a verified fix, the loop's verdict.
+func printAnalysis(e *env, st cove.AIStream, f *aiFlags) error {
+	defer st.Close()
+	out := &lineTracker{w: e.stdout, atStart: true}
+	var res *cove.AIResult
+	for res == nil {
+		ev, err := st.Next()
+		if errors.Is(err, io.EOF) {
+			return cove.Errorf(cove.CodeUnavailable, "the analysis ended without its result")
+		}
+		if err != nil {
+			return err
+		}
+		if f.asJSON {
+			if ev.Type == cove.AIEventResult {
+				res = ev.Result
+			}
+			continue
+		}
+		switch ev.Type {
+		case cove.AIEventText:
+			t := safeText(ev.Text)
+			if out.blank {
+				// A paragraph has just begun: no more blank lines.
+				t = strings.TrimLeft(t, "\n")
+			}
+			out.write(t)
+		case cove.AIEventStep:
+			out.para()
+			out.write(stepLine(ev.Step) + "\n\n")
+		case cove.AIEventResult:
+			res = ev.Result
+		}
+	}
+	if f.output != "" {
+		if res.Code == "" {
+			return cove.Errorf(cove.CodeUnavailable, "the answer has no code to write to %s", f.output)
+		}
+		if err := os.WriteFile(f.output, []byte(res.Code), 0o644); err != nil {
+			return cove.Errorf(cove.CodeInvalid, "writing %s: %v", f.output, err)
+		}
+	}
+	if f.asJSON {
+		if err := writeJSON(e.stdout, wire.AIResultFrom(res)); err != nil {
+			return err
+		}
+	} else {
+		out.endLine()
+		if res.Action == cove.AIReview {
+			out.para()
+			out.write(findingsText(res.Findings))
+		}
+		if res.Code != "" && f.verify && !strings.Contains(res.Text, strings.TrimSpace(res.Code)) {
+			code := safeText(strings.TrimRight(res.Code, "\n"))
+			fence := strings.Repeat("`", max(3, longestRun(code, '`')+1))
+			out.para()
+			out.write(fmt.Sprintf("The final code:\n\n%s%s\n%s\n%s\n", fence, res.Language, code, fence))
+		}
+		if f.output != "" {
+			fmt.Fprintf(e.stderr, "cove: wrote the code to %s\n", f.output)
+		}
+		fmt.Fprintf(e.stderr, "cove: %s, %d input and %d output tokens\n", res.Model, res.InputTokens, res.OutputTokens)
+		if !f.verify && res.StopReason == cove.AIStopMaxTokens {
+			fmt.Fprintln(e.stderr, "cove: the answer was cut at its token limit")
+		}
+	}
+	if f.verify {
+		if res.Verified {
+			if !f.asJSON {
+				msg := "the fixed code ran with verdict ok"
+				if f.test != "" {
+					msg += " and the test passed"
+				}
+				fmt.Fprintf(e.stderr, "cove: verified: %s (%d steps)\n", msg, len(res.Steps))
+			}
+			return nil
+		}
+		if !f.asJSON {
+			fmt.Fprintf(e.stderr, "cove: not verified: %s after %d steps\n", stopText(res.StopReason), len(res.Steps))
+		}
+		return &exitError{code: 1}
+	}
+	return nil
+}
+
+// stopText says why a fix loop ended without a verified fix.
+func stopText(reason string) string {
+	switch reason {
+	case cove.AIStopMaxSteps:
+		return "the loop reached its step limit"
+	case cove.AIStopMaxTokens:
+		return "the loop reached its token limit"
+	case cove.AIStopTimeout:
+		return "the loop reached its time limit"
+	case cove.AIStopEndTurn:
+		return "Claude stopped without a passing run"
+	case "refusal":
+		return "Claude declined"
+	}
+	return "the loop ended (" + reason + ")"
+}
+
+// stepLine describes a step of the fix loop in one or two lines.
+func stepLine(s *cove.AIStep) string {
+	var in map[string]any
+	_ = json.Unmarshal(s.Input, &in)
+	str := func(k string) string { v, _ := in[k].(string); return v }
+	what := ""
+	switch s.Tool {
+	case cove.AIToolRunCode:
+		what = fmt.Sprintf("%d lines", strings.Count(strings.TrimRight(str("code"), "\n"), "\n")+1)
+	case cove.AIToolRunCommand:
+		what = str("command")
+	case cove.AIToolWriteFile:
+		what = fmt.Sprintf("%s (%d bytes)", str("path"), len(str("content")))
+	case cove.AIToolReadFile:
+		what = str("path")
+	}
+	line := fmt.Sprintf("[step %d] %s: %s", s.N, s.Tool, printableLine(firstLine(what)))
+	switch {
+	case s.Run != nil:
+		line += " -> " + runSummary(s.Run)
+		if s.IsError {
+			if l := lastLine(s.Run.Stderr); l != "" {
+				line += "\n         " + printableLine(l)
+			} else if l := lastLine(s.Run.Stdout); l != "" {
+				line += "\n         " + printableLine(l)
+			}
+		}
+	default:
+		line += " -> " + printableLine(firstLine(s.Output))
+	}
+	return line
+}
+
+// findingsText lists a review's findings.
+func findingsText(fs []cove.AIFinding) string {
+	if len(fs) == 0 {
+		return "Findings: none\n"
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "Findings (%d):\n", len(fs))
+	for i, f := range fs {
+		where := "whole program"
+		if f.Line > 0 {
+			where = fmt.Sprintf("line %d", f.Line)
+		}
+		fmt.Fprintf(&b, "  %d. [%s] %s, %s: %s\n", i+1, f.Severity, f.Category, where, printableLine(f.Message))
+	}
+	return b.String()
+}
+
+func firstLine(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i] + " ..."
+	}
+	return s
+}
+
+func lastLine(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
+		return s[i+1:]
+	}
+	return s
+}
+
+// safeText drops control characters but newlines and tabs, so that an
+// answer (which may quote a program's output) cannot drive the terminal.
+func safeText(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r != '\n' && r != '\t' && unicode.IsControl(r) {
+			return -1
+		}
+		return r
+	}, s)
+}
+
+// lineTracker writes text and remembers whether the output stands at the
+// start of a line, and after a blank line.
+type lineTracker struct {
+	w       io.Writer
+	atStart bool
+	blank   bool
+}
+
+func (l *lineTracker) write(s string) {
+	if s == "" {
+		return
+	}
+	io.WriteString(l.w, s)
+	l.blank = strings.HasSuffix(s, "\n\n") || (l.atStart && strings.HasPrefix(s, "\n") && strings.Trim(s, "\n") == "")
+	l.atStart = strings.HasSuffix(s, "\n")
+}
+
+// para starts a paragraph: it ends the line and leaves one blank line.
+func (l *lineTracker) para() {
+	switch {
+	case !l.atStart:
+		l.write("\n\n")
+	case !l.blank:
+		l.write("\n")
+	}
+}
+
+// longestRun returns the length of the longest run of c in s.
+func longestRun(s string, c rune) int {
+	longest, run := 0, 0
+	for _, r := range s {
+		if r == c {
+			run++
+			longest = max(longest, run)
+		} else {
+			run = 0
+		}
+	}
+	return longest
+}
+
+// endLine ends an unfinished line.
+func (l *lineTracker) endLine() {
+	if !l.atStart {
+		l.write("\n")
+	}
+}

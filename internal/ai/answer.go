@@ -1,0 +1,163 @@
+package ai
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/anthropics/anthropic-sdk-go"
+	"github.com/anthropics/anthropic-sdk-go/option"
+	"github.com/anthropics/anthropic-sdk-go/packages/ssestream"
+
+	"github.com/cove-sandbox/cove"
+)
+
+// apiStream is a streamed answer of the Messages API.
+type apiStream = ssestream.Stream[anthropic.MessageStreamEventUnion]
+
+// startAnswer answers explain, review, optimize and fix (without verify):
+// one streamed answer, the text as it comes, then the result with the
+// findings or the code taken from it.
+func (a *Analyzer) startAnswer(ctx context.Context, req cove.AIRequest) (cove.AIStream, error) {
+	var limits cove.Limits
+	if req.Execution != nil {
+		limits = req.Execution.Limits
+	}
+	d := newPromptData(req, limits, a.opts.OutputBudget)
+	system, err := render("system.md", d)
+	if err != nil {
+		return nil, err
+	}
+	user, err := render(string(req.Action)+".md", d)
+	if err != nil {
+		return nil, err
+	}
+	params := anthropic.MessageNewParams{
+		Model:     a.model,
+		MaxTokens: a.opts.MaxTokens,
+		System:    []anthropic.TextBlockParam{{Text: system}},
+		Messages:  []anthropic.MessageParam{anthropic.NewUserMessage(anthropic.NewTextBlock(user))},
+	}
+	if req.Action == cove.AIReview {
+		params.Tools = []anthropic.ToolUnionParam{findingsTool()}
+	}
+	pctx, cancel := context.WithCancel(ctx)
+	first, err := a.open(pctx, params)
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	a.log.Debug("analysis started", "action", req.Action, "model", a.model, "code_bytes", len(req.Code))
+	return newStream(ctx, pctx, cancel, func(emit func(cove.AIEvent) bool) error {
+		var text []byte
+		msg, err := a.turn(pctx, params, first, func(t string) bool {
+			text = append(text, t...)
+			return emit(cove.AIEvent{Type: cove.AIEventText, Text: t})
+		})
+		if err != nil {
+			return err
+		}
+		res := &cove.AIResult{
+			Action: req.Action, Model: orDefault(msg.Model, a.model), Language: req.Language, Text: string(text),
+			InputTokens: msg.Usage.InputTokens, OutputTokens: msg.Usage.OutputTokens, StopReason: string(msg.StopReason),
+		}
+		switch req.Action {
+		case cove.AIReview:
+			var called bool
+			res.Findings, called = findingsOf(msg, res.Text)
+			if called && res.StopReason == string(anthropic.StopReasonToolUse) {
+				res.StopReason = cove.AIStopEndTurn
+			}
+		case cove.AIOptimize, cove.AIFix:
+			res.Code = lastCodeBlock(res.Text, req.Language)
+		}
+		a.log.Info("analysis done", "action", req.Action, "model", res.Model, "input_tokens", res.InputTokens, "output_tokens", res.OutputTokens, "stop_reason", res.StopReason)
+		emit(cove.AIEvent{Type: cove.AIEventResult, Result: res})
+		return nil
+	}), nil
+}
+
+// open sends a streamed request and waits for the API to accept it; the
+// SDK retries statuses worth retrying, with backoff, before it gives up.
+func (a *Analyzer) open(ctx context.Context, params anthropic.MessageNewParams) (*apiStream, error) {
+	attempts := 0
+	count := option.WithMiddleware(func(r *http.Request, next option.MiddlewareNext) (*http.Response, error) {
+		attempts++
+		return next(r)
+	})
+	st := a.client.Messages.NewStreaming(ctx, params, count)
+	if err := st.Err(); err != nil {
+		st.Close()
+		return nil, a.apiError(ctx, err, max(0, attempts-1))
+	}
+	return st, nil
+}
+
+// errCutOff is a stream that ended before the answer did.
+var errCutOff = cove.Errorf(cove.CodeUnavailable, "the Anthropic API's answer broke off before its end: try again")
+
+// turn reads one streamed answer, from st when it is already open, and
+// hands its text to onText as it comes (false from onText stops it). A
+// stream that fails before any text came is tried again with backoff
+// when the failure is worth it (overloaded, rate limited).
+func (a *Analyzer) turn(ctx context.Context, params anthropic.MessageNewParams, st *apiStream, onText func(string) bool) (*anthropic.Message, error) {
+	for attempt := 0; ; attempt++ {
+		if st == nil {
+			var err error
+			if st, err = a.open(ctx, params); err != nil {
+				return nil, err
+			}
+		}
+		var msg anthropic.Message
+		emitted := false
+		var err error
+		for st.Next() {
+			ev := st.Current()
+			if aerr := msg.Accumulate(ev); aerr != nil {
+				err = cove.Errorf(cove.CodeUnavailable, "the Anthropic API sent a malformed stream: %v", aerr)
+				break
+			}
+			if ev.Type == "content_block_delta" && ev.Delta.Type == "text_delta" && ev.Delta.Text != "" {
+				emitted = true
+				if !onText(ev.Delta.Text) {
+					st.Close()
+					return nil, context.Cause(ctx)
+				}
+			}
+		}
+		if err == nil {
+			err = st.Err()
+		}
+		st.Close()
+		st = nil
+		if err == nil && msg.StopReason == "" {
+			err = errCutOff
+		}
+		if err == nil {
+			return &msg, nil
+		}
+		if cerr := ctx.Err(); cerr != nil {
+			return nil, cerr
+		}
+		if emitted || attempt >= a.opts.MaxRetries || !retryable(err) {
+			if _, ok := err.(*cove.Error); ok {
+				return nil, err
+			}
+			return nil, a.apiError(ctx, err, attempt)
+		}
+		wait := a.opts.RetryBackoff << attempt
+		a.log.Warn("the Anthropic API stream failed; retrying", "attempt", attempt+1, "wait", wait, "err", oneLine(cove.ErrorMessage(a.apiError(ctx, err, attempt))))
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
