@@ -7,7 +7,7 @@ export PATH := $(PATH):/usr/local/go/bin
 export CGO_ENABLED := 0
 GO ?= go
 
-.PHONY: deps build run test bench fmt agent
+.PHONY: deps build run test bench fmt agent ui
 
 deps:
 	@scripts/deps.sh
@@ -33,3 +33,9 @@ AGENT_FLAGS := -trimpath -buildvcs=false -ldflags='-s -w -buildid='
 agent:
 	GOARCH=amd64 $(GO) build $(AGENT_FLAGS) -o internal/agentbin/cove-agent-amd64 ./cmd/cove-agent
 	sha256sum internal/agentbin/cove-agent-amd64 | cut -d' ' -f1 > internal/agentbin/hash.txt
+
+# The web UI's bundle, embedded in cove (see internal/webui). Rebuild it
+# after changing web/: npm installs the locked packages, esbuild bundles.
+ui:
+	cd web && npm ci --no-audit --no-fund
+	$(GO) run ./internal/webui/build

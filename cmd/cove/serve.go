@@ -22,19 +22,26 @@ import (
 	"github.com/cove-sandbox/cove/internal/runtime/native"
 	"github.com/cove-sandbox/cove/internal/service"
 	"github.com/cove-sandbox/cove/internal/store"
+	"github.com/cove-sandbox/cove/internal/webui"
 )
 
 func newServeCmd(e *env) *cobra.Command {
 	var addr, data string
 	cmd := &cobra.Command{
 		Use:   "serve",
-		Short: "Serve the REST API (and, later, the web UI) for many users, programs and agents",
+		Short: "Serve the REST API and the web UI for many users, programs and agents",
 		Long: `Serve cove's REST API.
 
 State lives in the data directory: a SQLite database and the sandboxes'
 workspaces. On its first start cove creates an admin API key in
 <data>/admin.key (mode 0600); COVE_ADMIN_KEY sets one instead. Every request
 needs "Authorization: Bearer <key>".
+
+The web UI is at /: open the login link printed at start (it changes on
+every start) to get a browser session that acts as the admin key. The
+server answers only its listen address and localhost by name; set
+COVE_PUBLIC_URL (such as https://cove.example.com) when browsers reach it
+by another name.
 
 Sandboxes that were running when cove last stopped come back stopped, with
 their files; starting one resumes it. On SIGTERM or Ctrl-C, running
@@ -103,7 +110,8 @@ func serve(ctx context.Context, e *env) error {
 	if err := svc.Start(ctx); err != nil {
 		return err
 	}
-	if err := adminKey(ctx, e, svc, cfg.DataDir); err != nil {
+	adminSecret, err := adminKey(ctx, e, svc, cfg.DataDir)
+	if err != nil {
 		svc.Shutdown(context.WithoutCancel(ctx))
 		return err
 	}
@@ -113,17 +121,30 @@ func serve(ctx context.Context, e *env) error {
 		svc.Shutdown(context.WithoutCancel(ctx))
 		return cove.Errorf(cove.CodeUnavailable, "listening on %s: %v", cfg.Addr, err)
 	}
+	// The web UI at /: a browser logs in with the link printed below.
+	publicURL := e.getenv("COVE_PUBLIC_URL")
+	ui, err := webui.New(webui.Options{Auth: svc, LoginSecret: adminSecret, ListenAddr: ln.Addr().String(), PublicURL: publicURL, Logger: log})
+	if err != nil {
+		ln.Close()
+		svc.Shutdown(context.WithoutCancel(ctx))
+		return err
+	}
 	srv := &http.Server{
-		Handler: httpapi.New(svc, httpapi.Options{
-			Auth:    svc,
-			Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
-			Logger:  log,
-		}),
+		Handler: ui.Wrap(httpapi.New(svc, httpapi.Options{
+			Auth:     svc,
+			Metrics:  promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
+			Sessions: ui,
+			Logger:   log,
+		})),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
 	}
 	fmt.Fprintf(e.stderr, "cove %s serving on http://%s (data in %s)\n", cove.Version, ln.Addr(), cfg.DataDir)
+	if publicURL == "" {
+		publicURL = webui.ListenURL(ln.Addr())
+	}
+	fmt.Fprintf(e.stderr, "web UI: open %s\n", ui.LoginURL(publicURL))
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 
@@ -163,27 +184,27 @@ func lockDataDir(dir string) (*os.File, error) {
 	return f, nil
 }
 
-// adminKey installs the admin key: COVE_ADMIN_KEY, or the one kept in
-// <data>/admin.key, made on the first start.
-func adminKey(ctx context.Context, e *env, svc *service.Service, dataDir string) error {
+// adminKey installs the admin key, COVE_ADMIN_KEY or the one kept in
+// <data>/admin.key (made on the first start), and returns its secret.
+func adminKey(ctx context.Context, e *env, svc *service.Service, dataDir string) (string, error) {
 	if secret := e.getenv("COVE_ADMIN_KEY"); secret != "" {
 		if len(secret) < 16 {
-			return cove.Errorf(cove.CodeInvalid, "COVE_ADMIN_KEY is too short: use at least 16 random characters")
+			return "", cove.Errorf(cove.CodeInvalid, "COVE_ADMIN_KEY is too short: use at least 16 random characters")
 		}
-		return svc.EnsureAdminKey(ctx, secret)
+		return secret, svc.EnsureAdminKey(ctx, secret)
 	}
 	path := filepath.Join(dataDir, "admin.key")
 	secret, created, err := service.LoadOrCreateAdminSecret(path)
 	if err != nil {
-		return cove.Errorf(cove.CodeUnavailable, "admin key: %w", err)
+		return "", cove.Errorf(cove.CodeUnavailable, "admin key: %w", err)
 	}
 	if err := svc.EnsureAdminKey(ctx, secret); err != nil {
-		return err
+		return "", err
 	}
 	if created {
 		fmt.Fprintf(e.stderr, "created an admin API key in %s (mode 0600); use it as: Authorization: Bearer $(cat %s)\n", path, path)
 	} else {
 		fmt.Fprintf(e.stderr, "admin API key: %s\n", path)
 	}
-	return nil
+	return secret, nil
 }

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"fmt"
 	"net/http"
+	"net/url"
 	"runtime/debug"
 	"strings"
 	"time"
@@ -130,15 +131,30 @@ func (s *server) authenticate(r *http.Request, rt route) (*cove.Key, error) {
 	if secret == "" && rt.QueryToken {
 		secret = r.URL.Query().Get("access_token")
 	}
-	if secret == "" {
+	var key *cove.Key
+	if secret == "" && s.opts.Sessions != nil {
+		k, ok, err := s.opts.Sessions.SessionKey(r)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			if err := sameOrigin(r); err != nil {
+				return nil, err
+			}
+			key = k
+		}
+	}
+	if secret == "" && key == nil {
 		return nil, cove.Errorf(cove.CodeUnauthorized, "missing API key: send Authorization: Bearer <key>")
 	}
-	if s.opts.Auth == nil {
-		return nil, cove.Errorf(cove.CodeUnauthorized, "this server cannot check API keys")
-	}
-	key, err := s.opts.Auth.Authenticate(r.Context(), secret)
-	if err != nil {
-		return nil, err
+	if secret != "" {
+		if s.opts.Auth == nil {
+			return nil, cove.Errorf(cove.CodeUnauthorized, "this server cannot check API keys")
+		}
+		var err error
+		if key, err = s.opts.Auth.Authenticate(r.Context(), secret); err != nil {
+			return nil, err
+		}
 	}
 	if key == nil {
 		return nil, cove.Errorf(cove.CodeUnauthorized, "unknown API key")
@@ -147,6 +163,44 @@ func (s *server) authenticate(r *http.Request, rt route) (*cove.Key, error) {
 		return nil, cove.Errorf(cove.CodeUnauthorized, "only an admin key may read metrics")
 	}
 	return key, nil
+}
+
+// sameOrigin refuses a cookie-authenticated request that a page of
+// another origin made (CSRF, cross-site WebSocket hijacking): a browser
+// says where a request comes from in Sec-Fetch-Site and Origin. Another
+// port of the same host is same-site, so the SameSite cookie alone does
+// not stop it. A request with neither header (an older browser) may only
+// read.
+func sameOrigin(r *http.Request) error {
+	refuse := func(from string) error {
+		return statusError(http.StatusForbidden, cove.Errorf(cove.CodeUnauthorized,
+			"refused a request from %s: the session cookie only works for pages of this server", truncate(from)))
+	}
+	switch site := r.Header.Get("Sec-Fetch-Site"); site {
+	case "same-origin":
+		return nil
+	case "none":
+		// The user opened the URL themselves (address bar, bookmark).
+		if (r.Method == http.MethodGet || r.Method == http.MethodHead) && !isWebSocket(r) {
+			return nil
+		}
+		return refuse("outside a page")
+	case "":
+	default:
+		return refuse("a " + site + " page")
+	}
+	if origin := r.Header.Get("Origin"); origin != "" {
+		if u, err := url.Parse(origin); err == nil && u.Host != "" && strings.EqualFold(u.Host, r.Host) {
+			return nil
+		}
+		return refuse(origin)
+	}
+	if r.Method == http.MethodGet || r.Method == http.MethodHead {
+		if !isWebSocket(r) {
+			return nil
+		}
+	}
+	return refuse("a page that did not say its origin")
 }
 
 // bearerToken returns the token of an "Authorization: Bearer" header.

@@ -67,6 +67,20 @@ type Options struct {
 	// open a terminal; a page of the API's own host is always allowed and
 	// requests without an Origin header (non-browser clients) are too.
 	WebSocketOrigins []string
+	// Sessions lets the web UI's pages call the API with a session cookie
+	// instead of a bearer key (internal/webui implements it); nil accepts
+	// bearer keys only. A request that a cookie authenticates must come
+	// from a page of the server's own origin (sameOrigin), against CSRF.
+	Sessions Sessions
+}
+
+// Sessions authenticates the browser sessions of the web UI.
+type Sessions interface {
+	// SessionKey returns the key that the request's session cookie acts
+	// as, and false when the request carries no session cookie.
+	// Errors: unauthorized (an unknown or expired session, or a Host
+	// that is not the server's).
+	SessionKey(r *http.Request) (*cove.Key, bool, error)
 }
 
 // server is the API handler.

@@ -1,0 +1,119 @@
+// Small helpers to build the page without a framework.
+
+type Child = Node | string | number | null | undefined | false | Child[];
+type Props = Record<string, unknown>;
+
+// Properties set as DOM properties rather than attributes.
+const domProps = new Set(["value", "checked", "disabled", "hidden", "selected", "multiple", "indeterminate"]);
+
+/** h builds an element: h("button", {class: "primary", onclick: f}, "Run"). */
+export function h<K extends keyof HTMLElementTagNameMap>(tag: K, props?: Props | null, ...children: Child[]): HTMLElementTagNameMap[K] {
+  const el = document.createElement(tag);
+  if (props) {
+    for (const [k, v] of Object.entries(props)) {
+      if (v === undefined || v === null || v === false) continue;
+      if (k.startsWith("on") && typeof v === "function") {
+        el.addEventListener(k.slice(2), v as EventListener);
+      } else if (k === "class") {
+        el.className = String(v);
+      } else if (k === "text") {
+        el.textContent = String(v);
+      } else if (domProps.has(k)) {
+        (el as unknown as Record<string, unknown>)[k] = v;
+      } else {
+        el.setAttribute(k, v === true ? "" : String(v));
+      }
+    }
+  }
+  append(el, children);
+  return el;
+}
+
+function append(el: Node, children: Child[]) {
+  for (const c of children) {
+    if (c === null || c === undefined || c === false) continue;
+    if (Array.isArray(c)) append(el, c);
+    else el.appendChild(typeof c === "object" ? c : document.createTextNode(String(c)));
+  }
+}
+
+/** replace empties el and appends children. */
+export function replace(el: Element, ...children: Child[]) {
+  el.textContent = "";
+  append(el, children);
+}
+
+/** toast shows a short message at the bottom of the page. */
+export function toast(message: string, kind: "info" | "error" | "ok" = "info") {
+  const box = document.getElementById("toasts");
+  if (!box) return;
+  while (box.children.length >= 3) box.firstElementChild!.remove();
+  const t = h("div", { class: "toast " + kind, role: kind === "error" ? "alert" : "status" }, message,
+    h("button", { class: "icon", "aria-label": "Dismiss", onclick: () => t.remove() }, "×"));
+  box.appendChild(t);
+  setTimeout(() => t.remove(), kind === "error" ? 10000 : 4000);
+}
+
+/** fmtBytes writes a byte count for people. */
+export function fmtBytes(n: number): string {
+  if (!isFinite(n) || n < 0) return "?";
+  if (n < 1024) return n + " B";
+  const units = ["KiB", "MiB", "GiB", "TiB"];
+  let v = n / 1024, i = 0;
+  while (v >= 1024 && i < units.length - 1) { v /= 1024; i++; }
+  return (v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2)) + " " + units[i];
+}
+
+/** fmtMs writes a duration in milliseconds. */
+export function fmtMs(ms: number): string {
+  if (ms < 1000) return ms + " ms";
+  if (ms < 60000) return (ms / 1000).toFixed(2) + " s";
+  return Math.floor(ms / 60000) + " min " + Math.round((ms % 60000) / 1000) + " s";
+}
+
+/** fmtAge writes how long ago a time was. */
+export function fmtAge(iso: string): string {
+  const t = Date.parse(iso);
+  if (!t) return "";
+  const s = Math.max(0, Math.round((Date.now() - t) / 1000));
+  if (s < 60) return s + " s";
+  if (s < 3600) return Math.floor(s / 60) + " min";
+  if (s < 86400) return Math.floor(s / 3600) + " h";
+  return Math.floor(s / 86400) + " d";
+}
+
+/** fmtUntil writes how long until a time. */
+export function fmtUntil(iso: string): string {
+  const t = Date.parse(iso);
+  if (!t) return "";
+  return fmtAge(new Date(Date.now() - (t - Date.now())).toISOString());
+}
+
+/** stripAnsi removes terminal colour codes from text. */
+export function stripAnsi(s: string): string {
+  // eslint-disable-next-line no-control-regex
+  return s.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, "");
+}
+
+let idSeq = 0;
+/** uid returns a fresh id for label/for pairs. */
+export function uid(prefix = "f"): string {
+  return prefix + "-" + (++idSeq);
+}
+
+/** field wraps a control with its label. */
+export function field(label: string, control: HTMLElement, hint?: string): HTMLElement {
+  const id = control.id || uid();
+  control.id = id;
+  return h("div", { class: "field" }, h("label", { for: id }, label), control, hint ? h("small", { class: "hint" }, hint) : null);
+}
+
+/** store reads and writes small values kept across reloads. */
+export const store = {
+  get(key: string, fallback = ""): string {
+    try { return localStorage.getItem("cove." + key) ?? fallback; } catch { return fallback; }
+  },
+  set(key: string, value: string) {
+    try { localStorage.setItem("cove." + key, value); } catch { /* storage full or off */ }
+  },
+};

@@ -1,0 +1,304 @@
+// The files view: the sandbox's workspace as a tree; upload by button and
+// by drag and drop (many files, folders too, with progress); download a
+// file, or a folder as zip; rename, delete, new folder; open a text file
+// in the editor and save it back.
+
+import { get, post, request, upload, putRaw, getText, message, encPath } from "./api";
+import { h, replace, toast, fmtBytes } from "./dom";
+import { Editor, languageOfPath } from "./editor";
+import { sandboxPicker, currentSandbox, onSandboxes, refreshSandboxes } from "./sandboxes-state";
+
+interface FileInfo { path: string; name: string; size: number; mode: string; is_dir: boolean; symlink?: string; mod_time: string }
+
+/** The largest file opened in the editor. */
+const maxEdit = 2 << 20;
+
+const join = (dir: string, name: string) => (dir && dir !== "." ? dir + "/" + name : name);
+const parent = (p: string) => (p.includes("/") ? p.slice(0, p.lastIndexOf("/")) : "");
+
+export function filesView(): HTMLElement {
+  let sb = "";
+  let selected = ""; // the folder that uploads and new folders go to
+  const open = new Set<string>([""]); // expanded folders
+  const tree = h("ul", { class: "tree", role: "tree", "aria-label": "Workspace" });
+  const where = h("span", { class: "where mono", "aria-live": "polite" });
+  const progress = h("div", { class: "progress", hidden: true },
+    h("span", { class: "progress-label" }), h("progress", { max: "1", value: "0", "aria-label": "Upload progress" }));
+  const treeBox = h("div", { class: "tree-box", tabindex: "-1" }, tree);
+  const dropHint = h("div", { class: "drop-hint", "aria-hidden": "true" }, "Drop files or folders to upload them");
+
+  const fileInput = h("input", { type: "file", multiple: true, id: "upload-input", class: "visually-hidden", "aria-label": "Upload files" }) as HTMLInputElement;
+  fileInput.addEventListener("change", () => {
+    const files = Array.from(fileInput.files ?? []).map((f) => ({ file: f, path: f.name }));
+    fileInput.value = "";
+    if (files.length) uploadFiles(files, selected);
+  });
+
+  const base = () => `/v1/sandboxes/${encodeURIComponent(sb)}`;
+  const fileURL = (p: string) => `${base()}/files/${encPath(p)}`;
+
+  function setSelected(dir: string) {
+    selected = dir;
+    where.textContent = "/workspace" + (dir ? "/" + dir : "");
+    for (const row of tree.querySelectorAll<HTMLElement>(".row.dir")) row.classList.toggle("selected", row.dataset.path === dir);
+  }
+
+  async function list(dir: string): Promise<FileInfo[]> {
+    const q = dir ? `${fileURL(dir)}?list=true` : `${base()}/files?list=true`;
+    const res = await get<{ entries: FileInfo[] }>(q);
+    const entries = res.entries ?? [];
+    entries.sort((a, b) => (a.is_dir === b.is_dir ? a.name.localeCompare(b.name) : a.is_dir ? -1 : 1));
+    return entries;
+  }
+
+  async function render() {
+    if (!sb) {
+      replace(tree, h("li", { class: "muted" }, "Choose a sandbox, or make a new one, to see its files."));
+      return;
+    }
+    try {
+      const items = await renderDir("", 0);
+      replace(tree, items.length ? items : h("li", { class: "muted" }, "The workspace is empty: upload files with the button or drop them here."));
+      setSelected(selected);
+    } catch (e) {
+      replace(tree, h("li", { class: "error-text", role: "alert" }, "Cannot list the files: " + message(e)));
+    }
+  }
+
+  async function renderDir(dir: string, depth: number): Promise<HTMLElement[]> {
+    const entries = await list(dir);
+    const out: HTMLElement[] = [];
+    for (const fi of entries) {
+      const p = join(dir, fi.name);
+      out.push(row(fi, p, depth));
+      if (fi.is_dir && open.has(p)) {
+        try {
+          const kids = await renderDir(p, depth + 1);
+          out.push(h("li", { role: "none" }, h("ul", { role: "group" }, kids.length ? kids : h("li", { class: "muted empty", style: `padding-left:${(depth + 2) * 16}px` }, "empty"))));
+        } catch (e) {
+          out.push(h("li", { class: "error-text" }, message(e)));
+        }
+      }
+    }
+    return out;
+  }
+
+  function row(fi: FileInfo, p: string, depth: number): HTMLElement {
+    const isOpen = open.has(p);
+    const name = h("button", {
+      type: "button", class: "name",
+      title: fi.is_dir ? (isOpen ? "Collapse" : "Expand") + " and upload here" : "Open in the editor",
+      onclick: () => {
+        if (fi.is_dir) {
+          if (isOpen) open.delete(p); else open.add(p);
+          setSelected(p);
+          render();
+        } else {
+          openFile(p, fi);
+        }
+      },
+    }, h("span", { class: "icon", "aria-hidden": "true" }, fi.is_dir ? (isOpen ? "▾" : "▸") : "·"), fi.name + (fi.is_dir ? "/" : ""));
+    const actions = h("span", { class: "actions" },
+      fi.is_dir
+        ? h("a", { class: "button small", href: `${fileURL(p)}?archive=zip`, download: fi.name + ".zip", "aria-label": `Download ${fi.name} as zip` }, "Zip")
+        : h("a", { class: "button small", href: `${fileURL(p)}?raw=true`, download: fi.name, "aria-label": `Download ${fi.name}` }, "Download"),
+      h("button", { type: "button", class: "small", "aria-label": `Rename ${fi.name}`, onclick: () => rename(p, fi) }, "Rename"),
+      h("button", { type: "button", class: "small danger", "aria-label": `Delete ${fi.name}`, onclick: () => remove(p, fi) }, "Delete"));
+    const li = h("li", {
+      class: "row " + (fi.is_dir ? "dir" : "file"), role: "treeitem", "data-path": p,
+      "aria-expanded": fi.is_dir ? String(isOpen) : undefined,
+      style: `padding-left:${depth * 16}px`,
+    }, name, h("span", { class: "size muted" }, fi.is_dir ? "" : fmtBytes(fi.size)), actions);
+    if (fi.is_dir) {
+      li.addEventListener("dragover", (e) => { e.preventDefault(); li.classList.add("drop"); });
+      li.addEventListener("dragleave", () => li.classList.remove("drop"));
+      li.addEventListener("drop", (e) => { e.stopPropagation(); li.classList.remove("drop"); onDrop(e as DragEvent, p); });
+    }
+    return li;
+  }
+
+  async function rename(p: string, fi: FileInfo) {
+    const to = prompt(`Rename ${fi.name} to:`, fi.name);
+    if (!to || to === fi.name) return;
+    try {
+      await post(`${base()}/fs/move`, { from: p, to: join(parent(p), to) });
+      toast(`renamed to ${to}`, "ok");
+    } catch (e) {
+      toast(`could not rename ${fi.name}: ${message(e)}`, "error");
+    }
+    render();
+  }
+
+  async function remove(p: string, fi: FileInfo) {
+    if (!confirm(`Delete ${fi.is_dir ? "the folder" : ""} ${p}${fi.is_dir ? " and everything in it" : ""}?`)) return;
+    try {
+      await request("DELETE", `${fileURL(p)}${fi.is_dir ? "?recursive=true" : ""}`);
+      toast(`deleted ${fi.name}`, "ok");
+    } catch (e) {
+      toast(`could not delete ${fi.name}: ${message(e)}`, "error");
+    }
+    render();
+  }
+
+  async function newFolder() {
+    if (!sb) return;
+    const name = prompt(`New folder in /workspace${selected ? "/" + selected : ""}:`);
+    if (!name) return;
+    try {
+      await post(`${base()}/fs/mkdir`, { path: join(selected, name) });
+      open.add(selected);
+    } catch (e) {
+      toast(`could not make the folder: ${message(e)}`, "error");
+    }
+    render();
+  }
+
+  // Uploads.
+  async function uploadFiles(files: { file: File; path: string }[], dir: string) {
+    if (!sb) {
+      toast("choose a sandbox first", "error");
+      return;
+    }
+    const total = files.reduce((n, f) => n + f.file.size, 0);
+    const label = progress.querySelector(".progress-label")!;
+    const bar = progress.querySelector("progress") as HTMLProgressElement;
+    label.textContent = `Uploading ${files.length} file${files.length === 1 ? "" : "s"} (${fmtBytes(total)})…`;
+    bar.value = 0;
+    progress.hidden = false;
+    const form = new FormData();
+    for (const f of files) form.append("file", f.file, f.path);
+    try {
+      await upload(`${base()}/files${dir ? "?path=" + encodeURIComponent(dir) : ""}`, form, (x) => { bar.value = x; });
+      open.add(dir);
+      toast(`uploaded ${files.length} file${files.length === 1 ? "" : "s"}`, "ok");
+    } catch (e) {
+      toast("upload failed: " + message(e), "error");
+    } finally {
+      progress.hidden = true;
+    }
+    render();
+  }
+
+  async function onDrop(e: DragEvent, dir: string) {
+    e.preventDefault();
+    view.classList.remove("dragging");
+    const items = Array.from(e.dataTransfer?.items ?? []);
+    const files: { file: File; path: string }[] = [];
+    const entries = items.map((it) => (it.webkitGetAsEntry ? it.webkitGetAsEntry() : null));
+    if (entries.some((x) => x)) {
+      for (const en of entries) if (en) await walk(en, "", files);
+    } else {
+      for (const f of Array.from(e.dataTransfer?.files ?? [])) files.push({ file: f, path: f.name });
+    }
+    if (files.length) uploadFiles(files, dir);
+  }
+
+  // Editor pane.
+  const editorBox = h("div", { class: "editor-box" });
+  const editorTitle = h("span", { class: "mono" });
+  const saveBtn = h("button", { type: "button", class: "primary", title: "Save (Ctrl+S)", onclick: () => save() }, "Save");
+  const editorPane = h("div", { class: "pane file-editor", hidden: true },
+    h("div", { class: "toolbar" }, editorTitle, h("span", { class: "grow" }),
+      saveBtn, h("button", { type: "button", onclick: () => closeEditor() }, "Close")),
+    editorBox);
+  let editor: Editor | null = null;
+  let editing = "";
+
+  async function openFile(p: string, fi: FileInfo) {
+    if (fi.size > maxEdit) {
+      toast(`${fi.name} is too large to edit here (${fmtBytes(fi.size)}): download it instead`, "error");
+      return;
+    }
+    let text: string;
+    try {
+      text = await getText(`${fileURL(p)}?raw=true`);
+    } catch (e) {
+      toast(`could not open ${fi.name}: ${message(e)}`, "error");
+      return;
+    }
+    if (text.includes("\u0000")) {
+      toast(`${fi.name} is not a text file: download it instead`, "error");
+      return;
+    }
+    editor?.destroy();
+    editing = p;
+    editorTitle.textContent = "/workspace/" + p;
+    editorPane.hidden = false;
+    editor = new Editor({ parent: editorBox, doc: text, language: languageOfPath(p), label: `Contents of ${fi.name}`, onSave: () => save() });
+    editor.focus();
+  }
+
+  async function save() {
+    if (!editor || !editing) return;
+    saveBtn.disabled = true;
+    try {
+      await putRaw(fileURL(editing), editor.code);
+      toast(`saved ${editing}`, "ok");
+      render();
+    } catch (e) {
+      toast(`could not save ${editing}: ${message(e)}`, "error");
+    } finally {
+      saveBtn.disabled = false;
+    }
+  }
+
+  function closeEditor() {
+    editor?.destroy();
+    editor = null;
+    editing = "";
+    editorPane.hidden = true;
+  }
+
+  const zipAll = h("a", { class: "button", "aria-label": "Download the workspace as zip" }, "Download all (zip)") as HTMLAnchorElement;
+  const view = h("section", { class: "view files", "aria-label": "Files" },
+    sandboxPicker("Sandbox"),
+    h("div", { class: "files-main" },
+      h("div", { class: "pane tree-pane" },
+        h("div", { class: "toolbar" },
+          h("label", { for: "upload-input", class: "button primary", tabindex: "0", role: "button",
+            onkeydown: (e: KeyboardEvent) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); fileInput.click(); } } }, "Upload"),
+          fileInput,
+          h("button", { type: "button", id: "new-folder", onclick: () => newFolder() }, "New folder"),
+          zipAll,
+          h("button", { type: "button", onclick: () => render() }, "Refresh")),
+        h("div", { class: "where-line" }, "Uploads go to ", where, h("button", { type: "button", class: "small link", onclick: () => setSelected("") }, "workspace root")),
+        progress,
+        treeBox,
+        dropHint),
+      editorPane));
+  view.addEventListener("dragover", (e) => { e.preventDefault(); view.classList.add("dragging"); });
+  view.addEventListener("dragleave", (e) => { if (e.target === view || !view.contains(e.relatedTarget as Node)) view.classList.remove("dragging"); });
+  view.addEventListener("drop", (e) => onDrop(e as DragEvent, selected));
+
+  const sync = () => {
+    const cur = currentSandbox();
+    if (cur === sb) return;
+    sb = cur;
+    open.clear();
+    setSelected("");
+    closeEditor();
+    zipAll.href = sb ? `${base()}/files?archive=zip` : "#";
+    zipAll.download = "workspace.zip";
+    render();
+  };
+  onSandboxes(sync);
+  refreshSandboxes().then(sync).catch((e) => toast(message(e), "error"));
+  sync();
+  (view as HTMLElement & { onShow?: () => void }).onShow = () => render();
+  return view;
+}
+
+// walk collects the files under a dropped entry with their relative paths.
+async function walk(entry: FileSystemEntry, prefix: string, out: { file: File; path: string }[]) {
+  if (entry.isFile) {
+    const file = await new Promise<File>((res, rej) => (entry as FileSystemFileEntry).file(res, rej));
+    out.push({ file, path: prefix + entry.name });
+  } else if (entry.isDirectory) {
+    const reader = (entry as FileSystemDirectoryEntry).createReader();
+    for (;;) {
+      const batch = await new Promise<FileSystemEntry[]>((res, rej) => reader.readEntries(res, rej));
+      if (!batch.length) break;
+      for (const e of batch) await walk(e, prefix + entry.name + "/", out);
+    }
+  }
+}

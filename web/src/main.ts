@@ -1,0 +1,133 @@
+// cove's web UI: log in, then the playground, sandboxes, files, notebook
+// and terminal views, switched by the URL's hash (#/files) or Alt+1..5.
+
+import "./styles.css";
+import "@xterm/xterm/css/xterm.css";
+import { get, message, onUnauthorized, ApiError } from "./api";
+import { h, replace, toast } from "./dom";
+import { playgroundView } from "./playground";
+import { sandboxesView } from "./sandboxes";
+import { filesView } from "./files";
+import { notebookView } from "./notebook";
+import { terminalView } from "./terminal";
+
+interface Key { id: string; name?: string; admin?: boolean }
+
+const views: { id: string; name: string; make: () => HTMLElement }[] = [
+  { id: "playground", name: "Playground", make: playgroundView },
+  { id: "sandboxes", name: "Sandboxes", make: sandboxesView },
+  { id: "files", name: "Files", make: filesView },
+  { id: "notebook", name: "Notebook", make: notebookView },
+  { id: "terminal", name: "Terminal", make: terminalView },
+];
+
+const app = document.getElementById("app")!;
+let shellShown = false;
+
+async function boot() {
+  onUnauthorized((msg) => { if (shellShown) showLogin(msg); });
+  let me: Key;
+  try {
+    me = await get<Key>("/v1/whoami");
+  } catch (e) {
+    if (e instanceof ApiError && e.status === 401) {
+      showLogin(location.hash === "#login-failed" ? "That login link is not valid: cove serve prints a new one each time it starts." : "");
+    } else {
+      replace(app, h("main", { class: "login" }, h("div", { class: "card" }, h("h1", null, "cove"), h("p", { class: "error-text", role: "alert" }, message(e)),
+        h("button", { type: "button", onclick: () => location.reload() }, "Try again"))));
+    }
+    app.removeAttribute("aria-busy");
+    return;
+  }
+  showShell(me);
+}
+
+function showLogin(problem = "") {
+  shellShown = false;
+  const input = h("input", { type: "password", id: "login-token", autocomplete: "current-password", required: true, spellcheck: "false" }) as HTMLInputElement;
+  const err = h("p", { class: "error-text", role: "alert" }, problem);
+  const btn = h("button", { type: "submit", class: "primary" }, "Log in");
+  const form = h("form", {
+    class: "card",
+    onsubmit: async (e: Event) => {
+      e.preventDefault();
+      btn.disabled = true;
+      replace(err);
+      try {
+        const resp = await fetch("/login", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ token: input.value }), credentials: "same-origin" });
+        if (!resp.ok) {
+          const body = await resp.json().catch(() => null);
+          throw new Error(body?.error?.message || `the server answered ${resp.status}`);
+        }
+        history.replaceState(null, "", "/");
+        boot();
+      } catch (e2) {
+        replace(err, message(e2));
+      } finally {
+        btn.disabled = false;
+      }
+    },
+  },
+  h("h1", null, "cove"),
+  h("p", null, "Open the login link that ", h("code", null, "cove serve"), " printed when it started, or paste its token or an API key here."),
+  h("div", { class: "field" }, h("label", { for: "login-token" }, "Login token or API key"), input),
+  err,
+  h("div", { class: "toolbar" }, btn));
+  replace(app, h("main", { class: "login" }, form));
+  input.focus();
+}
+
+function showShell(me: Key) {
+  shellShown = true;
+  const made = new Map<string, HTMLElement>();
+  const main = h("main", { id: "main", tabindex: "-1" });
+  const links = views.map((v, i) => h("a", { href: "#/" + v.id, "data-view": v.id, title: `${v.name} (Alt+${i + 1})` }, v.name));
+  const logout = h("button", {
+    type: "button", class: "small", id: "logout",
+    onclick: async () => {
+      await fetch("/logout", { method: "POST", credentials: "same-origin" }).catch(() => {});
+      showLogin("You are logged out.");
+    },
+  }, "Log out");
+  const header = h("header", { class: "top" },
+    h("a", { class: "skip", href: "#main", onclick: (e: Event) => { e.preventDefault(); main.focus(); } }, "Skip to content"),
+    h("span", { class: "brand" }, "cove"),
+    h("nav", { "aria-label": "Views" }, links),
+    h("span", { class: "grow" }),
+    h("span", { class: "who muted", title: me.admin ? "admin key" : "" }, me.name || me.id),
+    logout);
+  replace(app, header, main);
+  app.removeAttribute("aria-busy");
+
+  const show = () => {
+    let id = location.hash.replace(/^#\/?/, "");
+    if (!views.some((v) => v.id === id)) id = "playground";
+    for (const a of links) {
+      if (a.dataset.view === id) a.setAttribute("aria-current", "page"); else a.removeAttribute("aria-current");
+    }
+    for (const [k, el] of made) el.hidden = k !== id;
+    let el = made.get(id);
+    if (!el) {
+      el = views.find((v) => v.id === id)!.make();
+      made.set(id, el);
+      main.appendChild(el);
+    }
+    document.title = views.find((v) => v.id === id)!.name + " · cove";
+    (el as HTMLElement & { onShow?: () => void }).onShow?.();
+  };
+  window.onhashchange = show;
+  show();
+}
+
+document.addEventListener("keydown", (e) => {
+  if (!shellShown || !e.altKey || e.ctrlKey || e.metaKey) return;
+  const n = Number(e.key);
+  if (n >= 1 && n <= views.length) {
+    e.preventDefault();
+    location.hash = "#/" + views[n - 1].id;
+  }
+});
+
+window.addEventListener("unhandledrejection", (e) => toast(message(e.reason), "error"));
+
+boot();

@@ -1,0 +1,178 @@
+// The playground: an editor, a language and sandbox picker, Run and Stop,
+// standard input, the output streamed live, the run's figures, and the AI
+// panel on the code and its last run.
+
+import { stream, decodeData, message, type ExecResult } from "./api";
+import { h, replace, store, fmtBytes, fmtMs, uid } from "./dom";
+import { Editor } from "./editor";
+import { languages, example } from "./examples";
+import { sandboxes, onSandboxes, refreshSandboxes, describe } from "./sandboxes-state";
+import { aiPanel } from "./ai";
+
+/** The largest output kept in the page; more is counted, not shown. */
+const maxShown = 2 << 20;
+
+/** outputPane shows a run's output and figures; the notebook reuses its parts. */
+export function verdictBadge(r: ExecResult): HTMLElement {
+  const ok = r.verdict === "ok";
+  return h("span", { class: "badge " + (ok ? "ok" : "bad"), title: "verdict" }, r.verdict.replace(/_/g, " "));
+}
+
+export function figures(r: ExecResult): HTMLElement {
+  return h("span", { class: "figures" },
+    h("span", null, "exit ", h("b", null, String(r.exit_code)), r.signal ? ` (${r.signal})` : ""),
+    h("span", null, "wall ", h("b", null, fmtMs(r.wall_ms))),
+    h("span", null, "cpu ", h("b", null, fmtMs(r.cpu_ms))),
+    h("span", null, "peak memory ", h("b", null, fmtBytes(r.peak_memory_bytes))));
+}
+
+export function playgroundView(): HTMLElement {
+  let lang = store.get("lang", "python");
+  if (!languages.some((l) => l.id === lang)) lang = "python";
+  const codeOf = (l: string) => store.get("code." + l) || example(l);
+
+  let saveTimer = 0;
+  const editorBox = h("div", { class: "editor-box" });
+  const editor = new Editor({
+    parent: editorBox, doc: codeOf(lang), language: lang, label: "Code editor",
+    onRun: () => run(),
+    onChange: (doc) => {
+      clearTimeout(saveTimer);
+      const l = lang;
+      saveTimer = window.setTimeout(() => store.set("code." + l, doc), 250);
+    },
+  });
+
+  const langSel = h("select", { id: "language", "aria-label": "Language" },
+    languages.map((l) => h("option", { value: l.id, selected: l.id === lang }, l.name))) as HTMLSelectElement;
+  langSel.addEventListener("change", () => {
+    clearTimeout(saveTimer);
+    store.set("code." + lang, editor.code);
+    lang = langSel.value;
+    store.set("lang", lang);
+    editor.setLanguage(lang);
+    editor.code = codeOf(lang);
+  });
+
+  const sbSel = h("select", { id: "run-in", "aria-label": "Run in" }) as HTMLSelectElement;
+  const fillSandboxes = () => {
+    const cur = sbSel.value || store.get("playground.sandbox");
+    sbSel.textContent = "";
+    sbSel.appendChild(h("option", { value: "" }, "New ephemeral sandbox"));
+    for (const s of sandboxes()) {
+      if (s.state === "deleted") continue;
+      sbSel.appendChild(h("option", { value: s.id, selected: s.id === cur }, describe(s)));
+    }
+  };
+  sbSel.addEventListener("change", () => store.set("playground.sandbox", sbSel.value));
+  onSandboxes(fillSandboxes);
+  fillSandboxes();
+
+  const exampleBtn = h("button", {
+    type: "button", title: "Replace the code with this language's starter example",
+    onclick: () => { editor.code = example(lang); editor.focus(); },
+  }, "Example");
+  const runBtn = h("button", { type: "button", class: "primary", id: "run", title: "Run (Ctrl+Enter)", onclick: () => run() }, "Run");
+  const stopBtn = h("button", { type: "button", id: "stop", disabled: true, title: "Stop the run", onclick: () => stop() }, "Stop");
+  const stdinId = uid("stdin");
+  const stdin = h("textarea", { id: stdinId, class: "stdin", rows: 2, spellcheck: "false", placeholder: "Standard input for the program (optional)" }) as HTMLTextAreaElement;
+  stdin.value = store.get("stdin");
+  stdin.addEventListener("input", () => store.set("stdin", stdin.value));
+  stdin.addEventListener("keydown", (e) => {
+    if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) { e.preventDefault(); run(); }
+  });
+
+  const out = h("pre", { id: "output", class: "output", role: "log", "aria-live": "polite", "aria-label": "Output", tabindex: "0" });
+  const status = h("div", { id: "run-status", class: "run-status", "aria-live": "polite" }, h("span", { class: "muted" }, "Press Run or Ctrl+Enter."));
+
+  let controller: AbortController | null = null;
+  let lastRun: (ExecResult & { stdout: string; stderr: string }) | null = null;
+
+  const setRunning = (on: boolean) => {
+    runBtn.disabled = on;
+    stopBtn.disabled = !on;
+    runBtn.textContent = on ? "Running…" : "Run";
+  };
+
+  function stop() {
+    controller?.abort();
+  }
+
+  async function run() {
+    if (controller) return;
+    const code = editor.code;
+    const runLang = lang;
+    out.textContent = "";
+    replace(status, h("span", { class: "spinner", "aria-hidden": "true" }), " running…");
+    setRunning(true);
+    controller = new AbortController();
+    const started = performance.now();
+    let shown = 0, hidden = 0;
+    let stdoutText = "", stderrText = "";
+    let last: HTMLElement | null = null;
+    let lastKind = "";
+    const sb = sbSel.value;
+    const body: Record<string, unknown> = { language: runLang, code };
+    if (stdin.value) body.stdin = stdin.value;
+    const path = sb ? `/v1/sandboxes/${encodeURIComponent(sb)}/code` : "/v1/run";
+    try {
+      let result: ExecResult | null = null;
+      await stream(path, body, (ev) => {
+        if (ev.type === "stdout" || ev.type === "stderr") {
+          const text = decodeData(ev);
+          if (ev.type === "stdout") stdoutText += text; else stderrText += text;
+          if (shown + text.length > maxShown) { hidden += text.length; return; }
+          shown += text.length;
+          if (last && lastKind === ev.type) {
+            last.appendChild(document.createTextNode(text));
+          } else {
+            last = h("span", { class: ev.type }, text);
+            lastKind = ev.type;
+            out.appendChild(last);
+          }
+        } else if (ev.type === "exit" && ev.result) {
+          result = ev.result;
+        }
+      }, controller.signal);
+      if (hidden) out.appendChild(h("span", { class: "note" }, `\n[${fmtBytes(hidden)} more output not shown]`));
+      if (result) {
+        const r = result as ExecResult;
+        lastRun = { ...r, stdout: stdoutText, stderr: stderrText };
+        replace(status, verdictBadge(r), figures(r),
+          r.stdout_truncated || r.stderr_truncated ? h("span", { class: "note" }, "output truncated at the limit") : null,
+          r.message ? h("span", { class: "note" }, r.message) : null);
+      } else {
+        replace(status, h("span", { class: "badge bad" }, "no result"), " the run ended without a result");
+      }
+    } catch (e) {
+      if (controller?.signal.aborted) {
+        lastRun = { verdict: "killed", exit_code: -1, wall_ms: Math.round(performance.now() - started), cpu_ms: 0, peak_memory_bytes: 0, stdout: stdoutText, stderr: stderrText, message: "stopped by the user" };
+        replace(status, h("span", { class: "badge bad" }, "stopped"), ` after ${fmtMs(Math.round(performance.now() - started))}`);
+      } else {
+        out.appendChild(h("span", { class: "error-line", role: "alert" }, (out.textContent ? "\n" : "") + message(e)));
+        replace(status, h("span", { class: "badge bad" }, "error"), " ", message(e));
+      }
+    } finally {
+      controller = null;
+      setRunning(false);
+    }
+  }
+
+  const ai = aiPanel(() => ({ language: lang, code: editor.code, execution: lastRun ?? undefined }), (code) => {
+    editor.code = code;
+    editor.focus();
+  });
+
+  refreshSandboxes().catch(() => {});
+
+  return h("section", { class: "view playground", "aria-label": "Playground" },
+    h("div", { class: "pane editor-pane" },
+      h("div", { class: "toolbar" }, langSel, sbSel, exampleBtn, h("span", { class: "grow" }), stopBtn, runBtn),
+      editorBox,
+      h("label", { for: stdinId, class: "stdin-label" }, "Standard input"),
+      stdin),
+    h("div", { class: "pane output-pane" },
+      h("div", { class: "pane-head" }, h("h2", null, "Output"), status),
+      out,
+      ai));
+}

@@ -1,0 +1,157 @@
+// The sandboxes view: the list with state, language, labels, age and
+// limits; create with options; stop, start, delete; choose the sandbox
+// that the other views use.
+
+import { post, del, message } from "./api";
+import { h, replace, toast, fmtAge, fmtUntil, fmtBytes, field, uid } from "./dom";
+import { languages } from "./examples";
+import { sandboxes, refreshSandboxes, onSandboxes, currentSandbox, setCurrentSandbox, type Sandbox } from "./sandboxes-state";
+
+// parsePairs reads KEY=value lines.
+function parsePairs(text: string, what: string): Record<string, string> | undefined {
+  const out: Record<string, string> = {};
+  for (const raw of text.split("\n")) {
+    const line = raw.trim();
+    if (!line) continue;
+    const i = line.indexOf("=");
+    if (i <= 0) throw new Error(`${what}: write each as NAME=value (not "${line}")`);
+    out[line.slice(0, i).trim()] = line.slice(i + 1);
+  }
+  return Object.keys(out).length ? out : undefined;
+}
+
+function limitsText(s: Sandbox): string {
+  const l = s.limits ?? {};
+  const parts = [];
+  if (l.memory_mb) parts.push(fmtBytes(Number(l.memory_mb) * 1048576));
+  if (l.cpus) parts.push(l.cpus + " CPU");
+  if (l.timeout) parts.push("timeout " + l.timeout);
+  if (l.disk_mb) parts.push("disk " + fmtBytes(Number(l.disk_mb) * 1048576));
+  return parts.join(", ");
+}
+
+export function sandboxesView(): HTMLElement {
+  const tbody = h("tbody");
+  const empty = h("p", { class: "muted", hidden: true }, "No sandboxes yet: create one below, or run code in the playground.");
+  const busy = new Set<string>();
+
+  const act = async (s: Sandbox, what: string, f: () => Promise<unknown>) => {
+    busy.add(s.id);
+    fill();
+    try {
+      await f();
+      toast(`${what} ${s.id}`, "ok");
+    } catch (e) {
+      toast(`could not ${what.replace(/ed$|d$/, "")} ${s.id}: ${message(e)}`, "error");
+    } finally {
+      busy.delete(s.id);
+      await refreshSandboxes().catch((e) => toast(message(e), "error"));
+    }
+  };
+
+  function fill() {
+    const list = sandboxes().filter((s) => s.state !== "deleted");
+    empty.hidden = list.length > 0;
+    const cur = currentSandbox();
+    replace(tbody, list.map((s) => {
+      const running = s.state === "running";
+      const dis = busy.has(s.id);
+      const labels = Object.entries(s.labels ?? {}).map(([k, v]) => h("span", { class: "tag" }, `${k}=${v}`));
+      return h("tr", { class: s.id === cur ? "current" : "", "data-id": s.id },
+        h("td", { class: "mono" }, s.id),
+        h("td", null, h("span", { class: "state " + s.state }, s.state)),
+        h("td", null, s.language ?? ""),
+        h("td", null, labels),
+        h("td", { title: s.created_at }, fmtAge(s.created_at)),
+        h("td", null, limitsText(s)),
+        h("td", null, s.expires_at ? "expires in " + fmtUntil(s.expires_at) : (s.ttl ? "ttl " + s.ttl : "")),
+        h("td", { class: "actions" },
+          h("button", { type: "button", class: "small", disabled: s.id === cur, "aria-label": `Use ${s.id}`, onclick: () => { setCurrentSandbox(s.id); toast(`working in ${s.id}`); } }, s.id === cur ? "In use" : "Use"),
+          running
+            ? h("button", { type: "button", class: "small", disabled: dis, "aria-label": `Stop ${s.id}`, onclick: () => act(s, "stopped", () => post(`/v1/sandboxes/${s.id}/stop`)) }, "Stop")
+            : h("button", { type: "button", class: "small", disabled: dis, "aria-label": `Start ${s.id}`, onclick: () => act(s, "started", () => post(`/v1/sandboxes/${s.id}/start`)) }, "Start"),
+          h("button", {
+            type: "button", class: "small danger", disabled: dis, "aria-label": `Delete ${s.id}`,
+            onclick: () => { if (confirm(`Delete sandbox ${s.id} and its files?`)) act(s, "deleted", () => del(`/v1/sandboxes/${s.id}`)); },
+          }, "Delete")));
+    }));
+  }
+  onSandboxes(fill);
+
+  // The create form.
+  const lang = h("select", null, h("option", { value: "" }, "any"), languages.map((l) => h("option", { value: l.id }, l.name))) as HTMLSelectElement;
+  const mem = h("input", { type: "number", min: "16", step: "16", placeholder: "default", inputmode: "numeric" }) as HTMLInputElement;
+  const cpus = h("input", { type: "number", min: "0.1", step: "0.1", placeholder: "default", inputmode: "decimal" }) as HTMLInputElement;
+  const timeout = h("input", { type: "text", placeholder: "e.g. 30s" }) as HTMLInputElement;
+  const disk = h("input", { type: "number", min: "1", placeholder: "default", inputmode: "numeric" }) as HTMLInputElement;
+  const ttl = h("input", { type: "text", placeholder: "e.g. 1h (none)" }) as HTMLInputElement;
+  const idle = h("input", { type: "text", placeholder: "e.g. 30m (default)" }) as HTMLInputElement;
+  const env = h("textarea", { rows: 3, placeholder: "NAME=value, one a line", spellcheck: "false" }) as HTMLTextAreaElement;
+  const labels = h("textarea", { rows: 3, placeholder: "name=value, one a line", spellcheck: "false" }) as HTMLTextAreaElement;
+  const formError = h("p", { class: "error-text", role: "alert", hidden: true });
+  const createBtn = h("button", { type: "submit", class: "primary", id: "create-sandbox" }, "Create sandbox");
+  const form = h("form", {
+    class: "create-form",
+    onsubmit: async (e: Event) => {
+      e.preventDefault();
+      formError.hidden = true;
+      const spec: Record<string, unknown> = {};
+      try {
+        if (lang.value) spec.language = lang.value;
+        const limits: Record<string, unknown> = {};
+        if (mem.value) limits.memory_mb = Number(mem.value);
+        if (cpus.value) limits.cpus = Number(cpus.value);
+        if (disk.value) limits.disk_mb = Number(disk.value);
+        if (timeout.value.trim()) limits.timeout = timeout.value.trim();
+        if (Object.keys(limits).length) spec.limits = limits;
+        if (ttl.value.trim()) spec.ttl = ttl.value.trim();
+        if (idle.value.trim()) spec.idle_timeout = idle.value.trim();
+        spec.env = parsePairs(env.value, "environment");
+        spec.labels = parsePairs(labels.value, "labels");
+      } catch (err) {
+        replace(formError, message(err));
+        formError.hidden = false;
+        return;
+      }
+      createBtn.disabled = true;
+      try {
+        const sb = await post<Sandbox>("/v1/sandboxes", spec);
+        setCurrentSandbox(sb.id);
+        toast(`created sandbox ${sb.id}`, "ok");
+        await refreshSandboxes();
+      } catch (err) {
+        replace(formError, "Could not create the sandbox: " + message(err));
+        formError.hidden = false;
+      } finally {
+        createBtn.disabled = false;
+      }
+    },
+  },
+  h("div", { class: "grid-fields" },
+    field("Language", lang),
+    field("Memory (MiB)", mem),
+    field("CPUs", cpus),
+    field("Timeout per run", timeout),
+    field("Disk (MiB)", disk),
+    field("Time to live", ttl, "deleted after this"),
+    field("Idle timeout", idle, "stopped after this idle"),
+  ),
+  h("div", { class: "grid-fields two" }, field("Environment", env), field("Labels", labels)),
+  formError,
+  h("div", { class: "toolbar" }, createBtn));
+
+  const tableId = uid("sbtable");
+  const view = h("section", { class: "view sandboxes", "aria-label": "Sandboxes" },
+    h("div", { class: "pane" },
+      h("div", { class: "pane-head" }, h("h2", { id: tableId }, "Sandboxes"), h("span", { class: "grow" }),
+        h("button", { type: "button", onclick: () => refreshSandboxes().catch((e) => toast(message(e), "error")) }, "Refresh")),
+      h("div", { class: "table-wrap" },
+        h("table", { class: "table", "aria-labelledby": tableId },
+          h("thead", null, h("tr", null, ["ID", "State", "Language", "Labels", "Age", "Limits", "Expiry", ""].map((c) => h("th", { scope: "col" }, c)))),
+          tbody)),
+      empty),
+    h("div", { class: "pane" }, h("details", { class: "create", open: true }, h("summary", null, h("h2", null, "Create a sandbox")), form)));
+  refreshSandboxes().catch((e) => toast(message(e), "error"));
+  fill();
+  return view;
+}

@@ -1,0 +1,126 @@
+// The terminal view: a shell in the sandbox, xterm.js over the PTY
+// WebSocket. Binary messages carry terminal bytes both ways; text
+// messages are controls ({"type": "resize"} from here, "exit" or "error"
+// from the server). xterm.js loads on first use.
+
+import { get, message } from "./api";
+import { h, replace, toast } from "./dom";
+import { sandboxPicker, currentSandbox, onSandboxes, refreshSandboxes } from "./sandboxes-state";
+
+type XTerm = import("@xterm/xterm").Terminal;
+type Fit = import("@xterm/addon-fit").FitAddon;
+
+function themeOf(): Record<string, string> {
+  const cs = getComputedStyle(document.documentElement);
+  const v = (n: string) => cs.getPropertyValue(n).trim();
+  return { background: v("--term-bg"), foreground: v("--term-fg"), cursor: v("--term-fg"), selectionBackground: v("--selection") };
+}
+
+export function terminalView(): HTMLElement {
+  const screen = h("div", { class: "term-screen", id: "terminal", "aria-label": "Terminal" });
+  const status = h("span", { class: "term-status muted", "aria-live": "polite" }, "not connected");
+  const connectBtn = h("button", { type: "button", class: "primary", onclick: () => connect() }, "Connect");
+  const disconnectBtn = h("button", { type: "button", disabled: true, onclick: () => disconnect() }, "Disconnect");
+  let term: XTerm | null = null;
+  let fit: Fit | null = null;
+  let ws: WebSocket | null = null;
+  let observer: ResizeObserver | null = null;
+  let sb = "";
+
+  async function connect() {
+    disconnect();
+    sb = currentSandbox();
+    if (!sb) {
+      replace(status, "choose a sandbox, or make a new one, first");
+      return;
+    }
+    connectBtn.disabled = true;
+    replace(status, "connecting…");
+    try {
+      // Errors are clearer as HTTP answers than as a closed WebSocket.
+      const info = await get<{ state: string }>(`/v1/sandboxes/${encodeURIComponent(sb)}`);
+      if (info.state !== "running" && info.state !== "stopped") throw new Error(`the sandbox is ${info.state}`);
+      const [{ Terminal }, { FitAddon }] = await Promise.all([import("@xterm/xterm"), import("@xterm/addon-fit")]);
+      if (!term) {
+        term = new Terminal({ fontFamily: "ui-monospace, SFMono-Regular, Menlo, Consolas, monospace", fontSize: 14, cursorBlink: true, theme: themeOf(), scrollback: 5000 });
+        fit = new FitAddon();
+        term.loadAddon(fit);
+        term.open(screen);
+        term.onData((d) => { if (ws?.readyState === WebSocket.OPEN) ws.send(new TextEncoder().encode(d)); });
+        term.onBinary((d) => { if (ws?.readyState === WebSocket.OPEN) ws.send(Uint8Array.from(d, (c) => c.charCodeAt(0))); });
+        term.onResize(({ cols, rows }) => { if (ws?.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ type: "resize", cols, rows })); });
+        matchMedia("(prefers-color-scheme: dark)").addEventListener("change", () => { if (term) term.options.theme = themeOf(); });
+      } else {
+        term.reset();
+      }
+      fit!.fit();
+      const proto = location.protocol === "https:" ? "wss:" : "ws:";
+      const sock = new WebSocket(`${proto}//${location.host}/v1/sandboxes/${encodeURIComponent(sb)}/pty?cols=${term.cols}&rows=${term.rows}`);
+      sock.binaryType = "arraybuffer";
+      ws = sock;
+      let opened = false, ended = false;
+      sock.onopen = () => {
+        opened = true;
+        replace(status, "connected to ", h("span", { class: "mono" }, sb));
+        disconnectBtn.disabled = false;
+        connectBtn.disabled = false;
+        connectBtn.textContent = "Reconnect";
+        term!.focus();
+      };
+      sock.onmessage = (ev) => {
+        if (typeof ev.data !== "string") {
+          term!.write(new Uint8Array(ev.data as ArrayBuffer));
+          return;
+        }
+        try {
+          const m = JSON.parse(ev.data);
+          if (m.type === "exit") {
+            ended = true;
+            term!.write(`\r\n\x1b[2m[the shell exited with code ${m.result?.exit_code ?? "?"}]\x1b[0m\r\n`);
+            replace(status, "the shell exited");
+          } else if (m.type === "error") {
+            ended = true;
+            replace(status, h("span", { class: "error-text", role: "alert" }, "terminal failed: " + (m.error?.message ?? "unknown error")));
+          }
+        } catch { /* not a control message */ }
+      };
+      sock.onclose = (ev) => {
+        if (ws === sock) ws = null;
+        disconnectBtn.disabled = true;
+        connectBtn.disabled = false;
+        connectBtn.textContent = "Reconnect";
+        if (!opened) replace(status, h("span", { class: "error-text", role: "alert" }, "could not open a terminal in " + sb + (ev.reason ? ": " + ev.reason : "")));
+        else if (!ended) replace(status, "disconnected" + (ev.reason ? ": " + ev.reason : ""));
+      };
+      observer ??= new ResizeObserver(() => { try { fit?.fit(); } catch { /* hidden */ } });
+      observer.observe(screen);
+    } catch (e) {
+      replace(status, h("span", { class: "error-text", role: "alert" }, "cannot connect: " + message(e)));
+      connectBtn.disabled = false;
+    }
+  }
+
+  function disconnect() {
+    const s = ws;
+    ws = null;
+    s?.close(1000, "closed by the user");
+  }
+
+  const view = h("section", { class: "view terminal", "aria-label": "Terminal" },
+    sandboxPicker("Sandbox"),
+    h("div", { class: "pane term-pane" },
+      h("div", { class: "toolbar" }, connectBtn, disconnectBtn, status),
+      screen));
+  onSandboxes(() => {
+    if (ws && currentSandbox() !== sb) {
+      disconnect();
+      toast("the terminal was closed: another sandbox was chosen");
+    }
+  });
+  (view as HTMLElement & { onShow?: () => void }).onShow = () => {
+    if (!ws && currentSandbox()) connect();
+    else { try { fit?.fit(); } catch { /* not yet */ } term?.focus(); }
+  };
+  refreshSandboxes().catch(() => {});
+  return view;
+}
