@@ -101,7 +101,7 @@ func newRootCmd(e *env) *cobra.Command {
 			return nil
 		},
 	}
-	root.AddCommand(newRunCmd(e), newServeCmd(e), newBenchCmd(e), newVersionCmd(e))
+	root.AddCommand(newRunCmd(e), newServeCmd(e), newMCPCmd(e), newBenchCmd(e), newVersionCmd(e))
 	root.AddCommand(newAICmd(e))
 	root.PersistentFlags().StringVar(&e.server, "server", "", "URL of the cove server (default $COVE_URL, else "+defaultServer+")")
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {

@@ -19,6 +19,7 @@ import (
 
 	"github.com/cove-sandbox/cove"
 	"github.com/cove-sandbox/cove/internal/httpapi"
+	"github.com/cove-sandbox/cove/internal/mcpserver"
 	"github.com/cove-sandbox/cove/internal/runtime/native"
 	"github.com/cove-sandbox/cove/internal/service"
 	"github.com/cove-sandbox/cove/internal/store"
@@ -36,6 +37,9 @@ State lives in the data directory: a SQLite database and the sandboxes'
 workspaces. On its first start cove creates an admin API key in
 <data>/admin.key (mode 0600); COVE_ADMIN_KEY sets one instead. Every request
 needs "Authorization: Bearer <key>".
+
+AI agents reach the same sandboxes over MCP (streamable HTTP) at /mcp, with
+the same keys; see also cove mcp.
 
 The web UI is at /: open the login link printed at start (it changes on
 every start) to get a browser session that acts as the admin key. The
@@ -121,6 +125,7 @@ func serve(ctx context.Context, e *env) error {
 		svc.Shutdown(context.WithoutCancel(ctx))
 		return cove.Errorf(cove.CodeUnavailable, "listening on %s: %v", cfg.Addr, err)
 	}
+	agents := mcpserver.New(svc, mcpserver.Options{Logger: log})
 	// The web UI at /: a browser logs in with the link printed below.
 	publicURL := e.getenv("COVE_PUBLIC_URL")
 	ui, err := webui.New(webui.Options{Auth: svc, LoginSecret: adminSecret, ListenAddr: ln.Addr().String(), PublicURL: publicURL, Logger: log})
@@ -133,6 +138,7 @@ func serve(ctx context.Context, e *env) error {
 		Handler: ui.Wrap(httpapi.New(svc, httpapi.Options{
 			Auth:     svc,
 			Metrics:  promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
+			MCP:      agents.Handler(),
 			Sessions: ui,
 			Logger:   log,
 		})),
@@ -161,6 +167,10 @@ func serve(ctx context.Context, e *env) error {
 	// their responses are written, before the listener closes.
 	if err := svc.Shutdown(drain); err != nil {
 		log.Error("stopping sandboxes", "err", err)
+	}
+	// The sandboxes MCP sessions made for themselves end with the sessions.
+	if err := agents.Close(context.WithoutCancel(ctx)); err != nil {
+		log.Warn("deleting the sandboxes of MCP sessions", "err", err)
 	}
 	closeCtx, cancel2 := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel2()

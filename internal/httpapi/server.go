@@ -46,6 +46,10 @@ type Options struct {
 	// PublicMetrics is set, for a scraper on a trusted network.
 	Metrics       http.Handler
 	PublicMetrics bool
+	// MCP serves the Model Context Protocol at /mcp (streamable HTTP, see
+	// internal/mcpserver) behind the API's key authentication, with the
+	// caller's key in the request's context; nil answers 404.
+	MCP http.Handler
 	// Logger receives request errors (internal errors with their detail
 	// and id) and, at debug level, every request.
 	Logger *slog.Logger
@@ -114,6 +118,13 @@ func newServer(svc cove.Service, opts Options) *server {
 	s := &server{svc: svc, opts: opts, log: log.With("component", "httpapi"), mux: http.NewServeMux()}
 	for _, rt := range routes {
 		s.mux.Handle(rt.Method+" "+rt.Pattern, s.handler(rt))
+	}
+	if opts.MCP != nil {
+		// MCP has its own methods and answers; it is not a REST route.
+		s.mux.Handle("/mcp", s.handler(route{Pattern: "/mcp", Access: accessKey, Handle: func(s *server, w http.ResponseWriter, r *http.Request) error {
+			s.opts.MCP.ServeHTTP(w, r)
+			return nil
+		}}))
 	}
 	return s
 }

@@ -1,0 +1,233 @@
+package mcpserver
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"path"
+	"slices"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/cove-sandbox/cove"
+)
+
+// Bounds of read_file.
+const (
+	defaultReadBytes = 100000
+	maxReadBytes     = 4 << 20
+	maxListEntries   = 1000
+)
+
+type writeFileInput struct {
+	SandboxID  string `json:"sandbox_id" jsonschema:"the sandbox to write into"`
+	Path       string `json:"path" jsonschema:"the file's path, relative to /workspace (or absolute under it)"`
+	Content    string `json:"content" jsonschema:"the file's content: text, or base64 when base64 is set"`
+	Base64     bool   `json:"base64,omitempty" jsonschema:"content is base64-encoded binary data"`
+	Executable bool   `json:"executable,omitempty" jsonschema:"make the file executable (mode 0755 rather than 0644)"`
+}
+
+type fileInfoOutput struct {
+	Path string `json:"path" jsonschema:"the path, relative to /workspace"`
+	Size int64  `json:"size" jsonschema:"size in bytes"`
+}
+
+func (s *Server) writeFile(ctx context.Context, st *session, in writeFileInput) (*mcp.CallToolResult, fileInfoOutput, error) {
+	data := []byte(in.Content)
+	if in.Base64 {
+		var err error
+		if data, err = base64.StdEncoding.DecodeString(strings.TrimSpace(in.Content)); err != nil {
+			return nil, fileInfoOutput{}, s.invalid("write_file", "content is not valid base64: %v", err)
+		}
+	}
+	var mode uint32
+	if in.Executable {
+		mode = 0o755
+	}
+	fi, err := s.svc.WriteFile(ctx, in.SandboxID, in.Path, bytes.NewReader(data), mode)
+	if err != nil {
+		return nil, fileInfoOutput{}, err
+	}
+	st.use(in.SandboxID)
+	text := fmt.Sprintf("wrote %s (%s) in sandbox %s", fi.Path, cove.FormatBytes(fi.Size), in.SandboxID)
+	return textResult(text), fileInfoOutput{Path: fi.Path, Size: fi.Size}, nil
+}
+
+type readFileInput struct {
+	SandboxID string `json:"sandbox_id" jsonschema:"the sandbox to read from"`
+	Path      string `json:"path" jsonschema:"the file's path, relative to /workspace (or absolute under it)"`
+	Offset    int64  `json:"offset,omitempty" jsonschema:"the byte to start at (default 0), to read a long file in parts"`
+	MaxBytes  int64  `json:"max_bytes,omitempty" jsonschema:"how many bytes to read at most (images are read whole, up to 4 MiB)"`
+}
+
+type readFileOutput struct {
+	Path       string `json:"path" jsonschema:"the path, relative to /workspace"`
+	Size       int64  `json:"size" jsonschema:"the file's whole size in bytes"`
+	MIMEType   string `json:"mime_type" jsonschema:"the content's type"`
+	Encoding   string `json:"encoding" jsonschema:"text, base64 (binary data) or image (sent as image content)"`
+	Content    string `json:"content,omitempty" jsonschema:"the part read, as text or base64"`
+	Offset     int64  `json:"offset" jsonschema:"the byte the part starts at"`
+	NextOffset int64  `json:"next_offset,omitempty" jsonschema:"where the next part starts, when the file goes on"`
+}
+
+func (s *Server) readFile(ctx context.Context, st *session, in readFileInput) (*mcp.CallToolResult, readFileOutput, error) {
+	rc, fi, err := s.svc.ReadFile(ctx, in.SandboxID, in.Path)
+	if err != nil {
+		return nil, readFileOutput{}, err
+	}
+	defer rc.Close()
+	st.use(in.SandboxID)
+	if in.MaxBytes <= 0 {
+		in.MaxBytes = defaultReadBytes
+	}
+	if in.Offset > 0 {
+		if _, err := io.CopyN(io.Discard, rc, in.Offset); err != nil && err != io.EOF {
+			return nil, readFileOutput{}, err
+		}
+	}
+	// Read as much as an image may be; text is cut to MaxBytes below.
+	data, err := io.ReadAll(io.LimitReader(rc, max(in.MaxBytes, maxReadBytes)))
+	if err != nil {
+		return nil, readFileOutput{}, err
+	}
+	out := readFileOutput{Path: fi.Path, Size: fi.Size, Offset: in.Offset, MIMEType: contentType(fi.Path, data)}
+	if slices.Contains(imageTypes, out.MIMEType) && in.Offset == 0 && int64(len(data)) == fi.Size {
+		out.Encoding = "image"
+		text := fmt.Sprintf("%s: %s image, %s", fi.Path, out.MIMEType, cove.FormatBytes(fi.Size))
+		return &mcp.CallToolResult{Content: []mcp.Content{
+			&mcp.TextContent{Text: text},
+			&mcp.ImageContent{MIMEType: out.MIMEType, Data: data},
+		}}, out, nil
+	}
+	if int64(len(data)) > in.MaxBytes {
+		data = data[:in.MaxBytes]
+	}
+	if end := in.Offset + int64(len(data)); end < fi.Size {
+		out.NextOffset = end
+	}
+	if text, ok := asText(data, out.NextOffset != 0); ok {
+		out.Encoding, out.Content = "text", text
+		if out.NextOffset != 0 {
+			// The part ends at a character's boundary.
+			out.NextOffset = in.Offset + int64(len(text))
+		}
+	} else {
+		out.Encoding, out.Content = "base64", base64.StdEncoding.EncodeToString(data)
+	}
+
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s (%s, %s", fi.Path, cove.FormatBytes(fi.Size), out.MIMEType)
+	if out.Encoding == "base64" {
+		b.WriteString(", binary: base64 below")
+	}
+	if in.Offset > 0 || out.NextOffset != 0 {
+		fmt.Fprintf(&b, ", bytes %d to %d", in.Offset, in.Offset+int64(len(data)))
+	}
+	b.WriteString(")\n")
+	b.WriteString(out.Content)
+	if out.NextOffset != 0 {
+		fmt.Fprintf(&b, "\n[... the file goes on: read_file with offset %d reads the next part]", out.NextOffset)
+	}
+	return textResult(b.String()), out, nil
+}
+
+// contentType guesses a file's type from its name, then its content.
+func contentType(name string, data []byte) string {
+	if t := mime.TypeByExtension(path.Ext(name)); t != "" {
+		t, _, _ = strings.Cut(t, ";")
+		return t
+	}
+	t, _, _ := strings.Cut(http.DetectContentType(data), ";")
+	return t
+}
+
+// asText returns data as text if it is UTF-8 without NUL bytes. A part
+// cut from a longer file may end inside a character, which is dropped.
+func asText(data []byte, cut bool) (string, bool) {
+	if cut {
+		for i := len(data) - 1; i >= 0 && i >= len(data)-utf8.UTFMax; i-- {
+			if utf8.RuneStart(data[i]) {
+				if !utf8.FullRune(data[i:]) {
+					data = data[:i]
+				}
+				break
+			}
+		}
+	}
+	if bytes.IndexByte(data, 0) >= 0 || !utf8.Valid(data) {
+		return "", false
+	}
+	return string(data), true
+}
+
+type listFilesInput struct {
+	SandboxID string `json:"sandbox_id" jsonschema:"the sandbox to list"`
+	Path      string `json:"path,omitempty" jsonschema:"the directory, relative to /workspace (default the workspace)"`
+	Recursive bool   `json:"recursive,omitempty" jsonschema:"list the whole tree under the directory"`
+}
+
+type fileEntry struct {
+	Path    string `json:"path" jsonschema:"the path, relative to /workspace"`
+	Size    int64  `json:"size" jsonschema:"size in bytes"`
+	IsDir   bool   `json:"is_dir,omitempty" jsonschema:"it is a directory"`
+	Symlink string `json:"symlink,omitempty" jsonschema:"the target, for a symbolic link"`
+}
+
+type listFilesOutput struct {
+	Entries []fileEntry `json:"entries" jsonschema:"the directory's entries"`
+	More    bool        `json:"more,omitempty" jsonschema:"there are more entries than listed"`
+}
+
+func (s *Server) listFiles(ctx context.Context, st *session, in listFilesInput) (*mcp.CallToolResult, listFilesOutput, error) {
+	if in.Path == "" {
+		in.Path = "."
+	}
+	fis, err := s.svc.ListFiles(ctx, in.SandboxID, in.Path, in.Recursive)
+	if err != nil {
+		return nil, listFilesOutput{}, err
+	}
+	st.use(in.SandboxID)
+	out := listFilesOutput{Entries: []fileEntry{}}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s in sandbox %s:\n", in.Path, in.SandboxID)
+	if len(fis) == 0 {
+		b.WriteString("(empty)\n")
+	}
+	for i, fi := range fis {
+		if i == maxListEntries {
+			out.More = true
+			fmt.Fprintf(&b, "[... %d more entries: list a subdirectory]\n", len(fis)-i)
+			break
+		}
+		out.Entries = append(out.Entries, fileEntry{Path: fi.Path, Size: fi.Size, IsDir: fi.IsDir, Symlink: fi.Symlink})
+		switch {
+		case fi.IsDir:
+			fmt.Fprintf(&b, "%s/\n", fi.Path)
+		case fi.Symlink != "":
+			fmt.Fprintf(&b, "%s -> %s\n", fi.Path, fi.Symlink)
+		default:
+			fmt.Fprintf(&b, "%s (%s)\n", fi.Path, cove.FormatBytes(fi.Size))
+		}
+	}
+	return textResult(b.String()), out, nil
+}
+
+type deleteFileInput struct {
+	SandboxID string `json:"sandbox_id" jsonschema:"the sandbox to delete in"`
+	Path      string `json:"path" jsonschema:"the file or directory, relative to /workspace"`
+	Recursive bool   `json:"recursive,omitempty" jsonschema:"delete a directory with everything in it"`
+}
+
+func (s *Server) deleteFile(ctx context.Context, st *session, in deleteFileInput) (*mcp.CallToolResult, deletedOutput, error) {
+	if err := s.svc.DeleteFile(ctx, in.SandboxID, in.Path, in.Recursive); err != nil {
+		return nil, deletedOutput{}, err
+	}
+	st.use(in.SandboxID)
+	return textResult(fmt.Sprintf("deleted %s in sandbox %s", in.Path, in.SandboxID)), deletedOutput{Deleted: in.Path}, nil
+}

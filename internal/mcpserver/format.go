@@ -1,0 +1,213 @@
+package mcpserver
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/cove-sandbox/cove"
+)
+
+// toolError is a failed call as the model sees it: a tool result with
+// isError set (the SDK turns a handler's error into one), whose text names
+// the error's code and says what to do.
+type toolError struct{ text string }
+
+func (e *toolError) Error() string { return e.text }
+
+// fail turns err into a tool error. This is the one place where errors
+// become MCP: internal errors are logged with an id, and only the id
+// reaches the model.
+func (s *Server) fail(tool string, err error) error {
+	code := cove.ErrorCode(err)
+	if code == cove.CodeInternal && errors.Is(err, context.DeadlineExceeded) {
+		code = cove.CodeTimeout
+	}
+	if _, known := cove.Codes[code]; !known {
+		code = cove.CodeInternal
+	}
+	msg := cove.ErrorMessage(err)
+	if code == cove.CodeInternal {
+		id := errorID()
+		s.log.Error("internal error", "id", id, "tool", tool, "err", err)
+		msg = "internal error (id " + id + ")"
+	}
+	text := fmt.Sprintf("error (%s): %s", code, msg)
+	if h := errorHints[code]; h != "" {
+		text += "\nhint: " + h
+	}
+	return &toolError{text: text}
+}
+
+// invalid is a tool error for arguments that do not fit together.
+func (s *Server) invalid(tool, format string, args ...any) error {
+	return s.fail(tool, cove.Errorf(cove.CodeInvalid, format, args...))
+}
+
+// errorHints say what a model can do about an error of each code.
+var errorHints = map[cove.Code]string{
+	cove.CodeNotFound:      "check the id or path: list_sandboxes lists your sandboxes, list_files a sandbox's files",
+	cove.CodeConflict:      "a stopped sandbox runs again after start_sandbox (its files are kept); list_sandboxes shows sandbox states",
+	cove.CodeQuotaExceeded: "delete sandboxes you no longer need (list_sandboxes, delete_sandbox) or wait for running work to finish",
+	cove.CodeUnauthorized:  "the API key cannot do this",
+}
+
+func errorID() string {
+	b := make([]byte, 6)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// clip shortens s to about max characters for a model, keeping its start
+// and its end (where errors usually are), and says how much it cut.
+func clip(s string, max int) (string, bool) {
+	if len(s) <= max {
+		return s, false
+	}
+	head, tail := max/2, max-max/2
+	for head > 0 && !utf8.RuneStart(s[head]) {
+		head--
+	}
+	start := len(s) - tail
+	for start < len(s) && !utf8.RuneStart(s[start]) {
+		start++
+	}
+	return fmt.Sprintf("%s\n[... %d bytes cut here: the output has %d bytes; write it to a file and read parts of it with read_file ...]\n%s",
+		s[:head], start-head, len(s), s[start:]), true
+}
+
+// execOutput is the structured result of a program or command.
+type execOutput struct {
+	SandboxID       string `json:"sandbox_id,omitempty" jsonschema:"the sandbox the program ran in, when it stays after the run"`
+	Verdict         string `json:"verdict" jsonschema:"how the program ended: ok, exit_nonzero, timeout, oom_killed, output_limit, killed or setup_failed"`
+	ExitCode        int    `json:"exit_code" jsonschema:"the program's exit status"`
+	Signal          string `json:"signal,omitempty" jsonschema:"the signal that ended the program, if any"`
+	Stdout          string `json:"stdout" jsonschema:"standard output (long output is cut in the middle)"`
+	Stderr          string `json:"stderr" jsonschema:"standard error (long output is cut in the middle)"`
+	OutputCut       bool   `json:"output_cut,omitempty" jsonschema:"stdout or stderr was cut, by the sandbox's output limit or for length here"`
+	WallMS          int64  `json:"wall_ms" jsonschema:"wall-clock time in milliseconds"`
+	CPUMS           int64  `json:"cpu_ms" jsonschema:"CPU time in milliseconds"`
+	PeakMemoryBytes int64  `json:"peak_memory_bytes" jsonschema:"peak memory use in bytes"`
+	Message         string `json:"message,omitempty" jsonschema:"why cove stopped the program, when it did"`
+	Hint            string `json:"hint,omitempty" jsonschema:"what to change when a limit was hit"`
+}
+
+// execOutputOf is the structured form of a finished execution.
+func (s *Server) execOutputOf(res *cove.ExecResult, sandboxID string, newSandbox bool) execOutput {
+	out := execOutput{
+		SandboxID: sandboxID, Verdict: string(res.Verdict), ExitCode: res.ExitCode, Signal: res.Signal,
+		WallMS: res.WallMS, CPUMS: res.CPUMS, PeakMemoryBytes: res.PeakMemoryBytes, Message: res.Message,
+	}
+	var cutOut, cutErr bool
+	out.Stdout, cutOut = clip(res.Stdout, s.opts.MaxOutputChars)
+	out.Stderr, cutErr = clip(res.Stderr, s.opts.MaxOutputChars)
+	out.OutputCut = cutOut || cutErr || res.StdoutTruncated || res.StderrTruncated
+	out.Hint = execHint(res, newSandbox)
+	return out
+}
+
+// summary is an execution's verdict and figures in one line.
+func summary(res *cove.ExecResult) string {
+	return fmt.Sprintf("%s · %d ms wall · %d ms CPU · %s peak memory", verdictLine(res), res.WallMS, res.CPUMS, cove.FormatBytes(res.PeakMemoryBytes))
+}
+
+// execResult formats a finished execution for the model. fate says what
+// becomes of the sandbox; newSandbox whether the call could have given it
+// other limits.
+func (s *Server) execResult(res *cove.ExecResult, sandboxID, fate string, newSandbox bool) (*mcp.CallToolResult, execOutput) {
+	out := s.execOutputOf(res, sandboxID, newSandbox)
+	var b strings.Builder
+	b.WriteString(summary(res) + "\n")
+	if sandboxID != "" {
+		fmt.Fprintf(&b, "sandbox: %s", sandboxID)
+		if fate != "" {
+			fmt.Fprintf(&b, " (%s)", fate)
+		}
+		b.WriteString("\n")
+	}
+	if res.Message != "" {
+		fmt.Fprintf(&b, "message: %s\n", res.Message)
+	}
+	writeStream(&b, "stdout", out.Stdout, res.StdoutTruncated)
+	writeStream(&b, "stderr", out.Stderr, res.StderrTruncated)
+	if out.Hint != "" {
+		fmt.Fprintf(&b, "hint: %s\n", out.Hint)
+	}
+	return textResult(b.String()), out
+}
+
+// verdictLine says how a program ended in a few words.
+func verdictLine(res *cove.ExecResult) string {
+	switch res.Verdict {
+	case cove.VerdictOK:
+		return "ok (exit code 0)"
+	case cove.VerdictExitNonzero:
+		return fmt.Sprintf("exit code %d", res.ExitCode)
+	case cove.VerdictKilled:
+		if res.Signal != "" {
+			return "killed by " + res.Signal
+		}
+	}
+	return string(res.Verdict)
+}
+
+// writeStream writes one output stream under a heading; an empty stream
+// is said to be empty so the model does not wonder.
+func writeStream(b *strings.Builder, name, text string, limited bool) {
+	if text == "" {
+		fmt.Fprintf(b, "%s: (empty)\n", name)
+		return
+	}
+	fmt.Fprintf(b, "--- %s", name)
+	if limited {
+		b.WriteString(" (stopped at the output limit)")
+	}
+	b.WriteString("\n")
+	b.WriteString(text)
+	if !strings.HasSuffix(text, "\n") {
+		b.WriteString("\n")
+	}
+}
+
+// execHint says what to change when an execution hit a limit. newSandbox
+// says whether the call can pass limits for a fresh sandbox, rather than
+// running in one whose limits are set.
+func execHint(res *cove.ExecResult, newSandbox bool) string {
+	l := res.Limits
+	switch res.Verdict {
+	case cove.VerdictOOMKilled:
+		mem := "its memory limit"
+		if l.MemoryBytes > 0 {
+			mem = cove.FormatBytes(l.MemoryBytes)
+		}
+		if newSandbox {
+			return fmt.Sprintf("the program was killed for using more than %s of memory; pass a larger memory_mb or use less memory", mem)
+		}
+		return fmt.Sprintf("the program was killed for using more than %s of memory; use less memory, or create a sandbox with a larger memory_mb (create_sandbox) and run it there", mem)
+	case cove.VerdictTimeout:
+		limit := "its time limit"
+		if l.Timeout > 0 {
+			limit = "its time limit of " + l.Timeout.String()
+		}
+		return fmt.Sprintf("the program was stopped at %s; pass a larger timeout_seconds (up to %d), make it faster, or run long work in the background with start_process", limit, int(cove.MaxTimeout/time.Second))
+	case cove.VerdictOutputLimit:
+		return fmt.Sprintf("the program was killed for printing more than %s to one stream; print less, or write results to a file and read it with read_file", cove.FormatBytes(l.OutputBytes))
+	case cove.VerdictSetupFailed:
+		return "the program could not start; check the command, the language and the file names"
+	}
+	if res.StdoutTruncated || res.StderrTruncated {
+		return fmt.Sprintf("the output was cut at %s per stream; print less, or write results to a file and read it with read_file", cove.FormatBytes(l.OutputBytes))
+	}
+	return ""
+}
+
+// seconds turns a number of seconds from a tool's arguments into a
+// duration.
+func seconds(n float64) time.Duration { return time.Duration(n * float64(time.Second)) }

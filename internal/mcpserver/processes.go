@@ -1,0 +1,150 @@
+package mcpserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/cove-sandbox/cove"
+)
+
+type startProcessInput struct {
+	SandboxID      string            `json:"sandbox_id" jsonschema:"the sandbox to run in"`
+	Command        string            `json:"command" jsonschema:"the shell command line, run with sh -c, such as \"python3 -m http.server 8000\""`
+	Name           string            `json:"name,omitempty" jsonschema:"a name to recognize the process by"`
+	Cwd            string            `json:"cwd,omitempty" jsonschema:"working directory (default /workspace)"`
+	Env            map[string]string `json:"env,omitempty" jsonschema:"environment variables added for the process"`
+	TimeoutSeconds float64           `json:"timeout_seconds,omitempty" jsonschema:"kill the process after this many seconds (default: never)"`
+}
+
+// processOutput describes a background process.
+type processOutput struct {
+	SandboxID string      `json:"sandbox_id" jsonschema:"the process's sandbox"`
+	PID       int         `json:"pid" jsonschema:"the process's id in its sandbox"`
+	Name      string      `json:"name,omitempty" jsonschema:"the process's name"`
+	State     string      `json:"state" jsonschema:"running or exited"`
+	Exit      *execOutput `json:"exit,omitempty" jsonschema:"how the process ended, once it has"`
+}
+
+func (s *Server) startProcess(ctx context.Context, st *session, in startProcessInput) (*mcp.CallToolResult, processOutput, error) {
+	p, err := s.svc.StartProcess(ctx, in.SandboxID, cove.ProcessRequest{
+		Shell: in.Command, Name: in.Name, Cwd: in.Cwd, Env: in.Env, Timeout: seconds(in.TimeoutSeconds),
+	})
+	if err != nil {
+		return nil, processOutput{}, err
+	}
+	st.use(in.SandboxID)
+	out := processOutput{SandboxID: in.SandboxID, PID: p.PID, Name: p.Name, State: string(p.State)}
+	text := fmt.Sprintf("started process %d in sandbox %s: %s\nRead its output with process_logs (wait_seconds waits for it), stop it with kill_process.", p.PID, in.SandboxID, in.Command)
+	return textResult(text), out, nil
+}
+
+type processLogsInput struct {
+	SandboxID   string  `json:"sandbox_id" jsonschema:"the process's sandbox"`
+	PID         int     `json:"pid" jsonschema:"the process's id, from start_process"`
+	WaitSeconds float64 `json:"wait_seconds,omitempty" jsonschema:"wait up to this many seconds for the process to exit before answering (default 0: answer at once)"`
+}
+
+type processLogsOutput struct {
+	processOutput
+	Stdout string `json:"stdout" jsonschema:"what the process printed (long output is cut in the middle)"`
+	Stderr string `json:"stderr" jsonschema:"what it wrote to standard error"`
+}
+
+func (s *Server) processLogs(ctx context.Context, st *session, in processLogsInput) (*mcp.CallToolResult, processLogsOutput, error) {
+	follow := in.WaitSeconds > 0
+	logCtx, cancel := ctx, context.CancelFunc(func() {})
+	if follow {
+		logCtx, cancel = context.WithTimeout(ctx, seconds(in.WaitSeconds))
+	}
+	defer cancel()
+	stream, err := s.svc.ProcessLogs(logCtx, in.SandboxID, in.PID, follow)
+	if err != nil {
+		return nil, processLogsOutput{}, err
+	}
+	var stdout, stderr []byte
+	var exit *cove.ExecResult
+	for exit == nil {
+		ev, err := stream.Next()
+		if errors.Is(err, io.EOF) || (err != nil && logCtx.Err() != nil && ctx.Err() == nil) {
+			// All that is kept was read, or the wait is over.
+			break
+		}
+		if err != nil {
+			stream.Close()
+			return nil, processLogsOutput{}, err
+		}
+		switch ev.Type {
+		case cove.EventStdout:
+			stdout = append(stdout, ev.Data...)
+		case cove.EventStderr:
+			stderr = append(stderr, ev.Data...)
+		case cove.EventExit:
+			exit = ev.Result
+		}
+	}
+	stream.Close()
+	p, err := s.svc.GetProcess(ctx, in.SandboxID, in.PID)
+	if err != nil {
+		return nil, processLogsOutput{}, err
+	}
+	st.use(in.SandboxID)
+	if exit == nil {
+		exit = p.Result
+	}
+	out := processLogsOutput{processOutput: processOutput{SandboxID: in.SandboxID, PID: p.PID, Name: p.Name, State: string(p.State)}}
+	out.Stdout, _ = clip(string(stdout), s.opts.MaxOutputChars)
+	out.Stderr, _ = clip(string(stderr), s.opts.MaxOutputChars)
+
+	var b strings.Builder
+	fmt.Fprintf(&b, "process %d", p.PID)
+	if p.Name != "" {
+		fmt.Fprintf(&b, " (%s)", p.Name)
+	}
+	fmt.Fprintf(&b, " in sandbox %s: %s", in.SandboxID, strings.Join(p.Cmd, " "))
+	if p.State == cove.ProcessRunning {
+		fmt.Fprintf(&b, "\nstill running, for %s", time.Since(p.StartedAt).Round(time.Second))
+		if follow {
+			fmt.Fprintf(&b, " (waited %gs)", in.WaitSeconds)
+		}
+		b.WriteString("\n")
+	} else if exit != nil {
+		eo := s.execOutputOf(exit, "", false)
+		out.Exit = &eo
+		b.WriteString("\nexited: " + summary(exit) + "\n")
+		if exit.Message != "" {
+			fmt.Fprintf(&b, "message: %s\n", exit.Message)
+		}
+	}
+	writeStream(&b, "stdout", out.Stdout, false)
+	writeStream(&b, "stderr", out.Stderr, false)
+	return textResult(b.String()), out, nil
+}
+
+type killProcessInput struct {
+	SandboxID string `json:"sandbox_id" jsonschema:"the process's sandbox"`
+	PID       int    `json:"pid" jsonschema:"the process's id, from start_process"`
+	Signal    string `json:"signal,omitempty" jsonschema:"the signal to send"`
+}
+
+type signalledOutput struct {
+	PID    int    `json:"pid" jsonschema:"the process signalled"`
+	Signal string `json:"signal" jsonschema:"the signal sent"`
+}
+
+func (s *Server) killProcess(ctx context.Context, st *session, in killProcessInput) (*mcp.CallToolResult, signalledOutput, error) {
+	if in.Signal == "" {
+		in.Signal = "SIGTERM"
+	}
+	if err := s.svc.SignalProcess(ctx, in.SandboxID, in.PID, in.Signal); err != nil {
+		return nil, signalledOutput{}, err
+	}
+	st.use(in.SandboxID)
+	text := fmt.Sprintf("sent %s to process %d in sandbox %s; process_logs shows whether it has exited", in.Signal, in.PID, in.SandboxID)
+	return textResult(text), signalledOutput{PID: in.PID, Signal: in.Signal}, nil
+}

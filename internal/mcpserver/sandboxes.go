@@ -1,0 +1,161 @@
+package mcpserver
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/cove-sandbox/cove"
+)
+
+type createSandboxInput struct {
+	Language           string            `json:"language,omitempty" jsonschema:"the default language of run_code in this sandbox"`
+	MemoryMB           int64             `json:"memory_mb,omitempty" jsonschema:"memory limit in MiB, no swap (default 512)"`
+	CPUs               float64           `json:"cpus,omitempty" jsonschema:"CPU limit in cores, such as 0.5 or 2 (default 1)"`
+	DiskMB             int64             `json:"disk_mb,omitempty" jsonschema:"workspace disk limit in MiB (default 1024)"`
+	TimeoutSeconds     float64           `json:"timeout_seconds,omitempty" jsonschema:"time limit of each execution in seconds (default 30)"`
+	Env                map[string]string `json:"env,omitempty" jsonschema:"environment variables for everything that runs in the sandbox"`
+	Labels             map[string]string `json:"labels,omitempty" jsonschema:"labels to find the sandbox by in list_sandboxes"`
+	IdleTimeoutSeconds float64           `json:"idle_timeout_seconds,omitempty" jsonschema:"on a server: stop the sandbox after this many seconds without activity (default: the server's)"`
+	TTLSeconds         float64           `json:"ttl_seconds,omitempty" jsonschema:"delete the sandbox this many seconds after its creation (default: the server's, which may be never)"`
+	Keep               bool              `json:"keep,omitempty" jsonschema:"keep the sandbox after this MCP session ends (default false: it is deleted with the session)"`
+}
+
+// sandboxOutput describes a sandbox to the model.
+type sandboxOutput struct {
+	SandboxID      string            `json:"sandbox_id" jsonschema:"the sandbox's id"`
+	State          string            `json:"state" jsonschema:"running, stopped or error"`
+	Language       string            `json:"language,omitempty" jsonschema:"the default language of run_code"`
+	MemoryBytes    int64             `json:"memory_bytes" jsonschema:"memory limit in bytes"`
+	CPUs           float64           `json:"cpus" jsonschema:"CPU limit in cores"`
+	DiskBytes      int64             `json:"disk_bytes" jsonschema:"workspace disk limit in bytes"`
+	TimeoutSeconds float64           `json:"timeout_seconds" jsonschema:"time limit of one execution in seconds"`
+	Labels         map[string]string `json:"labels,omitempty" jsonschema:"the sandbox's labels"`
+	CreatedAt      time.Time         `json:"created_at" jsonschema:"when it was created"`
+	ExpiresAt      *time.Time        `json:"expires_at,omitempty" jsonschema:"when its time to live ends and it is deleted"`
+	Session        string            `json:"session,omitempty" jsonschema:"what becomes of it when this MCP session ends, if this session created it"`
+}
+
+func toSandboxOutput(sb *cove.Sandbox, fate string) sandboxOutput {
+	o := sandboxOutput{
+		SandboxID: sb.ID, State: string(sb.State), Language: sb.Language,
+		MemoryBytes: sb.Limits.MemoryBytes, CPUs: sb.Limits.CPUs, DiskBytes: sb.Limits.DiskBytes,
+		TimeoutSeconds: sb.Limits.Timeout.Seconds(), Labels: sb.Labels, CreatedAt: sb.CreatedAt, Session: fate,
+	}
+	if !sb.ExpiresAt.IsZero() {
+		o.ExpiresAt = &sb.ExpiresAt
+	}
+	return o
+}
+
+// describe is a sandbox in one line.
+func (o sandboxOutput) describe() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s: %s", o.SandboxID, o.State)
+	if o.Language != "" {
+		fmt.Fprintf(&b, ", %s", o.Language)
+	}
+	fmt.Fprintf(&b, ", %s memory, %g CPU, %s disk, %gs per execution", cove.FormatBytes(o.MemoryBytes), o.CPUs, cove.FormatBytes(o.DiskBytes), o.TimeoutSeconds)
+	if len(o.Labels) > 0 {
+		var ls []string
+		for _, k := range slices.Sorted(maps.Keys(o.Labels)) {
+			ls = append(ls, k+"="+o.Labels[k])
+		}
+		fmt.Fprintf(&b, ", labels %s", strings.Join(ls, ","))
+	}
+	if o.ExpiresAt != nil {
+		fmt.Fprintf(&b, ", expires %s", o.ExpiresAt.UTC().Format(time.RFC3339))
+	}
+	if o.Session != "" {
+		fmt.Fprintf(&b, " (%s)", o.Session)
+	}
+	return b.String()
+}
+
+func (s *Server) createSandbox(ctx context.Context, st *session, in createSandboxInput) (*mcp.CallToolResult, sandboxOutput, error) {
+	spec := cove.SandboxSpec{
+		Language: in.Language,
+		Limits: cove.Limits{
+			MemoryBytes: in.MemoryMB << 20, CPUs: in.CPUs, DiskBytes: in.DiskMB << 20, Timeout: seconds(in.TimeoutSeconds),
+		},
+		Env: in.Env, Labels: in.Labels,
+		IdleTimeout: seconds(in.IdleTimeoutSeconds), TTL: seconds(in.TTLSeconds),
+	}
+	sb, err := s.svc.CreateSandbox(ctx, spec)
+	if err != nil {
+		return nil, sandboxOutput{}, err
+	}
+	if !st.own(ctx, sb.ID, in.Keep) {
+		return nil, sandboxOutput{}, cove.Errorf(cove.CodeUnavailable, "the MCP session ended while the sandbox was being created")
+	}
+	out := toSandboxOutput(sb, st.fate(sb.ID))
+	text := "created sandbox " + out.describe() + "\nIts workspace is /workspace; pass sandbox_id " + sb.ID + " to the other tools."
+	return textResult(text), out, nil
+}
+
+type listSandboxesInput struct {
+	Labels map[string]string `json:"labels,omitempty" jsonschema:"keep sandboxes that carry all of these labels"`
+	State  string            `json:"state,omitempty" jsonschema:"keep sandboxes in this state"`
+}
+
+type listSandboxesOutput struct {
+	Sandboxes []sandboxOutput `json:"sandboxes" jsonschema:"the sandboxes, newest first"`
+	More      bool            `json:"more,omitempty" jsonschema:"there are more sandboxes than listed"`
+}
+
+func (s *Server) listSandboxes(ctx context.Context, st *session, in listSandboxesInput) (*mcp.CallToolResult, listSandboxesOutput, error) {
+	l, err := s.svc.ListSandboxes(ctx, cove.ListOptions{Labels: in.Labels, State: cove.SandboxState(in.State), Limit: 100})
+	if err != nil {
+		return nil, listSandboxesOutput{}, err
+	}
+	out := listSandboxesOutput{Sandboxes: []sandboxOutput{}, More: l.NextPageToken != ""}
+	var b strings.Builder
+	if len(l.Sandboxes) == 0 {
+		b.WriteString("no sandboxes; create_sandbox makes one\n")
+	}
+	for _, sb := range l.Sandboxes {
+		o := toSandboxOutput(sb, st.fate(sb.ID))
+		out.Sandboxes = append(out.Sandboxes, o)
+		b.WriteString(o.describe() + "\n")
+	}
+	if out.More {
+		b.WriteString("(more sandboxes exist; filter by labels or state to see others)\n")
+	}
+	return textResult(b.String()), out, nil
+}
+
+type sandboxInput struct {
+	SandboxID string `json:"sandbox_id" jsonschema:"the sandbox's id"`
+}
+
+func (s *Server) startSandbox(ctx context.Context, st *session, in sandboxInput) (*mcp.CallToolResult, sandboxOutput, error) {
+	sb, err := s.svc.StartSandbox(ctx, in.SandboxID)
+	if err != nil {
+		return nil, sandboxOutput{}, err
+	}
+	st.use(sb.ID)
+	out := toSandboxOutput(sb, st.fate(sb.ID))
+	return textResult("started sandbox " + out.describe()), out, nil
+}
+
+type deletedOutput struct {
+	Deleted string `json:"deleted" jsonschema:"what was deleted"`
+}
+
+func (s *Server) deleteSandbox(ctx context.Context, st *session, in sandboxInput) (*mcp.CallToolResult, deletedOutput, error) {
+	if err := s.svc.DeleteSandbox(ctx, in.SandboxID); err != nil {
+		return nil, deletedOutput{}, err
+	}
+	st.forget(in.SandboxID)
+	return textResult("deleted sandbox " + in.SandboxID), deletedOutput{Deleted: in.SandboxID}, nil
+}
+
+// textResult is a tool result of one text.
+func textResult(text string) *mcp.CallToolResult {
+	return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: text}}}
+}

@@ -1,0 +1,182 @@
+// Package mcpserver serves a cove.Service over the Model Context Protocol,
+// so that AI agents (Claude Desktop, Claude Code, Cursor, agent frameworks
+// through their MCP adapters) use cove's sandboxes as their code-execution
+// tools.
+//
+// It only translates: tool arguments become Service requests, results are
+// formatted as text a model can act on (with structured content beside
+// it), and errors become tool results with isError set. The one piece of
+// state it keeps is per MCP session: the sandboxes the session created,
+// which are deleted when the session ends unless the agent asked to keep
+// them, and the stateful contexts run_in_context made for it.
+//
+// Run serves one session over a transport (standard input and output for
+// `cove mcp`); Handler serves streamable HTTP for `cove serve`, behind the
+// API's key authentication.
+package mcpserver
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/auth"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/cove-sandbox/cove"
+)
+
+// Defaults of Options.
+const (
+	DefaultMaxOutputChars = 20000
+	DefaultSessionTimeout = 30 * time.Minute
+)
+
+// Options configure a Server.
+type Options struct {
+	// Logger receives the server's log (never standard output, which is
+	// the protocol's for `cove mcp`).
+	Logger *slog.Logger
+	// MaxOutputChars caps each of stdout and stderr as shown to the model
+	// (default 20000): the start and the end are kept, the middle is cut
+	// with a note saying so.
+	MaxOutputChars int
+	// SessionTimeout ends an HTTP session after this long without a
+	// request (default 30 minutes); its sandboxes go with it.
+	SessionTimeout time.Duration
+}
+
+// Server is cove's MCP server.
+type Server struct {
+	svc  cove.Service
+	opts Options
+	log  *slog.Logger
+	mcp  *mcp.Server
+
+	mu       sync.Mutex
+	sessions map[*mcp.ServerSession]*session
+	closed   bool
+}
+
+// instructions tell the model what cove is and which tool to reach for.
+const instructions = `cove runs code in isolated Linux sandboxes on the user's machine: Python, JavaScript (Node), TypeScript and bash, with limits on memory, CPU, processes, disk, time and output, and no network access (pip or npm install cannot download anything; packages installed on the host are available).
+
+- run_code runs a one-off program in a fresh sandbox that is removed afterwards; give it files to work on.
+- create_sandbox makes a workspace (/workspace) that keeps its files between calls; then use run_code, exec_command, write_file, read_file, list_files, start_process with its sandbox_id.
+- run_in_context runs Python, JavaScript or TypeScript statefully, like a notebook: variables, imports and functions persist between calls; charts come back as images.
+- Sandboxes are independent: call tools for several sandboxes in parallel.
+- Sandboxes this session creates are deleted when the session ends, unless created with keep: true.`
+
+// New returns an MCP server for svc.
+func New(svc cove.Service, opts Options) *Server {
+	if opts.MaxOutputChars <= 0 {
+		opts.MaxOutputChars = DefaultMaxOutputChars
+	}
+	if opts.SessionTimeout <= 0 {
+		opts.SessionTimeout = DefaultSessionTimeout
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{svc: svc, opts: opts, log: log.With("component", "mcpserver"), sessions: map[*mcp.ServerSession]*session{}}
+	s.mcp = mcp.NewServer(&mcp.Implementation{Name: "cove", Title: "cove sandboxes", Version: cove.Version}, &mcp.ServerOptions{
+		Instructions: instructions,
+		Logger:       s.log,
+		// Tools and resources are all there is; no logging capability.
+		Capabilities: &mcp.ServerCapabilities{},
+	})
+	s.addTools()
+	s.addResources()
+	return s
+}
+
+// Run serves one session over t (for `cove mcp`, standard input and
+// output) until the client ends it or ctx is cancelled, then deletes the
+// sandboxes the session created and did not ask to keep. Its only error
+// is a session that cannot start.
+func (s *Server) Run(ctx context.Context, t mcp.Transport) error {
+	ss, err := s.mcp.Connect(ctx, t, nil)
+	if err != nil {
+		return cove.Errorf(cove.CodeUnavailable, "starting the MCP session: %w", err)
+	}
+	ended := make(chan error, 1)
+	go func() { ended <- ss.Wait() }()
+	select {
+	case err = <-ended:
+	case <-ctx.Done():
+		ss.Close()
+		<-ended
+		err = nil
+	}
+	s.endSession(ss)
+	if err != nil && !errors.Is(err, context.Canceled) {
+		s.log.Debug("session ended", "err", err)
+	}
+	return nil
+}
+
+// Handler serves MCP over streamable HTTP. It must be mounted behind
+// cove's API-key authentication, which puts the caller's key in the
+// request's context (cove.WithKey); requests without one get 401. A
+// session belongs to the key that opened it: another key cannot use it.
+func (s *Server) Handler() http.Handler {
+	h := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return s.mcp }, &mcp.StreamableHTTPOptions{
+		SessionTimeout: s.opts.SessionTimeout,
+		Logger:         s.log,
+	})
+	verify := func(ctx context.Context, _ string, r *http.Request) (*auth.TokenInfo, error) {
+		key := cove.KeyFrom(r.Context())
+		if key == nil {
+			return nil, auth.ErrInvalidToken
+		}
+		return &auth.TokenInfo{UserID: key.ID, Extra: map[string]any{keyExtra: key}}, nil
+	}
+	return auth.RequireBearerToken(verify, &auth.RequireBearerTokenOptions{AllowMissingExpiration: true})(h)
+}
+
+// keyExtra names the caller's key in an HTTP request's token info.
+const keyExtra = "cove.key"
+
+// callContext returns ctx acting for the key of the HTTP request that
+// carried a call, if any (over stdio the service is the caller's own).
+func callContext(ctx context.Context, extra *mcp.RequestExtra) context.Context {
+	if extra != nil && extra.TokenInfo != nil {
+		if key, ok := extra.TokenInfo.Extra[keyExtra].(*cove.Key); ok {
+			return cove.WithKey(ctx, key)
+		}
+	}
+	return ctx
+}
+
+// Close ends every session's bookkeeping: the sandboxes sessions created
+// and did not ask to keep are deleted, and sandboxes created from now on
+// are deleted at once. Call it before the service shuts down. It returns
+// ctx.Err() if ctx ends first.
+func (s *Server) Close(ctx context.Context) error {
+	s.mu.Lock()
+	s.closed = true
+	all := make([]*session, 0, len(s.sessions))
+	for _, st := range s.sessions {
+		all = append(all, st)
+	}
+	s.mu.Unlock()
+	done := make(chan struct{})
+	go func() {
+		var wg sync.WaitGroup
+		for _, st := range all {
+			wg.Go(st.end)
+		}
+		wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

@@ -1,0 +1,198 @@
+package mcpserver
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/cove-sandbox/cove"
+)
+
+// cleanupTimeout bounds the deletion of one sandbox when a session ends.
+const cleanupTimeout = time.Minute
+
+// session is what cove remembers of one MCP session.
+type session struct {
+	srv *Server
+
+	mu    sync.Mutex
+	ended bool
+	// owned are the sandboxes the session created.
+	owned map[string]*ownedSandbox
+	// used are the sandboxes the session created or named, whose files it
+	// lists as resources.
+	used map[string]bool
+	// contexts are the contexts run_in_context made, by sandbox and
+	// language; contextSandbox maps a context to its sandbox.
+	contexts       map[contextKey]string
+	contextSandbox map[string]string
+	// scratch is the sandbox run_in_context made for calls that name no
+	// sandbox.
+	scratch string
+	// setup serializes making the scratch sandbox and contexts.
+	setup sync.Mutex
+
+	once sync.Once
+}
+
+// ownedSandbox is a sandbox a session created.
+type ownedSandbox struct {
+	keep bool
+	// ctx acts for the key that created the sandbox, without its
+	// cancellation, so that the sandbox can be deleted after the call.
+	ctx context.Context
+}
+
+type contextKey struct{ sandbox, language string }
+
+// sessionOf returns the bookkeeping of ss, starting it (and the watch for
+// the session's end) on first use.
+func (s *Server) sessionOf(ss *mcp.ServerSession) *session {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if st, ok := s.sessions[ss]; ok {
+		return st
+	}
+	st := &session{srv: s, owned: map[string]*ownedSandbox{}, used: map[string]bool{},
+		contexts: map[contextKey]string{}, contextSandbox: map[string]string{}}
+	if s.closed {
+		st.ended = true
+		return st
+	}
+	s.sessions[ss] = st
+	if ss != nil {
+		go func() {
+			ss.Wait()
+			s.endSession(ss)
+		}()
+	}
+	return st
+}
+
+// endSession deletes what session ss created and did not ask to keep,
+// once; a second call waits for the first to finish.
+func (s *Server) endSession(ss *mcp.ServerSession) {
+	s.mu.Lock()
+	st := s.sessions[ss]
+	s.mu.Unlock()
+	if st != nil {
+		st.end()
+	}
+}
+
+// end deletes the session's sandboxes that are not kept.
+func (st *session) end() {
+	st.once.Do(func() {
+		st.mu.Lock()
+		st.ended = true
+		owned := st.owned
+		st.owned = map[string]*ownedSandbox{}
+		st.mu.Unlock()
+		var wg sync.WaitGroup
+		for id, o := range owned {
+			if o.keep {
+				continue
+			}
+			wg.Go(func() { st.srv.deleteOwned(o.ctx, id) })
+		}
+		wg.Wait()
+		st.srv.mu.Lock()
+		for ss, s2 := range st.srv.sessions {
+			if s2 == st {
+				delete(st.srv.sessions, ss)
+			}
+		}
+		st.srv.mu.Unlock()
+	})
+}
+
+// deleteOwned deletes a sandbox a session created.
+func (s *Server) deleteOwned(ctx context.Context, id string) {
+	ctx, cancel := context.WithTimeout(ctx, cleanupTimeout)
+	defer cancel()
+	err := s.svc.DeleteSandbox(ctx, id)
+	switch cove.ErrorCode(err) {
+	case "":
+		s.log.Info("deleted a sandbox at the end of its session", "sandbox", id)
+	case cove.CodeNotFound:
+	default:
+		s.log.Warn("deleting a sandbox at the end of its session", "sandbox", id, "err", err)
+	}
+}
+
+// own records a sandbox the session created. When the session has already
+// ended (or the server is closing) the sandbox is deleted at once, unless
+// kept, and own reports false.
+func (st *session) own(ctx context.Context, id string, keep bool) bool {
+	st.mu.Lock()
+	if !st.ended {
+		st.owned[id] = &ownedSandbox{keep: keep, ctx: context.WithoutCancel(ctx)}
+		st.used[id] = true
+		st.mu.Unlock()
+		return true
+	}
+	st.mu.Unlock()
+	if !keep {
+		st.srv.deleteOwned(context.WithoutCancel(ctx), id)
+	}
+	return false
+}
+
+// use records that the session worked in a sandbox.
+func (st *session) use(id string) {
+	if id == "" {
+		return
+	}
+	st.mu.Lock()
+	st.used[id] = true
+	st.mu.Unlock()
+}
+
+// forget drops a deleted sandbox and its contexts.
+func (st *session) forget(id string) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	delete(st.owned, id)
+	delete(st.used, id)
+	if st.scratch == id {
+		st.scratch = ""
+	}
+	for k, c := range st.contexts {
+		if k.sandbox == id {
+			delete(st.contexts, k)
+			delete(st.contextSandbox, c)
+		}
+	}
+}
+
+// fate says what becomes of a sandbox when the session ends: "deleted
+// when this session ends", "kept after this session", or "" for a
+// sandbox the session did not create.
+func (st *session) fate(id string) string {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	o, ok := st.owned[id]
+	switch {
+	case !ok:
+		return ""
+	case o.keep:
+		return "kept after this session"
+	default:
+		return "deleted when this session ends"
+	}
+}
+
+// usedSandboxes returns the sandboxes the session worked in, sorted.
+func (st *session) usedSandboxes() []string {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	ids := make([]string, 0, len(st.used))
+	for id := range st.used {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	return ids
+}

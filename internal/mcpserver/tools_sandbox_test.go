@@ -1,0 +1,356 @@
+package mcpserver
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"image"
+	"image/color"
+	"image/png"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/cove-sandbox/cove"
+)
+
+// TestRunCode runs programs in fresh sandboxes through the tool, as an
+// agent does.
+func TestRunCode(t *testing.T) {
+	svc := newService(t)
+	c := connect(t, New(svc, Options{}))
+
+	var out execOutput
+	res := c.ok("run_code", map[string]any{
+		"language": "python",
+		"code":     "import sys\nprint(open('data.txt').read().strip() * 2)\nprint(sys.argv[1:], sys.stdin.read())\nprint('warn', file=sys.stderr)",
+		"files":    map[string]any{"data.txt": "ab\n"},
+		"args":     []string{"x", "y"},
+		"stdin":    "in",
+	}, &out)
+	if out.Verdict != "ok" || out.Stdout != "abab\n['x', 'y'] in\n" || out.Stderr != "warn\n" || out.SandboxID != "" {
+		t.Fatalf("structured: %+v", out)
+	}
+	for _, want := range []string{"ok (exit code 0)", "--- stdout\nabab\n", "--- stderr\nwarn\n"} {
+		if !strings.Contains(text(res), want) {
+			t.Errorf("text %q lacks %q", text(res), want)
+		}
+	}
+
+	// A failing program is a result with its exit code, not a tool error.
+	res = c.ok("run_code", map[string]any{"language": "javascript", "code": "console.error('boom'); process.exit(3)"}, &out)
+	if out.Verdict != "exit_nonzero" || out.ExitCode != 3 || !strings.Contains(text(res), "exit code 3") || !strings.Contains(text(res), "boom") {
+		t.Fatalf("failing program: %+v\n%s", out, text(res))
+	}
+
+	// TypeScript and bash run too.
+	c.ok("run_code", map[string]any{"language": "typescript", "code": "const n: number = 6 * 7; console.log(n)"}, &out)
+	if out.Stdout != "42\n" {
+		t.Errorf("typescript: %+v", out)
+	}
+	c.ok("run_code", map[string]any{"language": "bash", "code": "echo $((6*7))"}, &out)
+	if out.Stdout != "42\n" {
+		t.Errorf("bash: %+v", out)
+	}
+
+	// Nothing was left behind: ephemeral sandboxes are gone.
+	l, err := svc.ListSandboxes(context.Background(), cove.ListOptions{})
+	if err != nil || len(l.Sandboxes) != 0 {
+		t.Errorf("sandboxes left: %+v %v", l, err)
+	}
+}
+
+// TestRunCodeLimits checks that a program stopped by a limit comes back
+// with its verdict and a hint saying what to change.
+func TestRunCodeLimits(t *testing.T) {
+	svc := newService(t)
+	c := connect(t, New(svc, Options{MaxOutputChars: 1000}))
+	var out execOutput
+
+	res := c.ok("run_code", map[string]any{
+		"language": "python", "memory_mb": 32,
+		"code": "x = bytearray(200 * 1024 * 1024)\nprint(len(x))",
+	}, &out)
+	if out.Verdict != "oom_killed" || !strings.Contains(out.Hint, "more than 32 MiB") || !strings.Contains(out.Hint, "pass a larger memory_mb") {
+		t.Errorf("memory: %+v", out)
+	}
+	if !strings.Contains(text(res), "hint: the program was killed for using more than 32 MiB of memory; pass a larger memory_mb") {
+		t.Errorf("memory text: %s", text(res))
+	}
+
+	c.ok("run_code", map[string]any{"language": "bash", "timeout_seconds": 0.5, "code": "sleep 10"}, &out)
+	if out.Verdict != "timeout" || !strings.Contains(out.Hint, "timeout_seconds") {
+		t.Errorf("timeout: %+v", out)
+	}
+
+	// Long output is cut in the middle for the model, and says so.
+	res = c.ok("run_code", map[string]any{"language": "python", "code": "print('begin' + 'x' * 5000 + 'end')"}, &out)
+	if !out.OutputCut || !strings.HasPrefix(out.Stdout, "beginx") || !strings.HasSuffix(out.Stdout, "xend\n") || len(out.Stdout) > 1300 {
+		t.Errorf("long output: cut %v, %d bytes", out.OutputCut, len(out.Stdout))
+	}
+	if !strings.Contains(text(res), "bytes cut here") {
+		t.Errorf("long output text: %s", text(res))
+	}
+}
+
+// TestSandboxWorkflow drives a sandbox through every tool that works in
+// one: files, commands, code, processes, listing, deletion.
+func TestSandboxWorkflow(t *testing.T) {
+	svc := newService(t)
+	c := connect(t, New(svc, Options{}))
+	ctx := context.Background()
+
+	var sb sandboxOutput
+	res := c.ok("create_sandbox", map[string]any{"language": "python", "memory_mb": 256, "labels": map[string]string{"task": "demo"}}, &sb)
+	if sb.SandboxID == "" || sb.State != "running" || sb.MemoryBytes != 256<<20 || sb.Session != "deleted when this session ends" {
+		t.Fatalf("create: %+v", sb)
+	}
+	if !strings.Contains(text(res), sb.SandboxID) || !strings.Contains(text(res), "256 MiB") {
+		t.Errorf("create text: %s", text(res))
+	}
+	id := sb.SandboxID
+
+	var fi fileInfoOutput
+	c.ok("write_file", map[string]any{"sandbox_id": id, "path": "src/app.py", "content": "def f():\n    return 'hello from app'\n"}, &fi)
+	if fi.Path != "src/app.py" || fi.Size != 37 {
+		t.Errorf("write: %+v", fi)
+	}
+	c.ok("write_file", map[string]any{"sandbox_id": id, "path": "run.sh", "content": "#!/bin/sh\necho script ran\n", "executable": true}, nil)
+
+	var out execOutput
+	c.ok("exec_command", map[string]any{"sandbox_id": id, "command": "./run.sh && cat src/app.py | wc -l && pwd"}, &out)
+	if out.Verdict != "ok" || out.Stdout != "script ran\n2\n/workspace\n" || out.SandboxID != id {
+		t.Errorf("exec: %+v", out)
+	}
+	c.ok("run_code", map[string]any{"sandbox_id": id, "language": "python", "code": "import sys; sys.path.insert(0, 'src')\nimport app\nprint(app.f())\nopen('out.txt', 'w').write('result')"}, &out)
+	if out.Stdout != "hello from app\n" {
+		t.Errorf("run_code in sandbox: %+v", out)
+	}
+	c.fails("run_code", map[string]any{"sandbox_id": id, "language": "python", "code": "1", "memory_mb": 512}, "memory_mb applies to a fresh sandbox")
+
+	var rf readFileOutput
+	c.ok("read_file", map[string]any{"sandbox_id": id, "path": "out.txt"}, &rf)
+	if rf.Encoding != "text" || rf.Content != "result" || rf.Size != 6 {
+		t.Errorf("read text: %+v", rf)
+	}
+	// A long file comes in parts.
+	c.ok("write_file", map[string]any{"sandbox_id": id, "path": "long.txt", "content": strings.Repeat("0123456789", 30)}, nil)
+	res = c.ok("read_file", map[string]any{"sandbox_id": id, "path": "long.txt", "max_bytes": 120}, &rf)
+	if rf.NextOffset != 120 || len(rf.Content) != 120 || !strings.Contains(text(res), "offset 120") {
+		t.Errorf("first part: %+v", rf)
+	}
+	c.ok("read_file", map[string]any{"sandbox_id": id, "path": "long.txt", "offset": 280, "max_bytes": 120}, &rf)
+	if rf.NextOffset != 0 || rf.Content != "0123456789"+"0123456789" {
+		t.Errorf("last part: %+v", rf)
+	}
+	// Images come back as images, other binary data as base64.
+	img := image.NewRGBA(image.Rect(0, 0, 4, 4))
+	img.Set(1, 1, color.RGBA{255, 0, 0, 255})
+	var pngData bytes.Buffer
+	png.Encode(&pngData, img)
+	c.ok("write_file", map[string]any{"sandbox_id": id, "path": "plot.png", "content": base64.StdEncoding.EncodeToString(pngData.Bytes()), "base64": true}, nil)
+	res = c.ok("read_file", map[string]any{"sandbox_id": id, "path": "plot.png"}, &rf)
+	if imgs := images(res); len(imgs) != 1 || imgs[0].MIMEType != "image/png" || !bytes.Equal(imgs[0].Data, pngData.Bytes()) || rf.Encoding != "image" {
+		t.Errorf("read image: %+v %+v", rf, res.Content)
+	}
+	c.ok("write_file", map[string]any{"sandbox_id": id, "path": "blob.bin", "content": base64.StdEncoding.EncodeToString([]byte{0, 1, 2, 255}), "base64": true}, nil)
+	c.ok("read_file", map[string]any{"sandbox_id": id, "path": "blob.bin"}, &rf)
+	if rf.Encoding != "base64" || rf.Content != "AAEC/w==" {
+		t.Errorf("read binary: %+v", rf)
+	}
+
+	var lf listFilesOutput
+	res = c.ok("list_files", map[string]any{"sandbox_id": id, "recursive": true}, &lf)
+	var paths []string
+	for _, e := range lf.Entries {
+		paths = append(paths, e.Path)
+	}
+	for _, want := range []string{"src", "src/app.py", "out.txt", "plot.png"} {
+		if !strings.Contains(" "+strings.Join(paths, " ")+" ", " "+want+" ") {
+			t.Errorf("list: %v lacks %s", paths, want)
+		}
+	}
+	if !strings.Contains(text(res), "src/\n") {
+		t.Errorf("list text: %s", text(res))
+	}
+	c.ok("delete_file", map[string]any{"sandbox_id": id, "path": "src", "recursive": true}, nil)
+	c.fails("read_file", map[string]any{"sandbox_id": id, "path": "src/app.py"}, "not_found")
+
+	// A background process: start, read its output, stop it.
+	var p processOutput
+	c.ok("start_process", map[string]any{"sandbox_id": id, "command": "echo started; sleep 0.3; echo later; sleep 600", "name": "server"}, &p)
+	if p.PID == 0 || p.State != "running" {
+		t.Fatalf("start_process: %+v", p)
+	}
+	var logs processLogsOutput
+	c.ok("process_logs", map[string]any{"sandbox_id": id, "pid": p.PID, "wait_seconds": 1}, &logs)
+	if logs.State != "running" || logs.Stdout != "started\nlater\n" {
+		t.Errorf("logs while running: %+v", logs)
+	}
+	c.ok("process_logs", map[string]any{"sandbox_id": id, "pid": p.PID}, &logs)
+	if logs.State != "running" || logs.Stdout != "started\nlater\n" || logs.Exit != nil {
+		t.Errorf("logs without waiting: %+v", logs)
+	}
+	c.ok("kill_process", map[string]any{"sandbox_id": id, "pid": p.PID, "signal": "SIGKILL"}, nil)
+	res = c.ok("process_logs", map[string]any{"sandbox_id": id, "pid": p.PID, "wait_seconds": 10}, &logs)
+	if logs.State != "exited" || logs.Exit == nil || logs.Exit.Verdict != "killed" || !strings.Contains(text(res), "exited: killed by SIGKILL") {
+		t.Errorf("logs after kill: %+v\n%s", logs, text(res))
+	}
+	c.ok("process_logs", map[string]any{"sandbox_id": id, "pid": p.PID}, &logs)
+	if logs.State != "exited" || logs.Exit == nil || logs.Stdout != "started\nlater\n" {
+		t.Errorf("logs of an exited process without waiting: %+v", logs)
+	}
+
+	var ls listSandboxesOutput
+	c.ok("list_sandboxes", map[string]any{"labels": map[string]string{"task": "demo"}}, &ls)
+	if len(ls.Sandboxes) != 1 || ls.Sandboxes[0].SandboxID != id || ls.Sandboxes[0].Session != "deleted when this session ends" {
+		t.Errorf("list_sandboxes: %+v", ls)
+	}
+
+	// The sandbox's files are resources.
+	rl, err := c.cs.ListResources(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var uri string
+	for _, r := range rl.Resources {
+		if r.Name == "out.txt" {
+			uri = r.URI
+		}
+	}
+	if want := "cove://sandboxes/" + id + "/files/out.txt"; uri != want {
+		t.Fatalf("resources %+v lack %s", rl.Resources, want)
+	}
+	rr, err := c.cs.ReadResource(ctx, &mcp.ReadResourceParams{URI: uri})
+	if err != nil || len(rr.Contents) != 1 || rr.Contents[0].Text != "result" {
+		t.Fatalf("read resource: %+v %v", rr, err)
+	}
+	rr, err = c.cs.ReadResource(ctx, &mcp.ReadResourceParams{URI: fileURI(id, "plot.png")})
+	if err != nil || !bytes.Equal(rr.Contents[0].Blob, pngData.Bytes()) || rr.Contents[0].MIMEType != "image/png" {
+		t.Fatalf("read binary resource: %+v %v", rr, err)
+	}
+	if _, err := c.cs.ReadResource(ctx, &mcp.ReadResourceParams{URI: fileURI(id, "nope.txt")}); err == nil {
+		t.Error("reading a missing file as a resource succeeded")
+	}
+
+	c.ok("delete_sandbox", map[string]any{"sandbox_id": id}, nil)
+	c.fails("exec_command", map[string]any{"sandbox_id": id, "command": "true"}, "error (not_found)")
+	c.fails("delete_sandbox", map[string]any{"sandbox_id": id}, "not_found")
+}
+
+// TestSessionEnd checks that the sandboxes a session created go when it
+// ends, except those it asked to keep.
+func TestSessionEnd(t *testing.T) {
+	svc := newService(t)
+	srv := New(svc, Options{})
+	c := connect(t, srv)
+	ctx := context.Background()
+
+	var temp, kept sandboxOutput
+	c.ok("create_sandbox", map[string]any{}, &temp)
+	c.ok("create_sandbox", map[string]any{"keep": true}, &kept)
+	if kept.Session != "kept after this session" {
+		t.Errorf("kept: %+v", kept)
+	}
+	var out execOutput
+	res := c.ok("run_code", map[string]any{"language": "python", "code": "open('f', 'w').write('x'); print('ran')", "keep": true}, &out)
+	if out.SandboxID == "" || out.Stdout != "ran\n" || !strings.Contains(text(res), "kept after this session") {
+		t.Fatalf("run_code keep: %+v\n%s", out, text(res))
+	}
+	other, err := svc.CreateSandbox(ctx, cove.SandboxSpec{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Working in a sandbox does not make the session its owner.
+	c.ok("exec_command", map[string]any{"sandbox_id": other.ID, "command": "true"}, nil)
+
+	c.close()
+	if !gone(t, svc, ctx, temp.SandboxID) {
+		t.Errorf("the session's sandbox %s is still there", temp.SandboxID)
+	}
+	for _, id := range []string{kept.SandboxID, out.SandboxID, other.ID} {
+		if _, err := svc.GetSandbox(ctx, id); err != nil {
+			t.Errorf("sandbox %s should stay: %v", id, err)
+		}
+	}
+	if _, _, err := svc.ReadFile(ctx, out.SandboxID, "f"); err != nil {
+		t.Errorf("the kept sandbox lost its file: %v", err)
+	}
+}
+
+// TestCloseDeletesSessionSandboxes checks Close, which cove serve calls
+// on shutdown, for sessions that are still open.
+func TestCloseDeletesSessionSandboxes(t *testing.T) {
+	svc := newService(t)
+	srv := New(svc, Options{})
+	c := connect(t, srv)
+	var sb sandboxOutput
+	c.ok("create_sandbox", map[string]any{}, &sb)
+	if err := srv.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.GetSandbox(context.Background(), sb.SandboxID); cove.ErrorCode(err) != cove.CodeNotFound {
+		t.Errorf("after Close: %v", err)
+	}
+	// A sandbox made after Close does not outlive the call.
+	c.fails("create_sandbox", map[string]any{}, "session ended")
+}
+
+// TestParallelSandboxes makes calls at once, as an agent working in
+// several sandboxes does: calls of one session run concurrently (a command
+// waits for a file that a later call creates), and each sandbox keeps its
+// own files.
+func TestParallelSandboxes(t *testing.T) {
+	svc := newService(t)
+	c := connect(t, New(svc, Options{}))
+
+	var wg sync.WaitGroup
+	ids := make([]string, 3)
+	for i := range ids {
+		wg.Go(func() {
+			var sb sandboxOutput
+			if _, err := c.try("create_sandbox", map[string]any{"labels": map[string]string{"worker": strconv.Itoa(i)}}, &sb); err != nil {
+				t.Error(err)
+				return
+			}
+			ids[i] = sb.SandboxID
+			if _, err := c.try("write_file", map[string]any{"sandbox_id": sb.SandboxID, "path": "me.txt", "content": strconv.Itoa(i)}, nil); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if t.Failed() {
+		return
+	}
+	var blocked execOutput
+	wg.Go(func() {
+		if _, err := c.try("exec_command", map[string]any{"sandbox_id": ids[0], "timeout_seconds": 30,
+			"command": "while [ ! -f go ]; do sleep 0.05; done; cat me.txt"}, &blocked); err != nil {
+			t.Error(err)
+		}
+	})
+	outs := make([]execOutput, 3)
+	for i, id := range ids {
+		wg.Go(func() {
+			if _, err := c.try("run_code", map[string]any{"sandbox_id": id, "language": "python", "code": "print(open('me.txt').read())"}, &outs[i]); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	time.Sleep(200 * time.Millisecond)
+	c.ok("exec_command", map[string]any{"sandbox_id": ids[0], "command": "touch go"}, nil)
+	wg.Wait()
+	if blocked.Verdict != "ok" || blocked.Stdout != "0" {
+		t.Errorf("the waiting command: %+v", blocked)
+	}
+	for i, out := range outs {
+		if out.Stdout != strconv.Itoa(i)+"\n" {
+			t.Errorf("sandbox %d: %+v", i, out)
+		}
+	}
+}

@@ -1,0 +1,127 @@
+package mcpserver
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+// TestToolsGolden compares the tool list, with descriptions and schemas,
+// with testdata/tools.golden.json: a change to what models see is a
+// deliberate one (go test -update rewrites the file).
+func TestToolsGolden(t *testing.T) {
+	c := connect(t, New(nil, Options{}))
+	res, err := c.cs.ListTools(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := json.MarshalIndent(res.Tools, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got = append(got, '\n')
+	path := filepath.Join("testdata", "tools.golden.json")
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (go test ./internal/mcpserver -update creates it)", err)
+	}
+	if string(got) != string(want) {
+		t.Fatalf("the tool list differs from %s (go test ./internal/mcpserver -update rewrites it):\n%s", path, got)
+	}
+}
+
+// TestToolsForModels checks what every tool offers a model: a
+// description, a title, an object schema that describes each property,
+// and an output schema.
+func TestToolsForModels(t *testing.T) {
+	c := connect(t, New(nil, Options{}))
+	res, err := c.cs.ListTools(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, tool := range res.Tools {
+		names = append(names, tool.Name)
+		t.Run(tool.Name, func(t *testing.T) {
+			if len(tool.Description) < 60 || tool.Title == "" || tool.Annotations == nil {
+				t.Errorf("description %q, title %q, annotations %v", tool.Description, tool.Title, tool.Annotations)
+			}
+			var in struct {
+				Type       string `json:"type"`
+				Properties map[string]struct {
+					Description string `json:"description"`
+				} `json:"properties"`
+				AdditionalProperties *bool `json:"additionalProperties"`
+			}
+			b, _ := json.Marshal(tool.InputSchema)
+			if err := json.Unmarshal(b, &in); err != nil || in.Type != "object" {
+				t.Fatalf("input schema %s: %v", b, err)
+			}
+			for name, p := range in.Properties {
+				if p.Description == "" {
+					t.Errorf("property %s has no description", name)
+				}
+			}
+			if in.AdditionalProperties == nil || *in.AdditionalProperties {
+				t.Errorf("input schema allows unknown properties: %s", b)
+			}
+			if tool.OutputSchema == nil {
+				t.Errorf("no output schema")
+			}
+		})
+	}
+	want := []string{"create_sandbox", "delete_file", "delete_sandbox", "exec_command", "kill_process", "list_files", "list_sandboxes",
+		"process_logs", "read_file", "run_code", "run_in_context", "start_process", "start_sandbox", "write_file"}
+	slices.Sort(names)
+	if !slices.Equal(names, want) {
+		t.Errorf("tools %v, want %v", names, want)
+	}
+	tmpls, err := c.cs.ListResourceTemplates(context.Background(), nil)
+	if err != nil || len(tmpls.ResourceTemplates) != 1 || tmpls.ResourceTemplates[0].URITemplate != fileTemplate {
+		t.Errorf("resource templates %+v, %v", tmpls, err)
+	}
+}
+
+// TestBadArguments checks that arguments the schema refuses come back as
+// tool errors a model can correct, not as protocol failures.
+func TestBadArguments(t *testing.T) {
+	c := connect(t, New(nil, Options{}))
+	for _, tc := range []struct {
+		tool string
+		args map[string]any
+		want string
+	}{
+		{"run_code", map[string]any{"language": "cobol", "code": "x"}, "language"},
+		{"run_code", map[string]any{"code": "print(1)"}, "language"},
+		{"run_code", map[string]any{"language": "python", "code": "1", "memory_mb": 1}, "memory_mb"},
+		{"run_code", map[string]any{"language": "python", "code": "1", "bogus": true}, "bogus"},
+		{"exec_command", map[string]any{"command": "ls"}, "sandbox_id"},
+		{"read_file", map[string]any{"sandbox_id": "x", "path": "a", "max_bytes": 0}, "max_bytes"},
+		{"kill_process", map[string]any{"sandbox_id": "x", "pid": 1, "signal": "SIGSTOP"}, "signal"},
+	} {
+		t.Run(tc.tool, func(t *testing.T) {
+			res, err := c.cs.CallTool(context.Background(), &mcp.CallToolParams{Name: tc.tool, Arguments: tc.args})
+			if err != nil {
+				t.Fatalf("protocol error: %v", err)
+			}
+			if !res.IsError {
+				t.Fatalf("accepted %v: %s", tc.args, text(res))
+			}
+			if got := text(res); !strings.Contains(strings.ToLower(got), tc.want) {
+				t.Errorf("error %q does not mention %q", got, tc.want)
+			}
+		})
+	}
+}
