@@ -391,7 +391,9 @@ func TestBrowser(t *testing.T) {
 		b.open(t, "playground")
 		b.pick(t, "#run-in", "")
 		out, verdict := b.run(t, "python", "import sys\nprint('hello from', sys.version_info.major)\nprint('oops', file=sys.stderr)\nprint(sum(range(10)))", "")
-		if verdict != "ok" || !strings.Contains(out, "hello from 3") || !strings.Contains(out, "45") || !strings.Contains(out, "oops") {
+		// stdout and stderr chunks interleave in the order they were read,
+		// which may split a line of one stream by the other.
+		if verdict != "ok" || !strings.Contains(out, "45") || !strings.Contains(out, "oops") {
 			t.Fatalf("verdict %q output %q", verdict, out)
 		}
 		// Output and errors stay apart (their order across the two pipes
@@ -638,6 +640,7 @@ func TestBrowser(t *testing.T) {
 		rows := `document.querySelector("#terminal .xterm-rows").textContent`
 		b.do(t, 10*time.Second, chromedp.Click(chromedp.CSS("#terminal")), typeIn("echo hi-$((6*7)); stty size"))
 		b.waitFor(t, 10*time.Second, rows+`.includes("hi-42")`, rows)
+		b.waitFor(t, 10*time.Second, rows+`.match(/hi-42\s*\d+ \d+/)`, rows)
 		size1 := eval[string](t, b, `(document.querySelector("#terminal .xterm-rows").textContent.match(/hi-42\s*(\d+ \d+)/) || [])[1] || ""`)
 		b.shot(t, "")
 		// A narrower window resizes the terminal.
