@@ -2,12 +2,14 @@
 // TypeScript that the host transpiled). The protocol is described in
 // kernels.go: requests on fd 3, messages on fd 4, one JSON object a line.
 //
-// Cells run in the main realm through the default evaluator of Node's REPL
-// (a REPLServer on private streams), which keeps top-level declarations from
-// one cell to the next, handles top-level await and stops a synchronous loop
-// on SIGINT. The driver adds what the REPL lacks: static import statements,
-// output and errors as protocol messages, source-mapped tracebacks for
-// TypeScript, and interruption of a cell that awaits.
+// Cells run as scripts in the main realm, as in Node's REPL: top-level
+// declarations stay from one cell to the next. A cell that awaits goes
+// through the default evaluator of a REPLServer on private streams, which
+// rewrites top-level await; other cells are compiled directly (faster).
+// The driver adds what the REPL lacks: static import statements, output
+// and errors as protocol messages, source-mapped tracebacks for
+// TypeScript, and interruption (vm's SIGINT watchdog for the synchronous
+// part of a cell, a SIGINT listener for a cell that awaits).
 'use strict';
 (() => {
   const fs = require('fs');
@@ -157,8 +159,9 @@
 
   // ---- static imports -----------------------------------------------------
 
-  // __coveImport gives the values that the bindings of a static import
-  // statement, rewritten by rewriteModuleSyntax, take from the module's
+  // importBindings (the global __coveImport) gives the values that the
+  // bindings of a static import statement, rewritten by
+  // rewriteModuleSyntax, take from the module's
   // namespace: "*" the namespace itself, "default" its default export (for
   // a module without one, the namespace), and a name its export of that
   // name, or the property of a CommonJS module's exports that Node did not
@@ -553,9 +556,13 @@
     let stack = '';
     try {
       message = String(err.message === undefined ? '' : err.message);
+    } catch {
+      // A throwing getter.
+    }
+    try {
       stack = typeof err.stack === 'string' ? err.stack : '';
     } catch {
-      // A throwing getter: keep what was read.
+      // A throwing getter.
     }
     if (!stack) stack = message ? `${name}: ${message}` : name;
     const lines = stack.split('\n');
@@ -634,7 +641,7 @@
     // A Node whose REPL brings its own domain anyway: route its errors.
     server._domain.removeAllListeners('error');
     server._domain.on('error', (err) => {
-      if (current !== null) settle(current, err);
+      if (current !== null) settle(current, true, err);
       else uncaught('Uncaught', err);
     });
   }
@@ -691,25 +698,26 @@
     return inspect(value, { colors: false, showProxy: true });
   }
 
-  // settle reports how cell ended (err, or the value of its last
-  // expression) and goes on with the next one. text is the value as
-  // the REPL shows it, when the caller has it already.
-  function settle(cell, err, value, text) {
+  // settle reports how cell ended (failed: it threw err; else value is
+  // the value of its last expression) and goes on with the next one. text
+  // is the value as the REPL shows it, when the caller has it already.
+  function settle(cell, failed, err, value, text) {
     if (cell.finished) return;
     cell.finished = true;
     current = null;
     try {
       flushDecoders();
-      if ((err === undefined || err === null) && value !== undefined && text === undefined) {
+      if (!failed && value !== undefined && text === undefined) {
         try {
           // An object's custom inspect method is user code: it may loop.
           text = value !== null && (typeof value === 'object' || typeof value === 'function') ?
             guarded(() => show(value)) : show(value);
         } catch (e) {
+          failed = true;
           err = e;
         }
       }
-      if (err === undefined || err === null) {
+      if (!failed) {
         if (text !== undefined) {
           if (!server.underscoreAssigned) server.last = value;
           send({ type: 'result', bundle: { 'text/plain': text } });
@@ -755,7 +763,7 @@
     const cell = current;
     if (cell !== null && cell.awaiting) {
       cell.interrupted = true;
-      settle(cell, new Error(INTERRUPTED));
+      settle(cell, true, new Error(INTERRUPTED));
     }
   });
 
@@ -778,7 +786,7 @@
     try {
       cell.src = rewriteModuleSyntax(code, filename);
     } catch (err) {
-      settle(cell, err);
+      settle(cell, true, err);
       return;
     }
     if (MAIN_LOADER !== undefined && !/await|import|^\s*\{/.test(cell.src)) {
@@ -791,16 +799,18 @@
     let sync = true;
     let outcome = null;
     const done = (err, value) => {
-      if (sync) outcome = [err, value];
-      else settle(cell, err, value);
+      // (The REPL passes no error for a thrown undefined or null.)
+      const failed = err !== undefined && err !== null;
+      if (sync) outcome = [failed, err, value];
+      else settle(cell, failed, err, value);
     };
     try {
       guarded(() => server.eval(cell.src, server.context, cell.filename, done));
     } catch (err) {
-      if (outcome === null) outcome = [err];
+      if (outcome === null) outcome = [true, err];
     }
     sync = false;
-    if (outcome !== null) settle(cell, outcome[0], outcome[1]);
+    if (outcome !== null) settle(cell, outcome[0], outcome[1], outcome[2]);
     else cell.awaiting = true;
   }
 
@@ -814,7 +824,7 @@
     try {
       script = new vm.Script(cell.src, { filename: cell.filename, importModuleDynamically: MAIN_LOADER });
     } catch (err) {
-      settle(cell, err);
+      settle(cell, true, err);
       return;
     }
     let value;
@@ -825,10 +835,10 @@
         if (value !== undefined) text = show(value);
       });
     } catch (err) {
-      settle(cell, err);
+      settle(cell, true, err);
       return;
     }
-    settle(cell, null, value, text);
+    settle(cell, false, undefined, value, text);
   }
 
   // pump runs the queued cells one after another. A cell that finishes

@@ -14,7 +14,7 @@ import (
 	"github.com/evanw/esbuild/pkg/api"
 )
 
-// ofType returns the messages of type typ.
+// nodeOfType returns the messages of type typ.
 func nodeOfType(ms []message, typ string) []message {
 	var out []message
 	for _, m := range ms {
@@ -25,12 +25,12 @@ func nodeOfType(ms []message, typ string) []message {
 	return out
 }
 
-// status returns the status of the done message that ends ms.
+// nodeStatus returns the status of the done message that ends ms.
 func nodeStatus(ms []message) string {
 	return ms[len(ms)-1].Status
 }
 
-// mustOK runs code and fails the test unless it ends ok; it returns the
+// nodeOK runs code and fails the test unless it ends ok; it returns the
 // cell's messages.
 func nodeOK(d *driver, code string) []message {
 	d.t.Helper()
@@ -41,7 +41,7 @@ func nodeOK(d *driver, code string) []message {
 	return ms
 }
 
-// result runs code and returns the text/plain of its result ("" for none).
+// nodeResult runs code and returns the text/plain of its result ("" for none).
 func nodeResult(d *driver, code string) string {
 	d.t.Helper()
 	rs := nodeOfType(nodeOK(d, code), "result")
@@ -54,7 +54,7 @@ func nodeResult(d *driver, code string) string {
 	return rs[0].Bundle["text/plain"]
 }
 
-// exception runs code, expects it to end with status, and returns its
+// nodeException runs code, expects it to end with status, and returns its
 // exception.
 func nodeException(d *driver, code, wantStatus string) message {
 	d.t.Helper()
@@ -202,13 +202,19 @@ func TestNodeImportAndRequire(t *testing.T) {
 	t.Parallel()
 	d := startDriver(t, "javascript")
 	files := map[string]string{
-		"m.mjs":     "export default 'def'\nexport const y = 'why'\nexport function f() { return 'eff' }\n",
-		"c.js":      "module.exports = { name: 'cjs', twice: (n) => 2 * n }\n",
-		"side.mjs":  "globalThis.sideEffect = (globalThis.sideEffect || 0) + 1\n",
-		"data.json": `{"k": [1, 2]}`,
+		"m.mjs":                          "export default 'def'\nexport const y = 'why'\nexport function f() { return 'eff' }\n",
+		"c.js":                           "module.exports = { name: 'cjs', twice: (n) => 2 * n }\n",
+		"side.mjs":                       "globalThis.sideEffect = (globalThis.sideEffect || 0) + 1\n",
+		"data.json":                      `{"k": [1, 2]}`,
+		"node_modules/pkgx/package.json": `{"name": "pkgx", "main": "main.js"}`,
+		"node_modules/pkgx/main.js":      "exports.hello = () => 'hello from pkgx'\n",
 	}
 	for name, src := range files {
-		if err := os.WriteFile(filepath.Join(d.cmd.Dir, name), []byte(src), 0o644); err != nil {
+		path := filepath.Join(d.cmd.Dir, name)
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -227,7 +233,11 @@ func TestNodeImportAndRequire(t *testing.T) {
 		// Strings, comments, templates and calls named import are no imports.
 		{"const s = \"import q from 'nowhere'\"; // import z from 'z'\n`import ${'t'} from`.length + s.length", "36"},
 		{"const m2 = await import('./m.mjs'); m2.y", "'why'"},
+		{"const lazy = import('./m.mjs'); typeof lazy.then", "'function'"},
+		{"(await lazy).f()", "'eff'"},
 		{"const c2 = require('./c.js'); [c2 === c, require('fs') === fs]", "[ true, true ]"},
+		{"require('pkgx').hello()", "'hello from pkgx'"},
+		{"import { hello } from 'pkgx'\nhello()", "'hello from pkgx'"},
 	} {
 		if got := nodeResult(d, tc.code); got != tc.want {
 			t.Errorf("%q: result %q, want %q", tc.code, got, tc.want)
@@ -251,6 +261,8 @@ func TestNodeImportAndRequire(t *testing.T) {
 	}
 }
 
+// nodeNoInternalFrames fails the test when e's traceback shows a frame of
+// the driver or of Node itself.
 func nodeNoInternalFrames(t *testing.T, e message) {
 	t.Helper()
 	for _, l := range e.Traceback {
@@ -339,7 +351,7 @@ func TestNodeSyntaxError(t *testing.T) {
 	}
 }
 
-// transpile turns TypeScript into JavaScript and a source map as the host
+// nodeTranspile turns TypeScript into JavaScript and a source map as the host
 // does for cells.
 func nodeTranspile(t *testing.T, name, src string) (code, sourceMap string) {
 	t.Helper()
@@ -358,31 +370,41 @@ func nodeTranspile(t *testing.T, name, src string) (code, sourceMap string) {
 func TestNodeTypeScriptSourceMap(t *testing.T) {
 	t.Parallel()
 	d := startDriver(t, "javascript")
-	ts := `import * as path from 'node:path';
-interface Point {
+	runTS := func(name, ts string) (string, []message) {
+		t.Helper()
+		code, sm := nodeTranspile(t, name, ts)
+		d.send(map[string]any{"type": "run", "code": code, "filename": name, "source_map": sm})
+		return code, d.collect()
+	}
+	// Imports stay (verbatimModuleSyntax) and bind names for later cells.
+	_, ms := runTS("cell1.ts", "import type { Stats } from 'node:fs';\nimport * as path from 'node:path';\nconst none: Stats | null = null;\npath.basename('/a/b')\n")
+	if rs := nodeOfType(ms, "result"); nodeStatus(ms) != "ok" || len(rs) != 1 || rs[0].Bundle["text/plain"] != "'b'" {
+		t.Fatalf("import cell: %+v", ms)
+	}
+
+	ts := `interface Point {
   x: number;
 }
-function fail(p: Point): never { throw new TypeError(path.basename('/a/b') + p.x) }
 type N = number;
+function fail(p: Point): never { throw new TypeError(path.basename('/a/b') + p.x) }
 const q: Point = { x: 1 as N };
+
 fail(q);
 `
-	code, sm := nodeTranspile(t, "cell1.ts", ts)
+	code, ms := runTS("cell2.ts", ts)
 	if strings.Contains(code, "interface") || strings.Count(code, "\n") >= strings.Count(ts, "\n") {
 		t.Fatalf("esbuild kept the type-only lines:\n%s", code)
 	}
-	d.send(map[string]any{"type": "run", "code": code, "filename": "cell1.ts", "source_map": sm})
-	ms := d.collect()
 	es := nodeOfType(ms, "exception")
 	if nodeStatus(ms) != "error" || len(es) != 1 {
 		t.Fatalf("messages %+v", ms)
 	}
 	e := es[0]
 	if e.Name != "TypeError" || e.Message != "b1" || e.Line != 5 {
-		t.Errorf("exception %+v, want TypeError b1 on line 5", e)
+		t.Errorf("exception %+v, want TypeError b1 on line 5\nJavaScript:\n%s", e, code)
 	}
 	tb := strings.Join(e.Traceback, "\n")
-	if !strings.Contains(tb, "at fail (cell1.ts:5:") || !strings.Contains(tb, "at cell1.ts:8:") {
+	if !strings.Contains(tb, "at fail (cell2.ts:5:") || !strings.Contains(tb, "at cell2.ts:8:") {
 		t.Errorf("traceback not mapped to TypeScript lines:\n%s\nJavaScript:\n%s", tb, code)
 	}
 	nodeNoInternalFrames(t, e)
@@ -394,15 +416,13 @@ const v: T = await Promise.resolve(3);
 
 fail({ x: v });
 `
-	code2, sm2 := nodeTranspile(t, "cell2.ts", ts2)
-	d.send(map[string]any{"type": "run", "code": code2, "filename": "cell2.ts", "source_map": sm2})
-	ms = d.collect()
+	code2, ms := runTS("cell3.ts", ts2)
 	es = nodeOfType(ms, "exception")
 	if len(es) != 1 || es[0].Line != 4 || es[0].Message != "b3" {
 		t.Fatalf("second cell: %+v\nJavaScript:\n%s", ms, code2)
 	}
 	tb = strings.Join(es[0].Traceback, "\n")
-	if !strings.Contains(tb, "at fail (cell1.ts:5:") || !strings.Contains(tb, "cell2.ts:4:") {
+	if !strings.Contains(tb, "at fail (cell2.ts:5:") || !strings.Contains(tb, "cell3.ts:4:") {
 		t.Errorf("traceback of the second cell:\n%s", tb)
 	}
 	if got := nodeResult(d, "v"); got != "3" {
@@ -414,10 +434,13 @@ func TestNodeInterrupt(t *testing.T) {
 	t.Parallel()
 	d := startDriver(t, "javascript")
 	nodeOK(d, "let kept = 'state'")
+	// The cells that await say "started" once they await: a SIGINT that
+	// lands just as the synchronous part of a cell ends can be lost (vm's
+	// watchdog drops it), which would make the test flaky.
 	for _, code := range []string{
 		"console.log('started'); while (true) {}",
-		"console.log('started'); await new Promise(() => {})",
-		"console.log('started'); await null; for (;;) await new Promise(r => setTimeout(r, 5))",
+		"await null; console.log('started'); await new Promise(() => {})",
+		"await null; console.log('started'); for (;;) await new Promise(r => setTimeout(r, 5))",
 	} {
 		d.send(map[string]any{"type": "run", "code": code, "filename": "<cell>"})
 		if m := d.next(); m.Type != "stdout" || m.Text != "started\n" {
@@ -503,8 +526,8 @@ func TestNodeExitFlushes(t *testing.T) {
 	}
 }
 
+// TestNodeTiming is not parallel: the other tests would slow it down.
 func TestNodeTiming(t *testing.T) {
-	t.Parallel()
 	d := startDriver(t, "javascript")
 	nodeOK(d, "let x = 1")
 	for i := 0; i < 20; i++ { // warm up
