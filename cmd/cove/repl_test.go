@@ -1,6 +1,11 @@
 package main
 
-import "testing"
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
 
 func TestCellComplete(t *testing.T) {
 	cases := []struct {
@@ -34,5 +39,38 @@ func TestCellComplete(t *testing.T) {
 		if got := cellComplete(c.language, c.lines); got != c.want {
 			t.Errorf("%s %q: complete = %v, want %v", c.language, c.lines, got, c.want)
 		}
+	}
+}
+
+func TestReplSession(t *testing.T) {
+	c := newCLI(t)
+	images := t.TempDir()
+	in := "x = 6\ndef times(v):\n    return v * 7\n\ntimes(x)\n" +
+		"import matplotlib.pyplot as plt\nplt.figure(figsize=(2, 1), dpi=100); plt.plot([1, 2]); plt.show()\n" +
+		"1/0\nprint('still', x)\nwhile True: pass\n"
+	r := c.do(in, "repl", "python", "--timeout", "1s", "--images", images)
+	if r.code != 0 {
+		t.Fatalf("exit %d, stderr %q", r.code, r.stderr)
+	}
+	for _, want := range []string{"42\n", "still 6\n", "[image 200x100 saved to " + filepath.Join(images, "cell5-1.png") + "]\n"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("stdout lacks %q:\n%s", want, r.stdout)
+		}
+	}
+	for _, want := range []string{`File "<cell 6>", line 1`, "ZeroDivisionError: division by zero", "cove: interrupted: wall-clock timeout after 1s (verdict timeout)"} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, r.stderr)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(images, "cell5-1.png")); err != nil {
+		t.Error(err)
+	}
+	r = c.do("const n: number = await Promise.resolve(21)\nn * 2\n", "repl", "ts")
+	if r.code != 0 || r.stdout != "42\n" {
+		t.Fatalf("typescript: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+	r = c.do("", "repl", "bash")
+	if r.code == 0 || !strings.Contains(r.stderr, "cove shell") {
+		t.Fatalf("bash: exit %d, stderr %q", r.code, r.stderr)
 	}
 }
