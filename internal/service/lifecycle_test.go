@@ -226,6 +226,11 @@ func TestRestartComesBackStopped(t *testing.T) {
 	if err := svc.Shutdown(ctx); err != nil {
 		t.Fatal(err)
 	}
+	// The record a one-request run leaves when cove dies during it.
+	now := time.Now()
+	if err := st.PutSandbox(ctx, &store.SandboxRecord{ID: "0123456789ab", State: cove.StateRunning, Limits: cove.DefaultLimits(), CreatedAt: now, LastActiveAt: now, Ephemeral: true}); err != nil {
+		t.Fatal(err)
+	}
 	st.Close()
 
 	st2, err := store.Open(ctx, path)
@@ -241,6 +246,9 @@ func TestRestartComesBackStopped(t *testing.T) {
 	got, err := svc2.GetSandbox(ctx, sb.ID)
 	if err != nil || got.State != cove.StateStopped || got.Labels["app"] != "x" {
 		t.Fatalf("after restart: %+v %v", got, err)
+	}
+	if got, err := svc2.GetSandbox(ctx, "0123456789ab"); cove.ErrorCode(err) != cove.CodeNotFound {
+		t.Fatalf("the one-request sandbox of the earlier run: %+v %v, want not_found", got, err)
 	}
 	if _, err := svc2.StartSandbox(ctx, sb.ID); err != nil {
 		t.Fatal(err)

@@ -146,6 +146,16 @@ func (s *Service) Start(ctx context.Context) error {
 		return err
 	}
 	for _, r := range recs {
+		if r.Ephemeral {
+			// A one-request sandbox whose request died with an earlier
+			// run: nobody will ask for it again. The sweep below removes
+			// what is left of it.
+			if err := s.records.DeleteSandbox(ctx, r.ID); err != nil && cove.ErrorCode(err) != cove.CodeNotFound {
+				return err
+			}
+			s.log.Info("deleted the one-request sandbox of an earlier run", "id", r.ID)
+			continue
+		}
 		if r.State == cove.StateRunning || r.State == cove.StateError {
 			if _, err := s.records.UpdateSandbox(ctx, r.ID, func(r *store.SandboxRecord) error {
 				r.State = cove.StateStopped
@@ -257,7 +267,7 @@ func (s *Service) createSandbox(ctx context.Context, spec cove.SandboxSpec, ephe
 	rec := &store.SandboxRecord{
 		Owner: who, State: cove.StateRunning, Language: spec.Language, Limits: limits,
 		Env: spec.Env, Labels: spec.Labels, IdleTimeout: spec.IdleTimeout, TTL: spec.TTL,
-		CreatedAt: now, LastActiveAt: now,
+		CreatedAt: now, LastActiveAt: now, Ephemeral: ephemeral,
 	}
 	if rec.IdleTimeout == 0 {
 		rec.IdleTimeout = s.opts.IdleTimeout

@@ -19,6 +19,7 @@ type migration struct {
 // migrations are the schema's history; version i+1 is migrations[i].
 var migrations = []migration{
 	{1, schemaV1},
+	{2, schemaV2},
 }
 
 // schemaVersionTable records each applied migration; the schema's version
@@ -69,6 +70,13 @@ CREATE TABLE keys (
 	created_at           INTEGER NOT NULL,
 	revoked_at           INTEGER
 ) STRICT;
+`
+
+// schemaV2 marks the sandboxes that live as long as one request (POST
+// /v1/run): a restart after a crash deletes them rather than keeping them
+// stopped, since nobody asked for them to stay.
+const schemaV2 = `
+ALTER TABLE sandboxes ADD COLUMN ephemeral INTEGER NOT NULL DEFAULT 0 CHECK (ephemeral IN (0, 1));
 `
 
 const (

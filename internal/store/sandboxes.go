@@ -35,6 +35,8 @@ type SandboxRecord struct {
 	LastActiveAt time.Time
 	// ExpiresAt is when the TTL deletes the sandbox (zero: never).
 	ExpiresAt time.Time
+	// Ephemeral marks a sandbox that lives as long as one request.
+	Ephemeral bool
 }
 
 // SandboxFilter selects and pages ListSandboxes.
@@ -56,14 +58,14 @@ type SandboxFilter struct {
 // MaxPageSize is the largest (and default) page of ListSandboxes.
 const MaxPageSize = 100
 
-const sandboxColumns = `id, owner, state, language, limits, env, labels, idle_timeout, ttl, created_at, last_active_at, expires_at`
+const sandboxColumns = `id, owner, state, language, limits, env, labels, idle_timeout, ttl, created_at, last_active_at, expires_at, ephemeral`
 
 const (
 	insertSandbox = `INSERT INTO sandboxes (` + sandboxColumns + `, memory_bytes)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	selectSandbox = `SELECT ` + sandboxColumns + ` FROM sandboxes WHERE id = ?`
 	updateSandbox = `UPDATE sandboxes SET owner = ?, state = ?, language = ?, limits = ?, env = ?, labels = ?,
-		idle_timeout = ?, ttl = ?, created_at = ?, last_active_at = ?, expires_at = ?, memory_bytes = ?
+		idle_timeout = ?, ttl = ?, created_at = ?, last_active_at = ?, expires_at = ?, ephemeral = ?, memory_bytes = ?
 		WHERE id = ?`
 	deleteSandbox = `DELETE FROM sandboxes WHERE id = ?`
 	// touchSandbox writes only when the time moves forward, so a burst of
@@ -332,7 +334,7 @@ func sandboxArgs(r *SandboxRecord) ([]any, error) {
 	}
 	return []any{
 		r.Owner, string(r.State), r.Language, string(limits), env, labels,
-		int64(r.IdleTimeout), int64(r.TTL), created, active, expires, r.Limits.MemoryBytes,
+		int64(r.IdleTimeout), int64(r.TTL), created, active, expires, r.Ephemeral, r.Limits.MemoryBytes,
 	}, nil
 }
 
@@ -350,7 +352,7 @@ func scanSandbox(sc scanner) (*SandboxRecord, error) {
 		created, active, expiry sql.NullInt64
 	)
 	if err := sc.Scan(&r.ID, &r.Owner, &state, &r.Language, &limits, &env, &labels,
-		&idle, &ttl, &created, &active, &expiry); err != nil {
+		&idle, &ttl, &created, &active, &expiry, &r.Ephemeral); err != nil {
 		return nil, err
 	}
 	r.State = cove.SandboxState(state)

@@ -51,6 +51,7 @@ func fullSandbox() *SandboxRecord {
 		CreatedAt:    created,
 		LastActiveAt: created.Add(time.Second),
 		ExpiresAt:    created.Add(36 * time.Hour),
+		Ephemeral:    true,
 	}
 }
 
