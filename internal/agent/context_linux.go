@@ -936,11 +936,27 @@ func (k *kcontext) interrupt() error {
 	if k.stopped {
 		return noContext(k.spec.ID)
 	}
-	if k.cell != nil {
-		k.cell.in.signal(syscall.SIGINT)
+	if c := k.cell; c != nil {
+		c.in.signal(syscall.SIGINT)
+		// A driver can miss a SIGINT that lands just as a cell passes
+		// from its synchronous part to awaiting (Node's vm watchdog drops
+		// it): say it again while the same cell still runs.
+		for _, after := range interruptRepeats {
+			time.AfterFunc(after, func() {
+				c.smu.Lock()
+				defer c.smu.Unlock()
+				if !c.finished {
+					c.in.signal(syscall.SIGINT)
+				}
+			})
+		}
 	}
 	return nil
 }
+
+// interruptRepeats are when an interrupt the host asked for is repeated
+// if the cell has not ended.
+var interruptRepeats = []time.Duration{300 * time.Millisecond, time.Second}
 
 // restart replaces the interpreter with a fresh one. A running cell ends
 // with status died and Restarted.
