@@ -41,7 +41,9 @@ func generatedEtc() map[string]string {
 func prepareEtc(dir string) error {
 	stamp := filepath.Join(dir, ".cove-etc")
 	if fi, err := os.Stat(stamp); err == nil && !hostEtcNewer(fi.ModTime()) {
-		return nil
+		if b, err := os.ReadFile(stamp); err == nil && string(b) == etcFormat {
+			return nil
+		}
 	}
 	tmp, err := os.MkdirTemp(filepath.Dir(dir), ".etc-")
 	if err != nil {
@@ -61,7 +63,7 @@ func prepareEtc(dir string) error {
 			return fmt.Errorf("copying /etc/%s: %w", name, err)
 		}
 	}
-	if err := os.WriteFile(filepath.Join(tmp, ".cove-etc"), nil, 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(tmp, ".cove-etc"), []byte(etcFormat), 0o644); err != nil {
 		return err
 	}
 	old := dir + ".old"
@@ -74,6 +76,10 @@ func prepareEtc(dir string) error {
 	return nil
 }
 
+// etcFormat is kept in the prepared /etc's stamp: a cove whose copy
+// differs in form prepares it again.
+const etcFormat = "2: host files keep their modification times\n"
+
 // hostEtcNewer reports whether a host entry changed after t.
 func hostEtcNewer(t time.Time) bool {
 	for _, name := range etcFromHost {
@@ -85,7 +91,10 @@ func hostEtcNewer(t time.Time) bool {
 }
 
 // copyTree copies a file, symlink or directory tree, keeping symlinks as
-// symlinks and permission bits.
+// symlinks, permission bits and the modification times of files. The times
+// matter: Python checks a module's compiled cache in /usr against its
+// source's time, and a copy of /etc/python3.11/sitecustomize.py with a new
+// time would make every Python start compile it again (about 1 ms).
 func copyTree(src, dst string) error {
 	return filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -107,7 +116,10 @@ func copyTree(src, dst string) error {
 		case fi.IsDir():
 			return os.Mkdir(target, fi.Mode().Perm())
 		case fi.Mode().IsRegular():
-			return copyFile(p, target, fi.Mode().Perm())
+			if err := copyFile(p, target, fi.Mode().Perm()); err != nil {
+				return err
+			}
+			return os.Chtimes(target, fi.ModTime(), fi.ModTime())
 		}
 		return nil
 	})
