@@ -37,11 +37,25 @@ func (c *Client) openStream(ctx context.Context, method, p string, q url.Values,
 
 // openStreamWith sends body, of media type ctype, for an NDJSON answer.
 func (c *Client) openStreamWith(ctx context.Context, method, p string, q url.Values, body io.Reader, ctype string, needExit bool) (cove.Stream, error) {
+	resp, cancel, err := c.sendForNDJSON(ctx, method, p, q, body, ctype)
+	if err != nil {
+		return nil, err
+	}
+	cutShort := ""
+	if needExit {
+		cutShort = "the stream ended before the program's result"
+	}
+	return newNDJSON(ctx, cancel, resp, cutShort, decodeEvent), nil
+}
+
+// sendForNDJSON sends a request that asks for an NDJSON answer, and
+// returns the answer once its status is known, with what cancels it.
+func (c *Client) sendForNDJSON(ctx context.Context, method, p string, q url.Values, body io.Reader, ctype string) (*http.Response, context.CancelFunc, error) {
 	rctx, cancel := context.WithCancel(ctx)
 	req, err := c.request(rctx, method, p, q, body)
 	if err != nil {
 		cancel()
-		return nil, err
+		return nil, nil, err
 	}
 	req.Header.Set("Accept", "application/x-ndjson")
 	if ctype != "" {
@@ -51,70 +65,88 @@ func (c *Client) openStreamWith(ctx context.Context, method, p string, q url.Val
 	if err != nil {
 		cancel()
 		if cerr := ctx.Err(); cerr != nil {
-			return nil, cerr
+			return nil, nil, cerr
 		}
-		return nil, err
+		return nil, nil, err
 	}
-	return &stream{ctx: ctx, cancel: cancel, resp: resp, rd: bufio.NewReaderSize(resp.Body, 64<<10), needExit: needExit}, nil
+	return resp, cancel, nil
 }
 
-// stream is a cove.Stream read from an NDJSON answer.
-type stream struct {
-	ctx      context.Context // the caller's
-	cancel   context.CancelFunc
-	resp     *http.Response
-	rd       *bufio.Reader
-	needExit bool
+// ndjson is a stream of events of type E read from an NDJSON answer:
+// cove.Stream (E = cove.Event) and cove.AIStream (E = cove.AIEvent).
+type ndjson[E any] struct {
+	ctx    context.Context // the caller's
+	cancel context.CancelFunc
+	resp   *http.Response
+	rd     *bufio.Reader
+	// decode turns a line into an event, and says whether it is the
+	// last one (an exit, a result). An error event of the server becomes
+	// its error.
+	decode func(line []byte) (ev E, last bool, err error)
+	// cutShort, when set, is the error for an answer that ends before its
+	// last event; without it the end of the answer ends the stream (the
+	// logs of a running process).
+	cutShort string
 
 	mu     sync.Mutex // serialises Next
-	done   bool       // the stream has ended (exit, error or end of answer)
+	done   bool       // the stream has ended (last event, error or end of answer)
 	closed atomic.Bool
 	once   sync.Once
 }
 
-// Next returns the next event; io.EOF after the exit event (or the end of
+// newNDJSON reads resp's body as a stream of events.
+func newNDJSON[E any](ctx context.Context, cancel context.CancelFunc, resp *http.Response, cutShort string, decode func([]byte) (E, bool, error)) *ndjson[E] {
+	return &ndjson[E]{ctx: ctx, cancel: cancel, resp: resp, rd: bufio.NewReaderSize(resp.Body, 64<<10), decode: decode, cutShort: cutShort}
+}
+
+// decodeEvent decodes an execution's event.
+func decodeEvent(line []byte) (cove.Event, bool, error) {
+	var w wire.Event
+	if err := json.Unmarshal(line, &w); err != nil {
+		return cove.Event{}, true, cove.Errorf(cove.CodeUnavailable, "malformed event from the server: %v", err)
+	}
+	ev, err := w.Cove()
+	return ev, err != nil || ev.Type == cove.EventExit, err
+}
+
+// Next returns the next event; io.EOF after the last event (or the end of
 // a log stream), ctx.Err() once the caller's context is cancelled, and
 // ErrStreamClosed after Close.
-func (s *stream) Next() (cove.Event, error) {
+func (s *ndjson[E]) Next() (E, error) {
+	var zero E
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for {
 		if s.closed.Load() {
-			return cove.Event{}, ErrStreamClosed
+			return zero, ErrStreamClosed
 		}
 		if err := s.ctx.Err(); err != nil {
-			return cove.Event{}, err
+			return zero, err
 		}
 		if s.done {
-			return cove.Event{}, io.EOF
+			return zero, io.EOF
 		}
 		line, err := readLine(s.rd)
 		if err != nil {
-			return cove.Event{}, s.readError(err)
+			return zero, s.readError(err)
 		}
 		line = bytes.TrimSpace(line)
 		if len(line) == 0 {
 			continue
 		}
-		var w wire.Event
-		if err := json.Unmarshal(line, &w); err != nil {
+		ev, last, err := s.decode(line)
+		if last {
 			s.done = true
-			return cove.Event{}, cove.Errorf(cove.CodeUnavailable, "malformed event from the server: %v", err)
 		}
-		ev, err := w.Cove()
 		if err != nil {
-			s.done = true
-			return cove.Event{}, err
-		}
-		if ev.Type == cove.EventExit {
-			s.done = true
+			return zero, err
 		}
 		return ev, nil
 	}
 }
 
 // readError explains why reading the stream failed.
-func (s *stream) readError(err error) error {
+func (s *ndjson[E]) readError(err error) error {
 	switch {
 	case s.closed.Load():
 		return ErrStreamClosed
@@ -122,8 +154,8 @@ func (s *stream) readError(err error) error {
 		return s.ctx.Err()
 	case errors.Is(err, io.EOF):
 		s.done = true
-		if s.needExit {
-			return cove.Errorf(cove.CodeUnavailable, "the stream ended before the program's result")
+		if s.cutShort != "" {
+			return cove.Errorf(cove.CodeUnavailable, "%s", s.cutShort)
 		}
 		return io.EOF
 	}
@@ -135,11 +167,11 @@ func (s *stream) readError(err error) error {
 // last event has come.
 const closeWait = 5 * time.Second
 
-// Close aborts the request, and with it the execution if it still runs.
-// After the exit event it instead reads the answer to its end, so that
-// the server has finished with the execution (for Run, destroyed its
-// sandbox) when Close returns.
-func (s *stream) Close() error {
+// Close aborts the request, and with it what the server was doing for
+// it (an execution, an analysis) if it still runs. After the last event
+// it instead reads the answer to its end, so that the server has
+// finished (for Run, destroyed its sandbox) when Close returns.
+func (s *ndjson[E]) Close() error {
 	s.once.Do(func() {
 		s.closed.Store(true)
 		if s.finished() {
@@ -155,7 +187,7 @@ func (s *stream) Close() error {
 
 // finished reports whether the stream has ended, without waiting for a
 // Next in progress.
-func (s *stream) finished() bool {
+func (s *ndjson[E]) finished() bool {
 	if !s.mu.TryLock() {
 		return false
 	}

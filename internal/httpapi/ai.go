@@ -1,9 +1,6 @@
 package httpapi
 
 import (
-	"encoding/json"
-	"errors"
-	"io"
 	"mime"
 	"net/http"
 	"strings"
@@ -64,52 +61,5 @@ func wantsJSONOnly(r *http.Request) bool {
 // and ends with an error event if the analysis fails. A client that goes
 // away cancels the request's context, and with it the analysis.
 func (s *server) writeAIStream(w http.ResponseWriter, r *http.Request, st cove.AIStream, kind string) {
-	defer st.Close()
-	h := w.Header()
-	h.Set("Content-Type", kind)
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Accel-Buffering", "no")
-	w.WriteHeader(http.StatusOK)
-	dw := s.newDeadlineWriter(w)
-	defer dw.reset()
-	dw.rc.Flush()
-	ew := &eventWriter{w: dw, rc: dw.rc, sse: kind == mediaSSE}
-	for {
-		ev, err := st.Next()
-		if errors.Is(err, io.EOF) {
-			return
-		}
-		if err != nil {
-			if r.Context().Err() != nil {
-				return
-			}
-			if ew.writeValue(wire.EventError, &wire.AIEvent{Type: wire.EventError, Error: s.errorDetail(r, err)}) != nil {
-				panic(http.ErrAbortHandler)
-			}
-			return
-		}
-		if ew.writeValue(string(ev.Type), wire.AIEventFrom(ev)) != nil {
-			panic(http.ErrAbortHandler)
-		}
-	}
-}
-
-// writeValue writes one event of any shape, named typ for SSE.
-func (e *eventWriter) writeValue(typ string, v any) error {
-	e.buf.Reset()
-	if e.sse {
-		e.buf.WriteString("event: " + typ + "\ndata: ")
-	}
-	enc := json.NewEncoder(&e.buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return err
-	}
-	if e.sse {
-		e.buf.WriteByte('\n')
-	}
-	if _, err := e.w.Write(e.buf.Bytes()); err != nil {
-		return err
-	}
-	return e.rc.Flush()
+	writeEvents(s, w, r, st, kind, func(ev cove.AIEvent) (string, any) { return string(ev.Type), wire.AIEventFrom(ev) })
 }

@@ -57,6 +57,21 @@ func (s *server) answerExecution(w http.ResponseWriter, r *http.Request, st cove
 // writeStream writes st's events as they come, flushing each, and ends
 // with an error event if the stream fails.
 func (s *server) writeStream(w http.ResponseWriter, r *http.Request, st cove.Stream, kind string) {
+	writeEvents(s, w, r, st, kind, func(ev cove.Event) (string, any) { return string(ev.Type), wire.EventFrom(ev) })
+}
+
+// eventStream is what writeEvents writes: cove.Stream and cove.AIStream.
+type eventStream[E any] interface {
+	Next() (E, error)
+	Close() error
+}
+
+// writeEvents writes a stream's events as NDJSON lines or SSE events as
+// they come, flushing each, and ends with an error event if the stream
+// fails. wireOf gives an event's type (the SSE event's name) and its wire
+// form. The stream is closed at the end; a client that goes away cancels
+// the request's context, and with it what the stream delivers.
+func writeEvents[E any](s *server, w http.ResponseWriter, r *http.Request, st eventStream[E], kind string, wireOf func(E) (string, any)) {
 	defer st.Close()
 	h := w.Header()
 	h.Set("Content-Type", kind)
@@ -77,12 +92,12 @@ func (s *server) writeStream(w http.ResponseWriter, r *http.Request, st cove.Str
 			if r.Context().Err() != nil {
 				return // the client went away; nobody reads an error
 			}
-			if ew.write(&wire.Event{Type: wire.EventError, Error: s.errorDetail(r, err)}) != nil {
+			if ew.write(wire.EventError, &wire.Event{Type: wire.EventError, Error: s.errorDetail(r, err)}) != nil {
 				panic(http.ErrAbortHandler)
 			}
 			return
 		}
-		if ew.write(wire.EventFrom(ev)) != nil {
+		if ew.write(wireOf(ev)) != nil {
 			// The client is gone or stalled: drop the connection rather
 			// than block on the rest of the answer.
 			panic(http.ErrAbortHandler)
@@ -98,14 +113,15 @@ type eventWriter struct {
 	buf bytes.Buffer
 }
 
-func (e *eventWriter) write(ev *wire.Event) error {
+// write writes one event, named typ for SSE.
+func (e *eventWriter) write(typ string, v any) error {
 	e.buf.Reset()
 	if e.sse {
-		e.buf.WriteString("event: " + ev.Type + "\ndata: ")
+		e.buf.WriteString("event: " + typ + "\ndata: ")
 	}
 	enc := json.NewEncoder(&e.buf)
 	enc.SetEscapeHTML(false)
-	if err := enc.Encode(ev); err != nil {
+	if err := enc.Encode(v); err != nil {
 		return err
 	}
 	if e.sse {
