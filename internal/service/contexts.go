@@ -11,8 +11,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/cove-sandbox/cove"
 	"github.com/cove-sandbox/cove/internal/agent"
 	"github.com/cove-sandbox/cove/internal/lang"
@@ -314,17 +312,7 @@ const restartedNote = "; the context was restarted and its state is lost"
 // cellResultOf turns the agent's facts about a cell into a verdict and a
 // one-line explanation.
 func cellResultOf(r *agent.CellResult, limits cove.Limits) *cove.ExecResult {
-	res := &cove.ExecResult{
-		StdoutTruncated: r.StdoutTruncated,
-		StderrTruncated: r.StderrTruncated,
-		WallMS:          r.WallNS / int64(time.Millisecond),
-		CPUMS:           r.CPUNS / int64(time.Millisecond),
-		PeakMemoryBytes: r.PeakMemory,
-		Limits:          limits,
-	}
-	if r.Signal > 0 {
-		res.Signal = unix.SignalName(unix.Signal(r.Signal))
-	}
+	res := measured(r.StdoutTruncated, r.StderrTruncated, r.WallNS, r.CPUNS, r.PeakMemory, r.Signal, limits)
 	switch {
 	case r.OutputLimited:
 		res.Verdict = cove.VerdictOutputLimit

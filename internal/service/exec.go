@@ -291,21 +291,28 @@ func (st *stream) Close() error {
 	return err
 }
 
+// measured is a result with what the agent measured of an execution or a
+// cell, before its verdict.
+func measured(stdoutTruncated, stderrTruncated bool, wallNS, cpuNS, peak int64, signal int, limits cove.Limits) *cove.ExecResult {
+	res := &cove.ExecResult{
+		StdoutTruncated: stdoutTruncated,
+		StderrTruncated: stderrTruncated,
+		WallMS:          wallNS / int64(time.Millisecond),
+		CPUMS:           cpuNS / int64(time.Millisecond),
+		PeakMemoryBytes: peak,
+		Limits:          limits,
+	}
+	if signal > 0 {
+		res.Signal = unix.SignalName(unix.Signal(signal))
+	}
+	return res
+}
+
 // resultOf turns the agent's raw facts into a verdict and a one-line
 // explanation.
 func resultOf(r *agent.ExecResult, limits cove.Limits) *cove.ExecResult {
-	res := &cove.ExecResult{
-		ExitCode:        r.ExitCode,
-		StdoutTruncated: r.StdoutTruncated,
-		StderrTruncated: r.StderrTruncated,
-		WallMS:          r.WallNS / int64(time.Millisecond),
-		CPUMS:           r.CPUNS / int64(time.Millisecond),
-		PeakMemoryBytes: r.PeakMemory,
-		Limits:          limits,
-	}
-	if r.Signal > 0 {
-		res.Signal = unix.SignalName(unix.Signal(r.Signal))
-	}
+	res := measured(r.StdoutTruncated, r.StderrTruncated, r.WallNS, r.CPUNS, r.PeakMemory, r.Signal, limits)
+	res.ExitCode = r.ExitCode
 	switch {
 	case r.StartError != "":
 		res.Verdict = cove.VerdictSetupFailed
