@@ -7,6 +7,7 @@
 package lang
 
 import (
+	"maps"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -30,6 +31,8 @@ type Language struct {
 
 	// command is the argv before the file to run.
 	command []string
+	// env is added to the program's environment.
+	env map[string]string
 	// compile, when set, turns the source file into the file node (or
 	// another runtime) executes; it returns that file's name and content.
 	compile func(name, src string) (out string, code []byte, err error)
@@ -44,6 +47,8 @@ type Program struct {
 	// Argv is the command to run in the workspace; Argv[0] is looked up in
 	// the sandbox's PATH.
 	Argv []string
+	// Env is added to the program's environment, under what the user set.
+	Env map[string]string
 }
 
 // languages returns the registry's table. It builds fresh values on each
@@ -55,8 +60,13 @@ func languages() []*Language {
 			Aliases:    []string{"py", "python3"},
 			Extensions: []string{".py"},
 			SourceName: "main.py",
-			// -u: unbuffered, so that output streams while the program runs.
-			command: []string{"python3", "-u"},
+			// Standard output is line-buffered, as on a terminal, through
+			// the sitecustomize of EtcFiles: each line streams as it is
+			// printed, in one piece (python3 -u would write a print's
+			// parts separately, and a line of standard error could land
+			// between them).
+			command: []string{"python3"},
+			env:     map[string]string{"PYTHONPATH": pythonSiteDir},
 		},
 		{
 			Name:       "javascript",
@@ -82,6 +92,25 @@ func languages() []*Language {
 			SourceName: "main.sh",
 			command:    []string{"bash"},
 		},
+	}
+}
+
+// pythonSiteDir holds the sitecustomize that Python programs get (see
+// EtcFiles).
+const pythonSiteDir = "/etc/cove/python"
+
+// EtcFiles are files, by path under /etc, that a sandbox's /etc must hold
+// for programs to run as their language's entry says.
+func EtcFiles() map[string]string {
+	return map[string]string{
+		// Python's standard output on a pipe is block-buffered, and
+		// unbuffered with -u; line buffering is what a terminal gives.
+		"cove/python/sitecustomize.py": "import sys\n" +
+			"if sys.stdout is not None:\n" +
+			"    try:\n" +
+			"        sys.stdout.reconfigure(line_buffering=True)\n" +
+			"    except (AttributeError, ValueError):\n" +
+			"        pass\n",
 	}
 }
 
@@ -151,6 +180,7 @@ func (l *Language) Prepare(name, src string, argv []string) (*Program, error) {
 	return &Program{
 		Files: files,
 		Argv:  slices.Concat(l.command, []string{run}, argv),
+		Env:   maps.Clone(l.env),
 	}, nil
 }
 

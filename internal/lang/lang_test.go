@@ -159,10 +159,10 @@ func TestPrepare(t *testing.T) {
 		wantArgv  []string
 		wantFiles []string
 	}{
-		{"python default", "python", "", []string{"a", "b c"}, []string{"python3", "-u", "main.py", "a", "b c"}, []string{"main.py"}},
-		{"python own name", "py", "hello.py", nil, []string{"python3", "-u", "hello.py"}, []string{"hello.py"}},
-		{"python wrong extension", "py", "hello.js", nil, []string{"python3", "-u", "main.py"}, []string{"main.py"}},
-		{"python bare extension", "py", ".py", nil, []string{"python3", "-u", "main.py"}, []string{"main.py"}},
+		{"python default", "python", "", []string{"a", "b c"}, []string{"python3", "main.py", "a", "b c"}, []string{"main.py"}},
+		{"python own name", "py", "hello.py", nil, []string{"python3", "hello.py"}, []string{"hello.py"}},
+		{"python wrong extension", "py", "hello.js", nil, []string{"python3", "main.py"}, []string{"main.py"}},
+		{"python bare extension", "py", ".py", nil, []string{"python3", "main.py"}, []string{"main.py"}},
 		{"javascript default", "js", "", []string{"x"}, []string{"node", "main.js", "x"}, []string{"main.js"}},
 		{"javascript mjs", "node", "m.mjs", nil, []string{"node", "m.mjs"}, []string{"m.mjs"}},
 		{"javascript no extension", "javascript", "script", nil, []string{"node", "main.js"}, []string{"main.js"}},

@@ -131,7 +131,7 @@ func (s *Service) prepareCode(ctx context.Context, sb *sandbox, req cove.CodeReq
 	for _, name := range sortedKeys(prog.Files) {
 		files = append(files, agent.File{Path: name, Data: prog.Files[name]})
 	}
-	spec := &agent.ExecSpec{Argv: prog.Argv, Env: buildEnv(defaultEnv, sb.env, req.Env), Files: files}
+	spec := &agent.ExecSpec{Argv: prog.Argv, Env: buildEnv(defaultEnv, prog.Env, sb.env, req.Env), Files: files}
 	return s.start(ctx, sb, sb.limits, spec, stdinOf(req.StdinReader, req.Stdin), req.Timeout, 0, done)
 }
 

@@ -183,3 +183,47 @@ func TestCancelKillsProgram(t *testing.T) {
 		t.Fatalf("cancelled run left sandboxes: %v", list)
 	}
 }
+
+// TestPythonLinesStreamWhole checks that Python's standard output is
+// line-buffered, as on a terminal: each printed line arrives in one piece
+// and as soon as it is printed, and an explicit flush sends a partial line.
+func TestPythonLinesStreamWhole(t *testing.T) {
+	svc, _ := newTestService(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	code := "import sys, time\nprint('hello from', 3)\nprint('oops', file=sys.stderr)\nprint('x', end='', flush=True)\ntime.sleep(0.3)\nprint('y')\n"
+	st, err := svc.Run(ctx, cove.RunRequest{CodeRequest: cove.CodeRequest{Language: "python", Code: code}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	var stdout []string
+	start := time.Now()
+	var firstAt time.Duration
+	for {
+		ev, err := st.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ev.Type == cove.EventExit {
+			if ev.Result.Verdict != cove.VerdictOK {
+				t.Fatalf("%+v", ev.Result)
+			}
+			break
+		}
+		if ev.Type == cove.EventStdout {
+			if stdout == nil {
+				firstAt = time.Since(start)
+			}
+			stdout = append(stdout, string(ev.Data))
+		}
+	}
+	// The reader may find the flushed "x" with the first line, but never
+	// a line in pieces.
+	if len(stdout) < 2 || !strings.HasPrefix(stdout[0], "hello from 3\n") || strings.Join(stdout, "") != "hello from 3\nxy\n" {
+		t.Fatalf("stdout came as %q", stdout)
+	}
+	if total := time.Since(start); firstAt > total-200*time.Millisecond {
+		t.Fatalf("the first line came after %s of %s: it did not stream", firstAt, total)
+	}
+}

@@ -48,3 +48,19 @@ func TestPreparedEtcKeepsTimes(t *testing.T) {
 		t.Fatalf("stamp %q after preparing again", b)
 	}
 }
+
+// TestPreparedEtcHasCompiledPython checks that the Python modules cove
+// puts in /etc come compiled, since a sandbox cannot cache them itself.
+func TestPreparedEtcHasCompiledPython(t *testing.T) {
+	if _, err := os.Stat(hostPython); err != nil {
+		t.Skipf("no %s on this host: %v", hostPython, err)
+	}
+	dir := filepath.Join(t.TempDir(), "etc")
+	if err := prepareEtc(dir); err != nil {
+		t.Fatal(err)
+	}
+	pycs, _ := filepath.Glob(filepath.Join(dir, "cove/python/__pycache__/sitecustomize.*.pyc"))
+	if len(pycs) != 1 {
+		t.Fatalf("compiled sitecustomize: %v", pycs)
+	}
+}
