@@ -400,7 +400,9 @@ func TestDelegationV1(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.OOMKills != 1 || s.MemoryPeak > 64<<20 || s.MemoryPeak < 32<<20 {
+	// The peak may pass the limit by the pages the kernel charges in a
+	// batch before it reclaims or kills.
+	if s.OOMKills != 1 || s.MemoryPeak > 64<<20+256<<10 || s.MemoryPeak < 32<<20 {
 		t.Errorf("host Stats after the OOM kill = %+v; want 1 OOM kill and a peak near 64 MiB", s)
 	}
 	t.Logf("after the OOM kill: %+v", s)
