@@ -52,7 +52,7 @@ Without --sandbox it runs in a new sandbox that is removed at the end (kept with
 			if err != nil {
 				return err
 			}
-			if _, ok := contextDrivers[l.Name]; !ok {
+			if _, ok := l.ContextDriver(); !ok {
 				return cove.Errorf(cove.CodeInvalid, "the REPL runs python, javascript or typescript, not %s: use `cove shell` for a shell", l.Name)
 			}
 			limits, err := lf.limits()
@@ -102,9 +102,6 @@ Without --sandbox it runs in a new sandbox that is removed at the end (kept with
 	lf.register(cmd)
 	return cmd
 }
-
-// contextDrivers are the languages a context runs.
-var contextDrivers = map[string]bool{"python": true, "javascript": true, "typescript": true}
 
 // repl is one interactive session on a context.
 type repl struct {
@@ -275,10 +272,13 @@ func (r *repl) printException(x *cove.CellError) {
 	if x == nil {
 		return
 	}
-	tb := strings.TrimRight(strings.Join(x.Traceback, ""), "\n")
-	if tb != "" && !strings.Contains(tb, "\n") && len(x.Traceback) > 1 {
-		tb = strings.Join(x.Traceback, "\n")
+	// Python's traceback entries end with a newline, Node's stack lines
+	// do not: print each on its own line either way.
+	lines := make([]string, len(x.Traceback))
+	for i, l := range x.Traceback {
+		lines[i] = strings.TrimRight(l, "\n")
 	}
+	tb := strings.Join(lines, "\n")
 	if tb != "" {
 		fmt.Fprintln(r.errOut, tb)
 	}

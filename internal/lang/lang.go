@@ -33,6 +33,9 @@ type Language struct {
 	command []string
 	// env is added to the program's environment.
 	env map[string]string
+	// contextDriver names the interpreter driver of the language's
+	// stateful contexts (internal/agent/kernels); "" when it has none.
+	contextDriver string
 	// compile, when set, turns the source file into the file node (or
 	// another runtime) executes; it returns that file's name and content.
 	compile func(name, src string) (out string, code []byte, err error)
@@ -65,15 +68,17 @@ func languages() []*Language {
 			// printed, in one piece (python3 -u would write a print's
 			// parts separately, and a line of standard error could land
 			// between them).
-			command: []string{"python3"},
-			env:     map[string]string{"PYTHONPATH": pythonSiteDir},
+			command:       []string{"python3"},
+			env:           map[string]string{"PYTHONPATH": pythonSiteDir},
+			contextDriver: "python",
 		},
 		{
-			Name:       "javascript",
-			Aliases:    []string{"js", "node"},
-			Extensions: []string{".js", ".mjs", ".cjs"},
-			SourceName: "main.js",
-			command:    []string{"node"},
+			Name:          "javascript",
+			Aliases:       []string{"js", "node"},
+			Extensions:    []string{".js", ".mjs", ".cjs"},
+			SourceName:    "main.js",
+			command:       []string{"node"},
+			contextDriver: "javascript",
 		},
 		{
 			Name:       "typescript",
@@ -84,6 +89,8 @@ func languages() []*Language {
 			// source map that transpileTS emits.
 			command: []string{"node", "--enable-source-maps"},
 			compile: transpileTS,
+			// Cells are transpiled (TranspileCell) for the Node driver.
+			contextDriver: "javascript",
 		},
 		{
 			Name:       "bash",
@@ -112,6 +119,12 @@ func EtcFiles() map[string]string {
 			"    except (AttributeError, ValueError):\n" +
 			"        pass\n",
 	}
+}
+
+// ContextDriver returns the interpreter driver of the language's stateful
+// contexts, and false for a language that has no contexts (bash).
+func (l *Language) ContextDriver() (string, bool) {
+	return l.contextDriver, l.contextDriver != ""
 }
 
 // All returns every language, in the order cove lists them.

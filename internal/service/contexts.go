@@ -43,9 +43,6 @@ func (c *liveContext) info(sandboxID string) *cove.Context {
 	}
 }
 
-// contextDrivers maps the languages contexts speak to their drivers.
-var contextDrivers = map[string]string{"python": "python", "javascript": "javascript", "typescript": "javascript"}
-
 // CreateContext implements cove.Service.
 func (s *Service) CreateContext(ctx context.Context, id string, spec cove.ContextSpec) (*cove.Context, error) {
 	if spec.Language == "" {
@@ -55,7 +52,7 @@ func (s *Service) CreateContext(ctx context.Context, id string, spec cove.Contex
 	if err != nil {
 		return nil, err
 	}
-	driver, ok := contextDrivers[l.Name]
+	driver, ok := l.ContextDriver()
 	if !ok {
 		return nil, cove.Errorf(cove.CodeInvalid, "contexts run python, javascript or typescript, not %s: run %s code with exec or code instead", l.Name, l.Name)
 	}
@@ -91,8 +88,8 @@ func (s *Service) CreateContext(ctx context.Context, id string, spec cove.Contex
 	return c.info(id), nil
 }
 
-// context returns a running sandbox's context, with done as from running.
-func (s *Service) context(ctx context.Context, id, contextID string) (*sandbox, *liveContext, func(), error) {
+// findContext returns a running sandbox's context, with done as from running.
+func (s *Service) findContext(ctx context.Context, id, contextID string) (*sandbox, *liveContext, func(), error) {
 	sb, done, err := s.running(ctx, id)
 	if err != nil {
 		return nil, nil, nil, err
@@ -131,7 +128,7 @@ func (s *Service) ListContexts(ctx context.Context, id string) ([]*cove.Context,
 
 // GetContext implements cove.Service.
 func (s *Service) GetContext(ctx context.Context, id, contextID string) (*cove.Context, error) {
-	_, c, done, err := s.context(ctx, id, contextID)
+	_, c, done, err := s.findContext(ctx, id, contextID)
 	if err != nil {
 		return nil, err
 	}
@@ -141,7 +138,7 @@ func (s *Service) GetContext(ctx context.Context, id, contextID string) (*cove.C
 
 // RestartContext implements cove.Service.
 func (s *Service) RestartContext(ctx context.Context, id, contextID string) (*cove.Context, error) {
-	sb, c, done, err := s.context(ctx, id, contextID)
+	sb, c, done, err := s.findContext(ctx, id, contextID)
 	if err != nil {
 		return nil, err
 	}
@@ -158,7 +155,7 @@ func (s *Service) RestartContext(ctx context.Context, id, contextID string) (*co
 
 // DeleteContext implements cove.Service.
 func (s *Service) DeleteContext(ctx context.Context, id, contextID string) error {
-	sb, _, done, err := s.context(ctx, id, contextID)
+	sb, _, done, err := s.findContext(ctx, id, contextID)
 	if err != nil {
 		return err
 	}
@@ -175,7 +172,7 @@ func (s *Service) DeleteContext(ctx context.Context, id, contextID string) error
 
 // InterruptContext implements cove.Service.
 func (s *Service) InterruptContext(ctx context.Context, id, contextID string) error {
-	sb, _, done, err := s.context(ctx, id, contextID)
+	sb, _, done, err := s.findContext(ctx, id, contextID)
 	if err != nil {
 		return err
 	}
@@ -188,7 +185,7 @@ func (s *Service) RunCell(ctx context.Context, id, contextID string, req cove.Ce
 	if req.Timeout < 0 || req.Timeout > cove.MaxTimeout {
 		return nil, cove.Errorf(cove.CodeInvalid, "timeout %s is out of range (up to %s)", req.Timeout, cove.MaxTimeout)
 	}
-	sb, c, done, err := s.context(ctx, id, contextID)
+	sb, c, done, err := s.findContext(ctx, id, contextID)
 	if err != nil {
 		return nil, err
 	}

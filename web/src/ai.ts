@@ -2,7 +2,7 @@
 // its last run. The answer streams in as Markdown, rendered safely (no raw
 // HTML, no script links); "Apply" puts suggested code into the editor.
 
-import { sseEvents, message, ApiError, type ExecResult } from "./api";
+import { stream, message, ApiError, type ExecResult } from "./api";
 import { h, replace } from "./dom";
 
 interface AIStep { tool: string; input: unknown; output: string; is_error?: boolean }
@@ -74,7 +74,7 @@ export function aiPanel(ctx: () => AIContext, apply: (code: string) => void): HT
       const body: Record<string, unknown> = { language: c.language, code: c.code };
       if (c.execution) body.execution = c.execution;
       let result: AIResult | undefined;
-      await sseEvents<AIEvent>(`/v1/ai/${action}`, body, (ev) => {
+      await stream<AIEvent>(`/v1/ai/${action}`, body, (ev) => {
         if (ev.type === "text" && ev.text) {
           text += ev.text;
           frame ||= requestAnimationFrame(paint);

@@ -109,11 +109,18 @@ export function decodeData(ev: ExecEvent): string {
   } catch { return ev.data; }
 }
 
+/** An event of a stream; a failure after the stream began is an "error" event. */
+interface StreamEvent {
+  type?: string;
+  error?: { code: string; message: string };
+}
+
 /**
  * stream posts body to path and calls onEvent for each NDJSON event as it
- * arrives. Aborting signal cancels the request, and with it the run.
+ * arrives (executions, cells, analyses). Aborting signal cancels the
+ * request, and with it what the server was doing for it.
  */
-export async function stream(path: string, body: unknown, onEvent: (ev: ExecEvent) => void, signal?: AbortSignal): Promise<void> {
+export async function stream<E extends StreamEvent = ExecEvent>(path: string, body: unknown, onEvent: (ev: E) => void, signal?: AbortSignal): Promise<void> {
   let resp: Response;
   try {
     resp = await fetch(path, {
@@ -128,9 +135,9 @@ export async function stream(path: string, body: unknown, onEvent: (ev: ExecEven
   }
   if (!resp.ok) throw await errorOf(resp);
   await readLines(resp, signal, (line) => {
-    let ev: ExecEvent;
+    let ev: E;
     try { ev = JSON.parse(line); } catch { return; }
-    if (ev.type === "error") throw new ApiError(ev.error?.message || "the run failed", ev.error?.code || "internal", 500);
+    if (ev.type === "error") throw new ApiError(ev.error?.message || "the stream failed", ev.error?.code || "internal", 500);
     onEvent(ev);
   });
 }
@@ -161,60 +168,6 @@ async function readLines(resp: Response, signal: AbortSignal | undefined, f: (li
     throw new ApiError("the connection to the server broke off", "unavailable", 0);
   } finally {
     reader.releaseLock?.();
-  }
-}
-
-/** sseEvents posts body and calls onEvent with each server-sent event's JSON data, as it arrives. */
-export async function sseEvents<E = unknown>(path: string, body: unknown, onEvent: (ev: E) => void, signal?: AbortSignal): Promise<void> {
-  let resp: Response;
-  try {
-    resp = await fetch(path, {
-      method: "POST",
-      headers: { Accept: "text/event-stream", "Content-Type": "application/json" },
-      body: JSON.stringify(body),
-      credentials: "same-origin",
-      signal,
-    });
-  } catch (e) {
-    throw networkError(e);
-  }
-  if (!resp.ok) throw await errorOf(resp);
-  if (!resp.body) return;
-  const reader = resp.body.getReader();
-  const dec = new TextDecoder();
-  let buf = "";
-  const handle = (block: string) => {
-    let name = "";
-    const data: string[] = [];
-    for (const line of block.split(/\r?\n/)) {
-      if (line.startsWith("data:")) data.push(line.slice(5).replace(/^ /, ""));
-      else if (line.startsWith("event:")) name = line.slice(6).trim();
-    }
-    if (!data.length) return;
-    let ev: E & { type?: string; error?: { code: string; message: string } };
-    try { ev = JSON.parse(data.join("\n")); } catch { return; }
-    if (ev.type === "error" || name === "error") {
-      throw new ApiError(ev.error?.message || "the answer failed", ev.error?.code || "internal", 500);
-    }
-    onEvent(ev);
-  };
-  try {
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      buf += dec.decode(value, { stream: true });
-      let m: RegExpExecArray | null;
-      while ((m = /\r?\n\r?\n/.exec(buf))) {
-        const block = buf.slice(0, m.index);
-        buf = buf.slice(m.index + m[0].length);
-        handle(block);
-      }
-    }
-    if (buf.trim()) handle(buf);
-  } catch (e) {
-    if (signal?.aborted) throw new ApiError("stopped", "aborted", 0);
-    if (e instanceof ApiError) throw e;
-    throw new ApiError("the connection to the server broke off", "unavailable", 0);
   }
 }
 
