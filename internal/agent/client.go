@@ -85,11 +85,11 @@ func (c *Client) Done() <-chan struct{} { return c.sess.CloseChan() }
 func (c *Client) open(ctx context.Context, req *Request) (*yamux.Stream, error) {
 	st, err := c.sess.OpenStream()
 	if err != nil {
-		return nil, cove.Errorf(cove.CodeUnavailable, "the sandbox's agent is gone: %w", err)
+		return nil, agentGone(err)
 	}
 	if err := writeJSONFrame(st, frameRequest, req); err != nil {
 		st.Close()
-		return nil, cove.Errorf(cove.CodeUnavailable, "the sandbox's agent is gone: %w", err)
+		return nil, agentGone(err)
 	}
 	return st, nil
 }
@@ -108,7 +108,7 @@ func (c *Client) call(ctx context.Context, req *Request) ([]byte, error) {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		return nil, cove.Errorf(cove.CodeUnavailable, "the sandbox's agent is gone: %w", err)
+		return nil, agentGone(err)
 	}
 	return payload, frameErr(typ, payload)
 }
@@ -125,6 +125,17 @@ func frameErr(typ byte, payload []byte) error {
 		return &cove.Error{Code: cove.Code(we.Code), Message: we.Message}
 	}
 	return cove.Errorf(cove.CodeInternal, "unexpected agent frame %q", typ)
+}
+
+// agentGone is the error for a connection to the agent that failed. When
+// the agent is gone its streams end with io.EOF, which must not pass for the
+// normal end of a stream: the error keeps the reason's text but does not
+// wrap it.
+func agentGone(err error) error {
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return cove.Errorf(cove.CodeUnavailable, "the sandbox's agent is gone (its connection closed)")
+	}
+	return cove.Errorf(cove.CodeUnavailable, "the sandbox's agent is gone: %w", err)
 }
 
 // Ping round-trips an empty request.
@@ -229,7 +240,7 @@ func (e *Exec) Next() (Output, error) {
 		if e.ctx.Err() != nil {
 			return Output{}, e.ctx.Err()
 		}
-		return Output{}, cove.Errorf(cove.CodeUnavailable, "the sandbox's agent is gone: %w", err)
+		return Output{}, agentGone(err)
 	}
 	switch typ {
 	case frameStdout:

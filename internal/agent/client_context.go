@@ -181,7 +181,7 @@ func (c *Cell) Next() (CellEvent, error) {
 		if closed {
 			return CellEvent{}, io.EOF
 		}
-		return CellEvent{}, cove.Errorf(cove.CodeUnavailable, "the sandbox's agent is gone: %w", err)
+		return CellEvent{}, agentGone(err)
 	}
 	return c.event(typ, payload)
 }

@@ -242,13 +242,13 @@ func decodeInfo(b []byte) (*cove.FileInfo, error) {
 	return &fi, nil
 }
 
-// agentGone is the error of a stream that broke: the context's if it was
-// cancelled.
-func agentGone(ctx context.Context, err error) error {
+// streamBroke is the error of a stream that broke: the context's if it
+// was cancelled.
+func streamBroke(ctx context.Context, err error) error {
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
-	return cove.Errorf(cove.CodeUnavailable, "the sandbox's agent is gone: %w", err)
+	return agentGone(err)
 }
 
 // callItems sends a request answered by items in frameItems frames, then
@@ -266,7 +266,7 @@ func callItems[T any](ctx context.Context, c *Client, req *Request, limit int, f
 	for {
 		typ, payload, err := readFrame(st)
 		if err != nil {
-			return nil, agentGone(ctx, err)
+			return nil, streamBroke(ctx, err)
 		}
 		switch typ {
 		case frameItems:
@@ -327,7 +327,7 @@ func (c *Client) upload(ctx context.Context, req *Request, r io.Reader) ([]byte,
 	case ctx.Err() != nil:
 		return nil, ctx.Err()
 	case err != nil:
-		return nil, agentGone(ctx, err)
+		return nil, streamBroke(ctx, err)
 	}
 	if err := frameErr(typ, payload); err != nil {
 		return nil, err
@@ -368,7 +368,7 @@ func (c *Client) openDownload(ctx context.Context, req *Request) (*yamux.Stream,
 	typ, payload, err := readFrame(st)
 	if err != nil {
 		st.Close()
-		return nil, nil, agentGone(ctx, err)
+		return nil, nil, streamBroke(ctx, err)
 	}
 	if typ != frameInfo {
 		st.Close()
@@ -407,7 +407,7 @@ func (d *downloadReader) Read(p []byte) (int, error) {
 		typ, payload, err := readFrame(d.st)
 		switch {
 		case err != nil:
-			d.err = agentGone(d.ctx, err)
+			d.err = streamBroke(d.ctx, err)
 		case typ == frameDownload:
 			d.buf = payload
 		case typ == frameResult:

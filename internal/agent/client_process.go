@@ -180,7 +180,7 @@ func readAck(ctx context.Context, st *yamux.Stream) ([]byte, error) {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		return nil, cove.Errorf(cove.CodeUnavailable, "the sandbox's agent is gone: %w", err)
+		return nil, agentGone(err)
 	}
 	if typ == frameAck {
 		return payload, nil
@@ -298,7 +298,7 @@ func (p *PTY) receive() {
 			if p.ctx.Err() != nil {
 				p.err = p.ctx.Err()
 			} else {
-				p.err = cove.Errorf(cove.CodeUnavailable, "the sandbox's agent is gone: %w", err)
+				p.err = agentGone(err)
 			}
 			p.finish()
 			return

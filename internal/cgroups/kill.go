@@ -119,9 +119,11 @@ func (k killer) run() error {
 			return nil
 		}
 		if frozen {
-			// Frozen processes cannot exit, so their pids cannot be reused.
-			for _, p := range pids {
-				unix.Kill(p, unix.SIGKILL)
+			// Frozen processes cannot exit, but one that was already
+			// exiting can, and its pid be reused by a process of another
+			// sandbox: kill through pidfds here too.
+			if err := killListed(pids, k.list); err != nil {
+				return err
 			}
 			if err := k.thaw(); err != nil {
 				return fmt.Errorf("thawing: %w", err)
