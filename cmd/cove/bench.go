@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"slices"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -21,7 +22,11 @@ type benchRow struct {
 	P90MS float64 `json:"p90_ms"`
 	MinMS float64 `json:"min_ms"`
 	Ratio float64 `json:"ratio_to_bare,omitempty"`
+	// CPUMS is the mean CPU time, user and system, of cove and of the
+	// processes it waited for, per operation; 0 where not measured.
+	CPUMS float64 `json:"cpu_ms,omitempty"`
 	times []time.Duration
+	cpu   time.Duration
 }
 
 func (r *benchRow) finish(bare float64) {
@@ -30,6 +35,7 @@ func (r *benchRow) finish(bare float64) {
 	r.P50MS = ms(r.times[len(r.times)/2])
 	r.P90MS = ms(r.times[len(r.times)*9/10])
 	r.MinMS = ms(r.times[0])
+	r.CPUMS = ms(r.cpu) / float64(len(r.times))
 	if bare > 0 && r.Name != "create_destroy" {
 		r.Ratio = r.P50MS / bare
 	}
@@ -90,10 +96,11 @@ and the host memory that idle sandboxes cost.`,
 				{Name: "create_destroy", What: "create and destroy an idle sandbox"},
 			}
 			cleanEnv := []string{"PATH=/usr/bin:/bin"}
-			measure := func(f func() error) (time.Duration, error) {
+			measure := func(f func() error) (time.Duration, time.Duration, error) {
+				c := cpuTime()
 				t := time.Now()
 				err := f()
-				return time.Since(t), err
+				return time.Since(t), cpuTime() - c, err
 			}
 			for i := 0; i < runs+2; i++ {
 				steps := []func() error{
@@ -127,12 +134,13 @@ and the host memory that idle sandboxes cost.`,
 					},
 				}
 				for j, step := range steps {
-					d, err := measure(step)
+					d, cpu, err := measure(step)
 					if err != nil {
 						return fmt.Errorf("%s: %w", rows[j].Name, err)
 					}
 					if i >= 2 { // two warm-up rounds
 						rows[j].times = append(rows[j].times, d)
+						rows[j].cpu += cpu
 					}
 				}
 			}
@@ -148,14 +156,20 @@ and the host memory that idle sandboxes cost.`,
 				return enc.Encode(rows)
 			}
 			fmt.Fprintf(e.stdout, "%d rounds, interleaved\n\n", runs)
-			fmt.Fprintf(e.stdout, "%-15s %8s %8s %8s %7s  %s\n", "operation", "p50 ms", "p90 ms", "min ms", "ratio", "what")
+			fmt.Fprintf(e.stdout, "%-15s %8s %8s %8s %7s %7s  %s\n", "operation", "p50 ms", "p90 ms", "min ms", "ratio", "cpu ms", "what")
 			for _, r := range rows {
 				ratio := "-"
 				if r.Ratio > 0 {
 					ratio = fmt.Sprintf("%.2fx", r.Ratio)
 				}
-				fmt.Fprintf(e.stdout, "%-15s %8.2f %8.2f %8.2f %7s  %s\n", r.Name, r.P50MS, r.P90MS, r.MinMS, ratio, r.What)
+				cpu := "-"
+				if r.Name != "exec" {
+					cpu = fmt.Sprintf("%.2f", r.CPUMS)
+				}
+				fmt.Fprintf(e.stdout, "%-15s %8.2f %8.2f %8.2f %7s %7s  %s\n", r.Name, r.P50MS, r.P90MS, r.MinMS, ratio, cpu, r.What)
 			}
+			fmt.Fprintln(e.stdout, "\ncpu ms: mean user and system time of cove and the processes it waited for (the exec's")
+			fmt.Fprintln(e.stdout, "processes are the sandbox's, counted when it is destroyed)")
 			return nil
 		},
 	}
@@ -166,4 +180,14 @@ and the host memory that idle sandboxes cost.`,
 	cmd.Flags().IntVar(&idle, "idle", 200, "with --api: how many idle sandboxes to hold at once (0: skip)")
 	cmd.Flags().IntVar(&seconds, "seconds", 10, "with --api: how long to measure POST /v1/run throughput")
 	return cmd
+}
+
+// cpuTime is the user and system time of this process and of the children
+// it has waited for.
+func cpuTime() time.Duration {
+	var self, kids syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &self)
+	syscall.Getrusage(syscall.RUSAGE_CHILDREN, &kids)
+	tv := func(t syscall.Timeval) time.Duration { return time.Duration(t.Nano()) }
+	return tv(self.Utime) + tv(self.Stime) + tv(kids.Utime) + tv(kids.Stime)
 }

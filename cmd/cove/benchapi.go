@@ -31,7 +31,7 @@ type benchServer struct {
 }
 
 func startBenchServer(ctx context.Context, e *env, pool int) (*benchServer, error) {
-	be, err := native.New(ctx, e.nativeOptions(nil))
+	be, err := native.New(ctx, e.nativeOptions(nil, true))
 	if err != nil {
 		return nil, err
 	}
@@ -139,12 +139,14 @@ func benchAPI(ctx context.Context, e *env, runs int, idle int, seconds int) erro
 
 	// Throughput of POST /v1/run at concurrency 4.
 	var (
-		mu    sync.Mutex
-		n     int
-		first error
-		wg    sync.WaitGroup
+		mu      sync.Mutex
+		n       int
+		first   error
+		wg      sync.WaitGroup
+		progCPU int64
 	)
 	stop := time.Now().Add(time.Duration(seconds) * time.Second)
+	busy0 := busyCPU()
 	start := time.Now()
 	for w := 0; w < 4; w++ {
 		wg.Add(1)
@@ -165,6 +167,7 @@ func benchAPI(ctx context.Context, e *env, runs int, idle int, seconds int) erro
 				}
 				if err == nil {
 					n++
+					progCPU += res.CPUMS
 				}
 				mu.Unlock()
 			}
@@ -175,7 +178,12 @@ func benchAPI(ctx context.Context, e *env, runs int, idle int, seconds int) erro
 		return first
 	}
 	el := time.Since(start)
-	fmt.Fprintf(out, "POST /v1/run of python print(1) at concurrency 4: %d runs in %.1f s = %.1f runs/s\n\n", n, el.Seconds(), float64(n)/el.Seconds())
+	busy := busyCPU() - busy0
+	fmt.Fprintf(out, "POST /v1/run of python print(1) at concurrency 4: %d runs in %.1f s = %.1f runs/s\n", n, el.Seconds(), float64(n)/el.Seconds())
+	if n > 0 && busy > 0 {
+		fmt.Fprintf(out, "  machine CPU per run %.1f ms, of which the program's own %.1f ms\n", ms(busy)/float64(n), float64(progCPU)/float64(n))
+	}
+	fmt.Fprintln(out)
 
 	if idle > 0 {
 		if err := benchIdle(ctx, b, idle); err != nil {
@@ -247,4 +255,29 @@ func agentRSS() int64 {
 		}
 	}
 	return total
+}
+
+// busyCPU is the CPU time all of the machine's cores have spent not idle,
+// from /proc/stat; 0 where it cannot be read.
+func busyCPU() time.Duration {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	if len(f) < 5 || f[0] != "cpu" {
+		return 0
+	}
+	var ticks int64
+	// user nice system idle iowait irq softirq steal guest guest_nice:
+	// the first three and irq, softirq (guest time is within user).
+	for i, v := range f[1:] {
+		if i == 3 || i == 4 || i > 6 {
+			continue
+		}
+		n, _ := strconv.ParseInt(v, 10, 64)
+		ticks += n
+	}
+	return time.Duration(ticks) * 10 * time.Millisecond // USER_HZ is 100 on Linux
 }

@@ -113,9 +113,11 @@ func newRootCmd(e *env) *cobra.Command {
 }
 
 // nativeOptions configures the native runtime from the configuration, with
-// the small agent binary embedded in cove.
-func (e *env) nativeOptions(log *slog.Logger) native.Options {
+// the small agent binary embedded in cove. A server starts its agents
+// through a launcher process; a one-shot command, directly.
+func (e *env) nativeOptions(log *slog.Logger, server bool) native.Options {
 	return native.Options{
+		Launcher:        server,
 		DataDir:         e.cfg.DataDir,
 		RunDir:          e.cfg.RunDir,
 		DisableLandlock: !e.cfg.Landlock,
@@ -141,7 +143,7 @@ func (e *env) localService(ctx context.Context) (*local, error) {
 	var level slog.Level
 	level.UnmarshalText([]byte(e.cfg.LogLevel))
 	log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
-	be, err := native.New(ctx, e.nativeOptions(log))
+	be, err := native.New(ctx, e.nativeOptions(log, false))
 	if err != nil {
 		return nil, err
 	}

@@ -94,7 +94,7 @@ func serve(ctx context.Context, e *env) error {
 		return err
 	}
 	defer st.Close()
-	be, err := native.New(ctx, e.nativeOptions(log))
+	be, err := native.New(ctx, e.nativeOptions(log, true))
 	if err != nil {
 		return err
 	}

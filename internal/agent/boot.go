@@ -33,6 +33,9 @@ type BootConfig struct {
 	CgroupVersion int `json:"cgroup_version"`
 	// Landlock enables Landlock when the kernel has it.
 	Landlock bool `json:"landlock"`
+	// Seccomp is the sandbox's seccomp filter, compiled by the host (see
+	// package sockfilter). The agent refuses to start without one.
+	Seccomp []byte `json:"seccomp"`
 	// ReadOnlyBinds are extra host paths bound read-only at the same path.
 	ReadOnlyBinds []string `json:"read_only_binds,omitempty"`
 }

@@ -12,13 +12,21 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/cove-sandbox/cove/internal/cgroups"
-	"github.com/cove-sandbox/cove/internal/seccomp"
+	"github.com/cove-sandbox/cove/internal/seccomp/sockfilter"
 )
 
 // Main runs the agent. It is called by cove's main when IsAgentInvocation
 // reports true, and never returns.
 func Main() {
+	if path, ok := isLauncherInvocation(); ok {
+		runtime.GOMAXPROCS(1)
+		runLauncher(path)
+	}
 	started := time.Now()
+	// The agent waits on pipes and sockets; its work is small. One P keeps
+	// its threads few, which makes every all-thread change at boot (the
+	// capabilities, the seccomp filter) and each sandbox's start cheaper.
+	runtime.GOMAXPROCS(1)
 	// The main thread stays with the main goroutine: on cgroup v1 the
 	// process's memory is charged to the main thread's cgroup, so the fork
 	// thread, which moves into the user's cgroups, must be another one.
@@ -62,16 +70,10 @@ func Main() {
 // step's duration is reported back to the host.
 func boot(cfg *BootConfig, reply *BootReply) (*server, error) {
 	var files []*os.File
-	// The filter compiles on the other core while the mounts are made.
-	type compiled struct {
-		prog *seccomp.Program
-		err  error
+	filter, err := sockfilter.Decode(cfg.Seccomp)
+	if err != nil {
+		return nil, layerErr("seccomp", err)
 	}
-	filter := make(chan compiled, 1)
-	go func() {
-		p, err := seccomp.Compile(seccomp.Options{AllowClone3: cfg.CgroupVersion == 2})
-		filter <- compiled{p, err}
-	}()
 	var (
 		cg  *cgroups.Delegated
 		srv *server
@@ -121,13 +123,7 @@ func boot(cfg *BootConfig, reply *BootReply) (*server, error) {
 		// No descriptor the agent holds may reach a user process: Go opens
 		// its own with O_CLOEXEC, and this covers what the agent inherited.
 		{"file descriptors", func() error { return unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC) }},
-		{"seccomp", func() error {
-			c := <-filter
-			if c.err != nil {
-				return c.err
-			}
-			return c.prog.Load()
-		}},
+		{"seccomp", func() error { return sockfilter.Install(filter) }},
 	}
 	for _, st := range steps {
 		t := time.Now()

@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
-	"kernel.org/pub/linux/libs/security/libcap/psx"
 )
 
 // systemDirs are bound read-only from the host, or recreated as the same
@@ -311,8 +310,11 @@ func dropForkThreadPrivileges() error {
 // dropPrivileges limits the capabilities of every thread of the agent to
 // what it needs to start user processes and manage files.
 func dropPrivileges() error {
-	if _, _, e := psx.Syscall3(unix.SYS_SETGROUPS, 0, 0, 0); e != 0 {
-		return fmt.Errorf("clearing supplementary groups: %w", e)
+	// The host started the agent with no supplementary groups, before it
+	// had threads; every thread inherits that. Check rather than clear:
+	// clearing on every thread costs as much as the capability change.
+	if groups, err := unix.Getgroups(); err != nil || len(groups) > 0 {
+		return fmt.Errorf("the agent has supplementary groups %v (%v)", groups, err)
 	}
 	return keepCapabilities(unix.CAP_CHOWN, unix.CAP_DAC_OVERRIDE, unix.CAP_FOWNER,
 		unix.CAP_KILL, unix.CAP_SETUID, unix.CAP_SETGID)

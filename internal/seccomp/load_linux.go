@@ -2,17 +2,16 @@ package seccomp
 
 import (
 	"fmt"
-	"runtime"
-	"unsafe"
 
 	"golang.org/x/net/bpf"
-	"golang.org/x/sys/unix"
+
+	"github.com/cove-sandbox/cove/internal/seccomp/sockfilter"
 )
 
-// Program is a compiled filter, ready to install. Compiling takes a few
-// hundred microseconds, so a caller can do it while it does other setup.
+// Program is a compiled filter, ready to install here or to send, encoded,
+// to a sandbox's agent.
 type Program struct {
-	filter []unix.SockFilter
+	insts []sockfilter.Instruction
 }
 
 // Compile builds and assembles Filter(opts).
@@ -25,12 +24,15 @@ func Compile(opts Options) (*Program, error) {
 	if err != nil {
 		return nil, fmt.Errorf("assembling BPF: %w", err)
 	}
-	prog := make([]unix.SockFilter, len(raw))
+	prog := make([]sockfilter.Instruction, len(raw))
 	for i, ins := range raw {
-		prog[i] = unix.SockFilter{Code: ins.Op, Jt: ins.Jt, Jf: ins.Jf, K: ins.K}
+		prog[i] = sockfilter.Instruction{Code: ins.Op, Jt: ins.Jt, Jf: ins.Jf, K: ins.K}
 	}
-	return &Program{filter: prog}, nil
+	return &Program{insts: prog}, nil
 }
+
+// Encoded is the program as sockfilter.Decode reads it.
+func (p *Program) Encoded() []byte { return sockfilter.Encode(p.insts) }
 
 // Load sets no_new_privs and installs Filter(opts) on every thread of the
 // process (SECCOMP_FILTER_FLAG_TSYNC); processes started afterwards inherit
@@ -47,34 +49,8 @@ func Load(opts Options) error {
 
 // Load installs the program as Load(opts) does.
 func (p *Program) Load() error {
-	if err := p.install(); err != nil {
+	if err := sockfilter.Install(p.insts); err != nil {
 		return fmt.Errorf("loading seccomp filter: %w", err)
-	}
-	return nil
-}
-
-// install uses the seccomp syscall directly: the kernel reports a thread it
-// could not synchronise as a positive return value with no errno, in which
-// case nothing was installed, and that must not pass for success.
-func (p *Program) install() error {
-	prog := p.filter
-	fprog := unix.SockFprog{Len: uint16(len(prog)), Filter: &prog[0]}
-
-	// no_new_privs belongs to a thread: set it on the thread that installs
-	// the filter, and TSYNC copies both to the process's other threads.
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
-		return fmt.Errorf("setting no_new_privs: %w", err)
-	}
-	tid, _, errno := unix.Syscall(unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER,
-		unix.SECCOMP_FILTER_FLAG_TSYNC, uintptr(unsafe.Pointer(&fprog)))
-	runtime.KeepAlive(prog)
-	if errno != 0 {
-		return fmt.Errorf("seccomp(SECCOMP_SET_MODE_FILTER): %w", errno)
-	}
-	if tid != 0 {
-		return fmt.Errorf("thread %d could not be synchronised to the filter", tid)
 	}
 	return nil
 }

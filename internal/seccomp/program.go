@@ -2,6 +2,7 @@ package seccomp
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/elastic/go-seccomp-bpf/arch"
 	"golang.org/x/net/bpf"
@@ -126,24 +127,50 @@ func compile(info *arch.Info, rules []rule, defaultAction action) ([]bpf.Instruc
 	return prog, nil
 }
 
-// compileSet returns act for any of the syscall numbers nrs, in blocks of
-// jeq instructions that all jump to one return.
+// compileSet returns act for any of the syscall numbers nrs and falls
+// through past its last instruction for any other. The numbers are searched
+// as a binary tree (jge) down to small leaves of jeq tests, so a syscall
+// costs a dozen instructions rather than one per number in the set: the
+// kernel runs the filter for every syscall number when it installs it (to
+// cache the verdicts that do not depend on arguments), and on every
+// syscall whose verdict it could not cache.
 func compileSet(nrs []uint32, act action) []bpf.Instruction {
-	const chunk = 250 // keeps every jump to the return under 256
+	nrs = slices.Clone(nrs)
+	slices.Sort(nrs)
+	nrs = slices.Compact(nrs)
 	var out []bpf.Instruction
-	for len(nrs) > 0 {
-		n := min(chunk, len(nrs))
-		for i, nr := range nrs[:n] {
-			out = append(out, bpf.JumpIf{Cond: bpf.JumpEqual, Val: nr, SkipTrue: uint8(n - i)})
+	// exits are the jumps (ja) to the end of the set, patched at the end.
+	var exits []int
+	var tree func(nrs []uint32)
+	tree = func(nrs []uint32) {
+		if len(nrs) <= setLeaf {
+			// jeq n1 → ret; ...; jeq nk → ret; ja end; ret act
+			for i, nr := range nrs {
+				out = append(out, bpf.JumpIf{Cond: bpf.JumpEqual, Val: nr, SkipTrue: uint8(len(nrs) - i)})
+			}
+			exits = append(exits, len(out))
+			out = append(out, bpf.Jump{}, bpf.RetConstant{Val: uint32(act)})
+			return
 		}
-		out = append(out,
-			bpf.Jump{Skip: 1},
-			bpf.RetConstant{Val: uint32(act)},
-		)
-		nrs = nrs[n:]
+		mid := len(nrs) / 2
+		// jge nrs[mid] → right; else the left half follows. The right half
+		// may lie beyond a conditional jump's 255 instructions: jump there
+		// through a ja, whose reach is 32 bits.
+		node := len(out)
+		out = append(out, bpf.JumpIf{Cond: bpf.JumpGreaterOrEqual, Val: nrs[mid], SkipFalse: 1}, bpf.Jump{})
+		tree(nrs[:mid])
+		out[node+1] = bpf.Jump{Skip: uint32(len(out) - node - 2)}
+		tree(nrs[mid:])
+	}
+	tree(nrs)
+	for _, at := range exits {
+		out[at] = bpf.Jump{Skip: uint32(len(out) - at - 1)}
 	}
 	return out
 }
+
+// setLeaf is the most numbers compileSet tests one by one.
+const setLeaf = 6
 
 // compileRule compiles one rule with conditions. Every failed test jumps to
 // the block's last instruction, which reloads the syscall number.

@@ -264,6 +264,29 @@ func checkDecisions(t *testing.T, goarch string, opts Options) {
 			check("blocked "+name, eperm, call(name))
 		}
 	}
+
+	// Every number: each unconditionally allowed syscall is allowed, and
+	// each number that no rule names is refused.
+	conditional := map[string]bool{"ioctl": true, "socket": true, "socketpair": true, "clone": true, "clone3": true, "personality": true}
+	allowedNrs := map[uint32]bool{}
+	for _, name := range knownNames(info, allowedSyscalls) {
+		allowedNrs[nr(name)] = true
+	}
+	named := map[uint32]bool{}
+	for name, n := range info.SyscallNames {
+		if conditional[name] {
+			named[uint32(n)] = true
+		}
+	}
+	for n := uint32(0); n < 1100; n++ {
+		switch {
+		case named[n]:
+		case allowedNrs[n]:
+			check(fmt.Sprintf("allowed syscall %d", n), allow, seccompData{nr: n, args: [6]uint64{uint64(n), 1 << 40}})
+		default:
+			check(fmt.Sprintf("syscall %d", n), eperm, seccompData{nr: n})
+		}
+	}
 	check("unknown syscall number", eperm, seccompData{nr: 1000})
 	check("syscall newer than the tables", eperm, seccompData{nr: 500})
 

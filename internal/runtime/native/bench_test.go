@@ -92,3 +92,18 @@ func BenchmarkContextCell(b *testing.B) {
 		run()
 	}
 }
+
+// BenchmarkCreateDestroy creates and destroys an idle sandbox.
+func BenchmarkCreateDestroy(b *testing.B) {
+	be := newTestBackend(b)
+	ctx := context.Background()
+	for i := 0; i < b.N; i++ {
+		inst, err := be.Create(ctx, runtime.Spec{ID: "benchcreate", Limits: cove.DefaultLimits()})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := inst.Destroy(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

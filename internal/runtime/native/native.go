@@ -8,13 +8,13 @@ package native
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"sync"
-	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -23,6 +23,7 @@ import (
 	"github.com/cove-sandbox/cove/internal/agent"
 	"github.com/cove-sandbox/cove/internal/cgroups"
 	"github.com/cove-sandbox/cove/internal/runtime"
+	"github.com/cove-sandbox/cove/internal/seccomp"
 	"github.com/cove-sandbox/cove/internal/volume"
 )
 
@@ -63,6 +64,11 @@ type Options struct {
 	// Landlock enables Landlock where the kernel has it (default on; set
 	// DisableLandlock to turn it off).
 	DisableLandlock bool
+	// Launcher starts agents through a small launcher process instead of
+	// from this one. A process in a new user namespace is started with a
+	// full fork, whose cost grows with the starting process's memory: worth
+	// it for a long-running server, not for a one-shot cove run.
+	Launcher bool
 	// CgroupRoot overrides /sys/fs/cgroup (tests).
 	CgroupRoot string
 	Logger     *slog.Logger
@@ -80,6 +86,13 @@ type Backend struct {
 	agentBin *os.File
 	// etc is the prepared /etc of every sandbox.
 	etc string
+	// launcher starts the agents (see agent.Launcher).
+	launchMu sync.Mutex
+	launcher *agent.Launcher
+	devNull  *os.File
+	// seccomp is every sandbox's filter, compiled once and installed by
+	// each agent.
+	seccomp []byte
 }
 
 var _ runtime.Backend = (*Backend)(nil)
@@ -135,19 +148,34 @@ func New(ctx context.Context, opts Options) (*Backend, error) {
 		}
 	}
 	b.opts = opts
+	var err error
+	if b.devNull, err = os.Open(os.DevNull); err != nil {
+		return nil, cove.Errorf(cove.CodeUnavailable, "opening /dev/null: %w", err)
+	}
 	b.slots = &slots{dir: opts.SlotsDir, max: maxSlots}
 	b.etc = filepath.Join(opts.RunDir, "etc")
 	if err := prepareEtc(b.etc); err != nil {
 		return nil, cove.Errorf(cove.CodeUnavailable, "preparing the sandboxes' /etc: %w", err)
 	}
-	var err error
 	b.cg, err = cgroups.New(cgroups.Options{Root: opts.CgroupRoot, RunDir: opts.RunDir, Logger: log})
 	if err != nil {
 		return nil, err
 	}
+	// The filter compiles on the other core while the volume is opened.
+	compiled := sync.OnceValues(func() ([]byte, error) {
+		prog, err := seccomp.Compile(seccomp.Options{AllowClone3: b.cg.Version() == cgroups.V2})
+		if err != nil {
+			return nil, err
+		}
+		return prog.Encoded(), nil
+	})
+	go compiled()
 	b.vol, err = volume.Open(ctx, opts.DataDir, volume.Options{Logger: log})
 	if err != nil {
 		return nil, err
+	}
+	if b.seccomp, err = compiled(); err != nil {
+		return nil, cove.Errorf(cove.CodeUnavailable, "compiling the seccomp filter: %w", err)
 	}
 	return b, nil
 }
@@ -157,8 +185,17 @@ func (b *Backend) Name() string { return "native" }
 
 // Close implements runtime.Backend.
 func (b *Backend) Close() error {
+	b.launchMu.Lock()
+	if b.launcher != nil {
+		b.launcher.Close()
+		b.launcher = nil
+	}
+	b.launchMu.Unlock()
 	if b.agentBin != nil {
 		b.agentBin.Close()
+	}
+	if b.devNull != nil {
+		b.devNull.Close()
 	}
 	return b.vol.Close()
 }
@@ -216,6 +253,7 @@ func (b *Backend) Create(ctx context.Context, spec runtime.Spec) (_ runtime.Inst
 		FSize:         uint64(fileLimit(l)),
 		CgroupVersion: int(b.cg.Version()),
 		Landlock:      !b.opts.DisableLandlock,
+		Seccomp:       b.seccomp,
 	})
 	if err != nil {
 		return nil, cove.Errorf(cove.CodeInternal, "%w", err)
@@ -272,7 +310,7 @@ func (b *Backend) Create(ctx context.Context, spec runtime.Spec) (_ runtime.Inst
 		if cove.ErrorCode(err) == cove.CodeUnavailable || ctx.Err() != nil {
 			return nil, err
 		}
-		sb.proc.Signal(syscall.SIGKILL)
+		sb.proc.Kill()
 		<-sb.exited
 		return nil, cove.Errorf(cove.CodeUnavailable, "sandbox agent failed to start: %v%s", err, sb.stderrText())
 	}
@@ -320,40 +358,7 @@ func (sb *sandbox) startAgent(base int) (*os.File, error) {
 		return nil, cove.Errorf(cove.CodeInternal, "pipe: %w", err)
 	}
 	defer stderrW.Close()
-	devNull, err := os.Open(os.DevNull)
-	if err != nil {
-		hostEnd.Close()
-		stderrR.Close()
-		return nil, cove.Errorf(cove.CodeInternal, "opening /dev/null: %w", err)
-	}
-	defer devNull.Close()
-	ids := []syscall.SysProcIDMap{{ContainerID: 0, HostID: base, Size: idsPerBox}}
-	files := []*os.File{devNull, devNull, stderrW, agentEnd}
-	path := sb.b.opts.AgentPath
-	if bin := sb.b.agentBin; bin != nil {
-		// Executed through /proc/self/fd: the new process, already root
-		// of its user namespace and no one on the host, could not walk to
-		// the copy's directory. The agent closes the descriptor at boot.
-		files = append(files, bin)
-		path = fmt.Sprintf("/proc/self/fd/%d", len(files)-1)
-	}
-	proc, err := os.StartProcess(path, []string{"cove-agent", agent.Arg}, &os.ProcAttr{
-		Env:   []string{},
-		Files: files,
-		Sys: &syscall.SysProcAttr{
-			Cloneflags: syscall.CLONE_NEWUSER | syscall.CLONE_NEWNS | syscall.CLONE_NEWPID |
-				syscall.CLONE_NEWNET | syscall.CLONE_NEWIPC | syscall.CLONE_NEWUTS,
-			UidMappings:                ids,
-			GidMappings:                ids,
-			GidMappingsEnableSetgroups: true,
-			// The child keeps the host's root credentials until it becomes
-			// root of its namespace (the host id base) explicitly.
-			Credential: &syscall.Credential{Uid: 0, Gid: 0, Groups: []uint32{}},
-			// The sandbox dies with the cove process that owns it, even
-			// when that process is killed with SIGKILL.
-			Pdeathsig: syscall.SIGKILL,
-		},
-	})
+	proc, err := sb.b.spawn(agent.SpawnRequest{Base: base, Size: idsPerBox}, []*os.File{sb.b.devNull, sb.b.devNull, stderrW, agentEnd})
 	if err != nil {
 		hostEnd.Close()
 		stderrR.Close()
@@ -369,6 +374,39 @@ func (sb *sandbox) startAgent(base int) (*os.File, error) {
 		close(sb.exited)
 	}()
 	return hostEnd, nil
+}
+
+// spawn has the launcher start an agent, starting the launcher first if it
+// is not running (the first time, or after it died).
+func (b *Backend) spawn(req agent.SpawnRequest, files []*os.File) (*agent.AgentProcess, error) {
+	if !b.opts.Launcher {
+		return agent.StartAgent(b.opts.AgentPath, b.agentBin, req, files)
+	}
+	for attempt := 0; ; attempt++ {
+		b.launchMu.Lock()
+		l := b.launcher
+		if l == nil {
+			var err error
+			if l, err = agent.StartLauncher(b.opts.AgentPath, b.agentBin); err != nil {
+				b.launchMu.Unlock()
+				return nil, err
+			}
+			b.launcher = l
+		}
+		b.launchMu.Unlock()
+		proc, err := l.Spawn(req, files)
+		if errors.Is(err, agent.ErrLauncherGone) && attempt == 0 {
+			b.log.Warn("the sandbox launcher exited; starting a new one", "err", err)
+			b.launchMu.Lock()
+			if b.launcher == l {
+				b.launcher = nil
+				l.Close()
+			}
+			b.launchMu.Unlock()
+			continue
+		}
+		return proc, err
+	}
 }
 
 func fileLimit(l cove.Limits) int64 {
@@ -448,7 +486,7 @@ type sandbox struct {
 	slot       *slot
 	cg         *cgroups.Group
 	volCreated bool
-	proc       *os.Process
+	proc       *agent.AgentProcess
 	client     *agent.Client
 	exited     chan struct{}
 
@@ -500,7 +538,7 @@ func (s *sandbox) teardown(removeWorkspace bool) error {
 	if s.proc != nil {
 		// Killing PID 1 makes the kernel kill every process of the
 		// sandbox's pid namespace.
-		s.proc.Signal(syscall.SIGKILL)
+		s.proc.Kill()
 	}
 	// btrfs removes a subvolume that is still bound in the dying sandbox's
 	// mount namespace, so the workspace goes while the processes die.
