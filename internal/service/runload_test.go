@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"log/slog"
 	"os"
 	"strconv"
 	"sync"
@@ -28,7 +29,10 @@ func TestRunUnderLoad(t *testing.T) {
 		t.Skip("a stress test: set COVE_TEST_RUNS to the runs per goroutine (e.g. 700)")
 	}
 	be, _ := nativetest.New(t)
-	svc := New(be, Options{Defaults: cove.DefaultLimits(), PoolSize: 2})
+	// Warnings, such as a warm-pool sandbox that failed to start, go to
+	// the test's output.
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	svc := New(be, Options{Defaults: cove.DefaultLimits(), PoolSize: 2, Logger: log})
 	t.Cleanup(func() { svc.Close(context.Background()) })
 	ctx := context.Background()
 	if err := svc.Start(ctx); err != nil {
