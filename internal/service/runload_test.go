@@ -19,10 +19,10 @@ import (
 //
 //	COVE_TEST_RUNS=700 go test ./internal/service -run TestRunUnderLoad -v
 //
-// (700 runs per goroutine take about 40 s on two cores). It finds a bug
-// not fixed yet: about one run in a few thousand fails with "the sandbox's
-// agent is gone", its agent still alive and no error logged on either side
-// of the connection.
+// (700 runs per goroutine take about 40 s on two cores). It found runs
+// failing with "the sandbox's agent is gone", about one in a few thousand,
+// while the agent's main goroutine could start on another thread than the
+// main one (see agent/mainthread_linux.go).
 func TestRunUnderLoad(t *testing.T) {
 	n, _ := strconv.Atoi(os.Getenv("COVE_TEST_RUNS"))
 	if n <= 0 {
