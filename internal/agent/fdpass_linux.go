@@ -75,19 +75,11 @@ func recvFrame(fd int, v any) ([]*os.File, error) {
 			return fail(fmt.Errorf("receiving boot message: %w", io.ErrUnexpectedEOF))
 		}
 		got += n
-		msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
+		passed, err := passedFiles(oob[:oobn])
 		if err != nil {
 			return fail(fmt.Errorf("parsing passed descriptors: %w", err))
 		}
-		for _, m := range msgs {
-			fds, err := unix.ParseUnixRights(&m)
-			if err != nil {
-				return fail(fmt.Errorf("parsing passed descriptors: %w", err))
-			}
-			for _, d := range fds {
-				files = append(files, os.NewFile(uintptr(d), "passed"))
-			}
-		}
+		files = append(files, passed...)
 	}
 	if hdr[0] != frameRequest {
 		return fail(fmt.Errorf("malformed boot message"))
@@ -109,6 +101,29 @@ func recvFrame(fd int, v any) ([]*os.File, error) {
 	}
 	if err := json.Unmarshal(payload, v); err != nil {
 		return fail(fmt.Errorf("decoding boot message: %w", err))
+	}
+	return files, nil
+}
+
+// passedFiles returns the descriptors in a message's control data
+// (SCM_RIGHTS) as files; on error it closes what it had taken.
+func passedFiles(oob []byte) ([]*os.File, error) {
+	msgs, err := unix.ParseSocketControlMessage(oob)
+	if err != nil {
+		return nil, err
+	}
+	var files []*os.File
+	for _, m := range msgs {
+		fds, err := unix.ParseUnixRights(&m)
+		if err != nil {
+			for _, f := range files {
+				f.Close()
+			}
+			return nil, err
+		}
+		for _, fd := range fds {
+			files = append(files, os.NewFile(uintptr(fd), "passed"))
+		}
 	}
 	return files, nil
 }

@@ -173,27 +173,6 @@ func spawnAgent(path string, bin *os.File, req SpawnRequest, files []*os.File) (
 	return proc.Pid, pidfd, nil
 }
 
-func passedFiles(oob []byte) ([]*os.File, error) {
-	msgs, err := unix.ParseSocketControlMessage(oob)
-	if err != nil {
-		return nil, err
-	}
-	var files []*os.File
-	for _, m := range msgs {
-		fds, err := unix.ParseUnixRights(&m)
-		if err != nil {
-			for _, f := range files {
-				f.Close()
-			}
-			return nil, err
-		}
-		for _, fd := range fds {
-			files = append(files, os.NewFile(uintptr(fd), "passed"))
-		}
-	}
-	return files, nil
-}
-
 // Launcher is the host's end of a running launcher.
 type Launcher struct {
 	mu   sync.Mutex
@@ -295,22 +274,18 @@ func (l *Launcher) Spawn(req SpawnRequest, files []*os.File) (*AgentProcess, err
 		return fail(err)
 	}
 	var reply spawnReply
-	if err := json.Unmarshal(buf[:n], &reply); err != nil {
+	err = json.Unmarshal(buf[:n], &reply)
+	if err != nil || reply.Error != "" || len(passed) != 1 {
 		for _, f := range passed {
 			f.Close()
 		}
+	}
+	switch {
+	case err != nil:
 		return fail(fmt.Errorf("malformed reply: %w", err))
-	}
-	if reply.Error != "" {
-		for _, f := range passed {
-			f.Close()
-		}
+	case reply.Error != "":
 		return nil, errors.New(reply.Error)
-	}
-	if len(passed) != 1 {
-		for _, f := range passed {
-			f.Close()
-		}
+	case len(passed) != 1:
 		return fail(fmt.Errorf("reply with %d descriptors, want a pidfd", len(passed)))
 	}
 	// The pidfd is non-blocking, so os.NewFile put it in Go's poller, which
