@@ -159,10 +159,9 @@ func (s *Service) Run(ctx context.Context, req cove.RunRequest) (cove.Stream, er
 	if err != nil {
 		return nil, err
 	}
-	destroy := func() {
-		// The caller may have cancelled ctx; the sandbox must go anyway.
-		s.remove(ctx, info.ID)
-	}
+	// The caller may have cancelled ctx; the sandbox must go anyway. The
+	// answer is complete before the teardown is.
+	destroy := func() { s.removeLater(ctx, info.ID) }
 	st, err := s.runCode(ctx, info.ID, req.CodeRequest, req.Files)
 	if err != nil {
 		destroy()

@@ -72,6 +72,10 @@ type Service struct {
 
 	pool *pool
 	loop sync.WaitGroup
+	// teardowns are removals of one-call sandboxes still running after
+	// their caller got its answer; Close waits for them.
+	teardowns sync.WaitGroup
+	closed    bool // Close has begun: teardowns run in the foreground
 	// persistent says the records outlive the process; when they do not,
 	// every sandbox is ephemeral to the runtime.
 	persistent bool
@@ -523,6 +527,45 @@ func (s *Service) remove(ctx context.Context, id string) error {
 	return err
 }
 
+// removeLater removes a one-call sandbox without making its caller wait
+// for the teardown: the record goes at once, so the sandbox no longer
+// counts against its owner's quotas, and the processes, cgroups and
+// workspace go in the background. Should cove die in between, the next
+// start's sweep removes what has no record.
+func (s *Service) removeLater(ctx context.Context, id string) {
+	ctx = context.WithoutCancel(ctx)
+	s.mu.Lock()
+	sb := s.live[id]
+	delete(s.live, id)
+	closed := s.closed
+	if !closed {
+		s.teardowns.Add(1)
+	}
+	s.mu.Unlock()
+	if err := s.records.DeleteSandbox(ctx, id); err != nil {
+		s.log.Error("deleting the record of a one-call sandbox", "id", id, "err", err)
+	}
+	teardown := func() {
+		var err error
+		if sb != nil {
+			err = sb.inst.Destroy(ctx)
+		} else {
+			err = s.backend.DeleteWorkspace(ctx, id)
+		}
+		if err != nil {
+			s.log.Error("destroying sandbox", "id", id, "err", err)
+		}
+	}
+	if closed {
+		teardown()
+		return
+	}
+	go func() {
+		defer s.teardowns.Done()
+		teardown()
+	}()
+}
+
 // running returns the live sandbox id if the caller may use it, marking a
 // request in progress until done is called.
 func (s *Service) running(ctx context.Context, id string) (*sandbox, func(), error) {
@@ -599,6 +642,7 @@ func (s *Service) Close(ctx context.Context) error {
 	s.loop.Wait()
 	s.pool.close(ctx)
 	s.mu.Lock()
+	s.closed = true
 	ids := make([]string, 0, len(s.live))
 	for id := range s.live {
 		ids = append(ids, id)
@@ -610,6 +654,7 @@ func (s *Service) Close(ctx context.Context) error {
 			errs = append(errs, err)
 		}
 	}
+	s.teardowns.Wait()
 	return errors.Join(errs...)
 }
 
