@@ -231,6 +231,14 @@ func cgroupTree(root string) ([]string, error) {
 // every hierarchy, children first. It is idempotent: what is missing
 // already is fine. The parent directory stays.
 func (g *Group) Destroy() error {
+	// Usually every process is gone already (killing a sandbox's PID 1
+	// takes its whole pid namespace), and the cgroups can go without
+	// listing processes first: the kernel refuses to remove a cgroup that
+	// still has a process in it (EBUSY), and then they are killed.
+	if g.removeOnce() {
+		g.m.log.Debug("cgroup destroyed", "id", g.id)
+		return nil
+	}
 	errs := []error{g.Kill()}
 	for _, root := range g.dirs() {
 		dirs, err := cgroupTree(root)
@@ -249,6 +257,23 @@ func (g *Group) Destroy() error {
 	}
 	g.m.log.Debug("cgroup destroyed", "id", g.id)
 	return nil
+}
+
+// removeOnce tries once to remove the group's cgroups in every hierarchy,
+// children first, and says whether none is left.
+func (g *Group) removeOnce() bool {
+	for _, root := range g.dirs() {
+		dirs, err := cgroupTree(root)
+		if err != nil {
+			return false
+		}
+		for _, d := range dirs {
+			if err := g.m.ops.rmdir(d); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // rmdirRetry removes an empty cgroup, retrying while the kernel still

@@ -497,6 +497,45 @@ func TestKillV1(t *testing.T) {
 	}
 }
 
+// TestDestroyLiveV1 destroys a group whose processes are still running
+// and forking: the first removal is refused, and Destroy kills them and
+// removes every cgroup.
+func TestDestroyLiveV1(t *testing.T) {
+	m := realV1(t, "")
+	g := createReal(t, m, cove.Limits{MemoryBytes: 64 << 20, CPUs: 1, Pids: 64}, 0)
+	cmd := exec.Command("/bin/sh", "-c", "read x; while :; do sleep 30 & sleep 0.01; done")
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	if err := g.AddAgent(cmd.Process.Pid); err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(stdin, "go\n")
+	var pids []int
+	waitFor(t, "a few processes", func() bool {
+		pids, _ = procsInTrees(g.dirs())
+		return len(pids) >= 5
+	})
+	if err := g.Destroy(); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range pids {
+		if !gone(p) {
+			t.Errorf("process %d survived", p)
+		}
+	}
+	for _, d := range g.dirs() {
+		if exists(d) {
+			t.Errorf("cgroup %s left after Destroy", d)
+		}
+	}
+}
+
 // TestFavorMount checks that New mounts the favordynmods hierarchy once.
 func TestFavorMount(t *testing.T) {
 	runDir := favorRunDir(t)
