@@ -144,7 +144,7 @@ func spawnAgent(path string, bin *os.File, req SpawnRequest, files []*os.File) (
 		path = fmt.Sprintf("/proc/self/fd/%d", launcherBin)
 	}
 	proc, err := os.StartProcess(path, []string{"cove-agent", Arg}, &os.ProcAttr{
-		Env:   []string{},
+		Env:   agentEnv,
 		Files: files,
 		Sys: &syscall.SysProcAttr{
 			Cloneflags: syscall.CLONE_NEWUSER | syscall.CLONE_NEWNS | syscall.CLONE_NEWPID |
@@ -172,6 +172,12 @@ func spawnAgent(path string, bin *os.File, req SpawnRequest, files []*os.File) (
 	}
 	return proc.Pid, pidfd, nil
 }
+
+// agentEnv is the whole environment of the launcher and the agents. Their
+// Go runtime starts with the one P they run with (see Main) instead of
+// making one per CPU and dropping them again. Nothing of it reaches the
+// sandbox's programs, whose environment every exec gives in full.
+var agentEnv = []string{"GOMAXPROCS=1"}
 
 // Launcher is the host's end of a running launcher.
 type Launcher struct {
@@ -205,7 +211,7 @@ func StartLauncher(path string, bin *os.File) (*Launcher, error) {
 		argv = append(argv, path)
 	}
 	proc, err := os.StartProcess(path, argv, &os.ProcAttr{
-		Env:   []string{},
+		Env:   agentEnv,
 		Files: files,
 		// The launcher, and with it every sandbox, dies with cove.
 		Sys: &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL},

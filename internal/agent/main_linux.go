@@ -59,7 +59,15 @@ func Main() {
 	if werr := writeJSONFrame(conn, frameResult, reply); werr != nil || err != nil {
 		os.Exit(71)
 	}
-	srv.serve(conn)
+	// The main goroutine stays locked to the main thread but parks here
+	// for good: a locked goroutine that keeps waking hands the scheduler
+	// back and forth between two threads on every wake-up.
+	served := make(chan struct{})
+	go func() {
+		srv.serve(conn)
+		close(served)
+	}()
+	<-served
 	os.Exit(0)
 }
 
