@@ -38,7 +38,7 @@ func SendConfig(sock *os.File, cfg *BootConfig) error {
 // reported as an unavailable error that names it.
 func Boot(ctx context.Context, sock *os.File, workspace, etc *os.File, cgroupFiles []*os.File) (*Client, *BootReply, error) {
 	files := append([]*os.File{workspace, etc}, cgroupFiles...)
-	if err := sendFrame(sock, BootResources{CgroupFiles: len(cgroupFiles)}, files); err != nil {
+	if err := sendFrame(sock, &BootResources{CgroupFiles: len(cgroupFiles)}, files); err != nil {
 		return nil, nil, fmt.Errorf("sending boot resources: %w", err)
 	}
 	conn, err := net.FileConn(sock)
@@ -59,7 +59,7 @@ func Boot(ctx context.Context, sock *os.File, workspace, etc *os.File, cgroupFil
 		return nil, nil, fmt.Errorf("agent exited during setup: %w", err)
 	}
 	var reply BootReply
-	if typ != frameResult || json.Unmarshal(payload, &reply) != nil {
+	if typ != frameResult || unmarshalBinary(payload, &reply) != nil {
 		conn.Close()
 		return nil, nil, fmt.Errorf("agent sent a malformed boot reply")
 	}
@@ -83,11 +83,20 @@ func (c *Client) Close() error { return c.sess.Close() }
 func (c *Client) Done() <-chan struct{} { return c.sess.CloseChan() }
 
 func (c *Client) open(ctx context.Context, req *Request) (*yamux.Stream, error) {
+	payload, err := json.Marshal(req)
+	if err != nil {
+		return nil, err
+	}
+	return c.openWith(frameRequest, payload)
+}
+
+// openWith opens a stream whose first frame is typ with payload.
+func (c *Client) openWith(typ byte, payload []byte) (*yamux.Stream, error) {
 	st, err := c.sess.OpenStream()
 	if err != nil {
 		return nil, agentGone(err)
 	}
-	if err := writeJSONFrame(st, frameRequest, req); err != nil {
+	if err := writeFrame(st, typ, payload); err != nil {
 		st.Close()
 		return nil, agentGone(err)
 	}
@@ -187,7 +196,7 @@ type Exec struct {
 // is copied to the program until EOF. Cancelling ctx kills the program.
 func (c *Client) Start(ctx context.Context, spec *ExecSpec, stdin io.Reader) (*Exec, error) {
 	spec.Stdin = stdin != nil
-	st, err := c.open(ctx, &Request{Exec: spec})
+	st, err := c.openWith(frameExec, marshalBinary(spec))
 	if err != nil {
 		return nil, err
 	}
@@ -247,6 +256,13 @@ func (e *Exec) Next() (Output, error) {
 		return Output{Stream: 1, Data: payload}, nil
 	case frameStderr:
 		return Output{Stream: 2, Data: payload}, nil
+	case frameExecResult:
+		var r ExecResult
+		if err := unmarshalBinary(payload, &r); err != nil {
+			return Output{}, cove.Errorf(cove.CodeInternal, "malformed execution result")
+		}
+		e.done = true
+		return Output{Result: &r}, nil
 	case frameResult:
 		var r resultFrame
 		if err := json.Unmarshal(payload, &r); err != nil {

@@ -153,7 +153,7 @@ func (s *server) handleExec(st io.ReadWriter, spec *ExecSpec) {
 	fw := &frameWriter{w: st}
 	var cleanup []func()
 	res := s.runExec(st, fw, spec, &cleanup)
-	fw.json(frameResult, res)
+	fw.frame(frameExecResult, marshalBinary(res))
 	// Its processes are dead already; removing the execution's cgroup
 	// need not delay the result.
 	for _, f := range cleanup {

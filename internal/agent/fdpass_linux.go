@@ -2,7 +2,6 @@ package agent
 
 import (
 	"encoding/binary"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -13,13 +12,10 @@ import (
 // maxPassedFDs bounds the descriptors one boot message may carry.
 const maxPassedFDs = 16
 
-// sendFrame writes one frame holding v as JSON to the agent's socket,
-// together with descriptors (SCM_RIGHTS).
-func sendFrame(conn *os.File, v any, files []*os.File) error {
-	payload, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
+// sendFrame writes one frame holding v to the agent's socket, together
+// with descriptors (SCM_RIGHTS).
+func sendFrame(conn *os.File, v binaryMessage, files []*os.File) error {
+	payload := marshalBinary(v)
 	msg := make([]byte, 5+len(payload))
 	msg[0] = frameRequest
 	binary.BigEndian.PutUint32(msg[1:5], uint32(len(payload)))
@@ -53,7 +49,7 @@ func sendFrame(conn *os.File, v any, files []*os.File) error {
 // recvFrame reads one frame sent by sendFrame from the raw connection
 // descriptor into v, and returns the descriptors that came with it. It
 // reads exactly one frame: the next one may already be waiting.
-func recvFrame(fd int, v any) ([]*os.File, error) {
+func recvFrame(fd int, v binaryMessage) ([]*os.File, error) {
 	var hdr [5]byte
 	oob := make([]byte, unix.CmsgSpace(maxPassedFDs*4))
 	var files []*os.File
@@ -99,7 +95,7 @@ func recvFrame(fd int, v any) ([]*os.File, error) {
 		}
 		got += n
 	}
-	if err := json.Unmarshal(payload, v); err != nil {
+	if err := unmarshalBinary(payload, v); err != nil {
 		return fail(fmt.Errorf("decoding boot message: %w", err))
 	}
 	return files, nil

@@ -56,7 +56,7 @@ func Main() {
 			reply.Error = se.Err.Error()
 		}
 	}
-	if werr := writeJSONFrame(conn, frameResult, reply); werr != nil || err != nil {
+	if werr := writeFrame(conn, frameResult, marshalBinary(&reply)); werr != nil || err != nil {
 		os.Exit(71)
 	}
 	// The main goroutine stays locked to the main thread but parks here

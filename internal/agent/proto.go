@@ -21,6 +21,11 @@ const (
 	frameStderr   byte = 'E'
 	frameResult   byte = 'X'
 	frameError    byte = 'F'
+	// frameExec starts an execution (host to agent, instead of a
+	// frameRequest), and frameExecResult ends it (agent to host, instead of
+	// a frameResult); both carry binary messages (see codec.go).
+	frameExec       byte = 'P'
+	frameExecResult byte = 'W'
 )
 
 // Frames of log and terminal streams. Agent to host: frameAck (first: the
@@ -87,14 +92,13 @@ func readFrame(r io.Reader) (byte, []byte, error) {
 	return hdr[0], payload, nil
 }
 
-// Request is the first frame of every stream. Exactly one of its operation
-// fields is set.
+// Request is the first frame of every stream but an execution's (which
+// starts with a frameExec). Exactly one of its operation fields is set.
 type Request struct {
-	Exec       *ExecSpec `json:"exec,omitempty"`
-	WriteFiles []File    `json:"write_files,omitempty"`
-	ReadFile   string    `json:"read_file,omitempty"`
-	Ping       bool      `json:"ping,omitempty"`
-	Stats      bool      `json:"stats,omitempty"`
+	WriteFiles []File `json:"write_files,omitempty"`
+	ReadFile   string `json:"read_file,omitempty"`
+	Ping       bool   `json:"ping,omitempty"`
+	Stats      bool   `json:"stats,omitempty"`
 
 	// Background processes and terminals.
 	Spawn         *SpawnSpec  `json:"spawn,omitempty"`

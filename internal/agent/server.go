@@ -75,7 +75,19 @@ func (s *server) serve(conn net.Conn) {
 func (s *server) handle(st *yamux.Stream) {
 	defer st.Close()
 	typ, payload, err := readFrame(st)
-	if err != nil || typ != frameRequest {
+	if err != nil {
+		return
+	}
+	if typ == frameExec {
+		var spec ExecSpec
+		if err := unmarshalBinary(payload, &spec); err != nil {
+			writeError(st, "invalid", "decoding execution: "+err.Error())
+			return
+		}
+		s.handleExec(st, &spec)
+		return
+	}
+	if typ != frameRequest {
 		return
 	}
 	var req Request
@@ -84,8 +96,6 @@ func (s *server) handle(st *yamux.Stream) {
 		return
 	}
 	switch {
-	case req.Exec != nil:
-		s.handleExec(st, req.Exec)
 	case len(req.WriteFiles) > 0:
 		if err := s.files().writeFiles(req.WriteFiles); err != nil {
 			writeFileError(st, err)
