@@ -541,26 +541,33 @@ func (s *sandbox) teardown(removeWorkspace bool) error {
 		s.proc.Kill()
 	}
 	// btrfs removes a subvolume that is still bound in the dying sandbox's
-	// mount namespace, so the workspace goes while the processes die.
-	var errs []error
-	if s.volCreated && removeWorkspace {
-		if err := s.b.vol.Delete(s.id); err != nil {
-			errs = append(errs, fmt.Errorf("removing workspace: %w", err))
+	// mount namespace, so the workspace goes while the processes die and
+	// their cgroups are removed.
+	var wsErr error
+	var tWs time.Duration
+	wsDone := make(chan struct{})
+	go func() {
+		defer close(wsDone)
+		if s.volCreated && removeWorkspace {
+			wsErr = s.b.vol.Delete(s.id)
 		}
-	}
-	tWs := time.Since(t0)
+		tWs = time.Since(t0)
+	}()
+	var errs []error
 	if s.proc != nil {
 		<-s.exited
 	}
 	tExited := time.Since(t0)
-	defer func() {
-		s.b.log.Debug("sandbox destroyed", "id", s.id, "workspace_removed", tWs, "agent_exited", tExited, "done", time.Since(t0))
-	}()
 	if s.cg != nil {
 		if err := s.cg.Destroy(); err != nil {
 			errs = append(errs, fmt.Errorf("removing cgroups: %w", err))
 		}
 	}
+	<-wsDone
+	if wsErr != nil {
+		errs = append(errs, fmt.Errorf("removing workspace: %w", wsErr))
+	}
+	s.b.log.Debug("sandbox destroyed", "id", s.id, "workspace_removed", tWs, "agent_exited", tExited, "done", time.Since(t0))
 	if len(errs) == 0 {
 		s.slot.release()
 		return nil
