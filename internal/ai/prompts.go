@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"text/template"
 	"unicode/utf8"
 
@@ -17,9 +18,12 @@ import (
 //go:embed prompts/*.md
 var promptFiles embed.FS
 
-// prompts are the embedded templates: system.md, one per action,
-// verify.md for the fix loop, and the shared parts.
-var prompts = template.Must(template.New("").Option("missingkey=error").ParseFS(promptFiles, "prompts/*.md"))
+// prompts returns the embedded templates: system.md, one per action,
+// verify.md for the fix loop, and the shared parts. They are parsed on
+// first use, not when cove starts: most commands never ask Claude.
+var prompts = sync.OnceValue(func() *template.Template {
+	return template.Must(template.New("").Option("missingkey=error").ParseFS(promptFiles, "prompts/*.md"))
+})
 
 // promptData is what the templates see.
 type promptData struct {
@@ -134,7 +138,7 @@ func newOutput(name, s string, cutByCove bool, limit int64, budget int) outputDa
 // render executes the named template.
 func render(name string, d *promptData) (string, error) {
 	var b strings.Builder
-	if err := prompts.ExecuteTemplate(&b, name, d); err != nil {
+	if err := prompts().ExecuteTemplate(&b, name, d); err != nil {
 		return "", cove.Errorf(cove.CodeInternal, "rendering the %s prompt: %w", name, err)
 	}
 	return strings.TrimSpace(b.String()) + "\n", nil
