@@ -31,6 +31,7 @@ type benchServer struct {
 }
 
 func startBenchServer(ctx context.Context, e *env, pool int) (*benchServer, error) {
+	serverGC(e.getenv)
 	be, err := native.New(ctx, e.nativeOptions(nil, true))
 	if err != nil {
 		return nil, err

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -68,11 +69,22 @@ executions get --drain-timeout to finish.`,
 	return cmd
 }
 
+// serverGC sets the garbage collector's pace for a server: its live heap
+// is a few MiB, which at the default pace means several collections a
+// second under load. Four times the live heap between collections costs a
+// few MiB and saves most of that CPU. GOGC, when set, wins.
+func serverGC(getenv func(string) string) {
+	if getenv("GOGC") == "" {
+		debug.SetGCPercent(400)
+	}
+}
+
 func serve(ctx context.Context, e *env) error {
 	cfg := e.cfg
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
+	serverGC(e.getenv)
 	var level slog.Level
 	level.UnmarshalText([]byte(cfg.LogLevel))
 	if level > slog.LevelInfo {
