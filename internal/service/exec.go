@@ -155,13 +155,20 @@ func (s *Service) Run(ctx context.Context, req cove.RunRequest) (cove.Stream, er
 			return nil, cove.Errorf(cove.CodeInvalid, "invalid file name %q: give a path relative to the workspace", name)
 		}
 	}
+	// The refill of the warm pool waits for this run: its sandbox may come
+	// from the pool.
+	release := s.hold()
 	info, err := s.createSandbox(ctx, cove.SandboxSpec{Language: req.Language, Limits: req.Limits}, true)
 	if err != nil {
+		release()
 		return nil, err
 	}
 	// The caller may have cancelled ctx; the sandbox must go anyway. The
 	// answer is complete before the teardown is.
-	destroy := func() { s.removeLater(ctx, info.ID) }
+	destroy := func() {
+		release()
+		s.removeLater(ctx, info.ID)
+	}
 	st, err := s.runCode(ctx, info.ID, req.CodeRequest, req.Files)
 	if err != nil {
 		destroy()
@@ -214,6 +221,28 @@ func (s *Service) start(ctx context.Context, sb *sandbox, limits cove.Limits, sp
 	return st, nil
 }
 
+// hold counts work in progress that a pool refill should not compete
+// with, until the returned function is called.
+func (s *Service) hold() func() {
+	s.mu.Lock()
+	s.inProgress++
+	s.mu.Unlock()
+	var once sync.Once
+	return func() { once.Do(s.idle) }
+}
+
+// idle ends one piece of work counted in s.inProgress and wakes a waiting refill
+// when it was the last.
+func (s *Service) idle() {
+	s.mu.Lock()
+	s.inProgress--
+	none := s.inProgress == 0
+	s.mu.Unlock()
+	if none {
+		s.pool.notifyIdle()
+	}
+}
+
 // beginExec admits an execution against the caller's concurrency quota and
 // counts it for draining.
 func (s *Service) beginExec(ctx context.Context) (func(), error) {
@@ -231,6 +260,7 @@ func (s *Service) beginExec(ctx context.Context) (func(), error) {
 		}
 	}
 	s.execs[who]++
+	s.inProgress++
 	s.active.Add(1)
 	var once sync.Once
 	return func() {
@@ -239,6 +269,7 @@ func (s *Service) beginExec(ctx context.Context) (func(), error) {
 			s.execs[who]--
 			s.mu.Unlock()
 			s.active.Done()
+			s.idle()
 		})
 	}, nil
 }

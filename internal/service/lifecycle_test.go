@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"errors"
+	"io"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -347,4 +348,45 @@ func TestWarmPool(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// TestWarmPoolWaitsForRun checks that the pool's refill waits until the
+// one-call run that took a sandbox from it has ended, and then refills.
+func TestWarmPoolWaitsForRun(t *testing.T) {
+	svc, _ := newStoredService(t, Options{PoolSize: 1})
+	svc.pool.wait = time.Minute
+	ctx := context.Background()
+	waitPool := func(what string, n int) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for svc.PoolReady() != n {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: the pool has %d sandboxes after 10s, want %d", what, svc.PoolReady(), n)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	waitPool("at start", 1)
+	pr, pw := io.Pipe()
+	st, err := svc.Run(ctx, cove.RunRequest{CodeRequest: cove.CodeRequest{Language: "bash", Code: "read x; echo $x", StdinReader: pr}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := svc.PoolReady(); n != 0 {
+		t.Fatalf("the run did not take the pooled sandbox: the pool has %d", n)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if n := svc.PoolReady(); n != 0 {
+		t.Fatalf("the pool refilled while the run was in progress: %d", n)
+	}
+	io.WriteString(pw, "finished\n")
+	pw.Close()
+	res, err := cove.Collect(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Stdout != "finished\n" {
+		t.Fatalf("got %q (%s)", res.Stdout, res.Verdict)
+	}
+	waitPool("after the run", 1)
 }

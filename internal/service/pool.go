@@ -9,21 +9,63 @@ import (
 	"github.com/cove-sandbox/cove/internal/runtime"
 )
 
+// refillWait bounds how long the pool waits for executions in progress to
+// end before it refills.
+const refillWait = 100 * time.Millisecond
+
 // pool keeps idle sandboxes of the default shape ready, so that creating
-// one is a hand-over; it refills in the background.
+// one is a hand-over; it refills in the background. A refill waits until
+// no execution runs, up to refillWait: starting a sandbox takes CPU on both
+// cores of a small machine for a few milliseconds, and a one-call run that
+// has just taken a sandbox from the pool would otherwise share the machine
+// with the start of its replacement.
 type pool struct {
 	s    *Service
 	size int
+	wait time.Duration // refillWait, or longer in tests
 
 	mu    sync.Mutex
 	ready []runtime.Instance
 	wake  chan struct{}
+	idle  chan struct{} // a signal that no execution runs
 	done  chan struct{}
 	wg    sync.WaitGroup
 }
 
 func newPool(s *Service, size int) *pool {
-	return &pool{s: s, size: size, wake: make(chan struct{}, 1), done: make(chan struct{})}
+	return &pool{s: s, size: size, wait: refillWait, wake: make(chan struct{}, 1), idle: make(chan struct{}, 1), done: make(chan struct{})}
+}
+
+// notifyIdle tells a waiting refill that no execution runs any more.
+func (p *pool) notifyIdle() {
+	select {
+	case p.idle <- struct{}{}:
+	default:
+	}
+}
+
+// awaitIdle returns once no execution or one-call run is in progress, after
+// p.wait at most, or false when the service is closing.
+func (p *pool) awaitIdle() bool {
+	select {
+	case <-p.idle: // a stale signal
+	default:
+	}
+	p.s.mu.Lock()
+	busy := p.s.inProgress
+	p.s.mu.Unlock()
+	if busy == 0 {
+		return true
+	}
+	t := time.NewTimer(p.wait)
+	defer t.Stop()
+	select {
+	case <-p.idle:
+	case <-t.C:
+	case <-p.s.ctx.Done():
+		return false
+	}
+	return true
 }
 
 func (p *pool) start() {
@@ -67,6 +109,9 @@ func (p *pool) fill() {
 		missing := p.size - len(p.ready)
 		p.mu.Unlock()
 		if missing > 0 {
+			if !p.awaitIdle() {
+				return
+			}
 			inst, err := p.s.backend.Create(p.s.ctx, runtime.Spec{ID: newID(), Limits: p.s.defaults})
 			if err != nil {
 				if p.s.ctx.Err() != nil {

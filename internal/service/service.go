@@ -60,11 +60,12 @@ type Service struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	mu      sync.Mutex
-	live    map[string]*sandbox
-	execs   map[string]int // running executions per owner
-	closing bool
-	active  sync.WaitGroup // running executions, for draining
+	mu         sync.Mutex
+	live       map[string]*sandbox
+	execs      map[string]int // running executions per owner
+	inProgress int            // executions and one-call runs in progress (see hold)
+	closing    bool
+	active     sync.WaitGroup // running executions, for draining
 
 	// admitMu serialises quota checks with the record creation that they
 	// admit, so that exactly the quota is admitted under a race.
