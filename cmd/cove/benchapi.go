@@ -138,6 +138,50 @@ func benchAPI(ctx context.Context, e *env, runs int, idle int, seconds int) erro
 	}
 	fmt.Fprintf(out, "POST /v1/sandboxes from the warm pool: p50 %.2f ms (%d creates)\n\n", ms(p50(creates)), runs)
 
+	// One-call runs one at a time, each from a full pool, against the same
+	// code run in a live sandbox through the API, interleaved.
+	collect := func(st cove.Stream, err error) error {
+		var res *cove.ExecResult
+		if err == nil {
+			res, err = cove.Collect(st)
+		}
+		if err == nil && (res.Verdict != cove.VerdictOK || res.Stdout != "1\n") {
+			err = fmt.Errorf("python print(1): %s %q", res.Verdict, res.Stderr)
+		}
+		return err
+	}
+	live, err := b.client.CreateSandbox(ctx, cove.SandboxSpec{})
+	if err != nil {
+		return err
+	}
+	defer b.client.DeleteSandbox(ctx, live.ID)
+	// Before each request the pool is full and the machine quiet again (a
+	// one-call run's teardown and the pool's refill follow its answer).
+	settle := func() {
+		deadline := time.Now().Add(10 * time.Second)
+		for b.svc.PoolReady() < e.cfg.PoolSize && time.Now().Before(deadline) {
+			time.Sleep(2 * time.Millisecond)
+		}
+		time.Sleep(30 * time.Millisecond)
+	}
+	var oneCall, inSandbox []time.Duration
+	for i := 0; i < runs; i++ {
+		settle()
+		t := time.Now()
+		if err := collect(b.client.Run(ctx, cove.RunRequest{CodeRequest: cove.CodeRequest{Language: "python", Code: "print(1)"}})); err != nil {
+			return err
+		}
+		oneCall = append(oneCall, time.Since(t))
+		settle()
+		t = time.Now()
+		if err := collect(b.client.RunCode(ctx, live.ID, cove.CodeRequest{Language: "python", Code: "print(1)"})); err != nil {
+			return err
+		}
+		inSandbox = append(inSandbox, time.Since(t))
+	}
+	fmt.Fprintf(out, "POST /v1/run of python print(1), one at a time from the warm pool: p50 %.2f ms\n", ms(p50(oneCall)))
+	fmt.Fprintf(out, "  the same code run in a live sandbox (POST /v1/sandboxes/{id}/code): p50 %.2f ms (%d rounds, interleaved)\n\n", ms(p50(inSandbox)), runs)
+
 	// Throughput of POST /v1/run at concurrency 4.
 	var (
 		mu      sync.Mutex
