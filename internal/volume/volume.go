@@ -458,6 +458,9 @@ func (v *Volume) control(fn func(fd int) error) error {
 	return ferr
 }
 
+// unmountBusyWait is how long Unmount retries a volume that is busy.
+const unmountBusyWait = 2 * time.Second
+
 // Unmount unmounts dir/volume. It is a no-op when nothing is mounted there,
 // such as when dir is on a btrfs host filesystem. The loop device detaches
 // itself once no sandbox holds the filesystem any more; the image is kept.
@@ -476,9 +479,13 @@ func Unmount(dir string) error {
 	}
 	defer lock.Close()
 	root := filepath.Join(dir, mountName)
+	// A busy volume may be busy only for a moment: a process that is
+	// exiting, or one between fork and exec that still holds a copy of
+	// every descriptor of its parent, close-on-exec ones included.
+	busyUntil := time.Now().Add(unmountBusyWait)
 	// Loop because mounts may be stacked, for example by a hand-made mount
 	// over cove's.
-	for range 16 {
+	for stacked := 0; stacked < 16; {
 		mounted, err := isMountRoot(root)
 		if err != nil {
 			return cove.Errorf(cove.CodeUnavailable, "inspecting workspace volume: %w", err)
@@ -486,10 +493,15 @@ func Unmount(dir string) error {
 		if !mounted {
 			return nil
 		}
-		if err := unix.Unmount(root, 0); err != nil {
-			if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOENT) {
-				return nil
-			}
+		err = unix.Unmount(root, 0)
+		switch {
+		case err == nil:
+			stacked++
+		case errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOENT):
+			return nil
+		case errors.Is(err, unix.EBUSY) && time.Now().Before(busyUntil):
+			time.Sleep(10 * time.Millisecond)
+		default:
 			return cove.Errorf(cove.CodeUnavailable, "unmounting workspace volume: %w", err)
 		}
 	}
