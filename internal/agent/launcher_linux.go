@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
 	"sync"
 	"syscall"
 
@@ -59,9 +60,20 @@ func isLauncherInvocation() (path string, ok bool) {
 	return path, true
 }
 
+// childTCPHash is the size of the TCP connection hash table each sandbox's
+// network namespace gets of its own (net.ipv4.tcp_child_ehash_entries, in
+// the launcher's network namespace). Sharing the host's table, sized by
+// the host's memory (262144 buckets on 24 GiB), made the kernel walk all of
+// it every time a sandbox's namespace went away.
+const childTCPHash = 1024
+
 // runLauncher serves spawn requests until the host closes the connection.
 func runLauncher(path string) {
 	_ = unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0)
+	// The launcher has a network namespace of its own (StartLauncher): the
+	// setting applies to the namespaces it creates, and not to the host's.
+	// Kernels before 5.19 lack it, and sandboxes share the host's table.
+	_ = os.WriteFile("/proc/sys/net/ipv4/tcp_child_ehash_entries", []byte(strconv.Itoa(childTCPHash)), 0)
 	var bin *os.File
 	if path == "" {
 		bin = os.NewFile(launcherBin, "agent")
@@ -213,8 +225,13 @@ func StartLauncher(path string, bin *os.File) (*Launcher, error) {
 	proc, err := os.StartProcess(path, argv, &os.ProcAttr{
 		Env:   agentEnv,
 		Files: files,
-		// The launcher, and with it every sandbox, dies with cove.
-		Sys: &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL},
+		Sys: &syscall.SysProcAttr{
+			// The launcher, and with it every sandbox, dies with cove.
+			Pdeathsig: syscall.SIGKILL,
+			// A network namespace of its own, for its settings of the
+			// sandboxes' namespaces (see childTCPHash).
+			Cloneflags: syscall.CLONE_NEWNET,
+		},
 	})
 	if err != nil {
 		unix.Close(fds[0])

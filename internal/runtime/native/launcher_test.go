@@ -131,3 +131,41 @@ func TestAgentDeathIsAnError(t *testing.T) {
 		t.Errorf("error code %s, want %s", cove.ErrorCode(err), cove.CodeUnavailable)
 	}
 }
+
+// TestLauncherTCPHash checks that a sandbox started through the launcher
+// has a TCP connection hash table of its own, sized by the launcher, and
+// that one started directly shares the host's (the kernel shows a shared
+// table's size as a negative number).
+func TestLauncherTCPHash(t *testing.T) {
+	const file = "/proc/sys/net/ipv4/tcp_child_ehash_entries"
+	if _, err := os.Stat(file); err != nil {
+		t.Skipf("this kernel has no %s (before 5.19)", file)
+	}
+	for _, launcher := range []bool{false, true} {
+		t.Run(fmt.Sprintf("launcher=%v", launcher), func(t *testing.T) {
+			b := newTestBackend(t)
+			b.opts.Launcher = launcher
+			out, err := runOnce(context.Background(), b, fmt.Sprintf("tcphash-%v", launcher), "cat", "/proc/sys/net/ipv4/tcp_ehash_entries")
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := strings.TrimSpace(out)
+			switch {
+			case launcher && got != "1024":
+				t.Errorf("tcp_ehash_entries in a sandbox started by the launcher = %q, want 1024", got)
+			case !launcher && !strings.HasPrefix(got, "-"):
+				t.Errorf("tcp_ehash_entries in a sandbox started directly = %q, want the host's shared table (negative)", got)
+			}
+		})
+	}
+	// The host's own setting is untouched.
+	if data, err := os.ReadFile(file); err != nil || strings.TrimSpace(string(data)) != hostChildHash {
+		t.Errorf("the host's %s changed: %q %v, was %q", file, data, err, hostChildHash)
+	}
+}
+
+// hostChildHash is the host's tcp_child_ehash_entries when the tests start.
+var hostChildHash = func() string {
+	data, _ := os.ReadFile("/proc/sys/net/ipv4/tcp_child_ehash_entries")
+	return strings.TrimSpace(string(data))
+}()
