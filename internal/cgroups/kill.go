@@ -260,9 +260,15 @@ func (g *Group) Destroy() error {
 }
 
 // removeOnce tries once to remove the group's cgroups in every hierarchy,
-// children first, and says whether none is left.
+// children first, and says whether none is left. It removes the
+// directories Create made without reading any directory; only a cgroup
+// the kernel refuses to remove (one with children of its own, such as an
+// execution's leftover cgroup) makes it walk that tree.
 func (g *Group) removeOnce() bool {
 	for _, root := range g.dirs() {
+		if g.removeKnown(root) {
+			continue
+		}
 		dirs, err := cgroupTree(root)
 		if err != nil {
 			return false
@@ -274,6 +280,22 @@ func (g *Group) removeOnce() bool {
 		}
 	}
 	return true
+}
+
+// removeKnown removes root and the children Create made in it, and says
+// whether that worked.
+func (g *Group) removeKnown(root string) bool {
+	children := []string{userDir}
+	if g.m.version == V2 {
+		children = append(children, agentDir)
+	}
+	for _, c := range children {
+		if err := g.m.ops.rmdir(filepath.Join(root, c)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return false
+		}
+	}
+	err := g.m.ops.rmdir(root)
+	return err == nil || errors.Is(err, fs.ErrNotExist)
 }
 
 // rmdirRetry removes an empty cgroup, retrying while the kernel still

@@ -278,6 +278,13 @@ func TestCreateV1Fake(t *testing.T) {
 				f.Close()
 			}
 
+			// Cgroups below the ones Create made (an execution's that
+			// was left behind) make Destroy walk the tree.
+			for _, rel := range []string{"pids/cove/sb1/user/e3", "memory/cove/sb1/user/e4", "memory/cove/sb1/user/e4/deeper"} {
+				if err := h.mkdir(filepath.Join(h.root, rel)); err != nil {
+					t.Fatal(err)
+				}
+			}
 			if err := g.Kill(); err != nil {
 				t.Fatal(err)
 			}
