@@ -199,6 +199,30 @@ func Run(t *testing.T, env Env) {
 		}
 	})
 
+	t.Run("proc_masked", func(t *testing.T) {
+		// Directories of /proc that show host hardware and kernel state are
+		// empty and read-only, and files that leak host state or poke the
+		// kernel read as nothing, wherever the host has them.
+		for _, d := range []string{"acpi", "scsi", "asound", "fs", "irq", "bus"} {
+			if fi, err := os.Stat("/proc/" + d); err != nil || !fi.IsDir() {
+				continue
+			}
+			r := sh(t, inst, fmt.Sprintf("ls -A /proc/%s; touch /proc/%s/probe 2>/dev/null && echo written; true", d, d))
+			if out := mustOK(t, r, "/proc/"+d); strings.TrimSpace(out) != "" {
+				t.Errorf("/proc/%s is not masked: %q", d, out)
+			}
+		}
+		for _, f := range []string{"kcore", "keys", "timer_list", "sched_debug", "sysrq-trigger"} {
+			if _, err := os.Stat("/proc/" + f); err != nil {
+				continue
+			}
+			r := sh(t, inst, fmt.Sprintf("head -c 64 /proc/%s 2>/dev/null | wc -c", f))
+			if out := strings.TrimSpace(mustOK(t, r, "/proc/"+f)); out != "0" {
+				t.Errorf("/proc/%s is not masked: %s bytes read", f, out)
+			}
+		}
+	})
+
 	t.Run("landlock", func(t *testing.T) {
 		if !env.Landlock {
 			t.Skip("this backend's sandboxes run without Landlock")
