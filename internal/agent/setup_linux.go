@@ -241,12 +241,23 @@ func setupProc(root string) error {
 			return fmt.Errorf("masking /proc/%s: %w", name, err)
 		}
 	}
+	// One empty read-only tmpfs masks every directory: the first one gets
+	// it, the others a bind of it (a file system apiece would cost a
+	// superblock to make and to tear down each).
+	empty := ""
 	for _, name := range maskedProcDirs {
 		p := filepath.Join(proc, name)
 		if fi, err := os.Lstat(p); err != nil || !fi.IsDir() {
 			continue
 		}
-		if err := unix.Mount("tmpfs", p, "tmpfs", unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "size=0"); err != nil {
+		var err error
+		if empty == "" {
+			err = unix.Mount("tmpfs", p, "tmpfs", unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "size=0,mode=0555")
+			empty = p
+		} else if err = unix.Mount(empty, p, "", unix.MS_BIND, ""); err == nil {
+			err = setAttr(p, unix.MOUNT_ATTR_RDONLY|unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NODEV|unix.MOUNT_ATTR_NOEXEC, 0)
+		}
+		if err != nil {
 			return fmt.Errorf("masking /proc/%s: %w", name, err)
 		}
 	}
