@@ -231,8 +231,8 @@ func (s *Service) hold() func() {
 	return func() { once.Do(s.idle) }
 }
 
-// idle ends one piece of work counted in s.inProgress and wakes a waiting refill
-// when it was the last.
+// idle ends one piece of work counted in s.inProgress and, when it was
+// the last, wakes a waiting refill.
 func (s *Service) idle() {
 	s.mu.Lock()
 	s.inProgress--

@@ -9,16 +9,17 @@ import (
 	"github.com/cove-sandbox/cove/internal/runtime"
 )
 
-// refillWait bounds how long the pool waits for executions in progress to
-// end before it refills.
+// refillWait bounds how long the pool waits for work in progress to end
+// before it refills.
 const refillWait = 100 * time.Millisecond
 
 // pool keeps idle sandboxes of the default shape ready, so that creating
 // one is a hand-over; it refills in the background. A refill waits until
-// no execution runs, up to refillWait: starting a sandbox takes CPU on both
-// cores of a small machine for a few milliseconds, and a one-call run that
-// has just taken a sandbox from the pool would otherwise share the machine
-// with the start of its replacement.
+// no execution or one-call run is in progress, up to refillWait: starting
+// a sandbox takes CPU on both cores of a small machine for a few
+// milliseconds, and a one-call run that has just taken a sandbox from the
+// pool would otherwise share the machine with the start of its
+// replacement.
 type pool struct {
 	s    *Service
 	size int
@@ -27,7 +28,7 @@ type pool struct {
 	mu    sync.Mutex
 	ready []runtime.Instance
 	wake  chan struct{}
-	idle  chan struct{} // a signal that no execution runs
+	idle  chan struct{} // a signal that nothing is in progress any more
 	done  chan struct{}
 	wg    sync.WaitGroup
 }
@@ -36,7 +37,7 @@ func newPool(s *Service, size int) *pool {
 	return &pool{s: s, size: size, wait: refillWait, wake: make(chan struct{}, 1), idle: make(chan struct{}, 1), done: make(chan struct{})}
 }
 
-// notifyIdle tells a waiting refill that no execution runs any more.
+// notifyIdle tells a waiting refill that nothing is in progress any more.
 func (p *pool) notifyIdle() {
 	select {
 	case p.idle <- struct{}{}:
