@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 
 	"golang.org/x/sys/unix"
 )
@@ -19,6 +20,12 @@ import (
 type slots struct {
 	dir string
 	max int
+
+	// held are the slots this process holds: acquire skips them without
+	// opening their files, so that taking a slot does not cost a system
+	// call or three per sandbox already running.
+	mu   sync.Mutex
+	held map[int]bool
 }
 
 // ephemeralMark follows the id in the slot file of an ephemeral sandbox.
@@ -31,8 +38,9 @@ type deadSandbox struct {
 }
 
 type slot struct {
-	n int
-	f *os.File
+	n  int
+	f  *os.File
+	of *slots
 }
 
 func (s *slots) path(n int) string { return filepath.Join(s.dir, strconv.Itoa(n)+".lock") }
@@ -44,7 +52,15 @@ func (s *slots) acquire(id string, ephemeral bool) (*slot, error) {
 	if ephemeral {
 		record += ephemeralMark
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.held == nil {
+		s.held = map[int]bool{}
+	}
 	for n := 0; n < s.max; n++ {
+		if s.held[n] {
+			continue
+		}
 		f, err := os.OpenFile(s.path(n), os.O_RDWR|os.O_CREATE, 0o600)
 		if err != nil {
 			return nil, fmt.Errorf("opening slot lock: %w", err)
@@ -66,7 +82,8 @@ func (s *slots) acquire(id string, ephemeral bool) (*slot, error) {
 			f.Close()
 			return nil, fmt.Errorf("writing slot lock: %w", err)
 		}
-		return &slot{n: n, f: f}, nil
+		s.held[n] = true
+		return &slot{n: n, f: f, of: s}, nil
 	}
 	return nil, fmt.Errorf("all %d sandbox slots are in use", s.max)
 }
@@ -78,6 +95,11 @@ func (sl *slot) release() {
 	sl.f.Truncate(0)
 	sl.f.Close()
 	sl.f = nil
+	if sl.of != nil {
+		sl.of.mu.Lock()
+		delete(sl.of.held, sl.n)
+		sl.of.mu.Unlock()
+	}
 }
 
 // scan returns the ids of sandboxes whose owning process is alive, and

@@ -1,0 +1,58 @@
+package native
+
+import "testing"
+
+// TestSlots takes the lowest free slot, skips the ones this process holds
+// without opening them, reuses a released one, and respects the locks of
+// another holder (a second slots value locks through its own open files,
+// as another cove process would).
+func TestSlots(t *testing.T) {
+	dir := t.TempDir()
+	mine := &slots{dir: dir, max: 8}
+	var got []*slot
+	for i := range 3 {
+		sl, err := mine.acquire("sb"+string(rune('a'+i)), false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sl.n != i {
+			t.Fatalf("slot %d, want %d", sl.n, i)
+		}
+		got = append(got, sl)
+	}
+	got[1].release()
+	sl, err := mine.acquire("sbd", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sl.n != 1 {
+		t.Fatalf("after releasing slot 1, got slot %d", sl.n)
+	}
+	other := &slots{dir: dir, max: 8}
+	osl, err := other.acquire("sbe", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if osl.n != 3 {
+		t.Fatalf("another holder got slot %d, want 3", osl.n)
+	}
+	live, dead, err := mine.scan()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"sba", "sbc", "sbd", "sbe"} {
+		if !live[id] {
+			t.Errorf("scan does not see %s as live: %v", id, live)
+		}
+	}
+	if len(dead) != 0 {
+		t.Errorf("dead slots %v", dead)
+	}
+	full := &slots{dir: dir, max: 4}
+	if _, err := full.acquire("sbf", false); err == nil {
+		t.Error("a fifth sandbox got one of four slots")
+	}
+	for _, s := range append(got, sl, osl) {
+		s.release()
+	}
+}
