@@ -103,7 +103,12 @@ func (sl *slot) release() {
 }
 
 // scan returns the ids of sandboxes whose owning process is alive, and
-// those of sandboxes whose owner died, by slot number.
+// those of sandboxes whose owner died, by slot number. It also removes the
+// lock files of free slots that name no sandbox: the directory would
+// otherwise keep the size of its busiest moment, and every scan after it
+// would pay for every file. The caller must hold the sweep lock
+// exclusively, so that no one is between opening a slot's file and
+// locking it (acquire runs under the shared lock).
 func (s *slots) scan() (live map[string]bool, dead map[int]deadSandbox, err error) {
 	ents, err := os.ReadDir(s.dir)
 	if err != nil {
@@ -128,6 +133,9 @@ func (s *slots) scan() (live map[string]bool, dead map[int]deadSandbox, err erro
 			}
 		} else if id != "" {
 			dead[n] = deadSandbox{id: id, ephemeral: mark}
+		} else {
+			// Free and empty, and locked by us until the close.
+			os.Remove(filepath.Join(s.dir, e.Name()))
 		}
 		f.Close()
 	}

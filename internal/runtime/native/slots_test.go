@@ -1,6 +1,9 @@
 package native
 
-import "testing"
+import (
+	"os"
+	"testing"
+)
 
 // TestSlots takes the lowest free slot, skips the ones this process holds
 // without opening them, reuses a released one, and respects the locks of
@@ -55,4 +58,20 @@ func TestSlots(t *testing.T) {
 	for _, s := range append(got, sl, osl) {
 		s.release()
 	}
+	// A scan removes the files of free slots, so that the directory does
+	// not keep the size of its busiest moment.
+	if _, _, err := mine.scan(); err != nil {
+		t.Fatal(err)
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+		t.Errorf("slot files left after a scan with every slot free: %v", ents)
+	}
+	again, err := mine.acquire("sbg", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.n != 0 {
+		t.Errorf("after the scan, got slot %d, want 0", again.n)
+	}
+	again.release()
 }
