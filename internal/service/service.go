@@ -95,6 +95,7 @@ type sandbox struct {
 	language string
 
 	lastActive atomic.Int64 // unix nanoseconds
+	checked    atomic.Int64 // unix nanoseconds of the reaper's last busy check
 	inflight   atomic.Int32 // requests in progress
 
 	// contexts are the sandbox's stateful interpreters, by id; they end
