@@ -74,7 +74,7 @@ func (s *Store) PutKey(ctx context.Context, k *KeyRecord) error {
 // comparison: what it could leak is how much of a SHA-256 a guess shares
 // with a stored one, which says nothing useful about a secret.
 func (s *Store) KeyByHash(ctx context.Context, hash []byte) (*KeyRecord, error) {
-	k, err := scanKey(s.r.QueryRowContext(ctx, keyByHash, hash))
+	k, err := scanKey(s.keyByHash.QueryRowContext(ctx, hash))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, cove.Errorf(cove.CodeNotFound, "no key has this secret")
 	}

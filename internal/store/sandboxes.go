@@ -105,7 +105,7 @@ func (s *Store) PutSandbox(ctx context.Context, r *SandboxRecord) error {
 
 // GetSandbox returns one sandbox. Errors: not_found.
 func (s *Store) GetSandbox(ctx context.Context, id string) (*SandboxRecord, error) {
-	return getSandbox(ctx, s.r, id)
+	return sandboxOf(ctx, s.selectSandbox.QueryRowContext(ctx, id), id)
 }
 
 // UpdateSandbox reads a sandbox, lets fn change it, and writes it back, in
@@ -287,7 +287,12 @@ type queryer interface {
 }
 
 func getSandbox(ctx context.Context, q queryer, id string) (*SandboxRecord, error) {
-	r, err := scanSandbox(q.QueryRowContext(ctx, selectSandbox, id))
+	return sandboxOf(ctx, q.QueryRowContext(ctx, selectSandbox, id), id)
+}
+
+// sandboxOf returns the sandbox in row, the answer to a query for id.
+func sandboxOf(ctx context.Context, row *sql.Row, id string) (*SandboxRecord, error) {
+	r, err := scanSandbox(row)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, cove.Errorf(cove.CodeNotFound, "sandbox %s not found", id)
 	}

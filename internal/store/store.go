@@ -47,6 +47,9 @@ type Store struct {
 	path string
 	w    *sql.DB // one connection: every write goes through it
 	r    *sql.DB // query-only connections for reads
+	// The reads every API request makes, prepared once: SQLite would
+	// otherwise compile their text on every call.
+	keyByHash, selectSandbox *sql.Stmt
 }
 
 // Open opens the database at path, creating the file (mode 0600; its
@@ -116,12 +119,25 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		s.Close()
 		return nil, openError(ctx, abs, err)
 	}
+	if s.keyByHash, err = s.r.PrepareContext(ctx, keyByHash); err == nil {
+		s.selectSandbox, err = s.r.PrepareContext(ctx, selectSandbox)
+	}
+	if err != nil {
+		s.Close()
+		return nil, dbError(ctx, "preparing queries", err)
+	}
 	return s, nil
 }
 
 // Close closes the database. Calls in flight finish first.
 func (s *Store) Close() error {
-	return errors.Join(s.r.Close(), s.w.Close())
+	var errs []error
+	for _, st := range []*sql.Stmt{s.keyByHash, s.selectSandbox} {
+		if st != nil {
+			errs = append(errs, st.Close())
+		}
+	}
+	return errors.Join(append(errs, s.r.Close(), s.w.Close())...)
 }
 
 // createFile creates the database file with mode 0600 before SQLite sees

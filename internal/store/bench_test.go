@@ -1,0 +1,44 @@
+package store
+
+import (
+	"context"
+	"crypto/sha256"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/cove-sandbox/cove"
+)
+
+// BenchmarkHotReads times the two reads every API request makes: the
+// caller's key by the hash of its secret, and the sandbox's record.
+func BenchmarkHotReads(b *testing.B) {
+	ctx := context.Background()
+	s, err := Open(ctx, filepath.Join(b.TempDir(), "cove.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	hash := sha256.Sum256([]byte("secret"))
+	now := time.Now().UTC()
+	if err := s.PutKey(ctx, &KeyRecord{Key: cove.Key{ID: "k1", Name: "bench", CreatedAt: now}, Hash: hash[:]}); err != nil {
+		b.Fatal(err)
+	}
+	if err := s.PutSandbox(ctx, &SandboxRecord{ID: "0123456789ab", State: cove.StateRunning, Limits: cove.DefaultLimits(), CreatedAt: now, LastActiveAt: now}); err != nil {
+		b.Fatal(err)
+	}
+	b.Run("KeyByHash", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := s.KeyByHash(ctx, hash[:]); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("GetSandbox", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := s.GetSandbox(ctx, "0123456789ab"); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
