@@ -48,14 +48,26 @@ func New(baseURL, apiKey string, opts ...Option) (*Client, error) {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
 		return nil, cove.Errorf(cove.CodeInvalid, "invalid server URL %q: use http://host:port or https://host", baseURL)
 	}
-	c := &Client{base: u.String(), key: strings.TrimSpace(apiKey), http: &http.Client{}, userAgent: "cove-go/" + cove.Version}
+	c := &Client{base: u.String(), key: strings.TrimSpace(apiKey), userAgent: "cove-go/" + cove.Version}
 	for _, o := range opts {
 		o(c)
 	}
 	if c.http == nil {
-		c.http = &http.Client{}
+		c.http = &http.Client{Transport: newTransport()}
 	}
 	return c, nil
+}
+
+// maxIdlePerServer is how many idle connections the client keeps to its
+// server. Go's default is 2: a program running more requests at once than
+// that would open a new connection for most of them, and leave as many
+// behind in TIME_WAIT.
+const maxIdlePerServer = 64
+
+func newTransport() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConnsPerHost = maxIdlePerServer
+	return t
 }
 
 // Health checks that the server answers. Errors: unavailable.
