@@ -48,6 +48,9 @@ type SandboxFilter struct {
 	State cove.SandboxState
 	// Labels keeps sandboxes that carry all of these labels.
 	Labels map[string]string
+	// ExpiresBy keeps sandboxes whose TTL ends at this time or before
+	// (zero: no filter).
+	ExpiresBy time.Time
 	// Limit caps the page size; zero, negative or above MaxPageSize means
 	// MaxPageSize.
 	Limit int
@@ -82,6 +85,7 @@ const (
 	listSandboxes     = `SELECT ` + sandboxColumns + ` FROM sandboxes WHERE 1 = 1`
 	listByOwner       = ` AND owner = ?`
 	listByState       = ` AND state = ?`
+	listByExpiry      = ` AND expires_at IS NOT NULL AND expires_at <= ?`
 	listAfter         = ` AND (created_at, id) < (?, ?)`
 	listByLabel       = ` AND EXISTS (SELECT 1 FROM json_each(sandboxes.labels) WHERE key = ? AND value = ?)`
 	listOrderAndLimit = ` ORDER BY created_at DESC, id DESC LIMIT ?`
@@ -179,6 +183,14 @@ func (s *Store) ListSandboxes(ctx context.Context, f SandboxFilter) ([]*SandboxR
 	if f.State != "" {
 		q.WriteString(listByState)
 		args = append(args, string(f.State))
+	}
+	if !f.ExpiresBy.IsZero() {
+		by, err := timeValue("expiry filter", f.ExpiresBy)
+		if err != nil {
+			return nil, "", err
+		}
+		q.WriteString(listByExpiry)
+		args = append(args, by)
 	}
 	if f.PageToken != "" {
 		created, id, err := decodePageToken(f.PageToken)

@@ -317,9 +317,9 @@ func listFixture(t *testing.T, s *Store) time.Time {
 	base := time.Date(2026, 7, 1, 0, 0, 0, 0, time.UTC)
 	for _, r := range []*SandboxRecord{
 		{ID: "a1", Owner: "key_a", State: cove.StateRunning, CreatedAt: base.Add(1 * time.Second), Labels: map[string]string{"env": "prod", "team": "x"}},
-		{ID: "a2", Owner: "key_a", State: cove.StateStopped, CreatedAt: base.Add(2 * time.Second), Labels: map[string]string{"env": "dev"}},
+		{ID: "a2", Owner: "key_a", State: cove.StateStopped, CreatedAt: base.Add(2 * time.Second), Labels: map[string]string{"env": "dev"}, ExpiresAt: base.Add(10 * time.Second)},
 		{ID: "a3", Owner: "key_a", State: cove.StateRunning, CreatedAt: base.Add(3 * time.Second), Labels: map[string]string{"env": "prod", "team": "y"}},
-		{ID: "b1", Owner: "key_b", State: cove.StateRunning, CreatedAt: base.Add(3 * time.Second), Labels: map[string]string{"env": "prod", "team": "x"}},
+		{ID: "b1", Owner: "key_b", State: cove.StateRunning, CreatedAt: base.Add(3 * time.Second), Labels: map[string]string{"env": "prod", "team": "x"}, ExpiresAt: base.Add(20 * time.Second)},
 		{ID: "b2", Owner: "key_b", State: cove.StateError, CreatedAt: base.Add(3 * time.Second)},
 		{ID: "l1", Owner: "", State: cove.StateRunning, CreatedAt: base.Add(4 * time.Second), Labels: map[string]string{"team": "x"}},
 	} {
@@ -343,7 +343,7 @@ func ptr[T any](v T) *T { return &v }
 func TestListSandboxes(t *testing.T) {
 	t.Parallel()
 	s, _ := openTestStore(t)
-	listFixture(t, s)
+	base := listFixture(t, s)
 	tests := []struct {
 		name   string
 		filter SandboxFilter
@@ -360,6 +360,10 @@ func TestListSandboxes(t *testing.T) {
 		{"label value must match", SandboxFilter{Labels: map[string]string{"team": "z"}}, nil},
 		{"labels and owner", SandboxFilter{Owner: ptr("key_a"), Labels: map[string]string{"team": "x"}}, []string{"a1"}},
 		{"limit", SandboxFilter{Limit: 2}, []string{"l1", "b2"}},
+		{"expired by a time", SandboxFilter{ExpiresBy: base.Add(15 * time.Second)}, []string{"a2"}},
+		{"expired at that very time", SandboxFilter{ExpiresBy: base.Add(20 * time.Second)}, []string{"b1", "a2"}},
+		{"none expired yet", SandboxFilter{ExpiresBy: base.Add(5 * time.Second)}, nil},
+		{"expired and state", SandboxFilter{ExpiresBy: base.Add(time.Minute), State: cove.StateRunning}, []string{"b1"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
