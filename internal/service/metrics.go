@@ -1,6 +1,8 @@
 package service
 
 import (
+	"context"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -11,7 +13,7 @@ import (
 // Metrics are the service's Prometheus metrics. A nil *Metrics records
 // nothing.
 type Metrics struct {
-	sandboxes *prometheus.GaugeVec
+	sandboxes *stateCollector
 	execs     *prometheus.HistogramVec
 	creates   prometheus.Histogram
 	pool      prometheus.Gauge
@@ -20,9 +22,7 @@ type Metrics struct {
 // NewMetrics registers the service's metrics with reg.
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
-		sandboxes: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "cove_sandboxes", Help: "Sandboxes by state.",
-		}, []string{"state"}),
+		sandboxes: &stateCollector{desc: prometheus.NewDesc("cove_sandboxes", "Sandboxes by state.", []string{"state"}, nil)},
 		execs: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "cove_exec_duration_seconds", Help: "Wall time of executions, by verdict.",
 			Buckets: []float64{.005, .01, .02, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60},
@@ -57,10 +57,43 @@ func (m *Metrics) setPool(n int) {
 	}
 }
 
-func (m *Metrics) setStates(n map[cove.SandboxState]int) {
+// countStatesWith makes the sandboxes-by-state gauge call count when it
+// is scraped.
+func (m *Metrics) countStatesWith(count func(context.Context) (map[cove.SandboxState]int, error)) {
 	if m != nil {
-		for state, c := range n {
-			m.sandboxes.WithLabelValues(string(state)).Set(float64(c))
-		}
+		m.sandboxes.mu.Lock()
+		m.sandboxes.count = count
+		m.sandboxes.mu.Unlock()
+	}
+}
+
+// stateCollector reports the sandboxes by state when it is scraped:
+// counting them reads every record, which a scrape now and then can
+// afford, and a loop every second, with thousands of stopped sandboxes
+// kept, could not.
+type stateCollector struct {
+	desc  *prometheus.Desc
+	mu    sync.Mutex
+	count func(context.Context) (map[cove.SandboxState]int, error)
+}
+
+func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
+	c.mu.Lock()
+	count := c.count
+	c.mu.Unlock()
+	if count == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	n, err := count(ctx)
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(c.desc, err)
+		return
+	}
+	for state, v := range n {
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(v), string(state))
 	}
 }

@@ -31,33 +31,33 @@ func (s *Service) reapLoop() {
 
 func (s *Service) reap(ctx context.Context) {
 	now := time.Now()
-	recs, err := s.allRecords(ctx)
+	// Only the records whose TTL has ended are read (an index search),
+	// however many stopped sandboxes are kept.
+	expired, err := s.listRecords(ctx, store.SandboxFilter{ExpiresBy: now})
 	if err != nil {
-		s.log.Warn("reaper: listing sandboxes", "err", err)
-		return
+		s.log.Warn("reaper: listing expired sandboxes", "err", err)
 	}
-	for _, r := range recs {
-		if !r.ExpiresAt.IsZero() && now.After(r.ExpiresAt) {
-			s.log.Info("deleting sandbox at the end of its TTL", "id", r.ID, "ttl", r.TTL)
-			if err := s.remove(ctx, r.ID); err != nil {
-				s.log.Warn("reaper: deleting sandbox", "id", r.ID, "err", err)
-			}
-			continue
+	for _, r := range expired {
+		s.log.Info("deleting sandbox at the end of its TTL", "id", r.ID, "ttl", r.TTL)
+		if err := s.remove(ctx, r.ID); err != nil {
+			s.log.Warn("reaper: deleting sandbox", "id", r.ID, "err", err)
 		}
-		if r.IdleTimeout <= 0 || r.State != cove.StateRunning {
-			continue
+	}
+	// Idle timeouts concern the running sandboxes, which are in memory.
+	s.mu.Lock()
+	running := make([]*sandbox, 0, len(s.live))
+	for _, sb := range s.live {
+		if sb.idleTimeout > 0 {
+			running = append(running, sb)
 		}
-		s.mu.Lock()
-		sb := s.live[r.ID]
-		s.mu.Unlock()
-		if sb == nil {
-			continue
-		}
+	}
+	s.mu.Unlock()
+	for _, sb := range running {
 		// Asking the agent wakes it; a sandbox that is not due to stop is
 		// asked only now and then, to keep its last activity current
 		// while a process of its own runs.
 		idle := now.Sub(time.Unix(0, sb.lastActive.Load()))
-		due := idle > r.IdleTimeout
+		due := idle > sb.idleTimeout
 		if !due && now.Sub(time.Unix(0, sb.checked.Load())) < busyCheckInterval {
 			continue
 		}
@@ -67,13 +67,12 @@ func (s *Service) reap(ctx context.Context) {
 			continue
 		}
 		if due {
-			s.log.Info("stopping idle sandbox", "id", r.ID, "idle", idle.Round(time.Second))
-			if _, err := s.stop(ctx, r.ID); err != nil {
-				s.log.Warn("reaper: stopping sandbox", "id", r.ID, "err", err)
+			s.log.Info("stopping idle sandbox", "id", sb.id, "idle", idle.Round(time.Second))
+			if _, err := s.stop(ctx, sb.id); err != nil {
+				s.log.Warn("reaper: stopping sandbox", "id", sb.id, "err", err)
 			}
 		}
 	}
-	s.metrics.setStates(s.countStates(recs))
 }
 
 // busy reports whether anything runs in the sandbox: a request in
@@ -89,6 +88,15 @@ func (s *Service) busy(ctx context.Context, sb *sandbox) bool {
 		return false
 	}
 	return st.Execs > 0 || st.BackgroundProcesses > 0
+}
+
+// stateCounts counts the sandboxes by state, for the metrics.
+func (s *Service) stateCounts(ctx context.Context) (map[cove.SandboxState]int, error) {
+	recs, err := s.allRecords(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return s.countStates(recs), nil
 }
 
 func (s *Service) countStates(recs []*store.SandboxRecord) map[cove.SandboxState]int {

@@ -97,6 +97,9 @@ func (m *memRecords) ListSandboxes(ctx context.Context, f store.SandboxFilter) (
 		if f.Owner != nil && r.Owner != *f.Owner || f.State != "" && r.State != f.State || !hasLabels(r.Labels, f.Labels) {
 			continue
 		}
+		if !f.ExpiresBy.IsZero() && (r.ExpiresAt.IsZero() || r.ExpiresAt.After(f.ExpiresBy)) {
+			continue
+		}
 		all = append(all, &r)
 	}
 	m.mu.Unlock()

@@ -90,9 +90,10 @@ type sandbox struct {
 	inst runtime.Instance
 	// What never changes after creation, kept here so that requests need
 	// not read the record again.
-	limits   cove.Limits
-	env      map[string]string
-	language string
+	limits      cove.Limits
+	env         map[string]string
+	language    string
+	idleTimeout time.Duration // 0: none
 
 	lastActive atomic.Int64 // unix nanoseconds
 	checked    atomic.Int64 // unix nanoseconds of the reaper's last busy check
@@ -135,6 +136,7 @@ func New(backend runtime.Backend, opts Options) *Service {
 		persistent: persistent,
 	}
 	s.pool = newPool(s, opts.PoolSize)
+	s.metrics.countStatesWith(s.stateCounts)
 	return s
 }
 
@@ -189,10 +191,16 @@ func (s *Service) Start(ctx context.Context) error {
 
 // allRecords lists every sandbox record.
 func (s *Service) allRecords(ctx context.Context) ([]*store.SandboxRecord, error) {
+	return s.listRecords(ctx, store.SandboxFilter{})
+}
+
+// listRecords lists every sandbox record that f keeps.
+func (s *Service) listRecords(ctx context.Context, f store.SandboxFilter) ([]*store.SandboxRecord, error) {
 	var out []*store.SandboxRecord
 	token := ""
 	for {
-		page, next, err := s.records.ListSandboxes(ctx, store.SandboxFilter{Limit: 100, PageToken: token})
+		f.Limit, f.PageToken = 100, token
+		page, next, err := s.records.ListSandboxes(ctx, f)
 		if err != nil {
 			return nil, err
 		}
@@ -306,7 +314,7 @@ func (s *Service) createSandbox(ctx context.Context, spec cove.SandboxSpec, ephe
 		}
 		s.metrics.observeCreate(time.Since(start))
 	}
-	sb := &sandbox{id: rec.ID, inst: inst, limits: limits, env: spec.Env, language: spec.Language}
+	sb := &sandbox{id: rec.ID, inst: inst, limits: limits, env: spec.Env, language: spec.Language, idleTimeout: rec.IdleTimeout}
 	sb.touch()
 	s.mu.Lock()
 	s.live[rec.ID] = sb
@@ -478,7 +486,7 @@ func (s *Service) StartSandbox(ctx context.Context, id string) (*cove.Sandbox, e
 	if err != nil {
 		return nil, err
 	}
-	sb = &sandbox{id: id, inst: inst, limits: r.Limits, env: r.Env, language: r.Language}
+	sb = &sandbox{id: id, inst: inst, limits: r.Limits, env: r.Env, language: r.Language, idleTimeout: r.IdleTimeout}
 	sb.touch()
 	s.mu.Lock()
 	if other := s.live[id]; other != nil {
