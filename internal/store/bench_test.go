@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"crypto/sha256"
+	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
@@ -41,4 +42,40 @@ func BenchmarkHotReads(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkListAll pages through 2,000 sandbox records, 100 at a time, as
+// reading every record does.
+func BenchmarkListAll(b *testing.B) {
+	ctx := context.Background()
+	s, err := Open(ctx, filepath.Join(b.TempDir(), "cove.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	now := time.Now().UTC()
+	for i := range 2000 {
+		r := &SandboxRecord{ID: fmt.Sprintf("%012x", i), State: cove.StateStopped, Limits: cove.DefaultLimits(),
+			Labels: map[string]string{"app": "x"}, CreatedAt: now, LastActiveAt: now}
+		if err := s.PutSandbox(ctx, r); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for b.Loop() {
+		token, n := "", 0
+		for {
+			page, next, err := s.ListSandboxes(ctx, SandboxFilter{Limit: 100, PageToken: token})
+			if err != nil {
+				b.Fatal(err)
+			}
+			n += len(page)
+			if next == "" {
+				break
+			}
+			token = next
+		}
+		if n != 2000 {
+			b.Fatalf("listed %d", n)
+		}
+	}
 }
