@@ -457,8 +457,10 @@ func TestDelegationV1(t *testing.T) {
 	waitFor(t, "the agent to die", func() bool { return gone(agentPid) })
 }
 
-// TestKillV1 kills a group whose processes keep forking.
-func TestKillV1(t *testing.T) {
+// forkingGroup returns a real v1 group whose processes keep forking, once
+// it holds a few, and their pids.
+func forkingGroup(t *testing.T) (*Group, []int) {
+	t.Helper()
 	m := realV1(t, "")
 	g := createReal(t, m, cove.Limits{MemoryBytes: 64 << 20, CPUs: 1, Pids: 64}, 0)
 	cmd := exec.Command("/bin/sh", "-c", "read x; while :; do sleep 30 & sleep 0.01; done")
@@ -479,6 +481,12 @@ func TestKillV1(t *testing.T) {
 		pids, _ = procsInTrees(g.dirs())
 		return len(pids) >= 5
 	})
+	return g, pids
+}
+
+// TestKillV1 kills a group whose processes keep forking.
+func TestKillV1(t *testing.T) {
+	g, pids := forkingGroup(t)
 	start := time.Now()
 	if err := g.Kill(); err != nil {
 		t.Fatal(err)
@@ -501,26 +509,7 @@ func TestKillV1(t *testing.T) {
 // and forking: the first removal is refused, and Destroy kills them and
 // removes every cgroup.
 func TestDestroyLiveV1(t *testing.T) {
-	m := realV1(t, "")
-	g := createReal(t, m, cove.Limits{MemoryBytes: 64 << 20, CPUs: 1, Pids: 64}, 0)
-	cmd := exec.Command("/bin/sh", "-c", "read x; while :; do sleep 30 & sleep 0.01; done")
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	if err := g.AddAgent(cmd.Process.Pid); err != nil {
-		t.Fatal(err)
-	}
-	io.WriteString(stdin, "go\n")
-	var pids []int
-	waitFor(t, "a few processes", func() bool {
-		pids, _ = procsInTrees(g.dirs())
-		return len(pids) >= 5
-	})
+	g, pids := forkingGroup(t)
 	if err := g.Destroy(); err != nil {
 		t.Fatal(err)
 	}

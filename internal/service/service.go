@@ -522,6 +522,16 @@ func (s *Service) remove(ctx context.Context, id string) error {
 	sb := s.live[id]
 	delete(s.live, id)
 	s.mu.Unlock()
+	err := s.destroy(ctx, id, sb)
+	if derr := s.records.DeleteSandbox(ctx, id); derr != nil && err == nil {
+		err = derr
+	}
+	return err
+}
+
+// destroy removes what sandbox id holds on the host: all of it when sb,
+// its live instance, is given, else its workspace.
+func (s *Service) destroy(ctx context.Context, id string, sb *sandbox) error {
 	var err error
 	if sb != nil {
 		err = sb.inst.Destroy(ctx)
@@ -530,9 +540,6 @@ func (s *Service) remove(ctx context.Context, id string) error {
 	}
 	if err != nil {
 		s.log.Error("destroying sandbox", "id", id, "err", err)
-	}
-	if derr := s.records.DeleteSandbox(ctx, id); derr != nil && err == nil {
-		err = derr
 	}
 	return err
 }
@@ -555,24 +562,13 @@ func (s *Service) removeLater(ctx context.Context, id string) {
 	if err := s.records.DeleteSandbox(ctx, id); err != nil {
 		s.log.Error("deleting the record of a one-call sandbox", "id", id, "err", err)
 	}
-	teardown := func() {
-		var err error
-		if sb != nil {
-			err = sb.inst.Destroy(ctx)
-		} else {
-			err = s.backend.DeleteWorkspace(ctx, id)
-		}
-		if err != nil {
-			s.log.Error("destroying sandbox", "id", id, "err", err)
-		}
-	}
 	if closed {
-		teardown()
+		s.destroy(ctx, id, sb)
 		return
 	}
 	go func() {
 		defer s.teardowns.Done()
-		teardown()
+		s.destroy(ctx, id, sb)
 	}()
 }
 
