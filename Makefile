@@ -7,7 +7,7 @@ export PATH := $(PATH):/usr/local/go/bin
 export CGO_ENABLED := 0
 GO ?= go
 
-.PHONY: deps build run test bench fmt agent ui
+.PHONY: deps build run test bench fmt agent seccomp ui
 
 deps:
 	@scripts/deps.sh
@@ -33,6 +33,11 @@ AGENT_FLAGS := -trimpath -buildvcs=false -ldflags='-s -w -buildid='
 agent:
 	GOARCH=amd64 $(GO) build $(AGENT_FLAGS) -o internal/agentbin/cove-agent-amd64 ./cmd/cove-agent
 	sha256sum internal/agentbin/cove-agent-amd64 | cut -d' ' -f1 > internal/agentbin/hash.txt
+
+# The seccomp filters, assembled ahead of time and embedded in cove (see
+# internal/seccomp/compiled). Rebuild them after changing internal/seccomp.
+seccomp:
+	$(GO) generate ./internal/seccomp/compiled
 
 # The web UI's bundle, embedded in cove (see internal/webui). Rebuild it
 # after changing web/: npm installs the locked packages, esbuild bundles.

@@ -3,8 +3,6 @@ package seccomp
 import (
 	"fmt"
 
-	"golang.org/x/net/bpf"
-
 	"github.com/cove-sandbox/cove/internal/seccomp/sockfilter"
 )
 
@@ -20,13 +18,9 @@ func Compile(opts Options) (*Program, error) {
 	if err != nil {
 		return nil, err
 	}
-	raw, err := bpf.Assemble(insts)
+	prog, err := assemble(insts)
 	if err != nil {
-		return nil, fmt.Errorf("assembling BPF: %w", err)
-	}
-	prog := make([]sockfilter.Instruction, len(raw))
-	for i, ins := range raw {
-		prog[i] = sockfilter.Instruction{Code: ins.Op, Jt: ins.Jt, Jf: ins.Jf, K: ins.K}
+		return nil, err
 	}
 	return &Program{insts: prog}, nil
 }

@@ -23,7 +23,7 @@ import (
 	"github.com/cove-sandbox/cove/internal/agent"
 	"github.com/cove-sandbox/cove/internal/cgroups"
 	"github.com/cove-sandbox/cove/internal/runtime"
-	"github.com/cove-sandbox/cove/internal/seccomp"
+	"github.com/cove-sandbox/cove/internal/seccomp/compiled"
 	"github.com/cove-sandbox/cove/internal/volume"
 )
 
@@ -161,21 +161,14 @@ func New(ctx context.Context, opts Options) (*Backend, error) {
 	if err != nil {
 		return nil, err
 	}
-	// The filter compiles on the other core while the volume is opened.
-	compiled := sync.OnceValues(func() ([]byte, error) {
-		prog, err := seccomp.Compile(seccomp.Options{AllowClone3: b.cg.Version() == cgroups.V2})
-		if err != nil {
-			return nil, err
-		}
-		return prog.Encoded(), nil
-	})
-	go compiled()
+	// Built ahead of time (see package compiled); clone3 is allowed on v2,
+	// where the agent starts children with CLONE_INTO_CGROUP.
+	if b.seccomp, err = compiled.Program(b.cg.Version() == cgroups.V2); err != nil {
+		return nil, cove.Errorf(cove.CodeUnavailable, "the seccomp filter: %w", err)
+	}
 	b.vol, err = volume.Open(ctx, opts.DataDir, volume.Options{Logger: log})
 	if err != nil {
 		return nil, err
-	}
-	if b.seccomp, err = compiled(); err != nil {
-		return nil, cove.Errorf(cove.CodeUnavailable, "compiling the seccomp filter: %w", err)
 	}
 	return b, nil
 }

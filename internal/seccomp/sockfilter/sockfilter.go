@@ -1,7 +1,8 @@
 // Package sockfilter carries an assembled seccomp program from the host,
-// which compiles it once, to the sandbox's agent, which installs it. It
-// depends on nothing that compiles filters, so the agent starts without
-// building syscall tables or assembling BPF on every boot.
+// which embeds it assembled ahead of time (package compiled), to the
+// sandbox's agent, which installs it. It depends on nothing that compiles
+// filters, so neither cove nor the agent builds syscall tables or assembles
+// BPF when it starts.
 package sockfilter
 
 import (
