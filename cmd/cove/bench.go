@@ -25,6 +25,8 @@ type benchRow struct {
 	// CPUMS is the mean CPU time, user and system, of cove and of the
 	// processes it waited for, per operation; 0 where not measured.
 	CPUMS float64 `json:"cpu_ms,omitempty"`
+	// Steps, for the one-shot run, is where its time goes.
+	Steps []*benchStep `json:"steps,omitempty"`
 	times []time.Duration
 	cpu   time.Duration
 }
@@ -60,7 +62,8 @@ Each round runs, one after another so that all see the same machine load:
   run             ` + "`cove run -l python -c 'print(1)'`" + ` (a new sandbox, created and destroyed)
   exec            the same program in a sandbox that already exists
   create_destroy  creating and destroying an idle sandbox
-and reports medians and ratios to bare.
+and reports medians and ratios to bare, and where the time of the one-shot
+run goes: cove run reports when it reaches each step (COVE_TRACE_FD).
 
 With --api it starts a server on a loopback port and measures the REST API:
 the overhead of an exec through the API over the same exec in-process, a
@@ -91,7 +94,7 @@ and the host memory that idle sandboxes cost.`,
 			}
 			rows := []*benchRow{
 				{Name: "bare", What: python + " -c 'print(1)'"},
-				{Name: "run", What: "cove run -l python -c 'print(1)'"},
+				{Name: "run", What: "cove run -l python -c 'print(1)'", Steps: newBenchSteps()},
 				{Name: "exec", What: "python3 -c 'print(1)' in an existing sandbox"},
 				{Name: "create_destroy", What: "create and destroy an idle sandbox"},
 			}
@@ -111,8 +114,12 @@ and the host memory that idle sandboxes cost.`,
 					},
 					func() error {
 						c := exec.CommandContext(ctx, self, "run", "-l", "python", "-c", "print(1)")
-						c.Env = append(cleanEnv, "COVE_DATA_DIR="+e.cfg.DataDir, "COVE_RUN_DIR="+e.cfg.RunDir)
-						return c.Run()
+						c.Env = append(cleanEnv, "COVE_DATA_DIR="+e.cfg.DataDir, "COVE_RUN_DIR="+e.cfg.RunDir, "COVE_TRACE_FD=3")
+						steps, err := runTraced(c)
+						if err == nil && i >= 2 {
+							addStepDurations(rows[1].Steps, steps)
+						}
+						return err
 					},
 					func() error {
 						st, err := svc.Exec(ctx, sb.ID, cove.ExecRequest{Cmd: []string{"python3", "-c", "print(1)"}})
@@ -150,6 +157,7 @@ and the host memory that idle sandboxes cost.`,
 			for _, r := range rows[1:] {
 				r.finish(rows[0].P50MS)
 			}
+			finishSteps(rows[1].Steps)
 			if asJSON {
 				enc := json.NewEncoder(e.stdout)
 				enc.SetIndent("", "  ")
@@ -170,6 +178,10 @@ and the host memory that idle sandboxes cost.`,
 			}
 			fmt.Fprintln(e.stdout, "\ncpu ms: mean user and system time of cove and the processes it waited for (the exec's")
 			fmt.Fprintln(e.stdout, "processes are the sandbox's, counted when it is destroyed)")
+			fmt.Fprintln(e.stdout, "\nwhere the time of `cove run` goes (p50 of each stretch, from the command's start):")
+			for _, st := range rows[1].Steps {
+				fmt.Fprintf(e.stdout, "  %-8s -> %-8s %7.2f ms  %s\n", st.From, st.To, st.P50MS, st.What)
+			}
 			return nil
 		},
 	}
@@ -180,6 +192,33 @@ and the host memory that idle sandboxes cost.`,
 	cmd.Flags().IntVar(&idle, "idle", 200, "with --api: how many idle sandboxes to hold at once (0: skip)")
 	cmd.Flags().IntVar(&seconds, "seconds", 10, "with --api: how long to measure POST /v1/run throughput")
 	return cmd
+}
+
+// runTraced runs a `cove run` command with a pipe as its descriptor 3 for
+// step tracing (COVE_TRACE_FD=3) and returns the length of each of
+// runSteps.
+func runTraced(c *exec.Cmd) ([]time.Duration, error) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	c.ExtraFiles = []*os.File{w}
+	start := monotonicNanos()
+	err = c.Start()
+	w.Close()
+	if err != nil {
+		return nil, err
+	}
+	if err := c.Wait(); err != nil {
+		return nil, err
+	}
+	end := monotonicNanos()
+	steps, err := readSteps(r)
+	if err != nil {
+		return nil, err
+	}
+	return stepDurations(steps, start, end), nil
 }
 
 // cpuTime is the user and system time of this process and of the children

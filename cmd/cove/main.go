@@ -26,6 +26,8 @@ func main() {
 		agent.Main()
 		return
 	}
+	openStepTrace(os.Getenv)
+	traceStep(stepMain)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Getenv)
 	stop()

@@ -118,8 +118,13 @@ It runs in-process; with --server or COVE_URL set, on that server instead.`,
 			if err != nil {
 				return err
 			}
-			defer svc.close(cmd.Context())
+			defer func() {
+				svc.close(cmd.Context())
+				traceStep(stepRemoved)
+			}()
+			traceStep(stepCreate)
 			st, err := svc.Run(cmd.Context(), req)
+			traceStep(stepStarted)
 			svc.sweepInBackground(cmd.Context())
 			if err != nil {
 				return err
@@ -211,10 +216,15 @@ func printRun(e *env, st cove.Stream, asJSON bool) error {
 		}
 	} else {
 		defer st.Close()
+		output := false
 		for res == nil {
 			ev, err := st.Next()
 			if err != nil {
 				return err
+			}
+			if !output && (ev.Type == cove.EventStdout || ev.Type == cove.EventStderr) {
+				traceStep(stepOutput)
+				output = true
 			}
 			switch ev.Type {
 			case cove.EventStdout:
@@ -222,6 +232,7 @@ func printRun(e *env, st cove.Stream, asJSON bool) error {
 			case cove.EventStderr:
 				e.stderr.Write(ev.Data)
 			case cove.EventExit:
+				traceStep(stepExit)
 				res = ev.Result
 			}
 		}
