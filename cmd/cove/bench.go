@@ -77,7 +77,7 @@ and the host memory that idle sandboxes cost.`,
 			}
 			ctx := cmd.Context()
 			if api {
-				return benchAPI(ctx, e, runs, idle, seconds)
+				return benchAPI(ctx, e, runs, idle, seconds, python)
 			}
 			self, err := os.Executable()
 			if err != nil {
@@ -94,7 +94,7 @@ and the host memory that idle sandboxes cost.`,
 			}
 			rows := []*benchRow{
 				{Name: "bare", What: python + " -c 'print(1)'"},
-				{Name: "run", What: "cove run -l python -c 'print(1)'", Steps: newBenchSteps()},
+				{Name: "run", What: "cove run -l python -c 'print(1)'", Steps: newBenchSteps(false)},
 				{Name: "exec", What: "python3 -c 'print(1)' in an existing sandbox"},
 				{Name: "create_destroy", What: "create and destroy an idle sandbox"},
 			}

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -24,6 +25,8 @@ import (
 // benchServer is an in-process cove server on a loopback port.
 type benchServer struct {
 	out    io.Writer
+	url    string // the server's base URL
+	key    string // its admin key
 	svc    *service.Service
 	be     *native.Backend
 	client *client.Client
@@ -56,7 +59,7 @@ func startBenchServer(ctx context.Context, e *env, pool int) (*benchServer, erro
 	if err != nil {
 		return nil, err
 	}
-	return &benchServer{out: e.stdout, svc: svc, be: be, client: c, srv: srv}, nil
+	return &benchServer{out: e.stdout, url: "http://" + ln.Addr().String(), key: secret, svc: svc, be: be, client: c, srv: srv}, nil
 }
 
 func (b *benchServer) close(ctx context.Context) {
@@ -76,7 +79,7 @@ func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 // benchAPI measures the REST API's figures: its overhead on an exec, the
 // one-call run throughput, creation from the warm pool, and the cost of
 // idle sandboxes.
-func benchAPI(ctx context.Context, e *env, runs int, idle int, seconds int) error {
+func benchAPI(ctx context.Context, e *env, runs int, idle int, seconds int, python string) error {
 	out := e.stdout
 	b, err := startBenchServer(ctx, e, e.cfg.PoolSize)
 	if err != nil {
@@ -87,7 +90,7 @@ func benchAPI(ctx context.Context, e *env, runs int, idle int, seconds int) erro
 	if err != nil {
 		return err
 	}
-	exec := func(s cove.Service) (time.Duration, error) {
+	execTrue := func(s cove.Service) (time.Duration, error) {
 		t := time.Now()
 		st, err := s.Exec(ctx, sb.ID, cove.ExecRequest{Cmd: []string{"true"}})
 		if err != nil {
@@ -101,11 +104,11 @@ func benchAPI(ctx context.Context, e *env, runs int, idle int, seconds int) erro
 	}
 	var local, remote []time.Duration
 	for i := 0; i < runs+2; i++ {
-		dl, err := exec(b.svc)
+		dl, err := execTrue(b.svc)
 		if err != nil {
 			return err
 		}
-		dr, err := exec(b.client)
+		dr, err := execTrue(b.client)
 		if err != nil {
 			return err
 		}
@@ -184,6 +187,10 @@ func benchAPI(ctx context.Context, e *env, runs int, idle int, seconds int) erro
 	fmt.Fprintf(out, "POST /v1/run of python print(1), one at a time from the warm pool: p50 %.2f ms\n", ms(p50(oneCall)))
 	fmt.Fprintf(out, "  the same code run in a live sandbox (POST /v1/sandboxes/{id}/code): p50 %.2f ms (%d rounds, interleaved)\n\n", ms(p50(inSandbox)), runs)
 
+	if err := benchRemoteRun(ctx, b, runs, python, settle); err != nil {
+		return err
+	}
+
 	// Throughput of POST /v1/run at concurrency 4.
 	var (
 		mu      sync.Mutex
@@ -240,6 +247,55 @@ func benchAPI(ctx context.Context, e *env, runs int, idle int, seconds int) erro
 			return err
 		}
 	}
+	return nil
+}
+
+// benchRemoteRun times the cove command's one-shot run against the server,
+// as a user runs it with COVE_URL and COVE_API_KEY set, interleaved with
+// the bare interpreter, and where its time goes.
+func benchRemoteRun(ctx context.Context, b *benchServer, runs int, python string, settle func()) error {
+	self, err := os.Executable()
+	if err != nil {
+		return cove.Errorf(cove.CodeInternal, "finding cove's own binary: %w", err)
+	}
+	env := []string{"PATH=/usr/bin:/bin"}
+	steps := newBenchSteps(true)
+	var bare, cmd []time.Duration
+	for i := 0; i < runs+2; i++ {
+		settle()
+		t := time.Now()
+		c := exec.CommandContext(ctx, python, "-c", "print(1)")
+		c.Env = env
+		if err := c.Run(); err != nil {
+			return fmt.Errorf("%s: %w", python, err)
+		}
+		db := time.Since(t)
+		settle()
+		var stdout, stderr strings.Builder
+		c = exec.CommandContext(ctx, self, "run", "-l", "python", "-c", "print(1)")
+		c.Env = append(env, "COVE_URL="+b.url, "COVE_API_KEY="+b.key, "COVE_TRACE_FD=3")
+		c.Stdout, c.Stderr = &stdout, &stderr
+		t = time.Now()
+		ds, err := runTraced(c)
+		dc := time.Since(t)
+		if err == nil && stdout.String() != "1\n" {
+			err = fmt.Errorf("printed %q", stdout.String())
+		}
+		if err != nil {
+			return fmt.Errorf("cove run against the server: %v %s", err, stderr.String())
+		}
+		if i >= 2 {
+			bare, cmd = append(bare, db), append(cmd, dc)
+			addStepDurations(steps, ds)
+		}
+	}
+	finishSteps(steps)
+	fmt.Fprintf(b.out, "cove run -l python -c 'print(1)' against this server (COVE_URL), one at a time: p50 %.2f ms, %.2fx bare %s (p50 %.2f ms; %d rounds, interleaved)\n",
+		ms(p50(cmd)), ms(p50(cmd))/ms(p50(bare)), python, ms(p50(bare)), runs)
+	for _, st := range steps {
+		fmt.Fprintf(b.out, "  %-8s -> %-8s %7.2f ms  %s\n", st.From, st.To, st.P50MS, st.What)
+	}
+	fmt.Fprintln(b.out)
 	return nil
 }
 

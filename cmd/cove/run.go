@@ -108,11 +108,15 @@ It runs in-process; with --server or COVE_URL set, on that server instead.`,
 				if err != nil {
 					return err
 				}
+				traceStep(stepCreate)
 				st, err := svc.Run(cmd.Context(), req)
+				traceStep(stepStarted)
 				if err != nil {
 					return err
 				}
-				return printRun(e, st, asJSON)
+				err = printRun(e, st, asJSON)
+				traceStep(stepRemoved)
+				return err
 			}
 			svc, err := e.localService(cmd.Context())
 			if err != nil {

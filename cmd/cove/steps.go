@@ -29,15 +29,16 @@ const (
 )
 
 // runSteps describes the stretches between consecutive steps, from the
-// command's start to its exit, for cove bench.
-var runSteps = []struct{ from, to, what string }{
-	{"", stepMain, "the Go runtime's start and the package initialization of the cove binary"},
-	{stepMain, stepCreate, "the command line, the configuration, opening the runtime"},
-	{stepCreate, stepStarted, "creating the sandbox and starting the program"},
-	{stepStarted, stepOutput, "the program, up to its first output"},
-	{stepOutput, stepExit, "the rest of the program, its exit and the agent's report"},
-	{stepExit, stepRemoved, "removing the sandbox"},
-	{stepRemoved, "", "cove's own exit"},
+// command's start to its exit, for cove bench: what happens in each when
+// cove runs the program in-process, and when it sends it to a server.
+var runSteps = []struct{ from, to, what, remote string }{
+	{"", stepMain, "the Go runtime's start and the package initialization of the cove binary", ""},
+	{stepMain, stepCreate, "the command line, the configuration, opening the runtime", "the command line, the configuration, the client"},
+	{stepCreate, stepStarted, "creating the sandbox and starting the program", "the request, until the server has started the program in a sandbox from its warm pool"},
+	{stepStarted, stepOutput, "the program, up to its first output", ""},
+	{stepOutput, stepExit, "the rest of the program, its exit and the agent's report", ""},
+	{stepExit, stepRemoved, "removing the sandbox", "the end of the answer (the server removes the sandbox afterwards)"},
+	{stepRemoved, "", "cove's own exit", ""},
 }
 
 var stepTrace *os.File
@@ -116,9 +117,13 @@ type benchStep struct {
 	times []time.Duration
 }
 
-func newBenchSteps() []*benchStep {
+func newBenchSteps(remote bool) []*benchStep {
 	out := make([]*benchStep, len(runSteps))
 	for i, s := range runSteps {
+		what := s.what
+		if remote && s.remote != "" {
+			what = s.remote
+		}
 		from, to := s.from, s.to
 		if from == "" {
 			from = "start"
@@ -126,7 +131,7 @@ func newBenchSteps() []*benchStep {
 		if to == "" {
 			to = "end"
 		}
-		out[i] = &benchStep{From: from, To: to, What: s.what}
+		out[i] = &benchStep{From: from, To: to, What: what}
 	}
 	return out
 }

@@ -41,12 +41,22 @@ func TestStepDurations(t *testing.T) {
 	}
 }
 
-// TestRunTrace runs `cove run` as cove bench does and checks that it
-// reports every step, in order.
+// TestRunTrace runs `cove run` as cove bench does, in-process and against
+// a server, and checks that it reports every step, in order.
 func TestRunTrace(t *testing.T) {
-	c := newCLI(t)
+	t.Run("local", func(t *testing.T) {
+		c := newCLI(t)
+		checkRunTrace(t, "COVE_DATA_DIR="+c.data, "COVE_RUN_DIR="+c.run)
+	})
+	t.Run("server", func(t *testing.T) {
+		s := newServer(t)
+		checkRunTrace(t, "COVE_URL="+s.url, "COVE_API_KEY="+s.admin)
+	})
+}
+
+func checkRunTrace(t *testing.T, env ...string) {
 	cmd := exec.Command(os.Args[0], "run", "-l", "python", "-c", "print(1)")
-	cmd.Env = append(os.Environ(), "COVE_TEST_AS_CLI=1", "COVE_DATA_DIR="+c.data, "COVE_RUN_DIR="+c.run, "COVE_TRACE_FD=3")
+	cmd.Env = append(append(os.Environ(), "COVE_TEST_AS_CLI=1", "COVE_TRACE_FD=3"), env...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	start := time.Now()
