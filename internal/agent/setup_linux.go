@@ -31,11 +31,11 @@ var maskedProcDirs = []string{"acpi", "scsi", "asound", "fs", "irq", "bus"}
 // setupRoot builds the sandbox's file system view and switches to it. It
 // runs in the agent's fresh mount namespace as root of its user namespace.
 func setupRoot(cfg *BootConfig) error {
-	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
+	if err := bootMount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
 		return layerErr("mount propagation", err)
 	}
 	root := cfg.RootDir
-	if err := unix.Mount("cove-root", root, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=0755,size=4m"); err != nil {
+	if err := bootMount("cove-root", root, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=0755,size=4m"); err != nil {
 		return layerErr("root tmpfs", err)
 	}
 	for _, d := range systemDirs {
@@ -83,7 +83,7 @@ func setupRoot(cfg *BootConfig) error {
 	}
 	// The new root itself becomes read-only; only the workspace, /tmp and
 	// /dev/shm stay writable.
-	if err := unix.Mount("", "/", "", unix.MS_REMOUNT|unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV, ""); err != nil {
+	if err := bootMount("", "/", "", unix.MS_REMOUNT|unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV, ""); err != nil {
 		return layerErr("read-only root", err)
 	}
 	return nil
@@ -94,7 +94,7 @@ func setupRoot(cfg *BootConfig) error {
 // the host's directories to reach the workspace or the prepared /etc.
 func attachMount(m *os.File, target string, attrs uint64) error {
 	defer m.Close()
-	if err := unix.MoveMount(int(m.Fd()), "", unix.AT_FDCWD, target, unix.MOVE_MOUNT_F_EMPTY_PATH); err != nil {
+	if err := bootMoveMount(int(m.Fd()), "", unix.AT_FDCWD, target, unix.MOVE_MOUNT_F_EMPTY_PATH); err != nil {
 		return err
 	}
 	if attrs == 0 {
@@ -136,7 +136,7 @@ func bindReadOnly(src, dst string) error {
 	if err := makeMountpoint(dst, fi.IsDir()); err != nil {
 		return err
 	}
-	if err := unix.Mount(src, dst, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+	if err := bootMount(src, dst, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
 		return fmt.Errorf("binding %s: %w", src, err)
 	}
 	return setAttr(dst, unix.MOUNT_ATTR_RDONLY|unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NODEV, 0)
@@ -161,7 +161,7 @@ func makeMountpoint(dst string, dir bool) error {
 // namespace (mount_setattr only touches the bits it is told to).
 func setAttr(path string, set, clr uint64) error {
 	attr := &unix.MountAttr{Attr_set: set, Attr_clr: clr}
-	if err := unix.MountSetattr(unix.AT_FDCWD, path, unix.AT_RECURSIVE, attr); err != nil {
+	if err := bootMountSetattr(unix.AT_FDCWD, path, unix.AT_RECURSIVE, attr); err != nil {
 		return fmt.Errorf("mount_setattr %s: %w", path, err)
 	}
 	return nil
@@ -175,7 +175,7 @@ func mountTmpfs(dst string, size int64) error {
 	if size > 0 {
 		opts += fmt.Sprintf(",size=%d", size)
 	}
-	return unix.Mount("tmpfs", dst, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, opts)
+	return bootMount("tmpfs", dst, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, opts)
 }
 
 func setupDev(root string, cfg *BootConfig) error {
@@ -192,7 +192,7 @@ func setupDev(root string, cfg *BootConfig) error {
 		if err := makeMountpoint(dst, false); err != nil {
 			return err
 		}
-		if err := unix.Mount(src, dst, "", unix.MS_BIND, ""); err != nil {
+		if err := bootMount(src, dst, "", unix.MS_BIND, ""); err != nil {
 			return fmt.Errorf("binding %s: %w", src, err)
 		}
 		if err := setAttr(dst, unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NOEXEC, 0); err != nil {
@@ -212,7 +212,7 @@ func setupDev(root string, cfg *BootConfig) error {
 	if err := os.Mkdir(pts, 0o755); err != nil {
 		return err
 	}
-	if err := unix.Mount("devpts", pts, "devpts", unix.MS_NOSUID|unix.MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620"); err != nil {
+	if err := bootMount("devpts", pts, "devpts", unix.MS_NOSUID|unix.MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620"); err != nil {
 		return fmt.Errorf("mounting devpts: %w", err)
 	}
 	return mountTmpfs(filepath.Join(dev, "shm"), cfg.TmpBytes)
@@ -223,7 +223,7 @@ func setupProc(root string) error {
 	if err := os.Mkdir(proc, 0o555); err != nil {
 		return err
 	}
-	if err := unix.Mount("proc", proc, "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
+	if err := bootMount("proc", proc, "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
 		return fmt.Errorf("mounting proc: %w", err)
 	}
 	// Nested user namespaces would give user code a fresh set of
@@ -237,7 +237,7 @@ func setupProc(root string) error {
 		if _, err := os.Lstat(p); err != nil {
 			continue
 		}
-		if err := unix.Mount(null, p, "", unix.MS_BIND, ""); err != nil {
+		if err := bootMount(null, p, "", unix.MS_BIND, ""); err != nil {
 			return fmt.Errorf("masking /proc/%s: %w", name, err)
 		}
 	}
@@ -252,9 +252,9 @@ func setupProc(root string) error {
 		}
 		var err error
 		if empty == "" {
-			err = unix.Mount("tmpfs", p, "tmpfs", unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "size=0,mode=0555")
+			err = bootMount("tmpfs", p, "tmpfs", unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "size=0,mode=0555")
 			empty = p
-		} else if err = unix.Mount(empty, p, "", unix.MS_BIND, ""); err == nil {
+		} else if err = bootMount(empty, p, "", unix.MS_BIND, ""); err == nil {
 			err = setAttr(p, unix.MOUNT_ATTR_RDONLY|unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NODEV|unix.MOUNT_ATTR_NOEXEC, 0)
 		}
 		if err != nil {
@@ -262,7 +262,7 @@ func setupProc(root string) error {
 		}
 	}
 	sys := filepath.Join(proc, "sys")
-	if err := unix.Mount(sys, sys, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+	if err := bootMount(sys, sys, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
 		return fmt.Errorf("binding /proc/sys: %w", err)
 	}
 	return setAttr(sys, unix.MOUNT_ATTR_RDONLY|unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NODEV|unix.MOUNT_ATTR_NOEXEC, 0)
@@ -274,10 +274,10 @@ func pivot(root string) error {
 	if err := unix.Chdir(root); err != nil {
 		return err
 	}
-	if err := unix.PivotRoot(".", "."); err != nil {
+	if err := bootPivotRoot(".", "."); err != nil {
 		return err
 	}
-	if err := unix.Unmount(".", unix.MNT_DETACH); err != nil {
+	if err := bootUnmount(".", unix.MNT_DETACH); err != nil {
 		return fmt.Errorf("detaching old root: %w", err)
 	}
 	return unix.Chdir("/")
