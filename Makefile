@@ -21,8 +21,10 @@ run: build
 test: deps
 	@scripts/test.sh
 
+# The figures in the README's Performance section.
 bench: build
-	@scripts/bench.sh
+	bin/cove bench --runs 60
+	bin/cove bench --api --runs 50 --seconds 10 --idle 200
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')
