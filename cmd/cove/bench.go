@@ -179,9 +179,7 @@ and the host memory that idle sandboxes cost.`,
 			fmt.Fprintln(e.stdout, "\ncpu ms: mean user and system time of cove and the processes it waited for (the exec's")
 			fmt.Fprintln(e.stdout, "processes are the sandbox's, counted when it is destroyed)")
 			fmt.Fprintln(e.stdout, "\nwhere the time of `cove run` goes (p50 of each stretch, from the command's start):")
-			for _, st := range rows[1].Steps {
-				fmt.Fprintf(e.stdout, "  %-8s -> %-8s %7.2f ms  %s\n", st.From, st.To, st.P50MS, st.What)
-			}
+			printSteps(e.stdout, rows[1].Steps)
 			return nil
 		},
 	}

@@ -292,9 +292,7 @@ func benchRemoteRun(ctx context.Context, b *benchServer, runs int, python string
 	finishSteps(steps)
 	fmt.Fprintf(b.out, "cove run -l python -c 'print(1)' against this server (COVE_URL), one at a time: p50 %.2f ms, %.2fx bare %s (p50 %.2f ms; %d rounds, interleaved)\n",
 		ms(p50(cmd)), ms(p50(cmd))/ms(p50(bare)), python, ms(p50(bare)), runs)
-	for _, st := range steps {
-		fmt.Fprintf(b.out, "  %-8s -> %-8s %7.2f ms  %s\n", st.From, st.To, st.P50MS, st.What)
-	}
+	printSteps(b.out, steps)
 	fmt.Fprintln(b.out)
 	return nil
 }

@@ -153,3 +153,10 @@ func finishSteps(bs []*benchStep) {
 		b.P50MS = float64(b.times[len(b.times)/2].Microseconds()) / 1000
 	}
 }
+
+// printSteps writes one line per stretch.
+func printSteps(w io.Writer, bs []*benchStep) {
+	for _, b := range bs {
+		fmt.Fprintf(w, "  %-8s -> %-8s %7.2f ms  %s\n", b.From, b.To, b.P50MS, b.What)
+	}
+}
