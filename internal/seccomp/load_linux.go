@@ -6,8 +6,8 @@ import (
 	"github.com/cove-sandbox/cove/internal/seccomp/sockfilter"
 )
 
-// Program is a compiled filter, ready to install here or to send, encoded,
-// to a sandbox's agent.
+// Program is a compiled filter, ready to install in this process. The
+// agents get theirs assembled ahead of time (package compiled).
 type Program struct {
 	insts []sockfilter.Instruction
 }
@@ -24,9 +24,6 @@ func Compile(opts Options) (*Program, error) {
 	}
 	return &Program{insts: prog}, nil
 }
-
-// Encoded is the program as sockfilter.Decode reads it.
-func (p *Program) Encoded() []byte { return sockfilter.Encode(p.insts) }
 
 // Load sets no_new_privs and installs Filter(opts) on every thread of the
 // process (SECCOMP_FILTER_FLAG_TSYNC); processes started afterwards inherit

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -15,11 +14,7 @@ import (
 // caller's key by the hash of its secret, and the sandbox's record.
 func BenchmarkHotReads(b *testing.B) {
 	ctx := context.Background()
-	s, err := Open(ctx, filepath.Join(b.TempDir(), "cove.db"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
+	s, _ := openTestStore(b)
 	hash := sha256.Sum256([]byte("secret"))
 	now := time.Now().UTC()
 	if err := s.PutKey(ctx, &KeyRecord{Key: cove.Key{ID: "k1", Name: "bench", CreatedAt: now}, Hash: hash[:]}); err != nil {
@@ -48,11 +43,7 @@ func BenchmarkHotReads(b *testing.B) {
 // reading every record does.
 func BenchmarkListAll(b *testing.B) {
 	ctx := context.Background()
-	s, err := Open(ctx, filepath.Join(b.TempDir(), "cove.db"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
+	s, _ := openTestStore(b)
 	now := time.Now().UTC()
 	for i := range 2000 {
 		r := &SandboxRecord{ID: fmt.Sprintf("%012x", i), State: cove.StateStopped, Limits: cove.DefaultLimits(),
