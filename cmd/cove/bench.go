@@ -68,8 +68,10 @@ run goes: cove run reports when it reaches each step (COVE_TRACE_FD).
 With --api it starts a server on a loopback port and measures the REST API:
 the overhead of an exec through the API over the same exec in-process, a
 trivial cell in a stateful context (in-process and through the API) and the
-memory an idle context costs, the throughput of POST /v1/run at concurrency 4, creation from the warm pool,
-and the host memory that idle sandboxes cost.`,
+memory an idle context costs, creation from the warm pool, the throughput of
+POST /v1/run at concurrency 4 (between two halves of the same measure for the
+bare interpreter, which it reports as a share of), and the host memory that
+idle sandboxes cost.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if runs < 5 {

@@ -84,7 +84,9 @@ func TestBench(t *testing.T) {
 			`one at a time from the warm pool: p50 \d+\.\d+ ms`,
 			`against this server \(COVE_URL\), one at a time: p50 \d+\.\d+ ms, \d+\.\d+x bare`,
 			`removed\s+-> end\s+\d+\.\d+ ms`,
-			`at concurrency 4: \d+ runs in`,
+			`at concurrency 4: [1-9]\d* runs in \d+\.\d+ s = \d+\.\d+ runs/s, \d+% of bare`,
+			`machine CPU per run \d+\.\d+ ms, of which the program's own \d+\.\d+ ms`,
+			`bare \S+ -c 'print\(1\)' at concurrency 4, before and after: [1-9][\d.]* runs/s, machine CPU per run \d+\.\d+ ms`,
 			`3 idle sandboxes held at once`,
 		} {
 			if !regexp.MustCompile(want).Match(out) {

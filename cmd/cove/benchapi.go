@@ -191,55 +191,50 @@ func benchAPI(ctx context.Context, e *env, runs int, idle int, seconds int, pyth
 		return err
 	}
 
-	// Throughput of POST /v1/run at concurrency 4.
-	var (
-		mu      sync.Mutex
-		n       int
-		first   error
-		wg      sync.WaitGroup
-		progCPU int64
-	)
-	stop := time.Now().Add(time.Duration(seconds) * time.Second)
-	busy0 := busyCPU()
-	start := time.Now()
-	for w := 0; w < 4; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for time.Now().Before(stop) {
-				st, err := b.client.Run(ctx, cove.RunRequest{CodeRequest: cove.CodeRequest{Language: "python", Code: "print(1)"}})
-				var res *cove.ExecResult
-				if err == nil {
-					res, err = cove.Collect(st)
-				}
-				if err == nil && (res.Verdict != cove.VerdictOK || res.Stdout != "1\n") {
-					err = fmt.Errorf("run: %s %q", res.Verdict, res.Stderr)
-				}
-				mu.Lock()
-				if err != nil && first == nil {
-					first = err
-				}
-				if err == nil {
-					n++
-					progCPU += res.CPUMS
-				}
-				mu.Unlock()
-			}
-		}()
+	// Throughput of POST /v1/run at concurrency 4, between two halves of
+	// the same measure for the bare interpreter: the machine's speed
+	// varies by more than the differences worth knowing.
+	half := time.Duration(seconds) * time.Second / 2
+	bare1, err := concurrently(ctx, half, func() (int64, error) {
+		return 0, exec.CommandContext(ctx, python, "-c", "print(1)").Run()
+	})
+	if err != nil {
+		return fmt.Errorf("bare %s: %w", python, err)
 	}
-	wg.Wait()
-	if first != nil {
-		return first
+	api, err := concurrently(ctx, 2*half, func() (int64, error) {
+		st, err := b.client.Run(ctx, cove.RunRequest{CodeRequest: cove.CodeRequest{Language: "python", Code: "print(1)"}})
+		var res *cove.ExecResult
+		if err == nil {
+			res, err = cove.Collect(st)
+		}
+		if err == nil && (res.Verdict != cove.VerdictOK || res.Stdout != "1\n") {
+			err = fmt.Errorf("run: %s %q", res.Verdict, res.Stderr)
+		}
+		if err != nil {
+			return 0, err
+		}
+		return res.CPUMS, nil
+	})
+	if err != nil {
+		return err
 	}
-	el := time.Since(start)
-	busy := busyCPU() - busy0
-	fmt.Fprintf(out, "POST /v1/run of python print(1) at concurrency 4: %d runs in %.1f s = %.1f runs/s\n", n, el.Seconds(), float64(n)/el.Seconds())
-	if n > 0 && busy > 0 {
-		perRun, prog := ms(busy)/float64(n), float64(progCPU)/float64(n)
+	bare2, err := concurrently(ctx, half, func() (int64, error) {
+		return 0, exec.CommandContext(ctx, python, "-c", "print(1)").Run()
+	})
+	if err != nil {
+		return fmt.Errorf("bare %s: %w", python, err)
+	}
+	bare := bare1.add(bare2)
+	fmt.Fprintf(out, "POST /v1/run of python print(1) at concurrency 4: %d runs in %.1f s = %.1f runs/s, %.0f%% of bare\n",
+		api.n, api.elapsed.Seconds(), api.rate(), 100*api.rate()/bare.rate())
+	if api.n > 0 && api.busy > 0 {
+		perRun, prog := ms(api.busy)/float64(api.n), float64(api.extra)/float64(api.n)
 		// The rest is what a sandbox costs: it varies less from day to day
 		// than the program's own time does.
 		fmt.Fprintf(out, "  machine CPU per run %.1f ms, of which the program's own %.1f ms and the rest (cove, the kernel's work for the sandbox, the client) %.1f ms\n", perRun, prog, perRun-prog)
 	}
+	fmt.Fprintf(out, "  bare %s -c 'print(1)' at concurrency 4, before and after: %.1f runs/s, machine CPU per run %.1f ms\n",
+		python, bare.rate(), ms(bare.busy)/float64(max(bare.n, 1)))
 	fmt.Fprintln(out)
 
 	if idle > 0 {
@@ -364,6 +359,68 @@ func agentRSS() int64 {
 		}
 	}
 	return total
+}
+
+// load is what concurrently measured.
+type load struct {
+	n       int           // calls that succeeded
+	elapsed time.Duration // wall time
+	busy    time.Duration // the machine's CPU time meanwhile
+	extra   int64         // the sum of what the calls returned
+}
+
+func (l load) rate() float64 {
+	if l.elapsed <= 0 {
+		return 0
+	}
+	return float64(l.n) / l.elapsed.Seconds()
+}
+
+func (l load) add(o load) load {
+	return load{n: l.n + o.n, elapsed: l.elapsed + o.elapsed, busy: l.busy + o.busy, extra: l.extra + o.extra}
+}
+
+// concurrently calls fn from 4 goroutines until d has passed, and stops at
+// the first error.
+func concurrently(ctx context.Context, d time.Duration, fn func() (int64, error)) (load, error) {
+	var (
+		mu    sync.Mutex
+		l     load
+		first error
+		wg    sync.WaitGroup
+	)
+	stop := time.Now().Add(d)
+	busy0 := busyCPU()
+	start := time.Now()
+	for w := 0; w < 4; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for time.Now().Before(stop) && ctx.Err() == nil {
+				v, err := fn()
+				mu.Lock()
+				if err != nil && first == nil {
+					first = err
+				}
+				if err == nil {
+					l.n++
+					l.extra += v
+				}
+				failed := first != nil
+				mu.Unlock()
+				if failed {
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	l.elapsed = time.Since(start)
+	l.busy = busyCPU() - busy0
+	if first == nil {
+		first = ctx.Err()
+	}
+	return l, first
 }
 
 // busyCPU is the CPU time all of the machine's cores have spent not idle,
