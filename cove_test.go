@@ -54,14 +54,21 @@ func TestLimitsJSONAndValidation(t *testing.T) {
 	if err := json.Unmarshal([]byte(`{"timeout":"soon"}`), &back); err == nil {
 		t.Fatal("bad duration accepted")
 	}
-	bad := Limits{MemoryBytes: 1, Pids: 2, CPUs: -1, Timeout: 48 * time.Hour}
+	bad := Limits{MemoryBytes: 1, Pids: 2, CPUs: -1, Timeout: 48 * time.Hour, OpenFiles: MinOpenFiles - 1}
 	err := bad.Validate()
 	if ErrorCode(err) != CodeInvalid {
 		t.Fatalf("got %v", err)
 	}
-	for _, want := range []string{"memory", "pids", "cpus", "timeout"} {
+	for _, want := range []string{"memory", "pids", "cpus", "timeout", "open files 63 is out of range (64 to"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("%q does not mention %s", err, want)
+		}
+	}
+	// The agent lives under the open-files limit too: the smallest one
+	// accepted leaves it room, and 0 takes the default.
+	for _, ok := range []int{0, MinOpenFiles} {
+		if err := (Limits{OpenFiles: ok}).Validate(); err != nil {
+			t.Errorf("open files %d: %v", ok, err)
 		}
 	}
 }

@@ -83,8 +83,12 @@ const (
 	MinMemoryBytes = 8 << 20
 	MinPids        = 8
 	MinDiskBytes   = 1 << 20
-	MaxCPUs        = 256
-	MaxTimeout     = 24 * time.Hour
+	// MinOpenFiles is the smallest open-files limit: the sandbox's agent,
+	// which starts the user's processes, lives under the same limit and
+	// needs descriptors of its own for each execution's pipes.
+	MinOpenFiles = 64
+	MaxCPUs      = 256
+	MaxTimeout   = 24 * time.Hour
 )
 
 // Validate reports every out-of-range field at once.
@@ -111,8 +115,8 @@ func (l Limits) Validate() error {
 	if l.OutputBytes < 0 {
 		probs = append(probs, "output limit must not be negative")
 	}
-	if l.OpenFiles < 0 || l.OpenFiles > 1<<20 {
-		probs = append(probs, fmt.Sprintf("open files %d is out of range (1 to %d)", l.OpenFiles, 1<<20))
+	if l.OpenFiles != 0 && (l.OpenFiles < MinOpenFiles || l.OpenFiles > 1<<20) {
+		probs = append(probs, fmt.Sprintf("open files %d is out of range (%d to %d)", l.OpenFiles, MinOpenFiles, 1<<20))
 	}
 	if l.FileBytes < 0 {
 		probs = append(probs, "file size limit must not be negative")
