@@ -228,6 +228,12 @@ func StartLauncher(path string, bin *os.File) (*Launcher, error) {
 		Sys: &syscall.SysProcAttr{
 			// The launcher, and with it every sandbox, dies with cove.
 			Pdeathsig: syscall.SIGKILL,
+			// A process group of its own, which the agents it starts
+			// join: a Ctrl-C or a SIGTERM sent to the group of the server
+			// (as a terminal or a service manager sends them) is for cove
+			// serve to act on, draining running executions, and must not
+			// kill the sandboxes under them.
+			Setpgid: true,
 			// A network namespace of its own, for its settings of the
 			// sandboxes' namespaces (see childTCPHash).
 			Cloneflags: syscall.CLONE_NEWNET,

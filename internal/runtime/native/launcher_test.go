@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 
 	"github.com/cove-sandbox/cove"
@@ -161,6 +162,30 @@ func TestLauncherTCPHash(t *testing.T) {
 	// The host's own setting is untouched.
 	if data, err := os.ReadFile(file); err != nil || strings.TrimSpace(string(data)) != hostChildHash {
 		t.Errorf("the host's %s changed: %q %v, was %q", file, data, err, hostChildHash)
+	}
+}
+
+// TestLauncherOwnProcessGroup checks that the agents a launcher starts are
+// outside the process group of the process that uses them, so that a
+// signal to that group (a Ctrl-C in a terminal) reaches cove alone, which
+// drains running executions before it stops the sandboxes.
+func TestLauncherOwnProcessGroup(t *testing.T) {
+	b := newTestBackend(t)
+	b.opts.Launcher = true
+	inst, err := b.Create(context.Background(), runtime.Spec{ID: "pgid", Limits: cove.DefaultLimits(), Ephemeral: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer inst.Destroy(context.Background())
+	agentPgid, err := syscall.Getpgid(inst.(*sandbox).proc.Pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if own := syscall.Getpgrp(); agentPgid == own {
+		t.Errorf("the agent is in this process's group %d", own)
+	}
+	if _, err := runOnce(context.Background(), b, "pgid-run", "true"); err != nil {
+		t.Errorf("a sandbox after the check: %v", err)
 	}
 }
 
