@@ -100,6 +100,13 @@ func serve(ctx context.Context, e *env) error {
 		return err
 	}
 	defer lock.Close()
+	// The address first: a server that cannot listen must not have made a
+	// key, a database or a mounted volume on its way to failing.
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return cove.Errorf(cove.CodeUnavailable, "listening on %s: %v (another server there? choose another with --addr or COVE_ADDR)", cfg.Addr, err)
+	}
+	defer ln.Close()
 
 	st, err := store.Open(ctx, filepath.Join(cfg.DataDir, "cove.db"))
 	if err != nil {
@@ -132,17 +139,11 @@ func serve(ctx context.Context, e *env) error {
 		return err
 	}
 
-	ln, err := net.Listen("tcp", cfg.Addr)
-	if err != nil {
-		svc.Shutdown(context.WithoutCancel(ctx))
-		return cove.Errorf(cove.CodeUnavailable, "listening on %s: %v", cfg.Addr, err)
-	}
 	agents := mcpserver.New(svc, mcpserver.Options{Logger: log})
 	// The web UI at /: a browser logs in with the link printed below.
 	publicURL := e.getenv("COVE_PUBLIC_URL")
 	ui, err := webui.New(webui.Options{Auth: svc, LoginSecret: adminSecret, ListenAddr: ln.Addr().String(), PublicURL: publicURL, Logger: log})
 	if err != nil {
-		ln.Close()
 		svc.Shutdown(context.WithoutCancel(ctx))
 		return err
 	}

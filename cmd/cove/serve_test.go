@@ -161,6 +161,31 @@ func TestServeLifecycle(t *testing.T) {
 
 // TestServeKill9 kills the server with SIGKILL while a sandbox runs a
 // program: nothing of it may survive, and the next start recovers.
+// TestServeAddressTaken checks that a server whose address is taken fails
+// before it leaves anything behind: no key, no database, no mounted volume.
+func TestServeAddressTaken(t *testing.T) {
+	c := newCLI(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	cmd := exec.Command(os.Args[0], "serve", "--addr", ln.Addr().String())
+	cmd.Env = append(os.Environ(), "COVE_TEST_AS_CLI=1", "COVE_DATA_DIR="+c.data, "COVE_RUN_DIR="+c.run)
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "listening on "+ln.Addr().String()) || !strings.Contains(string(out), "--addr") {
+		t.Fatalf("serve on a taken address: %v\n%s", err, out)
+	}
+	for _, name := range []string{"admin.key", "cove.db", "volume.img"} {
+		if _, err := os.Stat(filepath.Join(c.data, name)); err == nil {
+			t.Errorf("%s was made by a server that could not listen", name)
+		}
+	}
+	if mi, err := os.ReadFile("/proc/self/mountinfo"); err == nil && strings.Contains(string(mi), c.data) {
+		t.Errorf("something is mounted under %s:\n%s", c.data, mi)
+	}
+}
+
 func TestServeKill9(t *testing.T) {
 	c := newCLI(t)
 	addr := freeAddr(t)
