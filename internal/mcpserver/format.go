@@ -54,9 +54,9 @@ func (s *Server) invalid(tool, format string, args ...any) error {
 // errorHints say what a model can do about an error of each code.
 var errorHints = map[cove.Code]string{
 	cove.CodeNotFound:      "check the id or path: list_sandboxes lists your sandboxes, list_files a sandbox's files",
-	cove.CodeConflict:      "a stopped sandbox runs again after start_sandbox (its files are kept); list_sandboxes shows sandbox states",
+	cove.CodeConflict:      "the message says what is in the way; a stopped sandbox runs again after start_sandbox (its files are kept), and list_sandboxes shows sandbox states",
 	cove.CodeQuotaExceeded: "delete sandboxes you no longer need (list_sandboxes, delete_sandbox) or wait for running work to finish",
-	cove.CodeUnauthorized:  "the API key cannot do this",
+	cove.CodeUnauthorized:  "the API key that cove mcp uses (COVE_API_KEY, or the server's admin key) is missing, wrong or revoked: a human must fix cove mcp's configuration",
 }
 
 func errorID() string {

@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"io"
 	"path"
@@ -90,22 +91,25 @@ func stdinOf(r io.Reader, b []byte) io.Reader {
 
 // RunCode implements cove.Service.
 func (s *Service) RunCode(ctx context.Context, id string, req cove.CodeRequest) (cove.Stream, error) {
-	return s.runCode(ctx, id, req, nil)
+	return s.runCode(ctx, id, req, nil, false)
 }
 
-func (s *Service) runCode(ctx context.Context, id string, req cove.CodeRequest, extra map[string][]byte) (cove.Stream, error) {
+func (s *Service) runCode(ctx context.Context, id string, req cove.CodeRequest, extra map[string][]byte, fresh bool) (cove.Stream, error) {
 	sb, done, err := s.running(ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	st, err := s.prepareCode(ctx, sb, req, extra, done)
+	st, err := s.prepareCode(ctx, sb, req, extra, fresh, done)
 	if err != nil {
 		done()
 	}
 	return st, err
 }
 
-func (s *Service) prepareCode(ctx context.Context, sb *sandbox, req cove.CodeRequest, extra map[string][]byte, done func()) (cove.Stream, error) {
+// prepareCode writes the program to the workspace and starts it. In a
+// sandbox that is not fresh, it first makes sure that the program's files
+// overwrite no file of the user's (see keepUserFiles).
+func (s *Service) prepareCode(ctx context.Context, sb *sandbox, req cove.CodeRequest, extra map[string][]byte, fresh bool, done func()) (cove.Stream, error) {
 	language := req.Language
 	if language == "" {
 		language = sb.language
@@ -124,6 +128,16 @@ func (s *Service) prepareCode(ctx context.Context, sb *sandbox, req cove.CodeReq
 	if err != nil {
 		return nil, err
 	}
+	for name := range prog.Files {
+		if _, ok := extra[name]; ok {
+			return nil, cove.Errorf(cove.CodeInvalid, "the files include %s, the name the program itself is written to: give the code another filename, or rename that file", name)
+		}
+	}
+	if !fresh {
+		if err := sb.keepUserFiles(ctx, prog.Files); err != nil {
+			return nil, err
+		}
+	}
 	files := make([]agent.File, 0, len(prog.Files)+len(extra))
 	for _, name := range sortedKeys(extra) {
 		files = append(files, agent.File{Path: name, Data: extra[name]})
@@ -132,7 +146,73 @@ func (s *Service) prepareCode(ctx context.Context, sb *sandbox, req cove.CodeReq
 		files = append(files, agent.File{Path: name, Data: prog.Files[name]})
 	}
 	spec := &agent.ExecSpec{Argv: prog.Argv, Env: buildEnv(defaultEnv, prog.Env, sb.env, req.Env), Files: files}
-	return s.start(ctx, sb, sb.limits, spec, stdinOf(req.StdinReader, req.Stdin), req.Timeout, 0, done)
+	st, err := s.start(ctx, sb, sb.limits, spec, stdinOf(req.StdinReader, req.Stdin), req.Timeout, 0, done)
+	if err == nil {
+		sb.wroteProgram(prog.Files)
+	}
+	return st, err
+}
+
+// keepUserFiles refuses to run code whose program files would replace a
+// file of the user's: a workspace file of the same name that cove did not
+// write as a program (or that was changed since) and that holds other
+// content. A file cove wrote for an earlier run is replaced, as is one
+// that already holds the program.
+func (sb *sandbox) keepUserFiles(ctx context.Context, files map[string][]byte) error {
+	for _, name := range sortedKeys(files) {
+		data := files[name]
+		fi, err := sb.inst.Agent().Stat(ctx, name)
+		if cove.ErrorCode(err) == cove.CodeNotFound {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if !fi.IsDir && fi.Symlink == "" {
+			sb.progMu.Lock()
+			written, known := sb.programs[name]
+			sb.progMu.Unlock()
+			if fi.Size == int64(len(data)) || known {
+				same, err := sb.fileHash(ctx, name)
+				if err != nil {
+					return err
+				}
+				if same == sha256.Sum256(data) || known && same == written {
+					continue
+				}
+			}
+		}
+		return cove.Errorf(cove.CodeConflict, "the workspace has a %s of its own, which running this code would overwrite: give the code another filename, or move that file", name)
+	}
+	return nil
+}
+
+// fileHash returns the SHA-256 of the workspace file name.
+func (sb *sandbox) fileHash(ctx context.Context, name string) ([32]byte, error) {
+	rc, _, err := sb.inst.Agent().ReadStream(ctx, name)
+	if err != nil {
+		return [32]byte{}, err
+	}
+	defer rc.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, rc); err != nil {
+		return [32]byte{}, err
+	}
+	var sum [32]byte
+	h.Sum(sum[:0])
+	return sum, nil
+}
+
+// wroteProgram remembers the program files written for a run.
+func (sb *sandbox) wroteProgram(files map[string][]byte) {
+	sb.progMu.Lock()
+	defer sb.progMu.Unlock()
+	if sb.programs == nil {
+		sb.programs = map[string][32]byte{}
+	}
+	for name, data := range files {
+		sb.programs[name] = sha256.Sum256(data)
+	}
 }
 
 func sortedKeys[V any](m map[string]V) []string {
@@ -169,7 +249,7 @@ func (s *Service) Run(ctx context.Context, req cove.RunRequest) (cove.Stream, er
 		release()
 		s.removeLater(ctx, info.ID)
 	}
-	st, err := s.runCode(ctx, info.ID, req.CodeRequest, req.Files)
+	st, err := s.runCode(ctx, info.ID, req.CodeRequest, req.Files, true)
 	if err != nil {
 		destroy()
 		return nil, err

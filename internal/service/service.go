@@ -99,6 +99,11 @@ type sandbox struct {
 	checked    atomic.Int64 // unix nanoseconds of the reaper's last busy check
 	inflight   atomic.Int32 // requests in progress
 
+	// programs are the SHA-256 of the program files cove last wrote to
+	// the workspace for code runs, by name (see keepUserFiles).
+	progMu   sync.Mutex
+	programs map[string][32]byte
+
 	// contexts are the sandbox's stateful interpreters, by id; they end
 	// with the sandbox.
 	ctxMu    sync.Mutex

@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"errors"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -151,6 +152,77 @@ func TestSandboxLifecycle(t *testing.T) {
 	}
 	if _, err := svc.GetSandbox(ctx, sb.ID); cove.ErrorCode(err) != cove.CodeNotFound {
 		t.Fatalf("deleted sandbox: %v", err)
+	}
+}
+
+// TestCodeKeepsUserFiles checks that running code never replaces a file
+// of the user's with the program: cove writes the program to main.py (or
+// the given filename) and replaces only what it wrote there itself.
+func TestCodeKeepsUserFiles(t *testing.T) {
+	svc, _ := newTestService(t)
+	ctx := context.Background()
+	sb, err := svc.CreateSandbox(ctx, cove.SandboxSpec{Language: "python"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := func(req cove.CodeRequest) (string, error) {
+		st, err := svc.RunCode(ctx, sb.ID, req)
+		if err != nil {
+			return "", err
+		}
+		res, err := cove.Collect(st)
+		if err != nil {
+			return "", err
+		}
+		return res.Stdout, nil
+	}
+	read := func(name string) string {
+		rc, _, err := svc.ReadFile(ctx, sb.ID, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rc.Close()
+		b, _ := io.ReadAll(rc)
+		return string(b)
+	}
+	// Runs one after another replace the program file cove wrote.
+	for _, code := range []string{"print(1)", "print(22)", "print(22)"} {
+		if out, err := run(cove.CodeRequest{Code: code}); err != nil || out != strings.TrimPrefix(strings.TrimSuffix(code, ")"), "print(")+"\n" {
+			t.Fatalf("%s: %q %v", code, out, err)
+		}
+	}
+	// A main.py of the user's stays, and the error says what to do.
+	if _, err := svc.WriteFile(ctx, sb.ID, "main.py", strings.NewReader("MINE"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err = run(cove.CodeRequest{Code: "print(3)"})
+	if cove.ErrorCode(err) != cove.CodeConflict || !strings.Contains(err.Error(), "main.py") || !strings.Contains(err.Error(), "filename") {
+		t.Fatalf("code over the user's main.py: %v, want a conflict naming the file and the way out", err)
+	}
+	if got := read("main.py"); got != "MINE" {
+		t.Fatalf("main.py is now %q", got)
+	}
+	if out, err := run(cove.CodeRequest{Code: "print(open('main.py').read())", Filename: "other.py"}); err != nil || out != "MINE\n" {
+		t.Fatalf("code under another name: %q %v", out, err)
+	}
+	// A user's file that holds the very program is no loss.
+	if out, err := run(cove.CodeRequest{Code: "MINE", Filename: "main.py"}); cove.ErrorCode(err) == cove.CodeConflict {
+		t.Fatalf("the same content: %q %v", out, err)
+	}
+	// A program file of cove's that the user changed since is the user's.
+	if _, err := svc.WriteFile(ctx, sb.ID, "other.py", strings.NewReader("print('edited')"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := run(cove.CodeRequest{Code: "print(4)", Filename: "other.py"}); cove.ErrorCode(err) != cove.CodeConflict {
+		t.Fatalf("code over an edited program file: %v, want a conflict", err)
+	}
+	if got := read("other.py"); got != "print('edited')" {
+		t.Fatalf("other.py is now %q", got)
+	}
+	// A one-call run may not send a file under the program's own name.
+	_, err = svc.Run(ctx, cove.RunRequest{CodeRequest: cove.CodeRequest{Language: "python", Code: "print(5)"}, Files: map[string][]byte{"main.py": []byte("x")}})
+	if cove.ErrorCode(err) != cove.CodeInvalid || !strings.Contains(err.Error(), "main.py") {
+		t.Fatalf("run with a file named main.py: %v, want invalid", err)
 	}
 }
 
