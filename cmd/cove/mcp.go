@@ -1,7 +1,6 @@
 package main
 
 import (
-	"io"
 	"log/slog"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -50,13 +49,8 @@ them. cove serve also serves MCP over HTTP at /mcp.`,
 				svc = l
 			}
 			srv := mcpserver.New(svc, mcpserver.Options{Logger: log})
-			return srv.Run(ctx, &mcp.IOTransport{Reader: io.NopCloser(e.stdin), Writer: nopWriteCloser{e.stdout}})
+			stdio := newAnsweredStdio(ctx, e.stdin, e.stdout)
+			return srv.Run(ctx, &mcp.IOTransport{Reader: stdio.Reader(), Writer: stdio.Writer()})
 		},
 	}
 }
-
-// nopWriteCloser is standard output as the transport's writer: closing
-// the session does not close it.
-type nopWriteCloser struct{ io.Writer }
-
-func (nopWriteCloser) Close() error { return nil }

@@ -114,6 +114,42 @@ func TestMCPStdio(t *testing.T) {
 // TestMCPStdioRemote runs `cove mcp` against a cove server (COVE_URL and
 // COVE_API_KEY): the sandboxes it makes are the server's, and those the
 // session did not keep are deleted when standard input closes.
+// TestMCPStdioPiped sends requests to `cove mcp` and closes its standard
+// input at once, as `printf ... | cove mcp` does: every request still gets
+// its response before cove mcp exits.
+func TestMCPStdioPiped(t *testing.T) {
+	c := newCLI(t)
+	cmd := mcpCommand(c)
+	cmd.Stdin = strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"pipe","version":"1"}}}
+{"jsonrpc":"2.0","method":"notifications/initialized"}
+{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"run_code","arguments":{"language":"python","code":"import time; time.sleep(0.3); print(6*7)"}}}
+{"jsonrpc":"2.0","id":"three","method":"tools/list"}
+`)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("cove mcp: %v\n%s", err, out)
+	}
+	ids := map[string]bool{}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		var m struct {
+			ID     json.RawMessage `json:"id"`
+			Result json.RawMessage `json:"result"`
+		}
+		if err := json.Unmarshal([]byte(line), &m); err != nil || m.Result == nil {
+			t.Fatalf("not a result: %q (%v)", line, err)
+		}
+		ids[string(m.ID)] = true
+	}
+	for _, id := range []string{"1", "2", `"three"`} {
+		if !ids[id] {
+			t.Errorf("no response to request %s in:\n%s", id, out)
+		}
+	}
+	if !strings.Contains(string(out), `42\n`) {
+		t.Errorf("run_code's output is not in:\n%s", out)
+	}
+}
+
 func TestMCPStdioRemote(t *testing.T) {
 	srv := newServer(t)
 	c := newCLI(t)
