@@ -29,12 +29,20 @@ func TestMain(m *testing.M) {
 // newTestBackend is nativetest.New, which this package cannot import.
 func newTestBackend(t testing.TB) *Backend {
 	t.Helper()
+	return newTestBackendWith(t, Options{})
+}
+
+// newTestBackendWith is newTestBackend with opts (its directories are the
+// test's own).
+func newTestBackendWith(t testing.TB, opts Options) *Backend {
+	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("native sandboxes need root (run the tests as root)")
 	}
 	dir := t.TempDir()
 	data, run := filepath.Join(dir, "data"), filepath.Join(dir, "run")
-	b, err := New(context.Background(), Options{DataDir: data, RunDir: run})
+	opts.DataDir, opts.RunDir = data, run
+	b, err := New(context.Background(), opts)
 	if err != nil {
 		t.Fatalf("native backend: %v", err)
 	}
