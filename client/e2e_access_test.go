@@ -362,8 +362,18 @@ func TestQuotaRace(t *testing.T) {
 	}
 	defer st.Close()
 	resp := e.do("POST", "/v1/sandboxes/"+sb.ID+"/exec", k2.Secret, []byte(`{"cmd":["true"]}`))
-	apiError(t, resp, 429, cove.CodeQuotaExceeded)
+	if msg := apiError(t, resp, 429, cove.CodeQuotaExceeded); !strings.Contains(msg, "1 execution at once") {
+		t.Errorf("message %q", msg)
+	}
 	if resp.Header.Get("Retry-After") != "1" {
 		t.Fatalf("Retry-After %q", resp.Header.Get("Retry-After"))
+	}
+
+	// A sandbox larger than the key's whole memory quota can never be
+	// admitted: that is no quota to wait for.
+	_, k3 := e.newKey(cove.Quota{MaxMemoryBytes: 300 << 20})
+	resp = e.do("POST", "/v1/sandboxes", k3.Secret, []byte(`{"memory_mb":512}`))
+	if msg := apiError(t, resp, 400, cove.CodeInvalid); !strings.Contains(msg, "ask for at most 300 MiB") || resp.Header.Get("Retry-After") != "" {
+		t.Errorf("message %q, Retry-After %q", msg, resp.Header.Get("Retry-After"))
 	}
 }

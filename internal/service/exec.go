@@ -336,7 +336,7 @@ func (s *Service) beginExec(ctx context.Context) (func(), error) {
 	if k != nil {
 		who = k.ID
 		if q := k.Quota.MaxConcurrentExecs; q > 0 && !k.Admin && s.execs[who] >= q {
-			return nil, cove.Errorf(cove.CodeQuotaExceeded, "quota exceeded: this key may run %d executions at once", q)
+			return nil, cove.Errorf(cove.CodeQuotaExceeded, "quota exceeded: this key may run %d %s at once", q, plural(q, "execution", "executions"))
 		}
 	}
 	s.execs[who]++
@@ -448,4 +448,12 @@ func resultOf(r *agent.ExecResult, limits cove.Limits) *cove.ExecResult {
 		res.Verdict = cove.VerdictOK
 	}
 	return res
+}
+
+// plural picks the form of a noun for n.
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }

@@ -370,6 +370,11 @@ func (s *Service) admit(ctx context.Context, rec *store.SandboxRecord) error {
 		if q := k.Quota.MaxSandboxes; q > 0 && n+1 > q {
 			return cove.Errorf(cove.CodeQuotaExceeded, "quota exceeded: this key may have %d sandboxes and has %d; delete one first", q, n)
 		}
+		if q := k.Quota.MaxMemoryBytes; q > 0 && rec.Limits.MemoryBytes > q {
+			// No wait makes room: not a quota to retry against.
+			return cove.Errorf(cove.CodeInvalid, "this key may use %s of memory in all, and the new sandbox asks for %s: ask for at most %s (memory_mb)",
+				cove.FormatBytes(q), cove.FormatBytes(rec.Limits.MemoryBytes), cove.FormatBytes(q))
+		}
 		if q := k.Quota.MaxMemoryBytes; q > 0 && mem+rec.Limits.MemoryBytes > q {
 			return cove.Errorf(cove.CodeQuotaExceeded, "quota exceeded: this key may use %s of memory and its sandboxes have %s; the new one asks for %s",
 				cove.FormatBytes(q), cove.FormatBytes(mem), cove.FormatBytes(rec.Limits.MemoryBytes))
