@@ -16,6 +16,7 @@ import (
 	"testing"
 
 	"github.com/cove-sandbox/cove"
+	"github.com/cove-sandbox/cove/internal/wire"
 )
 
 // tree reads the regular files and symbolic links under dir, keyed by
@@ -80,7 +81,7 @@ func writeTree(t *testing.T, dir string, files map[string]string) {
 // remoteTree lists the files under dir in the sandbox with their contents.
 func remoteTree(t *testing.T, c *cli, id, dir string) map[string]string {
 	t.Helper()
-	var files []*cove.FileInfo
+	var files []*wire.FileInfo
 	if err := json.Unmarshal([]byte(c.ok("files", "ls", "-r", "--json", id, dir)), &files); err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/cove-sandbox/cove"
+	"github.com/cove-sandbox/cove/internal/wire"
 )
 
 func TestExec(t *testing.T) {
@@ -50,9 +51,13 @@ func TestExec(t *testing.T) {
 
 	t.Run("json", func(t *testing.T) {
 		r := c.do("", "exec", "--json", id, "--", "sh", "-c", "echo out; echo err >&2; exit 2")
-		var res cove.ExecResult
-		if err := json.Unmarshal([]byte(r.stdout), &res); err != nil {
+		var w wire.Result
+		if err := json.Unmarshal([]byte(r.stdout), &w); err != nil {
 			t.Fatalf("%v: %q", err, r.stdout)
+		}
+		res, err := w.Cove()
+		if err != nil {
+			t.Fatal(err)
 		}
 		if r.code != 2 || res.Verdict != cove.VerdictExitNonzero || res.ExitCode != 2 || res.Stdout != "out\n" || res.Stderr != "err\n" || res.WallMS <= 0 {
 			t.Fatalf("exit %d: %+v", r.code, res)

@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cove-sandbox/cove"
+	"github.com/cove-sandbox/cove/internal/wire"
 )
 
 func newFilesCmd(e *env) *cobra.Command {
@@ -43,10 +44,7 @@ func newFilesListCmd(e *env) *cobra.Command {
 				return err
 			}
 			if asJSON {
-				if files == nil {
-					files = []*cove.FileInfo{}
-				}
-				return writeJSON(e.stdout, files)
+				return writeJSON(e.stdout, wire.FileInfosFrom(files))
 			}
 			last := "NAME"
 			if recursive {
@@ -133,7 +131,7 @@ func fileCmd(e *env, use, short string, nargs int, call func(cmd *cobra.Command,
 				return err
 			}
 			if asJSON {
-				return writeJSON(e.stdout, fi)
+				return writeJSON(e.stdout, wire.FileInfoFrom(fi))
 			}
 			return nil
 		},

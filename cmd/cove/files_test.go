@@ -7,13 +7,14 @@ import (
 	"testing"
 
 	"github.com/cove-sandbox/cove"
+	"github.com/cove-sandbox/cove/internal/wire"
 )
 
 func TestFiles(t *testing.T) {
 	srv := newServer(t)
 	c := srv.cli(t, srv.admin)
 	id := c.create()
-	var fi cove.FileInfo
+	var fi wire.FileInfo
 	if err := json.Unmarshal([]byte(c.ok("files", "mkdir", "--json", id, "src/pkg")), &fi); err != nil {
 		t.Fatal(err)
 	}
@@ -35,7 +36,7 @@ func TestFiles(t *testing.T) {
 		if !strings.Contains(got, " PATH\n") || !strings.Contains(got, " src/pkg\n") || !strings.Contains(got, " src/pkg/a.py\n") {
 			t.Fatalf("files ls -r:\n%s", got)
 		}
-		var files []*cove.FileInfo
+		var files []*wire.FileInfo
 		if err := json.Unmarshal([]byte(c.ok("files", "ls", "--json", id, "src/pkg")), &files); err != nil {
 			t.Fatal(err)
 		}
@@ -72,7 +73,7 @@ func TestFiles(t *testing.T) {
 		if got := c.ok("files", "cat", id, "src/c.txt"); got != "b\n" {
 			t.Fatalf("after mv: %q", got)
 		}
-		var fi cove.FileInfo
+		var fi wire.FileInfo
 		if err := json.Unmarshal([]byte(c.ok("files", "chmod", "--json", id, "700", "src/c.txt")), &fi); err != nil {
 			t.Fatal(err)
 		}

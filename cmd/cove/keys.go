@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cove-sandbox/cove"
+	"github.com/cove-sandbox/cove/internal/wire"
 )
 
 func newKeysCmd(e *env) *cobra.Command {
@@ -49,7 +50,7 @@ func newKeysCreateCmd(e *env) *cobra.Command {
 				return err
 			}
 			if asJSON {
-				return writeJSON(e.stdout, k)
+				return writeJSON(e.stdout, &wire.NewKey{Key: *wire.KeyFrom(&k.Key), Secret: k.Secret})
 			}
 			fmt.Fprintf(e.stdout, "id:   %s\nname: %s\nkey:  %s\n", k.ID, orDash(k.Name), k.Secret)
 			fmt.Fprintln(e.stderr, "Keep this key now: it is not shown again.")
@@ -83,10 +84,11 @@ func newKeysListCmd(e *env) *cobra.Command {
 				return err
 			}
 			if asJSON {
-				if keys == nil {
-					keys = []*cove.Key{}
+				out := []*wire.Key{}
+				for _, k := range keys {
+					out = append(out, wire.KeyFrom(k))
 				}
-				return writeJSON(e.stdout, keys)
+				return writeJSON(e.stdout, out)
 			}
 			unlimited := func(n int64, format func(int64) string) string {
 				if n == 0 {

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cove-sandbox/cove"
+	"github.com/cove-sandbox/cove/internal/wire"
 )
 
 func newPsCmd(e *env) *cobra.Command {
@@ -30,10 +31,11 @@ func newPsCmd(e *env) *cobra.Command {
 				return err
 			}
 			if asJSON {
-				if procs == nil {
-					procs = []*cove.Process{}
+				out := []*wire.Process{}
+				for _, p := range procs {
+					out = append(out, wire.ProcessFrom(p))
 				}
-				return writeJSON(e.stdout, procs)
+				return writeJSON(e.stdout, out)
 			}
 			t := newTable(e.stdout, "PID", "NAME", "STATE", "EXIT", "AGE", "CMD")
 			for _, p := range procs {
@@ -86,7 +88,7 @@ stop it with cove kill.`,
 				return err
 			}
 			if asJSON {
-				return writeJSON(e.stdout, p)
+				return writeJSON(e.stdout, wire.ProcessFrom(p))
 			}
 			_, err = fmt.Fprintln(e.stdout, p.PID)
 			return err
@@ -143,7 +145,7 @@ with -f, go on until the process exits.`,
 				}
 				switch {
 				case asJSON:
-					if err := enc.Encode(ev); err != nil {
+					if err := enc.Encode(wire.EventFrom(ev)); err != nil {
 						return err
 					}
 				case ev.Type == cove.EventStdout:

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/cove-sandbox/cove"
+	"github.com/cove-sandbox/cove/internal/wire"
 )
 
 func TestProcesses(t *testing.T) {
@@ -21,8 +22,12 @@ func TestProcesses(t *testing.T) {
 	if _, err := strconv.Atoi(ticker); err != nil {
 		t.Fatalf("spawn printed %q, want a pid", ticker)
 	}
-	var sleeper cove.Process
-	if err := json.Unmarshal([]byte(c.ok("spawn", "--json", id, "--", "sleep", "1000")), &sleeper); err != nil {
+	var sleeperWire wire.Process
+	if err := json.Unmarshal([]byte(c.ok("spawn", "--json", id, "--", "sleep", "1000")), &sleeperWire); err != nil {
+		t.Fatal(err)
+	}
+	sleeper, err := sleeperWire.Cove()
+	if err != nil {
 		t.Fatal(err)
 	}
 	if sleeper.PID <= 0 || sleeper.State != cove.ProcessRunning || strings.Join(sleeper.Cmd, " ") != "sleep 1000" {
@@ -56,11 +61,11 @@ func TestProcesses(t *testing.T) {
 		var types []cove.EventType
 		sc := bufio.NewScanner(strings.NewReader(out))
 		for sc.Scan() {
-			var ev cove.Event
+			var ev wire.Event
 			if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
 				t.Fatalf("%v: %q", err, sc.Text())
 			}
-			types = append(types, ev.Type)
+			types = append(types, cove.EventType(ev.Type))
 		}
 		if len(types) < 3 || types[0] != cove.EventStdout || types[len(types)-1] != cove.EventExit {
 			t.Fatalf("logs --json events %v:\n%s", types, out)
@@ -71,14 +76,16 @@ func TestProcesses(t *testing.T) {
 		c.ok("kill", "--signal", "KILL", id, strconv.Itoa(sleeper.PID))
 		deadline := time.Now().Add(10 * time.Second)
 		for {
-			var procs []*cove.Process
+			var procs []*wire.Process
 			if err := json.Unmarshal([]byte(c.ok("ps", "--json", id)), &procs); err != nil {
 				t.Fatal(err)
 			}
 			var p *cove.Process
 			for _, q := range procs {
 				if q.PID == sleeper.PID {
-					p = q
+					if p, err = q.Cove(); err != nil {
+						t.Fatal(err)
+					}
 				}
 			}
 			if p == nil {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/cove-sandbox/cove"
 	"github.com/cove-sandbox/cove/internal/lang"
+	"github.com/cove-sandbox/cove/internal/wire"
 )
 
 // limitFlags are the flags that override sandbox limits.
@@ -215,7 +216,7 @@ func printRun(e *env, st cove.Stream, asJSON bool) error {
 		res = r
 		enc := json.NewEncoder(e.stdout)
 		enc.SetIndent("", "  ")
-		if err := enc.Encode(res); err != nil {
+		if err := enc.Encode(wire.ResultFrom(res)); err != nil {
 			return err
 		}
 	} else {

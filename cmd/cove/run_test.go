@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/cove-sandbox/cove"
+	"github.com/cove-sandbox/cove/internal/wire"
 )
 
 func TestRunLanguages(t *testing.T) {
@@ -81,9 +82,17 @@ func TestRunJSON(t *testing.T) {
 	if r.code != 2 {
 		t.Fatalf("exit %d, stderr %q", r.code, r.stderr)
 	}
-	var res cove.ExecResult
-	if err := json.Unmarshal([]byte(r.stdout), &res); err != nil {
+	var w wire.Result
+	if err := json.Unmarshal([]byte(r.stdout), &w); err != nil {
 		t.Fatalf("not JSON: %v\n%s", err, r.stdout)
+	}
+	// What the API answers, limits in MiB and durations as text.
+	if w.Limits.MemoryMB != 128 || time.Duration(w.Limits.Timeout) != 30*time.Second {
+		t.Fatalf("limits: %+v", w.Limits)
+	}
+	res, err := w.Cove()
+	if err != nil {
+		t.Fatal(err)
 	}
 	if res.Verdict != cove.VerdictExitNonzero || res.ExitCode != 2 || res.Stdout != "out\n" || res.Stderr != "err\n" {
 		t.Fatalf("got %+v", res)

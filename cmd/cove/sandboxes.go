@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cove-sandbox/cove"
+	"github.com/cove-sandbox/cove/internal/wire"
 )
 
 func newCreateCmd(e *env) *cobra.Command {
@@ -55,7 +56,7 @@ after --idle-timeout without activity and is deleted at --ttl.`,
 				return err
 			}
 			if asJSON {
-				return writeJSON(e.stdout, sb)
+				return writeJSON(e.stdout, wire.SandboxFrom(sb))
 			}
 			_, err = fmt.Fprintln(e.stdout, sb.ID)
 			return err
@@ -112,7 +113,11 @@ func newListCmd(e *env) *cobra.Command {
 				opts.PageToken = page.NextPageToken
 			}
 			if asJSON {
-				return writeJSON(e.stdout, list)
+				out := &wire.SandboxList{Sandboxes: []*wire.Sandbox{}, NextPageToken: list.NextPageToken}
+				for _, sb := range list.Sandboxes {
+					out.Sandboxes = append(out.Sandboxes, wire.SandboxFrom(sb))
+				}
+				return writeJSON(e.stdout, out)
 			}
 			t := newTable(e.stdout, "ID", "STATE", "LANGUAGE", "LABELS", "AGE", "MEMORY", "CPUS")
 			for _, sb := range list.Sandboxes {
@@ -141,7 +146,7 @@ func newListCmd(e *env) *cobra.Command {
 type batchResult struct {
 	ID      string        `json:"id"`
 	OK      bool          `json:"ok"`
-	Sandbox *cove.Sandbox `json:"sandbox,omitempty"`
+	Sandbox *wire.Sandbox `json:"sandbox,omitempty"`
 	Error   *cove.Error   `json:"error,omitempty"`
 }
 
@@ -176,7 +181,7 @@ func newBatchCmd(e *env, use, short, doing string, call func(ctx context.Context
 					results = append(results, batchResult{ID: id, Error: &cove.Error{Code: code, Message: cove.ErrorMessage(err)}})
 					continue
 				}
-				results = append(results, batchResult{ID: id, OK: true, Sandbox: sb})
+				results = append(results, batchResult{ID: id, OK: true, Sandbox: wireSandbox(sb)})
 				if !asJSON {
 					fmt.Fprintln(e.stdout, id)
 				}
@@ -217,4 +222,12 @@ func newRemoveCmd(e *env) *cobra.Command {
 		})
 	cmd.Aliases = []string{"delete"}
 	return cmd
+}
+
+// wireSandbox is sb as the API shows it, or nil.
+func wireSandbox(sb *cove.Sandbox) *wire.Sandbox {
+	if sb == nil {
+		return nil
+	}
+	return wire.SandboxFrom(sb)
 }

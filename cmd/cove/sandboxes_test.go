@@ -8,17 +8,26 @@ import (
 	"time"
 
 	"github.com/cove-sandbox/cove"
+	"github.com/cove-sandbox/cove/internal/wire"
 )
 
 func TestSandboxLifecycle(t *testing.T) {
 	srv := newServer(t)
 	c := srv.cli(t, srv.admin)
 
-	var created cove.Sandbox
+	var createdWire wire.Sandbox
 	out := c.ok("create", "--json", "--lang", "python", "--memory", "256M", "--cpus", "0.5", "--pids", "64",
 		"--env", "GREETING=hi", "--label", "team=ml", "--label", "tier=gold", "--idle-timeout", "10m", "--ttl", "1h")
-	if err := json.Unmarshal([]byte(out), &created); err != nil {
+	if err := json.Unmarshal([]byte(out), &createdWire); err != nil {
 		t.Fatalf("create --json: %v\n%s", err, out)
+	}
+	// The CLI prints what the API answers: memory in MiB.
+	if createdWire.Limits.MemoryMB != 256 {
+		t.Fatalf("create --json limits: %+v\n%s", createdWire.Limits, out)
+	}
+	created, err := createdWire.Cove()
+	if err != nil {
+		t.Fatal(err)
 	}
 	if created.ID == "" || created.State != cove.StateRunning || created.Language != "python" ||
 		created.Limits.MemoryBytes != 256<<20 || created.Limits.CPUs != 0.5 || created.Limits.Pids != 64 ||
@@ -42,7 +51,7 @@ func TestSandboxLifecycle(t *testing.T) {
 	})
 
 	t.Run("ls_json", func(t *testing.T) {
-		var list cove.SandboxList
+		var list wire.SandboxList
 		if err := json.Unmarshal([]byte(c.ok("ls", "--json")), &list); err != nil {
 			t.Fatal(err)
 		}
@@ -86,7 +95,7 @@ func TestSandboxLifecycle(t *testing.T) {
 		if err := json.Unmarshal([]byte(c.ok("start", "--json", a)), &res); err != nil {
 			t.Fatal(err)
 		}
-		if len(res) != 1 || !res[0].OK || res[0].ID != a || res[0].Sandbox == nil || res[0].Sandbox.State != cove.StateRunning {
+		if len(res) != 1 || !res[0].OK || res[0].ID != a || res[0].Sandbox == nil || res[0].Sandbox.State != string(cove.StateRunning) {
 			t.Fatalf("start --json: %+v", res)
 		}
 		if got := c.ok("files", "cat", a, "note.txt"); got != "kept\n" {
@@ -116,7 +125,7 @@ func TestSandboxLifecycle(t *testing.T) {
 // ids runs an ls --json command and returns the ids it lists.
 func ids(t *testing.T, c *cli, args ...string) []string {
 	t.Helper()
-	var list cove.SandboxList
+	var list wire.SandboxList
 	if err := json.Unmarshal([]byte(c.ok(args...)), &list); err != nil {
 		t.Fatal(err)
 	}
@@ -145,12 +154,12 @@ func TestKeysAndOwnership(t *testing.T) {
 			t.Errorf("keys create --json lacks %q: %s", k, out)
 		}
 	}
-	var bob cove.NewKey
+	var bob wire.NewKey
 	json.Unmarshal([]byte(out), &bob)
-	if bob.Name != "bob" || bob.Quota.MaxConcurrentExecs != 2 || bob.Quota.MaxMemoryBytes != 1<<30 || !strings.HasPrefix(bob.Secret, "cove_") {
+	if bob.Name != "bob" || bob.Quota.MaxConcurrentExecs != 2 || bob.Quota.MaxMemoryMB != 1024 || !strings.HasPrefix(bob.Secret, "cove_") {
 		t.Fatalf("keys create --json: %+v", bob)
 	}
-	var keys []*cove.Key
+	var keys []*wire.Key
 	if err := json.Unmarshal([]byte(admin.ok("keys", "ls", "--json")), &keys); err != nil {
 		t.Fatal(err)
 	}
