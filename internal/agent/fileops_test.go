@@ -215,6 +215,10 @@ func TestCleanRelPath(t *testing.T) {
 			t.Errorf("cleanRelPath(%q) = %q, %v; want %q", tc.in, got, err, tc.want)
 		}
 	}
+	// A path that climbs out is told where it leads.
+	if _, err := cleanRelPath("/workspace/../etc/x"); err == nil || !strings.Contains(err.Error(), "it is /etc/x, outside /workspace") {
+		t.Errorf("/workspace/../etc/x: %v", err)
+	}
 }
 
 func FuzzCleanRelPath(f *testing.F) {

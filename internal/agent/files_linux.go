@@ -29,6 +29,9 @@ func cleanRelPath(p string) (string, error) {
 	if strings.HasPrefix(p, "/") {
 		rel := strings.TrimPrefix(path.Clean(p), workspaceDir)
 		if rel == path.Clean(p) || (rel != "" && rel[0] != '/') {
+			if path.Clean(p) != p {
+				return "", fmt.Errorf("%w %q: it is %s, outside %s", errBadPath, p, path.Clean(p), workspaceDir)
+			}
 			return "", fmt.Errorf("%w %q: absolute paths must be under %s", errBadPath, p, workspaceDir)
 		}
 		p = strings.TrimPrefix(rel, "/")
