@@ -427,6 +427,25 @@ func TestBrowser(t *testing.T) {
 		b.shot(t, "")
 	})
 
+	t.Run("long output", func(t *testing.T) {
+		out, verdict := b.run(t, "python", "for i in range(400):\n    print('row', i)\nprint('\\x1b[31mred\\x1b[0m')", "")
+		if verdict != "ok" || !strings.Contains(out, "row 399") {
+			t.Fatalf("verdict %q output %q", verdict, out)
+		}
+		// The output box scrolls, not the page: Run and Stop stay in sight.
+		if h, vh := eval[int](t, b, `document.documentElement.scrollHeight`), eval[int](t, b, `window.innerHeight`); h > vh {
+			b.shot(t, "")
+			t.Fatalf("400 lines of output made the page %d px tall in a %d px window", h, vh)
+		}
+		if bottom := eval[float64](t, b, `document.getElementById("run").getBoundingClientRect().bottom`); bottom > 800 {
+			t.Fatalf("Run is at %.0f px, below the window", bottom)
+		}
+		// Colour codes are dropped, not shown as escapes.
+		if strings.Contains(out, "\x1b") || !strings.Contains(out, "red") {
+			t.Fatalf("colour codes in the output: %q", out[len(out)-20:])
+		}
+	})
+
 	t.Run("stdin", func(t *testing.T) {
 		out, verdict := b.run(t, "python", "import sys\nname = sys.stdin.readline().strip()\nprint(f'Hello, {name}!')\nprint(len(sys.stdin.read().split()))", "cove\nthree more words\n")
 		if verdict != "ok" || !strings.Contains(out, "Hello, cove!") || !strings.Contains(out, "3") {
@@ -648,11 +667,22 @@ func TestBrowser(t *testing.T) {
 			typeIn("clear; stty size | sed 's/^/size=/'"))
 		b.waitFor(t, 10*time.Second, rows+`.match(/size=\d+ \d+/)`, rows)
 		size2 := eval[string](t, b, `document.querySelector("#terminal .xterm-rows").textContent.match(/size=(\d+ \d+)/)[1]`)
-		b.do(t, 10*time.Second, chromedp.EmulateViewport(1280, 800))
 		if size1 == "" || size1 == size2 {
 			t.Fatalf("the terminal was %q and is %q after the window narrowed", size1, size2)
 		}
-		t.Logf("terminal size (rows cols): %s, then %s", size1, size2)
+		// A shorter window gives it fewer rows.
+		b.do(t, 10*time.Second, chromedp.EmulateViewport(700, 500), chromedp.Sleep(300*time.Millisecond),
+			typeIn("clear; stty size | sed 's/^/short=/'"))
+		b.waitFor(t, 10*time.Second, rows+`.match(/short=\d+ \d+/)`, rows)
+		size3 := eval[string](t, b, `document.querySelector("#terminal .xterm-rows").textContent.match(/short=(\d+) \d+/)[1]`)
+		b.do(t, 10*time.Second, chromedp.EmulateViewport(1280, 800))
+		var rows2, rows3 int
+		fmt.Sscan(size2, &rows2)
+		fmt.Sscan(size3, &rows3)
+		if rows3 >= rows2 {
+			t.Fatalf("the terminal has %d rows in a 500 px window, %d in an 800 px one", rows3, rows2)
+		}
+		t.Logf("terminal size (rows cols): %s, then %s, then %d rows", size1, size2, rows3)
 	})
 
 	t.Run("notebook", func(t *testing.T) {

@@ -130,10 +130,12 @@ export function filesView(): HTMLElement {
   }
 
   async function remove(p: string, fi: FileInfo) {
-    if (!confirm(`Delete ${fi.is_dir ? "the folder" : ""} ${p}${fi.is_dir ? " and everything in it" : ""}?`)) return;
+    if (!confirm(`Delete ${fi.is_dir ? "the folder " : ""}${p}${fi.is_dir ? " and everything in it" : ""}?`)) return;
     try {
       await request("DELETE", `${fileURL(p)}${fi.is_dir ? "?recursive=true" : ""}`);
       toast(`deleted ${fi.name}`, "ok");
+      // Uploads must not bring back the folder just deleted.
+      if (selected === p || selected.startsWith(p + "/")) setSelected("");
     } catch (e) {
       toast(`could not delete ${fi.name}: ${message(e)}`, "error");
     }

@@ -5,6 +5,7 @@ import "./styles.css";
 import "@xterm/xterm/css/xterm.css";
 import { get, message, onUnauthorized, ApiError } from "./api";
 import { h, replace, toast } from "./dom";
+import { refreshSandboxes } from "./sandboxes-state";
 import { playgroundView } from "./playground";
 import { sandboxesView } from "./sandboxes";
 import { filesView } from "./files";
@@ -111,6 +112,9 @@ function showShell(me: Key) {
       el = views.find((v) => v.id === id)!.make();
       made.set(id, el);
       main.appendChild(el);
+    } else {
+      // Sandboxes change outside this page too (the API, idle timeouts).
+      refreshSandboxes().catch(() => {});
     }
     document.title = views.find((v) => v.id === id)!.name + " · cove";
     (el as HTMLElement & { onShow?: () => void }).onShow?.();

@@ -3,7 +3,7 @@
 // panel on the code and its last run.
 
 import { stream, decodeData, message, type ExecResult } from "./api";
-import { h, replace, store, fmtBytes, fmtMs, uid } from "./dom";
+import { h, replace, store, fmtBytes, fmtMs, uid, stripAnsi } from "./dom";
 import { Editor } from "./editor";
 import { languages, example } from "./examples";
 import { sandboxes, onSandboxes, refreshSandboxes, describe } from "./sandboxes-state";
@@ -119,7 +119,8 @@ export function playgroundView(): HTMLElement {
       let result: ExecResult | null = null;
       await stream(path, body, (ev) => {
         if (ev.type === "stdout" || ev.type === "stderr") {
-          const text = decodeData(ev);
+          // Colour codes would show as raw escapes: the output is text.
+          const text = stripAnsi(decodeData(ev));
           if (ev.type === "stdout") stdoutText += text; else stderrText += text;
           if (shown + text.length > maxShown) { hidden += text.length; return; }
           shown += text.length;
@@ -139,8 +140,10 @@ export function playgroundView(): HTMLElement {
         const r = result as ExecResult;
         lastRun = { ...r, stdout: stdoutText, stderr: stderrText };
         replace(status, verdictBadge(r), figures(r),
-          r.stdout_truncated || r.stderr_truncated ? h("span", { class: "note" }, "output truncated at the limit") : null,
-          r.message ? h("span", { class: "note" }, r.message) : null);
+          // The message names the limit when the output hit it.
+          (r.stdout_truncated || r.stderr_truncated) && !r.message ? h("span", { class: "note" }, "output truncated at the limit") : null,
+          r.message ? h("span", { class: "note" }, r.message) : null,
+          runLang === "python" && /\bplt\.|matplotlib/.test(code) ? h("span", { class: "note" }, "charts show in the Notebook view; here only text comes back") : null);
       } else {
         replace(status, h("span", { class: "badge bad" }, "no result"), " the run ended without a result");
       }

@@ -39,13 +39,16 @@ export function terminalView(): HTMLElement {
     try {
       // Errors are clearer as HTTP answers than as a closed WebSocket.
       const info = await get<{ state: string }>(`/v1/sandboxes/${encodeURIComponent(sb)}`);
-      if (info.state !== "running" && info.state !== "stopped") throw new Error(`the sandbox is ${info.state}`);
+      if (info.state !== "running") throw new Error(`the sandbox is ${info.state}` + (info.state === "stopped" ? ": start it in Sandboxes first" : ""));
       const [{ Terminal }, { FitAddon }] = await Promise.all([import("@xterm/xterm"), import("@xterm/addon-fit")]);
       if (!term) {
         term = new Terminal({ fontFamily: "ui-monospace, SFMono-Regular, Menlo, Consolas, monospace", fontSize: 14, cursorBlink: true, theme: themeOf(), scrollback: 5000 });
         fit = new FitAddon();
         term.loadAddon(fit);
         term.open(screen);
+        // Alt+1..5 switch views, as everywhere else in the UI: the
+        // terminal lets them through (Tab stays the shell's).
+        term.attachCustomKeyEventHandler((e) => !(e.altKey && !e.ctrlKey && !e.metaKey && /^[1-9]$/.test(e.key)));
         term.onData((d) => { if (ws?.readyState === WebSocket.OPEN) ws.send(new TextEncoder().encode(d)); });
         term.onBinary((d) => { if (ws?.readyState === WebSocket.OPEN) ws.send(Uint8Array.from(d, (c) => c.charCodeAt(0))); });
         term.onResize(({ cols, rows }) => { if (ws?.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ type: "resize", cols, rows })); });
