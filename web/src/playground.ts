@@ -153,7 +153,8 @@ export function playgroundView(): HTMLElement {
         replace(status, h("span", { class: "badge bad" }, "stopped"), ` after ${fmtMs(Math.round(performance.now() - started))}`);
       } else {
         out.appendChild(h("span", { class: "error-line", role: "alert" }, (out.textContent ? "\n" : "") + message(e)));
-        replace(status, h("span", { class: "badge bad" }, "error"), " ", message(e));
+        // A TypeScript error spans lines (the code, then a caret under it).
+        replace(status, h("span", { class: "badge bad" }, "error"), " ", h("span", { class: "error-text mono" }, message(e)));
       }
     } finally {
       controller = null;
