@@ -64,6 +64,28 @@ func TestLimitsJSONAndValidation(t *testing.T) {
 			t.Errorf("%q does not mention %s", err, want)
 		}
 	}
+	// Bounds that keep a request from switching a limit off or costing the
+	// server its memory: a timeout under a millisecond would be none, and
+	// an answer that is not streamed holds its whole output.
+	for _, tc := range []struct {
+		l    Limits
+		want string
+	}{
+		{Limits{Timeout: 999 * time.Microsecond}, "timeout 999µs is out of range (1ms to 24h0m0s)"},
+		{Limits{Timeout: time.Nanosecond}, "timeout 1ns is out of range"},
+		{Limits{OutputBytes: 32 << 20}, "output limit 32 MiB is out of range (up to 16 MiB per stream"},
+		{Limits{Pids: MaxPids + 1}, "pids 4194305 is out of range (8 to 4194304)"},
+	} {
+		err := tc.l.Validate()
+		if ErrorCode(err) != CodeInvalid || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%+v: %v, want %q", tc.l, err, tc.want)
+		}
+	}
+	for _, ok := range []Limits{{Timeout: time.Millisecond}, {OutputBytes: MaxOutputBytes}, {Pids: MaxPids}} {
+		if err := ok.Validate(); err != nil {
+			t.Errorf("%+v: %v", ok, err)
+		}
+	}
 	// The agent lives under the open-files limit too: the smallest one
 	// accepted leaves it room, and 0 takes the default.
 	for _, ok := range []int{0, MinOpenFiles} {

@@ -88,8 +88,31 @@ const (
 	// needs descriptors of its own for each execution's pipes.
 	MinOpenFiles = 64
 	MaxCPUs      = 256
-	MaxTimeout   = 24 * time.Hour
+	// MaxPids is the kernel's own ceiling (PID_MAX_LIMIT on 64-bit).
+	MaxPids = 1 << 22
+	// Timeouts are kept in milliseconds: a shorter one would be none.
+	MinTimeout = time.Millisecond
+	MaxTimeout = 24 * time.Hour
+	// MaxOutputBytes bounds each output stream: an answer that is not
+	// streamed holds the whole output in cove's memory until it is sent.
+	MaxOutputBytes = 16 << 20
 )
+
+// CheckTimeout reports a timeout (0: the default) out of range.
+func CheckTimeout(d time.Duration) error {
+	if d < 0 || d > MaxTimeout || (d != 0 && d < MinTimeout) {
+		return Errorf(CodeInvalid, "timeout %s is out of range (%s to %s)", d, MinTimeout, MaxTimeout)
+	}
+	return nil
+}
+
+// CheckOutput reports an output limit (0: the default) out of range.
+func CheckOutput(n int64) error {
+	if n < 0 || n > MaxOutputBytes {
+		return Errorf(CodeInvalid, "output limit %s is out of range (up to %s per stream; stream the output to see more of it as it comes)", FormatBytes(n), FormatBytes(MaxOutputBytes))
+	}
+	return nil
+}
 
 // Validate reports every out-of-range field at once.
 func (l Limits) Validate() error {
@@ -100,8 +123,8 @@ func (l Limits) Validate() error {
 	if l.CPUs < 0 || l.CPUs > MaxCPUs || (l.CPUs != 0 && l.CPUs < 0.01) {
 		probs = append(probs, fmt.Sprintf("cpus %g is out of range (0.01 to %d)", l.CPUs, MaxCPUs))
 	}
-	if l.Pids != 0 && l.Pids < MinPids {
-		probs = append(probs, fmt.Sprintf("pids %d is below the minimum of %d", l.Pids, MinPids))
+	if l.Pids != 0 && (l.Pids < MinPids || l.Pids > MaxPids) {
+		probs = append(probs, fmt.Sprintf("pids %d is out of range (%d to %d)", l.Pids, MinPids, MaxPids))
 	}
 	if l.DiskBytes != 0 && l.DiskBytes < MinDiskBytes {
 		probs = append(probs, fmt.Sprintf("disk %s is below the minimum of %s", FormatBytes(l.DiskBytes), FormatBytes(MinDiskBytes)))
@@ -109,11 +132,11 @@ func (l Limits) Validate() error {
 	if l.TmpBytes < 0 {
 		probs = append(probs, "tmp size must not be negative")
 	}
-	if l.Timeout < 0 || l.Timeout > MaxTimeout {
-		probs = append(probs, fmt.Sprintf("timeout %s is out of range (up to %s)", l.Timeout, MaxTimeout))
+	if err := CheckTimeout(l.Timeout); err != nil {
+		probs = append(probs, ErrorMessage(err))
 	}
-	if l.OutputBytes < 0 {
-		probs = append(probs, "output limit must not be negative")
+	if err := CheckOutput(l.OutputBytes); err != nil {
+		probs = append(probs, ErrorMessage(err))
 	}
 	if l.OpenFiles != 0 && (l.OpenFiles < MinOpenFiles || l.OpenFiles > 1<<20) {
 		probs = append(probs, fmt.Sprintf("open files %d is out of range (%d to %d)", l.OpenFiles, MinOpenFiles, 1<<20))

@@ -182,8 +182,8 @@ func (s *Service) InterruptContext(ctx context.Context, id, contextID string) er
 
 // RunCell implements cove.Service.
 func (s *Service) RunCell(ctx context.Context, id, contextID string, req cove.CellRequest) (cove.Stream, error) {
-	if req.Timeout < 0 || req.Timeout > cove.MaxTimeout {
-		return nil, cove.Errorf(cove.CodeInvalid, "timeout %s is out of range (up to %s)", req.Timeout, cove.MaxTimeout)
+	if err := cove.CheckTimeout(req.Timeout); err != nil {
+		return nil, err
 	}
 	sb, c, done, err := s.findContext(ctx, id, contextID)
 	if err != nil {

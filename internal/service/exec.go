@@ -260,13 +260,13 @@ func (s *Service) Run(ctx context.Context, req cove.RunRequest) (cove.Stream, er
 
 // start starts an execution in sb; done runs when its stream closes.
 func (s *Service) start(ctx context.Context, sb *sandbox, limits cove.Limits, spec *agent.ExecSpec, stdin io.Reader, timeout time.Duration, output int64, done func()) (cove.Stream, error) {
-	if timeout < 0 || timeout > cove.MaxTimeout {
+	if err := cove.CheckTimeout(timeout); err != nil {
 		done()
-		return nil, cove.Errorf(cove.CodeInvalid, "timeout %s is out of range (up to %s)", timeout, cove.MaxTimeout)
+		return nil, err
 	}
-	if output < 0 {
+	if err := cove.CheckOutput(output); err != nil {
 		done()
-		return nil, cove.Errorf(cove.CodeInvalid, "output limit must not be negative")
+		return nil, err
 	}
 	if timeout > 0 {
 		limits.Timeout = timeout

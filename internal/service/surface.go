@@ -22,8 +22,8 @@ func (s *Service) StartProcess(ctx context.Context, id string, req cove.ProcessR
 	if err != nil {
 		return nil, err
 	}
-	if req.Timeout < 0 || req.Timeout > cove.MaxTimeout {
-		return nil, cove.Errorf(cove.CodeInvalid, "timeout %s is out of range (up to %s)", req.Timeout, cove.MaxTimeout)
+	if err := cove.CheckTimeout(req.Timeout); err != nil {
+		return nil, err
 	}
 	sb, done, err := s.running(ctx, id)
 	if err != nil {
