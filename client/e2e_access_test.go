@@ -168,6 +168,23 @@ func TestKeys(t *testing.T) {
 	if resp.StatusCode != 204 {
 		t.Fatalf("raw revoke: %d", resp.StatusCode)
 	}
+	// An admin cannot lock everyone out: not with its own key, nor by
+	// revoking the last admin key with another one's help.
+	err = e.admin.RevokeKey(ctx, "admin")
+	wantCode(t, err, cove.CodeConflict)
+	if !strings.Contains(err.Error(), "its own key") {
+		t.Errorf("revoking one's own key: %v", err)
+	}
+	second, err := e.admin.CreateKey(ctx, cove.KeySpec{Name: "second admin", Admin: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c2 := e.client(second.Secret)
+	if err := c2.RevokeKey(ctx, "admin"); err != nil {
+		t.Fatalf("revoking the first admin key with a second: %v", err)
+	}
+	// Nor can the second revoke itself.
+	wantCode(t, c2.RevokeKey(ctx, second.ID), cove.CodeConflict)
 }
 
 // TestCrossKeyIsolation checks that another key's sandbox is not found

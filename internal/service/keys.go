@@ -48,7 +48,7 @@ func (s *Service) EnsureAdminKey(ctx context.Context, secret string) error {
 	hash := store.HashSecret(secret)
 	if k, err := s.records.KeyByHash(ctx, hash); err == nil {
 		if k.RevokedAt != nil {
-			return cove.Errorf(cove.CodeInvalid, "the admin key was revoked: remove it (and admin.key) to make a new one")
+			return cove.Errorf(cove.CodeInvalid, "the admin key cove serve was given was revoked: delete admin.key in the data directory (or set COVE_ADMIN_KEY to another secret of at least 16 characters) and start again, and cove makes a new one")
 		}
 		return nil
 	}
@@ -132,6 +132,28 @@ func (s *Service) ListKeys(ctx context.Context) ([]*cove.Key, error) {
 func (s *Service) RevokeKey(ctx context.Context, id string) error {
 	if err := requireAdmin(ctx); err != nil {
 		return err
+	}
+	if k := cove.KeyFrom(ctx); k != nil && k.ID == id {
+		return cove.Errorf(cove.CodeConflict, "key %s is the key of this request: an admin does not revoke its own key (another admin key can)", id)
+	}
+	target, err := s.records.GetKey(ctx, id)
+	if err != nil {
+		return err
+	}
+	if target.Admin && target.RevokedAt == nil {
+		keys, err := s.records.ListKeys(ctx)
+		if err != nil {
+			return err
+		}
+		admins := 0
+		for _, k := range keys {
+			if k.Admin && k.RevokedAt == nil {
+				admins++
+			}
+		}
+		if admins <= 1 {
+			return cove.Errorf(cove.CodeConflict, "key %s is the last admin key: revoking it would leave no one able to manage keys", id)
+		}
 	}
 	return s.records.RevokeKey(ctx, id, time.Now().UTC())
 }

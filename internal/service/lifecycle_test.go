@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -389,4 +390,36 @@ func TestWarmPoolWaitsForRun(t *testing.T) {
 		t.Fatalf("got %q (%s)", res.Stdout, res.Verdict)
 	}
 	waitPool("after the run", 1)
+}
+
+// TestLastAdminKeyStays checks that the last admin key cannot be revoked,
+// even by the in-process administrator, which has no key of its own.
+func TestLastAdminKeyStays(t *testing.T) {
+	svc, _ := newTestService(t)
+	ctx := context.Background()
+	if err := svc.EnsureAdminKey(ctx, "0123456789abcdef0123"); err != nil {
+		t.Fatal(err)
+	}
+	err := svc.RevokeKey(ctx, "admin")
+	if cove.ErrorCode(err) != cove.CodeConflict || !strings.Contains(err.Error(), "last admin key") {
+		t.Fatalf("revoking the last admin key: %v", err)
+	}
+	other, err := svc.CreateKey(ctx, cove.KeySpec{Name: "other", Admin: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.RevokeKey(ctx, "admin"); err != nil {
+		t.Fatalf("revoking one of two admin keys: %v", err)
+	}
+	if err := svc.RevokeKey(ctx, other.ID); cove.ErrorCode(err) != cove.CodeConflict {
+		t.Fatalf("revoking the admin key left: %v", err)
+	}
+	// Other keys come and go as before.
+	k, err := svc.CreateKey(ctx, cove.KeySpec{Name: "user"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.RevokeKey(ctx, k.ID); err != nil {
+		t.Fatal(err)
+	}
 }
