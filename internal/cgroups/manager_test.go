@@ -226,10 +226,12 @@ func TestCreateV1Fake(t *testing.T) {
 				"pids/cove/sb1/user/pids.max":                "100",
 				cpu + "/cove/sb1/user/cpu.cfs_period_us":     "100000",
 				cpu + "/cove/sb1/user/cpu.cfs_quota_us":      "50000",
-				// The agent's own cgroups carry no limits.
+				// The agent's own cgroups carry no limits but the CPU,
+				// which bounds the agent's work for the sandbox too.
 				"memory/cove/sb1/memory.limit_in_bytes": "9223372036854771712",
 				"pids/cove/sb1/pids.max":                "max",
-				cpu + "/cove/sb1/cpu.cfs_quota_us":      "-1",
+				cpu + "/cove/sb1/cpu.cfs_quota_us":      "50000",
+				cpu + "/cove/sb1/cpu.cfs_period_us":     "100000",
 			}
 			if !tt.noSwap {
 				want["memory/cove/sb1/user/memory.memsw.limit_in_bytes"] = "67108864"
@@ -328,11 +330,13 @@ func TestCreateV2Fake(t *testing.T) {
 		"cove/sb2/user/memory.swap.max":         "0",
 		"cove/sb2/user/pids.max":                "100",
 		"cove/sb2/user/cpu.max":                 "50000 100000",
-		// The agent's own cgroups carry no limits.
+		// The agent's own cgroups carry no limits, but the sandbox's
+		// CPU limit bounds the agent's work for it too.
 		"cove/sb2/agent/memory.max": "max",
 		"cove/sb2/agent/pids.max":   "max",
 		"cove/sb2/agent/cpu.max":    "max 100000",
 		"cove/sb2/memory.max":       "max",
+		"cove/sb2/cpu.max":          "50000 100000",
 	} {
 		if got := h.read(rel); got != v {
 			t.Errorf("%s = %q, want %q", rel, got, v)
@@ -342,7 +346,7 @@ func TestCreateV2Fake(t *testing.T) {
 		checkOwner(t, h, rel, uid, true)
 	}
 	for _, rel := range []string{"cove/sb2", "cove/sb2/agent", "cove/sb2/agent/cgroup.procs", "cove/sb2/cgroup.subtree_control",
-		"cove/sb2/user/memory.max", "cove/sb2/user/memory.swap.max", "cove/sb2/user/pids.max", "cove/sb2/user/cpu.max", "cove/sb2/user/cgroup.subtree_control"} {
+		"cove/sb2/user/memory.max", "cove/sb2/user/memory.swap.max", "cove/sb2/user/pids.max", "cove/sb2/user/cpu.max", "cove/sb2/user/cgroup.subtree_control", "cove/sb2/cpu.max"} {
 		checkOwner(t, h, rel, uid, false)
 	}
 

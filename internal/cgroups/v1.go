@@ -50,11 +50,16 @@ func (c *creation) createV1(id string, l cove.Limits, uid, gid int) error {
 			}
 		}
 		if h.has(ctrlCPU) {
-			if err := setLimit(filepath.Join(user, "cpu.cfs_period_us"), strconv.Itoa(cfsPeriod)); err != nil {
-				return err
-			}
-			if err := setLimit(filepath.Join(user, "cpu.cfs_quota_us"), strconv.FormatInt(cpuQuota(l.CPUs), 10)); err != nil {
-				return err
+			// The sandbox's directory first (a child's quota may not
+			// exceed its parent's): the limit bounds the agent's work
+			// for the sandbox too, such as listing a deep tree.
+			for _, d := range []string{filepath.Dir(user), user} {
+				if err := setLimit(filepath.Join(d, "cpu.cfs_period_us"), strconv.Itoa(cfsPeriod)); err != nil {
+					return err
+				}
+				if err := setLimit(filepath.Join(d, "cpu.cfs_quota_us"), strconv.FormatInt(cpuQuota(l.CPUs), 10)); err != nil {
+					return err
+				}
 			}
 		}
 	}

@@ -67,7 +67,14 @@ func (c *creation) createV2(id string, l cove.Limits, uid, gid int) error {
 	if err := setLimit(filepath.Join(user, "pids.max"), strconv.Itoa(l.Pids)); err != nil {
 		return err
 	}
-	if err := setLimit(filepath.Join(user, "cpu.max"), strconv.FormatInt(cpuQuota(l.CPUs), 10)+" "+strconv.Itoa(cfsPeriod)); err != nil {
+	// The CPU limit bounds the whole sandbox, agent included: what the
+	// agent does for the sandbox (a listing of a deep tree, an archive) is
+	// the sandbox's work too, and must not take more of the machine.
+	cpuMax := strconv.FormatInt(cpuQuota(l.CPUs), 10) + " " + strconv.Itoa(cfsPeriod)
+	if err := setLimit(filepath.Join(dir, "cpu.max"), cpuMax); err != nil {
+		return err
+	}
+	if err := setLimit(filepath.Join(user, "cpu.max"), cpuMax); err != nil {
 		return err
 	}
 	if err := setLimit(filepath.Join(user, "cgroup.subtree_control"), v2Controllers); err != nil {
