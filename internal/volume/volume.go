@@ -55,6 +55,7 @@ type Options struct {
 
 // Volume is an open workspace volume. Its methods are safe for concurrent use.
 type Volume struct {
+	dir  string   // the directory Open was given: its file system holds the workspaces' data
 	root string   // dir/volume
 	ws   *os.File // dir/volume/ws, held open as the target of subvolume ioctls
 	log  *slog.Logger
@@ -132,7 +133,7 @@ func Open(ctx context.Context, dir string, opts Options) (*Volume, error) {
 	if err != nil {
 		return nil, cove.Errorf(cove.CodeUnavailable, "preparing workspace volume: %w", err)
 	}
-	v := &Volume{root: root, ws: ws, log: log}
+	v := &Volume{dir: dir, root: root, ws: ws, log: log}
 	if err := v.enableQuotas(ownImage); err != nil {
 		ws.Close()
 		return nil, err
@@ -267,6 +268,15 @@ func (v *Volume) Create(id string, limitBytes int64, uid, gid int) (string, erro
 	}
 	if uid < 0 || gid < 0 {
 		return "", cove.Errorf(cove.CodeInvalid, "workspace owner %d:%d is not a valid uid:gid", uid, gid)
+	}
+	// The volume image is sparse and larger than most disks: a workspace
+	// limit above what the host has free would let one sandbox fill it.
+	var st unix.Statfs_t
+	if err := unix.Statfs(v.dir, &st); err == nil {
+		if free := int64(st.Bavail) * st.Bsize; free > 0 && limitBytes > free {
+			return "", cove.Errorf(cove.CodeInvalid, "disk %s is more than the %s free on the file system of %s, where workspaces are kept: ask for less",
+				cove.FormatBytes(limitBytes), cove.FormatBytes(free), v.dir)
+		}
 	}
 	err := v.control(func(fd int) error {
 		if err := subvolCreate(fd, id, uint64(limitBytes)); err != nil {

@@ -519,6 +519,13 @@ func TestInvalid(t *testing.T) {
 	}
 	_, err := v.Create("owner", 10*mib, -1, testGID)
 	wantCode(t, err, cove.CodeInvalid)
+	// A limit above the host's free space would let one workspace fill
+	// the host's disk through the sparse image.
+	_, err = v.Create("huge", 1<<60, testUID, testGID)
+	wantCode(t, err, cove.CodeInvalid)
+	if err == nil || !strings.Contains(err.Error(), "free on the file system of") {
+		t.Errorf("huge limit: %v", err)
+	}
 	if _, err := v.Create("twice", 10*mib, testUID, testGID); err != nil {
 		t.Fatal(err)
 	}
