@@ -3,6 +3,7 @@ package client_test
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -19,6 +20,11 @@ func TestAPIErrors(t *testing.T) {
 	key := e.adminKey
 	sb := e.sandbox(e.admin, cove.SandboxSpec{})
 	big := append(append([]byte(`{"env":{"X":"`), bytes.Repeat([]byte("x"), 1<<20)...), `"}}`...)
+	var labels []string
+	for i := 0; i < 65; i++ {
+		labels = append(labels, fmt.Sprintf(`"k%d":"v"`, i))
+	}
+	manyLabels := `{"labels":{` + strings.Join(labels, ",") + `}}`
 	cases := []struct {
 		name, method, path, key string
 		body                    string
@@ -54,6 +60,8 @@ func TestAPIErrors(t *testing.T) {
 		{"sub-millisecond run timeout", "POST", "/v1/run", key, `{"language":"bash","code":"sleep 5","limits":{"timeout":"1us"}}`, nil, 400, cove.CodeInvalid, "timeout 1µs is out of range"},
 		{"huge output limit", "POST", "/v1/sandboxes/" + sb.ID + "/exec", key, `{"cmd":["true"],"output_kb":1000000}`, nil, 400, cove.CodeInvalid, "up to 16 MiB per stream"},
 		{"huge pids", "POST", "/v1/sandboxes", key, `{"pids":10000000}`, nil, 400, cove.CodeInvalid, "pids 10000000 is out of range"},
+		{"empty label key on update", "PATCH", "/v1/sandboxes/" + sb.ID, key, `{"labels":{"":"x"}}`, nil, 400, cove.CodeInvalid, `invalid label ""`},
+		{"too many labels", "POST", "/v1/sandboxes", key, manyLabels, nil, 400, cove.CodeInvalid, "65 labels: a sandbox carries up to 64"},
 		{"unknown route", "GET", "/v1/nope", key, "", nil, 404, cove.CodeNotFound, "no such route"},
 		{"wrong method", "DELETE", "/v1/version", key, "", nil, 405, cove.CodeInvalid, "not allowed"},
 		{"admin only", "GET", "/v1/keys", "", "", nil, 401, cove.CodeUnauthorized, ""},

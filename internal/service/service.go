@@ -343,8 +343,18 @@ func (s *Service) validateSpec(spec cove.SandboxSpec) error {
 	if spec.IdleTimeout < 0 || spec.TTL < 0 {
 		return cove.Errorf(cove.CodeInvalid, "idle_timeout and ttl must not be negative")
 	}
-	for k := range spec.Labels {
-		if k == "" || len(k) > 128 || len(spec.Labels[k]) > 256 {
+	return validateLabels(spec.Labels)
+}
+
+// maxLabels is how many labels a sandbox may carry.
+const maxLabels = 64
+
+func validateLabels(labels map[string]string) error {
+	if len(labels) > maxLabels {
+		return cove.Errorf(cove.CodeInvalid, "%d labels: a sandbox carries up to %d", len(labels), maxLabels)
+	}
+	for _, k := range sortedKeys(labels) {
+		if k == "" || len(k) > 128 || len(labels[k]) > 256 {
 			return cove.Errorf(cove.CodeInvalid, "invalid label %q: keys are 1 to 128 characters, values up to 256", k)
 		}
 	}
@@ -421,6 +431,9 @@ func (s *Service) UpdateSandbox(ctx context.Context, id string, u cove.SandboxUp
 	}
 	if u.TTL != nil && *u.TTL < 0 {
 		return nil, cove.Errorf(cove.CodeInvalid, "ttl must not be negative")
+	}
+	if err := validateLabels(u.Labels); err != nil {
+		return nil, err
 	}
 	r, err := s.records.UpdateSandbox(ctx, id, func(r *store.SandboxRecord) error {
 		if u.Labels != nil {
