@@ -50,6 +50,10 @@ func TestExec(t *testing.T) {
 			func(r *cove.ExecResult) bool {
 				return r.Verdict == cove.VerdictSetupFailed || r.Verdict == cove.VerdictExitNonzero
 			}},
+		{"missing working directory", cove.ExecRequest{Cmd: []string{"ls"}, Cwd: "/workspace/nonexist"},
+			func(r *cove.ExecResult) bool {
+				return r.Verdict == cove.VerdictSetupFailed && r.Message == "working directory /workspace/nonexist: no such directory"
+			}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

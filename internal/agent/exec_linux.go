@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -288,9 +289,33 @@ type pipedProc struct {
 type forkError struct {
 	argv0 string
 	err   error
+	// dir says what is wrong with the working directory, when that is
+	// why the fork failed (the child's chdir and exec fail alike).
+	dir string
 }
 
-func (e *forkError) Error() string { return startErrorText(e.argv0, e.err) }
+func (e *forkError) Error() string {
+	if e.dir != "" {
+		return e.dir
+	}
+	return startErrorText(e.argv0, e.err)
+}
+
+// workDirProblem says what is wrong with dir when it explains a failed
+// fork, else "".
+func workDirProblem(dir string, err error) string {
+	if dir == "" || !errors.Is(err, syscall.ENOENT) && !errors.Is(err, syscall.ENOTDIR) {
+		return ""
+	}
+	fi, serr := os.Stat(dir)
+	switch {
+	case errors.Is(serr, fs.ErrNotExist) || errors.Is(serr, syscall.ENOTDIR):
+		return "working directory " + dir + ": no such directory"
+	case serr == nil && !fi.IsDir():
+		return "working directory " + dir + ": not a directory"
+	}
+	return ""
+}
 func (e *forkError) Unwrap() error { return e.err }
 
 // startPiped starts argv (argv0 resolved) as the sandbox user in an
@@ -347,7 +372,7 @@ func (s *server) startPiped(argv0 string, argv, env []string, dir string, stdin 
 	}
 	pid, exit, err := s.forkUser(grp, argv0, argv, env, dir, fds, false)
 	if err != nil {
-		return fail(&forkError{argv0: argv[0], err: err})
+		return fail(&forkError{argv0: argv[0], err: err, dir: workDirProblem(dir, err)})
 	}
 	closeAll(child)
 	p.pid, p.exit, p.stdout, p.stderr = pid, exit, outR, errR
