@@ -233,7 +233,7 @@ func errnoText(e syscall.Errno) (cove.Code, string) {
 	case syscall.EBUSY, syscall.ETXTBSY:
 		return cove.CodeConflict, e.Error()
 	case syscall.ENOSPC, syscall.EDQUOT:
-		return cove.CodeInvalid, "no space left in the workspace"
+		return cove.CodeInvalid, "no space left in the workspace: its disk limit is reached (delete files, or give the sandbox a larger disk)"
 	case syscall.EACCES, syscall.EPERM, syscall.ENOTDIR, syscall.EISDIR,
 		syscall.ELOOP, syscall.ENAMETOOLONG, syscall.EINVAL, syscall.EXDEV,
 		syscall.EROFS, syscall.ENXIO, syscall.EMLINK, syscall.EFBIG,
@@ -944,7 +944,7 @@ func (w workspaceFS) writeStream(spec *WriteSpec, body io.Reader) (*cove.FileInf
 				n, rerr := body.Read(buf)
 				total += int64(n)
 				if spec.MaxBytes > 0 && total > spec.MaxBytes {
-					return invalidf("%s is larger than %d bytes", rel, spec.MaxBytes)
+					return invalidf("%s is larger than %s, the largest file this sandbox may write (its disk limit, or file size limit)", rel, cove.FormatBytes(spec.MaxBytes))
 				}
 				if _, err := f.Write(buf[:n]); err != nil {
 					return err
