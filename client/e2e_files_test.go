@@ -320,7 +320,7 @@ func TestUploadLimits(t *testing.T) {
 	id2 := e2.sandbox(e2.admin, cove.SandboxSpec{Limits: cove.Limits{DiskBytes: 2 << 20}}).ID
 	_, err = e2.admin.WriteFile(ctx, id2, "big", io.MultiReader(bytes.NewReader(bytes.Repeat([]byte("y"), 3<<20))), 0)
 	wantCode(t, err, cove.CodeInvalid)
-	if !strings.Contains(err.Error(), "big is larger than 2 MiB, the largest file this sandbox may write") {
+	if !strings.Contains(err.Error(), "big is larger than 2 MiB, the sandbox's disk limit") {
 		t.Errorf("over the disk limit: %v", err)
 	}
 }

@@ -203,7 +203,7 @@ func TestClientStreams(t *testing.T) {
 	// Over the cap: refused, nothing left behind.
 	_, err = c.WriteStream(ctx, "data/big.bin", 0o600, bytes.NewReader(body), 1<<20)
 	wantCoveCode(t, err, cove.CodeInvalid)
-	if !strings.Contains(err.Error(), "larger than 1048576") {
+	if !strings.Contains(err.Error(), "larger than 1 MiB, the sandbox's disk limit") {
 		t.Errorf("message %q", err)
 	}
 	if _, err := os.Lstat(tw.path("data/big.bin")); !errors.Is(err, os.ErrNotExist) {

@@ -944,7 +944,7 @@ func (w workspaceFS) writeStream(spec *WriteSpec, body io.Reader) (*cove.FileInf
 				n, rerr := body.Read(buf)
 				total += int64(n)
 				if spec.MaxBytes > 0 && total > spec.MaxBytes {
-					return invalidf("%s is larger than %s, the largest file this sandbox may write (its disk limit, or file size limit)", rel, cove.FormatBytes(spec.MaxBytes))
+					return invalidf("%s is larger than %s, the sandbox's disk limit", rel, cove.FormatBytes(spec.MaxBytes))
 				}
 				if _, err := f.Write(buf[:n]); err != nil {
 					return err
