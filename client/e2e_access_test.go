@@ -60,6 +60,7 @@ func TestAPIErrors(t *testing.T) {
 		{"sub-millisecond run timeout", "POST", "/v1/run", key, `{"language":"bash","code":"sleep 5","limits":{"timeout":"1us"}}`, nil, 400, cove.CodeInvalid, "timeout 1µs is out of range"},
 		{"huge output limit", "POST", "/v1/sandboxes/" + sb.ID + "/exec", key, `{"cmd":["true"],"output_kb":1000000}`, nil, 400, cove.CodeInvalid, "up to 16 MiB per stream"},
 		{"huge pids", "POST", "/v1/sandboxes", key, `{"pids":10000000}`, nil, 400, cove.CodeInvalid, "pids 10000000 is out of range"},
+		{"put a directory path", "PUT", "/v1/sandboxes/" + sb.ID + "/files/newdir/", key, "x", nil, 400, cove.CodeInvalid, "PUT writes a file"},
 		{"empty label key on update", "PATCH", "/v1/sandboxes/" + sb.ID, key, `{"labels":{"":"x"}}`, nil, 400, cove.CodeInvalid, `invalid label ""`},
 		{"too many labels", "POST", "/v1/sandboxes", key, manyLabels, nil, 400, cove.CodeInvalid, "65 labels: a sandbox carries up to 64"},
 		{"unknown route", "GET", "/v1/nope", key, "", nil, 404, cove.CodeNotFound, "no such route"},

@@ -186,6 +186,9 @@ func fileInfoHeader(fi *cove.FileInfo) string {
 
 // putFile answers PUT .../files/{path}: the raw body becomes the file.
 func (s *server) putFile(w http.ResponseWriter, r *http.Request) error {
+	if p := r.PathValue("path"); p == "" || strings.HasSuffix(p, "/") {
+		return invalid("PUT writes a file, and %q names a directory: give the file's name after the last slash (POST .../fs/mkdir makes a directory)", "/"+p)
+	}
 	var mode uint32
 	if m := r.URL.Query().Get("mode"); m != "" {
 		var err error
