@@ -299,3 +299,35 @@ func TestPythonLinesStreamWhole(t *testing.T) {
 		t.Fatalf("the first line came after %s of %s: it did not stream", firstAt, total)
 	}
 }
+
+// TestOutputOrder checks that output written to standard output before a
+// failure's traceback on standard error arrives before it, every time.
+func TestOutputOrder(t *testing.T) {
+	svc, _ := newTestService(t)
+	ctx := context.Background()
+	sb, err := svc.CreateSandbox(ctx, cove.SandboxSpec{Language: "python"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 15; i++ {
+		st, err := svc.RunCode(ctx, sb.ID, cove.CodeRequest{Code: "print('before')\n1/0"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var order []cove.EventType
+		for {
+			ev, err := st.Next()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ev.Type == cove.EventExit {
+				break
+			}
+			order = append(order, ev.Type)
+		}
+		st.Close()
+		if len(order) < 2 || order[0] != cove.EventStdout {
+			t.Fatalf("run %d: events %v, want the printed line before the traceback", i, order)
+		}
+	}
+}
