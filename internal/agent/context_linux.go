@@ -257,9 +257,8 @@ func (k *kcontext) startInterp(idle []idleChunk) (*interp, error) {
 		in.keepIdle(c.stream, c.data)
 	}
 	var readers sync.WaitGroup
-	readers.Add(3)
-	go func() { defer readers.Done(); in.pump(p.stdout, 0) }()
-	go func() { defer readers.Done(); in.pump(p.stderr, 1) }()
+	readers.Add(2)
+	go func() { defer readers.Done(); readBoth(p.stdout, p.stderr, in.deliver) }()
 	go func() { defer readers.Done(); in.readMessages() }()
 	go in.wait(&readers)
 
@@ -362,21 +361,12 @@ func (in *interp) output(stream int, b []byte) {
 	}
 }
 
-// pump forwards what the interpreter writes to fd 1 or 2 (stream 0 or 1).
-func (in *interp) pump(r *os.File, stream int) {
-	defer r.Close()
-	buf := make([]byte, chunkSize)
-	for {
-		n, err := r.Read(buf)
-		if n > 0 {
-			in.delivering[stream].Lock()
-			in.output(stream, buf[:n])
-			in.delivering[stream].Unlock()
-		}
-		if err != nil {
-			return
-		}
-	}
+// deliver forwards what the interpreter wrote to fd 1 or 2 (stream 0 or
+// 1), as readBoth reads it.
+func (in *interp) deliver(stream int, b []byte) {
+	in.delivering[stream].Lock()
+	in.output(stream, b)
+	in.delivering[stream].Unlock()
 }
 
 // settle waits, a few milliseconds at most, until the output that

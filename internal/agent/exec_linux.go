@@ -416,25 +416,54 @@ func fillExit(res *ExecResult, ex exitInfo, wall time.Duration) {
 }
 
 // pumpBoth forwards a program's standard output and error as frames, up
-// to limit bytes each (0: no limit), from one goroutine that waits on both
-// pipes at once. Two goroutines, one per pipe, lose the order in which a
-// program wrote to them: when both pipes become readable before the agent
-// runs, Go's poller hands the goroutines over in the reverse order of
-// their readiness, and a traceback came before the line printed just
-// ahead of it in more than half of the runs. Here, when both are readable,
-// standard output goes first: the order a program that prints and then
-// fails wrote them in. Past the limit it calls over once and keeps
-// draining, so that the writer never blocks on a full pipe before it is
-// killed.
+// to limit bytes each (0: no limit), in the order readBoth reads them. Past
+// the limit it calls over once and keeps draining, so that the writer
+// never blocks on a full pipe before it is killed.
 func pumpBoth(outR, errR *os.File, fw *frameWriter, limit int64, over func()) (out, errs pumped) {
+	streams := []*pumped{&out, &errs}
+	types := []byte{frameStdout, frameStderr}
+	overCalled := false
+	readBoth(outR, errR, func(stream int, data []byte) {
+		st := streams[stream]
+		if st.truncated {
+			return
+		}
+		chunk := data
+		if limit > 0 && st.total+int64(len(chunk)) > limit {
+			chunk = chunk[:limit-st.total]
+			st.truncated = true
+		}
+		if len(chunk) > 0 {
+			if fw.frame(types[stream], chunk) != nil {
+				// The host is gone; keep draining until the
+				// cancellation kills the program.
+				st.truncated = true
+			}
+			st.total += int64(len(chunk))
+		}
+		if st.truncated && !overCalled {
+			overCalled = true
+			over()
+		}
+	})
+	return out, errs
+}
+
+// readBoth reads a program's standard output and error until both end,
+// handing each chunk to deliver (stream 0 or 1) from one goroutine that
+// waits on both pipes at once, and closes them. A goroutine per pipe loses
+// the order in which a program wrote to them: when both pipes become
+// readable before the agent runs, Go's poller hands the goroutines over
+// in the reverse order of their readiness, and a traceback came before the
+// line printed just ahead of it in half of the runs. Here, when both are
+// readable, standard output goes first: the order of a program that
+// prints and then fails.
+func readBoth(outR, errR *os.File, deliver func(stream int, data []byte)) {
 	defer outR.Close()
 	defer errR.Close()
-	streams := []*pumped{&out, &errs}
 	fds := []int{int(outR.Fd()), int(errR.Fd())}
-	types := []byte{frameStdout, frameStderr}
 	open := []bool{true, true}
 	buf := make([]byte, chunkSize)
-	overCalled := false
 	for open[0] || open[1] {
 		var pfds []unix.PollFd
 		var which []int
@@ -458,7 +487,6 @@ func pumpBoth(outR, errR *os.File, fw *frameWriter, limit int64, over func()) (o
 				continue
 			}
 			i := which[j]
-			st := streams[i]
 			n, err := unix.Read(fds[i], buf)
 			if err == unix.EINTR || err == unix.EAGAIN {
 				continue
@@ -467,29 +495,9 @@ func pumpBoth(outR, errR *os.File, fw *frameWriter, limit int64, over func()) (o
 				open[i] = false
 				continue
 			}
-			if st.truncated {
-				continue
-			}
-			chunk := buf[:n]
-			if limit > 0 && st.total+int64(n) > limit {
-				chunk = chunk[:limit-st.total]
-				st.truncated = true
-			}
-			if len(chunk) > 0 {
-				if fw.frame(types[i], chunk) != nil {
-					// The host is gone; keep draining until the
-					// cancellation kills the program.
-					st.truncated = true
-				}
-				st.total += int64(len(chunk))
-			}
-			if st.truncated && !overCalled {
-				overCalled = true
-				over()
-			}
+			deliver(i, buf[:n])
 		}
 	}
-	return out, errs
 }
 
 // pumped is what pumpBoth forwarded of one stream.

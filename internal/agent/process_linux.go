@@ -176,9 +176,8 @@ func (s *server) spawn(spec *SpawnSpec) (*ProcessInfo, error) {
 	s.bg.add(p)
 
 	var pumps sync.WaitGroup
-	pumps.Add(2)
-	go func() { defer pumps.Done(); p.log.pump(outR, 0) }()
-	go func() { defer pumps.Done(); p.log.pump(errR, 1) }()
+	pumps.Add(1)
+	go func() { defer pumps.Done(); readBoth(outR, errR, p.log.append) }()
 	var timer *time.Timer
 	if es.TimeoutMS > 0 {
 		timer = time.AfterFunc(time.Duration(es.TimeoutMS)*time.Millisecond, func() {
@@ -464,21 +463,6 @@ type logPiece struct {
 }
 
 func (l *outputLog) init() { l.changes = make(chan struct{}) }
-
-// pump appends what r yields to stream (0: stdout, 1: stderr) until EOF.
-func (l *outputLog) pump(r *os.File, stream int) {
-	defer r.Close()
-	buf := make([]byte, chunkSize)
-	for {
-		n, err := r.Read(buf)
-		if n > 0 {
-			l.append(stream, buf[:n])
-		}
-		if err != nil {
-			return
-		}
-	}
-}
 
 func (l *outputLog) append(stream int, b []byte) {
 	l.mu.Lock()

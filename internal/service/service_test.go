@@ -330,4 +330,27 @@ func TestOutputOrder(t *testing.T) {
 			t.Fatalf("run %d: events %v, want the printed line before the traceback", i, order)
 		}
 	}
+	// A background process's log keeps the order too.
+	for i := 0; i < 10; i++ {
+		p, err := svc.StartProcess(ctx, sb.ID, cove.ProcessRequest{Cmd: []string{"python3", "-c", "print('before', flush=True)\n1/0"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, err := svc.ProcessLogs(ctx, sb.ID, p.PID, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var order []cove.EventType
+		for {
+			ev, err := st.Next()
+			if err != nil || ev.Type == cove.EventExit {
+				break
+			}
+			order = append(order, ev.Type)
+		}
+		st.Close()
+		if len(order) < 2 || order[0] != cove.EventStdout {
+			t.Fatalf("process %d: log events %v, want the printed line before the traceback", i, order)
+		}
+	}
 }
