@@ -201,6 +201,10 @@ func setUp(ctx context.Context, dir, root string, size int64, log *slog.Logger) 
 // inconsistent, and drops qgroups left by deleted workspaces.
 func (v *Volume) enableQuotas(ownImage bool) error {
 	return v.control(func(fd int) error {
+		// Quotas turned on just now start out marked inconsistent: that
+		// is no news, unlike on a file system that had them already.
+		_, statusErr := qgroupStatus(fd)
+		wasOn := statusErr == nil
 		if err := quotaEnable(fd); err != nil {
 			return cove.Errorf(cove.CodeUnavailable, "enabling btrfs quotas on %s: %w", v.root, err)
 		}
@@ -210,7 +214,11 @@ func (v *Volume) enableQuotas(ownImage bool) error {
 		}
 		// Inconsistent numbers make limits unreliable until a rescan.
 		if flags&qgroupStatusInconsistent != 0 && flags&qgroupStatusRescan == 0 {
-			v.log.Info("btrfs quota numbers are inconsistent; rescanning", "path", v.root)
+			if wasOn {
+				v.log.Info("btrfs quota numbers are inconsistent; rescanning", "path", v.root)
+			} else {
+				v.log.Debug("btrfs quotas turned on; scanning", "path", v.root)
+			}
 			if err := quotaRescan(fd); err != nil && !errors.Is(err, unix.EINPROGRESS) {
 				v.log.Warn("starting btrfs quota rescan", "err", err)
 			}
