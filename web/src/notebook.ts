@@ -228,9 +228,12 @@ function renderEvent(out: HTMLElement, ev: ExecEvent) {
       const r = ev.result as ExecResult;
       if (!r) break;
       const bad = r.verdict !== "ok" && r.verdict !== "error";
+      // An interrupted cell stopped, but its context and variables live on.
+      const interrupted = r.message === "interrupted";
       out.appendChild(h("div", { class: "cell-foot muted" },
-        bad ? h("span", { class: "badge bad" }, r.verdict.replace(/_/g, " ")) : null,
-        ` ${fmtMs(r.wall_ms)}`, r.message ? h("span", { class: "note" }, " " + r.message) : null));
+        interrupted ? h("span", { class: "badge" }, "interrupted") : bad ? h("span", { class: "badge bad" }, r.verdict.replace(/_/g, " ")) : null,
+        ` ${fmtMs(r.wall_ms)}`,
+        interrupted ? h("span", { class: "note" }, " variables are kept") : r.message ? h("span", { class: "note" }, " " + r.message) : null));
       break;
     }
   }
