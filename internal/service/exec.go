@@ -3,8 +3,10 @@ package service
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"io"
+	"maps"
 	"path"
 	"sort"
 	"strings"
@@ -17,6 +19,7 @@ import (
 	"github.com/cove-sandbox/cove"
 	"github.com/cove-sandbox/cove/internal/agent"
 	"github.com/cove-sandbox/cove/internal/lang"
+	"github.com/cove-sandbox/cove/internal/store"
 )
 
 // defaultEnv is the clean environment every program starts with; nothing
@@ -147,8 +150,17 @@ func (s *Service) prepareCode(ctx context.Context, sb *sandbox, req cove.CodeReq
 	}
 	spec := &agent.ExecSpec{Argv: prog.Argv, Env: buildEnv(defaultEnv, prog.Env, sb.env, req.Env), Files: files}
 	st, err := s.start(ctx, sb, sb.limits, spec, stdinOf(req.StdinReader, req.Stdin), req.Timeout, 0, done)
-	if err == nil {
-		sb.wroteProgram(prog.Files)
+	if err == nil && !fresh {
+		if changed := sb.wroteProgram(prog.Files); changed != nil {
+			// Kept with the record, so that a restart does not turn
+			// cove's own program file into one it must not replace.
+			if _, err := s.records.UpdateSandbox(context.WithoutCancel(ctx), sb.id, func(r *store.SandboxRecord) error {
+				r.Programs = changed
+				return nil
+			}); err != nil {
+				s.log.Warn("recording the program files of a run", "id", sb.id, "err", err)
+			}
+		}
 	}
 	return st, err
 }
@@ -177,7 +189,7 @@ func (sb *sandbox) keepUserFiles(ctx context.Context, files map[string][]byte) e
 				if err != nil {
 					return err
 				}
-				if same == sha256.Sum256(data) || known && same == written {
+				if same == hashOf(data) || known && same == written {
 					continue
 				}
 			}
@@ -187,32 +199,44 @@ func (sb *sandbox) keepUserFiles(ctx context.Context, files map[string][]byte) e
 	return nil
 }
 
-// fileHash returns the SHA-256 of the workspace file name.
-func (sb *sandbox) fileHash(ctx context.Context, name string) ([32]byte, error) {
+// fileHash returns the hex SHA-256 of the workspace file name.
+func (sb *sandbox) fileHash(ctx context.Context, name string) (string, error) {
 	rc, _, err := sb.inst.Agent().ReadStream(ctx, name)
 	if err != nil {
-		return [32]byte{}, err
+		return "", err
 	}
 	defer rc.Close()
 	h := sha256.New()
 	if _, err := io.Copy(h, rc); err != nil {
-		return [32]byte{}, err
+		return "", err
 	}
-	var sum [32]byte
-	h.Sum(sum[:0])
-	return sum, nil
+	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
-// wroteProgram remembers the program files written for a run.
-func (sb *sandbox) wroteProgram(files map[string][]byte) {
+func hashOf(data []byte) string {
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:])
+}
+
+// wroteProgram remembers the program files written for a run, and returns
+// all it remembers when that changed (else nil).
+func (sb *sandbox) wroteProgram(files map[string][]byte) map[string]string {
 	sb.progMu.Lock()
 	defer sb.progMu.Unlock()
-	if sb.programs == nil {
-		sb.programs = map[string][32]byte{}
-	}
+	changed := false
 	for name, data := range files {
-		sb.programs[name] = sha256.Sum256(data)
+		if h := hashOf(data); sb.programs[name] != h {
+			if sb.programs == nil {
+				sb.programs = map[string]string{}
+			}
+			sb.programs[name] = h
+			changed = true
+		}
 	}
+	if !changed {
+		return nil
+	}
+	return maps.Clone(sb.programs)
 }
 
 func sortedKeys[V any](m map[string]V) []string {

@@ -423,3 +423,43 @@ func TestLastAdminKeyStays(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestProgramFilesSurviveRestart checks that cove still knows the program
+// file it wrote for a code run after the sandbox stopped and started again
+// (as after a server restart): the next run replaces it without a conflict,
+// while a file the user changed since stays the user's.
+func TestProgramFilesSurviveRestart(t *testing.T) {
+	svc, _ := newStoredService(t, Options{})
+	ctx := context.Background()
+	sb, err := svc.CreateSandbox(ctx, cove.SandboxSpec{Language: "python"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	code := func(src string) (*cove.ExecResult, error) {
+		st, err := svc.RunCode(ctx, sb.ID, cove.CodeRequest{Code: src})
+		if err != nil {
+			return nil, err
+		}
+		return cove.Collect(st)
+	}
+	restart := func() {
+		if _, err := svc.StopSandbox(ctx, sb.ID); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := svc.StartSandbox(ctx, sb.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if res, err := code("print(1)"); err != nil || res.Stdout != "1\n" {
+		t.Fatalf("first run: %+v %v", res, err)
+	}
+	restart()
+	if res, err := code("print(22)"); err != nil || res.Stdout != "22\n" {
+		t.Fatalf("a run after a restart over cove's own main.py: %+v %v", res, err)
+	}
+	sh(t, svc, ctx, sb.ID, "echo 'print(\"mine\")' > main.py")
+	restart()
+	if _, err := code("print(3)"); cove.ErrorCode(err) != cove.CodeConflict {
+		t.Fatalf("a run over main.py the user changed: %v, want a conflict", err)
+	}
+}

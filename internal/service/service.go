@@ -12,6 +12,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"log/slog"
+	"maps"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -99,10 +100,11 @@ type sandbox struct {
 	checked    atomic.Int64 // unix nanoseconds of the reaper's last busy check
 	inflight   atomic.Int32 // requests in progress
 
-	// programs are the SHA-256 of the program files cove last wrote to
-	// the workspace for code runs, by name (see keepUserFiles).
+	// programs are the hex SHA-256 of the program files cove last wrote
+	// to the workspace for code runs, by name (see keepUserFiles); the
+	// record keeps them too.
 	progMu   sync.Mutex
-	programs map[string][32]byte
+	programs map[string]string
 
 	// contexts are the sandbox's stateful interpreters, by id; they end
 	// with the sandbox.
@@ -509,7 +511,7 @@ func (s *Service) StartSandbox(ctx context.Context, id string) (*cove.Sandbox, e
 	if err != nil {
 		return nil, err
 	}
-	sb = &sandbox{id: id, inst: inst, limits: r.Limits, env: r.Env, language: r.Language, idleTimeout: r.IdleTimeout}
+	sb = &sandbox{id: id, inst: inst, limits: r.Limits, env: r.Env, language: r.Language, idleTimeout: r.IdleTimeout, programs: maps.Clone(r.Programs)}
 	sb.touch()
 	s.mu.Lock()
 	if other := s.live[id]; other != nil {

@@ -20,6 +20,7 @@ type migration struct {
 var migrations = []migration{
 	{1, schemaV1},
 	{2, schemaV2},
+	{3, schemaV3},
 }
 
 // schemaVersionTable records each applied migration; the schema's version
@@ -77,6 +78,13 @@ CREATE TABLE keys (
 // stopped, since nobody asked for them to stay.
 const schemaV2 = `
 ALTER TABLE sandboxes ADD COLUMN ephemeral INTEGER NOT NULL DEFAULT 0 CHECK (ephemeral IN (0, 1));
+`
+
+// schemaV3 keeps the SHA-256 of the program files cove wrote into each
+// sandbox's workspace for code runs (name -> hex), so that after a restart
+// cove still tells its own main.py from one of the user's.
+const schemaV3 = `
+ALTER TABLE sandboxes ADD COLUMN programs TEXT NOT NULL DEFAULT '{}';
 `
 
 const (

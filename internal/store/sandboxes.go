@@ -37,6 +37,9 @@ type SandboxRecord struct {
 	ExpiresAt time.Time
 	// Ephemeral marks a sandbox that lives as long as one request.
 	Ephemeral bool
+	// Programs are the program files cove wrote into the workspace for
+	// code runs: name -> hex SHA-256 of what it wrote (nil when none).
+	Programs map[string]string
 }
 
 // SandboxFilter selects and pages ListSandboxes.
@@ -61,14 +64,14 @@ type SandboxFilter struct {
 // MaxPageSize is the largest (and default) page of ListSandboxes.
 const MaxPageSize = 100
 
-const sandboxColumns = `id, owner, state, language, limits, env, labels, idle_timeout, ttl, created_at, last_active_at, expires_at, ephemeral`
+const sandboxColumns = `id, owner, state, language, limits, env, labels, idle_timeout, ttl, created_at, last_active_at, expires_at, ephemeral, programs`
 
 const (
 	insertSandbox = `INSERT INTO sandboxes (` + sandboxColumns + `, memory_bytes)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	selectSandbox = `SELECT ` + sandboxColumns + ` FROM sandboxes WHERE id = ?`
 	updateSandbox = `UPDATE sandboxes SET owner = ?, state = ?, language = ?, limits = ?, env = ?, labels = ?,
-		idle_timeout = ?, ttl = ?, created_at = ?, last_active_at = ?, expires_at = ?, ephemeral = ?, memory_bytes = ?
+		idle_timeout = ?, ttl = ?, created_at = ?, last_active_at = ?, expires_at = ?, ephemeral = ?, programs = ?, memory_bytes = ?
 		WHERE id = ?`
 	deleteSandbox = `DELETE FROM sandboxes WHERE id = ?`
 	// touchSandbox writes only when the time moves forward, so a burst of
@@ -337,6 +340,10 @@ func sandboxArgs(r *SandboxRecord) ([]any, error) {
 	if err != nil {
 		return nil, err
 	}
+	programs, err := encodeMap(r.Programs)
+	if err != nil {
+		return nil, err
+	}
 	created, err := timeValue("creation time", r.CreatedAt)
 	if err != nil {
 		return nil, err
@@ -351,7 +358,7 @@ func sandboxArgs(r *SandboxRecord) ([]any, error) {
 	}
 	return []any{
 		r.Owner, string(r.State), r.Language, string(limits), env, labels,
-		int64(r.IdleTimeout), int64(r.TTL), created, active, expires, r.Ephemeral, r.Limits.MemoryBytes,
+		int64(r.IdleTimeout), int64(r.TTL), created, active, expires, r.Ephemeral, programs, r.Limits.MemoryBytes,
 	}, nil
 }
 
@@ -365,11 +372,12 @@ func scanSandbox(sc scanner) (*SandboxRecord, error) {
 		r                       SandboxRecord
 		state                   string
 		limits, env, labels     string
+		programs                string
 		idle, ttl               int64
 		created, active, expiry sql.NullInt64
 	)
 	if err := sc.Scan(&r.ID, &r.Owner, &state, &r.Language, &limits, &env, &labels,
-		&idle, &ttl, &created, &active, &expiry, &r.Ephemeral); err != nil {
+		&idle, &ttl, &created, &active, &expiry, &r.Ephemeral, &programs); err != nil {
 		return nil, err
 	}
 	r.State = cove.SandboxState(state)
@@ -387,6 +395,9 @@ func scanSandbox(sc scanner) (*SandboxRecord, error) {
 	}
 	if r.Labels, err = decodeMap(labels); err != nil {
 		return nil, errors.Join(errors.New("decoding labels of sandbox "+r.ID), err)
+	}
+	if r.Programs, err = decodeMap(programs); err != nil {
+		return nil, errors.Join(errors.New("decoding program files of sandbox "+r.ID), err)
 	}
 	return &r, nil
 }

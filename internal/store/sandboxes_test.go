@@ -52,6 +52,7 @@ func fullSandbox() *SandboxRecord {
 		LastActiveAt: created.Add(time.Second),
 		ExpiresAt:    created.Add(36 * time.Hour),
 		Ephemeral:    true,
+		Programs:     map[string]string{"main.py": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"},
 	}
 }
 
@@ -82,6 +83,9 @@ func compareSandbox(t *testing.T, got, want *SandboxRecord) {
 	}
 	if len(w.Labels) == 0 {
 		w.Labels = nil
+	}
+	if len(w.Programs) == 0 {
+		w.Programs = nil
 	}
 	if !reflect.DeepEqual(g, w) {
 		t.Errorf("got  %+v\nwant %+v", g, w)
