@@ -232,6 +232,9 @@ func errnoText(e syscall.Errno) (cove.Code, string) {
 		return cove.CodeConflict, "directory not empty"
 	case syscall.EBUSY, syscall.ETXTBSY:
 		return cove.CodeConflict, e.Error()
+	case syscall.EMFILE, syscall.ENFILE:
+		// A tree deeper than the open-files limit allows to walk.
+		return cove.CodeInvalid, "too many open files (the sandbox's open-files limit; a very deep directory tree needs one per level)"
 	case syscall.ENOSPC, syscall.EDQUOT:
 		return cove.CodeInvalid, "no space left in the workspace: its disk limit is reached (delete files, or give the sandbox a larger disk)"
 	case syscall.EACCES, syscall.EPERM, syscall.ENOTDIR, syscall.EISDIR,
