@@ -148,6 +148,9 @@ func (s *Service) RestartContext(ctx context.Context, id, contextID string) (*co
 	}
 	c.mu.Lock()
 	c.runs = 0
+	// A restarted interpreter numbers its cells from 1 again, as a
+	// notebook does.
+	c.cells = 0
 	c.restarts++
 	c.mu.Unlock()
 	return c.info(id), nil

@@ -351,3 +351,21 @@ func TestContextBadInput(t *testing.T) {
 		t.Errorf("contexts of a stopped sandbox: %v %v", list, err)
 	}
 }
+
+// TestContextRestartNumbersCellsAnew checks that after a restart the
+// tracebacks name cells from 1 again, as the notebook numbers them.
+func TestContextRestartNumbersCellsAnew(t *testing.T) {
+	svc, _ := newTestService(t)
+	id, cx := newContext(t, svc, "python", cove.Limits{})
+	cell(t, svc, id, cx.ID, "x = 1", 0)
+	cell(t, svc, id, cx.ID, "y = 2", 0)
+	if x := exceptionOf(cell(t, svc, id, cx.ID, "1/0", 0)); x == nil || !strings.Contains(strings.Join(x.Traceback, "\n"), "<cell 3>") {
+		t.Fatalf("third cell's exception: %+v", x)
+	}
+	if _, err := svc.RestartContext(context.Background(), id, cx.ID); err != nil {
+		t.Fatal(err)
+	}
+	if x := exceptionOf(cell(t, svc, id, cx.ID, "1/0", 0)); x == nil || !strings.Contains(strings.Join(x.Traceback, "\n"), "<cell 1>") {
+		t.Fatalf("first cell after a restart: %+v", x)
+	}
+}
