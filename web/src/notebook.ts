@@ -31,7 +31,9 @@ export function notebookView(): HTMLElement {
   const status = h("span", { class: "muted nb-status", "aria-live": "polite" });
   let running: { cell: Cell; ctl: AbortController } | null = null;
   let queue = Promise.resolve();
-  let counter = 0;
+  // Cells run, per context (sandbox and language), as the server numbers
+  // them in tracebacks ("<cell 3>").
+  const counters = new Map<string, number>();
 
   const langSel = h("select", { "aria-label": "Notebook language" },
     ["python", "javascript", "typescript"].map((l) => h("option", { value: l, selected: l === lang }, l))) as HTMLSelectElement;
@@ -140,7 +142,9 @@ export function notebookView(): HTMLElement {
           throw e;
         }
       }
-      c.count.textContent = `[${++counter}]`;
+      const n = (counters.get(key()) ?? 0) + 1;
+      counters.set(key(), n);
+      c.count.textContent = `[${n}]`;
     } catch (e) {
       ok = false;
       c.count.textContent = "[!]";
@@ -177,7 +181,7 @@ export function notebookView(): HTMLElement {
     try {
       if (cid) await post(`/v1/sandboxes/${encodeURIComponent(sb)}/contexts/${encodeURIComponent(cid)}/restart`);
       else await context();
-      counter = 0;
+      counters.set(key(), 0);
       for (const c of cells) { c.count.textContent = "[ ]"; replace(c.out); }
       replace(status, "the context restarted: variables are gone");
     } catch (e) {
