@@ -50,7 +50,7 @@ func (s *Service) CreateContext(ctx context.Context, id string, spec cove.Contex
 	}
 	l, err := lang.Lookup(spec.Language)
 	if err != nil {
-		return nil, err
+		return nil, cove.Errorf(cove.CodeInvalid, "unknown language %q: contexts run python (py), javascript (js, node) or typescript (ts)", spec.Language)
 	}
 	driver, ok := l.ContextDriver()
 	if !ok {

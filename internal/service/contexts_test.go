@@ -326,7 +326,7 @@ func TestContextBadInput(t *testing.T) {
 		want string
 	}{
 		{cove.ContextSpec{}, cove.CodeInvalid, "no language"},
-		{cove.ContextSpec{Language: "cobol"}, cove.CodeInvalid, "cobol"},
+		{cove.ContextSpec{Language: "cobol"}, cove.CodeInvalid, `unknown language "cobol": contexts run python (py), javascript (js, node) or typescript (ts)`},
 		{cove.ContextSpec{Language: "bash"}, cove.CodeInvalid, "python, javascript or typescript"},
 	} {
 		_, err := svc.CreateContext(context.Background(), sb.ID, c.spec)
