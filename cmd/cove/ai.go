@@ -333,6 +333,12 @@ func stepLine(s *cove.AIStep) string {
 	}
 	line := fmt.Sprintf("[step %d] %s: %s", s.N, s.Tool, printableLine(firstLine(what)))
 	switch {
+	case s.Run != nil && s.IsError && s.Run.Verdict == cove.VerdictOK:
+		// The program ran, and what failed is the test run after it.
+		line += " -> " + runSummary(s.Run) + "; the test failed"
+		if l := lastLine(s.Output); l != "" {
+			line += "\n         " + printableLine(l)
+		}
 	case s.Run != nil:
 		line += " -> " + runSummary(s.Run)
 		if s.IsError {

@@ -227,3 +227,33 @@ func TestAIRemote(t *testing.T) {
 		t.Errorf("key %q", got)
 	}
 }
+
+// TestStepLine checks the one-line account of a fix step, in particular
+// that a program that ran but whose test failed does not read as a pass.
+func TestStepLine(t *testing.T) {
+	in, _ := json.Marshal(map[string]string{"code": "def f():\n    return 1\n"})
+	ok := &cove.ExecResult{Verdict: cove.VerdictOK, WallMS: 11}
+	for _, c := range []struct {
+		step cove.AIStep
+		want []string
+		not  []string
+	}{
+		{cove.AIStep{N: 1, Tool: cove.AIToolRunCode, Input: in, Run: ok, Output: "ok"},
+			[]string{"[step 1] run_code: 2 lines -> ok"}, []string{"test failed"}},
+		{cove.AIStep{N: 2, Tool: cove.AIToolRunCode, Input: in, Run: ok, IsError: true,
+			Output: "the program ran (ok); the test ended exit_nonzero:\nFAILED (failures=1)\n"},
+			[]string{"[step 2] run_code: 2 lines -> ok", "; the test failed", "FAILED (failures=1)"}, nil},
+	} {
+		got := stepLine(&c.step)
+		for _, w := range c.want {
+			if !strings.Contains(got, w) {
+				t.Errorf("step %d: %q lacks %q", c.step.N, got, w)
+			}
+		}
+		for _, w := range c.not {
+			if strings.Contains(got, w) {
+				t.Errorf("step %d: %q has %q", c.step.N, got, w)
+			}
+		}
+	}
+}
