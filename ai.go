@@ -159,7 +159,7 @@ type AIStep struct {
 type AIFinding struct {
 	Severity string `json:"severity"` // critical, high, medium, low, info
 	Category string `json:"category"` // bug, security, performance, style
-	Line     int    `json:"line,omitempty"`
+	Line     int    `json:"line"`     // 0: the whole program
 	Message  string `json:"message"`
 }
 
