@@ -361,8 +361,13 @@ func newTTYSource(f *os.File, out io.Writer, language string, interrupt func()) 
 		io.Reader
 		io.Writer
 	}{t, out}, t.prompt)
-	if w, h, err := term.GetSize(int(f.Fd())); err == nil {
-		t.term.SetSize(w, h)
+	// A terminal that reports no size (a pty nobody sized, as under
+	// script or in CI) is taken as 80 by 24: a width of 0 would break
+	// every character onto a line of its own.
+	if w, h, err := term.GetSize(int(f.Fd())); err == nil && w > 0 {
+		t.term.SetSize(w, max(h, 1))
+	} else {
+		t.term.SetSize(80, 24)
 	}
 	go func() {
 		buf := make([]byte, 256)

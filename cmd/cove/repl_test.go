@@ -1,10 +1,16 @@
 package main
 
 import (
+	"bytes"
+	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/creack/pty"
 )
 
 func TestCellComplete(t *testing.T) {
@@ -72,5 +78,41 @@ func TestReplSession(t *testing.T) {
 	r = c.do("", "repl", "bash")
 	if r.code == 0 || !strings.Contains(r.stderr, "cove shell") {
 		t.Fatalf("bash: exit %d, stderr %q", r.code, r.stderr)
+	}
+}
+
+// TestReplUnsizedTerminal runs cove repl on a terminal that reports no size,
+// as a pty nobody sized does under script or in CI: typed lines must echo
+// whole, not one character per line.
+func TestReplUnsizedTerminal(t *testing.T) {
+	c := newCLI(t)
+	cmd := exec.Command(os.Args[0], "repl", "python")
+	cmd.Env = append(os.Environ(), "COVE_TEST_AS_CLI=1", "COVE_DATA_DIR="+c.data, "COVE_RUN_DIR="+c.run)
+	f, err := pty.Start(cmd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if rows, cols, err := pty.Getsize(f); err != nil || rows != 0 || cols != 0 {
+		t.Skipf("the pty has a size already (%dx%d, %v)", cols, rows, err)
+	}
+	var out bytes.Buffer
+	done := make(chan struct{})
+	go func() { io.Copy(&out, f); close(done) }()
+	time.Sleep(500 * time.Millisecond)
+	f.Write([]byte("value = 6 * 7\r"))
+	time.Sleep(300 * time.Millisecond)
+	f.Write([]byte("value\r"))
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(out.String(), "42") && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	f.Write([]byte{4}) // Ctrl-D ends the session
+	cmd.Wait()
+	f.Close()
+	<-done
+	got := out.String()
+	if !strings.Contains(got, "value = 6 * 7") || !strings.Contains(got, "42") {
+		t.Fatalf("the session on an unsized terminal:\n%q", got)
 	}
 }
