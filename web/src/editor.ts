@@ -34,7 +34,9 @@ const theme = EditorView.theme({
   ".cm-gutters": { backgroundColor: "var(--code-bg)", color: "var(--muted)", border: "none" },
   ".cm-activeLine": { backgroundColor: "var(--active-line)" },
   ".cm-activeLineGutter": { backgroundColor: "var(--active-line)" },
-  "&.cm-focused": { outline: "2px solid var(--focus)", outlineOffset: "-2px" },
+  // The focus ring is the editor box's (styles.css): drawn inside the
+  // editor, the line-number gutter covered it.
+  "&.cm-focused": { outline: "none" },
   "&.cm-focused .cm-matchingBracket": { backgroundColor: "var(--match)", outline: "1px solid var(--accent)" },
   ".cm-selectionBackground, &.cm-focused .cm-selectionBackground, ::selection": { backgroundColor: "var(--selection) !important" },
   ".cm-cursor": { borderLeftColor: "var(--fg)" },
