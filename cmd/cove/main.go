@@ -47,7 +47,6 @@ type env struct {
 	stdout, stderr io.Writer
 	getenv         func(string) string
 	cfg            config.Config
-	log            *slog.Logger
 	// server is the --server flag; dialed is the server a command used.
 	server, dialed string
 }
