@@ -153,6 +153,18 @@ func (c *Client) Ping(ctx context.Context) error {
 	return err
 }
 
+// Reset returns the sandbox to the state it booted in (see ResetResult),
+// or fails with CodeConflict when it cannot vouch for that; the sandbox
+// should then be destroyed.
+func (c *Client) Reset(ctx context.Context) (*ResetResult, error) {
+	b, err := c.call(ctx, &Request{Reset: true})
+	if err != nil {
+		return nil, err
+	}
+	var r ResetResult
+	return &r, json.Unmarshal(b, &r)
+}
+
 // WriteFiles writes files into the workspace as the sandbox user.
 func (c *Client) WriteFiles(ctx context.Context, files []File) error {
 	_, err := c.call(ctx, &Request{WriteFiles: files})

@@ -99,6 +99,9 @@ type Request struct {
 	ReadFile   string `json:"read_file,omitempty"`
 	Ping       bool   `json:"ping,omitempty"`
 	Stats      bool   `json:"stats,omitempty"`
+	// Reset makes the sandbox as it was when it booted, for another run
+	// of the same owner (reset_linux.go).
+	Reset bool `json:"reset,omitempty"`
 
 	// Background processes and terminals.
 	Spawn         *SpawnSpec  `json:"spawn,omitempty"`
@@ -189,6 +192,14 @@ type Stats struct {
 	BackgroundProcesses int `json:"background_processes"`
 	// Contexts counts the live interpreters of stateful code contexts.
 	Contexts int `json:"contexts"`
+}
+
+// ResetResult is the answer to a reset.
+type ResetResult struct {
+	// Entries and Bytes count what was removed from the workspace, /tmp
+	// and /dev/shm (bytes as allocated on disk).
+	Entries int64 `json:"entries"`
+	Bytes   int64 `json:"bytes"`
 }
 
 // wireError is the payload of a frameError.

@@ -36,6 +36,11 @@ type server struct {
 	// Stateful code contexts (context_linux.go).
 	contexts contextTable
 
+	// kept is set once the sandbox has held something that outlives a
+	// request (a background process, a terminal, a context): such a
+	// sandbox is not reset for reuse (reset_linux.go).
+	kept atomic.Bool
+
 	// workspace is where file operations work (workspaceDir when empty;
 	// tests use a directory of their own).
 	workspace string
@@ -118,7 +123,15 @@ func (s *server) handle(st *yamux.Stream) {
 		writeJSONFrame(st, frameResult, st2)
 	case req.Ping:
 		writeJSONFrame(st, frameResult, struct{}{})
+	case req.Reset:
+		res, err := s.reset()
+		if err != nil {
+			writeError(st, "conflict", err.Error())
+			return
+		}
+		writeJSONFrame(st, frameResult, res)
 	case req.Spawn != nil:
+		s.kept.Store(true)
 		s.handleSpawn(st, req.Spawn)
 	case req.ListProcesses:
 		s.handleListProcesses(st)
@@ -131,11 +144,14 @@ func (s *server) handle(st *yamux.Stream) {
 	case req.SignalProcess != nil:
 		s.handleSignal(st, req.SignalProcess)
 	case req.OpenPTY != nil:
+		s.kept.Store(true)
 		s.handlePTY(st, req.OpenPTY)
 	// Stateful code contexts.
 	case req.RunCell != nil:
+		s.kept.Store(true)
 		s.handleRunCell(st, req.RunCell)
 	case req.StartContext != nil:
+		s.kept.Store(true)
 		s.handleStartContext(st, req.StartContext)
 	case req.InterruptContext != "":
 		s.handleContextOp(st, req.InterruptContext, (*kcontext).interrupt)
