@@ -124,8 +124,9 @@ type Service interface {
 	// TypeScript syntax error.
 	RunCode(ctx context.Context, id string, req CodeRequest) (Stream, error)
 	// Run creates an ephemeral sandbox, runs the code in it, and destroys
-	// it when the stream ends or is closed. Errors: as CreateSandbox and
-	// RunCode.
+	// it when the stream ends or is closed; a server may instead reset it
+	// and keep it for the next Run of the same key with the same limits
+	// (run_reuse). Errors: as CreateSandbox and RunCode.
 	Run(ctx context.Context, req RunRequest) (Stream, error)
 
 	// StartProcess starts a long-running background process (a server, a

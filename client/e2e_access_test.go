@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/cove-sandbox/cove"
 	"github.com/cove-sandbox/cove/client"
@@ -124,8 +125,24 @@ func TestPublicRoutes(t *testing.T) {
 	collect(t)(e.admin.Run(ctxT(t), cove.RunRequest{CodeRequest: cove.CodeRequest{Language: "bash", Code: "true"}}))
 	resp = e.do("GET", "/metrics", e.adminKey, nil)
 	b, _ = io.ReadAll(resp.Body)
-	if resp.StatusCode != 200 || !strings.Contains(string(b), `cove_exec_duration_seconds_count{verdict="ok"} 1`) {
+	if resp.StatusCode != 200 || !strings.Contains(string(b), `cove_exec_duration_seconds_count{verdict="ok"} 1`) ||
+		!strings.Contains(string(b), `cove_runs_total{sandbox="new"} 1`) {
 		t.Fatalf("metrics: %d %s", resp.StatusCode, b)
+	}
+	// The next run of the same key gets the first one's sandbox, reset.
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(string(b), "cove_run_sandboxes_kept 1"); {
+		if time.Now().After(deadline) {
+			t.Fatalf("no sandbox kept after a run: %s", b)
+		}
+		time.Sleep(10 * time.Millisecond)
+		resp = e.do("GET", "/metrics", e.adminKey, nil)
+		b, _ = io.ReadAll(resp.Body)
+	}
+	collect(t)(e.admin.Run(ctxT(t), cove.RunRequest{CodeRequest: cove.CodeRequest{Language: "bash", Code: "true"}}))
+	resp = e.do("GET", "/metrics", e.adminKey, nil)
+	b, _ = io.ReadAll(resp.Body)
+	if !strings.Contains(string(b), `cove_runs_total{sandbox="reused"} 1`) {
+		t.Fatalf("the second run did not reuse the first one's sandbox: %s", b)
 	}
 	// Or nobody's, when the server says so.
 	e2 := newEnv(t, func(o *httpapi.Options) { o.PublicMetrics = true })

@@ -35,7 +35,8 @@ func (c *Client) RunCode(ctx context.Context, id string, req cove.CodeRequest) (
 }
 
 // Run implements cove.Service (POST /v1/run, streamed as NDJSON). The
-// server destroys the sandbox when the stream ends or is closed. A
+// server destroys the sandbox (or resets it for the same key's next run)
+// when the stream ends or is closed. A
 // StdinReader streams as for Exec.
 func (c *Client) Run(ctx context.Context, req cove.RunRequest) (cove.Stream, error) {
 	if req.StdinReader != nil {

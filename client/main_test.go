@@ -25,6 +25,7 @@ import (
 	"github.com/cove-sandbox/cove"
 	"github.com/cove-sandbox/cove/client"
 	"github.com/cove-sandbox/cove/internal/agent"
+	"github.com/cove-sandbox/cove/internal/config"
 	"github.com/cove-sandbox/cove/internal/httpapi"
 	"github.com/cove-sandbox/cove/internal/runtime/native/nativetest"
 	"github.com/cove-sandbox/cove/internal/service"
@@ -112,7 +113,8 @@ func newEnv(t testing.TB, configure ...func(*httpapi.Options)) *env {
 	}
 	reg := prometheus.NewRegistry()
 	log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
-	svc := service.New(be, service.Options{Records: st, Metrics: service.NewMetrics(reg), Logger: log})
+	// One-call runs reuse their sandboxes as cove serve's defaults have them.
+	svc := service.New(be, service.Options{Records: st, Metrics: service.NewMetrics(reg), Logger: log, RunReuse: config.Default().RunReuse})
 	if err := svc.Start(ctx); err != nil {
 		t.Fatalf("starting the service: %v", err)
 	}

@@ -41,7 +41,7 @@ func startBenchServer(ctx context.Context, e *env, pool int) (*benchServer, erro
 	}
 	// The sandboxes' lifetimes are cove serve's, so that the idle figures
 	// include the reaper's work.
-	svc := service.New(be, service.Options{Defaults: e.cfg.Limits, PoolSize: pool, IdleTimeout: e.cfg.IdleTimeout, TTL: e.cfg.TTL})
+	svc := service.New(be, service.Options{Defaults: e.cfg.Limits, PoolSize: pool, RunReuse: e.cfg.RunReuse, IdleTimeout: e.cfg.IdleTimeout, TTL: e.cfg.TTL})
 	if err := svc.Start(ctx); err != nil {
 		return nil, err
 	}
@@ -184,7 +184,7 @@ func benchAPI(ctx context.Context, e *env, runs int, idle int, seconds int, pyth
 		}
 		inSandbox = append(inSandbox, time.Since(t))
 	}
-	fmt.Fprintf(out, "POST /v1/run of python print(1), one at a time from the warm pool: p50 %.2f ms\n", ms(p50(oneCall)))
+	fmt.Fprintf(out, "POST /v1/run of python print(1), one at a time (run_reuse %d, warm pool %d): p50 %.2f ms\n", e.cfg.RunReuse, e.cfg.PoolSize, ms(p50(oneCall)))
 	fmt.Fprintf(out, "  the same code run in a live sandbox (POST /v1/sandboxes/{id}/code): p50 %.2f ms (%d rounds, interleaved)\n\n", ms(p50(inSandbox)), runs)
 
 	if err := benchRemoteRun(ctx, b, runs, python, settle); err != nil {
@@ -201,7 +201,7 @@ func benchAPI(ctx context.Context, e *env, runs int, idle int, seconds int, pyth
 	if err != nil {
 		return fmt.Errorf("bare %s: %w", python, err)
 	}
-	api, err := concurrently(ctx, 2*half, func() (int64, error) {
+	oneRun := func() (int64, error) {
 		st, err := b.client.Run(ctx, cove.RunRequest{CodeRequest: cove.CodeRequest{Language: "python", Code: "print(1)"}})
 		var res *cove.ExecResult
 		if err == nil {
@@ -214,7 +214,17 @@ func benchAPI(ctx context.Context, e *env, runs int, idle int, seconds int, pyth
 			return 0, err
 		}
 		return res.CPUMS, nil
-	})
+	}
+	// As configured (run_reuse), then with a new sandbox for every run.
+	_, hits0, misses0 := b.svc.RunnersReady()
+	api, err := concurrently(ctx, 2*half, oneRun)
+	if err != nil {
+		return err
+	}
+	_, hits1, misses1 := b.svc.RunnersReady()
+	b.svc.SetRunReuse(0)
+	fresh, err := concurrently(ctx, 2*half, oneRun)
+	b.svc.SetRunReuse(e.cfg.RunReuse)
 	if err != nil {
 		return err
 	}
@@ -225,14 +235,21 @@ func benchAPI(ctx context.Context, e *env, runs int, idle int, seconds int, pyth
 		return fmt.Errorf("bare %s: %w", python, err)
 	}
 	bare := bare1.add(bare2)
-	fmt.Fprintf(out, "POST /v1/run of python print(1) at concurrency 4: %d runs in %.1f s = %.1f runs/s, %.0f%% of bare\n",
-		api.n, api.elapsed.Seconds(), api.rate(), 100*api.rate()/bare.rate())
-	if api.n > 0 && api.busy > 0 {
-		perRun, prog := ms(api.busy)/float64(api.n), float64(api.extra)/float64(api.n)
-		// The rest is what a sandbox costs: it varies less from day to day
-		// than the program's own time does.
-		fmt.Fprintf(out, "  machine CPU per run %.1f ms, of which the program's own %.1f ms and the rest (cove, the kernel's work for the sandbox, the client) %.1f ms\n", perRun, prog, perRun-prog)
+	report := func(what string, l load) {
+		fmt.Fprintf(out, "POST /v1/run of python print(1) at concurrency 4, %s: %d runs in %.1f s = %.1f runs/s, %.0f%% of bare\n",
+			what, l.n, l.elapsed.Seconds(), l.rate(), 100*l.rate()/bare.rate())
+		if l.n > 0 && l.busy > 0 {
+			perRun, prog := ms(l.busy)/float64(l.n), float64(l.extra)/float64(l.n)
+			// The rest is what a sandbox costs: it varies less from day to
+			// day than the program's own time does.
+			fmt.Fprintf(out, "  machine CPU per run %.1f ms, of which the program's own %.1f ms and the rest (cove, the kernel's work for the sandbox, the client) %.1f ms\n", perRun, prog, perRun-prog)
+		}
 	}
+	report(fmt.Sprintf("run_reuse %d", e.cfg.RunReuse), api)
+	if e.cfg.RunReuse > 0 {
+		fmt.Fprintf(out, "  %d runs got a sandbox reset after an earlier run, %d a new one\n", hits1-hits0, misses1-misses0)
+	}
+	report("run_reuse 0 (a new sandbox for every run)", fresh)
 	fmt.Fprintf(out, "  bare %s -c 'print(1)' at concurrency 4, before and after: %.1f runs/s, machine CPU per run %.1f ms\n",
 		python, bare.rate(), ms(bare.busy)/float64(max(bare.n, 1)))
 	fmt.Fprintln(out)

@@ -126,6 +126,7 @@ func serve(ctx context.Context, e *env) error {
 		IdleTimeout: cfg.IdleTimeout,
 		TTL:         cfg.TTL,
 		PoolSize:    cfg.PoolSize,
+		RunReuse:    cfg.RunReuse,
 		Metrics:     service.NewMetrics(reg),
 		Analyzer:    e.analyzer(log),
 		Logger:      log,

@@ -37,7 +37,7 @@ var runSteps = []struct{ from, to, what, remote string }{
 	{stepCreate, stepStarted, "creating the sandbox and starting the program", "the request, until the server has started the program in a sandbox from its warm pool"},
 	{stepStarted, stepOutput, "the program, up to its first output", ""},
 	{stepOutput, stepExit, "the rest of the program, its exit and the agent's report", ""},
-	{stepExit, stepRemoved, "removing the sandbox", "the end of the answer (the server removes the sandbox afterwards)"},
+	{stepExit, stepRemoved, "removing the sandbox", "the end of the answer (the server resets or removes the sandbox afterwards)"},
 	{stepRemoved, "", "cove's own exit", ""},
 }
 

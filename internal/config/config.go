@@ -32,6 +32,10 @@ type Config struct {
 	Addr string
 	// PoolSize is how many idle sandboxes `cove serve` keeps ready.
 	PoolSize int
+	// RunReuse is how many sandboxes of finished one-call runs (POST
+	// /v1/run) `cove serve` keeps for each key, reset, for that key's next
+	// runs with the same limits (0: every run gets a new sandbox).
+	RunReuse int
 	// IdleTimeout stops server sandboxes that have been idle this long,
 	// unless they set their own (0: never).
 	IdleTimeout time.Duration
@@ -75,6 +79,7 @@ func Default() Config {
 		LogLevel:     "warn",
 		Addr:         "127.0.0.1:7070",
 		PoolSize:     2,
+		RunReuse:     4,
 		IdleTimeout:  30 * time.Minute,
 		DrainTimeout: 30 * time.Second,
 	}
@@ -97,6 +102,7 @@ type file struct {
 	LogLevel     *string `json:"log_level"`
 	Addr         *string `json:"addr"`
 	PoolSize     *int    `json:"pool_size"`
+	RunReuse     *int    `json:"run_reuse"`
 	IdleTimeout  *string `json:"idle_timeout"`
 	TTL          *string `json:"ttl"`
 	DrainTimeout *string `json:"drain_timeout"`
@@ -138,6 +144,9 @@ func (c *Config) LoadFile(path string) error {
 	setStr(&c.AI.Model, f.AIModel)
 	if f.PoolSize != nil {
 		c.PoolSize = *f.PoolSize
+	}
+	if f.RunReuse != nil {
+		c.RunReuse = *f.RunReuse
 	}
 	for name, kv := range map[string]struct {
 		v   *string
@@ -224,6 +233,13 @@ func (c *Config) ApplyEnv(getenv func(string) string) error {
 		}
 		c.PoolSize = n
 	}
+	if v := getenv("COVE_RUN_REUSE"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			probs = append(probs, fmt.Sprintf("COVE_RUN_REUSE: %q is not a whole number", v))
+		}
+		c.RunReuse = n
+	}
 	for _, kv := range []struct {
 		name string
 		dst  *time.Duration
@@ -308,6 +324,9 @@ func (c Config) Validate() error {
 	}
 	if c.PoolSize < 0 || c.PoolSize > 64 {
 		probs = append(probs, fmt.Sprintf("pool size %d is out of range (0 to 64)", c.PoolSize))
+	}
+	if c.RunReuse < 0 || c.RunReuse > 64 {
+		probs = append(probs, fmt.Sprintf("run reuse %d is out of range (0 to 64 sandboxes kept per key)", c.RunReuse))
 	}
 	if c.IdleTimeout < 0 || c.TTL < 0 || c.DrainTimeout < 0 {
 		probs = append(probs, "idle timeout, TTL and drain timeout must not be negative")

@@ -57,3 +57,27 @@ func TestUnknownFileKeyIsAnError(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+func TestRunReuse(t *testing.T) {
+	if n := Default().RunReuse; n != 4 {
+		t.Fatalf("default run_reuse %d, want 4", n)
+	}
+	file := filepath.Join(t.TempDir(), "c.json")
+	os.WriteFile(file, []byte(`{"run_reuse": 0}`), 0o644)
+	c, err := Load(env(map[string]string{"COVE_CONFIG": file}))
+	if err != nil || c.RunReuse != 0 {
+		t.Fatalf("run_reuse 0 from the file: %d %v", c.RunReuse, err)
+	}
+	c, err = Load(env(map[string]string{"COVE_CONFIG": file, "COVE_RUN_REUSE": "8"}))
+	if err != nil || c.RunReuse != 8 {
+		t.Fatalf("COVE_RUN_REUSE=8 over the file: %d %v", c.RunReuse, err)
+	}
+	if _, err := Load(env(map[string]string{"COVE_RUN_REUSE": "some"})); err == nil || !strings.Contains(err.Error(), "COVE_RUN_REUSE") {
+		t.Fatalf("COVE_RUN_REUSE=some: %v", err)
+	}
+	c = Default()
+	c.RunReuse = 65
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "run reuse 65 is out of range") {
+		t.Fatalf("run_reuse 65: %v", err)
+	}
+}

@@ -249,7 +249,8 @@ func sortedKeys[V any](m map[string]V) []string {
 }
 
 // Run implements cove.Service: an ephemeral sandbox that lives as long as
-// the returned stream.
+// the returned stream, then is destroyed or, with Options.RunReuse, reset
+// and kept for its owner's next run (runners.go).
 func (s *Service) Run(ctx context.Context, req cove.RunRequest) (cove.Stream, error) {
 	if _, err := lang.Lookup(req.Language); err != nil {
 		return nil, err
@@ -262,16 +263,22 @@ func (s *Service) Run(ctx context.Context, req cove.RunRequest) (cove.Stream, er
 	// The refill of the warm pool waits for this run: its sandbox may come
 	// from the pool.
 	release := s.hold()
-	info, err := s.createSandbox(ctx, cove.SandboxSpec{Language: req.Language, Limits: req.Limits}, true)
+	reuse := s.runners.enabled()
+	info, err := s.createSandbox(ctx, cove.SandboxSpec{Language: req.Language, Limits: req.Limits}, true, reuse)
 	if err != nil {
 		release()
 		return nil, err
 	}
-	// The caller may have cancelled ctx; the sandbox must go anyway. The
-	// answer is complete before the teardown is.
+	s.runners.runs.Add(1)
+	// The caller may have cancelled ctx; the sandbox must go (or be reset)
+	// anyway. The answer is complete before the teardown is.
 	destroy := func() {
 		release()
-		s.removeLater(ctx, info.ID)
+		if reuse {
+			s.recycleLater(ctx, info.ID, info.Owner, info.Limits)
+		} else {
+			s.removeLater(ctx, info.ID)
+		}
 	}
 	st, err := s.runCode(ctx, info.ID, req.CodeRequest, req.Files, true)
 	if err != nil {

@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -17,6 +18,8 @@ type Metrics struct {
 	execs     *prometheus.HistogramVec
 	creates   prometheus.Histogram
 	pool      prometheus.Gauge
+	// runners are the service's kept one-call sandboxes, once it has them.
+	runners atomic.Pointer[runners]
 }
 
 // NewMetrics registers the service's metrics with reg.
@@ -35,7 +38,29 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "cove_pool_ready", Help: "Idle sandboxes ready in the warm pool.",
 		}),
 	}
-	reg.MustRegister(m.sandboxes, m.execs, m.creates, m.pool)
+	kept := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "cove_run_sandboxes_kept", Help: "Sandboxes of finished one-call runs kept, reset, for their key's next run (run_reuse).",
+	}, func() float64 {
+		if r := m.runners.Load(); r != nil {
+			return float64(r.count())
+		}
+		return 0
+	})
+	runs := func(reused bool) prometheus.CounterFunc {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "cove_runs_total", Help: "One-call runs (POST /v1/run), by whether their sandbox was a reset one of an earlier run or a new one.",
+			ConstLabels: prometheus.Labels{"sandbox": map[bool]string{true: "reused", false: "new"}[reused]},
+		}, func() float64 {
+			if r := m.runners.Load(); r != nil {
+				if reused {
+					return float64(r.hits.Load())
+				}
+				return float64(r.runs.Load() - r.hits.Load())
+			}
+			return 0
+		})
+	}
+	reg.MustRegister(m.sandboxes, m.execs, m.creates, m.pool, kept, runs(true), runs(false))
 	return m
 }
 
@@ -48,6 +73,12 @@ func (m *Metrics) observeExec(d time.Duration, v cove.Verdict) {
 func (m *Metrics) observeCreate(d time.Duration) {
 	if m != nil {
 		m.creates.Observe(d.Seconds())
+	}
+}
+
+func (m *Metrics) watchRunners(r *runners) {
+	if m != nil {
+		m.runners.Store(r)
 	}
 }
 

@@ -31,6 +31,7 @@ func (s *Service) reapLoop() {
 
 func (s *Service) reap(ctx context.Context) {
 	now := time.Now()
+	s.expireRunners(ctx, now)
 	// Only the records whose TTL has ended are read (an index search),
 	// however many stopped sandboxes are kept.
 	expired, err := s.listRecords(ctx, store.SandboxFilter{ExpiresBy: now})

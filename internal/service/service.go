@@ -37,6 +37,12 @@ type Options struct {
 	// PoolSize is how many idle sandboxes of the default shape are kept
 	// ready for CreateSandbox and Run (0: none).
 	PoolSize int
+	// RunReuse is how many sandboxes of finished one-call runs are kept,
+	// reset, for each owner's next runs with the same limits (0: every
+	// run gets a new sandbox); RunReuseIdle is how long one is kept
+	// unused (default DefaultRunReuseIdle). See runners.
+	RunReuse     int
+	RunReuseIdle time.Duration
 	// ReapInterval is how often idle timeouts and TTLs are checked
 	// (default 1s).
 	ReapInterval time.Duration
@@ -72,8 +78,9 @@ type Service struct {
 	// admit, so that exactly the quota is admitted under a race.
 	admitMu sync.Mutex
 
-	pool *pool
-	loop sync.WaitGroup
+	pool    *pool
+	runners *runners
+	loop    sync.WaitGroup
 	// teardowns are removals of one-call sandboxes still running after
 	// their caller got its answer; Close waits for them.
 	teardowns sync.WaitGroup
@@ -143,6 +150,8 @@ func New(backend runtime.Backend, opts Options) *Service {
 		persistent: persistent,
 	}
 	s.pool = newPool(s, opts.PoolSize)
+	s.runners = newRunners(opts.RunReuse, opts.RunReuseIdle)
+	s.metrics.watchRunners(s.runners)
 	s.metrics.countStatesWith(s.stateCounts)
 	return s
 }
@@ -273,12 +282,13 @@ func (s *Service) toSandbox(r *store.SandboxRecord) *cove.Sandbox {
 
 // CreateSandbox implements cove.Service.
 func (s *Service) CreateSandbox(ctx context.Context, spec cove.SandboxSpec) (*cove.Sandbox, error) {
-	return s.createSandbox(ctx, spec, !s.persistent)
+	return s.createSandbox(ctx, spec, !s.persistent, false)
 }
 
 // createSandbox creates a sandbox; an ephemeral one's workspace is not
-// kept if this process dies.
-func (s *Service) createSandbox(ctx context.Context, spec cove.SandboxSpec, ephemeral bool) (*cove.Sandbox, error) {
+// kept if this process dies. With reuse, a reset sandbox of an earlier
+// one-call run of the same owner may be handed over (see runners).
+func (s *Service) createSandbox(ctx context.Context, spec cove.SandboxSpec, ephemeral, reuse bool) (*cove.Sandbox, error) {
 	if err := s.validateSpec(spec); err != nil {
 		return nil, err
 	}
@@ -299,7 +309,14 @@ func (s *Service) createSandbox(ctx context.Context, spec cove.SandboxSpec, ephe
 	if rec.TTL > 0 {
 		rec.ExpiresAt = now.Add(rec.TTL)
 	}
-	inst := s.pool.take(limits)
+	var inst runtime.Instance
+	if reuse {
+		inst = s.runners.take(who, limits)
+	}
+	kept := inst != nil
+	if inst == nil {
+		inst = s.pool.take(limits)
+	}
 	if inst != nil {
 		rec.ID = inst.ID()
 	} else {
@@ -310,6 +327,9 @@ func (s *Service) createSandbox(ctx context.Context, spec cove.SandboxSpec, ephe
 			inst.Destroy(context.WithoutCancel(ctx))
 		}
 		return nil, err
+	}
+	if kept {
+		s.runners.hits.Add(1)
 	}
 	if inst == nil {
 		var err error
@@ -651,6 +671,7 @@ func (s *Service) Shutdown(ctx context.Context) error {
 	}
 	s.loop.Wait()
 	s.pool.close(context.WithoutCancel(ctx))
+	s.closeRunners(context.WithoutCancel(ctx))
 	s.mu.Lock()
 	ids := make([]string, 0, len(s.live))
 	for id := range s.live {
@@ -686,6 +707,7 @@ func (s *Service) Close(ctx context.Context) error {
 		}
 	}
 	s.teardowns.Wait()
+	s.closeRunners(ctx)
 	return errors.Join(errs...)
 }
 

@@ -105,7 +105,8 @@ func (w *CodeRequest) Request() (cove.CodeRequest, error) {
 }
 
 // RunRequest is the body of POST /v1/run: code and its files, run in a
-// sandbox made for it and destroyed afterwards.
+// sandbox made for it and destroyed afterwards (or reset for the same
+// key's next run: the server's run_reuse).
 type RunRequest struct {
 	CodeRequest
 	// Files are written into the workspace first, keyed by their path
