@@ -43,10 +43,16 @@ type runners struct {
 }
 
 // runnerKey is what a sandbox must match to be reused: its owner, and the
-// limits it was created with.
+// limits it was created with. Those of one execution (its timeout and
+// output cap) do not count: each run brings its own.
 type runnerKey struct {
 	owner  string
 	limits cove.Limits
+}
+
+func keyOf(owner string, limits cove.Limits) runnerKey {
+	limits.Timeout, limits.OutputBytes = 0, 0
+	return runnerKey{owner, limits}
 }
 
 type idleRunner struct {
@@ -70,7 +76,7 @@ func (r *runners) enabled() bool {
 // take hands over a reset sandbox of owner with limits, the most recently
 // used first, or nil.
 func (r *runners) take(owner string, limits cove.Limits) runtime.Instance {
-	k := runnerKey{owner, limits}
+	k := keyOf(owner, limits)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.perOwner <= 0 {
@@ -120,7 +126,7 @@ func (r *runners) put(owner string, limits cove.Limits, inst runtime.Instance) b
 	if r.closed || r.owners[owner] >= r.perOwner || r.total >= runnersMaxTotal {
 		return false
 	}
-	k := runnerKey{owner, limits}
+	k := keyOf(owner, limits)
 	r.ready[k] = append(r.ready[k], idleRunner{inst: inst, since: time.Now()})
 	r.owners[owner]++
 	r.total++

@@ -142,7 +142,16 @@ func TestRunReuseStaysWithOwner(t *testing.T) {
 	if _, hits, _ := svc.RunnersReady(); hits != 0 {
 		t.Fatalf("a run with other limits got a kept sandbox (%d reuses)", hits)
 	}
-	r4 := runAs(t, svc, ctxA, "bash", boot)
+	// Limits of one execution are the run's own: a run with another
+	// timeout and output cap may have the sandbox.
+	st, err = svc.Run(ctxA, cove.RunRequest{CodeRequest: cove.CodeRequest{Language: "bash", Code: boot}, Limits: cove.Limits{Timeout: 7 * time.Second, OutputBytes: 4096}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r4, err := cove.Collect(st)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if _, hits, _ := svc.RunnersReady(); hits != 1 {
 		t.Fatalf("key a's second run did not reuse its sandbox (%d reuses)", hits)
 	}
@@ -150,6 +159,20 @@ func TestRunReuseStaysWithOwner(t *testing.T) {
 		t.Fatalf("key a's runs saw sandboxes booted at %q and %q, want the same", r1.Stdout, r4.Stdout)
 	}
 	_ = r2
+	// And the run's own timeout holds in the reused sandbox (kept: a's
+	// two, one of them with more memory, and b's).
+	awaitKept(t, svc, 3)
+	st, err = svc.Run(ctxA, cove.RunRequest{CodeRequest: cove.CodeRequest{Language: "bash", Code: "sleep 5"}, Limits: cove.Limits{Timeout: 300 * time.Millisecond}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r5, err := cove.Collect(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, hits, _ := svc.RunnersReady(); hits != 2 || r5.Verdict != cove.VerdictTimeout {
+		t.Fatalf("a reused sandbox with a 300ms timeout: %d reuses, verdict %s", hits, r5.Verdict)
+	}
 }
 
 // TestRunReuseRefusesWhatItCannotReset: a sandbox left with a System V IPC
