@@ -12,10 +12,12 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/cove-sandbox/cove"
+	"github.com/cove-sandbox/cove/internal/runtime/native/nativetest"
 )
 
 // hostileCase is one entry of testdata/hostile/manifest.json.
@@ -268,4 +270,116 @@ func clip(s string) string {
 		return s[:2000] + "...(clipped)"
 	}
 	return s
+}
+
+// pristineScript tells the sandbox's boot time (the agent's start, in clock
+// ticks) and, with builtins only so that it sees no process of its own but
+// its shell, what a new sandbox must not hold: files in the writable
+// directories, changed owners or modes, processes, System V IPC objects.
+const pristineScript = `cd /
+read -r -a st < /proc/1/stat
+echo "boot ${st[21]}"
+shopt -s dotglob nullglob
+for d in /workspace /tmp /dev/shm; do
+  for f in "$d"/*; do [ "$f" = /workspace/check.sh ] || echo "left: $f"; done
+done
+for p in /proc/[0-9]*; do case ${p#/proc/} in 1|$$) ;; *) echo "process: $p";; esac; done
+for k in shm sem msg; do mapfile -t l < /proc/sysvipc/$k; [ ${#l[@]} -le 1 ] || echo "ipc: $k ${#l[@]}"; done
+`
+
+// TestHostileThenReuse runs every program of testdata/hostile as a one-call
+// run in a service that resets and keeps those sandboxes, each program for
+// a key of its own, and then a run of the same key and limits that must
+// find its sandbox pristine, whether it got the hostile program's sandbox,
+// reset, or a new one because the reset was refused.
+func TestHostileThenReuse(t *testing.T) {
+	be, dirs := nativetest.New(t)
+	svc := New(be, Options{Defaults: cove.DefaultLimits(), RunReuse: 1, RunReuseIdle: time.Second, ReapInterval: 100 * time.Millisecond})
+	t.Cleanup(func() { svc.Close(context.Background()) })
+	if err := svc.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join("..", "..", "testdata", "hostile")
+	raw, err := os.ReadFile(filepath.Join(dir, "manifest.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cases []hostileCase
+	if err := json.Unmarshal(raw, &cases); err != nil {
+		t.Fatalf("manifest: %v", err)
+	}
+	subst := strings.NewReplacer("{{HOST_PORT}}", "9", "{{HOST_ABSTRACT}}", "cove-none", "{{HOST_DATA_DIR}}", dirs.Data)
+	var reused atomic.Int64
+	t.Run("programs", func(t *testing.T) {
+		for _, c := range cases {
+			t.Run(c.Name, func(t *testing.T) {
+				t.Parallel()
+				if hostileThenCheck(t, svc, dir, c, subst) {
+					reused.Add(1)
+				}
+			})
+		}
+	})
+	t.Logf("%d of %d hostile programs left a sandbox that was reset and reused", reused.Load(), len(cases))
+	// Most programs end with nothing a reset refuses: the reset itself
+	// must have been put to the test.
+	if n := reused.Load(); n < int64(len(cases))/2 {
+		t.Errorf("only %d of %d sandboxes were reused after their hostile program", n, len(cases))
+	}
+}
+
+// hostileThenCheck runs a check, c's program and the check again, as one
+// key with c's limits, and reports whether the last check had the
+// sandbox the program ran in.
+func hostileThenCheck(t *testing.T, svc *Service, dir string, c hostileCase, subst *strings.Replacer) bool {
+	src, err := os.ReadFile(filepath.Join(dir, c.File))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	ctx = cove.WithKey(ctx, &cove.Key{ID: "hostile-" + c.Name})
+	limits := c.limits(t)
+	check := func(what string) string {
+		// The check's own timeout and output cap: they do not change
+		// which sandbox it gets.
+		l := limits
+		l.Timeout, l.OutputBytes = 20*time.Second, 64<<10
+		st, err := svc.Run(ctx, cove.RunRequest{CodeRequest: cove.CodeRequest{Language: "bash", Code: pristineScript, Filename: "check.sh"}, Limits: l})
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		res, err := cove.Collect(st)
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		boot, rest, _ := strings.Cut(res.Stdout, "\n")
+		if res.Verdict != cove.VerdictOK || !strings.HasPrefix(boot, "boot ") || rest != "" {
+			t.Fatalf("%s: the sandbox was not pristine (%s): %q %q", what, res.Verdict, res.Stdout, res.Stderr)
+		}
+		return boot
+	}
+	awaitKeptFor := func() {
+		// The reset follows the answer; give it its moment.
+		for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+			if svc.runners.has(keyOf("hostile-"+c.Name, limits.WithDefaults(svc.defaults))) {
+				return
+			}
+		}
+	}
+	before := check("the check before the program")
+	awaitKeptFor()
+	argv := slices.Clone(c.Argv)
+	for i := range argv {
+		argv[i] = subst.Replace(argv[i])
+	}
+	st, err := svc.Run(ctx, cove.RunRequest{CodeRequest: cove.CodeRequest{Language: c.Language, Code: string(src), Filename: c.File, Argv: argv, Env: c.Env}, Limits: limits})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cove.Collect(st); err != nil {
+		t.Fatal(err)
+	}
+	awaitKeptFor()
+	return check("the check after the program") == before
 }

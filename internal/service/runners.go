@@ -160,6 +160,13 @@ func (r *runners) close() []runtime.Instance {
 	return r.expired(time.Now().Add(r.idle + time.Hour))
 }
 
+// has reports whether a sandbox is kept for k.
+func (r *runners) has(k runnerKey) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.ready[k]) > 0
+}
+
 // count returns how many reset sandboxes are kept.
 func (r *runners) count() int {
 	r.mu.Lock()
