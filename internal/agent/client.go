@@ -103,6 +103,14 @@ func (c *Client) openWith(typ byte, payload []byte) (*yamux.Stream, error) {
 	return st, nil
 }
 
+// abandon ends st at once, for a caller that no longer waits for it.
+// Closing a yamux stream only half-closes it: a read still waits for the
+// agent's answer, or for the stream's close timeout (seconds).
+func abandon(st *yamux.Stream) {
+	st.Close()
+	st.SetDeadline(time.Now())
+}
+
 // call sends a request and waits for its single result frame.
 func (c *Client) call(ctx context.Context, req *Request) ([]byte, error) {
 	st, err := c.open(ctx, req)
@@ -110,7 +118,7 @@ func (c *Client) call(ctx context.Context, req *Request) ([]byte, error) {
 		return nil, err
 	}
 	defer st.Close()
-	stop := context.AfterFunc(ctx, func() { st.Close() })
+	stop := context.AfterFunc(ctx, func() { abandon(st) })
 	defer stop()
 	typ, payload, err := readFrame(st)
 	if err != nil {

@@ -260,7 +260,7 @@ func callItems[T any](ctx context.Context, c *Client, req *Request, limit int, f
 		return nil, err
 	}
 	defer st.Close()
-	stop := context.AfterFunc(ctx, func() { st.Close() })
+	stop := context.AfterFunc(ctx, func() { abandon(st) })
 	defer stop()
 	items := []T{}
 	for {
@@ -302,7 +302,7 @@ func (c *Client) upload(ctx context.Context, req *Request, r io.Reader) ([]byte,
 		return nil, err
 	}
 	defer st.Close()
-	stop := context.AfterFunc(ctx, func() { st.Close() })
+	stop := context.AfterFunc(ctx, func() { abandon(st) })
 	defer stop()
 	readErr := make(chan error, 1)
 	go func() {
@@ -363,7 +363,7 @@ func (c *Client) openDownload(ctx context.Context, req *Request) (*yamux.Stream,
 	if err != nil {
 		return nil, nil, err
 	}
-	stop := context.AfterFunc(ctx, func() { st.Close() })
+	stop := context.AfterFunc(ctx, func() { abandon(st) })
 	defer stop()
 	typ, payload, err := readFrame(st)
 	if err != nil {
@@ -396,7 +396,7 @@ type downloadReader struct {
 }
 
 func newDownloadReader(ctx context.Context, st *yamux.Stream) *downloadReader {
-	return &downloadReader{st: st, ctx: ctx, stop: context.AfterFunc(ctx, func() { st.Close() })}
+	return &downloadReader{st: st, ctx: ctx, stop: context.AfterFunc(ctx, func() { abandon(st) })}
 }
 
 func (d *downloadReader) Read(p []byte) (int, error) {

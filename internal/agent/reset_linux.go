@@ -15,8 +15,8 @@ import (
 // A reset returns a sandbox to the state it booted in, so that the host can
 // hand it to another one-call run of the same owner instead of creating a
 // new one: no process but the agent, empty workspace, /tmp and /dev/shm
-// with their original owners, modes and no extended attributes, and no
-// System V IPC object. Whatever a reset cannot vouch for, it refuses, and
+// with their original owners and modes, and neither inode flags nor
+// extended attributes, and no System V IPC object. Whatever a reset cannot vouch for, it refuses, and
 // the host destroys the sandbox instead.
 
 // resetMaxEntries bounds the files and directories a reset removes: a
@@ -85,7 +85,27 @@ func resetOne(d resetDir, budget *int64, res *ResetResult) error {
 	if err := unix.Fchmod(fd, d.mode); err != nil {
 		return err
 	}
+	if err := clearInodeFlags(fd); err != nil {
+		return err
+	}
 	return removeXattrs(fd)
+}
+
+// clearInodeFlags clears the inode flags (chattr) of fd, which a new
+// directory does not have and its owner may set (no-dump, no-atime,
+// no-copy-on-write, which new files inherit, ...).
+func clearInodeFlags(fd int) error {
+	flags, err := unix.IoctlGetUint32(fd, unix.FS_IOC_GETFLAGS)
+	if err == unix.ENOTTY || err == unix.EOPNOTSUPP || err == unix.ENOSYS {
+		return nil
+	}
+	if err != nil || flags == 0 {
+		return err
+	}
+	if err := unix.IoctlSetPointerInt(fd, unix.FS_IOC_SETFLAGS, 0); err != nil {
+		return fmt.Errorf("clearing inode flags %#x: %w", flags, err)
+	}
+	return nil
 }
 
 // emptyAt removes everything in the directory dirfd. It never follows a

@@ -220,8 +220,22 @@ func (s *Service) recycle(ctx context.Context, sb *sandbox, owner string, limits
 		return false
 	default:
 	}
-	rctx, cancel := context.WithTimeout(ctx, resetTimeout)
+	// The reset must not race a request that found the sandbox before it
+	// left s.live (an upload, an exec through its id): wait for them all.
+	// None can begin any more.
+	deadline := time.Now().Add(resetTimeout)
+	for sb.inflight.Load() > 0 {
+		if time.Now().After(deadline) || s.ctx.Err() != nil {
+			s.log.Debug("one-call sandbox not reused: requests still in progress", "id", sb.id)
+			return false
+		}
+		time.Sleep(time.Millisecond)
+	}
+	// A reset ends with its deadline or with the service.
+	rctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
+	stop := context.AfterFunc(s.ctx, cancel)
+	defer stop()
 	res, err := sb.inst.Agent().Reset(rctx)
 	if err != nil {
 		s.log.Debug("one-call sandbox not reused", "id", sb.id, "why", err)

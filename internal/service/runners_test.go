@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -72,6 +73,7 @@ ln -s /etc/passwd /workspace/link
 mkdir /workspace/locked && echo y > /workspace/locked/z && chmod 000 /workspace/locked
 echo t > /tmp/t && mkdir /tmp/dir && echo s > /dev/shm/s
 chmod 700 /workspace
+chattr +dAC /workspace
 setfattr -n user.mark -v 1 /workspace 2>/dev/null || python3 -c 'import os; os.setxattr("/workspace", "user.mark", b"1")'
 (setsid sleep 1000 >/dev/null 2>&1 &)
 hostname; id -u
@@ -86,7 +88,11 @@ hostname; id -u
 import os, stat
 print(sorted(os.listdir("/workspace")), sorted(os.listdir("/tmp")), sorted(os.listdir("/dev/shm")))
 st = os.stat("/workspace")
-print(oct(stat.S_IMODE(st.st_mode)), st.st_uid, st.st_gid, os.listxattr("/workspace"))
+import array, fcntl
+flags = array.array("i", [0])
+fd = os.open("/workspace", os.O_RDONLY)
+fcntl.ioctl(fd, 0x80086601, flags)
+print(oct(stat.S_IMODE(st.st_mode)), st.st_uid, st.st_gid, os.listxattr("/workspace"), hex(flags[0]))
 print(oct(stat.S_IMODE(os.stat("/tmp").st_mode)), oct(stat.S_IMODE(os.stat("/dev/shm").st_mode)))
 print(sorted(int(p) for p in os.listdir("/proc") if p.isdigit() and int(p) != os.getpid()))
 `
@@ -94,7 +100,7 @@ print(sorted(int(p) for p in os.listdir("/proc") if p.isdigit() and int(p) != os
 	if _, hits, _ := svc.RunnersReady(); hits != hits0+1 {
 		t.Fatalf("the second run did not reuse the sandbox (%d reuses, want %d)", hits, hits0+1)
 	}
-	want := "['main.py'] [] []\n0o755 1000 1000 []\n0o1777 0o1777\n[1]\n"
+	want := "['main.py'] [] []\n0o755 1000 1000 [] 0x0\n0o1777 0o1777\n[1]\n"
 	if second.Verdict != cove.VerdictOK || second.Stdout != want {
 		t.Fatalf("the reused sandbox was not as new:\n got %q (%s, %q)\nwant %q", second.Stdout, second.Verdict, second.Stderr, want)
 	}
@@ -230,5 +236,87 @@ func TestRunReuseFreesDisk(t *testing.T) {
 	}
 	if _, hits, _ := svc.RunnersReady(); hits != 1 {
 		t.Fatalf("the second run did not reuse the sandbox (%d reuses)", hits)
+	}
+}
+
+// TestRunReuseWaitsForRequests: a request that reached a one-call run's
+// sandbox through its id while the run lasted (here an upload still
+// streaming when the run ends) is over before the reset begins, so what
+// it wrote is gone for the next run.
+func TestRunReuseWaitsForRequests(t *testing.T) {
+	svc := newReuseService(t)
+	ctx := context.Background()
+	started := make(chan cove.Stream, 1)
+	go func() {
+		st, err := svc.Run(ctx, cove.RunRequest{CodeRequest: cove.CodeRequest{Language: "bash", Code: "sleep 0.5"}})
+		if err != nil {
+			t.Error(err)
+		}
+		started <- st
+	}()
+	var id string
+	for deadline := time.Now().Add(10 * time.Second); id == ""; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the run's sandbox never showed in the list")
+		}
+		if l, err := svc.ListSandboxes(ctx, cove.ListOptions{}); err == nil && len(l.Sandboxes) == 1 {
+			id = l.Sandboxes[0].ID
+		}
+	}
+	pr, pw := io.Pipe()
+	uploaded := make(chan error, 1)
+	go func() {
+		_, err := svc.WriteFile(ctx, id, "late.txt", pr, 0o644)
+		uploaded <- err
+	}()
+	pw.Write([]byte("written while the run lasted, "))
+	st := <-started
+	if res, err := cove.Collect(st); err != nil || res.Verdict != cove.VerdictOK {
+		t.Fatalf("run: %v %+v", err, res)
+	}
+	// The run has ended; its sandbox is being made ready for the next.
+	time.Sleep(100 * time.Millisecond)
+	pw.Write([]byte("and finished after it"))
+	pw.Close()
+	if err := <-uploaded; err != nil {
+		t.Fatalf("upload: %v", err)
+	}
+	awaitKept(t, svc, 1)
+	res := runAs(t, svc, ctx, "bash", "ls /workspace")
+	if _, hits, _ := svc.RunnersReady(); hits != 1 {
+		t.Fatalf("the next run did not reuse the sandbox (%d reuses)", hits)
+	}
+	if res.Stdout != "main.sh\n" {
+		t.Fatalf("the next run found %q in its workspace, want only its program", res.Stdout)
+	}
+}
+
+// TestShutdownDuringReset: a server that shuts down while it resets a
+// one-call sandbox destroys that sandbox before it returns.
+func TestShutdownDuringReset(t *testing.T) {
+	svc, dirs := newReuseServiceDirs(t)
+	ctx := context.Background()
+	// A sandbox with a twentieth of a core and thousands of files takes
+	// its agent seconds to empty.
+	st, err := svc.Run(ctx, cove.RunRequest{
+		CodeRequest: cove.CodeRequest{Language: "bash", Code: "mkdir /workspace/m && cd /workspace/m && seq 3000 | xargs touch"},
+		Limits:      cove.Limits{CPUs: 0.05},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, err := cove.Collect(st); err != nil || res.Verdict != cove.VerdictOK {
+		t.Fatalf("run: %v %+v", err, res)
+	}
+	start := time.Now()
+	if err := svc.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	took := time.Since(start)
+	if ws, err := os.ReadDir(filepath.Join(dirs.Data, "volume", "ws")); err != nil || len(ws) > 0 {
+		t.Fatalf("workspaces left after Shutdown: %v %v", ws, err)
+	}
+	if took > 5*time.Second {
+		t.Fatalf("Shutdown took %s: the reset was not cut short", took)
 	}
 }

@@ -624,18 +624,24 @@ func (s *Service) running(ctx context.Context, id string) (*sandbox, func(), err
 	if err != nil {
 		return nil, nil, err
 	}
+	// The request counts from the moment it finds the sandbox live, so
+	// that one who takes the sandbox out of s.live (a one-call run's
+	// reset) can wait for every request that found it.
 	s.mu.Lock()
 	sb := s.live[id]
+	if sb != nil {
+		sb.inflight.Add(1)
+	}
 	s.mu.Unlock()
 	if sb == nil {
 		return nil, nil, cove.Errorf(cove.CodeConflict, "sandbox %s is %s: start it first", id, r.State)
 	}
 	select {
 	case <-sb.inst.Done():
+		sb.inflight.Add(-1)
 		return nil, nil, cove.Errorf(cove.CodeConflict, "sandbox %s has died: start it again (its files are kept)", id)
 	default:
 	}
-	sb.inflight.Add(1)
 	sb.touch()
 	return sb, func() {
 		sb.touch()
@@ -672,6 +678,18 @@ func (s *Service) Shutdown(ctx context.Context) error {
 	s.loop.Wait()
 	s.pool.close(context.WithoutCancel(ctx))
 	s.closeRunners(context.WithoutCancel(ctx))
+	// One-call sandboxes still being removed, or reset (which the end of
+	// s.ctx cuts short), go before the process does.
+	torn := make(chan struct{})
+	go func() {
+		s.teardowns.Wait()
+		close(torn)
+	}()
+	select {
+	case <-torn:
+	case <-time.After(10 * time.Second):
+		s.log.Warn("one-call sandboxes still being removed; the next start removes what is left")
+	}
 	s.mu.Lock()
 	ids := make([]string, 0, len(s.live))
 	for id := range s.live {
