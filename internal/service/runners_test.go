@@ -248,7 +248,7 @@ func TestRunReuseWaitsForRequests(t *testing.T) {
 	ctx := context.Background()
 	started := make(chan cove.Stream, 1)
 	go func() {
-		st, err := svc.Run(ctx, cove.RunRequest{CodeRequest: cove.CodeRequest{Language: "bash", Code: "sleep 0.5"}})
+		st, err := svc.Run(ctx, cove.RunRequest{CodeRequest: cove.CodeRequest{Language: "bash", Code: "sleep 1.5"}})
 		if err != nil {
 			t.Error(err)
 		}
@@ -259,8 +259,11 @@ func TestRunReuseWaitsForRequests(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatal("the run's sandbox never showed in the list")
 		}
+		// Listed, and live (the record comes first).
 		if l, err := svc.ListSandboxes(ctx, cove.ListOptions{}); err == nil && len(l.Sandboxes) == 1 {
-			id = l.Sandboxes[0].ID
+			if _, err := svc.ListFiles(ctx, l.Sandboxes[0].ID, "", false); err == nil {
+				id = l.Sandboxes[0].ID
+			}
 		}
 	}
 	pr, pw := io.Pipe()
@@ -269,14 +272,26 @@ func TestRunReuseWaitsForRequests(t *testing.T) {
 		_, err := svc.WriteFile(ctx, id, "late.txt", pr, 0o644)
 		uploaded <- err
 	}()
-	pw.Write([]byte("written while the run lasted, "))
+	write := func(data string) {
+		wrote := make(chan struct{})
+		go func() {
+			pw.Write([]byte(data))
+			close(wrote)
+		}()
+		select {
+		case <-wrote:
+		case err := <-uploaded:
+			t.Fatalf("the upload ended before all was written: %v", err)
+		}
+	}
+	write("written while the run lasted, ")
 	st := <-started
 	if res, err := cove.Collect(st); err != nil || res.Verdict != cove.VerdictOK {
 		t.Fatalf("run: %v %+v", err, res)
 	}
 	// The run has ended; its sandbox is being made ready for the next.
 	time.Sleep(100 * time.Millisecond)
-	pw.Write([]byte("and finished after it"))
+	write("and finished after it")
 	pw.Close()
 	if err := <-uploaded; err != nil {
 		t.Fatalf("upload: %v", err)

@@ -634,6 +634,10 @@ func (s *Service) running(ctx context.Context, id string) (*sandbox, func(), err
 	}
 	s.mu.Unlock()
 	if sb == nil {
+		if r.State == cove.StateRunning {
+			// Its record is written before it runs, and goes after.
+			return nil, nil, cove.Errorf(cove.CodeConflict, "sandbox %s is starting or going away: try again in a moment", id)
+		}
 		return nil, nil, cove.Errorf(cove.CodeConflict, "sandbox %s is %s: start it first", id, r.State)
 	}
 	select {
