@@ -274,11 +274,11 @@ func (s *Service) Run(ctx context.Context, req cove.RunRequest) (cove.Stream, er
 	// anyway. The answer is complete before the teardown is.
 	destroy := func() {
 		release()
+		var keep func(context.Context, *sandbox) bool
 		if reuse {
-			s.recycleLater(ctx, info.ID, info.Owner, info.Limits)
-		} else {
-			s.removeLater(ctx, info.ID)
+			keep = func(ctx context.Context, sb *sandbox) bool { return s.recycle(ctx, sb, info.Owner, info.Limits) }
 		}
+		s.removeLater(ctx, info.ID, keep)
 	}
 	st, err := s.runCode(ctx, info.ID, req.CodeRequest, req.Files, true)
 	if err != nil {

@@ -95,20 +95,27 @@ for p in sorted(os.listdir("/proc")):
         pass
 `
 
+// hostileCases reads testdata/hostile/manifest.json; dir holds the
+// programs.
+func hostileCases(t *testing.T) (dir string, cases []hostileCase) {
+	t.Helper()
+	dir = filepath.Join("..", "..", "testdata", "hostile")
+	raw, err := os.ReadFile(filepath.Join(dir, "manifest.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(raw, &cases); err != nil {
+		t.Fatalf("manifest: %v", err)
+	}
+	return dir, cases
+}
+
 // TestHostileSuite runs every program of testdata/hostile in a real sandbox
 // and checks the outcome the manifest expects; then that the host is
 // unharmed and nothing was left behind.
 func TestHostileSuite(t *testing.T) {
 	svc, dirs := newTestService(t)
-	dir := filepath.Join("..", "..", "testdata", "hostile")
-	raw, err := os.ReadFile(filepath.Join(dir, "manifest.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var cases []hostileCase
-	if err := json.Unmarshal(raw, &cases); err != nil {
-		t.Fatalf("manifest: %v", err)
-	}
+	dir, cases := hostileCases(t)
 	if len(cases) < 30 {
 		t.Fatalf("the hostile suite has %d programs, want at least 30", len(cases))
 	}
@@ -299,15 +306,7 @@ func TestHostileThenReuse(t *testing.T) {
 	if err := svc.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	dir := filepath.Join("..", "..", "testdata", "hostile")
-	raw, err := os.ReadFile(filepath.Join(dir, "manifest.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var cases []hostileCase
-	if err := json.Unmarshal(raw, &cases); err != nil {
-		t.Fatalf("manifest: %v", err)
-	}
+	dir, cases := hostileCases(t)
 	subst := strings.NewReplacer("{{HOST_PORT}}", "9", "{{HOST_ABSTRACT}}", "cove-none", "{{HOST_DATA_DIR}}", dirs.Data)
 	var reused atomic.Int64
 	t.Run("programs", func(t *testing.T) {
@@ -345,14 +344,7 @@ func hostileThenCheck(t *testing.T, svc *Service, dir string, c hostileCase, sub
 		// which sandbox it gets.
 		l := limits
 		l.Timeout, l.OutputBytes = 20*time.Second, 64<<10
-		st, err := svc.Run(ctx, cove.RunRequest{CodeRequest: cove.CodeRequest{Language: "bash", Code: pristineScript, Filename: "check.sh"}, Limits: l})
-		if err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
-		res, err := cove.Collect(st)
-		if err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
+		res := runIn(t, ctx, svc, cove.RunRequest{CodeRequest: cove.CodeRequest{Language: "bash", Code: pristineScript, Filename: "check.sh"}, Limits: l})
 		boot, rest, _ := strings.Cut(res.Stdout, "\n")
 		if res.Verdict != cove.VerdictOK || !strings.HasPrefix(boot, "boot ") || rest != "" {
 			t.Fatalf("%s: the sandbox was not pristine (%s): %q %q", what, res.Verdict, res.Stdout, res.Stderr)
@@ -373,13 +365,7 @@ func hostileThenCheck(t *testing.T, svc *Service, dir string, c hostileCase, sub
 	for i := range argv {
 		argv[i] = subst.Replace(argv[i])
 	}
-	st, err := svc.Run(ctx, cove.RunRequest{CodeRequest: cove.CodeRequest{Language: c.Language, Code: string(src), Filename: c.File, Argv: argv, Env: c.Env}, Limits: limits})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := cove.Collect(st); err != nil {
-		t.Fatal(err)
-	}
+	runIn(t, ctx, svc, cove.RunRequest{CodeRequest: cove.CodeRequest{Language: c.Language, Code: string(src), Filename: c.File, Argv: argv, Env: c.Env}, Limits: limits})
 	awaitKeptFor()
 	return check("the check after the program") == before
 }

@@ -160,47 +160,11 @@ func (r *runners) close() []runtime.Instance {
 	return r.expired(time.Now().Add(r.idle + time.Hour))
 }
 
-// has reports whether a sandbox is kept for k.
-func (r *runners) has(k runnerKey) bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return len(r.ready[k]) > 0
-}
-
 // count returns how many reset sandboxes are kept.
 func (r *runners) count() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.total
-}
-
-// recycleLater is removeLater for a one-call sandbox that may be reused:
-// the record goes at once, and in the background the sandbox is reset and
-// kept for its owner's next run, or destroyed when it cannot be.
-func (s *Service) recycleLater(ctx context.Context, id, owner string, limits cove.Limits) {
-	ctx = context.WithoutCancel(ctx)
-	s.mu.Lock()
-	sb := s.live[id]
-	delete(s.live, id)
-	closed := s.closed
-	if !closed {
-		s.teardowns.Add(1)
-	}
-	s.mu.Unlock()
-	if err := s.records.DeleteSandbox(ctx, id); err != nil {
-		s.log.Error("deleting the record of a one-call sandbox", "id", id, "err", err)
-	}
-	if closed {
-		s.destroy(ctx, id, sb)
-		return
-	}
-	go func() {
-		defer s.teardowns.Done()
-		if sb != nil && s.recycle(ctx, sb, owner, limits) {
-			return
-		}
-		s.destroy(ctx, id, sb)
-	}()
 }
 
 // recycle resets sb and keeps it for owner's next run; false means it was

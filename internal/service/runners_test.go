@@ -47,17 +47,7 @@ func awaitKept(t *testing.T, svc *Service, n int) {
 
 func runAs(t *testing.T, svc *Service, ctx context.Context, lang, code string) *cove.ExecResult {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
-	defer cancel()
-	st, err := svc.Run(ctx, cove.RunRequest{CodeRequest: cove.CodeRequest{Language: lang, Code: code}})
-	if err != nil {
-		t.Fatalf("run: %v", err)
-	}
-	res, err := cove.Collect(st)
-	if err != nil {
-		t.Fatalf("collect: %v", err)
-	}
-	return res
+	return runIn(t, ctx, svc, cove.RunRequest{CodeRequest: cove.CodeRequest{Language: lang, Code: code}})
 }
 
 // TestRunReuseLeavesNothing: what a run leaves behind in its sandbox is gone
@@ -138,26 +128,13 @@ func TestRunReuseStaysWithOwner(t *testing.T) {
 		t.Fatalf("key b got key a's sandbox (%d reuses)", hits)
 	}
 	awaitKept(t, svc, 2)
-	st, err := svc.Run(ctxA, cove.RunRequest{CodeRequest: cove.CodeRequest{Language: "bash", Code: boot}, Limits: cove.Limits{MemoryBytes: 100 << 20}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := cove.Collect(st); err != nil {
-		t.Fatal(err)
-	}
+	runIn(t, ctxA, svc, cove.RunRequest{CodeRequest: cove.CodeRequest{Language: "bash", Code: boot}, Limits: cove.Limits{MemoryBytes: 100 << 20}})
 	if _, hits, _ := svc.RunnersReady(); hits != 0 {
 		t.Fatalf("a run with other limits got a kept sandbox (%d reuses)", hits)
 	}
 	// Limits of one execution are the run's own: a run with another
 	// timeout and output cap may have the sandbox.
-	st, err = svc.Run(ctxA, cove.RunRequest{CodeRequest: cove.CodeRequest{Language: "bash", Code: boot}, Limits: cove.Limits{Timeout: 7 * time.Second, OutputBytes: 4096}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r4, err := cove.Collect(st)
-	if err != nil {
-		t.Fatal(err)
-	}
+	r4 := runIn(t, ctxA, svc, cove.RunRequest{CodeRequest: cove.CodeRequest{Language: "bash", Code: boot}, Limits: cove.Limits{Timeout: 7 * time.Second, OutputBytes: 4096}})
 	if _, hits, _ := svc.RunnersReady(); hits != 1 {
 		t.Fatalf("key a's second run did not reuse its sandbox (%d reuses)", hits)
 	}
@@ -168,14 +145,7 @@ func TestRunReuseStaysWithOwner(t *testing.T) {
 	// And the run's own timeout holds in the reused sandbox (kept: a's
 	// two, one of them with more memory, and b's).
 	awaitKept(t, svc, 3)
-	st, err = svc.Run(ctxA, cove.RunRequest{CodeRequest: cove.CodeRequest{Language: "bash", Code: "sleep 5"}, Limits: cove.Limits{Timeout: 300 * time.Millisecond}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r5, err := cove.Collect(st)
-	if err != nil {
-		t.Fatal(err)
-	}
+	r5 := runIn(t, ctxA, svc, cove.RunRequest{CodeRequest: cove.CodeRequest{Language: "bash", Code: "sleep 5"}, Limits: cove.Limits{Timeout: 300 * time.Millisecond}})
 	if _, hits, _ := svc.RunnersReady(); hits != 2 || r5.Verdict != cove.VerdictTimeout {
 		t.Fatalf("a reused sandbox with a 300ms timeout: %d reuses, verdict %s", hits, r5.Verdict)
 	}
@@ -221,14 +191,7 @@ func TestRunReuseFreesDisk(t *testing.T) {
 	// to fit.
 	fill := `head -c 40M /dev/urandom > "$(mktemp -p /workspace)" && echo filled`
 	for i := 0; i < 2; i++ {
-		st, err := svc.Run(ctx, cove.RunRequest{CodeRequest: cove.CodeRequest{Language: "bash", Code: fill}, Limits: limits})
-		if err != nil {
-			t.Fatal(err)
-		}
-		res, err := cove.Collect(st)
-		if err != nil {
-			t.Fatal(err)
-		}
+		res := runIn(t, ctx, svc, cove.RunRequest{CodeRequest: cove.CodeRequest{Language: "bash", Code: fill}, Limits: limits})
 		if res.Verdict != cove.VerdictOK || res.Stdout != "filled\n" {
 			t.Fatalf("run %d: %s %q %q", i, res.Verdict, res.Stdout, res.Stderr)
 		}
@@ -313,15 +276,12 @@ func TestShutdownDuringReset(t *testing.T) {
 	ctx := context.Background()
 	// A sandbox with a twentieth of a core and thousands of files takes
 	// its agent seconds to empty.
-	st, err := svc.Run(ctx, cove.RunRequest{
+	res := runIn(t, ctx, svc, cove.RunRequest{
 		CodeRequest: cove.CodeRequest{Language: "bash", Code: "mkdir /workspace/m && cd /workspace/m && seq 3000 | xargs touch"},
 		Limits:      cove.Limits{CPUs: 0.05},
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res, err := cove.Collect(st); err != nil || res.Verdict != cove.VerdictOK {
-		t.Fatalf("run: %v %+v", err, res)
+	if res.Verdict != cove.VerdictOK {
+		t.Fatalf("run: %+v", res)
 	}
 	start := time.Now()
 	if err := svc.Shutdown(ctx); err != nil {
@@ -334,4 +294,11 @@ func TestShutdownDuringReset(t *testing.T) {
 	if took > 5*time.Second {
 		t.Fatalf("Shutdown took %s: the reset was not cut short", took)
 	}
+}
+
+// has reports whether a sandbox is kept for k.
+func (r *runners) has(k runnerKey) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.ready[k]) > 0
 }

@@ -593,8 +593,9 @@ func (s *Service) destroy(ctx context.Context, id string, sb *sandbox) error {
 // for the teardown: the record goes at once, so the sandbox no longer
 // counts against its owner's quotas, and the processes, cgroups and
 // workspace go in the background. Should cove die in between, the next
-// start's sweep removes what has no record.
-func (s *Service) removeLater(ctx context.Context, id string) {
+// start's sweep removes what has no record. When keep is given, it may
+// keep the sandbox instead (a reset for reuse), in the background too.
+func (s *Service) removeLater(ctx context.Context, id string, keep func(context.Context, *sandbox) bool) {
 	ctx = context.WithoutCancel(ctx)
 	s.mu.Lock()
 	sb := s.live[id]
@@ -613,6 +614,9 @@ func (s *Service) removeLater(ctx context.Context, id string) {
 	}
 	go func() {
 		defer s.teardowns.Done()
+		if keep != nil && sb != nil && keep(ctx, sb) {
+			return
+		}
 		s.destroy(ctx, id, sb)
 	}()
 }

@@ -13,7 +13,13 @@ import (
 
 func run(t *testing.T, svc *Service, req cove.RunRequest) *cove.ExecResult {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	return runIn(t, context.Background(), svc, req)
+}
+
+// runIn is run with ctx, which may carry a key.
+func runIn(t *testing.T, ctx context.Context, svc *Service, req cove.RunRequest) *cove.ExecResult {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
 	st, err := svc.Run(ctx, req)
 	if err != nil {
