@@ -226,20 +226,6 @@ func (c *Config) ApplyEnv(getenv func(string) string) error {
 	if v := getenv("ANTHROPIC_BASE_URL"); v != "" {
 		c.AI.BaseURL = strings.TrimSpace(v)
 	}
-	if v := getenv("COVE_POOL_SIZE"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			probs = append(probs, fmt.Sprintf("COVE_POOL_SIZE: %q is not a whole number", v))
-		}
-		c.PoolSize = n
-	}
-	if v := getenv("COVE_RUN_REUSE"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			probs = append(probs, fmt.Sprintf("COVE_RUN_REUSE: %q is not a whole number", v))
-		}
-		c.RunReuse = n
-	}
 	for _, kv := range []struct {
 		name string
 		dst  *time.Duration
@@ -283,7 +269,7 @@ func (c *Config) ApplyEnv(getenv func(string) string) error {
 	for _, kv := range []struct {
 		name string
 		dst  *int
-	}{{"COVE_PIDS", &c.Limits.Pids}, {"COVE_OPEN_FILES", &c.Limits.OpenFiles}} {
+	}{{"COVE_PIDS", &c.Limits.Pids}, {"COVE_OPEN_FILES", &c.Limits.OpenFiles}, {"COVE_POOL_SIZE", &c.PoolSize}, {"COVE_RUN_REUSE", &c.RunReuse}} {
 		if v := getenv(kv.name); v != "" {
 			n, err := strconv.Atoi(v)
 			if err != nil {
