@@ -185,8 +185,10 @@ func copyExactly(w io.Writer, r io.Reader, n int64) error {
 // error, absolute names, names with "..", symbolic and hard links that lead
 // out of the directory, links inside symbolic links, and archives with
 // more than spec.MaxFiles entries or more than spec.MaxBytes of content
-// (a decompression bomb stops there). FIFOs and devices are skipped. An
-// error stops the extraction: what was extracted before it remains.
+// (a decompression bomb stops there). FIFOs and devices are skipped. The
+// archive is extracted into a staging directory and moved into place only
+// once all of it was extracted: an error leaves the destination as it
+// was.
 func (w workspaceFS) archiveIn(spec *ArchiveSpec, body io.Reader) error {
 	rel, err := cleanDirPath(spec.Path)
 	if err != nil {
@@ -200,23 +202,22 @@ func (w workspaceFS) archiveIn(spec *ArchiveSpec, body io.Reader) error {
 		x.maxFiles = defaultArchiveMaxFiles
 	}
 	return w.run(func(root *os.Root) error {
-		if err := root.MkdirAll(rel, 0o755); err != nil {
-			if errors.Is(err, syscall.ENOTDIR) || errors.Is(err, fs.ErrExist) {
-				return &opError{code: cove.CodeConflict, msg: "a file is in the way of directory " + rel, err: err}
-			}
-			return pathError(rel, err)
-		}
-		dest, err := root.OpenRoot(rel)
+		st, err := newStage(root, rel)
 		if err != nil {
-			return pathError(rel, err)
+			return err
 		}
-		defer dest.Close()
-		x.root = dest
-		return x.extract(body)
+		x.root = st.root
+		if err := x.extract(body); err != nil {
+			st.abort()
+			return err
+		}
+		st.dirs = x.dirs
+		return st.commit()
 	})
 }
 
-// extractor extracts one archive into root, the destination directory.
+// extractor extracts one archive into root, a staging directory; the
+// modes of the directories it made are left to the caller (dirs).
 type extractor struct {
 	root     *os.Root
 	base     string // the destination, relative to the workspace, for messages
@@ -274,14 +275,6 @@ func (x *extractor) extract(body io.Reader) error {
 	}
 	if n > maxArchiveTrailer {
 		return invalidf("more than %d bytes follow the end of the archive", maxArchiveTrailer)
-	}
-	for i := len(x.dirs) - 1; i >= 0; i-- {
-		d := x.dirs[i]
-		if err := x.root.Chmod(d.name, d.mode); err != nil {
-			return pathError(x.show(d.name), err)
-		}
-		// Times are best effort: the content is what matters.
-		_ = x.root.Chtimes(d.name, d.mtime, d.mtime)
 	}
 	return nil
 }
@@ -455,6 +448,9 @@ func (x *extractor) hardLink(name, target string) error {
 		return err
 	}
 	if err := x.root.Link(t, name); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return invalidf("archive entry %q is a hard link to %q, which is not an earlier entry of the archive", name, target)
+		}
 		return pathError(x.show(name), err)
 	}
 	return nil

@@ -49,11 +49,28 @@ type ArchiveSpec struct {
 	MaxFiles int   `json:"max_files,omitempty"`
 }
 
+// UploadSpec is an upload of several files, all or nothing: for each
+// file a frameUploadFile with its uploadHeader and frameUpload frames of
+// its content follow the request, then a frameUploadEnd.
+type UploadSpec struct {
+	// MaxBytes caps the content of all the files together (0: no cap but
+	// the workspace's disk limit); MaxFiles caps their number (0: 100000).
+	MaxBytes int64 `json:"max_bytes,omitempty"`
+	MaxFiles int   `json:"max_files,omitempty"`
+}
+
+// uploadHeader begins one file of an UploadSpec upload.
+type uploadHeader struct {
+	Path string `json:"path"`
+	Mode uint32 `json:"mode,omitempty"`
+}
+
 // isFileOp reports whether r is a file operation.
 func (r *Request) isFileOp() bool {
 	return r.Stat != nil || r.List != nil || r.Mkdir != nil || r.Move != nil ||
 		r.Remove != nil || r.Chmod != nil || r.Search != nil || r.Replace != nil ||
-		r.WriteStream != nil || r.ReadStream != nil || r.ArchiveOut != nil || r.ArchiveIn != nil
+		r.WriteStream != nil || r.ReadStream != nil || r.ArchiveOut != nil || r.ArchiveIn != nil ||
+		r.Upload != nil
 }
 
 // Frames of the file operations. File and archive bodies travel in the
@@ -70,6 +87,9 @@ const (
 	// (file infos, search matches, replace counts): results too large for
 	// one frame come in several.
 	frameItems byte = 'L'
+	// frameUploadFile (host to agent) begins the next file of an
+	// UploadSpec upload: its uploadHeader as JSON.
+	frameUploadFile byte = 'N'
 )
 
 // Bounds of the file operations that both sides know.
@@ -214,7 +234,13 @@ func (c *Client) ArchiveOut(ctx context.Context, path, format string) (io.ReadCl
 // links that lead out of the directory, entries inside symbolic links
 // (pre-existing ones included) and more entries or bytes than limits
 // allow, which stops decompression bombs. FIFOs and devices are skipped.
-// On error, what was extracted before it remains.
+// The archive is extracted into a hidden staging directory in the
+// workspace and moved into place only once all of it was extracted and
+// found valid: on error the destination is as it was, and the staging
+// directory is gone. A file of the archive replaces a file (or link) at
+// its path; a directory is merged with the directory at its path; a
+// directory where the archive has a file, a file where it has a
+// directory, or a symbolic link where it has a directory is an error.
 func (c *Client) ArchiveIn(ctx context.Context, path string, r io.Reader, limits ArchiveLimits) error {
 	if limits.MaxBytes <= 0 {
 		limits.MaxBytes = defaultArchiveMaxBytes
@@ -224,6 +250,115 @@ func (c *Client) ArchiveIn(ctx context.Context, path string, r io.Reader, limits
 	}
 	_, err := c.upload(ctx, &Request{ArchiveIn: &ArchiveSpec{Path: path, MaxBytes: limits.MaxBytes, MaxFiles: limits.MaxFiles}}, r)
 	return err
+}
+
+// UploadFile is one file of UploadFiles: its path (relative to the
+// workspace, or absolute under /workspace), permission bits (0: 0644)
+// and content.
+type UploadFile struct {
+	Path string
+	Mode uint32
+	Body io.Reader
+}
+
+// UploadFiles writes the files that next returns, until it returns
+// io.EOF, all or nothing: they are written into a hidden staging
+// directory in the workspace and moved into place, replacing files at
+// their paths and creating parents, only once every one was received
+// and found valid. A bad path, a file or directory in the way, a
+// symbolic link where a parent directory goes, or more than
+// limits.MaxBytes of content in all leaves the workspace as it was. It
+// describes the files written, in the order given. If next fails, that
+// error is returned (as an invalid error that wraps it) and nothing is
+// written.
+func (c *Client) UploadFiles(ctx context.Context, next func() (*UploadFile, error), limits ArchiveLimits) ([]*cove.FileInfo, error) {
+	st, err := c.open(ctx, &Request{Upload: &UploadSpec{MaxBytes: limits.MaxBytes, MaxFiles: limits.MaxFiles}})
+	if err != nil {
+		return nil, err
+	}
+	defer st.Close()
+	stop := context.AfterFunc(ctx, func() { abandon(st) })
+	defer stop()
+	readErr := make(chan error, 1)
+	go func() {
+		err := sendFiles(st, next)
+		if err != nil {
+			st.Close()
+		}
+		readErr <- err
+	}()
+	infos := []*cove.FileInfo{}
+	var ferr error
+	for ferr == nil {
+		typ, payload, err := readFrame(st)
+		switch {
+		case err != nil:
+			ferr = streamBroke(ctx, err)
+		case typ == frameItems:
+			var batch []*cove.FileInfo
+			if err := json.Unmarshal(payload, &batch); err != nil {
+				ferr = cove.Errorf(cove.CodeInternal, "malformed items from the agent: %w", err)
+			}
+			infos = append(infos, batch...)
+		case typ == frameResult:
+			ferr = io.EOF
+		default:
+			ferr = frameErr(typ, payload)
+			if ferr == nil {
+				ferr = cove.Errorf(cove.CodeInternal, "unexpected frame %q from the agent", typ)
+			}
+		}
+	}
+	// Stop sending, then wait until next is no longer called.
+	st.Close()
+	var rerr error
+	select {
+	case rerr = <-readErr:
+	case <-ctx.Done():
+	}
+	switch {
+	case rerr != nil:
+		return nil, cove.Errorf(cove.CodeInvalid, "reading the upload: %w", rerr)
+	case ctx.Err() != nil:
+		return nil, ctx.Err()
+	case ferr != io.EOF:
+		return nil, ferr
+	}
+	return infos, nil
+}
+
+// sendFiles sends the files next returns. It returns the error of next
+// or of reading a file, if any; a failed write means the agent stopped
+// reading, and its answer says why.
+func sendFiles(w io.Writer, next func() (*UploadFile, error)) error {
+	buf := make([]byte, chunkSize)
+	for {
+		f, err := next()
+		if err == io.EOF {
+			writeFrame(w, frameUploadEnd, nil)
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if writeJSONFrame(w, frameUploadFile, uploadHeader{Path: f.Path, Mode: f.Mode}) != nil {
+			return nil
+		}
+		for f.Body != nil {
+			n, err := f.Body.Read(buf)
+			if n > 0 {
+				if writeFrame(w, frameUpload, buf[:n]) != nil {
+					return nil
+				}
+			}
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				return err
+			}
+		}
+	}
 }
 
 func (c *Client) fileInfo(ctx context.Context, req *Request) (*cove.FileInfo, error) {

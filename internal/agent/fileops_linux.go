@@ -101,6 +101,9 @@ func (s *server) handleFileOp(st io.ReadWriteCloser, req *Request) {
 		writeJSONFrame(st, frameResult, struct{}{})
 	case req.ArchiveIn != nil:
 		reply(struct{}{}, w.archiveIn(req.ArchiveIn, &uploadReader{r: st}))
+	case req.Upload != nil:
+		infos, err := w.uploadFiles(req.Upload, &filesReader{r: st})
+		sendItems(st, infos, struct{}{}, err)
 	default:
 		writeError(st, string(cove.CodeInvalid), "empty file operation")
 	}

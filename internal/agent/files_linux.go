@@ -104,14 +104,20 @@ func writeFiles(files []File, uid, gid int) error {
 }
 
 // writeFiles writes small files whole, creating parents. An existing file
-// is truncated and rewritten in place.
+// is truncated and rewritten in place. Every path is checked before a
+// file is written, so that a bad one changes nothing.
 func (w workspaceFS) writeFiles(files []File) error {
+	rels := make([]string, len(files))
+	for i, f := range files {
+		rel, err := cleanRelPath(f.Path)
+		if err != nil {
+			return err
+		}
+		rels[i] = rel
+	}
 	return w.run(func(root *os.Root) error {
-		for _, f := range files {
-			rel, err := cleanRelPath(f.Path)
-			if err != nil {
-				return err
-			}
+		for i, f := range files {
+			rel := rels[i]
 			if err := mkdirParents(root, rel); err != nil {
 				return err
 			}

@@ -125,6 +125,7 @@ type Request struct {
 	ReadStream  *PathSpec            `json:"read_stream,omitempty"`
 	ArchiveOut  *ArchiveSpec         `json:"archive_out,omitempty"`
 	ArchiveIn   *ArchiveSpec         `json:"archive_in,omitempty"`
+	Upload      *UploadSpec          `json:"upload,omitempty"`
 
 	// Stateful code contexts (context_linux.go): each operation but
 	// StartContext and RunCell names the context by its id.
