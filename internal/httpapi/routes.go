@@ -93,7 +93,7 @@ var routes = []route{
 // key in the request's context, turns a returned error into an error
 // answer, recovers from panics and logs the request.
 func (s *server) handler(rt route) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return routeHandler(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w}
 		defer func() {
@@ -123,6 +123,18 @@ func (s *server) handler(rt route) http.Handler {
 			s.writeError(sw, r, err)
 		}
 	})
+}
+
+// routeHandler is the handler of a route, as the mux gives it for a
+// request that matches one; for others the mux gives its own handlers,
+// which answer 404, 405 or a redirect.
+type routeHandler func(http.ResponseWriter, *http.Request)
+
+func (h routeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h(w, r) }
+
+func isRoute(h http.Handler) bool {
+	_, ok := h.(routeHandler)
+	return ok
 }
 
 // authenticate returns the key of the request's bearer token.
@@ -224,6 +236,13 @@ func (s *server) noRoute(w http.ResponseWriter, r *http.Request) {
 	}
 	if rec.status == http.StatusMethodNotAllowed {
 		s.writeError(w, r, statusError(http.StatusMethodNotAllowed, cove.Errorf(cove.CodeInvalid, "method %s is not allowed here (allowed: %s)", r.Method, rec.header.Get("Allow"))))
+		return
+	}
+	if loc := rec.header.Get("Location"); loc != "" && rec.status >= 300 && rec.status < 400 {
+		// The mux would redirect to the path with a slash added (PUT
+		// .../files to .../files/): say so rather than redirect.
+		s.writeError(w, r, cove.Errorf(cove.CodeNotFound, "no such route: %s %s; %s %s takes more after the slash (see /v1/openapi.json)",
+			r.Method, truncate(r.URL.Path), r.Method, truncate(loc)))
 		return
 	}
 	s.writeError(w, r, cove.Errorf(cove.CodeNotFound, "no such route: %s %s (see /v1/openapi.json)", r.Method, r.URL.Path))

@@ -129,12 +129,18 @@ func newServer(svc cove.Service, opts Options) *server {
 	return s
 }
 
-// ServeHTTP answers unknown routes and methods with JSON errors and hands
-// the others to the mux.
+// ServeHTTP answers unclean paths, unknown routes and methods with JSON
+// errors, never a redirect, and hands the others to the mux.
 func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	h.Set("X-Content-Type-Options", "nosniff")
-	if _, pattern := s.mux.Handler(r); pattern == "" {
+	if err := checkCleanPath(r); err != nil {
+		// The mux would redirect to the cleaned path, which for a file
+		// path is another file than the client meant.
+		s.writeError(w, r, err)
+		return
+	}
+	if h, _ := s.mux.Handler(r); !isRoute(h) {
 		s.noRoute(w, r)
 		return
 	}
