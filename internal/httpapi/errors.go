@@ -76,7 +76,11 @@ func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	case string(cove.CodeQuotaExceeded):
 		w.Header().Set("Retry-After", retryAfter)
 	case string(cove.CodeUnauthorized):
-		w.Header().Set("WWW-Authenticate", `Bearer realm="cove"`)
+		// Only a 401 asks for credentials; a 403 says these may not
+		// do it.
+		if status == http.StatusUnauthorized {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="cove"`)
+		}
 	}
 	switch status {
 	case http.StatusRequestTimeout, http.StatusRequestEntityTooLarge, http.StatusUnsupportedMediaType:
