@@ -73,7 +73,11 @@ func (s *server) runCell(w http.ResponseWriter, r *http.Request) error {
 	if err := s.decodeJSON(w, r, &req); err != nil {
 		return err
 	}
-	st, err := s.svc.RunCell(r.Context(), r.PathValue("id"), r.PathValue("cid"), req.Request())
+	cr, err := req.Request()
+	if err != nil {
+		return err
+	}
+	st, err := s.svc.RunCell(r.Context(), r.PathValue("id"), r.PathValue("cid"), cr)
 	if err != nil {
 		return err
 	}

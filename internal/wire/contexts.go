@@ -13,18 +13,25 @@ type ContextList struct {
 
 // CellRequest is the body of POST /v1/sandboxes/{id}/contexts/{cid}/run.
 type CellRequest struct {
-	Code    string   `json:"code"`
+	// Code is required; nil tells a request without it from an empty
+	// cell ("").
+	Code    *string  `json:"code"`
 	Timeout Duration `json:"timeout,omitzero"`
 }
 
 // CellRequestFrom returns r on the wire.
 func CellRequestFrom(r cove.CellRequest) *CellRequest {
-	return &CellRequest{Code: r.Code, Timeout: Duration(r.Timeout)}
+	code := r.Code
+	return &CellRequest{Code: &code, Timeout: Duration(r.Timeout)}
 }
 
-// Request converts w to a cove.CellRequest.
-func (w *CellRequest) Request() cove.CellRequest {
-	return cove.CellRequest{Code: w.Code, Timeout: time.Duration(w.Timeout)}
+// Request converts w to a cove.CellRequest. Errors: invalid (code
+// missing).
+func (w *CellRequest) Request() (cove.CellRequest, error) {
+	if w.Code == nil {
+		return cove.CellRequest{}, errCodeRequired("the cell's source")
+	}
+	return cove.CellRequest{Code: *w.Code, Timeout: time.Duration(w.Timeout)}, nil
 }
 
 // CellRun is the answer of a cell run that does not stream: the result's

@@ -45,6 +45,11 @@ func (w *ExecRequest) Request() (cove.ExecRequest, error) {
 	return out, errs.err("invalid request")
 }
 
+// errCodeRequired is the error of a request without its code.
+func errCodeRequired(what string) error {
+	return cove.Errorf(cove.CodeInvalid, `code is required: send %s as "code" (a string; "" is an empty program)`, what)
+}
+
 func stdinFrom(b []byte) (*string, string) {
 	if b == nil {
 		return nil, ""
@@ -74,8 +79,10 @@ func stdinOf(s *string, enc string) ([]byte, error) {
 
 // CodeRequest is the body of POST /v1/sandboxes/{id}/code.
 type CodeRequest struct {
-	Language      string            `json:"language,omitempty"`
-	Code          string            `json:"code"`
+	Language string `json:"language,omitempty"`
+	// Code is required; nil tells a request without it from an empty
+	// program ("").
+	Code          *string           `json:"code"`
 	Filename      string            `json:"filename,omitempty"`
 	Argv          []string          `json:"argv,omitempty"`
 	Stdin         *string           `json:"stdin,omitempty"`
@@ -87,19 +94,24 @@ type CodeRequest struct {
 // CodeRequestFrom returns r on the wire (StdinReader as for
 // ExecRequestFrom).
 func CodeRequestFrom(r cove.CodeRequest) *CodeRequest {
-	w := &CodeRequest{Language: r.Language, Code: r.Code, Filename: r.Filename, Argv: r.Argv, Env: r.Env, Timeout: Duration(r.Timeout)}
+	code := r.Code
+	w := &CodeRequest{Language: r.Language, Code: &code, Filename: r.Filename, Argv: r.Argv, Env: r.Env, Timeout: Duration(r.Timeout)}
 	w.Stdin, w.StdinEncoding = stdinFrom(r.Stdin)
 	return w
 }
 
-// Request converts w to a cove.CodeRequest. Errors: invalid.
+// Request converts w to a cove.CodeRequest. Errors: invalid (code
+// missing, or a malformed stdin).
 func (w *CodeRequest) Request() (cove.CodeRequest, error) {
+	if w.Code == nil {
+		return cove.CodeRequest{}, errCodeRequired("the program's source")
+	}
 	stdin, err := stdinOf(w.Stdin, w.StdinEncoding)
 	if err != nil {
 		return cove.CodeRequest{}, cove.Errorf(cove.CodeInvalid, "invalid request: %s", err.Error())
 	}
 	return cove.CodeRequest{
-		Language: w.Language, Code: w.Code, Filename: w.Filename, Argv: w.Argv,
+		Language: w.Language, Code: *w.Code, Filename: w.Filename, Argv: w.Argv,
 		Stdin: stdin, Env: w.Env, Timeout: time.Duration(w.Timeout),
 	}, nil
 }
