@@ -15,9 +15,10 @@ import (
 
 // decodeJSON reads a JSON object from r's body into v: at most
 // MaxBodyBytes (413 beyond), no Content-Encoding (415), no unknown fields,
-// nothing after the object. An empty body leaves v as it is, for routes
-// whose fields are all optional. Errors are invalid, with a message that
-// says what is wrong and where.
+// nothing after the object. An empty body is taken as {}: routes whose
+// fields are all optional accept it, and the others say which field is
+// required. Errors are invalid, with a message that says what is wrong
+// and where.
 func (s *server) decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
 	if err := refuseEncoding(r); err != nil {
 		return err
@@ -52,7 +53,12 @@ func decodeJSONFrom(rd io.Reader, v any) error {
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		if errors.Is(err, io.EOF) {
-			return nil // an empty body
+			// An empty body: as {}, so that a type that checks its
+			// required fields as it decodes does.
+			if err := json.Unmarshal([]byte("{}"), v); err != nil {
+				return jsonError(err)
+			}
+			return nil
 		}
 		return jsonError(err)
 	}

@@ -60,3 +60,40 @@ func TestCodeRequired(t *testing.T) {
 		})
 	}
 }
+
+// TestReplaceNewRequired checks that fs/replace without "new" is refused
+// rather than deleting the text, and that "new": "" still deletes it.
+func TestReplaceNewRequired(t *testing.T) {
+	for name, body := range map[string]string{
+		"missing":    `{"paths":["r1.txt"],"old":"hello"}`,
+		"null":       `{"paths":["r1.txt"],"old":"hello","new":null}`,
+		"empty body": ``,
+	} {
+		t.Run(name, func(t *testing.T) {
+			f := &fakeService{}
+			w := serve(t, f, Options{}, "POST", "/v1/sandboxes/x/fs/replace", "user", body)
+			code, msg := errorOf(t, w)
+			if w.Code != 400 || code != "invalid" || msg != `new is required (use "" to delete the text)` {
+				t.Fatalf("%d %s %q", w.Code, code, msg)
+			}
+			if f.last != nil {
+				t.Fatalf("the service got %#v", f.last)
+			}
+		})
+	}
+	bad := []struct{ name, body, want string }{
+		{"unknown field", `{"paths":["a"],"old":"x","new":"y","neww":"z"}`, `invalid JSON body: unknown field "neww"`},
+		{"wrong type", `{"paths":"a","old":"x","new":"y"}`, `field "paths" must be an array, not string`},
+	}
+	for _, c := range bad {
+		w := serve(t, &fakeService{}, Options{}, "POST", "/v1/sandboxes/x/fs/replace", "user", c.body)
+		if code, msg := errorOf(t, w); w.Code != 400 || code != "invalid" || !strings.Contains(msg, c.want) {
+			t.Errorf("%s: %d %s %q", c.name, w.Code, code, msg)
+		}
+	}
+	f := &fakeService{}
+	w := serve(t, f, Options{}, "POST", "/v1/sandboxes/x/fs/replace", "user", `{"paths":["r1.txt"],"old":"hello","new":""}`)
+	if want := (cove.ReplaceRequest{Paths: []string{"r1.txt"}, Old: "hello"}); w.Code != 200 || fmt.Sprintf("%#v", f.last) != fmt.Sprintf("%#v", want) {
+		t.Fatalf("%d %s: service got %#v", w.Code, w.Body, f.last)
+	}
+}

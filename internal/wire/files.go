@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -119,11 +120,34 @@ type SearchRequest struct {
 // SearchResult is the answer of POST .../fs/search.
 type SearchResult = cove.SearchResult
 
-// ReplaceRequest is the body of POST .../fs/replace.
+// ReplaceRequest is the body of POST .../fs/replace. It has the fields of
+// cove.ReplaceRequest, so that the two convert into each other; decoding
+// tells a missing "new" from "" instead.
 type ReplaceRequest struct {
 	Paths []string `json:"paths"`
 	Old   string   `json:"old"`
 	New   string   `json:"new"`
+}
+
+// UnmarshalJSON decodes r strictly (no unknown fields) and refuses an
+// object without "new": replacing with "" deletes the text, which a
+// client that forgot the field did not ask for.
+func (r *ReplaceRequest) UnmarshalJSON(b []byte) error {
+	var v struct {
+		Paths []string `json:"paths"`
+		Old   string   `json:"old"`
+		New   *string  `json:"new"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&v); err != nil {
+		return err
+	}
+	if v.New == nil {
+		return cove.Errorf(cove.CodeInvalid, `new is required (use "" to delete the text)`)
+	}
+	*r = ReplaceRequest{Paths: v.Paths, Old: v.Old, New: *v.New}
+	return nil
 }
 
 // ReplaceResults is the answer of POST .../fs/replace.
