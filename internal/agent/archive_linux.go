@@ -42,6 +42,11 @@ func (w workspaceFS) archiveOut(spec *ArchiveSpec, st io.Writer, stop <-chan str
 		if !fi.IsDir() && !fi.Mode().IsRegular() {
 			return invalidf("not a regular file or directory: %s", rel)
 		}
+		// What cannot be read is found before the first byte is sent:
+		// once the archive streams, an error can only cut it short.
+		if err := checkReadable(root, rel, fi, stop); err != nil {
+			return err
+		}
 		if err := writeJSONFrame(st, frameInfo, fileInfo(rel, fi, "")); err != nil {
 			return errCanceled()
 		}
@@ -74,6 +79,71 @@ func (w workspaceFS) archiveOut(spec *ArchiveSpec, st io.Writer, stop <-chan str
 		}
 		return nil
 	})
+}
+
+// archiveHint is the other way out of an unreadable file in an archive.
+const archiveHint = "or leave it out"
+
+// checkReadable checks that the file rel, or every file and directory of
+// the tree rel, can be read: an archive cannot hold what cannot be read.
+func checkReadable(root *os.Root, rel string, fi fs.FileInfo, stop <-chan struct{}) error {
+	if !fi.IsDir() {
+		f, _, err := openRegular(root, rel)
+		if err != nil {
+			return archiveReadError(root, rel, err)
+		}
+		return f.Close()
+	}
+	if err := canList(root, rel); err != nil {
+		return err
+	}
+	return walk(root, rel, stop, func(child string, cfi fs.FileInfo, _ string) error {
+		switch {
+		case cfi.IsDir():
+			return canList(root, child)
+		case cfi.Mode().IsRegular():
+			f, _, err := openRegular(root, child)
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil // removed since it was listed
+			}
+			if err != nil {
+				return archiveReadError(root, child, err)
+			}
+			f.Close()
+		}
+		return nil
+	})
+}
+
+// canList checks that the directory rel can be listed and its entries
+// looked at.
+func canList(root *os.Root, rel string) error {
+	d, err := root.OpenFile(rel, os.O_RDONLY|syscall.O_DIRECTORY|syscall.O_NONBLOCK, 0)
+	var names []string
+	if err == nil {
+		names, err = d.Readdirnames(1)
+		d.Close()
+		if err == io.EOF {
+			err = nil
+		}
+	}
+	if err == nil && len(names) > 0 {
+		// Search permission: the entries can be looked at.
+		_, err = root.Lstat(path.Join(rel, names[0]))
+	}
+	if err != nil && !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, syscall.ENOTDIR) {
+		return archiveReadError(root, rel, err)
+	}
+	return nil
+}
+
+// archiveReadError words why rel cannot go into an archive.
+func archiveReadError(root *os.Root, rel string, err error) error {
+	var oe *opError
+	if errors.As(err, &oe) && !errors.Is(err, syscall.EACCES) && !errors.Is(err, syscall.EPERM) {
+		return err
+	}
+	return unreadable(root, rel, err, archiveHint)
 }
 
 // addToArchive adds the entry rel, found by a walk, as name.

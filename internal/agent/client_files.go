@@ -120,9 +120,10 @@ type ArchiveLimits struct {
 // Every path below is relative to the workspace, or absolute under
 // /workspace, and is resolved inside it: neither ".." nor a symbolic link
 // leads out. Errors are *cove.Error values with the code not_found,
-// invalid (a bad path or argument, a link out of the workspace, permission
-// denied, no space left), conflict or internal; unavailable when the agent
-// is gone.
+// invalid (a bad path or argument, a link out of the workspace, no space
+// left), conflict (something in the way, or a mode that forbids the
+// sandbox user, which it can change) or internal; unavailable when the
+// agent is gone. No operation reports an error after it made its change.
 
 // Stat describes path without following it if it is a symbolic link.
 func (c *Client) Stat(ctx context.Context, path string) (*cove.FileInfo, error) {
@@ -150,9 +151,9 @@ func (c *Client) Move(ctx context.Context, from, to string) (*cove.FileInfo, err
 }
 
 // Remove deletes path, a directory with everything in it when recursive
-// (a link is removed, not what it points to). Removing what does not
-// exist succeeds; a non-empty directory without recursive is a conflict;
-// the workspace itself is invalid.
+// (a link is removed, not what it points to). What does not exist is
+// not_found; a non-empty directory without recursive is a conflict; the
+// workspace itself is invalid.
 func (c *Client) Remove(ctx context.Context, path string, recursive bool) error {
 	_, err := c.call(ctx, &Request{Remove: &PathSpec{Path: path, Recursive: recursive}})
 	return err
@@ -160,7 +161,8 @@ func (c *Client) Remove(ctx context.Context, path string, recursive bool) error 
 
 // Chmod sets the permission bits of path (or of what it links to, inside
 // the workspace). mode may hold permission bits only: setuid, setgid and
-// sticky are invalid.
+// sticky are invalid, and so is the workspace itself, whose mode every
+// operation needs.
 func (c *Client) Chmod(ctx context.Context, path string, mode uint32) (*cove.FileInfo, error) {
 	return c.fileInfo(ctx, &Request{Chmod: &ChmodSpec{Path: path, Mode: mode}})
 }
@@ -180,11 +182,12 @@ func (c *Client) Search(ctx context.Context, req cove.SearchRequest) (*cove.Sear
 }
 
 // Replace replaces every occurrence of req.Old with req.New in each of
-// req.Paths, in order, and says how many each file got. A changed file is
-// written to a temporary file in its directory that takes its place in
-// one rename, keeping its permission bits. Files larger than 10 MiB,
-// directories and symbolic links are invalid. An error stops the work;
-// the files before it keep their replacements.
+// req.Paths and says how many each file got, all or nothing: every file
+// is checked and its new content written to a temporary file in its
+// directory, keeping its permission bits, before any file is replaced in
+// one rename. Files larger than 10 MiB, directories and symbolic links
+// are invalid; a missing file is not found. An error leaves every file as
+// it was.
 func (c *Client) Replace(ctx context.Context, req cove.ReplaceRequest) ([]*cove.ReplaceResult, error) {
 	return callItems[*cove.ReplaceResult](ctx, c, &Request{Replace: &req}, len(req.Paths), nil)
 }
@@ -218,7 +221,9 @@ func (c *Client) ReadStream(ctx context.Context, path string) (io.ReadCloser, *c
 // ArchiveOut packs path, a directory (empty: the workspace) or a single
 // file, as a "tar" or "zip" archive and streams it. Symbolic links are
 // stored as links and never followed; FIFOs, sockets and devices are left
-// out. An error after the stream began is returned by the reader's Read.
+// out. A file or directory the sandbox user cannot read is a conflict
+// found before the stream begins; an error after it began (the tree
+// changed meanwhile) is returned by the reader's Read.
 func (c *Client) ArchiveOut(ctx context.Context, path, format string) (io.ReadCloser, error) {
 	st, _, err := c.openDownload(ctx, &Request{ArchiveOut: &ArchiveSpec{Path: path, Format: format}})
 	if err != nil {

@@ -119,7 +119,9 @@ func TestClientFileOperations(t *testing.T) {
 	if err := c.Remove(ctx, "pkg", true); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Remove(ctx, "pkg", false); err != nil {
+	err = c.Remove(ctx, "pkg", false)
+	wantCoveCode(t, err, cove.CodeNotFound)
+	if !strings.Contains(err.Error(), "no such file or directory: pkg") {
 		t.Errorf("removing what is gone: %v", err)
 	}
 

@@ -13,7 +13,9 @@ import (
 	"path"
 	"sort"
 	"strings"
+	"sync"
 	"syscall"
+	"time"
 	"unicode/utf8"
 
 	"golang.org/x/sys/unix"
@@ -203,13 +205,20 @@ func pathError(rel string, err error) error {
 	if errors.As(err, &oe) || errors.Is(err, errBadPath) {
 		return err
 	}
+	if errors.Is(err, errRootEscapes()) {
+		return linkOutError(rel, err)
+	}
 	var errno syscall.Errno
 	if errors.As(err, &errno) {
 		code, text := errnoText(errno)
-		return &opError{code: code, msg: text + ": " + rel, err: err}
+		msg := text + ": " + rel
+		if errno == syscall.EACCES || errno == syscall.EPERM {
+			msg += " (the permission bits of it, or of a directory above it, forbid this to the sandbox user: chmod inside the sandbox)"
+		}
+		return &opError{code: code, msg: msg, err: err}
 	}
-	// os.Root's own refusals, such as a link that leads out of it,
-	// possibly wrapped in the error of an operation on a parent.
+	// os.Root's other refusals, possibly wrapped in the error of an
+	// operation on a parent.
 	var pe *fs.PathError
 	if errors.As(err, &pe) {
 		cause := pe.Err
@@ -224,6 +233,33 @@ func pathError(rel string, err error) error {
 	}
 	return &opError{code: cove.CodeInternal, msg: rel + ": " + err.Error(), err: err}
 }
+
+// linkOutError is the error of an operation on rel that os.Root refused
+// because a symbolic link on its way leads out of the workspace.
+func linkOutError(rel string, err error) error {
+	msg := rel + " is a symbolic link that leads outside " + workspaceDir
+	if strings.Contains(rel, "/") {
+		msg = rel + " leads through a symbolic link outside " + workspaceDir
+	}
+	return &opError{code: cove.CodeInvalid, msg: msg + " (file operations follow links only inside the workspace)", err: err}
+}
+
+// errRootEscapes returns the error os.Root gives for a path that would
+// leave it, which the os package does not export: a Root refuses an
+// absolute name with it before any system call.
+var errRootEscapes = sync.OnceValue(func() error {
+	r, err := os.OpenRoot("/")
+	if err != nil {
+		return errors.New("no escape error")
+	}
+	defer r.Close()
+	_, err = r.Lstat("/")
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return errors.New("no escape error")
+})
 
 func errnoText(e syscall.Errno) (cove.Code, string) {
 	switch e {
@@ -240,7 +276,10 @@ func errnoText(e syscall.Errno) (cove.Code, string) {
 		return cove.CodeInvalid, "too many open files (the sandbox's open-files limit; a very deep directory tree needs one per level)"
 	case syscall.ENOSPC, syscall.EDQUOT:
 		return cove.CodeInvalid, "no space left in the workspace: its disk limit is reached (delete files, or give the sandbox a larger disk)"
-	case syscall.EACCES, syscall.EPERM, syscall.ENOTDIR, syscall.EISDIR,
+	case syscall.EACCES, syscall.EPERM:
+		// The file's mode, which the user can change, forbids it.
+		return cove.CodeConflict, e.Error()
+	case syscall.ENOTDIR, syscall.EISDIR,
 		syscall.ELOOP, syscall.ENAMETOOLONG, syscall.EINVAL, syscall.EXDEV,
 		syscall.EROFS, syscall.ENXIO, syscall.EMLINK, syscall.EFBIG,
 		syscall.EOPNOTSUPP:
@@ -488,8 +527,9 @@ func (w workspaceFS) move(from, to string) (*cove.FileInfo, error) {
 	}
 	var info *cove.FileInfo
 	err = w.run(func(root *os.Root) error {
-		if _, err := root.Lstat(src); err != nil {
-			return pathError(src, err)
+		before, err := lstatInfo(root, src)
+		if err != nil {
+			return err
 		}
 		if err := mkdirParents(root, dst); err != nil {
 			return err
@@ -497,8 +537,12 @@ func (w workspaceFS) move(from, to string) (*cove.FileInfo, error) {
 		if err := renameNoReplace(root, src, dst); err != nil {
 			return err
 		}
-		info, err = lstatInfo(root, dst)
-		return err
+		// The move is made: describe it even if dst cannot be looked at.
+		if info, err = lstatInfo(root, dst); err != nil {
+			info = before
+			info.Path, info.Name = dst, path.Base(dst)
+		}
+		return nil
 	})
 	return info, err
 }
@@ -536,7 +580,8 @@ func renameNoReplace(root *os.Root, from, to string) error {
 	return pathError(from, err)
 }
 
-// remove deletes rel; what does not exist is already removed.
+// remove deletes rel; what does not exist is a not_found error. Once rel
+// was found, its removal by someone else at the same moment is success.
 func (w workspaceFS) remove(p string, recursive bool) error {
 	rel, err := cleanRelPath(p)
 	if err != nil {
@@ -548,7 +593,7 @@ func (w workspaceFS) remove(p string, recursive bool) error {
 	return w.run(func(root *os.Root) error {
 		fi, err := root.Lstat(rel)
 		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
-			return nil
+			return &opError{code: cove.CodeNotFound, msg: "no such file or directory: " + rel, err: err}
 		}
 		if err != nil {
 			return pathError(rel, err)
@@ -576,19 +621,38 @@ func (w workspaceFS) chmod(p string, mode uint32) (*cove.FileInfo, error) {
 	if mode&^0o777 != 0 {
 		return nil, invalidf("mode %#o is not allowed: give permission bits only (at most 0777, no setuid, setgid or sticky bit)", mode)
 	}
+	if rel == "." {
+		return nil, chmodRootError()
+	}
 	var info *cove.FileInfo
 	err = w.run(func(root *os.Root) error {
-		if err := root.Chmod(rel, fs.FileMode(mode)); err != nil {
-			return pathError(rel, err)
-		}
 		fi, err := root.Stat(rel)
 		if err != nil {
 			return pathError(rel, err)
 		}
+		// A link to the workspace (or to "." itself) is the workspace.
+		if top, err := root.Stat("."); err == nil && os.SameFile(fi, top) {
+			return chmodRootError()
+		}
+		if err := root.Chmod(rel, fs.FileMode(mode)); err != nil {
+			return pathError(rel, err)
+		}
+		// The change is made: describe it even if the new mode keeps
+		// it from being looked at again.
 		info = fileInfo(rel, fi, "")
+		info.Mode = mode
+		if fi, err := root.Stat(rel); err == nil {
+			info = fileInfo(rel, fi, "")
+		}
 		return nil
 	})
 	return info, err
+}
+
+// chmodRootError refuses to change the workspace's own mode, which every
+// file operation and the sandbox's programs need.
+func chmodRootError() error {
+	return invalidf("the workspace root's mode cannot be changed; chmod a file or directory inside it")
 }
 
 // search finds entries whose name matches req.Name, and lines of text
@@ -742,10 +806,13 @@ func lineText(b []byte) string {
 }
 
 // replace replaces every occurrence of req.Old with req.New in each file,
-// in order. A file is rewritten through a temporary file in its directory
-// that takes its place in one rename, with the same permission bits; a
-// file without an occurrence is left alone. An error stops the work:
-// files before it keep their replacements.
+// all or nothing. Every file is checked (inside the workspace, a regular
+// file, readable, small enough) and its new content written to a
+// temporary file in its directory, with the same permission bits, before
+// any file is replaced; then each temporary file takes its file's place in
+// one rename. An error in the first step removes the temporary files and
+// leaves every file as it was. A file without an occurrence is left
+// alone; a path given twice is edited once.
 func (w workspaceFS) replace(req cove.ReplaceRequest, stop <-chan struct{}) ([]*cove.ReplaceResult, error) {
 	if req.Old == "" {
 		return nil, invalidf("give the text to replace")
@@ -766,15 +833,50 @@ func (w workspaceFS) replace(req cove.ReplaceRequest, stop <-chan struct{}) ([]*
 	}
 	var out []*cove.ReplaceResult
 	err := w.run(func(root *os.Root) error {
+		type edit struct {
+			rel, tmp string
+			n        int
+		}
+		var edits []edit
+		done := map[string]int{}
+		cleanup := func() {
+			for _, e := range edits {
+				if e.tmp != "" {
+					root.Remove(e.tmp)
+				}
+			}
+		}
 		for _, rel := range rels {
+			if _, ok := done[rel]; ok {
+				continue
+			}
 			if stopped(stop) {
+				cleanup()
 				return errCanceled()
 			}
-			n, err := replaceIn(root, rel, []byte(req.Old), []byte(req.New))
+			n, tmp, err := prepareReplace(root, rel, []byte(req.Old), []byte(req.New))
 			if err != nil {
+				cleanup()
 				return err
 			}
-			out = append(out, &cove.ReplaceResult{Path: rel, Replacements: n})
+			done[rel] = n
+			edits = append(edits, edit{rel: rel, tmp: tmp, n: n})
+		}
+		for i, e := range edits {
+			if e.tmp == "" {
+				continue
+			}
+			if err := root.Rename(e.tmp, e.rel); err != nil {
+				edits = edits[i:]
+				cleanup()
+				if i == 0 {
+					return pathError(e.rel, err)
+				}
+				return &opError{code: cove.CodeConflict, msg: fmt.Sprintf("%s changed while the replacement was put in place; the files before it in the request were edited", e.rel), err: err}
+			}
+		}
+		for _, rel := range rels {
+			out = append(out, &cove.ReplaceResult{Path: rel, Replacements: done[rel]})
 		}
 		return nil
 	})
@@ -784,42 +886,45 @@ func (w workspaceFS) replace(req cove.ReplaceRequest, stop <-chan struct{}) ([]*
 	return out, nil
 }
 
-func replaceIn(root *os.Root, rel string, old, repl []byte) (int, error) {
+// prepareReplace checks rel, counts the occurrences of old in it and, if
+// it is to change, writes its new content to a temporary file in its
+// directory, with its permission bits, whose name it returns.
+func prepareReplace(root *os.Root, rel string, old, repl []byte) (int, string, error) {
 	fi, err := root.Lstat(rel)
 	if err != nil {
-		return 0, pathError(rel, err)
+		return 0, "", pathError(rel, err)
 	}
 	switch {
 	case fi.IsDir():
-		return 0, invalidf("is a directory: %s", rel)
+		return 0, "", invalidf("is a directory: %s", rel)
 	case fi.Mode()&fs.ModeSymlink != 0:
-		return 0, invalidf("%s is a symbolic link: replace in the file it points to", rel)
+		return 0, "", invalidf("%s is a symbolic link: replace in the file it points to", rel)
 	case !fi.Mode().IsRegular():
-		return 0, invalidf("not a regular file: %s", rel)
+		return 0, "", invalidf("not a regular file: %s", rel)
 	case fi.Size() > maxTextBytes:
-		return 0, invalidf("%s is %d bytes: replace edits files of at most %d bytes", rel, fi.Size(), maxTextBytes)
+		return 0, "", invalidf("%s is %d bytes: replace edits files of at most %d bytes", rel, fi.Size(), maxTextBytes)
 	}
 	f, ofi, err := openRegular(root, rel)
 	if err != nil {
-		return 0, err
+		return 0, "", err
 	}
 	if !os.SameFile(fi, ofi) {
 		f.Close()
-		return 0, &opError{code: cove.CodeConflict, msg: "changed while it was read: " + rel}
+		return 0, "", &opError{code: cove.CodeConflict, msg: "changed while it was read: " + rel}
 	}
 	data, err := io.ReadAll(io.LimitReader(f, maxTextBytes+1))
 	f.Close()
 	if err != nil {
-		return 0, pathError(rel, err)
+		return 0, "", pathError(rel, err)
 	}
 	if len(data) > maxTextBytes {
-		return 0, invalidf("%s grew past %d bytes: replace edits files of at most %d bytes", rel, maxTextBytes, maxTextBytes)
+		return 0, "", invalidf("%s grew past %d bytes: replace edits files of at most %d bytes", rel, maxTextBytes, maxTextBytes)
 	}
 	n := bytes.Count(data, old)
 	if n == 0 || bytes.Equal(old, repl) {
-		return n, nil
+		return n, "", nil
 	}
-	err = replaceFile(root, rel, ofi.Mode().Perm(), func(w io.Writer) error {
+	tmp, err := writeTemp(root, rel, ofi.Mode().Perm(), func(w io.Writer) error {
 		for {
 			i := bytes.Index(data, old)
 			if i < 0 {
@@ -835,16 +940,30 @@ func replaceIn(root *os.Root, rel string, old, repl []byte) (int, error) {
 			data = data[i+len(old):]
 		}
 	})
-	return n, err
+	return n, tmp, err
 }
 
 // replaceFile writes a new file at rel through a temporary file in the
 // same directory, with permission bits mode, and renames it into place. On
 // failure the temporary file is removed and rel is untouched.
 func replaceFile(root *os.Root, rel string, mode fs.FileMode, write func(io.Writer) error) error {
-	f, tmp, err := createTemp(root, path.Dir(rel))
+	tmp, err := writeTemp(root, rel, mode, write)
 	if err != nil {
 		return err
+	}
+	if err := root.Rename(tmp, rel); err != nil {
+		root.Remove(tmp)
+		return pathError(rel, err)
+	}
+	return nil
+}
+
+// writeTemp writes a temporary file in rel's directory, with permission
+// bits mode, and returns its name. On failure nothing is left.
+func writeTemp(root *os.Root, rel string, mode fs.FileMode, write func(io.Writer) error) (string, error) {
+	f, tmp, err := createTemp(root, path.Dir(rel))
+	if err != nil {
+		return "", err
 	}
 	bw := bufio.NewWriterSize(f, chunkSize)
 	err = write(bw)
@@ -857,14 +976,11 @@ func replaceFile(root *os.Root, rel string, mode fs.FileMode, write func(io.Writ
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
-	if err == nil {
-		err = root.Rename(tmp, rel)
-	}
 	if err != nil {
 		root.Remove(tmp)
-		return pathError(rel, err)
+		return "", pathError(rel, err)
 	}
-	return nil
+	return tmp, nil
 }
 
 // createTemp creates an empty file, readable and writable by its owner
@@ -943,9 +1059,9 @@ func (w workspaceFS) writeStream(spec *WriteSpec, body io.Reader) (*cove.FileInf
 		if fi, err := root.Stat(rel); err == nil && fi.IsDir() {
 			return &opError{code: cove.CodeConflict, msg: "a directory is in the way: " + rel}
 		}
+		var total int64
 		err := replaceFile(root, rel, mode, func(f io.Writer) error {
 			buf := make([]byte, chunkSize)
-			var total int64
 			for {
 				n, rerr := body.Read(buf)
 				total += int64(n)
@@ -969,8 +1085,12 @@ func (w workspaceFS) writeStream(spec *WriteSpec, body io.Reader) (*cove.FileInf
 			}
 			return err
 		}
-		info, err = lstatInfo(root, rel)
-		return err
+		// The file is in place: describe it even if it cannot be looked
+		// at (a directory above it changed at the same moment).
+		if info, err = lstatInfo(root, rel); err != nil {
+			info = &cove.FileInfo{Path: rel, Name: path.Base(rel), Size: total, Mode: uint32(mode), ModTime: time.Now().UTC()}
+		}
+		return nil
 	})
 	return info, err
 }

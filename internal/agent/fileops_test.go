@@ -564,11 +564,13 @@ func TestRemove(t *testing.T) {
 	tw.write(t, "d/e/f", "x")
 	mustMkdir(t, tw.path("empty"))
 
-	if err := w.remove("missing", false); err != nil {
-		t.Errorf("removing what is missing: %v", err)
-	}
-	if err := w.remove("f/under/a/file", true); err != nil {
-		t.Errorf("removing under a file: %v", err)
+	// What is not there is not found, and the error names it.
+	for _, p := range []string{"missing", "f/under/a/file"} {
+		err := w.remove(p, true)
+		wantCode(t, err, cove.CodeNotFound)
+		if !strings.Contains(err.Error(), "no such file or directory: "+p) {
+			t.Errorf("removing %s: %q does not name it", p, err)
+		}
 	}
 	wantCode(t, w.remove("d", false), cove.CodeConflict)
 	wantCode(t, w.remove(".", true), cove.CodeInvalid)
@@ -658,20 +660,25 @@ func TestOperationsRunAsTheUser(t *testing.T) {
 	// Files of another user: the user's permissions, not root's, apply.
 	mustWrite(t, tw.path("root-only"), "private", 0o600)
 	mustMkdir(t, tw.path("root-dir"))
+	// A mode that forbids the user is a conflict with the file's state,
+	// which the user can change, and the message says so.
 	_, err := w.readFile("root-only")
-	wantCode(t, err, cove.CodeInvalid)
-	if !strings.Contains(err.Error(), "permission denied: root-only") {
+	wantCode(t, err, cove.CodeConflict)
+	if !strings.Contains(err.Error(), "cannot read root-only: permission denied (its mode is 600") {
 		t.Errorf("message %q", err)
 	}
-	wantCode(t, w.readStream("root-only", io.Discard, nil), cove.CodeInvalid)
+	wantCode(t, w.readStream("root-only", io.Discard, nil), cove.CodeConflict)
 	_, err = w.chmod("root-only", 0o666)
-	wantCode(t, err, cove.CodeInvalid)
+	wantCode(t, err, cove.CodeConflict)
 	_, err = w.writeStream(&WriteSpec{Path: "root-dir/f"}, strings.NewReader("x"))
-	wantCode(t, err, cove.CodeInvalid)
+	wantCode(t, err, cove.CodeConflict)
 	_, err = w.mkdir("root-dir/sub")
-	wantCode(t, err, cove.CodeInvalid)
+	wantCode(t, err, cove.CodeConflict)
+	if !strings.Contains(err.Error(), "permission denied: root-dir/sub (the permission bits") {
+		t.Errorf("message %q", err)
+	}
 	_, err = w.replace(cove.ReplaceRequest{Paths: []string{"root-only"}, Old: "p", New: "q"}, nil)
-	wantCode(t, err, cove.CodeInvalid)
+	wantCode(t, err, cove.CodeConflict)
 	if fi, _ := os.Stat(tw.path("root-only")); fi.Mode().Perm() != 0o600 {
 		t.Errorf("root-only mode = %v", fi.Mode())
 	}

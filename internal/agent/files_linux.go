@@ -186,7 +186,7 @@ func (w workspaceFS) readFile(p string) ([]byte, error) {
 func openRegular(root *os.Root, rel string) (*os.File, fs.FileInfo, error) {
 	f, err := root.OpenFile(rel, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
-		return nil, nil, pathError(rel, err)
+		return nil, nil, unreadable(root, rel, err, "")
 	}
 	fi, err := regularFile(f, rel)
 	if err != nil {
@@ -194,6 +194,27 @@ func openRegular(root *os.Root, rel string) (*os.File, fs.FileInfo, error) {
 		return nil, nil, err
 	}
 	return f, fi, nil
+}
+
+// unreadable words the error of opening rel for reading. When its mode
+// forbids it, the message says so, with the mode and what to do (hint, if
+// not empty, is another way out).
+func unreadable(root *os.Root, rel string, err error, hint string) error {
+	if !errors.Is(err, syscall.EACCES) && !errors.Is(err, syscall.EPERM) {
+		return pathError(rel, err)
+	}
+	fi, serr := root.Stat(rel)
+	if serr != nil {
+		return pathError(rel, err)
+	}
+	fix := "chmod it inside the sandbox"
+	if fi.Mode().Perm()&0o444 != 0 {
+		fix = "it belongs to another user: change its owner or mode inside the sandbox"
+	}
+	if hint != "" {
+		fix += ", " + hint
+	}
+	return &opError{code: cove.CodeConflict, msg: fmt.Sprintf("cannot read %s: permission denied (its mode is %03o: %s)", rel, fi.Mode().Perm(), fix), err: err}
 }
 
 // regularFile checks that an open file is a regular file.
