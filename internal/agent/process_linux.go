@@ -158,6 +158,9 @@ func (s *server) spawn(spec *SpawnSpec) (*ProcessInfo, error) {
 	if err != nil {
 		var fe *forkError
 		if errors.As(err, &fe) {
+			if fe.dir != "" {
+				return nil, codedError(cove.CodeInvalid, fe.dir)
+			}
 			return nil, startFailure(es.Argv[0], fe.err)
 		}
 		return nil, codedError(cove.CodeInternal, err.Error())
