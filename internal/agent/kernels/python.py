@@ -427,9 +427,20 @@ def _run_code(code):
     return eval(code, _ns)
 
 
+def _source_lines(code):
+    """The cell's lines as linecache holds a file's: split where the
+    compiler counts lines (not at form feeds or other characters
+    str.splitlines splits at), each ending in a newline. traceback counts
+    the last line's newline when it places its carets under a line."""
+    lines = io.StringIO(code, newline=None).readlines()
+    if lines and not lines[-1].endswith("\n"):
+        lines[-1] += "\n"
+    return lines
+
+
 def _cell(code, filename):
     _patch_pyplot()
-    linecache.cache[filename] = (len(code), None, code.splitlines(True), filename)
+    linecache.cache[filename] = (len(code), None, _source_lines(code), filename)
     tree = compile(code, filename, "exec", ast.PyCF_ONLY_AST | _FLAGS, True)
     last = None
     if tree.body and isinstance(tree.body[-1], ast.Expr):
