@@ -104,7 +104,7 @@ func jsonError(err error) error {
 
 // embeddedStructs are the Go names of the wire structs embedded in
 // others, which encoding/json puts in the field paths of its errors.
-var embeddedStructs = map[string]bool{"Limits": true, "CodeRequest": true}
+var embeddedStructs = map[string]bool{"Limits": true, "RunLimits": true, "CodeRequest": true}
 
 // jsonField returns a field path of a JSON error as the client wrote it.
 func jsonField(path string) string {

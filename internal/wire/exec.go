@@ -118,16 +118,23 @@ func (w *CodeRequest) Request() (cove.CodeRequest, error) {
 
 // RunRequest is the body of POST /v1/run: code and its files, run in a
 // sandbox made for it and destroyed afterwards (or reset for the same
-// key's next run: the server's run_reuse).
+// key's next run: the server's run_reuse). As in CreateSandbox, limits
+// may be given at the top level (memory_mb, cpus, ...), in a nested
+// "limits" object, or both as long as they agree.
 type RunRequest struct {
 	CodeRequest
+	// Limits at the top level; the top-level timeout is CodeRequest's,
+	// which for a run is the same limit.
+	RunLimits
+	// Nested limits; limits.timeout is the sandbox's limit, which the
+	// top-level timeout overrides.
+	NestedLimits *Limits `json:"limits,omitempty"`
 	// Files are written into the workspace first, keyed by their path
 	// relative to it.
-	Files  map[string]FileContent `json:"files,omitempty"`
-	Limits *Limits                `json:"limits,omitempty"`
+	Files map[string]FileContent `json:"files,omitempty"`
 }
 
-// RunRequestFrom returns r on the wire.
+// RunRequestFrom returns r on the wire (limits nested).
 func RunRequestFrom(r cove.RunRequest) *RunRequest {
 	w := &RunRequest{CodeRequest: *CodeRequestFrom(r.CodeRequest)}
 	if len(r.Files) > 0 {
@@ -138,7 +145,7 @@ func RunRequestFrom(r cove.RunRequest) *RunRequest {
 	}
 	if r.Limits != (cove.Limits{}) {
 		l := LimitsFrom(r.Limits)
-		w.Limits = &l
+		w.NestedLimits = &l
 	}
 	return w
 }
@@ -150,10 +157,14 @@ func (w *RunRequest) Request() (cove.RunRequest, error) {
 		return cove.RunRequest{}, err
 	}
 	out := cove.RunRequest{CodeRequest: cr}
-	if w.Limits != nil {
-		if out.Limits, err = w.Limits.Cove(); err != nil {
+	l := w.RunLimits.limits()
+	if w.NestedLimits != nil {
+		if l, err = l.Merge(*w.NestedLimits); err != nil {
 			return cove.RunRequest{}, err
 		}
+	}
+	if out.Limits, err = l.Cove(); err != nil {
+		return cove.RunRequest{}, err
 	}
 	if len(w.Files) > 0 {
 		out.Files = make(map[string][]byte, len(w.Files))

@@ -208,7 +208,7 @@ func TestRoundTrips(t *testing.T) {
 		t.Errorf("empty update %+v", u)
 	}
 
-	rr := cove.RunRequest{CodeRequest: cove.CodeRequest{Language: "py", Code: "x", Stdin: []byte{}, Argv: []string{"a"}},
+	rr := cove.RunRequest{CodeRequest: cove.CodeRequest{Language: "py", Code: "x", Stdin: []byte{}, Argv: []string{"a"}, Timeout: 5 * time.Second},
 		Files: map[string][]byte{"a": {0xff}, "b": []byte("t")}, Limits: cove.Limits{MemoryBytes: 64 << 20}}
 	var wrr RunRequest
 	roundTrip(t, RunRequestFrom(rr), &wrr)
@@ -232,5 +232,31 @@ func roundTrip(t *testing.T, in, out any) {
 	}
 	if err := json.Unmarshal(b, out); err != nil {
 		t.Fatalf("%s: %v", b, err)
+	}
+}
+
+// TestRunLimitsAreLimits checks that RunLimits has every field of Limits
+// but Timeout, with the same JSON names, and converts each of them.
+func TestRunLimitsAreLimits(t *testing.T) {
+	lt, rt := reflect.TypeOf(Limits{}), reflect.TypeOf(RunLimits{})
+	if rt.NumField() != lt.NumField()-1 {
+		t.Fatalf("RunLimits has %d fields, Limits %d", rt.NumField(), lt.NumField())
+	}
+	var rl RunLimits
+	rv := reflect.ValueOf(&rl).Elem()
+	for i := range rt.NumField() {
+		f := rt.Field(i)
+		lf, ok := lt.FieldByName(f.Name)
+		if !ok || lf.Type != f.Type || lf.Tag != f.Tag {
+			t.Fatalf("RunLimits.%s %s %q is not Limits'", f.Name, f.Type, f.Tag)
+		}
+		rv.Field(i).Set(reflect.ValueOf(1).Convert(f.Type))
+	}
+	l := rl.limits()
+	lv := reflect.ValueOf(l)
+	for i := range lt.NumField() {
+		if f := lt.Field(i); f.Name != "Timeout" && lv.Field(i).IsZero() {
+			t.Errorf("limits() drops %s", f.Name)
+		}
 	}
 }
