@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"mime"
 	"net"
 	"net/http"
 	"strconv"
@@ -34,6 +35,12 @@ func (s *server) decodeJSON(w http.ResponseWriter, r *http.Request, v any) error
 	err := decodeJSONFrom(body, v)
 	var mbe *http.MaxBytesError
 	switch {
+	case errors.Is(err, errNotJSON):
+		if ct := r.Header.Get("Content-Type"); ct != "" && !isJSONType(ct) {
+			return statusError(http.StatusUnsupportedMediaType, cove.Errorf(cove.CodeInvalid,
+				"the body must be JSON (Content-Type: application/json), not %s", truncate(ct)))
+		}
+		return cove.Errorf(cove.CodeInvalid, "the body must be JSON (Content-Type: application/json): it is not")
 	case errors.As(err, &mbe):
 		return tooLarge("the request body", s.opts.MaxBodyBytes)
 	case isTimeout(err):
@@ -47,11 +54,21 @@ func (s *server) decodeJSON(w http.ResponseWriter, r *http.Request, v any) error
 	return nil
 }
 
+// errNotJSON is the error of a body that is not JSON at all (form data,
+// say), not even malformed JSON.
+var errNotJSON = cove.Errorf(cove.CodeInvalid, "the body must be JSON")
+
 // decodeJSONFrom decodes one JSON object from rd into v, strictly.
+// Errors: errNotJSON when the body does not begin as JSON does.
 func decodeJSONFrom(rd io.Reader, v any) error {
-	dec := json.NewDecoder(rd)
+	first := &firstByteReader{r: rd}
+	dec := json.NewDecoder(first)
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
+		var syn *json.SyntaxError
+		if errors.As(err, &syn) && !strings.ContainsRune(`{["-0123456789tfn`, rune(first.b)) {
+			return errNotJSON
+		}
 		if errors.Is(err, io.EOF) {
 			// An empty body: as {}, so that a type that checks its
 			// required fields as it decodes does.
@@ -69,6 +86,32 @@ func decodeJSONFrom(rd io.Reader, v any) error {
 		return cove.Errorf(cove.CodeInvalid, "invalid JSON body: unexpected data after the object")
 	}
 	return nil
+}
+
+// firstByteReader notes the first byte of its reader's data that is not
+// JSON white space.
+type firstByteReader struct {
+	r io.Reader
+	b byte
+}
+
+func (f *firstByteReader) Read(p []byte) (int, error) {
+	n, err := f.r.Read(p)
+	if f.b == 0 {
+		for _, c := range p[:n] {
+			if c != ' ' && c != '\t' && c != '\n' && c != '\r' {
+				f.b = c
+				break
+			}
+		}
+	}
+	return n, err
+}
+
+// isJSONType says whether a Content-Type is JSON's.
+func isJSONType(ct string) bool {
+	mt, _, err := mime.ParseMediaType(ct)
+	return err == nil && (mt == "application/json" || strings.HasSuffix(mt, "+json"))
 }
 
 // jsonError explains a JSON decoding error as an invalid error; size and

@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"net/http"
+	"strconv"
+	"strings"
 
 	"github.com/cove-sandbox/cove"
 	"github.com/cove-sandbox/cove/internal/wire"
@@ -29,9 +31,44 @@ func tooLarge(what string, limit int64) error {
 	return statusError(http.StatusRequestEntityTooLarge, cove.Errorf(cove.CodeInvalid, "%s is too large: the limit is %s", what, cove.FormatBytes(limit)))
 }
 
-// retryAfter is the Retry-After of quota errors, in seconds: quotas free
-// up as soon as another request of the key ends.
-const retryAfter = "1"
+// quotaRetryAfter returns the Retry-After, in seconds, of a quota error
+// on the route of pattern, or "" where waiting does not help. Executions
+// free up as soon as another request of the key ends, and so do the
+// sandboxes of /v1/run; the sandboxes and memory of a key's own sandboxes
+// only when it deletes one. The AI provider's rate limits last about a
+// minute.
+func quotaRetryAfter(pattern string) string {
+	switch pattern {
+	case "POST /v1/sandboxes":
+		return ""
+	case "POST /v1/ai/{action}":
+		return "60"
+	}
+	return "1"
+}
+
+// maxEcho is how much of a value of the request's path an error message
+// repeats.
+const maxEcho = 64
+
+// shortenEchoes shortens, in msg, the values of the request's path (a
+// sandbox id, a file path) that are longer than maxEcho: the service
+// repeats them whole, and a client may send thousands of characters.
+func shortenEchoes(r *http.Request, msg string) string {
+	if len(msg) <= maxEcho {
+		return msg
+	}
+	for _, name := range []string{"id", "cid", "pid", "path", "action"} {
+		v := r.PathValue(name)
+		if len(v) <= maxEcho {
+			continue
+		}
+		q := strconv.Quote(v)
+		msg = strings.ReplaceAll(msg, q, strconv.Quote(truncate(v)))
+		msg = strings.ReplaceAll(msg, v, truncate(v))
+	}
+	return msg
+}
 
 // translate turns err into the status and body of an error answer; this is
 // the one place where errors become HTTP. Internal errors are logged with
@@ -53,7 +90,7 @@ func (s *server) translate(r *http.Request, err error) (int, *wire.ErrorBody) {
 	if status == 0 {
 		status = info.HTTPStatus
 	}
-	msg := cove.ErrorMessage(err)
+	msg := shortenEchoes(r, cove.ErrorMessage(err))
 	if code == cove.CodeInternal {
 		id := errorID()
 		s.log.Error("internal error", "id", id, "method", r.Method, "path", r.URL.Path, "err", err)
@@ -74,7 +111,9 @@ func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	status, body := s.translate(r, err)
 	switch body.Error.Code {
 	case string(cove.CodeQuotaExceeded):
-		w.Header().Set("Retry-After", retryAfter)
+		if ra := quotaRetryAfter(r.Pattern); ra != "" {
+			w.Header().Set("Retry-After", ra)
+		}
 	case string(cove.CodeUnauthorized):
 		// Only a 401 asks for credentials; a 403 says these may not
 		// do it.

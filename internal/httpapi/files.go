@@ -313,12 +313,22 @@ func (s *server) uploadFiles(w http.ResponseWriter, r *http.Request) error {
 	case extract == "" && mt == "multipart/form-data":
 		return s.uploadMultipart(w, r, dir, params["boundary"])
 	case extract == "tar" || extract == "tar.gz" || extract == "tgz" || (extract == "" && isTarType(mt)):
-		return s.uploadTar(w, r, dir)
+		gzipped := extract == "tar.gz" || extract == "tgz" || (extract == "" && isGzipType(mt))
+		return s.uploadTar(w, r, dir, gzipped)
 	case extract != "":
 		return invalid("unknown extract=%q: use extract=tar (gzipped or not)", truncate(extract))
 	}
 	return statusError(http.StatusUnsupportedMediaType, cove.Errorf(cove.CodeInvalid,
 		"send files as multipart/form-data, or a tar archive as application/x-tar or application/gzip (or with ?extract=tar)"))
+}
+
+// isGzipType says whether a media type says the body is gzipped.
+func isGzipType(mt string) bool {
+	switch mt {
+	case "application/gzip", "application/x-gzip", "application/x-compressed-tar":
+		return true
+	}
+	return false
 }
 
 func isTarType(mt string) bool {
@@ -388,7 +398,9 @@ func partPath(p *multipart.Part) string {
 	return params["name"]
 }
 
-func (s *server) uploadTar(w http.ResponseWriter, r *http.Request, dir string) error {
+// uploadTar extracts a tar archive, gzipped or not (as its first bytes
+// say); gzipped says that the request said it is gzipped.
+func (s *server) uploadTar(w http.ResponseWriter, r *http.Request, dir string, gzipped bool) error {
 	if dir == "" {
 		dir = "."
 	}
@@ -400,7 +412,15 @@ func (s *server) uploadTar(w http.ResponseWriter, r *http.Request, dir string) e
 	br := bufio.NewReader(body)
 	var rd io.Reader = br
 	var limited *limitedReader
-	if magic, _ := br.Peek(2); len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
+	magic, _ := br.Peek(2)
+	isGzip := len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b
+	if gzipped && !isGzip {
+		if ferr := body.failure(s.opts.MaxUploadBytes); ferr != nil {
+			return ferr
+		}
+		return invalid("the upload is said to be gzipped (%s) but is not gzip: it does not begin with gzip's bytes 1f 8b; send a plain tar as application/x-tar (or ?extract=tar), or gzip it", gzipSaidBy(r))
+	}
+	if isGzip {
 		zr, err := gzip.NewReader(br)
 		if err != nil {
 			return invalid("the upload looks gzipped but is not: %v", err)
@@ -466,7 +486,11 @@ func (s *server) searchFiles(w http.ResponseWriter, r *http.Request) error {
 	if err := s.decodeJSON(w, r, &req); err != nil {
 		return err
 	}
-	res, err := s.svc.SearchFiles(r.Context(), r.PathValue("id"), cove.SearchRequest(req))
+	sr, err := req.Request()
+	if err != nil {
+		return err
+	}
+	res, err := s.svc.SearchFiles(r.Context(), r.PathValue("id"), sr)
 	if err != nil {
 		return err
 	}
@@ -491,4 +515,13 @@ func (s *server) replaceInFiles(w http.ResponseWriter, r *http.Request) error {
 	}
 	writeJSON(w, http.StatusOK, &wire.ReplaceResults{Results: res})
 	return nil
+}
+
+// gzipSaidBy names what in r says that its body is gzipped.
+func gzipSaidBy(r *http.Request) string {
+	if x := r.URL.Query().Get("extract"); x != "" {
+		return "extract=" + truncate(x)
+	}
+	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	return "Content-Type " + mt
 }

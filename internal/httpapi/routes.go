@@ -163,6 +163,9 @@ func (s *server) authenticate(r *http.Request, rt route) (*cove.Key, error) {
 		}
 	}
 	if secret == "" && key == nil {
+		if scheme, _, _ := strings.Cut(r.Header.Get("Authorization"), " "); scheme != "" && !strings.EqualFold(scheme, "Bearer") {
+			return nil, cove.Errorf(cove.CodeUnauthorized, "missing API key: Authorization: %s is not accepted; send the key as Authorization: Bearer <key>", truncate(scheme))
+		}
 		return nil, cove.Errorf(cove.CodeUnauthorized, "missing API key: send Authorization: Bearer <key>")
 	}
 	if secret != "" {
@@ -265,7 +268,11 @@ func (s *server) noRoute(w http.ResponseWriter, r *http.Request) {
 			r.Method, truncate(r.URL.Path), r.Method, truncate(loc)))
 		return
 	}
-	s.writeError(w, r, cove.Errorf(cove.CodeNotFound, "no such route: %s %s (see /v1/openapi.json)", r.Method, r.URL.Path))
+	if strings.HasPrefix(r.URL.Path, "/v1/v1/") {
+		s.writeError(w, r, cove.Errorf(cove.CodeNotFound, "no such route: %s %s: the server's URL was given with /v1 at its end; give it without (http://host:port)", r.Method, truncate(r.URL.Path)))
+		return
+	}
+	s.writeError(w, r, cove.Errorf(cove.CodeNotFound, "no such route: %s %s (see /v1/openapi.json)", r.Method, truncate(r.URL.Path)))
 }
 
 // headerRecorder records the status and headers a handler writes and

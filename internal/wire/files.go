@@ -117,6 +117,15 @@ type SearchRequest struct {
 	MaxResults int    `json:"max_results,omitempty"`
 }
 
+// Request converts r to a cove.SearchRequest. Errors: invalid (a
+// negative max_results).
+func (r SearchRequest) Request() (cove.SearchRequest, error) {
+	if r.MaxResults < 0 {
+		return cove.SearchRequest{}, cove.Errorf(cove.CodeInvalid, "max_results %d must not be negative: leave it out (or 0) for the default of 1000", r.MaxResults)
+	}
+	return cove.SearchRequest(r), nil
+}
+
 // SearchResult is the answer of POST .../fs/search.
 type SearchResult = cove.SearchResult
 
