@@ -18,6 +18,11 @@ const (
 	StateStopped SandboxState = "stopped"
 	// StateError: the sandbox died unexpectedly; StartSandbox restarts it.
 	StateError SandboxState = "error"
+	// StateStarting: the sandbox is being created or started; it is
+	// running in a moment.
+	StateStarting SandboxState = "starting"
+	// StateStopping: the sandbox is being stopped or removed.
+	StateStopping SandboxState = "stopping"
 )
 
 // SandboxSpec describes a sandbox to create.

@@ -157,7 +157,7 @@ The sandbox is deleted when this MCP session ends, unless keep is true. A server
 		Description: "List your sandboxes, newest first (up to 100): id, state (running, stopped, error), language, limits, labels, and whether this session created it and deletes it when it ends.",
 		Annotations: readOnly,
 	}, adjust(map[string][]func(*jsonschema.Schema){
-		"state": {enum(string(cove.StateRunning), string(cove.StateStopped), string(cove.StateError))},
+		"state": {enum(string(cove.StateRunning), string(cove.StateStarting), string(cove.StateStopping), string(cove.StateStopped), string(cove.StateError))},
 	}), s.listSandboxes)
 
 	addTool(s, &mcp.Tool{

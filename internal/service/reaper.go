@@ -101,7 +101,7 @@ func (s *Service) stateCounts(ctx context.Context) (map[cove.SandboxState]int, e
 }
 
 func (s *Service) countStates(recs []*store.SandboxRecord) map[cove.SandboxState]int {
-	n := map[cove.SandboxState]int{cove.StateRunning: 0, cove.StateStopped: 0, cove.StateError: 0}
+	n := map[cove.SandboxState]int{cove.StateRunning: 0, cove.StateStarting: 0, cove.StateStopping: 0, cove.StateStopped: 0, cove.StateError: 0}
 	for _, r := range recs {
 		n[s.toSandbox(r).State]++
 	}

@@ -67,8 +67,12 @@ type Service struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	mu         sync.Mutex
-	live       map[string]*sandbox
+	mu   sync.Mutex
+	live map[string]*sandbox
+	// transit holds the sandboxes being started or stopped, with the state
+	// they show meanwhile: between a sandbox's record and its live
+	// instance, neither tells.
+	transit    map[string]*transition
 	execs      map[string]int // running executions per owner
 	inProgress int            // executions and one-call runs in progress (see hold)
 	closing    bool
@@ -146,7 +150,7 @@ func New(backend runtime.Backend, opts Options) *Service {
 		backend: backend, records: opts.Records, defaults: d, opts: opts,
 		log: log.With("component", "service"), metrics: opts.Metrics,
 		ctx: ctx, cancel: cancel,
-		live: map[string]*sandbox{}, execs: map[string]int{},
+		live: map[string]*sandbox{}, transit: map[string]*transition{}, execs: map[string]int{},
 		persistent: persistent,
 	}
 	s.pool = newPool(s, opts.PoolSize)
@@ -264,8 +268,11 @@ func (s *Service) toSandbox(r *store.SandboxRecord) *cove.Sandbox {
 	}
 	s.mu.Lock()
 	live := s.live[r.ID]
+	t := s.transit[r.ID]
 	s.mu.Unlock()
-	if live != nil {
+	if t != nil {
+		sb.State = t.state
+	} else if live != nil {
 		if t := time.Unix(0, live.lastActive.Load()).UTC(); t.After(sb.LastActiveAt) {
 			sb.LastActiveAt = t
 		}
@@ -278,6 +285,24 @@ func (s *Service) toSandbox(r *store.SandboxRecord) *cove.Sandbox {
 		sb.State = cove.StateError
 	}
 	return sb
+}
+
+// transition is a start or stop in progress (see Service.transit).
+type transition struct{ state cove.SandboxState }
+
+// passing shows sandbox id in state until the returned func is called.
+func (s *Service) passing(id string, state cove.SandboxState) (done func()) {
+	t := &transition{state: state}
+	s.mu.Lock()
+	s.transit[id] = t
+	s.mu.Unlock()
+	return func() {
+		s.mu.Lock()
+		if s.transit[id] == t {
+			delete(s.transit, id)
+		}
+		s.mu.Unlock()
+	}
 }
 
 // CreateSandbox implements cove.Service.
@@ -322,6 +347,8 @@ func (s *Service) createSandbox(ctx context.Context, spec cove.SandboxSpec, ephe
 	} else {
 		rec.ID = newID()
 	}
+	started := s.passing(rec.ID, cove.StateStarting)
+	defer started()
 	if err := s.admit(ctx, rec); err != nil {
 		if inst != nil {
 			inst.Destroy(context.WithoutCancel(ctx))
@@ -346,6 +373,7 @@ func (s *Service) createSandbox(ctx context.Context, spec cove.SandboxSpec, ephe
 	s.mu.Lock()
 	s.live[rec.ID] = sb
 	s.mu.Unlock()
+	started()
 	s.log.Debug("sandbox created", "id", rec.ID, "owner", who)
 	return s.toSandbox(rec), nil
 }
@@ -431,9 +459,13 @@ func (s *Service) ListSandboxes(ctx context.Context, opts cove.ListOptions) (*co
 		f.Owner = &who
 	}
 	switch opts.State {
-	case "", cove.StateRunning, cove.StateStopped, cove.StateError:
+	case "", cove.StateRunning, cove.StateStopped:
+	case cove.StateError, cove.StateStarting, cove.StateStopping:
+		// Shown, not stored: a record says running or stopped while the
+		// sandbox starts, stops or has died.
+		f.State = ""
 	default:
-		return nil, cove.Errorf(cove.CodeInvalid, "unknown state %q: use running, stopped or error", opts.State)
+		return nil, cove.Errorf(cove.CodeInvalid, "unknown state %q: use running, starting, stopping, stopped or error", opts.State)
 	}
 	recs, next, err := s.records.ListSandboxes(ctx, f)
 	if err != nil {
@@ -441,7 +473,9 @@ func (s *Service) ListSandboxes(ctx context.Context, opts cove.ListOptions) (*co
 	}
 	out := &cove.SandboxList{Sandboxes: []*cove.Sandbox{}, NextPageToken: next}
 	for _, r := range recs {
-		out.Sandboxes = append(out.Sandboxes, s.toSandbox(r))
+		if sb := s.toSandbox(r); opts.State == "" || sb.State == opts.State {
+			out.Sandboxes = append(out.Sandboxes, sb)
+		}
 	}
 	return out, nil
 }
@@ -485,6 +519,8 @@ func (s *Service) StopSandbox(ctx context.Context, id string) (*cove.Sandbox, er
 }
 
 func (s *Service) stop(ctx context.Context, id string) (*cove.Sandbox, error) {
+	stopped := s.passing(id, cove.StateStopping)
+	defer stopped()
 	s.mu.Lock()
 	sb := s.live[id]
 	delete(s.live, id)
@@ -506,6 +542,7 @@ func (s *Service) stop(ctx context.Context, id string) (*cove.Sandbox, error) {
 	if err != nil {
 		return nil, err
 	}
+	stopped()
 	return s.toSandbox(r), nil
 }
 
@@ -527,6 +564,8 @@ func (s *Service) StartSandbox(ctx context.Context, id string) (*cove.Sandbox, e
 			return s.toSandbox(r), nil
 		}
 	}
+	started := s.passing(id, cove.StateStarting)
+	defer started()
 	inst, err := s.backend.Create(ctx, runtime.Spec{ID: id, Limits: r.Limits, Resume: true})
 	if err != nil {
 		return nil, err
@@ -550,6 +589,7 @@ func (s *Service) StartSandbox(ctx context.Context, id string) (*cove.Sandbox, e
 	if err != nil {
 		return nil, err
 	}
+	started()
 	return s.toSandbox(r), nil
 }
 
@@ -563,6 +603,7 @@ func (s *Service) DeleteSandbox(ctx context.Context, id string) error {
 
 func (s *Service) remove(ctx context.Context, id string) error {
 	ctx = context.WithoutCancel(ctx)
+	defer s.passing(id, cove.StateStopping)()
 	s.mu.Lock()
 	sb := s.live[id]
 	delete(s.live, id)
@@ -597,6 +638,7 @@ func (s *Service) destroy(ctx context.Context, id string, sb *sandbox) error {
 // keep the sandbox instead (a reset for reuse), in the background too.
 func (s *Service) removeLater(ctx context.Context, id string, keep func(context.Context, *sandbox) bool) {
 	ctx = context.WithoutCancel(ctx)
+	gone := s.passing(id, cove.StateStopping)
 	s.mu.Lock()
 	sb := s.live[id]
 	delete(s.live, id)
@@ -608,6 +650,7 @@ func (s *Service) removeLater(ctx context.Context, id string, keep func(context.
 	if err := s.records.DeleteSandbox(ctx, id); err != nil {
 		s.log.Error("deleting the record of a one-call sandbox", "id", id, "err", err)
 	}
+	gone()
 	if closed {
 		s.destroy(ctx, id, sb)
 		return
@@ -636,9 +679,15 @@ func (s *Service) running(ctx context.Context, id string) (*sandbox, func(), err
 	if sb != nil {
 		sb.inflight.Add(1)
 	}
+	t := s.transit[id]
 	s.mu.Unlock()
 	if sb == nil {
-		if r.State == cove.StateRunning {
+		switch {
+		case t != nil && t.state == cove.StateStarting:
+			return nil, nil, cove.Errorf(cove.CodeConflict, "sandbox %s is starting: try again in a moment", id)
+		case t != nil:
+			return nil, nil, cove.Errorf(cove.CodeConflict, "sandbox %s is %s", id, t.state)
+		case r.State == cove.StateRunning:
 			// Its record is written before it runs, and goes after.
 			return nil, nil, cove.Errorf(cove.CodeConflict, "sandbox %s is starting or going away: try again in a moment", id)
 		}

@@ -55,7 +55,8 @@ export function sandboxesView(): HTMLElement {
     const cur = currentSandbox();
     replace(tbody, list.map((s) => {
       const running = s.state === "running";
-      const dis = busy.has(s.id);
+      // Starting or stopping: the server is busy with it already.
+      const dis = busy.has(s.id) || s.state === "starting" || s.state === "stopping";
       const labels = Object.entries(s.labels ?? {}).map(([k, v]) => h("span", { class: "tag" }, `${k}=${v}`));
       return h("tr", { class: s.id === cur ? "current" : "", "data-id": s.id },
         h("td", { class: "mono" }, s.id),
