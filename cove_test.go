@@ -37,10 +37,23 @@ func TestErrorClasses(t *testing.T) {
 	if ErrorCode(errors.New("plain")) != CodeInternal || ErrorCode(nil) != "" {
 		t.Fatal("plain errors are internal, nil has no code")
 	}
+	statuses, exits := map[int]Code{}, map[int]Code{}
 	for code, info := range Codes {
-		if info.HTTPStatus < 400 || info.ExitCode < 120 || info.ExitCode > 127 {
+		if info.HTTPStatus < 400 || info.ExitCode < 119 || info.ExitCode > 127 {
 			t.Errorf("%s: %+v", code, info)
 		}
+		if other, dup := statuses[info.HTTPStatus]; dup {
+			t.Errorf("%s and %s share HTTP status %d", code, other, info.HTTPStatus)
+		}
+		if other, dup := exits[info.ExitCode]; dup {
+			t.Errorf("%s and %s share exit code %d", code, other, info.ExitCode)
+		}
+		statuses[info.HTTPStatus], exits[info.ExitCode] = code, code
+	}
+	// A valid key that may not do something is told so, not asked for
+	// another key.
+	if f := Codes[CodeForbidden]; f.HTTPStatus != 403 || f.ExitCode != 119 {
+		t.Errorf("forbidden: %+v, want 403 and exit code 119", f)
 	}
 }
 

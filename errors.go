@@ -14,7 +14,8 @@ const (
 	CodeInvalid       Code = "invalid"        // the request is malformed or a value is out of range
 	CodeNotFound      Code = "not_found"      // the sandbox, file or key does not exist (or is not yours)
 	CodeConflict      Code = "conflict"       // the request conflicts with the current state
-	CodeUnauthorized  Code = "unauthorized"   // missing or wrong credentials
+	CodeUnauthorized  Code = "unauthorized"   // missing, unknown or revoked credentials
+	CodeForbidden     Code = "forbidden"      // the credentials are valid but may not do this (an admin's are needed)
 	CodeQuotaExceeded Code = "quota_exceeded" // a per-key quota would be exceeded
 	CodeUnavailable   Code = "unavailable"    // the host cannot do it now (missing kernel feature, shutting down)
 	CodeTimeout       Code = "timeout"        // the operation itself (not a user program) timed out
@@ -86,11 +87,13 @@ type CodeInfo struct {
 }
 
 // Codes is the one table that maps error codes to HTTP statuses and CLI
-// exit codes. CLI exit codes stay above 120 so that they do not collide
-// with the exit status of a user program, which `cove run` passes through.
+// exit codes. CLI exit codes are 119 to 127, one each, so that they seldom
+// collide with the exit status of a user program, which `cove run` passes
+// through: programs rarely choose them, and 128 and above mean a signal.
 var Codes = map[Code]CodeInfo{
 	CodeInvalid:       {HTTPStatus: 400, ExitCode: 125},
 	CodeUnauthorized:  {HTTPStatus: 401, ExitCode: 126},
+	CodeForbidden:     {HTTPStatus: 403, ExitCode: 119},
 	CodeNotFound:      {HTTPStatus: 404, ExitCode: 127},
 	CodeConflict:      {HTTPStatus: 409, ExitCode: 121},
 	CodeQuotaExceeded: {HTTPStatus: 429, ExitCode: 122},

@@ -224,12 +224,13 @@ type Service interface {
 	Analyze(ctx context.Context, req AIRequest) (AIStream, error)
 
 	// CreateKey creates an API key; the secret is returned only here.
-	// Errors: unauthorized (not an admin), invalid.
+	// Errors: forbidden (not an admin), invalid.
 	CreateKey(ctx context.Context, spec KeySpec) (*NewKey, error)
-	// ListKeys lists keys. Errors: unauthorized (not an admin).
+	// ListKeys lists keys. Errors: forbidden (not an admin).
 	ListKeys(ctx context.Context) ([]*Key, error)
 	// RevokeKey revokes a key; its sandboxes stay until deleted by an
-	// admin. Errors: unauthorized, not_found.
+	// admin. Errors: forbidden (not an admin), not_found, conflict (the
+	// caller's own key, or the last admin key).
 	RevokeKey(ctx context.Context, id string) error
 	// WhoAmI describes the key in ctx. Errors: unauthorized.
 	WhoAmI(ctx context.Context) (*Key, error)

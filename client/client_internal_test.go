@@ -66,6 +66,9 @@ func TestForeignAnswers(t *testing.T) {
 		{413, "too big", cove.CodeInvalid},
 		{500, `{"error":{"code":"internal","message":"internal error (id 1)"}}`, cove.CodeInternal},
 		{409, `{"error":{"code":"conflict","message":"stopped"}}`, cove.CodeConflict},
+		{403, "Forbidden", cove.CodeForbidden},
+		{403, `{"error":{"code":"forbidden","message":"only an admin key may manage keys"}}`, cove.CodeForbidden},
+		{401, "", cove.CodeUnauthorized},
 	}
 	for _, c := range cases {
 		cl := fakeServer(t, func(w http.ResponseWriter, r *http.Request) {

@@ -119,9 +119,14 @@ func TestPublicRoutes(t *testing.T) {
 	// Metrics need an admin key.
 	resp = e.do("GET", "/metrics", "", nil)
 	apiError(t, resp, 401, cove.CodeUnauthorized)
+	// A valid key that is not an admin's is forbidden, not asked for
+	// another key.
 	_, k := e.newKey(cove.Quota{})
 	resp = e.do("GET", "/metrics", k.Secret, nil)
-	apiError(t, resp, 401, cove.CodeUnauthorized)
+	apiError(t, resp, 403, cove.CodeForbidden)
+	if h := resp.Header.Get("WWW-Authenticate"); h != "" {
+		t.Fatalf("403 with WWW-Authenticate %q", h)
+	}
 	collect(t)(e.admin.Run(ctxT(t), cove.RunRequest{CodeRequest: cove.CodeRequest{Language: "bash", Code: "true"}}))
 	resp = e.do("GET", "/metrics", e.adminKey, nil)
 	b, _ = io.ReadAll(resp.Body)
@@ -172,10 +177,12 @@ func TestKeys(t *testing.T) {
 		t.Fatalf("admin whoami: %+v, %v", admin, err)
 	}
 	_, err = c.CreateKey(ctx, cove.KeySpec{Name: "escalate", Admin: true})
-	wantCode(t, err, cove.CodeUnauthorized)
+	wantCode(t, err, cove.CodeForbidden)
 	_, err = c.ListKeys(ctx)
-	wantCode(t, err, cove.CodeUnauthorized)
-	wantCode(t, c.RevokeKey(ctx, "admin"), cove.CodeUnauthorized)
+	wantCode(t, err, cove.CodeForbidden)
+	wantCode(t, c.RevokeKey(ctx, "admin"), cove.CodeForbidden)
+	resp403 := e.do("GET", "/v1/keys", nk.Secret, nil)
+	apiError(t, resp403, 403, cove.CodeForbidden)
 	// The wire takes the quota in MiB, or in bytes.
 	resp := e.do("POST", "/v1/keys", e.adminKey, []byte(`{"name":"raw","quota":{"max_memory_mb":1.5,"max_sandboxes":1}}`))
 	var raw map[string]any

@@ -213,7 +213,7 @@ func TestPTY(t *testing.T) {
 		// A page of another origin.
 		resp = e.do("GET", "/v1/sandboxes/"+sb.ID+"/pty", e.adminKey, nil,
 			"Connection", "Upgrade", "Upgrade", "websocket", "Sec-WebSocket-Version", "13", "Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==", "Origin", "http://evil.example")
-		apiError(t, resp, 403, cove.CodeUnauthorized)
+		apiError(t, resp, 403, cove.CodeForbidden)
 	})
 	t.Run("access token", func(t *testing.T) {
 		// Browsers cannot set headers on a WebSocket: the key may come in

@@ -115,11 +115,9 @@ func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 			w.Header().Set("Retry-After", ra)
 		}
 	case string(cove.CodeUnauthorized):
-		// Only a 401 asks for credentials; a 403 says these may not
-		// do it.
-		if status == http.StatusUnauthorized {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="cove"`)
-		}
+		// A 401 asks for credentials; forbidden (403) says that these
+		// are valid but may not do it, and asks for none.
+		w.Header().Set("WWW-Authenticate", `Bearer realm="cove"`)
 	}
 	switch status {
 	case http.StatusRequestTimeout, http.StatusRequestEntityTooLarge, http.StatusUnsupportedMediaType:

@@ -116,7 +116,8 @@ func TestAuth(t *testing.T) {
 		{"user", Options{}, "/v1/version", "user", 200},
 		{"health needs nothing", Options{}, "/healthz", "", 200},
 		{"no metrics", Options{}, "/metrics", "admin", 404},
-		{"metrics need admin", Options{Metrics: http.NotFoundHandler()}, "/metrics", "user", 401},
+		{"metrics need admin", Options{Metrics: http.NotFoundHandler()}, "/metrics", "user", 403},
+		{"metrics need a key", Options{Metrics: http.NotFoundHandler()}, "/metrics", "", 401},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http/httptest"
 	"reflect"
 	"slices"
@@ -229,4 +230,41 @@ func jsonFields(t reflect.Type) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// TestOpenAPIErrorCodes checks that the document lists every error code of
+// cove.Codes, and no other, with the status the table gives it.
+func TestOpenAPIErrorCodes(t *testing.T) {
+	var doc struct {
+		Info struct {
+			Description string `json:"description"`
+		} `json:"info"`
+		Components struct {
+			Schemas struct {
+				ErrorDetail struct {
+					Properties struct {
+						Code struct {
+							Enum []string `json:"enum"`
+						} `json:"code"`
+					} `json:"properties"`
+				} `json:"ErrorDetail"`
+			} `json:"schemas"`
+		} `json:"components"`
+	}
+	if err := json.Unmarshal(openAPIDocument, &doc); err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	for code, info := range cove.Codes {
+		want = append(want, string(code))
+		if s := fmt.Sprintf("%s %d", code, info.HTTPStatus); !strings.Contains(doc.Info.Description, s) {
+			t.Errorf("the description does not say %q", s)
+		}
+	}
+	got := slices.Clone(doc.Components.Schemas.ErrorDetail.Properties.Code.Enum)
+	sort.Strings(got)
+	sort.Strings(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("ErrorDetail.code lists %v, want %v", got, want)
+	}
 }

@@ -156,5 +156,5 @@ func (s *server) checkOrigin(r *http.Request) error {
 			}
 		}
 	}
-	return statusError(http.StatusForbidden, cove.Errorf(cove.CodeUnauthorized, "origin %q may not open a terminal", truncate(origin)))
+	return cove.Errorf(cove.CodeForbidden, "origin %q may not open a terminal", truncate(origin))
 }

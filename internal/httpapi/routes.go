@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -112,7 +111,6 @@ func (s *server) handler(rt route) http.Handler {
 			}
 			s.log.Debug("request", "method", r.Method, "path", r.URL.Path, "status", sw.status, "duration", time.Since(start))
 		}()
-		authenticated := false
 		if rt.Access != accessPublic && !(rt.Access == accessMetrics && s.opts.PublicMetrics) {
 			key, err := s.authenticate(r, rt)
 			if err != nil {
@@ -120,12 +118,8 @@ func (s *server) handler(rt route) http.Handler {
 				return
 			}
 			r = r.WithContext(cove.WithKey(r.Context(), key))
-			authenticated = true
 		}
 		if err := rt.Handle(s, sw, r); err != nil {
-			if authenticated {
-				err = forbidden(err)
-			}
 			s.writeError(sw, r, err)
 		}
 	})
@@ -181,23 +175,9 @@ func (s *server) authenticate(r *http.Request, rt route) (*cove.Key, error) {
 		return nil, cove.Errorf(cove.CodeUnauthorized, "unknown API key")
 	}
 	if rt.Access == accessMetrics && !key.Admin {
-		return nil, cove.Errorf(cove.CodeUnauthorized, "only an admin key may read metrics")
+		return nil, cove.Errorf(cove.CodeForbidden, "only an admin key may read metrics")
 	}
 	return key, nil
-}
-
-// forbidden makes an unauthorized error of a request whose key was
-// accepted a 403: the key is right but may not do this (a non-admin key
-// managing keys), so the client must not take it for a wrong key, as a 401
-// with WWW-Authenticate would say. cove.Codes has no code of its own for
-// this; the code stays unauthorized.
-func forbidden(err error) error {
-	var he *httpError
-	var ce *cove.Error
-	if cove.ErrorCode(err) != cove.CodeUnauthorized || errors.As(err, &he) || !errors.As(err, &ce) {
-		return err
-	}
-	return statusError(http.StatusForbidden, ce)
 }
 
 // sameOrigin refuses a cookie-authenticated request that a page of
@@ -208,8 +188,8 @@ func forbidden(err error) error {
 // read.
 func sameOrigin(r *http.Request) error {
 	refuse := func(from string) error {
-		return statusError(http.StatusForbidden, cove.Errorf(cove.CodeUnauthorized,
-			"refused a request from %s: the session cookie only works for pages of this server", truncate(from)))
+		return cove.Errorf(cove.CodeForbidden,
+			"refused a request from %s: the session cookie only works for pages of this server", truncate(from))
 	}
 	switch site := r.Header.Get("Sec-Fetch-Site"); site {
 	case "same-origin":

@@ -57,6 +57,7 @@ var errorHints = map[cove.Code]string{
 	cove.CodeConflict:      "the message says what is in the way; a stopped sandbox runs again after start_sandbox (its files are kept), and list_sandboxes shows sandbox states",
 	cove.CodeQuotaExceeded: "delete sandboxes you no longer need (list_sandboxes, delete_sandbox) or wait for running work to finish",
 	cove.CodeUnauthorized:  "the API key that cove mcp uses (COVE_API_KEY, or the server's admin key) is missing, wrong or revoked: a human must fix cove mcp's configuration",
+	cove.CodeForbidden:     "the API key that cove mcp uses is valid but may not do this (it is not an admin's); work within your own sandboxes",
 }
 
 func errorID() string {

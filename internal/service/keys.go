@@ -14,9 +14,10 @@ import (
 // administrator.
 var localKey = cove.Key{ID: "local", Name: "local administrator", Admin: true}
 
+// requireAdmin refuses a caller whose key is valid but not an admin's.
 func requireAdmin(ctx context.Context) error {
 	if _, admin := owner(ctx); !admin {
-		return cove.Errorf(cove.CodeUnauthorized, "only an admin key may manage keys")
+		return cove.Errorf(cove.CodeForbidden, "only an admin key may manage keys")
 	}
 	return nil
 }

@@ -166,8 +166,15 @@ func TestKeysOwnershipAndQuotas(t *testing.T) {
 	})
 
 	t.Run("keys_are_admin_only", func(t *testing.T) {
-		if _, err := svc.CreateKey(ctxB, cove.KeySpec{}); cove.ErrorCode(err) != cove.CodeUnauthorized {
-			t.Fatalf("non-admin creating a key: %v", err)
+		// Bob's key is valid: it is forbidden, not unauthorized.
+		if _, err := svc.CreateKey(ctxB, cove.KeySpec{}); cove.ErrorCode(err) != cove.CodeForbidden {
+			t.Fatalf("non-admin creating a key: %v, want forbidden", err)
+		}
+		if _, err := svc.ListKeys(ctxB); cove.ErrorCode(err) != cove.CodeForbidden {
+			t.Fatalf("non-admin listing keys: %v, want forbidden", err)
+		}
+		if err := svc.RevokeKey(ctxB, b.ID); cove.ErrorCode(err) != cove.CodeForbidden {
+			t.Fatalf("non-admin revoking a key: %v, want forbidden", err)
 		}
 		if err := svc.RevokeKey(ctx, b.ID); err != nil {
 			t.Fatal(err)

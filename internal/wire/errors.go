@@ -25,9 +25,8 @@ func (d *ErrorDetail) Err() *cove.Error {
 }
 
 // CodeForStatus returns the error code that cove.Codes maps to an HTTP
-// status, for answers without an error body (a proxy's 502, say); 403 gives
-// unauthorized, and other statuses it does not list give unavailable for
-// 5xx and invalid otherwise.
+// status, for answers without an error body (a proxy's 502, say); statuses
+// it does not list give unavailable for 5xx and invalid otherwise.
 func CodeForStatus(status int) cove.Code {
 	for code, info := range cove.Codes {
 		if info.HTTPStatus == status {
@@ -35,8 +34,6 @@ func CodeForStatus(status int) cove.Code {
 		}
 	}
 	switch {
-	case status == http.StatusForbidden:
-		return cove.CodeUnauthorized
 	case status == http.StatusRequestEntityTooLarge, status == http.StatusUnsupportedMediaType:
 		return cove.CodeInvalid
 	case status >= 500:
