@@ -41,13 +41,21 @@ func WithUserAgent(ua string) Option {
 }
 
 // New returns a client of the cove server at baseURL (such as
-// "http://127.0.0.1:7070") that authenticates with apiKey.
+// "http://127.0.0.1:7070", or with the path under which a proxy serves
+// it) that authenticates with apiKey. A trailing slash or /v1 is dropped:
+// the client adds /v1 to the paths of the API itself.
 // Errors: invalid (a malformed URL).
 func New(baseURL, apiKey string, opts ...Option) (*Client, error) {
-	u, err := url.Parse(strings.TrimRight(baseURL, "/"))
+	u, err := url.Parse(strings.TrimSpace(baseURL))
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
 		return nil, cove.Errorf(cove.CodeInvalid, "invalid server URL %q: use http://host:port or https://host", baseURL)
 	}
+	p := strings.TrimRight(u.EscapedPath(), "/")
+	p = strings.TrimRight(strings.TrimSuffix(p, "/v1"), "/")
+	if u.Path, err = url.PathUnescape(p); err != nil {
+		return nil, cove.Errorf(cove.CodeInvalid, "invalid server URL %q: use http://host:port or https://host", baseURL)
+	}
+	u.RawPath = p
 	c := &Client{base: u.String(), key: strings.TrimSpace(apiKey), userAgent: "cove-go/" + cove.Version}
 	for _, o := range opts {
 		o(c)

@@ -24,6 +24,43 @@ func TestNew(t *testing.T) {
 	}
 }
 
+// TestNewBaseURL checks that a server URL given with a trailing slash or
+// the API's /v1 (as copied from a request) still reaches the API, at
+// /v1/... and not /v1/v1/..., under a proxy's prefix too.
+func TestNewBaseURL(t *testing.T) {
+	cases := map[string]string{
+		"":               "/v1/version",
+		"/":              "/v1/version",
+		"/v1":            "/v1/version",
+		"/v1/":           "/v1/version",
+		"//v1//":         "/v1/version",
+		"/cove":          "/cove/v1/version",
+		"/cove/v1/":      "/cove/v1/version",
+		"/v1x":           "/v1x/v1/version",
+		"/my%20cove/v1":  "/my%20cove/v1/version",
+		"/my%2Fcove/v1/": "/my%2Fcove/v1/version",
+		"/v1/v1":         "/v1/v1/version",
+	}
+	for suffix, want := range cases {
+		var got string
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			got = r.URL.EscapedPath()
+			io.WriteString(w, `{"version":"x","backend":"native","languages":[]}`)
+		}))
+		c, err := New(srv.URL+suffix, "k")
+		if err != nil {
+			t.Fatalf("%q: %v", suffix, err)
+		}
+		if _, err := c.Version(context.Background()); err != nil {
+			t.Errorf("%q: %v", suffix, err)
+		}
+		srv.Close()
+		if got != want {
+			t.Errorf("server URL %s%s: request to %s, want %s", srv.URL, suffix, got, want)
+		}
+	}
+}
+
 func TestEscapeFilePath(t *testing.T) {
 	cases := map[string]string{
 		"a.txt":          "a.txt",
