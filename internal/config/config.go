@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/cove-sandbox/cove"
+	"github.com/cove-sandbox/cove/internal/wire"
 )
 
 // Config is cove's configuration.
@@ -93,8 +94,9 @@ func Default() Config {
 	return c
 }
 
-// file is the JSON form of the configuration file; sizes and durations are
-// strings such as "512M" and "30s".
+// file is the JSON form of the configuration file; sizes are strings such
+// as "512M", durations strings such as "30s" or numbers of seconds, as the
+// API takes them.
 type file struct {
 	DataDir      *string `json:"data_dir"`
 	RunDir       *string `json:"run_dir"`
@@ -103,9 +105,9 @@ type file struct {
 	Addr         *string `json:"addr"`
 	PoolSize     *int    `json:"pool_size"`
 	RunReuse     *int    `json:"run_reuse"`
-	IdleTimeout  *string `json:"idle_timeout"`
-	TTL          *string `json:"ttl"`
-	DrainTimeout *string `json:"drain_timeout"`
+	IdleTimeout  json.RawMessage `json:"idle_timeout"`
+	TTL          json.RawMessage `json:"ttl"`
+	DrainTimeout json.RawMessage `json:"drain_timeout"`
 	AIModel      *string `json:"ai_model"`
 	Limits       struct {
 		Memory    *string  `json:"memory"`
@@ -113,7 +115,7 @@ type file struct {
 		Pids      *int     `json:"pids"`
 		Disk      *string  `json:"disk"`
 		Tmp       *string  `json:"tmp"`
-		Timeout   *string  `json:"timeout"`
+		Timeout   json.RawMessage `json:"timeout"`
 		Output    *string  `json:"output"`
 		OpenFiles *int     `json:"open_files"`
 	} `json:"limits"`
@@ -123,13 +125,17 @@ type file struct {
 func (c *Config) LoadFile(path string) error {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return cove.Errorf(cove.CodeInvalid, "reading config file: %w", err)
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return cove.Errorf(cove.CodeInvalid, "cannot read config file %s: %v", path, err)
 	}
 	var f file
 	dec := json.NewDecoder(strings.NewReader(string(b)))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&f); err != nil {
-		return cove.Errorf(cove.CodeInvalid, "config file %s: %v", path, err)
+		return cove.Errorf(cove.CodeInvalid, "config file %s: %s", path, decodeProblem(err))
 	}
 	var probs []string
 	setStr := func(dst *string, v *string) {
@@ -148,19 +154,20 @@ func (c *Config) LoadFile(path string) error {
 	if f.RunReuse != nil {
 		c.RunReuse = *f.RunReuse
 	}
-	for name, kv := range map[string]struct {
-		v   *string
-		dst *time.Duration
-	}{"idle_timeout": {f.IdleTimeout, &c.IdleTimeout}, "ttl": {f.TTL, &c.TTL}, "drain_timeout": {f.DrainTimeout, &c.DrainTimeout}} {
+	for _, kv := range []struct {
+		name string
+		v    json.RawMessage
+		dst  *time.Duration
+	}{{"idle_timeout", f.IdleTimeout, &c.IdleTimeout}, {"ttl", f.TTL, &c.TTL}, {"drain_timeout", f.DrainTimeout, &c.DrainTimeout}, {"limits.timeout", f.Limits.Timeout, &c.Limits.Timeout}} {
 		if kv.v == nil {
 			continue
 		}
-		d, err := time.ParseDuration(*kv.v)
-		if err != nil {
-			probs = append(probs, fmt.Sprintf("%s: invalid duration %q (use e.g. 30s or 10m)", name, *kv.v))
+		var d wire.Duration
+		if err := d.UnmarshalJSON(kv.v); err != nil {
+			probs = append(probs, fmt.Sprintf("%s: %s is not a duration: use a string such as \"30s\" or \"10m\", or a number of seconds", kv.name, kv.v))
 			continue
 		}
-		*kv.dst = d
+		*kv.dst = time.Duration(d)
 	}
 	if f.Landlock != nil {
 		c.Landlock = *f.Landlock
@@ -188,13 +195,6 @@ func (c *Config) LoadFile(path string) error {
 	}
 	if f.Limits.OpenFiles != nil {
 		l.OpenFiles = *f.Limits.OpenFiles
-	}
-	if f.Limits.Timeout != nil {
-		d, err := time.ParseDuration(*f.Limits.Timeout)
-		if err != nil {
-			probs = append(probs, fmt.Sprintf("limits.timeout: invalid duration %q (use e.g. 30s or 2m)", *f.Limits.Timeout))
-		}
-		l.Timeout = d
 	}
 	if len(probs) > 0 {
 		return cove.Errorf(cove.CodeInvalid, "config file %s: %s", path, strings.Join(probs, "; "))
@@ -229,11 +229,11 @@ func (c *Config) ApplyEnv(getenv func(string) string) error {
 	for _, kv := range []struct {
 		name string
 		dst  *time.Duration
-	}{{"COVE_IDLE_TIMEOUT", &c.IdleTimeout}, {"COVE_TTL", &c.TTL}, {"COVE_DRAIN_TIMEOUT", &c.DrainTimeout}} {
+	}{{"COVE_IDLE_TIMEOUT", &c.IdleTimeout}, {"COVE_TTL", &c.TTL}, {"COVE_DRAIN_TIMEOUT", &c.DrainTimeout}, {"COVE_TIMEOUT", &c.Limits.Timeout}} {
 		if v := getenv(kv.name); v != "" {
-			d, err := time.ParseDuration(v)
+			d, err := wire.ParseDuration(v)
 			if err != nil {
-				probs = append(probs, fmt.Sprintf("%s: invalid duration %q (use e.g. 30s or 10m)", kv.name, v))
+				probs = append(probs, fmt.Sprintf("%s: %q is not a duration: use e.g. 30s or 10m, or a number of seconds", kv.name, v))
 				continue
 			}
 			*kv.dst = d
@@ -277,13 +277,6 @@ func (c *Config) ApplyEnv(getenv func(string) string) error {
 			}
 			*kv.dst = n
 		}
-	}
-	if v := getenv("COVE_TIMEOUT"); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil {
-			probs = append(probs, fmt.Sprintf("COVE_TIMEOUT: invalid duration %q (use e.g. 30s or 2m)", v))
-		}
-		c.Limits.Timeout = d
 	}
 	if len(probs) > 0 {
 		return cove.Errorf(cove.CodeInvalid, "%s", strings.Join(probs, "; "))
@@ -351,7 +344,29 @@ func Load(getenv func(string) string) (Config, error) {
 		errs = append(errs, err)
 	}
 	if len(errs) > 0 {
-		return c, cove.Errorf(cove.CodeInvalid, "%v", errors.Join(errs...))
+		msgs := make([]string, len(errs))
+		for i, err := range errs {
+			msgs[i] = cove.ErrorMessage(err)
+		}
+		return c, cove.Errorf(cove.CodeInvalid, "%s", strings.Join(msgs, "; "))
 	}
 	return c, nil
+}
+
+// decodeProblem says what is wrong with a configuration file that does not
+// decode, in the file's terms rather than Go's.
+func decodeProblem(err error) string {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		want := map[string]string{"string": `a string (sizes such as "512M")`, "int": "a whole number", "float64": "a number", "bool": "true or false"}[te.Type.String()]
+		if want == "" {
+			want = te.Type.String()
+		}
+		return fmt.Sprintf("%s: got a %s, want %s", te.Field, te.Value, want)
+	}
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		return fmt.Sprintf("not valid JSON at byte %d: %v", se.Offset, err)
+	}
+	return err.Error()
 }

@@ -81,3 +81,40 @@ func TestRunReuse(t *testing.T) {
 		t.Fatalf("run_reuse 65: %v", err)
 	}
 }
+
+// Durations are read as the API reads them, in the file and in the
+// environment: a Go duration or a number of seconds.
+func TestDurationsTakeSecondsToo(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "c.json")
+	os.WriteFile(file, []byte(`{"ttl": 90, "idle_timeout": "2m", "limits": {"timeout": 1.5}}`), 0o644)
+	c, err := Load(env(map[string]string{"COVE_CONFIG": file, "COVE_DRAIN_TIMEOUT": "7"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.TTL != 90*time.Second || c.IdleTimeout != 2*time.Minute || c.Limits.Timeout != 1500*time.Millisecond || c.DrainTimeout != 7*time.Second {
+		t.Fatalf("got ttl %v, idle %v, timeout %v, drain %v", c.TTL, c.IdleTimeout, c.Limits.Timeout, c.DrainTimeout)
+	}
+	os.WriteFile(file, []byte(`{"ttl": "soon", "limits": {"timeout": true}}`), 0o644)
+	_, err = Load(env(map[string]string{"COVE_CONFIG": file, "COVE_TIMEOUT": "5x"}))
+	for _, want := range []string{`ttl: "soon" is not a duration`, `limits.timeout: true is not a duration`, `COVE_TIMEOUT: "5x" is not a duration`} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v does not say %s", err, want)
+		}
+	}
+}
+
+// A file that does not decode, or is missing, is reported once, in the
+// file's terms.
+func TestFileProblemsInTheFilesTerms(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "c.json")
+	os.WriteFile(file, []byte(`{"limits": {"memory": 512}}`), 0o644)
+	_, err := Load(env(map[string]string{"COVE_CONFIG": file}))
+	if err == nil || !strings.Contains(err.Error(), `limits.memory: got a number, want a string (sizes such as "512M")`) || strings.Contains(err.Error(), "Go struct") {
+		t.Fatalf("got %v", err)
+	}
+	missing := filepath.Join(t.TempDir(), "nofile.json")
+	_, err = Load(env(map[string]string{"COVE_CONFIG": missing}))
+	if err == nil || err.Error() != "cannot read config file "+missing+": no such file or directory" {
+		t.Fatalf("got %q", err)
+	}
+}
