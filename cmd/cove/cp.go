@@ -182,7 +182,10 @@ func (c *copier) download(id, remote, local string) error {
 			}
 			dest = filepath.Join(local, path.Base(remote))
 		}
-		if err := os.MkdirAll(dest, 0o755); err != nil {
+		// As cp -r does: the directory that receives the copy must exist.
+		if err := os.Mkdir(dest, 0o755); errors.Is(err, fs.ErrNotExist) {
+			return cove.Errorf(cove.CodeNotFound, "%s: no such directory", filepath.Dir(dest))
+		} else if err != nil && !errors.Is(err, fs.ErrExist) {
 			return localError(err)
 		}
 		return extractTar(p.reader(rc), dest, c.e.stderr)
@@ -199,10 +202,10 @@ func (c *copier) download(id, remote, local string) error {
 		return err
 	}
 	dest := local
-	if localDir || strings.HasSuffix(local, "/") {
-		if err := os.MkdirAll(local, 0o755); err != nil {
-			return localError(err)
-		}
+	if strings.HasSuffix(local, "/") && !localDir {
+		return cove.Errorf(cove.CodeNotFound, "%s: no such directory", local)
+	}
+	if localDir {
 		dest = filepath.Join(local, path.Base(remote))
 	}
 	f, err := os.OpenFile(dest, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, fs.FileMode(fi.Mode)&fs.ModePerm)
@@ -223,7 +226,11 @@ func localError(err error) error {
 	}
 	var pe *fs.PathError
 	if errors.As(err, &pe) {
-		return cove.Errorf(cove.CodeInvalid, "%s %s: %v", pe.Op, pe.Path, pe.Err)
+		code := cove.CodeInvalid
+		if errors.Is(pe.Err, fs.ErrNotExist) {
+			code = cove.CodeNotFound
+		}
+		return cove.Errorf(code, "%s: %v", pe.Path, pe.Err)
 	}
 	return cove.Errorf(cove.CodeInvalid, "%v", err)
 }

@@ -81,12 +81,12 @@ func writeTree(t *testing.T, dir string, files map[string]string) {
 // remoteTree lists the files under dir in the sandbox with their contents.
 func remoteTree(t *testing.T, c *cli, id, dir string) map[string]string {
 	t.Helper()
-	var files []*wire.FileInfo
-	if err := json.Unmarshal([]byte(c.ok("files", "ls", "-r", "--json", id, dir)), &files); err != nil {
+	var list wire.FileList
+	if err := json.Unmarshal([]byte(c.ok("files", "ls", "-r", "--json", id, dir)), &list); err != nil {
 		t.Fatal(err)
 	}
 	out := map[string]string{}
-	for _, f := range files {
+	for _, f := range list.Entries {
 		rel, _ := filepath.Rel(dir, f.Path)
 		switch {
 		case f.Symlink != "":
@@ -238,7 +238,14 @@ func TestCp(t *testing.T) {
 
 	t.Run("errors", func(t *testing.T) {
 		c.fails(cove.CodeNotFound, `^cove: .*no such file or directory`, "cp", id+":nosuch", t.TempDir())
-		c.fails(cove.CodeInvalid, `^cove: stat .*nosuch: no such file or directory\n$`, "cp", filepath.Join(t.TempDir(), "nosuch"), id+":")
+		c.fails(cove.CodeNotFound, `^cove: .*nosuch: no such file or directory\n$`, "cp", filepath.Join(t.TempDir(), "nosuch"), id+":")
+		// The local directory that receives a copy must exist, as with cp.
+		missing := filepath.Join(t.TempDir(), "no", "such")
+		c.fails(cove.CodeNotFound, `^cove: .*/no: no such directory\n$`, "cp", id+":copy", missing)
+		c.fails(cove.CodeNotFound, `^cove: .*such/: no such directory\n$`, "cp", id+":raw.bin", missing+"/")
+		if _, err := os.Stat(filepath.Dir(missing)); !errors.Is(err, fs.ErrNotExist) {
+			t.Fatalf("a failed copy made %s: %v", filepath.Dir(missing), err)
+		}
 		c.fails(cove.CodeConflict, `^cove: cannot copy the directory`, "cp", projDir, id+":raw.bin")
 	})
 }
