@@ -100,7 +100,7 @@ func newAIActionCmd(e *env, action cove.AIAction, short, example string) *cobra.
 		fl.BoolVar(&f.verify, "verify", false, "let Claude run its fix in a sandbox until it runs with verdict ok")
 		fl.StringVar(&f.test, "test", "", "with --verify: a shell command that must pass too (runs in the workspace, next to the program)")
 		fl.IntVar(&f.maxSteps, "max-steps", 0, fmt.Sprintf("with --verify: the most tool calls (default %d)", ai.DefaultMaxSteps))
-		fl.DurationVar(&f.timeout, "max-time", 0, fmt.Sprintf("with --verify: the longest the loop may take (default %s)", ai.DefaultLoopTimeout))
+		durationVar(fl, &f.timeout, "max-time", fmt.Sprintf("with --verify: the longest the loop may take (default %s)", ai.DefaultLoopTimeout))
 	}
 	return cmd
 }

@@ -56,7 +56,7 @@ memory or output limit) it says why on stderr and exits non-zero.`,
 	fl.StringVarP(&cwd, "cwd", "w", "", "working directory (default /workspace)")
 	fl.StringArrayVarP(&envs, "env", "e", nil, "environment variable KEY=VALUE (repeatable)")
 	fl.BoolVarP(&stdin, "stdin", "i", false, "pass standard input through to the command")
-	fl.DurationVar(&timeout, "timeout", 0, "wall-clock limit (default: the sandbox's)")
+	durationVar(fl, &timeout, "timeout", "wall-clock limit (default: the sandbox's)")
 	fl.BoolVar(&asJSON, "json", false, "print one JSON object with the outputs and the verdict instead of streaming")
 	return cmd
 }

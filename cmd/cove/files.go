@@ -44,7 +44,7 @@ func newFilesListCmd(e *env) *cobra.Command {
 				return err
 			}
 			if asJSON {
-				return writeJSON(e.stdout, wire.FileInfosFrom(files))
+				return writeJSON(e.stdout, wire.FileList{Entries: wire.FileInfosFrom(files)})
 			}
 			last := "NAME"
 			if recursive {

@@ -36,12 +36,12 @@ func TestFiles(t *testing.T) {
 		if !strings.Contains(got, " PATH\n") || !strings.Contains(got, " src/pkg\n") || !strings.Contains(got, " src/pkg/a.py\n") {
 			t.Fatalf("files ls -r:\n%s", got)
 		}
-		var files []*wire.FileInfo
-		if err := json.Unmarshal([]byte(c.ok("files", "ls", "--json", id, "src/pkg")), &files); err != nil {
+		var list wire.FileList
+		if err := json.Unmarshal([]byte(c.ok("files", "ls", "--json", id, "src/pkg")), &list); err != nil {
 			t.Fatal(err)
 		}
-		if len(files) != 1 || files[0].Path != "src/pkg/a.py" || files[0].Size != 16 {
-			t.Fatalf("files ls --json: %+v", files[0])
+		if files := list.Entries; len(files) != 1 || files[0].Path != "src/pkg/a.py" || files[0].Size != 16 {
+			t.Fatalf("files ls --json: %+v (the API's shape, {\"entries\": [...]})", list)
 		}
 	})
 
@@ -87,7 +87,7 @@ func TestFiles(t *testing.T) {
 		c.fails(cove.CodeConflict, `^cove: .+\n$`, "files", "rm", id, "src")
 		c.ok("files", "rm", id, "link")
 		c.ok("files", "rm", "-r", id, "src")
-		if got := c.ok("files", "ls", "--json", id); strings.TrimSpace(got) != "[]" {
+		if got := strings.Join(strings.Fields(c.ok("files", "ls", "--json", id)), ""); got != `{"entries":[]}` {
 			t.Fatalf("left: %s", got)
 		}
 	})

@@ -1,12 +1,77 @@
 package main
 
 import (
+	"errors"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/cove-sandbox/cove"
+	"github.com/cove-sandbox/cove/internal/wire"
 )
+
+// durationValue is a duration flag that takes what the API and the
+// configuration take: a duration such as 30s or 1m30s, or a number of
+// seconds.
+type durationValue time.Duration
+
+func (d *durationValue) Set(s string) error {
+	v, err := wire.ParseDuration(s)
+	if err != nil {
+		return errors.New("not a duration: use e.g. 30s, 2m or 1h30m, or a number of seconds")
+	}
+	*d = durationValue(v)
+	return nil
+}
+
+// String is empty for zero, which the help then leaves out as a default.
+func (d *durationValue) String() string {
+	if *d == 0 {
+		return ""
+	}
+	return time.Duration(*d).String()
+}
+func (d *durationValue) Type() string   { return "duration" }
+
+// durationVar defines a duration flag (see durationValue).
+func durationVar(fl *pflag.FlagSet, p *time.Duration, name, usage string) {
+	fl.Var((*durationValue)(p), name, usage)
+}
+
+// flagProblem turns cobra's and pflag's complaints about flags into cove's
+// words: an invalid value is named with what the flag takes.
+func flagProblem(cmd *cobra.Command, err error) error {
+	var bad *pflag.InvalidValueError
+	if errors.As(err, &bad) {
+		why := bad.Unwrap().Error()
+		var ne *strconv.NumError
+		if errors.As(err, &ne) {
+			switch {
+			case errors.Is(ne.Err, strconv.ErrRange):
+				why = "out of range"
+			case ne.Func == "ParseFloat":
+				why = "not a number"
+			case ne.Func == "ParseBool":
+				why = "not true or false"
+			default:
+				why = "not a whole number"
+			}
+		}
+		return cove.Errorf(cove.CodeInvalid, "--%s %q: %s (see %s --help)", bad.GetFlag().Name, bad.GetValue(), why, cmd.CommandPath())
+	}
+	if takesCommand[cmd.Name()] && strings.HasPrefix(err.Error(), "unknown ") {
+		// Most likely the program's own flag, given without --.
+		return cove.Errorf(cove.CodeInvalid, "%v: if it is the program's, put the command after --: cove %s ID -- CMD ARGS...", err, cmd.Name())
+	}
+	return cove.Errorf(cove.CodeInvalid, "%v (see %s --help)", err, cmd.CommandPath())
+}
+
+// takesCommand are the commands that run a command given after --.
+var takesCommand = map[string]bool{"exec": true, "spawn": true, "shell": true}
+
 
 // pairs decodes repeated K=V flag values into a map (nil when none).
 func pairs(flag string, vals []string) (map[string]string, error) {

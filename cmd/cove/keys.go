@@ -84,9 +84,9 @@ func newKeysListCmd(e *env) *cobra.Command {
 				return err
 			}
 			if asJSON {
-				out := []*wire.Key{}
+				out := wire.KeyList{Keys: []*wire.Key{}}
 				for _, k := range keys {
-					out = append(out, wire.KeyFrom(k))
+					out.Keys = append(out.Keys, wire.KeyFrom(k))
 				}
 				return writeJSON(e.stdout, out)
 			}

@@ -105,9 +105,7 @@ func newRootCmd(e *env) *cobra.Command {
 	root.AddCommand(newRunCmd(e), newServeCmd(e), newMCPCmd(e), newBenchCmd(e), newVersionCmd(e))
 	root.AddCommand(newAICmd(e))
 	root.PersistentFlags().StringVar(&e.server, "server", "", "URL of the cove server (default $COVE_URL, else "+defaultServer+")")
-	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
-		return cove.Errorf(cove.CodeInvalid, "%v (see %s --help)", err, cmd.CommandPath())
-	})
+	root.SetFlagErrorFunc(flagProblem)
 	root.AddCommand(newCreateCmd(e), newListCmd(e), newExecCmd(e), newShellCmd(e), newCpCmd(e), newFilesCmd(e),
 		newPsCmd(e), newSpawnCmd(e), newLogsCmd(e), newKillCmd(e), newStopCmd(e), newStartCmd(e), newRemoveCmd(e), newKeysCmd(e), newReplCmd(e))
 	return root

@@ -31,9 +31,9 @@ func newPsCmd(e *env) *cobra.Command {
 				return err
 			}
 			if asJSON {
-				out := []*wire.Process{}
+				out := wire.ProcessList{Processes: []*wire.Process{}}
 				for _, p := range procs {
-					out = append(out, wire.ProcessFrom(p))
+					out.Processes = append(out.Processes, wire.ProcessFrom(p))
 				}
 				return writeJSON(e.stdout, out)
 			}
@@ -98,7 +98,7 @@ stop it with cove kill.`,
 	fl.StringVar(&name, "name", "", "name shown by cove ps")
 	fl.StringVarP(&cwd, "cwd", "w", "", "working directory (default /workspace)")
 	fl.StringArrayVarP(&envs, "env", "e", nil, "environment variable KEY=VALUE (repeatable)")
-	fl.DurationVar(&timeout, "timeout", 0, "kill the process after this long (default: never)")
+	durationVar(fl, &timeout, "timeout", "kill the process after this long (default: never)")
 	fl.BoolVar(&asJSON, "json", false, "print the process as JSON")
 	return cmd
 }

@@ -76,12 +76,12 @@ func TestProcesses(t *testing.T) {
 		c.ok("kill", "--signal", "KILL", id, strconv.Itoa(sleeper.PID))
 		deadline := time.Now().Add(10 * time.Second)
 		for {
-			var procs []*wire.Process
+			var procs wire.ProcessList
 			if err := json.Unmarshal([]byte(c.ok("ps", "--json", id)), &procs); err != nil {
 				t.Fatal(err)
 			}
 			var p *cove.Process
-			for _, q := range procs {
+			for _, q := range procs.Processes {
 				if q.PID == sleeper.PID {
 					if p, err = q.Cove(); err != nil {
 						t.Fatal(err)

@@ -31,7 +31,7 @@ func (f *limitFlags) register(cmd *cobra.Command) {
 	fl.IntVar(&f.pids, "pids", 0, "process and thread limit (default 256)")
 	fl.StringVar(&f.disk, "disk", "", "workspace disk limit (default 1G)")
 	fl.StringVar(&f.tmp, "tmp", "", "size of /tmp and of /dev/shm (default 64M)")
-	fl.DurationVar(&f.timeout, "timeout", 0, "wall-clock limit (e.g. 2s, 1m; default 30s)")
+	durationVar(fl, &f.timeout, "timeout", "wall-clock limit (e.g. 2s, 1m; default 30s)")
 	fl.StringVar(&f.output, "output", "", "limit of each of stdout and stderr (default 1M)")
 	fl.IntVar(&f.openFiles, "open-files", 0, "open file limit (default 1024)")
 }

@@ -60,6 +60,7 @@ func TestRunExitStatusAndVerdicts(t *testing.T) {
 		{"exit_code_passes_through", []string{"run", "-l", "python", "-c", "import sys; sys.exit(3)"}, 3, `^$`},
 		{"stderr_passes_through", []string{"run", "-l", "bash", "-c", "echo oops >&2; exit 1"}, 1, `^oops\n$`},
 		{"timeout", []string{"run", "--timeout", "1s", "-l", "python", "-c", "while True: pass"}, 137, `^cove: killed: wall-clock timeout after 1s\n$`},
+		{"timeout_in_seconds", []string{"run", "--timeout", "0.5", "-l", "python", "-c", "while True: pass"}, 137, `^cove: killed: wall-clock timeout after 500ms\n$`},
 		{"oom", []string{"run", "--memory", "64M", "-l", "python", "-c", "b=[]\nwhile True: b.append(bytearray(1<<23))"}, 137, `^cove: killed: out of memory \(limit 64 MiB\)\n$`},
 		{"output", []string{"run", "--output", "64K", "-l", "bash", "-c", "yes"}, 137, `^cove: output truncated at 64 KiB\n$`},
 		{"signal", []string{"run", "-l", "bash", "-c", "kill -TERM $$"}, 143, `^cove: killed by SIGTERM\n$`},
@@ -128,6 +129,10 @@ func TestRunBadInput(t *testing.T) {
 		{"stdin_without_language", []string{"run", "-"}},
 		{"code_and_file", []string{"run", "-l", "python", "-c", "1", rb}},
 		{"typescript_syntax", []string{"run", "-l", "ts", "-c", "let x: number = ;"}},
+		{"bad_timeout", []string{"run", "--timeout", "soon", "-l", "python", "-c", "1"}},
+		{"bad_cpus", []string{"run", "--cpus", "lots", "-l", "python", "-c", "1"}},
+		{"bad_pids", []string{"run", "--pids", "1.5", "-l", "python", "-c", "1"}},
+		{"program_flag_without_dash", []string{"exec", "3f9a1c2b7d4e", "python3", "--version"}},
 	}
 	var all strings.Builder
 	for _, tc := range cases {

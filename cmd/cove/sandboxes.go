@@ -66,8 +66,8 @@ after --idle-timeout without activity and is deleted at --ttl.`,
 	fl.StringVarP(&language, "lang", "l", "", "default language of code run in the sandbox: python, javascript, typescript or bash")
 	fl.StringArrayVarP(&envs, "env", "e", nil, "environment variable KEY=VALUE of every command in the sandbox (repeatable)")
 	fl.StringArrayVar(&labels, "label", nil, "label KEY=VALUE to find the sandbox by (repeatable)")
-	fl.DurationVar(&idle, "idle-timeout", 0, "stop the sandbox after this long without activity (default: the server's)")
-	fl.DurationVar(&ttl, "ttl", 0, "delete the sandbox this long after its creation (default: the server's)")
+	durationVar(fl, &idle, "idle-timeout", "stop the sandbox after this long without activity (default: the server's)")
+	durationVar(fl, &ttl, "ttl", "delete the sandbox this long after its creation (default: the server's)")
 	fl.BoolVar(&asJSON, "json", false, "print the sandbox as JSON")
 	lf.register(cmd)
 	return cmd

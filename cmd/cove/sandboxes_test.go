@@ -159,15 +159,15 @@ func TestKeysAndOwnership(t *testing.T) {
 	if bob.Name != "bob" || bob.Quota.MaxConcurrentExecs != 2 || bob.Quota.MaxMemoryMB != 1024 || !strings.HasPrefix(bob.Secret, "cove_") {
 		t.Fatalf("keys create --json: %+v", bob)
 	}
-	var keys []*wire.Key
+	var keys wire.KeyList
 	if err := json.Unmarshal([]byte(admin.ok("keys", "ls", "--json")), &keys); err != nil {
 		t.Fatal(err)
 	}
-	if len(keys) != 3 {
-		t.Fatalf("keys ls --json: %d keys", len(keys))
+	if len(keys.Keys) != 3 {
+		t.Fatalf("keys ls --json: %d keys, in the API's shape {\"keys\": [...]}", len(keys.Keys))
 	}
 	var alice string
-	for _, k := range keys {
+	for _, k := range keys.Keys {
 		if k.Name == "alice" {
 			alice = k.ID
 		}
@@ -186,7 +186,7 @@ func TestKeysAndOwnership(t *testing.T) {
 		}
 		a.create()
 		a.fails(cove.CodeQuotaExceeded, `^cove: .+\n$`, "create")
-		a.fails(cove.CodeUnauthorized, `^cove: .+\n$`, "keys", "ls")
+		a.fails(cove.CodeForbidden, `^cove: .+\n$`, "keys", "ls")
 	})
 
 	t.Run("ls_table", func(t *testing.T) {
