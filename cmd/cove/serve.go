@@ -50,7 +50,8 @@ by another name.
 
 Sandboxes that were running when cove last stopped come back stopped, with
 their files; starting one resumes it. On SIGTERM or Ctrl-C, running
-executions get --drain-timeout to finish.`,
+executions get the drain timeout to finish (30s; drain_timeout in the
+config file, COVE_DRAIN_TIMEOUT).`,
 		Example: `  cove serve
   cove serve --addr 0.0.0.0:7070 --data /srv/cove`,
 		Args: cobra.NoArgs,
