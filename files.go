@@ -1,6 +1,9 @@
 package cove
 
-import "time"
+import (
+	"io"
+	"time"
+)
 
 // FileInfo describes a file or directory of a workspace.
 type FileInfo struct {
@@ -12,6 +15,17 @@ type FileInfo struct {
 	IsDir   bool      `json:"is_dir"`
 	Symlink string    `json:"symlink,omitempty"` // target, for a symbolic link
 	ModTime time.Time `json:"mod_time"`
+}
+
+// FileUpload is one file of Service.UploadFiles.
+type FileUpload struct {
+	// Path is where the file goes: relative to /workspace, or absolute
+	// under it.
+	Path string
+	// Mode is its permission bits (0: 0644).
+	Mode uint32
+	// Body is its content, read to its end before the next file.
+	Body io.Reader
 }
 
 // SearchRequest finds files by name and/or content.

@@ -193,6 +193,14 @@ type Service interface {
 	// entries that would leave it, links out of it and archive bombs.
 	// Errors: not_found, invalid.
 	UploadArchive(ctx context.Context, id, path string, r io.Reader) error
+	// UploadFiles writes the files that next returns, until it returns
+	// io.EOF, all or nothing: each replaces a file at its path, creating
+	// parents, once every one was received and found valid; on error
+	// none is written. It describes the files written, in order. If next
+	// fails, that error is returned wrapped in an invalid error.
+	// Errors: not_found, invalid (a bad path; more than the disk limit in
+	// all), conflict (a directory in the way, or a mode that forbids it).
+	UploadFiles(ctx context.Context, id string, next func() (*FileUpload, error)) ([]*FileInfo, error)
 
 	// CreateContext starts a stateful interpreter (python, javascript,
 	// typescript) in a sandbox. Errors: not_found, invalid (language,

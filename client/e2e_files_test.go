@@ -6,12 +6,15 @@ import (
 	"bytes"
 	"compress/gzip"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"mime/multipart"
 	"net/http"
 	"slices"
 	"strings"
 	"testing"
+	"testing/iotest"
 
 	"github.com/cove-sandbox/cove"
 	"github.com/cove-sandbox/cove/internal/httpapi"
@@ -347,4 +350,130 @@ func names(fis []*cove.FileInfo) []string {
 		out = append(out, fi.Path)
 	}
 	return out
+}
+
+// TestUploadFilesAllOrNothing checks that a multipart upload writes all
+// its files or none: a bad part after good ones leaves the workspace as
+// it was, through REST and through the SDK.
+func TestUploadFilesAllOrNothing(t *testing.T) {
+	e := newEnv(t)
+	ctx := ctxT(t)
+	id := e.sandbox(e.admin, cove.SandboxSpec{Limits: cove.Limits{DiskBytes: 2 << 20}}).ID
+	if _, err := e.admin.WriteFile(ctx, id, "keep.txt", strings.NewReader("original"), 0); err != nil {
+		t.Fatal(err)
+	}
+	snapshot := func() string {
+		t.Helper()
+		fis, err := e.admin.ListFiles(ctx, id, ".", true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var b strings.Builder
+		for _, fi := range fis {
+			fmt.Fprintf(&b, "%s %d %o\n", fi.Path, fi.Size, fi.Mode)
+		}
+		rc, _, err := e.admin.ReadFile(ctx, id, "keep.txt")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rc.Close()
+		content, _ := io.ReadAll(rc)
+		return b.String() + "keep.txt: " + string(content)
+	}
+	before := snapshot()
+	type part struct{ path, content string }
+	multipartBody := func(parts ...part) ([]byte, string) {
+		var buf bytes.Buffer
+		mw := multipart.NewWriter(&buf)
+		for _, p := range parts {
+			w, _ := mw.CreateFormFile("f", p.path)
+			io.WriteString(w, p.content)
+		}
+		mw.Close()
+		return buf.Bytes(), mw.FormDataContentType()
+	}
+	big := strings.Repeat("x", 3<<19) // 1.5 MiB: two are over the disk limit
+	for _, c := range []struct {
+		name   string
+		query  string
+		parts  []part
+		status int
+		code   cove.Code
+	}{
+		{"a path out of the workspace", "", []part{{"m1.txt", "m1"}, {"keep.txt", "overwritten"}, {"../evil2.txt", "evil"}}, 400, cove.CodeInvalid},
+		{"a file in the way", "", []part{{"m1.txt", "m1"}, {"keep.txt", "overwritten"}, {"keep.txt/x", "x"}}, 409, cove.CodeConflict},
+		{"a path out of the directory", "?path=up", []part{{"m1.txt", "m1"}, {"../keep.txt", "overwritten"}}, 400, cove.CodeInvalid},
+		{"over the disk limit in all", "", []part{{"b1", big}, {"keep.txt", "overwritten"}, {"b2", big}}, 400, cove.CodeInvalid},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			body, ct := multipartBody(c.parts...)
+			resp := e.do("POST", "/v1/sandboxes/"+id+"/files"+c.query, e.adminKey, body, "Content-Type", ct)
+			apiError(t, resp, c.status, c.code)
+			if after := snapshot(); after != before {
+				t.Fatalf("the refused upload changed the workspace:\nbefore:\n%s\nafter:\n%s", before, after)
+			}
+			// The same files through the SDK.
+			if c.query != "" {
+				return
+			}
+			var files []*cove.FileUpload
+			for _, p := range c.parts {
+				files = append(files, &cove.FileUpload{Path: p.path, Body: strings.NewReader(p.content)})
+			}
+			_, err := e.admin.UploadFiles(ctx, id, uploadList(files))
+			wantCode(t, err, c.code)
+			if after := snapshot(); after != before {
+				t.Fatalf("the refused SDK upload changed the workspace:\nbefore:\n%s\nafter:\n%s", before, after)
+			}
+		})
+	}
+	t.Run("a reader that fails", func(t *testing.T) {
+		n := 0
+		_, err := e.admin.UploadFiles(ctx, id, func() (*cove.FileUpload, error) {
+			n++
+			switch n {
+			case 1:
+				return &cove.FileUpload{Path: "keep.txt", Body: strings.NewReader("overwritten")}, nil
+			case 2:
+				return &cove.FileUpload{Path: "m2.txt", Body: io.MultiReader(strings.NewReader("half"), iotest.ErrReader(errors.New("the disk broke")))}, nil
+			}
+			return nil, io.EOF
+		})
+		wantCode(t, err, cove.CodeInvalid)
+		if !strings.Contains(err.Error(), "the disk broke") {
+			t.Fatalf("error %q does not say why", err)
+		}
+		if after := snapshot(); after != before {
+			t.Fatalf("the failed upload changed the workspace:\nbefore:\n%s\nafter:\n%s", before, after)
+		}
+	})
+	t.Run("all valid", func(t *testing.T) {
+		fis, err := e.admin.UploadFiles(ctx, id, uploadList([]*cove.FileUpload{
+			{Path: "keep.txt", Body: strings.NewReader("replaced")},
+			{Path: "bin/run.sh", Mode: 0o755, Body: strings.NewReader("#!/bin/sh\necho ran\n")},
+			{Path: "ü ñ/q?#.txt", Body: strings.NewReader("odd")},
+		}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(fis) != 3 || fis[0].Path != "keep.txt" || fis[0].Size != 8 || fis[1].Path != "bin/run.sh" || fis[1].Mode != 0o755 || fis[2].Path != "ü ñ/q?#.txt" {
+			t.Fatalf("files %+v", fis)
+		}
+		res := collect(t)(e.admin.Exec(ctx, id, cove.ExecRequest{Shell: `cat keep.txt "ü ñ/q?#.txt"; ./bin/run.sh`}))
+		if res.Stdout != "replacedoddran\n" {
+			t.Fatalf("seen inside: %q %q", res.Stdout, res.Stderr)
+		}
+	})
+}
+
+// uploadList returns a next function of UploadFiles that gives files.
+func uploadList(files []*cove.FileUpload) func() (*cove.FileUpload, error) {
+	return func() (*cove.FileUpload, error) {
+		if len(files) == 0 {
+			return nil, io.EOF
+		}
+		f := files[0]
+		files = files[1:]
+		return f, nil
+	}
 }

@@ -3,8 +3,12 @@ package client
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
+	"mime"
+	"mime/multipart"
 	"net/http"
+	"net/textproto"
 	"net/url"
 	"path"
 	"time"
@@ -193,4 +197,126 @@ func (c *Client) UploadArchive(ctx context.Context, id, p string, r io.Reader) e
 	}
 	closeBody(resp)
 	return nil
+}
+
+// UploadFiles implements cove.Service (POST .../files as
+// multipart/form-data): the files that next returns are streamed as the
+// parts of one request, each with its path as its filename and its mode
+// in X-Cove-Mode. Their readers are not closed.
+func (c *Client) UploadFiles(ctx context.Context, id string, next func() (*cove.FileUpload, error)) ([]*cove.FileInfo, error) {
+	pr, pw := io.Pipe()
+	mw := multipart.NewWriter(pw)
+	readErr := make(chan error, 1)
+	go func() {
+		err := writeParts(mw, next)
+		if err == nil {
+			err = mw.Close()
+			pw.CloseWithError(err)
+			readErr <- nil
+			return
+		}
+		pw.CloseWithError(err)
+		var se *sendError
+		if errors.As(err, &se) {
+			// The request ended; its answer says why.
+			err = nil
+		}
+		readErr <- err
+	}()
+	req, err := c.request(ctx, http.MethodPost, sandboxPath(id, "/files"), nil, pr)
+	if err != nil {
+		pr.Close()
+		return nil, err
+	}
+	req.Header.Set("Content-Type", mw.FormDataContentType())
+	resp, err := c.send(req)
+	// Stop the parts being sent, then wait until next is no longer called.
+	pr.CloseWithError(errUploadEnded)
+	var rerr error
+	select {
+	case rerr = <-readErr:
+	case <-ctx.Done():
+	}
+	switch {
+	case rerr != nil:
+		if err == nil {
+			closeBody(resp)
+		}
+		return nil, cove.Errorf(cove.CodeInvalid, "reading the upload: %w", rerr)
+	case err != nil:
+		return nil, err
+	}
+	defer closeBody(resp)
+	var res wire.UploadResult
+	if err := json.NewDecoder(resp.Body).Decode(&res); err != nil {
+		if cerr := ctx.Err(); cerr != nil {
+			return nil, cerr
+		}
+		return nil, &cove.Error{Code: cove.CodeUnavailable, Message: "reading the answer of POST " + req.URL.Path, Err: err}
+	}
+	out := make([]*cove.FileInfo, 0, len(res.Files))
+	for _, w := range res.Files {
+		out = append(out, w.Cove())
+	}
+	return out, nil
+}
+
+// errUploadEnded stops the parts of an upload whose request has ended.
+var errUploadEnded = errors.New("client: the upload's request ended")
+
+// sendError is a failure to send a part: the request ended.
+type sendError struct{ err error }
+
+func (e *sendError) Error() string { return e.err.Error() }
+
+// errReader notes the error of reading r, other than io.EOF.
+type errReader struct {
+	r   io.Reader
+	err error
+}
+
+func (e *errReader) Read(p []byte) (int, error) {
+	n, err := e.r.Read(p)
+	if err != nil && err != io.EOF {
+		e.err = err
+	}
+	return n, err
+}
+
+// writeParts writes a part for every file next returns. It returns the
+// error of next or of reading a file, or a *sendError when writing
+// failed.
+func writeParts(mw *multipart.Writer, next func() (*cove.FileUpload, error)) error {
+	for {
+		f, err := next()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if f == nil {
+			return errors.New("no file and no error from the upload's next")
+		}
+		h := textproto.MIMEHeader{}
+		h.Set("Content-Disposition", mime.FormatMediaType("form-data", map[string]string{"name": "file", "filename": f.Path}))
+		h.Set("Content-Type", "application/octet-stream")
+		if f.Mode != 0 {
+			h.Set("X-Cove-Mode", wire.Mode(f.Mode).String())
+		}
+		w, err := mw.CreatePart(h)
+		if err != nil {
+			return &sendError{err}
+		}
+		if f.Body == nil {
+			continue
+		}
+		er := &errReader{r: f.Body}
+		if _, err := io.Copy(w, er); err != nil {
+			if er.err != nil {
+				return er.err
+			}
+			return &sendError{err}
+		}
+	}
 }

@@ -174,6 +174,26 @@ func (f *fakeService) UploadArchive(ctx context.Context, id, p string, r io.Read
 	}
 	return nil
 }
+func (f *fakeService) UploadFiles(ctx context.Context, id string, next func() (*cove.FileUpload, error)) ([]*cove.FileInfo, error) {
+	var fis []*cove.FileInfo
+	for {
+		u, err := next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, cove.Errorf(cove.CodeInvalid, "reading the upload: %w", err)
+		}
+		n, err := io.Copy(io.Discard, u.Body)
+		if err != nil {
+			return nil, cove.Errorf(cove.CodeInvalid, "reading the upload: %w", err)
+		}
+		fi := fakeFile(u.Path)
+		fi.Size, fi.Mode = n, u.Mode
+		fis = append(fis, fi)
+	}
+	return fis, f.record(len(fis))
+}
 func (f *fakeService) CreateKey(ctx context.Context, spec cove.KeySpec) (*cove.NewKey, error) {
 	return &cove.NewKey{Key: cove.Key{ID: "k1", Quota: spec.Quota}, Secret: "s"}, f.record(spec)
 }

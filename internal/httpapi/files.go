@@ -11,8 +11,10 @@ import (
 	"mime/multipart"
 	"net/http"
 	"path"
+	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -339,6 +341,12 @@ func isTarType(mt string) bool {
 	return false
 }
 
+// headerPartMode gives a multipart part's permission bits, in octal.
+const headerPartMode = "X-Cove-Mode"
+
+// uploadMultipart writes every part of a multipart body as a file, all or
+// nothing: the service writes none unless every part is valid, so that a
+// bad part after good ones leaves the workspace as it was.
 func (s *server) uploadMultipart(w http.ResponseWriter, r *http.Request, dir, boundary string) error {
 	if boundary == "" {
 		return invalid("multipart/form-data without a boundary")
@@ -349,39 +357,83 @@ func (s *server) uploadMultipart(w http.ResponseWriter, r *http.Request, dir, bo
 	}
 	defer body.done()
 	mr := multipart.NewReader(body, boundary)
-	files := []*wire.FileInfo{}
-	for i := 1; ; i++ {
-		part, err := mr.NextRawPart()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if ferr := body.failure(s.opts.MaxUploadBytes); ferr != nil {
-			return ferr
-		}
-		if err != nil {
-			return invalid("malformed multipart body: %v", err)
-		}
-		name := partPath(part)
-		if name == "" {
-			return invalid("part %d of the upload has neither a filename nor a field name to use as its path", i)
-		}
-		if dir != "" && dir != "." {
-			name = path.Join(dir, name)
-		}
-		fi, err := s.svc.WriteFile(r.Context(), r.PathValue("id"), name, part, 0)
-		if ferr := body.failure(s.opts.MaxUploadBytes); ferr != nil {
-			return ferr
-		}
-		if err != nil {
-			return err
-		}
-		files = append(files, wire.FileInfoFrom(fi))
-	}
-	if len(files) == 0 {
+	n := 1
+	first, err := s.nextPart(mr, body, dir, n)
+	if errors.Is(err, io.EOF) {
 		return invalid("the multipart body holds no file")
 	}
-	writeJSON(w, http.StatusCreated, &wire.UploadResult{Files: files})
+	if err != nil {
+		return err
+	}
+	// partErr is why the parts could not be read: the service only
+	// learns that reading failed.
+	var mu sync.Mutex
+	var partErr error
+	next := func() (*cove.FileUpload, error) {
+		if first != nil {
+			f := first
+			first = nil
+			return f, nil
+		}
+		n++
+		f, err := s.nextPart(mr, body, dir, n)
+		if err != nil && !errors.Is(err, io.EOF) {
+			mu.Lock()
+			partErr = err
+			mu.Unlock()
+		}
+		return f, err
+	}
+	fis, err := s.svc.UploadFiles(r.Context(), r.PathValue("id"), next)
+	if ferr := body.failure(s.opts.MaxUploadBytes); ferr != nil {
+		return ferr
+	}
+	mu.Lock()
+	perr := partErr
+	mu.Unlock()
+	if perr != nil {
+		return perr
+	}
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, &wire.UploadResult{Files: wire.FileInfosFrom(fis)})
 	return nil
+}
+
+// nextPart returns the next part of a multipart upload as the file it
+// holds, the nth of the upload, under the directory dir; io.EOF after the
+// last.
+func (s *server) nextPart(mr *multipart.Reader, body *cappedReader, dir string, n int) (*cove.FileUpload, error) {
+	part, err := mr.NextRawPart()
+	if errors.Is(err, io.EOF) {
+		return nil, io.EOF
+	}
+	if ferr := body.failure(s.opts.MaxUploadBytes); ferr != nil {
+		return nil, ferr
+	}
+	if err != nil {
+		return nil, invalid("malformed multipart body: %v", err)
+	}
+	name := partPath(part)
+	if name == "" {
+		return nil, invalid("part %d of the upload has neither a filename nor a field name to use as its path", n)
+	}
+	if dir != "" && dir != "." {
+		// Joining would clean a ".." away: a part may not leave the
+		// directory it is uploaded into.
+		if !filepath.IsLocal(name) {
+			return nil, invalid("part %d of the upload goes to %q, which is not inside the directory path=%q: give a path relative to it", n, truncate(name), truncate(dir))
+		}
+		name = path.Join(dir, name)
+	}
+	var mode uint32
+	if m := part.Header.Get(headerPartMode); m != "" {
+		if mode, err = wire.ParseMode(m); err != nil {
+			return nil, invalid("part %d of the upload (%s): %s: %s", n, truncate(name), headerPartMode, err.Error())
+		}
+	}
+	return &cove.FileUpload{Path: name, Mode: mode, Body: part}, nil
 }
 
 // partPath returns where a part goes: its filename as sent (with its

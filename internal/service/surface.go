@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"errors"
 	"io"
 	"strconv"
 	"strings"
@@ -325,6 +326,9 @@ func (s *Service) DownloadArchive(ctx context.Context, id, path, format string) 
 	return &closer{ReadCloser: rc, done: done}, nil
 }
 
+// maxUploadFiles is how many files one archive or upload may hold.
+const maxUploadFiles = 100000
+
 // UploadArchive implements cove.Service.
 func (s *Service) UploadArchive(ctx context.Context, id, path string, r io.Reader) error {
 	sb, done, err := s.running(ctx, id)
@@ -332,5 +336,25 @@ func (s *Service) UploadArchive(ctx context.Context, id, path string, r io.Reade
 		return err
 	}
 	defer done()
-	return sb.inst.Agent().ArchiveIn(ctx, path, r, agent.ArchiveLimits{MaxBytes: sb.limits.DiskBytes, MaxFiles: 100000})
+	return sb.inst.Agent().ArchiveIn(ctx, path, r, agent.ArchiveLimits{MaxBytes: sb.limits.DiskBytes, MaxFiles: maxUploadFiles})
+}
+
+// UploadFiles implements cove.Service. The files are bound by the disk
+// limit in all, as an archive's are.
+func (s *Service) UploadFiles(ctx context.Context, id string, next func() (*cove.FileUpload, error)) ([]*cove.FileInfo, error) {
+	sb, done, err := s.running(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	return sb.inst.Agent().UploadFiles(ctx, func() (*agent.UploadFile, error) {
+		f, err := next()
+		if err != nil {
+			return nil, err
+		}
+		if f == nil {
+			return nil, errors.New("no file and no error from the upload's next")
+		}
+		return &agent.UploadFile{Path: f.Path, Mode: f.Mode, Body: f.Body}, nil
+	}, agent.ArchiveLimits{MaxBytes: sb.limits.DiskBytes, MaxFiles: maxUploadFiles})
 }
