@@ -176,8 +176,9 @@ type Service interface {
 	// MoveFile renames a file or directory. Errors: not_found, conflict.
 	MoveFile(ctx context.Context, id, from, to string) (*FileInfo, error)
 	// DeleteFile removes a file, or a directory with recursive. Deleting
-	// what does not exist succeeds. Errors: conflict (non-empty directory
-	// without recursive), invalid (the workspace itself).
+	// what does not exist (also a second delete) is not_found.
+	// Errors: not_found, conflict (non-empty directory without
+	// recursive), invalid (the workspace itself).
 	DeleteFile(ctx context.Context, id, path string, recursive bool) error
 	// ChmodFile sets permission bits. Errors: not_found, invalid.
 	ChmodFile(ctx context.Context, id, path string, mode uint32) (*FileInfo, error)

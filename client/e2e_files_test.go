@@ -183,9 +183,9 @@ func TestFiles(t *testing.T) {
 	if err := e.admin.DeleteFile(ctx, id, "dir", true); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.admin.DeleteFile(ctx, id, "dir", true); err != nil {
-		t.Fatalf("deleting what is gone: %v", err)
-	}
+	// What is gone is not found, through the SDK and REST.
+	wantCode(t, e.admin.DeleteFile(ctx, id, "dir", true), cove.CodeNotFound)
+	apiError(t, e.do("DELETE", "/v1/sandboxes/"+id+"/files/dir?recursive=true", e.adminKey, nil), 404, cove.CodeNotFound)
 	_, err = e.admin.StatFile(ctx, id, "dir/sub/b.py")
 	wantCode(t, err, cove.CodeNotFound)
 }

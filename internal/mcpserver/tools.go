@@ -251,7 +251,7 @@ A cell past its time limit (timeout_seconds, default the sandbox's, 30 s) is int
 	addTool(s, &mcp.Tool{
 		Name:        "delete_file",
 		Title:       "Delete a file from a sandbox",
-		Description: "Delete a file, or a directory with recursive, from a sandbox's workspace. Deleting what does not exist succeeds.",
+		Description: "Delete a file, or a directory with recursive, from a sandbox's workspace. Deleting what does not exist is a not_found error.",
 		Annotations: destroys,
 	}, nil, s.deleteFile)
 }

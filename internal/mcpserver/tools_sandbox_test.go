@@ -178,6 +178,7 @@ func TestSandboxWorkflow(t *testing.T) {
 		t.Errorf("list text: %s", text(res))
 	}
 	c.ok("delete_file", map[string]any{"sandbox_id": id, "path": "src", "recursive": true}, nil)
+	c.fails("delete_file", map[string]any{"sandbox_id": id, "path": "src", "recursive": true}, "not_found")
 	c.fails("read_file", map[string]any{"sandbox_id": id, "path": "src/app.py"}, "not_found")
 
 	// A background process: start, read its output, stop it.
