@@ -160,11 +160,13 @@ type Service interface {
 
 	// WriteFile writes r to path (relative to /workspace, or absolute
 	// under it), creating parents, with permission bits mode (0: 0644).
+	// Every file operation is a conflict where permission bits forbid it
+	// to the sandbox user (ChmodFile changes them).
 	// Errors: not_found, invalid (bad path; larger than the disk limit),
-	// conflict (a directory is in the way).
+	// conflict (a directory is in the way; permission bits).
 	WriteFile(ctx context.Context, id, path string, r io.Reader, mode uint32) (*FileInfo, error)
 	// ReadFile opens a file for reading. Errors: not_found, invalid (a
-	// directory).
+	// directory), conflict (permission bits).
 	ReadFile(ctx context.Context, id, path string) (io.ReadCloser, *FileInfo, error)
 	// StatFile describes a file or directory. Errors: not_found.
 	StatFile(ctx context.Context, id, path string) (*FileInfo, error)
@@ -191,8 +193,10 @@ type Service interface {
 	// Errors: not_found, invalid.
 	DownloadArchive(ctx context.Context, id, path, format string) (io.ReadCloser, error)
 	// UploadArchive extracts a tar stream into a directory, refusing
-	// entries that would leave it, links out of it and archive bombs.
-	// Errors: not_found, invalid.
+	// entries that would leave it, links out of it and archive bombs,
+	// all or nothing: a refused archive leaves nothing behind.
+	// Errors: not_found, invalid, conflict (a file or directory in the
+	// way; permission bits).
 	UploadArchive(ctx context.Context, id, path string, r io.Reader) error
 	// UploadFiles writes the files that next returns, until it returns
 	// io.EOF, all or nothing: each replaces a file at its path, creating
@@ -200,7 +204,7 @@ type Service interface {
 	// none is written. It describes the files written, in order. If next
 	// fails, that error is returned wrapped in an invalid error.
 	// Errors: not_found, invalid (a bad path; more than the disk limit in
-	// all), conflict (a directory in the way, or a mode that forbids it).
+	// all), conflict (a file or directory in the way; permission bits).
 	UploadFiles(ctx context.Context, id string, next func() (*FileUpload, error)) ([]*FileInfo, error)
 
 	// CreateContext starts a stateful interpreter (python, javascript,

@@ -288,6 +288,23 @@ func TestFilesHTTP(t *testing.T) {
 	}
 	resp = e.do("POST", "/v1/sandboxes/"+id+"/fs/chmod", e.adminKey, []byte(`{"path":"site/index.html"}`))
 	apiError(t, resp, 400, cove.CodeInvalid)
+
+	// A mode that forbids the sandbox user is a conflict, which chmod
+	// resolves, not a bad request.
+	resp = e.do("POST", "/v1/sandboxes/"+id+"/fs/chmod", e.adminKey, []byte(`{"path":"site","mode":"0555"}`))
+	if resp.StatusCode != 200 {
+		t.Fatalf("chmod site: %d", resp.StatusCode)
+	}
+	resp = e.do("PUT", base+"site/new.txt", e.adminKey, []byte("x"))
+	if msg := apiError(t, resp, 409, cove.CodeConflict); !strings.Contains(msg, "chmod") {
+		t.Fatalf("a mode in the way: %q does not say what to do", msg)
+	}
+	resp = e.do("POST", "/v1/sandboxes/"+id+"/fs/chmod", e.adminKey, []byte(`{"path":"site/index.html","mode":"0000"}`))
+	if resp.StatusCode != 200 {
+		t.Fatalf("chmod index.html: %d", resp.StatusCode)
+	}
+	resp = e.do("GET", base+"site/index.html", e.adminKey, nil)
+	apiError(t, resp, 409, cove.CodeConflict)
 }
 
 // TestUploadLimits checks the server-wide upload limit and the sandbox's
