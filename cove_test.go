@@ -88,13 +88,14 @@ func TestLimitsJSONAndValidation(t *testing.T) {
 		{Limits{Timeout: time.Nanosecond}, "timeout 1ns is out of range"},
 		{Limits{OutputBytes: 32 << 20}, "output limit 32 MiB is out of range (up to 16 MiB per stream"},
 		{Limits{Pids: MaxPids + 1}, "pids 4194305 is out of range (8 to 4194304)"},
+		{Limits{FileBytes: 2 << 20, DiskBytes: 1 << 20}, "file size limit 2 MiB is larger than the disk limit of 1 MiB: give at most the disk limit, or leave it out"},
 	} {
 		err := tc.l.Validate()
 		if ErrorCode(err) != CodeInvalid || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%+v: %v, want %q", tc.l, err, tc.want)
 		}
 	}
-	for _, ok := range []Limits{{Timeout: time.Millisecond}, {OutputBytes: MaxOutputBytes}, {Pids: MaxPids}} {
+	for _, ok := range []Limits{{Timeout: time.Millisecond}, {OutputBytes: MaxOutputBytes}, {Pids: MaxPids}, {FileBytes: 1 << 20, DiskBytes: 1 << 20}, {FileBytes: 1 << 40}} {
 		if err := ok.Validate(); err != nil {
 			t.Errorf("%+v: %v", ok, err)
 		}

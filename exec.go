@@ -25,7 +25,8 @@ const (
 type ExecRequest struct {
 	// Cmd is the argv; Cmd[0] is looked up in the sandbox's PATH.
 	Cmd []string `json:"cmd,omitempty"`
-	// Shell, when Cmd is empty, is run with /bin/sh -c.
+	// Shell, when Cmd is empty, is run with /bin/sh -c. Giving both is
+	// invalid.
 	Shell string `json:"shell,omitempty"`
 	// Cwd defaults to /workspace.
 	Cwd string `json:"cwd,omitempty"`

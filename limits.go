@@ -27,7 +27,8 @@ type Limits struct {
 	OutputBytes int64 `json:"output_bytes,omitempty"`
 	// OpenFiles is RLIMIT_NOFILE for user processes.
 	OpenFiles int `json:"open_files,omitempty"`
-	// FileBytes is RLIMIT_FSIZE for user processes (0: the disk limit).
+	// FileBytes is RLIMIT_FSIZE for user processes (0: the disk limit);
+	// it may not be larger than the disk limit.
 	FileBytes int64 `json:"file_bytes,omitempty"`
 }
 
@@ -143,6 +144,9 @@ func (l Limits) Validate() error {
 	}
 	if l.FileBytes < 0 {
 		probs = append(probs, "file size limit must not be negative")
+	}
+	if l.FileBytes > 0 && l.DiskBytes > 0 && l.FileBytes > l.DiskBytes {
+		probs = append(probs, fmt.Sprintf("file size limit %s is larger than the disk limit of %s: give at most the disk limit, or leave it out to use the disk limit", FormatBytes(l.FileBytes), FormatBytes(l.DiskBytes)))
 	}
 	if len(probs) > 0 {
 		return Errorf(CodeInvalid, "invalid limits: %s", strings.Join(probs, "; "))

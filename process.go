@@ -8,6 +8,7 @@ import (
 // ProcessRequest starts a background process.
 type ProcessRequest struct {
 	// Cmd is the argv; Shell, when Cmd is empty, runs with /bin/sh -c.
+	// Giving both is invalid.
 	Cmd   []string          `json:"cmd,omitempty"`
 	Shell string            `json:"shell,omitempty"`
 	Cwd   string            `json:"cwd,omitempty"`

@@ -61,6 +61,9 @@ func buildEnv(layers ...map[string]string) []string {
 // commandLine validates a command given as argv or as a shell line, and
 // its environment, and returns the argv to run.
 func commandLine(cmd []string, shell string, env map[string]string) ([]string, error) {
+	if len(cmd) > 0 && shell != "" {
+		return nil, cove.Errorf(cove.CodeInvalid, "give either cmd or shell, not both")
+	}
 	argv := cmd
 	if len(argv) == 0 {
 		if strings.TrimSpace(shell) == "" {

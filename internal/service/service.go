@@ -314,10 +314,15 @@ func (s *Service) CreateSandbox(ctx context.Context, spec cove.SandboxSpec) (*co
 // kept if this process dies. With reuse, a reset sandbox of an earlier
 // one-call run of the same owner may be handed over (see runners).
 func (s *Service) createSandbox(ctx context.Context, spec cove.SandboxSpec, ephemeral, reuse bool) (*cove.Sandbox, error) {
-	if err := s.validateSpec(spec); err != nil {
+	if err := s.validateSpec(&spec); err != nil {
 		return nil, err
 	}
 	limits := spec.Limits.WithDefaults(s.defaults)
+	// The defaults may fill in a limit that a given one must fit (a
+	// file size limit over the default disk limit).
+	if err := limits.Validate(); err != nil {
+		return nil, err
+	}
 	who, _ := owner(ctx)
 	now := time.Now().UTC()
 	rec := &store.SandboxRecord{
@@ -378,7 +383,9 @@ func (s *Service) createSandbox(ctx context.Context, spec cove.SandboxSpec, ephe
 	return s.toSandbox(rec), nil
 }
 
-func (s *Service) validateSpec(spec cove.SandboxSpec) error {
+// validateSpec checks spec and gives its language the registry's
+// canonical name ("py" and "PYTHON" are python).
+func (s *Service) validateSpec(spec *cove.SandboxSpec) error {
 	if err := spec.Limits.Validate(); err != nil {
 		return err
 	}
@@ -386,14 +393,27 @@ func (s *Service) validateSpec(spec cove.SandboxSpec) error {
 		return err
 	}
 	if spec.Language != "" {
-		if _, err := lang.Lookup(spec.Language); err != nil {
+		l, err := lang.Lookup(spec.Language)
+		if err != nil {
 			return err
 		}
+		spec.Language = l.Name
 	}
-	if spec.IdleTimeout < 0 || spec.TTL < 0 {
-		return cove.Errorf(cove.CodeInvalid, "idle_timeout and ttl must not be negative")
+	if err := checkDuration("idle_timeout", spec.IdleTimeout); err != nil {
+		return err
+	}
+	if err := checkDuration("ttl", spec.TTL); err != nil {
+		return err
 	}
 	return validateLabels(spec.Labels)
+}
+
+// checkDuration refuses a negative idle_timeout or ttl, naming it.
+func checkDuration(name string, d time.Duration) error {
+	if d < 0 {
+		return cove.Errorf(cove.CodeInvalid, "%s %s must not be negative: leave it out or give a duration such as \"10m\"", name, d)
+	}
+	return nil
 }
 
 // maxLabels is how many labels a sandbox may carry.
@@ -486,7 +506,7 @@ func (s *Service) UpdateSandbox(ctx context.Context, id string, u cove.SandboxUp
 		return nil, err
 	}
 	if u.TTL != nil && *u.TTL < 0 {
-		return nil, cove.Errorf(cove.CodeInvalid, "ttl must not be negative")
+		return nil, cove.Errorf(cove.CodeInvalid, "ttl %s must not be negative: give 0 to remove the time to live, or a duration such as \"10m\"", *u.TTL)
 	}
 	if err := validateLabels(u.Labels); err != nil {
 		return nil, err

@@ -1,0 +1,81 @@
+package service
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cove-sandbox/cove"
+)
+
+// TestSpecRefusals checks that a refused sandbox spec or command says
+// which field is wrong and what to give instead.
+func TestSpecRefusals(t *testing.T) {
+	svc, _ := newTestService(t)
+	ctx := context.Background()
+	for _, c := range []struct {
+		name string
+		spec cove.SandboxSpec
+		msg  string
+	}{
+		{"negative ttl", cove.SandboxSpec{TTL: -time.Second}, `ttl -1s must not be negative: leave it out or give a duration such as "10m"`},
+		{"negative idle timeout", cove.SandboxSpec{IdleTimeout: -time.Minute}, `idle_timeout -1m0s must not be negative: leave it out or give a duration such as "10m"`},
+		{"unknown language", cove.SandboxSpec{Language: "cobol"}, `unknown language "cobol": use python`},
+		{"file limit over the disk", cove.SandboxSpec{Limits: cove.Limits{FileBytes: 64 << 20, DiskBytes: 32 << 20}}, "file size limit 64 MiB is larger than the disk limit of 32 MiB"},
+		{"file limit over the default disk", cove.SandboxSpec{Limits: cove.Limits{FileBytes: 2 << 30}}, "file size limit 2 GiB is larger than the disk limit of 1 GiB"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := svc.CreateSandbox(ctx, c.spec)
+			if cove.ErrorCode(err) != cove.CodeInvalid || !strings.Contains(cove.ErrorMessage(err), c.msg) {
+				t.Fatalf("got %v, want invalid %q", err, c.msg)
+			}
+		})
+	}
+	// Both a command and a shell line: which one was meant is not known.
+	both := "give either cmd or shell, not both"
+	_, err := svc.Exec(ctx, "nope", cove.ExecRequest{Cmd: []string{"echo", "cmd"}, Shell: "echo shell"})
+	if cove.ErrorCode(err) != cove.CodeInvalid || cove.ErrorMessage(err) != both {
+		t.Fatalf("exec with cmd and shell: %v", err)
+	}
+	_, err = svc.StartProcess(ctx, "nope", cove.ProcessRequest{Cmd: []string{"sleep", "1"}, Shell: "sleep 2"})
+	if cove.ErrorCode(err) != cove.CodeInvalid || cove.ErrorMessage(err) != both {
+		t.Fatalf("process with cmd and shell: %v", err)
+	}
+	if list, _ := svc.ListSandboxes(ctx, cove.ListOptions{}); len(list.Sandboxes) != 0 {
+		t.Fatalf("refused specs left sandboxes: %v", list.Sandboxes)
+	}
+}
+
+// TestLanguageIsCanonical checks that a sandbox keeps its language by the
+// registry's name, whatever alias or case it was created with.
+func TestLanguageIsCanonical(t *testing.T) {
+	svc, _ := newTestService(t)
+	ctx := context.Background()
+	for in, want := range map[string]string{"PYTHON": "python", "py": "python", " Node ": "javascript", "ts": "typescript"} {
+		sb, err := svc.CreateSandbox(ctx, cove.SandboxSpec{Language: in})
+		if err != nil {
+			t.Fatalf("%q: %v", in, err)
+		}
+		got, err := svc.GetSandbox(ctx, sb.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sb.Language != want || got.Language != want {
+			t.Errorf("created with %q: language %q, then %q; want %q", in, sb.Language, got.Language, want)
+		}
+		if in == "PYTHON" {
+			// Code runs in the sandbox's language.
+			st, err := svc.RunCode(ctx, sb.ID, cove.CodeRequest{Code: "print(6*7)"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res, err := cove.Collect(st); err != nil || res.Stdout != "42\n" {
+				t.Fatalf("run: %+v, %v", res, err)
+			}
+		}
+		if err := svc.DeleteSandbox(ctx, sb.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
