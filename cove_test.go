@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -54,6 +55,14 @@ func TestErrorClasses(t *testing.T) {
 	// another key.
 	if f := Codes[CodeForbidden]; f.HTTPStatus != 403 || f.ExitCode != 119 {
 		t.Errorf("forbidden: %+v, want 403 and exit code 119", f)
+	}
+	// A cause is told once: Errorf's message holds it, a message given
+	// apart from its cause is followed by it.
+	if got := Errorf(CodeInvalid, "reading config: %w", io.ErrUnexpectedEOF).Error(); got != "reading config: unexpected EOF" {
+		t.Errorf("Errorf with a cause reads %q", got)
+	}
+	if got := (&Error{Code: CodeUnavailable, Message: "cannot reach cove", Err: io.EOF}).Error(); got != "cannot reach cove: EOF" {
+		t.Errorf("an error with a separate cause reads %q", got)
 	}
 }
 

@@ -3,6 +3,7 @@ package cove
 import (
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // Code classifies an error so that every front end can translate it once:
@@ -34,7 +35,8 @@ func (e *Error) Error() string {
 	if e.Err != nil && e.Message == "" {
 		return string(e.Code) + ": " + e.Err.Error()
 	}
-	if e.Err != nil {
+	// Errorf's messages hold their cause already.
+	if e.Err != nil && !strings.Contains(e.Message, e.Err.Error()) {
 		return e.Message + ": " + e.Err.Error()
 	}
 	return e.Message

@@ -275,7 +275,7 @@ func errnoText(e syscall.Errno) (cove.Code, string) {
 		// A tree deeper than the open-files limit allows to walk.
 		return cove.CodeInvalid, "too many open files (the sandbox's open-files limit; a very deep directory tree needs one per level)"
 	case syscall.ENOSPC, syscall.EDQUOT:
-		return cove.CodeInvalid, "no space left in the workspace: its disk limit is reached (delete files, or give the sandbox a larger disk)"
+		return cove.CodeInvalid, "no space left in the workspace: its disk limit is reached (delete files to free space, or create a new sandbox with a larger disk: disk_mb, --disk)"
 	case syscall.EACCES, syscall.EPERM:
 		// The file's mode, which the user can change, forbids it.
 		return cove.CodeConflict, e.Error()

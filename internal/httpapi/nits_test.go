@@ -52,7 +52,7 @@ func TestOtherAuthScheme(t *testing.T) {
 // TestQuotaRetryAfter checks that Retry-After is only sent where waiting
 // can make room.
 func TestQuotaRetryAfter(t *testing.T) {
-	full := cove.Errorf(cove.CodeQuotaExceeded, "quota exceeded: this key may have 1 sandboxes and has 1; delete one first")
+	full := cove.Errorf(cove.CodeQuotaExceeded, "quota exceeded: this key may have 1 sandbox and has 1; delete one first")
 	cases := []struct{ method, target, body, want string }{
 		{"POST", "/v1/sandboxes", `{}`, ""},
 		{"POST", "/v1/sandboxes/x/exec", `{"cmd":["true"]}`, "1"},

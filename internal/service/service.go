@@ -448,7 +448,7 @@ func (s *Service) admit(ctx context.Context, rec *store.SandboxRecord) error {
 			return err
 		}
 		if q := k.Quota.MaxSandboxes; q > 0 && n+1 > q {
-			return cove.Errorf(cove.CodeQuotaExceeded, "quota exceeded: this key may have %d sandboxes and has %d; delete one first", q, n)
+			return cove.Errorf(cove.CodeQuotaExceeded, "quota exceeded: this key may have %d %s and has %d; delete one first", q, plural(q, "sandbox", "sandboxes"), n)
 		}
 		if q := k.Quota.MaxMemoryBytes; q > 0 && rec.Limits.MemoryBytes > q {
 			// No wait makes room: not a quota to retry against.

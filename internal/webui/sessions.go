@@ -137,7 +137,7 @@ func (u *UI) login(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/", http.StatusSeeOther)
 	case http.MethodPost:
 		if !sameOriginPage(r) {
-			writeError(w, http.StatusForbidden, cove.CodeUnauthorized, "log in from this server's own page")
+			writeError(w, http.StatusForbidden, cove.CodeForbidden, "log in from this server's own page")
 			return
 		}
 		var req loginRequest
@@ -180,7 +180,7 @@ func (u *UI) logout(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !sameOriginPage(r) {
-		writeError(w, http.StatusForbidden, cove.CodeUnauthorized, "log out from this server's own page")
+		writeError(w, http.StatusForbidden, cove.CodeForbidden, "log out from this server's own page")
 		return
 	}
 	if c, err := r.Cookie(u.cookieName()); err == nil {
