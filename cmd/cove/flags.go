@@ -34,7 +34,7 @@ func (d *durationValue) String() string {
 	}
 	return time.Duration(*d).String()
 }
-func (d *durationValue) Type() string   { return "duration" }
+func (d *durationValue) Type() string { return "duration" }
 
 // durationVar defines a duration flag (see durationValue).
 func durationVar(fl *pflag.FlagSet, p *time.Duration, name, usage string) {
@@ -71,7 +71,6 @@ func flagProblem(cmd *cobra.Command, err error) error {
 
 // takesCommand are the commands that run a command given after --.
 var takesCommand = map[string]bool{"exec": true, "spawn": true, "shell": true}
-
 
 // pairs decodes repeated K=V flag values into a map (nil when none).
 func pairs(flag string, vals []string) (map[string]string, error) {

@@ -98,26 +98,26 @@ func Default() Config {
 // as "512M", durations strings such as "30s" or numbers of seconds, as the
 // API takes them.
 type file struct {
-	DataDir      *string `json:"data_dir"`
-	RunDir       *string `json:"run_dir"`
-	Landlock     *bool   `json:"landlock"`
-	LogLevel     *string `json:"log_level"`
-	Addr         *string `json:"addr"`
-	PoolSize     *int    `json:"pool_size"`
-	RunReuse     *int    `json:"run_reuse"`
+	DataDir      *string         `json:"data_dir"`
+	RunDir       *string         `json:"run_dir"`
+	Landlock     *bool           `json:"landlock"`
+	LogLevel     *string         `json:"log_level"`
+	Addr         *string         `json:"addr"`
+	PoolSize     *int            `json:"pool_size"`
+	RunReuse     *int            `json:"run_reuse"`
 	IdleTimeout  json.RawMessage `json:"idle_timeout"`
 	TTL          json.RawMessage `json:"ttl"`
 	DrainTimeout json.RawMessage `json:"drain_timeout"`
-	AIModel      *string `json:"ai_model"`
+	AIModel      *string         `json:"ai_model"`
 	Limits       struct {
-		Memory    *string  `json:"memory"`
-		CPUs      *float64 `json:"cpus"`
-		Pids      *int     `json:"pids"`
-		Disk      *string  `json:"disk"`
-		Tmp       *string  `json:"tmp"`
+		Memory    *string         `json:"memory"`
+		CPUs      *float64        `json:"cpus"`
+		Pids      *int            `json:"pids"`
+		Disk      *string         `json:"disk"`
+		Tmp       *string         `json:"tmp"`
 		Timeout   json.RawMessage `json:"timeout"`
-		Output    *string  `json:"output"`
-		OpenFiles *int     `json:"open_files"`
+		Output    *string         `json:"output"`
+		OpenFiles *int            `json:"open_files"`
 	} `json:"limits"`
 }
 
