@@ -395,8 +395,10 @@ func TestQuotaRace(t *testing.T) {
 		case 201:
 			created++
 		case 429:
-			if headers[i].Get("Retry-After") != "1" {
-				t.Errorf("429 without Retry-After: %v", headers[i])
+			// Only a deletion makes room for another sandbox: waiting
+			// does not, so the answer does not ask for a retry.
+			if ra := headers[i].Get("Retry-After"); ra != "" {
+				t.Errorf("429 for a sandbox quota with Retry-After %q", ra)
 			}
 		default:
 			t.Errorf("status %d", s)
