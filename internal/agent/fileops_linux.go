@@ -3,7 +3,6 @@ package agent
 import (
 	"bufio"
 	"bytes"
-	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -548,17 +547,17 @@ func (w workspaceFS) move(from, to string) (*cove.FileInfo, error) {
 }
 
 // renameNoReplace renames from to to unless to exists. The parents are
-// opened through the root; the rename itself then names one entry in each,
-// which cannot lead anywhere else.
+// opened through the root, as directories (openDir); the rename itself
+// then names one entry in each, which cannot lead anywhere else.
 func renameNoReplace(root *os.Root, from, to string) error {
-	fromDir, err := root.Open(path.Dir(from))
+	fromDir, err := openDir(root, path.Dir(from), path.Dir(from), 0)
 	if err != nil {
-		return pathError(path.Dir(from), err)
+		return err
 	}
 	defer fromDir.Close()
-	toDir, err := root.Open(path.Dir(to))
+	toDir, err := openDir(root, path.Dir(to), path.Dir(to), 0)
 	if err != nil {
-		return pathError(path.Dir(to), err)
+		return err
 	}
 	defer toDir.Close()
 	err = unix.Renameat2(int(fromDir.Fd()), path.Base(from), int(toDir.Fd()), path.Base(to), unix.RENAME_NOREPLACE)
@@ -839,11 +838,19 @@ func (w workspaceFS) replace(req cove.ReplaceRequest, stop <-chan struct{}) ([]*
 		}
 		var edits []edit
 		done := map[string]int{}
+		// The new contents are written into one staging directory, made
+		// when the first file is to change.
+		var st *stage
+		getStage := func() (*stage, error) {
+			var err error
+			if st == nil {
+				st, err = makeStage(root)
+			}
+			return st, err
+		}
 		cleanup := func() {
-			for _, e := range edits {
-				if e.tmp != "" {
-					root.Remove(e.tmp)
-				}
+			if st != nil {
+				st.abort()
 			}
 		}
 		for _, rel := range rels {
@@ -854,7 +861,7 @@ func (w workspaceFS) replace(req cove.ReplaceRequest, stop <-chan struct{}) ([]*
 				cleanup()
 				return errCanceled()
 			}
-			n, tmp, err := prepareReplace(root, rel, []byte(req.Old), []byte(req.New))
+			n, tmp, err := prepareReplace(root, getStage, rel, []byte(req.Old), []byte(req.New))
 			if err != nil {
 				cleanup()
 				return err
@@ -866,8 +873,7 @@ func (w workspaceFS) replace(req cove.ReplaceRequest, stop <-chan struct{}) ([]*
 			if e.tmp == "" {
 				continue
 			}
-			if err := root.Rename(e.tmp, e.rel); err != nil {
-				edits = edits[i:]
+			if err := st.place(e.tmp, e.rel); err != nil {
 				cleanup()
 				if i == 0 {
 					return pathError(e.rel, err)
@@ -875,6 +881,7 @@ func (w workspaceFS) replace(req cove.ReplaceRequest, stop <-chan struct{}) ([]*
 				return &opError{code: cove.CodeConflict, msg: fmt.Sprintf("%s changed while the replacement was put in place; the files before it in the request were edited", e.rel), err: err}
 			}
 		}
+		cleanup()
 		for _, rel := range rels {
 			out = append(out, &cove.ReplaceResult{Path: rel, Replacements: done[rel]})
 		}
@@ -887,9 +894,10 @@ func (w workspaceFS) replace(req cove.ReplaceRequest, stop <-chan struct{}) ([]*
 }
 
 // prepareReplace checks rel, counts the occurrences of old in it and, if
-// it is to change, writes its new content to a temporary file in its
-// directory, with its permission bits, whose name it returns.
-func prepareReplace(root *os.Root, rel string, old, repl []byte) (int, string, error) {
+// it is to change, writes its new content to a file in the staging
+// directory that getStage gives, with its permission bits, and returns
+// that file's name there.
+func prepareReplace(root *os.Root, getStage func() (*stage, error), rel string, old, repl []byte) (int, string, error) {
 	fi, err := root.Lstat(rel)
 	if err != nil {
 		return 0, "", pathError(rel, err)
@@ -924,7 +932,11 @@ func prepareReplace(root *os.Root, rel string, old, repl []byte) (int, string, e
 	if n == 0 || bytes.Equal(old, repl) {
 		return n, "", nil
 	}
-	tmp, err := writeTemp(root, rel, ofi.Mode().Perm(), func(w io.Writer) error {
+	st, err := getStage()
+	if err != nil {
+		return 0, "", err
+	}
+	tmp, err := writeTemp(st, rel, ofi.Mode().Perm(), func(w io.Writer) error {
 		for {
 			i := bytes.Index(data, old)
 			if i < 0 {
@@ -943,25 +955,27 @@ func prepareReplace(root *os.Root, rel string, old, repl []byte) (int, string, e
 	return n, tmp, err
 }
 
-// replaceFile writes a new file at rel through a temporary file in the
-// same directory, with permission bits mode, and renames it into place. On
-// failure the temporary file is removed and rel is untouched.
+// replaceFile writes a new file at rel through a staging directory,
+// with permission bits mode, and renames it into place. On failure the
+// staging directory is removed and rel is untouched.
 func replaceFile(root *os.Root, rel string, mode fs.FileMode, write func(io.Writer) error) error {
-	tmp, err := writeTemp(root, rel, mode, write)
+	st, err := makeStage(root)
 	if err != nil {
 		return err
 	}
-	if err := root.Rename(tmp, rel); err != nil {
-		root.Remove(tmp)
-		return pathError(rel, err)
+	defer st.abort()
+	tmp, err := writeTemp(st, rel, mode, write)
+	if err != nil {
+		return err
 	}
-	return nil
+	return st.place(tmp, rel)
 }
 
-// writeTemp writes a temporary file in rel's directory, with permission
-// bits mode, and returns its name. On failure nothing is left.
-func writeTemp(root *os.Root, rel string, mode fs.FileMode, write func(io.Writer) error) (string, error) {
-	f, tmp, err := createTemp(root, path.Dir(rel))
+// writeTemp writes rel's new content, with permission bits mode, to a new
+// file in the staging directory st and returns its name there. On failure
+// nothing is left of it.
+func writeTemp(st *stage, rel string, mode fs.FileMode, write func(io.Writer) error) (string, error) {
+	f, tmp, err := st.createFile()
 	if err != nil {
 		return "", err
 	}
@@ -977,29 +991,10 @@ func writeTemp(root *os.Root, rel string, mode fs.FileMode, write func(io.Writer
 		err = cerr
 	}
 	if err != nil {
-		root.Remove(tmp)
+		st.root.Remove(tmp)
 		return "", pathError(rel, err)
 	}
 	return tmp, nil
-}
-
-// createTemp creates an empty file, readable and writable by its owner
-// only, with a fresh name in dir.
-func createTemp(root *os.Root, dir string) (*os.File, string, error) {
-	for range 100 {
-		var b [8]byte
-		rand.Read(b[:])
-		name := path.Join(dir, fmt.Sprintf(".cove-%x.tmp", b))
-		f, err := root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-		if errors.Is(err, fs.ErrExist) {
-			continue
-		}
-		if err != nil {
-			return nil, "", pathError(dir, err)
-		}
-		return f, name, nil
-	}
-	return nil, "", &opError{code: cove.CodeInternal, msg: "no free temporary file name in " + dir}
 }
 
 // uploadReader reads the body the host streams after a request:

@@ -108,6 +108,9 @@ func boot(cfg *BootConfig, reply *BootReply) (*server, error) {
 			}
 			return attachMount(passed[0], workspaceDir, unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NODEV)
 		}},
+		// Best effort: leftovers cost disk space, not isolation, and must
+		// not keep a sandbox from starting.
+		{"stale uploads", func() error { _ = removeStaleStages(); return nil }},
 		{"hostname", func() error { return unix.Sethostname([]byte(hostnameOrDefault(cfg.Hostname))) }},
 		{"loopback network", setupNetwork},
 		{"rlimits", func() error { return setRlimits(cfg) }},

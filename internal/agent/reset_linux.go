@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"strconv"
 	"strings"
@@ -249,6 +250,49 @@ func noSysVIPC() error {
 		}
 		if lines := strings.Count(strings.TrimSpace(string(b)), "\n"); lines > 0 {
 			return fmt.Errorf("%d System V IPC objects (%s) remain", lines, kind)
+		}
+	}
+	return nil
+}
+
+// removeStaleStages removes the staging directories of uploads that the
+// sandbox's stop, or the agent's death, cut short (a resumed sandbox
+// boots on its old workspace): they would count against the disk limit
+// and show among the user's files. It runs at boot, before any program of
+// the sandbox, so that nothing changes the workspace meanwhile, with the
+// agent's own ids, so that no mode the user set keeps them. Only the
+// workspace root is read: that is where uploads stage.
+func removeStaleStages() error {
+	fd, err := unix.Open(workspaceDir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	dup, err := unix.Dup(fd)
+	if err != nil {
+		return err
+	}
+	dir := os.NewFile(uintptr(dup), workspaceDir)
+	defer dir.Close()
+	var stale []string
+	for {
+		names, err := dir.Readdirnames(1024)
+		for _, name := range names {
+			if isStageName(name) {
+				stale = append(stale, name)
+			}
+		}
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return err
+		}
+	}
+	budget := int64(math.MaxInt64)
+	for _, name := range stale {
+		if err := removeAt(fd, name, &budget, &ResetResult{}); err != nil {
+			return fmt.Errorf("removing %s: %w", name, err)
 		}
 	}
 	return nil

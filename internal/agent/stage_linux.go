@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"strings"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -19,19 +20,46 @@ import (
 // Uploads of several entries (a tar archive, the files of a multipart
 // upload) are all or nothing: they are written into a staging directory
 // and moved into place only once the whole upload was read and found
-// valid. A failed upload leaves the destination as it was. The staging
-// directory is hidden, in the workspace (the same file system, so that
-// the moves are renames, and inside the disk limit), removed when the
-// upload ends and, should the agent die first, by a reset.
+// valid. A failed upload leaves the destination as it was. A file written
+// whole (a streamed write, a replace) is written into a staging directory
+// too and renamed into place once complete. The staging directories are
+// hidden, at the workspace root (the same file system, so that the moves
+// are renames, and inside the disk limit), removed when the upload ends
+// and, should the sandbox stop or the agent die first, by a reset or by
+// the next boot (removeStaleStages), which find them by name there
+// without walking the workspace.
 
-// stagePrefix begins the names of staging directories.
-const stagePrefix = ".cove-upload-"
+// stagePrefix begins the names of staging directories; stageHexLen
+// hexadecimal digits follow it (isStageName).
+const (
+	stagePrefix = ".cove-upload-"
+	stageHexLen = 16
+)
+
+// isStageName reports whether name is a staging directory's, as makeStage
+// names them: a user's own file may begin with the prefix, but is not
+// followed by exactly stageHexLen lower-case hexadecimal digits in
+// practice.
+func isStageName(name string) bool {
+	hex, ok := strings.CutPrefix(name, stagePrefix)
+	if !ok || len(hex) != stageHexLen {
+		return false
+	}
+	for _, c := range hex {
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
 
 // stage is an upload being staged for the directory dest.
 type stage struct {
 	ws   *os.Root // the workspace
 	name string   // the staging directory, relative to the workspace
 	root *os.Root // opened at name: where the upload is written
+	dir  *os.File // the staging directory itself, which root is at
+	n    int      // files made by createFile
 	dest string   // where its content goes, relative to the workspace
 	// destExists is whether dest was a directory when the upload began;
 	// if not, the staging directory itself becomes dest.
@@ -49,9 +77,20 @@ func newStage(ws *os.Root, dest string) (*stage, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &stage{ws: ws, dest: dest, destExists: exists}
+	s, err := makeStage(ws)
+	if err != nil {
+		return nil, err
+	}
+	s.dest, s.destExists = dest, exists
+	return s, nil
+}
+
+// makeStage creates an empty staging directory at the workspace root.
+func makeStage(ws *os.Root) (*stage, error) {
+	s := &stage{ws: ws}
+	var err error
 	for range 100 {
-		var b [8]byte
+		var b [stageHexLen / 2]byte
 		rand.Read(b[:])
 		s.name = fmt.Sprintf("%s%x", stagePrefix, b)
 		err = ws.Mkdir(s.name, 0o755)
@@ -62,11 +101,74 @@ func newStage(ws *os.Root, dest string) (*stage, error) {
 	if err != nil {
 		return nil, pathError(".", fmt.Errorf("creating a staging directory for the upload: %w", err))
 	}
-	if s.root, err = ws.OpenRoot(s.name); err != nil {
+	// The sandbox's program may have put something else at the name
+	// already: O_NOFOLLOW and openDirRoot's O_DIRECTORY refuse it.
+	if s.root, s.dir, err = openDirRoot(ws, s.name, s.name+" (the upload's staging directory)", syscall.O_NOFOLLOW); err != nil {
 		ws.RemoveAll(s.name)
-		return nil, pathError(".", err)
+		return nil, err
 	}
 	return s, nil
+}
+
+// openDir opens the directory rel of root for reading (show names it for
+// the user), following symbolic links inside root unless flags holds
+// O_NOFOLLOW. O_DIRECTORY refuses anything but a directory before it is
+// opened, so that a FIFO the sandbox's program swapped in at rel cannot
+// keep the open waiting for a writer, forever; O_NONBLOCK would keep it
+// from waiting even then.
+func openDir(root *os.Root, rel, show string, flags int) (*os.File, error) {
+	f, err := root.OpenFile(rel, os.O_RDONLY|syscall.O_DIRECTORY|syscall.O_NONBLOCK|flags, 0)
+	switch {
+	case err == nil:
+		return f, nil
+	case errors.Is(err, syscall.ENOTDIR), flags&syscall.O_NOFOLLOW != 0 && errors.Is(err, syscall.ELOOP):
+		return nil, &opError{code: cove.CodeConflict, msg: show + " is not a directory", err: err}
+	}
+	return nil, pathError(show, err)
+}
+
+// openDirRoot opens the directory rel as openDir does and returns a Root
+// at exactly that directory, with the open directory. os.Root.OpenRoot
+// would open rel's last component without O_DIRECTORY, which a FIFO
+// swapped in would block; the Root is opened through /proc/self/fd
+// instead, which leads to the directory already open, whatever is at
+// rel by then.
+func openDirRoot(root *os.Root, rel, show string, flags int) (*os.Root, *os.File, error) {
+	d, err := openDir(root, rel, show, flags)
+	if err != nil {
+		return nil, nil, err
+	}
+	r, err := os.OpenRoot(fmt.Sprintf("/proc/self/fd/%d", d.Fd()))
+	if err != nil {
+		d.Close()
+		return nil, nil, pathError(show, err)
+	}
+	return r, d, nil
+}
+
+// createFile creates an empty file in the staging directory, readable and
+// writable by its owner only, and returns it and its name there.
+func (s *stage) createFile() (*os.File, string, error) {
+	s.n++
+	name := fmt.Sprintf("f%d", s.n)
+	f, err := s.root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return nil, "", pathError(s.name, err)
+	}
+	return f, name, nil
+}
+
+// place renames the staged file name to rel in the workspace, replacing
+// what is there unless it is a directory. The rename starts from the
+// staging directory that was opened, and names one entry in rel's parent,
+// opened through the workspace root.
+func (s *stage) place(name, rel string) error {
+	dir, err := openDir(s.ws, path.Dir(rel), path.Dir(rel), 0)
+	if err != nil {
+		return err
+	}
+	defer dir.Close()
+	return pathError(rel, unix.Renameat(int(s.dir.Fd()), name, int(dir.Fd()), path.Base(rel)))
 }
 
 // checkDestDir reports whether dest is a directory, or else that nothing
@@ -107,6 +209,7 @@ func (s *stage) show(name string) string { return path.Join(s.dest, name) }
 // abort removes the staging directory and what it holds.
 func (s *stage) abort() {
 	s.root.Close()
+	s.dir.Close()
 	s.ws.RemoveAll(s.name)
 }
 
@@ -129,10 +232,11 @@ func (s *stage) commit() error {
 		s.applyDirMeta(s.ws, s.dest)
 		return nil
 	}
-	dest, err := s.ws.OpenRoot(s.dest)
+	dest, dir, err := openDirRoot(s.ws, s.dest, s.dest, 0)
 	if err != nil {
-		return pathError(s.dest, err)
+		return err
 	}
+	defer dir.Close()
 	defer dest.Close()
 	if err := s.check(dest, ".", 0); err != nil {
 		return err
@@ -217,14 +321,14 @@ func (s *stage) move(dest *os.Root, dir string, depth int) error {
 	if err != nil {
 		return err
 	}
-	from, err := s.root.Open(dir)
+	from, err := openDir(s.root, dir, s.show(dir), syscall.O_NOFOLLOW)
 	if err != nil {
-		return pathError(s.show(dir), err)
+		return err
 	}
 	defer from.Close()
-	to, err := dest.Open(dir)
+	to, err := openDir(dest, dir, s.show(dir), 0)
 	if err != nil {
-		return pathError(s.show(dir), err)
+		return err
 	}
 	defer to.Close()
 	for _, name := range names {
