@@ -15,6 +15,7 @@ import (
 	"strings"
 	"testing"
 	"testing/iotest"
+	"time"
 
 	"github.com/cove-sandbox/cove"
 	"github.com/cove-sandbox/cove/internal/httpapi"
@@ -460,7 +461,13 @@ func TestUploadFilesAllOrNothing(t *testing.T) {
 		if !strings.Contains(err.Error(), "the disk broke") {
 			t.Fatalf("error %q does not say why", err)
 		}
-		if after := snapshot(); after != before {
+		// The failure is the client's own: it knows before the server,
+		// which removes the staged files once it sees the request break.
+		after := snapshot()
+		for deadline := time.Now().Add(5 * time.Second); after != before && time.Now().Before(deadline); after = snapshot() {
+			time.Sleep(20 * time.Millisecond)
+		}
+		if after != before {
 			t.Fatalf("the failed upload changed the workspace:\nbefore:\n%s\nafter:\n%s", before, after)
 		}
 	})
