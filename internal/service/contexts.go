@@ -27,6 +27,11 @@ type liveContext struct {
 	created  time.Time
 
 	busy atomic.Bool
+	// stopping says that the running cell is being interrupted (its
+	// caller closed or interrupted it), so that it ends soon; so does
+	// the end of cellCtx, the running cell's caller's context.
+	stopping atomic.Bool
+	cellCtx  atomic.Pointer[context.Context]
 
 	mu       sync.Mutex
 	cells    int // cells run in it, for their names ("<cell 3>")
@@ -175,12 +180,18 @@ func (s *Service) DeleteContext(ctx context.Context, id, contextID string) error
 
 // InterruptContext implements cove.Service.
 func (s *Service) InterruptContext(ctx context.Context, id, contextID string) error {
-	sb, _, done, err := s.findContext(ctx, id, contextID)
+	sb, c, done, err := s.findContext(ctx, id, contextID)
 	if err != nil {
 		return err
 	}
 	defer done()
-	return sb.inst.Agent().InterruptContext(ctx, contextID)
+	if err := sb.inst.Agent().InterruptContext(ctx, contextID); err != nil {
+		return err
+	}
+	if c.busy.Load() {
+		c.stopping.Store(true)
+	}
+	return nil
 }
 
 // RunCell implements cove.Service.
@@ -192,11 +203,17 @@ func (s *Service) RunCell(ctx context.Context, id, contextID string, req cove.Ce
 	if err != nil {
 		return nil, err
 	}
-	if !c.busy.CompareAndSwap(false, true) {
+	if !c.acquire(ctx) {
 		done()
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
 		return nil, cove.Errorf(cove.CodeConflict, "a cell is already running in context %s: wait for it to end, or interrupt it", contextID)
 	}
+	c.cellCtx.Store(&ctx)
 	finish := func() {
+		c.cellCtx.Store(nil)
+		c.stopping.Store(false)
 		c.busy.Store(false)
 		done()
 	}
@@ -240,9 +257,55 @@ func (s *Service) RunCell(ctx context.Context, id, contextID string, req cove.Ce
 	st := &cellStream{cell: run, ctx: ctx, c: c, limits: limits, started: time.Now(), metrics: s.metrics}
 	// Cancelling the caller's context interrupts the cell, as closing
 	// the stream does.
-	stopOnCancel := context.AfterFunc(ctx, func() { run.Close() })
+	stopOnCancel := context.AfterFunc(ctx, func() {
+		c.stopping.Store(true)
+		run.Close()
+	})
 	st.onClose = []func(){func() { stopOnCancel() }, release, finish}
 	return st, nil
+}
+
+// interruptedCellWait bounds how long a cell waits for the one before it
+// to end once that one is being interrupted: closing a cell takes the
+// interpreter a moment, and a caller that cancelled a cell and sends the
+// next at once should not be refused for it.
+const interruptedCellWait = 2 * time.Second
+
+// acquire makes the context busy with a new cell. A cell already running
+// refuses it at once, unless it is being interrupted: then acquire waits
+// for it to end, for interruptedCellWait at most.
+func (c *liveContext) acquire(ctx context.Context) bool {
+	if c.busy.CompareAndSwap(false, true) {
+		return true
+	}
+	if !c.interrupted() {
+		return false
+	}
+	deadline := time.NewTimer(interruptedCellWait)
+	defer deadline.Stop()
+	tick := time.NewTicker(2 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-deadline.C:
+			return c.busy.CompareAndSwap(false, true)
+		case <-tick.C:
+			if c.busy.CompareAndSwap(false, true) {
+				return true
+			}
+		}
+	}
+}
+
+// interrupted reports whether the running cell is being interrupted.
+func (c *liveContext) interrupted() bool {
+	if c.stopping.Load() {
+		return true
+	}
+	ctx := c.cellCtx.Load()
+	return ctx != nil && (*ctx).Err() != nil
 }
 
 // cellStream adapts a running cell to cove.Stream.
@@ -255,6 +318,7 @@ type cellStream struct {
 	metrics *Metrics
 	onClose []func()
 	once    sync.Once
+	closing atomic.Bool
 }
 
 func (st *cellStream) Next() (cove.Event, error) {
@@ -296,6 +360,11 @@ func (st *cellStream) Next() (cove.Event, error) {
 }
 
 func (st *cellStream) Close() error {
+	if st.closing.CompareAndSwap(false, true) {
+		// Until it is released, the context is busy with a cell that
+		// ends soon (see acquire).
+		st.c.stopping.Store(true)
+	}
 	err := st.cell.Close()
 	st.once.Do(func() {
 		for _, f := range st.onClose {

@@ -369,3 +369,47 @@ func TestContextRestartNumbersCellsAnew(t *testing.T) {
 		t.Fatalf("first cell after a restart: %+v", x)
 	}
 }
+
+// TestContextCellAfterCancelledCell checks that a cell sent right after
+// the caller cancelled the one before runs, rather than being refused
+// while the interrupted cell ends.
+func TestContextCellAfterCancelledCell(t *testing.T) {
+	svc, _ := newTestService(t)
+	id, c := newContext(t, svc, "python", cove.Limits{})
+	for i := range 3 {
+		ctx, cancel := context.WithCancel(context.Background())
+		st, err := svc.RunCell(ctx, id, c.ID, cove.CellRequest{Code: "import time\nprint('started', flush=True)\nwhile True:\n    time.sleep(0.01)"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ev, err := st.Next(); err != nil || string(ev.Data) != "started\n" {
+			t.Fatalf("first event %+v, %v", ev, err)
+		}
+		cancel()
+		// The stream is closed on another goroutine, as a server's
+		// handler does when its request is cancelled.
+		go st.Close()
+		st2, err := svc.RunCell(context.Background(), id, c.ID, cove.CellRequest{Code: "6 * 7"})
+		if err != nil {
+			t.Fatalf("round %d: the cell after a cancelled one: %v", i, err)
+		}
+		run, err := cove.CollectCell(st2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := resultText(run); got != "42" {
+			t.Fatalf("round %d: result %q", i, got)
+		}
+	}
+	// A cell that is not being interrupted still refuses another at once.
+	st, err := svc.RunCell(context.Background(), id, c.ID, cove.CellRequest{Code: "import time\nprint('started', flush=True)\ntime.sleep(5)"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	st.Next()
+	start := time.Now()
+	if _, err := svc.RunCell(context.Background(), id, c.ID, cove.CellRequest{Code: "1"}); cove.ErrorCode(err) != cove.CodeConflict || time.Since(start) > 500*time.Millisecond {
+		t.Fatalf("a concurrent cell: %v after %s, want conflict at once", err, time.Since(start))
+	}
+}
