@@ -121,6 +121,11 @@ type sandbox struct {
 	// with the sandbox.
 	ctxMu    sync.Mutex
 	contexts map[string]*liveContext
+
+	// procTimeouts are the timeouts of background processes that have
+	// their own, by pid, so that a process stopped at its timeout is said
+	// to be stopped at that one rather than at the sandbox's.
+	procTimeouts sync.Map // int → time.Duration
 }
 
 func (sb *sandbox) touch() { sb.lastActive.Store(time.Now().UnixNano()) }

@@ -360,3 +360,39 @@ func TestOutputOrder(t *testing.T) {
 		}
 	}
 }
+
+// TestProcessTimeoutMessage checks that a background process stopped at
+// its own timeout is said to be stopped at that timeout, not at the
+// sandbox's limit, in its logs, its state and the list.
+func TestProcessTimeoutMessage(t *testing.T) {
+	svc, _ := newTestService(t)
+	ctx := context.Background()
+	sb, err := svc.CreateSandbox(ctx, cove.SandboxSpec{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := svc.StartProcess(ctx, sb.ID, cove.ProcessRequest{Shell: "sleep 30", Timeout: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := svc.ProcessLogs(ctx, sb.ID, p.PID, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := cove.Collect(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const want = "killed: wall-clock timeout after 300ms"
+	if res.Verdict != cove.VerdictTimeout || res.Message != want || res.Limits.Timeout != 300*time.Millisecond {
+		t.Errorf("logs: %s %q (limit %s), want timeout %q", res.Verdict, res.Message, res.Limits.Timeout, want)
+	}
+	got, err := svc.GetProcess(ctx, sb.ID, p.PID)
+	if err != nil || got.Result == nil || got.Result.Message != want {
+		t.Errorf("process: %+v %v", got, err)
+	}
+	ps, err := svc.ListProcesses(ctx, sb.ID)
+	if err != nil || len(ps) != 1 || ps[0].Result == nil || ps[0].Result.Message != want {
+		t.Errorf("list: %+v %v", ps, err)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -40,7 +41,24 @@ func (s *Service) StartProcess(ctx context.Context, id string, req cove.ProcessR
 	if err != nil {
 		return nil, err
 	}
-	return processOf(p, sb.limits), nil
+	// A pid of the sandbox may be used again by a later process.
+	if req.Timeout > 0 {
+		sb.procTimeouts.Store(p.PID, req.Timeout)
+	} else {
+		sb.procTimeouts.Delete(p.PID)
+	}
+	return processOf(p, sb.processLimits(p.PID)), nil
+}
+
+// processLimits are the limits of background process pid: the sandbox's,
+// with the process's own timeout when it was started with one (only such
+// a process can be stopped at a timeout).
+func (sb *sandbox) processLimits(pid int) cove.Limits {
+	l := sb.limits
+	if t, ok := sb.procTimeouts.Load(pid); ok {
+		l.Timeout = t.(time.Duration)
+	}
+	return l
 }
 
 func processOf(p *agent.ProcessInfo, limits cove.Limits) *cove.Process {
@@ -67,7 +85,7 @@ func (s *Service) ListProcesses(ctx context.Context, id string) ([]*cove.Process
 	}
 	out := make([]*cove.Process, 0, len(ps))
 	for _, p := range ps {
-		out = append(out, processOf(p, sb.limits))
+		out = append(out, processOf(p, sb.processLimits(p.PID)))
 	}
 	return out, nil
 }
@@ -83,7 +101,7 @@ func (s *Service) GetProcess(ctx context.Context, id string, pid int) (*cove.Pro
 	if err != nil {
 		return nil, err
 	}
-	return processOf(p, sb.limits), nil
+	return processOf(p, sb.processLimits(pid)), nil
 }
 
 // ProcessLogs implements cove.Service.
@@ -97,7 +115,7 @@ func (s *Service) ProcessLogs(ctx context.Context, id string, pid int, follow bo
 		done()
 		return nil, err
 	}
-	return &stream{ex: ex, ctx: ctx, limits: sb.limits, onClose: []func(){done}}, nil
+	return &stream{ex: ex, ctx: ctx, limits: sb.processLimits(pid), onClose: []func(){done}}, nil
 }
 
 // WriteProcessStdin implements cove.Service.
