@@ -166,7 +166,9 @@ func closeBody(resp *http.Response) {
 
 // errorFrom turns an error answer into a *cove.Error: the API's code and
 // message, or for an answer that is not the API's (a proxy's), a code from
-// the status.
+// the status. A cove server answers every path under /v1, even one it
+// does not know, with its JSON error; a 404 of another shape means that
+// the URL is not a cove server's, which is unavailable, not not_found.
 func errorFrom(resp *http.Response) error {
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	var body wire.ErrorBody
@@ -179,6 +181,11 @@ func errorFrom(resp *http.Response) error {
 	}
 	if msg == "" {
 		msg = http.StatusText(resp.StatusCode)
+	}
+	if resp.StatusCode == http.StatusNotFound && resp.Request != nil && resp.Request.Method != http.MethodHead {
+		base := *resp.Request.URL
+		base.Path, base.RawPath, base.RawQuery, base.Fragment = "", "", "", ""
+		return &cove.Error{Code: cove.CodeUnavailable, Message: fmt.Sprintf("the server at %s does not answer as a cove server (HTTP 404 for %s: %s): check the server's URL", base.String(), resp.Request.URL.Path, msg)}
 	}
 	return &cove.Error{Code: wire.CodeForStatus(resp.StatusCode), Message: fmt.Sprintf("HTTP %d: %s", resp.StatusCode, msg)}
 }

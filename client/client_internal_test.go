@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/cove-sandbox/cove"
@@ -98,7 +99,7 @@ func TestForeignAnswers(t *testing.T) {
 		code   cove.Code
 	}{
 		{502, "<html>Bad Gateway</html>", cove.CodeUnavailable},
-		{404, "404 page not found", cove.CodeNotFound},
+		{404, "404 page not found", cove.CodeUnavailable},
 		{429, "", cove.CodeQuotaExceeded},
 		{413, "too big", cove.CodeInvalid},
 		{500, `{"error":{"code":"internal","message":"internal error (id 1)"}}`, cove.CodeInternal},
@@ -116,6 +117,10 @@ func TestForeignAnswers(t *testing.T) {
 		var ce *cove.Error
 		if !errors.As(err, &ce) || ce.Code != c.code || ce.Message == "" {
 			t.Errorf("%d %q: %v", c.status, c.body, err)
+		}
+		// A 404 that is not the API's is an answer of another server.
+		if c.status == 404 && !strings.Contains(ce.Message, "does not answer as a cove server") {
+			t.Errorf("404 %q: %q does not say that the URL is not a cove server's", c.body, ce.Message)
 		}
 	}
 }
