@@ -60,7 +60,11 @@ func Errorf(code Code, format string, args ...any) *Error {
 }
 
 // ErrorCode returns the code of the first *Error in err's chain, or
-// CodeInternal when there is none. A nil error has no code ("").
+// CodeInternal when there is none. A nil error has no code (""). An
+// error of a cancelled or expired context (context.Canceled,
+// context.DeadlineExceeded) carries no code either, and so is
+// CodeInternal here: a caller that wants to tell those apart tests them
+// with errors.Is first.
 func ErrorCode(err error) Code {
 	if err == nil {
 		return ""

@@ -34,8 +34,9 @@ type ExecRequest struct {
 	Env map[string]string `json:"env,omitempty"`
 	// Stdin is the program's whole standard input.
 	Stdin []byte `json:"stdin,omitempty"`
-	// StdinReader, when set, streams standard input instead of Stdin
-	// (in-process only).
+	// StdinReader, when set, streams standard input instead of Stdin, as
+	// the program runs: in-process, and through client.Client, which sends
+	// it in the request's body (?stdin=stream); it is not part of the JSON.
 	StdinReader io.Reader `json:"-"`
 	// Timeout overrides the sandbox's wall-clock limit for this execution.
 	Timeout time.Duration `json:"timeout,omitempty"`

@@ -12,8 +12,12 @@ import (
 )
 
 // Exec implements cove.Service (POST /v1/sandboxes/{id}/exec, streamed as
-// NDJSON). A StdinReader streams to the program as the program runs (see
-// openStdinStream).
+// NDJSON). A StdinReader streams to the program as the program runs: the
+// request's body is the JSON request on one line followed by the reader's
+// bytes (?stdin=stream). The end of the reader is the end of the
+// program's standard input; an error reading it, like cancelling ctx or
+// closing the stream, breaks off the execution. The reader is not
+// closed.
 func (c *Client) Exec(ctx context.Context, id string, req cove.ExecRequest) (cove.Stream, error) {
 	if req.StdinReader != nil {
 		r := req.StdinReader
