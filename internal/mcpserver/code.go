@@ -10,8 +10,9 @@ import (
 )
 
 type runCodeInput struct {
-	Language       string            `json:"language" jsonschema:"the program's language"`
+	Language       string            `json:"language,omitempty" jsonschema:"the program's language; may be left out with the sandbox_id of a sandbox created with a language"`
 	Code           string            `json:"code" jsonschema:"the program's source code"`
+	Filename       string            `json:"filename,omitempty" jsonschema:"the name the code is written to in /workspace, such as analysis.py (default main.py, main.js, main.ts or main.sh, by language)"`
 	SandboxID      string            `json:"sandbox_id,omitempty" jsonschema:"run in this sandbox's workspace, where files persist; omit to run in a fresh sandbox removed after the run"`
 	Files          map[string]string `json:"files,omitempty" jsonschema:"text files to write into the workspace before the program starts, keyed by path relative to /workspace (data, modules, configuration)"`
 	Stdin          string            `json:"stdin,omitempty" jsonschema:"the program's standard input"`
@@ -24,8 +25,11 @@ type runCodeInput struct {
 
 func (s *Server) runCode(ctx context.Context, st *session, in runCodeInput) (*mcp.CallToolResult, execOutput, error) {
 	const tool = "run_code"
+	if in.Language == "" && in.SandboxID == "" {
+		return nil, execOutput{}, s.invalid(tool, "no language given: a fresh sandbox needs one (%s); it may be left out only with the sandbox_id of a sandbox created with a language", strings.Join(languageNames(), ", "))
+	}
 	code := cove.CodeRequest{
-		Language: in.Language, Code: in.Code, Argv: in.Args, Env: in.Env,
+		Language: in.Language, Code: in.Code, Filename: in.Filename, Argv: in.Args, Env: in.Env,
 		Stdin: []byte(in.Stdin), Timeout: seconds(in.TimeoutSeconds),
 	}
 	files := make(map[string][]byte, len(in.Files))
@@ -98,6 +102,9 @@ type execCommandInput struct {
 }
 
 func (s *Server) execCommand(ctx context.Context, st *session, in execCommandInput) (*mcp.CallToolResult, execOutput, error) {
+	if err := s.needCommand("exec_command", in.Command); err != nil {
+		return nil, execOutput{}, err
+	}
 	stream, err := s.svc.Exec(ctx, in.SandboxID, cove.ExecRequest{
 		Shell: in.Command, Cwd: in.Cwd, Env: in.Env, Stdin: []byte(in.Stdin), Timeout: seconds(in.TimeoutSeconds),
 	})

@@ -38,9 +38,9 @@ type cellOutput struct {
 	Verdict    string           `json:"verdict" jsonschema:"ok, error (an exception), timeout, oom_killed, output_limit or killed"`
 	Stdout     string           `json:"stdout" jsonschema:"what the cell printed"`
 	Stderr     string           `json:"stderr" jsonschema:"what the cell wrote to standard error"`
-	Result     string           `json:"result,omitempty" jsonschema:"the value of the last expression, as text"`
+	Result     string           `json:"result,omitempty" jsonschema:"the value of the last expression, as text (an image value comes as image content too)"`
 	Displays   []string         `json:"displays,omitempty" jsonschema:"text of displayed outputs (images come as image content)"`
-	Images     int              `json:"images,omitempty" jsonschema:"how many images (charts) the cell displayed"`
+	Images     int              `json:"images,omitempty" jsonschema:"how many images (charts) the cell displayed or returned as its result"`
 	Exception  *exceptionOutput `json:"exception,omitempty" jsonschema:"the exception the cell raised"`
 	Message    string           `json:"message,omitempty" jsonschema:"what happened to the context, when a limit stopped the cell"`
 	Hint       string           `json:"hint,omitempty" jsonschema:"what to change when a limit was hit"`
@@ -134,7 +134,9 @@ func (s *Server) contextFor(ctx context.Context, st *session, in runInContextInp
 	if err != nil {
 		return "", nil, false, false, err
 	}
-	st.addContext(sandboxID, in.Language, c.ID)
+	if !st.addContext(ctx, sandboxID, in.Language, c.ID) {
+		return "", nil, false, false, cove.Errorf(cove.CodeUnavailable, "the MCP session ended while the context was being created")
+	}
 	return sandboxID, c, true, true, nil
 }
 
@@ -159,7 +161,16 @@ func (s *Server) cellResult(stream cove.Stream, out *cellOutput) (*mcp.CallToolR
 		case cove.EventStderr:
 			stderr = append(stderr, ev.Data...)
 		case cove.EventResult:
+			// A value that is an image (a matplotlib Figure as the last
+			// line) comes back as one, as a displayed image does.
 			out.Result = bundleText(ev.Bundle)
+			if img := bundleImage(ev.Bundle); img != nil {
+				images = append(images, img)
+				out.Images++
+				if out.Result != "" {
+					out.Result += " (image attached)"
+				}
+			}
 		case cove.EventDisplay:
 			if img := bundleImage(ev.Bundle); img != nil {
 				images = append(images, img)
@@ -307,12 +318,22 @@ func (st *session) contextOf(sandboxID, language string) string {
 	return st.contexts[contextKey{sandboxID, language}]
 }
 
-func (st *session) addContext(sandboxID, language, id string) {
+// addContext records a context the session created, to be deleted when
+// the session ends. When the session has already ended, the context is
+// deleted at once and addContext reports false.
+func (st *session) addContext(ctx context.Context, sandboxID, language, id string) bool {
 	st.mu.Lock()
+	if st.ended {
+		st.mu.Unlock()
+		st.srv.deleteContext(context.WithoutCancel(ctx), sandboxID, id)
+		return false
+	}
 	defer st.mu.Unlock()
 	st.contexts[contextKey{sandboxID, language}] = id
 	st.contextSandbox[id] = sandboxID
+	st.contextCtx[id] = context.WithoutCancel(ctx)
 	st.used[sandboxID] = true
+	return true
 }
 
 func (st *session) dropContext(sandboxID, id string) {
@@ -324,6 +345,7 @@ func (st *session) dropContext(sandboxID, id string) {
 		}
 	}
 	delete(st.contextSandbox, id)
+	delete(st.contextCtx, id)
 }
 
 func (st *session) scratchSandbox() string {

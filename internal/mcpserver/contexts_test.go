@@ -3,6 +3,7 @@ package mcpserver
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -74,5 +75,60 @@ func TestRunInContext(t *testing.T) {
 	}
 	if _, err := svc.GetSandbox(ctx, first.SandboxID); cove.ErrorCode(err) != cove.CodeNotFound {
 		t.Errorf("context sandbox: %v", err)
+	}
+}
+
+// TestCellResultImage checks that a cell whose value is an image (a
+// matplotlib Figure on its last line) returns that image, as the REST
+// API's result bundle does.
+func TestCellResultImage(t *testing.T) {
+	svc := newService(t)
+	c := connect(t, New(svc, Options{}))
+	var out cellOutput
+	// The figure is closed, so that only the cell's value can show it.
+	res := c.ok("run_in_context", map[string]any{"code": "import matplotlib.pyplot as plt\nfig, ax = plt.subplots()\nax.plot([1, 2, 3])\nplt.close(fig)\nfig"}, &out)
+	imgs := images(res)
+	if len(imgs) != 1 || imgs[0].MIMEType != "image/png" || !bytes.HasPrefix(imgs[0].Data, []byte("\x89PNG\r\n\x1a\n")) || out.Images != 1 {
+		t.Fatalf("figure value: %d images, %+v", len(imgs), out)
+	}
+	if !strings.Contains(out.Result, "Figure") || !strings.Contains(text(res), "(image attached)") {
+		t.Errorf("figure value text: %+v\n%s", out, text(res))
+	}
+}
+
+// TestSessionsDeleteTheirContexts checks that a session deletes, when it
+// ends, the contexts it made in a sandbox it did not create, and no
+// other context there.
+func TestSessionsDeleteTheirContexts(t *testing.T) {
+	svc := newService(t)
+	srv := New(svc, Options{})
+	ctx := context.Background()
+	sb, err := svc.CreateSandbox(ctx, cove.SandboxSpec{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	theirs, err := svc.CreateContext(ctx, sb.ID, cove.ContextSpec{Language: "python"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		c := connect(t, srv)
+		var out cellOutput
+		c.ok("run_in_context", map[string]any{"sandbox_id": sb.ID, "code": fmt.Sprint(i)}, &out)
+		c.ok("run_in_context", map[string]any{"sandbox_id": sb.ID, "language": "javascript", "code": "1"}, nil)
+		// A context named by id is used, not made, by the session.
+		c.ok("run_in_context", map[string]any{"sandbox_id": sb.ID, "context_id": theirs.ID, "code": "1"}, nil)
+		c.close()
+		cs, err := svc.ListContexts(ctx, sb.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(cs) != 1 || cs[0].ID != theirs.ID {
+			var ids []string
+			for _, x := range cs {
+				ids = append(ids, x.ID+" "+x.Language)
+			}
+			t.Fatalf("after session %d the sandbox has contexts %v, want only %s", i, ids, theirs.ID)
+		}
 	}
 }

@@ -78,6 +78,9 @@ type readFileOutput struct {
 
 func (s *Server) readFile(ctx context.Context, st *session, in readFileInput) (*mcp.CallToolResult, readFileOutput, error) {
 	rc, fi, err := s.svc.ReadFile(ctx, in.SandboxID, in.Path)
+	if cove.ErrorCode(err) == cove.CodeInvalid && s.isDir(ctx, in.SandboxID, in.Path) {
+		return nil, readFileOutput{}, s.failHint("read_file", err, "read_file reads files; list_files lists a directory's files")
+	}
 	if err != nil {
 		return nil, readFileOutput{}, err
 	}
@@ -85,6 +88,10 @@ func (s *Server) readFile(ctx context.Context, st *session, in readFileInput) (*
 	st.use(in.SandboxID)
 	if in.MaxBytes <= 0 {
 		in.MaxBytes = defaultReadBytes
+	}
+	if in.Offset > 0 && in.Offset >= fi.Size {
+		return nil, readFileOutput{}, s.invalid("read_file", "offset %d is past the end of %s, which has %d bytes (%s): give an offset below %d",
+			in.Offset, fi.Path, fi.Size, cove.FormatBytes(fi.Size), fi.Size)
 	}
 	if in.Offset > 0 {
 		if _, err := io.CopyN(io.Discard, rc, in.Offset); err != nil && err != io.EOF {
@@ -137,13 +144,26 @@ func (s *Server) readFile(ctx context.Context, st *session, in readFileInput) (*
 	return textResult(b.String()), out, nil
 }
 
+// isDir reports whether p is a directory of the sandbox's workspace, to
+// give an error about it a hint that fits.
+func (s *Server) isDir(ctx context.Context, sandboxID, p string) bool {
+	_, err := s.svc.ListFiles(ctx, sandboxID, p, false)
+	return err == nil
+}
+
 // contentType guesses a file's type from its name, then its content.
 func contentType(name string, data []byte) string {
-	if t := mime.TypeByExtension(path.Ext(name)); t != "" {
-		t, _, _ = strings.Cut(t, ";")
+	if t := typeByName(name); t != "" {
 		return t
 	}
 	t, _, _ := strings.Cut(http.DetectContentType(data), ";")
+	return t
+}
+
+// typeByName is a file's type from its name's extension, or "" when the
+// name does not tell.
+func typeByName(name string) string {
+	t, _, _ := strings.Cut(mime.TypeByExtension(path.Ext(name)), ";")
 	return t
 }
 
@@ -225,7 +245,11 @@ type deleteFileInput struct {
 }
 
 func (s *Server) deleteFile(ctx context.Context, st *session, in deleteFileInput) (*mcp.CallToolResult, deletedOutput, error) {
-	if err := s.svc.DeleteFile(ctx, in.SandboxID, in.Path, in.Recursive); err != nil {
+	err := s.svc.DeleteFile(ctx, in.SandboxID, in.Path, in.Recursive)
+	if cove.ErrorCode(err) == cove.CodeConflict && !in.Recursive && s.isDir(ctx, in.SandboxID, in.Path) {
+		return nil, deletedOutput{}, s.failHint("delete_file", err, "the directory is not empty: delete_file with recursive: true deletes it with everything in it (list_files shows what that is), or delete its contents first")
+	}
+	if err != nil {
 		return nil, deletedOutput{}, err
 	}
 	st.use(in.SandboxID)

@@ -26,22 +26,37 @@ func (e *toolError) Error() string { return e.text }
 // become MCP: internal errors are logged with an id, and only the id
 // reaches the model.
 func (s *Server) fail(tool string, err error) error {
+	return s.failHint(tool, err, "")
+}
+
+// failHint is fail with a hint that fits the error better than the
+// tool's hint for its code; an empty hint picks that one.
+func (s *Server) failHint(tool string, err error, hint string) error {
 	code := cove.ErrorCode(err)
-	if code == cove.CodeInternal && errors.Is(err, context.DeadlineExceeded) {
-		code = cove.CodeTimeout
+	msg := cove.ErrorMessage(err)
+	if code == cove.CodeInternal {
+		switch {
+		case errors.Is(err, context.DeadlineExceeded):
+			code = cove.CodeTimeout
+		case errors.Is(err, context.Canceled):
+			code = cove.CodeUnavailable
+			msg = "the call was cancelled before it finished (by the client, or because the MCP session or the server is ending)"
+		}
 	}
 	if _, known := cove.Codes[code]; !known {
 		code = cove.CodeInternal
 	}
-	msg := cove.ErrorMessage(err)
 	if code == cove.CodeInternal {
 		id := errorID()
 		s.log.Error("internal error", "id", id, "tool", tool, "err", err)
 		msg = "internal error (id " + id + ")"
 	}
 	text := fmt.Sprintf("error (%s): %s", code, msg)
-	if h := errorHints[code]; h != "" {
-		text += "\nhint: " + h
+	if hint == "" {
+		hint = errorHint(tool, code)
+	}
+	if hint != "" {
+		text += "\nhint: " + hint
 	}
 	return &toolError{text: text}
 }
@@ -51,13 +66,43 @@ func (s *Server) invalid(tool, format string, args ...any) error {
 	return s.fail(tool, cove.Errorf(cove.CodeInvalid, format, args...))
 }
 
-// errorHints say what a model can do about an error of each code.
+// errorHints say what a model can do about an error of each code, where
+// toolHints has nothing more fitting for the tool.
 var errorHints = map[cove.Code]string{
-	cove.CodeNotFound:      "check the id or path: list_sandboxes lists your sandboxes, list_files a sandbox's files",
+	cove.CodeNotFound:      "check the sandbox_id: list_sandboxes lists your sandboxes",
 	cove.CodeConflict:      "the message says what is in the way; a stopped sandbox runs again after start_sandbox (its files are kept), and list_sandboxes shows sandbox states",
 	cove.CodeQuotaExceeded: "delete sandboxes you no longer need (list_sandboxes, delete_sandbox) or wait for running work to finish",
 	cove.CodeUnauthorized:  "the API key that cove mcp uses (COVE_API_KEY, or the server's admin key) is missing, wrong or revoked: a human must fix cove mcp's configuration",
 	cove.CodeForbidden:     "the API key that cove mcp uses is valid but may not do this (it is not an admin's); work within your own sandboxes",
+}
+
+// Hints of errors a tool's arguments name something that is not there.
+const (
+	fileNotFoundHint    = "check the sandbox_id and the path: list_files lists a sandbox's files, list_sandboxes your sandboxes"
+	processNotFoundHint = "check the sandbox_id and the pid: list_processes lists a sandbox's background processes, list_sandboxes your sandboxes"
+	contextNotFoundHint = "check the sandbox_id and the context_id: without context_id the cell runs in this session's context for the language; list_sandboxes lists your sandboxes"
+)
+
+// toolHints are the hints of errors of a code from one tool.
+var toolHints = map[string]map[cove.Code]string{
+	"read_file":      {cove.CodeNotFound: fileNotFoundHint},
+	"write_file":     {cove.CodeNotFound: fileNotFoundHint},
+	"list_files":     {cove.CodeNotFound: fileNotFoundHint},
+	"delete_file":    {cove.CodeNotFound: fileNotFoundHint},
+	"process_logs":   {cove.CodeNotFound: processNotFoundHint},
+	"kill_process":   {cove.CodeNotFound: processNotFoundHint},
+	"run_in_context": {cove.CodeNotFound: contextNotFoundHint},
+	"run_code": {cove.CodeConflict: "the message says what is in the way: a file of the workspace that the code would be written over can be kept by passing another filename; " +
+		"a stopped sandbox runs again after start_sandbox (its files are kept)"},
+	"resources/read": {cove.CodeNotFound: fileNotFoundHint},
+}
+
+// errorHint says what a model can do about an error of code from tool.
+func errorHint(tool string, code cove.Code) string {
+	if h := toolHints[tool][code]; h != "" {
+		return h
+	}
+	return errorHints[code]
 }
 
 func errorID() string {

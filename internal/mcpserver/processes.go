@@ -31,7 +31,94 @@ type processOutput struct {
 	Exit      *execOutput `json:"exit,omitempty" jsonschema:"how the process ended, once it has"`
 }
 
+// needCommand refuses an empty command line in the tool's own terms.
+func (s *Server) needCommand(tool, command string) error {
+	if strings.TrimSpace(command) == "" {
+		return s.invalid(tool, "command is empty: give the shell command line to run, such as \"ls -la\"")
+	}
+	return nil
+}
+
+// processExit is how a background process ended, for the model: a
+// process stopped at its own timeout gets a hint about that timeout
+// rather than about run_code's.
+func (s *Server) processExit(res *cove.ExecResult) execOutput {
+	eo := s.execOutputOf(res, "", false)
+	if res.Verdict == cove.VerdictTimeout {
+		limit := "its timeout_seconds"
+		if res.Limits.Timeout > 0 {
+			limit = fmt.Sprintf("its timeout_seconds of %gs", res.Limits.Timeout.Seconds())
+		}
+		eo.Hint = fmt.Sprintf("the process was stopped at %s; start it again with start_process with a larger timeout_seconds, or none to let it run until it exits or is killed", limit)
+	}
+	return eo
+}
+
+type listProcessesInput struct {
+	SandboxID string `json:"sandbox_id" jsonschema:"the sandbox whose processes to list"`
+}
+
+type processEntry struct {
+	PID     int         `json:"pid" jsonschema:"the process's id in its sandbox"`
+	Name    string      `json:"name,omitempty" jsonschema:"the process's name"`
+	State   string      `json:"state" jsonschema:"running or exited"`
+	Command string      `json:"command" jsonschema:"the command line the process runs"`
+	Exit    *execOutput `json:"exit,omitempty" jsonschema:"how the process ended, once it has (without its output: process_logs has that)"`
+}
+
+type listProcessesOutput struct {
+	SandboxID string         `json:"sandbox_id" jsonschema:"the sandbox"`
+	Processes []processEntry `json:"processes" jsonschema:"the sandbox's background processes, running and exited"`
+}
+
+// commandOf is a process's command line as it was given: the shell line
+// of sh -c, else its argv.
+func commandOf(argv []string) string {
+	if len(argv) == 3 && argv[1] == "-c" && (argv[0] == "/bin/sh" || argv[0] == "sh") {
+		return argv[2]
+	}
+	return strings.Join(argv, " ")
+}
+
+func (s *Server) listProcesses(ctx context.Context, st *session, in listProcessesInput) (*mcp.CallToolResult, listProcessesOutput, error) {
+	ps, err := s.svc.ListProcesses(ctx, in.SandboxID)
+	if err != nil {
+		return nil, listProcessesOutput{}, err
+	}
+	st.use(in.SandboxID)
+	out := listProcessesOutput{SandboxID: in.SandboxID, Processes: []processEntry{}}
+	var b strings.Builder
+	fmt.Fprintf(&b, "background processes of sandbox %s:\n", in.SandboxID)
+	if len(ps) == 0 {
+		b.WriteString("(none; start_process starts one)\n")
+	}
+	for _, p := range ps {
+		e := processEntry{PID: p.PID, Name: p.Name, State: string(p.State), Command: commandOf(p.Cmd)}
+		fmt.Fprintf(&b, "%d", p.PID)
+		if p.Name != "" {
+			fmt.Fprintf(&b, " (%s)", p.Name)
+		}
+		if p.State == cove.ProcessRunning {
+			fmt.Fprintf(&b, ": running for %s", time.Since(p.StartedAt).Round(time.Second))
+		} else {
+			b.WriteString(": exited")
+			if p.Result != nil {
+				eo := s.processExit(p.Result)
+				eo.Stdout, eo.Stderr = "", ""
+				e.Exit = &eo
+				b.WriteString(", " + summary(p.Result))
+			}
+		}
+		fmt.Fprintf(&b, ": %s\n", e.Command)
+		out.Processes = append(out.Processes, e)
+	}
+	return textResult(b.String()), out, nil
+}
+
 func (s *Server) startProcess(ctx context.Context, st *session, in startProcessInput) (*mcp.CallToolResult, processOutput, error) {
+	if err := s.needCommand("start_process", in.Command); err != nil {
+		return nil, processOutput{}, err
+	}
 	p, err := s.svc.StartProcess(ctx, in.SandboxID, cove.ProcessRequest{
 		Shell: in.Command, Name: in.Name, Cwd: in.Cwd, Env: in.Env, Timeout: seconds(in.TimeoutSeconds),
 	})
@@ -114,7 +201,7 @@ func (s *Server) processLogs(ctx context.Context, st *session, in processLogsInp
 		}
 		b.WriteString("\n")
 	} else if exit != nil {
-		eo := s.execOutputOf(exit, "", false)
+		eo := s.processExit(exit)
 		out.Exit = &eo
 		b.WriteString("\nexited: " + summary(exit) + "\n")
 		if exit.Message != "" {
@@ -123,6 +210,9 @@ func (s *Server) processLogs(ctx context.Context, st *session, in processLogsInp
 	}
 	writeStream(&b, "stdout", out.Stdout, false)
 	writeStream(&b, "stderr", out.Stderr, false)
+	if out.Exit != nil && out.Exit.Hint != "" {
+		fmt.Fprintf(&b, "hint: %s\n", out.Exit.Hint)
+	}
 	return textResult(b.String()), out, nil
 }
 
@@ -133,18 +223,40 @@ type killProcessInput struct {
 }
 
 type signalledOutput struct {
-	PID    int    `json:"pid" jsonschema:"the process signalled"`
-	Signal string `json:"signal" jsonschema:"the signal sent"`
+	PID    int         `json:"pid" jsonschema:"the process signalled"`
+	Signal string      `json:"signal,omitempty" jsonschema:"the signal sent; empty when the process had already exited and nothing was sent"`
+	Exited bool        `json:"exited,omitempty" jsonschema:"the process had already exited, so no signal was sent"`
+	Exit   *execOutput `json:"exit,omitempty" jsonschema:"how the process ended, when it had already exited"`
 }
 
 func (s *Server) killProcess(ctx context.Context, st *session, in killProcessInput) (*mcp.CallToolResult, signalledOutput, error) {
 	if in.Signal == "" {
 		in.Signal = "SIGTERM"
 	}
-	if err := s.svc.SignalProcess(ctx, in.SandboxID, in.PID, in.Signal); err != nil {
+	// A process that has exited is not signalled (its pid may be another
+	// process's by now): say so rather than that a signal was sent.
+	p, err := s.svc.GetProcess(ctx, in.SandboxID, in.PID)
+	if err != nil {
 		return nil, signalledOutput{}, err
 	}
 	st.use(in.SandboxID)
+	if p.State != cove.ProcessRunning {
+		out := signalledOutput{PID: in.PID, Exited: true}
+		text := fmt.Sprintf("process %d in sandbox %s had already exited; no signal was sent", in.PID, in.SandboxID)
+		if p.Result != nil {
+			eo := s.processExit(p.Result)
+			eo.Stdout, eo.Stderr = "", ""
+			out.Exit = &eo
+			text += "\nexited: " + summary(p.Result)
+			if p.Result.Message != "" {
+				text += "\nmessage: " + p.Result.Message
+			}
+		}
+		return textResult(text + "\nprocess_logs shows its output"), out, nil
+	}
+	if err := s.svc.SignalProcess(ctx, in.SandboxID, in.PID, in.Signal); err != nil {
+		return nil, signalledOutput{}, err
+	}
 	text := fmt.Sprintf("sent %s to process %d in sandbox %s; process_logs shows whether it has exited", in.Signal, in.PID, in.SandboxID)
 	return textResult(text), signalledOutput{PID: in.PID, Signal: in.Signal}, nil
 }

@@ -1,6 +1,7 @@
 package mcpserver
 
 import (
+	"cmp"
 	"context"
 	"io"
 	"net/url"
@@ -83,7 +84,7 @@ func (s *Server) listResources(ctx context.Context, st *session) (*mcp.ListResou
 				URI:      fileURI(id, fi.Path),
 				Name:     fi.Path,
 				Title:    fi.Path + " in sandbox " + id,
-				MIMEType: contentType(fi.Path, nil),
+				MIMEType: cmp.Or(typeByName(fi.Path), "application/octet-stream"),
 				Size:     fi.Size,
 			})
 		}

@@ -14,7 +14,7 @@ import (
 )
 
 type createSandboxInput struct {
-	Language           string            `json:"language,omitempty" jsonschema:"the default language of run_code in this sandbox"`
+	Language           string            `json:"language,omitempty" jsonschema:"the default language of run_code in this sandbox: run_code with this sandbox_id may then leave language out"`
 	MemoryMB           int64             `json:"memory_mb,omitempty" jsonschema:"memory limit in MiB, no swap (default 512)"`
 	CPUs               float64           `json:"cpus,omitempty" jsonschema:"CPU limit in cores, such as 0.5 or 2 (default 1)"`
 	DiskMB             int64             `json:"disk_mb,omitempty" jsonschema:"workspace disk limit in MiB (default 1024)"`
@@ -29,7 +29,7 @@ type createSandboxInput struct {
 // sandboxOutput describes a sandbox to the model.
 type sandboxOutput struct {
 	SandboxID      string            `json:"sandbox_id" jsonschema:"the sandbox's id"`
-	State          string            `json:"state" jsonschema:"running, stopped or error"`
+	State          string            `json:"state" jsonschema:"starting, running, stopping, stopped or error"`
 	Language       string            `json:"language,omitempty" jsonschema:"the default language of run_code"`
 	MemoryBytes    int64             `json:"memory_bytes" jsonschema:"memory limit in bytes"`
 	CPUs           float64           `json:"cpus" jsonschema:"CPU limit in cores"`
@@ -100,7 +100,7 @@ func (s *Server) createSandbox(ctx context.Context, st *session, in createSandbo
 
 type listSandboxesInput struct {
 	Labels map[string]string `json:"labels,omitempty" jsonschema:"keep sandboxes that carry all of these labels"`
-	State  string            `json:"state,omitempty" jsonschema:"keep sandboxes in this state"`
+	State  string            `json:"state,omitempty" jsonschema:"keep sandboxes in this state: starting, running, stopping, stopped or error"`
 }
 
 type listSandboxesOutput struct {

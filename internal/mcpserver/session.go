@@ -26,9 +26,12 @@ type session struct {
 	// lists as resources.
 	used map[string]bool
 	// contexts are the contexts run_in_context made, by sandbox and
-	// language; contextSandbox maps a context to its sandbox.
+	// language; contextSandbox maps a context to its sandbox, and
+	// contextCtx to a context that acts for the key that made it, without
+	// its cancellation, to delete it when the session ends.
 	contexts       map[contextKey]string
 	contextSandbox map[string]string
+	contextCtx     map[string]context.Context
 	// scratch is the sandbox run_in_context made for calls that name no
 	// sandbox.
 	scratch string
@@ -57,7 +60,7 @@ func (s *Server) sessionOf(ss *mcp.ServerSession) *session {
 		return st
 	}
 	st := &session{srv: s, owned: map[string]*ownedSandbox{}, used: map[string]bool{},
-		contexts: map[contextKey]string{}, contextSandbox: map[string]string{}}
+		contexts: map[contextKey]string{}, contextSandbox: map[string]string{}, contextCtx: map[string]context.Context{}}
 	if s.closed {
 		st.ended = true
 		return st
@@ -83,13 +86,18 @@ func (s *Server) endSession(ss *mcp.ServerSession) {
 	}
 }
 
-// end deletes the session's sandboxes that are not kept.
+// end deletes the session's sandboxes that are not kept, and the
+// contexts it made in other sandboxes (kept ones, or ones it did not
+// create), so that their interpreters do not outlive the session.
 func (st *session) end() {
 	st.once.Do(func() {
 		st.mu.Lock()
 		st.ended = true
 		owned := st.owned
 		st.owned = map[string]*ownedSandbox{}
+		contexts, contextCtx := st.contextSandbox, st.contextCtx
+		st.contextSandbox, st.contextCtx = map[string]string{}, map[string]context.Context{}
+		st.contexts = map[contextKey]string{}
 		st.mu.Unlock()
 		var wg sync.WaitGroup
 		for id, o := range owned {
@@ -97,6 +105,12 @@ func (st *session) end() {
 				continue
 			}
 			wg.Go(func() { st.srv.deleteOwned(o.ctx, id) })
+		}
+		for id, sandboxID := range contexts {
+			if o, ok := owned[sandboxID]; ok && !o.keep {
+				continue // deleted with its sandbox
+			}
+			wg.Go(func() { st.srv.deleteContext(contextCtx[id], sandboxID, id) })
 		}
 		wg.Wait()
 		st.srv.mu.Lock()
@@ -120,6 +134,20 @@ func (s *Server) deleteOwned(ctx context.Context, id string) {
 	case cove.CodeNotFound:
 	default:
 		s.log.Warn("deleting a sandbox at the end of its session", "sandbox", id, "err", err)
+	}
+}
+
+// deleteContext deletes a context a session created.
+func (s *Server) deleteContext(ctx context.Context, sandboxID, id string) {
+	ctx, cancel := context.WithTimeout(ctx, cleanupTimeout)
+	defer cancel()
+	err := s.svc.DeleteContext(ctx, sandboxID, id)
+	switch cove.ErrorCode(err) {
+	case "":
+		s.log.Info("deleted a context at the end of its session", "sandbox", sandboxID, "context", id)
+	case cove.CodeNotFound:
+	default:
+		s.log.Warn("deleting a context at the end of its session", "sandbox", sandboxID, "context", id, "err", err)
 	}
 }
 
@@ -164,6 +192,7 @@ func (st *session) forget(id string) {
 		if k.sandbox == id {
 			delete(st.contexts, k)
 			delete(st.contextSandbox, c)
+			delete(st.contextCtx, c)
 		}
 	}
 }

@@ -124,7 +124,9 @@ func (s *Server) addTools() {
 		Title: "Run code in a sandbox",
 		Description: `Run a program and get its stdout, stderr, exit code and verdict (ok, exit_nonzero, timeout, oom_killed, output_limit, killed).
 
-Without sandbox_id, it runs in a fresh isolated sandbox that is removed right after the run: nothing persists between calls, so put everything the program needs in code and files. With keep: true that sandbox stays instead, and its sandbox_id comes back for later calls. With sandbox_id, it runs in that sandbox's /workspace (see create_sandbox), where files persist.
+Without sandbox_id, it runs in a fresh isolated sandbox that is removed right after the run: nothing persists between calls, so put everything the program needs in code and files. With keep: true that sandbox stays instead, and its sandbox_id comes back for later calls. With sandbox_id, it runs in that sandbox's /workspace (see create_sandbox), where files persist; language may then be left out if the sandbox was created with one.
+
+The code is written to a file in /workspace and stays there after the run: main.py, main.js, main.ts or main.sh by language, or the name given as filename. A file of yours with that name is not overwritten: the call fails, and another filename avoids it.
 
 Languages: python (CPython 3), javascript (Node.js), typescript (compiled to JavaScript, without type checking), bash. Packages installed on the host are importable; there is no network access. Default limits (unless the server is configured otherwise): 512 MiB memory, 1 CPU, 30 s, 1 MiB of output per stream; memory_mb and timeout_seconds raise them. A failing program is a result, not an error: read the verdict and stderr.
 
@@ -154,7 +156,7 @@ The sandbox is deleted when this MCP session ends, unless keep is true. A server
 	addTool(s, &mcp.Tool{
 		Name:        "list_sandboxes",
 		Title:       "List sandboxes",
-		Description: "List your sandboxes, newest first (up to 100): id, state (running, stopped, error), language, limits, labels, and whether this session created it and deletes it when it ends.",
+		Description: "List your sandboxes, newest first (up to 100): id, state (starting, running, stopping, stopped or error), language, limits, labels, and whether this session created it and deletes it when it ends.",
 		Annotations: readOnly,
 	}, adjust(map[string][]func(*jsonschema.Schema){
 		"state": {enum(string(cove.StateRunning), string(cove.StateStarting), string(cove.StateStopping), string(cove.StateStopped), string(cove.StateError))},
@@ -216,9 +218,16 @@ A cell past its time limit (timeout_seconds, default the sandbox's, 30 s) is int
 	}), s.processLogs)
 
 	addTool(s, &mcp.Tool{
+		Name:        "list_processes",
+		Title:       "List a sandbox's background processes",
+		Description: "List the background processes (start_process) of a sandbox, running and exited: pid, name, state, command and, for those that exited, how they ended. Use it to find a pid again.",
+		Annotations: readOnly,
+	}, nil, s.listProcesses)
+
+	addTool(s, &mcp.Tool{
 		Name:        "kill_process",
 		Title:       "Stop a background process",
-		Description: "Send a signal to a background process and its children (default SIGTERM, which asks it to stop; SIGKILL forces it).",
+		Description: "Send a signal to a background process and its children (default SIGTERM, which asks it to stop; SIGKILL forces it). A process that has already exited is not signalled; the result says how it ended.",
 		Annotations: destroys,
 	}, adjust(map[string][]func(*jsonschema.Schema){
 		"signal": {enum("SIGTERM", "SIGKILL", "SIGINT", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2"), byDefault("SIGTERM")},

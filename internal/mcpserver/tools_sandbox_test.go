@@ -4,9 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"fmt"
 	"image"
 	"image/color"
 	"image/png"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
 	"sync"
@@ -16,6 +20,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/cove-sandbox/cove"
+	"github.com/cove-sandbox/cove/client"
 )
 
 // TestRunCode runs programs in fresh sandboxes through the tool, as an
@@ -353,5 +358,164 @@ func TestParallelSandboxes(t *testing.T) {
 		if out.Stdout != strconv.Itoa(i)+"\n" {
 			t.Errorf("sandbox %d: %+v", i, out)
 		}
+	}
+}
+
+// TestRunCodeFilename checks run_code's filename, the conflict's hint
+// and a language taken from the sandbox.
+func TestRunCodeFilename(t *testing.T) {
+	svc := newService(t)
+	c := connect(t, New(svc, Options{}))
+	var sb sandboxOutput
+	c.ok("create_sandbox", map[string]any{"language": "python"}, &sb)
+	c.ok("write_file", map[string]any{"sandbox_id": sb.SandboxID, "path": "main.py", "content": "mine = True\n"}, nil)
+	msg := c.fails("run_code", map[string]any{"sandbox_id": sb.SandboxID, "language": "python", "code": "print(1)"}, "main.py")
+	if !strings.Contains(msg, "filename") {
+		t.Errorf("conflict: %s", msg)
+	}
+	var out execOutput
+	// The sandbox's language is the default.
+	c.ok("run_code", map[string]any{"sandbox_id": sb.SandboxID, "filename": "job.py", "code": "import main\nprint(main.mine)"}, &out)
+	if out.Stdout != "True\n" {
+		t.Fatalf("run with a filename: %+v", out)
+	}
+	var rf readFileOutput
+	c.ok("read_file", map[string]any{"sandbox_id": sb.SandboxID, "path": "job.py"}, &rf)
+	if !strings.Contains(rf.Content, "import main") {
+		t.Errorf("job.py: %+v", rf)
+	}
+	c.ok("read_file", map[string]any{"sandbox_id": sb.SandboxID, "path": "main.py"}, &rf)
+	if rf.Content != "mine = True\n" {
+		t.Errorf("main.py: %+v", rf)
+	}
+}
+
+// TestProcessTools checks list_processes and what the process tools say
+// about a timeout, a lost pid, an exited process and an empty command.
+func TestProcessTools(t *testing.T) {
+	svc := newService(t)
+	c := connect(t, New(svc, Options{}))
+	var sb sandboxOutput
+	c.ok("create_sandbox", map[string]any{}, &sb)
+	id := sb.SandboxID
+
+	var p processOutput
+	c.ok("start_process", map[string]any{"sandbox_id": id, "command": "sleep 30", "name": "napper", "timeout_seconds": 0.3}, &p)
+	var logs processLogsOutput
+	res := c.ok("process_logs", map[string]any{"sandbox_id": id, "pid": p.PID, "wait_seconds": 20}, &logs)
+	if logs.Exit == nil || logs.Exit.Verdict != "timeout" || logs.Exit.Message != "killed: wall-clock timeout after 300ms" {
+		t.Fatalf("timed out process: %+v", logs.Exit)
+	}
+	if h := logs.Exit.Hint; !strings.Contains(h, "timeout_seconds of 0.3s") || strings.Contains(h, "in the background") || !strings.Contains(text(res), "hint: "+h) {
+		t.Errorf("hint %q, text:\n%s", h, text(res))
+	}
+
+	var l listProcessesOutput
+	res = c.ok("list_processes", map[string]any{"sandbox_id": id}, &l)
+	if len(l.Processes) != 1 || l.Processes[0].PID != p.PID || l.Processes[0].Name != "napper" || l.Processes[0].State != "exited" ||
+		l.Processes[0].Command != "sleep 30" || l.Processes[0].Exit == nil || l.Processes[0].Exit.Verdict != "timeout" {
+		t.Fatalf("list: %+v", l)
+	}
+	if !strings.Contains(text(res), fmt.Sprintf("%d (napper): exited", p.PID)) {
+		t.Errorf("list text: %s", text(res))
+	}
+
+	msg := c.fails("kill_process", map[string]any{"sandbox_id": id, "pid": 4242}, "not_found")
+	if !strings.Contains(msg, "list_processes") {
+		t.Errorf("unknown pid: %s", msg)
+	}
+	msg = c.fails("process_logs", map[string]any{"sandbox_id": id, "pid": 4242}, "not_found")
+	if !strings.Contains(msg, "list_processes") {
+		t.Errorf("unknown pid: %s", msg)
+	}
+
+	var sig signalledOutput
+	res = c.ok("kill_process", map[string]any{"sandbox_id": id, "pid": p.PID}, &sig)
+	if !sig.Exited || sig.Signal != "" || !strings.Contains(text(res), "had already exited") || !strings.Contains(text(res), "timeout") || strings.Contains(text(res), "sent SIGTERM") {
+		t.Errorf("kill an exited process: %+v\n%s", sig, text(res))
+	}
+	c.ok("start_process", map[string]any{"sandbox_id": id, "command": "sleep 30"}, &p)
+	res = c.ok("kill_process", map[string]any{"sandbox_id": id, "pid": p.PID}, &sig)
+	if sig.Exited || sig.Signal != "SIGTERM" || !strings.Contains(text(res), "sent SIGTERM") {
+		t.Errorf("kill a running process: %+v\n%s", sig, text(res))
+	}
+
+	for _, tool := range []string{"exec_command", "start_process"} {
+		msg := c.fails(tool, map[string]any{"sandbox_id": id, "command": " "}, "command is empty")
+		if strings.Contains(msg, "(cmd)") || strings.Contains(msg, "(shell)") {
+			t.Errorf("%s: %s", tool, msg)
+		}
+	}
+}
+
+// TestFileToolHints checks the hints of file errors and a read past the
+// end, and the types of resources.
+func TestFileToolHints(t *testing.T) {
+	svc := newService(t)
+	c := connect(t, New(svc, Options{}))
+	var sb sandboxOutput
+	c.ok("create_sandbox", map[string]any{}, &sb)
+	id := sb.SandboxID
+	c.ok("write_file", map[string]any{"sandbox_id": id, "path": "sub/notes", "content": "hello"}, nil)
+	c.ok("write_file", map[string]any{"sandbox_id": id, "path": "page.html", "content": "<p>hi</p>"}, nil)
+
+	msg := c.fails("delete_file", map[string]any{"sandbox_id": id, "path": "sub"}, "conflict")
+	if !strings.Contains(msg, "recursive: true") || strings.Contains(msg, "start_sandbox") {
+		t.Errorf("delete a non-empty directory: %s", msg)
+	}
+	msg = c.fails("read_file", map[string]any{"sandbox_id": id, "path": "sub"}, "is a directory")
+	if !strings.Contains(msg, "hint:") || !strings.Contains(msg, "list_files") {
+		t.Errorf("read a directory: %s", msg)
+	}
+	msg = c.fails("read_file", map[string]any{"sandbox_id": id, "path": "sub/notes", "offset": 100}, "past the end")
+	if !strings.Contains(msg, "has 5 bytes") {
+		t.Errorf("read past the end: %s", msg)
+	}
+	msg = c.fails("read_file", map[string]any{"sandbox_id": id, "path": "nope.txt"}, "not_found")
+	if !strings.Contains(msg, "list_files") {
+		t.Errorf("read a missing file: %s", msg)
+	}
+
+	lr, err := c.cs.ListResources(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	types := map[string]string{}
+	for _, r := range lr.Resources {
+		types[r.Name] = r.MIMEType
+	}
+	if types["sub/notes"] != "application/octet-stream" || types["page.html"] != "text/html" {
+		t.Errorf("resource types: %v", types)
+	}
+}
+
+// TestCancelledCall checks that a cancelled call is a clear tool error,
+// not an internal one.
+func TestCancelledCall(t *testing.T) {
+	srv := New(nil, Options{})
+	for _, err := range []error{context.Canceled, fmt.Errorf("reading: %w", context.Canceled)} {
+		got := srv.fail("run_code", err).Error()
+		if !strings.HasPrefix(got, "error (unavailable): the call was cancelled") || strings.Contains(got, "internal") {
+			t.Errorf("%v: %s", err, got)
+		}
+	}
+}
+
+// TestNotACoveServer checks what the tools say when cove mcp's server
+// URL answers, but not as a cove server.
+func TestNotACoveServer(t *testing.T) {
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusNotFound)
+		io.WriteString(w, "404 page not found\n")
+	}))
+	defer hs.Close()
+	cl, err := client.New(hs.URL, "key")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := connect(t, New(cl, Options{}))
+	msg := c.fails("list_sandboxes", map[string]any{}, "does not answer as a cove server")
+	if strings.Contains(msg, "not_found") || strings.Contains(msg, "list_sandboxes lists") {
+		t.Errorf("list_sandboxes: %s", msg)
 	}
 }

@@ -82,8 +82,8 @@ func TestToolsForModels(t *testing.T) {
 			}
 		})
 	}
-	want := []string{"create_sandbox", "delete_file", "delete_sandbox", "exec_command", "kill_process", "list_files", "list_sandboxes",
-		"process_logs", "read_file", "run_code", "run_in_context", "start_process", "start_sandbox", "write_file"}
+	want := []string{"create_sandbox", "delete_file", "delete_sandbox", "exec_command", "kill_process", "list_files", "list_processes",
+		"list_sandboxes", "process_logs", "read_file", "run_code", "run_in_context", "start_process", "start_sandbox", "write_file"}
 	slices.Sort(names)
 	if !slices.Equal(names, want) {
 		t.Errorf("tools %v, want %v", names, want)
