@@ -13,6 +13,9 @@ import (
 	"errors"
 	"log/slog"
 	"maps"
+	"os"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -394,6 +397,9 @@ func (s *Service) validateSpec(spec *cove.SandboxSpec) error {
 	if err := spec.Limits.Validate(); err != nil {
 		return err
 	}
+	if m, host := spec.Limits.MemoryBytes, hostMemory(); host > 0 && m > host {
+		return cove.Errorf(cove.CodeInvalid, "a memory limit of %s is more than this machine has (%s): ask for less", cove.FormatBytes(m), cove.FormatBytes(host))
+	}
 	if err := validateEnv(spec.Env); err != nil {
 		return err
 	}
@@ -412,6 +418,25 @@ func (s *Service) validateSpec(spec *cove.SandboxSpec) error {
 	}
 	return validateLabels(spec.Labels)
 }
+
+// hostMemory is the machine's memory (MemTotal), or 0 when unknown.
+var hostMemory = sync.OnceValue(func() int64 {
+	b, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "MemTotal:"); ok {
+			f := strings.Fields(rest)
+			if len(f) == 2 && f[1] == "kB" {
+				if n, err := strconv.ParseInt(f[0], 10, 64); err == nil {
+					return n << 10
+				}
+			}
+		}
+	}
+	return 0
+})
 
 // checkDuration refuses a negative idle_timeout or ttl, naming it.
 func checkDuration(name string, d time.Duration) error {
