@@ -459,8 +459,12 @@ func TestBrowser(t *testing.T) {
 		b.pick(t, "#run-in", sb.ID)
 		b.pick(t, "#language", "python")
 		b.setCode(t, ".editor-pane", "print('spinning', flush=True)\nwhile True:\n    pass")
-		b.do(t, 10*time.Second, chromedp.Click(chromedp.ID("run")))
+		b.do(t, 10*time.Second, chromedp.Focus(chromedp.ID("run")), chromedp.KeyEvent("\r"))
 		b.waitFor(t, 20*time.Second, `document.getElementById("output").textContent.includes("spinning")`, `document.getElementById("output").textContent`)
+		// Run is disabled while it runs: the keyboard focus moved to Stop.
+		if id := eval[string](t, b, `document.activeElement.id`); id != "stop" {
+			t.Fatalf("while running the focus is on %q, not Stop", id)
+		}
 		if ps := srv.exec(t, sb.ID, "ps -eo args"); !strings.Contains(ps, "python") {
 			t.Fatalf("the loop does not run: %s", ps)
 		}
@@ -481,6 +485,9 @@ func TestBrowser(t *testing.T) {
 		}
 		if disabled := eval[bool](t, b, `document.getElementById("run").disabled`); disabled {
 			t.Fatal("Run stays disabled after Stop")
+		}
+		if id := eval[string](t, b, `document.activeElement.id`); id != "run" {
+			t.Fatalf("after the run the focus is on %q, not Run", id)
 		}
 	})
 
@@ -572,19 +579,40 @@ func TestBrowser(t *testing.T) {
 			time.Sleep(50 * time.Millisecond)
 		}
 		b.shot(t, "editor")
-		// A new folder, a file moved in by renaming, then deleted.
+		// A new folder; a rename with a slash in it is refused, a plain one done.
 		b.answer("reports")
 		b.do(t, 10*time.Second, chromedp.Click(chromedp.ID("new-folder")))
 		b.waitFor(t, 10*time.Second, row("reports"), tree)
-		b.answer("reports/a.csv")
+		b.answer("sub/../../etc/x")
 		b.do(t, 10*time.Second, chromedp.Click(chromedp.CSS(`button[aria-label="Rename a.csv"]`)))
-		b.waitFor(t, 10*time.Second, `!`+row("a.csv"), tree)
-		if got := srv.exec(t, sb.ID, "cat /workspace/reports/a.csv"); got != "x,y\n1,2\n" {
-			t.Fatalf("after the rename reports/a.csv holds %q", got)
+		b.waitFor(t, 10*time.Second, `document.querySelector(".files-error:not([hidden])")?.textContent.includes("cannot contain")`, `document.querySelector(".files").textContent`)
+		if got := srv.exec(t, sb.ID, "cat /workspace/a.csv; ls -R /workspace"); !strings.HasPrefix(got, "x,y\n1,2\n") || strings.Contains(got, "sub") {
+			t.Fatalf("after the refused rename the workspace holds %q", got)
 		}
+		b.answer("c.csv")
+		b.do(t, 10*time.Second, chromedp.Click(chromedp.CSS(`button[aria-label="Rename a.csv"]`)))
+		b.waitFor(t, 10*time.Second, `!`+row("a.csv")+` && `+row("c.csv"), tree)
+		// A folder uploaded with the button keeps its name and layout.
+		up := filepath.Join(t.TempDir(), "batch")
+		os.MkdirAll(filepath.Join(up, "inner"), 0o755)
+		os.WriteFile(filepath.Join(up, "one.txt"), []byte("one\n"), 0o644)
+		os.WriteFile(filepath.Join(up, "inner", "two.txt"), []byte("two\n"), 0o644)
+		if n := eval[int](t, b, `document.querySelectorAll("#upload-folder").length`); n != 1 {
+			t.Fatal("no Upload folder button")
+		}
+		b.do(t, 20*time.Second, chromedp.SetUploadFiles(chromedp.ID("upload-folder-input"), []string{up}))
+		b.waitFor(t, 20*time.Second, row("batch"), tree)
+		if got := srv.exec(t, sb.ID, "cat /workspace/batch/one.txt /workspace/batch/inner/two.txt"); got != "one\ntwo\n" {
+			t.Fatalf("the uploaded folder holds %q", got)
+		}
+		// Expanding a folder makes it the upload target; collapsing it
+		// hands the target back to its parent.
+		where := `document.querySelector(".where").textContent`
 		b.do(t, 10*time.Second, chromedp.Click(chromedp.CSS(`.tree li[data-path="reports"] .name`)))
-		b.waitFor(t, 10*time.Second, row("reports/a.csv"), tree)
+		b.waitFor(t, 10*time.Second, where+` === "/workspace/reports"`, where)
 		b.shot(t, "folder")
+		b.do(t, 10*time.Second, chromedp.Click(chromedp.CSS(`.tree li[data-path="reports"] .name`)))
+		b.waitFor(t, 10*time.Second, where+` === "/workspace" && `+row("reports")+`.getAttribute("aria-expanded") === "false"`, where)
 		b.do(t, 10*time.Second, chromedp.Click(chromedp.CSS(`button[aria-label="Delete reports"]`)))
 		b.waitFor(t, 10*time.Second, `!`+row("reports"), tree)
 		if got := srv.exec(t, sb.ID, "ls /workspace"); strings.Contains(got, "reports") {
@@ -600,7 +628,7 @@ func TestBrowser(t *testing.T) {
 				const c = document.getElementById(l.htmlFor); c.value = %q; c.dispatchEvent(new Event("change")); return true })()`, label, value))
 		}
 		form("Language", "javascript")
-		form("Memory (MiB)", "256")
+		form("Memory (MiB)", "100")
 		form("CPUs", "0.5")
 		form("Time to live", "2h")
 		form("Environment", "GREETING=hi there\nMODE=test")
@@ -620,12 +648,16 @@ func TestBrowser(t *testing.T) {
 			State  string
 		}
 		srv.api(t, "GET", "/v1/sandboxes/"+id, nil, &got)
-		if got.Language != "javascript" || got.Limits.MemoryMB != 256 || got.Limits.CPUs != 0.5 || got.Env["GREETING"] != "hi there" ||
+		if got.Language != "javascript" || got.Limits.MemoryMB != 100 || got.Limits.CPUs != 0.5 || got.Env["GREETING"] != "hi there" ||
 			got.Labels["team"] != "web" || got.TTL != "2h0m0s" || got.State != "running" {
 			t.Fatalf("the sandbox made by the form: %+v", got)
 		}
 		if out := srv.exec(t, id, "echo $GREETING/$MODE"); out != "hi there/test\n" {
 			t.Fatalf("its environment: %q", out)
+		}
+		// A TTL of 2h made a moment ago expires in 1 h 59 min, not "1 h".
+		if exp := eval[string](t, b, fmt.Sprintf(`document.querySelector('.sandboxes tr[data-id=%q] .expiry').textContent`, id)); exp != "expires in 1 h 59 min" {
+			t.Errorf("the expiry reads %q", exp)
 		}
 		b.shot(t, "created")
 		state := func(want string) {
@@ -641,7 +673,18 @@ func TestBrowser(t *testing.T) {
 		if st := srv.api(t, "GET", "/v1/sandboxes/"+id, nil, nil); st != 404 {
 			t.Fatalf("the deleted sandbox answers %d", st)
 		}
-		// A bad value reads as the server's message.
+		// A duration the API would refuse is named by its field, before
+		// anything is sent; editing the form clears the message.
+		formErr := `document.querySelector(".create-form .error-text")`
+		form("Timeout per run", "abc")
+		b.do(t, 10*time.Second, chromedp.Click(chromedp.ID("create-sandbox")))
+		b.waitFor(t, 10*time.Second, formErr+`.textContent.startsWith('Timeout per run: "abc" is not a duration')`, formErr+`.textContent`)
+		eval[bool](t, b, `(() => { const l = [...document.querySelectorAll(".create-form label")].find(l => l.textContent === "Timeout per run");
+			const c = document.getElementById(l.htmlFor); c.value = "30s"; c.dispatchEvent(new Event("input", {bubbles: true})); return true })()`)
+		if !eval[bool](t, b, formErr+`.hidden`) {
+			t.Fatalf("the error stays after an edit: %s", eval[string](t, b, formErr+`.textContent`))
+		}
+		form("Timeout per run", "")
 		form("Time to live", "soon")
 		b.do(t, 10*time.Second, chromedp.Click(chromedp.ID("create-sandbox")))
 		b.waitFor(t, 10*time.Second, `document.querySelector(".create-form .error-text:not([hidden])")`, `document.querySelector(".create-form").textContent`)
@@ -683,6 +726,9 @@ func TestBrowser(t *testing.T) {
 			t.Fatalf("the terminal has %d rows in a 500 px window, %d in an 800 px one", rows3, rows2)
 		}
 		t.Logf("terminal size (rows cols): %s, then %s, then %d rows", size1, size2, rows3)
+		// A closed connection says so in the terminal itself.
+		b.do(t, 10*time.Second, chromedp.Click(chromedp.CSS(`.term-pane button:nth-of-type(2)`)))
+		b.waitFor(t, 10*time.Second, rows+`.includes("[disconnected: ")`, rows)
 	})
 
 	t.Run("notebook", func(t *testing.T) {
@@ -778,15 +824,34 @@ func TestBrowser(t *testing.T) {
 	t.Run("run to first output", func(t *testing.T) { runToFirstOutput(t, b, srv, sb.ID) })
 
 	t.Run("narrow screen", func(t *testing.T) {
-		b.do(t, 10*time.Second, chromedp.EmulateViewport(400, 800))
+		b.do(t, 10*time.Second, chromedp.EmulateViewport(390, 844))
 		defer b.do(t, 10*time.Second, chromedp.EmulateViewport(1280, 800))
 		for _, v := range []string{"playground", "sandboxes", "files"} {
 			b.open(t, v)
-			if w := eval[int](t, b, `document.documentElement.scrollWidth`); w > 400 {
+			if w := eval[int](t, b, `document.documentElement.scrollWidth`); w > 390 {
 				b.shot(t, v)
-				t.Errorf("%s is %d px wide on a 400 px screen", v, w)
+				t.Errorf("%s is %d px wide on a 390 px screen", v, w)
 			}
 		}
+		// The sandboxes stack as cards: every action in sight, nothing to
+		// scroll sideways for.
+		b.open(t, "sandboxes")
+		b.waitFor(t, 10*time.Second, fmt.Sprintf(`document.querySelector('button[aria-label="Delete %s"]')`, sb.ID), `document.querySelector(".sandboxes tbody").textContent`)
+		for _, a := range []string{"Use", "Stop", "Delete"} {
+			r := eval[[]float64](t, b, fmt.Sprintf(`(() => { const r = document.querySelector('button[aria-label="%s %s"]').getBoundingClientRect(); return [r.left, r.right] })()`, a, sb.ID))
+			if r[0] < 0 || r[1] > 390 {
+				b.shot(t, "sandboxes")
+				t.Errorf("%s is at %v px on a 390 px screen", a, r)
+			}
+		}
+		wrap := `document.querySelector(".sandboxes .table-wrap")`
+		if w := eval[int](t, b, wrap+`.scrollWidth - `+wrap+`.clientWidth`); w > 0 {
+			t.Errorf("the sandboxes table scrolls %d px sideways", w)
+		}
+		if h := eval[int](t, b, wrap+`.scrollHeight - `+wrap+`.clientHeight`); h > 0 {
+			t.Errorf("the sandboxes table is cut %d px short: it scrolls inside its box", h)
+		}
+		b.shot(t, "sandboxes")
 		b.open(t, "playground")
 		b.shot(t, "")
 	})

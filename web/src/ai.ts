@@ -3,7 +3,7 @@
 // HTML, no script links); "Apply" puts suggested code into the editor.
 
 import { stream, message, ApiError, type ExecResult } from "./api";
-import { h, replace } from "./dom";
+import { h, replace, withCode } from "./dom";
 
 interface AIStep { tool: string; input: unknown; output: string; is_error?: boolean }
 interface AIFinding { severity: string; category: string; line?: number; message: string }
@@ -107,7 +107,7 @@ export function aiPanel(ctx: () => AIContext, apply: (code: string) => void): HT
         replace(note, "Stopped.");
       } else {
         const msg = explainError(e);
-        replace(note, h("span", { class: "error-text", role: "alert" }, msg));
+        replace(note, h("span", { class: "error-text", role: "alert" }, withCode(msg)));
         // Without a key the buttons say how to configure one.
         if (e instanceof ApiError && e.code === "unavailable") for (const b of buttons) b.title = msg;
       }

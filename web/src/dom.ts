@@ -1,6 +1,6 @@
 // Small helpers to build the page without a framework.
 
-type Child = Node | string | number | null | undefined | false | Child[];
+export type Child = Node | string | number | null | undefined | false | Child[];
 type Props = Record<string, unknown>;
 
 // Properties set as DOM properties rather than attributes.
@@ -71,22 +71,48 @@ export function fmtMs(ms: number): string {
   return Math.floor(ms / 60000) + " min " + Math.round((ms % 60000) / 1000) + " s";
 }
 
+/** fmtSpan writes a number of seconds for people, to the minute above an hour. */
+export function fmtSpan(s: number): string {
+  s = Math.max(0, Math.floor(s));
+  if (s < 60) return s + " s";
+  if (s < 3600) return Math.floor(s / 60) + " min";
+  if (s < 86400) {
+    const m = Math.floor((s % 3600) / 60);
+    return Math.floor(s / 3600) + " h" + (m ? " " + m + " min" : "");
+  }
+  const hrs = Math.floor((s % 86400) / 3600);
+  return Math.floor(s / 86400) + " d" + (hrs ? " " + hrs + " h" : "");
+}
+
 /** fmtAge writes how long ago a time was. */
 export function fmtAge(iso: string): string {
   const t = Date.parse(iso);
   if (!t) return "";
-  const s = Math.max(0, Math.round((Date.now() - t) / 1000));
-  if (s < 60) return s + " s";
-  if (s < 3600) return Math.floor(s / 60) + " min";
-  if (s < 86400) return Math.floor(s / 3600) + " h";
-  return Math.floor(s / 86400) + " d";
+  return fmtSpan((Date.now() - t) / 1000);
 }
 
-/** fmtUntil writes how long until a time. */
+/** fmtUntil writes how long until a time ("1 h 59 min" for a TTL of 2h made seconds ago). */
 export function fmtUntil(iso: string): string {
   const t = Date.parse(iso);
   if (!t) return "";
-  return fmtAge(new Date(Date.now() - (t - Date.now())).toISOString());
+  return fmtSpan((t - Date.now()) / 1000);
+}
+
+/**
+ * isDuration says whether s is a duration the API accepts: a Go duration
+ * ("30s", "1m30s", "2h", "1.5h") or a number of seconds.
+ */
+export function isDuration(s: string): boolean {
+  s = s.trim();
+  if (s === "") return true;
+  if (/^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/.test(s)) return true;
+  return s === "0" || /^[-+]?((\d+\.?\d*|\.\d+)(ns|us|µs|μs|ms|s|m|h))+$/.test(s);
+}
+
+/** withCode renders `code` spans of a message as code elements. */
+export function withCode(text: string): Child[] {
+  return text.split(/(`[^`\n]+`)/).map((part) =>
+    part.length > 2 && part.startsWith("`") && part.endsWith("`") ? h("code", null, part.slice(1, -1)) : part);
 }
 
 /** stripAnsi removes terminal colour codes from text. */

@@ -31,7 +31,11 @@ const theme = EditorView.theme({
   "&": { height: "100%", fontSize: "14px", backgroundColor: "var(--code-bg)", color: "var(--fg)" },
   ".cm-scroller": { fontFamily: "var(--mono)", lineHeight: "1.5" },
   ".cm-content": { caretColor: "var(--fg)" },
-  ".cm-gutters": { backgroundColor: "var(--code-bg)", color: "var(--muted)", border: "none" },
+  // A rule between the numbers and the code: lines scrolled sideways pass
+  // under the gutter instead of running into the numbers.
+  ".cm-gutters": { backgroundColor: "var(--code-bg)", color: "var(--muted)", border: "none", borderRight: "1px solid var(--border)" },
+  ".cm-lineNumbers .cm-gutterElement": { padding: "0 8px 0 6px" },
+  ".cm-line": { paddingLeft: "8px" },
   ".cm-activeLine": { backgroundColor: "var(--active-line)" },
   ".cm-activeLineGutter": { backgroundColor: "var(--active-line)" },
   // The focus ring is the editor box's (styles.css): drawn inside the

@@ -22,6 +22,7 @@ export function filesView(): HTMLElement {
   const open = new Set<string>([""]); // expanded folders
   const tree = h("ul", { class: "tree", role: "tree", "aria-label": "Workspace" });
   const where = h("span", { class: "where mono", "aria-live": "polite" });
+  const toRoot = h("button", { type: "button", class: "small link", hidden: true, onclick: () => setSelected("") }, "(use the root)");
   const progress = h("div", { class: "progress", hidden: true },
     h("span", { class: "progress-label" }), h("progress", { max: "1", value: "0", "aria-label": "Upload progress" }));
   const treeBox = h("div", { class: "tree-box", tabindex: "-1" }, tree);
@@ -33,6 +34,21 @@ export function filesView(): HTMLElement {
     fileInput.value = "";
     if (files.length) uploadFiles(files, selected);
   });
+  // A folder without drag and drop: the browser gives each file its path
+  // under the chosen folder, as a drop does.
+  const folderInput = h("input", { type: "file", multiple: true, webkitdirectory: true, id: "upload-folder-input", class: "visually-hidden", "aria-label": "Upload a folder" }) as HTMLInputElement;
+  folderInput.addEventListener("change", () => {
+    const files = Array.from(folderInput.files ?? []).map((f) => ({ file: f, path: f.webkitRelativePath || f.name }));
+    folderInput.value = "";
+    if (files.length) uploadFiles(files, selected);
+  });
+  // The last failure stays in sight until the next action succeeds or it is dismissed.
+  const errorBox = h("div", { class: "files-error", role: "alert", hidden: true });
+  function showError(msg: string) {
+    replace(errorBox, h("span", { class: "error-text" }, msg), h("button", { type: "button", class: "icon", "aria-label": "Dismiss the error", onclick: () => { errorBox.hidden = true; } }, "×"));
+    errorBox.hidden = false;
+  }
+  const clearError = () => { errorBox.hidden = true; };
 
   const base = () => `/v1/sandboxes/${encodeURIComponent(sb)}`;
   const fileURL = (p: string) => `${base()}/files/${encPath(p)}`;
@@ -40,6 +56,7 @@ export function filesView(): HTMLElement {
   function setSelected(dir: string) {
     selected = dir;
     where.textContent = "/workspace" + (dir ? "/" + dir : "");
+    toRoot.hidden = !dir;
     for (const row of tree.querySelectorAll<HTMLElement>(".row.dir")) row.classList.toggle("selected", row.dataset.path === dir);
   }
 
@@ -90,8 +107,15 @@ export function filesView(): HTMLElement {
       title: fi.is_dir ? (isOpen ? "Collapse" : "Expand") + " and upload here" : "Open in the editor",
       onclick: () => {
         if (fi.is_dir) {
-          if (isOpen) open.delete(p); else open.add(p);
-          setSelected(p);
+          // Collapsing a folder hands the upload target back to its parent.
+          if (isOpen) {
+            open.delete(p);
+            for (const o of [...open]) if (o.startsWith(p + "/")) open.delete(o);
+            setSelected(selected === p || selected.startsWith(p + "/") ? parent(p) : selected);
+          } else {
+            open.add(p);
+            setSelected(p);
+          }
           render();
         } else {
           openFile(p, fi);
@@ -118,8 +142,15 @@ export function filesView(): HTMLElement {
   }
 
   async function rename(p: string, fi: FileInfo) {
-    const to = prompt(`Rename ${fi.name} to:`, fi.name);
+    const to = prompt(`Rename ${fi.name} to:`, fi.name)?.trim();
     if (!to || to === fi.name) return;
+    // A rename stays in its folder: a slash would move the file elsewhere.
+    if (to.includes("/") || to === "." || to === "..") {
+      const msg = `could not rename ${fi.name}: a name cannot contain "/" or be "." or "..": a rename keeps the file in its folder`;
+      showError(msg);
+      toast(msg, "error");
+      return;
+    }
     try {
       await post(`${base()}/fs/move`, { from: p, to: join(parent(p), to) });
       toast(`renamed to ${to}`, "ok");
@@ -172,9 +203,13 @@ export function filesView(): HTMLElement {
     try {
       await upload(`${base()}/files${dir ? "?path=" + encodeURIComponent(dir) : ""}`, form, (x) => { bar.value = x; });
       open.add(dir);
+      clearError();
       toast(`uploaded ${files.length} file${files.length === 1 ? "" : "s"}`, "ok");
     } catch (e) {
-      toast("upload failed: " + message(e), "error");
+      // The API's hint names the JSON field and the CLI flag: say the form's words.
+      const msg = "Upload failed: " + message(e).replace(/a larger disk: disk_mb, --disk/, "a larger Disk (MiB) in Sandboxes, Create a sandbox");
+      showError(msg);
+      toast(msg, "error");
     } finally {
       progress.hidden = true;
     }
@@ -260,11 +295,15 @@ export function filesView(): HTMLElement {
           h("label", { for: "upload-input", class: "button primary", tabindex: "0", role: "button",
             onkeydown: (e: KeyboardEvent) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); fileInput.click(); } } }, "Upload"),
           fileInput,
+          h("label", { for: "upload-folder-input", class: "button", id: "upload-folder", tabindex: "0", role: "button",
+            onkeydown: (e: KeyboardEvent) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); folderInput.click(); } } }, "Upload folder"),
+          folderInput,
           h("button", { type: "button", id: "new-folder", onclick: () => newFolder() }, "New folder"),
           zipAll,
           h("button", { type: "button", onclick: () => render() }, "Refresh")),
-        h("div", { class: "where-line" }, "Uploads go to ", where, h("button", { type: "button", class: "small link", onclick: () => setSelected("") }, "workspace root")),
+        h("div", { class: "where-line" }, "Uploads and new folders go to ", where, toRoot),
         progress,
+        errorBox,
         treeBox,
         dropHint),
       editorPane));

@@ -7,6 +7,7 @@
 import { post, request, stream, decodeData, message, ApiError, type ExecEvent, type ExecResult } from "./api";
 import { h, replace, store, toast, fmtMs, stripAnsi } from "./dom";
 import { Editor } from "./editor";
+import { languages } from "./examples";
 import { sandboxPicker, currentSandbox, onSandboxes, refreshSandboxes } from "./sandboxes-state";
 
 interface Context { id: string; language: string; runs: number; restarts: number; busy: boolean }
@@ -36,7 +37,7 @@ export function notebookView(): HTMLElement {
   const counters = new Map<string, number>();
 
   const langSel = h("select", { "aria-label": "Notebook language" },
-    ["python", "javascript", "typescript"].map((l) => h("option", { value: l, selected: l === lang }, l))) as HTMLSelectElement;
+    ["python", "javascript", "typescript"].map((l) => h("option", { value: l, selected: l === lang }, languages.find((x) => x.id === l)?.name ?? l))) as HTMLSelectElement;
   langSel.addEventListener("change", () => {
     save();
     lang = langSel.value;

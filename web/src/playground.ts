@@ -89,9 +89,14 @@ export function playgroundView(): HTMLElement {
   let lastRun: (ExecResult & { stdout: string; stderr: string }) | null = null;
 
   const setRunning = (on: boolean) => {
+    // A disabled button drops the focus to the page: keyboard users keep
+    // it on whichever of Run and Stop can be pressed now.
+    const a = document.activeElement;
+    const hadFocus = a === runBtn || a === stopBtn;
     runBtn.disabled = on;
     stopBtn.disabled = !on;
     runBtn.textContent = on ? "Running…" : "Run";
+    if (hadFocus) (on ? stopBtn : runBtn).focus();
   };
 
   function stop() {
@@ -139,11 +144,16 @@ export function playgroundView(): HTMLElement {
       if (result) {
         const r = result as ExecResult;
         lastRun = { ...r, stdout: stdoutText, stderr: stderrText };
-        replace(status, verdictBadge(r), figures(r),
+        // The notes go on a line of their own under the verdict and the
+        // figures, so a long one wraps there instead of pushing them about.
+        const notes = [
           // The message names the limit when the output hit it.
-          (r.stdout_truncated || r.stderr_truncated) && !r.message ? h("span", { class: "note" }, "output truncated at the limit") : null,
-          r.message ? h("span", { class: "note" }, r.message) : null,
-          runLang === "python" && /\bplt\.|matplotlib/.test(code) ? h("span", { class: "note" }, "charts show in the Notebook view; here only text comes back") : null);
+          (r.stdout_truncated || r.stderr_truncated) && !r.message ? "output truncated at the limit" : "",
+          r.message ?? "",
+          runLang === "python" && /\bplt\.|matplotlib/.test(code) ? "charts show in the Notebook view; here only text comes back" : "",
+        ].filter(Boolean);
+        replace(status, verdictBadge(r), figures(r),
+          notes.length ? h("span", { class: "note status-note" }, notes.join("; ")) : null);
       } else {
         replace(status, h("span", { class: "badge bad" }, "no result"), " the run ended without a result");
       }
@@ -152,9 +162,10 @@ export function playgroundView(): HTMLElement {
         lastRun = { verdict: "killed", exit_code: -1, wall_ms: Math.round(performance.now() - started), cpu_ms: 0, peak_memory_bytes: 0, stdout: stdoutText, stderr: stderrText, message: "stopped by the user" };
         replace(status, h("span", { class: "badge bad" }, "stopped"), ` after ${fmtMs(Math.round(performance.now() - started))}`);
       } else {
+        // Said once, in the output, where a TypeScript error's lines (the
+        // code, then a caret under it) have room.
         out.appendChild(h("span", { class: "error-line", role: "alert" }, (out.textContent ? "\n" : "") + message(e)));
-        // A TypeScript error spans lines (the code, then a caret under it).
-        replace(status, h("span", { class: "badge bad" }, "error"), " ", h("span", { class: "error-text mono" }, message(e)));
+        replace(status, h("span", { class: "badge bad" }, "error"), h("span", { class: "note" }, "the run did not start: see the output"));
       }
     } finally {
       controller = null;
@@ -173,6 +184,7 @@ export function playgroundView(): HTMLElement {
     h("div", { class: "pane editor-pane" },
       h("div", { class: "toolbar" }, langSel, sbSel, exampleBtn, h("span", { class: "grow" }), stopBtn, runBtn),
       editorBox,
+      h("small", { class: "hint editor-hint", id: "editor-hint" }, "Tab indents; Esc then Tab leaves the editor. Ctrl+Enter runs."),
       h("label", { for: stdinId, class: "stdin-label" }, "Standard input"),
       stdin),
     h("div", { class: "pane output-pane" },

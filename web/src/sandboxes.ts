@@ -3,7 +3,7 @@
 // that the other views use.
 
 import { post, del, message } from "./api";
-import { h, replace, toast, fmtAge, fmtUntil, fmtBytes, field, uid } from "./dom";
+import { h, replace, toast, fmtAge, fmtUntil, fmtBytes, field, uid, isDuration } from "./dom";
 import { languages } from "./examples";
 import { sandboxes, refreshSandboxes, onSandboxes, currentSandbox, setCurrentSandbox, type Sandbox } from "./sandboxes-state";
 
@@ -19,6 +19,14 @@ function parsePairs(text: string, what: string): Record<string, string> | undefi
   }
   return Object.keys(out).length ? out : undefined;
 }
+
+// expiryText says when a sandbox goes, as it stands now.
+function expiryText(s: Sandbox): string {
+  return s.expires_at ? "expires in " + fmtUntil(s.expires_at) : (s.ttl ? "ttl " + s.ttl : "");
+}
+
+// The column names, also shown beside each value when rows stack as cards.
+const columns = ["ID", "State", "Language", "Labels", "Age", "Limits", "Expiry", "Actions"];
 
 function limitsText(s: Sandbox): string {
   const l = s.limits ?? {};
@@ -58,15 +66,16 @@ export function sandboxesView(): HTMLElement {
       // Starting or stopping: the server is busy with it already.
       const dis = busy.has(s.id) || s.state === "starting" || s.state === "stopping";
       const labels = Object.entries(s.labels ?? {}).map(([k, v]) => h("span", { class: "tag" }, `${k}=${v}`));
+      const [cID, cState, cLang, cLabels, cAge, cLimits, cExpiry, cActions] = columns;
       return h("tr", { class: s.id === cur ? "current" : "", "data-id": s.id },
-        h("td", { class: "mono" }, s.id),
-        h("td", null, h("span", { class: "state " + s.state }, s.state)),
-        h("td", null, s.language ?? ""),
-        h("td", null, labels),
-        h("td", { title: s.created_at }, fmtAge(s.created_at)),
-        h("td", null, limitsText(s)),
-        h("td", null, s.expires_at ? "expires in " + fmtUntil(s.expires_at) : (s.ttl ? "ttl " + s.ttl : "")),
-        h("td", { class: "actions" },
+        h("td", { class: "mono", "data-label": cID }, s.id),
+        h("td", { "data-label": cState }, h("span", { class: "state " + s.state }, s.state)),
+        h("td", { "data-label": cLang, class: s.language ? "" : "blank" }, s.language ?? ""),
+        h("td", { "data-label": cLabels, class: labels.length ? "" : "blank" }, labels),
+        h("td", { title: s.created_at, class: "age", "data-label": cAge }, fmtAge(s.created_at)),
+        h("td", { class: "limits" + (limitsText(s) ? "" : " blank"), "data-label": cLimits }, limitsText(s)),
+        h("td", { class: "expiry" + (expiryText(s) ? "" : " blank"), "data-label": cExpiry }, expiryText(s)),
+        h("td", { class: "actions", "data-label": cActions },
           h("button", { type: "button", class: "small", disabled: s.id === cur, "aria-label": `Use ${s.id}`, onclick: () => { setCurrentSandbox(s.id); toast(`working in ${s.id}`); } }, s.id === cur ? "In use" : "Use"),
           running
             ? h("button", { type: "button", class: "small", disabled: dis, "aria-label": `Stop ${s.id}`, onclick: () => act(s, "stopped", () => post(`/v1/sandboxes/${s.id}/stop`)) }, "Stop")
@@ -79,9 +88,23 @@ export function sandboxesView(): HTMLElement {
   }
   onSandboxes(fill);
 
+  // Age and expiry move on without a Refresh; only their text changes, so
+  // focus and the buttons stay as they are.
+  const tick = () => {
+    if (!view.isConnected) return;
+    for (const s of sandboxes()) {
+      const row = tbody.querySelector<HTMLElement>(`tr[data-id="${CSS.escape(s.id)}"]`);
+      if (!row) continue;
+      const age = row.querySelector(".age"), exp = row.querySelector(".expiry");
+      if (age) age.textContent = fmtAge(s.created_at);
+      if (exp) exp.textContent = expiryText(s);
+    }
+  };
+  setInterval(tick, 30000);
+
   // The create form.
   const lang = h("select", null, h("option", { value: "" }, "any"), languages.map((l) => h("option", { value: l.id }, l.name))) as HTMLSelectElement;
-  const mem = h("input", { type: "number", min: "16", step: "16", placeholder: "default", inputmode: "numeric" }) as HTMLInputElement;
+  const mem = h("input", { type: "number", min: "1", step: "1", placeholder: "default", inputmode: "numeric" }) as HTMLInputElement;
   const cpus = h("input", { type: "number", min: "0.1", step: "0.1", placeholder: "default", inputmode: "decimal" }) as HTMLInputElement;
   const timeout = h("input", { type: "text", placeholder: "e.g. 30s" }) as HTMLInputElement;
   const disk = h("input", { type: "number", min: "1", placeholder: "default", inputmode: "numeric" }) as HTMLInputElement;
@@ -90,14 +113,28 @@ export function sandboxesView(): HTMLElement {
   const env = h("textarea", { rows: 3, placeholder: "NAME=value, one a line", spellcheck: "false" }) as HTMLTextAreaElement;
   const labels = h("textarea", { rows: 3, placeholder: "name=value, one a line", spellcheck: "false" }) as HTMLTextAreaElement;
   const formError = h("p", { class: "error-text", role: "alert", hidden: true });
+  const durations: [string, HTMLInputElement][] = [["Timeout per run", timeout], ["Time to live", ttl], ["Idle timeout", idle]];
+  const clearError = () => {
+    formError.hidden = true;
+    formError.textContent = "";
+    for (const [, c] of durations) c.removeAttribute("aria-invalid");
+  };
   const createBtn = h("button", { type: "submit", class: "primary", id: "create-sandbox" }, "Create sandbox");
   const form = h("form", {
     class: "create-form",
     onsubmit: async (e: Event) => {
       e.preventDefault();
-      formError.hidden = true;
+      clearError();
       const spec: Record<string, unknown> = {};
       try {
+        // The same rule as the API's, said in the form's words.
+        for (const [name, c] of durations) {
+          if (!isDuration(c.value)) {
+            c.setAttribute("aria-invalid", "true");
+            c.focus();
+            throw new Error(`${name}: "${c.value.trim()}" is not a duration: use e.g. 30s, 2m or 1h30m, or a number of seconds`);
+          }
+        }
         if (lang.value) spec.language = lang.value;
         const limits: Record<string, unknown> = {};
         if (mem.value) limits.memory_mb = Number(mem.value);
@@ -121,7 +158,7 @@ export function sandboxesView(): HTMLElement {
         toast(`created sandbox ${sb.id}`, "ok");
         await refreshSandboxes();
       } catch (err) {
-        replace(formError, "Could not create the sandbox: " + message(err));
+        replace(formError, "Could not create the sandbox: " + message(err).replace(/^invalid JSON body: /, ""));
         formError.hidden = false;
       } finally {
         createBtn.disabled = false;
@@ -140,6 +177,7 @@ export function sandboxesView(): HTMLElement {
   h("div", { class: "grid-fields two" }, field("Environment", env), field("Labels", labels)),
   formError,
   h("div", { class: "toolbar" }, createBtn));
+  form.addEventListener("input", clearError);
 
   const tableId = uid("sbtable");
   const view = h("section", { class: "view sandboxes", "aria-label": "Sandboxes" },
@@ -147,8 +185,8 @@ export function sandboxesView(): HTMLElement {
       h("div", { class: "pane-head" }, h("h2", { id: tableId }, "Sandboxes"), h("span", { class: "grow" }),
         h("button", { type: "button", onclick: () => refreshSandboxes().catch((e) => toast(message(e), "error")) }, "Refresh")),
       h("div", { class: "table-wrap" },
-        h("table", { class: "table", "aria-labelledby": tableId },
-          h("thead", null, h("tr", null, ["ID", "State", "Language", "Labels", "Age", "Limits", "Expiry", ""].map((c) => h("th", { scope: "col" }, c)))),
+        h("table", { class: "table sandbox-table", "aria-labelledby": tableId },
+          h("thead", null, h("tr", null, columns.map((c, i) => h("th", { scope: "col" }, i === columns.length - 1 ? h("span", { class: "visually-hidden" }, c) : c)))),
           tbody)),
       empty),
     h("div", { class: "pane" }, h("details", { class: "create", open: true }, h("summary", null, h("h2", null, "Create a sandbox")), form)));

@@ -55,6 +55,7 @@ export function terminalView(): HTMLElement {
         matchMedia("(prefers-color-scheme: dark)").addEventListener("change", () => { if (term) term.options.theme = themeOf(); });
       } else {
         term.reset();
+        term.options.cursorBlink = true;
       }
       fit!.fit();
       const proto = location.protocol === "https:" ? "wss:" : "ws:";
@@ -62,6 +63,13 @@ export function terminalView(): HTMLElement {
       sock.binaryType = "arraybuffer";
       ws = sock;
       let opened = false, ended = false;
+      // ending says in the terminal itself that it is over, and stops the
+      // cursor inviting more typing.
+      const ending = (what: string) => {
+        if (ws !== sock && ws !== null) return; // a newer connection owns the screen
+        term!.write(`\r\n\x1b[2m[${what}]\x1b[0m\r\n\x1b[?25l`);
+        term!.options.cursorBlink = false;
+      };
       sock.onopen = () => {
         opened = true;
         replace(status, "connected to ", h("span", { class: "mono" }, sb));
@@ -79,10 +87,11 @@ export function terminalView(): HTMLElement {
           const m = JSON.parse(ev.data);
           if (m.type === "exit") {
             ended = true;
-            term!.write(`\r\n\x1b[2m[the shell exited with code ${m.result?.exit_code ?? "?"}]\x1b[0m\r\n`);
+            ending(`the shell exited with code ${m.result?.exit_code ?? "?"}`);
             replace(status, "the shell exited");
           } else if (m.type === "error") {
             ended = true;
+            ending("terminal failed: " + (m.error?.message ?? "unknown error"));
             replace(status, h("span", { class: "error-text", role: "alert" }, "terminal failed: " + (m.error?.message ?? "unknown error")));
           }
         } catch { /* not a control message */ }
@@ -93,7 +102,11 @@ export function terminalView(): HTMLElement {
         connectBtn.disabled = false;
         connectBtn.textContent = "Reconnect";
         if (!opened) replace(status, h("span", { class: "error-text", role: "alert" }, "could not open a terminal in " + sb + (ev.reason ? ": " + ev.reason : "")));
-        else if (!ended) replace(status, "disconnected" + (ev.reason ? ": " + ev.reason : ""));
+        else if (!ended) {
+          const why = ev.reason || (ev.wasClean ? "the connection closed" : "the connection broke off; the sandbox may have stopped");
+          ending("disconnected: " + why);
+          replace(status, "disconnected: " + why);
+        }
       };
       observer ??= new ResizeObserver(() => { try { fit?.fit(); } catch { /* hidden */ } });
       observer.observe(screen);
