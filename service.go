@@ -90,6 +90,9 @@ type VersionInfo struct {
 	Backend string `json:"backend"`
 	// Languages are the canonical language names the service runs.
 	Languages []string `json:"languages"`
+	// Analysis says whether code analysis (Analyze) is configured: an
+	// Anthropic API key is set where the service runs.
+	Analysis bool `json:"analysis"`
 }
 
 // Service is cove's API. Every front end translates to and from it; the

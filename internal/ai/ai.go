@@ -135,6 +135,9 @@ func New(opts Options) *Analyzer {
 // Model returns the model the analyzer asks.
 func (a *Analyzer) Model() string { return a.model }
 
+// Ready reports whether the analyzer has an API key to call the model with.
+func (a *Analyzer) Ready() bool { return a.opts.APIKey != "" }
+
 // baseURL returns the API's address, for messages.
 func (a *Analyzer) baseURL() string {
 	if a.opts.BaseURL != "" {

@@ -17,6 +17,8 @@ import (
 // (the Service passes itself), acting for the key in ctx.
 type Analyzer interface {
 	Analyze(ctx context.Context, svc cove.Service, req cove.AIRequest) (cove.AIStream, error)
+	// Ready reports whether Analyze can reach a model (its key is set).
+	Ready() bool
 }
 
 // Analyze implements cove.Service: it validates the request, resolves its

@@ -838,7 +838,7 @@ func (s *Service) Close(ctx context.Context) error {
 
 // Version implements cove.Service.
 func (s *Service) Version(ctx context.Context) (*cove.VersionInfo, error) {
-	v := &cove.VersionInfo{Version: cove.Version, Backend: s.backend.Name()}
+	v := &cove.VersionInfo{Version: cove.Version, Backend: s.backend.Name(), Analysis: s.opts.Analyzer != nil && s.opts.Analyzer.Ready()}
 	for _, l := range lang.All() {
 		v.Languages = append(v.Languages, l.Name)
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/cove-sandbox/cove"
+	"github.com/cove-sandbox/cove/internal/runtime/native/nativetest"
 )
 
 // TestSpecRefusals checks that a refused sandbox spec or command says
@@ -78,5 +79,31 @@ func TestLanguageIsCanonical(t *testing.T) {
 		if err := svc.DeleteSandbox(ctx, sb.ID); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// readyAnalyzer is an Analyzer that only says whether it is configured.
+type readyAnalyzer bool
+
+func (r readyAnalyzer) Analyze(context.Context, cove.Service, cove.AIRequest) (cove.AIStream, error) {
+	return nil, cove.Errorf(cove.CodeUnavailable, "not in this test")
+}
+func (r readyAnalyzer) Ready() bool { return bool(r) }
+
+// The version says whether code analysis is configured, so that a front
+// end can say so before anyone asks.
+func TestVersionSaysWhetherAnalysisIsConfigured(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		a    Analyzer
+		want bool
+	}{{"none", nil, false}, {"no key", readyAnalyzer(false), false}, {"a key", readyAnalyzer(true), true}} {
+		be, _ := nativetest.New(t)
+		svc := New(be, Options{Analyzer: c.a})
+		v, err := svc.Version(context.Background())
+		if err != nil || v.Analysis != c.want {
+			t.Errorf("%s: analysis %v (%v), want %v", c.name, v.Analysis, err, c.want)
+		}
+		svc.Close(context.Background())
 	}
 }

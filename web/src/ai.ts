@@ -2,7 +2,7 @@
 // its last run. The answer streams in as Markdown, rendered safely (no raw
 // HTML, no script links); "Apply" puts suggested code into the editor.
 
-import { stream, message, ApiError, type ExecResult } from "./api";
+import { stream, get, message, ApiError, type ExecResult } from "./api";
 import { h, replace, withCode } from "./dom";
 
 interface AIStep { tool: string; input: unknown; output: string; is_error?: boolean }
@@ -117,6 +117,17 @@ export function aiPanel(ctx: () => AIContext, apply: (code: string) => void): HT
       stopBtn.hidden = true;
     }
   }
+
+  // A server without an API key says so from the start, not on a click.
+  get<{ analysis?: boolean }>("/v1/version").then((v) => {
+    if (v.analysis !== false) return;
+    const hint = "Code analysis needs an Anthropic API key: set `ANTHROPIC_API_KEY` where `cove serve` runs, then restart it.";
+    replace(note, h("span", { class: "muted", id: "ai-disabled" }, withCode(hint)));
+    for (const b of buttons) {
+      b.disabled = true;
+      b.title = hint.replaceAll("`", "");
+    }
+  }).catch(() => { /* the first click says what is wrong */ });
 
   return h("section", { class: "ai-panel", "aria-label": "AI assistant" },
     h("div", { class: "ai-head" }, h("h2", null, "AI"), h("div", { class: "ai-actions", role: "group", "aria-label": "AI actions" }, buttons, stopBtn)),
