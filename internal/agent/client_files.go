@@ -277,59 +277,72 @@ type UploadFile struct {
 // error is returned (as an invalid error that wraps it) and nothing is
 // written.
 func (c *Client) UploadFiles(ctx context.Context, next func() (*UploadFile, error), limits ArchiveLimits) ([]*cove.FileInfo, error) {
-	st, err := c.open(ctx, &Request{Upload: &UploadSpec{MaxBytes: limits.MaxBytes, MaxFiles: limits.MaxFiles}})
+	infos := []*cove.FileInfo{}
+	err := c.duplex(ctx, &Request{Upload: &UploadSpec{MaxBytes: limits.MaxBytes, MaxFiles: limits.MaxFiles}},
+		func(w io.Writer) error { return sendFiles(w, next) },
+		func(st *yamux.Stream) error {
+			for {
+				typ, payload, err := readFrame(st)
+				switch {
+				case err != nil:
+					return streamBroke(ctx, err)
+				case typ == frameItems:
+					var batch []*cove.FileInfo
+					if err := json.Unmarshal(payload, &batch); err != nil {
+						return cove.Errorf(cove.CodeInternal, "malformed items from the agent: %w", err)
+					}
+					infos = append(infos, batch...)
+				case typ == frameResult:
+					return nil
+				default:
+					if err := frameErr(typ, payload); err != nil {
+						return err
+					}
+					return cove.Errorf(cove.CodeInternal, "unexpected frame %q from the agent", typ)
+				}
+			}
+		})
 	if err != nil {
 		return nil, err
+	}
+	return infos, nil
+}
+
+// duplex opens a stream for req and sends on it with send while receive
+// reads the agent's answer. When receive ends it stops sending (a write
+// blocked on the window fails) and waits until send returns, so that the
+// caller may reuse what send read. A failure of send is the upload's
+// fault (invalid); else the context's error, else receive's.
+func (c *Client) duplex(ctx context.Context, req *Request, send func(io.Writer) error, receive func(*yamux.Stream) error) error {
+	st, err := c.open(ctx, req)
+	if err != nil {
+		return err
 	}
 	defer st.Close()
 	stop := context.AfterFunc(ctx, func() { abandon(st) })
 	defer stop()
-	readErr := make(chan error, 1)
+	sendErr := make(chan error, 1)
 	go func() {
-		err := sendFiles(st, next)
+		err := send(st)
 		if err != nil {
 			st.Close()
 		}
-		readErr <- err
+		sendErr <- err
 	}()
-	infos := []*cove.FileInfo{}
-	var ferr error
-	for ferr == nil {
-		typ, payload, err := readFrame(st)
-		switch {
-		case err != nil:
-			ferr = streamBroke(ctx, err)
-		case typ == frameItems:
-			var batch []*cove.FileInfo
-			if err := json.Unmarshal(payload, &batch); err != nil {
-				ferr = cove.Errorf(cove.CodeInternal, "malformed items from the agent: %w", err)
-			}
-			infos = append(infos, batch...)
-		case typ == frameResult:
-			ferr = io.EOF
-		default:
-			ferr = frameErr(typ, payload)
-			if ferr == nil {
-				ferr = cove.Errorf(cove.CodeInternal, "unexpected frame %q from the agent", typ)
-			}
-		}
-	}
-	// Stop sending, then wait until next is no longer called.
+	rerr := receive(st)
 	st.Close()
-	var rerr error
+	var serr error
 	select {
-	case rerr = <-readErr:
+	case serr = <-sendErr:
 	case <-ctx.Done():
 	}
 	switch {
-	case rerr != nil:
-		return nil, cove.Errorf(cove.CodeInvalid, "reading the upload: %w", rerr)
+	case serr != nil:
+		return cove.Errorf(cove.CodeInvalid, "reading the upload: %w", serr)
 	case ctx.Err() != nil:
-		return nil, ctx.Err()
-	case ferr != io.EOF:
-		return nil, ferr
+		return ctx.Err()
 	}
-	return infos, nil
+	return rerr
 }
 
 // sendFiles sends the files next returns. It returns the error of next
@@ -437,39 +450,16 @@ func callItems[T any](ctx context.Context, c *Client, req *Request, limit int, f
 // reading r fails, the stream is closed so that the agent drops what it
 // received, and that error is returned.
 func (c *Client) upload(ctx context.Context, req *Request, r io.Reader) ([]byte, error) {
-	st, err := c.open(ctx, req)
-	if err != nil {
-		return nil, err
-	}
-	defer st.Close()
-	stop := context.AfterFunc(ctx, func() { abandon(st) })
-	defer stop()
-	readErr := make(chan error, 1)
-	go func() {
-		err := sendBody(st, r)
+	var payload []byte
+	err := c.duplex(ctx, req, func(w io.Writer) error { return sendBody(w, r) }, func(st *yamux.Stream) error {
+		typ, p, err := readFrame(st)
 		if err != nil {
-			st.Close()
+			return streamBroke(ctx, err)
 		}
-		readErr <- err
-	}()
-	typ, payload, err := readFrame(st)
-	// Stop sending (a write blocked on the window fails), then wait until
-	// r is no longer read, so that the caller may reuse it.
-	st.Close()
-	var rerr error
-	select {
-	case rerr = <-readErr:
-	case <-ctx.Done():
-	}
-	switch {
-	case rerr != nil:
-		return nil, cove.Errorf(cove.CodeInvalid, "reading the upload: %w", rerr)
-	case ctx.Err() != nil:
-		return nil, ctx.Err()
-	case err != nil:
-		return nil, streamBroke(ctx, err)
-	}
-	if err := frameErr(typ, payload); err != nil {
+		payload = p
+		return frameErr(typ, p)
+	})
+	if err != nil {
 		return nil, err
 	}
 	return payload, nil

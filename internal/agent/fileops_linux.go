@@ -1028,23 +1028,38 @@ func (u *uploadReader) Read(p []byte) (int, error) {
 	return n, nil
 }
 
+// fileTarget checks the path and the permission bits of a file to be
+// written, and returns its clean path relative to the workspace and its
+// mode (0644 when none is given). With named, a refused mode's message
+// names the file, as in an upload of several.
+func fileTarget(p string, mode uint32, named bool) (string, fs.FileMode, error) {
+	rel, err := cleanRelPath(p)
+	if err != nil {
+		return "", 0, err
+	}
+	if rel == "." {
+		return "", 0, &opError{code: cove.CodeConflict, msg: "a directory is in the way: the workspace itself"}
+	}
+	if mode&^0o777 != 0 {
+		of := ""
+		if named {
+			of = " of " + rel
+		}
+		return "", 0, invalidf("mode %#o%s is not allowed: give permission bits only (at most 0777, no setuid, setgid or sticky bit)", mode, of)
+	}
+	if mode == 0 {
+		return rel, 0o644, nil
+	}
+	return rel, fs.FileMode(mode), nil
+}
+
 // writeStream writes body to a new file that replaces spec.Path once it is
 // complete. Nothing is left behind if the body is larger than
 // spec.MaxBytes or the upload fails.
 func (w workspaceFS) writeStream(spec *WriteSpec, body io.Reader) (*cove.FileInfo, error) {
-	rel, err := cleanRelPath(spec.Path)
+	rel, mode, err := fileTarget(spec.Path, spec.Mode, false)
 	if err != nil {
 		return nil, err
-	}
-	if rel == "." {
-		return nil, &opError{code: cove.CodeConflict, msg: "a directory is in the way: the workspace itself"}
-	}
-	if spec.Mode&^0o777 != 0 {
-		return nil, invalidf("mode %#o is not allowed: give permission bits only (at most 0777, no setuid, setgid or sticky bit)", spec.Mode)
-	}
-	mode := fs.FileMode(spec.Mode)
-	if mode == 0 {
-		mode = 0o644
 	}
 	var info *cove.FileInfo
 	err = w.run(func(root *os.Root) error {

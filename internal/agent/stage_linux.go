@@ -406,19 +406,9 @@ func stageFiles(st *stage, maxBytes int64, maxFiles int, body *filesReader) ([]*
 		if err != nil {
 			return nil, err
 		}
-		rel, err := cleanRelPath(h.Path)
+		rel, mode, err := fileTarget(h.Path, h.Mode, true)
 		if err != nil {
 			return nil, err
-		}
-		if rel == "." {
-			return nil, &opError{code: cove.CodeConflict, msg: "a directory is in the way: the workspace itself"}
-		}
-		if h.Mode&^0o777 != 0 {
-			return nil, invalidf("mode %#o of %s is not allowed: give permission bits only (at most 0777, no setuid, setgid or sticky bit)", h.Mode, rel)
-		}
-		mode := fs.FileMode(h.Mode)
-		if mode == 0 {
-			mode = 0o644
 		}
 		if infos[rel] == nil {
 			if len(order) == maxFiles {
