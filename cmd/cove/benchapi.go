@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -20,6 +19,7 @@ import (
 	"github.com/cove-sandbox/cove/internal/httpapi"
 	"github.com/cove-sandbox/cove/internal/runtime/native"
 	"github.com/cove-sandbox/cove/internal/service"
+	"github.com/prometheus/procfs"
 )
 
 // benchServer is an in-process cove server on a loopback port.
@@ -348,31 +348,31 @@ func dropCaches() { os.WriteFile("/proc/sys/vm/drop_caches", []byte("1"), 0) }
 
 // memAvailable reads MemAvailable from /proc/meminfo, in bytes.
 func memAvailable() int64 {
-	b, _ := os.ReadFile("/proc/meminfo")
-	for _, l := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(l); len(f) >= 2 && f[0] == "MemAvailable:" {
-			kb, _ := strconv.ParseInt(f[1], 10, 64)
-			return kb << 10
-		}
+	fs, err := procfs.NewDefaultFS()
+	if err != nil {
+		return 0
 	}
-	return 0
+	m, err := fs.Meminfo()
+	if err != nil || m.MemAvailableBytes == nil {
+		return 0
+	}
+	return int64(*m.MemAvailableBytes)
 }
 
 // agentRSS sums the resident memory of every cove agent on the host.
 func agentRSS() int64 {
+	fs, err := procfs.NewDefaultFS()
+	if err != nil {
+		return 0
+	}
+	procs, _ := fs.AllProcs()
 	var total int64
-	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
 	for _, p := range procs {
-		cmd, err := os.ReadFile(p)
-		if err != nil || !strings.HasPrefix(string(cmd), "cove-agent\x00") {
+		if cmd, err := p.CmdLine(); err != nil || len(cmd) == 0 || cmd[0] != "cove-agent" {
 			continue
 		}
-		st, _ := os.ReadFile(filepath.Join(filepath.Dir(p), "status"))
-		for _, l := range strings.Split(string(st), "\n") {
-			if f := strings.Fields(l); len(f) >= 2 && f[0] == "VmRSS:" {
-				kb, _ := strconv.ParseInt(f[1], 10, 64)
-				total += kb << 10
-			}
+		if st, err := p.NewStatus(); err == nil {
+			total += int64(st.VmRSS)
 		}
 	}
 	return total

@@ -13,9 +13,6 @@ import (
 	"errors"
 	"log/slog"
 	"maps"
-	"os"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -24,6 +21,7 @@ import (
 	"github.com/cove-sandbox/cove/internal/lang"
 	"github.com/cove-sandbox/cove/internal/runtime"
 	"github.com/cove-sandbox/cove/internal/store"
+	"golang.org/x/sys/unix"
 )
 
 // Options configure a Service.
@@ -421,21 +419,11 @@ func (s *Service) validateSpec(spec *cove.SandboxSpec) error {
 
 // hostMemory is the machine's memory (MemTotal), or 0 when unknown.
 var hostMemory = sync.OnceValue(func() int64 {
-	b, err := os.ReadFile("/proc/meminfo")
-	if err != nil {
+	var si unix.Sysinfo_t
+	if unix.Sysinfo(&si) != nil {
 		return 0
 	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(line, "MemTotal:"); ok {
-			f := strings.Fields(rest)
-			if len(f) == 2 && f[1] == "kB" {
-				if n, err := strconv.ParseInt(f[0], 10, 64); err == nil {
-					return n << 10
-				}
-			}
-		}
-	}
-	return 0
+	return int64(si.Totalram) * int64(si.Unit)
 })
 
 // checkDuration refuses a negative idle_timeout or ttl, naming it.
