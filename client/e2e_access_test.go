@@ -50,7 +50,7 @@ func TestAPIErrors(t *testing.T) {
 		{"trailing data", "POST", "/v1/sandboxes", key, `{} {}`, nil, 400, cove.CodeInvalid, "after the object"},
 		{"bad limits", "POST", "/v1/sandboxes", key, `{"memory_mb":1,"pids":2}`, nil, 400, cove.CodeInvalid, "pids 2 is out of range (8 to"},
 		{"limits twice", "POST", "/v1/sandboxes", key, `{"memory_mb":100,"limits":{"memory_mb":200}}`, nil, 400, cove.CodeInvalid, "memory_mb is given twice"},
-		{"bad duration", "POST", "/v1/sandboxes", key, `{"ttl":"soon"}`, nil, 400, cove.CodeInvalid, `invalid duration "soon"`},
+		{"bad duration", "POST", "/v1/sandboxes", key, `{"ttl":"soon"}`, nil, 400, cove.CodeInvalid, `ttl: "soon" is not a duration: use a number of seconds`},
 		{"bad language", "POST", "/v1/sandboxes", key, `{"language":"cobol"}`, nil, 400, cove.CodeInvalid, "cobol"},
 		{"negative ttl", "POST", "/v1/sandboxes", key, `{"ttl":"-1s"}`, nil, 400, cove.CodeInvalid, `ttl -1s must not be negative: leave it out or give a duration such as "10m"`},
 		{"negative idle timeout", "POST", "/v1/sandboxes", key, `{"idle_timeout":"-5m"}`, nil, 400, cove.CodeInvalid, "idle_timeout -5m0s must not be negative"},

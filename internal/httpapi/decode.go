@@ -7,11 +7,13 @@ import (
 	"mime"
 	"net"
 	"net/http"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/cove-sandbox/cove"
+	"github.com/cove-sandbox/cove/internal/wire"
 )
 
 // decodeJSON reads a JSON object from r's body into v: at most
@@ -61,6 +63,7 @@ var errNotJSON = cove.Errorf(cove.CodeInvalid, "the body must be JSON")
 // decodeJSONFrom decodes one JSON object from rd into v, strictly.
 // Errors: errNotJSON when the body does not begin as JSON does.
 func decodeJSONFrom(rd io.Reader, v any) error {
+	t := reflect.TypeOf(v)
 	first := &firstByteReader{r: rd}
 	dec := json.NewDecoder(first)
 	dec.DisallowUnknownFields()
@@ -73,15 +76,15 @@ func decodeJSONFrom(rd io.Reader, v any) error {
 			// An empty body: as {}, so that a type that checks its
 			// required fields as it decodes does.
 			if err := json.Unmarshal([]byte("{}"), v); err != nil {
-				return jsonError(err)
+				return jsonError(t, err)
 			}
 			return nil
 		}
-		return jsonError(err)
+		return jsonError(t, err)
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		if err != nil {
-			return jsonError(err)
+			return jsonError(t, err)
 		}
 		return cove.Errorf(cove.CodeInvalid, "invalid JSON body: unexpected data after the object")
 	}
@@ -114,9 +117,9 @@ func isJSONType(ct string) bool {
 	return err == nil && (mt == "application/json" || strings.HasSuffix(mt, "+json"))
 }
 
-// jsonError explains a JSON decoding error as an invalid error; size and
-// time limits pass through.
-func jsonError(err error) error {
+// jsonError explains an error of decoding JSON into a value of type t
+// as an invalid error; size and time limits pass through.
+func jsonError(t reflect.Type, err error) error {
 	var (
 		syn *json.SyntaxError
 		typ *json.UnmarshalTypeError
@@ -131,10 +134,15 @@ func jsonError(err error) error {
 	case errors.As(err, &syn):
 		return cove.Errorf(cove.CodeInvalid, "invalid JSON body at byte %d: %s", syn.Offset, strings.TrimPrefix(syn.Error(), "json: "))
 	case errors.As(err, &typ):
+		if rule, ok := wire.Rule(typ.Type); ok {
+			// A value that a wire type decodes itself (a duration, say)
+			// and refused: its Value is the value as sent.
+			return cove.Errorf(cove.CodeInvalid, "%s: %s is not %s", jsonField(t, typ.Field), typ.Value, rule)
+		}
 		if typ.Field == "" {
 			return cove.Errorf(cove.CodeInvalid, "invalid JSON body: expected an object, got %s", typ.Value)
 		}
-		return cove.Errorf(cove.CodeInvalid, "invalid JSON body: field %q must be %s, not %s", jsonField(typ.Field), jsonType(typ.Type.Kind().String()), typ.Value)
+		return cove.Errorf(cove.CodeInvalid, "invalid JSON body: field %q must be %s, not %s", jsonField(t, typ.Field), jsonType(typ.Type.Kind().String()), typ.Value)
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		return cove.Errorf(cove.CodeInvalid, "invalid JSON body: it ends in the middle of a value")
 	}
@@ -145,20 +153,49 @@ func jsonError(err error) error {
 	return cove.Errorf(cove.CodeInvalid, "invalid JSON body: %s", strings.TrimPrefix(msg, "json: "))
 }
 
-// embeddedStructs are the Go names of the wire structs embedded in
-// others, which encoding/json puts in the field paths of its errors.
-var embeddedStructs = map[string]bool{"Limits": true, "RunLimits": true, "CodeRequest": true}
-
-// jsonField returns a field path of a JSON error as the client wrote it.
-func jsonField(path string) string {
-	parts := strings.Split(path, ".")
-	out := parts[:0]
-	for _, p := range parts {
-		if !embeddedStructs[p] {
+// jsonField returns the path of a field in a JSON error about a value of
+// type t as the client wrote it: encoding/json puts the Go names of the
+// structs embedded on the way in it (CreateSandbox's Limits), which the
+// client never wrote, so the path is followed through t to leave them out.
+func jsonField(t reflect.Type, path string) string {
+	var out []string
+	for _, p := range strings.Split(path, ".") {
+		for t != nil && (t.Kind() == reflect.Pointer || t.Kind() == reflect.Map || t.Kind() == reflect.Slice || t.Kind() == reflect.Array) {
+			t = t.Elem()
+		}
+		if t == nil || t.Kind() != reflect.Struct {
+			t = nil
+			out = append(out, p)
+			continue
+		}
+		f, embedded := structField(t, p)
+		if f == nil {
+			t = nil
+		} else {
+			t = f.Type
+		}
+		if !embedded {
 			out = append(out, p)
 		}
 	}
 	return strings.Join(out, ".")
+}
+
+// structField returns the field of struct type t that a part of a JSON
+// error's path names: an embedded struct by its Go name, or a field by
+// its JSON name. It returns nil when t has no such field.
+func structField(t reflect.Type, name string) (f *reflect.StructField, embedded bool) {
+	for i := range t.NumField() {
+		sf := t.Field(i)
+		tag, _, _ := strings.Cut(sf.Tag.Get("json"), ",")
+		switch {
+		case sf.Anonymous && tag == "" && sf.Name == name:
+			return &sf, true
+		case tag == name, tag == "" && sf.Name == name:
+			return &sf, false
+		}
+	}
+	return nil, false
 }
 
 // jsonType names a Go kind as JSON people know it.

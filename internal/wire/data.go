@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"unicode/utf8"
 )
 
@@ -54,31 +55,33 @@ func (f FileContent) MarshalJSON() ([]byte, error) {
 	return json.Marshal(fileContentObject{Content: data, Encoding: enc})
 }
 
-// UnmarshalJSON reads a string or a {content, encoding} object.
+// UnmarshalJSON reads a string or a {content, encoding} object. Errors:
+// a *json.UnmarshalTypeError (see refused).
 func (f *FileContent) UnmarshalJSON(b []byte) error {
 	b = bytes.TrimSpace(b)
-	if len(b) > 0 && b[0] == '"' {
-		var s string
-		if err := json.Unmarshal(b, &s); err != nil {
-			return err
-		}
-		*f = FileContent(s)
-		return nil
-	}
 	if bytes.Equal(b, []byte("null")) {
 		*f = nil
 		return nil
+	}
+	data, err := decodeFileContent(b)
+	if err != nil {
+		return refused(reflect.TypeFor[FileContent](), b)
+	}
+	*f = data
+	return nil
+}
+
+func decodeFileContent(b []byte) ([]byte, error) {
+	if len(b) > 0 && b[0] == '"' {
+		var s string
+		err := json.Unmarshal(b, &s)
+		return []byte(s), err
 	}
 	var o fileContentObject
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&o); err != nil {
-		return fmt.Errorf("invalid file: give its content as a string, or as {\"content\": \"...\", \"encoding\": \"base64\"} (%v)", err)
+		return nil, err
 	}
-	data, err := DecodeData(o.Content, o.Encoding)
-	if err != nil {
-		return err
-	}
-	*f = data
-	return nil
+	return DecodeData(o.Content, o.Encoding)
 }

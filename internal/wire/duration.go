@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"reflect"
 	"strconv"
 	"time"
+	"unicode/utf8"
 )
 
 // Duration is a time.Duration written as a string ("30s"). On input it
@@ -18,9 +20,10 @@ func (d Duration) MarshalJSON() ([]byte, error) {
 	return json.Marshal(time.Duration(d).String())
 }
 
-// UnmarshalJSON reads a duration string or a number of seconds.
+// UnmarshalJSON reads a duration string or a number of seconds. Errors:
+// a *json.UnmarshalTypeError (see refused).
 func (d *Duration) UnmarshalJSON(b []byte) error {
-	return stringOrNumber(b, func(s string) error {
+	err := stringOrNumber(b, func(s string) error {
 		v, err := ParseDuration(s)
 		if err == nil {
 			*d = Duration(v)
@@ -29,7 +32,7 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 	}, func(n string) error {
 		f, err := strconv.ParseFloat(n, 64)
 		if err != nil {
-			return fmt.Errorf("invalid duration %s: use a string such as \"30s\" or \"2m\", or a number of seconds", truncate(n))
+			return err
 		}
 		v, err := secondsToDuration(f)
 		if err == nil {
@@ -37,6 +40,10 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 		}
 		return err
 	})
+	if err != nil {
+		return refused(reflect.TypeFor[Duration](), b)
+	}
+	return nil
 }
 
 // stringOrNumber decodes a JSON value that may be a string or a bare
@@ -67,7 +74,7 @@ func ParseDuration(s string) (time.Duration, error) {
 	}
 	v, err := time.ParseDuration(s)
 	if err != nil {
-		return 0, fmt.Errorf("invalid duration %q: use a string such as \"30s\" or \"2m\", or a number of seconds", truncate(s))
+		return 0, fmt.Errorf("%q is not %s", truncate(s), durationRule)
 	}
 	return v, nil
 }
@@ -79,13 +86,18 @@ func secondsToDuration(f float64) (time.Duration, error) {
 	return time.Duration(f * float64(time.Second)), nil
 }
 
-// truncate shortens s for an error message.
+// truncate shortens s for an error message to at most 64 bytes, cut at
+// a character boundary and marked with "...".
 func truncate(s string) string {
 	const max = 64
 	if len(s) <= max {
 		return s
 	}
-	return s[:max] + "..."
+	n := max
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "..."
 }
 
 // durationPtr returns a pointer to d as a Duration, or nil for zero.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -24,9 +25,10 @@ func (m Mode) MarshalJSON() ([]byte, error) {
 // String returns the mode as four octal digits.
 func (m Mode) String() string { return fmt.Sprintf("%04o", uint32(m)) }
 
-// UnmarshalJSON reads an octal string or a number.
+// UnmarshalJSON reads an octal string or a number. Errors: a
+// *json.UnmarshalTypeError (see refused).
 func (m *Mode) UnmarshalJSON(b []byte) error {
-	return stringOrNumber(b, func(s string) error {
+	err := stringOrNumber(b, func(s string) error {
 		v, err := ParseMode(s)
 		if err == nil {
 			*m = Mode(v)
@@ -34,12 +36,18 @@ func (m *Mode) UnmarshalJSON(b []byte) error {
 		return err
 	}, func(n string) error {
 		v, err := strconv.ParseUint(n, 10, 32)
-		if err != nil || v > 0o7777 {
-			return fmt.Errorf("invalid mode %s: use an octal string such as \"0755\"", truncate(n))
+		if err == nil && v > 0o7777 {
+			err = strconv.ErrRange
 		}
-		*m = Mode(v)
-		return nil
+		if err == nil {
+			*m = Mode(v)
+		}
+		return err
 	})
+	if err != nil {
+		return refused(reflect.TypeFor[Mode](), b)
+	}
+	return nil
 }
 
 // ParseMode parses permission bits in octal ("0755", "755", "0o755").

@@ -2,6 +2,7 @@ package wire
 
 import (
 	"encoding/json"
+	"errors"
 	"math"
 	"reflect"
 	"strings"
@@ -258,5 +259,41 @@ func TestRunLimitsAreLimits(t *testing.T) {
 		if f := lt.Field(i); f.Name != "Timeout" && lv.Field(i).IsZero() {
 			t.Errorf("limits() drops %s", f.Name)
 		}
+	}
+}
+
+// TestRefusedValuesNameTheirField checks that the wire types that decode
+// their JSON themselves refuse a value with the one error that
+// encoding/json completes with the field's path, and that Rule says what
+// the type takes, so that the API's answer can name the field.
+func TestRefusedValuesNameTheirField(t *testing.T) {
+	var v struct {
+		TTL    Duration               `json:"ttl"`
+		Nested struct{ Mode *Mode }   `json:"nested"`
+		Files  map[string]FileContent `json:"files"`
+	}
+	cases := []struct {
+		in, field, value string
+		typ              reflect.Type
+	}{
+		{`{"ttl":"soon"}`, "ttl", `"soon"`, reflect.TypeFor[Duration]()},
+		{`{"ttl":1e300}`, "ttl", `1e300`, reflect.TypeFor[Duration]()},
+		{`{"nested":{"Mode":"999"}}`, "nested.Mode", `"999"`, reflect.TypeFor[Mode]()},
+		{`{"files":{"a":{"content": "x", "encoding": "hex"}}}`, "files", `{"content":"x","encoding":"hex"}`, reflect.TypeFor[FileContent]()},
+		{`{"ttl":"` + strings.Repeat("é", 40) + `"}`, "ttl", `"` + strings.Repeat("é", 31) + `...`, reflect.TypeFor[Duration]()},
+	}
+	for _, c := range cases {
+		err := json.Unmarshal([]byte(c.in), &v)
+		var typ *json.UnmarshalTypeError
+		if !errors.As(err, &typ) || typ.Field != c.field || typ.Value != c.value || typ.Type != c.typ {
+			t.Errorf("%s: %#v", c.in, err)
+			continue
+		}
+		if _, ok := Rule(typ.Type); !ok {
+			t.Errorf("%s: no rule for %s", c.in, typ.Type)
+		}
+	}
+	if _, ok := Rule(reflect.TypeFor[string]()); ok {
+		t.Error("a rule for string")
 	}
 }
