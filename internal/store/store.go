@@ -171,10 +171,20 @@ func openError(ctx context.Context, path string, err error) error {
 	return dbError(ctx, "opening database "+path, err)
 }
 
-// dbError wraps an unexpected database failure: timeout when ctx's
-// deadline passed, internal otherwise.
+// dbError wraps a database failure: timeout when ctx's deadline passed,
+// unavailable when the disk under the database is full or read-only (the
+// host's state, not a bug: the same call works once space is back),
+// internal otherwise.
 func dbError(ctx context.Context, what string, err error) error {
 	code := cove.CodeInternal
+	switch sqliteCode(err) & 0xff {
+	case sqlite3.SQLITE_FULL:
+		return &cove.Error{Code: cove.CodeUnavailable, Err: err,
+			Message: "cove's disk is full, so it cannot record this (" + what + "): try again once space is freed on the disk that holds cove's data directory"}
+	case sqlite3.SQLITE_READONLY:
+		return &cove.Error{Code: cove.CodeUnavailable, Err: err,
+			Message: "cove's database cannot be written (" + what + "): the file system that holds cove's data directory is read-only; try again once it is writable"}
+	}
 	if cerr := ctx.Err(); cerr != nil {
 		if errors.Is(cerr, context.DeadlineExceeded) {
 			code = cove.CodeTimeout

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/cove-sandbox/cove"
 )
 
@@ -340,5 +342,71 @@ func TestContextCancelled(t *testing.T) {
 	}
 	if _, err := s.GetSandbox(t.Context(), "sb_cancelled"); !errors.Is(err, &cove.Error{Code: cove.CodeNotFound}) {
 		t.Errorf("GetSandbox after a cancelled put: %v, want not_found", err)
+	}
+}
+
+// TestDiskFull fills the file system under the database: writes fail with
+// unavailable, saying the disk is full, rather than as an internal error,
+// nothing written before is lost, and writes work again once space is
+// back.
+func TestDiskFull(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to mount a small tmpfs to fill")
+	}
+	dir := t.TempDir()
+	if err := unix.Mount("tmpfs", dir, "tmpfs", 0, "size=2m"); err != nil {
+		t.Skipf("mounting a tmpfs: %v", err)
+	}
+	t.Cleanup(func() { unix.Unmount(dir, unix.MNT_DETACH) })
+	path := filepath.Join(dir, "cove.db")
+	s, err := Open(t.Context(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := t.Context()
+	created := time.Now().UTC()
+	if err := s.PutSandbox(ctx, newSandbox("before", created)); err != nil {
+		t.Fatal(err)
+	}
+	// Fill what is left of the file system.
+	ballast := filepath.Join(dir, "ballast")
+	f, err := os.Create(ballast)
+	if err != nil {
+		t.Fatal(err)
+	}
+	chunk := make([]byte, 64<<10)
+	for {
+		if _, err := f.Write(chunk); err != nil {
+			break
+		}
+	}
+	f.Close()
+	labels := map[string]string{}
+	for i := range 64 {
+		labels[fmt.Sprintf("label%02d", i)] = strings.Repeat("x", 256)
+	}
+	var werr error
+	for i := 0; i < 1000 && werr == nil; i++ {
+		r := newSandbox(fmt.Sprintf("full%d", i), created)
+		r.Labels = labels
+		werr = s.PutSandbox(ctx, r)
+	}
+	wantCode(t, werr, cove.CodeUnavailable)
+	if msg := cove.ErrorMessage(werr); !strings.Contains(msg, "disk is full") {
+		t.Errorf("message %q does not say the disk is full", msg)
+	}
+	if _, err := s.GetSandbox(ctx, "before"); err != nil {
+		t.Errorf("the record written before the disk filled: %v", err)
+	}
+	if err := os.Remove(ballast); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutSandbox(ctx, newSandbox("after", created)); err != nil {
+		t.Fatalf("writing once space is back: %v", err)
+	}
+	var check string
+	if err := s.r.QueryRowContext(ctx, "PRAGMA integrity_check").Scan(&check); err != nil || check != "ok" {
+		t.Errorf("integrity_check = %q, %v", check, err)
 	}
 }
