@@ -4,7 +4,8 @@
 //
 // Every method is safe for concurrent use. Errors are *cove.Error values
 // with the codes not_found, conflict, invalid, timeout (the context's
-// deadline passed) or internal; internal errors wrap the driver's cause.
+// deadline passed), unavailable (the disk under the database is full or
+// read-only) or internal; internal errors wrap the driver's cause.
 package store
 
 import (
