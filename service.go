@@ -154,7 +154,10 @@ type Service interface {
 	// and closes it when eof is set. Errors: not_found, conflict (exited).
 	WriteProcessStdin(ctx context.Context, id string, pid int, data []byte, eof bool) error
 	// SignalProcess sends a signal ("SIGTERM", "TERM" or "15") to a
-	// background process's process group. Errors: not_found, invalid.
+	// background process's process group. A process that has already
+	// exited is not signalled (its pid may be another process's by now):
+	// that is a conflict whose message says how it ended.
+	// Errors: not_found, invalid, conflict (exited; sandbox not running).
 	SignalProcess(ctx context.Context, id string, pid int, signal string) error
 
 	// OpenPTY starts an interactive program (a shell by default) on a

@@ -121,6 +121,18 @@ func TestProcesses(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitExited(t, e, sb.ID, sleeper.PID, "SIGTERM")
+	// An exited process is not signalled: a conflict says so, through the
+	// SDK and over REST.
+	exitedMsg := "process " + itoa(sleeper.PID) + " has already exited (killed by SIGTERM); nothing was signalled"
+	err = e.admin.SignalProcess(ctx, sb.ID, sleeper.PID, "TERM")
+	wantCode(t, err, cove.CodeConflict)
+	if cove.ErrorMessage(err) != exitedMsg {
+		t.Fatalf("signalling an exited process: %q, want %q", cove.ErrorMessage(err), exitedMsg)
+	}
+	resp = e.do("POST", "/v1/sandboxes/"+sb.ID+"/processes/"+itoa(sleeper.PID)+"/signal", e.adminKey, []byte(`{"signal":"KILL"}`), "Content-Type", "application/json")
+	if msg := apiError(t, resp, 409, cove.CodeConflict); msg != exitedMsg {
+		t.Fatalf("POST signal to an exited process: %q, want %q", msg, exitedMsg)
+	}
 	killed, err := e.admin.StartProcess(ctx, sb.ID, cove.ProcessRequest{Shell: "trap '' TERM; sleep 300"})
 	if err != nil {
 		t.Fatal(err)
@@ -130,6 +142,10 @@ func TestProcesses(t *testing.T) {
 		t.Fatalf("DELETE process: %d", resp.StatusCode)
 	}
 	waitExited(t, e, sb.ID, killed.PID, "SIGKILL")
+	resp = e.do("DELETE", "/v1/sandboxes/"+sb.ID+"/processes/"+itoa(killed.PID), e.adminKey, nil)
+	if msg, want := apiError(t, resp, 409, cove.CodeConflict), "process "+itoa(killed.PID)+" has already exited (killed by SIGKILL); nothing was signalled"; msg != want {
+		t.Fatalf("DELETE an exited process: %q, want %q", msg, want)
+	}
 
 	resp = e.do("GET", "/v1/sandboxes/"+sb.ID+"/processes/abc", e.adminKey, nil)
 	apiError(t, resp, 400, cove.CodeInvalid)

@@ -171,7 +171,12 @@ func newKillCmd(e *env) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "kill [flags] ID PID",
 		Short: "Send a signal to a background process",
-		Args:  exactArgs(2, "kill [flags] ID PID"),
+		Long: `Send a signal to a background process and the processes of its group.
+
+A process that has already exited is not signalled (its pid may be another
+process's by now): like kill(1) for a process that is gone, cove kill says
+so on stderr, with how the process ended, and exits 121 (conflict).`,
+		Args: exactArgs(2, "kill [flags] ID PID"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			pid, err := pidArg(args[1])
 			if err != nil {

@@ -102,6 +102,9 @@ func TestProcesses(t *testing.T) {
 			}
 			time.Sleep(50 * time.Millisecond)
 		}
+		// Now it has exited: nothing is signalled, and cove kill says so.
+		c.fails(cove.CodeConflict, `^cove: process `+strconv.Itoa(sleeper.PID)+` has already exited \(killed by SIGKILL\); nothing was signalled\n$`,
+			"kill", id, strconv.Itoa(sleeper.PID))
 	})
 
 	t.Run("errors", func(t *testing.T) {

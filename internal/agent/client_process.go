@@ -213,8 +213,9 @@ func (c *Client) WriteStdin(ctx context.Context, pid int, data []byte, eof bool)
 }
 
 // SignalProcess sends signal sig (1 to 64) to a background process's
-// process group; SIGKILL kills it. Signalling a process that has already
-// exited does nothing. Errors: not_found, invalid (bad signal).
+// process group; SIGKILL kills it. A process that has already exited is
+// not signalled: that is a conflict whose message says how it ended.
+// Errors: not_found, invalid (bad signal), conflict (exited).
 func (c *Client) SignalProcess(ctx context.Context, pid int, sig int) error {
 	if sig < 1 || sig > 64 {
 		return cove.Errorf(cove.CodeInvalid, "signal %d is out of range (1 to 64)", sig)

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"slices"
@@ -9,6 +10,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/cove-sandbox/cove"
 )
@@ -410,8 +413,11 @@ func (s *server) handleStdin(st io.ReadWriter, spec *StdinSpec) {
 }
 
 // handleSignal signals a background process's process group (the process
-// alone if it left its group). A process that has exited is not signalled:
-// its pid may belong to another process by now.
+// itself if it has left it). A process that has exited is not signalled,
+// whether or not it has been reaped: once reaped its pid (and so its
+// process group id) may be another process's, and before that the signal
+// would reach nothing of it. The answer then is a conflict that says so
+// and how the process ended, never a success.
 func (s *server) handleSignal(st io.Writer, spec *SignalSpec) {
 	if spec.Signal < 1 || spec.Signal > 64 {
 		writeCoveError(st, cove.Errorf(cove.CodeInvalid, "signal %d is out of range (1 to 64)", spec.Signal))
@@ -423,16 +429,71 @@ func (s *server) handleSignal(st io.Writer, spec *SignalSpec) {
 		return
 	}
 	sig := syscall.Signal(spec.Signal)
-	// While the reaper has not reaped the process, its pid (and so its
-	// process group id) cannot be reused.
+	sent := false
+	// The reaper reaps only while holding reapMu: while s.procs has the
+	// process, its pid is its own, and exitedUnreaped sees whether it has
+	// exited all the same.
 	s.reapMu.Lock()
-	if ch, ok := s.procs[p.pid]; ok && ch == p.exit {
+	if ch, ok := s.procs[p.pid]; ok && ch == p.exit && !exitedUnreaped(p.pid) {
 		if err := syscall.Kill(-p.pid, sig); errors.Is(err, syscall.ESRCH) {
 			_ = syscall.Kill(p.pid, sig)
 		}
+		sent = true
 	}
 	s.reapMu.Unlock()
+	if !sent {
+		writeCoveError(st, p.exitedError())
+		return
+	}
 	writeJSONFrame(st, frameResult, struct{}{})
+}
+
+// exitedUnreaped reports whether the child pid has exited and waits to be
+// reaped, without reaping it.
+func exitedUnreaped(pid int) bool {
+	var info unix.Siginfo
+	err := unix.Waitid(unix.P_PID, pid, &info, unix.WEXITED|unix.WNOHANG|unix.WNOWAIT, nil)
+	// With WNOHANG and nothing to report, the kernel zeroes info.
+	return err == nil && info.Signo == int32(unix.SIGCHLD)
+}
+
+// exitedWait bounds how long a signal for a process that has just exited
+// waits for its result, to say how it ended.
+const exitedWait = 5 * time.Second
+
+// exitedError is the conflict of a signal for p, which has exited: it
+// says how p ended once its result is known (at most exitedWait after
+// its exit).
+func (p *bgProcess) exitedError() error {
+	t := time.NewTimer(exitedWait)
+	defer t.Stop()
+	select {
+	case <-p.done:
+	case <-t.C:
+	}
+	p.mu.Lock()
+	res := p.result
+	p.mu.Unlock()
+	if res == nil {
+		return cove.Errorf(cove.CodeConflict, "process %d has already exited; nothing was signalled", p.pid)
+	}
+	return cove.Errorf(cove.CodeConflict, "process %d has already exited (%s); nothing was signalled", p.pid, exitSummary(res))
+}
+
+// exitSummary says briefly how a background process ended.
+func exitSummary(res *ExecResult) string {
+	switch {
+	case res.TimedOut:
+		return "killed at its timeout"
+	case res.OOMKilled:
+		return "killed: out of memory"
+	case res.Signal != 0:
+		if name := unix.SignalName(syscall.Signal(res.Signal)); name != "" {
+			return "killed by " + name
+		}
+		return fmt.Sprintf("killed by signal %d", res.Signal)
+	}
+	return fmt.Sprintf("exit status %d", res.ExitCode)
 }
 
 // outputLog keeps the tail of a process's stdout and stderr and the order

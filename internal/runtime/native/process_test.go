@@ -293,9 +293,11 @@ func backgroundProcessesOn(t *testing.T, inst runtime.Instance) {
 		if l.result == nil || l.result.Signal != int(syscall.SIGTERM) || !strings.HasPrefix(l.stream(1), "line1\n") {
 			t.Fatalf("logs of an exited process: result %+v, stdout %q", l.result, l.stream(1))
 		}
-		// Signalling it again does nothing.
-		if err := c.SignalProcess(ctx, p.PID, int(syscall.SIGKILL)); err != nil {
-			t.Fatalf("signalling an exited process: %v", err)
+		// Signalling it again sends nothing, and says so.
+		err = c.SignalProcess(ctx, p.PID, int(syscall.SIGKILL))
+		wantCode(t, err, cove.CodeConflict)
+		if want := fmt.Sprintf("process %d has already exited (killed by SIGTERM); nothing was signalled", p.PID); cove.ErrorMessage(err) != want {
+			t.Fatalf("signalling an exited process: %q, want %q", cove.ErrorMessage(err), want)
 		}
 	})
 
