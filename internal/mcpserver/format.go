@@ -80,6 +80,8 @@ var errorHints = map[cove.Code]string{
 const (
 	fileNotFoundHint    = "check the sandbox_id and the path: list_files lists a sandbox's files, list_sandboxes your sandboxes"
 	processNotFoundHint = "check the sandbox_id and the pid: list_processes lists a sandbox's background processes, list_sandboxes your sandboxes"
+	// kill_process conflicts when the process has exited or the sandbox is stopped.
+	killConflictHint    = "a process that has already exited is not signalled, and needs no signal: process_logs shows its output and how it ended; a stopped sandbox runs again after start_sandbox (its files are kept)"
 	contextNotFoundHint = "check the sandbox_id and the context_id: without context_id the cell runs in this session's context for the language; list_sandboxes lists your sandboxes"
 )
 
@@ -90,7 +92,7 @@ var toolHints = map[string]map[cove.Code]string{
 	"list_files":     {cove.CodeNotFound: fileNotFoundHint},
 	"delete_file":    {cove.CodeNotFound: fileNotFoundHint},
 	"process_logs":   {cove.CodeNotFound: processNotFoundHint},
-	"kill_process":   {cove.CodeNotFound: processNotFoundHint},
+	"kill_process":   {cove.CodeNotFound: processNotFoundHint, cove.CodeConflict: killConflictHint},
 	"run_in_context": {cove.CodeNotFound: contextNotFoundHint},
 	"run_code": {cove.CodeConflict: "the message says what is in the way: a file of the workspace that the code would be written over can be kept by passing another filename; " +
 		"a stopped sandbox runs again after start_sandbox (its files are kept)"},

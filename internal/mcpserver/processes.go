@@ -223,40 +223,20 @@ type killProcessInput struct {
 }
 
 type signalledOutput struct {
-	PID    int         `json:"pid" jsonschema:"the process signalled"`
-	Signal string      `json:"signal,omitempty" jsonschema:"the signal sent; empty when the process had already exited and nothing was sent"`
-	Exited bool        `json:"exited,omitempty" jsonschema:"the process had already exited, so no signal was sent"`
-	Exit   *execOutput `json:"exit,omitempty" jsonschema:"how the process ended, when it had already exited"`
+	PID    int    `json:"pid" jsonschema:"the process signalled"`
+	Signal string `json:"signal" jsonschema:"the signal sent"`
 }
 
+// killProcess answers from SignalProcess alone: a process that has
+// already exited is a conflict, which says how it ended.
 func (s *Server) killProcess(ctx context.Context, st *session, in killProcessInput) (*mcp.CallToolResult, signalledOutput, error) {
 	if in.Signal == "" {
 		in.Signal = "SIGTERM"
 	}
-	// A process that has exited is not signalled (its pid may be another
-	// process's by now): say so rather than that a signal was sent.
-	p, err := s.svc.GetProcess(ctx, in.SandboxID, in.PID)
-	if err != nil {
-		return nil, signalledOutput{}, err
-	}
-	st.use(in.SandboxID)
-	if p.State != cove.ProcessRunning {
-		out := signalledOutput{PID: in.PID, Exited: true}
-		text := fmt.Sprintf("process %d in sandbox %s had already exited; no signal was sent", in.PID, in.SandboxID)
-		if p.Result != nil {
-			eo := s.processExit(p.Result)
-			eo.Stdout, eo.Stderr = "", ""
-			out.Exit = &eo
-			text += "\nexited: " + summary(p.Result)
-			if p.Result.Message != "" {
-				text += "\nmessage: " + p.Result.Message
-			}
-		}
-		return textResult(text + "\nprocess_logs shows its output"), out, nil
-	}
 	if err := s.svc.SignalProcess(ctx, in.SandboxID, in.PID, in.Signal); err != nil {
 		return nil, signalledOutput{}, err
 	}
+	st.use(in.SandboxID)
 	text := fmt.Sprintf("sent %s to process %d in sandbox %s; process_logs shows whether it has exited", in.Signal, in.PID, in.SandboxID)
 	return textResult(text), signalledOutput{PID: in.PID, Signal: in.Signal}, nil
 }

@@ -227,7 +227,7 @@ A cell past its time limit (timeout_seconds, default the sandbox's, 30 s) is int
 	addTool(s, &mcp.Tool{
 		Name:        "kill_process",
 		Title:       "Stop a background process",
-		Description: "Send a signal to a background process and its children (default SIGTERM, which asks it to stop; SIGKILL forces it). A process that has already exited is not signalled; the result says how it ended.",
+		Description: "Send a signal to a background process and its children (default SIGTERM, which asks it to stop; SIGKILL forces it). A process that has already exited is not signalled: that is an error (conflict) that says how it ended.",
 		Annotations: destroys,
 	}, adjust(map[string][]func(*jsonschema.Schema){
 		"signal": {enum("SIGTERM", "SIGKILL", "SIGINT", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2"), byDefault("SIGTERM")},

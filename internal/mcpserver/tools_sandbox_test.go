@@ -429,14 +429,15 @@ func TestProcessTools(t *testing.T) {
 		t.Errorf("unknown pid: %s", msg)
 	}
 
-	var sig signalledOutput
-	res = c.ok("kill_process", map[string]any{"sandbox_id": id, "pid": p.PID}, &sig)
-	if !sig.Exited || sig.Signal != "" || !strings.Contains(text(res), "had already exited") || !strings.Contains(text(res), "timeout") || strings.Contains(text(res), "sent SIGTERM") {
-		t.Errorf("kill an exited process: %+v\n%s", sig, text(res))
+	msg = c.fails("kill_process", map[string]any{"sandbox_id": id, "pid": p.PID}, "error (conflict): ")
+	if want := fmt.Sprintf("process %d has already exited (killed at its timeout); nothing was signalled", p.PID); !strings.Contains(msg, want) ||
+		!strings.Contains(msg, "process_logs shows its output") || strings.Contains(msg, "sent SIGTERM") {
+		t.Errorf("kill an exited process: %s", msg)
 	}
+	var sig signalledOutput
 	c.ok("start_process", map[string]any{"sandbox_id": id, "command": "sleep 30"}, &p)
 	res = c.ok("kill_process", map[string]any{"sandbox_id": id, "pid": p.PID}, &sig)
-	if sig.Exited || sig.Signal != "SIGTERM" || !strings.Contains(text(res), "sent SIGTERM") {
+	if sig.Signal != "SIGTERM" || !strings.Contains(text(res), "sent SIGTERM") {
 		t.Errorf("kill a running process: %+v\n%s", sig, text(res))
 	}
 
@@ -445,6 +446,49 @@ func TestProcessTools(t *testing.T) {
 		if strings.Contains(msg, "(cmd)") || strings.Contains(msg, "(shell)") {
 			t.Errorf("%s: %s", tool, msg)
 		}
+	}
+}
+
+// staleProcesses is a service whose GetProcess still sees every process
+// running, as a look taken just before the process exited does.
+type staleProcesses struct{ cove.Service }
+
+func (s staleProcesses) GetProcess(ctx context.Context, id string, pid int) (*cove.Process, error) {
+	p, err := s.Service.GetProcess(ctx, id, pid)
+	if err == nil {
+		p.State, p.Result = cove.ProcessRunning, nil
+	}
+	return p, err
+}
+
+// TestKillProcessThatExitedAfterALook: a process that exits between a
+// look at it and the signal is not said to be signalled; kill_process
+// answers from the signal alone.
+func TestKillProcessThatExitedAfterALook(t *testing.T) {
+	svc := newService(t)
+	c := connect(t, New(staleProcesses{svc}, Options{}))
+	var sb sandboxOutput
+	c.ok("create_sandbox", map[string]any{}, &sb)
+	var p processOutput
+	c.ok("start_process", map[string]any{"sandbox_id": sb.SandboxID, "command": "exit 3"}, &p)
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		q, err := svc.GetProcess(context.Background(), sb.SandboxID, p.PID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if q.State == cove.ProcessExited {
+			if q.Result == nil || q.Result.ExitCode != 3 {
+				t.Fatalf("the process did not exit with 3: %+v", q.Result)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the process did not exit")
+		}
+	}
+	msg := c.fails("kill_process", map[string]any{"sandbox_id": sb.SandboxID, "pid": p.PID, "signal": "SIGKILL"}, "error (conflict): ")
+	if want := fmt.Sprintf("process %d has already exited (exit status 3); nothing was signalled", p.PID); !strings.Contains(msg, want) || strings.Contains(msg, "sent SIGKILL") {
+		t.Errorf("kill_process said %q, want %q", msg, want)
 	}
 }
 
