@@ -66,3 +66,23 @@ func TestDecodeErrorsShortenTheValue(t *testing.T) {
 		t.Fatalf("%d %s %q", w.Code, code, msg)
 	}
 }
+
+// TestDecodeErrorsLeaveOutEmbeddedStructs checks that the path of a
+// field of the wrong type is the client's, without the Go names of the
+// structs embedded on the way (CreateSandbox's Limits, their
+// ResourceLimits), however deep.
+func TestDecodeErrorsLeaveOutEmbeddedStructs(t *testing.T) {
+	cases := []struct{ target, body, want string }{
+		{"/v1/sandboxes", `{"memory_mb":"lots"}`, `invalid JSON body: field "memory_mb" must be a number, not string`},
+		{"/v1/sandboxes", `{"limits":{"pids":"many"}}`, `invalid JSON body: field "limits.pids" must be an integer, not string`},
+		{"/v1/run", `{"code":"1","open_files":true}`, `invalid JSON body: field "open_files" must be an integer, not bool`},
+		{"/v1/run", `{"code":"1","argv":"a"}`, `invalid JSON body: field "argv" must be an array, not string`},
+		{"/v1/ai/explain", `{"code":"1","execution":{"limits":{"cpus":"2"}}}`, `invalid JSON body: field "execution.limits.cpus" must be a number, not string`},
+	}
+	for _, c := range cases {
+		w := serve(t, &fakeService{}, Options{}, "POST", c.target, "user", c.body)
+		if code, msg := errorOf(t, w); w.Code != 400 || code != "invalid" || msg != c.want {
+			t.Errorf("%s %s: %d %s %q, want %q", c.target, c.body, w.Code, code, msg, c.want)
+		}
+	}
+}

@@ -125,7 +125,7 @@ type RunRequest struct {
 	CodeRequest
 	// Limits at the top level; the top-level timeout is CodeRequest's,
 	// which for a run is the same limit.
-	RunLimits
+	ResourceLimits
 	// Nested limits; limits.timeout is the sandbox's limit, which the
 	// top-level timeout overrides.
 	NestedLimits *Limits `json:"limits,omitempty"`
@@ -157,7 +157,7 @@ func (w *RunRequest) Request() (cove.RunRequest, error) {
 		return cove.RunRequest{}, err
 	}
 	out := cove.RunRequest{CodeRequest: cr}
-	l := w.RunLimits.limits()
+	l := Limits{ResourceLimits: w.ResourceLimits}
 	if w.NestedLimits != nil {
 		if l, err = l.Merge(*w.NestedLimits); err != nil {
 			return cove.RunRequest{}, err

@@ -19,6 +19,14 @@ const (
 // under its _bytes name (the JSON of cove.Limits), but not both ways at
 // once.
 type Limits struct {
+	ResourceLimits
+	// Timeout is the wall-clock limit of one execution.
+	Timeout Duration `json:"timeout,omitzero"`
+}
+
+// ResourceLimits are the fields of Limits but timeout: POST /v1/run takes
+// them at its top level, where "timeout" is the code's (CodeRequest).
+type ResourceLimits struct {
 	// MemoryMB caps the sandbox's memory (RAM, no swap) in MiB.
 	MemoryMB    float64 `json:"memory_mb,omitzero"`
 	MemoryBytes int64   `json:"memory_bytes,omitzero"`
@@ -32,8 +40,6 @@ type Limits struct {
 	// TmpMB caps /tmp and /dev/shm (each) in MiB.
 	TmpMB    float64 `json:"tmp_mb,omitzero"`
 	TmpBytes int64   `json:"tmp_bytes,omitzero"`
-	// Timeout is the wall-clock limit of one execution.
-	Timeout Duration `json:"timeout,omitzero"`
 	// OutputKB caps each of stdout and stderr of one execution in KiB.
 	OutputKB    float64 `json:"output_kb,omitzero"`
 	OutputBytes int64   `json:"output_bytes,omitzero"`
@@ -44,47 +50,20 @@ type Limits struct {
 	FileBytes int64   `json:"file_bytes,omitzero"`
 }
 
-// RunLimits are the fields of Limits but timeout, which POST /v1/run
-// takes at its top level, where "timeout" is the code's (CodeRequest). A
-// test keeps the two types' fields the same.
-type RunLimits struct {
-	MemoryMB    float64 `json:"memory_mb,omitzero"`
-	MemoryBytes int64   `json:"memory_bytes,omitzero"`
-	CPUs        float64 `json:"cpus,omitzero"`
-	Pids        int     `json:"pids,omitzero"`
-	DiskMB      float64 `json:"disk_mb,omitzero"`
-	DiskBytes   int64   `json:"disk_bytes,omitzero"`
-	TmpMB       float64 `json:"tmp_mb,omitzero"`
-	TmpBytes    int64   `json:"tmp_bytes,omitzero"`
-	OutputKB    float64 `json:"output_kb,omitzero"`
-	OutputBytes int64   `json:"output_bytes,omitzero"`
-	OpenFiles   int     `json:"open_files,omitzero"`
-	FileMB      float64 `json:"file_mb,omitzero"`
-	FileBytes   int64   `json:"file_bytes,omitzero"`
-}
-
-// limits returns l as Limits, without a timeout.
-func (l RunLimits) limits() Limits {
-	return Limits{
-		MemoryMB: l.MemoryMB, MemoryBytes: l.MemoryBytes, CPUs: l.CPUs, Pids: l.Pids,
-		DiskMB: l.DiskMB, DiskBytes: l.DiskBytes, TmpMB: l.TmpMB, TmpBytes: l.TmpBytes,
-		OutputKB: l.OutputKB, OutputBytes: l.OutputBytes, OpenFiles: l.OpenFiles,
-		FileMB: l.FileMB, FileBytes: l.FileBytes,
-	}
-}
-
 // LimitsFrom returns l on the wire, with sizes in their unit names only.
 func LimitsFrom(l cove.Limits) Limits {
 	return Limits{
-		MemoryMB:  float64(l.MemoryBytes) / mib,
-		CPUs:      l.CPUs,
-		Pids:      l.Pids,
-		DiskMB:    float64(l.DiskBytes) / mib,
-		TmpMB:     float64(l.TmpBytes) / mib,
-		Timeout:   Duration(l.Timeout),
-		OutputKB:  float64(l.OutputBytes) / kib,
-		OpenFiles: l.OpenFiles,
-		FileMB:    float64(l.FileBytes) / mib,
+		ResourceLimits: ResourceLimits{
+			MemoryMB:  float64(l.MemoryBytes) / mib,
+			CPUs:      l.CPUs,
+			Pids:      l.Pids,
+			DiskMB:    float64(l.DiskBytes) / mib,
+			TmpMB:     float64(l.TmpBytes) / mib,
+			OutputKB:  float64(l.OutputBytes) / kib,
+			OpenFiles: l.OpenFiles,
+			FileMB:    float64(l.FileBytes) / mib,
+		},
+		Timeout: Duration(l.Timeout),
 	}
 }
 

@@ -144,22 +144,22 @@ func abs(n int64) int64 {
 }
 
 func TestLimitsConflicts(t *testing.T) {
-	_, err := Limits{MemoryMB: 1, MemoryBytes: 2}.Cove()
+	_, err := Limits{ResourceLimits: ResourceLimits{MemoryMB: 1, MemoryBytes: 2}}.Cove()
 	if cove.ErrorCode(err) != cove.CodeInvalid || !strings.Contains(err.Error(), "memory_mb and memory_bytes") {
 		t.Fatalf("%v", err)
 	}
-	if l, err := (Limits{MemoryMB: 1, MemoryBytes: 1 << 20}).Cove(); err != nil || l.MemoryBytes != 1<<20 {
+	if l, err := (Limits{ResourceLimits: ResourceLimits{MemoryMB: 1, MemoryBytes: 1 << 20}}).Cove(); err != nil || l.MemoryBytes != 1<<20 {
 		t.Fatalf("agreeing units: %+v %v", l, err)
 	}
-	_, err = Limits{MemoryMB: math.MaxFloat64}.Cove()
+	_, err = Limits{ResourceLimits: ResourceLimits{MemoryMB: math.MaxFloat64}}.Cove()
 	if cove.ErrorCode(err) != cove.CodeInvalid {
 		t.Fatalf("huge size: %v", err)
 	}
-	_, err = Limits{CPUs: 1, Pids: 5}.Merge(Limits{CPUs: 2, Pids: 5})
+	_, err = Limits{ResourceLimits: ResourceLimits{CPUs: 1, Pids: 5}}.Merge(Limits{ResourceLimits: ResourceLimits{CPUs: 2, Pids: 5}})
 	if err == nil || !strings.Contains(err.Error(), "cpus is given twice") || strings.Contains(err.Error(), "pids") {
 		t.Fatalf("merge: %v", err)
 	}
-	m, err := Limits{CPUs: 1}.Merge(Limits{Pids: 5})
+	m, err := Limits{ResourceLimits: ResourceLimits{CPUs: 1}}.Merge(Limits{ResourceLimits: ResourceLimits{Pids: 5}})
 	if err != nil || m.CPUs != 1 || m.Pids != 5 {
 		t.Fatalf("merge: %+v %v", m, err)
 	}
@@ -233,32 +233,6 @@ func roundTrip(t *testing.T, in, out any) {
 	}
 	if err := json.Unmarshal(b, out); err != nil {
 		t.Fatalf("%s: %v", b, err)
-	}
-}
-
-// TestRunLimitsAreLimits checks that RunLimits has every field of Limits
-// but Timeout, with the same JSON names, and converts each of them.
-func TestRunLimitsAreLimits(t *testing.T) {
-	lt, rt := reflect.TypeOf(Limits{}), reflect.TypeOf(RunLimits{})
-	if rt.NumField() != lt.NumField()-1 {
-		t.Fatalf("RunLimits has %d fields, Limits %d", rt.NumField(), lt.NumField())
-	}
-	var rl RunLimits
-	rv := reflect.ValueOf(&rl).Elem()
-	for i := range rt.NumField() {
-		f := rt.Field(i)
-		lf, ok := lt.FieldByName(f.Name)
-		if !ok || lf.Type != f.Type || lf.Tag != f.Tag {
-			t.Fatalf("RunLimits.%s %s %q is not Limits'", f.Name, f.Type, f.Tag)
-		}
-		rv.Field(i).Set(reflect.ValueOf(1).Convert(f.Type))
-	}
-	l := rl.limits()
-	lv := reflect.ValueOf(l)
-	for i := range lt.NumField() {
-		if f := lt.Field(i); f.Name != "Timeout" && lv.Field(i).IsZero() {
-			t.Errorf("limits() drops %s", f.Name)
-		}
 	}
 }
 
