@@ -193,3 +193,12 @@ func isBtrfs(path string) (bool, error) {
 	}
 	return st.Type == unix.BTRFS_SUPER_MAGIC, nil
 }
+
+// isReadOnly reports whether the file system at path is mounted read-only.
+func isReadOnly(path string) (bool, error) {
+	var st unix.Statfs_t
+	if err := unix.Statfs(path, &st); err != nil {
+		return false, err
+	}
+	return st.Flags&unix.ST_RDONLY != 0, nil
+}

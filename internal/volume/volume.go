@@ -65,7 +65,8 @@ type Volume struct {
 // returns a handle to it.
 //
 // If dir/volume is already a btrfs mount (from an earlier run of cove, even a
-// crashed one) it is reused. If dir is itself on btrfs, dir/volume is a plain
+// crashed one) it is reused, or mounted again if it has gone read-only
+// after a failed write. If dir is itself on btrfs, dir/volume is a plain
 // directory on that filesystem, whose quotas Open enables. Otherwise Open
 // formats dir/volume.img (once; a later Open reattaches it) and mounts it
 // through a loop device that detaches itself when the filesystem is
@@ -148,12 +149,27 @@ func setUp(ctx context.Context, dir, root string, size int64, log *slog.Logger) 
 	if err != nil {
 		return false, cove.Errorf(cove.CodeUnavailable, "inspecting workspace volume: %w", err)
 	}
+	image := filepath.Join(dir, imageName)
 	if mounted {
 		if ok, err := isBtrfs(root); err != nil || !ok {
 			return false, cove.Errorf(cove.CodeUnavailable, "%s is mounted but is not a btrfs filesystem; unmount it so cove can mount its workspace volume there", root)
 		}
-		log.Debug("reusing mounted workspace volume", "path", root)
-		return true, nil
+		if ro, err := isReadOnly(root); err != nil || !ro {
+			log.Debug("reusing mounted workspace volume", "path", root)
+			return true, nil
+		}
+		// btrfs makes itself read-only for good after a failed write, as
+		// when the disk that holds its image filled up: only a new mount
+		// makes it writable again, once nothing holds the old one (a
+		// server's sandboxes die with it; the mount below fails while a
+		// one-shot cove run's still work in it, and says so).
+		if _, err := os.Stat(image); err != nil {
+			return false, readOnlyError(root, dir)
+		}
+		log.Warn("the workspace volume is read-only (a write failed, as when the disk that holds its image fills up); mounting it again", "path", root, "image", image)
+		if err := unix.Unmount(root, 0); err != nil {
+			return false, cove.Errorf(cove.CodeUnavailable, "%s; unmounting it to mount it again failed (%w): stop what uses it, then run umount %s", readOnlyError(root, dir).Message, err, root)
+		}
 	}
 	if ok, err := isBtrfs(dir); err != nil {
 		return false, cove.Errorf(cove.CodeUnavailable, "inspecting state directory: %w", err)
@@ -166,7 +182,6 @@ func setUp(ctx context.Context, dir, root string, size int64, log *slog.Logger) 
 	}
 
 	start := time.Now()
-	image := filepath.Join(dir, imageName)
 	created := false
 	if _, err := os.Stat(image); errors.Is(err, os.ErrNotExist) {
 		mkfs, _ := findMkfs()
@@ -281,7 +296,11 @@ func (v *Volume) Create(id string, limitBytes int64, uid, gid int) (string, erro
 	// limit above what the host has free would let one sandbox fill it.
 	var st unix.Statfs_t
 	if err := unix.Statfs(v.dir, &st); err == nil {
-		if free := int64(st.Bavail) * st.Bsize; free > 0 && limitBytes > free {
+		free := int64(st.Bavail) * st.Bsize
+		if free == 0 {
+			return "", cove.Errorf(cove.CodeUnavailable, "the disk that holds the workspaces (the file system of %s) is full: no sandbox can be made until space is freed there", v.dir)
+		}
+		if limitBytes > free {
 			return "", cove.Errorf(cove.CodeInvalid, "disk %s is more than the %s free on the file system of %s, where workspaces are kept: ask for less",
 				cove.FormatBytes(limitBytes), cove.FormatBytes(free), v.dir)
 		}
@@ -290,6 +309,9 @@ func (v *Volume) Create(id string, limitBytes int64, uid, gid int) (string, erro
 		if err := subvolCreate(fd, id, uint64(limitBytes)); err != nil {
 			if errors.Is(err, unix.EEXIST) {
 				return cove.Errorf(cove.CodeConflict, "workspace %q already exists", id)
+			}
+			if errors.Is(err, unix.EROFS) {
+				return readOnlyError(v.root, v.dir)
 			}
 			return cove.Errorf(cove.CodeInternal, "creating workspace subvolume: %w", err)
 		}
@@ -547,4 +569,10 @@ func validID(id string) error {
 // compare only the low 32 bits of the argument, or a set high bit slips by.
 func SandboxDeniedIoctls() []uint32 {
 	return []uint32{uint32(iocSnapCreate), uint32(iocSubvolCreate), uint32(iocSnapCreateV2), uint32(iocSubvolCreateV2)}
+}
+
+// readOnlyError says that the workspace volume at root has gone read-only,
+// and what to do about it.
+func readOnlyError(root, dir string) *cove.Error {
+	return cove.Errorf(cove.CodeUnavailable, "the workspace volume %s is read-only: btrfs makes itself read-only after a failed write, most often because the disk that holds %s filled up; free space there and restart cove, which mounts it again", root, dir)
 }

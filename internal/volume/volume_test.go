@@ -660,3 +660,109 @@ func BenchmarkOpenFirstTime(b *testing.B) {
 		b.StartTimer()
 	}
 }
+
+// TestOpenRemountsReadOnly: btrfs makes itself read-only after a failed
+// write (as when the disk under its image fills up), and stays so until
+// it is mounted again. Creating a workspace on it says so, and the next
+// Open mounts it again, writable, with its workspaces.
+func TestOpenRemountsReadOnly(t *testing.T) {
+	requireBtrfs(t)
+	dir := stateDir(t)
+	v, err := Open(t.Context(), dir, Options{ImageSize: testImageSize})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v.Create("keep", 10*mib, testUID, testGID); err != nil {
+		t.Fatal(err)
+	}
+	syncVolume(t, v.Path("keep"))
+	root := filepath.Join(dir, mountName)
+	if err := unix.Mount("", root, "", unix.MS_REMOUNT|unix.MS_RDONLY, ""); err != nil {
+		t.Fatalf("remounting read-only: %v", err)
+	}
+	_, err = v.Create("new", 10*mib, testUID, testGID)
+	wantCode(t, err, cove.CodeUnavailable)
+	if msg := cove.ErrorMessage(err); !strings.Contains(msg, "read-only") || !strings.Contains(msg, "restart cove") {
+		t.Errorf("message %q does not say the volume is read-only and what to do", msg)
+	}
+	v.Close()
+
+	v = openVolume(t, dir)
+	if ro, err := isReadOnly(root); err != nil || ro {
+		t.Fatalf("after Open, read-only = %v, %v", ro, err)
+	}
+	if ids, err := v.List(); err != nil || !slices.Equal(ids, []string{"keep"}) {
+		t.Fatalf("List after Open = %v, %v; want [keep]", ids, err)
+	}
+	if _, err := v.Create("new", 10*mib, testUID, testGID); err != nil {
+		t.Fatalf("Create after Open: %v", err)
+	}
+	if m := mountsUnder(t, dir); len(m) != 1 {
+		t.Errorf("mounts under %s: %v, want one", dir, m)
+	}
+	if l := loopsBackedBy(t, dir); len(l) != 1 {
+		t.Errorf("loop devices: %v, want one", l)
+	}
+}
+
+// TestCreateOnFullDisk: with no space left on the disk that holds the
+// image, a new workspace is refused as unavailable, saying so, before
+// anything is written to the volume (a write there that fails makes btrfs
+// read-only for every sandbox); it works again once space is back.
+func TestCreateOnFullDisk(t *testing.T) {
+	requireBtrfs(t)
+	dir := t.TempDir()
+	if err := unix.Mount("tmpfs", dir, "tmpfs", 0, "size=700m,mode=0711"); err != nil {
+		t.Skipf("mounting a tmpfs: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := Unmount(dir); err != nil {
+			t.Errorf("Unmount: %v", err)
+		}
+		if m := mountsUnder(t, filepath.Join(dir, mountName)); len(m) > 0 {
+			t.Errorf("left behind: mounts %v", m)
+		}
+		// The loop device, cleared just after the unmount, holds the
+		// tmpfs until then.
+		for i := 0; i < 100 && len(loopsBackedBy(t, dir)) > 0; i++ {
+			time.Sleep(20 * time.Millisecond)
+		}
+		if err := unix.Unmount(dir, 0); err != nil {
+			t.Errorf("unmounting the tmpfs: %v", err)
+		}
+	})
+	v, err := Open(t.Context(), dir, Options{ImageSize: minImageSize})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	syncVolume(t, filepath.Join(dir, mountName))
+	ballast := filepath.Join(dir, "ballast")
+	f, err := os.Create(ballast)
+	if err != nil {
+		t.Fatal(err)
+	}
+	chunk := make([]byte, mib)
+	for {
+		if _, err := f.Write(chunk); err != nil {
+			break
+		}
+	}
+	f.Close()
+	_, err = v.Create("full", 10*mib, testUID, testGID)
+	wantCode(t, err, cove.CodeUnavailable)
+	if err == nil {
+		v.Delete("full")
+	} else if msg := cove.ErrorMessage(err); !strings.Contains(msg, "is full") {
+		t.Errorf("message %q does not say the disk is full", msg)
+	}
+	if err := os.Remove(ballast); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v.Create("roomy", 10*mib, testUID, testGID); err != nil {
+		t.Fatalf("Create once space is back: %v", err)
+	}
+	if ro, err := isReadOnly(filepath.Join(dir, mountName)); err != nil || ro {
+		t.Errorf("volume read-only = %v, %v", ro, err)
+	}
+}
