@@ -673,23 +673,38 @@ func TestBrowser(t *testing.T) {
 		if st := srv.api(t, "GET", "/v1/sandboxes/"+id, nil, nil); st != 404 {
 			t.Fatalf("the deleted sandbox answers %d", st)
 		}
-		// A duration the API would refuse is named by its field, before
-		// anything is sent; editing the form clears the message.
+		// A duration the API refuses is shown as the API says it, naming
+		// the field, and marks the input that holds it; editing the form
+		// clears the message.
 		formErr := `document.querySelector(".create-form .error-text")`
+		input := func(label string) string {
+			return fmt.Sprintf(`document.getElementById([...document.querySelectorAll(".create-form label")].find(l => l.textContent === %q).htmlFor)`, label)
+		}
+		refused := func(label, want string) {
+			t.Helper()
+			b.do(t, 10*time.Second, chromedp.Click(chromedp.ID("create-sandbox")))
+			b.waitFor(t, 10*time.Second, formErr+`.textContent !== ""`, formErr+`.textContent`)
+			if msg := eval[string](t, b, formErr+`.textContent`); msg != "Could not create the sandbox: "+want {
+				t.Fatalf("the error reads %q, want the API's %q", msg, want)
+			}
+			if !eval[bool](t, b, input(label)+`.getAttribute("aria-invalid") === "true" && document.activeElement === `+input(label)) {
+				t.Fatalf("%s is not marked and focused", label)
+			}
+		}
 		form("Timeout per run", "abc")
-		b.do(t, 10*time.Second, chromedp.Click(chromedp.ID("create-sandbox")))
-		b.waitFor(t, 10*time.Second, formErr+`.textContent.startsWith('Timeout per run: "abc" is not a duration')`, formErr+`.textContent`)
-		eval[bool](t, b, `(() => { const l = [...document.querySelectorAll(".create-form label")].find(l => l.textContent === "Timeout per run");
-			const c = document.getElementById(l.htmlFor); c.value = "30s"; c.dispatchEvent(new Event("input", {bubbles: true})); return true })()`)
-		if !eval[bool](t, b, formErr+`.hidden`) {
+		refused("Timeout per run", `limits.timeout: "abc" is not a duration: use a number of seconds or a string such as "90s" or "1h"`)
+		eval[bool](t, b, `(() => { const c = `+input("Timeout per run")+`; c.value = "30s"; c.dispatchEvent(new Event("input", {bubbles: true})); return true })()`)
+		if !eval[bool](t, b, formErr+`.hidden && !`+input("Timeout per run")+`.hasAttribute("aria-invalid")`) {
 			t.Fatalf("the error stays after an edit: %s", eval[string](t, b, formErr+`.textContent`))
 		}
 		form("Timeout per run", "")
 		form("Time to live", "soon")
-		b.do(t, 10*time.Second, chromedp.Click(chromedp.ID("create-sandbox")))
-		b.waitFor(t, 10*time.Second, `document.querySelector(".create-form .error-text:not([hidden])")`, `document.querySelector(".create-form").textContent`)
-		if msg := eval[string](t, b, `document.querySelector(".create-form .error-text").textContent`); strings.Contains(msg, "{") || !strings.Contains(msg, `"soon"`) {
-			t.Fatalf("the error reads %q", msg)
+		refused("Time to live", `ttl: "soon" is not a duration: use a number of seconds or a string such as "90s" or "1h"`)
+		form("Time to live", "")
+		form("Idle timeout", "1 hour")
+		refused("Idle timeout", `idle_timeout: "1 hour" is not a duration: use a number of seconds or a string such as "90s" or "1h"`)
+		if n := eval[int](t, b, `document.querySelectorAll(".create-form [aria-invalid]").length`); n != 1 {
+			t.Fatalf("%d inputs are marked, want 1", n)
 		}
 		b.shot(t, "")
 	})

@@ -98,17 +98,6 @@ export function fmtUntil(iso: string): string {
   return fmtSpan((t - Date.now()) / 1000);
 }
 
-/**
- * isDuration says whether s is a duration the API accepts: a Go duration
- * ("30s", "1m30s", "2h", "1.5h") or a number of seconds.
- */
-export function isDuration(s: string): boolean {
-  s = s.trim();
-  if (s === "") return true;
-  if (/^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/.test(s)) return true;
-  return s === "0" || /^[-+]?((\d+\.?\d*|\.\d+)(ns|us|µs|μs|ms|s|m|h))+$/.test(s);
-}
-
 /** withCode renders `code` spans of a message as code elements. */
 export function withCode(text: string): Child[] {
   return text.split(/(`[^`\n]+`)/).map((part) =>

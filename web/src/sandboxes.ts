@@ -3,7 +3,7 @@
 // that the other views use.
 
 import { post, del, message } from "./api";
-import { h, replace, toast, fmtAge, fmtUntil, fmtBytes, field, uid, isDuration } from "./dom";
+import { h, replace, toast, fmtAge, fmtUntil, fmtBytes, field, uid } from "./dom";
 import { languages } from "./examples";
 import { sandboxes, refreshSandboxes, onSandboxes, currentSandbox, setCurrentSandbox, type Sandbox } from "./sandboxes-state";
 
@@ -113,7 +113,8 @@ export function sandboxesView(): HTMLElement {
   const env = h("textarea", { rows: 3, placeholder: "NAME=value, one a line", spellcheck: "false" }) as HTMLTextAreaElement;
   const labels = h("textarea", { rows: 3, placeholder: "name=value, one a line", spellcheck: "false" }) as HTMLTextAreaElement;
   const formError = h("p", { class: "error-text", role: "alert", hidden: true });
-  const durations: [string, HTMLInputElement][] = [["Timeout per run", timeout], ["Time to live", ttl], ["Idle timeout", idle]];
+  // The duration inputs with the API's name of the field each fills.
+  const durations: [string, HTMLInputElement][] = [["limits.timeout", timeout], ["ttl", ttl], ["idle_timeout", idle]];
   const clearError = () => {
     formError.hidden = true;
     formError.textContent = "";
@@ -127,14 +128,6 @@ export function sandboxesView(): HTMLElement {
       clearError();
       const spec: Record<string, unknown> = {};
       try {
-        // The same rule as the API's, said in the form's words.
-        for (const [name, c] of durations) {
-          if (!isDuration(c.value)) {
-            c.setAttribute("aria-invalid", "true");
-            c.focus();
-            throw new Error(`${name}: "${c.value.trim()}" is not a duration: use e.g. 30s, 2m or 1h30m, or a number of seconds`);
-          }
-        }
         if (lang.value) spec.language = lang.value;
         const limits: Record<string, unknown> = {};
         if (mem.value) limits.memory_mb = Number(mem.value);
@@ -158,7 +151,15 @@ export function sandboxesView(): HTMLElement {
         toast(`created sandbox ${sb.id}`, "ok");
         await refreshSandboxes();
       } catch (err) {
-        replace(formError, "Could not create the sandbox: " + message(err).replace(/^invalid JSON body: /, ""));
+        const msg = message(err);
+        // The API names a value it cannot read by its field, first in
+        // its message ("ttl: ..."): the input that holds it is marked.
+        const bad = durations.find(([name]) => msg.startsWith(name + ": "));
+        if (bad) {
+          bad[1].setAttribute("aria-invalid", "true");
+          bad[1].focus();
+        }
+        replace(formError, "Could not create the sandbox: " + msg);
         formError.hidden = false;
       } finally {
         createBtn.disabled = false;
