@@ -30,6 +30,11 @@ type Limits struct {
 	// FileBytes is RLIMIT_FSIZE for user processes (0: the disk limit);
 	// it may not be larger than the disk limit.
 	FileBytes int64 `json:"file_bytes,omitempty"`
+	// Network lists the hosts the sandbox may reach, through cove's HTTP
+	// proxy, as ParseNetwork accepts them ("pypi.org,*.pythonhosted.org");
+	// "none" (or empty, unless the configured default allows more) leaves
+	// the sandbox with its loopback only.
+	Network string `json:"network,omitempty"`
 }
 
 // DefaultLimits are cove's embedded defaults.
@@ -74,6 +79,9 @@ func (l Limits) WithDefaults(d Limits) Limits {
 	}
 	if l.FileBytes == 0 {
 		l.FileBytes = d.FileBytes
+	}
+	if l.Network == "" {
+		l.Network = d.Network
 	}
 	return l
 }
@@ -148,6 +156,9 @@ func (l Limits) Validate() error {
 	if l.FileBytes > 0 && l.DiskBytes > 0 && l.FileBytes > l.DiskBytes {
 		probs = append(probs, fmt.Sprintf("file size limit %s is larger than the disk limit of %s: give at most the disk limit, or leave it out to use the disk limit", FormatBytes(l.FileBytes), FormatBytes(l.DiskBytes)))
 	}
+	if _, err := ParseNetwork(l.Network); err != nil {
+		probs = append(probs, ErrorMessage(err))
+	}
 	if len(probs) > 0 {
 		return Errorf(CodeInvalid, "invalid limits: %s", strings.Join(probs, "; "))
 	}
@@ -214,11 +225,12 @@ type limitsJSON struct {
 	OutputBytes int64   `json:"output_bytes,omitempty"`
 	OpenFiles   int     `json:"open_files,omitempty"`
 	FileBytes   int64   `json:"file_bytes,omitempty"`
+	Network     string  `json:"network,omitempty"`
 }
 
 // MarshalJSON writes the timeout as a duration string.
 func (l Limits) MarshalJSON() ([]byte, error) {
-	j := limitsJSON{l.MemoryBytes, l.CPUs, l.Pids, l.DiskBytes, l.TmpBytes, "", l.OutputBytes, l.OpenFiles, l.FileBytes}
+	j := limitsJSON{l.MemoryBytes, l.CPUs, l.Pids, l.DiskBytes, l.TmpBytes, "", l.OutputBytes, l.OpenFiles, l.FileBytes, l.Network}
 	if l.Timeout != 0 {
 		j.Timeout = l.Timeout.String()
 	}
@@ -238,6 +250,6 @@ func (l *Limits) UnmarshalJSON(b []byte) error {
 			return Errorf(CodeInvalid, "invalid timeout %q: use a duration such as 30s or 2m", j.Timeout)
 		}
 	}
-	*l = Limits{j.MemoryBytes, j.CPUs, j.Pids, j.DiskBytes, j.TmpBytes, d, j.OutputBytes, j.OpenFiles, j.FileBytes}
+	*l = Limits{j.MemoryBytes, j.CPUs, j.Pids, j.DiskBytes, j.TmpBytes, d, j.OutputBytes, j.OpenFiles, j.FileBytes, j.Network}
 	return nil
 }

@@ -146,7 +146,7 @@ func (e *env) localService(ctx context.Context) (*local, error) {
 	if err != nil {
 		return nil, err
 	}
-	svc := service.New(be, service.Options{Defaults: e.cfg.Limits, Logger: log, Analyzer: e.analyzer(log)})
+	svc := service.New(be, service.Options{Defaults: e.cfg.Limits, NetworkPrivate: e.cfg.NetworkPrivate, Logger: log, Analyzer: e.analyzer(log)})
 	return &local{Service: svc, be: be, log: log}, nil
 }
 

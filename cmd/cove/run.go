@@ -19,6 +19,7 @@ import (
 // limitFlags are the flags that override sandbox limits.
 type limitFlags struct {
 	memory, disk, tmp, output string
+	network                   string
 	cpus                      float64
 	pids, openFiles           int
 	timeout                   time.Duration
@@ -34,6 +35,7 @@ func (f *limitFlags) register(cmd *cobra.Command) {
 	durationVar(fl, &f.timeout, "timeout", "wall-clock limit (e.g. 2s, 1m; default 30s)")
 	fl.StringVar(&f.output, "output", "", "limit of each of stdout and stderr (default 1M)")
 	fl.IntVar(&f.openFiles, "open-files", 0, "open file limit (default 1024)")
+	fl.StringVar(&f.network, "network", "", `hosts the sandbox may reach through cove's HTTP proxy (e.g. "pypi.org,*.pythonhosted.org"; default none)`)
 }
 
 // limits parses the flags; unset flags stay zero (the configured default).
@@ -58,6 +60,11 @@ func (f *limitFlags) limits() (cove.Limits, error) {
 		return l, cove.Errorf(cove.CodeInvalid, "%s", probs[0])
 	}
 	l.CPUs, l.Pids, l.OpenFiles, l.Timeout = f.cpus, f.pids, f.openFiles, f.timeout
+	network, err := cove.NormalizeNetwork(f.network)
+	if err != nil {
+		return l, cove.Errorf(cove.CodeInvalid, "--%s", cove.ErrorMessage(err))
+	}
+	l.Network = network
 	return l, l.Validate()
 }
 

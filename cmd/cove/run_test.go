@@ -3,6 +3,10 @@ package main
 import (
 	"bufio"
 	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -238,4 +242,38 @@ func leftovers(c *cli, id string) []string {
 		left = append(left, "workspace "+id)
 	}
 	return left
+}
+
+// TestRunNetwork reaches a server on the host (at 127.0.0.2, the host's
+// loopback but not the sandbox's) through the egress proxy.
+func TestRunNetwork(t *testing.T) {
+	c := newCLI(t)
+	ln, err := net.Listen("tcp", "127.0.0.2:0")
+	if err != nil {
+		t.Skipf("cannot listen on 127.0.0.2: %v", err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "from the host") })}
+	go srv.Serve(ln)
+	defer srv.Close()
+	addr := ln.Addr().String()
+	fetch := fmt.Sprintf(`import urllib.request
+try:
+    print(urllib.request.urlopen("http://%s/").read().decode())
+except Exception as e:
+    print("failed:", e)`, addr)
+
+	c.env["COVE_NETWORK_PRIVATE"] = "127.0.0.2"
+	if r := c.do("", "run", "--network", addr, "-l", "python", "-c", fetch); r.code != 0 || r.stdout != "from the host\n" {
+		t.Fatalf("with --network: exit %d stdout %q stderr %q", r.code, r.stdout, r.stderr)
+	}
+	if r := c.do("", "run", "-l", "python", "-c", fetch); r.code != 0 || !strings.HasPrefix(r.stdout, "failed:") {
+		t.Fatalf("without --network: exit %d stdout %q stderr %q", r.code, r.stdout, r.stderr)
+	}
+	delete(c.env, "COVE_NETWORK_PRIVATE")
+	if r := c.do("", "run", "--network", addr, "-l", "python", "-c", fetch); !strings.Contains(r.stdout, "failed: HTTP Error 403: cove: 127.0.0.2 is a private or reserved address") {
+		t.Fatalf("a private address the operator did not allow: exit %d stdout %q stderr %q", r.code, r.stdout, r.stderr)
+	}
+	if r := c.do("", "run", "--network", "https://pypi.org", "-l", "python", "-c", "1"); r.code != 125 || !strings.Contains(r.stderr, `--network "https://pypi.org": give a host, not a URL`) {
+		t.Fatalf("a URL for --network: exit %d stderr %q", r.code, r.stderr)
+	}
 }

@@ -131,6 +131,8 @@ func serve(ctx context.Context, e *env) error {
 		Metrics:     service.NewMetrics(reg),
 		Analyzer:    e.analyzer(log),
 		Logger:      log,
+
+		NetworkPrivate: cfg.NetworkPrivate,
 	})
 	if err := svc.Start(ctx); err != nil {
 		return err

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/netip"
 	"net/url"
 	"os"
 	"strconv"
@@ -46,6 +47,11 @@ type Config struct {
 	// DrainTimeout is how long `cove serve` lets running executions finish
 	// after SIGTERM.
 	DrainTimeout time.Duration
+	// NetworkPrivate are the non-public addresses (loopback, private
+	// networks, link-local) that sandboxes whose network limit names them
+	// may reach through the egress proxy, such as a package mirror on the
+	// local network; any other such address is refused.
+	NetworkPrivate []netip.Prefix
 	// AI configures code analysis with Claude.
 	AI AIConfig
 }
@@ -109,7 +115,9 @@ type file struct {
 	TTL          json.RawMessage `json:"ttl"`
 	DrainTimeout json.RawMessage `json:"drain_timeout"`
 	AIModel      *string         `json:"ai_model"`
-	Limits       struct {
+	// NetworkPrivate is a list of addresses or prefixes ("10.0.0.0/8").
+	NetworkPrivate []string `json:"network_private"`
+	Limits         struct {
 		Memory    *string         `json:"memory"`
 		CPUs      *float64        `json:"cpus"`
 		Pids      *int            `json:"pids"`
@@ -118,6 +126,7 @@ type file struct {
 		Timeout   json.RawMessage `json:"timeout"`
 		Output    *string         `json:"output"`
 		OpenFiles *int            `json:"open_files"`
+		Network   *string         `json:"network"`
 	} `json:"limits"`
 }
 
@@ -195,6 +204,20 @@ func (c *Config) LoadFile(path string) error {
 	}
 	if f.Limits.OpenFiles != nil {
 		l.OpenFiles = *f.Limits.OpenFiles
+	}
+	if f.Limits.Network != nil {
+		if n, err := cove.NormalizeNetwork(*f.Limits.Network); err != nil {
+			probs = append(probs, "limits."+cove.ErrorMessage(err))
+		} else {
+			l.Network = n
+		}
+	}
+	if f.NetworkPrivate != nil {
+		if ps, err := parsePrefixes(f.NetworkPrivate); err != nil {
+			probs = append(probs, "network_private: "+err.Error())
+		} else {
+			c.NetworkPrivate = ps
+		}
 	}
 	if len(probs) > 0 {
 		return cove.Errorf(cove.CodeInvalid, "config file %s: %s", path, strings.Join(probs, "; "))
@@ -278,10 +301,42 @@ func (c *Config) ApplyEnv(getenv func(string) string) error {
 			*kv.dst = n
 		}
 	}
+	if v := getenv("COVE_NETWORK"); v != "" {
+		if n, err := cove.NormalizeNetwork(v); err != nil {
+			probs = append(probs, "COVE_NETWORK: "+cove.ErrorMessage(err))
+		} else {
+			c.Limits.Network = n
+		}
+	}
+	if v := getenv("COVE_NETWORK_PRIVATE"); v != "" {
+		if ps, err := parsePrefixes(strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' })); err != nil {
+			probs = append(probs, "COVE_NETWORK_PRIVATE: "+err.Error())
+		} else {
+			c.NetworkPrivate = ps
+		}
+	}
 	if len(probs) > 0 {
 		return cove.Errorf(cove.CodeInvalid, "%s", strings.Join(probs, "; "))
 	}
 	return nil
+}
+
+// parsePrefixes reads addresses ("10.1.2.3") and prefixes ("10.0.0.0/8").
+func parsePrefixes(list []string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, s := range list {
+		s = strings.TrimSpace(s)
+		if p, err := netip.ParsePrefix(s); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return nil, fmt.Errorf("%q is neither an address nor a prefix: use e.g. 10.0.0.0/8 or 192.168.1.20", s)
+		}
+		out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+	}
+	return out, nil
 }
 
 // Validate reports every problem at once.

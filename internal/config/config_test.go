@@ -118,3 +118,29 @@ func TestFileProblemsInTheFilesTerms(t *testing.T) {
 		t.Fatalf("got %q", err)
 	}
 }
+
+func TestNetwork(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "c.json")
+	os.WriteFile(file, []byte(`{"limits": {"network": "PyPI.org, *.pythonhosted.org"}, "network_private": ["10.0.0.0/8", "192.168.1.20"]}`), 0o644)
+	c, err := Load(env(map[string]string{"COVE_CONFIG": file}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Limits.Network != "pypi.org,*.pythonhosted.org" || len(c.NetworkPrivate) != 2 || c.NetworkPrivate[1].String() != "192.168.1.20/32" {
+		t.Fatalf("got network %q, private %v", c.Limits.Network, c.NetworkPrivate)
+	}
+	c, err = Load(env(map[string]string{"COVE_CONFIG": file, "COVE_NETWORK": "none", "COVE_NETWORK_PRIVATE": "127.0.0.2, fd00::/8"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Limits.Network != "none" || len(c.NetworkPrivate) != 2 || c.NetworkPrivate[1].String() != "fd00::/8" {
+		t.Fatalf("the environment did not override the file: %q %v", c.Limits.Network, c.NetworkPrivate)
+	}
+	os.WriteFile(file, []byte(`{"limits": {"network": "https://pypi.org"}, "network_private": ["lan"]}`), 0o644)
+	_, err = Load(env(map[string]string{"COVE_CONFIG": file}))
+	for _, want := range []string{`limits.network "https://pypi.org": give a host, not a URL`, `network_private: "lan" is neither an address nor a prefix`} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v lacks %q", err, want)
+		}
+	}
+}

@@ -7,6 +7,7 @@ package runtime
 
 import (
 	"context"
+	"net"
 
 	"github.com/cove-sandbox/cove"
 	"github.com/cove-sandbox/cove/internal/agent"
@@ -67,4 +68,15 @@ type Sweeper interface {
 	// when keep, the judgement of whoever keeps the records, returns false
 	// for them, and stay when keep is nil.
 	Sweep(ctx context.Context, keep func(id string) bool) error
+}
+
+// Listener is implemented by instances that can listen on the sandbox's
+// own network, accepting its connections outside the sandbox: cove's
+// egress proxy serves a sandbox that way, since the sandbox has no route
+// out.
+type Listener interface {
+	// Listen listens on a TCP address inside the sandbox. Errors:
+	// conflict (the sandbox was created without a network limit),
+	// unavailable.
+	Listen(addr string) (net.Listener, error)
 }

@@ -78,7 +78,7 @@ func (s *Service) CreateContext(ctx context.Context, id string, spec cove.Contex
 	defer done()
 	c := &liveContext{id: "ctx-" + newID(), language: l.Name, driver: driver, cwd: path.Clean(cwd), env: spec.Env, created: time.Now().UTC()}
 	err = sb.inst.Agent().StartContext(ctx, &agent.ContextSpec{
-		ID: c.id, Language: driver, Dir: c.cwd, Env: buildEnv(defaultEnv, sb.env, spec.Env),
+		ID: c.id, Language: driver, Dir: c.cwd, Env: buildEnv(sb.baseEnv(), sb.env, spec.Env),
 	})
 	if err != nil {
 		return nil, err

@@ -84,7 +84,7 @@ func (s *Service) Exec(ctx context.Context, id string, req cove.ExecRequest) (co
 	if err != nil {
 		return nil, err
 	}
-	spec := &agent.ExecSpec{Argv: argv, Dir: req.Cwd, Env: buildEnv(defaultEnv, sb.env, req.Env)}
+	spec := &agent.ExecSpec{Argv: argv, Dir: req.Cwd, Env: buildEnv(sb.baseEnv(), sb.env, req.Env)}
 	return s.start(ctx, sb, sb.limits, spec, stdinOf(req.StdinReader, req.Stdin), req.Timeout, req.OutputBytes, done)
 }
 
@@ -151,7 +151,7 @@ func (s *Service) prepareCode(ctx context.Context, sb *sandbox, req cove.CodeReq
 	for _, name := range sortedKeys(prog.Files) {
 		files = append(files, agent.File{Path: name, Data: prog.Files[name]})
 	}
-	spec := &agent.ExecSpec{Argv: prog.Argv, Env: buildEnv(defaultEnv, prog.Env, sb.env, req.Env), Files: files}
+	spec := &agent.ExecSpec{Argv: prog.Argv, Env: buildEnv(sb.baseEnv(), prog.Env, sb.env, req.Env), Files: files}
 	st, err := s.start(ctx, sb, sb.limits, spec, stdinOf(req.StdinReader, req.Stdin), req.Timeout, 0, done)
 	if err == nil && !fresh {
 		if changed := sb.wroteProgram(prog.Files); changed != nil {

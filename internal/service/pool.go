@@ -113,7 +113,7 @@ func (p *pool) fill() {
 			if !p.awaitIdle() {
 				return
 			}
-			inst, err := p.s.backend.Create(p.s.ctx, runtime.Spec{ID: newID(), Limits: p.s.defaults})
+			inst, err := p.s.createInstance(p.s.ctx, runtime.Spec{ID: newID(), Limits: p.s.defaults})
 			if err != nil {
 				if p.s.ctx.Err() != nil {
 					return

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"log/slog"
 	"maps"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -52,7 +53,11 @@ type Options struct {
 	// Analyzer answers Analyze (optional: without it Analyze answers
 	// unavailable).
 	Analyzer Analyzer
-	Logger   *slog.Logger
+	// NetworkPrivate are the non-public addresses (the host's loopback,
+	// private networks) that sandboxes whose network limit names them may
+	// reach through the egress proxy; any other such address is refused.
+	NetworkPrivate []netip.Prefix
+	Logger         *slog.Logger
 }
 
 // Service is the in-process cove.Service.
@@ -140,6 +145,9 @@ func New(backend runtime.Backend, opts Options) *Service {
 		d = cove.DefaultLimits()
 	}
 	d = d.WithDefaults(cove.DefaultLimits())
+	if n, err := cove.NormalizeNetwork(d.Network); err == nil {
+		d.Network = n
+	}
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -372,7 +380,7 @@ func (s *Service) createSandbox(ctx context.Context, spec cove.SandboxSpec, ephe
 	if inst == nil {
 		var err error
 		start := time.Now()
-		inst, err = s.backend.Create(ctx, runtime.Spec{ID: rec.ID, Limits: limits, Ephemeral: ephemeral})
+		inst, err = s.createInstance(ctx, runtime.Spec{ID: rec.ID, Limits: limits, Ephemeral: ephemeral})
 		if err != nil {
 			s.records.DeleteSandbox(context.WithoutCancel(ctx), rec.ID)
 			return nil, err
@@ -395,6 +403,11 @@ func (s *Service) validateSpec(spec *cove.SandboxSpec) error {
 	if err := spec.Limits.Validate(); err != nil {
 		return err
 	}
+	network, err := cove.NormalizeNetwork(spec.Limits.Network)
+	if err != nil {
+		return err
+	}
+	spec.Limits.Network = network
 	if m, host := spec.Limits.MemoryBytes, hostMemory(); host > 0 && m > host {
 		return cove.Errorf(cove.CodeInvalid, "a memory limit of %s is more than this machine has (%s): ask for less", cove.FormatBytes(m), cove.FormatBytes(host))
 	}
@@ -604,7 +617,7 @@ func (s *Service) StartSandbox(ctx context.Context, id string) (*cove.Sandbox, e
 	}
 	started := s.passing(id, cove.StateStarting)
 	defer started()
-	inst, err := s.backend.Create(ctx, runtime.Spec{ID: id, Limits: r.Limits, Resume: true})
+	inst, err := s.createInstance(ctx, runtime.Spec{ID: id, Limits: r.Limits, Resume: true})
 	if err != nil {
 		return nil, err
 	}

@@ -36,7 +36,7 @@ func (s *Service) StartProcess(ctx context.Context, id string, req cove.ProcessR
 	if dir == "" {
 		dir = "/workspace"
 	}
-	spec := &agent.ExecSpec{Argv: argv, Dir: dir, Env: buildEnv(defaultEnv, sb.env, req.Env), TimeoutMS: req.Timeout.Milliseconds()}
+	spec := &agent.ExecSpec{Argv: argv, Dir: dir, Env: buildEnv(sb.baseEnv(), sb.env, req.Env), TimeoutMS: req.Timeout.Milliseconds()}
 	p, err := sb.inst.Agent().Spawn(ctx, spec, req.Name)
 	if err != nil {
 		return nil, err
@@ -180,7 +180,7 @@ func (s *Service) OpenPTY(ctx context.Context, id string, req cove.PTYRequest) (
 	if dir == "" {
 		dir = "/workspace"
 	}
-	p, err := sb.inst.Agent().OpenPTY(ctx, &agent.PTYSpec{Argv: req.Cmd, Env: buildEnv(defaultEnv, sb.env, env), Dir: dir, Cols: req.Cols, Rows: req.Rows})
+	p, err := sb.inst.Agent().OpenPTY(ctx, &agent.PTYSpec{Argv: req.Cmd, Env: buildEnv(sb.baseEnv(), sb.env, env), Dir: dir, Cols: req.Cols, Rows: req.Rows})
 	if err != nil {
 		done()
 		return nil, err

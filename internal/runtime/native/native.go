@@ -12,8 +12,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
+	goruntime "runtime"
 	"sync"
 	"time"
 
@@ -97,6 +99,7 @@ type Backend struct {
 
 var _ runtime.Backend = (*Backend)(nil)
 var _ runtime.Sweeper = (*Backend)(nil)
+var _ runtime.Listener = (*sandbox)(nil)
 
 // New prepares the host for native sandboxes: cgroups, the workspace volume
 // and the run directory. It fails with an unavailable error that names the
@@ -273,6 +276,13 @@ func (b *Backend) Create(ctx context.Context, spec runtime.Spec) (_ runtime.Inst
 		return nil, layer("workspace", err)
 	}
 	defer wsMount.Close()
+	if rules, _ := cove.ParseNetwork(l.Network); len(rules) > 0 {
+		// Kept for Listen: the sandbox's network is reached through the
+		// namespace, not the pid, which another process may have later.
+		if sb.netns, err = os.Open(fmt.Sprintf("/proc/%d/ns/net", sb.proc.Pid)); err != nil {
+			return nil, layer("network", err)
+		}
+	}
 	if sb.cg, err = b.cg.Create(spec.ID, l, base, base); err != nil {
 		return nil, layer("cgroups", err)
 	}
@@ -482,6 +492,7 @@ type sandbox struct {
 	proc       *agent.AgentProcess
 	client     *agent.Client
 	exited     chan struct{}
+	netns      *os.File // the network namespace, when the limits allow egress
 
 	mu        sync.Mutex
 	stderr    *bytes.Buffer
@@ -506,6 +517,54 @@ func (s *sandbox) Stop(ctx context.Context) error { return s.teardown(false) }
 // Destroy implements runtime.Instance.
 func (s *sandbox) Destroy(ctx context.Context) error { return s.teardown(true) }
 
+// Listen implements runtime.Listener: it listens on addr inside the
+// sandbox's network namespace, from a thread that enters it for the
+// socket's creation only.
+func (s *sandbox) Listen(addr string) (net.Listener, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.netns == nil || s.destroyed {
+		return nil, cove.Errorf(cove.CodeConflict, "sandbox %s was created without a network limit", s.id)
+	}
+	type result struct {
+		ln  net.Listener
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		goruntime.LockOSThread()
+		host, err := os.Open("/proc/thread-self/ns/net")
+		if err != nil {
+			goruntime.UnlockOSThread()
+			ch <- result{err: err}
+			return
+		}
+		defer host.Close()
+		if err := unix.Setns(int(s.netns.Fd()), unix.CLONE_NEWNET); err != nil {
+			goruntime.UnlockOSThread()
+			ch <- result{err: fmt.Errorf("entering the sandbox's network: %w", err)}
+			return
+		}
+		ln, err := net.Listen("tcp", addr)
+		if serr := unix.Setns(int(host.Fd()), unix.CLONE_NEWNET); serr != nil {
+			// The thread stays locked, so it ends with this goroutine
+			// rather than run other goroutines in the sandbox's network.
+			if ln != nil {
+				ln.Close()
+			}
+			ch <- result{err: fmt.Errorf("leaving the sandbox's network: %w", serr)}
+			return
+		}
+		goruntime.UnlockOSThread()
+		ch <- result{ln, err}
+	}()
+	r := <-ch
+	if r.err != nil {
+		return nil, cove.Errorf(cove.CodeUnavailable, "listening on %s in sandbox %s: %w", addr, s.id, r.err)
+	}
+	return r.ln, nil
+}
+
 // DeleteWorkspace implements runtime.Backend.
 func (b *Backend) DeleteWorkspace(ctx context.Context, id string) error {
 	if err := b.vol.Delete(id); err != nil {
@@ -527,6 +586,9 @@ func (s *sandbox) teardown(removeWorkspace bool) error {
 	t0 := time.Now()
 	if s.client != nil {
 		s.client.Close()
+	}
+	if s.netns != nil {
+		s.netns.Close()
 	}
 	if s.proc != nil {
 		// Killing PID 1 makes the kernel kill every process of the

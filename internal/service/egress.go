@@ -1,0 +1,56 @@
+package service
+
+import (
+	"context"
+	"maps"
+
+	"github.com/cove-sandbox/cove"
+	"github.com/cove-sandbox/cove/internal/egress"
+	"github.com/cove-sandbox/cove/internal/runtime"
+)
+
+// createInstance creates a sandbox on the backend and, when its network
+// limit names hosts, serves its egress proxy until the sandbox dies.
+func (s *Service) createInstance(ctx context.Context, spec runtime.Spec) (runtime.Instance, error) {
+	policy, err := egress.NewPolicy(spec.Limits.Network, s.opts.NetworkPrivate)
+	if err != nil {
+		return nil, err
+	}
+	inst, err := s.backend.Create(ctx, spec)
+	if err != nil || !policy.Enabled() {
+		return inst, err
+	}
+	l, ok := inst.(runtime.Listener)
+	if !ok {
+		inst.Destroy(context.WithoutCancel(ctx))
+		return nil, cove.Errorf(cove.CodeInvalid, "the %s backend cannot give sandboxes a network: leave the network limit out", s.backend.Name())
+	}
+	ln, err := l.Listen(egress.Addr)
+	if err != nil {
+		inst.Destroy(context.WithoutCancel(ctx))
+		return nil, err
+	}
+	proxy := egress.Serve(ln, policy, spec.Limits.Network, s.log.With("sandbox", spec.ID))
+	go func() {
+		<-inst.Done()
+		proxy.Close()
+	}()
+	return inst, nil
+}
+
+// networkEnv is defaultEnv with the egress proxy's variables added.
+var networkEnv = func() map[string]string {
+	env := maps.Clone(defaultEnv)
+	maps.Copy(env, egress.Env())
+	return env
+}()
+
+// baseEnv is the environment every program of the sandbox starts from,
+// before its own and the request's variables: with the egress proxy's
+// variables when its network limit names hosts.
+func (sb *sandbox) baseEnv() map[string]string {
+	if rules, _ := cove.ParseNetwork(sb.limits.Network); len(rules) > 0 {
+		return networkEnv
+	}
+	return defaultEnv
+}

@@ -1,0 +1,130 @@
+package cove
+
+import (
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+)
+
+// NetworkNone is the network limit of a sandbox that reaches nothing but
+// its own loopback.
+const NetworkNone = "none"
+
+// NetworkRule is one entry of a network limit: a host name, a wildcard
+// for every subdomain of one ("*.example.com"), an IP address, or "*" for
+// any host, each with a port, or with none for ports 80 and 443.
+type NetworkRule struct {
+	// Host is the lower-case name or address; "*" matches any host, and
+	// a leading "*." any subdomain of the rest.
+	Host string
+	// Port is the one port allowed, or 0 for 80 and 443.
+	Port int
+}
+
+// String returns r as ParseNetwork reads it.
+func (r NetworkRule) String() string {
+	if r.Port == 0 {
+		return r.Host
+	}
+	return net.JoinHostPort(r.Host, strconv.Itoa(r.Port))
+}
+
+// Allows reports whether r lets a sandbox reach host (lower-case, without
+// brackets) on port.
+func (r NetworkRule) Allows(host string, port int) bool {
+	if r.Port == 0 && port != 80 && port != 443 || r.Port != 0 && port != r.Port {
+		return false
+	}
+	switch {
+	case r.Host == "*":
+		return true
+	case strings.HasPrefix(r.Host, "*."):
+		return strings.HasSuffix(host, r.Host[1:])
+	}
+	return host == r.Host
+}
+
+// ParseNetwork reads a network limit: "none", or hosts separated by commas
+// or spaces (see NetworkRule). Empty is no rule, as "none" is.
+func ParseNetwork(s string) ([]NetworkRule, error) {
+	s = strings.TrimSpace(s)
+	if s == "" || strings.EqualFold(s, NetworkNone) {
+		return nil, nil
+	}
+	var rules []NetworkRule
+	for _, f := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' || r == '\n' }) {
+		r, err := parseNetworkRule(strings.ToLower(f))
+		if err != nil {
+			return nil, err
+		}
+		rules = append(rules, r)
+	}
+	return rules, nil
+}
+
+// NormalizeNetwork returns the network limit s as cove keeps it: "" for
+// no rule given, "none", or the rules in lower case joined by commas.
+func NormalizeNetwork(s string) (string, error) {
+	if strings.TrimSpace(s) == "" {
+		return "", nil
+	}
+	rules, err := ParseNetwork(s)
+	if err != nil {
+		return "", err
+	}
+	if rules == nil {
+		return NetworkNone, nil
+	}
+	parts := make([]string, len(rules))
+	for i, r := range rules {
+		parts[i] = r.String()
+	}
+	return strings.Join(parts, ","), nil
+}
+
+func parseNetworkRule(f string) (NetworkRule, error) {
+	bad := func(why string) (NetworkRule, error) {
+		return NetworkRule{}, Errorf(CodeInvalid, "network %q: %s; give host names such as pypi.org, *.pythonhosted.org or example.com:8080, separated by commas, or \"none\"", truncateForMessage(f), why)
+	}
+	if f == NetworkNone {
+		return bad(`"none" cannot be combined with hosts`)
+	}
+	if strings.Contains(f, "://") || strings.ContainsAny(f, "/?#@") {
+		return bad("give a host, not a URL")
+	}
+	host, port := f, 0
+	if h, p, err := net.SplitHostPort(f); err == nil {
+		n, err := strconv.Atoi(p)
+		if err != nil || n < 1 || n > 65535 {
+			return bad("the port must be a number from 1 to 65535")
+		}
+		host, port = h, n
+	} else if strings.HasPrefix(f, "[") && strings.HasSuffix(f, "]") {
+		host = f[1 : len(f)-1]
+	}
+	if host == "*" {
+		return NetworkRule{Host: host, Port: port}, nil
+	}
+	if a, err := netip.ParseAddr(host); err == nil {
+		return NetworkRule{Host: a.Unmap().String(), Port: port}, nil
+	}
+	name := strings.TrimPrefix(host, "*.")
+	if name == "" || len(name) > 253 || strings.Contains(name, "*") {
+		return bad("a wildcard may only start a name, as in *.example.com")
+	}
+	for _, label := range strings.Split(strings.TrimSuffix(name, "."), ".") {
+		if label == "" || len(label) > 63 || strings.Trim(label, "abcdefghijklmnopqrstuvwxyz0123456789-_") != "" || label[0] == '-' || label[len(label)-1] == '-' {
+			return bad("not a valid host name")
+		}
+	}
+	return NetworkRule{Host: strings.TrimSuffix(host, "."), Port: port}, nil
+}
+
+// truncateForMessage shortens s for an error message.
+func truncateForMessage(s string) string {
+	if len(s) > 80 {
+		return s[:77] + "..."
+	}
+	return s
+}

@@ -1,0 +1,73 @@
+package cove
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestNormalizeNetwork(t *testing.T) {
+	for _, c := range []struct{ in, want, err string }{
+		{"", "", ""},
+		{" none ", "none", ""},
+		{"NONE", "none", ""},
+		{"PyPI.org, *.pythonhosted.org", "pypi.org,*.pythonhosted.org", ""},
+		{"example.com:8080 10.0.0.1 [::1]:8443 *", "example.com:8080,10.0.0.1,[::1]:8443,*", ""},
+		{"example.com.", "example.com", ""},
+		{"https://pypi.org/simple", "", "give a host, not a URL"},
+		{"pypi.org:0", "", "the port must be a number from 1 to 65535"},
+		{"pypi.org:http", "", "the port must be a number"},
+		{"a.*.org", "", "a wildcard may only start a name"},
+		{"bad_host!", "", "not a valid host name"},
+		{"-x.org", "", "not a valid host name"},
+		{"none,pypi.org", "", `"none" cannot be combined with hosts`},
+	} {
+		got, err := NormalizeNetwork(c.in)
+		if c.err != "" {
+			if ErrorCode(err) != CodeInvalid || !strings.Contains(ErrorMessage(err), c.err) {
+				t.Errorf("NormalizeNetwork(%q): got %q, %v; want invalid %q", c.in, got, err, c.err)
+			}
+			continue
+		}
+		if err != nil || got != c.want {
+			t.Errorf("NormalizeNetwork(%q) = %q, %v; want %q", c.in, got, err, c.want)
+		}
+	}
+}
+
+func TestNetworkRuleAllows(t *testing.T) {
+	rules, _ := ParseNetwork("*.example.com,api.test:8443,*:22")
+	for _, c := range []struct {
+		host string
+		port int
+		want bool
+	}{
+		{"a.example.com", 443, true},
+		{"a.b.example.com", 80, true},
+		{"example.com", 443, false},
+		{"notexample.com", 443, false},
+		{"api.test", 8443, true},
+		{"api.test", 443, false},
+		{"anything.org", 22, true},
+	} {
+		got := false
+		for _, r := range rules {
+			got = got || r.Allows(c.host, c.port)
+		}
+		if got != c.want {
+			t.Errorf("%s:%d allowed %v, want %v", c.host, c.port, got, c.want)
+		}
+	}
+}
+
+func TestLimitsValidateNetwork(t *testing.T) {
+	err := Limits{Network: "http://x"}.Validate()
+	if ErrorCode(err) != CodeInvalid || !strings.Contains(ErrorMessage(err), `network "http://x"`) {
+		t.Fatalf("got %v", err)
+	}
+	if got := (Limits{}).WithDefaults(Limits{Network: "pypi.org"}).Network; got != "pypi.org" {
+		t.Fatalf("default network not taken: %q", got)
+	}
+	if got := (Limits{Network: "none"}).WithDefaults(Limits{Network: "pypi.org"}).Network; got != "none" {
+		t.Fatalf("none did not override the default: %q", got)
+	}
+}
