@@ -86,3 +86,25 @@ func TestDecodeErrorsLeaveOutEmbeddedStructs(t *testing.T) {
 		}
 	}
 }
+
+// TestStdinErrorsNameTheField checks that standard input the API cannot
+// decode says whether stdin or stdin_encoding is at fault.
+func TestStdinErrorsNameTheField(t *testing.T) {
+	cases := []struct{ target, body, want string }{
+		{"/v1/sandboxes/x/exec", `{"cmd":["cat"],"stdin":"%%%","stdin_encoding":"base64"}`, `invalid request: stdin: invalid base64 data: illegal base64 data at input byte 0`},
+		{"/v1/sandboxes/x/exec", `{"cmd":["cat"],"stdin":"x","stdin_encoding":"hex"}`, `invalid request: stdin_encoding: unknown encoding "hex": use base64, or leave it out for UTF-8 text`},
+		{"/v1/sandboxes/x/exec", `{"cmd":["cat"],"stdin_encoding":"hex"}`, `invalid request: stdin_encoding: unknown encoding "hex": use base64, or leave it out for UTF-8 text`},
+		{"/v1/sandboxes/x/code", `{"code":"1","stdin":"%%%","stdin_encoding":"base64"}`, `invalid request: stdin: invalid base64 data: illegal base64 data at input byte 0`},
+		{"/v1/run", `{"language":"python","code":"1","stdin":"x","stdin_encoding":"hex"}`, `invalid request: stdin_encoding: unknown encoding "hex": use base64, or leave it out for UTF-8 text`},
+	}
+	for _, c := range cases {
+		f := &fakeService{}
+		w := serve(t, f, Options{}, "POST", c.target, "user", c.body)
+		if code, msg := errorOf(t, w); w.Code != 400 || code != "invalid" || msg != c.want {
+			t.Errorf("%s %s: %d %s %q, want %q", c.target, c.body, w.Code, code, msg, c.want)
+		}
+		if f.last != nil {
+			t.Errorf("%s %s: the service got %#v", c.target, c.body, f.last)
+		}
+	}
+}

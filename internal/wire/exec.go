@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/cove-sandbox/cove"
@@ -58,18 +59,17 @@ func stdinFrom(b []byte) (*string, string) {
 	return &s, enc
 }
 
+// stdinOf decodes a request's stdin; its errors name the field at fault.
 func stdinOf(s *string, enc string) ([]byte, error) {
+	if _, err := DecodeData("", enc); err != nil {
+		return nil, fmt.Errorf("stdin_encoding: %w", err)
+	}
 	if s == nil {
-		if enc != "" {
-			if _, err := DecodeData("", enc); err != nil {
-				return nil, err
-			}
-		}
 		return nil, nil
 	}
 	b, err := DecodeData(*s, enc)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("stdin: %w", err)
 	}
 	if b == nil {
 		b = []byte{}
