@@ -20,6 +20,7 @@ type runCodeInput struct {
 	Env            map[string]string `json:"env,omitempty" jsonschema:"environment variables added for the program"`
 	TimeoutSeconds float64           `json:"timeout_seconds,omitempty" jsonschema:"wall-clock limit in seconds (default 30, or the sandbox's)"`
 	MemoryMB       int64             `json:"memory_mb,omitempty" jsonschema:"memory limit of the fresh sandbox in MiB (default 512); not with sandbox_id, whose limits are set at creation"`
+	Network        string            `json:"network,omitempty" jsonschema:"hosts the fresh sandbox may reach over HTTP(S) through cove's proxy, separated by commas, such as pypi.org,files.pythonhosted.org for pip install (default none); not with sandbox_id, whose limits are set at creation"`
 	Keep           bool              `json:"keep,omitempty" jsonschema:"without sandbox_id: keep the fresh sandbox after the run and after this MCP session, and return its sandbox_id"`
 }
 
@@ -37,7 +38,7 @@ func (s *Server) runCode(ctx context.Context, st *session, in runCodeInput) (*mc
 		files[p] = []byte(c)
 	}
 	if in.SandboxID == "" && !in.Keep {
-		stream, err := s.svc.Run(ctx, cove.RunRequest{CodeRequest: code, Limits: cove.Limits{MemoryBytes: in.MemoryMB << 20}, Files: files})
+		stream, err := s.svc.Run(ctx, cove.RunRequest{CodeRequest: code, Limits: cove.Limits{MemoryBytes: in.MemoryMB << 20, Network: in.Network}, Files: files})
 		if err != nil {
 			return nil, execOutput{}, err
 		}
@@ -52,7 +53,7 @@ func (s *Server) runCode(ctx context.Context, st *session, in runCodeInput) (*mc
 	id := in.SandboxID
 	newSandbox := id == ""
 	if newSandbox {
-		sb, err := s.svc.CreateSandbox(ctx, cove.SandboxSpec{Language: in.Language, Limits: cove.Limits{MemoryBytes: in.MemoryMB << 20}})
+		sb, err := s.svc.CreateSandbox(ctx, cove.SandboxSpec{Language: in.Language, Limits: cove.Limits{MemoryBytes: in.MemoryMB << 20, Network: in.Network}})
 		if err != nil {
 			return nil, execOutput{}, err
 		}
@@ -65,6 +66,9 @@ func (s *Server) runCode(ctx context.Context, st *session, in runCodeInput) (*mc
 	} else {
 		if in.MemoryMB != 0 {
 			return nil, execOutput{}, s.invalid(tool, "memory_mb applies to a fresh sandbox; sandbox %s keeps the limits it was created with (create_sandbox with memory_mb makes one with more)", id)
+		}
+		if in.Network != "" {
+			return nil, execOutput{}, s.invalid(tool, "network applies to a fresh sandbox; sandbox %s keeps the limits it was created with (create_sandbox with network makes one that reaches those hosts)", id)
 		}
 		if in.Keep {
 			return nil, execOutput{}, s.invalid(tool, "keep applies to a fresh sandbox; to keep sandbox %s after this session, create sandboxes with keep: true", id)

@@ -19,6 +19,7 @@ type createSandboxInput struct {
 	CPUs               float64           `json:"cpus,omitempty" jsonschema:"CPU limit in cores, such as 0.5 or 2 (default 1)"`
 	DiskMB             int64             `json:"disk_mb,omitempty" jsonschema:"workspace disk limit in MiB (default 1024)"`
 	TimeoutSeconds     float64           `json:"timeout_seconds,omitempty" jsonschema:"time limit of each execution in seconds (default 30)"`
+	Network            string            `json:"network,omitempty" jsonschema:"hosts the sandbox may reach over HTTP(S), through cove's proxy, separated by commas: such as pypi.org,files.pythonhosted.org for pip install, *.example.com, or example.com:8080 (default: none, the sandbox reaches nothing)"`
 	Env                map[string]string `json:"env,omitempty" jsonschema:"environment variables for everything that runs in the sandbox"`
 	Labels             map[string]string `json:"labels,omitempty" jsonschema:"labels to find the sandbox by in list_sandboxes"`
 	IdleTimeoutSeconds float64           `json:"idle_timeout_seconds,omitempty" jsonschema:"on a server: stop the sandbox after this many seconds without activity (default: the server's)"`
@@ -35,6 +36,7 @@ type sandboxOutput struct {
 	CPUs           float64           `json:"cpus" jsonschema:"CPU limit in cores"`
 	DiskBytes      int64             `json:"disk_bytes" jsonschema:"workspace disk limit in bytes"`
 	TimeoutSeconds float64           `json:"timeout_seconds" jsonschema:"time limit of one execution in seconds"`
+	Network        string            `json:"network,omitempty" jsonschema:"the hosts the sandbox may reach through cove's HTTP proxy (none when empty)"`
 	Labels         map[string]string `json:"labels,omitempty" jsonschema:"the sandbox's labels"`
 	CreatedAt      time.Time         `json:"created_at" jsonschema:"when it was created"`
 	ExpiresAt      *time.Time        `json:"expires_at,omitempty" jsonschema:"when its time to live ends and it is deleted"`
@@ -46,6 +48,9 @@ func toSandboxOutput(sb *cove.Sandbox, fate string) sandboxOutput {
 		SandboxID: sb.ID, State: string(sb.State), Language: sb.Language,
 		MemoryBytes: sb.Limits.MemoryBytes, CPUs: sb.Limits.CPUs, DiskBytes: sb.Limits.DiskBytes,
 		TimeoutSeconds: sb.Limits.Timeout.Seconds(), Labels: sb.Labels, CreatedAt: sb.CreatedAt, Session: fate,
+	}
+	if sb.Limits.Network != cove.NetworkNone {
+		o.Network = sb.Limits.Network
 	}
 	if !sb.ExpiresAt.IsZero() {
 		o.ExpiresAt = &sb.ExpiresAt
@@ -61,6 +66,9 @@ func (o sandboxOutput) describe() string {
 		fmt.Fprintf(&b, ", %s", o.Language)
 	}
 	fmt.Fprintf(&b, ", %s memory, %g CPU, %s disk, %gs per execution", cove.FormatBytes(o.MemoryBytes), o.CPUs, cove.FormatBytes(o.DiskBytes), o.TimeoutSeconds)
+	if o.Network != "" {
+		fmt.Fprintf(&b, ", network to %s", o.Network)
+	}
 	if len(o.Labels) > 0 {
 		var ls []string
 		for _, k := range slices.Sorted(maps.Keys(o.Labels)) {
@@ -82,6 +90,7 @@ func (s *Server) createSandbox(ctx context.Context, st *session, in createSandbo
 		Language: in.Language,
 		Limits: cove.Limits{
 			MemoryBytes: in.MemoryMB << 20, CPUs: in.CPUs, DiskBytes: in.DiskMB << 20, Timeout: seconds(in.TimeoutSeconds),
+			Network: in.Network,
 		},
 		Env: in.Env, Labels: in.Labels,
 		IdleTimeout: seconds(in.IdleTimeoutSeconds), TTL: seconds(in.TTLSeconds),

@@ -1,0 +1,48 @@
+package mcpserver
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+	"testing"
+
+	"github.com/cove-sandbox/cove"
+	"github.com/cove-sandbox/cove/internal/runtime/native/nativetest"
+	"github.com/cove-sandbox/cove/internal/service"
+)
+
+// TestNetworkArgument gives sandboxes made over MCP a network limit: the
+// program reaches a server on the host (127.0.0.2, the host's loopback but
+// not the sandbox's) through cove's proxy.
+func TestNetworkArgument(t *testing.T) {
+	be, _ := nativetest.New(t)
+	svc := service.New(be, service.Options{Defaults: cove.DefaultLimits(), NetworkPrivate: []netip.Prefix{netip.MustParsePrefix("127.0.0.2/32")}})
+	t.Cleanup(func() { svc.Close(context.Background()) })
+	ln, err := net.Listen("tcp", "127.0.0.2:0")
+	if err != nil {
+		t.Skipf("cannot listen on 127.0.0.2: %v", err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "from the host") })}
+	go srv.Serve(ln)
+	defer srv.Close()
+	addr := ln.Addr().String()
+	fetch := `import urllib.request; print(urllib.request.urlopen("http://` + addr + `/").read().decode())`
+
+	c := connect(t, New(svc, Options{}))
+	var sb sandboxOutput
+	res := c.ok("create_sandbox", map[string]any{"language": "python", "network": addr}, &sb)
+	if sb.Network != addr || !strings.Contains(text(res), "network to "+addr) {
+		t.Fatalf("create_sandbox: %+v\n%s", sb, text(res))
+	}
+	if got := text(c.ok("run_code", map[string]any{"sandbox_id": sb.SandboxID, "code": fetch}, nil)); !strings.Contains(got, "from the host") {
+		t.Fatalf("run_code in the sandbox: %s", got)
+	}
+	if got := text(c.ok("run_code", map[string]any{"language": "python", "network": addr, "code": fetch}, nil)); !strings.Contains(got, "from the host") {
+		t.Fatalf("run_code in a fresh sandbox: %s", got)
+	}
+	c.fails("run_code", map[string]any{"sandbox_id": sb.SandboxID, "network": addr, "code": "1"}, "network applies to a fresh sandbox")
+	c.fails("create_sandbox", map[string]any{"network": "https://pypi.org/simple"}, "give a host, not a URL")
+}
