@@ -133,6 +133,20 @@ func TestServeLifecycle(t *testing.T) {
 	// Let the execution start before the server is told to stop.
 	time.Sleep(300 * time.Millisecond)
 	srv.cmd.Process.Signal(syscall.SIGTERM)
+	// While it drains, its health check says it takes no new work, so
+	// that a load balancer sends that elsewhere.
+	anon, err := client.New(srv.url, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	herr := anon.Health(ctx)
+	for deadline := time.Now().Add(500 * time.Millisecond); herr == nil && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+		herr = anon.Health(ctx)
+	}
+	if cove.ErrorCode(herr) != cove.CodeUnavailable || !strings.Contains(cove.ErrorMessage(herr), "shutting down") {
+		t.Errorf("health while draining: %v, want unavailable: shutting down", herr)
+	}
 	res, err := cove.Collect(slow)
 	if err != nil {
 		t.Fatalf("draining: %v", err)

@@ -1,15 +1,30 @@
 package httpapi
 
 import (
+	"context"
 	"net/http"
 
 	"github.com/cove-sandbox/cove"
 	"github.com/cove-sandbox/cove/internal/wire"
 )
 
-// health answers GET /healthz: the process serves requests. It needs no
-// key and says nothing else.
+// healthChecker is a service that can say it takes no new work, such as
+// *service.Service while it shuts down.
+type healthChecker interface {
+	// Health returns nil while the service takes new work.
+	// Errors: unavailable.
+	Health(ctx context.Context) error
+}
+
+// health answers GET /healthz: the process serves requests and, when the
+// service can tell, takes new work (503 while it drains for a shutdown).
+// It needs no key and says nothing else.
 func (s *server) health(w http.ResponseWriter, r *http.Request) error {
+	if h, ok := s.svc.(healthChecker); ok {
+		if err := h.Health(r.Context()); err != nil {
+			return err
+		}
+	}
 	writeJSON(w, http.StatusOK, &wire.Health{Status: "ok"})
 	return nil
 }

@@ -837,6 +837,20 @@ func (s *Service) Close(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
+// Health reports whether the service takes new work: unavailable from the
+// moment Shutdown begins, so that a load balancer's health check (GET
+// /healthz) sends new requests to another server while the executions in
+// progress drain.
+func (s *Service) Health(ctx context.Context) error {
+	s.mu.Lock()
+	closing := s.closing
+	s.mu.Unlock()
+	if closing {
+		return cove.Errorf(cove.CodeUnavailable, "cove is shutting down: it lets the executions in progress finish and takes no new work; send it to another server")
+	}
+	return nil
+}
+
 // Version implements cove.Service.
 func (s *Service) Version(ctx context.Context) (*cove.VersionInfo, error) {
 	v := &cove.VersionInfo{Version: cove.Version, Backend: s.backend.Name(), Analysis: s.opts.Analyzer != nil && s.opts.Analyzer.Ready()}
