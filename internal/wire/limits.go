@@ -48,6 +48,10 @@ type ResourceLimits struct {
 	// FileMB is the largest file a user process may write, in MiB.
 	FileMB    float64 `json:"file_mb,omitzero"`
 	FileBytes int64   `json:"file_bytes,omitzero"`
+	// Network lists the hosts the sandbox may reach through cove's HTTP
+	// proxy, separated by commas ("pypi.org,*.pythonhosted.org",
+	// "example.com:8080"), or "none".
+	Network string `json:"network,omitzero"`
 }
 
 // LimitsFrom returns l on the wire, with sizes in their unit names only.
@@ -62,6 +66,7 @@ func LimitsFrom(l cove.Limits) Limits {
 			OutputKB:  float64(l.OutputBytes) / kib,
 			OpenFiles: l.OpenFiles,
 			FileMB:    float64(l.FileBytes) / mib,
+			Network:   l.Network,
 		},
 		Timeout: Duration(l.Timeout),
 	}
@@ -81,6 +86,7 @@ func (l Limits) Cove() (cove.Limits, error) {
 		OutputBytes: errs.size("output", l.OutputKB, kib, l.OutputBytes),
 		OpenFiles:   l.OpenFiles,
 		FileBytes:   errs.size("file", l.FileMB, mib, l.FileBytes),
+		Network:     l.Network,
 	}
 	return out, errs.err("invalid limits")
 }
@@ -103,6 +109,7 @@ func (l Limits) Merge(o Limits) (Limits, error) {
 	mergeField(&errs, "open_files", &l.OpenFiles, o.OpenFiles)
 	mergeField(&errs, "file_mb", &l.FileMB, o.FileMB)
 	mergeField(&errs, "file_bytes", &l.FileBytes, o.FileBytes)
+	mergeField(&errs, "network", &l.Network, o.Network)
 	return l, errs.err("invalid limits")
 }
 
