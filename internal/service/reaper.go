@@ -57,12 +57,13 @@ func (s *Service) reap(ctx context.Context) {
 		// Asking the agent wakes it; a sandbox that is not due to stop is
 		// asked only now and then, to keep its last activity current
 		// while a process of its own runs.
-		idle := now.Sub(time.Unix(0, sb.lastActive.Load()))
+		idle := sb.idleFor(now)
 		due := idle > sb.idleTimeout
-		if !due && now.Sub(time.Unix(0, sb.checked.Load())) < busyCheckInterval {
+		age := now.Sub(sb.born)
+		if c := sb.checked.Load(); !due && c != 0 && age-time.Duration(c) < busyCheckInterval {
 			continue
 		}
-		sb.checked.Store(now.UnixNano())
+		sb.checked.Store(max(int64(age), 1))
 		if s.busy(ctx, sb) {
 			sb.touch()
 			continue

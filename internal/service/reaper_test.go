@@ -79,3 +79,37 @@ func TestMetricsStates(t *testing.T) {
 		t.Errorf("cove_sandboxes = %v, want running 2, stopped 1, error 0", got)
 	}
 }
+
+// TestIdleTimeoutIgnoresWallClockJumps: idleness is measured on the
+// monotonic clock. A sandbox used a moment ago keeps running when the
+// wall clock has since jumped ahead (its last activity looks hours old),
+// and one idle past its timeout stops although the wall clock has jumped
+// back (its last activity looks to be in the future).
+func TestIdleTimeoutIgnoresWallClockJumps(t *testing.T) {
+	svc, _ := newStoredService(t, Options{ReapInterval: time.Hour}) // reaped by hand below
+	ctx := context.Background()
+	recent, err := svc.CreateSandbox(ctx, cove.SandboxSpec{IdleTimeout: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stale, err := svc.CreateSandbox(ctx, cove.SandboxSpec{IdleTimeout: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	live := func(id string) *sandbox {
+		svc.mu.Lock()
+		defer svc.mu.Unlock()
+		return svc.live[id]
+	}
+	time.Sleep(400 * time.Millisecond)
+	// What the wall clock says of their last activity after the jumps.
+	live(recent.ID).lastActive.Store(time.Now().Add(-2 * time.Hour).UnixNano())
+	live(stale.ID).lastActive.Store(time.Now().Add(2 * time.Hour).UnixNano())
+	svc.reap(ctx)
+	if got, err := svc.GetSandbox(ctx, recent.ID); err != nil || got.State != cove.StateRunning {
+		t.Errorf("sandbox active 0.4 s ago, idle timeout 1m, wall clock 2h ahead: %+v %v, want running", got, err)
+	}
+	if got, err := svc.GetSandbox(ctx, stale.ID); err != nil || got.State != cove.StateStopped {
+		t.Errorf("sandbox idle 0.4 s, idle timeout 0.2 s, wall clock 2h back: %+v %v, want stopped", got, err)
+	}
+}

@@ -113,8 +113,15 @@ type sandbox struct {
 	language    string
 	idleTimeout time.Duration // 0: none
 
-	lastActive atomic.Int64 // unix nanoseconds
-	checked    atomic.Int64 // unix nanoseconds of the reaper's last busy check
+	// born is when this process made or started the sandbox; with its
+	// monotonic reading, the times below measure idleness on a clock
+	// that a change of the wall clock (an NTP step, a manual date) does
+	// not move: a jump forward would stop every idle sandbox at once,
+	// and a jump back would keep them all running for as long.
+	born       time.Time
+	lastActive atomic.Int64 // unix nanoseconds, for display and the record
+	activeAt   atomic.Int64 // nanoseconds from born to the last activity
+	checked    atomic.Int64 // nanoseconds from born to the reaper's last busy check; 0: none yet
 	inflight   atomic.Int32 // requests in progress
 
 	// programs are the hex SHA-256 of the program files cove last wrote
@@ -134,7 +141,16 @@ type sandbox struct {
 	procTimeouts sync.Map // int → time.Duration
 }
 
-func (sb *sandbox) touch() { sb.lastActive.Store(time.Now().UnixNano()) }
+func (sb *sandbox) touch() {
+	now := time.Now()
+	sb.lastActive.Store(now.UnixNano())
+	sb.activeAt.Store(int64(now.Sub(sb.born)))
+}
+
+// idleFor is how long the sandbox has been idle at now.
+func (sb *sandbox) idleFor(now time.Time) time.Duration {
+	return now.Sub(sb.born) - time.Duration(sb.activeAt.Load())
+}
 
 // New returns a Service that creates sandboxes with backend. Call Start to
 // recover the records of an earlier run and start the background loops,
@@ -387,7 +403,7 @@ func (s *Service) createSandbox(ctx context.Context, spec cove.SandboxSpec, ephe
 		}
 		s.metrics.observeCreate(time.Since(start))
 	}
-	sb := &sandbox{id: rec.ID, inst: inst, limits: limits, env: spec.Env, language: spec.Language, idleTimeout: rec.IdleTimeout}
+	sb := &sandbox{id: rec.ID, inst: inst, limits: limits, env: spec.Env, language: spec.Language, idleTimeout: rec.IdleTimeout, born: time.Now()}
 	sb.touch()
 	s.mu.Lock()
 	s.live[rec.ID] = sb
@@ -621,7 +637,7 @@ func (s *Service) StartSandbox(ctx context.Context, id string) (*cove.Sandbox, e
 	if err != nil {
 		return nil, err
 	}
-	sb = &sandbox{id: id, inst: inst, limits: r.Limits, env: r.Env, language: r.Language, idleTimeout: r.IdleTimeout, programs: maps.Clone(r.Programs)}
+	sb = &sandbox{id: id, inst: inst, limits: r.Limits, env: r.Env, language: r.Language, idleTimeout: r.IdleTimeout, programs: maps.Clone(r.Programs), born: time.Now()}
 	sb.touch()
 	s.mu.Lock()
 	if other := s.live[id]; other != nil {
