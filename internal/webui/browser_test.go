@@ -631,6 +631,7 @@ func TestBrowser(t *testing.T) {
 		form("Memory (MiB)", "100")
 		form("CPUs", "0.5")
 		form("Time to live", "2h")
+		form("Network", "PyPI.org, *.pythonhosted.org")
 		form("Environment", "GREETING=hi there\nMODE=test")
 		form("Labels", "team=web\nmade-in=form")
 		b.do(t, 10*time.Second, chromedp.Click(chromedp.ID("create-sandbox")))
@@ -641,6 +642,7 @@ func TestBrowser(t *testing.T) {
 			Limits   struct {
 				MemoryMB float64 `json:"memory_mb"`
 				CPUs     float64
+				Network  string
 			}
 			Env    map[string]string
 			Labels map[string]string
@@ -649,11 +651,14 @@ func TestBrowser(t *testing.T) {
 		}
 		srv.api(t, "GET", "/v1/sandboxes/"+id, nil, &got)
 		if got.Language != "javascript" || got.Limits.MemoryMB != 100 || got.Limits.CPUs != 0.5 || got.Env["GREETING"] != "hi there" ||
-			got.Labels["team"] != "web" || got.TTL != "2h0m0s" || got.State != "running" {
+			got.Labels["team"] != "web" || got.TTL != "2h0m0s" || got.State != "running" || got.Limits.Network != "pypi.org,*.pythonhosted.org" {
 			t.Fatalf("the sandbox made by the form: %+v", got)
 		}
 		if out := srv.exec(t, id, "echo $GREETING/$MODE"); out != "hi there/test\n" {
 			t.Fatalf("its environment: %q", out)
+		}
+		if lim := eval[string](t, b, fmt.Sprintf(`document.querySelector('.sandboxes tr[data-id=%q] .limits').textContent`, id)); !strings.Contains(lim, "network pypi.org, *.pythonhosted.org") {
+			t.Errorf("the limits column reads %q", lim)
 		}
 		// A TTL of 2h made a moment ago expires in 1 h 59 min, not "1 h".
 		if exp := eval[string](t, b, fmt.Sprintf(`document.querySelector('.sandboxes tr[data-id=%q] .expiry').textContent`, id)); exp != "expires in 1 h 59 min" {

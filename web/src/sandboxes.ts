@@ -35,6 +35,7 @@ function limitsText(s: Sandbox): string {
   if (l.cpus) parts.push(l.cpus + " CPU");
   if (l.timeout) parts.push("timeout " + l.timeout);
   if (l.disk_mb) parts.push("disk " + fmtBytes(Number(l.disk_mb) * 1048576));
+  if (l.network && l.network !== "none") parts.push("network " + String(l.network).split(",").join(", "));
   return parts.join(", ");
 }
 
@@ -110,6 +111,7 @@ export function sandboxesView(): HTMLElement {
   const disk = h("input", { type: "number", min: "1", placeholder: "default", inputmode: "numeric" }) as HTMLInputElement;
   const ttl = h("input", { type: "text", placeholder: "e.g. 1h (none)" }) as HTMLInputElement;
   const idle = h("input", { type: "text", placeholder: "e.g. 30m (default)" }) as HTMLInputElement;
+  const network = h("input", { type: "text", placeholder: "e.g. pypi.org, *.pythonhosted.org (none)", spellcheck: "false", autocapitalize: "off" }) as HTMLInputElement;
   const env = h("textarea", { rows: 3, placeholder: "NAME=value, one a line", spellcheck: "false" }) as HTMLTextAreaElement;
   const labels = h("textarea", { rows: 3, placeholder: "name=value, one a line", spellcheck: "false" }) as HTMLTextAreaElement;
   const formError = h("p", { class: "error-text", role: "alert", hidden: true });
@@ -134,6 +136,7 @@ export function sandboxesView(): HTMLElement {
         if (cpus.value) limits.cpus = Number(cpus.value);
         if (disk.value) limits.disk_mb = Number(disk.value);
         if (timeout.value.trim()) limits.timeout = timeout.value.trim();
+        if (network.value.trim()) limits.network = network.value.trim();
         if (Object.keys(limits).length) spec.limits = limits;
         if (ttl.value.trim()) spec.ttl = ttl.value.trim();
         if (idle.value.trim()) spec.idle_timeout = idle.value.trim();
@@ -174,6 +177,7 @@ export function sandboxesView(): HTMLElement {
     field("Disk (MiB)", disk),
     field("Time to live", ttl, "deleted after this"),
     field("Idle timeout", idle, "stopped after this idle"),
+    field("Network", network, "hosts it may reach over HTTP(S)"),
   ),
   h("div", { class: "grid-fields two" }, field("Environment", env), field("Labels", labels)),
   formError,
