@@ -120,7 +120,7 @@ func serve(ctx context.Context, e *env) error {
 	}
 	defer be.Close()
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), dataDiskFree(cfg.DataDir))
 	svc := service.New(be, service.Options{
 		Defaults:    cfg.Limits,
 		Records:     st,
@@ -196,6 +196,23 @@ func serve(ctx context.Context, e *env) error {
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// dataDiskFree is a gauge of the space left on the disk that holds the
+// data directory, to alert on before it fills up: the workspaces' image is
+// sparse and grows there as sandboxes write, and a write that finds the
+// disk full makes every workspace read-only until cove restarts.
+func dataDiskFree(dir string) prometheus.Collector {
+	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "cove_data_disk_free_bytes",
+		Help: "Bytes free on the disk that holds the data directory (the database and the workspaces' sparse image); when it fills, workspaces turn read-only.",
+	}, func() float64 {
+		var st unix.Statfs_t
+		if err := unix.Statfs(dir, &st); err != nil {
+			return -1
+		}
+		return float64(st.Bavail) * float64(st.Bsize)
+	})
 }
 
 // lockDataDir makes sure one server at a time uses a data directory.

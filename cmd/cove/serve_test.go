@@ -3,14 +3,19 @@ package main
 import (
 	"bufio"
 	"context"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/cove-sandbox/cove"
 	"github.com/cove-sandbox/cove/client"
@@ -115,6 +120,35 @@ func TestServeLifecycle(t *testing.T) {
 	st, err := cl.Exec(ctx, sb.ID, cove.ExecRequest{Shell: "echo kept > f"})
 	if res, err := cove.Collect(st); err != nil || res.Verdict != cove.VerdictOK {
 		t.Fatalf("exec: %+v %v", res, err)
+	}
+
+	// The metrics say how much room is left on the data disk.
+	req, _ := http.NewRequest("GET", srv.url+"/metrics", nil)
+	key, err := os.ReadFile(filepath.Join(c.data, "admin.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(key)))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	var statfs unix.Statfs_t
+	if err := unix.Statfs(c.data, &statfs); err != nil {
+		t.Fatal(err)
+	}
+	free, found := -1.0, false
+	for _, line := range strings.Split(string(metrics), "\n") {
+		if v, ok := strings.CutPrefix(line, "cove_data_disk_free_bytes "); ok {
+			free, err = strconv.ParseFloat(v, 64)
+			found = err == nil
+		}
+	}
+	// Within 1 GiB of what the test sees: other tests write there too.
+	if want := float64(statfs.Bavail) * float64(statfs.Bsize); !found || free < want-(1<<30) || free > want+(1<<30) {
+		t.Errorf("cove_data_disk_free_bytes = %v (found %v), want about %v", free, found, want)
 	}
 
 	// A second server on the same data directory is refused.
