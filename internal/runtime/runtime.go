@@ -70,6 +70,15 @@ type Sweeper interface {
 	Sweep(ctx context.Context, keep func(id string) bool) error
 }
 
+// HealthChecker is implemented by backends that can tell that they cannot
+// make sandboxes now whatever the request, such as when the workspaces'
+// file system has gone read-only.
+type HealthChecker interface {
+	// Health returns nil while the backend can make and run sandboxes.
+	// Errors: unavailable, saying what is wrong and how to repair it.
+	Health(ctx context.Context) error
+}
+
 // Listener is implemented by instances that can listen on the sandbox's
 // own network, accepting its connections outside the sandbox: cove's
 // egress proxy serves a sandbox that way, since the sandbox has no route

@@ -856,13 +856,18 @@ func (s *Service) Close(ctx context.Context) error {
 // Health reports whether the service takes new work: unavailable from the
 // moment Shutdown begins, so that a load balancer's health check (GET
 // /healthz) sends new requests to another server while the executions in
-// progress drain.
+// progress drain, and while the backend says it cannot make sandboxes
+// (such as when the workspaces' file system has gone read-only), so that
+// monitoring tells the operator.
 func (s *Service) Health(ctx context.Context) error {
 	s.mu.Lock()
 	closing := s.closing
 	s.mu.Unlock()
 	if closing {
 		return cove.Errorf(cove.CodeUnavailable, "cove is shutting down: it lets the executions in progress finish and takes no new work; send it to another server")
+	}
+	if h, ok := s.backend.(runtime.HealthChecker); ok {
+		return h.Health(ctx)
 	}
 	return nil
 }

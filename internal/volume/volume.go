@@ -571,6 +571,15 @@ func SandboxDeniedIoctls() []uint32 {
 	return []uint32{uint32(iocSnapCreate), uint32(iocSubvolCreate), uint32(iocSnapCreateV2), uint32(iocSubvolCreateV2)}
 }
 
+// Health returns nil while workspaces can be written, and an unavailable
+// error that says why and what to do when the volume has gone read-only.
+func (v *Volume) Health() error {
+	if ro, err := isReadOnly(v.root); err == nil && ro {
+		return readOnlyError(v.root, v.dir)
+	}
+	return nil
+}
+
 // readOnlyError says that the workspace volume at root has gone read-only,
 // and what to do about it.
 func readOnlyError(root, dir string) *cove.Error {

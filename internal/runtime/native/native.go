@@ -99,6 +99,7 @@ type Backend struct {
 
 var _ runtime.Backend = (*Backend)(nil)
 var _ runtime.Sweeper = (*Backend)(nil)
+var _ runtime.HealthChecker = (*Backend)(nil)
 var _ runtime.Listener = (*sandbox)(nil)
 
 // New prepares the host for native sandboxes: cgroups, the workspace volume
@@ -178,6 +179,10 @@ func New(ctx context.Context, opts Options) (*Backend, error) {
 
 // Name implements runtime.Backend.
 func (b *Backend) Name() string { return "native" }
+
+// Health implements runtime.HealthChecker: the workspace volume must be
+// writable.
+func (b *Backend) Health(ctx context.Context) error { return b.vol.Health() }
 
 // Close implements runtime.Backend.
 func (b *Backend) Close() error {
