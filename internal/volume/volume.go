@@ -573,9 +573,12 @@ func SandboxDeniedIoctls() []uint32 {
 
 // Health returns nil while workspaces can be written, and an unavailable
 // error that says why and what to do when the volume has gone read-only.
+// Its message names no path (anyone may ask a server's health); the
+// paths are in its cause, for the log.
 func (v *Volume) Health() error {
 	if ro, err := isReadOnly(v.root); err == nil && ro {
-		return readOnlyError(v.root, v.dir)
+		return &cove.Error{Code: cove.CodeUnavailable, Err: readOnlyError(v.root, v.dir),
+			Message: "the workspace volume is read-only: btrfs makes itself read-only after a failed write, most often because the disk that holds cove's data directory filled up; free space there and restart cove"}
 	}
 	return nil
 }
