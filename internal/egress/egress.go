@@ -23,6 +23,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/net/netutil"
+
 	"github.com/cove-sandbox/cove"
 )
 
@@ -41,6 +43,8 @@ func Env() map[string]string {
 
 // Limits on what one sandbox's proxy holds at once.
 const (
+	// maxConns bounds the connections from the sandbox that cove serves
+	// at once (each tunnel holds one more, to its destination).
 	maxConns    = 64
 	dialTimeout = 10 * time.Second
 	// idleTimeout ends a tunnel or request in which nothing has moved
@@ -127,7 +131,6 @@ type Proxy struct {
 	srv     *http.Server
 	dialer  net.Dialer
 	tr      *http.Transport
-	slots   chan struct{}
 
 	mu      sync.Mutex
 	tunnels map[net.Conn]struct{}
@@ -137,7 +140,7 @@ type Proxy struct {
 // Serve serves the proxy on ln, which accepts the sandbox's connections,
 // until Close. network is the limit the policy came from, for messages.
 func Serve(ln net.Listener, policy *Policy, network string, log *slog.Logger) *Proxy {
-	p := &Proxy{policy: policy, network: network, log: log, slots: make(chan struct{}, maxConns), tunnels: map[net.Conn]struct{}{}}
+	p := &Proxy{policy: policy, network: network, log: log, tunnels: map[net.Conn]struct{}{}}
 	p.dialer = net.Dialer{Timeout: dialTimeout, Control: p.control}
 	p.tr = &http.Transport{
 		Proxy:                 nil,
@@ -148,7 +151,9 @@ func Serve(ln net.Listener, policy *Policy, network string, log *slog.Logger) *P
 	}
 	p.srv = &http.Server{Handler: p, ReadHeaderTimeout: 30 * time.Second, IdleTimeout: idleTimeout,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
-	go p.srv.Serve(ln)
+	// At most maxConns connections from the sandbox are accepted at once;
+	// more wait in the kernel's backlog, holding nothing of cove's.
+	go p.srv.Serve(netutil.LimitListener(ln, maxConns))
 	return p
 }
 
@@ -206,13 +211,6 @@ func suggest(host string, port int) string {
 // ServeHTTP handles CONNECT tunnels (HTTPS) and plain HTTP requests in
 // absolute form.
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	select {
-	case p.slots <- struct{}{}:
-		defer func() { <-p.slots }()
-	default:
-		http.Error(w, fmt.Sprintf("cove: this sandbox already has %d connections through the proxy", maxConns), http.StatusServiceUnavailable)
-		return
-	}
 	if r.Method == http.MethodConnect {
 		p.connect(w, r)
 		return
@@ -223,8 +221,10 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	rp := &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
+			// The Host header is the name the policy checked, so that
+			// a server that hosts many names serves the allowed one.
 			pr.Out.URL = pr.In.URL
-			pr.Out.Host = pr.In.Host
+			pr.Out.Host = pr.In.URL.Host
 			pr.Out.Header.Del("Proxy-Authorization")
 			pr.Out.Header.Del("Proxy-Connection")
 		},

@@ -2,6 +2,7 @@ package egress
 
 import (
 	"crypto/tls"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -11,6 +12,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestPolicyHosts(t *testing.T) {
@@ -205,5 +207,69 @@ func TestCloseEndsTunnels(t *testing.T) {
 	p.Close()
 	if _, err := c.Read(buf); err == nil {
 		t.Fatal("the tunnel is still open after Close")
+	}
+}
+
+// TestConnectionsAreBounded holds maxConns tunnels open: the next request
+// waits, holding nothing of the proxy's, until one of them closes.
+func TestConnectionsAreBounded(t *testing.T) {
+	up, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer up.Close()
+	go func() {
+		for {
+			c, err := up.Accept()
+			if err != nil {
+				return
+			}
+			go func() { io.Copy(io.Discard, c); c.Close() }()
+		}
+	}()
+	policy, _ := NewPolicy(up.Addr().String(), []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")})
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	p := Serve(ln, policy, "", slog.New(slog.DiscardHandler))
+	defer p.Close()
+	connect := func() (net.Conn, error) {
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			return nil, err
+		}
+		io.WriteString(c, "CONNECT "+up.Addr().String()+" HTTP/1.1\r\nHost: x\r\n\r\n")
+		c.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+		buf := make([]byte, 64)
+		n, err := c.Read(buf)
+		if err != nil {
+			return c, err
+		}
+		if !strings.HasPrefix(string(buf[:n]), "HTTP/1.1 200") {
+			return c, fmt.Errorf("answered %q", buf[:n])
+		}
+		return c, nil
+	}
+	var held []net.Conn
+	defer func() {
+		for _, c := range held {
+			c.Close()
+		}
+	}()
+	for i := 0; i < maxConns; i++ {
+		c, err := connect()
+		if err != nil {
+			t.Fatalf("tunnel %d: %v", i+1, err)
+		}
+		held = append(held, c)
+	}
+	extra, err := connect()
+	if err == nil {
+		t.Fatalf("tunnel %d was served while %d were open", maxConns+1, maxConns)
+	}
+	defer extra.Close()
+	held[0].Close()
+	extra.SetReadDeadline(time.Now().Add(5 * time.Second))
+	buf := make([]byte, 64)
+	if n, err := extra.Read(buf); err != nil || !strings.HasPrefix(string(buf[:n]), "HTTP/1.1 200") {
+		t.Fatalf("the waiting tunnel was not served once another closed: %q %v", buf[:n], err)
 	}
 }
