@@ -297,6 +297,42 @@ import os; print(sorted(os.listdir("/sys/class/net")) if os.path.exists("/sys/cl
 		}
 	})
 
+	t.Run("listen_inside", func(t *testing.T) {
+		if _, ok := inst.(runtime.Listener); !ok {
+			t.Skip("this backend cannot listen inside its sandboxes (no network limits)")
+		}
+		if _, err := inst.(runtime.Listener).Listen("127.0.0.1:3128"); cove.ErrorCode(err) != cove.CodeConflict {
+			t.Errorf("listening in a sandbox made without a network limit: got %v, want conflict", err)
+		}
+		netInst := create(t, env, cove.Limits{Network: "example.org"})
+		ln, err := netInst.(runtime.Listener).Listen("127.0.0.1:3128")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		go func() {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Write([]byte("accepted outside\n"))
+			c.Close()
+		}()
+		script := `
+import socket
+print(socket.create_connection(("127.0.0.1", 3128), timeout=5).recv(100).decode(), end="")
+for host, port in (("8.8.8.8", 53), ("10.0.0.1", 80)):
+    try:
+        socket.create_connection((host, port), timeout=2); print("reached", host)
+    except OSError as e:
+        print("unreachable", host)
+`
+		out := mustOK(t, execIn(t, netInst, "", "python3", "-c", script), "listen")
+		if out != "accepted outside\nunreachable 8.8.8.8\nunreachable 10.0.0.1\n" {
+			t.Errorf("got %q: the sandbox's connection to its loopback should reach the listener, and nothing else be reachable", out)
+		}
+	})
+
 	t.Run("stdin_and_exit_codes", func(t *testing.T) {
 		r := execIn(t, inst, "hello from stdin", "/bin/sh", "-c", "cat; exit 7")
 		if r.stdout != "hello from stdin" || r.res.ExitCode != 7 {
