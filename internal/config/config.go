@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -173,7 +174,8 @@ func (c *Config) LoadFile(path string) error {
 		}
 		var d wire.Duration
 		if err := d.UnmarshalJSON(kv.v); err != nil {
-			probs = append(probs, fmt.Sprintf("%s: %s is not a duration: use a string such as \"30s\" or \"10m\", or a number of seconds", kv.name, kv.v))
+			rule, _ := wire.Rule(reflect.TypeFor[wire.Duration]())
+			probs = append(probs, fmt.Sprintf("%s: %s is not %s", kv.name, kv.v, rule))
 			continue
 		}
 		*kv.dst = time.Duration(d)
@@ -256,7 +258,7 @@ func (c *Config) ApplyEnv(getenv func(string) string) error {
 		if v := getenv(kv.name); v != "" {
 			d, err := wire.ParseDuration(v)
 			if err != nil {
-				probs = append(probs, fmt.Sprintf("%s: %q is not a duration: use e.g. 30s or 10m, or a number of seconds", kv.name, v))
+				probs = append(probs, kv.name+": "+err.Error())
 				continue
 			}
 			*kv.dst = d
