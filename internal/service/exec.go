@@ -324,14 +324,27 @@ func (s *Service) start(ctx context.Context, sb *sandbox, limits cove.Limits, sp
 		done()
 		return nil, err
 	}
-	st := &stream{ex: ex, ctx: ctx, limits: limits, started: time.Now(), metrics: s.metrics}
+	st := &stream{ex: ex, ctx: ctx, limits: limits, started: time.Now(), metrics: s.metrics, finished: sb.execStarted()}
 	// Executions end with the service: past the drain deadline they are
 	// killed, and their result says why.
 	stopOnShutdown := context.AfterFunc(s.ctx, func() {
 		st.shutdown.Store(true)
 		ex.Signal(int(unix.SIGKILL))
 	})
-	st.onClose = []func(){func() { stopOnShutdown() }, release, done}
+	// And with their sandbox, when it is stopped or deleted.
+	var stopOnEnd func() bool
+	if sb.ended != nil {
+		stopOnEnd = context.AfterFunc(sb.ended, func() {
+			st.ended.Store(context.Cause(sb.ended).Error())
+			ex.Signal(int(unix.SIGKILL))
+		})
+	}
+	st.onClose = []func(){func() {
+		stopOnShutdown()
+		if stopOnEnd != nil {
+			stopOnEnd()
+		}
+	}, st.resultIn, release, done}
 	return st, nil
 }
 
@@ -400,11 +413,25 @@ type stream struct {
 	// shutdown is set when the service killed the execution as it shut
 	// down.
 	shutdown atomic.Bool
+	// ended is why the execution's sandbox went, if it was stopped or
+	// deleted while the execution ran.
+	ended atomic.Value // string
+	// finished, if set, tells the sandbox that the execution's result
+	// arrived.
+	finished func()
+}
+
+// resultIn calls st.finished, if set.
+func (st *stream) resultIn() {
+	if st.finished != nil {
+		st.finished()
+	}
 }
 
 func (st *stream) Next() (cove.Event, error) {
 	out, err := st.ex.Next()
 	if err != nil {
+		st.resultIn()
 		if st.ctx.Err() != nil {
 			return cove.Event{}, st.ctx.Err()
 		}
@@ -412,9 +439,14 @@ func (st *stream) Next() (cove.Event, error) {
 	}
 	switch {
 	case out.Result != nil:
+		st.resultIn()
 		res := resultOf(out.Result, st.limits)
-		if st.shutdown.Load() && res.Verdict == cove.VerdictKilled {
-			res.Message = "killed: cove is shutting down"
+		if res.Verdict == cove.VerdictKilled {
+			if st.shutdown.Load() {
+				res.Message = "killed: cove is shutting down"
+			} else if why, ok := st.ended.Load().(string); ok {
+				res.Message = "killed: " + why
+			}
 		}
 		st.metrics.observeExec(time.Since(st.started), res.Verdict)
 		return cove.Event{Type: cove.EventExit, Result: res}, nil

@@ -40,7 +40,7 @@ func (s *Service) reap(ctx context.Context) {
 	}
 	for _, r := range expired {
 		s.log.Info("deleting sandbox at the end of its TTL", "id", r.ID, "ttl", r.TTL)
-		if err := s.remove(ctx, r.ID); err != nil {
+		if err := s.remove(ctx, r.ID, "the sandbox's TTL ("+r.TTL.String()+") ended and it was deleted"); err != nil {
 			s.log.Warn("reaper: deleting sandbox", "id", r.ID, "err", err)
 		}
 	}

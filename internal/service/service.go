@@ -124,6 +124,17 @@ type sandbox struct {
 	checked    atomic.Int64 // nanoseconds from born to the reaper's last busy check; 0: none yet
 	inflight   atomic.Int32 // requests in progress
 
+	// ended is cancelled, with the reason as its cause, when the sandbox
+	// is stopped or deleted: its executions are killed first, so that
+	// their results say why, rather than failing as the agent goes.
+	ended context.Context
+	end   context.CancelCauseFunc
+	// execs counts its executions until their results arrive; idle is
+	// closed when it falls to zero while endExecs waits.
+	execMu sync.Mutex
+	execs  int
+	idle   chan struct{}
+
 	// programs are the hex SHA-256 of the program files cove last wrote
 	// to the workspace for code runs, by name (see keepUserFiles); the
 	// record keeps them too.
@@ -139,6 +150,63 @@ type sandbox struct {
 	// their own, by pid, so that a process stopped at its timeout is said
 	// to be stopped at that one rather than at the sandbox's.
 	procTimeouts sync.Map // int → time.Duration
+}
+
+// newLive returns sb ready to serve requests, made or started by s now.
+func (s *Service) newLive(sb *sandbox) *sandbox {
+	sb.born = time.Now()
+	sb.ended, sb.end = context.WithCancelCause(context.WithoutCancel(s.ctx))
+	sb.touch()
+	return sb
+}
+
+// execStarted counts an execution of sb until the returned function is
+// called, when its result has arrived or its stream is closed.
+func (sb *sandbox) execStarted() (finished func()) {
+	sb.execMu.Lock()
+	sb.execs++
+	sb.execMu.Unlock()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			sb.execMu.Lock()
+			sb.execs--
+			if sb.execs == 0 && sb.idle != nil {
+				close(sb.idle)
+				sb.idle = nil
+			}
+			sb.execMu.Unlock()
+		})
+	}
+}
+
+// endWait is how long a stop or a deletion waits for the results of the
+// executions it killed (the client may be slow to take their output).
+const endWait = time.Second
+
+// endExecs kills sb's executions, whose results say they were killed
+// because of reason, and waits up to endWait for their results.
+func (sb *sandbox) endExecs(reason string) {
+	if sb.end == nil {
+		return
+	}
+	sb.end(errors.New(reason))
+	sb.execMu.Lock()
+	if sb.execs == 0 {
+		sb.execMu.Unlock()
+		return
+	}
+	if sb.idle == nil {
+		sb.idle = make(chan struct{})
+	}
+	idle := sb.idle
+	sb.execMu.Unlock()
+	t := time.NewTimer(endWait)
+	defer t.Stop()
+	select {
+	case <-idle:
+	case <-t.C:
+	}
 }
 
 func (sb *sandbox) touch() {
@@ -403,8 +471,7 @@ func (s *Service) createSandbox(ctx context.Context, spec cove.SandboxSpec, ephe
 		}
 		s.metrics.observeCreate(time.Since(start))
 	}
-	sb := &sandbox{id: rec.ID, inst: inst, limits: limits, env: spec.Env, language: spec.Language, idleTimeout: rec.IdleTimeout, born: time.Now()}
-	sb.touch()
+	sb := s.newLive(&sandbox{id: rec.ID, inst: inst, limits: limits, env: spec.Env, language: spec.Language, idleTimeout: rec.IdleTimeout})
 	s.mu.Lock()
 	s.live[rec.ID] = sb
 	s.mu.Unlock()
@@ -595,6 +662,7 @@ func (s *Service) stop(ctx context.Context, id string) (*cove.Sandbox, error) {
 	var last time.Time
 	if sb != nil {
 		last = time.Unix(0, sb.lastActive.Load()).UTC()
+		sb.endExecs("the sandbox was stopped")
 		if err := sb.inst.Stop(context.WithoutCancel(ctx)); err != nil {
 			s.log.Error("stopping sandbox", "id", id, "err", err)
 		}
@@ -637,8 +705,7 @@ func (s *Service) StartSandbox(ctx context.Context, id string) (*cove.Sandbox, e
 	if err != nil {
 		return nil, err
 	}
-	sb = &sandbox{id: id, inst: inst, limits: r.Limits, env: r.Env, language: r.Language, idleTimeout: r.IdleTimeout, programs: maps.Clone(r.Programs), born: time.Now()}
-	sb.touch()
+	sb = s.newLive(&sandbox{id: id, inst: inst, limits: r.Limits, env: r.Env, language: r.Language, idleTimeout: r.IdleTimeout, programs: maps.Clone(r.Programs)})
 	s.mu.Lock()
 	if other := s.live[id]; other != nil {
 		// Started concurrently: keep the first.
@@ -665,16 +732,21 @@ func (s *Service) DeleteSandbox(ctx context.Context, id string) error {
 	if _, err := s.record(ctx, id); err != nil {
 		return err
 	}
-	return s.remove(ctx, id)
+	return s.remove(ctx, id, "the sandbox was deleted")
 }
 
-func (s *Service) remove(ctx context.Context, id string) error {
+// remove deletes sandbox id; the executions it kills say they were killed
+// because of why.
+func (s *Service) remove(ctx context.Context, id, why string) error {
 	ctx = context.WithoutCancel(ctx)
 	defer s.passing(id, cove.StateStopping)()
 	s.mu.Lock()
 	sb := s.live[id]
 	delete(s.live, id)
 	s.mu.Unlock()
+	if sb != nil {
+		sb.endExecs(why)
+	}
 	err := s.destroy(ctx, id, sb)
 	if derr := s.records.DeleteSandbox(ctx, id); derr != nil && err == nil {
 		err = derr
@@ -844,7 +916,7 @@ func (s *Service) Close(ctx context.Context) error {
 	s.mu.Unlock()
 	var errs []error
 	for _, id := range ids {
-		if err := s.remove(ctx, id); err != nil {
+		if err := s.remove(ctx, id, "the sandbox was deleted"); err != nil {
 			errs = append(errs, err)
 		}
 	}
