@@ -254,7 +254,7 @@ func (s *Service) RunCell(ctx context.Context, id, contextID string, req cove.Ce
 		finish()
 		return nil, err
 	}
-	st := &cellStream{cell: run, ctx: ctx, c: c, limits: limits, started: time.Now(), metrics: s.metrics}
+	st := &cellStream{cell: run, ctx: ctx, c: c, limits: limits, started: time.Now(), metrics: s.metrics, sandboxEnded: sb.ended, serviceEnded: s.ctx}
 	// Cancelling the caller's context interrupts the cell, as closing
 	// the stream does.
 	stopOnCancel := context.AfterFunc(ctx, func() {
@@ -319,6 +319,12 @@ type cellStream struct {
 	onClose []func()
 	once    sync.Once
 	closing atomic.Bool
+	// sandboxEnded and serviceEnded end when the cell's sandbox is
+	// stopped or deleted, and when cove shuts down: the interpreter goes
+	// with the sandbox, and the cell ends with a result that says why
+	// (ended) rather than with an error about its agent being gone.
+	sandboxEnded, serviceEnded context.Context
+	ended                      bool
 }
 
 func (st *cellStream) Next() (cove.Event, error) {
@@ -326,6 +332,16 @@ func (st *cellStream) Next() (cove.Event, error) {
 	if err != nil {
 		if st.ctx.Err() != nil && !errors.Is(err, io.EOF) {
 			return cove.Event{}, st.ctx.Err()
+		}
+		if why := st.why(); why != "" && !st.ended && !errors.Is(err, io.EOF) {
+			st.ended = true
+			res := measured(false, false, int64(time.Since(st.started)), 0, 0, 0, st.limits)
+			res.Verdict, res.Message = cove.VerdictKilled, "killed: "+why
+			st.metrics.observeExec(time.Since(st.started), res.Verdict)
+			return cove.Event{Type: cove.EventExit, Result: res}, nil
+		}
+		if st.ended {
+			return cove.Event{}, io.EOF
 		}
 		return cove.Event{}, err
 	}
@@ -357,6 +373,17 @@ func (st *cellStream) Next() (cove.Event, error) {
 		return cove.Event{Type: cove.EventExit, Result: res}, nil
 	}
 	return cove.Event{}, cove.Errorf(cove.CodeInternal, "a cell sent an event of unknown type %q", ev.Type)
+}
+
+// why says why the cell's sandbox went, if it did.
+func (st *cellStream) why() string {
+	switch {
+	case st.serviceEnded != nil && st.serviceEnded.Err() != nil:
+		return "cove is shutting down"
+	case st.sandboxEnded != nil && st.sandboxEnded.Err() != nil:
+		return context.Cause(st.sandboxEnded).Error()
+	}
+	return ""
 }
 
 func (st *cellStream) Close() error {

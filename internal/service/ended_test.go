@@ -8,58 +8,73 @@ import (
 	"github.com/cove-sandbox/cove"
 )
 
-// TestExecEndsWithItsSandbox: an execution whose sandbox is stopped,
-// deleted or reaches the end of its TTL ends with a result (verdict
-// killed) that says why, not with an error about its agent being gone.
+// TestExecEndsWithItsSandbox: an execution or a context's cell whose
+// sandbox is stopped, deleted or reaches the end of its TTL ends with a
+// result (verdict killed) that says why, not with an error about its
+// agent being gone.
 func TestExecEndsWithItsSandbox(t *testing.T) {
 	svc, _ := newStoredService(t, Options{ReapInterval: 100 * time.Millisecond})
 	ctx := context.Background()
-	for _, tc := range []struct {
-		name string
-		spec cove.SandboxSpec
-		end  func(id string) error
-		want string
-	}{
-		{"stop", cove.SandboxSpec{}, func(id string) error { _, err := svc.StopSandbox(ctx, id); return err }, "killed: the sandbox was stopped"},
-		{"delete", cove.SandboxSpec{}, func(id string) error { return svc.DeleteSandbox(ctx, id) }, "killed: the sandbox was deleted"},
-		{"ttl", cove.SandboxSpec{TTL: 1500 * time.Millisecond}, func(string) error { return nil }, "killed: the sandbox's TTL (1.5s) ended and it was deleted"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			sb, err := svc.CreateSandbox(ctx, tc.spec)
+	starts := map[string]func(id string) (cove.Stream, error){
+		"exec": func(id string) (cove.Stream, error) {
+			return svc.Exec(ctx, id, cove.ExecRequest{Shell: "echo started; sleep 30"})
+		},
+		"cell": func(id string) (cove.Stream, error) {
+			c, err := svc.CreateContext(ctx, id, cove.ContextSpec{Language: "python"})
 			if err != nil {
-				t.Fatal(err)
+				return nil, err
 			}
-			st, err := svc.Exec(ctx, sb.ID, cove.ExecRequest{Shell: "echo started; sleep 30"})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer st.Close()
-			if ev, err := st.Next(); err != nil || string(ev.Data) != "started\n" {
-				t.Fatalf("first event: %+v %v", ev, err)
-			}
-			type outcome struct {
-				res *cove.ExecResult
-				err error
-			}
-			got := make(chan outcome, 1)
-			go func() {
-				res, err := cove.Collect(st)
-				got <- outcome{res, err}
-			}()
-			if err := tc.end(sb.ID); err != nil {
-				t.Fatal(err)
-			}
-			select {
-			case o := <-got:
-				if o.err != nil {
-					t.Fatalf("execution ended with an error: %v; want a result", o.err)
+			return svc.RunCell(ctx, id, c.ID, cove.CellRequest{Code: "import time\nprint('started', flush=True)\ntime.sleep(30)"})
+		},
+	}
+	for _, kind := range []string{"exec", "cell"} {
+		for _, tc := range []struct {
+			name string
+			spec cove.SandboxSpec
+			end  func(id string) error
+			want string
+		}{
+			{"stop", cove.SandboxSpec{}, func(id string) error { _, err := svc.StopSandbox(ctx, id); return err }, "killed: the sandbox was stopped"},
+			{"delete", cove.SandboxSpec{}, func(id string) error { return svc.DeleteSandbox(ctx, id) }, "killed: the sandbox was deleted"},
+			{"ttl", cove.SandboxSpec{TTL: 3 * time.Second}, func(string) error { return nil }, "killed: the sandbox's TTL (3s) ended and it was deleted"},
+		} {
+			t.Run(kind+"/"+tc.name, func(t *testing.T) {
+				sb, err := svc.CreateSandbox(ctx, tc.spec)
+				if err != nil {
+					t.Fatal(err)
 				}
-				if o.res.Verdict != cove.VerdictKilled || o.res.Message != tc.want {
-					t.Errorf("result: verdict %s, message %q; want killed, %q", o.res.Verdict, o.res.Message, tc.want)
+				st, err := starts[kind](sb.ID)
+				if err != nil {
+					t.Fatal(err)
 				}
-			case <-time.After(10 * time.Second):
-				t.Fatal("the execution did not end with its sandbox")
-			}
-		})
+				defer st.Close()
+				if ev, err := st.Next(); err != nil || string(ev.Data) != "started\n" {
+					t.Fatalf("first event: %+v %v", ev, err)
+				}
+				type outcome struct {
+					res *cove.ExecResult
+					err error
+				}
+				got := make(chan outcome, 1)
+				go func() {
+					res, err := cove.Collect(st)
+					got <- outcome{res, err}
+				}()
+				if err := tc.end(sb.ID); err != nil {
+					t.Fatal(err)
+				}
+				select {
+				case o := <-got:
+					if o.err != nil {
+						t.Fatalf("ended with an error: %v; want a result", o.err)
+					}
+					if o.res.Verdict != cove.VerdictKilled || o.res.Message != tc.want {
+						t.Errorf("result: verdict %s, message %q; want killed, %q", o.res.Verdict, o.res.Message, tc.want)
+					}
+				case <-time.After(10 * time.Second):
+					t.Fatal("it did not end with its sandbox")
+				}
+			})
+		}
 	}
 }
