@@ -245,6 +245,42 @@ func (m *Manager) hierOf(c string) int {
 	return slices.IndexFunc(m.hiers, func(h hierarchy) bool { return h.has(c) })
 }
 
+// CapPids bounds the processes and threads of all sandboxes together at n,
+// on the parent cgroup they share, unless the parent has a limit already
+// (an operator's, or an earlier cove's): sandboxes at their own limits,
+// enough of them, would otherwise take every process id of the host, and
+// cove itself, outside the parent, could no longer start a thread.
+func (m *Manager) CapPids(n int) error {
+	var dir string
+	if m.version == V2 {
+		if err := enableControllers(m.root); err != nil {
+			return err
+		}
+		if err := m.ensureParent(m.root, enableControllers); err != nil {
+			return err
+		}
+		dir = filepath.Join(m.root, m.parent)
+	} else {
+		i := m.hierOf(ctrlPids)
+		if i < 0 {
+			return cove.Errorf(cove.CodeUnavailable, "no cgroup v1 hierarchy carries the pids controller")
+		}
+		if err := m.ensureParent(m.hiers[i].mount, nil); err != nil {
+			return err
+		}
+		dir = filepath.Join(m.hiers[i].mount, m.parent)
+	}
+	path := filepath.Join(dir, "pids.max")
+	cur, err := os.ReadFile(path)
+	if err != nil {
+		return cove.Errorf(cove.CodeUnavailable, "reading %s: %w", path, err)
+	}
+	if strings.TrimSpace(string(cur)) != "max" {
+		return nil
+	}
+	return setLimit(path, strconv.Itoa(n))
+}
+
 // Version returns the cgroup version in use.
 func (m *Manager) Version() Version { return m.version }
 

@@ -633,3 +633,51 @@ func BenchmarkAddAgent(b *testing.B) {
 		})
 	}
 }
+
+// TestCapPids: the parent of all sandboxes gets a bound on their
+// processes and threads together, which applies to every sandbox below
+// it whatever its own limit; a bound someone set there already stays.
+func TestCapPids(t *testing.T) {
+	skipUnlessRoot(t)
+	m, err := New(Options{Parent: testID(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Skipf("no usable cgroups on this host: %v", err)
+	}
+	if m.Version() != V1 {
+		t.Skipf("host has cgroup %v; this test covers v1", m.Version())
+	}
+	parent := filepath.Join(m.hiers[m.hierOf(ctrlPids)].mount, m.parent)
+	t.Cleanup(func() { unix.Rmdir(parent) })
+	if err := m.CapPids(40); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(filepath.Join(parent, "pids.max")); err != nil || strings.TrimSpace(string(b)) != "40" {
+		t.Fatalf("parent pids.max = %q, %v; want 40", b, err)
+	}
+	// A sandbox allowed 256 gets no more than the 40 of all of them.
+	g := createReal(t, m, cove.Limits{MemoryBytes: 64 << 20, Pids: 256, CPUs: 1}, 0)
+	cmd := exec.Command("/bin/sh", "-c", "for i in $(seq 60); do sleep 5 & done 2>/dev/null; wait")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if err := writeFile(filepath.Join(g.userDirOf(ctrlPids), "cgroup.procs"), strconv.Itoa(cmd.Process.Pid)); err != nil {
+		cmd.Process.Kill()
+		cmd.Wait()
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	b, _ := os.ReadFile(filepath.Join(parent, "pids.current"))
+	g.Kill()
+	cmd.Wait()
+	t.Logf("parent pids.current %s", b)
+	if n, err := strconv.Atoi(strings.TrimSpace(string(b))); err != nil || n > 40 {
+		t.Errorf("pids.current of the parent %q, want at most 40", b)
+	}
+	// An existing bound is left as it is.
+	if err := m.CapPids(1000); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(filepath.Join(parent, "pids.max")); err != nil || strings.TrimSpace(string(b)) != "40" {
+		t.Errorf("parent pids.max after a second cap = %q, %v; want 40 kept", b, err)
+	}
+}

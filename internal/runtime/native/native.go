@@ -16,6 +16,8 @@ import (
 	"os"
 	"path/filepath"
 	goruntime "runtime"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -165,6 +167,11 @@ func New(ctx context.Context, opts Options) (*Backend, error) {
 	if err != nil {
 		return nil, err
 	}
+	if n := pidBudget(); n > 0 {
+		if err := b.cg.CapPids(n); err != nil {
+			log.Warn("cannot bound the processes of all sandboxes together; enough sandboxes at their own limits could take every process id of the host", "limit", n, "err", err)
+		}
+	}
 	// Built ahead of time (see package compiled); clone3 is allowed on v2,
 	// where the agent starts children with CLONE_INTO_CGROUP.
 	if b.seccomp, err = compiled.Program(b.cg.Version() == cgroups.V2); err != nil {
@@ -175,6 +182,27 @@ func New(ctx context.Context, opts Options) (*Backend, error) {
 		return nil, err
 	}
 	return b, nil
+}
+
+// pidBudget is how many processes and threads all sandboxes together may
+// have: three quarters of what the host allows (the lower of pid_max and
+// threads-max), so that cove and the host keep the rest. 0 when unknown.
+func pidBudget() int {
+	n := 0
+	for _, f := range []string{"/proc/sys/kernel/pid_max", "/proc/sys/kernel/threads-max"} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return 0
+		}
+		v, err := strconv.Atoi(strings.TrimSpace(string(b)))
+		if err != nil || v <= 0 {
+			return 0
+		}
+		if n == 0 || v < n {
+			n = v
+		}
+	}
+	return n / 4 * 3
 }
 
 // Name implements runtime.Backend.
