@@ -275,12 +275,17 @@ func errnoText(e syscall.Errno) (cove.Code, string) {
 		return cove.CodeInvalid, "too many open files (the sandbox's open-files limit; a very deep directory tree needs one per level)"
 	case syscall.ENOSPC, syscall.EDQUOT:
 		return cove.CodeInvalid, "no space left in the workspace: its disk limit is reached (delete files to free space, or create a new sandbox with a larger disk: disk_mb, --disk)"
+	case syscall.EROFS:
+		// Every path is in the workspace, which is mounted writable: only
+		// its file system can have gone read-only, as btrfs does after a
+		// failed write on the host.
+		return cove.CodeUnavailable, "the workspace's file system has gone read-only (on the host, most often because the disk that holds cove's workspaces filled up): cove's operator must free space there and restart cove"
 	case syscall.EACCES, syscall.EPERM:
 		// The file's mode, which the user can change, forbids it.
 		return cove.CodeConflict, e.Error()
 	case syscall.ENOTDIR, syscall.EISDIR,
 		syscall.ELOOP, syscall.ENAMETOOLONG, syscall.EINVAL, syscall.EXDEV,
-		syscall.EROFS, syscall.ENXIO, syscall.EMLINK, syscall.EFBIG,
+		syscall.ENXIO, syscall.EMLINK, syscall.EFBIG,
 		syscall.EOPNOTSUPP:
 		return cove.CodeInvalid, e.Error()
 	}
