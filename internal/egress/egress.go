@@ -8,6 +8,7 @@
 package egress
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -50,12 +51,28 @@ const (
 	// idleTimeout ends a tunnel or request in which nothing has moved
 	// for this long.
 	idleTimeout = 5 * time.Minute
+	// maxHeaderBytes bounds the header of a request from the sandbox and
+	// of a response to it, which the proxy holds in cove's memory, not
+	// the sandbox's (Go's defaults are 1 MiB and 10 MiB).
+	maxHeaderBytes = 64 << 10
+	// maxIdleConns bounds the idle connections to plain-HTTP hosts kept
+	// for reuse, over all hosts: a sandbox allowed many names would
+	// otherwise leave one open per name.
+	maxIdleConns = 8
+	// messageNetwork bounds how much of the network limit a refusal
+	// quotes.
+	messageNetwork = 200
 )
 
 // Policy decides which destinations a sandbox may reach.
 type Policy struct {
 	rules   []cove.NetworkRule
 	private []netip.Prefix
+	// hostAddrs returns the addresses of the host's own interfaces,
+	// which a sandbox may not reach whether they are public or not: a
+	// service of the host that listens on all of them is reached through
+	// any.
+	hostAddrs func() ([]netip.Addr, error)
 }
 
 // NewPolicy returns the policy of a network limit. private lists the
@@ -67,55 +84,135 @@ func NewPolicy(network string, private []netip.Prefix) (*Policy, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Policy{rules: rules, private: private}, nil
+	return &Policy{rules: rules, private: private, hostAddrs: interfaceAddrs}, nil
+}
+
+// interfaceAddrs returns the addresses of the host's network interfaces,
+// read afresh each time: they may change while a sandbox runs.
+func interfaceAddrs() ([]netip.Addr, error) {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]netip.Addr, 0, len(addrs))
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok {
+			if ip, ok := netip.AddrFromSlice(n.IP); ok {
+				out = append(out, ip.Unmap())
+			}
+		}
+	}
+	return out, nil
 }
 
 // Enabled reports whether the policy allows any host at all.
 func (p *Policy) Enabled() bool { return len(p.rules) > 0 }
 
-// allowHost reports whether a rule lets the sandbox reach host on port.
-func (p *Policy) allowHost(host string, port int) bool {
+// allowHost reports whether a rule lets the sandbox reach host on port,
+// and returns the host as the rule matched it, which is what is dialled:
+// lower case, without a trailing dot, an IPv4-mapped address as IPv4.
+// A name of other than ASCII characters is refused, since strings.ToLower
+// would fold some of them into ASCII ("\u212a" into "k") while the
+// resolver would look up the name as given.
+func (p *Policy) allowHost(host string, port int) (string, bool) {
+	for i := 0; i < len(host); i++ {
+		if host[i] >= 0x80 {
+			return "", false
+		}
+	}
 	host = strings.TrimSuffix(strings.ToLower(host), ".")
 	if a, err := netip.ParseAddr(host); err == nil {
 		host = a.Unmap().String()
 	}
 	for _, r := range p.rules {
 		if r.Allows(host, port) {
-			return true
+			return host, true
 		}
 	}
-	return false
+	return "", false
 }
 
 // allowAddr reports whether the sandbox may connect to a, once resolved:
-// public unicast addresses, and those of the operator's private prefixes.
-func (p *Policy) allowAddr(a netip.Addr) bool {
-	a = a.Unmap()
+// public unicast addresses that are not the host's own, and those of the
+// operator's private prefixes. It returns the reason for a refusal.
+func (p *Policy) allowAddr(a netip.Addr) (bool, string) {
+	a = a.Unmap().WithZone("")
 	for _, pr := range p.private {
 		if pr.Contains(a) {
-			return true
+			return true, ""
 		}
 	}
+	const notPublic = "a private or reserved address"
 	if !a.IsGlobalUnicast() || a.IsPrivate() || a.IsLoopback() || a.IsLinkLocalUnicast() {
-		return false
+		return false, notPublic
 	}
 	for _, pr := range reserved {
 		if pr.Contains(a) {
-			return false
+			return false, notPublic
 		}
 	}
-	return true
+	// An IPv6 address that carries an IPv4 one reaches it through a
+	// NAT64 gateway or a 6to4 relay: it is allowed only as that is.
+	if v4, ok := embeddedIPv4(a); ok {
+		if ok, why := p.allowAddr(v4); !ok {
+			return false, why + " (" + v4.String() + ")"
+		}
+	}
+	own, err := p.hostAddrs()
+	if err != nil {
+		return false, "not checked against the host's own addresses (" + err.Error() + ")"
+	}
+	for _, h := range own {
+		if h.WithZone("") == a {
+			return false, "an address of the host itself"
+		}
+	}
+	return true, ""
 }
 
-// reserved are non-public ranges that netip does not classify.
+// reserved are non-public ranges that netip does not classify: special
+// purpose ranges (RFC 6890 and its updates) that are not globally
+// reachable, and deprecated forms of IPv6 address.
 var reserved = []netip.Prefix{
 	netip.MustParsePrefix("0.0.0.0/8"),
 	netip.MustParsePrefix("100.64.0.0/10"), // shared address space (carrier NAT)
 	netip.MustParsePrefix("192.0.0.0/24"),
-	netip.MustParsePrefix("198.18.0.0/15"), // benchmarking
+	netip.MustParsePrefix("192.0.2.0/24"),    // documentation (TEST-NET-1)
+	netip.MustParsePrefix("192.88.99.0/24"),  // 6to4 relay anycast
+	netip.MustParsePrefix("198.18.0.0/15"),   // benchmarking
+	netip.MustParsePrefix("198.51.100.0/24"), // documentation (TEST-NET-2)
+	netip.MustParsePrefix("203.0.113.0/24"),  // documentation (TEST-NET-3)
 	netip.MustParsePrefix("240.0.0.0/4"),
-	netip.MustParsePrefix("64:ff9b:1::/48"),
-	netip.MustParsePrefix("2001:db8::/32"),
+	netip.MustParsePrefix("::/96"),           // IPv4-compatible (deprecated)
+	netip.MustParsePrefix("::ffff:0:0:0/96"), // IPv4-translated
+	netip.MustParsePrefix("64:ff9b:1::/48"),  // local-use NAT64
+	netip.MustParsePrefix("100::/64"),        // discard-only
+	netip.MustParsePrefix("2001::/32"),       // Teredo
+	netip.MustParsePrefix("2001:2::/48"),     // benchmarking
+	netip.MustParsePrefix("2001:10::/28"),    // ORCHID (deprecated)
+	netip.MustParsePrefix("2001:db8::/32"),   // documentation
+	netip.MustParsePrefix("3fff::/20"),       // documentation
+	netip.MustParsePrefix("5f00::/16"),       // segment routing SIDs
+	netip.MustParsePrefix("fec0::/10"),       // site-local (deprecated)
+}
+
+var (
+	nat64     = netip.MustParsePrefix("64:ff9b::/96") // well-known NAT64 prefix
+	sixToFour = netip.MustParsePrefix("2002::/16")
+)
+
+// embeddedIPv4 returns the IPv4 address that an IPv6 address of the
+// well-known NAT64 prefix or of 6to4 leads to.
+func embeddedIPv4(a netip.Addr) (netip.Addr, bool) {
+	b := a.As16()
+	switch {
+	case !a.Is6():
+	case nat64.Contains(a):
+		return netip.AddrFrom4([4]byte{b[12], b[13], b[14], b[15]}), true
+	case sixToFour.Contains(a):
+		return netip.AddrFrom4([4]byte{b[2], b[3], b[4], b[5]}), true
+	}
+	return netip.Addr{}, false
 }
 
 // refusal is a destination the policy refuses, with the reason to show.
@@ -143,14 +240,20 @@ func Serve(ln net.Listener, policy *Policy, network string, log *slog.Logger) *P
 	p := &Proxy{policy: policy, network: network, log: log, tunnels: map[net.Conn]struct{}{}}
 	p.dialer = net.Dialer{Timeout: dialTimeout, Control: p.control}
 	p.tr = &http.Transport{
-		Proxy:                 nil,
-		DialContext:           p.dial,
-		MaxIdleConnsPerHost:   4,
-		IdleConnTimeout:       30 * time.Second,
-		ResponseHeaderTimeout: idleTimeout,
+		Proxy:                  nil,
+		DialContext:            p.dial,
+		MaxIdleConns:           maxIdleConns,
+		MaxIdleConnsPerHost:    4,
+		IdleConnTimeout:        30 * time.Second,
+		ResponseHeaderTimeout:  idleTimeout,
+		MaxResponseHeaderBytes: maxHeaderBytes,
+		// The response goes to the sandbox as the server sent it: the
+		// proxy does not spend the host's CPU inflating it.
+		DisableCompression: true,
 	}
 	p.srv = &http.Server{Handler: p, ReadHeaderTimeout: 30 * time.Second, IdleTimeout: idleTimeout,
-		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
+		MaxHeaderBytes: maxHeaderBytes,
+		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
 	// At most maxConns connections from the sandbox are accepted at once;
 	// more wait in the kernel's backlog, holding nothing of cove's.
 	go p.srv.Serve(netutil.LimitListener(ln, maxConns))
@@ -178,8 +281,8 @@ func (p *Proxy) control(network, address string, _ syscall.RawConn) error {
 	if err != nil {
 		return &refusal{fmt.Sprintf("cannot check address %s", address)}
 	}
-	if !p.policy.allowAddr(ap.Addr()) {
-		return &refusal{fmt.Sprintf("%s is a private or reserved address, which sandboxes may not reach (the operator can allow it with network_private)", ap.Addr())}
+	if ok, why := p.policy.allowAddr(ap.Addr()); !ok {
+		return &refusal{fmt.Sprintf("%s is %s, which sandboxes may not reach (the operator can allow it with network_private)", ap.Addr(), why)}
 	}
 	return nil
 }
@@ -194,10 +297,25 @@ func (p *Proxy) dial(ctx context.Context, network, addr string) (net.Conn, error
 	if err != nil {
 		return nil, &refusal{fmt.Sprintf("invalid port in %q", addr)}
 	}
-	if !p.policy.allowHost(host, port) {
-		return nil, &refusal{fmt.Sprintf("%s is not in this sandbox's network limit (%s): create the sandbox with it, e.g. --network %s", addr, p.network, suggest(host, port))}
+	checked, ok := p.policy.allowHost(host, port)
+	if !ok {
+		return nil, &refusal{fmt.Sprintf("%s is not in this sandbox's network limit (%s): create the sandbox with it, e.g. --network %s", addr, quoteNetwork(p.network), suggest(host, port))}
 	}
-	return p.dialer.DialContext(ctx, "tcp", addr)
+	// The name dialled is the one the rule matched.
+	return p.dialer.DialContext(ctx, "tcp", net.JoinHostPort(checked, strconv.Itoa(port)))
+}
+
+// quoteNetwork is the network limit as a refusal quotes it: a long one
+// is cut short, since the message travels in the status line.
+func quoteNetwork(network string) string {
+	if len(network) <= messageNetwork {
+		return network
+	}
+	cut := strings.LastIndexByte(network[:messageNetwork], ',')
+	if cut < 0 {
+		cut = messageNetwork
+	}
+	return network[:cut] + ",..."
 }
 
 // suggest is the network rule that would allow host on port.
@@ -231,7 +349,53 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		Transport:    p.tr,
 		ErrorHandler: p.fail,
 	}
-	rp.ServeHTTP(w, r)
+	rp.ServeHTTP(&upgradeWriter{ResponseWriter: w, p: p}, r)
+}
+
+// upgradeWriter hands the connection that ReverseProxy takes over for a
+// protocol switch (a WebSocket over http://) to the proxy as a tunnel's,
+// which http.Server no longer knows of: Close ends it, and so does
+// idleTimeout without traffic.
+type upgradeWriter struct {
+	http.ResponseWriter
+	p *Proxy
+}
+
+func (u *upgradeWriter) Unwrap() http.ResponseWriter { return u.ResponseWriter }
+
+func (u *upgradeWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	c, brw, err := http.NewResponseController(u.ResponseWriter).Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	if !u.p.track(c) {
+		return nil, nil, errors.New("the proxy has closed")
+	}
+	return &upgraded{Conn: c, p: u.p}, brw, nil
+}
+
+// upgraded is a connection taken over for a protocol switch.
+type upgraded struct {
+	net.Conn
+	p *Proxy
+}
+
+// Read and Write each push the deadlines on: the connection ends when
+// nothing has moved either way for idleTimeout, or when the sandbox has
+// not read what came for it in that time.
+func (c *upgraded) Read(b []byte) (int, error) {
+	c.Conn.SetReadDeadline(time.Now().Add(idleTimeout))
+	return c.Conn.Read(b)
+}
+
+func (c *upgraded) Write(b []byte) (int, error) {
+	c.Conn.SetDeadline(time.Now().Add(idleTimeout))
+	return c.Conn.Write(b)
+}
+
+func (c *upgraded) Close() error {
+	c.p.untrack(c.Conn)
+	return nil
 }
 
 // connect opens a tunnel to the request's host and port.

@@ -1,7 +1,10 @@
 package egress
 
 import (
+	"bufio"
+	"compress/gzip"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -11,6 +14,8 @@ import (
 	"net/netip"
 	"net/url"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -37,9 +42,18 @@ func TestPolicyHosts(t *testing.T) {
 		{"::ffff:10.1.2.3", 443, true},
 		{"github.com", 443, false},
 	} {
-		if got := p.allowHost(c.host, c.port); got != c.want {
+		if _, got := p.allowHost(c.host, c.port); got != c.want {
 			t.Errorf("allowHost(%q, %d) = %v, want %v", c.host, c.port, got, c.want)
 		}
+	}
+	if h, ok := p.allowHost("PyPI.org.", 443); !ok || h != "pypi.org" {
+		t.Errorf("allowHost(PyPI.org.) = %q %v, want the name as the rule matched it", h, ok)
+	}
+	// strings.ToLower folds the Kelvin sign into "k"; the resolver would
+	// look up the name as given, which no rule names.
+	k, _ := NewPolicy("*.kernel.org", nil)
+	if h, ok := k.allowHost("cdn.\u212Aernel.org", 443); ok {
+		t.Errorf("a name with a Kelvin sign passed as %q", h)
 	}
 	if none, _ := NewPolicy("none", nil); none.Enabled() {
 		t.Error(`"none" enables the proxy`)
@@ -48,6 +62,9 @@ func TestPolicyHosts(t *testing.T) {
 
 func TestPolicyAddresses(t *testing.T) {
 	p, _ := NewPolicy("*", []netip.Prefix{netip.MustParsePrefix("10.9.0.0/16")})
+	// None of these is the host's: this host's own address is on
+	// TEST-NET-1, which the ranges alone must refuse.
+	p.hostAddrs = func() ([]netip.Addr, error) { return nil, nil }
 	for _, c := range []struct {
 		addr string
 		want bool
@@ -67,9 +84,76 @@ func TestPolicyAddresses(t *testing.T) {
 		{"100.64.0.1", false},
 		{"0.0.0.0", false},
 		{"224.0.0.1", false},
+		{"fe80::1%eth0", false},
+		// Documentation, benchmarking and relay ranges, which a host
+		// may nevertheless use (this one's is on TEST-NET-1).
+		{"192.0.2.2", false},
+		{"198.51.100.7", false},
+		{"203.0.113.9", false},
+		{"192.88.99.1", false},
+		{"2001:db8::1", false},
+		{"3fff::1", false},
+		// Deprecated IPv6 forms of IPv4 addresses.
+		{"::127.0.0.1", false},
+		{"::10.0.0.1", false},
+		{"::ffff:0:127.0.0.1", false},
+		{"fec0::1", false},
+		{"2001::1", false},
+		// NAT64 and 6to4 lead to the IPv4 address they carry.
+		{"64:ff9b::10.0.0.1", false},
+		{"64:ff9b::127.0.0.1", false},
+		{"64:ff9b::169.254.169.254", false},
+		{"64:ff9b::93.184.215.14", true},
+		{"64:ff9b::10.9.1.1", true},
+		{"2002:c0a8:0101::1", false},
+		{"2002:7f00:0001::1", false},
+		{"2002:5db8:d70e::1", true},
 	} {
-		if got := p.allowAddr(netip.MustParseAddr(c.addr)); got != c.want {
+		if got, _ := p.allowAddr(netip.MustParseAddr(c.addr)); got != c.want {
 			t.Errorf("allowAddr(%s) = %v, want %v", c.addr, got, c.want)
+		}
+	}
+}
+
+// TestPolicyRefusesTheHostsOwnAddresses: a service of the host that
+// listens on all its addresses is reached through a public one as well.
+func TestPolicyRefusesTheHostsOwnAddresses(t *testing.T) {
+	p, _ := NewPolicy("*", []netip.Prefix{netip.MustParsePrefix("10.9.0.0/16")})
+	own := []netip.Addr{netip.MustParseAddr("93.184.215.99"), netip.MustParseAddr("2606:2800:21f::7"), netip.MustParseAddr("10.9.0.1")}
+	p.hostAddrs = func() ([]netip.Addr, error) { return own, nil }
+	for _, c := range []struct {
+		addr string
+		want bool
+	}{
+		{"93.184.215.99", false},
+		{"::ffff:93.184.215.99", false},
+		{"64:ff9b::93.184.215.99", false},
+		{"2606:2800:21f::7", false},
+		{"93.184.215.14", true},
+		// The operator's private prefixes win, as for any address.
+		{"10.9.0.1", true},
+	} {
+		got, why := p.allowAddr(netip.MustParseAddr(c.addr))
+		if got != c.want {
+			t.Errorf("allowAddr(%s) = %v, want %v", c.addr, got, c.want)
+		}
+		if !got && !strings.Contains(why, "address of the host itself") {
+			t.Errorf("allowAddr(%s) says %q", c.addr, why)
+		}
+	}
+	p.hostAddrs = func() ([]netip.Addr, error) { return nil, errors.New("netlink: no") }
+	if ok, why := p.allowAddr(netip.MustParseAddr("93.184.215.14")); ok || !strings.Contains(why, "netlink: no") {
+		t.Errorf("with the host's addresses unknown: %v %q, want a refusal", ok, why)
+	}
+	// The real interfaces: none of this machine's addresses is allowed.
+	p, _ = NewPolicy("*", nil)
+	addrs, err := interfaceAddrs()
+	if err != nil || len(addrs) == 0 {
+		t.Fatalf("reading the host's addresses: %v %v", addrs, err)
+	}
+	for _, a := range addrs {
+		if ok, _ := p.allowAddr(a); ok {
+			t.Errorf("the host's own address %s is allowed", a)
 		}
 	}
 }
@@ -271,5 +355,199 @@ func TestConnectionsAreBounded(t *testing.T) {
 	buf := make([]byte, 64)
 	if n, err := extra.Read(buf); err != nil || !strings.HasPrefix(string(buf[:n]), "HTTP/1.1 200") {
 		t.Fatalf("the waiting tunnel was not served once another closed: %q %v", buf[:n], err)
+	}
+}
+
+// serve starts a proxy for network on the host's loopback and returns its
+// address.
+func serve(t *testing.T, network string, private ...netip.Prefix) (*Proxy, string) {
+	t.Helper()
+	policy, err := NewPolicy(network, private)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := Serve(ln, policy, network, slog.New(slog.DiscardHandler))
+	t.Cleanup(func() { p.Close() })
+	return p, ln.Addr().String()
+}
+
+var loopback = netip.MustParsePrefix("127.0.0.0/8")
+
+// TestHeadersAreBounded: the proxy holds a request's header, and a
+// response's, in cove's memory: 64 connections of a sandbox each sending
+// a megabyte of header held over 100 MB of it.
+func TestHeadersAreBounded(t *testing.T) {
+	big := strings.Repeat("a", 100<<10)
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/big" {
+			w.Header().Set("X-Big", big)
+		}
+		io.WriteString(w, "ok")
+	}))
+	defer up.Close()
+	addr := up.Listener.Addr().String()
+	c := startProxy(t, addr, loopback)
+
+	req, _ := http.NewRequest("GET", "http://"+addr+"/", nil)
+	req.Header.Set("X-Big", big)
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
+		t.Errorf("a request with a 100 KiB header: %d, want 431", resp.StatusCode)
+	}
+	if code, body := get(t, c, "http://"+addr+"/big"); code != http.StatusBadGateway {
+		t.Errorf("a response with a 100 KiB header: %d %.80q, want 502", code, body)
+	}
+	if code, body := get(t, c, "http://"+addr+"/"); code != 200 || body != "ok" {
+		t.Errorf("a small request: %d %q", code, body)
+	}
+}
+
+// TestIdleConnectionsAreBounded: plain requests to many hosts (one
+// sandbox allowed *.example.com can name any number) leave at most
+// maxIdleConns connections open for reuse, not one per host.
+func TestIdleConnectionsAreBounded(t *testing.T) {
+	var open atomic.Int64
+	srv := &http.Server{
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }),
+		ConnState: func(c net.Conn, s http.ConnState) {
+			switch s {
+			case http.StateNew:
+				open.Add(1)
+			case http.StateClosed, http.StateHijacked:
+				open.Add(-1)
+			}
+		},
+	}
+	first, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, port, _ := net.SplitHostPort(first.Addr().String())
+	hosts := []string{first.Addr().String()}
+	go srv.Serve(first)
+	defer srv.Close()
+	const n = 3 * maxIdleConns
+	for i := 2; len(hosts) < n && i < 250; i++ {
+		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.%d:%s", i, port))
+		if err != nil {
+			continue
+		}
+		go srv.Serve(ln)
+		hosts = append(hosts, ln.Addr().String())
+	}
+	if len(hosts) < n {
+		t.Skipf("could listen on only %d loopback addresses", len(hosts))
+	}
+	c := startProxy(t, "*:"+port, loopback)
+	for _, h := range hosts {
+		if code, body := get(t, c, "http://"+h+"/"); code != 200 {
+			t.Fatalf("%s: %d %q", h, code, body)
+		}
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for open.Load() > maxIdleConns && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if got := open.Load(); got > maxIdleConns {
+		t.Errorf("%d connections to %d hosts stay open, want at most %d", got, len(hosts), maxIdleConns)
+	}
+}
+
+// TestResponsesPassAsSent: the proxy asks for no compression the client
+// did not ask for, and inflates nothing.
+func TestResponsesPassAsSent(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Accept-Encoding") == "" {
+			io.WriteString(w, "identity")
+			return
+		}
+		w.Header().Set("Content-Encoding", "gzip")
+		z := gzip.NewWriter(w)
+		io.WriteString(z, strings.Repeat("0", 1<<20))
+		z.Close()
+	}))
+	defer up.Close()
+	addr := up.Listener.Addr().String()
+	_, proxy := serve(t, addr, loopback)
+	c, err := net.Dial("tcp", proxy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	io.WriteString(c, "GET http://"+addr+"/ HTTP/1.1\r\nHost: "+addr+"\r\n\r\n")
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	if string(b) != "identity" {
+		t.Errorf("got %d bytes (%s), want the identity body", len(b), resp.Header.Get("Content-Encoding"))
+	}
+}
+
+// TestCloseEndsUpgradedConnections: a protocol switch (a WebSocket over
+// http://) takes the connection away from http.Server, which Close then
+// no longer ends; it is a tunnel, and ends with the proxy.
+func TestCloseEndsUpgradedConnections(t *testing.T) {
+	var mu sync.Mutex
+	var backs []net.Conn
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, brw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			return
+		}
+		mu.Lock()
+		backs = append(backs, c)
+		mu.Unlock()
+		brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n")
+		brw.Flush()
+	}))
+	defer up.Close()
+	defer func() {
+		mu.Lock()
+		for _, c := range backs {
+			c.Close()
+		}
+		mu.Unlock()
+	}()
+	addr := up.Listener.Addr().String()
+	p, proxy := serve(t, addr, loopback)
+	c, err := net.Dial("tcp", proxy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	io.WriteString(c, "GET http://"+addr+"/ws HTTP/1.1\r\nHost: "+addr+"\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n")
+	br := bufio.NewReader(c)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("upgrade: %v %v", resp, err)
+	}
+	p.Close()
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := br.ReadByte(); err != io.EOF {
+		t.Fatalf("the upgraded connection outlived the proxy: read gave %v, want EOF", err)
+	}
+}
+
+// TestRefusalQuotesALongLimitShort: the message travels in the status
+// line, which must not carry a network limit of thousands of entries.
+func TestRefusalQuotesALongLimitShort(t *testing.T) {
+	var hosts []string
+	for i := 0; i < 500; i++ {
+		hosts = append(hosts, fmt.Sprintf("host-%d.example.com", i))
+	}
+	c := startProxy(t, strings.Join(hosts, ","))
+	code, body := get(t, c, "http://github.com/")
+	if code != http.StatusForbidden || len(body) > 400 || !strings.Contains(body, "(host-0.example.com,") || !strings.Contains(body, ",...)") {
+		t.Errorf("got %d %q (%d bytes)", code, body, len(body))
 	}
 }
