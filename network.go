@@ -45,6 +45,16 @@ func (r NetworkRule) Allows(host string, port int) bool {
 	return host == r.Host
 }
 
+// Bounds of a network limit, which is kept with the sandbox, shown with
+// it, read again for each of its programs and searched for each of its
+// connections.
+const (
+	// MaxNetworkRules is how many entries a network limit may have.
+	MaxNetworkRules = 256
+	// MaxNetworkLen is how long a network limit may be, in bytes.
+	MaxNetworkLen = 16 << 10
+)
+
 // ParseNetwork reads a network limit: "none", or hosts separated by commas
 // or spaces (see NetworkRule). Empty is no rule, as "none" is.
 func ParseNetwork(s string) ([]NetworkRule, error) {
@@ -52,8 +62,16 @@ func ParseNetwork(s string) ([]NetworkRule, error) {
 	if s == "" || strings.EqualFold(s, NetworkNone) {
 		return nil, nil
 	}
-	var rules []NetworkRule
-	for _, f := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' || r == '\n' }) {
+	const hint = "name fewer hosts, using wildcards such as *.example.com for the names of one domain, or * for any host"
+	if len(s) > MaxNetworkLen {
+		return nil, Errorf(CodeInvalid, "network: the limit is %d bytes long, over the %d allowed: %s", len(s), MaxNetworkLen, hint)
+	}
+	fields := strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' || r == '\n' })
+	if len(fields) > MaxNetworkRules {
+		return nil, Errorf(CodeInvalid, "network: %d entries, over the %d allowed: %s", len(fields), MaxNetworkRules, hint)
+	}
+	rules := make([]NetworkRule, 0, len(fields))
+	for _, f := range fields {
 		r, err := parseNetworkRule(strings.ToLower(f))
 		if err != nil {
 			return nil, err
@@ -110,7 +128,10 @@ func parseNetworkRule(f string) (NetworkRule, error) {
 		return NetworkRule{Host: a.Unmap().String(), Port: port}, nil
 	}
 	name := strings.TrimPrefix(host, "*.")
-	if name == "" || len(name) > 253 || strings.Contains(name, "*") {
+	if len(name) > 253 {
+		return bad("a host name is at most 253 characters long")
+	}
+	if name == "" || strings.Contains(name, "*") {
 		return bad("a wildcard may only start a name, as in *.example.com")
 	}
 	for _, label := range strings.Split(strings.TrimSuffix(name, "."), ".") {

@@ -1,6 +1,7 @@
 package cove
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -20,6 +21,7 @@ func TestNormalizeNetwork(t *testing.T) {
 		{"bad_host!", "", "not a valid host name"},
 		{"-x.org", "", "not a valid host name"},
 		{"none,pypi.org", "", `"none" cannot be combined with hosts`},
+		{strings.Repeat("abcdefghi.", 26) + "org", "", "a host name is at most 253 characters long"},
 	} {
 		got, err := NormalizeNetwork(c.in)
 		if c.err != "" {
@@ -31,6 +33,37 @@ func TestNormalizeNetwork(t *testing.T) {
 		if err != nil || got != c.want {
 			t.Errorf("NormalizeNetwork(%q) = %q, %v; want %q", c.in, got, err, c.want)
 		}
+	}
+}
+
+// TestNetworkIsBounded: a limit of thousands of hosts, or of a megabyte,
+// would be kept, shown and read again for each program of its sandbox.
+func TestNetworkIsBounded(t *testing.T) {
+	hosts := func(n int) string {
+		var b strings.Builder
+		for i := range n {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			fmt.Fprintf(&b, "h%d.example.com", i)
+		}
+		return b.String()
+	}
+	if rules, err := ParseNetwork(hosts(MaxNetworkRules)); err != nil || len(rules) != MaxNetworkRules {
+		t.Fatalf("%d hosts: %d rules, %v", MaxNetworkRules, len(rules), err)
+	}
+	for _, c := range []struct{ in, want string }{
+		{hosts(MaxNetworkRules + 1), "257 entries, over the 256 allowed: name fewer hosts"},
+		{hosts(10000), "178889 bytes long, over the 16384 allowed"},
+		{strings.Repeat("a", 63) + strings.Repeat("."+strings.Repeat("a", 63), 300), "bytes long, over the 16384 allowed"},
+	} {
+		_, err := ParseNetwork(c.in)
+		if ErrorCode(err) != CodeInvalid || !strings.Contains(ErrorMessage(err), c.want) || len(ErrorMessage(err)) > 300 {
+			t.Errorf("%.40s... (%d bytes): got %v, want invalid %q", c.in, len(c.in), err, c.want)
+		}
+	}
+	if err := (Limits{Network: hosts(10000)}).Validate(); ErrorCode(err) != CodeInvalid {
+		t.Errorf("Validate: %v", err)
 	}
 }
 
