@@ -552,12 +552,17 @@ func (s *sandbox) Destroy(ctx context.Context) error { return s.teardown(true) }
 
 // Listen implements runtime.Listener: it listens on addr inside the
 // sandbox's network namespace, from a thread that enters it for the
-// socket's creation only.
+// socket's creation only. It may be called once: the namespace is let go
+// once the socket is made, so that what holds it after the sandbox dies
+// is the listener alone, which its owner closes then.
 func (s *sandbox) Listen(addr string) (net.Listener, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.netns == nil || s.destroyed {
-		return nil, cove.Errorf(cove.CodeConflict, "sandbox %s was created without a network limit", s.id)
+	if s.destroyed {
+		return nil, cove.Errorf(cove.CodeConflict, "sandbox %s has been stopped", s.id)
+	}
+	if s.netns == nil {
+		return nil, cove.Errorf(cove.CodeConflict, "sandbox %s has no network to listen in: it was created without a network limit, or something listens in it already", s.id)
 	}
 	type result struct {
 		ln  net.Listener
@@ -595,6 +600,8 @@ func (s *sandbox) Listen(addr string) (net.Listener, error) {
 	if r.err != nil {
 		return nil, cove.Errorf(cove.CodeUnavailable, "listening on %s in sandbox %s: %w", addr, s.id, r.err)
 	}
+	s.netns.Close()
+	s.netns = nil
 	return r.ln, nil
 }
 
