@@ -401,6 +401,12 @@ func (sb *sandbox) startAgent(base int) (*os.File, error) {
 		return nil, layer("namespaces", err)
 	}
 	sb.proc = proc
+	// When the host runs out of memory, the kernel kills the sandboxes'
+	// processes first, not cove or the host's own: every process of the
+	// sandbox inherits the agent's score, and none can lower it.
+	if err := os.WriteFile(fmt.Sprintf("/proc/%d/oom_score_adj", proc.Pid), []byte("1000"), 0); err != nil {
+		sb.b.log.Warn("setting the sandbox's OOM score", "err", err)
+	}
 	go func() {
 		io.Copy(&limitedBuffer{b: sb.stderr, n: 4096, mu: &sb.mu}, stderrR)
 		stderrR.Close()
