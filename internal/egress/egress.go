@@ -490,6 +490,7 @@ func (p *Proxy) untrack(cs ...net.Conn) {
 // destination, 502 for one that could not be reached.
 func (p *Proxy) fail(w http.ResponseWriter, r *http.Request, err error) {
 	var ref *refusal
+	var dns *net.DNSError
 	status := http.StatusBadGateway
 	msg := err.Error()
 	switch {
@@ -497,8 +498,11 @@ func (p *Proxy) fail(w http.ResponseWriter, r *http.Request, err error) {
 		status, msg = http.StatusForbidden, ref.msg
 	case errors.Is(err, context.Canceled):
 		return
+	case errors.As(err, &dns):
+		// Without the host's resolver, which the error names.
+		msg = fmt.Sprintf("cannot resolve %s: %s", dns.Name, dns.Err)
 	}
-	p.log.Debug("egress refused or failed", "method", r.Method, "host", r.Host, "status", status, "err", msg)
+	p.log.Debug("egress refused or failed", "method", r.Method, "host", r.Host, "status", status, "err", err)
 	// The reason phrase carries the message too: clients such as pip and
 	// Python's http.client show it ("Tunnel connection failed: 403 ...")
 	// and not the body.

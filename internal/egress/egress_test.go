@@ -542,12 +542,23 @@ func TestCloseEndsUpgradedConnections(t *testing.T) {
 // line, which must not carry a network limit of thousands of entries.
 func TestRefusalQuotesALongLimitShort(t *testing.T) {
 	var hosts []string
-	for i := 0; i < 500; i++ {
+	for i := 0; i < 200; i++ {
 		hosts = append(hosts, fmt.Sprintf("host-%d.example.com", i))
 	}
 	c := startProxy(t, strings.Join(hosts, ","))
 	code, body := get(t, c, "http://github.com/")
 	if code != http.StatusForbidden || len(body) > 400 || !strings.Contains(body, "(host-0.example.com,") || !strings.Contains(body, ",...)") {
 		t.Errorf("got %d %q (%d bytes)", code, body, len(body))
+	}
+}
+
+// TestFailureNamesNoResolver: a name that does not resolve is reported
+// as such, without the address of the host's DNS server.
+func TestFailureNamesNoResolver(t *testing.T) {
+	const name = "no-such-host.cove-test.invalid"
+	c := startProxy(t, name)
+	code, body := get(t, c, "http://"+name+"/")
+	if code != http.StatusBadGateway || !strings.Contains(body, "cove: cannot resolve "+name+":") || strings.Contains(body, ":53") {
+		t.Errorf("got %d %q", code, body)
 	}
 }
