@@ -78,3 +78,59 @@ func TestExecEndsWithItsSandbox(t *testing.T) {
 		}
 	}
 }
+
+// TestFollowedProcessEndsWithItsSandbox: following a background process's
+// output ends with its result (killed, saying why) when its sandbox is
+// stopped or deleted, not with an error about the agent being gone.
+func TestFollowedProcessEndsWithItsSandbox(t *testing.T) {
+	svc, _ := newStoredService(t, Options{})
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name string
+		end  func(id string) error
+		want string
+	}{
+		{"stop", func(id string) error { _, err := svc.StopSandbox(ctx, id); return err }, "killed: the sandbox was stopped"},
+		{"delete", func(id string) error { return svc.DeleteSandbox(ctx, id) }, "killed: the sandbox was deleted"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sb, err := svc.CreateSandbox(ctx, cove.SandboxSpec{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			p, err := svc.StartProcess(ctx, sb.ID, cove.ProcessRequest{Shell: "echo started; sleep 30"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			st, err := svc.ProcessLogs(ctx, sb.ID, p.PID, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer st.Close()
+			if ev, err := st.Next(); err != nil || string(ev.Data) != "started\n" {
+				t.Fatalf("first event: %+v %v", ev, err)
+			}
+			got := make(chan error, 1)
+			var res *cove.ExecResult
+			go func() {
+				var err error
+				res, err = cove.Collect(st)
+				got <- err
+			}()
+			if err := tc.end(sb.ID); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case err := <-got:
+				if err != nil {
+					t.Fatalf("ended with an error: %v; want a result", err)
+				}
+				if res.Verdict != cove.VerdictKilled || res.Message != tc.want {
+					t.Errorf("result: verdict %s, message %q; want killed, %q", res.Verdict, res.Message, tc.want)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("following did not end with the sandbox")
+			}
+		})
+	}
+}

@@ -115,7 +115,19 @@ func (s *Service) ProcessLogs(ctx context.Context, id string, pid int, follow bo
 		done()
 		return nil, err
 	}
-	return &stream{ex: ex, ctx: ctx, limits: sb.processLimits(pid), onClose: []func(){done}}, nil
+	st := &stream{ex: ex, ctx: ctx, limits: sb.processLimits(pid), onClose: []func(){done}}
+	if follow && sb.ended != nil {
+		// A follower sees the process end with its sandbox: a stop or a
+		// deletion kills it first and waits for its result, which says
+		// why, as for an execution.
+		st.finished = sb.execStarted()
+		stopOnEnd := context.AfterFunc(sb.ended, func() {
+			st.ended.Store(context.Cause(sb.ended).Error())
+			sb.inst.Agent().SignalProcess(context.WithoutCancel(ctx), pid, int(unix.SIGKILL))
+		})
+		st.onClose = []func(){func() { stopOnEnd() }, st.resultIn, done}
+	}
+	return st, nil
 }
 
 // WriteProcessStdin implements cove.Service.
