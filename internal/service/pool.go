@@ -24,6 +24,8 @@ type pool struct {
 	s    *Service
 	size int
 	wait time.Duration // refillWait, or longer in tests
+	// retry is how long a failed creation waits before the next try.
+	retry time.Duration
 
 	mu    sync.Mutex
 	ready []runtime.Instance
@@ -34,7 +36,7 @@ type pool struct {
 }
 
 func newPool(s *Service, size int) *pool {
-	return &pool{s: s, size: size, wait: refillWait, wake: make(chan struct{}, 1), idle: make(chan struct{}, 1), done: make(chan struct{})}
+	return &pool{s: s, size: size, wait: refillWait, retry: 5 * time.Second, wake: make(chan struct{}, 1), idle: make(chan struct{}, 1), done: make(chan struct{})}
 }
 
 // notifyIdle tells a waiting refill that nothing is in progress any more.
@@ -105,6 +107,9 @@ func (p *pool) take(limits cove.Limits) runtime.Instance {
 
 func (p *pool) fill() {
 	defer p.wg.Done()
+	// lastErr is the failure last logged as a warning: the same one again,
+	// every 5 s, is logged at debug level until something changes.
+	lastErr := ""
 	for {
 		p.mu.Lock()
 		missing := p.size - len(p.ready)
@@ -118,14 +123,20 @@ func (p *pool) fill() {
 				if p.s.ctx.Err() != nil {
 					return
 				}
-				p.s.log.Warn("warm pool: creating a sandbox", "err", err)
+				if msg := err.Error(); msg != lastErr {
+					p.s.log.Warn("warm pool: creating a sandbox (retrying every 5 s; the same failure again is logged at debug level)", "err", err)
+					lastErr = msg
+				} else {
+					p.s.log.Debug("warm pool: creating a sandbox", "err", err)
+				}
 				select {
 				case <-p.s.ctx.Done():
 					return
-				case <-time.After(5 * time.Second):
+				case <-time.After(p.retry):
 				}
 				continue
 			}
+			lastErr = ""
 			p.mu.Lock()
 			p.ready = append(p.ready, inst)
 			n := len(p.ready)
