@@ -437,4 +437,20 @@ func TestQuotaRace(t *testing.T) {
 	if msg := apiError(t, resp, 400, cove.CodeInvalid); !strings.Contains(msg, "ask for at most 300 MiB") || resp.Header.Get("Retry-After") != "" {
 		t.Errorf("message %q, Retry-After %q", msg, resp.Header.Get("Retry-After"))
 	}
+	// A stopped sandbox still counts: starting it again is not admitted.
+	resp = e.do("POST", "/v1/sandboxes", k3.Secret, []byte(`{"memory_mb":200}`))
+	var made struct{ ID string }
+	if resp.StatusCode != 201 {
+		t.Fatalf("a sandbox within the quota: %d", resp.StatusCode)
+	}
+	json.NewDecoder(resp.Body).Decode(&made)
+	resp.Body.Close()
+	if resp = e.do("POST", "/v1/sandboxes/"+made.ID+"/stop", k3.Secret, nil); resp.StatusCode != 200 {
+		t.Fatalf("stop: %d", resp.StatusCode)
+	}
+	resp.Body.Close()
+	resp = e.do("POST", "/v1/sandboxes", k3.Secret, []byte(`{"memory_mb":200}`))
+	if msg := apiError(t, resp, 429, cove.CodeQuotaExceeded); !strings.Contains(msg, "its sandboxes, running or stopped, have 200 MiB") || !strings.Contains(msg, "delete one first") {
+		t.Errorf("message %q", msg)
+	}
 }

@@ -570,7 +570,9 @@ func (s *Service) admit(ctx context.Context, rec *store.SandboxRecord) error {
 				cove.FormatBytes(q), cove.FormatBytes(rec.Limits.MemoryBytes), cove.FormatBytes(q))
 		}
 		if q := k.Quota.MaxMemoryBytes; q > 0 && mem+rec.Limits.MemoryBytes > q {
-			return cove.Errorf(cove.CodeQuotaExceeded, "quota exceeded: this key may use %s of memory and its sandboxes have %s; the new one asks for %s",
+			// A stopped sandbox counts: starting it again is not admitted
+			// anew.
+			return cove.Errorf(cove.CodeQuotaExceeded, "quota exceeded: this key may use %s of memory and its sandboxes, running or stopped, have %s; the new one asks for %s: delete one first",
 				cove.FormatBytes(q), cove.FormatBytes(mem), cove.FormatBytes(rec.Limits.MemoryBytes))
 		}
 	}
