@@ -234,9 +234,70 @@ type Proxy struct {
 	closed  bool
 }
 
+// Conns bounds the connections that all the proxies of one server serve
+// at once. Each holds one of cove's file descriptors, two with its
+// destination's: without a bound over all sandboxes, one user's many
+// sandboxes, each within its own maxConns, could take every descriptor
+// cove may open, and with them its API.
+type Conns struct{ sem chan struct{} }
+
+// NewConns returns a bound of n connections over the proxies that share
+// it.
+func NewConns(n int) *Conns { return &Conns{sem: make(chan struct{}, max(n, 1))} }
+
+// DefaultConns is the bound for a server whose open files are limited to
+// nofile: a quarter of them, so that the proxies' connections and their
+// destinations' hold at most half.
+func DefaultConns(nofile uint64) int {
+	return int(max(min(nofile/4, 1<<20), maxConns))
+}
+
+// sharedListener accepts a connection when the server's bound has room
+// for it, and turns it away at once, with a 503, when not: waiting would
+// keep it from its sandbox's other connections no better.
+type sharedListener struct {
+	net.Listener
+	conns *Conns
+	log   *slog.Logger
+}
+
+func (l *sharedListener) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		select {
+		case l.conns.sem <- struct{}{}:
+			return &sharedConn{Conn: c, conns: l.conns}, nil
+		default:
+		}
+		l.log.Debug("egress connection turned away: the server's proxies serve their most connections", "max", cap(l.conns.sem))
+		const body = "cove: the server's proxies serve as many connections as it allows: try again in a moment\n"
+		c.SetWriteDeadline(time.Now().Add(time.Second))
+		fmt.Fprintf(c, "HTTP/1.1 503 %s\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s", strings.TrimSpace(body), len(body), body)
+		c.Close()
+	}
+}
+
+// sharedConn gives its place in the server's bound back when closed.
+type sharedConn struct {
+	net.Conn
+	conns *Conns
+	once  sync.Once
+}
+
+func (c *sharedConn) Close() error {
+	err := c.Conn.Close()
+	c.once.Do(func() { <-c.conns.sem })
+	return err
+}
+
 // Serve serves the proxy on ln, which accepts the sandbox's connections,
-// until Close. network is the limit the policy came from, for messages.
-func Serve(ln net.Listener, policy *Policy, network string, log *slog.Logger) *Proxy {
+// until Close. network is the limit the policy came from, for messages;
+// conns, when given, bounds the connections of all the proxies that share
+// it.
+func Serve(ln net.Listener, policy *Policy, network string, log *slog.Logger, conns *Conns) *Proxy {
 	p := &Proxy{policy: policy, network: network, log: log, tunnels: map[net.Conn]struct{}{}}
 	p.dialer = net.Dialer{Timeout: dialTimeout, Control: p.control}
 	p.tr = &http.Transport{
@@ -256,6 +317,9 @@ func Serve(ln net.Listener, policy *Policy, network string, log *slog.Logger) *P
 		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
 	// At most maxConns connections from the sandbox are accepted at once;
 	// more wait in the kernel's backlog, holding nothing of cove's.
+	if conns != nil {
+		ln = &sharedListener{Listener: ln, conns: conns, log: log}
+	}
 	go p.srv.Serve(netutil.LimitListener(ln, maxConns))
 	return p
 }

@@ -170,7 +170,7 @@ func startProxy(t *testing.T, network string, private ...netip.Prefix) *http.Cli
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := Serve(ln, policy, network, slog.New(slog.DiscardHandler))
+	p := Serve(ln, policy, network, slog.New(slog.DiscardHandler), nil)
 	t.Cleanup(func() { p.Close() })
 	u := &url.URL{Scheme: "http", Host: ln.Addr().String()}
 	return &http.Client{Transport: &http.Transport{
@@ -249,7 +249,7 @@ func TestProxyRefuses(t *testing.T) {
 	t.Run("not a proxy request", func(t *testing.T) {
 		policy, _ := NewPolicy("*", nil)
 		ln, _ := net.Listen("tcp", "127.0.0.1:0")
-		p := Serve(ln, policy, "*", slog.New(slog.DiscardHandler))
+		p := Serve(ln, policy, "*", slog.New(slog.DiscardHandler), nil)
 		defer p.Close()
 		code, body := get(t, http.DefaultClient, "http://"+ln.Addr().String()+"/")
 		if code != http.StatusBadRequest || !strings.Contains(body, "this is an HTTP proxy") {
@@ -276,7 +276,7 @@ func TestCloseEndsTunnels(t *testing.T) {
 	}()
 	policy, _ := NewPolicy(up.Addr().String(), []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")})
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	p := Serve(ln, policy, "", slog.New(slog.DiscardHandler))
+	p := Serve(ln, policy, "", slog.New(slog.DiscardHandler), nil)
 	c, err := net.Dial("tcp", ln.Addr().String())
 	if err != nil {
 		t.Fatal(err)
@@ -313,7 +313,7 @@ func TestConnectionsAreBounded(t *testing.T) {
 	}()
 	policy, _ := NewPolicy(up.Addr().String(), []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")})
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	p := Serve(ln, policy, "", slog.New(slog.DiscardHandler))
+	p := Serve(ln, policy, "", slog.New(slog.DiscardHandler), nil)
 	defer p.Close()
 	connect := func() (net.Conn, error) {
 		c, err := net.Dial("tcp", ln.Addr().String())
@@ -370,7 +370,7 @@ func serve(t *testing.T, network string, private ...netip.Prefix) (*Proxy, strin
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := Serve(ln, policy, network, slog.New(slog.DiscardHandler))
+	p := Serve(ln, policy, network, slog.New(slog.DiscardHandler), nil)
 	t.Cleanup(func() { p.Close() })
 	return p, ln.Addr().String()
 }
@@ -560,5 +560,80 @@ func TestFailureNamesNoResolver(t *testing.T) {
 	code, body := get(t, c, "http://"+name+"/")
 	if code != http.StatusBadGateway || !strings.Contains(body, "cove: cannot resolve "+name+":") || strings.Contains(body, ":53") {
 		t.Errorf("got %d %q", code, body)
+	}
+}
+
+// TestConnsBoundAllProxies: many sandboxes, each within its own bound,
+// together hold at most what the server's bound allows; one more
+// connection is turned away at once, and served again once another ends.
+func TestConnsBoundAllProxies(t *testing.T) {
+	up, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer up.Close()
+	go func() {
+		for {
+			c, err := up.Accept()
+			if err != nil {
+				return
+			}
+			go func() { io.Copy(io.Discard, c); c.Close() }()
+		}
+	}()
+	conns := NewConns(3)
+	var proxies []string
+	for range 2 {
+		policy, _ := NewPolicy(up.Addr().String(), []netip.Prefix{loopback})
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := Serve(ln, policy, "", slog.New(slog.DiscardHandler), conns)
+		defer p.Close()
+		proxies = append(proxies, ln.Addr().String())
+	}
+	connect := func(proxy string) (net.Conn, string) {
+		c, err := net.Dial("tcp", proxy)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.WriteString(c, "CONNECT "+up.Addr().String()+" HTTP/1.1\r\nHost: x\r\n\r\n")
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		buf := make([]byte, 200)
+		n, _ := c.Read(buf)
+		return c, string(buf[:n])
+	}
+	var held []net.Conn
+	defer func() {
+		for _, c := range held {
+			c.Close()
+		}
+	}()
+	for _, proxy := range []string{proxies[0], proxies[0], proxies[1]} {
+		c, answer := connect(proxy)
+		held = append(held, c)
+		if !strings.HasPrefix(answer, "HTTP/1.1 200") {
+			t.Fatalf("tunnel %d: %q", len(held), answer)
+		}
+	}
+	c, answer := connect(proxies[1])
+	c.Close()
+	if !strings.HasPrefix(answer, "HTTP/1.1 503 cove: the server's proxies serve as many connections as it allows") {
+		t.Fatalf("a fourth tunnel, over the server's bound of 3: %q", answer)
+	}
+	held[0].Close()
+	held = held[1:]
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		c, answer := connect(proxies[1])
+		held = append(held, c)
+		if strings.HasPrefix(answer, "HTTP/1.1 200") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no tunnel served once one ended: %q", answer)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

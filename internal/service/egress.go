@@ -4,6 +4,8 @@ import (
 	"context"
 	"maps"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/cove-sandbox/cove"
 	"github.com/cove-sandbox/cove/internal/egress"
 	"github.com/cove-sandbox/cove/internal/runtime"
@@ -30,12 +32,25 @@ func (s *Service) createInstance(ctx context.Context, spec runtime.Spec) (runtim
 		inst.Destroy(context.WithoutCancel(ctx))
 		return nil, err
 	}
-	proxy := egress.Serve(ln, policy, spec.Limits.Network, s.log.With("sandbox", spec.ID))
+	proxy := egress.Serve(ln, policy, spec.Limits.Network, s.log.With("sandbox", spec.ID), s.egressConns)
 	go func() {
 		<-inst.Done()
 		proxy.Close()
 	}()
 	return inst, nil
+}
+
+// networkConns is the bound of Options.NetworkConns: n, or by default
+// from the open files this process may have.
+func networkConns(n int) int {
+	if n > 0 {
+		return n
+	}
+	var rl unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &rl); err != nil {
+		return egress.DefaultConns(1024)
+	}
+	return egress.DefaultConns(rl.Cur)
 }
 
 // networkEnv is defaultEnv with the egress proxy's variables added.

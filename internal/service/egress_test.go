@@ -216,3 +216,49 @@ func TestProxyEndsWithItsSandbox(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// listenerBackends gives each sandbox a listenerInstance of its own.
+type listenerBackends struct {
+	runtime.Backend
+}
+
+func (b *listenerBackends) Create(ctx context.Context, spec runtime.Spec) (runtime.Instance, error) {
+	return &listenerInstance{done: make(chan struct{})}, nil
+}
+
+// TestProxiesShareOneBound: the connections of all sandboxes' proxies
+// count against one bound of the server, so that many sandboxes cannot
+// take every file descriptor cove may open.
+func TestProxiesShareOneBound(t *testing.T) {
+	s := New(&listenerBackends{}, Options{NetworkConns: 1})
+	var insts []*listenerInstance
+	for _, id := range []string{"a", "b"} {
+		inst, err := s.createInstance(context.Background(), runtime.Spec{ID: id, Limits: cove.Limits{Network: "pypi.org"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer close(inst.(*listenerInstance).done)
+		insts = append(insts, inst.(*listenerInstance))
+	}
+	first, err := net.Dial("tcp", insts[0].ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Close()
+	// The first sandbox's connection, which sends nothing yet, holds the
+	// server's one place.
+	time.Sleep(100 * time.Millisecond)
+	second, err := net.Dial("tcp", insts[1].ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer second.Close()
+	second.SetReadDeadline(time.Now().Add(5 * time.Second))
+	b, _ := io.ReadAll(second)
+	if !strings.HasPrefix(string(b), "HTTP/1.1 503 cove: the server's proxies serve as many connections as it allows") {
+		t.Fatalf("another sandbox's connection over the server's bound: %q", b)
+	}
+	if n := networkConns(0); n < 64 {
+		t.Errorf("the default bound is %d connections", n)
+	}
+}

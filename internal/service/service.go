@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/cove-sandbox/cove"
+	"github.com/cove-sandbox/cove/internal/egress"
 	"github.com/cove-sandbox/cove/internal/lang"
 	"github.com/cove-sandbox/cove/internal/runtime"
 	"github.com/cove-sandbox/cove/internal/store"
@@ -57,7 +58,11 @@ type Options struct {
 	// private networks) that sandboxes whose network limit names them may
 	// reach through the egress proxy; any other such address is refused.
 	NetworkPrivate []netip.Prefix
-	Logger         *slog.Logger
+	// NetworkConns bounds the connections that the egress proxies of all
+	// sandboxes serve at once (default: egress.DefaultConns of the open
+	// files cove may have).
+	NetworkConns int
+	Logger       *slog.Logger
 }
 
 // Service is the in-process cove.Service.
@@ -90,7 +95,9 @@ type Service struct {
 
 	pool    *pool
 	runners *runners
-	loop    sync.WaitGroup
+	// egressConns bounds the connections of all egress proxies.
+	egressConns *egress.Conns
+	loop        sync.WaitGroup
 	// teardowns are removals of one-call sandboxes still running after
 	// their caller got its answer; Close waits for them.
 	teardowns sync.WaitGroup
@@ -251,6 +258,7 @@ func New(backend runtime.Backend, opts Options) *Service {
 		live: map[string]*sandbox{}, transit: map[string]*transition{}, execs: map[string]int{},
 		persistent: persistent,
 	}
+	s.egressConns = egress.NewConns(networkConns(opts.NetworkConns))
 	s.pool = newPool(s, opts.PoolSize)
 	s.runners = newRunners(opts.RunReuse, opts.RunReuseIdle)
 	s.metrics.watchRunners(s.runners)
