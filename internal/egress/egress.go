@@ -228,6 +228,7 @@ type Proxy struct {
 	srv     *http.Server
 	dialer  net.Dialer
 	tr      *http.Transport
+	idle    time.Duration // idleTimeout, or less in tests
 
 	mu      sync.Mutex
 	tunnels map[net.Conn]struct{}
@@ -298,7 +299,13 @@ func (c *sharedConn) Close() error {
 // conns, when given, bounds the connections of all the proxies that share
 // it.
 func Serve(ln net.Listener, policy *Policy, network string, log *slog.Logger, conns *Conns) *Proxy {
-	p := &Proxy{policy: policy, network: network, log: log, tunnels: map[net.Conn]struct{}{}}
+	return serve(ln, policy, network, log, conns, idleTimeout)
+}
+
+// serve is Serve with the time after which a tunnel in which nothing
+// moves ends.
+func serve(ln net.Listener, policy *Policy, network string, log *slog.Logger, conns *Conns, idle time.Duration) *Proxy {
+	p := &Proxy{policy: policy, network: network, log: log, idle: idle, tunnels: map[net.Conn]struct{}{}}
 	p.dialer = net.Dialer{Timeout: dialTimeout, Control: p.control}
 	p.tr = &http.Transport{
 		Proxy:                  nil,
@@ -448,12 +455,12 @@ type upgraded struct {
 // nothing has moved either way for idleTimeout, or when the sandbox has
 // not read what came for it in that time.
 func (c *upgraded) Read(b []byte) (int, error) {
-	c.Conn.SetReadDeadline(time.Now().Add(idleTimeout))
+	c.Conn.SetReadDeadline(time.Now().Add(c.p.idle))
 	return c.Conn.Read(b)
 }
 
 func (c *upgraded) Write(b []byte) (int, error) {
-	c.Conn.SetDeadline(time.Now().Add(idleTimeout))
+	c.Conn.SetDeadline(time.Now().Add(c.p.idle))
 	return c.Conn.Write(b)
 }
 
@@ -495,20 +502,22 @@ func (p *Proxy) connect(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	done := make(chan struct{}, 2)
-	go func() { pipe(up, down); done <- struct{}{} }()
-	go func() { pipe(down, up); done <- struct{}{} }()
+	go func() { pipe(up, down, p.idle); done <- struct{}{} }()
+	go func() { pipe(down, up, p.idle); done <- struct{}{} }()
 	<-done
 	<-done
 }
 
-// pipe copies src to dst, each read waiting at most idleTimeout, then
-// half-closes dst.
-func pipe(dst, src net.Conn) {
+// pipe copies src to dst, each read and each write waiting at most idle
+// (a destination that reads nothing holds a tunnel no longer than one
+// that sends nothing), then half-closes dst.
+func pipe(dst, src net.Conn, idle time.Duration) {
 	buf := make([]byte, 32<<10)
 	for {
-		src.SetReadDeadline(time.Now().Add(idleTimeout))
+		src.SetReadDeadline(time.Now().Add(idle))
 		n, err := src.Read(buf)
 		if n > 0 {
+			dst.SetWriteDeadline(time.Now().Add(idle))
 			if _, werr := dst.Write(buf[:n]); werr != nil {
 				break
 			}

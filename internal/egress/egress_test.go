@@ -13,6 +13,7 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"net/url"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -358,9 +359,9 @@ func TestConnectionsAreBounded(t *testing.T) {
 	}
 }
 
-// serve starts a proxy for network on the host's loopback and returns its
+// serveProxy starts a proxy for network on the host's loopback and returns its
 // address.
-func serve(t *testing.T, network string, private ...netip.Prefix) (*Proxy, string) {
+func serveProxy(t *testing.T, network string, private ...netip.Prefix) (*Proxy, string) {
 	t.Helper()
 	policy, err := NewPolicy(network, private)
 	if err != nil {
@@ -476,7 +477,7 @@ func TestResponsesPassAsSent(t *testing.T) {
 	}))
 	defer up.Close()
 	addr := up.Listener.Addr().String()
-	_, proxy := serve(t, addr, loopback)
+	_, proxy := serveProxy(t, addr, loopback)
 	c, err := net.Dial("tcp", proxy)
 	if err != nil {
 		t.Fatal(err)
@@ -519,7 +520,7 @@ func TestCloseEndsUpgradedConnections(t *testing.T) {
 		mu.Unlock()
 	}()
 	addr := up.Listener.Addr().String()
-	p, proxy := serve(t, addr, loopback)
+	p, proxy := serveProxy(t, addr, loopback)
 	c, err := net.Dial("tcp", proxy)
 	if err != nil {
 		t.Fatal(err)
@@ -635,5 +636,55 @@ func TestConnsBoundAllProxies(t *testing.T) {
 			t.Fatalf("no tunnel served once one ended: %q", answer)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestTunnelToAClientThatReadsNothingEnds: a sandbox that stops reading
+// from a tunnel holds it, and its destination's connection, no longer
+// than one that stops sending.
+func TestTunnelToAClientThatReadsNothingEnds(t *testing.T) {
+	up, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer up.Close()
+	ended := make(chan error, 1)
+	go func() {
+		c, err := up.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		// The destination sends without end, and reads nothing.
+		buf := make([]byte, 64<<10)
+		for {
+			c.SetWriteDeadline(time.Now().Add(20 * time.Second))
+			if _, err := c.Write(buf); err != nil {
+				ended <- err
+				return
+			}
+		}
+	}()
+	policy, _ := NewPolicy(up.Addr().String(), []netip.Prefix{loopback})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := serve(ln, policy, "", slog.New(slog.DiscardHandler), nil, 300*time.Millisecond)
+	defer p.Close()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	io.WriteString(c, "CONNECT "+up.Addr().String()+" HTTP/1.1\r\nHost: x\r\n\r\n")
+	// The client reads nothing more and sends nothing.
+	select {
+	case err := <-ended:
+		if os.IsTimeout(err) {
+			t.Fatalf("the tunnel held the destination's connection: %v", err)
+		}
+	case <-time.After(25 * time.Second):
+		t.Fatal("the destination's writes never ended")
 	}
 }
