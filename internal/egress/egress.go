@@ -135,14 +135,32 @@ func (p *Policy) allowHost(host string, port int) (string, bool) {
 // allowAddr reports whether the sandbox may connect to a, once resolved:
 // public unicast addresses that are not the host's own, and those of the
 // operator's private prefixes. It returns the reason for a refusal.
+//
+// The host's own addresses (but for loopback, which an operator lists
+// for the host) are allowed only when network_private lists one alone:
+// an operator who lists the local network for a mirror on it does not
+// mean the host's services that listen on all its addresses.
 func (p *Policy) allowAddr(a netip.Addr) (bool, string) {
 	a = a.Unmap().WithZone("")
+	own, ownErr := p.isHostAddr(a)
+	const (
+		notPublic  = "a private or reserved address"
+		hostItself = "an address of the host itself"
+	)
 	for _, pr := range p.private {
-		if pr.Contains(a) {
-			return true, ""
+		if !pr.Contains(a) {
+			continue
 		}
+		switch {
+		case a.IsLoopback() || pr.IsSingleIP():
+			return true, ""
+		case ownErr != nil:
+			return false, ownErr.Error()
+		case own:
+			return false, hostItself + ", which network_private lists only as part of " + pr.String() + " (list it alone to allow it)"
+		}
+		return true, ""
 	}
-	const notPublic = "a private or reserved address"
 	if !a.IsGlobalUnicast() || a.IsPrivate() || a.IsLoopback() || a.IsLinkLocalUnicast() {
 		return false, notPublic
 	}
@@ -158,16 +176,27 @@ func (p *Policy) allowAddr(a netip.Addr) (bool, string) {
 			return false, why + " (" + v4.String() + ")"
 		}
 	}
+	if ownErr != nil {
+		return false, ownErr.Error()
+	}
+	if own {
+		return false, hostItself
+	}
+	return true, ""
+}
+
+// isHostAddr reports whether a is an address of the host's interfaces.
+func (p *Policy) isHostAddr(a netip.Addr) (bool, error) {
 	own, err := p.hostAddrs()
 	if err != nil {
-		return false, "not checked against the host's own addresses (" + err.Error() + ")"
+		return false, fmt.Errorf("not checked against the host's own addresses (%v)", err)
 	}
 	for _, h := range own {
 		if h.WithZone("") == a {
-			return false, "an address of the host itself"
+			return true, nil
 		}
 	}
-	return true, ""
+	return false, nil
 }
 
 // reserved are non-public ranges that netip does not classify: special

@@ -131,8 +131,10 @@ func TestPolicyRefusesTheHostsOwnAddresses(t *testing.T) {
 		{"64:ff9b::93.184.215.99", false},
 		{"2606:2800:21f::7", false},
 		{"93.184.215.14", true},
-		// The operator's private prefixes win, as for any address.
-		{"10.9.0.1", true},
+		// The operator's private prefix is the network around the
+		// host, not the host.
+		{"10.9.0.1", false},
+		{"10.9.0.2", true},
 	} {
 		got, why := p.allowAddr(netip.MustParseAddr(c.addr))
 		if got != c.want {
@@ -140,6 +142,15 @@ func TestPolicyRefusesTheHostsOwnAddresses(t *testing.T) {
 		}
 		if !got && !strings.Contains(why, "address of the host itself") {
 			t.Errorf("allowAddr(%s) says %q", c.addr, why)
+		}
+	}
+	// Listed alone, a host address is allowed; loopback, in any prefix.
+	own = append(own, netip.MustParseAddr("127.0.0.1"))
+	p, _ = NewPolicy("*", []netip.Prefix{netip.MustParsePrefix("10.9.0.1/32"), netip.MustParsePrefix("127.0.0.0/8")})
+	p.hostAddrs = func() ([]netip.Addr, error) { return own, nil }
+	for _, a := range []string{"10.9.0.1", "127.0.0.1"} {
+		if ok, why := p.allowAddr(netip.MustParseAddr(a)); !ok {
+			t.Errorf("allowAddr(%s), which the operator lists: refused (%s)", a, why)
 		}
 	}
 	p.hostAddrs = func() ([]netip.Addr, error) { return nil, errors.New("netlink: no") }
