@@ -398,6 +398,9 @@ func (p *Proxy) dial(ctx context.Context, network, addr string) (net.Conn, error
 		return nil, &refusal{fmt.Sprintf("invalid port in %q", addr)}
 	}
 	checked, ok := p.policy.allowHost(host, port)
+	if !ok && strings.IndexFunc(host, func(r rune) bool { return r >= 0x80 }) >= 0 {
+		return nil, &refusal{fmt.Sprintf("%q is not an ASCII host name: give an international name in its xn-- (IDNA) form, as the network limit does", host)}
+	}
 	if !ok {
 		return nil, &refusal{fmt.Sprintf("%s is not in this sandbox's network limit (%s): create the sandbox with it, e.g. --network %s", addr, quoteNetwork(p.network), suggest(host, port))}
 	}

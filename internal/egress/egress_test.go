@@ -699,3 +699,23 @@ func TestTunnelToAClientThatReadsNothingEnds(t *testing.T) {
 		t.Fatal("the destination's writes never ended")
 	}
 }
+
+// TestNonASCIINameIsRefusedSaying: a tunnel to a name in other than
+// ASCII characters says to give its xn-- form, which a limit can name.
+func TestNonASCIINameIsRefusedSaying(t *testing.T) {
+	_, proxy := serveProxy(t, "*")
+	c, err := net.Dial("tcp", proxy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	io.WriteString(c, "CONNECT b\u00fccher.example:443 HTTP/1.1\r\nHost: x\r\n\r\n")
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusForbidden || !strings.Contains(string(b), "give an international name in its xn-- (IDNA) form") {
+		t.Errorf("got %d %q", resp.StatusCode, b)
+	}
+}
