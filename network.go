@@ -125,6 +125,11 @@ func parseNetworkRule(f string) (NetworkRule, error) {
 		return NetworkRule{Host: host, Port: port}, nil
 	}
 	if a, err := netip.ParseAddr(host); err == nil {
+		if a.Zone() != "" {
+			// A zone names an interface of the host, and could carry any
+			// character into the limit as it is kept and shown.
+			return bad("an address with a zone (%eth0) names an interface of the host: give the address alone")
+		}
 		return NetworkRule{Host: a.Unmap().String(), Port: port}, nil
 	}
 	name := strings.TrimPrefix(host, "*.")

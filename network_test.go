@@ -21,6 +21,8 @@ func TestNormalizeNetwork(t *testing.T) {
 		{"bad_host!", "", "not a valid host name"},
 		{"-x.org", "", "not a valid host name"},
 		{"none,pypi.org", "", `"none" cannot be combined with hosts`},
+		{"fe80::1%eth0", "", "an address with a zone (%eth0) names an interface of the host"},
+		{"fe80::1%\x1b[31m", "", "an address with a zone"},
 		{strings.Repeat("abcdefghi.", 26) + "org", "", "a host name is at most 253 characters long"},
 	} {
 		got, err := NormalizeNetwork(c.in)
