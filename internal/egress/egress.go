@@ -249,11 +249,38 @@ type refusal struct{ msg string }
 
 func (r *refusal) Error() string { return r.msg }
 
+// Outcome is what became of one request to a proxy, for metrics.
+type Outcome string
+
+// The outcomes of requests.
+const (
+	// Allowed: a tunnel was opened, or a response came back.
+	Allowed Outcome = "allowed"
+	// Refused: the destination is not one the sandbox may reach (403).
+	Refused Outcome = "refused"
+	// Failed: an allowed destination could not be reached (502).
+	Failed Outcome = "failed"
+	// Busy: the proxies of the server serve their most connections (503).
+	Busy Outcome = "busy"
+	// BadRequest: not a proxy request (400).
+	BadRequest Outcome = "bad_request"
+)
+
+// Options configure a proxy; all are optional.
+type Options struct {
+	Log *slog.Logger
+	// Conns bounds the connections of all the proxies that share it.
+	Conns *Conns
+	// Observe is told the outcome of each request.
+	Observe func(Outcome)
+}
+
 // Proxy serves one sandbox's connections.
 type Proxy struct {
 	policy  *Policy
 	network string
 	log     *slog.Logger
+	observe func(Outcome)
 	srv     *http.Server
 	dialer  net.Dialer
 	tr      *http.Transport
@@ -287,8 +314,9 @@ func DefaultConns(nofile uint64) int {
 // keep it from its sandbox's other connections no better.
 type sharedListener struct {
 	net.Listener
-	conns *Conns
-	log   *slog.Logger
+	conns   *Conns
+	log     *slog.Logger
+	observe func(Outcome)
 }
 
 func (l *sharedListener) Accept() (net.Conn, error) {
@@ -303,6 +331,7 @@ func (l *sharedListener) Accept() (net.Conn, error) {
 		default:
 		}
 		l.log.Debug("egress connection turned away: the server's proxies serve their most connections", "max", cap(l.conns.sem))
+		l.observe(Busy)
 		const body = "cove: the server's proxies serve as many connections as it allows: try again in a moment\n"
 		c.SetWriteDeadline(time.Now().Add(time.Second))
 		fmt.Fprintf(c, "HTTP/1.1 503 %s\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s", strings.TrimSpace(body), len(body), body)
@@ -324,17 +353,23 @@ func (c *sharedConn) Close() error {
 }
 
 // Serve serves the proxy on ln, which accepts the sandbox's connections,
-// until Close. network is the limit the policy came from, for messages;
-// conns, when given, bounds the connections of all the proxies that share
-// it.
-func Serve(ln net.Listener, policy *Policy, network string, log *slog.Logger, conns *Conns) *Proxy {
-	return serve(ln, policy, network, log, conns, idleTimeout)
+// until Close. network is the limit the policy came from, for messages.
+func Serve(ln net.Listener, policy *Policy, network string, opts Options) *Proxy {
+	return serve(ln, policy, network, opts, idleTimeout)
 }
 
 // serve is Serve with the time after which a tunnel in which nothing
 // moves ends.
-func serve(ln net.Listener, policy *Policy, network string, log *slog.Logger, conns *Conns, idle time.Duration) *Proxy {
-	p := &Proxy{policy: policy, network: network, log: log, idle: idle, tunnels: map[net.Conn]struct{}{}}
+func serve(ln net.Listener, policy *Policy, network string, opts Options, idle time.Duration) *Proxy {
+	log := opts.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	observe := opts.Observe
+	if observe == nil {
+		observe = func(Outcome) {}
+	}
+	p := &Proxy{policy: policy, network: network, log: log, observe: observe, idle: idle, tunnels: map[net.Conn]struct{}{}}
 	p.dialer = net.Dialer{Timeout: dialTimeout, Control: p.control}
 	p.tr = &http.Transport{
 		Proxy:                  nil,
@@ -353,8 +388,8 @@ func serve(ln net.Listener, policy *Policy, network string, log *slog.Logger, co
 		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
 	// At most maxConns connections from the sandbox are accepted at once;
 	// more wait in the kernel's backlog, holding nothing of cove's.
-	if conns != nil {
-		ln = &sharedListener{Listener: ln, conns: conns, log: log}
+	if opts.Conns != nil {
+		ln = &sharedListener{Listener: ln, conns: opts.Conns, log: log, observe: observe}
 	}
 	go p.srv.Serve(netutil.LimitListener(ln, maxConns))
 	return p
@@ -437,6 +472,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !r.URL.IsAbs() || r.URL.Scheme != "http" {
+		p.observe(BadRequest)
 		http.Error(w, "cove: this is an HTTP proxy: send http:// URLs in absolute form, or CONNECT host:port for anything else", http.StatusBadRequest)
 		return
 	}
@@ -451,6 +487,10 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		},
 		Transport:    p.tr,
 		ErrorHandler: p.fail,
+		ModifyResponse: func(*http.Response) error {
+			p.observe(Allowed)
+			return nil
+		},
 	}
 	rp.ServeHTTP(&upgradeWriter{ResponseWriter: w, p: p}, r)
 }
@@ -512,6 +552,7 @@ func (p *Proxy) connect(w http.ResponseWriter, r *http.Request) {
 		p.fail(w, r, err)
 		return
 	}
+	p.observe(Allowed)
 	down, buf, err := http.NewResponseController(w).Hijack()
 	if err != nil {
 		up.Close()
@@ -608,6 +649,11 @@ func (p *Proxy) fail(w http.ResponseWriter, r *http.Request, err error) {
 		msg = fmt.Sprintf("cannot resolve %s: %s", dns.Name, dns.Err)
 	}
 	p.log.Debug("egress refused or failed", "method", r.Method, "host", r.Host, "status", status, "err", err)
+	if status == http.StatusForbidden {
+		p.observe(Refused)
+	} else {
+		p.observe(Failed)
+	}
 	// The reason phrase carries the message too: clients such as pip and
 	// Python's http.client show it ("Tunnel connection failed: 403 ...")
 	// and not the body.

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -182,7 +181,7 @@ func startProxy(t *testing.T, network string, private ...netip.Prefix) *http.Cli
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := Serve(ln, policy, network, slog.New(slog.DiscardHandler), nil)
+	p := Serve(ln, policy, network, Options{})
 	t.Cleanup(func() { p.Close() })
 	u := &url.URL{Scheme: "http", Host: ln.Addr().String()}
 	return &http.Client{Transport: &http.Transport{
@@ -261,7 +260,7 @@ func TestProxyRefuses(t *testing.T) {
 	t.Run("not a proxy request", func(t *testing.T) {
 		policy, _ := NewPolicy("*", nil)
 		ln, _ := net.Listen("tcp", "127.0.0.1:0")
-		p := Serve(ln, policy, "*", slog.New(slog.DiscardHandler), nil)
+		p := Serve(ln, policy, "*", Options{})
 		defer p.Close()
 		code, body := get(t, http.DefaultClient, "http://"+ln.Addr().String()+"/")
 		if code != http.StatusBadRequest || !strings.Contains(body, "this is an HTTP proxy") {
@@ -288,7 +287,7 @@ func TestCloseEndsTunnels(t *testing.T) {
 	}()
 	policy, _ := NewPolicy(up.Addr().String(), []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")})
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	p := Serve(ln, policy, "", slog.New(slog.DiscardHandler), nil)
+	p := Serve(ln, policy, "", Options{})
 	c, err := net.Dial("tcp", ln.Addr().String())
 	if err != nil {
 		t.Fatal(err)
@@ -325,7 +324,7 @@ func TestConnectionsAreBounded(t *testing.T) {
 	}()
 	policy, _ := NewPolicy(up.Addr().String(), []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")})
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	p := Serve(ln, policy, "", slog.New(slog.DiscardHandler), nil)
+	p := Serve(ln, policy, "", Options{})
 	defer p.Close()
 	connect := func() (net.Conn, error) {
 		c, err := net.Dial("tcp", ln.Addr().String())
@@ -382,7 +381,7 @@ func serveProxy(t *testing.T, network string, private ...netip.Prefix) (*Proxy, 
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := Serve(ln, policy, network, slog.New(slog.DiscardHandler), nil)
+	p := Serve(ln, policy, network, Options{})
 	t.Cleanup(func() { p.Close() })
 	return p, ln.Addr().String()
 }
@@ -601,7 +600,7 @@ func TestConnsBoundAllProxies(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		p := Serve(ln, policy, "", slog.New(slog.DiscardHandler), conns)
+		p := Serve(ln, policy, "", Options{Conns: conns})
 		defer p.Close()
 		proxies = append(proxies, ln.Addr().String())
 	}
@@ -681,7 +680,7 @@ func TestTunnelToAClientThatReadsNothingEnds(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := serve(ln, policy, "", slog.New(slog.DiscardHandler), nil, 300*time.Millisecond)
+	p := serve(ln, policy, "", Options{}, 300*time.Millisecond)
 	defer p.Close()
 	c, err := net.Dial("tcp", ln.Addr().String())
 	if err != nil {
@@ -717,5 +716,43 @@ func TestNonASCIINameIsRefusedSaying(t *testing.T) {
 	b, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != http.StatusForbidden || !strings.Contains(string(b), "give an international name in its xn-- (IDNA) form") {
 		t.Errorf("got %d %q", resp.StatusCode, b)
+	}
+}
+
+// TestOutcomesAreObserved counts each request's outcome, as the server's
+// metrics do.
+func TestOutcomesAreObserved(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }))
+	defer up.Close()
+	secure := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }))
+	defer secure.Close()
+	// A port nothing listens on: allowed, but unreachable.
+	closed, _ := net.Listen("tcp", "127.0.0.1:0")
+	dead := closed.Addr().String()
+	closed.Close()
+	addr, saddr := up.Listener.Addr().String(), secure.Listener.Addr().String()
+	policy, _ := NewPolicy(addr+","+saddr+","+dead, []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")})
+	var mu sync.Mutex
+	got := map[Outcome]int{}
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	p := Serve(ln, policy, "", Options{Observe: func(o Outcome) { mu.Lock(); got[o]++; mu.Unlock() }})
+	defer p.Close()
+	c := &http.Client{Transport: &http.Transport{
+		Proxy:           http.ProxyURL(&url.URL{Scheme: "http", Host: ln.Addr().String()}),
+		TLSClientConfig: &tls.Config{InsecureSkipVerify: true},
+	}}
+	get(t, c, "http://"+addr+"/")                                // allowed
+	get(t, c, "https://"+saddr+"/")                              // allowed (a tunnel)
+	get(t, c, "http://198.51.100.7/")                            // refused: not in the limit
+	get(t, c, "https://example.org/")                            // refused
+	get(t, c, "http://"+dead+"/")                                // failed
+	get(t, http.DefaultClient, "http://"+ln.Addr().String()+"/") // bad request
+	mu.Lock()
+	defer mu.Unlock()
+	want := map[Outcome]int{Allowed: 2, Refused: 2, Failed: 1, BadRequest: 1}
+	for o, n := range want {
+		if got[o] != n {
+			t.Errorf("%s: %d, want %d (all: %v)", o, got[o], n, got)
+		}
 	}
 }

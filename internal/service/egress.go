@@ -32,7 +32,7 @@ func (s *Service) createInstance(ctx context.Context, spec runtime.Spec) (runtim
 		inst.Destroy(context.WithoutCancel(ctx))
 		return nil, err
 	}
-	proxy := egress.Serve(ln, policy, spec.Limits.Network, s.log.With("sandbox", spec.ID), s.egressConns)
+	proxy := egress.Serve(ln, policy, spec.Limits.Network, egress.Options{Log: s.log.With("sandbox", spec.ID), Conns: s.egressConns, Observe: s.metrics.observeEgress})
 	go func() {
 		<-inst.Done()
 		proxy.Close()

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/cove-sandbox/cove"
 	"github.com/cove-sandbox/cove/internal/runtime"
 	"github.com/cove-sandbox/cove/internal/runtime/native/nativetest"
@@ -260,5 +262,48 @@ func TestProxiesShareOneBound(t *testing.T) {
 	}
 	if n := networkConns(0); n < 64 {
 		t.Errorf("the default bound is %d connections", n)
+	}
+}
+
+// TestEgressMetrics counts a sandbox's refused request to its proxy in
+// cove_egress_requests_total.
+func TestEgressMetrics(t *testing.T) {
+	be, _ := nativetest.New(t)
+	reg := prometheus.NewRegistry()
+	svc := New(be, Options{Defaults: cove.DefaultLimits(), Metrics: NewMetrics(reg)})
+	t.Cleanup(func() { svc.Close(context.Background()) })
+	ctx := context.Background()
+	sb, err := svc.CreateSandbox(ctx, cove.SandboxSpec{Limits: cove.Limits{Network: "pypi.org"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer svc.DeleteSandbox(ctx, sb.ID)
+	st, err := svc.Exec(ctx, sb.ID, cove.ExecRequest{Cmd: []string{"python3", "-c", `
+import urllib.request
+try:
+    urllib.request.urlopen("http://example.org/", timeout=10)
+except Exception as e:
+    print(e)`}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := cove.Collect(st)
+	if err != nil || !strings.Contains(res.Stdout, "403") {
+		t.Fatalf("%+v %v", res, err)
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, mf := range mfs {
+		if mf.GetName() == "cove_egress_requests_total" {
+			for _, m := range mf.GetMetric() {
+				got[m.GetLabel()[0].GetValue()] = m.GetCounter().GetValue()
+			}
+		}
+	}
+	if got["refused"] != 1 || len(got) != 1 {
+		t.Fatalf("cove_egress_requests_total: %v, want refused 1", got)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/cove-sandbox/cove"
+	"github.com/cove-sandbox/cove/internal/egress"
 )
 
 // Metrics are the service's Prometheus metrics. A nil *Metrics records
@@ -18,6 +19,7 @@ type Metrics struct {
 	execs     *prometheus.HistogramVec
 	creates   prometheus.Histogram
 	pool      prometheus.Gauge
+	egress    *prometheus.CounterVec
 	// runners are the service's kept one-call sandboxes, once it has them.
 	runners atomic.Pointer[runners]
 }
@@ -37,6 +39,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		pool: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "cove_pool_ready", Help: "Idle sandboxes ready in the warm pool.",
 		}),
+		egress: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cove_egress_requests_total", Help: "Requests of sandboxes to their network proxies (tunnels and plain HTTP), by outcome: allowed, refused (not in the sandbox's network limit, or a private address), failed (unreachable), busy (the proxies' connection bound), bad_request.",
+		}, []string{"outcome"}),
 	}
 	kept := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "cove_run_sandboxes_kept", Help: "Sandboxes of finished one-call runs kept, reset, for their key's next run (run_reuse).",
@@ -60,13 +65,20 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			return 0
 		})
 	}
-	reg.MustRegister(m.sandboxes, m.execs, m.creates, m.pool, kept, runs(true), runs(false))
+	reg.MustRegister(m.sandboxes, m.execs, m.creates, m.pool, m.egress, kept, runs(true), runs(false))
 	return m
 }
 
 func (m *Metrics) observeExec(d time.Duration, v cove.Verdict) {
 	if m != nil {
 		m.execs.WithLabelValues(string(v)).Observe(d.Seconds())
+	}
+}
+
+// observeEgress counts a request to a sandbox's network proxy.
+func (m *Metrics) observeEgress(o egress.Outcome) {
+	if m != nil {
+		m.egress.WithLabelValues(string(o)).Inc()
 	}
 }
 
