@@ -253,6 +253,36 @@ func execHint(res *cove.ExecResult, newSandbox bool) string {
 	if res.StdoutTruncated || res.StderrTruncated {
 		return fmt.Sprintf("the output was cut at %s per stream; print less, or write results to a file and read it with read_file", cove.FormatBytes(l.OutputBytes))
 	}
+	return networkHint(res, newSandbox)
+}
+
+// noNetworkSigns are what programs print when a connection or a name
+// lookup fails for want of a network.
+var noNetworkSigns = []string{
+	"Temporary failure in name resolution", "Name or service not known", "Network is unreachable",
+	"Could not resolve host", "getaddrinfo ENOTFOUND", "getaddrinfo EAI_AGAIN", "NameResolutionError",
+	"Failed to establish a new connection", "nodename nor servname",
+}
+
+// networkHint says how to give a program the network it tried to use: to
+// a sandbox without a network limit, the network argument; in one whose
+// limit left out a host, the proxy's refusal names it.
+func networkHint(res *cove.ExecResult, newSandbox bool) string {
+	out := res.Stdout + res.Stderr
+	if rules, _ := cove.ParseNetwork(res.Limits.Network); len(rules) > 0 {
+		if strings.Contains(out, "is not in this sandbox's network limit") || strings.Contains(out, "which sandboxes may not reach") {
+			return fmt.Sprintf("the sandbox may reach only %s; the proxy's refusal (403) names the host it was asked for: use a sandbox whose network includes it", res.Limits.Network)
+		}
+		return ""
+	}
+	for _, sign := range noNetworkSigns {
+		if strings.Contains(out, sign) {
+			if newSandbox {
+				return `the sandbox has no network, so the program reached no host; pass network with the hosts it needs (for pip install: "pypi.org,files.pythonhosted.org"), and programs reach them through a proxy cove sets in HTTP_PROXY and HTTPS_PROXY`
+			}
+			return `the sandbox has no network, so the program reached no host; create a sandbox with network naming the hosts it needs (create_sandbox; for pip install: "pypi.org,files.pythonhosted.org") and run it there`
+		}
+	}
 	return ""
 }
 
