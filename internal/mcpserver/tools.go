@@ -128,7 +128,7 @@ Without sandbox_id, it runs in a fresh isolated sandbox that is removed right af
 
 The code is written to a file in /workspace and stays there after the run: main.py, main.js, main.ts or main.sh by language, or the name given as filename. A file of yours with that name is not overwritten: the call fails, and another filename avoids it.
 
-Languages: python (CPython 3), javascript (Node.js), typescript (compiled to JavaScript, without type checking), bash. Packages installed on the host are importable; there is no network access. Default limits (unless the server is configured otherwise): 512 MiB memory, 1 CPU, 30 s, 1 MiB of output per stream; memory_mb and timeout_seconds raise them. A failing program is a result, not an error: read the verdict and stderr.
+Languages: python (CPython 3), javascript (Node.js), typescript (compiled to JavaScript, without type checking), bash. Packages installed on the host are importable. The sandbox reaches no host unless it is made with network (such as pypi.org,files.pythonhosted.org for pip install, in a virtual environment: python3 -m venv .venv). Default limits (unless the server is configured otherwise): 512 MiB memory, 1 CPU, 30 s, 1 MiB of output per stream; memory_mb and timeout_seconds raise them. A failing program is a result, not an error: read the verdict and stderr.
 
 For state kept between snippets (variables, imports, charts), use run_in_context; for servers and long jobs, start_process.`,
 		Annotations: changes,
@@ -139,7 +139,7 @@ For state kept between snippets (variables, imports, charts), use run_in_context
 		Title: "Create a sandbox",
 		Description: `Create a sandbox: an isolated Linux machine with a workspace (/workspace, the working directory) whose files persist between calls. Returns its sandbox_id, to pass to run_code, exec_command, run_in_context, start_process and the file tools.
 
-Use one for multi-step work: write files, run them, read results. Create several to work in parallel; each is independent. Limits are fixed at creation (defaults unless the server says otherwise: 512 MiB memory, 1 CPU, 1 GiB disk, 30 s per execution). There is no network access.
+Use one for multi-step work: write files, run them, read results. Create several to work in parallel; each is independent. Limits are fixed at creation (defaults unless the server says otherwise: 512 MiB memory, 1 CPU, 1 GiB disk, 30 s per execution). It reaches no host unless network names some, such as pypi.org,files.pythonhosted.org for pip install.
 
 The sandbox is deleted when this MCP session ends, unless keep is true. A server may stop sandboxes that stay idle; start_sandbox brings one back with its files.`,
 		Annotations: changes,

@@ -125,3 +125,32 @@ func TestBadArguments(t *testing.T) {
 		})
 	}
 }
+
+// TestNetworkDescribed checks that what models read about the network
+// matches the network argument: sandboxes reach nothing unless they are
+// made with one, and the instructions and tool descriptions say so
+// rather than that there is no network access at all.
+func TestNetworkDescribed(t *testing.T) {
+	c := connect(t, New(nil, Options{}))
+	texts := map[string]string{"instructions": c.cs.InitializeResult().Instructions}
+	res, err := c.cs.ListTools(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tool := range res.Tools {
+		texts[tool.Name] = tool.Description
+	}
+	for _, name := range []string{"instructions", "run_code", "create_sandbox"} {
+		d := strings.ToLower(texts[name])
+		if !strings.Contains(d, "network") || !strings.Contains(d, "pypi.org") {
+			t.Errorf("%s does not say how to give a sandbox network access: %q", name, texts[name])
+		}
+	}
+	for name, d := range texts {
+		for _, wrong := range []string{"there is no network access", "no network access (", "cannot download anything"} {
+			if strings.Contains(strings.ToLower(d), wrong) {
+				t.Errorf("%s says %q, though a network argument gives access: %q", name, wrong, d)
+			}
+		}
+	}
+}
