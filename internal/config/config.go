@@ -415,11 +415,25 @@ func Load(getenv func(string) string) (Config, error) {
 func decodeProblem(err error) string {
 	var te *json.UnmarshalTypeError
 	if errors.As(err, &te) {
-		want := map[string]string{"string": `a string (sizes such as "512M")`, "int": "a whole number", "float64": "a number", "bool": "true or false"}[te.Type.String()]
+		want := map[string]string{
+			"limits.memory":   `a string (sizes such as "512M")`,
+			"limits.disk":     `a string (sizes such as "512M")`,
+			"limits.tmp":      `a string (sizes such as "512M")`,
+			"limits.output":   `a string (sizes such as "512M")`,
+			"limits.network":  `a string (hosts separated by commas, such as "pypi.org,*.pythonhosted.org", or "none")`,
+			"network_private": `a list of addresses or prefixes, such as ["10.0.0.0/8", "192.168.1.20"]`,
+		}[te.Field]
+		if want == "" {
+			want = map[string]string{"string": "a string", "int": "a whole number", "float64": "a number", "bool": "true or false"}[te.Type.String()]
+		}
 		if want == "" {
 			want = te.Type.String()
 		}
-		return fmt.Sprintf("%s: got a %s, want %s", te.Field, te.Value, want)
+		article := "a"
+		if strings.HasPrefix(te.Value, "a") || strings.HasPrefix(te.Value, "o") {
+			article = "an"
+		}
+		return fmt.Sprintf("%s: got %s %s, want %s", te.Field, article, te.Value, want)
 	}
 	var se *json.SyntaxError
 	if errors.As(err, &se) {

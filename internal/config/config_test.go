@@ -107,13 +107,21 @@ func TestDurationsTakeSecondsToo(t *testing.T) {
 // file's terms.
 func TestFileProblemsInTheFilesTerms(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "c.json")
-	os.WriteFile(file, []byte(`{"limits": {"memory": 512}}`), 0o644)
-	_, err := Load(env(map[string]string{"COVE_CONFIG": file}))
-	if err == nil || !strings.Contains(err.Error(), `limits.memory: got a number, want a string (sizes such as "512M")`) || strings.Contains(err.Error(), "Go struct") {
-		t.Fatalf("got %v", err)
+	for _, tc := range []struct{ file, want string }{
+		{`{"limits": {"memory": 512}}`, `limits.memory: got a number, want a string (sizes such as "512M")`},
+		{`{"limits": {"network": ["pypi.org"]}}`, `limits.network: got an array, want a string (hosts separated by commas, such as "pypi.org,*.pythonhosted.org", or "none")`},
+		{`{"network_private": "10.0.0.0/8"}`, `network_private: got a string, want a list of addresses or prefixes, such as ["10.0.0.0/8", "192.168.1.20"]`},
+		{`{"data_dir": {}}`, `data_dir: got an object, want a string`},
+		{`{"pool_size": "2"}`, `pool_size: got a string, want a whole number`},
+	} {
+		os.WriteFile(file, []byte(tc.file), 0o644)
+		_, err := Load(env(map[string]string{"COVE_CONFIG": file}))
+		if err == nil || !strings.HasSuffix(err.Error(), ": "+tc.want) || strings.Contains(err.Error(), "Go struct") {
+			t.Errorf("%s: got %v, want %s", tc.file, err, tc.want)
+		}
 	}
 	missing := filepath.Join(t.TempDir(), "nofile.json")
-	_, err = Load(env(map[string]string{"COVE_CONFIG": missing}))
+	_, err := Load(env(map[string]string{"COVE_CONFIG": missing}))
 	if err == nil || err.Error() != "cannot read config file "+missing+": no such file or directory" {
 		t.Fatalf("got %q", err)
 	}
