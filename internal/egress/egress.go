@@ -134,7 +134,8 @@ func (p *Policy) allowHost(host string, port int) (string, bool) {
 
 // allowAddr reports whether the sandbox may connect to a, once resolved:
 // public unicast addresses that are not the host's own, and those of the
-// operator's private prefixes. It returns the reason for a refusal.
+// operator's private prefixes. It returns the reason for a refusal, which
+// follows "<a> is ", and how the operator could allow the address.
 //
 // The host's own addresses (but for loopback, which an operator lists
 // for the host) are allowed only when network_private lists one alone:
@@ -144,7 +145,8 @@ func (p *Policy) allowAddr(a netip.Addr) (bool, string) {
 	a = a.Unmap().WithZone("")
 	own, ownErr := p.isHostAddr(a)
 	const (
-		notPublic  = "a private or reserved address"
+		refused    = ", which sandboxes may not reach (the operator can allow it with network_private)"
+		notPublic  = "a private or reserved address" + refused
 		hostItself = "an address of the host itself"
 	)
 	for _, pr := range p.private {
@@ -157,7 +159,7 @@ func (p *Policy) allowAddr(a netip.Addr) (bool, string) {
 		case ownErr != nil:
 			return false, ownErr.Error()
 		case own:
-			return false, hostItself + ", which network_private lists only as part of " + pr.String() + " (list it alone to allow it)"
+			return false, hostItself + ", which network_private lists only as part of " + pr.String() + ": list it alone to allow it"
 		}
 		return true, ""
 	}
@@ -173,14 +175,14 @@ func (p *Policy) allowAddr(a netip.Addr) (bool, string) {
 	// NAT64 gateway or a 6to4 relay: it is allowed only as that is.
 	if v4, ok := embeddedIPv4(a); ok {
 		if ok, why := p.allowAddr(v4); !ok {
-			return false, why + " (" + v4.String() + ")"
+			return false, "an IPv6 form of " + v4.String() + ", " + why
 		}
 	}
 	if ownErr != nil {
 		return false, ownErr.Error()
 	}
 	if own {
-		return false, hostItself
+		return false, hostItself + refused
 	}
 	return true, ""
 }
@@ -189,7 +191,7 @@ func (p *Policy) allowAddr(a netip.Addr) (bool, string) {
 func (p *Policy) isHostAddr(a netip.Addr) (bool, error) {
 	own, err := p.hostAddrs()
 	if err != nil {
-		return false, fmt.Errorf("not checked against the host's own addresses (%v)", err)
+		return false, fmt.Errorf("an address cove could not check against the host's own addresses (%v)", err)
 	}
 	for _, h := range own {
 		if h.WithZone("") == a {
@@ -417,7 +419,7 @@ func (p *Proxy) control(network, address string, _ syscall.RawConn) error {
 		return &refusal{fmt.Sprintf("cannot check address %s", address)}
 	}
 	if ok, why := p.policy.allowAddr(ap.Addr()); !ok {
-		return &refusal{fmt.Sprintf("%s is %s, which sandboxes may not reach (the operator can allow it with network_private)", ap.Addr(), why)}
+		return &refusal{fmt.Sprintf("%s is %s", ap.Addr(), why)}
 	}
 	return nil
 }

@@ -143,6 +143,19 @@ func TestPolicyRefusesTheHostsOwnAddresses(t *testing.T) {
 			t.Errorf("allowAddr(%s) says %q", c.addr, why)
 		}
 	}
+	// A refusal says how the operator could allow the address, and
+	// only that: for a host address in a listed prefix, to list it alone.
+	pr := &Proxy{policy: p}
+	for addr, want := range map[string]string{
+		"10.9.0.1:80":         "10.9.0.1 is an address of the host itself, which network_private lists only as part of 10.9.0.0/16: list it alone to allow it",
+		"93.184.215.99:443":   "93.184.215.99 is an address of the host itself, which sandboxes may not reach (the operator can allow it with network_private)",
+		"10.8.0.1:80":         "10.8.0.1 is a private or reserved address, which sandboxes may not reach (the operator can allow it with network_private)",
+		"[64:ff9b::a08:1]:80": "64:ff9b::a08:1 is an IPv6 form of 10.8.0.1, a private or reserved address, which sandboxes may not reach (the operator can allow it with network_private)",
+	} {
+		if err := pr.control("tcp", addr, nil); err == nil || err.Error() != want {
+			t.Errorf("control(%s) = %v, want %q", addr, err, want)
+		}
+	}
 	// Listed alone, a host address is allowed; loopback, in any prefix.
 	own = append(own, netip.MustParseAddr("127.0.0.1"))
 	p, _ = NewPolicy("*", []netip.Prefix{netip.MustParsePrefix("10.9.0.1/32"), netip.MustParsePrefix("127.0.0.0/8")})
