@@ -144,9 +144,16 @@ func TestKeysOwnershipAndQuotas(t *testing.T) {
 		err3 := svc.DeleteSandbox(ctxB, id)
 		_, err4 := svc.ListFiles(ctxB, id, ".", false)
 		_, err5 := svc.StopSandbox(ctxB, id)
+		// The answer is the one for a sandbox that does not exist, so
+		// that another key cannot tell whether an id is in use.
+		const missing = "000000000000"
+		_, want := svc.GetSandbox(ctxB, missing)
 		for i, err := range []error{err1, err2, err3, err4, err5} {
 			if !errors.Is(err, &cove.Error{Code: cove.CodeNotFound}) {
 				t.Errorf("call %d as another key: %v, want not_found", i+1, err)
+			}
+			if want == nil || err == nil || strings.ReplaceAll(want.Error(), missing, id) != err.Error() {
+				t.Errorf("call %d as another key: %q, unlike the answer for a missing sandbox, %q", i+1, err, want)
 			}
 		}
 		if _, err := svc.GetSandbox(ctx, id); err != nil {

@@ -354,9 +354,14 @@ func owner(ctx context.Context) (id string, admin bool) {
 	return k.ID, k.Admin
 }
 
-// record returns a sandbox's record if the caller may see it.
+// record returns a sandbox's record if the caller may see it. Another
+// key's sandbox is not found in the very words of a missing one, so that
+// the answer does not tell whether an id is in use.
 func (s *Service) record(ctx context.Context, id string) (*store.SandboxRecord, error) {
 	r, err := s.records.GetSandbox(ctx, id)
+	if cove.ErrorCode(err) == cove.CodeNotFound {
+		return nil, cove.Errorf(cove.CodeNotFound, "sandbox %q not found", id)
+	}
 	if err != nil {
 		return nil, err
 	}
