@@ -266,12 +266,17 @@ var noNetworkSigns = []string{
 
 // networkHint says how to give a program the network it tried to use: to
 // a sandbox without a network limit, the network argument; in one whose
-// limit left out a host, the proxy's refusal names it.
+// limit left out a host, the proxy's refusal names it. An address the
+// proxy refuses whatever the limit (private, reserved, the host's own) is
+// for cove's operator to allow.
 func networkHint(res *cove.ExecResult, newSandbox bool) string {
 	out := res.Stdout + res.Stderr
 	if rules, _ := cove.ParseNetwork(res.Limits.Network); len(rules) > 0 {
-		if strings.Contains(out, "is not in this sandbox's network limit") || strings.Contains(out, "which sandboxes may not reach") {
+		switch {
+		case strings.Contains(out, "is not in this sandbox's network limit"):
 			return fmt.Sprintf("the sandbox may reach only %s; the proxy's refusal (403) names the host it was asked for: use a sandbox whose network includes it", res.Limits.Network)
+		case strings.Contains(out, "which sandboxes may not reach") || strings.Contains(out, "list it alone to allow it"):
+			return "the proxy refused the address the host resolved to (private, reserved or the host's own), which no network argument opens: only cove's operator can allow it (network_private)"
 		}
 		return ""
 	}

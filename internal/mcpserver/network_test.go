@@ -58,5 +58,13 @@ func TestNetworkArgument(t *testing.T) {
 	if got := text(c.ok("run_code", map[string]any{"sandbox_id": sb.SandboxID, "code": reach}, nil)); !strings.Contains(got, "hint: the sandbox may reach only "+addr+"; the proxy's refusal (403) names the host") {
 		t.Errorf("a host outside the limit: %s", got)
 	}
+	// An address the proxy refuses whatever the limit (here a loopback
+	// one the operator did not list) is the operator's to allow: no
+	// network argument would help.
+	private := `import urllib.request; urllib.request.urlopen("http://127.0.0.3:9/", timeout=10)`
+	got := text(c.ok("run_code", map[string]any{"language": "python", "network": "127.0.0.3:9", "code": private}, nil))
+	if !strings.Contains(got, "127.0.0.3 is a private or reserved address") || !strings.Contains(got, "hint: the proxy refused the address") || strings.Contains(got, "whose network includes it") {
+		t.Errorf("a private address in the limit: %s", got)
+	}
 	c.fails("create_sandbox", map[string]any{"network": "https://pypi.org/simple"}, "give a host, not a URL")
 }
