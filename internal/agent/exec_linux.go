@@ -229,7 +229,10 @@ func (s *server) runExec(st io.Reader, fw *frameWriter, spec *ExecSpec, cleanup 
 	ws := ex.status
 	fillExit(res, ex, wall)
 	if peak, oomAfter, err := s.cg.Memory(); err == nil {
-		if alone && peak > res.PeakMemory {
+		// Alone in the cgroup, the program's peak is the cgroup's: memory
+		// as its limit counts it. A process's own peak (the fallback)
+		// also counts shared pages the limit does not, and can pass it.
+		if alone && peak > 0 {
 			res.PeakMemory = peak
 		}
 		res.OOMKilled = oomAfter > oomBefore && ws.Signaled() && ws.Signal() == syscall.SIGKILL
@@ -400,7 +403,7 @@ func (s *server) othersIdle(contexts int64) bool {
 }
 
 // fillExit records how a program ended, its wall and CPU time and its own
-// peak memory.
+// peak memory (its largest process's resident set).
 func fillExit(res *ExecResult, ex exitInfo, wall time.Duration) {
 	ws := ex.status
 	switch {

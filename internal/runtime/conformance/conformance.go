@@ -404,6 +404,12 @@ for host, port in (("8.8.8.8", 53), ("10.0.0.1", 80)):
 		if !r.res.OOMKilled {
 			t.Fatalf("want an OOM kill, got %+v stderr %q", r.res, r.stderr)
 		}
+		// The peak is memory as the limit counts it: it reached the limit
+		// and did not pass it (a process's own peak also counts shared
+		// pages that the limit does not).
+		if r.res.PeakMemory < 48<<20 || r.res.PeakMemory > 64<<20 {
+			t.Errorf("peak memory %d MiB under a limit of 64 MiB", r.res.PeakMemory>>20)
+		}
 		// The sandbox survives its program's OOM kill.
 		if out := mustOK(t, sh(t, small, "echo alive"), "after oom"); out != "alive\n" {
 			t.Fatalf("got %q", out)
