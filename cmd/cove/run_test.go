@@ -4,9 +4,6 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,6 +14,7 @@ import (
 	"time"
 
 	"github.com/cove-sandbox/cove"
+	"github.com/cove-sandbox/cove/internal/egress/egresstest"
 	"github.com/cove-sandbox/cove/internal/wire"
 )
 
@@ -248,14 +246,7 @@ func leftovers(c *cli, id string) []string {
 // loopback but not the sandbox's) through the egress proxy.
 func TestRunNetwork(t *testing.T) {
 	c := newCLI(t)
-	ln, err := net.Listen("tcp", "127.0.0.2:0")
-	if err != nil {
-		t.Skipf("cannot listen on 127.0.0.2: %v", err)
-	}
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "from the host") })}
-	go srv.Serve(ln)
-	defer srv.Close()
-	addr := ln.Addr().String()
+	addr := egresstest.HostServer(t)
 	fetch := fmt.Sprintf(`import urllib.request
 try:
     print(urllib.request.urlopen("http://%s/").read().decode())

@@ -5,13 +5,13 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"net"
 	"net/http"
 	"net/netip"
 	"strings"
 	"testing"
 
 	"github.com/cove-sandbox/cove"
+	"github.com/cove-sandbox/cove/internal/egress/egresstest"
 	"github.com/cove-sandbox/cove/internal/service"
 )
 
@@ -19,15 +19,8 @@ import (
 // the REST API, as JSON and through the SDK, and reaches a server on the
 // host (127.0.0.2: the host's loopback, not the sandbox's) from inside.
 func TestNetworkLimitOverREST(t *testing.T) {
-	srv := newServer(t, service.Options{Defaults: cove.DefaultLimits(), NetworkPrivate: []netip.Prefix{netip.MustParsePrefix("127.0.0.2/32")}})
-	ln, err := net.Listen("tcp", "127.0.0.2:0")
-	if err != nil {
-		t.Skipf("cannot listen on 127.0.0.2: %v", err)
-	}
-	host := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "from the host") })}
-	go host.Serve(ln)
-	defer host.Close()
-	addr := ln.Addr().String()
+	srv := newServer(t, service.Options{Defaults: cove.DefaultLimits(), NetworkPrivate: []netip.Prefix{egresstest.Private}})
+	addr := egresstest.HostServer(t)
 	ctx := context.Background()
 
 	post := func(path, body string) (int, map[string]any) {

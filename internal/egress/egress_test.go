@@ -283,21 +283,8 @@ func TestProxyRefuses(t *testing.T) {
 }
 
 func TestCloseEndsTunnels(t *testing.T) {
-	// An upstream that accepts and never answers holds the tunnel open.
-	up, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer up.Close()
-	go func() {
-		for {
-			c, err := up.Accept()
-			if err != nil {
-				return
-			}
-			defer c.Close()
-		}
-	}()
+	// An upstream that never answers holds the tunnel open.
+	up := sink(t)
 	policy, _ := NewPolicy(up.Addr().String(), []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")})
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
 	p := Serve(ln, policy, "", Options{})
@@ -321,20 +308,7 @@ func TestCloseEndsTunnels(t *testing.T) {
 // TestConnectionsAreBounded holds maxConns tunnels open: the next request
 // waits, holding nothing of the proxy's, until one of them closes.
 func TestConnectionsAreBounded(t *testing.T) {
-	up, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer up.Close()
-	go func() {
-		for {
-			c, err := up.Accept()
-			if err != nil {
-				return
-			}
-			go func() { io.Copy(io.Discard, c); c.Close() }()
-		}
-	}()
+	up := sink(t)
 	policy, _ := NewPolicy(up.Addr().String(), []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")})
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
 	p := Serve(ln, policy, "", Options{})
@@ -591,20 +565,7 @@ func TestFailureNamesNoResolver(t *testing.T) {
 // together hold at most what the server's bound allows; one more
 // connection is turned away at once, and served again once another ends.
 func TestConnsBoundAllProxies(t *testing.T) {
-	up, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer up.Close()
-	go func() {
-		for {
-			c, err := up.Accept()
-			if err != nil {
-				return
-			}
-			go func() { io.Copy(io.Discard, c); c.Close() }()
-		}
-	}()
+	up := sink(t)
 	conns := NewConns(3)
 	var proxies []string
 	for range 2 {
@@ -768,4 +729,25 @@ func TestOutcomesAreObserved(t *testing.T) {
 			t.Errorf("%s: %d, want %d (all: %v)", o, got[o], n, got)
 		}
 	}
+}
+
+// sink is a destination that accepts connections, reads them to their
+// end and never answers, so that a tunnel to it stays open.
+func sink(t *testing.T) net.Listener {
+	t.Helper()
+	up, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { up.Close() })
+	go func() {
+		for {
+			c, err := up.Accept()
+			if err != nil {
+				return
+			}
+			go func() { io.Copy(io.Discard, c); c.Close() }()
+		}
+	}()
+	return up
 }

@@ -2,14 +2,12 @@ package mcpserver
 
 import (
 	"context"
-	"io"
-	"net"
-	"net/http"
 	"net/netip"
 	"strings"
 	"testing"
 
 	"github.com/cove-sandbox/cove"
+	"github.com/cove-sandbox/cove/internal/egress/egresstest"
 	"github.com/cove-sandbox/cove/internal/runtime/native/nativetest"
 	"github.com/cove-sandbox/cove/internal/service"
 )
@@ -19,16 +17,9 @@ import (
 // not the sandbox's) through cove's proxy.
 func TestNetworkArgument(t *testing.T) {
 	be, _ := nativetest.New(t)
-	svc := service.New(be, service.Options{Defaults: cove.DefaultLimits(), NetworkPrivate: []netip.Prefix{netip.MustParsePrefix("127.0.0.2/32")}})
+	svc := service.New(be, service.Options{Defaults: cove.DefaultLimits(), NetworkPrivate: []netip.Prefix{egresstest.Private}})
 	t.Cleanup(func() { svc.Close(context.Background()) })
-	ln, err := net.Listen("tcp", "127.0.0.2:0")
-	if err != nil {
-		t.Skipf("cannot listen on 127.0.0.2: %v", err)
-	}
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "from the host") })}
-	go srv.Serve(ln)
-	defer srv.Close()
-	addr := ln.Addr().String()
+	addr := egresstest.HostServer(t)
 	fetch := `import urllib.request; print(urllib.request.urlopen("http://` + addr + `/").read().decode())`
 
 	c := connect(t, New(svc, Options{}))
