@@ -154,3 +154,24 @@ func truncateForMessage(s string) string {
 	}
 	return s
 }
+
+// noHostSigns are what programs print when a name lookup or a connection
+// fails for want of a network: Python, pip, curl, Node and others.
+var noHostSigns = []string{
+	"Temporary failure in name resolution", "Name or service not known", "Network is unreachable",
+	"Could not resolve host", "getaddrinfo ENOTFOUND", "getaddrinfo EAI_AGAIN", "NameResolutionError",
+	"Failed to establish a new connection", "nodename nor servname",
+}
+
+// ReachedNoHost reports whether a program's output shows that it tried to
+// reach a host and could not resolve or connect to it, as a program in a
+// sandbox without a network limit cannot: front ends then say how to give
+// it one.
+func ReachedNoHost(output string) bool {
+	for _, sign := range noHostSigns {
+		if strings.Contains(output, sign) {
+			return true
+		}
+	}
+	return false
+}

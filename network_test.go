@@ -106,3 +106,16 @@ func TestLimitsValidateNetwork(t *testing.T) {
 		t.Fatalf("none did not override the default: %q", got)
 	}
 }
+
+func TestReachedNoHost(t *testing.T) {
+	for out, want := range map[string]bool{
+		"urllib.error.URLError: <urlopen error [Errno -3] Temporary failure in name resolution>": true,
+		"curl: (6) Could not resolve host: example.org":                                          true,
+		"Error: getaddrinfo ENOTFOUND example.org":                                               true,
+		"ValueError: invalid literal":                                                            false,
+	} {
+		if got := ReachedNoHost(out); got != want {
+			t.Errorf("ReachedNoHost(%q) = %v", out, got)
+		}
+	}
+}

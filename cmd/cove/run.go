@@ -229,6 +229,9 @@ func printRun(e *env, st cove.Stream, asJSON bool) error {
 	} else {
 		defer st.Close()
 		output := false
+		// The end of the output, to see whether the program failed for
+		// want of a network.
+		var tail tailBuffer
 		for res == nil {
 			ev, err := st.Next()
 			if err != nil {
@@ -241,8 +244,10 @@ func printRun(e *env, st cove.Stream, asJSON bool) error {
 			switch ev.Type {
 			case cove.EventStdout:
 				e.stdout.Write(ev.Data)
+				tail.Write(ev.Data)
 			case cove.EventStderr:
 				e.stderr.Write(ev.Data)
+				tail.Write(ev.Data)
 			case cove.EventExit:
 				traceStep(stepExit)
 				res = ev.Result
@@ -251,9 +256,26 @@ func printRun(e *env, st cove.Stream, asJSON bool) error {
 		if res.Message != "" {
 			fmt.Fprintf(e.stderr, "cove: %s\n", res.Message)
 		}
+		offline := res.Limits.Network == "" || res.Limits.Network == cove.NetworkNone
+		if res.Verdict == cove.VerdictExitNonzero && offline && cove.ReachedNoHost(tail.String()) {
+			fmt.Fprintln(e.stderr, "cove: the program could not reach a host: the sandbox has no network; give it the hosts it needs with --network (for pip install: --network pypi.org,files.pythonhosted.org)")
+		}
 	}
 	return exitFor(res)
 }
+
+// tailBuffer keeps the last 16 KiB written to it.
+type tailBuffer struct{ b []byte }
+
+func (t *tailBuffer) Write(p []byte) {
+	const keep = 16 << 10
+	t.b = append(t.b, p...)
+	if len(t.b) > keep {
+		t.b = append(t.b[:0], t.b[len(t.b)-keep:]...)
+	}
+}
+
+func (t *tailBuffer) String() string { return string(t.b) }
 
 func exitFor(res *cove.ExecResult) error {
 	code := res.ExitCode

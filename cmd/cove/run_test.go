@@ -268,3 +268,18 @@ except Exception as e:
 		t.Fatalf("a URL for --network: exit %d stderr %q", r.code, r.stderr)
 	}
 }
+
+// TestRunSaysHowToReachAHost: a program that failed to reach a host in a
+// sandbox without a network gets one line saying how to give it one.
+func TestRunSaysHowToReachAHost(t *testing.T) {
+	c := newCLI(t)
+	const hint = "cove: the program could not reach a host: the sandbox has no network; give it the hosts it needs with --network"
+	r := c.do("", "run", "-l", "python", "-c", `import urllib.request; urllib.request.urlopen("http://example.org/")`)
+	if r.code != 1 || !strings.Contains(r.stderr, hint) || !strings.HasSuffix(r.stderr, "pypi.org,files.pythonhosted.org)\n") {
+		t.Fatalf("exit %d stderr %q", r.code, r.stderr)
+	}
+	// Not for a program that failed otherwise.
+	if r := c.do("", "run", "-l", "python", "-c", "raise SystemExit('Name or service known: no')"); strings.Contains(r.stderr, hint) {
+		t.Fatalf("stderr %q", r.stderr)
+	}
+}

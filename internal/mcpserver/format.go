@@ -256,14 +256,6 @@ func execHint(res *cove.ExecResult, newSandbox bool) string {
 	return networkHint(res, newSandbox)
 }
 
-// noNetworkSigns are what programs print when a connection or a name
-// lookup fails for want of a network.
-var noNetworkSigns = []string{
-	"Temporary failure in name resolution", "Name or service not known", "Network is unreachable",
-	"Could not resolve host", "getaddrinfo ENOTFOUND", "getaddrinfo EAI_AGAIN", "NameResolutionError",
-	"Failed to establish a new connection", "nodename nor servname",
-}
-
 // networkHint says how to give a program the network it tried to use: to
 // a sandbox without a network limit, the network argument; in one whose
 // limit left out a host, the proxy's refusal names it. An address the
@@ -280,15 +272,13 @@ func networkHint(res *cove.ExecResult, newSandbox bool) string {
 		}
 		return ""
 	}
-	for _, sign := range noNetworkSigns {
-		if strings.Contains(out, sign) {
-			if newSandbox {
-				return `the sandbox has no network, so the program reached no host; pass network with the hosts it needs (for pip install: "pypi.org,files.pythonhosted.org"), and programs reach them through a proxy cove sets in HTTP_PROXY and HTTPS_PROXY`
-			}
-			return `the sandbox has no network, so the program reached no host; create a sandbox with network naming the hosts it needs (create_sandbox; for pip install: "pypi.org,files.pythonhosted.org") and run it there`
-		}
+	switch {
+	case !cove.ReachedNoHost(out):
+		return ""
+	case newSandbox:
+		return `the sandbox has no network, so the program reached no host; pass network with the hosts it needs (for pip install: "pypi.org,files.pythonhosted.org"), and programs reach them through a proxy cove sets in HTTP_PROXY and HTTPS_PROXY`
 	}
-	return ""
+	return `the sandbox has no network, so the program reached no host; create a sandbox with network naming the hosts it needs (create_sandbox; for pip install: "pypi.org,files.pythonhosted.org") and run it there`
 }
 
 // seconds turns a number of seconds from a tool's arguments into a
