@@ -22,14 +22,20 @@ func (s *Service) createInstance(ctx context.Context, spec runtime.Spec) (runtim
 	if err != nil || !policy.Enabled() {
 		return inst, err
 	}
+	// A sandbox started again keeps its workspace, which holds the
+	// user's files, as a failed Create of it does.
+	undo := inst.Destroy
+	if spec.Resume {
+		undo = inst.Stop
+	}
 	l, ok := inst.(runtime.Listener)
 	if !ok {
-		inst.Destroy(context.WithoutCancel(ctx))
+		undo(context.WithoutCancel(ctx))
 		return nil, cove.Errorf(cove.CodeInvalid, "the %s backend cannot give sandboxes a network: leave the network limit out", s.backend.Name())
 	}
 	ln, err := l.Listen(egress.Addr)
 	if err != nil {
-		inst.Destroy(context.WithoutCancel(ctx))
+		undo(context.WithoutCancel(ctx))
 		return nil, err
 	}
 	proxy := egress.Serve(ln, policy, spec.Limits.Network, egress.Options{Log: s.log.With("sandbox", spec.ID), Conns: s.egressConns, Observe: s.metrics.observeEgress})

@@ -219,6 +219,45 @@ func TestProxyEndsWithItsSandbox(t *testing.T) {
 	}
 }
 
+// unlistenableInstance is a sandbox in which the proxy's socket cannot be
+// made; it records how it was taken down.
+type unlistenableInstance struct {
+	runtime.Instance
+	stopped, destroyed bool
+}
+
+func (i *unlistenableInstance) Listen(addr string) (net.Listener, error) {
+	return nil, cove.Errorf(cove.CodeUnavailable, "listening on %s: no", addr)
+}
+func (i *unlistenableInstance) Stop(context.Context) error    { i.stopped = true; return nil }
+func (i *unlistenableInstance) Destroy(context.Context) error { i.destroyed = true; return nil }
+
+type unlistenableBackend struct {
+	runtime.Backend
+	inst *unlistenableInstance
+}
+
+func (b *unlistenableBackend) Create(context.Context, runtime.Spec) (runtime.Instance, error) {
+	return b.inst, nil
+}
+
+// TestProxyFailureKeepsAResumedWorkspace: a sandbox started again whose
+// proxy cannot be served is stopped, keeping the workspace that holds the
+// user's files; a new one is destroyed, leaving nothing behind.
+func TestProxyFailureKeepsAResumedWorkspace(t *testing.T) {
+	for _, resume := range []bool{true, false} {
+		inst := &unlistenableInstance{}
+		s := New(&unlistenableBackend{inst: inst}, Options{})
+		_, err := s.createInstance(context.Background(), runtime.Spec{ID: "x", Limits: cove.Limits{Network: "pypi.org"}, Resume: resume})
+		if cove.ErrorCode(err) != cove.CodeUnavailable {
+			t.Fatalf("resume %v: %v, want the Listen error", resume, err)
+		}
+		if inst.destroyed == resume || inst.stopped != resume {
+			t.Errorf("resume %v: stopped %v, destroyed %v; want the workspace kept only when resumed", resume, inst.stopped, inst.destroyed)
+		}
+	}
+}
+
 // listenerBackends gives each sandbox a listenerInstance of its own.
 type listenerBackends struct {
 	runtime.Backend
