@@ -42,7 +42,7 @@ func Env() map[string]string {
 	}
 }
 
-// Limits on what one sandbox's proxy holds at once.
+// Bounds of one sandbox's proxy.
 const (
 	// maxConns bounds the connections from the sandbox that cove serves
 	// at once (each tunnel holds one more, to its destination).
@@ -115,10 +115,8 @@ func (p *Policy) Enabled() bool { return len(p.rules) > 0 }
 // would fold some of them into ASCII ("\u212a" into "k") while the
 // resolver would look up the name as given.
 func (p *Policy) allowHost(host string, port int) (string, bool) {
-	for i := 0; i < len(host); i++ {
-		if host[i] >= 0x80 {
-			return "", false
-		}
+	if !isASCII(host) {
+		return "", false
 	}
 	host = strings.TrimSuffix(strings.ToLower(host), ".")
 	if a, err := netip.ParseAddr(host); err == nil {
@@ -130,6 +128,15 @@ func (p *Policy) allowHost(host string, port int) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
 }
 
 // allowAddr reports whether the sandbox may connect to a, once resolved:
@@ -334,9 +341,8 @@ func (l *sharedListener) Accept() (net.Conn, error) {
 		}
 		l.log.Debug("egress connection turned away: the server's proxies serve their most connections", "max", cap(l.conns.sem))
 		l.observe(Busy)
-		const body = "cove: the server's proxies serve as many connections as it allows: try again in a moment\n"
 		c.SetWriteDeadline(time.Now().Add(time.Second))
-		fmt.Fprintf(c, "HTTP/1.1 503 %s\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s", strings.TrimSpace(body), len(body), body)
+		writeResponse(c, http.StatusServiceUnavailable, "the server's proxies serve as many connections as it allows: try again in a moment")
 		c.Close()
 	}
 }
@@ -388,11 +394,11 @@ func serve(ln net.Listener, policy *Policy, network string, opts Options, idle t
 	p.srv = &http.Server{Handler: p, ReadHeaderTimeout: 30 * time.Second, IdleTimeout: idleTimeout,
 		MaxHeaderBytes: maxHeaderBytes,
 		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
-	// At most maxConns connections from the sandbox are accepted at once;
-	// more wait in the kernel's backlog, holding nothing of cove's.
 	if opts.Conns != nil {
 		ln = &sharedListener{Listener: ln, conns: opts.Conns, log: log, observe: observe}
 	}
+	// At most maxConns connections from the sandbox are accepted at once;
+	// more wait in the kernel's backlog, holding nothing of cove's.
 	go p.srv.Serve(netutil.LimitListener(ln, maxConns))
 	return p
 }
@@ -435,7 +441,7 @@ func (p *Proxy) dial(ctx context.Context, network, addr string) (net.Conn, error
 		return nil, &refusal{fmt.Sprintf("invalid port in %q", addr)}
 	}
 	checked, ok := p.policy.allowHost(host, port)
-	if !ok && strings.IndexFunc(host, func(r rune) bool { return r >= 0x80 }) >= 0 {
+	if !ok && !isASCII(host) {
 		return nil, &refusal{fmt.Sprintf("%q is not an ASCII host name: give an international name in its xn-- (IDNA) form, as the network limit does", host)}
 	}
 	if !ok {
@@ -656,9 +662,24 @@ func (p *Proxy) fail(w http.ResponseWriter, r *http.Request, err error) {
 	} else {
 		p.observe(Failed)
 	}
-	// The reason phrase carries the message too: clients such as pip and
-	// Python's http.client show it ("Tunnel connection failed: 403 ...")
-	// and not the body.
+	conn, buf, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.WriteHeader(status)
+		io.WriteString(w, "cove: "+msg+"\n")
+		return
+	}
+	defer conn.Close()
+	writeResponse(buf, status, msg)
+	buf.Flush()
+}
+
+// writeResponse writes a whole response that says msg, and that the
+// connection closes after it, to a connection taken from http.Server
+// (or never given to it). The reason phrase
+// carries the message too: clients such as pip and Python's http.client
+// show it ("Tunnel connection failed: 403 ...") and not the body.
+func writeResponse(w io.Writer, status int, msg string) {
 	body := "cove: " + msg + "\n"
 	reason := strings.Map(func(r rune) rune {
 		if r < ' ' || r == 0x7f {
@@ -666,14 +687,5 @@ func (p *Proxy) fail(w http.ResponseWriter, r *http.Request, err error) {
 		}
 		return r
 	}, "cove: "+msg)
-	conn, buf, err := http.NewResponseController(w).Hijack()
-	if err != nil {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		w.WriteHeader(status)
-		io.WriteString(w, body)
-		return
-	}
-	defer conn.Close()
-	fmt.Fprintf(buf, "HTTP/1.1 %d %s\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s", status, reason, len(body), body)
-	buf.Flush()
+	fmt.Fprintf(w, "HTTP/1.1 %d %s\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s", status, reason, len(body), body)
 }
