@@ -182,21 +182,12 @@ func TestPolicyRefusesTheHostsOwnAddresses(t *testing.T) {
 	}
 }
 
-// startProxy serves a proxy on the host's loopback, standing in for the
-// sandbox's, and returns a client that uses it.
+// startProxy serves a proxy for network (see serveProxy) and returns a
+// client that uses it.
 func startProxy(t *testing.T, network string, private ...netip.Prefix) *http.Client {
 	t.Helper()
-	policy, err := NewPolicy(network, private)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := Serve(ln, policy, network, Options{})
-	t.Cleanup(func() { p.Close() })
-	u := &url.URL{Scheme: "http", Host: ln.Addr().String()}
+	_, addr := serveProxy(t, network, private...)
+	u := &url.URL{Scheme: "http", Host: addr}
 	return &http.Client{Transport: &http.Transport{
 		Proxy:           http.ProxyURL(u),
 		TLSClientConfig: &tls.Config{InsecureSkipVerify: true},
@@ -285,10 +276,8 @@ func TestProxyRefuses(t *testing.T) {
 func TestCloseEndsTunnels(t *testing.T) {
 	// An upstream that never answers holds the tunnel open.
 	up := sink(t)
-	policy, _ := NewPolicy(up.Addr().String(), []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")})
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	p := Serve(ln, policy, "", Options{})
-	c, err := net.Dial("tcp", ln.Addr().String())
+	p, proxy := serveProxy(t, up.Addr().String(), loopback)
+	c, err := net.Dial("tcp", proxy)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -300,8 +289,9 @@ func TestCloseEndsTunnels(t *testing.T) {
 		t.Fatalf("CONNECT answered %q", buf[:n])
 	}
 	p.Close()
-	if _, err := c.Read(buf); err == nil {
-		t.Fatal("the tunnel is still open after Close")
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := c.Read(buf); err == nil || os.IsTimeout(err) {
+		t.Fatalf("the tunnel is still open after Close: read gave %v", err)
 	}
 }
 
@@ -309,12 +299,9 @@ func TestCloseEndsTunnels(t *testing.T) {
 // waits, holding nothing of the proxy's, until one of them closes.
 func TestConnectionsAreBounded(t *testing.T) {
 	up := sink(t)
-	policy, _ := NewPolicy(up.Addr().String(), []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")})
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	p := Serve(ln, policy, "", Options{})
-	defer p.Close()
+	_, proxy := serveProxy(t, up.Addr().String(), loopback)
 	connect := func() (net.Conn, error) {
-		c, err := net.Dial("tcp", ln.Addr().String())
+		c, err := net.Dial("tcp", proxy)
 		if err != nil {
 			return nil, err
 		}
@@ -356,7 +343,8 @@ func TestConnectionsAreBounded(t *testing.T) {
 	}
 }
 
-// serveProxy starts a proxy for network on the host's loopback and returns its
+// serveProxy serves a proxy for network on the host's loopback, standing
+// in for the sandbox's, until the test ends, and returns it and its
 // address.
 func serveProxy(t *testing.T, network string, private ...netip.Prefix) (*Proxy, string) {
 	t.Helper()
