@@ -85,7 +85,7 @@ type HealthChecker interface {
 // out.
 type Listener interface {
 	// Listen listens on a TCP address inside the sandbox. Errors:
-	// conflict (the sandbox was created without a network limit),
-	// unavailable.
+	// conflict (the sandbox was created without a network limit, is
+	// listened in already, or was stopped), unavailable.
 	Listen(addr string) (net.Listener, error)
 }

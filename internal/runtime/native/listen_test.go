@@ -49,6 +49,10 @@ func TestListenLetsTheNamespaceGo(t *testing.T) {
 		}
 		return fds
 	}
+	// Until Listen, cove holds the namespace for it, which held sees.
+	if fds := held(); len(fds) == 0 {
+		t.Fatalf("no descriptor names the namespace %s before Listen", ns)
+	}
 	ln, err := sb.Listen("127.0.0.1:3128")
 	if err != nil {
 		t.Fatal(err)

@@ -531,7 +531,7 @@ type sandbox struct {
 	proc       *agent.AgentProcess
 	client     *agent.Client
 	exited     chan struct{}
-	netns      *os.File // the network namespace, when the limits allow egress
+	netns      *os.File // the network namespace, when the limits allow egress, until Listen
 
 	mu        sync.Mutex
 	stderr    *bytes.Buffer
