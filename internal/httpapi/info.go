@@ -9,7 +9,8 @@ import (
 )
 
 // healthChecker is a service that can say it takes no new work, such as
-// *service.Service while it shuts down.
+// *service.Service while it shuts down or while its sandboxes' workspaces
+// cannot be written.
 type healthChecker interface {
 	// Health returns nil while the service takes new work.
 	// Errors: unavailable.
@@ -17,8 +18,9 @@ type healthChecker interface {
 }
 
 // health answers GET /healthz: the process serves requests and, when the
-// service can tell, takes new work (503 while it drains for a shutdown).
-// It needs no key and says nothing else.
+// service can tell, takes new work (503 while it drains for a shutdown,
+// or while the workspace volume is read-only). It needs no key and says
+// nothing else.
 func (s *server) health(w http.ResponseWriter, r *http.Request) error {
 	if h, ok := s.svc.(healthChecker); ok {
 		if err := h.Health(r.Context()); err != nil {
