@@ -578,7 +578,7 @@ func SandboxDeniedIoctls() []uint32 {
 func (v *Volume) Health() error {
 	if ro, err := isReadOnly(v.root); err == nil && ro {
 		return &cove.Error{Code: cove.CodeUnavailable, Err: readOnlyError(v.root, v.dir),
-			Message: "the workspace volume is read-only: btrfs makes itself read-only after a failed write, most often because the disk that holds cove's data directory filled up; free space there and restart cove"}
+			Message: readOnlyMessage("the workspace volume", "cove's data directory")}
 	}
 	return nil
 }
@@ -586,5 +586,11 @@ func (v *Volume) Health() error {
 // readOnlyError says that the workspace volume at root has gone read-only,
 // and what to do about it.
 func readOnlyError(root, dir string) *cove.Error {
-	return cove.Errorf(cove.CodeUnavailable, "the workspace volume %s is read-only: btrfs makes itself read-only after a failed write, most often because the disk that holds %s filled up; free space there and restart cove, which mounts it again", root, dir)
+	return cove.Errorf(cove.CodeUnavailable, "%s", readOnlyMessage("the workspace volume "+root, dir))
+}
+
+// readOnlyMessage says that volume has gone read-only and that the disk
+// that holds dir needs room again.
+func readOnlyMessage(volume, dir string) string {
+	return volume + " is read-only: btrfs makes itself read-only after a failed write, most often because the disk that holds " + dir + " filled up; free space there and restart cove, which mounts it again"
 }
