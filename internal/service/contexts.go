@@ -322,9 +322,10 @@ type cellStream struct {
 	// sandboxEnded and serviceEnded end when the cell's sandbox is
 	// stopped or deleted, and when cove shuts down: the interpreter goes
 	// with the sandbox, and the cell ends with a result that says why
-	// (ended) rather than with an error about its agent being gone.
+	// rather than with an error about its agent being gone.
 	sandboxEnded, serviceEnded context.Context
-	ended                      bool
+	// endedResult is set once Next has given that result.
+	endedResult bool
 }
 
 func (st *cellStream) Next() (cove.Event, error) {
@@ -333,14 +334,14 @@ func (st *cellStream) Next() (cove.Event, error) {
 		if st.ctx.Err() != nil && !errors.Is(err, io.EOF) {
 			return cove.Event{}, st.ctx.Err()
 		}
-		if why := st.why(); why != "" && !st.ended && !errors.Is(err, io.EOF) {
-			st.ended = true
+		if why := st.why(); why != "" && !st.endedResult && !errors.Is(err, io.EOF) {
+			st.endedResult = true
 			res := measured(false, false, int64(time.Since(st.started)), 0, 0, 0, st.limits)
 			res.Verdict, res.Message = cove.VerdictKilled, "killed: "+why
 			st.metrics.observeExec(time.Since(st.started), res.Verdict)
 			return cove.Event{Type: cove.EventExit, Result: res}, nil
 		}
-		if st.ended {
+		if st.endedResult {
 			return cove.Event{}, io.EOF
 		}
 		return cove.Event{}, err
@@ -378,9 +379,9 @@ func (st *cellStream) Next() (cove.Event, error) {
 // why says why the cell's sandbox went, if it did.
 func (st *cellStream) why() string {
 	switch {
-	case st.serviceEnded != nil && st.serviceEnded.Err() != nil:
+	case st.serviceEnded.Err() != nil:
 		return "cove is shutting down"
-	case st.sandboxEnded != nil && st.sandboxEnded.Err() != nil:
+	case st.sandboxEnded.Err() != nil:
 		return context.Cause(st.sandboxEnded).Error()
 	}
 	return ""

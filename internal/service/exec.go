@@ -332,19 +332,11 @@ func (s *Service) start(ctx context.Context, sb *sandbox, limits cove.Limits, sp
 		ex.Signal(int(unix.SIGKILL))
 	})
 	// And with their sandbox, when it is stopped or deleted.
-	var stopOnEnd func() bool
-	if sb.ended != nil {
-		stopOnEnd = context.AfterFunc(sb.ended, func() {
-			st.ended.Store(context.Cause(sb.ended).Error())
-			ex.Signal(int(unix.SIGKILL))
-		})
-	}
-	st.onClose = []func(){func() {
-		stopOnShutdown()
-		if stopOnEnd != nil {
-			stopOnEnd()
-		}
-	}, st.resultIn, release, done}
+	stopOnEnd := context.AfterFunc(sb.ended, func() {
+		st.ended.Store(context.Cause(sb.ended).Error())
+		ex.Signal(int(unix.SIGKILL))
+	})
+	st.onClose = []func(){func() { stopOnShutdown(); stopOnEnd() }, st.resultIn, release, done}
 	return st, nil
 }
 

@@ -18,12 +18,13 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/cove-sandbox/cove"
 	"github.com/cove-sandbox/cove/internal/egress"
 	"github.com/cove-sandbox/cove/internal/lang"
 	"github.com/cove-sandbox/cove/internal/runtime"
 	"github.com/cove-sandbox/cove/internal/store"
-	"golang.org/x/sys/unix"
 )
 
 // Options configure a Service.
@@ -194,9 +195,6 @@ const endWait = time.Second
 // endExecs kills sb's executions, whose results say they were killed
 // because of reason, and waits up to endWait for their results.
 func (sb *sandbox) endExecs(reason string) {
-	if sb.end == nil {
-		return
-	}
 	sb.end(errors.New(reason))
 	sb.execMu.Lock()
 	if sb.execs == 0 {

@@ -116,7 +116,7 @@ func (s *Service) ProcessLogs(ctx context.Context, id string, pid int, follow bo
 		return nil, err
 	}
 	st := &stream{ex: ex, ctx: ctx, limits: sb.processLimits(pid), onClose: []func(){done}}
-	if follow && sb.ended != nil {
+	if follow {
 		// A follower sees the process end with its sandbox: a stop or a
 		// deletion kills it first and waits for its result, which says
 		// why, as for an execution.
