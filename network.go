@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // NetworkNone is the network limit of a sandbox that reaches nothing but
@@ -147,12 +148,17 @@ func parseNetworkRule(f string) (NetworkRule, error) {
 	return NetworkRule{Host: strings.TrimSuffix(host, "."), Port: port}, nil
 }
 
-// truncateForMessage shortens s for an error message.
+// truncateForMessage shortens s for an error message to at most 80
+// bytes, cut at a character boundary and marked with "...".
 func truncateForMessage(s string) string {
-	if len(s) > 80 {
-		return s[:77] + "..."
+	if len(s) <= 80 {
+		return s
 	}
-	return s
+	n := 77
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "..."
 }
 
 // noHostSigns are what programs print when a name lookup or a connection

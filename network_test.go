@@ -24,6 +24,8 @@ func TestNormalizeNetwork(t *testing.T) {
 		{"fe80::1%eth0", "", "an address with a zone (%eth0) names an interface of the host"},
 		{"fe80::1%\x1b[31m", "", "an address with a zone"},
 		{strings.Repeat("abcdefghi.", 26) + "org", "", "a host name is at most 253 characters long"},
+		// Quoted short without cutting a character in two.
+		{strings.Repeat("é", 50), "", `network "` + strings.Repeat("é", 38) + `...": not a valid host name`},
 	} {
 		got, err := NormalizeNetwork(c.in)
 		if c.err != "" {
