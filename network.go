@@ -46,6 +46,14 @@ func (r NetworkRule) Allows(host string, port int) bool {
 	return host == r.Host
 }
 
+// HasNetwork reports whether l's network limit names any host, which the
+// sandbox then reaches through cove's proxy; without one ("none", empty,
+// or a limit that does not parse), it has its loopback only.
+func (l Limits) HasNetwork() bool {
+	rules, _ := ParseNetwork(l.Network)
+	return len(rules) > 0
+}
+
 // Bounds of a network limit, which is kept with the sandbox, shown with
 // it, read again for each of its programs and searched for each of its
 // connections.

@@ -96,6 +96,14 @@ func TestNetworkRuleAllows(t *testing.T) {
 	}
 }
 
+func TestLimitsHasNetwork(t *testing.T) {
+	for network, want := range map[string]bool{"": false, "none": false, "NONE": false, "pypi.org": true, "*": true, "http://x": false} {
+		if got := (Limits{Network: network}).HasNetwork(); got != want {
+			t.Errorf("HasNetwork of %q = %v", network, got)
+		}
+	}
+}
+
 func TestLimitsValidateNetwork(t *testing.T) {
 	err := Limits{Network: "http://x"}.Validate()
 	if ErrorCode(err) != CodeInvalid || !strings.Contains(ErrorMessage(err), `network "http://x"`) {

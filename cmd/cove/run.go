@@ -256,8 +256,7 @@ func printRun(e *env, st cove.Stream, asJSON bool) error {
 		if res.Message != "" {
 			fmt.Fprintf(e.stderr, "cove: %s\n", res.Message)
 		}
-		offline := res.Limits.Network == "" || res.Limits.Network == cove.NetworkNone
-		if res.Verdict == cove.VerdictExitNonzero && offline && cove.ReachedNoHost(tail.String()) {
+		if res.Verdict == cove.VerdictExitNonzero && !res.Limits.HasNetwork() && cove.ReachedNoHost(tail.String()) {
 			fmt.Fprintln(e.stderr, "cove: the program could not reach a host: the sandbox has no network; give it the hosts it needs with --network (for pip install: --network pypi.org,files.pythonhosted.org)")
 		}
 	}

@@ -263,7 +263,7 @@ func execHint(res *cove.ExecResult, newSandbox bool) string {
 // for cove's operator to allow.
 func networkHint(res *cove.ExecResult, newSandbox bool) string {
 	out := res.Stdout + res.Stderr
-	if rules, _ := cove.ParseNetwork(res.Limits.Network); len(rules) > 0 {
+	if res.Limits.HasNetwork() {
 		switch {
 		case strings.Contains(out, "is not in this sandbox's network limit"):
 			return fmt.Sprintf("the sandbox may reach only %s; the proxy's refusal (403) names the host it was asked for: use a sandbox whose network includes it", res.Limits.Network)

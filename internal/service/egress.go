@@ -70,7 +70,7 @@ var networkEnv = func() map[string]string {
 // before its own and the request's variables: with the egress proxy's
 // variables when its network limit names hosts.
 func (sb *sandbox) baseEnv() map[string]string {
-	if rules, _ := cove.ParseNetwork(sb.limits.Network); len(rules) > 0 {
+	if sb.limits.HasNetwork() {
 		return networkEnv
 	}
 	return defaultEnv

@@ -309,7 +309,7 @@ func (b *Backend) Create(ctx context.Context, spec runtime.Spec) (_ runtime.Inst
 		return nil, layer("workspace", err)
 	}
 	defer wsMount.Close()
-	if rules, _ := cove.ParseNetwork(l.Network); len(rules) > 0 {
+	if l.HasNetwork() {
 		// Kept for Listen: the sandbox's network is reached through the
 		// namespace, not the pid, which another process may have later.
 		if sb.netns, err = os.Open(fmt.Sprintf("/proc/%d/ns/net", sb.proc.Pid)); err != nil {
