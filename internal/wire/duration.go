@@ -99,20 +99,3 @@ func truncate(s string) string {
 	}
 	return s[:n] + "..."
 }
-
-// durationPtr returns a pointer to d as a Duration, or nil for zero.
-func durationPtr(d time.Duration) *Duration {
-	if d == 0 {
-		return nil
-	}
-	w := Duration(d)
-	return &w
-}
-
-// value returns the duration of a possibly nil pointer.
-func (d *Duration) value() time.Duration {
-	if d == nil {
-		return 0
-	}
-	return time.Duration(*d)
-}
