@@ -305,7 +305,9 @@ func (c *Config) ApplyEnv(getenv func(string) string) error {
 	}
 	if v := getenv("COVE_NETWORK"); v != "" {
 		if n, err := cove.NormalizeNetwork(v); err != nil {
-			probs = append(probs, "COVE_NETWORK: "+cove.ErrorMessage(err))
+			// The message begins with "network", which the variable's
+			// name stands for, as limits.network does in the file.
+			probs = append(probs, "COVE_NETWORK"+strings.TrimPrefix(cove.ErrorMessage(err), "network"))
 		} else {
 			c.Limits.Network = n
 		}

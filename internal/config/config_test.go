@@ -151,4 +151,10 @@ func TestNetwork(t *testing.T) {
 			t.Errorf("error %v lacks %q", err, want)
 		}
 	}
+	// The environment names its variable where the file names its
+	// setting, and the CLI its flag.
+	_, err = Load(env(map[string]string{"COVE_NETWORK": "https://pypi.org"}))
+	if want := `COVE_NETWORK "https://pypi.org": give a host, not a URL`; err == nil || !strings.HasPrefix(err.Error(), want) {
+		t.Errorf("error %v, want %q", err, want)
+	}
 }
