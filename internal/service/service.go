@@ -357,13 +357,11 @@ func owner(ctx context.Context) (id string, admin bool) {
 // the answer does not tell whether an id is in use.
 func (s *Service) record(ctx context.Context, id string) (*store.SandboxRecord, error) {
 	r, err := s.records.GetSandbox(ctx, id)
-	if cove.ErrorCode(err) == cove.CodeNotFound {
-		return nil, cove.Errorf(cove.CodeNotFound, "sandbox %q not found", id)
-	}
-	if err != nil {
+	missing := cove.ErrorCode(err) == cove.CodeNotFound
+	if err != nil && !missing {
 		return nil, err
 	}
-	if who, admin := owner(ctx); !admin && r.Owner != who {
+	if who, admin := owner(ctx); missing || !admin && r.Owner != who {
 		return nil, cove.Errorf(cove.CodeNotFound, "sandbox %q not found", id)
 	}
 	return r, nil
