@@ -18,9 +18,11 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/netip"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -583,27 +585,38 @@ func (p *Proxy) connect(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	done := make(chan struct{}, 2)
-	go func() { pipe(up, down, p.idle); done <- struct{}{} }()
-	go func() { pipe(down, up, p.idle); done <- struct{}{} }()
+	moves := newActivity()
+	go func() { pipe(up, down, p.idle, moves); done <- struct{}{} }()
+	go func() { pipe(down, up, p.idle, moves); done <- struct{}{} }()
 	<-done
 	<-done
 }
 
-// pipe copies src to dst, each read and each write waiting at most idle
-// (a destination that reads nothing holds a tunnel no longer than one
-// that sends nothing), then half-closes dst.
-func pipe(dst, src net.Conn, idle time.Duration) {
+// pipe copies src to dst, then half-closes dst. A read ends it when
+// nothing has moved either way through the tunnel for idle (moves is
+// shared by its two ways): one way may be quiet for as long as the other
+// moves, as in a long download or upload. A write ends it when it waits
+// idle: a destination that reads nothing holds a tunnel no longer than
+// one that sends nothing.
+func pipe(dst, src net.Conn, idle time.Duration, moves *activity) {
 	buf := make([]byte, 32<<10)
 	for {
-		src.SetReadDeadline(time.Now().Add(idle))
+		left := idle - moves.stillFor()
+		if left <= 0 {
+			break
+		}
+		src.SetReadDeadline(time.Now().Add(left))
 		n, err := src.Read(buf)
 		if n > 0 {
+			moves.moved()
 			dst.SetWriteDeadline(time.Now().Add(idle))
 			if _, werr := dst.Write(buf[:n]); werr != nil {
 				break
 			}
+			moves.moved()
 		}
-		if err != nil {
+		// At a timeout, the loop sees whether the other way moved.
+		if err != nil && !os.IsTimeout(err) {
 			break
 		}
 	}
@@ -612,6 +625,22 @@ func pipe(dst, src net.Conn, idle time.Duration) {
 	} else {
 		dst.Close()
 	}
+}
+
+// activity is when something last moved through a tunnel, on the
+// monotonic clock.
+type activity struct {
+	start time.Time
+	last  atomic.Int64 // nanoseconds from start
+}
+
+func newActivity() *activity { return &activity{start: time.Now()} }
+
+func (a *activity) moved() { a.last.Store(int64(time.Since(a.start))) }
+
+// stillFor is how long nothing has moved.
+func (a *activity) stillFor() time.Duration {
+	return time.Since(a.start) - time.Duration(a.last.Load())
 }
 
 // track records a tunnel's connections for Close; it reports false (and

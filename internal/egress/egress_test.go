@@ -739,3 +739,76 @@ func sink(t *testing.T) net.Listener {
 	}()
 	return up
 }
+
+// TestTunnelMovingOneWayStays: a tunnel ends when nothing has moved
+// either way for its idle time, not when one way has been quiet that
+// long: a long download sends nothing to the destination, and a long
+// upload gets nothing back, for minutes.
+func TestTunnelMovingOneWayStays(t *testing.T) {
+	const idle = 300 * time.Millisecond
+	for _, download := range []bool{true, false} {
+		name := map[bool]string{true: "download", false: "upload"}[download]
+		t.Run(name, func(t *testing.T) {
+			up, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer up.Close()
+			policy, err := NewPolicy(up.Addr().String(), []netip.Prefix{loopback})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			p := serve(ln, policy, "", Options{}, idle)
+			defer p.Close()
+			c, err := net.Dial("tcp", ln.Addr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			io.WriteString(c, "CONNECT "+up.Addr().String()+" HTTP/1.1\r\nHost: x\r\n\r\n")
+			br := bufio.NewReader(c)
+			resp, err := http.ReadResponse(br, nil)
+			if err != nil || resp.StatusCode != 200 {
+				t.Fatalf("CONNECT: %v %v", resp, err)
+			}
+			dest, err := up.Accept()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer dest.Close()
+			// One side sends a byte every idle/3 for 4 idle times; the other
+			// reads them all and sends nothing.
+			from, to := net.Conn(c), io.Reader(dest)
+			quiet, quietConn := io.Reader(br), c // the way nothing is sent
+			if download {
+				from, to = dest, br
+				quiet, quietConn = dest, dest
+			}
+			const n = 12
+			go func() {
+				for range n {
+					if _, err := from.Write([]byte{'x'}); err != nil {
+						return
+					}
+					time.Sleep(idle / 3)
+				}
+			}()
+			got := make([]byte, n)
+			c.SetReadDeadline(time.Now().Add(10 * time.Second))
+			dest.SetReadDeadline(time.Now().Add(10 * time.Second))
+			if k, err := io.ReadFull(to, got); err != nil {
+				t.Fatalf("%d of %d bytes passed before the tunnel ended: %v", k, n, err)
+			}
+			// The quiet way is still open: reading it waits, and does
+			// not find its end.
+			quietConn.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+			if _, err := quiet.Read(make([]byte, 1)); !os.IsTimeout(err) {
+				t.Fatalf("the way nothing was sent ended while the other moved: read gave %v", err)
+			}
+		})
+	}
+}
