@@ -66,6 +66,40 @@ const (
 	messageNetwork = 200
 )
 
+// Phrases of the proxy's refusals, which programs show in their errors;
+// RefusalIn finds them there.
+const (
+	notInLimit   = "is not in this sandbox's network limit"
+	neverReached = "which sandboxes may not reach"
+	listAlone    = "list it alone to allow it"
+)
+
+// Refusal is a kind of refusal by the proxy.
+type Refusal int
+
+// The kinds of refusal.
+const (
+	// NoRefusal: the output shows none.
+	NoRefusal Refusal = iota
+	// NotInLimit: a host the sandbox's network limit does not name.
+	NotInLimit
+	// OperatorOnly: an address that no network limit opens (private,
+	// reserved, the host's own), which only the operator can allow.
+	OperatorOnly
+)
+
+// RefusalIn reports which refusal of the proxy a program's output shows,
+// for front ends to say what to do about it.
+func RefusalIn(output string) Refusal {
+	switch {
+	case strings.Contains(output, notInLimit):
+		return NotInLimit
+	case strings.Contains(output, neverReached), strings.Contains(output, listAlone):
+		return OperatorOnly
+	}
+	return NoRefusal
+}
+
 // Policy decides which destinations a sandbox may reach.
 type Policy struct {
 	rules   []cove.NetworkRule
@@ -154,7 +188,7 @@ func (p *Policy) allowAddr(a netip.Addr) (bool, string) {
 	a = a.Unmap().WithZone("")
 	own, ownErr := p.isHostAddr(a)
 	const (
-		refused    = ", which sandboxes may not reach (the operator can allow it with network_private)"
+		refused    = ", " + neverReached + " (the operator can allow it with network_private)"
 		notPublic  = "a private or reserved address" + refused
 		hostItself = "an address of the host itself"
 	)
@@ -168,7 +202,7 @@ func (p *Policy) allowAddr(a netip.Addr) (bool, string) {
 		case ownErr != nil:
 			return false, ownErr.Error()
 		case own:
-			return false, hostItself + ", which network_private lists only as part of " + pr.String() + ": list it alone to allow it"
+			return false, hostItself + ", which network_private lists only as part of " + pr.String() + ": " + listAlone
 		}
 		return true, ""
 	}
@@ -447,7 +481,7 @@ func (p *Proxy) dial(ctx context.Context, network, addr string) (net.Conn, error
 		return nil, &refusal{fmt.Sprintf("%q is not an ASCII host name: give an international name in its xn-- (IDNA) form, as the network limit does", host)}
 	}
 	if !ok {
-		return nil, &refusal{fmt.Sprintf("%s is not in this sandbox's network limit (%s): create the sandbox with it, e.g. --network %s", addr, quoteNetwork(p.network), suggest(host, port))}
+		return nil, &refusal{fmt.Sprintf("%s %s (%s): create the sandbox with it, e.g. --network %s", addr, notInLimit, quoteNetwork(p.network), suggest(host, port))}
 	}
 	// The name dialled is the one the rule matched.
 	return p.dialer.DialContext(ctx, "tcp", net.JoinHostPort(checked, strconv.Itoa(port)))

@@ -812,3 +812,22 @@ func TestTunnelMovingOneWayStays(t *testing.T) {
 		})
 	}
 }
+
+// TestRefusalIn finds the proxy's own refusals in what a program shows.
+func TestRefusalIn(t *testing.T) {
+	c := startProxy(t, "127.0.0.1:9")
+	_, notIn := get(t, c, "http://198.51.100.7/")
+	_, private := get(t, c, "http://127.0.0.1:9/")
+	for _, tc := range []struct {
+		out  string
+		want Refusal
+	}{
+		{"urllib.error.HTTPError: HTTP Error 403: " + strings.TrimSpace(notIn), NotInLimit},
+		{strings.TrimSpace(private), OperatorOnly},
+		{"HTTP Error 403: Forbidden", NoRefusal},
+	} {
+		if got := RefusalIn(tc.out); got != tc.want {
+			t.Errorf("RefusalIn(%q) = %d, want %d", tc.out, got, tc.want)
+		}
+	}
+}

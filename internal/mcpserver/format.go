@@ -13,6 +13,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/cove-sandbox/cove"
+	"github.com/cove-sandbox/cove/internal/egress"
 )
 
 // toolError is a failed call as the model sees it: a tool result with
@@ -264,10 +265,10 @@ func execHint(res *cove.ExecResult, newSandbox bool) string {
 func networkHint(res *cove.ExecResult, newSandbox bool) string {
 	out := res.Stdout + res.Stderr
 	if res.Limits.HasNetwork() {
-		switch {
-		case strings.Contains(out, "is not in this sandbox's network limit"):
+		switch egress.RefusalIn(out) {
+		case egress.NotInLimit:
 			return fmt.Sprintf("the sandbox may reach only %s; the proxy's refusal (403) names the host it was asked for: use a sandbox whose network includes it", res.Limits.Network)
-		case strings.Contains(out, "which sandboxes may not reach") || strings.Contains(out, "list it alone to allow it"):
+		case egress.OperatorOnly:
 			return "the proxy refused the address the host resolved to (private, reserved or the host's own), which no network argument opens: only cove's operator can allow it (network_private)"
 		}
 		return ""
@@ -276,9 +277,9 @@ func networkHint(res *cove.ExecResult, newSandbox bool) string {
 	case !cove.ReachedNoHost(out):
 		return ""
 	case newSandbox:
-		return `the sandbox has no network, so the program reached no host; pass network with the hosts it needs (for pip install: "pypi.org,files.pythonhosted.org"), and programs reach them through a proxy cove sets in HTTP_PROXY and HTTPS_PROXY`
+		return `the program could not reach a host: the sandbox has no network; pass network with the hosts it needs (for pip install: "pypi.org,files.pythonhosted.org"), and programs reach them through a proxy cove sets in HTTP_PROXY and HTTPS_PROXY`
 	}
-	return `the sandbox has no network, so the program reached no host; create a sandbox with network naming the hosts it needs (create_sandbox; for pip install: "pypi.org,files.pythonhosted.org") and run it there`
+	return `the program could not reach a host: the sandbox has no network; create a sandbox with network naming the hosts it needs (create_sandbox; for pip install: "pypi.org,files.pythonhosted.org") and run it there`
 }
 
 // seconds turns a number of seconds from a tool's arguments into a

@@ -38,12 +38,12 @@ func TestNetworkArgument(t *testing.T) {
 
 	// A program that tries to reach a host gets a hint to give it one.
 	reach := `import urllib.request; urllib.request.urlopen("http://example.org/", timeout=10)`
-	if got := text(c.ok("run_code", map[string]any{"language": "python", "code": reach}, nil)); !strings.Contains(got, "hint: the sandbox has no network, so the program reached no host; pass network") {
+	if got := text(c.ok("run_code", map[string]any{"language": "python", "code": reach}, nil)); !strings.Contains(got, "hint: the program could not reach a host: the sandbox has no network; pass network") {
 		t.Errorf("no network, fresh sandbox: %s", got)
 	}
 	var plain sandboxOutput
 	c.ok("create_sandbox", map[string]any{"language": "python"}, &plain)
-	if got := text(c.ok("run_code", map[string]any{"sandbox_id": plain.SandboxID, "code": reach}, nil)); !strings.Contains(got, "hint: the sandbox has no network, so the program reached no host; create a sandbox with network") {
+	if got := text(c.ok("run_code", map[string]any{"sandbox_id": plain.SandboxID, "code": reach}, nil)); !strings.Contains(got, "hint: the program could not reach a host: the sandbox has no network; create a sandbox with network") {
 		t.Errorf("no network, existing sandbox: %s", got)
 	}
 	if got := text(c.ok("run_code", map[string]any{"sandbox_id": sb.SandboxID, "code": reach}, nil)); !strings.Contains(got, "hint: the sandbox may reach only "+addr+"; the proxy's refusal (403) names the host") {

@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"time"
 
@@ -124,7 +125,7 @@ func (p *pool) fill() {
 					return
 				}
 				if msg := err.Error(); msg != lastErr {
-					p.s.log.Warn("warm pool: creating a sandbox (retrying every 5 s; the same failure again is logged at debug level)", "err", err)
+					p.s.log.Warn(fmt.Sprintf("warm pool: creating a sandbox (retrying every %s; the same failure again is logged at debug level)", p.retry), "err", err)
 					lastErr = msg
 				} else {
 					p.s.log.Debug("warm pool: creating a sandbox", "err", err)
