@@ -632,7 +632,26 @@ func (c *cellRun) interrupt(mark func()) {
 		return
 	}
 	c.in.signal(syscall.SIGINT)
+	c.interruptAgain()
 	c.escalate = time.AfterFunc(interruptGrace, c.in.kill)
+}
+
+// interruptAgain repeats an interrupt while the cell has not ended. A
+// driver drops a SIGINT that arrives before it has begun the cell (it
+// interrupts user code only), as one may when a cell is cancelled as soon
+// as it is sent; Node's vm watchdog can drop one as a cell passes from its
+// synchronous part to awaiting. Without the repeats the interpreter was
+// killed a second later, and the context's state lost with it.
+func (c *cellRun) interruptAgain() {
+	for _, after := range interruptRepeats {
+		time.AfterFunc(after, func() {
+			c.smu.Lock()
+			defer c.smu.Unlock()
+			if !c.finished {
+				c.in.signal(syscall.SIGINT)
+			}
+		})
+	}
 }
 
 // control reads the host's frames: a signal interrupts the cell; the end
@@ -928,25 +947,15 @@ func (k *kcontext) interrupt() error {
 	}
 	if c := k.cell; c != nil {
 		c.in.signal(syscall.SIGINT)
-		// A driver can miss a SIGINT that lands just as a cell passes
-		// from its synchronous part to awaiting (Node's vm watchdog drops
-		// it): say it again while the same cell still runs.
-		for _, after := range interruptRepeats {
-			time.AfterFunc(after, func() {
-				c.smu.Lock()
-				defer c.smu.Unlock()
-				if !c.finished {
-					c.in.signal(syscall.SIGINT)
-				}
-			})
-		}
+		c.interruptAgain()
 	}
 	return nil
 }
 
-// interruptRepeats are when an interrupt the host asked for is repeated
-// if the cell has not ended.
-var interruptRepeats = []time.Duration{300 * time.Millisecond, time.Second}
+// interruptRepeats are when an interrupt is repeated if the cell has not
+// ended (see interruptAgain); those before interruptGrace come before an
+// interrupt of the agent's own kills the interpreter.
+var interruptRepeats = []time.Duration{100 * time.Millisecond, 300 * time.Millisecond, 600 * time.Millisecond, time.Second}
 
 // restart replaces the interpreter with a fresh one. A running cell ends
 // with status died and Restarted.

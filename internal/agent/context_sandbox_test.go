@@ -447,3 +447,43 @@ func TestContextOutOfMemory(t *testing.T) {
 		t.Errorf("a 50 MiB cell: %+v", r.res)
 	}
 }
+
+// TestCancelBeforeTheCellStarts cancels a cell that the driver has not yet
+// begun (it is still reading a large request): the driver drops a SIGINT
+// that comes before a cell runs, so the agent says it again, and the
+// context keeps its state instead of losing its interpreter a second later.
+func TestCancelBeforeTheCellStarts(t *testing.T) {
+	if _, err := os.Stat("/usr/bin/python3"); err != nil {
+		t.Skip("/usr/bin/python3 is not installed")
+	}
+	c, ctx := newSandbox(t, "cancel", cove.DefaultLimits())
+	startPython(t, ctx, c, "a")
+	if got := value(t, ctx, c, "a", "kept = 'yes'; kept"); got != "'yes'" {
+		t.Fatalf("kept = %s", got)
+	}
+	// Some megabytes of request keep the driver busy before the cell.
+	big := "#" + strings.Repeat("\\u00e9", 1<<20) + "\nimport time\ntime.sleep(60)"
+	cctx, cancel := context.WithCancel(ctx)
+	cell, err := c.RunCell(cctx, "a", &agent.CellSpec{Code: big, Filename: "<cell>"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	cell.Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		r, err := c.RunCell(ctx, "a", &agent.CellSpec{Code: "kept", Filename: "<cell>"})
+		if err == nil {
+			got := collectCell(t, r)
+			r.Close()
+			if got.res.Status != "ok" || len(got.results) != 1 || got.results[0] != "'yes'" {
+				t.Fatalf("after the cancelled cell: %+v %+v (the context lost its state)", got.res, got.exceptions)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the context is still busy after a cancelled cell: %v", err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
