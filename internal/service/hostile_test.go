@@ -72,6 +72,8 @@ func (c *hostileCase) limits(t *testing.T) cove.Limits {
 			l.CPUs, err = strconv.ParseFloat(s, 64)
 		case "file_size":
 			l.FileBytes, err = cove.ParseBytes(s)
+		case "network":
+			l.Network = s // {{HOST_PORT}} in it is filled in by the runner
 		default:
 			t.Fatalf("%s: unknown limit %q", c.Name, k)
 		}
@@ -191,7 +193,9 @@ func runHostile(t *testing.T, svc *Service, dir string, c hostileCase, subst *st
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	sb, err := svc.CreateSandbox(ctx, cove.SandboxSpec{Limits: c.limits(t)})
+	limits := c.limits(t)
+	limits.Network = subst.Replace(limits.Network)
+	sb, err := svc.CreateSandbox(ctx, cove.SandboxSpec{Limits: limits})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -339,6 +343,7 @@ func hostileThenCheck(t *testing.T, svc *Service, dir string, c hostileCase, sub
 	defer cancel()
 	ctx = cove.WithKey(ctx, &cove.Key{ID: "hostile-" + c.Name})
 	limits := c.limits(t)
+	limits.Network = subst.Replace(limits.Network)
 	check := func(what string) string {
 		// The check's own timeout and output cap: they do not change
 		// which sandbox it gets.

@@ -79,9 +79,13 @@ def mntns(argv):
     return ["unshare", "--mount", "--propagation", "private"] + argv
 
 
+# Probes of cove's own parts, which the bare host does not have: shown to
+# fail in the README instead.
+NEEDS_COVE = {"net_proxy_host"}
+
 rows = []
 for e in manifest:
-    if e["kind"] != "probe":
+    if e["kind"] != "probe" or e["name"] in NEEDS_COVE:
         continue
     n = e["name"]
     wrap = pidns if n in IN_PIDNS else utsns if n in IN_UTSNS else None
