@@ -35,12 +35,15 @@ import (
 const Addr = "127.0.0.1:3128"
 
 // Env is the environment that points programs at the proxy: pip, curl,
-// requests, urllib and npm read these.
+// requests, urllib and npm read these. Node reads them for its built-in
+// fetch and http modules only with NODE_USE_ENV_PROXY=1 (from Node 22.21
+// and 24; older Node ignores it).
 func Env() map[string]string {
 	const u = "http://" + Addr
 	return map[string]string{
 		"HTTP_PROXY": u, "HTTPS_PROXY": u, "http_proxy": u, "https_proxy": u,
 		"NO_PROXY": "localhost,127.0.0.1,::1", "no_proxy": "localhost,127.0.0.1,::1",
+		"NODE_USE_ENV_PROXY": "1",
 	}
 }
 

@@ -85,6 +85,10 @@ for url in sys.argv[1:] if len(sys.argv) > 1 else URLS:
 	if want := plain + "," + secure; sb.Limits.Network != want {
 		t.Errorf("network limit kept as %q, want %q", sb.Limits.Network, want)
 	}
+	// The proxy's variables, Node's switch for them among them.
+	if env := run(t, sb.ID, "import os; print(os.environ['HTTPS_PROXY'], os.environ['NODE_USE_ENV_PROXY'])"); env != "http://127.0.0.1:3128 1\n" {
+		t.Errorf("the proxy's environment: %q", env)
+	}
 	out := run(t, sb.ID, urls+fetch)
 	for _, want := range []string{
 		"/a -> hello from the host: /a",
