@@ -39,6 +39,11 @@ function limitsText(s: Sandbox): string {
   return parts.join(", ");
 }
 
+function wide(el: HTMLElement): HTMLElement {
+  el.classList.add("wide");
+  return el;
+}
+
 export function sandboxesView(): HTMLElement {
   const tbody = h("tbody");
   const empty = h("p", { class: "muted", hidden: true }, "No sandboxes yet: create one below, or run code in the playground.");
@@ -177,7 +182,8 @@ export function sandboxesView(): HTMLElement {
     field("Disk (MiB)", disk),
     field("Time to live", ttl, "deleted after this"),
     field("Idle timeout", idle, "stopped after this idle"),
-    field("Network", network, "hosts it may reach over HTTP(S)"),
+    // A list of hosts can be long: the field takes the whole row.
+    wide(field("Network", network, "hosts it may reach over HTTP(S), separated by commas; none when empty")),
   ),
   h("div", { class: "grid-fields two" }, field("Environment", env), field("Labels", labels)),
   formError,
