@@ -42,9 +42,9 @@ func Main() {
 	reply := BootReply{StartMicros: time.Since(started).Microseconds()}
 	srv, err := boot(&cfg, &reply)
 	f := os.NewFile(fdConn, "conn")
-	conn, err := net.FileConn(f)
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "cove agent: host connection: %v\n", err)
+	conn, cerr := net.FileConn(f)
+	if cerr != nil {
+		fmt.Fprintf(os.Stderr, "cove agent: host connection: %v\n", cerr)
 		os.Exit(70)
 	}
 	f.Close()
