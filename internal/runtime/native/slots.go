@@ -75,7 +75,8 @@ func (s *slots) acquire(id string, ephemeral bool) (*slot, error) {
 			f.Close()
 			continue
 		}
-		if err := f.Truncate(0); err == nil {
+		err = f.Truncate(0)
+		if err == nil {
 			_, err = f.WriteAt([]byte(record), 0)
 		}
 		if err != nil {

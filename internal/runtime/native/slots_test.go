@@ -2,7 +2,10 @@ package native
 
 import (
 	"os"
+	"path/filepath"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 // TestSlots takes the lowest free slot, skips the ones this process holds
@@ -74,4 +77,24 @@ func TestSlots(t *testing.T) {
 		t.Errorf("after the scan, got slot %d, want 0", again.n)
 	}
 	again.release()
+}
+
+// TestSlotRecordNotWritten: a slot whose record cannot be written (a full
+// run directory) is not taken, since a sweep after a crash could not tell
+// whose leftovers it holds.
+func TestSlotRecordNotWritten(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("mounting a tmpfs needs root")
+	}
+	dir := t.TempDir()
+	if err := unix.Mount("tmpfs", dir, "tmpfs", 0, "size=4k"); err != nil {
+		t.Fatalf("mounting a small tmpfs: %v", err)
+	}
+	defer unix.Unmount(dir, unix.MNT_DETACH)
+	// Fill it: the slot's lock file can be made, its record not written.
+	os.WriteFile(filepath.Join(dir, "fill"), make([]byte, 64<<10), 0o600)
+	s := &slots{dir: dir, max: 2}
+	if sl, err := s.acquire("sb", false); err == nil {
+		t.Fatalf("took slot %d without writing its record", sl.n)
+	}
 }
