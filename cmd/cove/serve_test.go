@@ -118,6 +118,9 @@ func TestServeLifecycle(t *testing.T) {
 		t.Fatal(err)
 	}
 	st, err := cl.Exec(ctx, sb.ID, cove.ExecRequest{Shell: "echo kept > f"})
+	if err != nil {
+		t.Fatal(err)
+	}
 	if res, err := cove.Collect(st); err != nil || res.Verdict != cove.VerdictOK {
 		t.Fatalf("exec: %+v %v", res, err)
 	}
@@ -202,6 +205,9 @@ func TestServeLifecycle(t *testing.T) {
 		t.Fatal(err)
 	}
 	st, err = cl.Exec(ctx, sb.ID, cove.ExecRequest{Shell: "cat f"})
+	if err != nil {
+		t.Fatal(err)
+	}
 	if res, err := cove.Collect(st); err != nil || res.Stdout != "kept\n" {
 		t.Fatalf("files after restart: %+v %v", res, err)
 	}
@@ -284,6 +290,9 @@ func TestOneShotRunKeepsServerWorkspaces(t *testing.T) {
 		t.Fatal(err)
 	}
 	st, err := cl.Exec(ctx, sb.ID, cove.ExecRequest{Shell: "echo mine > f"})
+	if err != nil {
+		t.Fatal(err)
+	}
 	if res, err := cove.Collect(st); err != nil || res.Verdict != cove.VerdictOK {
 		t.Fatalf("exec: %+v %v", res, err)
 	}
@@ -297,6 +306,9 @@ func TestOneShotRunKeepsServerWorkspaces(t *testing.T) {
 		t.Fatal(err)
 	}
 	st, err = cl.Exec(ctx, sb.ID, cove.ExecRequest{Shell: "cat f"})
+	if err != nil {
+		t.Fatal(err)
+	}
 	if res, err := cove.Collect(st); err != nil || res.Stdout != "mine\n" {
 		t.Fatalf("the stopped sandbox lost its files: %+v %v", res, err)
 	}

@@ -376,7 +376,8 @@ func (in *interp) settle() {
 		for try := 0; try < 50 && pipeBuffered(f) > 0; try++ {
 			time.Sleep(100 * time.Microsecond)
 		}
-		in.delivering[i].Lock()
+		// Taking the lock waits for a delivery in progress to end.
+		in.delivering[i].Lock() //lint:ignore SA2001 a barrier, not a critical section
 		in.delivering[i].Unlock()
 	}
 }

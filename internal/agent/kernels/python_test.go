@@ -79,7 +79,7 @@ func TestPythonPersistenceAndResults(t *testing.T) {
 	if len(only(ms, "result")) != 0 {
 		t.Errorf("None sent a result: %+v", ms)
 	}
-	ms = d.run("'a' * 3\n")
+	d.run("'a' * 3\n")
 	ms = d.run("_ + '!'")
 	if got := result(t, ms); got != "'aaa!'" {
 		t.Errorf("_ + '!' = %q", got)
