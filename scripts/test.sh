@@ -15,6 +15,9 @@ fi
 echo "== go vet"
 CGO_ENABLED=0 go vet ./...
 
+echo "== staticcheck"
+CGO_ENABLED=0 go run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
+
 echo "== go test"
 # The race detector needs cgo; sandboxes are tested in the static build
 # they ship as, everything else with -race too.

@@ -377,7 +377,8 @@ func (in *interp) settle() {
 			time.Sleep(100 * time.Microsecond)
 		}
 		// Taking the lock waits for a delivery in progress to end.
-		in.delivering[i].Lock() //lint:ignore SA2001 a barrier, not a critical section
+		in.delivering[i].Lock()
+		//lint:ignore SA2001 a barrier, not a critical section
 		in.delivering[i].Unlock()
 	}
 }

@@ -1,3 +1,5 @@
+//lint:file-ignore U1000 the kernel's structs keep fields cove does not set, for their layout
+
 package volume
 
 import (
