@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"io"
 	"os"
 	"os/exec"
@@ -96,9 +95,9 @@ func TestReplUnsizedTerminal(t *testing.T) {
 	if rows, cols, err := pty.Getsize(f); err != nil || rows != 0 || cols != 0 {
 		t.Skipf("the pty has a size already (%dx%d, %v)", cols, rows, err)
 	}
-	var out bytes.Buffer
+	out := newSyncBuffer()
 	done := make(chan struct{})
-	go func() { io.Copy(&out, f); close(done) }()
+	go func() { io.Copy(out, f); close(done) }()
 	time.Sleep(500 * time.Millisecond)
 	f.Write([]byte("value = 6 * 7\r"))
 	time.Sleep(300 * time.Millisecond)
