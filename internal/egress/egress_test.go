@@ -277,12 +277,7 @@ func TestCloseEndsTunnels(t *testing.T) {
 	// An upstream that never answers holds the tunnel open.
 	up := sink(t)
 	p, proxy := serveProxy(t, up.Addr().String(), loopback)
-	c, err := net.Dial("tcp", proxy)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	io.WriteString(c, "CONNECT "+up.Addr().String()+" HTTP/1.1\r\nHost: "+up.Addr().String()+"\r\n\r\n")
+	c := send(t, proxy, "CONNECT "+up.Addr().String()+" HTTP/1.1\r\nHost: "+up.Addr().String()+"\r\n\r\n")
 	buf := make([]byte, 64)
 	n, _ := c.Read(buf)
 	if !strings.HasPrefix(string(buf[:n]), "HTTP/1.1 200") {
@@ -463,12 +458,7 @@ func TestResponsesPassAsSent(t *testing.T) {
 	defer up.Close()
 	addr := up.Listener.Addr().String()
 	_, proxy := serveProxy(t, addr, loopback)
-	c, err := net.Dial("tcp", proxy)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	io.WriteString(c, "GET http://"+addr+"/ HTTP/1.1\r\nHost: "+addr+"\r\n\r\n")
+	c := send(t, proxy, "GET http://"+addr+"/ HTTP/1.1\r\nHost: "+addr+"\r\n\r\n")
 	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -506,12 +496,7 @@ func TestCloseEndsUpgradedConnections(t *testing.T) {
 	}()
 	addr := up.Listener.Addr().String()
 	p, proxy := serveProxy(t, addr, loopback)
-	c, err := net.Dial("tcp", proxy)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	io.WriteString(c, "GET http://"+addr+"/ws HTTP/1.1\r\nHost: "+addr+"\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n")
+	c := send(t, proxy, "GET http://"+addr+"/ws HTTP/1.1\r\nHost: "+addr+"\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n")
 	br := bufio.NewReader(c)
 	resp, err := http.ReadResponse(br, nil)
 	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
@@ -644,12 +629,7 @@ func TestTunnelToAClientThatReadsNothingEnds(t *testing.T) {
 	}
 	p := serve(ln, policy, "", Options{}, 300*time.Millisecond)
 	defer p.Close()
-	c, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	io.WriteString(c, "CONNECT "+up.Addr().String()+" HTTP/1.1\r\nHost: x\r\n\r\n")
+	send(t, ln.Addr().String(), "CONNECT "+up.Addr().String()+" HTTP/1.1\r\nHost: x\r\n\r\n")
 	// The client reads nothing more and sends nothing.
 	select {
 	case err := <-ended:
@@ -665,12 +645,7 @@ func TestTunnelToAClientThatReadsNothingEnds(t *testing.T) {
 // ASCII characters says to give its xn-- form, which a limit can name.
 func TestNonASCIINameIsRefusedSaying(t *testing.T) {
 	_, proxy := serveProxy(t, "*")
-	c, err := net.Dial("tcp", proxy)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	io.WriteString(c, "CONNECT b\u00fccher.example:443 HTTP/1.1\r\nHost: x\r\n\r\n")
+	c := send(t, proxy, "CONNECT b\u00fccher.example:443 HTTP/1.1\r\nHost: x\r\n\r\n")
 	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -764,12 +739,7 @@ func TestTunnelMovingOneWayStays(t *testing.T) {
 			}
 			p := serve(ln, policy, "", Options{}, idle)
 			defer p.Close()
-			c, err := net.Dial("tcp", ln.Addr().String())
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
-			io.WriteString(c, "CONNECT "+up.Addr().String()+" HTTP/1.1\r\nHost: x\r\n\r\n")
+			c := send(t, ln.Addr().String(), "CONNECT "+up.Addr().String()+" HTTP/1.1\r\nHost: x\r\n\r\n")
 			br := bufio.NewReader(c)
 			resp, err := http.ReadResponse(br, nil)
 			if err != nil || resp.StatusCode != 200 {
@@ -830,4 +800,19 @@ func TestRefusalIn(t *testing.T) {
 			t.Errorf("RefusalIn(%q) = %d, want %d", tc.out, got, tc.want)
 		}
 	}
+}
+
+// send connects to the proxy at addr and writes request, raw; the
+// connection closes when the test ends.
+func send(t *testing.T, addr, request string) net.Conn {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	if _, err := io.WriteString(c, request); err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
