@@ -220,6 +220,31 @@ func TestCodeFromAnswer(t *testing.T) {
 	}
 }
 
+// TestCutAnswerGivesNoCode checks that an answer cut at its token limit
+// (or refused) in the middle of its program gives no code: the program
+// it began is not whole, and writing it out would lose the user's work.
+func TestCutAnswerGivesNoCode(t *testing.T) {
+	cut := "Use the formula.\n\n```python\nprint(sum(range(10)))\nprint('and then"
+	s := aitest.New(t, aitest.Script(
+		aitest.Reply{Text: cut, StopReason: "max_tokens"},
+		aitest.Reply{Text: cut, StopReason: "refusal"},
+		aitest.Reply{Text: cut + "')\n```\n", StopReason: "max_tokens"},
+	))
+	a := newAnalyzer(s)
+	for i, want := range []struct{ stop, code string }{
+		{"max_tokens", ""}, {"refusal", ""}, {"max_tokens", "print(sum(range(10)))\nprint('and then')\n"},
+	} {
+		st, err := a.Analyze(t.Context(), nil, cove.AIRequest{Action: cove.AIOptimize, Language: "python", Code: divCode})
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := drain(st)
+		if d.err != nil || d.result.StopReason != want.stop || d.result.Code != want.code || !strings.HasPrefix(d.result.Text, cut) {
+			t.Errorf("answer %d: %v stop %q code %q", i+1, d.err, d.result.StopReason, d.result.Code)
+		}
+	}
+}
+
 // TestAPIErrors checks that the API's failures become one clear line with
 // the right code, retried (with backoff) where that is right.
 func TestAPIErrors(t *testing.T) {

@@ -69,7 +69,7 @@ func (a *Analyzer) startAnswer(ctx context.Context, req cove.AIRequest) (cove.AI
 				res.StopReason = cove.AIStopEndTurn
 			}
 		case cove.AIOptimize, cove.AIFix:
-			res.Code = lastCodeBlock(res.Text, req.Language)
+			res.Code = lastCodeBlock(res.Text, req.Language, endedWhole(msg.StopReason))
 		}
 		a.log.Info("analysis done", "action", req.Action, "model", res.Model, "input_tokens", res.InputTokens, "output_tokens", res.OutputTokens, "stop_reason", res.StopReason)
 		emit(cove.AIEvent{Type: cove.AIEventResult, Result: res})
@@ -153,6 +153,17 @@ func (a *Analyzer) turn(ctx context.Context, params anthropic.MessageNewParams, 
 			return nil, ctx.Err()
 		}
 	}
+}
+
+// endedWhole reports whether an answer that stopped for reason ended
+// where the model meant it to, rather than cut short (max_tokens,
+// refusal, pause_turn, model_context_window_exceeded).
+func endedWhole(reason anthropic.StopReason) bool {
+	switch reason {
+	case anthropic.StopReasonEndTurn, anthropic.StopReasonStopSequence, anthropic.StopReasonToolUse:
+		return true
+	}
+	return false
 }
 
 func orDefault(s, def string) string {

@@ -104,6 +104,9 @@ func parseFindings(raw json.RawMessage) ([]cove.AIFinding, bool) {
 type codeBlock struct {
 	info string // the first word of the info string, lower case
 	body string
+	// closed says the block's closing fence came; an unclosed block runs
+	// to the end of the text.
+	closed bool
 }
 
 // codeBlocks returns the fenced code blocks of md in order (``` or ~~~,
@@ -125,15 +128,17 @@ func codeBlocks(md string) []codeBlock {
 			info = strings.Trim(f[0], "{}.")
 		}
 		var body []string
+		closed := false
 		j := i + 1
 		for ; j < len(lines); j++ {
 			l := strings.TrimSpace(lines[j])
 			if c, m := fenceRun(l); c == ch && m >= n && len(l) == m {
+				closed = true
 				break
 			}
 			body = append(body, lines[j])
 		}
-		out = append(out, codeBlock{info: info, body: strings.Join(body, "\n")})
+		out = append(out, codeBlock{info: info, body: strings.Join(body, "\n"), closed: closed})
 		i = j
 	}
 	return out
@@ -163,9 +168,15 @@ var languageTags = map[string][]string{
 
 // lastCodeBlock returns the program of an answer: the last block tagged
 // with the language, else the last block not tagged as something else
-// (output, JSON, a diff), with a final newline.
-func lastCodeBlock(md, language string) string {
+// (output, JSON, a diff), with a final newline. complete says the answer
+// ended as the model meant it to; an answer cut short (at its token
+// limit, or refused) inside a block gives no program: that block is a
+// program cut short, and an earlier one may be the code it replaces.
+func lastCodeBlock(md, language string, complete bool) string {
 	blocks := codeBlocks(md)
+	if !complete && len(blocks) > 0 && !blocks[len(blocks)-1].closed {
+		return ""
+	}
 	tags := languageTags[language]
 	if len(tags) == 0 {
 		tags = []string{language}

@@ -239,7 +239,9 @@ func (l *loop) loop(ctx, tctx context.Context, params anthropic.MessageNewParams
 	res.Verified = res.StopReason == cove.AIStopVerified
 	res.Code, res.Run, res.TestRun = l.code, l.run, l.testRun
 	if res.Code == "" {
-		res.Code = lastCodeBlock(res.Text, l.req.Language)
+		// The last turn ended whole when the loop stopped between turns.
+		whole := res.StopReason == cove.AIStopEndTurn || res.StopReason == cove.AIStopMaxSteps
+		res.Code = lastCodeBlock(res.Text, l.req.Language, whole)
 	}
 	a.log.Info("fix loop done", "verified", res.Verified, "stop_reason", res.StopReason, "steps", len(res.Steps),
 		"input_tokens", res.InputTokens, "output_tokens", res.OutputTokens)

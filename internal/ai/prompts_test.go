@@ -53,10 +53,23 @@ func TestLastCodeBlock(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := lastCodeBlock(tc.md, tc.lang); got != tc.want {
+			if got := lastCodeBlock(tc.md, tc.lang, true); got != tc.want {
 				t.Errorf("got %q, want %q", got, tc.want)
 			}
 		})
+	}
+	// An answer cut short inside a block gives no program (an earlier
+	// block may be the code it replaces); cut after its last block, it
+	// gives that block.
+	for md, want := range map[string]string{
+		"```python\nprint(2)\nprint('and":                     "",
+		"```python\nold()\n```\nNow faster:\n```python\nnew(": "",
+		"```python\nnew()\n```\nThis is faster because":       "new()\n",
+		"```python\nprint(2)\n```\n":                          "print(2)\n",
+	} {
+		if got := lastCodeBlock(md, "python", false); got != want {
+			t.Errorf("cut short %q: got %q, want %q", md, got, want)
+		}
 	}
 }
 
