@@ -458,8 +458,8 @@ func TestUploadFilesAllOrNothing(t *testing.T) {
 			return nil, io.EOF
 		})
 		wantCode(t, err, cove.CodeInvalid)
-		if !strings.Contains(err.Error(), "the disk broke") {
-			t.Fatalf("error %q does not say why", err)
+		if !strings.Contains(err.Error(), "reading m2.txt: the disk broke") {
+			t.Fatalf("error %q does not say which file failed and why", err)
 		}
 		// The failure is the client's own: it knows before the server,
 		// which removes the staged files once it sees the request break.
@@ -469,6 +469,18 @@ func TestUploadFilesAllOrNothing(t *testing.T) {
 		}
 		if after != before {
 			t.Fatalf("the failed upload changed the workspace:\nbefore:\n%s\nafter:\n%s", before, after)
+		}
+	})
+	t.Run("a body cut short", func(t *testing.T) {
+		body, ct := multipartBody(part{"m1.txt", "m1"}, part{"keep.txt", "overwritten"}, part{"sub/m3.txt", "m3 is longer"})
+		cut := body[:bytes.Index(body, []byte("m3 is"))+2]
+		resp := e.do("POST", "/v1/sandboxes/"+id+"/files", e.adminKey, cut, "Content-Type", ct)
+		msg := apiError(t, resp, 400, cove.CodeInvalid)
+		if !strings.HasPrefix(msg, "part 3 of the upload (sub/m3.txt) cannot be read to its end") {
+			t.Fatalf("message %q does not name the part that was cut", msg)
+		}
+		if after := snapshot(); after != before {
+			t.Fatalf("the cut upload changed the workspace:\nbefore:\n%s\nafter:\n%s", before, after)
 		}
 	})
 	t.Run("all valid", func(t *testing.T) {

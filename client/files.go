@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"mime"
 	"mime/multipart"
@@ -314,7 +315,7 @@ func writeParts(mw *multipart.Writer, next func() (*cove.FileUpload, error)) err
 		er := &errReader{r: f.Body}
 		if _, err := io.Copy(w, er); err != nil {
 			if er.err != nil {
-				return er.err
+				return fmt.Errorf("reading %s: %w", f.Path, er.err)
 			}
 			return &sendError{err}
 		}

@@ -369,6 +369,24 @@ func (s *server) uploadMultipart(w http.ResponseWriter, r *http.Request, dir, bo
 	// learns that reading failed.
 	var mu sync.Mutex
 	var partErr error
+	failed := func(err error) {
+		mu.Lock()
+		if partErr == nil {
+			partErr = err
+		}
+		mu.Unlock()
+	}
+	// A part's body that cannot be read to its end (a body cut short, a
+	// broken boundary) is that part's error, named by its path.
+	named := func(f *cove.FileUpload, n int) *cove.FileUpload {
+		f.Body = &partReader{r: f.Body, failed: func(err error) error {
+			err = invalid("part %d of the upload (%s) cannot be read to its end: %v; send each file whole, with its closing boundary", n, truncate(f.Path), err)
+			failed(err)
+			return err
+		}}
+		return f
+	}
+	first = named(first, n)
 	next := func() (*cove.FileUpload, error) {
 		if first != nil {
 			f := first
@@ -378,11 +396,12 @@ func (s *server) uploadMultipart(w http.ResponseWriter, r *http.Request, dir, bo
 		n++
 		f, err := s.nextPart(mr, body, dir, n)
 		if err != nil && !errors.Is(err, io.EOF) {
-			mu.Lock()
-			partErr = err
-			mu.Unlock()
+			failed(err)
 		}
-		return f, err
+		if err != nil {
+			return nil, err
+		}
+		return named(f, n), nil
 	}
 	fis, err := s.svc.UploadFiles(r.Context(), r.PathValue("id"), next)
 	if ferr := body.failure(s.opts.MaxUploadBytes); ferr != nil {
@@ -433,7 +452,28 @@ func (s *server) nextPart(mr *multipart.Reader, body *cappedReader, dir string, 
 			return nil, invalid("part %d of the upload (%s): %s: %s", n, truncate(name), headerPartMode, err.Error())
 		}
 	}
+	switch cte := strings.ToLower(strings.TrimSpace(part.Header.Get("Content-Transfer-Encoding"))); cte {
+	case "", "binary", "8bit", "7bit":
+	default:
+		// Written as sent, the file would hold the encoded text.
+		return nil, invalid("part %d of the upload (%s) has Content-Transfer-Encoding %q, which cove does not decode: send the file's bytes as they are, without that header (RFC 7578)", n, truncate(name), truncate(cte))
+	}
 	return &cove.FileUpload{Path: name, Mode: mode, Body: part}, nil
+}
+
+// partReader reads a part's body and turns a failure to read it (other
+// than its end) into the part's own error, through failed.
+type partReader struct {
+	r      io.Reader
+	failed func(error) error
+}
+
+func (p *partReader) Read(b []byte) (int, error) {
+	n, err := p.r.Read(b)
+	if err != nil && !errors.Is(err, io.EOF) {
+		err = p.failed(err)
+	}
+	return n, err
 }
 
 // partPath returns where a part goes: its filename as sent (with its

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"mime/multipart"
 	"net/textproto"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -59,10 +60,54 @@ func TestUploadMultipartParts(t *testing.T) {
 			}
 		})
 	}
-	// A body cut in the middle of its second part.
-	b, ct = body([3]string{"a", "", "x"}, [3]string{"b", "", "y"})
-	w = serve(t, &fakeService{}, Options{}, "POST", "/v1/sandboxes/sb1/files", "user", b[:len(b)-10], "Content-Type", ct)
-	if code, msg := errorOf(t, w); w.Code != 400 || code != "invalid" || !strings.HasPrefix(msg, "reading the upload: ") {
+	// A body cut in the middle of a part: the error names that part.
+	b, ct = body([3]string{"a", "", "x"}, [3]string{"dir/b.txt", "", "y"}, [3]string{"c", "", "z"})
+	cut := b[:strings.Index(b, "\r\nz")+3]
+	w = serve(t, &fakeService{}, Options{}, "POST", "/v1/sandboxes/sb1/files", "user", cut, "Content-Type", ct)
+	if code, msg := errorOf(t, w); w.Code != 400 || code != "invalid" || !strings.HasPrefix(msg, "part 3 of the upload (c) cannot be read to its end: ") {
 		t.Fatalf("cut body: %d %s %q", w.Code, code, msg)
+	}
+	cut = b[:strings.Index(b, "\r\ny")+3]
+	w = serve(t, &fakeService{}, Options{}, "POST", "/v1/sandboxes/sb1/files", "user", cut, "Content-Type", ct)
+	if code, msg := errorOf(t, w); w.Code != 400 || code != "invalid" || !strings.HasPrefix(msg, "part 2 of the upload (dir/b.txt) cannot be read to its end: ") {
+		t.Fatalf("cut body: %d %s %q", w.Code, code, msg)
+	}
+}
+
+// TestUploadMultipartTransferEncoding checks that a part in a transfer
+// encoding cove does not decode is refused, by its name, rather than
+// written encoded.
+func TestUploadMultipartTransferEncoding(t *testing.T) {
+	for _, c := range []struct {
+		cte  string
+		fail bool
+	}{{"base64", true}, {"Quoted-Printable", true}, {"binary", false}, {"8bit", false}, {"", false}} {
+		t.Run(c.cte, func(t *testing.T) {
+			var b bytes.Buffer
+			mw := multipart.NewWriter(&b)
+			for i, name := range []string{"a.txt", "b.bin"} {
+				h := textproto.MIMEHeader{}
+				h.Set("Content-Disposition", `form-data; name="f"; filename="`+name+`"`)
+				if i == 1 && c.cte != "" {
+					h.Set("Content-Transfer-Encoding", c.cte)
+				}
+				w, _ := mw.CreatePart(h)
+				w.Write([]byte("aGVsbG8="))
+			}
+			mw.Close()
+			f := &fakeService{}
+			w := serve(t, f, Options{}, "POST", "/v1/sandboxes/sb1/files", "user", b.String(), "Content-Type", mw.FormDataContentType())
+			if !c.fail {
+				if w.Code != 201 {
+					t.Fatalf("%d %s", w.Code, w.Body)
+				}
+				return
+			}
+			code, msg := errorOf(t, w)
+			want := "part 2 of the upload (b.bin) has Content-Transfer-Encoding " + strconv.Quote(strings.ToLower(c.cte))
+			if w.Code != 400 || code != "invalid" || !strings.HasPrefix(msg, want) {
+				t.Fatalf("%d %s %q, want 400 invalid %q", w.Code, code, msg, want)
+			}
+		})
 	}
 }

@@ -4,9 +4,11 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"strings"
 	"testing"
+	"testing/iotest"
 
 	"github.com/cove-sandbox/cove"
 )
@@ -89,5 +91,39 @@ func TestUploadArchiveIsAllOrNothing(t *testing.T) {
 	}
 	if got := read("d/a"); len(got) != len(big) {
 		t.Errorf("d/a has %d bytes", len(got))
+	}
+}
+
+// TestUploadFilesNamesTheFileThatFails: a file of an upload that cannot be
+// read is named in the error, and the upload writes nothing.
+func TestUploadFilesNamesTheFileThatFails(t *testing.T) {
+	svc, _ := newTestService(t)
+	ctx := context.Background()
+	sb, err := svc.CreateSandbox(ctx, cove.SandboxSpec{Language: "bash"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := []*cove.FileUpload{
+		{Path: "a.txt", Body: strings.NewReader("a")},
+		{Path: "dir/b.txt", Body: io.MultiReader(strings.NewReader("half"), iotest.ErrReader(errors.New("the disk broke")))},
+		{Path: "c.txt", Body: strings.NewReader("c")},
+	}
+	_, err = svc.UploadFiles(ctx, sb.ID, func() (*cove.FileUpload, error) {
+		if len(files) == 0 {
+			return nil, io.EOF
+		}
+		f := files[0]
+		files = files[1:]
+		return f, nil
+	})
+	if cove.ErrorCode(err) != cove.CodeInvalid || !strings.Contains(err.Error(), "reading dir/b.txt: the disk broke") {
+		t.Fatalf("error %v, want invalid naming dir/b.txt and why", err)
+	}
+	fis, err := svc.ListFiles(ctx, sb.ID, ".", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(fis) != 0 {
+		t.Fatalf("the failed upload left %d files, such as %s", len(fis), fis[0].Path)
 	}
 }

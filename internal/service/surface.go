@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"strconv"
 	"strings"
@@ -385,6 +386,25 @@ func (s *Service) UploadFiles(ctx context.Context, id string, next func() (*cove
 		if f == nil {
 			return nil, errors.New("no file and no error from the upload's next")
 		}
-		return &agent.UploadFile{Path: f.Path, Mode: f.Mode, Body: f.Body}, nil
+		body := f.Body
+		if body != nil {
+			body = &namedReader{r: body, path: f.Path}
+		}
+		return &agent.UploadFile{Path: f.Path, Mode: f.Mode, Body: body}, nil
 	}, agent.ArchiveLimits{MaxBytes: sb.limits.DiskBytes, MaxFiles: maxUploadFiles})
+}
+
+// namedReader reads a file of an upload; an error reading it names the
+// file, so that a failed upload of many files says which one failed.
+type namedReader struct {
+	r    io.Reader
+	path string
+}
+
+func (n *namedReader) Read(p []byte) (int, error) {
+	k, err := n.r.Read(p)
+	if err != nil && err != io.EOF {
+		err = fmt.Errorf("reading %s: %w", n.path, err)
+	}
+	return k, err
 }
