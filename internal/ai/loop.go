@@ -189,6 +189,14 @@ func (l *loop) loop(ctx, tctx context.Context, params anthropic.MessageNewParams
 		res.InputTokens += msg.Usage.InputTokens
 		res.OutputTokens += msg.Usage.OutputTokens
 		used += msg.Usage.InputTokens + msg.Usage.OutputTokens
+		if msg.StopReason == anthropic.StopReasonMaxTokens {
+			// The turn was cut at its token limit: a tool call in it may
+			// be cut too (its input does not parse), and it cannot go back
+			// to the API as it is. The loop ends here, running nothing the
+			// cut turn asked for.
+			res.StopReason = cove.AIStopMaxTokens
+			break
+		}
 		params.Messages = append(params.Messages, msg.ToParam())
 
 		var results []anthropic.ContentBlockParamUnion

@@ -244,6 +244,36 @@ func TestFixVerifyBounds(t *testing.T) {
 	}
 }
 
+// TestFixVerifyTurnCutAtMaxTokens checks that a turn cut at its token
+// limit in the middle of a tool call ends the loop with max_tokens: the
+// cut call is not run, and nothing that does not parse goes back to the
+// API.
+func TestFixVerifyTurnCutAtMaxTokens(t *testing.T) {
+	s := aitest.New(t, aitest.Script(aitest.Reply{
+		Text:       "The cause: n is 0.",
+		ToolUses:   []aitest.ToolUse{{Name: cove.AIToolRunCode, RawInput: `{"code": "n = 1\nprint(10 / `}},
+		StopReason: "max_tokens",
+	}))
+	svc := newService(t, s)
+	st, err := svc.Analyze(t.Context(), cove.AIRequest{Action: cove.AIFix, Language: "python", Code: divCode, Execution: failingRun(), Verify: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := drain(st)
+	if d.err != nil {
+		t.Fatal(d.err)
+	}
+	if d.result.Verified || d.result.StopReason != cove.AIStopMaxTokens || len(d.result.Steps) != 0 || d.result.Code != "" || d.result.Text != "The cause: n is 0." {
+		t.Errorf("%+v", d.result)
+	}
+	if n := len(s.Requests()); n != 1 {
+		t.Errorf("%d requests", n)
+	}
+	if sbs := sandboxes(t, svc); len(sbs) != 0 {
+		t.Errorf("the loop's sandbox was not deleted")
+	}
+}
+
 // TestFixVerifyInGivenSandbox checks that the loop works in the caller's
 // sandbox, with its files, and leaves it in place.
 func TestFixVerifyInGivenSandbox(t *testing.T) {

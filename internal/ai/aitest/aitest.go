@@ -223,6 +223,12 @@ type ToolUse struct {
 	ID    string
 	Name  string
 	Input any
+	// RawInput, when set, is streamed verbatim as the input's JSON in
+	// place of Input, even when it is not whole: the API streams what the
+	// model wrote, so a reply cut at max_tokens in the middle of a tool
+	// call ends with an input that does not parse. A plain (not
+	// streamed) answer gives an input that does not parse as {}.
+	RawInput string
 }
 
 // Error is an error answer of the API.
@@ -298,6 +304,11 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	msg := s.message(req, rep)
 	if !req.Stream {
+		for i, b := range msg.Content {
+			if b.Type == "tool_use" && !json.Valid(b.Input) {
+				msg.Content[i].Input = json.RawMessage("{}")
+			}
+		}
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Request-Id", "req_fake")
 		json.NewEncoder(w).Encode(msg)
@@ -423,6 +434,9 @@ func (s *Server) message(req *Request, rep Reply) *apiMessage {
 		in, _ := json.Marshal(tu.Input)
 		if tu.Input == nil {
 			in = []byte("{}")
+		}
+		if tu.RawInput != "" {
+			in = []byte(tu.RawInput)
 		}
 		out += len(in)
 		m.Content = append(m.Content, apiBlock{Type: "tool_use", ID: id, Name: tu.Name, Input: in})
