@@ -23,6 +23,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/google/jsonschema-go/jsonschema"
 	"github.com/modelcontextprotocol/go-sdk/auth"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
@@ -55,6 +56,8 @@ type Server struct {
 	opts Options
 	log  *slog.Logger
 	mcp  *mcp.Server
+	// inputs are the input schemas of the tools, by name.
+	inputs map[string]*jsonschema.Schema
 
 	mu       sync.Mutex
 	sessions map[*mcp.ServerSession]*session
@@ -82,7 +85,8 @@ func New(svc cove.Service, opts Options) *Server {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{svc: svc, opts: opts, log: log.With("component", "mcpserver"), sessions: map[*mcp.ServerSession]*session{}}
+	s := &Server{svc: svc, opts: opts, log: log.With("component", "mcpserver"), sessions: map[*mcp.ServerSession]*session{},
+		inputs: map[string]*jsonschema.Schema{}}
 	s.mcp = mcp.NewServer(&mcp.Implementation{Name: "cove", Title: "cove sandboxes", Version: cove.Version}, &mcp.ServerOptions{
 		Instructions: instructions,
 		Logger:       s.log,
@@ -91,6 +95,7 @@ func New(svc cove.Service, opts Options) *Server {
 	})
 	s.addTools()
 	s.addResources()
+	s.mcp.AddReceivingMiddleware(s.checkArguments)
 	return s
 }
 

@@ -29,6 +29,7 @@ func addTool[In, Out any](s *Server, t *mcp.Tool, tweak func(map[string]*jsonsch
 		tweak(schema.Properties)
 	}
 	t.InputSchema = schema
+	s.inputs[t.Name] = schema
 	mcp.AddTool(s.mcp, t, func(ctx context.Context, req *mcp.CallToolRequest, in In) (*mcp.CallToolResult, Out, error) {
 		ctx = callContext(ctx, req.Extra)
 		res, out, err := h(ctx, s.sessionOf(req.Session), in)
@@ -66,6 +67,10 @@ func byDefault(v any) func(*jsonschema.Schema) {
 
 func between(lo, hi float64) func(*jsonschema.Schema) {
 	return func(p *jsonschema.Schema) { p.Minimum, p.Maximum = &lo, &hi }
+}
+
+func atLeast(lo float64) func(*jsonschema.Schema) {
+	return func(p *jsonschema.Schema) { p.Minimum = &lo }
 }
 
 // adjust applies changes to the named properties.
@@ -246,7 +251,7 @@ A cell past its time limit (timeout_seconds, default the sandbox's, 30 s) is int
 		Description: "Read a file from a sandbox's workspace. Text comes back as text, images (PNG, JPEG, GIF, WebP) as images, other binary files as base64. Long files come back in parts: max_bytes (default 100000) from offset; the result says where the next part starts.",
 		Annotations: readOnly,
 	}, adjust(map[string][]func(*jsonschema.Schema){
-		"offset":    {between(0, 1<<62)},
+		"offset":    {atLeast(0)},
 		"max_bytes": {between(1, maxReadBytes), byDefault(defaultReadBytes)},
 	}), s.readFile)
 

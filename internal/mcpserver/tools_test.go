@@ -154,3 +154,75 @@ func TestNetworkDescribed(t *testing.T) {
 		}
 	}
 }
+
+// TestArgumentErrors checks that arguments that do not fit a tool's
+// schema come back as an error (invalid) that names each wrong argument,
+// says what it takes, and what to do, all at once.
+func TestArgumentErrors(t *testing.T) {
+	c := connect(t, New(nil, Options{}))
+	for _, tc := range []struct {
+		name string
+		tool string
+		args map[string]any
+		want []string
+	}{
+		{"string for a number", "run_code", map[string]any{"language": "python", "code": "1", "timeout_seconds": "10"},
+			[]string{`argument timeout_seconds must be a number (from 0.001 to 86400), not the string "10": wall-clock limit in seconds`}},
+		{"out of range", "run_code", map[string]any{"language": "python", "code": "1", "timeout_seconds": -1},
+			[]string{"argument timeout_seconds is -1, out of range: give a value from 0.001 to 86400"}},
+		{"fraction for a whole number", "process_logs", map[string]any{"sandbox_id": "x", "pid": 1.5},
+			[]string{"argument pid must be a whole number, not 1.5"}},
+		{"wrong case", "run_code", map[string]any{"language": "Python", "code": "1"},
+			[]string{`argument language is the string "Python", which is not one of python, javascript, typescript, bash (did you mean "python"?)`}},
+		{"missing", "read_file", map[string]any{"sandbox_id": "x"},
+			[]string{"argument path is missing: the file's path, relative to /workspace"}},
+		{"map of numbers", "create_sandbox", map[string]any{"labels": map[string]any{"team": 7}},
+			[]string{`argument labels must map names to strings, but "team" is 7`}},
+		{"list of numbers", "run_code", map[string]any{"language": "python", "code": "1", "args": []any{"a", 2}},
+			[]string{"argument args must be a list of strings, but item 1 is 2"}},
+		{"null for a required argument", "exec_command", map[string]any{"sandbox_id": nil, "command": "ls"},
+			[]string{"argument sandbox_id must be a string, not null"}},
+		{"several at once", "run_code", map[string]any{"code": 123, "bogus": true, "other": 1},
+			[]string{"argument code must be a string, not 123", `unknown arguments "bogus", "other": run_code takes args, code, env,`}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res, err := c.cs.CallTool(context.Background(), &mcp.CallToolParams{Name: tc.tool, Arguments: tc.args})
+			if err != nil {
+				t.Fatalf("protocol error: %v", err)
+			}
+			got := text(res)
+			if !res.IsError || !strings.HasPrefix(got, "error (invalid): ") || !strings.Contains(got, "\nhint: "+argumentsHint) {
+				t.Fatalf("%s(%v) = %v %q, want an error (invalid) with a hint", tc.tool, tc.args, res.IsError, got)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(got, w) {
+					t.Errorf("error %q does not say %q", got, w)
+				}
+			}
+		})
+	}
+}
+
+// TestNullArguments checks that an optional argument given as null is
+// taken as left out, and a required one is not.
+func TestNullArguments(t *testing.T) {
+	srv := New(nil, Options{})
+	schema := srv.inputs["run_code"]
+	args, problems := argumentProblems("run_code", schema, json.RawMessage(`{"language":"python","code":"1","sandbox_id":null,"args":null}`))
+	if len(problems) > 0 {
+		t.Fatalf("problems %q", problems)
+	}
+	var got map[string]any
+	if err := json.Unmarshal(args, &got); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := got["sandbox_id"]; ok || len(got) != 2 {
+		t.Errorf("arguments %s still hold the nulls", args)
+	}
+	if _, problems := argumentProblems("run_code", schema, json.RawMessage(`{"language":"python","code":null}`)); len(problems) != 1 {
+		t.Errorf("a null code gave %q, want one problem", problems)
+	}
+	if _, problems := argumentProblems("run_code", schema, json.RawMessage(`[1]`)); len(problems) != 1 || !strings.Contains(problems[0], "JSON object") {
+		t.Errorf("a list of arguments gave %q", problems)
+	}
+}
