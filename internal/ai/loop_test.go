@@ -187,6 +187,52 @@ func TestFixVerifyWithTest(t *testing.T) {
 	}
 }
 
+// TestFixVerifyKeepsTheTests checks that a fix is judged against the
+// tests as given: a test file that a tool call (or the program) rewrote
+// is put back before the test command runs, so a weakened test cannot
+// make a fix that does not work pass as verified.
+func TestFixVerifyKeepsTheTests(t *testing.T) {
+	const test = "import unittest\nimport calc\n\n\nclass T(unittest.TestCase):\n    def test_add(self):\n        self.assertEqual(calc.add(2, 3), 5)\n"
+	broken := "def add(a, b):\n    return a - b\n"
+	s := aitest.New(t, nil)
+	s.SetHandler(func(r *aitest.Request) aitest.Reply {
+		switch turn(r) {
+		case 0:
+			return aitest.Reply{ToolUses: []aitest.ToolUse{
+				{Name: cove.AIToolWriteFile, Input: map[string]any{"path": "test_calc.py", "content": "import unittest\n\n\nclass T(unittest.TestCase):\n    def test_add(self):\n        pass\n"}},
+				{Name: cove.AIToolRunCode, Input: map[string]any{"code": broken}},
+			}}
+		case 1:
+			// The program itself rewrites the test as it runs.
+			return aitest.Reply{ToolUses: []aitest.ToolUse{{Name: cove.AIToolRunCode, Input: map[string]any{
+				"code": broken + "open('test_calc.py', 'w').write('')\n",
+			}}}}
+		}
+		return aitest.Text("I give up.")
+	})
+	svc := newService(t, s)
+	st, err := svc.Analyze(t.Context(), cove.AIRequest{
+		Action: cove.AIFix, Language: "python", Filename: "calc.py", Code: broken, Verify: true,
+		Test: "python3 -m unittest -q test_calc", Files: map[string][]byte{"test_calc.py": []byte(test)},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := drain(st)
+	if d.err != nil {
+		t.Fatal(d.err)
+	}
+	if d.result.Verified || d.result.StopReason != cove.AIStopEndTurn || len(d.result.Steps) != 3 || d.result.TestRun == nil || d.result.TestRun.Verdict == cove.VerdictOK {
+		t.Fatalf("a fix that fails the given test was verified: %+v", d.result)
+	}
+	for _, i := range []int{1, 2} {
+		out := d.result.Steps[i].Output
+		if !d.result.Steps[i].IsError || !strings.Contains(out, "cove put back test_calc.py as given") || !strings.Contains(out, "AssertionError: -1 != 5") {
+			t.Errorf("step %d: %s", i+1, out)
+		}
+	}
+}
+
 // TestFixVerifyBounds checks that the loop stops at each of its bounds
 // with the reason, and without a verified fix.
 func TestFixVerifyBounds(t *testing.T) {

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/anthropics/anthropic-sdk-go"
@@ -18,7 +20,7 @@ import (
 func loopTools() []anthropic.ToolUnionParam {
 	str := func(desc string) map[string]any { return map[string]any{"type": "string", "description": desc} }
 	return []anthropic.ToolUnionParam{
-		tool(cove.AIToolRunCode, "Write a complete program to the program's file in /workspace and run it in the sandbox (and then the test command, if there is one). Returns the verdict, the exit code and the output. The fix is done when this gives verdict ok.",
+		tool(cove.AIToolRunCode, "Write a complete program to the program's file in /workspace and run it in the sandbox (and then the test command, if there is one, after putting the program's other files back as they were given). Returns the verdict, the exit code and the output. The fix is done when this gives verdict ok.",
 			map[string]any{
 				"code":  str("The complete program: the whole file, runnable as is, never a diff or an excerpt."),
 				"stdin": str("Standard input for the program (optional)."),
@@ -115,6 +117,13 @@ func (l *loop) dispatch(ctx context.Context, name string, input json.RawMessage)
 		out = describeRun("The program", res, budget)
 		ok := res.Verdict == cove.VerdictOK
 		if ok && l.req.Test != "" {
+			restored, err := l.restoreFiles(ctx)
+			if err != nil {
+				return "", nil, false, err
+			}
+			if len(restored) > 0 {
+				out += fmt.Sprintf("\n\ncove put back %s as given before the test: the program's other files are not yours to change.", strings.Join(restored, ", "))
+			}
 			tst, err := l.svc.Exec(ctx, l.sbID, cove.ExecRequest{Shell: l.req.Test, Env: loopEnv})
 			if err != nil {
 				return "", nil, false, err
@@ -194,6 +203,29 @@ func (l *loop) dispatch(ctx context.Context, name string, input json.RawMessage)
 		return head + ":\n" + fenced("", text), nil, false, nil
 	}
 	return "", nil, false, &toolFailure{fmt.Sprintf("unknown tool %q: use run_code, run_command, write_file or read_file", name)}
+}
+
+// restoreFiles writes back the files of the request (the tests, their
+// data) that differ from what the request gave, so that the test command
+// judges the code against them and not against what a tool call or the
+// program itself made of them. It returns the names it wrote.
+func (l *loop) restoreFiles(ctx context.Context) ([]string, error) {
+	var restored []string
+	for _, name := range slices.Sorted(maps.Keys(l.req.Files)) {
+		want := l.req.Files[name]
+		if rc, _, err := l.svc.ReadFile(ctx, l.sbID, name); err == nil {
+			got, rerr := io.ReadAll(io.LimitReader(rc, int64(len(want))+1))
+			rc.Close()
+			if rerr == nil && bytes.Equal(got, want) {
+				continue
+			}
+		}
+		if _, err := l.svc.WriteFile(ctx, l.sbID, name, bytes.NewReader(want), 0); err != nil {
+			return nil, fmt.Errorf("restoring %s before the test: %w", name, err)
+		}
+		restored = append(restored, name)
+	}
+	return restored, nil
 }
 
 // decodeInput decodes a tool call's input strictly.
