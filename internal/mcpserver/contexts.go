@@ -234,7 +234,7 @@ func (s *Server) cellResult(stream cove.Stream, out *cellOutput) (*mcp.CallToolR
 			}
 		}
 	}
-	if res.Verdict != cove.VerdictOK && res.Verdict != cove.VerdictError {
+	if res.Verdict != cove.VerdictOK {
 		fmt.Fprintf(&b, "verdict: %s\n", res.Verdict)
 	}
 	if out.Message != "" {
@@ -246,10 +246,9 @@ func (s *Server) cellResult(stream cove.Stream, out *cellOutput) (*mcp.CallToolR
 	if len(stdout) == 0 && len(stderr) == 0 && out.Result == "" && len(out.Displays) == 0 && out.Exception == nil && res.Verdict == cove.VerdictOK {
 		b.WriteString("ok (no output)\n")
 	}
-	return &mcp.CallToolResult{
-		Content: append([]mcp.Content{&mcp.TextContent{Text: b.String()}}, images...),
-		IsError: res.Verdict != cove.VerdictOK,
-	}, nil
+	// A cell that raised or hit a limit is a result, as a failing program
+	// of run_code is: isError is for calls that did not run the cell.
+	return &mcp.CallToolResult{Content: append([]mcp.Content{&mcp.TextContent{Text: b.String()}}, images...)}, nil
 }
 
 // writeValue writes a labelled value on its line, or below the label

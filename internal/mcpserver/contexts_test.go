@@ -38,11 +38,12 @@ func TestRunInContext(t *testing.T) {
 		t.Errorf("chart: %d images, %+v", len(imgs), out)
 	}
 
-	// An exception is a tool error with its traceback, and the context
-	// lives on.
-	res = c.call("run_in_context", map[string]any{"code": "y = 1\n1 / 0"})
-	if !res.IsError || !strings.Contains(text(res), "ZeroDivisionError") || !strings.Contains(text(res), "line 2") {
-		t.Errorf("exception: %v %s", res.IsError, text(res))
+	// An exception is a result, as a failing program of run_code is,
+	// with its traceback and verdict error, and the context lives on.
+	res = c.ok("run_in_context", map[string]any{"code": "y = 1\n1 / 0"}, &out)
+	if out.Verdict != "error" || out.Exception == nil || out.Exception.Name != "ZeroDivisionError" ||
+		!strings.Contains(text(res), "ZeroDivisionError") || !strings.Contains(text(res), "line 2") || !strings.Contains(text(res), "verdict: error") {
+		t.Errorf("exception: %+v\n%s", out, text(res))
 	}
 	c.ok("run_in_context", map[string]any{"code": "x + y"}, &out)
 	if out.Result != "22" {

@@ -184,7 +184,7 @@ The sandbox is deleted when this MCP session ends, unless keep is true. A server
 	addTool(s, &mcp.Tool{
 		Name:  "run_in_context",
 		Title: "Run code statefully (notebook-like)",
-		Description: `Run a cell of Python, JavaScript or TypeScript in a live interpreter: variables, imports, functions and open files persist from one call to the next, as in a Jupyter notebook. The value of the last expression comes back as the result; charts (matplotlib figures, display calls) come back as images; an exception comes back with its traceback, as an error.
+		Description: `Run a cell of Python, JavaScript or TypeScript in a live interpreter: variables, imports, functions and open files persist from one call to the next, as in a Jupyter notebook. The value of the last expression comes back as the result; charts (matplotlib figures, display calls) come back as images; an exception comes back with its traceback and verdict error. A cell that raises or hits a limit is a result, not a failed call: read its verdict.
 
 Without context_id, the cell runs in this session's context for the language, created on first use (in sandbox_id if given, else in a sandbox this session creates). The result names the sandbox_id and context_id; pass context_id to run in a specific context. The sandbox's files are shared with run_code and the file tools.
 
