@@ -254,7 +254,29 @@ func execHint(res *cove.ExecResult, newSandbox bool) string {
 	if res.StdoutTruncated || res.StderrTruncated {
 		return fmt.Sprintf("the output was cut at %s per stream; print less, or write results to a file and read it with read_file", cove.FormatBytes(l.OutputBytes))
 	}
+	if h := pipHint(res, newSandbox); h != "" {
+		return h
+	}
 	return networkHint(res, newSandbox)
+}
+
+// pipHint says how to install Python packages when pip refused to
+// install into the system's Python (PEP 668: the host's Python is
+// externally managed, as Debian's and Ubuntu's are), which it does before
+// it tries the network.
+func pipHint(res *cove.ExecResult, newSandbox bool) string {
+	if !strings.Contains(res.Stdout+res.Stderr, "externally-managed-environment") {
+		return ""
+	}
+	h := "pip does not install into the system's Python; the packages installed on the host are importable already (try the import first), and others go into a virtual environment: python3 -m venv .venv && .venv/bin/pip install PACKAGE, then run the program with .venv/bin/python"
+	switch {
+	case res.Limits.HasNetwork():
+	case newSandbox:
+		h += `; pip also needs network: pass network "pypi.org,files.pythonhosted.org", and install and run in one bash program (the fresh sandbox goes after the run), or create a sandbox with that network (create_sandbox) to keep the environment`
+	default:
+		h += `; pip also needs network, which this sandbox has not: create a sandbox with network "pypi.org,files.pythonhosted.org" (create_sandbox) and install there`
+	}
+	return h
 }
 
 // networkHint says how to give a program the network it tried to use: to

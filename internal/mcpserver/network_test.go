@@ -59,3 +59,28 @@ func TestNetworkArgument(t *testing.T) {
 	}
 	c.fails("create_sandbox", map[string]any{"network": "https://pypi.org/simple"}, "give a host, not a URL")
 }
+
+// TestPipHint checks that pip's refusal to install into the host's
+// externally managed Python (PEP 668), which comes before any use of the
+// network, gets a hint to use a virtual environment and the network pip
+// needs.
+func TestPipHint(t *testing.T) {
+	svc := newService(t)
+	c := connect(t, New(svc, Options{}))
+	var out execOutput
+	res := c.ok("run_code", map[string]any{"language": "bash", "code": "python3 -m pip install --no-index cove-no-such-package"}, &out)
+	if !strings.Contains(out.Stdout+out.Stderr, "externally-managed-environment") {
+		t.Skipf("the host's Python is not externally managed (PEP 668), or has no pip: %s", text(res))
+	}
+	for _, want := range []string{"hint: pip does not install into the system's Python", "python3 -m venv .venv && .venv/bin/pip install", `pass network "pypi.org,files.pythonhosted.org"`} {
+		if !strings.Contains(text(res), want) {
+			t.Errorf("fresh sandbox: %q lacks %q", text(res), want)
+		}
+	}
+	var sb sandboxOutput
+	c.ok("create_sandbox", map[string]any{}, &sb)
+	res = c.ok("exec_command", map[string]any{"sandbox_id": sb.SandboxID, "command": "pip install --no-index cove-no-such-package"}, &out)
+	if !strings.Contains(out.Hint, "python3 -m venv .venv") || !strings.Contains(out.Hint, `create a sandbox with network "pypi.org,files.pythonhosted.org"`) {
+		t.Errorf("existing sandbox: %+v\n%s", out, text(res))
+	}
+}
