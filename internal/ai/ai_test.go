@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/cove-sandbox/cove"
 	"github.com/cove-sandbox/cove/internal/agent"
@@ -149,6 +150,41 @@ func TestOutputIsTrimmed(t *testing.T) {
 		if !strings.Contains(user, want) {
 			t.Errorf("lacks %q:\n%.600s", want, user)
 		}
+	}
+	if len(user) > 12<<10 {
+		t.Errorf("the prompt is %d bytes", len(user))
+	}
+}
+
+// TestBinaryOutput checks that output that is not text reaches Claude
+// as escaped bytes, within the budget, saying so, rather than as a run
+// of replacement characters.
+func TestBinaryOutput(t *testing.T) {
+	s := aitest.New(t, aitest.Script(aitest.Text("ok")))
+	run := failingRun()
+	var bin strings.Builder
+	bin.WriteString("PNG-HEAD\n")
+	for i := range 100_000 {
+		bin.WriteByte(byte(i * 7))
+	}
+	bin.WriteString("\x1b[31mred\x1b[0m ü TAIL\n")
+	run.Stdout = bin.String()
+	st, err := newAnalyzer(s).Analyze(t.Context(), nil, cove.AIRequest{Action: cove.AIExplain, Language: "python", Code: divCode, Execution: run})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := drain(st); d.err != nil {
+		t.Fatal(d.err)
+	}
+	r := s.Requests()[0]
+	user := r.FirstUserText()
+	for _, want := range []string{"PNG-HEAD\n\\x00\\x07\\x0e\\x15\\x1c#*18?FMT", `\x1b[31mred\x1b[0m ü TAIL`, `each byte that is not printable UTF-8 is shown as \xNN`, "bytes cut by cove"} {
+		if !strings.Contains(user, want) {
+			t.Errorf("lacks %q:\n%.300s", want, user)
+		}
+	}
+	if strings.ContainsRune(user, utf8.RuneError) || strings.Contains(string(r.Body), `\ufffd`) || strings.Contains(string(r.Body), `\u0000`) {
+		t.Error("the request carries replacement characters or NUL")
 	}
 	if len(user) > 12<<10 {
 		t.Errorf("the prompt is %d bytes", len(user))

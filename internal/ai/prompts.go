@@ -127,12 +127,52 @@ func newOutput(name, s string, cutByCove bool, limit int64, budget int) outputDa
 			notes = append(notes, "cove stopped it at the output limit")
 		}
 	}
+	s, escaped := printable(s)
+	if escaped {
+		notes = append(notes, `not all of it is text: each byte that is not printable UTF-8 is shown as \xNN`)
+	}
 	text, note := trim(s, budget)
 	if note != "" {
 		notes = append(notes, note)
 	}
 	o.Text, o.Note, o.Fence = strings.TrimRight(text, "\n"), strings.Join(notes, "; "), fenceFor(text)
 	return o
+}
+
+// printable returns s with each byte that is not part of printable UTF-8
+// text (invalid UTF-8, NUL and other control characters, such as the
+// escape sequences of a terminal; newline, tab and carriage return stay)
+// written as \xNN, and whether there was any. A program's binary output
+// would otherwise reach the API as a run of replacement characters, each
+// a token, saying nothing about the bytes.
+func printable(s string) (string, bool) {
+	clean := func(r rune) bool {
+		return r >= 0x20 && r != 0x7f && (r < 0x80 || r >= 0xa0) || r == '\n' || r == '\t' || r == '\r'
+	}
+	ok := utf8.ValidString(s)
+	for _, r := range s {
+		if !ok || !clean(r) {
+			ok = false
+			break
+		}
+	}
+	if ok {
+		return s, false
+	}
+	var b strings.Builder
+	b.Grow(len(s) + len(s)/4)
+	for i := 0; i < len(s); {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		if (r == utf8.RuneError && n == 1) || !clean(r) {
+			for j := range n {
+				fmt.Fprintf(&b, `\x%02x`, s[i+j])
+			}
+		} else {
+			b.WriteString(s[i : i+n])
+		}
+		i += n
+	}
+	return b.String(), true
 }
 
 // render executes the named template.
