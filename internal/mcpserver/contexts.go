@@ -261,16 +261,20 @@ func writeValue(b *strings.Builder, label, v string) {
 	fmt.Fprintf(b, "%s: %s\n", label, v)
 }
 
+// stateKept says how a model tells whether a stopped cell's context kept
+// its state: the service's message says so when it did not.
+const stateKept = "the context keeps its variables and imports unless the message says it was restarted"
+
 // cellHint says what to do when a limit stopped a cell. Whether the
 // context kept its state is the result's message.
 func cellHint(res *cove.ExecResult) string {
 	switch res.Verdict {
 	case cove.VerdictTimeout:
-		return "the cell ran past its time limit (the message says whether the context kept its state); pass a larger timeout_seconds, do less per cell, or use start_process for long work"
+		return "the cell ran past its time limit; " + stateKept + "; pass a larger timeout_seconds, do less per cell, or use start_process for long work"
 	case cove.VerdictOOMKilled:
-		return fmt.Sprintf("the cell used more than %s of memory (the message says whether the context kept its state); use less memory, or run in a sandbox created with a larger memory_mb (create_sandbox, then sandbox_id here)", cove.FormatBytes(res.Limits.MemoryBytes))
+		return fmt.Sprintf("the cell used more than %s of memory; %s; use less memory, or run in a sandbox created with a larger memory_mb (create_sandbox, then sandbox_id here)", cove.FormatBytes(res.Limits.MemoryBytes), stateKept)
 	case cove.VerdictOutputLimit:
-		return "the cell printed more than the output limit and was stopped; print less, or write results to a file and read it with read_file"
+		return "the cell printed more than the output limit and was stopped; " + stateKept + "; print less, or write results to a file and read it with read_file"
 	}
 	return ""
 }

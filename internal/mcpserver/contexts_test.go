@@ -133,3 +133,25 @@ func TestSessionsDeleteTheirContexts(t *testing.T) {
 		}
 	}
 }
+
+// TestCellLimits checks how a cell stopped by its time limit reads to a
+// model: a result (not a failed call) with its verdict, a hint that says
+// the context keeps its state unless the message says otherwise, and the
+// state is indeed kept.
+func TestCellLimits(t *testing.T) {
+	svc := newService(t)
+	c := connect(t, New(svc, Options{}))
+	var out cellOutput
+	c.ok("run_in_context", map[string]any{"code": "x = 41"}, &out)
+	res := c.ok("run_in_context", map[string]any{"code": "import time\ntime.sleep(30)", "timeout_seconds": 0.5}, &out)
+	if out.Verdict != "timeout" || strings.Contains(out.Message, "restarted") {
+		t.Fatalf("timeout: %+v", out)
+	}
+	if !strings.Contains(text(res), "verdict: timeout") || !strings.Contains(text(res), "hint: the cell ran past its time limit; the context keeps its variables and imports unless the message says it was restarted") {
+		t.Errorf("timeout text: %s", text(res))
+	}
+	c.ok("run_in_context", map[string]any{"code": "x + 1"}, &out)
+	if out.Result != "42" {
+		t.Errorf("after the timeout: %+v", out)
+	}
+}
