@@ -17,6 +17,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -239,8 +240,10 @@ type Error struct {
 	// rate_limit_error, overloaded_error, invalid_request_error...
 	Type    string
 	Message string
-	// RetryAfter sets the retry-after-ms header (the SDK waits that long
-	// before retrying; without it, its own backoff).
+	// RetryAfter sets the retry-after header, in seconds, as the API
+	// sends it with a 429 (the SDK waits that long before retrying;
+	// without it, its own backoff). The API sends whole seconds; a
+	// fraction, which the SDK reads the same way, keeps tests fast.
 	RetryAfter time.Duration
 }
 
@@ -574,7 +577,7 @@ func writeError(w http.ResponseWriter, e *Error) {
 	h.Set("Content-Type", "application/json")
 	h.Set("Request-Id", "req_fake")
 	if e.RetryAfter > 0 {
-		h.Set("Retry-After-Ms", fmt.Sprint(e.RetryAfter.Milliseconds()))
+		h.Set("Retry-After", strconv.FormatFloat(e.RetryAfter.Seconds(), 'f', -1, 64))
 	}
 	w.WriteHeader(e.Status)
 	var b bytes.Buffer

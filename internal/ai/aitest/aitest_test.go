@@ -3,8 +3,10 @@ package aitest_test
 import (
 	"context"
 	"errors"
+	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/anthropics/anthropic-sdk-go"
 	"github.com/anthropics/anthropic-sdk-go/option"
@@ -96,6 +98,35 @@ func TestFakeErrors(t *testing.T) {
 	}
 	if !errors.As(st.Err(), &ae) || ae.Type() != "overloaded_error" {
 		t.Fatalf("stream error: %v", st.Err())
+	}
+}
+
+// TestFakeRetryAfter checks that a 429 says when to retry in the header
+// the API uses, retry-after in seconds (not retry-after-ms, which the SDK
+// reads too but the API does not send), and that the SDK waits that long.
+func TestFakeRetryAfter(t *testing.T) {
+	s := aitest.New(t, aitest.Script(
+		aitest.Reply{Error: &aitest.Error{Status: 429, Type: "rate_limit_error", Message: "slow down", RetryAfter: 300 * time.Millisecond}},
+		aitest.Text("ok"),
+	))
+	var first http.Header
+	c := anthropic.NewClient(option.WithoutEnvironmentDefaults(), option.WithBaseURL(s.URL), option.WithAPIKey("k"), option.WithMaxRetries(1),
+		option.WithMiddleware(func(r *http.Request, next option.MiddlewareNext) (*http.Response, error) {
+			res, err := next(r)
+			if err == nil && first == nil {
+				first = res.Header.Clone()
+			}
+			return res, err
+		}))
+	start := time.Now()
+	if _, err := c.Messages.New(context.Background(), params()); err != nil {
+		t.Fatal(err)
+	}
+	if first.Get("Retry-After") != "0.3" || first.Get("Retry-After-Ms") != "" {
+		t.Errorf("headers %v", first)
+	}
+	if took := time.Since(start); took < 300*time.Millisecond {
+		t.Errorf("the SDK retried after %s", took)
 	}
 }
 
