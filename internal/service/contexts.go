@@ -254,14 +254,14 @@ func (s *Service) RunCell(ctx context.Context, id, contextID string, req cove.Ce
 		finish()
 		return nil, err
 	}
-	st := &cellStream{cell: run, ctx: ctx, c: c, limits: limits, started: time.Now(), metrics: s.metrics, sandboxEnded: sb.ended, serviceEnded: s.ctx}
+	st := &cellStream{cell: run, ctx: ctx, c: c, limits: limits, started: time.Now(), exec: s.metrics.startExec(), sandboxEnded: sb.ended, serviceEnded: s.ctx}
 	// Cancelling the caller's context interrupts the cell, as closing
 	// the stream does.
 	stopOnCancel := context.AfterFunc(ctx, func() {
 		c.stopping.Store(true)
 		run.Close()
 	})
-	st.onClose = []func(){func() { stopOnCancel() }, release, finish}
+	st.onClose = []func(){func() { stopOnCancel() }, st.exec.close, release, finish}
 	return st, nil
 }
 
@@ -315,7 +315,8 @@ type cellStream struct {
 	c       *liveContext
 	limits  cove.Limits
 	started time.Time
-	metrics *Metrics
+	// exec is the cell in the metrics.
+	exec    *execution
 	onClose []func()
 	once    sync.Once
 	closing atomic.Bool
@@ -338,7 +339,7 @@ func (st *cellStream) Next() (cove.Event, error) {
 			st.endedResult = true
 			res := measured(false, false, int64(time.Since(st.started)), 0, 0, 0, st.limits)
 			res.Verdict, res.Message = cove.VerdictKilled, "killed: "+why
-			st.metrics.observeExec(time.Since(st.started), res.Verdict)
+			st.exec.result(res.Verdict)
 			return cove.Event{Type: cove.EventExit, Result: res}, nil
 		}
 		if st.endedResult {
@@ -370,7 +371,7 @@ func (st *cellStream) Next() (cove.Event, error) {
 			st.c.runs++
 		}
 		st.c.mu.Unlock()
-		st.metrics.observeExec(time.Since(st.started), res.Verdict)
+		st.exec.result(res.Verdict)
 		return cove.Event{Type: cove.EventExit, Result: res}, nil
 	}
 	return cove.Event{}, cove.Errorf(cove.CodeInternal, "a cell sent an event of unknown type %q", ev.Type)

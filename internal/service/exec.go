@@ -324,7 +324,7 @@ func (s *Service) start(ctx context.Context, sb *sandbox, limits cove.Limits, sp
 		done()
 		return nil, err
 	}
-	st := &stream{ex: ex, ctx: ctx, limits: limits, started: time.Now(), metrics: s.metrics, finished: sb.execStarted()}
+	st := &stream{ex: ex, ctx: ctx, limits: limits, exec: s.metrics.startExec(), finished: sb.execStarted()}
 	// Executions end with the service: past the drain deadline they are
 	// killed, and their result says why.
 	stopOnShutdown := context.AfterFunc(s.ctx, func() {
@@ -336,7 +336,7 @@ func (s *Service) start(ctx context.Context, sb *sandbox, limits cove.Limits, sp
 		st.ended.Store(context.Cause(sb.ended).Error())
 		ex.Signal(int(unix.SIGKILL))
 	})
-	st.onClose = []func(){func() { stopOnShutdown(); stopOnEnd() }, st.resultIn, release, done}
+	st.onClose = []func(){func() { stopOnShutdown(); stopOnEnd() }, st.resultIn, st.exec.close, release, done}
 	return st, nil
 }
 
@@ -395,11 +395,11 @@ func (s *Service) beginExec(ctx context.Context) (func(), error) {
 
 // stream adapts an agent execution to cove.Stream.
 type stream struct {
-	ex      *agent.Exec
-	ctx     context.Context
-	limits  cove.Limits
-	started time.Time
-	metrics *Metrics
+	ex     *agent.Exec
+	ctx    context.Context
+	limits cove.Limits
+	// exec is the execution in the metrics.
+	exec    *execution
 	onClose []func()
 	once    sync.Once
 	// shutdown is set when the service killed the execution as it shut
@@ -440,7 +440,7 @@ func (st *stream) Next() (cove.Event, error) {
 				res.Message = "killed: " + why
 			}
 		}
-		st.metrics.observeExec(time.Since(st.started), res.Verdict)
+		st.exec.result(res.Verdict)
 		return cove.Event{Type: cove.EventExit, Result: res}, nil
 	case out.Stream == 2:
 		return cove.Event{Type: cove.EventStderr, Data: out.Data}, nil

@@ -17,6 +17,7 @@ import (
 type Metrics struct {
 	sandboxes *stateCollector
 	execs     *prometheus.HistogramVec
+	running   prometheus.Gauge
 	creates   prometheus.Histogram
 	pool      prometheus.Gauge
 	egress    *prometheus.CounterVec
@@ -29,9 +30,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		sandboxes: &stateCollector{desc: prometheus.NewDesc("cove_sandboxes", "Sandboxes by state.", []string{"state"}, nil)},
 		execs: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "cove_exec_duration_seconds", Help: "Wall time of executions, by verdict.",
+			Name: "cove_exec_duration_seconds", Help: "Wall time of executions and cells, by verdict; \"abandoned\" for those whose stream was closed before their result was read (the client went away, stalled or stopped reading), which killed them.",
 			Buckets: []float64{.005, .01, .02, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60},
 		}, []string{"verdict"}),
+		running: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "cove_executions_running", Help: "Executions and cells running now: from their start until their stream is closed, a client slow to read it included.",
+		}),
 		creates: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "cove_sandbox_create_seconds", Help: "Time to create a sandbox (not from the warm pool).",
 			Buckets: []float64{.002, .005, .01, .02, .05, .1, .25, .5, 1},
@@ -65,13 +69,56 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			return 0
 		})
 	}
-	reg.MustRegister(m.sandboxes, m.execs, m.creates, m.pool, m.egress, kept, runs(true), runs(false))
+	reg.MustRegister(m.sandboxes, m.execs, m.running, m.creates, m.pool, m.egress, kept, runs(true), runs(false))
 	return m
 }
 
 func (m *Metrics) observeExec(d time.Duration, v cove.Verdict) {
 	if m != nil {
 		m.execs.WithLabelValues(string(v)).Observe(d.Seconds())
+	}
+}
+
+// verdictAbandoned labels, in the metrics only, an execution whose stream
+// was closed before its result was read.
+const verdictAbandoned cove.Verdict = "abandoned"
+
+// execution is an execution or a cell as the metrics see it: running
+// from its start until its stream is closed, and observed once, with its
+// verdict when its result is read, else as abandoned when its stream is
+// closed. Without this, an execution whose client stalls would show
+// nowhere: not while it waits for the client, nor once it is dropped.
+type execution struct {
+	m        *Metrics
+	started  time.Time
+	observed atomic.Bool
+	closed   atomic.Bool
+}
+
+// startExec counts an execution as running from now.
+func (m *Metrics) startExec() *execution {
+	if m != nil {
+		m.running.Inc()
+	}
+	return &execution{m: m, started: time.Now()}
+}
+
+// result observes the execution's verdict, once.
+func (e *execution) result(v cove.Verdict) {
+	if e.observed.CompareAndSwap(false, true) {
+		e.m.observeExec(time.Since(e.started), v)
+	}
+}
+
+// close ends the execution: it is no longer running, and if its result
+// was never read, it was abandoned.
+func (e *execution) close() {
+	if !e.closed.CompareAndSwap(false, true) {
+		return
+	}
+	e.result(verdictAbandoned)
+	if e.m != nil {
+		e.m.running.Dec()
 	}
 }
 
