@@ -160,7 +160,7 @@ func (s *Server) deleteSandbox(ctx context.Context, st *session, in sandboxInput
 	if err := s.svc.DeleteSandbox(ctx, in.SandboxID); err != nil {
 		return nil, deletedOutput{}, err
 	}
-	st.forget(in.SandboxID)
+	st.deletedSandbox(in.SandboxID)
 	return textResult("deleted sandbox " + in.SandboxID), deletedOutput{Deleted: in.SandboxID}, nil
 }
 

@@ -2,6 +2,8 @@ package mcpserver
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"slices"
 	"sync"
 	"time"
@@ -25,6 +27,8 @@ type session struct {
 	// used are the sandboxes the session created or named, whose files it
 	// lists as resources.
 	used map[string]bool
+	// deleted are the sandboxes the session deleted (delete_sandbox).
+	deleted map[string]bool
 	// contexts are the contexts run_in_context made, by sandbox and
 	// language; contextSandbox maps a context to its sandbox, and
 	// contextCtx to a context that acts for the key that made it, without
@@ -59,7 +63,7 @@ func (s *Server) sessionOf(ss *mcp.ServerSession) *session {
 	if st, ok := s.sessions[ss]; ok {
 		return st
 	}
-	st := &session{srv: s, owned: map[string]*ownedSandbox{}, used: map[string]bool{},
+	st := &session{srv: s, owned: map[string]*ownedSandbox{}, used: map[string]bool{}, deleted: map[string]bool{},
 		contexts: map[contextKey]string{}, contextSandbox: map[string]string{}, contextCtx: map[string]context.Context{}}
 	if s.closed {
 		st.ended = true
@@ -224,4 +228,48 @@ func (st *session) usedSandboxes() []string {
 	}
 	slices.Sort(ids)
 	return ids
+}
+
+// deletedSandbox drops a sandbox that delete_sandbox deleted, and
+// remembers that it did.
+func (st *session) deletedSandbox(id string) {
+	st.forget(id)
+	st.mu.Lock()
+	st.deleted[id] = true
+	st.mu.Unlock()
+}
+
+// knows reports whether the session worked in a sandbox (used) or deleted
+// it (deleted).
+func (st *session) knows(id string) (used, deleted bool) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return st.used[id], st.deleted[id]
+}
+
+// goneHint is the hint of a not_found error of a call that named a
+// sandbox the session knew and that no longer exists: that it is gone
+// says more than to check the id. Otherwise it is "", the tool's hint.
+func (s *Server) goneHint(ctx context.Context, st *session, err error, args json.RawMessage) string {
+	if cove.ErrorCode(err) != cove.CodeNotFound {
+		return ""
+	}
+	var named struct {
+		SandboxID string `json:"sandbox_id"`
+	}
+	if json.Unmarshal(args, &named) != nil || named.SandboxID == "" {
+		return ""
+	}
+	id := named.SandboxID
+	used, deleted := st.knows(id)
+	switch {
+	case deleted:
+		return fmt.Sprintf("this session deleted sandbox %s (delete_sandbox), with its files; create_sandbox makes a new one", id)
+	case !used:
+		return ""
+	}
+	if _, err := s.svc.GetSandbox(ctx, id); cove.ErrorCode(err) != cove.CodeNotFound {
+		return "" // the sandbox is there: what is missing is in it
+	}
+	return fmt.Sprintf("sandbox %s, which this session worked in, no longer exists: its time to live (ttl_seconds, or the server's) ran out, or it was deleted outside this session, with its files; create_sandbox makes a new one (keep and ttl_seconds say how long it lives)", id)
 }

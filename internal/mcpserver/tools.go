@@ -32,11 +32,12 @@ func addTool[In, Out any](s *Server, t *mcp.Tool, tweak func(map[string]*jsonsch
 	s.inputs[t.Name] = schema
 	mcp.AddTool(s.mcp, t, func(ctx context.Context, req *mcp.CallToolRequest, in In) (*mcp.CallToolResult, Out, error) {
 		ctx = callContext(ctx, req.Extra)
-		res, out, err := h(ctx, s.sessionOf(req.Session), in)
+		st := s.sessionOf(req.Session)
+		res, out, err := h(ctx, st, in)
 		if err != nil {
 			var te *toolError
 			if !errors.As(err, &te) {
-				err = s.fail(t.Name, err)
+				err = s.failHint(t.Name, err, s.goneHint(ctx, st, err, req.Params.Arguments))
 			}
 			var zero Out
 			return nil, zero, err

@@ -563,3 +563,50 @@ func TestNotACoveServer(t *testing.T) {
 		t.Errorf("list_sandboxes: %s", msg)
 	}
 }
+
+// TestGoneSandbox checks what a model reads when it names a sandbox that
+// this session worked in and that is gone: that it is gone and why it may
+// be, rather than to check an id that was right.
+func TestGoneSandbox(t *testing.T) {
+	svc := newService(t)
+	c := connect(t, New(svc, Options{}))
+	ctx := context.Background()
+	var a, b sandboxOutput
+	c.ok("create_sandbox", map[string]any{}, &a)
+	c.ok("create_sandbox", map[string]any{}, &b)
+	c.ok("write_file", map[string]any{"sandbox_id": a.SandboxID, "path": "x.txt", "content": "x"}, nil)
+
+	// A file missing from a sandbox that is there keeps the file hint.
+	c.fails("read_file", map[string]any{"sandbox_id": a.SandboxID, "path": "nope.txt"}, "hint: check the sandbox_id and the path")
+
+	// Deleted outside the session, as a ttl does.
+	if err := svc.DeleteSandbox(ctx, a.SandboxID); err != nil {
+		t.Fatal(err)
+	}
+	for _, call := range []struct {
+		tool string
+		args map[string]any
+	}{
+		{"exec_command", map[string]any{"sandbox_id": a.SandboxID, "command": "ls"}},
+		{"read_file", map[string]any{"sandbox_id": a.SandboxID, "path": "x.txt"}},
+		{"run_code", map[string]any{"sandbox_id": a.SandboxID, "code": "print(1)", "language": "python"}},
+	} {
+		got := c.fails(call.tool, call.args, "error (not_found)")
+		if !strings.Contains(got, "hint: sandbox "+a.SandboxID+", which this session worked in, no longer exists: its time to live") {
+			t.Errorf("%s in a sandbox deleted elsewhere: %s", call.tool, got)
+		}
+	}
+
+	// Deleted by the session itself.
+	c.ok("delete_sandbox", map[string]any{"sandbox_id": b.SandboxID}, nil)
+	got := c.fails("exec_command", map[string]any{"sandbox_id": b.SandboxID, "command": "ls"}, "error (not_found)")
+	if !strings.Contains(got, "hint: this session deleted sandbox "+b.SandboxID+" (delete_sandbox)") {
+		t.Errorf("a sandbox the session deleted: %s", got)
+	}
+
+	// A sandbox the session never knew keeps the plain hint.
+	got = c.fails("exec_command", map[string]any{"sandbox_id": "nosuchsandbox", "command": "ls"}, "error (not_found)")
+	if !strings.Contains(got, "hint: check the sandbox_id: list_sandboxes lists your sandboxes") {
+		t.Errorf("an unknown sandbox: %s", got)
+	}
+}
