@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"io"
+	"io/fs"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -475,5 +477,79 @@ func TestProgramFilesSurviveRestart(t *testing.T) {
 	restart()
 	if _, err := code("print(3)"); cove.ErrorCode(err) != cove.CodeConflict {
 		t.Fatalf("a run over main.py the user changed: %v, want a conflict", err)
+	}
+}
+
+// TestLostWorkspace checks what a sandbox whose workspace was removed
+// while cove was down comes to: starting it says that its files are gone
+// and what to do, it then shows as error (across a restart of cove too),
+// and deleting it works.
+func TestLostWorkspace(t *testing.T) {
+	be, dirs := nativetest.New(t)
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "cove.db")
+	open := func() (*Service, func()) {
+		t.Helper()
+		st, err := store.Open(ctx, path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		svc := New(be, Options{Records: st})
+		if err := svc.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		return svc, func() { svc.Close(ctx); st.Close() }
+	}
+	svc, closeSvc := open()
+	sb, err := svc.CreateSandbox(ctx, cove.SandboxSpec{Language: "bash"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sh(t, svc, ctx, sb.ID, "echo lost > f")
+	if err := svc.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	closeSvc()
+	ws := ""
+	filepath.WalkDir(dirs.Data, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && d.IsDir() && d.Name() == sb.ID {
+			ws = p
+			return filepath.SkipAll
+		}
+		return nil
+	})
+	if ws == "" {
+		t.Fatalf("no workspace directory named %s under %s", sb.ID, dirs.Data)
+	}
+	if err := os.RemoveAll(ws); err != nil {
+		t.Fatal(err)
+	}
+
+	svc, closeSvc = open()
+	_, err = svc.StartSandbox(ctx, sb.ID)
+	if cove.ErrorCode(err) != cove.CodeConflict || !strings.Contains(cove.ErrorMessage(err), "its workspace is gone") || !strings.Contains(cove.ErrorMessage(err), "delete the sandbox") {
+		t.Fatalf("starting a sandbox whose workspace is gone: %v, want conflict saying so and what to do", err)
+	}
+	if got, err := svc.GetSandbox(ctx, sb.ID); err != nil || got.State != cove.StateError {
+		t.Fatalf("after the failed start: %+v %v, want state error", got, err)
+	}
+	if _, err := svc.Exec(ctx, sb.ID, cove.ExecRequest{Shell: "true"}); cove.ErrorCode(err) != cove.CodeConflict || !strings.Contains(cove.ErrorMessage(err), "could not start") {
+		t.Fatalf("exec in it: %v", err)
+	}
+	closeSvc()
+
+	svc, closeSvc = open()
+	defer closeSvc()
+	if got, err := svc.GetSandbox(ctx, sb.ID); err != nil || got.State != cove.StateError {
+		t.Fatalf("after a restart of cove: %+v %v, want state error still", got, err)
+	}
+	if list, err := svc.ListSandboxes(ctx, cove.ListOptions{State: cove.StateError}); err != nil || len(list.Sandboxes) != 1 {
+		t.Fatalf("listing state=error: %+v %v", list, err)
+	}
+	if err := svc.DeleteSandbox(ctx, sb.ID); err != nil {
+		t.Fatalf("deleting it: %v", err)
+	}
+	if _, err := svc.GetSandbox(ctx, sb.ID); cove.ErrorCode(err) != cove.CodeNotFound {
+		t.Fatalf("after deleting it: %v", err)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"log/slog"
 	"maps"
 	"net/netip"
@@ -288,7 +289,9 @@ func (s *Service) Start(ctx context.Context) error {
 			s.log.Info("deleted the one-request sandbox of an earlier run", "id", r.ID)
 			continue
 		}
-		if r.State == cove.StateRunning || r.State == cove.StateError {
+		// A record in error stays so: a start found its workspace gone
+		// (see workspaceLost), which a restart of cove does not mend.
+		if r.State == cove.StateRunning {
 			if _, err := s.records.UpdateSandbox(ctx, r.ID, func(r *store.SandboxRecord) error {
 				r.State = cove.StateStopped
 				return nil
@@ -713,6 +716,9 @@ func (s *Service) StartSandbox(ctx context.Context, id string) (*cove.Sandbox, e
 	started := s.passing(id, cove.StateStarting)
 	defer started()
 	inst, err := s.createInstance(ctx, runtime.Spec{ID: id, Limits: r.Limits, Resume: true})
+	if cove.ErrorCode(err) == cove.CodeNotFound {
+		return nil, s.workspaceLost(ctx, id, err)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -736,6 +742,24 @@ func (s *Service) StartSandbox(ctx context.Context, id string) (*cove.Sandbox, e
 	}
 	started()
 	return s.toSandbox(r), nil
+}
+
+// workspaceLost answers a start of sandbox id whose workspace the backend
+// cannot find (cause): removed from the host while cove was not running,
+// or lost with the volume. Nothing can start the sandbox again, so its
+// record says error rather than stopped (files kept), and the answer says
+// what is left to do. The record stays for its owner to see and delete.
+func (s *Service) workspaceLost(ctx context.Context, id string, cause error) error {
+	s.log.Warn("the workspace of a stopped sandbox is gone", "id", id, "err", cause)
+	if _, err := s.records.UpdateSandbox(context.WithoutCancel(ctx), id, func(r *store.SandboxRecord) error {
+		r.State = cove.StateError
+		return nil
+	}); err != nil && cove.ErrorCode(err) != cove.CodeNotFound {
+		s.log.Error("marking a sandbox whose workspace is gone", "id", id, "err", err)
+	}
+	return &cove.Error{Code: cove.CodeConflict, Err: cause, Message: fmt.Sprintf(
+		"sandbox %s cannot start: its workspace is gone from the host (removed or lost while cove was not running), and its files with it; "+
+			"delete the sandbox (DELETE /v1/sandboxes/%s, cove rm %s) and create a new one", id, id, id)}
 }
 
 // DeleteSandbox implements cove.Service.
@@ -840,6 +864,8 @@ func (s *Service) running(ctx context.Context, id string) (*sandbox, func(), err
 		case r.State == cove.StateRunning:
 			// Its record is written before it runs, and goes after.
 			return nil, nil, cove.Errorf(cove.CodeConflict, "sandbox %s is starting or going away: try again in a moment", id)
+		case r.State == cove.StateError:
+			return nil, nil, cove.Errorf(cove.CodeConflict, "sandbox %s is not running: it could not start (starting it again says why)", id)
 		}
 		return nil, nil, cove.Errorf(cove.CodeConflict, "sandbox %s is %s: start it first", id, r.State)
 	}
