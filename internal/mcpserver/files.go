@@ -20,7 +20,9 @@ import (
 
 // Bounds of read_file.
 const (
-	defaultReadBytes = 100000
+	// defaultReadBytes keeps a part of a file near what a model reads
+	// of a program's output (Options.MaxOutputChars per stream).
+	defaultReadBytes = 40000
 	maxReadBytes     = 4 << 20
 	maxListEntries   = 1000
 )
@@ -115,14 +117,23 @@ func (s *Server) readFile(ctx context.Context, st *session, in readFileInput) (*
 	if int64(len(data)) > in.MaxBytes {
 		data = data[:in.MaxBytes]
 	}
-	if end := in.Offset + int64(len(data)); end < fi.Size {
+	// An offset inside a character of a text starts the part at the
+	// next character, rather than making the part binary.
+	if skip := partialRune(data, in.Offset); skip > 0 {
+		if _, ok := asText(data[skip:], in.Offset+int64(len(data)) < fi.Size); ok {
+			data = data[skip:]
+			out.Offset += int64(skip)
+		}
+	}
+	if end := out.Offset + int64(len(data)); end < fi.Size {
 		out.NextOffset = end
 	}
 	if text, ok := asText(data, out.NextOffset != 0); ok {
 		out.Encoding, out.Content = "text", text
 		if out.NextOffset != 0 {
 			// The part ends at a character's boundary.
-			out.NextOffset = in.Offset + int64(len(text))
+			data = data[:len(text)]
+			out.NextOffset = out.Offset + int64(len(text))
 		}
 	} else {
 		out.Encoding, out.Content = "base64", base64.StdEncoding.EncodeToString(data)
@@ -131,10 +142,13 @@ func (s *Server) readFile(ctx context.Context, st *session, in readFileInput) (*
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s (%s, %s", fi.Path, cove.FormatBytes(fi.Size), out.MIMEType)
 	if out.Encoding == "base64" {
+		if slices.Contains(imageTypes, out.MIMEType) && in.Offset == 0 && fi.Size > maxReadBytes {
+			fmt.Fprintf(&b, ", too large to come back as an image (more than %s)", cove.FormatBytes(maxReadBytes))
+		}
 		b.WriteString(", binary: base64 below")
 	}
-	if in.Offset > 0 || out.NextOffset != 0 {
-		fmt.Fprintf(&b, ", bytes %d to %d", in.Offset, in.Offset+int64(len(data)))
+	if out.Offset > 0 || out.NextOffset != 0 {
+		fmt.Fprintf(&b, ", bytes %d to %d", out.Offset, out.Offset+int64(len(data)))
 	}
 	b.WriteString(")\n")
 	b.WriteString(out.Content)
@@ -165,6 +179,19 @@ func contentType(name string, data []byte) string {
 func typeByName(name string) string {
 	t, _, _ := strings.Cut(mime.TypeByExtension(path.Ext(name)), ";")
 	return t
+}
+
+// partialRune is how many bytes at the start of data, read from offset
+// (not the file's start), continue a character begun before it.
+func partialRune(data []byte, offset int64) int {
+	if offset == 0 {
+		return 0
+	}
+	n := 0
+	for n < len(data) && n < utf8.UTFMax-1 && !utf8.RuneStart(data[n]) {
+		n++
+	}
+	return n
 }
 
 // asText returns data as text if it is UTF-8 without NUL bytes. A part

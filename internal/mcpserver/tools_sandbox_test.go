@@ -610,3 +610,33 @@ func TestGoneSandbox(t *testing.T) {
 		t.Errorf("an unknown sandbox: %s", got)
 	}
 }
+
+// TestReadFileParts checks how read_file bounds what a model reads: a
+// default part that does not flood its context, a part that starts inside
+// a character starting at the next one rather than turning binary, and an
+// image too large to come back as one saying so.
+func TestReadFileParts(t *testing.T) {
+	svc := newService(t)
+	c := connect(t, New(svc, Options{}))
+	var sb sandboxOutput
+	c.ok("create_sandbox", map[string]any{}, &sb)
+	id := sb.SandboxID
+	c.ok("write_file", map[string]any{"sandbox_id": id, "path": "e.txt", "content": strings.Repeat("é", 30000)}, nil)
+
+	var rf readFileOutput
+	c.ok("read_file", map[string]any{"sandbox_id": id, "path": "e.txt"}, &rf)
+	if rf.Encoding != "text" || len(rf.Content) != defaultReadBytes || rf.NextOffset != defaultReadBytes || defaultReadBytes > 2*DefaultMaxOutputChars {
+		t.Errorf("default part: %d bytes of %s, next %d", len(rf.Content), rf.Encoding, rf.NextOffset)
+	}
+	res := c.ok("read_file", map[string]any{"sandbox_id": id, "path": "e.txt", "offset": 1, "max_bytes": 5}, &rf)
+	if rf.Encoding != "text" || rf.Content != "éé" || rf.Offset != 2 || rf.NextOffset != 6 || !strings.Contains(text(res), "bytes 2 to 6") {
+		t.Errorf("a part from inside a character: %+v\n%s", rf, text(res))
+	}
+
+	big := append([]byte("\x89PNG\r\n\x1a\n"), make([]byte, maxReadBytes)...)
+	c.ok("write_file", map[string]any{"sandbox_id": id, "path": "big.png", "content": base64.StdEncoding.EncodeToString(big), "base64": true}, nil)
+	res = c.ok("read_file", map[string]any{"sandbox_id": id, "path": "big.png"}, &rf)
+	if rf.Encoding != "base64" || len(images(res)) != 0 || !strings.Contains(text(res), "too large to come back as an image (more than 4 MiB)") {
+		t.Errorf("a large image: %+v\n%.300s", rf.Encoding, text(res))
+	}
+}
