@@ -115,8 +115,14 @@ func errorID() string {
 }
 
 // clip shortens s to about max characters for a model, keeping its start
-// and its end (where errors usually are), and says how much it cut.
+// and its end (where errors usually are), and says how much it cut and
+// how to read all of it.
 func clip(s string, max int) (string, bool) {
+	return clipWith(s, max, "write it to a file and read parts of it with read_file")
+}
+
+// clipWith is clip with its own advice on reading the whole output.
+func clipWith(s string, max int, advice string) (string, bool) {
 	if len(s) <= max {
 		return s, false
 	}
@@ -128,8 +134,8 @@ func clip(s string, max int) (string, bool) {
 	for start < len(s) && !utf8.RuneStart(s[start]) {
 		start++
 	}
-	return fmt.Sprintf("%s\n[... %d bytes cut here: the output has %d bytes; write it to a file and read parts of it with read_file ...]\n%s",
-		s[:head], start-head, len(s), s[start:]), true
+	return fmt.Sprintf("%s\n[... %d bytes cut here: the output has %d bytes; %s ...]\n%s",
+		s[:head], start-head, len(s), advice, s[start:]), true
 }
 
 // execOutput is the structured result of a program or command.

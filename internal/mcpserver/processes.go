@@ -185,15 +185,18 @@ func (s *Server) processLogs(ctx context.Context, st *session, in processLogsInp
 		exit = p.Result
 	}
 	out := processLogsOutput{processOutput: processOutput{SandboxID: in.SandboxID, PID: p.PID, Name: p.Name, State: string(p.State)}}
-	out.Stdout, _ = clip(string(stdout), s.opts.MaxOutputChars)
-	out.Stderr, _ = clip(string(stderr), s.opts.MaxOutputChars)
+	// A process's output may grow without end: a log file is read in
+	// parts.
+	const advice = "to read all of a process's output, start it with its output sent to a file (command > out.log 2>&1) and read parts of that with read_file"
+	out.Stdout, _ = clipWith(string(stdout), s.opts.MaxOutputChars, advice)
+	out.Stderr, _ = clipWith(string(stderr), s.opts.MaxOutputChars, advice)
 
 	var b strings.Builder
 	fmt.Fprintf(&b, "process %d", p.PID)
 	if p.Name != "" {
 		fmt.Fprintf(&b, " (%s)", p.Name)
 	}
-	fmt.Fprintf(&b, " in sandbox %s: %s", in.SandboxID, strings.Join(p.Cmd, " "))
+	fmt.Fprintf(&b, " in sandbox %s: %s", in.SandboxID, commandOf(p.Cmd))
 	if p.State == cove.ProcessRunning {
 		fmt.Fprintf(&b, "\nstill running, for %s", time.Since(p.StartedAt).Round(time.Second))
 		if follow {
@@ -204,7 +207,7 @@ func (s *Server) processLogs(ctx context.Context, st *session, in processLogsInp
 		eo := s.processExit(exit)
 		out.Exit = &eo
 		b.WriteString("\nexited: " + summary(exit) + "\n")
-		if exit.Message != "" {
+		if exit.Message != "" && exit.Message != verdictLine(exit) {
 			fmt.Fprintf(&b, "message: %s\n", exit.Message)
 		}
 	}

@@ -640,3 +640,32 @@ func TestReadFileParts(t *testing.T) {
 		t.Errorf("a large image: %+v\n%.300s", rf.Encoding, text(res))
 	}
 }
+
+// TestProcessLogsText checks how process_logs reads: the command as it
+// was given (not its sh -c wrapping), long output cut with advice that
+// fits a background process, and how a killed process ended said once.
+func TestProcessLogsText(t *testing.T) {
+	svc := newService(t)
+	c := connect(t, New(svc, Options{}))
+	var sb sandboxOutput
+	c.ok("create_sandbox", map[string]any{}, &sb)
+	id := sb.SandboxID
+
+	var p processOutput
+	c.ok("start_process", map[string]any{"sandbox_id": id, "command": "seq 1 20000"}, &p)
+	var logs processLogsOutput
+	res := c.ok("process_logs", map[string]any{"sandbox_id": id, "pid": p.PID, "wait_seconds": 20}, &logs)
+	if first, _, _ := strings.Cut(text(res), "\n"); first != fmt.Sprintf("process %d in sandbox %s: seq 1 20000", p.PID, id) {
+		t.Errorf("first line %q", first)
+	}
+	if !strings.Contains(logs.Stdout, "bytes cut here") || !strings.Contains(logs.Stdout, "command > out.log 2>&1") || !strings.HasSuffix(logs.Stdout, "20000\n") {
+		t.Errorf("long output: %.300s", logs.Stdout)
+	}
+
+	c.ok("start_process", map[string]any{"sandbox_id": id, "command": "sleep 30"}, &p)
+	c.ok("kill_process", map[string]any{"sandbox_id": id, "pid": p.PID}, nil)
+	res = c.ok("process_logs", map[string]any{"sandbox_id": id, "pid": p.PID, "wait_seconds": 20}, &logs)
+	if got := text(res); !strings.Contains(got, "exited: killed by SIGTERM") || strings.Count(got, "killed by SIGTERM") != 1 {
+		t.Errorf("killed process: %s", got)
+	}
+}
