@@ -39,6 +39,7 @@ const (
 	DefaultMaxSteps     = 8
 	DefaultLoopTokens   = 400_000
 	DefaultLoopTimeout  = 5 * time.Minute
+	DefaultIdleTimeout  = 3 * time.Minute
 )
 
 // Options configure an Analyzer.
@@ -68,6 +69,11 @@ type Options struct {
 	MaxSteps    int
 	LoopTokens  int64
 	LoopTimeout time.Duration
+	// IdleTimeout bounds the silence of the API: a request that gets no
+	// answer, or a stream that sends no event (the API pings while it
+	// thinks), for this long ends with a timeout (default
+	// DefaultIdleTimeout).
+	IdleTimeout time.Duration
 	// HTTPClient sends the API requests (default the SDK's).
 	HTTPClient *http.Client
 	Logger     *slog.Logger
@@ -107,6 +113,9 @@ func New(opts Options) *Analyzer {
 	}
 	if opts.LoopTokens <= 0 {
 		opts.LoopTokens = DefaultLoopTokens
+	}
+	if opts.IdleTimeout <= 0 {
+		opts.IdleTimeout = DefaultIdleTimeout
 	}
 	if opts.LoopTimeout <= 0 {
 		opts.LoopTimeout = DefaultLoopTimeout

@@ -388,6 +388,48 @@ func TestStreamFailures(t *testing.T) {
 	})
 }
 
+// TestSilentAPI checks that an API that accepts the connection and then
+// says nothing, before its answer or in the middle of it, ends the
+// analysis with a timeout instead of holding it forever.
+func TestSilentAPI(t *testing.T) {
+	hold := make(chan struct{})
+	defer close(hold)
+	s := aitest.New(t, aitest.Script(
+		aitest.Reply{Text: "never sent", Delay: time.Hour},
+		aitest.Reply{Chunks: []string{"The program ", "never ends."}, Hold: hold},
+	))
+	a := newAnalyzer(s, func(o *ai.Options) { o.IdleTimeout = 300 * time.Millisecond; o.MaxRetries = -1 })
+	type outcome struct {
+		texts []string
+		err   error
+	}
+	run := func() outcome {
+		done := make(chan outcome, 1)
+		go func() {
+			st, err := a.Analyze(t.Context(), nil, cove.AIRequest{Action: cove.AIExplain, Language: "python", Code: divCode})
+			if err != nil {
+				done <- outcome{err: err}
+				return
+			}
+			d := drain(st)
+			done <- outcome{d.texts, d.err}
+		}()
+		select {
+		case o := <-done:
+			return o
+		case <-time.After(20 * time.Second):
+			t.Fatal("the analysis still waits for a silent API")
+			return outcome{}
+		}
+	}
+	if o := run(); cove.ErrorCode(o.err) != cove.CodeTimeout || !strings.Contains(cove.ErrorMessage(o.err), "the Anthropic API sent nothing for 300ms") {
+		t.Errorf("silent before the answer: %v", o.err)
+	}
+	if o := run(); strings.Join(o.texts, "") != "The program " || cove.ErrorCode(o.err) != cove.CodeTimeout {
+		t.Errorf("silent in the answer: %q %v", o.texts, o.err)
+	}
+}
+
 // TestCancel checks that cancelling the context ends the stream with the
 // context's error and the request to the API with it, and that Close
 // stops an answer in the middle.

@@ -2,6 +2,7 @@ package ai
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"time"
 
@@ -12,8 +13,37 @@ import (
 	"github.com/cove-sandbox/cove"
 )
 
-// apiStream is a streamed answer of the Messages API.
-type apiStream = ssestream.Stream[anthropic.MessageStreamEventUnion]
+// apiStream is a streamed answer of the Messages API, watched for
+// silence: its request ends when nothing came for the idle timeout.
+type apiStream struct {
+	*ssestream.Stream[anthropic.MessageStreamEventUnion]
+	ctx    context.Context // the request's; its cause is errIdle after silence
+	cancel context.CancelCauseFunc
+	idle   time.Duration
+	watch  *time.Timer
+}
+
+// alive notes that the API sent something.
+func (st *apiStream) alive() { st.watch.Reset(st.idle) }
+
+// end closes the stream and its request.
+func (st *apiStream) end() {
+	st.watch.Stop()
+	st.Close()
+	st.cancel(nil)
+}
+
+// errIdle ends a request to the API that went silent.
+var errIdle = errors.New("the Anthropic API went silent")
+
+// idleError says that the API sent nothing for too long, if that is why
+// st's request ended.
+func (a *Analyzer) idleError(ctx context.Context) error {
+	if errors.Is(context.Cause(ctx), errIdle) {
+		return cove.Errorf(cove.CodeTimeout, "the Anthropic API sent nothing for %s: try again", a.opts.IdleTimeout)
+	}
+	return nil
+}
 
 // startAnswer answers explain, review, optimize and fix (without verify):
 // one streamed answer, the text as it comes, then the result with the
@@ -79,17 +109,27 @@ func (a *Analyzer) startAnswer(ctx context.Context, req cove.AIRequest) (cove.AI
 
 // open sends a streamed request and waits for the API to accept it; the
 // SDK retries statuses worth retrying, with backoff, before it gives up.
+// A request (each attempt) that gets no answer within the idle timeout
+// ends with a timeout, as does a stream that then goes silent for as long.
 func (a *Analyzer) open(ctx context.Context, params anthropic.MessageNewParams) (*apiStream, error) {
+	rctx, cancel := context.WithCancelCause(ctx)
+	st := &apiStream{ctx: rctx, cancel: cancel, idle: a.opts.IdleTimeout}
+	st.watch = time.AfterFunc(st.idle, func() { cancel(errIdle) })
 	attempts := 0
 	count := option.WithMiddleware(func(r *http.Request, next option.MiddlewareNext) (*http.Response, error) {
 		attempts++
+		st.alive()
 		return next(r)
 	})
-	st := a.client.Messages.NewStreaming(ctx, params, count)
+	st.Stream = a.client.Messages.NewStreaming(rctx, params, count)
 	if err := st.Err(); err != nil {
-		st.Close()
+		st.end()
+		if ierr := a.idleError(rctx); ierr != nil && ctx.Err() == nil {
+			return nil, ierr
+		}
 		return nil, a.apiError(ctx, err, max(0, attempts-1))
 	}
+	st.alive()
 	return st, nil
 }
 
@@ -112,6 +152,7 @@ func (a *Analyzer) turn(ctx context.Context, params anthropic.MessageNewParams, 
 		emitted := false
 		var err error
 		for st.Next() {
+			st.alive()
 			ev := st.Current()
 			if aerr := msg.Accumulate(ev); aerr != nil {
 				err = cove.Errorf(cove.CodeUnavailable, "the Anthropic API sent a malformed stream: %v", aerr)
@@ -120,7 +161,7 @@ func (a *Analyzer) turn(ctx context.Context, params anthropic.MessageNewParams, 
 			if ev.Type == "content_block_delta" && ev.Delta.Type == "text_delta" && ev.Delta.Text != "" {
 				emitted = true
 				if !onText(ev.Delta.Text) {
-					st.Close()
+					st.end()
 					return nil, context.Cause(ctx)
 				}
 			}
@@ -128,7 +169,10 @@ func (a *Analyzer) turn(ctx context.Context, params anthropic.MessageNewParams, 
 		if err == nil {
 			err = st.Err()
 		}
-		st.Close()
+		st.end()
+		if ierr := a.idleError(st.ctx); ierr != nil && ctx.Err() == nil {
+			err = ierr
+		}
 		st = nil
 		if err == nil && msg.StopReason == "" {
 			err = errCutOff
