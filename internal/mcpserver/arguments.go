@@ -238,7 +238,7 @@ func rangeOf(p *jsonschema.Schema) string {
 // short, the value.
 func describe(v any) string {
 	var kind string
-	switch v.(type) {
+	switch v := v.(type) {
 	case nil:
 		return "null"
 	case string:
@@ -246,7 +246,7 @@ func describe(v any) string {
 	case bool:
 		kind = "the boolean"
 	case json.Number:
-		return v.(json.Number).String()
+		return v.String()
 	case map[string]any:
 		kind = "an object"
 	case []any:
