@@ -513,3 +513,34 @@ func uploadList(files []*cove.FileUpload) func() (*cove.FileUpload, error) {
 		return f, nil
 	}
 }
+
+// TestFileNamesNotUTF8 checks that a path that is not valid UTF-8 is
+// refused, saying so, rather than a file of another name being written,
+// read or removed.
+func TestFileNamesNotUTF8(t *testing.T) {
+	e := newEnv(t)
+	ctx := ctxT(t)
+	id := e.sandbox(e.admin, cove.SandboxSpec{}).ID
+	if _, err := e.admin.WriteFile(ctx, id, "a\xff.txt", strings.NewReader("x"), 0); cove.ErrorCode(err) != cove.CodeInvalid || !strings.Contains(err.Error(), "not valid UTF-8") {
+		t.Fatalf("writing a\\xff.txt: %v, want invalid saying why", err)
+	}
+	resp := e.do("PUT", "/v1/sandboxes/"+id+"/files/b%FF.txt", e.adminKey, []byte("x"))
+	if msg := apiError(t, resp, 400, cove.CodeInvalid); !strings.Contains(msg, `"b\xff.txt" is not valid UTF-8`) {
+		t.Fatalf("PUT b%%FF.txt: %q", msg)
+	}
+	_, err := e.admin.UploadFiles(ctx, id, uploadList([]*cove.FileUpload{
+		{Path: "ok.txt", Body: strings.NewReader("ok")},
+		{Path: "c\xfe.txt", Body: strings.NewReader("c")},
+	}))
+	wantCode(t, err, cove.CodeInvalid)
+	if _, _, err := e.admin.ReadFile(ctx, id, "\xef\xbf\xbd"); cove.ErrorCode(err) != cove.CodeNotFound {
+		t.Fatalf("reading a valid name that is not there: %v", err)
+	}
+	if _, _, err := e.admin.ReadFile(ctx, id, "\xff"); cove.ErrorCode(err) != cove.CodeInvalid {
+		t.Fatalf("reading \\xff: %v", err)
+	}
+	fis, err := e.admin.ListFiles(ctx, id, ".", true)
+	if err != nil || len(fis) != 0 {
+		t.Fatalf("the refused writes left files: %q %v", names(fis), err)
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"golang.org/x/sys/unix"
 
@@ -225,6 +226,9 @@ func (p *pty) Close() error {
 
 // WriteFile implements cove.Service.
 func (s *Service) WriteFile(ctx context.Context, id, path string, r io.Reader, mode uint32) (*cove.FileInfo, error) {
+	if err := utf8Paths(path); err != nil {
+		return nil, err
+	}
 	sb, done, err := s.running(ctx, id)
 	if err != nil {
 		return nil, err
@@ -235,6 +239,9 @@ func (s *Service) WriteFile(ctx context.Context, id, path string, r io.Reader, m
 
 // ReadFile implements cove.Service.
 func (s *Service) ReadFile(ctx context.Context, id, path string) (io.ReadCloser, *cove.FileInfo, error) {
+	if err := utf8Paths(path); err != nil {
+		return nil, nil, err
+	}
 	sb, done, err := s.running(ctx, id)
 	if err != nil {
 		return nil, nil, err
@@ -262,6 +269,9 @@ func (c *closer) Close() error {
 
 // StatFile implements cove.Service.
 func (s *Service) StatFile(ctx context.Context, id, path string) (*cove.FileInfo, error) {
+	if err := utf8Paths(path); err != nil {
+		return nil, err
+	}
 	sb, done, err := s.running(ctx, id)
 	if err != nil {
 		return nil, err
@@ -272,6 +282,9 @@ func (s *Service) StatFile(ctx context.Context, id, path string) (*cove.FileInfo
 
 // ListFiles implements cove.Service.
 func (s *Service) ListFiles(ctx context.Context, id, path string, recursive bool) ([]*cove.FileInfo, error) {
+	if err := utf8Paths(path); err != nil {
+		return nil, err
+	}
 	sb, done, err := s.running(ctx, id)
 	if err != nil {
 		return nil, err
@@ -282,6 +295,9 @@ func (s *Service) ListFiles(ctx context.Context, id, path string, recursive bool
 
 // MakeDir implements cove.Service.
 func (s *Service) MakeDir(ctx context.Context, id, path string) (*cove.FileInfo, error) {
+	if err := utf8Paths(path); err != nil {
+		return nil, err
+	}
 	sb, done, err := s.running(ctx, id)
 	if err != nil {
 		return nil, err
@@ -292,6 +308,9 @@ func (s *Service) MakeDir(ctx context.Context, id, path string) (*cove.FileInfo,
 
 // MoveFile implements cove.Service.
 func (s *Service) MoveFile(ctx context.Context, id, from, to string) (*cove.FileInfo, error) {
+	if err := utf8Paths(from, to); err != nil {
+		return nil, err
+	}
 	sb, done, err := s.running(ctx, id)
 	if err != nil {
 		return nil, err
@@ -302,6 +321,9 @@ func (s *Service) MoveFile(ctx context.Context, id, from, to string) (*cove.File
 
 // DeleteFile implements cove.Service.
 func (s *Service) DeleteFile(ctx context.Context, id, path string, recursive bool) error {
+	if err := utf8Paths(path); err != nil {
+		return err
+	}
 	sb, done, err := s.running(ctx, id)
 	if err != nil {
 		return err
@@ -312,6 +334,9 @@ func (s *Service) DeleteFile(ctx context.Context, id, path string, recursive boo
 
 // ChmodFile implements cove.Service.
 func (s *Service) ChmodFile(ctx context.Context, id, path string, mode uint32) (*cove.FileInfo, error) {
+	if err := utf8Paths(path); err != nil {
+		return nil, err
+	}
 	sb, done, err := s.running(ctx, id)
 	if err != nil {
 		return nil, err
@@ -322,6 +347,9 @@ func (s *Service) ChmodFile(ctx context.Context, id, path string, mode uint32) (
 
 // SearchFiles implements cove.Service.
 func (s *Service) SearchFiles(ctx context.Context, id string, req cove.SearchRequest) (*cove.SearchResult, error) {
+	if err := utf8Paths(req.Path); err != nil {
+		return nil, err
+	}
 	sb, done, err := s.running(ctx, id)
 	if err != nil {
 		return nil, err
@@ -332,6 +360,9 @@ func (s *Service) SearchFiles(ctx context.Context, id string, req cove.SearchReq
 
 // ReplaceInFiles implements cove.Service.
 func (s *Service) ReplaceInFiles(ctx context.Context, id string, req cove.ReplaceRequest) ([]*cove.ReplaceResult, error) {
+	if err := utf8Paths(req.Paths...); err != nil {
+		return nil, err
+	}
 	sb, done, err := s.running(ctx, id)
 	if err != nil {
 		return nil, err
@@ -342,6 +373,9 @@ func (s *Service) ReplaceInFiles(ctx context.Context, id string, req cove.Replac
 
 // DownloadArchive implements cove.Service.
 func (s *Service) DownloadArchive(ctx context.Context, id, path, format string) (io.ReadCloser, error) {
+	if err := utf8Paths(path); err != nil {
+		return nil, err
+	}
 	if format != "tar" && format != "zip" {
 		return nil, cove.Errorf(cove.CodeInvalid, "unknown archive format %q: use tar or zip", format)
 	}
@@ -362,6 +396,9 @@ const maxUploadFiles = 100000
 
 // UploadArchive implements cove.Service.
 func (s *Service) UploadArchive(ctx context.Context, id, path string, r io.Reader) error {
+	if err := utf8Paths(path); err != nil {
+		return err
+	}
 	sb, done, err := s.running(ctx, id)
 	if err != nil {
 		return err
@@ -386,6 +423,9 @@ func (s *Service) UploadFiles(ctx context.Context, id string, next func() (*cove
 		if f == nil {
 			return nil, errors.New("no file and no error from the upload's next")
 		}
+		if err := utf8Paths(f.Path); err != nil {
+			return nil, err
+		}
 		body := f.Body
 		if body != nil {
 			body = &namedReader{r: body, path: f.Path}
@@ -407,4 +447,17 @@ func (n *namedReader) Read(p []byte) (int, error) {
 		err = fmt.Errorf("reading %s: %w", n.path, err)
 	}
 	return k, err
+}
+
+// utf8Paths refuses a workspace path that is not valid UTF-8. A file name
+// may be any bytes, but the agent's protocol carries names as JSON text,
+// which would replace the bytes it cannot hold with U+FFFD: the file
+// written, read or removed would be another than the one named.
+func utf8Paths(paths ...string) error {
+	for _, p := range paths {
+		if !utf8.ValidString(p) {
+			return cove.Errorf(cove.CodeInvalid, "path %q is not valid UTF-8: cove's file operations take names in UTF-8 (run a command in the sandbox for a file whose name is other bytes)", p)
+		}
+	}
+	return nil
 }
