@@ -157,10 +157,19 @@ func (e *errList) add(s string) { *e = append(*e, s) }
 
 // size converts a size given in a unit (v) or in bytes (b) to bytes.
 func (e *errList) size(name string, v float64, unit int64, b int64) int64 {
+	unitName := map[int64]string{kib: "kb", mib: "mb"}[unit]
+	unitSym := map[int64]string{kib: "KiB", mib: "MiB"}[unit]
+	if v < 0 || b < 0 {
+		field, given := name+"_"+unitName, fmt.Sprintf("%g", v)
+		if v >= 0 {
+			field, given = name+"_bytes", fmt.Sprint(b)
+		}
+		e.add(fmt.Sprintf("%s %s must not be negative: give a size in %s (or %s_bytes in bytes), or leave it out for the default", field, given, unitSym, name))
+		return 0
+	}
 	if v == 0 {
 		return b
 	}
-	unitName := map[int64]string{kib: "kb", mib: "mb"}[unit]
 	if b != 0 {
 		if bytesOf(v, unit) == b {
 			return b

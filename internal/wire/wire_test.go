@@ -165,6 +165,28 @@ func TestLimitsConflicts(t *testing.T) {
 	}
 }
 
+// TestNegativeSizesNameTheirField checks that a negative size is refused
+// by the name the request gave it, in its own unit, every one at once.
+func TestNegativeSizesNameTheirField(t *testing.T) {
+	_, err := Limits{ResourceLimits: ResourceLimits{MemoryMB: -1, DiskBytes: -5, OutputKB: -0.5, TmpMB: 3}}.Cove()
+	for _, want := range []string{
+		"memory_mb -1 must not be negative: give a size in MiB (or memory_bytes in bytes)",
+		"disk_bytes -5 must not be negative",
+		"output_kb -0.5 must not be negative: give a size in KiB",
+	} {
+		if cove.ErrorCode(err) != cove.CodeInvalid || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v, want invalid with %q", err, want)
+		}
+	}
+	if strings.Contains(err.Error(), "tmp") {
+		t.Errorf("error %v names a valid field", err)
+	}
+	_, err = Quota{MaxMemoryMB: -2}.Cove()
+	if cove.ErrorCode(err) != cove.CodeInvalid || !strings.Contains(err.Error(), "max_memory_mb -2 must not be negative") {
+		t.Errorf("quota: %v", err)
+	}
+}
+
 // TestRoundTrips sends domain values through their wire forms and back.
 func TestRoundTrips(t *testing.T) {
 	now := time.Now().UTC().Truncate(time.Microsecond)
