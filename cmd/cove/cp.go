@@ -214,6 +214,11 @@ func (c *copier) download(id, remote, local string) error {
 	}
 	if _, err := io.Copy(f, p.reader(rc)); err != nil {
 		f.Close()
+		var pe *fs.PathError
+		if errors.As(err, &pe) && pe.Path == dest {
+			// This machine's side: the file could not be written.
+			return localError(err)
+		}
 		return err
 	}
 	return localError(f.Close())

@@ -247,6 +247,9 @@ func TestCp(t *testing.T) {
 			t.Fatalf("a failed copy made %s: %v", filepath.Dir(missing), err)
 		}
 		c.fails(cove.CodeConflict, `^cove: cannot copy the directory`, "cp", projDir, id+":raw.bin")
+		// A local file that cannot be written is this machine's problem,
+		// named plainly, not an internal error of cove's.
+		c.fails(cove.CodeInvalid, `^cove: /dev/full: no space left on device\n$`, "cp", id+":raw.bin", "/dev/full")
 	})
 }
 
