@@ -53,7 +53,9 @@ func TestReplSession(t *testing.T) {
 	in := "x = 6\ndef times(v):\n    return v * 7\n\ntimes(x)\n" +
 		"import matplotlib.pyplot as plt\nplt.figure(figsize=(2, 1), dpi=100); plt.plot([1, 2]); plt.show()\n" +
 		"1/0\nprint('still', x)\nwhile True: pass\n"
-	r := c.do(in, "repl", "python", "--timeout", "1s", "--images", images)
+	// The timeout stops the last cell; every cell has it, matplotlib's
+	// import too, which takes over a second on a loaded machine.
+	r := c.do(in, "repl", "python", "--timeout", "3s", "--images", images)
 	if r.code != 0 {
 		t.Fatalf("exit %d, stderr %q", r.code, r.stderr)
 	}
@@ -62,7 +64,7 @@ func TestReplSession(t *testing.T) {
 			t.Errorf("stdout lacks %q:\n%s", want, r.stdout)
 		}
 	}
-	for _, want := range []string{`File "<cell 6>", line 1`, "ZeroDivisionError: division by zero", "cove: interrupted: wall-clock timeout after 1s (verdict timeout)"} {
+	for _, want := range []string{`File "<cell 6>", line 1`, "ZeroDivisionError: division by zero", "cove: interrupted: wall-clock timeout after 3s (verdict timeout)"} {
 		if !strings.Contains(r.stderr, want) {
 			t.Errorf("stderr lacks %q:\n%s", want, r.stderr)
 		}
