@@ -183,19 +183,12 @@ func readFiles(paths []string) (map[string][]byte, error) {
 			return nil, cove.Errorf(cove.CodeInvalid, "--file %s: two files are named %s", p, name)
 		}
 		fi, err := os.Stat(p)
-		if err == nil && !fi.Mode().IsRegular() {
-			return nil, cove.Errorf(cove.CodeInvalid, "--file %s is not a regular file", p)
+		if err == nil && fi.IsDir() {
+			return nil, cove.Errorf(cove.CodeInvalid, "--file %s is a directory: give a file", p)
 		}
-		if err == nil && fi.Size() > cove.MaxAIFilesBytes {
-			return nil, cove.Errorf(cove.CodeInvalid, "--file %s is larger than %s", p, cove.FormatBytes(cove.MaxAIFilesBytes))
-		}
-		b, err := os.ReadFile(p)
+		b, err := readProgram(p, "--file", cove.MaxAIFilesBytes)
 		if err != nil {
-			var pe *os.PathError
-			if errors.As(err, &pe) {
-				err = pe.Err
-			}
-			return nil, cove.Errorf(cove.CodeInvalid, "cannot read --file %s: %v", p, err)
+			return nil, err
 		}
 		files[name] = b
 	}

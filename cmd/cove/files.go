@@ -20,7 +20,7 @@ func newFilesCmd(e *env) *cobra.Command {
 	}
 	cmd.AddCommand(newFilesListCmd(e), newFilesCatCmd(e), newFilesRemoveCmd(e), newFilesMkdirCmd(e),
 		newFilesMoveCmd(e), newFilesChmodCmd(e), newFilesFindCmd(e))
-	return cmd
+	return commandGroup(cmd)
 }
 
 func newFilesListCmd(e *env) *cobra.Command {

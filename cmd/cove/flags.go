@@ -120,6 +120,23 @@ func minArgs(n int, usage string) cobra.PositionalArgs {
 	}
 }
 
+// noArgs is cobra.NoArgs with an error in cove's words.
+func noArgs(usage string) cobra.PositionalArgs { return exactArgs(0, usage) }
+
+// commandGroup makes cmd, which only holds subcommands, refuse an unknown
+// one instead of showing its help and exiting 0 as if it had run; alone,
+// it shows its help.
+func commandGroup(cmd *cobra.Command) *cobra.Command {
+	cmd.Args = func(c *cobra.Command, args []string) error {
+		if len(args) > 0 {
+			return cove.Errorf(cove.CodeInvalid, "unknown command %q for %s: see %s --help", args[0], c.CommandPath(), c.CommandPath())
+		}
+		return nil
+	}
+	cmd.RunE = func(c *cobra.Command, args []string) error { return c.Help() }
+	return cmd
+}
+
 // rangeArgs is cobra.RangeArgs with an error in cove's words.
 func rangeArgs(lo, hi int, usage string) cobra.PositionalArgs {
 	return func(cmd *cobra.Command, args []string) error {

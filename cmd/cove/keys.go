@@ -18,7 +18,7 @@ func newKeysCmd(e *env) *cobra.Command {
 key that created it; other keys, except admin keys, cannot see it.`,
 	}
 	cmd.AddCommand(newKeysCreateCmd(e), newKeysListCmd(e), newKeysRevokeCmd(e))
-	return cmd
+	return commandGroup(cmd)
 }
 
 func newKeysCreateCmd(e *env) *cobra.Command {

@@ -83,6 +83,7 @@ func newRootCmd(e *env) *cobra.Command {
 		Use:           "cove",
 		Short:         "Run untrusted code in isolated sandboxes",
 		Long:          "cove runs untrusted Python, JavaScript, TypeScript and shell code in isolated Linux sandboxes\n(namespaces, cgroups, seccomp, Landlock), with limits on memory, CPU, processes, disk, time and output.",
+		Version:       cove.Version,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		// An unknown command is the user's mistake, not cove's.
@@ -106,6 +107,7 @@ func newRootCmd(e *env) *cobra.Command {
 	root.AddCommand(newAICmd(e))
 	root.PersistentFlags().StringVar(&e.server, "server", "", "URL of the cove server (default $COVE_URL, else "+defaultServer+")")
 	root.SetFlagErrorFunc(flagProblem)
+	root.SetVersionTemplate("cove {{.Version}}\n")
 	root.AddCommand(newCreateCmd(e), newListCmd(e), newExecCmd(e), newShellCmd(e), newCpCmd(e), newFilesCmd(e),
 		newPsCmd(e), newSpawnCmd(e), newLogsCmd(e), newKillCmd(e), newStopCmd(e), newStartCmd(e), newRemoveCmd(e), newKeysCmd(e), newReplCmd(e))
 	return root
@@ -174,7 +176,7 @@ func newVersionCmd(e *env) *cobra.Command {
 	return &cobra.Command{
 		Use:   "version",
 		Short: "Print cove's version",
-		Args:  cobra.NoArgs,
+		Args:  noArgs("version"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			fmt.Fprintln(e.stdout, "cove", cove.Version)
 			return nil

@@ -26,7 +26,7 @@ session created are deleted when it ends, unless the agent asked to keep
 them. cove serve also serves MCP over HTTP at /mcp.`,
 		Example: `  claude mcp add cove -- cove mcp
   COVE_URL=http://127.0.0.1:7070 COVE_API_KEY=... cove mcp`,
-		Args: cobra.NoArgs,
+		Args: noArgs("mcp [flags]"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			var level slog.Level

@@ -46,7 +46,7 @@ Without --sandbox it runs in a new sandbox that is removed at the end (kept with
 		Example: `  cove repl python
   cove repl typescript --sandbox 3f9a1c0b2d4e
   printf 'x = 6\nx * 7\n' | cove repl python`,
-		Args: cobra.ExactArgs(1),
+		Args: exactArgs(1, "repl [flags] (python | javascript | typescript)"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			l, err := lang.Lookup(args[0])
 			if err != nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"time"
@@ -171,30 +172,19 @@ func buildRunRequest(e *env, language, code string, args, progArgs []string) (co
 		if language == "" {
 			return req, cove.Errorf(cove.CodeInvalid, "reading the program from standard input needs a language: add -l python, javascript, typescript or bash")
 		}
-		b, err := io.ReadAll(io.LimitReader(e.stdin, 16<<20+1))
+		b, err := io.ReadAll(io.LimitReader(e.stdin, maxProgramBytes+1))
 		if err != nil {
 			return req, cove.Errorf(cove.CodeInvalid, "reading the program from standard input: %v", err)
 		}
-		if len(b) > 16<<20 {
-			return req, cove.Errorf(cove.CodeInvalid, "the program is larger than 16 MiB")
+		if len(b) > maxProgramBytes {
+			return req, cove.Errorf(cove.CodeInvalid, "the program is larger than %s", cove.FormatBytes(maxProgramBytes))
 		}
 		req.Code = string(b)
 	default:
 		path := args[0]
-		fi, err := os.Stat(path)
-		if err == nil && fi.IsDir() {
-			return req, cove.Errorf(cove.CodeInvalid, "%s is a directory: give a program file", path)
-		}
-		if err == nil && fi.Size() > 16<<20 {
-			return req, cove.Errorf(cove.CodeInvalid, "%s is larger than 16 MiB", path)
-		}
-		b, err := os.ReadFile(path)
+		b, err := readProgram(path, "", maxProgramBytes)
 		if err != nil {
-			var pe *os.PathError
-			if errors.As(err, &pe) {
-				err = pe.Err
-			}
-			return req, cove.Errorf(cove.CodeInvalid, "cannot read %s: %v", path, err)
+			return req, err
 		}
 		if language == "" {
 			l, err := lang.ForFile(path)
@@ -209,6 +199,48 @@ func buildRunRequest(e *env, language, code string, args, progArgs []string) (co
 	req.Language = language
 	req.Argv = progArgs
 	return req, nil
+}
+
+// maxProgramBytes is the largest program cove run reads.
+const maxProgramBytes = 16 << 20
+
+// readProgram reads a local file given on the command line (flag names
+// the flag that gave it, if any): a missing file is not found, as a
+// missing sandbox file is, and no more than max bytes are read, since a
+// device or a pipe tells no size beforehand.
+func readProgram(path, flag string, max int64) ([]byte, error) {
+	name := path
+	if flag != "" {
+		name = flag + " " + path
+	}
+	fi, err := os.Stat(path)
+	if err == nil && fi.IsDir() {
+		return nil, cove.Errorf(cove.CodeInvalid, "%s is a directory: give a program file", name)
+	}
+	if err == nil && fi.Size() > max {
+		return nil, cove.Errorf(cove.CodeInvalid, "%s is larger than %s", name, cove.FormatBytes(max))
+	}
+	var b []byte
+	f, err := os.Open(path)
+	if err == nil {
+		b, err = io.ReadAll(io.LimitReader(f, max+1))
+		f.Close()
+	}
+	if err != nil {
+		code := cove.CodeInvalid
+		if errors.Is(err, fs.ErrNotExist) {
+			code = cove.CodeNotFound
+		}
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return nil, cove.Errorf(code, "cannot read %s: %v", name, err)
+	}
+	if int64(len(b)) > max {
+		return nil, cove.Errorf(cove.CodeInvalid, "%s is larger than %s", name, cove.FormatBytes(max))
+	}
+	return b, nil
 }
 
 // printRun streams the program's output (or collects it for --json) and

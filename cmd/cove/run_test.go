@@ -119,28 +119,41 @@ func TestRunBadInput(t *testing.T) {
 	cases := []struct {
 		name string
 		args []string
+		code cove.Code // invalid unless set
 	}{
-		{"unknown_language", []string{"run", "-l", "cobol", "-c", "x"}},
-		{"unknown_extension", []string{"run", rb}},
-		{"missing_file", []string{"run", filepath.Join(dir, "nope.py")}},
-		{"directory", []string{"run", dir}},
-		{"bad_memory", []string{"run", "--memory", "lots", "-l", "python", "-c", "1"}},
-		{"tiny_memory", []string{"run", "--memory", "1K", "-l", "python", "-c", "1"}},
-		{"nothing_to_run", []string{"run"}},
-		{"code_without_language", []string{"run", "-c", "print(1)"}},
-		{"stdin_without_language", []string{"run", "-"}},
-		{"code_and_file", []string{"run", "-l", "python", "-c", "1", rb}},
-		{"typescript_syntax", []string{"run", "-l", "ts", "-c", "let x: number = ;"}},
-		{"bad_timeout", []string{"run", "--timeout", "soon", "-l", "python", "-c", "1"}},
-		{"bad_cpus", []string{"run", "--cpus", "lots", "-l", "python", "-c", "1"}},
-		{"bad_pids", []string{"run", "--pids", "1.5", "-l", "python", "-c", "1"}},
-		{"program_flag_without_dash", []string{"exec", "3f9a1c2b7d4e", "python3", "--version"}},
+		{"unknown_language", []string{"run", "-l", "cobol", "-c", "x"}, ""},
+		{"unknown_extension", []string{"run", rb}, ""},
+		{"missing_file", []string{"run", filepath.Join(dir, "nope.py")}, cove.CodeNotFound},
+		{"directory", []string{"run", dir}, ""},
+		{"device_without_end", []string{"run", "-l", "python", "/dev/zero"}, ""},
+		{"bad_memory", []string{"run", "--memory", "lots", "-l", "python", "-c", "1"}, ""},
+		{"tiny_memory", []string{"run", "--memory", "1K", "-l", "python", "-c", "1"}, ""},
+		{"nothing_to_run", []string{"run"}, ""},
+		{"code_without_language", []string{"run", "-c", "print(1)"}, ""},
+		{"stdin_without_language", []string{"run", "-"}, ""},
+		{"code_and_file", []string{"run", "-l", "python", "-c", "1", rb}, ""},
+		{"typescript_syntax", []string{"run", "-l", "ts", "-c", "let x: number = ;"}, ""},
+		{"bad_timeout", []string{"run", "--timeout", "soon", "-l", "python", "-c", "1"}, ""},
+		{"bad_cpus", []string{"run", "--cpus", "lots", "-l", "python", "-c", "1"}, ""},
+		{"bad_pids", []string{"run", "--pids", "1.5", "-l", "python", "-c", "1"}, ""},
+		{"program_flag_without_dash", []string{"exec", "3f9a1c2b7d4e", "python3", "--version"}, ""},
+		{"repl_without_language", []string{"repl"}, ""},
+		{"version_with_argument", []string{"version", "now"}, ""},
+		{"mcp_with_argument", []string{"mcp", "stdio"}, ""},
+		{"serve_with_argument", []string{"serve", "0.0.0.0:7070"}, ""},
+		{"unknown_files_command", []string{"files", "list-all", "3f9a1c2b7d4e"}, ""},
+		{"unknown_keys_command", []string{"keys", "delete", "key_1"}, ""},
+		{"ai_missing_file", []string{"ai", "explain", filepath.Join(dir, "nope.py")}, cove.CodeNotFound},
 	}
 	var all strings.Builder
 	for _, tc := range cases {
 		r := c.do("", tc.args...)
-		if r.code != cove.Codes[cove.CodeInvalid].ExitCode {
-			t.Errorf("%s: exit %d, want %d (stderr %q)", tc.name, r.code, cove.Codes[cove.CodeInvalid].ExitCode, r.stderr)
+		code := tc.code
+		if code == "" {
+			code = cove.CodeInvalid
+		}
+		if r.code != cove.Codes[code].ExitCode {
+			t.Errorf("%s: exit %d, want %d (stderr %q)", tc.name, r.code, cove.Codes[code].ExitCode, r.stderr)
 		}
 		if r.stdout != "" || !strings.HasPrefix(r.stderr, "cove: ") {
 			t.Errorf("%s: stdout %q stderr %q", tc.name, r.stdout, r.stderr)
@@ -153,7 +166,7 @@ func TestRunBadInput(t *testing.T) {
 
 func TestHelp(t *testing.T) {
 	var out strings.Builder
-	for _, args := range [][]string{{"--help"}, {"run", "--help"}} {
+	for _, args := range [][]string{{"--help"}, {"run", "--help"}, {"--version"}} {
 		var o, e strings.Builder
 		code := run(t.Context(), args, strings.NewReader(""), &o, &e, func(string) string { return "" })
 		if code != 0 {

@@ -54,7 +54,7 @@ executions get the drain timeout to finish (30s; drain_timeout in the
 config file, COVE_DRAIN_TIMEOUT).`,
 		Example: `  cove serve
   cove serve --addr 0.0.0.0:7070 --data /srv/cove`,
-		Args: cobra.NoArgs,
+		Args: noArgs("serve [flags]"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if addr != "" {
 				e.cfg.Addr = addr
