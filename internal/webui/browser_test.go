@@ -471,6 +471,16 @@ func TestBrowser(t *testing.T) {
 		b.do(t, 10*time.Second, chromedp.Click(chromedp.ID("stop")))
 		b.waitFor(t, 10*time.Second, `document.querySelector("#run-status .badge")?.textContent === "stopped"`, `document.querySelector("#run-status").textContent`)
 		b.shot(t, "")
+		// The stopped run keeps the figures' places: the wall time as the
+		// browser measured it, and CPU time and memory said to be unknown
+		// (the stream that would carry them was closed), not left out or
+		// shown as zero.
+		status := eval[string](t, b, `document.getElementById("run-status").textContent`)
+		for _, want := range []string{"wall ~", "cpu —", "peak memory —", "not known for a stopped run"} {
+			if !strings.Contains(status, want) {
+				t.Errorf("the status of a stopped run %q lacks %q", status, want)
+			}
+		}
 		// Stopping the request killed the program in the sandbox.
 		deadline := time.Now().Add(10 * time.Second)
 		for {
@@ -489,6 +499,33 @@ func TestBrowser(t *testing.T) {
 		if id := eval[string](t, b, `document.activeElement.id`); id != "run" {
 			t.Fatalf("after the run the focus is on %q, not Run", id)
 		}
+	})
+
+	t.Run("keyboard and reload", func(t *testing.T) {
+		b.open(t, "playground")
+		b.pick(t, "#run-in", "")
+		b.pick(t, "#language", "python")
+		b.setCode(t, ".editor-pane", "print('run by keyboard')")
+		// With the focus on the page itself (as after a reload), Ctrl+Enter
+		// runs, as the status line says.
+		eval[bool](t, b, `(document.activeElement.blur(), document.activeElement === document.body)`)
+		b.do(t, 10*time.Second, chromedp.KeyEvent("\r", chromedp.KeyModifiers(chromedp.ModifierCtrl)))
+		b.waitFor(t, 30*time.Second, `document.querySelector("#run-status .badge")`, `document.querySelector("#run-status").textContent`)
+		if out := eval[string](t, b, `document.getElementById("output").textContent`); out != "run by keyboard\n" {
+			t.Fatalf("Ctrl+Enter on the page ran and printed %q", out)
+		}
+		// The last keystrokes before a reload are kept, not only those
+		// older than the editor's save delay.
+		b.setCode(t, ".editor-pane", "print('typed first')")
+		b.do(t, 20*time.Second,
+			func(ctx context.Context, tg *chromedp.Target) (chromedp.Void, error) {
+				_, err := chromedp.Call(ctx, input.InsertText, input.InsertTextParams{Text: "\nprint('typed last')"})
+				return chromedp.Void{}, err
+			},
+			chromedp.Reload(),
+			chromedp.WaitVisible(chromedp.CSS(`section.view.playground`)))
+		code := `document.querySelector(".editor-pane .cm-content").textContent`
+		b.waitFor(t, 10*time.Second, code+`.includes("typed last")`, code)
 	})
 
 	t.Run("upload and read", func(t *testing.T) {
@@ -896,6 +933,26 @@ func TestBrowser(t *testing.T) {
 			t.Fatalf("background brightness: %d light, %d dark", light, dark)
 		}
 		b.shot(t, "")
+		// Text is readable in both themes (WCAG AA, 4.5:1): placeholders,
+		// and numbers in the editor on the highlighted line.
+		for _, v := range []string{"light", "dark"} {
+			scheme(v)
+			for what, pair := range map[string]string{
+				"the standard input's placeholder": `[getComputedStyle(document.querySelector(".stdin"), "::placeholder").color, getComputedStyle(document.querySelector(".stdin")).backgroundColor]`,
+				"a number on the editor's line":    `(() => { const e = document.body.appendChild(document.createElement("span")); e.style.color = "var(--hl-number)"; e.style.background = "var(--active-line)"; const cs = getComputedStyle(e); const r = [cs.color, cs.backgroundColor]; e.remove(); return r })()`,
+			} {
+				if c := eval[float64](t, b, `(([fg, bg]) => {
+  const rgba = (c) => { const n = c.match(/[\d.]+/g).map(Number); return n.length > 3 ? n : [...n, 1] };
+  const lum = (c) => c.slice(0, 3).map((v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4 }).reduce((s, v, i) => s + v * [0.2126, 0.7152, 0.0722][i], 0);
+  const b = rgba(bg), f = rgba(fg), a = f[3];
+  const over = f.slice(0, 3).map((v, i) => v * a + b[i] * (1 - a));
+  const l1 = lum(over), l2 = lum(b);
+  return (Math.max(l1, l2) + 0.05) / (Math.min(l1, l2) + 0.05);
+})(`+pair+`)`); c < 4.5 {
+					t.Errorf("%s theme: %s has a contrast of %.2f:1, under 4.5:1", v, what, c)
+				}
+			}
+		}
 	})
 
 	t.Run("other origins refused", func(t *testing.T) {

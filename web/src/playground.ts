@@ -32,6 +32,7 @@ export function playgroundView(): HTMLElement {
   const codeOf = (l: string) => store.get("code." + l) || example(l);
 
   let saveTimer = 0;
+  let saveCode = () => {};
   const editorBox = h("div", { class: "editor-box" });
   const editor = new Editor({
     parent: editorBox, doc: codeOf(lang), language: lang, label: "Code editor",
@@ -39,14 +40,19 @@ export function playgroundView(): HTMLElement {
     onChange: (doc) => {
       clearTimeout(saveTimer);
       const l = lang;
-      saveTimer = window.setTimeout(() => store.set("code." + l, doc), 250);
+      saveCode = () => { clearTimeout(saveTimer); saveCode = () => {}; store.set("code." + l, doc); };
+      saveTimer = window.setTimeout(() => saveCode(), 250);
     },
   });
+  // What was typed in the last moment before a reload or a closed tab is
+  // kept too.
+  window.addEventListener("pagehide", () => saveCode());
 
   const langSel = h("select", { id: "language", "aria-label": "Language" },
     languages.map((l) => h("option", { value: l.id, selected: l.id === lang }, l.name))) as HTMLSelectElement;
   langSel.addEventListener("change", () => {
     clearTimeout(saveTimer);
+    saveCode = () => {};
     store.set("code." + lang, editor.code);
     lang = langSel.value;
     store.set("lang", lang);
@@ -159,8 +165,22 @@ export function playgroundView(): HTMLElement {
       }
     } catch (e) {
       if (controller?.signal.aborted) {
-        lastRun = { verdict: "killed", exit_code: -1, wall_ms: Math.round(performance.now() - started), cpu_ms: 0, peak_memory_bytes: 0, stdout: stdoutText, stderr: stderrText, message: "stopped by the user" };
-        replace(status, h("span", { class: "badge bad" }, "stopped"), ` after ${fmtMs(Math.round(performance.now() - started))}`);
+        // Stop closes the stream, and with it the run: the server's
+        // figures (CPU time, peak memory) would come at the end of the
+        // stream, so they are not known here. The wall time is the
+        // browser's, and says so; nothing is made up.
+        const wall = Math.round(performance.now() - started);
+        lastRun = {
+          verdict: "killed", exit_code: -1, wall_ms: wall, cpu_ms: 0, peak_memory_bytes: 0, stdout: stdoutText, stderr: stderrText,
+          message: `stopped by the user after about ${fmtMs(wall)}; its CPU time and peak memory were not measured`,
+        };
+        const unknown = "not known: Stop ends the run before cove reports it";
+        replace(status, h("span", { class: "badge bad", title: "verdict" }, "stopped"),
+          h("span", { class: "figures" },
+            h("span", { title: "measured by the browser, from Run to Stop" }, "wall ", h("b", null, "~" + fmtMs(wall))),
+            h("span", { title: "CPU time " + unknown }, "cpu ", h("b", null, "—")),
+            h("span", { title: "peak memory " + unknown }, "peak memory ", h("b", null, "—"))),
+          h("span", { class: "note status-note" }, "stopped by you: CPU time and peak memory are not known for a stopped run"));
       } else {
         // Said once, in the output, where a TypeScript error's lines (the
         // code, then a caret under it) have room.
@@ -180,7 +200,7 @@ export function playgroundView(): HTMLElement {
 
   refreshSandboxes().catch(() => {});
 
-  return h("section", { class: "view playground", "aria-label": "Playground" },
+  const view = h("section", { class: "view playground", "aria-label": "Playground" },
     h("div", { class: "pane editor-pane" },
       h("div", { class: "toolbar" }, langSel, sbSel, exampleBtn, h("span", { class: "grow" }), stopBtn, runBtn),
       editorBox,
@@ -191,4 +211,15 @@ export function playgroundView(): HTMLElement {
       h("div", { class: "pane-head" }, h("h2", null, "Output"), status),
       out,
       ai));
+  // Ctrl/Cmd+Enter runs from anywhere in the playground (the page itself
+  // has the focus after logging in), not only from the editor and the
+  // standard input, which handle it themselves.
+  document.addEventListener("keydown", (e) => {
+    if (e.defaultPrevented || e.key !== "Enter" || !(e.ctrlKey || e.metaKey) || e.altKey) return;
+    if (view.hidden || !view.isConnected) return;
+    if (e.target !== document.body && !view.contains(e.target as Node)) return;
+    e.preventDefault();
+    run();
+  });
+  return view;
 }
