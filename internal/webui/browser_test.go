@@ -788,6 +788,30 @@ func TestBrowser(t *testing.T) {
 		b.waitFor(t, 10*time.Second, rows+`.includes("[disconnected: ")`, rows)
 	})
 
+	t.Run("start where it is used", func(t *testing.T) {
+		// A stopped sandbox is started from the files, notebook and
+		// terminal views, without a detour through Sandboxes.
+		if st := srv.api(t, "POST", "/v1/sandboxes/"+sb.ID+"/stop", nil, nil); st >= 300 {
+			t.Fatalf("stopping the sandbox: %d", st)
+		}
+		b.open(t, "files")
+		b.pick(t, ".files .sandbox-select", sb.ID)
+		start := `document.querySelector(".files .picker-start")`
+		b.waitFor(t, 10*time.Second, start+`.hidden === false`, `document.querySelector(".files .picker").textContent`)
+		b.waitFor(t, 10*time.Second, `document.querySelector(".files .tree").textContent.includes("stopped")`, `document.querySelector(".files .tree").textContent`)
+		b.shot(t, "stopped")
+		b.do(t, 10*time.Second, chromedp.Click(chromedp.CSS(".files .picker-start")))
+		b.waitFor(t, 30*time.Second, `document.querySelector('.files .tree li[data-path="data.txt"]')`, `document.querySelector(".files .tree").textContent`)
+		if !eval[bool](t, b, start+`.hidden`) {
+			t.Error("Start stays beside a running sandbox")
+		}
+		var got struct{ State string }
+		if srv.api(t, "GET", "/v1/sandboxes/"+sb.ID, nil, &got); got.State != "running" {
+			t.Fatalf("the sandbox is %q after Start", got.State)
+		}
+		b.shot(t, "")
+	})
+
 	t.Run("notebook", func(t *testing.T) {
 		var c struct{ ID string }
 		if st := srv.api(t, "POST", "/v1/sandboxes/"+sb.ID+"/contexts", map[string]any{"language": "python"}, &c); st == 503 || st == 404 {

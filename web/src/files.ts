@@ -288,7 +288,7 @@ export function filesView(): HTMLElement {
 
   const zipAll = h("a", { class: "button", "aria-label": "Download the workspace as zip" }, "Download all (zip)") as HTMLAnchorElement;
   const view = h("section", { class: "view files", "aria-label": "Files" },
-    sandboxPicker("Sandbox"),
+    sandboxPicker("Sandbox", () => render()),
     h("div", { class: "files-main" },
       h("div", { class: "pane tree-pane" },
         h("div", { class: "toolbar" },

@@ -75,16 +75,43 @@ export function describe(s: Sandbox): string {
 
 /**
  * sandboxPicker is the bar at the top of the files, notebook and terminal
- * views: choose the sandbox, or make one.
+ * views: choose the sandbox, or make one; a stopped one has a Start button
+ * beside it, and onStarted is called once it runs.
  */
-export function sandboxPicker(label: string): HTMLElement {
+export function sandboxPicker(label: string, onStarted?: () => void): HTMLElement {
   const sel = h("select", { "aria-label": label, class: "sandbox-select" }) as HTMLSelectElement;
+  const start = h("button", {
+    type: "button", class: "primary picker-start", hidden: true,
+    onclick: async () => {
+      const id = currentSandbox();
+      if (!id) return;
+      start.disabled = true;
+      try {
+        await post(`/v1/sandboxes/${encodeURIComponent(id)}/start`);
+        toast(`started ${id}`, "ok");
+        await refreshSandboxes().catch(() => {});
+        onStarted?.();
+      } catch (e) {
+        toast(`could not start ${id}: ${message(e)}`, "error");
+      } finally {
+        start.disabled = false;
+      }
+    },
+  }, "Start");
   const fill = () => {
     const cur = currentSandbox();
     sel.textContent = "";
     if (list.length === 0) sel.appendChild(h("option", { value: "" }, "no sandbox yet"));
     else if (!cur) sel.appendChild(h("option", { value: "", selected: true }, "choose a sandbox"));
     for (const s of list) sel.appendChild(h("option", { value: s.id, selected: s.id === cur }, describe(s)));
+    // A stopped sandbox, or one that died (state error), starts again
+    // with its files.
+    const state = list.find((s) => s.id === cur)?.state ?? "";
+    const wasShown = !start.hidden;
+    start.hidden = state !== "stopped" && state !== "error";
+    start.title = start.hidden ? "" : `Start ${cur} again, with its files`;
+    // The focus goes on to the select when the button goes.
+    if (wasShown && start.hidden && document.activeElement === document.body) sel.focus();
   };
   sel.addEventListener("change", () => setCurrentSandbox(sel.value));
   const create = h("button", {
@@ -101,7 +128,7 @@ export function sandboxPicker(label: string): HTMLElement {
       }
     },
   }, "New sandbox");
-  const bar = h("div", { class: "picker" }, h("span", { class: "picker-label" }, label), sel, create);
+  const bar = h("div", { class: "picker" }, h("span", { class: "picker-label" }, label), sel, start, create);
   onSandboxes(fill);
   fill();
   return bar;

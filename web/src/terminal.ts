@@ -39,7 +39,7 @@ export function terminalView(): HTMLElement {
     try {
       // Errors are clearer as HTTP answers than as a closed WebSocket.
       const info = await get<{ state: string }>(`/v1/sandboxes/${encodeURIComponent(sb)}`);
-      if (info.state !== "running") throw new Error(`the sandbox is ${info.state}` + (info.state === "stopped" ? ": start it in Sandboxes first" : ""));
+      if (info.state !== "running") throw new Error(`the sandbox is ${info.state}` + (info.state === "stopped" || info.state === "error" ? ": press Start beside it" : ""));
       const [{ Terminal }, { FitAddon }] = await Promise.all([import("@xterm/xterm"), import("@xterm/addon-fit")]);
       if (!term) {
         term = new Terminal({ fontFamily: "ui-monospace, SFMono-Regular, Menlo, Consolas, monospace", fontSize: 14, cursorBlink: true, theme: themeOf(), scrollback: 5000 });
@@ -123,7 +123,7 @@ export function terminalView(): HTMLElement {
   }
 
   const view = h("section", { class: "view terminal", "aria-label": "Terminal" },
-    sandboxPicker("Sandbox"),
+    sandboxPicker("Sandbox", () => connect()),
     h("div", { class: "pane term-pane" },
       h("div", { class: "toolbar" }, connectBtn, disconnectBtn, status),
       screen));
