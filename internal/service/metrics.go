@@ -103,9 +103,11 @@ func (m *Metrics) startExec() *execution {
 	return &execution{m: m, started: time.Now()}
 }
 
-// result observes the execution's verdict, once.
+// result observes the execution's verdict, once. A nil *execution (the
+// logs of a background process, which are not an execution) observes
+// nothing.
 func (e *execution) result(v cove.Verdict) {
-	if e.observed.CompareAndSwap(false, true) {
+	if e != nil && e.observed.CompareAndSwap(false, true) {
 		e.m.observeExec(time.Since(e.started), v)
 	}
 }
@@ -113,7 +115,7 @@ func (e *execution) result(v cove.Verdict) {
 // close ends the execution: it is no longer running, and if its result
 // was never read, it was abandoned.
 func (e *execution) close() {
-	if !e.closed.CompareAndSwap(false, true) {
+	if e == nil || !e.closed.CompareAndSwap(false, true) {
 		return
 	}
 	e.result(verdictAbandoned)
