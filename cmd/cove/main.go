@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -28,11 +29,63 @@ func main() {
 	}
 	openStepTrace(os.Getenv)
 	traceStep(stepMain)
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// A write to a closed pipe returns an error instead of killing cove on
+	// the spot, so that a program's output piped into `head` ends the
+	// program and removes its sandbox.
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
+	ctx, stop := signalContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Getenv)
 	stop()
 	os.Exit(code)
 }
+
+// signalCause ends the context of a command that a signal interrupted.
+type signalCause struct{ sig syscall.Signal }
+
+func (s signalCause) Error() string { return "interrupted by " + s.sig.String() }
+
+// signalContext is signal.NotifyContext that also says which signal came:
+// context.Cause of the context is a signalCause.
+func signalContext(parent context.Context, sigs ...os.Signal) (context.Context, func()) {
+	ctx, cancel := context.WithCancelCause(parent)
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, sigs...)
+	go func() {
+		select {
+		case sig := <-ch:
+			if s, ok := sig.(syscall.Signal); ok {
+				cancel(signalCause{s})
+			} else {
+				cancel(nil)
+			}
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, func() {
+		signal.Stop(ch)
+		cancel(nil)
+	}
+}
+
+// pipeWriter is standard output or error; it notes a write to a pipe
+// whose reader has gone.
+type pipeWriter struct {
+	w      io.Writer
+	broken *atomic.Bool
+}
+
+func (p *pipeWriter) Write(b []byte) (int, error) {
+	n, err := p.w.Write(b)
+	if errors.Is(err, syscall.EPIPE) {
+		p.broken.Store(true)
+	}
+	return n, err
+}
+
+// brokenPipeStatus is the exit status of a command whose output went to a
+// pipe that its reader closed: what the shell shows for a command killed
+// by SIGPIPE, as `yes | head -1` leaves yes.
+const brokenPipeStatus = 128 + int(syscall.SIGPIPE)
 
 // exitError carries an exit status that is not an error of cove's own: the
 // status of a user program that `cove run` passes through.
@@ -52,6 +105,8 @@ type env struct {
 }
 
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) int {
+	var broken atomic.Bool
+	stdout, stderr = &pipeWriter{stdout, &broken}, &pipeWriter{stderr, &broken}
 	e := &env{stdin: stdin, stdout: stdout, stderr: stderr, getenv: getenv}
 	root := newRootCmd(e)
 	root.SetArgs(args)
@@ -59,6 +114,11 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	err := e.explain(root.ExecuteContext(ctx))
+	if broken.Load() {
+		// The reader of the output has gone, and the command stopped
+		// for it: nothing is left to say, and nowhere to say it.
+		return brokenPipeStatus
+	}
 	if err == nil {
 		return 0
 	}
@@ -67,6 +127,11 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return xe.code
 	}
 	if errors.Is(err, context.Canceled) {
+		var sc signalCause
+		if errors.As(context.Cause(ctx), &sc) && sc.sig == syscall.SIGTERM {
+			fmt.Fprintln(stderr, "cove: terminated")
+			return 128 + int(sc.sig)
+		}
 		fmt.Fprintln(stderr, "cove: interrupted")
 		return 130
 	}

@@ -126,6 +126,9 @@ func fileMode(fi *cove.FileInfo) string {
 // isTerminal reports whether w is a terminal, where spinners and progress
 // bars are shown; pipes and files get none.
 func isTerminal(w any) bool {
+	if p, ok := w.(*pipeWriter); ok {
+		w = p.w
+	}
 	f, ok := w.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
 }

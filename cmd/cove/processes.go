@@ -149,9 +149,13 @@ with -f, go on until the process exits.`,
 						return err
 					}
 				case ev.Type == cove.EventStdout:
-					e.stdout.Write(ev.Data)
+					if _, err := e.stdout.Write(ev.Data); err != nil {
+						return err
+					}
 				case ev.Type == cove.EventStderr:
-					e.stderr.Write(ev.Data)
+					if _, err := e.stderr.Write(ev.Data); err != nil {
+						return err
+					}
 				case ev.Type == cove.EventExit && ev.Result.Message != "":
 					fmt.Fprintf(e.stderr, "cove: %s\n", ev.Result.Message)
 				}

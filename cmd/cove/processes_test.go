@@ -107,6 +107,29 @@ func TestProcesses(t *testing.T) {
 			"kill", id, strconv.Itoa(sleeper.PID))
 	})
 
+	t.Run("logs_follow_into_closed_pipe", func(t *testing.T) {
+		// cove logs -f ... | head -1 ends when head does, not when the
+		// process does.
+		chatty := strings.TrimSpace(c.ok("spawn", id, "--", "sh", "-c", "seq 1 100000; sleep 1000"))
+		cmd, out, _, stderr := cliProcess(t, c, "logs", "-f", id, chatty)
+		line, err := bufio.NewReader(out).ReadString('\n')
+		if err != nil || line != "1\n" {
+			t.Fatalf("read %q %v", line, err)
+		}
+		out.Close()
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case err = <-done:
+		case <-time.After(20 * time.Second):
+			t.Fatal("cove logs -f went on after its output's reader had gone")
+		}
+		if got := exitStatus(err); got != 141 || coveLines(stderr.String()) != "" {
+			t.Fatalf("exit %d, cove said %q; want 141 and nothing", got, coveLines(stderr.String()))
+		}
+		c.ok("kill", id, chatty)
+	})
+
 	t.Run("errors", func(t *testing.T) {
 		c.fails(cove.CodeInvalid, `^cove: process id "x": use the number`, "logs", id, "x")
 		c.fails(cove.CodeNotFound, `^cove: .+\n$`, "logs", id, "99999")

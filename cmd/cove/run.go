@@ -1,7 +1,7 @@
 package main
 
 import (
-	"encoding/json"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -123,7 +123,7 @@ It runs in-process; with --server or COVE_URL set, on that server instead.`,
 				if err != nil {
 					return err
 				}
-				err = printRun(e, st, asJSON)
+				err = printRun(cmd.Context(), e, st, asJSON)
 				traceStep(stepRemoved)
 				return err
 			}
@@ -142,7 +142,7 @@ It runs in-process; with --server or COVE_URL set, on that server instead.`,
 			if err != nil {
 				return err
 			}
-			return printRun(e, st, asJSON)
+			return printRun(cmd.Context(), e, st, asJSON)
 		},
 	}
 	fl := cmd.Flags()
@@ -244,55 +244,71 @@ func readProgram(path, flag string, max int64) ([]byte, error) {
 }
 
 // printRun streams the program's output (or collects it for --json) and
-// turns its verdict into cove's exit status.
-func printRun(e *env, st cove.Stream, asJSON bool) error {
+// turns its verdict into cove's exit status. When ctx ends (Ctrl-C) the
+// program is killed, and the command says it was interrupted; when the
+// output cannot be written (a closed pipe), the program is killed too.
+func printRun(ctx context.Context, e *env, st cove.Stream, asJSON bool) error {
 	var res *cove.ExecResult
 	if asJSON {
 		r, err := cove.Collect(st)
 		if err != nil {
 			return err
 		}
+		if interrupted(ctx, r) {
+			return ctx.Err()
+		}
 		res = r
-		enc := json.NewEncoder(e.stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(wire.ResultFrom(res)); err != nil {
+		if err := writeJSON(e.stdout, wire.ResultFrom(res)); err != nil {
 			return err
 		}
-	} else {
-		defer st.Close()
-		output := false
-		// The end of the output, to see whether the program failed for
-		// want of a network.
-		var tail tailBuffer
-		for res == nil {
-			ev, err := st.Next()
-			if err != nil {
+		return exitFor(res)
+	}
+	defer st.Close()
+	output := false
+	// The end of the output, to see whether the program failed for want
+	// of a network.
+	var tail tailBuffer
+	for res == nil {
+		ev, err := st.Next()
+		if err != nil {
+			return err
+		}
+		if !output && (ev.Type == cove.EventStdout || ev.Type == cove.EventStderr) {
+			traceStep(stepOutput)
+			output = true
+		}
+		switch ev.Type {
+		case cove.EventStdout:
+			if _, err := e.stdout.Write(ev.Data); err != nil {
 				return err
 			}
-			if !output && (ev.Type == cove.EventStdout || ev.Type == cove.EventStderr) {
-				traceStep(stepOutput)
-				output = true
+			tail.Write(ev.Data)
+		case cove.EventStderr:
+			if _, err := e.stderr.Write(ev.Data); err != nil {
+				return err
 			}
-			switch ev.Type {
-			case cove.EventStdout:
-				e.stdout.Write(ev.Data)
-				tail.Write(ev.Data)
-			case cove.EventStderr:
-				e.stderr.Write(ev.Data)
-				tail.Write(ev.Data)
-			case cove.EventExit:
-				traceStep(stepExit)
-				res = ev.Result
-			}
-		}
-		if res.Message != "" {
-			fmt.Fprintf(e.stderr, "cove: %s\n", res.Message)
-		}
-		if res.Verdict == cove.VerdictExitNonzero && !res.Limits.HasNetwork() && cove.ReachedNoHost(tail.String()) {
-			fmt.Fprintln(e.stderr, "cove: the program could not reach a host: the sandbox has no network; give it the hosts it needs with --network (for pip install: --network pypi.org,files.pythonhosted.org)")
+			tail.Write(ev.Data)
+		case cove.EventExit:
+			traceStep(stepExit)
+			res = ev.Result
 		}
 	}
+	if interrupted(ctx, res) {
+		return ctx.Err()
+	}
+	if res.Message != "" {
+		fmt.Fprintf(e.stderr, "cove: %s\n", res.Message)
+	}
+	if res.Verdict == cove.VerdictExitNonzero && !res.Limits.HasNetwork() && cove.ReachedNoHost(tail.String()) {
+		fmt.Fprintln(e.stderr, "cove: the program could not reach a host: the sandbox has no network; give it the hosts it needs with --network (for pip install: --network pypi.org,files.pythonhosted.org)")
+	}
 	return exitFor(res)
+}
+
+// interrupted reports whether the program was killed because ctx ended
+// (the user pressed Ctrl-C), which an in-process run reports as a result.
+func interrupted(ctx context.Context, res *cove.ExecResult) bool {
+	return ctx.Err() != nil && res.Verdict == cove.VerdictKilled
 }
 
 // tailBuffer keeps the last 16 KiB written to it.

@@ -3,7 +3,9 @@ package main
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -294,5 +296,135 @@ func TestRunSaysHowToReachAHost(t *testing.T) {
 	// Not for a program that failed otherwise.
 	if r := c.do("", "run", "-l", "python", "-c", "raise SystemExit('Name or service known: no')"); strings.Contains(r.stderr, hint) {
 		t.Fatalf("stderr %q", r.stderr)
+	}
+}
+
+// cliProcess starts the test binary as the cove command, with the debug
+// log (which names each sandbox as it boots) on a pipe; ids receives the
+// ids of the sandboxes it boots.
+func cliProcess(t *testing.T, c *cli, args ...string) (cmd *exec.Cmd, stdout io.ReadCloser, ids <-chan string, stderr *syncBuffer) {
+	t.Helper()
+	cmd = exec.Command(os.Args[0], args...)
+	cmd.Env = append(os.Environ(), "COVE_TEST_AS_CLI=1", "COVE_DATA_DIR="+c.data, "COVE_RUN_DIR="+c.run, "COVE_LOG_LEVEL=debug")
+	for k, v := range c.env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Wait returns once all of stderr has been copied here.
+	stderr = newSyncBuffer()
+	logs, logw := io.Pipe()
+	cmd.Stderr = io.MultiWriter(stderr, logw)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		logw.Close()
+	})
+	booted := make(chan string, 4)
+	go func() {
+		re := regexp.MustCompile(`msg="sandbox booted" component=native id=([0-9a-f]+)`)
+		sc := bufio.NewScanner(logs)
+		for sc.Scan() {
+			if m := re.FindStringSubmatch(sc.Text()); m != nil {
+				booted <- m[1]
+			}
+		}
+		io.Copy(io.Discard, logs)
+	}()
+	return cmd, stdout, booted, stderr
+}
+
+// exitStatus is the status a shell shows for a finished command: its exit
+// code, or 128 plus the signal that killed it.
+func exitStatus(err error) int {
+	var xe *exec.ExitError
+	if !errors.As(err, &xe) {
+		return 0
+	}
+	if ws, ok := xe.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		return 128 + int(ws.Signal())
+	}
+	return xe.ExitCode()
+}
+
+// coveLines are the lines cove itself wrote on stderr (not its debug log).
+func coveLines(s string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.HasPrefix(l, "cove: ") {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+// TestRunInterrupted sends cove run the signals of Ctrl-C and of a
+// supervisor's stop while its program runs: the program dies, its sandbox
+// is removed before cove exits, and the exit status is the shell's for
+// that signal, with one line that says so.
+func TestRunInterrupted(t *testing.T) {
+	c := newCLI(t)
+	for _, tc := range []struct {
+		sig  syscall.Signal
+		code int
+		line string
+	}{
+		{syscall.SIGINT, 130, "cove: interrupted"},
+		{syscall.SIGTERM, 143, "cove: terminated"},
+	} {
+		t.Run(tc.sig.String(), func(t *testing.T) {
+			cmd, out, ids, stderr := cliProcess(t, c, "run", "-l", "bash", "-c", "echo started; sleep 1000")
+			buf := make([]byte, 8)
+			if n, err := out.Read(buf); err != nil || string(buf[:n]) != "started\n" {
+				t.Fatalf("read %q %v", buf[:n], err)
+			}
+			id := <-ids
+			cmd.Process.Signal(tc.sig)
+			err := cmd.Wait()
+			if got := exitStatus(err); got != tc.code || coveLines(stderr.String()) != tc.line {
+				t.Fatalf("exit %d, cove said %q; want exit %d and %q", got, coveLines(stderr.String()), tc.code, tc.line)
+			}
+			if n := procsOf(id); n > 0 {
+				t.Fatalf("%d processes of the sandbox outlived cove run", n)
+			}
+			if left := leftovers(c, id); len(left) > 0 {
+				t.Fatalf("cove run left %v", left)
+			}
+		})
+	}
+}
+
+// TestRunIntoClosedPipe runs a program whose output goes to a reader
+// that stops reading, as `cove run ... | head -1` does: cove kills the
+// program instead of letting it run on, removes its sandbox, says
+// nothing, and exits as a command killed by SIGPIPE does.
+func TestRunIntoClosedPipe(t *testing.T) {
+	c := newCLI(t)
+	cmd, out, ids, stderr := cliProcess(t, c, "run", "-l", "python", "-c", "import time\nfor i in range(100000): print(i)\ntime.sleep(1000)")
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil || line != "0\n" {
+		t.Fatalf("read %q %v", line, err)
+	}
+	id := <-ids
+	out.Close()
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err = <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("cove run went on after its output's reader had gone")
+	}
+	if got := exitStatus(err); got != 141 || coveLines(stderr.String()) != "" {
+		t.Fatalf("exit %d, cove said %q; want 141 and nothing", got, coveLines(stderr.String()))
+	}
+	if n := procsOf(id); n > 0 {
+		t.Fatalf("%d processes of the sandbox outlived cove run", n)
+	}
+	if left := leftovers(c, id); len(left) > 0 {
+		t.Fatalf("cove run left %v", left)
 	}
 }
