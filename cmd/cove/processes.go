@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -118,7 +119,11 @@ func newLogsCmd(e *env) *cobra.Command {
 		Use:   "logs [flags] ID PID",
 		Short: "Print a background process's output",
 		Long: `Print a background process's output from its start (what is kept of it);
-with -f, go on until the process exits.`,
+with -f, go on until the process exits.
+
+The exit status is 0 once the output is shown, whatever the process's own
+(as with docker logs -f), so that a pipeline reading the logs does not fail
+for it; cove wait exits with the process's status.`,
 		Args: exactArgs(2, "logs [flags] ID PID"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			pid, err := pidArg(args[1])
@@ -168,6 +173,77 @@ with -f, go on until the process exits.`,
 	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "follow the output until the process exits")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the events as JSON lines (data base64-encoded)")
 	return cmd
+}
+
+func newWaitCmd(e *env) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "wait [flags] ID PID",
+		Short: "Wait for a background process to exit, and exit with its status",
+		Long: `Wait for a background process to exit, and exit with its status as cove exec
+does: the process's own, or, when cove stopped it (its timeout, a limit, a
+signal), a non-zero status and why on stderr. A process that has already
+exited is answered at once. Ctrl-C stops the wait, not the process.`,
+		Example: `  pid=$(cove spawn 3f9a1c2b7d4e -- make test)
+  cove logs -f 3f9a1c2b7d4e "$pid"; cove wait 3f9a1c2b7d4e "$pid"`,
+		Args: exactArgs(2, "wait [flags] ID PID"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			pid, err := pidArg(args[1])
+			if err != nil {
+				return err
+			}
+			svc, err := e.remoteService(cmd.Context())
+			if err != nil {
+				return err
+			}
+			res, err := waitProcess(cmd.Context(), svc, args[0], pid)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				if err := writeJSON(e.stdout, wire.ResultFrom(res)); err != nil {
+					return err
+				}
+			} else if res.Message != "" {
+				fmt.Fprintf(e.stderr, "cove: %s\n", res.Message)
+			}
+			return exitFor(res)
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the process's result as JSON")
+	return cmd
+}
+
+// waitProcess follows a background process's output, without keeping it,
+// until its exit event, and returns its result.
+func waitProcess(ctx context.Context, svc cove.Service, id string, pid int) (*cove.ExecResult, error) {
+	st, err := svc.ProcessLogs(ctx, id, pid, true)
+	if err != nil {
+		return nil, err
+	}
+	defer st.Close()
+	for {
+		ev, err := st.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		if ev.Type == cove.EventExit && ev.Result != nil {
+			return ev.Result, nil
+		}
+	}
+	// The stream ended without an exit event: the process's record says
+	// how it ended, if it has.
+	p, err := svc.GetProcess(ctx, id, pid)
+	if err != nil {
+		return nil, err
+	}
+	if p.Result == nil {
+		return nil, cove.Errorf(cove.CodeUnavailable, "the output of process %d ended before it exited (%s): try cove wait again", pid, p.State)
+	}
+	return p.Result, nil
 }
 
 func newKillCmd(e *env) *cobra.Command {

@@ -107,6 +107,35 @@ func TestProcesses(t *testing.T) {
 			"kill", id, strconv.Itoa(sleeper.PID))
 	})
 
+	t.Run("wait", func(t *testing.T) {
+		// logs -f shows the output and exits 0 whatever the process's
+		// status, as docker logs -f does; wait exits with the status.
+		failing := strings.TrimSpace(c.ok("spawn", id, "--", "sh", "-c", "sleep 0.3; echo bye; exit 7"))
+		if r := c.do("", "logs", "-f", id, failing); r.code != 0 || r.stdout != "bye\n" {
+			t.Fatalf("logs -f: exit %d stdout %q stderr %q", r.code, r.stdout, r.stderr)
+		}
+		for range 2 { // while it runs was just above; once it has exited, at once
+			if r := c.do("", "wait", id, failing); r.code != 7 || r.stdout != "" || r.stderr != "" {
+				t.Fatalf("wait: exit %d stdout %q stderr %q, want exit 7 and nothing printed", r.code, r.stdout, r.stderr)
+			}
+		}
+		var res wire.Result
+		r := c.do("", "wait", "--json", id, failing)
+		if err := json.Unmarshal([]byte(r.stdout), &res); err != nil || r.code != 7 || res.Verdict != "exit_nonzero" || res.ExitCode != 7 {
+			t.Fatalf("wait --json: exit %d %+v %v %q", r.code, res, err, r.stdout)
+		}
+		// A process cove stops: its status, and why on stderr.
+		slow := strings.TrimSpace(c.ok("spawn", "--timeout", "300ms", id, "--", "sleep", "100"))
+		if r := c.do("", "wait", id, slow); r.code != 137 || r.stdout != "" || !strings.HasPrefix(r.stderr, "cove: killed: wall-clock timeout after 300ms") {
+			t.Fatalf("wait on a timed-out process: exit %d stdout %q stderr %q", r.code, r.stdout, r.stderr)
+		}
+		if r := c.do("", "wait", id, ticker); r.code != 0 || r.stdout != "" || r.stderr != "" {
+			t.Fatalf("wait on a process that exited 0: exit %d stdout %q stderr %q", r.code, r.stdout, r.stderr)
+		}
+		c.fails(cove.CodeNotFound, `^cove: .+\n$`, "wait", id, "99999")
+		c.fails(cove.CodeInvalid, `^cove: usage: cove wait`, "wait", id)
+	})
+
 	t.Run("logs_follow_into_closed_pipe", func(t *testing.T) {
 		// cove logs -f ... | head -1 ends when head does, not when the
 		// process does.

@@ -145,6 +145,7 @@ func TestRunBadInput(t *testing.T) {
 		{"serve_with_argument", []string{"serve", "0.0.0.0:7070"}, ""},
 		{"unknown_files_command", []string{"files", "list-all", "3f9a1c2b7d4e"}, ""},
 		{"unknown_keys_command", []string{"keys", "delete", "key_1"}, ""},
+		{"wait_without_pid", []string{"wait", "3f9a1c2b7d4e"}, ""},
 		{"ai_missing_file", []string{"ai", "explain", filepath.Join(dir, "nope.py")}, cove.CodeNotFound},
 	}
 	var all strings.Builder
