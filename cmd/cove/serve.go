@@ -85,6 +85,13 @@ func serve(ctx context.Context, e *env) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
+	// What can be refused at once is, before anything is made.
+	if _, _, err := net.SplitHostPort(cfg.Addr); err != nil {
+		return cove.Errorf(cove.CodeInvalid, "address %q: use host:port, such as 127.0.0.1:7070 or 0.0.0.0:7070 (--addr, COVE_ADDR)", cfg.Addr)
+	}
+	if err := checkAdminKey(e.getenv("COVE_ADMIN_KEY")); err != nil {
+		return err
+	}
 	serverGC(e.getenv)
 	var level slog.Level
 	level.UnmarshalText([]byte(cfg.LogLevel))
@@ -228,12 +235,21 @@ func lockDataDir(dir string) (*os.File, error) {
 	return f, nil
 }
 
+// checkAdminKey refuses a COVE_ADMIN_KEY too short to be a secret; an
+// empty one means none.
+func checkAdminKey(secret string) error {
+	if secret != "" && len(secret) < 16 {
+		return cove.Errorf(cove.CodeInvalid, "COVE_ADMIN_KEY is too short: use at least 16 random characters")
+	}
+	return nil
+}
+
 // adminKey installs the admin key, COVE_ADMIN_KEY or the one kept in
 // <data>/admin.key (made on the first start), and returns its secret.
 func adminKey(ctx context.Context, e *env, svc *service.Service, dataDir string) (string, error) {
 	if secret := e.getenv("COVE_ADMIN_KEY"); secret != "" {
-		if len(secret) < 16 {
-			return "", cove.Errorf(cove.CodeInvalid, "COVE_ADMIN_KEY is too short: use at least 16 random characters")
+		if err := checkAdminKey(secret); err != nil {
+			return "", err
 		}
 		return secret, svc.EnsureAdminKey(ctx, secret)
 	}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -237,6 +238,32 @@ func TestServeAddressTaken(t *testing.T) {
 	}
 	if mi, err := os.ReadFile("/proc/self/mountinfo"); err == nil && strings.Contains(string(mi), c.data) {
 		t.Errorf("something is mounted under %s:\n%s", c.data, mi)
+	}
+}
+
+// TestServeRefusesBadSettingsFirst checks that settings that can be
+// refused without trying are refused as bad input, before the server
+// makes a key, a database or a volume.
+func TestServeRefusesBadSettingsFirst(t *testing.T) {
+	for _, tc := range []struct {
+		name, addr, adminKey, want string
+	}{
+		{"address_without_port", "localhost", "", `^cove: address "localhost": use host:port, such as 127.0.0.1:7070`},
+		{"short_admin_key", "127.0.0.1:0", "short", `^cove: COVE_ADMIN_KEY is too short`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newCLI(t)
+			c.env["COVE_ADMIN_KEY"] = tc.adminKey
+			r := c.do("", "serve", "--addr", tc.addr)
+			if r.code != cove.Codes[cove.CodeInvalid].ExitCode || !regexp.MustCompile(tc.want).MatchString(r.stderr) || strings.Count(r.stderr, "\n") != 1 {
+				t.Fatalf("exit %d stderr %q, want exit %d and one line matching %s", r.code, r.stderr, cove.Codes[cove.CodeInvalid].ExitCode, tc.want)
+			}
+			for _, name := range []string{"admin.key", "cove.db", "volume.img"} {
+				if _, err := os.Stat(filepath.Join(c.data, name)); err == nil {
+					t.Errorf("%s was made by a server that refused its settings", name)
+				}
+			}
+		})
 	}
 }
 
