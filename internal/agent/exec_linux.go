@@ -83,29 +83,40 @@ func (s *server) fork(req *forkRequest) {
 	}
 }
 
-// reapLoop reaps every child and orphan of PID 1 and hands the exit status
-// of registered executions to their waiters.
-func (s *server) reapLoop() {
+// startReaper starts reaping every child and orphan of PID 1, and hands
+// the exit status of registered executions to their waiters. SIGCHLD is
+// registered before it returns: a child that ended before that sent its
+// signal to no one and would stay a zombie, its execution waiting for good.
+func (s *server) startReaper() {
 	sigc := make(chan os.Signal, 64)
 	signal.Notify(sigc, syscall.SIGCHLD)
-	for range sigc {
-		s.reapMu.Lock()
-		for {
-			var ws syscall.WaitStatus
-			var ru syscall.Rusage
-			pid, err := syscall.Wait4(-1, &ws, syscall.WNOHANG, &ru)
-			if err == syscall.EINTR {
-				continue
-			}
-			if pid <= 0 || err != nil {
-				break
-			}
-			if ch, ok := s.procs[pid]; ok {
-				delete(s.procs, pid)
-				ch <- exitInfo{status: ws, rusage: ru}
-			}
+	go func() {
+		// Whatever ended before the registration is reaped first.
+		s.reap()
+		for range sigc {
+			s.reap()
 		}
-		s.reapMu.Unlock()
+	}()
+}
+
+// reap reaps every child that has ended.
+func (s *server) reap() {
+	s.reapMu.Lock()
+	defer s.reapMu.Unlock()
+	for {
+		var ws syscall.WaitStatus
+		var ru syscall.Rusage
+		pid, err := syscall.Wait4(-1, &ws, syscall.WNOHANG, &ru)
+		if err == syscall.EINTR {
+			continue
+		}
+		if pid <= 0 || err != nil {
+			return
+		}
+		if ch, ok := s.procs[pid]; ok {
+			delete(s.procs, pid)
+			ch <- exitInfo{status: ws, rusage: ru}
+		}
 	}
 }
 

@@ -63,7 +63,7 @@ func yamuxConfig() *yamux.Config {
 // serve answers host requests until the connection closes; then the agent
 // exits, which takes the whole sandbox down with it.
 func (s *server) serve(conn net.Conn) {
-	go s.reapLoop()
+	s.startReaper()
 	sess, err := yamux.Server(conn, yamuxConfig())
 	if err != nil {
 		return
