@@ -217,7 +217,8 @@ func (r *repl) run(ctx context.Context, code string, tty *ttySource) {
 		ev, err := st.Next()
 		if err != nil {
 			newline()
-			if err != io.EOF {
+			// An interrupted session says so once, when it ends.
+			if err != io.EOF && ctx.Err() == nil {
 				fmt.Fprintf(r.errOut, "cove: %s\n", cove.ErrorMessage(err))
 			}
 			return

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"io"
 	"os"
 	"os/exec"
@@ -115,5 +116,40 @@ func TestReplUnsizedTerminal(t *testing.T) {
 	got := out.String()
 	if !strings.Contains(got, "value = 6 * 7") || !strings.Contains(got, "42") {
 		t.Fatalf("the session on an unsized terminal:\n%q", got)
+	}
+}
+
+// cancelOn is a writer that cancels a context when what was written to
+// it contains a mark.
+type cancelOn struct {
+	buf    *syncBuffer
+	mark   string
+	cancel context.CancelFunc
+}
+
+func (c *cancelOn) Write(p []byte) (int, error) {
+	c.buf.Write(p)
+	if strings.Contains(c.buf.String(), c.mark) {
+		c.cancel()
+	}
+	return len(p), nil
+}
+
+// TestReplInterrupted interrupts a piped session (SIGINT, which cancels
+// the command's context) while a cell runs: one line says so, with the
+// status of Ctrl-C, and the sandbox goes.
+func TestReplInterrupted(t *testing.T) {
+	c := newCLI(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	stdout := &cancelOn{buf: newSyncBuffer(), mark: "started", cancel: cancel}
+	stderr := newSyncBuffer()
+	in := "import time\nprint('started', flush=True); time.sleep(1000)\nprint('never')\n"
+	code := run(ctx, []string{"repl", "python"}, strings.NewReader(in), stdout, stderr, func(k string) string { return c.env[k] })
+	if code != 130 || stderr.String() != "cove: interrupted\n" || stdout.buf.String() != "started\n" {
+		t.Fatalf("exit %d stdout %q stderr %q, want 130, started and one line saying the session was interrupted", code, stdout.buf.String(), stderr.String())
+	}
+	if ws, _ := os.ReadDir(filepath.Join(c.data, "volume", "ws")); len(ws) > 0 {
+		t.Fatalf("the session's sandbox was left: %v", ws)
 	}
 }
