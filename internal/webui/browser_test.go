@@ -904,10 +904,68 @@ func TestBrowser(t *testing.T) {
 
 	t.Run("run to first output", func(t *testing.T) { runToFirstOutput(t, b, srv, sb.ID) })
 
+	t.Run("keys", func(t *testing.T) {
+		whoami := func(secret string) (int, string) {
+			req, _ := http.NewRequest("GET", srv.url+"/v1/whoami", nil)
+			req.Header.Set("Authorization", "Bearer "+secret)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			body, _ := io.ReadAll(resp.Body)
+			return resp.StatusCode, string(body)
+		}
+		b.open(t, "keys")
+		form := `document.querySelector(".keys .create-form")`
+		eval[bool](t, b, `(() => { const ins = `+form+`.querySelectorAll("input"); ins[0].value = "ci-bot"; ins[1].value = "1"; return true })()`)
+		b.do(t, 10*time.Second, chromedp.Click(chromedp.ID("create-key")))
+		b.waitFor(t, 10*time.Second, `document.getElementById("new-key-secret")`, form+`.textContent + document.querySelector(".keys .error-text")?.textContent`)
+		// The secret is shown once, selected, ready to copy.
+		secret := eval[string](t, b, `document.getElementById("new-key-secret").value`)
+		if id := eval[string](t, b, `document.activeElement.id`); id != "new-key-secret" {
+			t.Errorf("after creating a key the focus is on %q, not its secret", id)
+		}
+		st, who := whoami(secret)
+		if st != 200 || !strings.Contains(who, `"name":"ci-bot"`) || !strings.Contains(who, `"max_sandboxes":1`) {
+			t.Fatalf("the new key's whoami: %d %s", st, who)
+		}
+		row := `[...document.querySelectorAll(".keys tbody tr")].find(r => r.textContent.includes("ci-bot"))`
+		b.waitFor(t, 10*time.Second, row+`?.textContent.includes("1 sandbox")`, `document.querySelector(".keys tbody").textContent`)
+		b.shot(t, "created")
+		// Revoking it (the dialog is accepted) refuses it at once.
+		b.do(t, 10*time.Second, chromedp.Click(chromedp.CSS(`button[aria-label="Revoke ci-bot"]`)))
+		b.waitFor(t, 10*time.Second, row+`?.textContent.includes("revoked")`, `document.querySelector(".keys tbody").textContent`)
+		if st, _ := whoami(secret); st != 401 {
+			t.Fatalf("a revoked key answers %d", st)
+		}
+		// The server's refusal reads where the user looks.
+		b.do(t, 10*time.Second, chromedp.Click(chromedp.CSS(`button[aria-label="Revoke admin"]`)))
+		b.waitFor(t, 10*time.Second, `[...document.querySelectorAll(".toast.error")].some(t => t.textContent.includes("own key"))`, `document.getElementById("toasts").textContent`)
+		b.shot(t, "")
+
+		// A key that is not an admin's has no Keys view.
+		var user struct{ Key string }
+		if st := srv.api(t, "POST", "/v1/keys", map[string]any{"name": "plain-user"}, &user); st != 201 {
+			t.Fatalf("creating a key: %d", st)
+		}
+		ctx, cancel := chromedp.NewContext(bctx, chromedp.WithNewBrowserContext())
+		defer cancel()
+		if err := chromedp.Do(ctx); err != nil {
+			t.Fatalf("a new browser context: %v", err)
+		}
+		nb := &tab{ctx: ctx, srv: srv, dir: b.dir}
+		nb.do(t, 20*time.Second, chromedp.Navigate(srv.url+"/"), chromedp.WaitVisible(chromedp.ID("login-token")),
+			chromedp.SendKeys(chromedp.ID("login-token"), user.Key+"\r"), chromedp.WaitVisible(chromedp.CSS("nav a[aria-current=page]")))
+		if n := eval[int](t, nb, `document.querySelectorAll("nav a").length`); n != 5 || eval[bool](t, nb, `!!document.querySelector('nav a[data-view="keys"]')`) {
+			t.Fatalf("a user's page has %d views: %s", n, eval[string](t, nb, `document.querySelector("nav").textContent`))
+		}
+	})
+
 	t.Run("narrow screen", func(t *testing.T) {
 		b.do(t, 10*time.Second, chromedp.EmulateViewport(390, 844))
 		defer b.do(t, 10*time.Second, chromedp.EmulateViewport(1280, 800))
-		for _, v := range []string{"playground", "sandboxes", "files"} {
+		for _, v := range []string{"playground", "sandboxes", "files", "keys"} {
 			b.open(t, v)
 			if w := eval[int](t, b, `document.documentElement.scrollWidth`); w > 390 {
 				b.shot(t, v)

@@ -1,5 +1,6 @@
-// cove's web UI: log in, then the playground, sandboxes, files, notebook
-// and terminal views, switched by the URL's hash (#/files) or Alt+1..5.
+// cove's web UI: log in, then the playground, sandboxes, files, notebook,
+// terminal and (for admins) keys views, switched by the URL's hash
+// (#/files) or Alt+1..6.
 
 import "./styles.css";
 import "@xterm/xterm/css/xterm.css";
@@ -11,16 +12,23 @@ import { sandboxesView } from "./sandboxes";
 import { filesView } from "./files";
 import { notebookView } from "./notebook";
 import { terminalView } from "./terminal";
+import { keysView } from "./keys";
 
 interface Key { id: string; name?: string; admin?: boolean }
 
-const views: { id: string; name: string; make: () => HTMLElement }[] = [
+interface View { id: string; name: string; make: () => HTMLElement; admin?: boolean }
+
+const allViews: View[] = [
   { id: "playground", name: "Playground", make: playgroundView },
   { id: "sandboxes", name: "Sandboxes", make: sandboxesView },
   { id: "files", name: "Files", make: filesView },
   { id: "notebook", name: "Notebook", make: notebookView },
   { id: "terminal", name: "Terminal", make: terminalView },
+  // Only an admin key may list and make keys.
+  { id: "keys", name: "Keys", make: keysView, admin: true },
 ];
+// The views of the key logged in.
+let views: View[] = [];
 
 const app = document.getElementById("app")!;
 let shellShown = false;
@@ -80,6 +88,7 @@ function showLogin(problem = "") {
 
 function showShell(me: Key) {
   shellShown = true;
+  views = allViews.filter((v) => !v.admin || me.admin);
   const made = new Map<string, HTMLElement>();
   const main = h("main", { id: "main", tabindex: "-1" });
   const links = views.map((v, i) => h("a", { href: "#/" + v.id, "data-view": v.id, title: `${v.name} (Alt+${i + 1})` }, v.name));

@@ -196,7 +196,7 @@ export function sandboxesView(): HTMLElement {
       h("div", { class: "pane-head" }, h("h2", { id: tableId }, "Sandboxes"), h("span", { class: "grow" }),
         h("button", { type: "button", onclick: () => refreshSandboxes().catch((e) => toast(message(e), "error")) }, "Refresh")),
       h("div", { class: "table-wrap" },
-        h("table", { class: "table sandbox-table", "aria-labelledby": tableId },
+        h("table", { class: "table sandbox-table cards", "aria-labelledby": tableId },
           h("thead", null, h("tr", null, columns.map((c, i) => h("th", { scope: "col" }, i === columns.length - 1 ? h("span", { class: "visually-hidden" }, c) : c)))),
           tbody)),
       empty),
