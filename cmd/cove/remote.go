@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -63,7 +64,16 @@ func (e *env) remoteService(ctx context.Context) (cove.Service, error) {
 // explain turns a failure to reach the server into an error that says
 // which server and how to start one; other errors pass unchanged.
 func (e *env) explain(err error) error {
-	if e.dialed == "" || !unreachable(err) {
+	if e.dialed == "" || err == nil {
+		return err
+	}
+	var ue *url.Error
+	if !unreachable(err) {
+		if cove.ErrorCode(err) == cove.CodeUnavailable && errors.As(err, &ue) && !strings.Contains(cove.ErrorMessage(err), ue.Err.Error()) {
+			// A connection that failed past dialling (TLS, plain HTTP
+			// for HTTPS, a reset): the cause is what to fix.
+			return cove.Errorf(cove.CodeUnavailable, "%s: %v", cove.ErrorMessage(err), ue.Err)
+		}
 		return err
 	}
 	var cause string

@@ -164,6 +164,10 @@ func TestRemoteErrors(t *testing.T) {
 			`^cove: cannot reach the cove server at `+regexp.QuoteMeta(gone)+` \(connection refused\): start one with `+"`cove serve`", "ls")
 		// --server wins over COVE_URL.
 		c.fails(cove.CodeUnavailable, regexp.QuoteMeta(gone), "--server", gone, "ls")
+		// A server that answers, but not in the protocol asked for: the
+		// cause is said.
+		https := "https" + strings.TrimPrefix(srv.url, "http")
+		c.fails(cove.CodeUnavailable, `^cove: cannot reach cove at `+regexp.QuoteMeta(https)+`: http: server gave HTTP response to HTTPS client\n$`, "--server", https, "ls")
 		// cove run uses the server once one is chosen.
 		c.with("COVE_URL", gone).fails(cove.CodeUnavailable, `cannot reach the cove server`, "run", "-l", "python", "-c", "print(1)")
 	})
