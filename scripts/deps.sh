@@ -13,6 +13,8 @@ command -v npm >/dev/null 2>&1 || need+=(npm)
 for mod in matplotlib:python3-matplotlib numpy:python3-numpy pandas:python3-pandas; do
   /usr/bin/python3 -c "import ${mod%%:*}" >/dev/null 2>&1 || need+=("${mod#*:}")
 done
+# The race detector, which the tests run under too, needs cgo.
+command -v gcc >/dev/null 2>&1 || need+=(gcc libc6-dev)
 # The web UI's browser tests drive Debian's headless chromium.
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 
