@@ -246,7 +246,14 @@ func (s *server) runExec(st io.Reader, fw *frameWriter, spec *ExecSpec, cleanup 
 		if alone && peak > 0 {
 			res.PeakMemory = peak
 		}
-		res.OOMKilled = oomAfter > oomBefore && ws.Signaled() && ws.Signal() == syscall.SIGKILL
+		// The kernel's count is the whole sandbox's. Killed by SIGKILL,
+		// the program is the one it killed; alone in the sandbox, an
+		// execution that failed after a kill ran out of memory too,
+		// through a child (a shell reports its child's kill as status
+		// 137).
+		killed := ws.Signaled() && ws.Signal() == syscall.SIGKILL
+		stillAlone := alone && s.running.Load() == 1 && s.othersIdle(0)
+		res.OOMKilled = oomAfter > oomBefore && (killed || stillAlone && res.ExitCode != 0)
 	}
 	state.mu.Lock()
 	res.TimedOut, res.OutputLimited, res.Canceled = state.timedOut, state.outputLimited, state.canceled

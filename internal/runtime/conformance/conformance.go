@@ -416,6 +416,23 @@ for host, port in (("8.8.8.8", 53), ("10.0.0.1", 80)):
 		}
 	})
 
+	t.Run("memory_limit_under_a_shell", func(t *testing.T) {
+		// The shell is not what the kernel kills: it reports its child's
+		// death as exit status 137. The execution ran out of memory all
+		// the same, and its verdict must say so.
+		small := create(t, env, cove.Limits{MemoryBytes: 64 << 20})
+		r := execIn(t, small, "", "/bin/sh", "-c", "python3 -c 'b = bytearray(256 << 20)'; exit $?")
+		if !r.res.OOMKilled || r.res.ExitCode != 137 || r.res.Signal != 0 {
+			t.Fatalf("want an OOM kill with the shell's exit status 137, got %+v stderr %q", r.res, r.stderr)
+		}
+		// A program that exits non-zero without running out of memory is
+		// not an OOM kill, even right after one.
+		r = execIn(t, small, "", "/bin/sh", "-c", "exit 3")
+		if r.res.OOMKilled || r.res.ExitCode != 3 {
+			t.Fatalf("want exit status 3 and no OOM kill, got %+v", r.res)
+		}
+	})
+
 	t.Run("destroy_leaves_nothing", func(t *testing.T) {
 		ctx := context.Background()
 		id := newID()
