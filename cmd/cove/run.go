@@ -99,6 +99,9 @@ It runs in-process; with --server or COVE_URL set, on that server instead.`,
 			if n := cmd.ArgsLenAtDash(); n >= 0 {
 				args, progArgs = args[:n], args[n:]
 			}
+			if code == "" && cmd.Flags().Changed("code") {
+				return cove.Errorf(cove.CodeInvalid, "-c is empty: give the program's text, such as -c 'print(1)'")
+			}
 			req, err := buildRunRequest(e, language, code, args, progArgs)
 			if err != nil {
 				return err

@@ -132,6 +132,7 @@ func TestRunBadInput(t *testing.T) {
 		{"tiny_memory", []string{"run", "--memory", "1K", "-l", "python", "-c", "1"}, ""},
 		{"nothing_to_run", []string{"run"}, ""},
 		{"code_without_language", []string{"run", "-c", "print(1)"}, ""},
+		{"empty_code", []string{"run", "-l", "python", "-c", ""}, ""},
 		{"stdin_without_language", []string{"run", "-"}, ""},
 		{"code_and_file", []string{"run", "-l", "python", "-c", "1", rb}, ""},
 		{"typescript_syntax", []string{"run", "-l", "ts", "-c", "let x: number = ;"}, ""},
