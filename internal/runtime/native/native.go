@@ -158,7 +158,11 @@ func New(ctx context.Context, opts Options) (*Backend, error) {
 	if b.devNull, err = os.Open(os.DevNull); err != nil {
 		return nil, cove.Errorf(cove.CodeUnavailable, "opening /dev/null: %w", err)
 	}
-	b.slots = &slots{dir: opts.SlotsDir, max: maxSlots}
+	data, err := filepath.Abs(opts.DataDir)
+	if err != nil {
+		return nil, cove.Errorf(cove.CodeInvalid, "data directory %s: %w", opts.DataDir, err)
+	}
+	b.slots = &slots{dir: opts.SlotsDir, max: maxSlots, data: data}
 	b.etc = filepath.Join(opts.RunDir, "etc")
 	if err := prepareEtc(b.etc); err != nil {
 		return nil, cove.Errorf(cove.CodeUnavailable, "preparing the sandboxes' /etc: %w", err)
@@ -492,6 +496,12 @@ func (b *Backend) Sweep(ctx context.Context, keep func(id string) bool) error {
 			b.log.Info("removed stale cgroup", "id", d.id)
 		}
 		if d.ephemeral {
+			if d.data != "" && d.data != b.slots.data {
+				// The workspace is in another data directory's volume:
+				// the slot stays, for a cove of that directory to
+				// remove the workspace and then free the slot.
+				continue
+			}
 			if err := b.vol.Delete(d.id); err != nil {
 				b.log.Warn("removing stale workspace", "id", d.id, "err", err)
 				continue

@@ -132,6 +132,48 @@ func TestSweepRemovesLeftoversOfDeadOwners(t *testing.T) {
 	}
 }
 
+// TestSweepLeavesAnotherDataDirectorysWorkspace: the slots are the
+// machine's, shared by every cove whatever its data directory. A sweep by
+// one removes a dead sandbox's cgroups wherever it came from, but its
+// workspace only in its own volume: it leaves the slot of another data
+// directory's sandbox for a cove of that directory, which removes the
+// workspace. (Before, the first sweep freed the slot and the workspace
+// stayed for good.)
+func TestSweepLeavesAnotherDataDirectorysWorkspace(t *testing.T) {
+	slotsDir := t.TempDir()
+	a := newTestBackendWith(t, Options{SlotsDir: slotsDir})
+	b := newTestBackendWith(t, Options{SlotsDir: slotsDir})
+	ctx := context.Background()
+	id := fmt.Sprintf("other%d", os.Getpid())
+	sl, err := a.slots.acquire(id, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sl.f.Close() // its owner died
+	if _, err := a.vol.Create(id, 1<<20, 0, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.cg.Create(id, defaultLimitsForTest(), 0, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Sweep(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	left := leftovers(a)(id)
+	if len(left) != 1 || left[0] != a.vol.Path(id) {
+		t.Fatalf("after another data directory's sweep, want only the workspace left, got %v", left)
+	}
+	if err := a.Sweep(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	if left := leftovers(a)(id); len(left) > 0 {
+		t.Fatalf("its own data directory's sweep left %v", left)
+	}
+	if _, dead, err := a.slots.scan(); err != nil || len(dead) > 0 {
+		t.Fatalf("slots still name dead sandboxes: %v %v", dead, err)
+	}
+}
+
 // TestEmbeddedAgent boots a sandbox with the agent binary that cove embeds,
 // the one users run.
 func TestEmbeddedAgent(t *testing.T) {

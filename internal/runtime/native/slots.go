@@ -20,6 +20,11 @@ import (
 type slots struct {
 	dir string
 	max int
+	// data is the absolute data directory of this process's workspaces,
+	// recorded in each slot: the slot directory is the machine's, shared
+	// by every cove whatever its data directory, and only a cove with the
+	// same one may remove a dead sandbox's workspace.
+	data string
 
 	// held are the slots this process holds: acquire skips them without
 	// opening their files, so that taking a slot does not cost a system
@@ -31,10 +36,23 @@ type slots struct {
 // ephemeralMark follows the id in the slot file of an ephemeral sandbox.
 const ephemeralMark = " ephemeral"
 
+// dataMark comes before the data directory in a slot file.
+const dataMark = "\ndata "
+
 // deadSandbox is what a dead owner's slot says.
 type deadSandbox struct {
 	id        string
 	ephemeral bool
+	// data is the owner's data directory ("" in slots written before it
+	// was recorded).
+	data string
+}
+
+// parseRecord reads a slot file's record: "<id>[ ephemeral][\ndata <dir>]".
+func parseRecord(rec string) deadSandbox {
+	rec, data, _ := strings.Cut(rec, dataMark)
+	id, ephemeral := strings.CutSuffix(rec, ephemeralMark)
+	return deadSandbox{id: id, ephemeral: ephemeral, data: data}
 }
 
 type slot struct {
@@ -51,6 +69,9 @@ func (s *slots) acquire(id string, ephemeral bool) (*slot, error) {
 	record := id
 	if ephemeral {
 		record += ephemeralMark
+	}
+	if s.data != "" {
+		record += dataMark + s.data
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -125,15 +146,15 @@ func (s *slots) scan() (live map[string]bool, dead map[int]deadSandbox, err erro
 		if err != nil {
 			continue
 		}
-		buf := make([]byte, 128)
+		buf := make([]byte, 64+unix.PathMax)
 		k, _ := f.ReadAt(buf, 0)
-		id, mark := strings.CutSuffix(string(buf[:k]), ephemeralMark)
+		rec := parseRecord(string(buf[:k]))
 		if unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB) != nil {
-			if id != "" {
-				live[id] = true
+			if rec.id != "" {
+				live[rec.id] = true
 			}
-		} else if id != "" {
-			dead[n] = deadSandbox{id: id, ephemeral: mark}
+		} else if rec.id != "" {
+			dead[n] = rec
 		} else {
 			// Free and empty, and locked by us until the close.
 			os.Remove(filepath.Join(s.dir, e.Name()))
