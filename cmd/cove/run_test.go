@@ -69,6 +69,9 @@ func TestRunExitStatusAndVerdicts(t *testing.T) {
 		{"output", []string{"run", "--output", "64K", "-l", "bash", "-c", "yes"}, 137, `^cove: output truncated at 64 KiB\n$`},
 		{"signal", []string{"run", "-l", "bash", "-c", "kill -TERM $$"}, 143, `^cove: killed by SIGTERM\n$`},
 		{"command_not_found", []string{"run", "-l", "bash", "-c", "no-such-tool"}, 127, `no-such-tool: command not found`},
+		// As node fails a JavaScript syntax error, with the place.
+		{"typescript_syntax", []string{"run", "-l", "ts", "-c", "let x: number = ;"}, 1, `^main\.ts:1:17: error: Unexpected ";"\n    let x: number = ;\n {20}\^\n$`},
+		{"javascript_syntax", []string{"run", "-l", "js", "-c", "let x = ;"}, 1, `SyntaxError: Unexpected token ';'`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -135,7 +138,6 @@ func TestRunBadInput(t *testing.T) {
 		{"empty_code", []string{"run", "-l", "python", "-c", ""}, ""},
 		{"stdin_without_language", []string{"run", "-"}, ""},
 		{"code_and_file", []string{"run", "-l", "python", "-c", "1", rb}, ""},
-		{"typescript_syntax", []string{"run", "-l", "ts", "-c", "let x: number = ;"}, ""},
 		{"bad_timeout", []string{"run", "--timeout", "soon", "-l", "python", "-c", "1"}, ""},
 		{"bad_cpus", []string{"run", "--cpus", "lots", "-l", "python", "-c", "1"}, ""},
 		{"bad_pids", []string{"run", "--pids", "1.5", "-l", "python", "-c", "1"}, ""},

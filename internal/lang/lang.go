@@ -169,12 +169,25 @@ func ForFile(filename string) (*Language, error) {
 	return nil, cove.Errorf(cove.CodeInvalid, "cannot tell the language of %q from its extension %q: %s", filename, ext, hint)
 }
 
+// CompileError is a program that cove compiles before it runs (TypeScript)
+// and that does not compile. It is the program's failure, reported as a
+// compiler reports it, not a bad request: node reports a JavaScript syntax
+// error as the program's, and Python a Python one.
+type CompileError struct {
+	// Message is the compiler's report: "file:line:col: error: text"
+	// lines, each with the offending line and a caret.
+	Message string
+}
+
+func (e *CompileError) Error() string { return e.Message }
+
 // Prepare turns src into the files to write into the sandbox workspace and
 // the argv that runs them. name is the source file's name: a user-given
 // one such as "hello.py", or "" for SourceName, which is also used when
 // name has an extension that is not this language's. argv are extra
-// program arguments. A name that is not a plain file name, or TypeScript
-// that does not compile, is a cove.CodeInvalid error.
+// program arguments. A name that is not a plain file name is a
+// cove.CodeInvalid error; TypeScript that does not compile is a
+// *CompileError.
 func (l *Language) Prepare(name, src string, argv []string) (*Program, error) {
 	file, err := l.fileName(name)
 	if err != nil {

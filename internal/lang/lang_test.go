@@ -2,6 +2,7 @@ package lang
 
 import (
 	"bytes"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -433,10 +434,11 @@ func TestTypeScriptSyntaxError(t *testing.T) {
 			if err == nil {
 				t.Fatalf("Prepare succeeded with %q, want an error", p.Argv)
 			}
-			if code := cove.ErrorCode(err); code != cove.CodeInvalid {
-				t.Errorf("code = %s, want %s", code, cove.CodeInvalid)
+			var ce *CompileError
+			if !errors.As(err, &ce) {
+				t.Fatalf("error %T %v, want a *CompileError", err, err)
 			}
-			msg := cove.ErrorMessage(err)
+			msg := ce.Message
 			for _, want := range tt.want {
 				if !strings.Contains(msg, want) {
 					t.Errorf("message:\n%s\ndoes not contain:\n%s", msg, want)

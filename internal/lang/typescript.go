@@ -7,8 +7,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/evanw/esbuild/pkg/api"
-
-	"github.com/cove-sandbox/cove"
 )
 
 // esmPrelude gives an ES module snippet the CommonJS globals that snippets
@@ -44,7 +42,7 @@ func transpileTS(name, src string) (string, []byte, error) {
 		res = transformTS(name, src, esm)
 	}
 	if len(res.Errors) > 0 {
-		return "", nil, cove.Errorf(cove.CodeInvalid, "%s", formatMessages(res.Errors))
+		return "", nil, &CompileError{Message: formatMessages(res.Errors)}
 	}
 	out := stem + ".cjs"
 	if esm {

@@ -457,6 +457,21 @@ func syntaxErrorStream(se *lang.CellSyntaxError, limits cove.Limits) cove.Stream
 	}}
 }
 
+// compileErrorStream is the result of a program that did not compile:
+// the compiler's report on stderr, and exit status 1, as node gives for a
+// JavaScript syntax error.
+func compileErrorStream(ce *lang.CompileError, limits cove.Limits) cove.Stream {
+	report := []byte(ce.Message + "\n")
+	res := &cove.ExecResult{Verdict: cove.VerdictExitNonzero, ExitCode: 1, Limits: limits}
+	if n := limits.OutputBytes; n > 0 && int64(len(report)) > n {
+		report, res.StderrTruncated = report[:n], true
+	}
+	return &eventList{events: []cove.Event{
+		{Type: cove.EventStderr, Data: report},
+		{Type: cove.EventExit, Result: res},
+	}}
+}
+
 // eventList is a stream of events known in advance.
 type eventList struct {
 	events []cove.Event

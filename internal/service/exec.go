@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -131,6 +132,13 @@ func (s *Service) prepareCode(ctx context.Context, sb *sandbox, req cove.CodeReq
 		return nil, err
 	}
 	prog, err := l.Prepare(req.Filename, req.Code, req.Argv)
+	var ce *lang.CompileError
+	if errors.As(err, &ce) {
+		// The program failed before it could start, as a JavaScript
+		// syntax error fails in node: its result, not a bad request.
+		done()
+		return compileErrorStream(ce, sb.limits), nil
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -288,7 +296,12 @@ func (s *Service) Run(ctx context.Context, req cove.RunRequest) (cove.Stream, er
 		destroy()
 		return nil, err
 	}
-	st.(*stream).onClose = append(st.(*stream).onClose, destroy)
+	running, ok := st.(*stream)
+	if !ok { // it did not compile, and nothing ran
+		destroy()
+		return st, nil
+	}
+	running.onClose = append(running.onClose, destroy)
 	return st, nil
 }
 

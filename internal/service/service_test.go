@@ -108,9 +108,15 @@ func TestInvalidRequests(t *testing.T) {
 	if cove.ErrorCode(err) != cove.CodeInvalid || !strings.Contains(err.Error(), "python") {
 		t.Fatalf("unknown language: %v", err)
 	}
-	_, err = svc.Run(ctx, cove.RunRequest{CodeRequest: cove.CodeRequest{Language: "ts", Code: "const = ;"}})
-	if cove.ErrorCode(err) != cove.CodeInvalid || !strings.Contains(err.Error(), "main.ts:1:") {
+	// TypeScript that does not compile is the program's failure, as a
+	// JavaScript syntax error is node's: a result, not a bad request.
+	st, err := svc.Run(ctx, cove.RunRequest{CodeRequest: cove.CodeRequest{Language: "ts", Code: "const = ;"}})
+	if err != nil {
 		t.Fatalf("typescript syntax error: %v", err)
+	}
+	res, err := cove.Collect(st)
+	if err != nil || res.Verdict != cove.VerdictExitNonzero || res.ExitCode != 1 || !strings.HasPrefix(res.Stderr, "main.ts:1:7: error:") {
+		t.Fatalf("typescript syntax error: %+v, %v", res, err)
 	}
 	_, err = svc.Run(ctx, cove.RunRequest{CodeRequest: cove.CodeRequest{Language: "python", Code: "1"}, Limits: cove.Limits{MemoryBytes: 1}})
 	if cove.ErrorCode(err) != cove.CodeInvalid {
