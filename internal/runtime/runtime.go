@@ -33,8 +33,9 @@ type Backend interface {
 	// Name identifies the backend ("native").
 	Name() string
 	// Create creates and starts a sandbox whose agent is ready for requests.
-	// Errors: invalid (bad spec), unavailable (an isolation layer cannot be
-	// set up; the message names it), internal.
+	// Errors: invalid (bad spec), not_found (Resume, and the workspace is
+	// gone), unavailable (an isolation layer cannot be set up; the message
+	// names it), internal.
 	Create(ctx context.Context, spec Spec) (Instance, error)
 	// DeleteWorkspace removes the workspace a stopped sandbox kept.
 	// Removing a missing workspace succeeds.

@@ -117,11 +117,11 @@ func New(ctx context.Context, opts Options) (*Backend, error) {
 	if opts.SlotsDir == "" {
 		opts.SlotsDir = "/run/cove/slots"
 	}
-	log := opts.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+	parts := opts.Logger // for the parts, which name themselves
+	if parts == nil {
+		parts = slog.New(slog.DiscardHandler)
 	}
-	log = log.With("component", "native")
+	log := parts.With("component", "native")
 	if os.Geteuid() != 0 {
 		return nil, cove.Errorf(cove.CodeUnavailable, "the native runtime needs root to create namespaces, cgroups and workspaces: run cove as root (sudo cove ...)")
 	}
@@ -167,7 +167,7 @@ func New(ctx context.Context, opts Options) (*Backend, error) {
 	if err := prepareEtc(b.etc); err != nil {
 		return nil, cove.Errorf(cove.CodeUnavailable, "preparing the sandboxes' /etc: %w", err)
 	}
-	b.cg, err = cgroups.New(cgroups.Options{Root: opts.CgroupRoot, RunDir: opts.RunDir, Logger: log})
+	b.cg, err = cgroups.New(cgroups.Options{Root: opts.CgroupRoot, RunDir: opts.RunDir, Logger: parts})
 	if err != nil {
 		return nil, err
 	}
@@ -181,7 +181,7 @@ func New(ctx context.Context, opts Options) (*Backend, error) {
 	if b.seccomp, err = compiled.Program(b.cg.Version() == cgroups.V2); err != nil {
 		return nil, cove.Errorf(cove.CodeUnavailable, "the seccomp filter: %w", err)
 	}
-	b.vol, err = volume.Open(ctx, opts.DataDir, volume.Options{Logger: log})
+	b.vol, err = volume.Open(ctx, opts.DataDir, volume.Options{Logger: parts})
 	if err != nil {
 		return nil, err
 	}
