@@ -320,6 +320,41 @@ func TestFixVerifyTurnCutAtMaxTokens(t *testing.T) {
 	}
 }
 
+// TestFixVerifyReadsBinaryFiles: read_file gives a file that is not text
+// as the program's output is given, each byte that is not printable UTF-8
+// written as \xNN and said so, not as replacement characters.
+func TestFixVerifyReadsBinaryFiles(t *testing.T) {
+	var got string
+	s := aitest.New(t, nil)
+	s.SetHandler(func(r *aitest.Request) aitest.Reply {
+		switch turn(r) {
+		case 0:
+			return aitest.Reply{ToolUses: []aitest.ToolUse{
+				{Name: cove.AIToolRunCommand, Input: map[string]any{"command": `printf 'a\000b\033[31mred\377\n' > bin.dat`}},
+				{Name: cove.AIToolReadFile, Input: map[string]any{"path": "bin.dat"}},
+			}}
+		case 1:
+			if res := r.ToolResults(); len(res) == 2 {
+				got = res[1].ResultText()
+			}
+		}
+		return aitest.Reply{Text: "Done."}
+	})
+	svc := newService(t, s)
+	st, err := svc.Analyze(t.Context(), cove.AIRequest{Action: cove.AIFix, Language: "python", Code: divCode, Execution: failingRun(), Verify: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := drain(st); d.err != nil {
+		t.Fatal(d.err)
+	}
+	for _, want := range []string{`a\x00b\x1b[31mred\xff`, `shown as \xNN`} {
+		if !strings.Contains(got, want) {
+			t.Errorf("read_file gave %q, which lacks %q", got, want)
+		}
+	}
+}
+
 // TestFixVerifyInGivenSandbox checks that the loop works in the caller's
 // sandbox, with its files, and leaves it in place.
 func TestFixVerifyInGivenSandbox(t *testing.T) {

@@ -132,4 +132,14 @@ func TestPromptsRender(t *testing.T) {
 			}
 		}
 	}
+	// A run stopped by its user has no CPU time or peak memory: they are
+	// left out rather than given as 0.
+	stopped := &cove.ExecResult{Verdict: cove.VerdictKilled, ExitCode: 137, WallMS: 2020, Message: "stopped by you: CPU time and peak memory are not known"}
+	out, err := render("explain.md", newPromptData(cove.AIRequest{Language: "python", Code: "while True: pass\n", Execution: stopped}, cove.Limits{}, 1000))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, "- wall time 2020 ms\n") || strings.Contains(out, "CPU time 0") {
+		t.Errorf("a stopped run:\n%s", out)
+	}
 }

@@ -195,8 +195,12 @@ func (l *loop) dispatch(ctx context.Context, name string, input json.RawMessage)
 		if _, err := io.Copy(&b, io.LimitReader(rc, 4<<20)); err != nil {
 			return "", nil, false, err
 		}
-		text, note := trim(b.String(), budget)
+		content, escaped := printable(b.String())
+		text, note := trim(content, budget)
 		head := fmt.Sprintf("%s (%d bytes)", fi.Path, fi.Size)
+		if escaped {
+			head += `, not all of it text: each byte that is not printable UTF-8 is shown as \xNN`
+		}
 		if note != "" {
 			head += ", " + note
 		}
