@@ -268,8 +268,15 @@ func printAnalysis(e *env, st cove.AIStream, f *aiFlags) error {
 			fmt.Fprintf(e.stderr, "cove: wrote the code to %s\n", f.output)
 		}
 		fmt.Fprintf(e.stderr, "cove: %s, %d input and %d output tokens\n", res.Model, res.InputTokens, res.OutputTokens)
-		if !f.verify && res.StopReason == cove.AIStopMaxTokens {
-			fmt.Fprintln(e.stderr, "cove: the answer was cut at its token limit")
+		if !f.verify {
+			switch {
+			case res.StopReason == cove.AIStopMaxTokens:
+				fmt.Fprintln(e.stderr, "cove: the answer was cut at its token limit")
+			case res.StopReason == "refusal":
+				fmt.Fprintln(e.stderr, "cove: Claude declined to answer")
+			case strings.TrimSpace(res.Text) == "":
+				fmt.Fprintln(e.stderr, "cove: the answer was empty")
+			}
 		}
 	}
 	if f.verify {

@@ -257,3 +257,25 @@ func TestStepLine(t *testing.T) {
 		}
 	}
 }
+
+// TestAIAnswersWithoutText: an answer Claude declined, or one with no text,
+// says so in a line of its own instead of printing nothing.
+func TestAIAnswersWithoutText(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		reply aitest.Reply
+		want  string
+	}{
+		{"refusal", aitest.Reply{StopReason: "refusal"}, "cove: Claude declined to answer\n"},
+		{"empty", aitest.Reply{}, "cove: the answer was empty\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := aitest.New(t, aitest.Script(tc.reply))
+			prog := writeFile(t, "prog.py", "print(1)\n")
+			r := aiCLI(t, s).do("", "ai", "explain", "--no-run", prog)
+			if r.code != 0 || r.stdout != "" && r.stdout != "\n" || !strings.Contains(r.stderr, tc.want) {
+				t.Fatalf("exit %d stdout %q stderr %q, want %q on stderr", r.code, r.stdout, r.stderr, tc.want)
+			}
+		})
+	}
+}
