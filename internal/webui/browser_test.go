@@ -892,6 +892,11 @@ func TestBrowser(t *testing.T) {
 		b.waitFor(t, 5*time.Second, `document.querySelector(".editor-pane .cm-content").textContent === "print(sum(range(10)))"`, `document.querySelector(".editor-pane .cm-content").textContent`)
 		b.shot(t, "apply")
 
+		// An answer Claude declined says so, instead of an empty answer.
+		srv.ai.SetHandler(aitest.Script(aitest.Reply{StopReason: "refusal"}))
+		b.do(t, 10*time.Second, chromedp.Click(chromedp.CSS(`button[data-action="explain"]`)))
+		b.waitFor(t, 30*time.Second, `document.querySelector(".ai-note").textContent.startsWith("Claude declined to answer")`, `document.querySelector(".ai-panel").textContent`)
+
 		// A failure of the model's API reads as a message.
 		srv.ai.SetHandler(aitest.Script(aitest.APIError(401, "authentication_error", "invalid x-api-key")))
 		b.do(t, 10*time.Second, chromedp.Click(chromedp.CSS(`button[data-action="review"]`)))

@@ -7,7 +7,7 @@ import { h, replace, withCode } from "./dom";
 
 interface AIStep { tool: string; input: unknown; output: string; is_error?: boolean }
 interface AIFinding { severity: string; category: string; line?: number; message: string }
-interface AIResult { text: string; code?: string; findings?: AIFinding[]; model?: string; verified?: boolean }
+interface AIResult { text: string; code?: string; findings?: AIFinding[]; model?: string; verified?: boolean; stop_reason?: string }
 interface AIEvent { type: string; text?: string; step?: AIStep; result?: AIResult }
 
 type Renderer = (md: string) => string;
@@ -38,6 +38,15 @@ const actions = [
 ];
 
 export interface AIContext { language: string; code: string; execution?: ExecResult }
+
+/** endNote says how an answer ended, when there is more to say than who wrote it. */
+function endNote(r: AIResult): string {
+  const by = r.model ? ` (${r.model})` : "";
+  if (r.stop_reason === "refusal") return `Claude declined to answer${by}.`;
+  if (r.stop_reason === "max_tokens") return `The answer was cut at its token limit${by}.`;
+  if (!r.text.trim() && !r.code && !r.findings?.length) return `The answer was empty${by}.`;
+  return r.model ? `Answer by ${r.model}.` : "Done.";
+}
 
 /** aiPanel returns the panel; ctx gives the code, apply takes suggested code. */
 export function aiPanel(ctx: () => AIContext, apply: (code: string) => void): HTMLElement {
@@ -95,7 +104,7 @@ export function aiPanel(ctx: () => AIContext, apply: (code: string) => void): HT
             h("button", { type: "button", class: "primary", id: "ai-apply", onclick: () => apply(code) }, "Apply"),
             h("span", { class: "muted" }, " puts the suggested code into the editor" + (result.verified ? " (it ran and passed)" : ""))));
         }
-        replace(note, result.model ? `Answer by ${result.model}.` : "Done.");
+        replace(note, endNote(result));
       } else {
         paint();
         replace(note, "The answer ended early.");
