@@ -602,6 +602,9 @@ func (s *Service) GetSandbox(ctx context.Context, id string) (*cove.Sandbox, err
 
 // ListSandboxes implements cove.Service.
 func (s *Service) ListSandboxes(ctx context.Context, opts cove.ListOptions) (*cove.SandboxList, error) {
+	if opts.Limit < 0 {
+		return nil, cove.Errorf(cove.CodeInvalid, "limit %d: give how many sandboxes a page holds, up to %d (0 or none for %d)", opts.Limit, store.MaxPageSize, store.MaxPageSize)
+	}
 	f := store.SandboxFilter{State: opts.State, Labels: opts.Labels, Limit: opts.Limit, PageToken: opts.PageToken}
 	if who, admin := owner(ctx); !admin {
 		f.Owner = &who

@@ -402,3 +402,13 @@ func TestProcessTimeoutMessage(t *testing.T) {
 		t.Errorf("list: %+v %v", ps, err)
 	}
 }
+
+// TestListRefusesANegativePage: a negative page size is a mistake to say,
+// not a page of the default size.
+func TestListRefusesANegativePage(t *testing.T) {
+	svc, _ := newTestService(t)
+	_, err := svc.ListSandboxes(context.Background(), cove.ListOptions{Limit: -1})
+	if cove.ErrorCode(err) != cove.CodeInvalid || !strings.Contains(err.Error(), "limit -1") {
+		t.Fatalf("got %v, want an invalid error naming the limit", err)
+	}
+}

@@ -18,7 +18,7 @@ func ListQuery(opts cove.ListOptions) url.Values {
 	if opts.State != "" {
 		q.Set("state", string(opts.State))
 	}
-	if opts.Limit > 0 {
+	if opts.Limit != 0 { // a bad one too, for the server to refuse
 		q.Set("limit", strconv.Itoa(opts.Limit))
 	}
 	if opts.PageToken != "" {
