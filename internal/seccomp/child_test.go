@@ -245,6 +245,9 @@ func childProbes() []childProbe {
 		}},
 		{"bpf", func() (int, string) { return rawProbe(unix.SYS_BPF, unix.BPF_MAP_CREATE, 0, 0) }},
 		{"io_uring_setup", func() (int, string) { return rawProbe(unix.SYS_IO_URING_SETUP, 1, 0, 0) }},
+		// A null context pointer: without the filter, EFAULT before any
+		// event is reserved.
+		{"io_setup", func() (int, string) { return rawProbe(unix.SYS_IO_SETUP, 1, 0, 0) }},
 		{"io_uring_enter", func() (int, string) {
 			return rawProbe(unix.SYS_IO_URING_ENTER, intArg(-1), 0, 0)
 		}},

@@ -460,6 +460,7 @@ var refusals = map[string]syscall.Errno{
 	"bpf":                     unix.EPERM,
 	"io_uring_setup":          unix.EPERM,
 	"io_uring_enter":          unix.EPERM,
+	"io_setup":                unix.EPERM,
 	"ptrace":                  unix.EPERM,
 	"process_vm_readv":        unix.EPERM,
 	"perf_event_open":         unix.EPERM,
@@ -502,6 +503,7 @@ var allowedProbes = []string{
 var distinguishingAsRoot = []string{
 	"mount", "unshare-user", "clone-newuser", "keyctl", "bpf", "ptrace",
 	"perf_event_open", "socket-inet-high-bits", "unknown-syscall", "personality-rie",
+	"io_setup",
 }
 
 func TestLoadInChild(t *testing.T) {
