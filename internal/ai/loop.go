@@ -112,6 +112,10 @@ func (a *Analyzer) startLoop(ctx context.Context, svc cove.Service, req cove.AIR
 				System:   []anthropic.TextBlockParam{{Text: system}},
 				Messages: []anthropic.MessageParam{anthropic.NewUserMessage(anthropic.NewTextBlock(user))},
 				Tools:    loopTools(),
+				// Every turn sends the whole conversation again: cached,
+				// all but its newest part is read back at a tenth of the
+				// price of input, and sooner.
+				CacheControl: anthropic.NewCacheControlEphemeralParam(),
 			}
 			l := &loop{a: a, svc: svc, req: req, sbID: sb.ID, bounds: b}
 			pctx, cancel := context.WithCancel(ctx)
@@ -166,7 +170,7 @@ func (l *loop) loop(ctx, tctx context.Context, params anthropic.MessageNewParams
 	}
 	timedOut := func() bool { return tctx.Err() != nil && ctx.Err() == nil }
 	st := first
-	var used int64
+	var used, cacheRead int64
 	for res.StopReason == "" {
 		remaining := l.bounds.tokens - used
 		if remaining <= 0 {
@@ -186,9 +190,13 @@ func (l *loop) loop(ctx, tctx context.Context, params anthropic.MessageNewParams
 		if msg.Model != "" {
 			res.Model = msg.Model
 		}
-		res.InputTokens += msg.Usage.InputTokens
+		// Input read from or written to the cache is input all the same,
+		// for the loop's bound and in the result.
+		in := msg.Usage.InputTokens + msg.Usage.CacheCreationInputTokens + msg.Usage.CacheReadInputTokens
+		res.InputTokens += in
 		res.OutputTokens += msg.Usage.OutputTokens
-		used += msg.Usage.InputTokens + msg.Usage.OutputTokens
+		used += in + msg.Usage.OutputTokens
+		cacheRead += msg.Usage.CacheReadInputTokens
 		if msg.StopReason == anthropic.StopReasonMaxTokens {
 			// The turn was cut at its token limit: a tool call in it may
 			// be cut too (its input does not parse), and it cannot go back
@@ -252,7 +260,7 @@ func (l *loop) loop(ctx, tctx context.Context, params anthropic.MessageNewParams
 		res.Code = lastCodeBlock(res.Text, l.req.Language, whole)
 	}
 	a.log.Info("fix loop done", "verified", res.Verified, "stop_reason", res.StopReason, "steps", len(res.Steps),
-		"input_tokens", res.InputTokens, "output_tokens", res.OutputTokens)
+		"input_tokens", res.InputTokens, "cache_read_input_tokens", cacheRead, "output_tokens", res.OutputTokens)
 	emit(cove.AIEvent{Type: cove.AIEventResult, Result: res})
 	return nil
 }

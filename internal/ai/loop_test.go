@@ -355,6 +355,38 @@ func TestFixVerifyReadsBinaryFiles(t *testing.T) {
 	}
 }
 
+// TestFixVerifyCachesItsPrompt: every turn of the loop asks the API to
+// cache the conversation, which the next turn sends again, and input read
+// from or written to the cache counts as input, in the result and against
+// the loop's token bound.
+func TestFixVerifyCachesItsPrompt(t *testing.T) {
+	s := aitest.New(t, aitest.Script(
+		aitest.Reply{ToolUses: []aitest.ToolUse{{Name: cove.AIToolRunCommand, Input: map[string]any{"command": "echo one"}}}},
+		aitest.Reply{ToolUses: []aitest.ToolUse{{Name: cove.AIToolRunCommand, Input: map[string]any{"command": "echo two"}}}},
+		aitest.Text("Nothing to fix."),
+	))
+	svc := newService(t, s)
+	st, err := svc.Analyze(t.Context(), cove.AIRequest{Action: cove.AIFix, Language: "python", Code: divCode, Execution: failingRun(), Verify: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := drain(st)
+	if d.err != nil {
+		t.Fatal(d.err)
+	}
+	reqs := s.Requests()
+	var input int64
+	for i, r := range reqs {
+		if r.CacheControl == nil || r.CacheControl.Type != "ephemeral" {
+			t.Errorf("request %d asks for no caching", i)
+		}
+		input += int64(len(r.Body)/4 + 1) // the fake's count, cached or not
+	}
+	if len(reqs) != 3 || d.result.InputTokens != input {
+		t.Errorf("%d requests, %d input tokens in the result, want %d", len(reqs), d.result.InputTokens, input)
+	}
+}
+
 // TestFixVerifyInGivenSandbox checks that the loop works in the caller's
 // sandbox, with its files, and leaves it in place.
 func TestFixVerifyInGivenSandbox(t *testing.T) {

@@ -17,6 +17,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -35,6 +36,16 @@ type Server struct {
 	handler Handler
 	reqs    []*Request
 	ids     int
+	// cached are the prompts cached by requests with cache_control.
+	cached []cachedPrompt
+}
+
+// cachedPrompt is a prompt the fake API cached: its system prompt and
+// tools, its messages, and its size in tokens.
+type cachedPrompt struct {
+	head     string
+	messages []string
+	tokens   int64
 }
 
 // Handler decides the reply to a request. It runs on the server's
@@ -80,6 +91,12 @@ type Request struct {
 	Messages   []Message       `json:"messages"`
 	Tools      []Tool          `json:"tools"`
 	ToolChoice json.RawMessage `json:"tool_choice"`
+	// CacheControl is the request's automatic prompt caching: the API
+	// caches the prompt up to its last block, and a later request that
+	// starts with a cached prompt reads that part from the cache.
+	CacheControl *struct {
+		Type string `json:"type"`
+	} `json:"cache_control"`
 }
 
 // Message is one message of a request.
@@ -459,8 +476,37 @@ func (s *Server) message(req *Request, rep Reply) *apiMessage {
 	if outTok == 0 {
 		outTok = int64(out/4 + 1)
 	}
-	m.Usage = map[string]any{"input_tokens": in, "output_tokens": outTok, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}
+	var created, read int64
+	if req.CacheControl != nil && rep.InputTokens == 0 {
+		read = s.cacheRead(req)
+		// The whole prompt is cached for the next request; the tokens
+		// after the part read from the cache are written to it.
+		created, in = in-read, 0
+	}
+	m.Usage = map[string]any{"input_tokens": in, "output_tokens": outTok, "cache_creation_input_tokens": created, "cache_read_input_tokens": read}
 	return m
+}
+
+// cacheRead returns how many tokens of req's prompt a cached prompt gives
+// (the longest one that req's prompt starts with), and caches req's.
+func (s *Server) cacheRead(req *Request) int64 {
+	tools, _ := json.Marshal(req.Tools)
+	head := string(req.System) + "\x00" + string(tools)
+	msgs := make([]string, len(req.Messages))
+	for i, m := range req.Messages {
+		b, _ := json.Marshal(m)
+		msgs[i] = string(b)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var read int64
+	for _, c := range s.cached {
+		if c.head == head && len(c.messages) <= len(msgs) && slices.Equal(c.messages, msgs[:len(c.messages)]) {
+			read = max(read, c.tokens)
+		}
+	}
+	s.cached = append(s.cached, cachedPrompt{head: head, messages: msgs, tokens: int64(len(req.Body)/4 + 1)})
+	return read
 }
 
 // stream sends m as the API streams a message.
@@ -487,7 +533,7 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, m *apiMessage, r
 	start := *m
 	start.Content = []apiBlock{}
 	start.StopReason = nil
-	start.Usage = map[string]any{"input_tokens": m.Usage["input_tokens"], "output_tokens": 1, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}
+	start.Usage = map[string]any{"input_tokens": m.Usage["input_tokens"], "output_tokens": 1, "cache_creation_input_tokens": m.Usage["cache_creation_input_tokens"], "cache_read_input_tokens": m.Usage["cache_read_input_tokens"]}
 	if !send("message_start", map[string]any{"type": "message_start", "message": start}) {
 		return
 	}

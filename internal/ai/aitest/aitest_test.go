@@ -145,3 +145,45 @@ func TestFakeChecksRequests(t *testing.T) {
 		t.Fatalf("%v", err)
 	}
 }
+
+// TestFakeCachesPrompts checks the fake's prompt caching, as the SDK sees
+// it: a request with cache_control writes its prompt to the cache, and a
+// later one that starts with that prompt reads it from there, streamed or
+// not; a request without it caches nothing.
+func TestFakeCachesPrompts(t *testing.T) {
+	s := aitest.New(t, func(*aitest.Request) aitest.Reply { return aitest.Reply{Text: "ok"} })
+	c := client(s, "k")
+	p := params()
+	p.CacheControl = anthropic.NewCacheControlEphemeralParam()
+	first, err := c.Messages.New(context.Background(), p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u := first.Usage; u.CacheCreationInputTokens == 0 || u.CacheReadInputTokens != 0 || u.InputTokens != 0 {
+		t.Errorf("first request: %+v", u)
+	}
+	p.Messages = append(p.Messages, first.ToParam(), anthropic.NewUserMessage(anthropic.NewTextBlock("and then?")))
+	st := c.Messages.NewStreaming(context.Background(), p)
+	var acc anthropic.Message
+	for st.Next() {
+		if err := acc.Accumulate(st.Current()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := st.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if u := acc.Usage; u.CacheReadInputTokens != first.Usage.CacheCreationInputTokens || u.CacheCreationInputTokens == 0 {
+		t.Errorf("second request: %+v, after the first's %+v", u, first.Usage)
+	}
+	if reqs := s.Requests(); reqs[0].CacheControl == nil || reqs[0].CacheControl.Type != "ephemeral" {
+		t.Errorf("cache_control not seen: %s", reqs[0].Body)
+	}
+	plain, err := c.Messages.New(context.Background(), params())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u := plain.Usage; u.CacheCreationInputTokens != 0 || u.CacheReadInputTokens != 0 || u.InputTokens == 0 {
+		t.Errorf("request without cache_control: %+v", u)
+	}
+}
