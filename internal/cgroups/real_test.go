@@ -251,14 +251,15 @@ func TestCreateRealV1(t *testing.T) {
 		return filepath.Join(append([]string{DefaultRoot, ctrl, DefaultParent, g.ID()}, rel...)...)
 	}
 	for path, want := range map[string]string{
-		p("memory", "user", "memory.limit_in_bytes"):       strconv.Itoa(96 << 20),
-		p("memory", "user", "memory.memsw.limit_in_bytes"): strconv.Itoa(96 << 20),
-		p("memory", "user", "memory.swappiness"):           "0",
-		p("pids", "user", "pids.max"):                      "77",
-		p("cpu", "user", "cpu.cfs_period_us"):              "100000",
-		p("cpu", "user", "cpu.cfs_quota_us"):               "150000",
-		p("pids", "pids.max"):                              "max",
-		p("cpu", "cpu.cfs_quota_us"):                       "150000", // the agent's work counts too
+		p("memory", "user", "memory.limit_in_bytes"):          strconv.Itoa(96 << 20),
+		p("memory", "user", "memory.memsw.limit_in_bytes"):    strconv.Itoa(96 << 20),
+		p("memory", "user", "memory.swappiness"):              "0",
+		p("memory", "user", "memory.kmem.tcp.limit_in_bytes"): strconv.Itoa(96 << 20),
+		p("pids", "user", "pids.max"):                         "77",
+		p("cpu", "user", "cpu.cfs_period_us"):                 "100000",
+		p("cpu", "user", "cpu.cfs_quota_us"):                  "150000",
+		p("pids", "pids.max"):                                 "max",
+		p("cpu", "cpu.cfs_quota_us"):                          "150000", // the agent's work counts too
 	} {
 		if path == p("memory", "user", "memory.memsw.limit_in_bytes") && !exists(path) {
 			continue

@@ -38,6 +38,18 @@ func (c *creation) createV1(id string, l cove.Limits, uid, gid int) error {
 					return err
 				}
 			}
+			// Socket buffers: cgroup v1 counts a group's TCP and UDP
+			// buffers apart from its memory, and only once a limit is
+			// written here. Without one they were counted nowhere but in
+			// the host's net.ipv4.tcp_mem: a sandbox limited to 256 MiB
+			// held over 1 GiB in loopback connections it did not read,
+			// and could have pushed the whole host's TCP into memory
+			// pressure. Cgroup v2 counts them in the memory limit.
+			if tcp := filepath.Join(user, "memory.kmem.tcp.limit_in_bytes"); exists(tcp) {
+				if err := setLimit(tcp, mem); err != nil {
+					return err
+				}
+			}
 			if sw := filepath.Join(user, "memory.swappiness"); exists(sw) {
 				if err := writeFile(sw, "0"); err != nil {
 					m.log.Debug("memory.swappiness not writable", "dir", user, "err", err)
