@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"strconv"
 	"sync"
 	"syscall"
@@ -155,7 +156,7 @@ func spawnAgent(path string, bin *os.File, req SpawnRequest, files []*os.File) (
 		files = append(files[:4:4], bin)
 		path = fmt.Sprintf("/proc/self/fd/%d", launcherBin)
 	}
-	proc, err := os.StartProcess(path, []string{"cove-agent", Arg}, &os.ProcAttr{
+	proc, err := startAsOwner(req.Base, path, []string{"cove-agent", Arg}, &os.ProcAttr{
 		Env:   agentEnv,
 		Files: files,
 		Sys: &syscall.SysProcAttr{
@@ -183,6 +184,73 @@ func spawnAgent(path string, bin *os.File, req SpawnRequest, files []*os.File) (
 		return 0, -1, fmt.Errorf("pidfd_open: %w", err)
 	}
 	return proc.Pid, pidfd, nil
+}
+
+// startAsOwner starts a process in a new user namespace (attr asks for
+// one) that belongs to the host uid owner rather than to root.
+//
+// The kernel charges what a user may have of inotify instances and
+// watches, POSIX message queue bytes, queued signals and more not only
+// to the user inside a namespace but also, up the chain, to the owner of
+// the namespace in its parent: the effective uid of the process that
+// created it. Owned by root, every sandbox drew on root's counts on the
+// host (128 inotify instances by default), and one sandbox that took them
+// all left the host's own root services, cove and every other sandbox
+// without. Owned by the first id of the sandbox's range, a uid no other
+// sandbox and no host process has, a sandbox can only use up its own.
+//
+// Only the starting thread changes its effective uid, for the time of the
+// start, and the rest of the process is untouched. It keeps its
+// capabilities (the real and saved uids stay 0), which writing the
+// child's id maps needs. The thread is then given back, because the
+// child's parent-death signal is tied to it: were it to exit, the child
+// would die.
+func startAsOwner(owner int, path string, argv []string, attr *os.ProcAttr) (*os.Process, error) {
+	type started struct {
+		proc *os.Process
+		err  error
+	}
+	done := make(chan started, 1)
+	go func() {
+		runtime.LockOSThread()
+		proc, err := startWithEUID(owner, path, argv, attr)
+		if _, _, e := unix.RawSyscall(unix.SYS_SETRESUID, keepID, 0, keepID); e != 0 {
+			// The thread stays locked and exits with this goroutine,
+			// and the child with it; kill it anyway.
+			if proc != nil {
+				proc.Kill()
+				proc.Wait()
+			}
+			done <- started{nil, fmt.Errorf("restoring the launching thread's uid: %w", e)}
+			return
+		}
+		runtime.UnlockOSThread()
+		done <- started{proc, err}
+	}()
+	r := <-done
+	return r.proc, r.err
+}
+
+// keepID, as an id argument of setresuid, leaves that id as it is.
+const keepID = ^uintptr(0)
+
+// startWithEUID starts the process with the calling thread's effective uid
+// set to euid, and its effective capabilities as they were.
+func startWithEUID(euid int, path string, argv []string, attr *os.ProcAttr) (*os.Process, error) {
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var caps [2]unix.CapUserData
+	if err := unix.Capget(&hdr, &caps[0]); err != nil {
+		return nil, fmt.Errorf("capget: %w", err)
+	}
+	// Raw: syscall.Setresuid would change every thread of the process.
+	if _, _, e := unix.RawSyscall(unix.SYS_SETRESUID, keepID, uintptr(euid), keepID); e != 0 {
+		return nil, fmt.Errorf("setting the namespace owner %d: %w", euid, e)
+	}
+	// Leaving uid 0 cleared the effective set; the permitted set stayed.
+	if err := unix.Capset(&hdr, &caps[0]); err != nil {
+		return nil, fmt.Errorf("capset: %w", err)
+	}
+	return os.StartProcess(path, argv, attr)
 }
 
 // agentEnv is the whole environment of the launcher and the agents. Their
