@@ -195,8 +195,13 @@ func (sb *sandbox) keepUserFiles(ctx context.Context, files map[string][]byte) e
 			sb.progMu.Lock()
 			written, known := sb.programs[name]
 			sb.progMu.Unlock()
-			if fi.Size == int64(len(data)) || known {
-				same, err := sb.fileHash(ctx, name)
+			// Only a file that could be a program is read: user code
+			// makes a sparse file of the disk limit's size for free, and
+			// hashing it all would keep the run, and cove, busy for
+			// minutes.
+			limit := max(int64(len(data)), maxHashedProgram)
+			if fi.Size == int64(len(data)) || known && fi.Size <= limit {
+				same, err := sb.fileHash(ctx, name, limit)
 				if err != nil {
 					return err
 				}
@@ -210,16 +215,26 @@ func (sb *sandbox) keepUserFiles(ctx context.Context, files map[string][]byte) e
 	return nil
 }
 
-// fileHash returns the hex SHA-256 of the workspace file name.
-func (sb *sandbox) fileHash(ctx context.Context, name string) (string, error) {
+// maxHashedProgram is the size up to which a program file that cove wrote
+// for an earlier run is read to tell whether it is still cove's: a larger
+// one is taken for the user's.
+const maxHashedProgram = 16 << 20
+
+// fileHash returns the hex SHA-256 of the workspace file name, or "" when
+// it holds more than limit bytes (it may grow while it is read).
+func (sb *sandbox) fileHash(ctx context.Context, name string, limit int64) (string, error) {
 	rc, _, err := sb.inst.Agent().ReadStream(ctx, name)
 	if err != nil {
 		return "", err
 	}
 	defer rc.Close()
 	h := sha256.New()
-	if _, err := io.Copy(h, rc); err != nil {
+	n, err := io.Copy(h, io.LimitReader(rc, limit+1))
+	if err != nil {
 		return "", err
+	}
+	if n > limit {
+		return "", nil
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
 }

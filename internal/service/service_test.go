@@ -238,6 +238,36 @@ func TestCodeKeepsUserFiles(t *testing.T) {
 	}
 }
 
+// TestCodeDoesNotReadHugeProgramFiles turns the program file cove wrote
+// into a sparse file of several GiB, which costs user code nothing, and
+// checks that the next run refuses it at once: hashing it all to tell
+// whether it is still cove's kept the run, and cove's CPU, busy for most
+// of a minute.
+func TestCodeDoesNotReadHugeProgramFiles(t *testing.T) {
+	svc, _ := newTestService(t)
+	ctx := context.Background()
+	l := cove.DefaultLimits()
+	l.DiskBytes = 4 << 30
+	sb, err := svc.CreateSandbox(ctx, cove.SandboxSpec{Language: "python", Limits: l})
+	if err != nil {
+		t.Skipf("a sandbox with a disk of 4 GiB: %v", err)
+	}
+	st, err := svc.RunCode(ctx, sb.ID, cove.CodeRequest{Code: "import os; os.truncate('main.py', 4 << 30)"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, err := cove.Collect(st); err != nil || res.Verdict != cove.VerdictOK {
+		t.Fatalf("growing main.py: %+v %v", res, err)
+	}
+	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	start := time.Now()
+	_, err = svc.RunCode(rctx, sb.ID, cove.CodeRequest{Code: "print(2)"})
+	if cove.ErrorCode(err) != cove.CodeConflict {
+		t.Fatalf("a run over a 4 GiB main.py: %v after %v, want a conflict at once", err, time.Since(start))
+	}
+}
+
 func TestCancelKillsProgram(t *testing.T) {
 	svc, _ := newTestService(t)
 	ctx, cancel := context.WithCancel(context.Background())
