@@ -42,6 +42,12 @@ const (
 	btrfsSubvolCreate   = 0x5000940e
 	btrfsSnapCreateV2   = 0x50009417
 	btrfsSubvolCreateV2 = 0x50009418
+	// btrfsSubvolSetflags makes a subvolume read-only, or writable again,
+	// for its owner: the sandbox owns its workspace's root, and a
+	// read-only workspace fails every file operation and the reset of a
+	// reused sandbox with EROFS, which cove can only take for its
+	// workspace volume gone read-only.
+	btrfsSubvolSetflags = 0x4008941a
 
 	// namespaceCloneFlags are CLONE_NEWTIME, CLONE_NEWNS, CLONE_NEWCGROUP,
 	// CLONE_NEWUTS, CLONE_NEWIPC, CLONE_NEWUSER, CLONE_NEWPID and
@@ -112,6 +118,7 @@ func policy(info *arch.Info, opts Options) ([]rule, error) {
 		{name: "ioctl", action: fail(errnoEPERM), when: []cond{{arg: 1, op: opEqual32, value: btrfsSubvolCreate}}},
 		{name: "ioctl", action: fail(errnoEPERM), when: []cond{{arg: 1, op: opEqual32, value: btrfsSnapCreateV2}}},
 		{name: "ioctl", action: fail(errnoEPERM), when: []cond{{arg: 1, op: opEqual32, value: btrfsSubvolCreateV2}}},
+		{name: "ioctl", action: fail(errnoEPERM), when: []cond{{arg: 1, op: opEqual32, value: btrfsSubvolSetflags}}},
 		// Allowed here rather than with the rest: ioctl is frequent, and its
 		// argument checks keep the kernel from caching the verdict.
 		{name: "ioctl", action: actAllow},

@@ -338,7 +338,8 @@ func checkDecisions(t *testing.T, goarch string, opts Options) {
 		check(fmt.Sprintf("ioctl %#x", req), allow, call("ioctl", 0, req))
 	}
 	for _, req := range []uint64{tiocsti, tioclinux, 1<<32 | tiocsti, 0xffffffff00000000 | tiocsti, 1<<63 | tioclinux,
-		btrfsSnapCreate, btrfsSubvolCreate, btrfsSnapCreateV2, btrfsSubvolCreateV2, 1<<32 | btrfsSubvolCreate} {
+		btrfsSnapCreate, btrfsSubvolCreate, btrfsSnapCreateV2, btrfsSubvolCreateV2, 1<<32 | btrfsSubvolCreate,
+		btrfsSubvolSetflags, 1<<32 | btrfsSubvolSetflags} {
 		check(fmt.Sprintf("ioctl %#x", req), eperm, call("ioctl", 0, req))
 	}
 
