@@ -13,6 +13,9 @@ command -v npm >/dev/null 2>&1 || need+=(npm)
 for mod in matplotlib:python3-matplotlib numpy:python3-numpy pandas:python3-pandas; do
   /usr/bin/python3 -c "import ${mod%%:*}" >/dev/null 2>&1 || need+=("${mod#*:}")
 done
+# pip, whose refusal to install into the system's Python the hint tests
+# read.
+/usr/bin/python3 -m pip --version >/dev/null 2>&1 || need+=(python3-pip)
 # The race detector, which the tests run under too, needs cgo.
 command -v gcc >/dev/null 2>&1 || need+=(gcc libc6-dev)
 # The web UI's browser tests drive Debian's headless chromium.

@@ -302,7 +302,16 @@ func printRun(ctx context.Context, e *env, st cove.Stream, asJSON bool) error {
 	if res.Message != "" {
 		fmt.Fprintf(e.stderr, "cove: %s\n", res.Message)
 	}
-	if res.Verdict == cove.VerdictExitNonzero && !res.Limits.HasNetwork() && cove.ReachedNoHost(tail.String()) {
+	switch {
+	case res.Verdict != cove.VerdictExitNonzero:
+	case lang.PipRefusedSystemInstall(tail.String()):
+		// pip says so before it tries the network.
+		hint := "cove: pip does not install into the system's Python; the host's packages are importable already, and others go into a virtual environment: python3 -m venv .venv && .venv/bin/pip install PACKAGE"
+		if !res.Limits.HasNetwork() {
+			hint += " (with --network pypi.org,files.pythonhosted.org, in the same run)"
+		}
+		fmt.Fprintln(e.stderr, hint)
+	case !res.Limits.HasNetwork() && cove.ReachedNoHost(tail.String()):
 		fmt.Fprintln(e.stderr, "cove: the program could not reach a host: the sandbox has no network; give it the hosts it needs with --network (for pip install: --network pypi.org,files.pythonhosted.org)")
 	}
 	return exitFor(res)

@@ -301,6 +301,16 @@ func TestRunSaysHowToReachAHost(t *testing.T) {
 	if r := c.do("", "run", "-l", "python", "-c", "raise SystemExit('Name or service known: no')"); strings.Contains(r.stderr, hint) {
 		t.Fatalf("stderr %q", r.stderr)
 	}
+	// pip refuses to install into a Python the distribution manages
+	// (PEP 668) before it tries the network: the way forward is a virtual
+	// environment, and then the network.
+	r = c.do("", "run", "-l", "bash", "-c", "python3 -m pip install cowsay")
+	if !strings.Contains(r.stderr, "externally-managed-environment") {
+		t.Skipf("the host's Python is not externally managed (PEP 668), or has no pip: %s", r.stderr)
+	}
+	if r.code == 0 || !strings.HasSuffix(r.stderr, "cove: pip does not install into the system's Python; the host's packages are importable already, and others go into a virtual environment: python3 -m venv .venv && .venv/bin/pip install PACKAGE (with --network pypi.org,files.pythonhosted.org, in the same run)\n") || strings.Contains(r.stderr, hint) {
+		t.Fatalf("exit %d stderr %q", r.code, r.stderr)
+	}
 }
 
 // cliProcess starts the test binary as the cove command, with the debug

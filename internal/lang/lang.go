@@ -106,6 +106,14 @@ func languages() []*Language {
 // EtcFiles).
 const pythonSiteDir = "/etc/cove/python"
 
+// PipRefusedSystemInstall reports whether a program's output shows pip
+// refusing to install into the system's Python because the distribution
+// manages it (PEP 668, as Debian and Ubuntu do), which pip says before it
+// tries the network: front ends then say to use a virtual environment.
+func PipRefusedSystemInstall(output string) bool {
+	return strings.Contains(output, "externally-managed-environment")
+}
+
 // EtcFiles are files, by path under /etc, that a sandbox's /etc must hold
 // for programs to run as their language's entry says.
 func EtcFiles() map[string]string {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/cove-sandbox/cove"
 	"github.com/cove-sandbox/cove/internal/egress"
+	"github.com/cove-sandbox/cove/internal/lang"
 )
 
 // toolError is a failed call as the model sees it: a tool result with
@@ -271,7 +272,7 @@ func execHint(res *cove.ExecResult, newSandbox bool) string {
 // externally managed, as Debian's and Ubuntu's are), which it does before
 // it tries the network.
 func pipHint(res *cove.ExecResult, newSandbox bool) string {
-	if !strings.Contains(res.Stdout+res.Stderr, "externally-managed-environment") {
+	if !lang.PipRefusedSystemInstall(res.Stdout + res.Stderr) {
 		return ""
 	}
 	h := "pip does not install into the system's Python; the packages installed on the host are importable already (try the import first), and others go into a virtual environment: python3 -m venv .venv && .venv/bin/pip install PACKAGE, then run the program with .venv/bin/python"
