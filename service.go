@@ -174,6 +174,12 @@ type Service interface {
 	// ReadFile opens a file for reading. Errors: not_found, invalid (a
 	// directory), conflict (permission bits).
 	ReadFile(ctx context.Context, id, path string) (io.ReadCloser, *FileInfo, error)
+	// ReadFileRange is ReadFile of the part of the file from byte offset,
+	// at most length bytes (0: to its end); the bytes before offset are
+	// not read. An offset at or past the end reads nothing. The FileInfo
+	// is the whole file's. Errors: those of ReadFile; invalid for a
+	// negative offset or length.
+	ReadFileRange(ctx context.Context, id, path string, offset, length int64) (io.ReadCloser, *FileInfo, error)
 	// StatFile describes a file or directory. Errors: not_found.
 	StatFile(ctx context.Context, id, path string) (*FileInfo, error)
 	// ListFiles lists a directory (recursively: its whole tree).

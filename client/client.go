@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/cove-sandbox/cove"
@@ -107,7 +108,7 @@ func (c *Client) request(ctx context.Context, method, p string, q url.Values, bo
 
 // send sends req and returns its answer when it is a success; an error
 // answer becomes its *cove.Error.
-func (c *Client) send(req *http.Request) (*http.Response, error) {
+func (c *Client) send(req *http.Request, accept ...int) (*http.Response, error) {
 	resp, err := c.http.Do(req)
 	if err != nil {
 		if cerr := req.Context().Err(); cerr != nil {
@@ -115,7 +116,7 @@ func (c *Client) send(req *http.Request) (*http.Response, error) {
 		}
 		return nil, &cove.Error{Code: cove.CodeUnavailable, Message: "cannot reach cove at " + c.base, Err: err}
 	}
-	if resp.StatusCode >= 300 {
+	if resp.StatusCode >= 300 && !slices.Contains(accept, resp.StatusCode) {
 		defer resp.Body.Close()
 		return nil, errorFrom(resp)
 	}

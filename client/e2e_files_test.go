@@ -544,3 +544,83 @@ func TestFileNamesNotUTF8(t *testing.T) {
 		t.Fatalf("the refused writes left files: %q %v", names(fis), err)
 	}
 }
+
+// TestFileRanges reads parts of files: through the SDK (ReadFileRange) and
+// with HTTP Range headers, which get 206 with Content-Range, or 416 past the
+// end. A part far into a huge sparse file is read without reading what
+// comes before it.
+func TestFileRanges(t *testing.T) {
+	e := newEnv(t)
+	ctx := ctxT(t)
+	l := cove.DefaultLimits()
+	l.DiskBytes = 16 << 30
+	sb, err := e.admin.CreateSandbox(ctx, cove.SandboxSpec{Limits: l})
+	if err != nil {
+		t.Skipf("a sandbox with a disk of 16 GiB: %v", err)
+	}
+	t.Cleanup(func() { e.admin.DeleteSandbox(ctx, sb.ID) })
+	if _, err := e.admin.WriteFile(ctx, sb.ID, "ten.txt", strings.NewReader("0123456789"), 0); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []struct {
+		off, n int64
+		want   string
+	}{{0, 0, "0123456789"}, {2, 4, "2345"}, {7, 0, "789"}, {8, 100, "89"}, {10, 0, ""}, {50, 1, ""}} {
+		rc, fi, err := e.admin.ReadFileRange(ctx, sb.ID, "ten.txt", r.off, r.n)
+		if err != nil {
+			t.Fatalf("part %d+%d: %v", r.off, r.n, err)
+		}
+		b, err := io.ReadAll(rc)
+		rc.Close()
+		if err != nil || string(b) != r.want || fi.Size != 10 {
+			t.Errorf("part %d+%d: %q (%v), info %+v; want %q", r.off, r.n, b, err, fi, r.want)
+		}
+	}
+	if _, _, err := e.admin.ReadFileRange(ctx, sb.ID, "ten.txt", -1, 0); !isCode(err, cove.CodeInvalid) {
+		t.Errorf("a negative offset: %v", err)
+	}
+
+	base := "/v1/sandboxes/" + sb.ID + "/files/ten.txt?raw=true"
+	for _, c := range []struct {
+		rng, status, body, contentRange string
+	}{
+		{"", "200", "0123456789", ""},
+		{"bytes=2-5", "206", "2345", "bytes 2-5/10"},
+		{"bytes=7-", "206", "789", "bytes 7-9/10"},
+		{"bytes=8-100", "206", "89", "bytes 8-9/10"},
+		{"bytes=-3", "200", "0123456789", ""},      // a suffix: the whole file
+		{"bytes=0-1,4-5", "200", "0123456789", ""}, // several parts: the whole file
+		{"bytes=10-", "416", "", "bytes */10"},
+	} {
+		var h []string
+		if c.rng != "" {
+			h = []string{"Range", c.rng}
+		}
+		resp := e.do("GET", base, e.adminKey, nil, h...)
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if fmt.Sprint(resp.StatusCode) != c.status || resp.Header.Get("Content-Range") != c.contentRange ||
+			c.status != "416" && (string(b) != c.body || resp.Header.Get("Accept-Ranges") != "bytes") {
+			t.Errorf("Range %q: %d, Content-Range %q, Accept-Ranges %q, body %q", c.rng, resp.StatusCode, resp.Header.Get("Content-Range"), resp.Header.Get("Accept-Ranges"), b)
+		}
+		if c.status == "416" && !strings.Contains(string(b), "past the end of ten.txt (10 bytes)") {
+			t.Errorf("416 body %s", b)
+		}
+	}
+
+	// The tail of a 12 GiB sparse file, at once.
+	st, err := e.admin.Exec(ctx, sb.ID, cove.ExecRequest{Cmd: []string{"sh", "-c", "truncate -s 12G huge && printf tail >> huge"}})
+	if res := collect(t)(st, err); res.Verdict != cove.VerdictOK {
+		t.Fatalf("making the sparse file: %+v", res)
+	}
+	start := time.Now()
+	rc, fi, err := e.admin.ReadFileRange(ctx, sb.ID, "huge", 12<<30, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(rc)
+	rc.Close()
+	if took := time.Since(start); err != nil || string(b) != "tail" || fi.Size != 12<<30+4 || took > 3*time.Second {
+		t.Fatalf("the tail of a 12 GiB file: %q (%v), info %+v, in %v", b, err, fi, took)
+	}
+}

@@ -17,6 +17,14 @@ type PathSpec struct {
 	Recursive bool   `json:"recursive,omitempty"`
 }
 
+// ReadSpec reads the regular file Path from byte Offset, at most Length
+// bytes (0: to its end).
+type ReadSpec struct {
+	Path   string `json:"path"`
+	Offset int64  `json:"offset,omitempty"`
+	Length int64  `json:"length,omitempty"`
+}
+
 // MoveSpec renames From to To.
 type MoveSpec struct {
 	From string `json:"from"`
@@ -211,7 +219,17 @@ func (c *Client) WriteStream(ctx context.Context, path string, mode uint32, r io
 // bounded memory. A directory, FIFO or device is invalid. The caller must
 // close the reader; cancelling ctx ends the stream.
 func (c *Client) ReadStream(ctx context.Context, path string) (io.ReadCloser, *cove.FileInfo, error) {
-	st, info, err := c.openDownload(ctx, &Request{ReadStream: &PathSpec{Path: path}})
+	return c.ReadRange(ctx, path, 0, 0)
+}
+
+// ReadRange is ReadStream from byte offset, of at most length bytes (0: to
+// the end); an offset at or past the end reads nothing. The bytes before
+// offset are not read.
+func (c *Client) ReadRange(ctx context.Context, path string, offset, length int64) (io.ReadCloser, *cove.FileInfo, error) {
+	if offset < 0 || length < 0 {
+		return nil, nil, cove.Errorf(cove.CodeInvalid, "a part of a file starts at a byte offset of 0 or more and has a length of 0 (to the end) or more, not %d and %d", offset, length)
+	}
+	st, info, err := c.openDownload(ctx, &Request{ReadStream: &ReadSpec{Path: path, Offset: offset, Length: length}})
 	if err != nil {
 		return nil, nil, err
 	}

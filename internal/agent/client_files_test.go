@@ -230,6 +230,24 @@ func TestClientStreams(t *testing.T) {
 	_, _, err = c.ReadStream(ctx, "missing")
 	wantCoveCode(t, err, cove.CodeNotFound)
 
+	// Parts: from an offset, of a length; past the end, nothing.
+	size := int64(len(body))
+	for _, r := range []struct{ off, n, wantFrom, wantTo int64 }{
+		{0, 0, 0, size}, {1 << 20, 0, 1 << 20, size}, {3, 4, 3, 7}, {size - 5, 100, size - 5, size}, {size, 0, size, size}, {size + 10, 5, size, size},
+	} {
+		rc, fi, err := c.ReadRange(ctx, "data/blob.bin", r.off, r.n)
+		if err != nil {
+			t.Fatalf("part %d+%d: %v", r.off, r.n, err)
+		}
+		got, err := io.ReadAll(rc)
+		rc.Close()
+		if err != nil || !bytes.Equal(got, body[r.wantFrom:r.wantTo]) || fi.Size != size {
+			t.Errorf("part %d+%d: %d bytes (%v), want bytes %d to %d; info %+v", r.off, r.n, len(got), err, r.wantFrom, r.wantTo, fi)
+		}
+	}
+	_, _, err = c.ReadRange(ctx, "data/blob.bin", -1, 0)
+	wantCoveCode(t, err, cove.CodeInvalid)
+
 	// Closing a download early, or cancelling it, frees the session.
 	rc, _, err = c.ReadStream(ctx, "data/blob.bin")
 	if err != nil {

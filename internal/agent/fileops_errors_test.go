@@ -148,7 +148,7 @@ func TestErrorsSpeakOfTheWorkspace(t *testing.T) {
 		msg string
 	}{
 		{func() error { _, err := w.readFile("lpw"); return err }, "lpw is a symbolic link that leads outside /workspace"},
-		{func() error { return w.readStream("lpw", io.Discard, nil) }, "lpw is a symbolic link that leads outside /workspace"},
+		{func() error { return w.readStream(&ReadSpec{Path: "lpw"}, io.Discard, nil) }, "lpw is a symbolic link that leads outside /workspace"},
 		{func() error { _, err := w.stat("evil/secret"); return err }, "evil/secret leads through a symbolic link outside /workspace"},
 		{func() error { _, err := w.list("evil", false, 10, nil); return err }, "evil is a symbolic link that leads outside /workspace"},
 		{func() error { _, err := w.mkdir("evil/new"); return err }, "evil/new leads through a symbolic link outside /workspace"},

@@ -89,7 +89,7 @@ func (s *server) handleFileOp(st io.ReadWriteCloser, req *Request) {
 	case req.WriteStream != nil:
 		reply(w.writeStream(req.WriteStream, &uploadReader{r: st}))
 	case req.ReadStream != nil:
-		if err := w.readStream(req.ReadStream.Path, st, watchHangup(st)); err != nil {
+		if err := w.readStream(req.ReadStream, st, watchHangup(st)); err != nil {
 			writeFileError(st, err)
 			return
 		}
@@ -1113,10 +1113,13 @@ func (w workspaceFS) writeStream(spec *WriteSpec, body io.Reader) (*cove.FileInf
 // readStream sends the regular file p: a frameInfo, then its bytes in
 // frameDownload frames. Flow control on the stream bounds what is in
 // memory.
-func (w workspaceFS) readStream(p string, st io.Writer, stop <-chan struct{}) error {
-	rel, err := cleanRelPath(p)
+func (w workspaceFS) readStream(spec *ReadSpec, st io.Writer, stop <-chan struct{}) error {
+	rel, err := cleanRelPath(spec.Path)
 	if err != nil {
 		return err
+	}
+	if spec.Offset < 0 || spec.Length < 0 {
+		return cove.Errorf(cove.CodeInvalid, "a negative offset (%d) or length (%d)", spec.Offset, spec.Length)
 	}
 	return w.run(func(root *os.Root) error {
 		f, fi, err := openRegular(root, rel)
@@ -1127,9 +1130,18 @@ func (w workspaceFS) readStream(p string, st io.Writer, stop <-chan struct{}) er
 		if err := writeJSONFrame(st, frameInfo, fileInfo(rel, fi, "")); err != nil {
 			return errCanceled()
 		}
+		var r io.Reader = f
+		if spec.Offset > 0 {
+			if _, err := f.Seek(spec.Offset, io.SeekStart); err != nil {
+				return pathError(rel, err)
+			}
+		}
+		if spec.Length > 0 {
+			r = io.LimitReader(f, spec.Length)
+		}
 		buf := make([]byte, chunkSize)
 		for {
-			n, rerr := f.Read(buf)
+			n, rerr := r.Read(buf)
 			if n > 0 {
 				if stopped(stop) || writeFrame(st, frameDownload, buf[:n]) != nil {
 					return errCanceled()

@@ -268,7 +268,7 @@ func TestOperationsStayInsideTheWorkspace(t *testing.T) {
 				{"list", func() error { _, err := w.list(dir, false, maxListEntries, nil); return err }},
 				{"list recursive", func() error { _, err := w.list(dir, true, maxListEntries, nil); return err }},
 				{"read", func() error { _, err := w.readFile(target); return err }},
-				{"read stream", func() error { return w.readStream(target, io.Discard, nil) }},
+				{"read stream", func() error { return w.readStream(&ReadSpec{Path: target}, io.Discard, nil) }},
 				{"write files", func() error { return w.writeFiles([]File{{Path: target, Data: []byte("owned")}}) }},
 				{"write files new", func() error { return w.writeFiles([]File{{Path: dir + "/new", Data: []byte("owned")}}) }},
 				{"write stream", func() error {
@@ -325,7 +325,7 @@ func TestOperationsStayInsideTheWorkspace(t *testing.T) {
 			if _, err := w.readFile(p); err == nil {
 				t.Errorf("reading %s succeeded", p)
 			}
-			if err := w.readStream(p, io.Discard, nil); err == nil {
+			if err := w.readStream(&ReadSpec{Path: p}, io.Discard, nil); err == nil {
 				t.Errorf("streaming %s succeeded", p)
 			}
 			if _, err := w.list(p, false, 10, nil); err == nil {
@@ -667,7 +667,7 @@ func TestOperationsRunAsTheUser(t *testing.T) {
 	if !strings.Contains(err.Error(), "cannot read root-only: permission denied (its mode is 600") {
 		t.Errorf("message %q", err)
 	}
-	wantCode(t, w.readStream("root-only", io.Discard, nil), cove.CodeConflict)
+	wantCode(t, w.readStream(&ReadSpec{Path: "root-only"}, io.Discard, nil), cove.CodeConflict)
 	_, err = w.chmod("root-only", 0o666)
 	wantCode(t, err, cove.CodeConflict)
 	_, err = w.writeStream(&WriteSpec{Path: "root-dir/f"}, strings.NewReader("x"))
@@ -966,7 +966,7 @@ func TestReadsRefuseSpecialFiles(t *testing.T) {
 	for _, p := range []string{"fifo", "dir"} {
 		_, err := w.readFile(p)
 		wantCode(t, err, cove.CodeInvalid)
-		wantCode(t, w.readStream(p, io.Discard, nil), cove.CodeInvalid)
+		wantCode(t, w.readStream(&ReadSpec{Path: p}, io.Discard, nil), cove.CodeInvalid)
 	}
 	wantCode(t, w.writeFiles([]File{{Path: "fifo", Data: []byte("x")}}), cove.CodeInvalid)
 	wantCode(t, w.writeFiles([]File{{Path: "dir", Data: []byte("x")}}), cove.CodeInvalid)

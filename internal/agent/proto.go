@@ -122,7 +122,7 @@ type Request struct {
 	Search      *cove.SearchRequest  `json:"search,omitempty"`
 	Replace     *cove.ReplaceRequest `json:"replace,omitempty"`
 	WriteStream *WriteSpec           `json:"write_stream,omitempty"`
-	ReadStream  *PathSpec            `json:"read_stream,omitempty"`
+	ReadStream  *ReadSpec            `json:"read_stream,omitempty"`
 	ArchiveOut  *ArchiveSpec         `json:"archive_out,omitempty"`
 	ArchiveIn   *ArchiveSpec         `json:"archive_in,omitempty"`
 	Upload      *UploadSpec          `json:"upload,omitempty"`

@@ -15,7 +15,8 @@ import (
 
 // httpError is an error of the HTTP layer itself whose status is not the
 // one cove.Codes gives its code: 413 for a body too large, 415 for an
-// encoding the API does not take, 405 for a wrong method.
+// encoding the API does not take, 405 for a wrong method, 416 for a range
+// past a file's end.
 type httpError struct {
 	status int
 	err    *cove.Error
@@ -126,9 +127,12 @@ func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		w.Header().Set("Connection", "close")
 	}
 	// Headers meant for a success (a file's type and length) must not
-	// describe the error.
+	// describe the error; a range past a file's end keeps the file's
+	// description, which says where it ends (as Content-Range does).
 	for _, h := range []string{"Content-Length", "Content-Disposition", "Content-Encoding", "Last-Modified", headerFileInfo} {
-		w.Header().Del(h)
+		if h != headerFileInfo || status != http.StatusRequestedRangeNotSatisfiable {
+			w.Header().Del(h)
+		}
 	}
 	writeJSON(w, status, body)
 }

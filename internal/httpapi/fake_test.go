@@ -135,6 +135,16 @@ func (f *fakeService) ReadFile(ctx context.Context, id, p string) (io.ReadCloser
 	}
 	return io.NopCloser(strings.NewReader("hello")), fakeFile(p), nil
 }
+func (f *fakeService) ReadFileRange(ctx context.Context, id, p string, offset, length int64) (io.ReadCloser, *cove.FileInfo, error) {
+	if err := f.record(p); err != nil {
+		return nil, nil, err
+	}
+	data := "hello"[min(offset, 5):]
+	if length > 0 {
+		data = data[:min(length, int64(len(data)))]
+	}
+	return io.NopCloser(strings.NewReader(data)), fakeFile(p), nil
+}
 func (f *fakeService) StatFile(ctx context.Context, id, p string) (*cove.FileInfo, error) {
 	return fakeFile(p), f.record(p)
 }

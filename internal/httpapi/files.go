@@ -70,7 +70,8 @@ func (s *server) getFile(w http.ResponseWriter, r *http.Request) error {
 	case list || recursive:
 		return s.listFiles(w, r, id, p, recursive)
 	}
-	rc, fi, err := s.svc.ReadFile(ctx, id, p)
+	part, ranged := byteRange(r)
+	rc, fi, err := s.svc.ReadFileRange(ctx, id, p, part.from, part.length())
 	if err != nil {
 		if raw || cove.ErrorCode(err) != cove.CodeInvalid {
 			return err
@@ -83,18 +84,74 @@ func (s *server) getFile(w http.ResponseWriter, r *http.Request) error {
 	}
 	defer rc.Close()
 	setFileHeaders(w.Header(), fi)
-	w.Header().Set("Content-Length", strconv.FormatInt(fi.Size, 10))
-	w.WriteHeader(http.StatusOK)
+	w.Header().Set("Accept-Ranges", "bytes")
+	status, n := http.StatusOK, fi.Size
+	if ranged {
+		if part.from >= fi.Size {
+			w.Header().Set("Content-Range", fmt.Sprintf("bytes */%d", fi.Size))
+			return statusError(http.StatusRequestedRangeNotSatisfiable, cove.Errorf(cove.CodeInvalid,
+				"the range starts at byte %d, past the end of %s (%d bytes): ask for bytes=0- to %d", part.from, fi.Path, fi.Size, max(fi.Size-1, 0)))
+		}
+		last := fi.Size - 1
+		if part.to >= 0 && part.to < last {
+			last = part.to
+		}
+		status, n = http.StatusPartialContent, last-part.from+1
+		w.Header().Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", part.from, last, fi.Size))
+	}
+	w.Header().Set("Content-Length", strconv.FormatInt(n, 10))
+	w.WriteHeader(status)
 	if r.Method == http.MethodHead {
 		return nil
 	}
 	dw := s.newDeadlineWriter(w)
 	defer dw.reset()
-	if _, err := io.CopyN(dw, rc, fi.Size); err != nil {
+	if _, err := io.CopyN(dw, rc, n); err != nil {
 		s.log.Warn("file download cut short", "sandbox", id, "path", p, "err", err)
 		panic(http.ErrAbortHandler)
 	}
 	return nil
+}
+
+// span is a byte range of a file: from its first byte to its last (-1:
+// the end).
+type span struct{ from, to int64 }
+
+// length is how many bytes the span asks for (0: to the end).
+func (sp span) length() int64 {
+	if sp.to < 0 {
+		return 0
+	}
+	return sp.to - sp.from + 1
+}
+
+// byteRange reads a request's Range header, when it asks for one part of
+// the file from a given byte: "bytes=N-" or "bytes=N-M". Other forms
+// (several parts, a suffix) and a Range with If-Range are answered with
+// the whole file, as HTTP allows a server to.
+func byteRange(r *http.Request) (span, bool) {
+	whole := span{0, -1}
+	h := r.Header.Get("Range")
+	if h == "" || r.Header.Get("If-Range") != "" {
+		return whole, false
+	}
+	spec, ok := strings.CutPrefix(h, "bytes=")
+	if !ok || strings.Contains(spec, ",") {
+		return whole, false
+	}
+	first, last, ok := strings.Cut(strings.TrimSpace(spec), "-")
+	from, err := strconv.ParseInt(first, 10, 64)
+	if !ok || err != nil || from < 0 {
+		return whole, false
+	}
+	if last == "" {
+		return span{from, -1}, true
+	}
+	to, err := strconv.ParseInt(last, 10, 64)
+	if err != nil || to < from {
+		return whole, false
+	}
+	return span{from, to}, true
 }
 
 func (s *server) listFiles(w http.ResponseWriter, r *http.Request, id, p string, recursive bool) error {

@@ -79,7 +79,11 @@ type readFileOutput struct {
 }
 
 func (s *Server) readFile(ctx context.Context, st *session, in readFileInput) (*mcp.CallToolResult, readFileOutput, error) {
-	rc, fi, err := s.svc.ReadFile(ctx, in.SandboxID, in.Path)
+	if in.MaxBytes <= 0 {
+		in.MaxBytes = defaultReadBytes
+	}
+	// Read as much as an image may be; text is cut to MaxBytes below.
+	rc, fi, err := s.svc.ReadFileRange(ctx, in.SandboxID, in.Path, in.Offset, max(in.MaxBytes, maxReadBytes))
 	if cove.ErrorCode(err) == cove.CodeInvalid && s.isDir(ctx, in.SandboxID, in.Path) {
 		return nil, readFileOutput{}, s.failHint("read_file", err, "read_file reads files; list_files lists a directory's files")
 	}
@@ -88,20 +92,11 @@ func (s *Server) readFile(ctx context.Context, st *session, in readFileInput) (*
 	}
 	defer rc.Close()
 	st.use(in.SandboxID)
-	if in.MaxBytes <= 0 {
-		in.MaxBytes = defaultReadBytes
-	}
 	if in.Offset > 0 && in.Offset >= fi.Size {
 		return nil, readFileOutput{}, s.invalid("read_file", "offset %d is past the end of %s, which has %d bytes (%s): give an offset below %d",
 			in.Offset, fi.Path, fi.Size, cove.FormatBytes(fi.Size), fi.Size)
 	}
-	if in.Offset > 0 {
-		if _, err := io.CopyN(io.Discard, rc, in.Offset); err != nil && err != io.EOF {
-			return nil, readFileOutput{}, err
-		}
-	}
-	// Read as much as an image may be; text is cut to MaxBytes below.
-	data, err := io.ReadAll(io.LimitReader(rc, max(in.MaxBytes, maxReadBytes)))
+	data, err := io.ReadAll(rc)
 	if err != nil {
 		return nil, readFileOutput{}, err
 	}

@@ -641,6 +641,34 @@ func TestReadFileParts(t *testing.T) {
 	}
 }
 
+// TestReadFilePartFarIn: a part far into a file is read from its offset,
+// not by reading all that comes before it (the tail of a 12 GiB sparse
+// file took many seconds of that).
+func TestReadFilePartFarIn(t *testing.T) {
+	svc := newService(t)
+	c := connect(t, New(svc, Options{}))
+	ctx := context.Background()
+	l := cove.DefaultLimits()
+	l.DiskBytes = 16 << 30
+	sb, err := svc.CreateSandbox(ctx, cove.SandboxSpec{Limits: l})
+	if err != nil {
+		t.Skipf("a sandbox with a disk of 16 GiB: %v", err)
+	}
+	st, err := svc.Exec(ctx, sb.ID, cove.ExecRequest{Cmd: []string{"sh", "-c", "truncate -s 12G huge && printf tail >> huge"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, err := cove.Collect(st); err != nil || res.Verdict != cove.VerdictOK {
+		t.Fatalf("making the sparse file: %+v %v", res, err)
+	}
+	start := time.Now()
+	var rf readFileOutput
+	c.ok("read_file", map[string]any{"sandbox_id": sb.ID, "path": "huge", "offset": 12 << 30}, &rf)
+	if took := time.Since(start); rf.Content != "tail" || rf.Size != 12<<30+4 || took > 3*time.Second {
+		t.Fatalf("the tail of a 12 GiB file: %+v in %v", rf, took)
+	}
+}
+
 // TestProcessLogsText checks how process_logs reads: the command as it
 // was given (not its sh -c wrapping), long output cut with advice that
 // fits a background process, and how a killed process ended said once.

@@ -239,14 +239,22 @@ func (s *Service) WriteFile(ctx context.Context, id, path string, r io.Reader, m
 
 // ReadFile implements cove.Service.
 func (s *Service) ReadFile(ctx context.Context, id, path string) (io.ReadCloser, *cove.FileInfo, error) {
+	return s.ReadFileRange(ctx, id, path, 0, 0)
+}
+
+// ReadFileRange implements cove.Service.
+func (s *Service) ReadFileRange(ctx context.Context, id, path string, offset, length int64) (io.ReadCloser, *cove.FileInfo, error) {
 	if err := utf8Paths(path); err != nil {
 		return nil, nil, err
+	}
+	if offset < 0 || length < 0 {
+		return nil, nil, cove.Errorf(cove.CodeInvalid, "a part of a file starts at a byte offset of 0 or more and has a length of 0 (to its end) or more, not %d and %d", offset, length)
 	}
 	sb, done, err := s.running(ctx, id)
 	if err != nil {
 		return nil, nil, err
 	}
-	rc, fi, err := sb.inst.Agent().ReadStream(ctx, path)
+	rc, fi, err := sb.inst.Agent().ReadRange(ctx, path, offset, length)
 	if err != nil {
 		done()
 		return nil, nil, err
