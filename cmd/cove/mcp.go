@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"log/slog"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -50,7 +51,14 @@ them. cove serve also serves MCP over HTTP at /mcp.`,
 			}
 			srv := mcpserver.New(svc, mcpserver.Options{Logger: log})
 			stdio := newAnsweredStdio(ctx, e.stdin, e.stdout)
-			return srv.Run(ctx, &mcp.IOTransport{Reader: stdio.Reader(), Writer: stdio.Writer()})
+			err := srv.Run(ctx, &mcp.IOTransport{Reader: stdio.Reader(), Writer: stdio.Writer()})
+			var notJSON *mcpserver.NotJSONError
+			if errors.As(err, &notJSON) {
+				// The client gets the JSON-RPC answer; the person who
+				// started cove mcp, the message on stderr.
+				e.stdout.Write(notJSON.Parse())
+			}
+			return err
 		},
 	}
 }

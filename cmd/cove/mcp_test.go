@@ -411,3 +411,27 @@ func tsClientDir(t *testing.T, npm string) string {
 	}
 	return dir
 }
+
+// TestMCPStdioNotJSON: a client that sends what is not JSON gets JSON-RPC's
+// parse error, and the person who started cove mcp a line saying why it
+// ended, with the exit status of bad input, instead of a silent exit 0.
+func TestMCPStdioNotJSON(t *testing.T) {
+	c := newCLI(t)
+	cmd := mcpCommand(c)
+	cmd.Stdin = strings.NewReader("garbage\n")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, _ := cmd.Output()
+	var answer struct {
+		ID    json.RawMessage `json:"id"`
+		Error struct {
+			Code int `json:"code"`
+		} `json:"error"`
+	}
+	if err := json.Unmarshal(out, &answer); err != nil || answer.Error.Code != -32700 || string(answer.ID) != "null" {
+		t.Errorf("answer %q (%v), want a JSON-RPC parse error", out, err)
+	}
+	if code := cmd.ProcessState.ExitCode(); code != 125 || !strings.Contains(stderr.String(), "cove: the MCP client sent a line that is not JSON-RPC") {
+		t.Errorf("exit %d, stderr %q", code, stderr.String())
+	}
+}

@@ -17,6 +17,7 @@ package mcpserver
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -101,8 +102,9 @@ func New(svc cove.Service, opts Options) *Server {
 
 // Run serves one session over t (for `cove mcp`, standard input and
 // output) until the client ends it or ctx is cancelled, then deletes the
-// sandboxes the session created and did not ask to keep. Its only error
-// is a session that cannot start.
+// sandboxes the session created and did not ask to keep. Its errors: a
+// session that cannot start (unavailable), and one that the client ended
+// by sending what is not JSON (invalid, a *NotJSONError).
 func (s *Server) Run(ctx context.Context, t mcp.Transport) error {
 	ss, err := s.mcp.Connect(ctx, t, nil)
 	if err != nil {
@@ -118,10 +120,34 @@ func (s *Server) Run(ctx context.Context, t mcp.Transport) error {
 		err = nil
 	}
 	s.endSession(ss)
+	var syntax *json.SyntaxError
+	if errors.As(err, &syntax) {
+		return &NotJSONError{Err: err}
+	}
 	if err != nil && !errors.Is(err, context.Canceled) {
 		s.log.Debug("session ended", "err", err)
 	}
 	return nil
+}
+
+// NotJSONError ends a session whose client sent a line that is not JSON,
+// which MCP's JSON-RPC cannot read past: the session ends there. Its
+// Parse is the JSON-RPC answer for it (code -32700, id null), for a
+// transport to send before it closes.
+type NotJSONError struct{ Err error }
+
+func (e *NotJSONError) Error() string {
+	return "the MCP client sent a line that is not JSON-RPC (" + e.Err.Error() + "): each line must be one JSON-RPC message"
+}
+
+func (e *NotJSONError) Unwrap() error {
+	return &cove.Error{Code: cove.CodeInvalid, Message: e.Error()}
+}
+
+// Parse returns the JSON-RPC parse error answer, one line.
+func (e *NotJSONError) Parse() []byte {
+	b, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": nil, "error": map[string]any{"code": -32700, "message": "Parse error: " + e.Err.Error()}})
+	return append(b, '\n')
 }
 
 // Handler serves MCP over streamable HTTP. It must be mounted behind
