@@ -16,6 +16,8 @@ done
 # pip, whose refusal to install into the system's Python the hint tests
 # read.
 /usr/bin/python3 -m pip --version >/dev/null 2>&1 || need+=(python3-pip)
+# venv, which cove's hints for pip name (Debian keeps ensurepip apart).
+/usr/bin/python3 -c 'import ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
 # The race detector, which the tests run under too, needs cgo.
 command -v gcc >/dev/null 2>&1 || need+=(gcc libc6-dev)
 # The web UI's browser tests drive Debian's headless chromium.

@@ -32,12 +32,12 @@ func newServeCmd(e *env) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Serve the REST API and the web UI for many users, programs and agents",
-		Long: `Serve cove's REST API.
+		Long: `Serve cove's REST API, its web UI and its MCP endpoint.
 
 State lives in the data directory: a SQLite database and the sandboxes'
 workspaces. On its first start cove creates an admin API key in
 <data>/admin.key (mode 0600); COVE_ADMIN_KEY sets one instead. Every request
-needs "Authorization: Bearer <key>".
+but GET /healthz and GET /v1/openapi.json needs "Authorization: Bearer <key>".
 
 AI agents reach the same sandboxes over MCP (streamable HTTP) at /mcp, with
 the same keys; see also cove mcp.
