@@ -120,14 +120,18 @@ func Open(ctx context.Context, dir string, opts Options) (*Volume, error) {
 	if err != nil {
 		return nil, err
 	}
-	// Traversable but not listable: a runtime that binds a workspace from
-	// inside a user namespace must be able to walk to it, and nobody else
-	// needs to see which workspaces exist.
-	if err := os.Chmod(root, 0o711); err != nil {
+	// Root's alone: on disk a workspace belongs to the sandbox user's id
+	// inside (1000), which on the host is often a person's, who must not
+	// reach it (the data directory itself may be open to all). A sandbox
+	// gets its workspace as a mount, and walks no path to it.
+	if err := os.Chmod(root, 0o700); err != nil {
 		return nil, cove.Errorf(cove.CodeUnavailable, "preparing workspace volume: %w", err)
 	}
 	wsPath := filepath.Join(root, wsName)
-	if err := os.Mkdir(wsPath, 0o711); err != nil && !errors.Is(err, os.ErrExist) {
+	if err := os.Mkdir(wsPath, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
+		return nil, cove.Errorf(cove.CodeUnavailable, "preparing workspace volume: %w", err)
+	}
+	if err := os.Chmod(wsPath, 0o700); err != nil {
 		return nil, cove.Errorf(cove.CodeUnavailable, "preparing workspace volume: %w", err)
 	}
 	ws, err := os.OpenFile(wsPath, os.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW, 0)
@@ -174,7 +178,7 @@ func setUp(ctx context.Context, dir, root string, size int64, log *slog.Logger) 
 	if ok, err := isBtrfs(dir); err != nil {
 		return false, cove.Errorf(cove.CodeUnavailable, "inspecting state directory: %w", err)
 	} else if ok {
-		if err := os.Mkdir(root, 0o711); err != nil && !errors.Is(err, os.ErrExist) {
+		if err := os.Mkdir(root, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
 			return false, cove.Errorf(cove.CodeUnavailable, "preparing workspace volume: %w", err)
 		}
 		log.Info("state directory is on btrfs; using it for workspaces", "path", root)
@@ -192,7 +196,7 @@ func setUp(ctx context.Context, dir, root string, size int64, log *slog.Logger) 
 	} else if err != nil {
 		return false, cove.Errorf(cove.CodeUnavailable, "inspecting workspace volume image: %w", err)
 	}
-	if err := os.Mkdir(root, 0o711); err != nil && !errors.Is(err, os.ErrExist) {
+	if err := os.Mkdir(root, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
 		return false, cove.Errorf(cove.CodeUnavailable, "preparing workspace volume mount point: %w", err)
 	}
 	dev, loop, err := attachLoop(image)

@@ -43,8 +43,8 @@ func requireBtrfs(tb testing.TB) {
 func stateDir(tb testing.TB) string {
 	tb.Helper()
 	dir := tb.TempDir()
-	// Let the workspace owners walk to their workspaces, as they can below
-	// a real state directory such as /var/lib/cove.
+	// Open to all, as an operator may make a state directory: the volume
+	// below must keep everyone but root out all the same.
 	for _, d := range []string{filepath.Dir(dir), dir} {
 		if err := os.Chmod(d, 0o711); err != nil {
 			tb.Fatal(err)
@@ -140,7 +140,27 @@ func syncVolume(tb testing.TB, path string) {
 // code would.
 func runAs(tb testing.TB, uid, gid int, name string, args ...string) (string, error) {
 	tb.Helper()
+	return runIn(tb, "", uid, gid, name, args...)
+}
+
+// runIn is runAs for a workspace's owner working in workspace ws, which it
+// reaches as a sandbox does, through a handle (here a descriptor, in a
+// sandbox its mount), not by walking the volume's directories, which are
+// root's alone: ws in args becomes /proc/self/fd/3.
+func runIn(tb testing.TB, ws string, uid, gid int, name string, args ...string) (string, error) {
+	tb.Helper()
 	cmd := exec.CommandContext(tb.Context(), name, args...)
+	if ws != "" {
+		d, err := os.Open(ws)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		defer d.Close()
+		cmd.ExtraFiles = []*os.File{d}
+		for i, a := range cmd.Args {
+			cmd.Args[i] = strings.ReplaceAll(a, ws, "/proc/self/fd/3")
+		}
+	}
 	cmd.Env = []string{"LC_ALL=C", "PATH=/usr/bin:/bin"}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}}
 	out, err := cmd.CombinedOutput()
@@ -277,7 +297,7 @@ func TestQuotaStopsWriter(t *testing.T) {
 
 	// The owner fills the disk: dd must fail with EDQUOT near the limit.
 	fill := filepath.Join(ws, "fill")
-	out, err := runAs(t, testUID, testGID, "dd", "if=/dev/zero", "of="+fill, "bs=1M", "count=100")
+	out, err := runIn(t, ws, testUID, testGID, "dd", "if=/dev/zero", "of="+fill, "bs=1M", "count=100")
 	if err == nil {
 		t.Fatalf("dd of 100 MiB into a 20 MiB workspace succeeded:\n%s", out)
 	}
@@ -294,11 +314,11 @@ func TestQuotaStopsWriter(t *testing.T) {
 	}
 
 	// A full workspace must recover: deleting works and frees the space.
-	if out, err := runAs(t, testUID, testGID, "rm", fill); err != nil {
+	if out, err := runIn(t, ws, testUID, testGID, "rm", fill); err != nil {
 		t.Fatalf("rm in a full workspace: %v\n%s", err, out)
 	}
 	again := filepath.Join(ws, "again")
-	if out, err := runAs(t, testUID, testGID, "dd", "if=/dev/zero", "of="+again, "bs=1M", "count=10", "conv=fsync"); err != nil {
+	if out, err := runIn(t, ws, testUID, testGID, "dd", "if=/dev/zero", "of="+again, "bs=1M", "count=10", "conv=fsync"); err != nil {
 		t.Fatalf("writing 10 MiB after freeing the space: %v\n%s", err, out)
 	}
 	syncVolume(t, ws)
@@ -593,7 +613,7 @@ func TestOpenOnBtrfsHost(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := runAs(t, testUID, testGID, "dd", "if=/dev/zero", "of="+filepath.Join(ws, "fill"), "bs=1M", "count=40")
+	out, err := runIn(t, ws, testUID, testGID, "dd", "if=/dev/zero", "of="+filepath.Join(ws, "fill"), "bs=1M", "count=40")
 	if err == nil || !strings.Contains(out, "Disk quota exceeded") {
 		t.Errorf("dd past the limit: %v\n%s", err, out)
 	}
@@ -764,5 +784,30 @@ func TestCreateOnFullDisk(t *testing.T) {
 	}
 	if ro, err := isReadOnly(filepath.Join(dir, mountName)); err != nil || ro {
 		t.Errorf("volume read-only = %v, %v", ro, err)
+	}
+}
+
+// TestWorkspacesAreRootsAlone: on disk a workspace belongs to the sandbox
+// user's id inside (1000), which on the host is often a person's. That
+// person cannot reach it, even below a state directory open to all.
+func TestWorkspacesAreRootsAlone(t *testing.T) {
+	requireBtrfs(t)
+	dir := stateDir(t)
+	v := openVolume(t, dir)
+	ws, err := v.Create("private", 20*mib, testUID, testGID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Delete("private")
+	if err := os.WriteFile(filepath.Join(ws, "secret"), []byte("s"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := runAs(t, testUID, testGID, "cat", filepath.Join(ws, "secret"))
+	if err == nil || !strings.Contains(out, "Permission denied") {
+		t.Fatalf("the host user %d read a workspace file by its path: %v %q", testUID, err, out)
+	}
+	// Its owner in the sandbox, through its handle, still can.
+	if out, err := runIn(t, ws, testUID, testGID, "cat", filepath.Join(ws, "secret")); err != nil || out != "s" {
+		t.Fatalf("through the workspace's handle: %v %q", err, out)
 	}
 }
