@@ -139,6 +139,10 @@ func (f *fakeService) ReadFileRange(ctx context.Context, id, p string, offset, l
 	if err := f.record(p); err != nil {
 		return nil, nil, err
 	}
+	if offset < 0 || length < 0 {
+		// As the service answers.
+		return nil, nil, cove.Errorf(cove.CodeInvalid, "offset %d, length %d", offset, length)
+	}
 	data := "hello"[min(offset, 5):]
 	if length > 0 {
 		data = data[:min(length, int64(len(data)))]

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"mime"
 	"mime/multipart"
 	"net/http"
@@ -117,9 +118,12 @@ func (s *server) getFile(w http.ResponseWriter, r *http.Request) error {
 // the end).
 type span struct{ from, to int64 }
 
-// length is how many bytes the span asks for (0: to the end).
+// length is how many bytes the span asks for (0: to the end). A span to
+// the largest byte number HTTP can name from byte 0 (bytes=0-
+// 9223372036854775807, as a client that means "to the end" may send) holds
+// one byte more than an int64 counts: it is read to the end.
 func (sp span) length() int64 {
-	if sp.to < 0 {
+	if sp.to < 0 || sp.to-sp.from == math.MaxInt64 {
 		return 0
 	}
 	return sp.to - sp.from + 1
