@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"mime/multipart"
 	"net/http"
 	"slices"
@@ -565,7 +566,7 @@ func TestFileRanges(t *testing.T) {
 	for _, r := range []struct {
 		off, n int64
 		want   string
-	}{{0, 0, "0123456789"}, {2, 4, "2345"}, {7, 0, "789"}, {8, 100, "89"}, {10, 0, ""}, {50, 1, ""}} {
+	}{{0, 0, "0123456789"}, {2, 4, "2345"}, {7, 0, "789"}, {8, 100, "89"}, {10, 0, ""}, {50, 1, ""}, {2, math.MaxInt64, "23456789"}} {
 		rc, fi, err := e.admin.ReadFileRange(ctx, sb.ID, "ten.txt", r.off, r.n)
 		if err != nil {
 			t.Fatalf("part %d+%d: %v", r.off, r.n, err)
@@ -588,8 +589,9 @@ func TestFileRanges(t *testing.T) {
 		{"bytes=2-5", "206", "2345", "bytes 2-5/10"},
 		{"bytes=7-", "206", "789", "bytes 7-9/10"},
 		{"bytes=8-100", "206", "89", "bytes 8-9/10"},
-		{"bytes=-3", "200", "0123456789", ""},      // a suffix: the whole file
-		{"bytes=0-1,4-5", "200", "0123456789", ""}, // several parts: the whole file
+		{"bytes=0-9223372036854775807", "206", "0123456789", "bytes 0-9/10"}, // the largest last byte: to the end
+		{"bytes=-3", "200", "0123456789", ""},                                // a suffix: the whole file
+		{"bytes=0-1,4-5", "200", "0123456789", ""},                           // several parts: the whole file
 		{"bytes=10-", "416", "", "bytes */10"},
 	} {
 		var h []string

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"mime"
 	"mime/multipart"
 	"net/http"
@@ -55,21 +56,7 @@ func (c *Client) fileInfoAnswer(req *http.Request) (*cove.FileInfo, error) {
 // ReadFile implements cove.Service (GET .../files/{path}?raw=true): the
 // returned reader streams the file from the server; close it.
 func (c *Client) ReadFile(ctx context.Context, id, p string) (io.ReadCloser, *cove.FileInfo, error) {
-	req, err := c.request(ctx, http.MethodGet, filesPath(id, p), url.Values{"raw": {"true"}}, nil)
-	if err != nil {
-		return nil, nil, err
-	}
-	req.Header.Set("Accept", "*/*")
-	resp, err := c.send(req)
-	if err != nil {
-		return nil, nil, err
-	}
-	fi, err := headerFileInfo(resp, p)
-	if err != nil {
-		resp.Body.Close()
-		return nil, nil, err
-	}
-	return resp.Body, fi, nil
+	return c.ReadFileRange(ctx, id, p, 0, 0)
 }
 
 // ReadFileRange implements cove.Service with a Range header: the server
@@ -79,20 +66,24 @@ func (c *Client) ReadFileRange(ctx context.Context, id, p string, offset, length
 	if offset < 0 || length < 0 {
 		return nil, nil, cove.Errorf(cove.CodeInvalid, "a part of a file starts at a byte offset of 0 or more and has a length of 0 (to its end) or more, not %d and %d", offset, length)
 	}
-	if offset == 0 && length == 0 {
-		return c.ReadFile(ctx, id, p)
-	}
 	req, err := c.request(ctx, http.MethodGet, filesPath(id, p), url.Values{"raw": {"true"}}, nil)
 	if err != nil {
 		return nil, nil, err
 	}
 	req.Header.Set("Accept", "*/*")
-	last := ""
-	if length > 0 {
-		last = strconv.FormatInt(offset+length-1, 10)
+	ranged := offset > 0 || length > 0
+	var accept []int
+	if ranged {
+		last := ""
+		// A part that would end past the largest byte number HTTP can
+		// name is read to the end, which no file reaches.
+		if length > 0 && length <= math.MaxInt64-offset {
+			last = strconv.FormatInt(offset+length-1, 10)
+		}
+		req.Header.Set("Range", fmt.Sprintf("bytes=%d-%s", offset, last))
+		accept = append(accept, http.StatusRequestedRangeNotSatisfiable)
 	}
-	req.Header.Set("Range", fmt.Sprintf("bytes=%d-%s", offset, last))
-	resp, err := c.send(req, http.StatusRequestedRangeNotSatisfiable)
+	resp, err := c.send(req, accept...)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -101,10 +92,10 @@ func (c *Client) ReadFileRange(ctx context.Context, id, p string, offset, length
 		resp.Body.Close()
 		return nil, nil, err
 	}
-	switch resp.StatusCode {
-	case http.StatusPartialContent:
+	switch {
+	case !ranged, resp.StatusCode == http.StatusPartialContent:
 		return resp.Body, fi, nil
-	case http.StatusRequestedRangeNotSatisfiable:
+	case resp.StatusCode == http.StatusRequestedRangeNotSatisfiable:
 		resp.Body.Close()
 		return io.NopCloser(strings.NewReader("")), fi, nil
 	}
