@@ -17,7 +17,11 @@ import (
 // stops reading its stream shows in /metrics as running while the server
 // waits for the client, and as abandoned once the server drops it.
 func TestMetricsSeeAStalledClient(t *testing.T) {
-	e := newEnv(t, func(o *httpapi.Options) { o.StallTimeout = 2 * time.Second })
+	// The execution counts as running from its start until the server
+	// gives up on the client, StallTimeout after its writes block: the
+	// scrapes below must see it in that window, on a loaded machine too.
+	const stall = 4 * time.Second
+	e := newEnv(t, func(o *httpapi.Options) { o.StallTimeout = stall })
 	id := e.sandbox(e.admin, cove.SandboxSpec{Language: "bash"}).ID
 	scrape := func() string {
 		t.Helper()
@@ -45,8 +49,9 @@ func TestMetricsSeeAStalledClient(t *testing.T) {
 	body := fmt.Sprintf(`{"cmd":["yes"],"output_bytes":%d}`, cove.MaxOutputBytes)
 	fmt.Fprintf(c, "POST /v1/sandboxes/%s/exec HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nAccept: application/x-ndjson\r\nContent-Length: %d\r\n\r\n%s", id, e.adminKey, len(body), body)
 	// Read nothing. Until the server gives up on the client, the
-	// execution runs.
-	deadline := time.Now().Add(time.Second)
+	// execution runs. Its start may take a while on a busy machine; the
+	// window in which it runs is at least stall long once it has.
+	deadline := time.Now().Add(30 * time.Second)
 	for m := scrape(); !strings.Contains(m, "\ncove_executions_running 1\n"); m = scrape() {
 		if time.Now().After(deadline) {
 			t.Fatalf("an execution whose client stalls is not counted as running:\n%s", grepLines(m, "cove_exec"))
