@@ -398,7 +398,11 @@ func TestSilentAPI(t *testing.T) {
 		aitest.Reply{Text: "never sent", Delay: time.Hour},
 		aitest.Reply{Chunks: []string{"The program ", "never ends."}, Hold: hold},
 	))
-	a := newAnalyzer(s, func(o *ai.Options) { o.IdleTimeout = 300 * time.Millisecond; o.MaxRetries = -1 })
+	// Long enough that a loaded machine does not leave a gap as long
+	// between the fake API's events, which would end the second answer
+	// before its first text.
+	const idle = 2 * time.Second
+	a := newAnalyzer(s, func(o *ai.Options) { o.IdleTimeout = idle; o.MaxRetries = -1 })
 	type outcome struct {
 		texts []string
 		err   error
@@ -422,7 +426,7 @@ func TestSilentAPI(t *testing.T) {
 			return outcome{}
 		}
 	}
-	if o := run(); cove.ErrorCode(o.err) != cove.CodeTimeout || !strings.Contains(cove.ErrorMessage(o.err), "the Anthropic API sent nothing for 300ms") {
+	if o := run(); cove.ErrorCode(o.err) != cove.CodeTimeout || !strings.Contains(cove.ErrorMessage(o.err), "the Anthropic API sent nothing for "+idle.String()) {
 		t.Errorf("silent before the answer: %v", o.err)
 	}
 	if o := run(); strings.Join(o.texts, "") != "The program " || cove.ErrorCode(o.err) != cove.CodeTimeout {
