@@ -141,19 +141,7 @@ func TestProcesses(t *testing.T) {
 		// process does.
 		chatty := strings.TrimSpace(c.ok("spawn", id, "--", "sh", "-c", "seq 1 100000; sleep 1000"))
 		cmd, out, _, stderr := cliProcess(t, c, "logs", "-f", id, chatty)
-		line, err := bufio.NewReader(out).ReadString('\n')
-		if err != nil || line != "1\n" {
-			t.Fatalf("read %q %v", line, err)
-		}
-		out.Close()
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
-		select {
-		case err = <-done:
-		case <-time.After(20 * time.Second):
-			t.Fatal("cove logs -f went on after its output's reader had gone")
-		}
-		if got := exitStatus(err); got != 141 || coveLines(stderr.String()) != "" {
+		if got := closeAfterFirstLine(t, cmd, out, "1\n"); got != 141 || coveLines(stderr.String()) != "" {
 			t.Fatalf("exit %d, cove said %q; want 141 and nothing", got, coveLines(stderr.String()))
 		}
 		c.ok("kill", id, chatty)

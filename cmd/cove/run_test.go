@@ -188,39 +188,12 @@ func TestHelp(t *testing.T) {
 // remove what it left.
 func TestKilledCoveLeavesNothing(t *testing.T) {
 	c := newCLI(t)
-	cmd := exec.Command(os.Args[0], "run", "-l", "bash", "-c", "echo started; sleep 1000")
-	cmd.Env = append(os.Environ(), "COVE_TEST_AS_CLI=1", "COVE_DATA_DIR="+c.data, "COVE_RUN_DIR="+c.run, "COVE_LOG_LEVEL=debug")
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	logs, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	ids := make(chan string, 1)
-	go func() {
-		booted := regexp.MustCompile(`msg="sandbox booted" component=native id=([0-9a-f]+)`)
-		sc := bufio.NewScanner(logs)
-		for sc.Scan() {
-			if m := booted.FindStringSubmatch(sc.Text()); m != nil {
-				ids <- m[1]
-			}
-		}
-	}()
+	cmd, out, ids, _ := cliProcess(t, c, "run", "-l", "bash", "-c", "echo started; sleep 1000")
 	buf := make([]byte, 8)
 	if n, err := out.Read(buf); err != nil || string(buf[:n]) != "started\n" {
 		t.Fatalf("read %q %v", buf[:n], err)
 	}
-	var id string
-	select {
-	case id = <-ids:
-	case <-time.After(5 * time.Second):
-		t.Fatal("no sandbox id in the debug log")
-	}
+	id := bootedSandbox(t, ids)
 	cmd.Process.Signal(syscall.SIGKILL)
 	cmd.Wait()
 	deadline := time.Now().Add(5 * time.Second)
@@ -344,12 +317,47 @@ func cliProcess(t *testing.T, c *cli, args ...string) (cmd *exec.Cmd, stdout io.
 		sc := bufio.NewScanner(logs)
 		for sc.Scan() {
 			if m := re.FindStringSubmatch(sc.Text()); m != nil {
-				booted <- m[1]
+				select {
+				case booted <- m[1]:
+				default: // nobody asks for more: stderr must not block
+				}
 			}
 		}
 		io.Copy(io.Discard, logs)
 	}()
 	return cmd, stdout, booted, stderr
+}
+
+// bootedSandbox returns the id of the first sandbox a cliProcess booted.
+func bootedSandbox(t *testing.T, ids <-chan string) string {
+	t.Helper()
+	select {
+	case id := <-ids:
+		return id
+	case <-time.After(30 * time.Second):
+		t.Fatal("no sandbox id in the debug log")
+		return ""
+	}
+}
+
+// closeAfterFirstLine reads the first line of a cliProcess's output,
+// which must be want, then closes the output, as "| head -1" does, and
+// returns the exit status of the command, which must then end.
+func closeAfterFirstLine(t *testing.T, cmd *exec.Cmd, out io.ReadCloser, want string) int {
+	t.Helper()
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil || line != want {
+		t.Fatalf("read %q %v, want %q", line, err, want)
+	}
+	out.Close()
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err = <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("cove %s went on after its output's reader had gone", strings.Join(cmd.Args[1:], " "))
+	}
+	return exitStatus(err)
 }
 
 // exitStatus is the status a shell shows for a finished command: its exit
@@ -396,7 +404,7 @@ func TestRunInterrupted(t *testing.T) {
 			if n, err := out.Read(buf); err != nil || string(buf[:n]) != "started\n" {
 				t.Fatalf("read %q %v", buf[:n], err)
 			}
-			id := <-ids
+			id := bootedSandbox(t, ids)
 			cmd.Process.Signal(tc.sig)
 			err := cmd.Wait()
 			if got := exitStatus(err); got != tc.code || coveLines(stderr.String()) != tc.line {
@@ -419,20 +427,8 @@ func TestRunInterrupted(t *testing.T) {
 func TestRunIntoClosedPipe(t *testing.T) {
 	c := newCLI(t)
 	cmd, out, ids, stderr := cliProcess(t, c, "run", "-l", "python", "-c", "import time\nfor i in range(100000): print(i)\ntime.sleep(1000)")
-	line, err := bufio.NewReader(out).ReadString('\n')
-	if err != nil || line != "0\n" {
-		t.Fatalf("read %q %v", line, err)
-	}
-	id := <-ids
-	out.Close()
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err = <-done:
-	case <-time.After(20 * time.Second):
-		t.Fatal("cove run went on after its output's reader had gone")
-	}
-	if got := exitStatus(err); got != 141 || coveLines(stderr.String()) != "" {
+	id := bootedSandbox(t, ids)
+	if got := closeAfterFirstLine(t, cmd, out, "0\n"); got != 141 || coveLines(stderr.String()) != "" {
 		t.Fatalf("exit %d, cove said %q; want 141 and nothing", got, coveLines(stderr.String()))
 	}
 	if n := procsOf(id); n > 0 {
