@@ -605,9 +605,18 @@ func TestFileRanges(t *testing.T) {
 			c.status != "416" && (string(b) != c.body || resp.Header.Get("Accept-Ranges") != "bytes") {
 			t.Errorf("Range %q: %d, Content-Range %q, Accept-Ranges %q, body %q", c.rng, resp.StatusCode, resp.Header.Get("Content-Range"), resp.Header.Get("Accept-Ranges"), b)
 		}
-		if c.status == "416" && !strings.Contains(string(b), "past the end of ten.txt (10 bytes)") {
+		if c.status == "416" && !strings.Contains(string(b), "past the end of ten.txt (10 bytes): start it at byte 9 or before") {
 			t.Errorf("416 body %s", b)
 		}
+	}
+	// No range of an empty file can be read: the answer says to ask
+	// without one, not for a range that is refused too.
+	if _, err := e.admin.WriteFile(ctx, sb.ID, "empty.txt", strings.NewReader(""), 0); err != nil {
+		t.Fatal(err)
+	}
+	resp := e.do("GET", "/v1/sandboxes/"+sb.ID+"/files/empty.txt?raw=true", e.adminKey, nil, "Range", "bytes=0-")
+	if msg := apiError(t, resp, 416, cove.CodeInvalid); !strings.Contains(msg, "empty.txt is empty: no range of it can be read; ask for it without a Range header") {
+		t.Errorf("a range of an empty file: %q", msg)
 	}
 
 	// The tail of a 12 GiB sparse file, at once.

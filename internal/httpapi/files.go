@@ -90,8 +90,7 @@ func (s *server) getFile(w http.ResponseWriter, r *http.Request) error {
 	if ranged {
 		if part.from >= fi.Size {
 			w.Header().Set("Content-Range", fmt.Sprintf("bytes */%d", fi.Size))
-			return statusError(http.StatusRequestedRangeNotSatisfiable, cove.Errorf(cove.CodeInvalid,
-				"the range starts at byte %d, past the end of %s (%d bytes): ask for bytes=0- to %d", part.from, fi.Path, fi.Size, max(fi.Size-1, 0)))
+			return statusError(http.StatusRequestedRangeNotSatisfiable, rangePastEnd(fi, part.from))
 		}
 		last := fi.Size - 1
 		if part.to >= 0 && part.to < last {
@@ -112,6 +111,15 @@ func (s *server) getFile(w http.ResponseWriter, r *http.Request) error {
 		panic(http.ErrAbortHandler)
 	}
 	return nil
+}
+
+// rangePastEnd is the error of a range that starts at byte from, at or
+// past the end of the file fi.
+func rangePastEnd(fi *cove.FileInfo, from int64) *cove.Error {
+	if fi.Size == 0 {
+		return cove.Errorf(cove.CodeInvalid, "the range starts at byte %d, but %s is empty: no range of it can be read; ask for it without a Range header", from, fi.Path)
+	}
+	return cove.Errorf(cove.CodeInvalid, "the range starts at byte %d, past the end of %s (%d bytes): start it at byte %d or before, such as bytes=0-", from, fi.Path, fi.Size, fi.Size-1)
 }
 
 // span is a byte range of a file: from its first byte to its last (-1:

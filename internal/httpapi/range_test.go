@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"strings"
 	"testing"
 )
 
@@ -36,6 +37,12 @@ func TestFileRangeHeaders(t *testing.T) {
 			}
 			if tc.status != 416 && w.Body.String() != tc.body {
 				t.Fatalf("body %q, want %q", w.Body, tc.body)
+			}
+			if tc.status != 416 {
+				return
+			}
+			if _, msg := errorOf(t, w); !strings.Contains(msg, "past the end of f.txt (5 bytes): start it at byte 4 or before, such as bytes=0-") {
+				t.Fatalf("416 says %q", msg)
 			}
 		})
 	}
