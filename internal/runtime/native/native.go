@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"os"
@@ -301,8 +302,13 @@ func (b *Backend) Create(ctx context.Context, spec runtime.Spec) (_ runtime.Inst
 		if ws = b.vol.Path(spec.ID); ws == "" {
 			return nil, cove.Errorf(cove.CodeInvalid, "invalid sandbox id %q", spec.ID)
 		}
-		if _, err := os.Stat(ws); err != nil {
+		// Only a workspace that is not there is gone (not_found, which
+		// the service takes for files lost for good); one that cannot be
+		// reached now is the volume's trouble.
+		if _, err := os.Stat(ws); errors.Is(err, fs.ErrNotExist) {
 			return nil, cove.Errorf(cove.CodeNotFound, "the workspace of sandbox %s is gone", spec.ID)
+		} else if err != nil {
+			return nil, cove.Errorf(cove.CodeUnavailable, "the workspace of sandbox %s cannot be reached: %w", spec.ID, err)
 		}
 	} else if ws, err = b.vol.Create(spec.ID, l.DiskBytes, SandboxUID, SandboxGID); err != nil {
 		return nil, layer("workspace", err)

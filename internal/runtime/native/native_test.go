@@ -11,8 +11,10 @@ import (
 	ll "github.com/landlock-lsm/go-landlock/landlock/syscall"
 	"golang.org/x/sys/unix"
 
+	"github.com/cove-sandbox/cove"
 	"github.com/cove-sandbox/cove/internal/agent"
 	"github.com/cove-sandbox/cove/internal/agentbin"
+	"github.com/cove-sandbox/cove/internal/runtime"
 	"github.com/cove-sandbox/cove/internal/runtime/conformance"
 	"github.com/cove-sandbox/cove/internal/volume"
 )
@@ -195,4 +197,47 @@ func TestEmbeddedAgent(t *testing.T) {
 		volume.Unmount(data)
 	})
 	conformance.Run(t, conformance.Env{Backend: b, Landlock: landlockAvailable(), Leftovers: leftovers(b)})
+}
+
+// TestResumeWithoutItsWorkspace: resuming a sandbox whose workspace is not
+// there is not_found, which the service takes for files lost for good.
+// A workspace that is there but cannot be reached now (here a link that
+// loops) is the volume's trouble, unavailable: its files are not given
+// up for lost.
+func TestResumeWithoutItsWorkspace(t *testing.T) {
+	b := newTestBackend(t)
+	ctx := context.Background()
+	id := fmt.Sprintf("resume%d", os.Getpid())
+	inst, err := b.Create(ctx, runtime.Spec{ID: id, Limits: defaultLimitsForTest()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := inst.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ws := b.vol.Path(id)
+	t.Cleanup(func() {
+		os.Remove(ws)
+		b.DeleteWorkspace(ctx, id)
+	})
+	if err := os.RemoveAll(ws); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Base(ws), ws); err != nil {
+		t.Fatal(err)
+	}
+	_, err = b.Create(ctx, runtime.Spec{ID: id, Limits: defaultLimitsForTest(), Resume: true})
+	if cove.ErrorCode(err) != cove.CodeUnavailable || !strings.Contains(cove.ErrorMessage(err), "cannot be reached") {
+		t.Fatalf("resuming over a workspace that cannot be reached: %v, want unavailable", err)
+	}
+	if err := os.Remove(ws); err != nil {
+		t.Fatal(err)
+	}
+	_, err = b.Create(ctx, runtime.Spec{ID: id, Limits: defaultLimitsForTest(), Resume: true})
+	if cove.ErrorCode(err) != cove.CodeNotFound {
+		t.Fatalf("resuming without a workspace: %v, want not_found", err)
+	}
+	if left := leftovers(b)(id); len(left) > 0 {
+		t.Fatalf("the failed resumes left %v", left)
+	}
 }
