@@ -93,6 +93,9 @@ func (s *Server) readFile(ctx context.Context, st *session, in readFileInput) (*
 	defer rc.Close()
 	st.use(in.SandboxID)
 	if in.Offset > 0 && in.Offset >= fi.Size {
+		if fi.Size == 0 {
+			return nil, readFileOutput{}, s.invalid("read_file", "offset %d is past the end of %s, which is empty: read it without an offset", in.Offset, fi.Path)
+		}
 		return nil, readFileOutput{}, s.invalid("read_file", "offset %d is past the end of %s, which has %d bytes (%s): give an offset below %d",
 			in.Offset, fi.Path, fi.Size, cove.FormatBytes(fi.Size), fi.Size)
 	}

@@ -515,6 +515,11 @@ func TestFileToolHints(t *testing.T) {
 	if !strings.Contains(msg, "has 5 bytes") {
 		t.Errorf("read past the end: %s", msg)
 	}
+	c.ok("write_file", map[string]any{"sandbox_id": id, "path": "empty", "content": ""}, nil)
+	msg = c.fails("read_file", map[string]any{"sandbox_id": id, "path": "empty", "offset": 1}, "past the end")
+	if !strings.Contains(msg, "which is empty: read it without an offset") {
+		t.Errorf("an offset into an empty file: %s", msg)
+	}
 	msg = c.fails("read_file", map[string]any{"sandbox_id": id, "path": "nope.txt"}, "not_found")
 	if !strings.Contains(msg, "list_files") {
 		t.Errorf("read a missing file: %s", msg)
