@@ -200,11 +200,15 @@ func spawnAgent(path string, bin *os.File, req SpawnRequest, files []*os.File) (
 // sandbox and no host process has, a sandbox can only use up its own.
 //
 // Only the starting thread changes its effective uid, for the time of the
-// start, and the rest of the process is untouched. It keeps its
-// capabilities (the real and saved uids stay 0), which writing the
-// child's id maps needs. The thread is then given back, because the
-// child's parent-death signal is tied to it: were it to exit, the child
-// would die.
+// start; other threads keep theirs. It keeps its capabilities (the real
+// and saved uids stay 0), which writing the child's id maps needs. The
+// thread is then given back, because the child's parent-death signal is
+// tied to it: were it to exit, the child would die. Changing a thread's
+// credentials has two effects beyond it: the kernel clears that thread's
+// own parent-death signal, and makes the process non-dumpable (as the
+// agent makes itself anyway). The launcher's parent-death signal is safe:
+// it is the main thread's, and the main goroutine stays locked there
+// (mainthread_linux.go), so no start runs on it.
 func startAsOwner(owner int, path string, argv []string, attr *os.ProcAttr) (*os.Process, error) {
 	type started struct {
 		proc *os.Process
