@@ -105,6 +105,25 @@ func loopsBackedBy(tb testing.TB, dir string) []string {
 	return out
 }
 
+// wantOneLoop checks that one loop device is backed by a file under dir,
+// once the kernel has finished clearing any it detached (a loop device
+// whose mount went away is cleared just after umount returns).
+func wantOneLoop(tb testing.TB, dir string) {
+	tb.Helper()
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		l := loopsBackedBy(tb, dir)
+		if len(l) == 1 {
+			return
+		}
+		if len(l) == 0 || time.Now().After(deadline) {
+			tb.Errorf("loop devices: %v, want one", l)
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 func checkNoLeak(tb testing.TB, dir string) {
 	tb.Helper()
 	// A loop device is cleared when its last user closes it, which the
@@ -239,9 +258,7 @@ func TestOpenReuses(t *testing.T) {
 	if m := mountsUnder(t, dir); len(m) != 1 {
 		t.Errorf("mounts under %s: %v, want one", dir, m)
 	}
-	if l := loopsBackedBy(t, dir); len(l) != 1 {
-		t.Errorf("loop devices: %v, want one", l)
-	}
+	wantOneLoop(t, dir)
 }
 
 func TestOpenConcurrent(t *testing.T) {
@@ -720,9 +737,7 @@ func TestOpenRemountsReadOnly(t *testing.T) {
 	if m := mountsUnder(t, dir); len(m) != 1 {
 		t.Errorf("mounts under %s: %v, want one", dir, m)
 	}
-	if l := loopsBackedBy(t, dir); len(l) != 1 {
-		t.Errorf("loop devices: %v, want one", l)
-	}
+	wantOneLoop(t, dir)
 }
 
 // TestCreateOnFullDisk: with no space left on the disk that holds the
