@@ -43,6 +43,21 @@ func sandboxes(t *testing.T, svc cove.Service) []*cove.Sandbox {
 	return l.Sandboxes
 }
 
+// fixFailingRun runs the verified fix loop on divCode and its failing run,
+// and returns what its stream gave; a failed request or stream fails t.
+func fixFailingRun(t *testing.T, svc *service.Service) drained {
+	t.Helper()
+	st, err := svc.Analyze(t.Context(), cove.AIRequest{Action: cove.AIFix, Language: "python", Code: divCode, Execution: failingRun(), Verify: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := drain(st)
+	if d.err != nil {
+		t.Fatal(d.err)
+	}
+	return d
+}
+
 // TestFixVerifyRunsToolsForReal drives the fix loop through the service:
 // every tool call runs in a real sandbox, and the next request carries
 // what really happened (a random token the code printed, a file's
@@ -301,14 +316,7 @@ func TestFixVerifyTurnCutAtMaxTokens(t *testing.T) {
 		StopReason: "max_tokens",
 	}))
 	svc := newService(t, s)
-	st, err := svc.Analyze(t.Context(), cove.AIRequest{Action: cove.AIFix, Language: "python", Code: divCode, Execution: failingRun(), Verify: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	d := drain(st)
-	if d.err != nil {
-		t.Fatal(d.err)
-	}
+	d := fixFailingRun(t, svc)
 	if d.result.Verified || d.result.StopReason != cove.AIStopMaxTokens || len(d.result.Steps) != 0 || d.result.Code != "" || d.result.Text != "The cause: n is 0." {
 		t.Errorf("%+v", d.result)
 	}
@@ -341,13 +349,7 @@ func TestFixVerifyReadsBinaryFiles(t *testing.T) {
 		return aitest.Reply{Text: "Done."}
 	})
 	svc := newService(t, s)
-	st, err := svc.Analyze(t.Context(), cove.AIRequest{Action: cove.AIFix, Language: "python", Code: divCode, Execution: failingRun(), Verify: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if d := drain(st); d.err != nil {
-		t.Fatal(d.err)
-	}
+	fixFailingRun(t, svc)
 	for _, want := range []string{`a\x00b\x1b[31mred\xff`, `shown as \xNN`} {
 		if !strings.Contains(got, want) {
 			t.Errorf("read_file gave %q, which lacks %q", got, want)
@@ -366,14 +368,7 @@ func TestFixVerifyCachesItsPrompt(t *testing.T) {
 		aitest.Text("Nothing to fix."),
 	))
 	svc := newService(t, s)
-	st, err := svc.Analyze(t.Context(), cove.AIRequest{Action: cove.AIFix, Language: "python", Code: divCode, Execution: failingRun(), Verify: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	d := drain(st)
-	if d.err != nil {
-		t.Fatal(d.err)
-	}
+	d := fixFailingRun(t, svc)
 	reqs := s.Requests()
 	var input int64
 	for i, r := range reqs {
