@@ -121,6 +121,16 @@ type Event struct {
 	Result    *ExecResult `json:"result,omitempty"`
 }
 
+// ExecutionID returns the id of the running execution st delivers, which
+// StopExecution takes, or "" when st has none (a context's cell, a
+// process's logs).
+func ExecutionID(st Stream) string {
+	if e, ok := st.(interface{ ExecutionID() string }); ok {
+		return e.ExecutionID()
+	}
+	return ""
+}
+
 // Stream delivers an execution's events in order. Next returns io.EOF after
 // the exit event, and ctx.Err() once the context is cancelled. Close stops
 // the execution if it is still running and releases the stream.

@@ -136,6 +136,13 @@ type Service interface {
 	// and keep it for the next Run of the same key with the same limits
 	// (run_reuse). Errors: as CreateSandbox and RunCode.
 	Run(ctx context.Context, req RunRequest) (Stream, error)
+	// StopExecution kills a running execution of Exec, RunCode or Run,
+	// named by its id (see ExecutionID). Its stream still ends with its
+	// exit event (verdict killed), with the time and memory it used: a
+	// client that reads the stream in one place can stop it from another,
+	// as a browser does. Errors: not_found (no execution of that id is
+	// running, or it is another key's).
+	StopExecution(ctx context.Context, execID string) error
 
 	// StartProcess starts a long-running background process (a server, a
 	// watcher) and returns at once; its output is kept for ProcessLogs.

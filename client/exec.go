@@ -51,6 +51,12 @@ func (c *Client) Run(ctx context.Context, req cove.RunRequest) (cove.Stream, err
 	return c.openStream(ctx, http.MethodPost, "/v1/run", nil, wire.RunRequestFrom(req), true)
 }
 
+// StopExecution implements cove.Service (POST
+// /v1/executions/{execID}/stop).
+func (c *Client) StopExecution(ctx context.Context, execID string) error {
+	return c.call(ctx, http.MethodPost, "/v1/executions/"+url.PathEscape(execID)+"/stop", nil, nil, nil)
+}
+
 // openStdinStream starts an execution whose standard input streams
 // (?stdin=stream): the body is the JSON request on one line, then stdin
 // copied from r as it comes, while the events are read. The end of r is

@@ -99,6 +99,10 @@ func newNDJSON[E any](ctx context.Context, cancel context.CancelFunc, resp *http
 	return &ndjson[E]{ctx: ctx, cancel: cancel, resp: resp, rd: bufio.NewReaderSize(resp.Body, 64<<10), decode: decode, cutShort: cutShort}
 }
 
+// ExecutionID returns the id of the execution the stream delivers, which
+// StopExecution takes (the answer's Cove-Execution-Id header), or "".
+func (s *ndjson[E]) ExecutionID() string { return s.resp.Header.Get("Cove-Execution-Id") }
+
 // decodeEvent decodes an execution's event.
 func decodeEvent(line []byte) (cove.Event, bool, error) {
 	var w wire.Event

@@ -37,6 +37,16 @@ func (s *server) exec(w http.ResponseWriter, r *http.Request) error {
 	return s.answerExecution(w, r, st)
 }
 
+// stopExecution kills a running execution that another request streams;
+// that request's answer ends with the execution's result.
+func (s *server) stopExecution(w http.ResponseWriter, r *http.Request) error {
+	if err := s.svc.StopExecution(r.Context(), r.PathValue("eid")); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
 func (s *server) runCode(w http.ResponseWriter, r *http.Request) error {
 	var req wire.CodeRequest
 	r, stdin, done, err := s.decodeExecution(w, r, &req, &req.Stdin)

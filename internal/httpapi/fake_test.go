@@ -89,6 +89,9 @@ func (f *fakeService) RunCode(ctx context.Context, id string, req cove.CodeReque
 func (f *fakeService) Run(ctx context.Context, req cove.RunRequest) (cove.Stream, error) {
 	return f.stream(req)
 }
+func (f *fakeService) StopExecution(ctx context.Context, execID string) error {
+	return f.record(execID)
+}
 func (f *fakeService) StartProcess(ctx context.Context, id string, req cove.ProcessRequest) (*cove.Process, error) {
 	return &cove.Process{PID: 7, Cmd: req.Cmd, State: cove.ProcessRunning}, f.record(req)
 }

@@ -51,6 +51,7 @@ var routes = []route{
 	{Method: "POST", Pattern: "/v1/sandboxes/{id}/exec", Access: accessKey, Handle: (*server).exec},
 	{Method: "POST", Pattern: "/v1/sandboxes/{id}/code", Access: accessKey, Handle: (*server).runCode},
 	{Method: "POST", Pattern: "/v1/run", Access: accessKey, Handle: (*server).run},
+	{Method: "POST", Pattern: "/v1/executions/{eid}/stop", Access: accessKey, Handle: (*server).stopExecution},
 
 	{Method: "POST", Pattern: "/v1/sandboxes/{id}/contexts", Access: accessKey, Handle: (*server).createContext},
 	{Method: "GET", Pattern: "/v1/sandboxes/{id}/contexts", Access: accessKey, Handle: (*server).listContexts},

@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -352,7 +353,17 @@ func (s *Service) start(ctx context.Context, sb *sandbox, limits cove.Limits, sp
 		done()
 		return nil, err
 	}
-	st := &stream{ex: ex, ctx: ctx, limits: limits, exec: s.metrics.startExec(), finished: sb.execStarted()}
+	st := &stream{ex: ex, ctx: ctx, limits: limits, exec: s.metrics.startExec()}
+	// Stoppable by its id until its result arrives.
+	st.id = s.addRunning(ctx, func() {
+		st.stopped.Store(true)
+		ex.Signal(int(unix.SIGKILL))
+	})
+	sandboxFinished := sb.execStarted()
+	st.finished = func() {
+		s.removeRunning(st.id)
+		sandboxFinished()
+	}
 	// Executions end with the service: past the drain deadline they are
 	// killed, and their result says why.
 	stopOnShutdown := context.AfterFunc(s.ctx, func() {
@@ -439,6 +450,59 @@ type stream struct {
 	// finished, if set, tells the sandbox that the execution's result
 	// arrived.
 	finished func()
+	// id names the execution for StopExecution ("" for a process's logs);
+	// stopped is set when StopExecution killed it.
+	id      string
+	stopped atomic.Bool
+}
+
+// ExecutionID implements what cove.ExecutionID asks of a stream.
+func (st *stream) ExecutionID() string { return st.id }
+
+// runningExec is an execution that StopExecution can stop.
+type runningExec struct {
+	owner string
+	stop  func()
+}
+
+// addRunning records a running execution of the caller's key, stopped by
+// stop, and returns its new id.
+func (s *Service) addRunning(ctx context.Context, stop func()) string {
+	who, _ := owner(ctx)
+	var b [8]byte
+	rand.Read(b[:])
+	id := "x" + hex.EncodeToString(b[:])
+	s.mu.Lock()
+	s.stoppable[id] = &runningExec{owner: who, stop: stop}
+	s.mu.Unlock()
+	return id
+}
+
+func (s *Service) removeRunning(id string) {
+	s.mu.Lock()
+	delete(s.stoppable, id)
+	s.mu.Unlock()
+}
+
+// StopExecution implements cove.Service.
+func (s *Service) StopExecution(ctx context.Context, execID string) error {
+	who, admin := owner(ctx)
+	s.mu.Lock()
+	e := s.stoppable[execID]
+	s.mu.Unlock()
+	if e == nil || (!admin && e.owner != who) {
+		return cove.Errorf(cove.CodeNotFound, "no running execution %q: it has ended, or the id is wrong (it is the Cove-Execution-Id header of the execution's answer)", truncateID(execID))
+	}
+	e.stop()
+	return nil
+}
+
+// truncateID shortens an id from a request for an error message.
+func truncateID(id string) string {
+	if len(id) > 40 {
+		return id[:40] + "…"
+	}
+	return id
 }
 
 // resultIn calls st.finished, if set.
@@ -466,6 +530,8 @@ func (st *stream) Next() (cove.Event, error) {
 				res.Message = "killed: cove is shutting down"
 			} else if why, ok := st.ended.Load().(string); ok {
 				res.Message = "killed: " + why
+			} else if st.stopped.Load() {
+				res.Message = "killed: stopped on request"
 			}
 		}
 		st.exec.result(res.Verdict)

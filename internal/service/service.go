@@ -85,9 +85,11 @@ type Service struct {
 	// transit holds the sandboxes being started or stopped, with the state
 	// they show meanwhile: between a sandbox's record and its live
 	// instance, neither tells.
-	transit    map[string]*transition
-	execs      map[string]int // running executions per owner
-	inProgress int            // executions and one-call runs in progress (see hold)
+	transit map[string]*transition
+	execs   map[string]int // running executions per owner
+	// stoppable are the executions that StopExecution can stop, by id.
+	stoppable  map[string]*runningExec
+	inProgress int // executions and one-call runs in progress (see hold)
 	closing    bool
 	active     sync.WaitGroup // running executions, for draining
 
@@ -254,7 +256,7 @@ func New(backend runtime.Backend, opts Options) *Service {
 		backend: backend, records: opts.Records, defaults: d, opts: opts,
 		log: log.With("component", "service"), metrics: opts.Metrics,
 		ctx: ctx, cancel: cancel,
-		live: map[string]*sandbox{}, transit: map[string]*transition{}, execs: map[string]int{},
+		live: map[string]*sandbox{}, transit: map[string]*transition{}, execs: map[string]int{}, stoppable: map[string]*runningExec{},
 		persistent: persistent,
 	}
 	s.egressConns = egress.NewConns(networkConns(opts.NetworkConns))

@@ -473,15 +473,20 @@ func TestBrowser(t *testing.T) {
 		b.do(t, 10*time.Second, chromedp.Click(chromedp.ID("stop")))
 		b.waitFor(t, 10*time.Second, `document.querySelector("#run-status .badge")?.textContent === "stopped"`, `document.querySelector("#run-status").textContent`)
 		b.shot(t, "")
-		// The stopped run keeps the figures' places: the wall time as the
-		// browser measured it, and CPU time and memory said to be unknown
-		// (the stream that would carry them was closed), not left out or
-		// shown as zero.
+		// Stop asked cove to stop the run by its id, and the stream still
+		// brought its result: the figures are cove's measurements, not
+		// the browser's guess nor blanks.
 		status := eval[string](t, b, `document.getElementById("run-status").textContent`)
-		for _, want := range []string{"wall ~", "cpu —", "peak memory —", "not known for a stopped run"} {
+		for _, want := range []string{"(SIGKILL)", "stopped by you"} {
 			if !strings.Contains(status, want) {
 				t.Errorf("the status of a stopped run %q lacks %q", status, want)
 			}
+		}
+		if strings.Contains(status, "—") || strings.Contains(status, "~") || strings.Contains(status, "peak memory 0") {
+			t.Errorf("the status of a stopped run %q shows figures cove did not measure", status)
+		}
+		if cpu := eval[string](t, b, `[...document.querySelectorAll("#run-status .figures span")].find(s => s.textContent.startsWith("cpu"))?.querySelector("b")?.textContent ?? ""`); cpu == "" || cpu == "0 ms" {
+			t.Errorf("the stopped loop's CPU time is %q", cpu)
 		}
 		// Stopping the request killed the program in the sandbox.
 		deadline := time.Now().Add(10 * time.Second)

@@ -118,9 +118,11 @@ interface StreamEvent {
 /**
  * stream posts body to path and calls onEvent for each NDJSON event as it
  * arrives (executions, cells, analyses). Aborting signal cancels the
- * request, and with it what the server was doing for it.
+ * request, and with it what the server was doing for it. onStart, once the
+ * answer has begun, gets the execution's id (Cove-Execution-Id) when it
+ * has one, for stopExecution.
  */
-export async function stream<E extends StreamEvent = ExecEvent>(path: string, body: unknown, onEvent: (ev: E) => void, signal?: AbortSignal): Promise<void> {
+export async function stream<E extends StreamEvent = ExecEvent>(path: string, body: unknown, onEvent: (ev: E) => void, signal?: AbortSignal, onStart?: (execId: string | null) => void): Promise<void> {
   let resp: Response;
   try {
     resp = await fetch(path, {
@@ -134,6 +136,7 @@ export async function stream<E extends StreamEvent = ExecEvent>(path: string, bo
     throw networkError(e);
   }
   if (!resp.ok) throw await errorOf(resp);
+  onStart?.(resp.headers.get("Cove-Execution-Id"));
   await readLines(resp, signal, (line) => {
     let ev: E;
     try { ev = JSON.parse(line); } catch { return; }
@@ -169,6 +172,14 @@ async function readLines(resp: Response, signal: AbortSignal | undefined, f: (li
   } finally {
     reader.releaseLock?.();
   }
+}
+
+/**
+ * stopExecution kills a running execution by its id; its stream still
+ * ends with the result, and with what the program used.
+ */
+export async function stopExecution(execId: string): Promise<void> {
+  await request("POST", `/v1/executions/${encodeURIComponent(execId)}/stop`);
 }
 
 /** upload sends files as multipart/form-data, reporting progress (0 to 1). */

@@ -2,7 +2,7 @@
 // standard input, the output streamed live, the run's figures, and the AI
 // panel on the code and its last run.
 
-import { stream, decodeData, message, type ExecResult } from "./api";
+import { stream, stopExecution, decodeData, message, type ExecResult } from "./api";
 import { h, replace, store, fmtBytes, fmtMs, uid, stripAnsi } from "./dom";
 import { Editor } from "./editor";
 import { languages, example } from "./examples";
@@ -105,8 +105,28 @@ export function playgroundView(): HTMLElement {
     if (hadFocus) (on ? stopBtn : runBtn).focus();
   };
 
+  // The running execution's id, for Stop, once its answer has begun;
+  // stopping is set once Stop asked cove to stop it.
+  let execId: string | null = null;
+  let stopping = false;
+  let stopTimer = 0;
+
   function stop() {
-    controller?.abort();
+    const ctl = controller;
+    if (!ctl) return;
+    if (!execId || stopping) {
+      // No id to stop it by (the answer has not begun), or a second
+      // press: dropping the request kills the run too, but its result
+      // is lost.
+      ctl.abort();
+      return;
+    }
+    stopping = true;
+    replace(status, h("span", { class: "spinner", "aria-hidden": "true" }), " stopping…");
+    // The run's stream ends with its result; should it not, in 5 s, the
+    // request is dropped.
+    stopTimer = window.setTimeout(() => ctl.abort(), 5000);
+    stopExecution(execId).catch(() => ctl.abort());
   }
 
   async function run() {
@@ -145,7 +165,7 @@ export function playgroundView(): HTMLElement {
         } else if (ev.type === "exit" && ev.result) {
           result = ev.result;
         }
-      }, controller.signal);
+      }, controller.signal, (id) => { execId = id; });
       if (hidden) out.appendChild(h("span", { class: "note" }, `\n[${fmtBytes(hidden)} more output not shown]`));
       if (result) {
         const r = result as ExecResult;
@@ -158,17 +178,24 @@ export function playgroundView(): HTMLElement {
           r.message ?? "",
           runLang === "python" && /\bplt\.|matplotlib/.test(code) ? "charts show in the Notebook view; here only text comes back" : "",
         ].filter(Boolean);
-        replace(status, verdictBadge(r), figures(r),
-          notes.length ? h("span", { class: "note status-note" }, notes.join("; ")) : null);
+        if (stopping && r.verdict === "killed") {
+          // Stopped on request: cove still measured what it used.
+          replace(status, h("span", { class: "badge bad", title: "verdict: killed" }, "stopped"), figures(r),
+            h("span", { class: "note status-note" }, "stopped by you"));
+        } else {
+          replace(status, verdictBadge(r), figures(r),
+            notes.length ? h("span", { class: "note status-note" }, notes.join("; ")) : null);
+        }
       } else {
         replace(status, h("span", { class: "badge bad" }, "no result"), " the run ended without a result");
       }
     } catch (e) {
       if (controller?.signal.aborted) {
-        // Stop closes the stream, and with it the run: the server's
-        // figures (CPU time, peak memory) would come at the end of the
-        // stream, so they are not known here. The wall time is the
-        // browser's, and says so; nothing is made up.
+        // The stream was dropped (Stop before the answer began, or cove
+        // did not stop the run in time), and with it the run: the
+        // server's figures (CPU time, peak memory) would come at its end,
+        // so they are not known here. The wall time is the browser's,
+        // and says so; nothing is made up.
         const wall = Math.round(performance.now() - started);
         lastRun = {
           verdict: "killed", exit_code: -1, wall_ms: wall, cpu_ms: 0, peak_memory_bytes: 0, stdout: stdoutText, stderr: stderrText,
@@ -189,6 +216,9 @@ export function playgroundView(): HTMLElement {
       }
     } finally {
       controller = null;
+      execId = null;
+      stopping = false;
+      clearTimeout(stopTimer);
       setRunning(false);
     }
   }

@@ -1,0 +1,78 @@
+package client_test
+
+import (
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cove-sandbox/cove"
+)
+
+// TestStopExecution stops an execution through the API while its answer
+// streams to another caller, which still reads the result.
+func TestStopExecution(t *testing.T) {
+	e := newEnv(t)
+	c, _ := e.newKey(cove.Quota{})
+	other, _ := e.newKey(cove.Quota{})
+	sb := e.sandbox(c, cove.SandboxSpec{})
+	spin := "echo started; while :; do :; done"
+
+	// stop reads the first line of st, stops it by its id and returns its
+	// result.
+	stop := func(t *testing.T, st cove.Stream) *cove.ExecResult {
+		t.Helper()
+		defer st.Close()
+		ev, err := st.Next()
+		if err != nil || string(ev.Data) != "started\n" {
+			t.Fatalf("first event %+v %v", ev, err)
+		}
+		id := cove.ExecutionID(st)
+		if id == "" {
+			t.Fatal("the answer names no execution (Cove-Execution-Id)")
+		}
+		wantCode(t, other.StopExecution(ctxT(t), id), cove.CodeNotFound)
+		if err := c.StopExecution(ctxT(t), id); err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		var res *cove.ExecResult
+		for {
+			ev, err := st.Next()
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				t.Fatalf("reading the stopped execution: %v", err)
+			}
+			if ev.Type == cove.EventExit {
+				res = ev.Result
+			}
+		}
+		if res == nil || res.Verdict != cove.VerdictKilled || res.Message != "killed: stopped on request" || res.PeakMemoryBytes == 0 {
+			t.Fatalf("result %+v", res)
+		}
+		if d := time.Since(start); d > 5*time.Second {
+			t.Fatalf("the execution ended %v after it was stopped", d)
+		}
+		wantCode(t, c.StopExecution(ctxT(t), id), cove.CodeNotFound)
+		return res
+	}
+
+	t.Run("exec", func(t *testing.T) {
+		stop(t, must(c.Exec(ctxT(t), sb.ID, cove.ExecRequest{Shell: spin})))
+	})
+	t.Run("run with streamed stdin", func(t *testing.T) {
+		pr, pw := io.Pipe()
+		defer pw.Close()
+		stop(t, must(c.Run(ctxT(t), cove.RunRequest{CodeRequest: cove.CodeRequest{Language: "bash", Code: spin, StdinReader: pr}})))
+	})
+	t.Run("unknown", func(t *testing.T) {
+		resp := e.do("POST", "/v1/executions/xnothing/stop", e.adminKey, nil)
+		if msg := apiError(t, resp, http.StatusNotFound, cove.CodeNotFound); !strings.Contains(msg, "Cove-Execution-Id") {
+			t.Fatalf("message %q does not say where the id comes from", msg)
+		}
+	})
+}
