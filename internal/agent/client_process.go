@@ -34,6 +34,11 @@ type SpawnSpec struct {
 type LogsSpec struct {
 	PID    int  `json:"pid"`
 	Follow bool `json:"follow,omitempty"`
+	// ResultOnly asks for no output at all, to wait for the process:
+	// after the acknowledgement the agent sends nothing until the process
+	// has exited, then a result frame with its ProcessInfo (Result set).
+	// Follow is implied.
+	ResultOnly bool `json:"result_only,omitempty"`
 }
 
 // StdinSpec writes to a background process's standard input
@@ -170,6 +175,41 @@ func (c *Client) Logs(ctx context.Context, pid int, follow bool) (*Exec, error) 
 		return nil, err
 	}
 	return &Exec{st: st, ctx: ctx, stop: stop}, nil
+}
+
+// Wait waits for a background process to exit, without its output, and
+// returns its description with its Result; for a process that has already
+// exited it returns at once. Cancelling ctx stops waiting, with the
+// context's error; it never affects the process. Errors: not_found.
+func (c *Client) Wait(ctx context.Context, pid int) (*ProcessInfo, error) {
+	if pid <= 0 {
+		return nil, noProcess(pid)
+	}
+	st, err := c.open(ctx, &Request{ProcessLogs: &LogsSpec{PID: pid, ResultOnly: true}})
+	if err != nil {
+		return nil, err
+	}
+	defer st.Close()
+	stop := context.AfterFunc(ctx, func() { abandon(st) })
+	defer stop()
+	if _, err := readAck(ctx, st); err != nil {
+		return nil, err
+	}
+	typ, payload, err := readFrame(st)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, agentGone(err)
+	}
+	if err := frameErr(typ, payload); err != nil {
+		return nil, err
+	}
+	var p ProcessInfo
+	if err := json.Unmarshal(payload, &p); err != nil || p.Running || p.Result == nil {
+		return nil, cove.Errorf(cove.CodeInternal, "malformed process result")
+	}
+	return &p, nil
 }
 
 // readAck reads the frame that opens a log or terminal stream: the agent

@@ -295,7 +295,9 @@ func onHangup(st io.Reader, f func()) (stop func()) {
 
 // handleLogs streams what the log of a background process holds and, with
 // follow, what it prints until it exits; then its result, or, without
-// follow, a running marker if it has not exited.
+// follow, a running marker if it has not exited. With result only it
+// sends no output: it waits for the process to exit and sends its
+// description.
 func (s *server) handleLogs(st io.ReadWriter, spec *LogsSpec) {
 	p := s.bg.get(spec.PID)
 	if p == nil {
@@ -307,6 +309,14 @@ func (s *server) handleLogs(st io.ReadWriter, spec *LogsSpec) {
 	}
 	hangup := make(chan struct{})
 	defer onHangup(st, func() { close(hangup) })()
+	if spec.ResultOnly {
+		select {
+		case <-p.done:
+			writeJSONFrame(st, frameResult, p.info())
+		case <-hangup:
+		}
+		return
+	}
 	var cur logCursor
 	for {
 		pieces, changed := p.log.read(&cur, logReadMax)
