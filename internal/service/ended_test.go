@@ -134,3 +134,68 @@ func TestFollowedProcessEndsWithItsSandbox(t *testing.T) {
 		})
 	}
 }
+
+// TestWaitedProcessEndsWithItsSandbox: waiting for a background process
+// ends with its result (killed, saying why) when its sandbox is stopped or
+// deleted, not with an error about the agent being gone.
+func TestWaitedProcessEndsWithItsSandbox(t *testing.T) {
+	svc, _ := newStoredService(t, Options{})
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name string
+		end  func(id string) error
+		want string
+	}{
+		{"stop", func(id string) error { _, err := svc.StopSandbox(ctx, id); return err }, "killed: the sandbox was stopped"},
+		{"delete", func(id string) error { return svc.DeleteSandbox(ctx, id) }, "killed: the sandbox was deleted"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sb, err := svc.CreateSandbox(ctx, cove.SandboxSpec{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			p, err := svc.StartProcess(ctx, sb.ID, cove.ProcessRequest{Shell: "sleep 30"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			type outcome struct {
+				p   *cove.Process
+				err error
+			}
+			got := make(chan outcome, 1)
+			go func() {
+				p, err := svc.WaitProcess(ctx, sb.ID, p.PID)
+				got <- outcome{p, err}
+			}()
+			// The wait has begun once the sandbox counts it.
+			for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+				svc.mu.Lock()
+				live := svc.live[sb.ID]
+				svc.mu.Unlock()
+				live.execMu.Lock()
+				n := live.execs
+				live.execMu.Unlock()
+				if n > 0 {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatal("the wait did not begin")
+				}
+			}
+			if err := tc.end(sb.ID); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case o := <-got:
+				if o.err != nil {
+					t.Fatalf("ended with an error: %v; want a result", o.err)
+				}
+				if o.p.State != cove.ProcessExited || o.p.Result == nil || o.p.Result.Verdict != cove.VerdictKilled || o.p.Result.Message != tc.want {
+					t.Errorf("process %+v, result %+v; want exited, killed, %q", o.p, o.p.Result, tc.want)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("waiting did not end with the sandbox")
+			}
+		})
+	}
+}

@@ -399,7 +399,7 @@ func TestOutputOrder(t *testing.T) {
 
 // TestProcessTimeoutMessage checks that a background process stopped at
 // its own timeout is said to be stopped at that timeout, not at the
-// sandbox's limit, in its logs, its state and the list.
+// sandbox's limit, in its logs, its state, the list and a wait.
 func TestProcessTimeoutMessage(t *testing.T) {
 	svc, _ := newTestService(t)
 	ctx := context.Background()
@@ -430,6 +430,64 @@ func TestProcessTimeoutMessage(t *testing.T) {
 	ps, err := svc.ListProcesses(ctx, sb.ID)
 	if err != nil || len(ps) != 1 || ps[0].Result == nil || ps[0].Result.Message != want {
 		t.Errorf("list: %+v %v", ps, err)
+	}
+	waited, err := svc.WaitProcess(ctx, sb.ID, p.PID)
+	if err != nil || waited.Result == nil || waited.Result.Message != want {
+		t.Errorf("wait: %+v %v", waited, err)
+	}
+}
+
+// TestWaitProcess: WaitProcess returns a background process once it has
+// exited, with its result, at once for one that has already exited; a
+// context that ends first is its error, and the process runs on.
+func TestWaitProcess(t *testing.T) {
+	svc, _ := newTestService(t)
+	ctx := context.Background()
+	sb, err := svc.CreateSandbox(ctx, cove.SandboxSpec{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := svc.StartProcess(ctx, sb.ID, cove.ProcessRequest{Name: "late", Shell: "echo out; sleep 0.5; exit 3"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	got, err := svc.WaitProcess(ctx, sb.ID, p.PID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d < 300*time.Millisecond {
+		t.Errorf("WaitProcess returned after %v, before the process exited", d)
+	}
+	if got.PID != p.PID || got.Name != "late" || got.State != cove.ProcessExited || got.Result == nil ||
+		got.Result.Verdict != cove.VerdictExitNonzero || got.Result.ExitCode != 3 {
+		t.Errorf("WaitProcess: %+v, result %+v; want exited with status 3", got, got.Result)
+	}
+	again, err := svc.WaitProcess(ctx, sb.ID, p.PID)
+	if err != nil || again.Result == nil || again.Result.ExitCode != 3 {
+		t.Errorf("WaitProcess of an exited process: %+v, %v", again, err)
+	}
+
+	sleeper, err := svc.StartProcess(ctx, sb.ID, cove.ProcessRequest{Shell: "sleep 30"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	short, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	defer cancel()
+	if _, err := svc.WaitProcess(short, sb.ID, sleeper.PID); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("WaitProcess past its deadline: %v, want the context's error", err)
+	}
+	if now, err := svc.GetProcess(ctx, sb.ID, sleeper.PID); err != nil || now.State != cove.ProcessRunning {
+		t.Errorf("after a wait that timed out: %+v, %v, want it running", now, err)
+	}
+
+	for what, err := range map[string]error{
+		"an unknown pid":     func() error { _, err := svc.WaitProcess(ctx, sb.ID, 99999); return err }(),
+		"an unknown sandbox": func() error { _, err := svc.WaitProcess(ctx, "sb-nope", 1); return err }(),
+	} {
+		if cove.ErrorCode(err) != cove.CodeNotFound {
+			t.Errorf("waiting for %s: %v, want not_found", what, err)
+		}
 	}
 }
 

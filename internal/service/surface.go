@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -130,6 +131,39 @@ func (s *Service) ProcessLogs(ctx context.Context, id string, pid int, follow bo
 		st.onClose = []func(){func() { stopOnEnd() }, st.resultIn, done}
 	}
 	return st, nil
+}
+
+// WaitProcess implements cove.Service.
+func (s *Service) WaitProcess(ctx context.Context, id string, pid int) (*cove.Process, error) {
+	sb, done, err := s.running(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	// As for a follower of its output: a stop or a deletion of the
+	// sandbox kills the process first and waits for its result, which
+	// says why.
+	finished := sb.execStarted()
+	defer finished()
+	var ended atomic.Value // string
+	stopOnEnd := context.AfterFunc(sb.ended, func() {
+		ended.Store(context.Cause(sb.ended).Error())
+		sb.inst.Agent().SignalProcess(context.WithoutCancel(ctx), pid, int(unix.SIGKILL))
+	})
+	defer stopOnEnd()
+	p, err := sb.inst.Agent().Wait(ctx, pid)
+	finished()
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, err
+	}
+	out := processOf(p, sb.processLimits(pid))
+	if why, ok := ended.Load().(string); ok && out.Result != nil && out.Result.Verdict == cove.VerdictKilled {
+		out.Result.Message = "killed: " + why
+	}
+	return out, nil
 }
 
 // WriteProcessStdin implements cove.Service.
