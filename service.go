@@ -157,6 +157,13 @@ type Service interface {
 	// (what is kept of it); with follow it goes on until the process
 	// exits, and ends with an exit event once it has. Errors: not_found.
 	ProcessLogs(ctx context.Context, id string, pid int, follow bool) (Stream, error)
+	// WaitProcess blocks until a background process exits and returns it
+	// with its Result, at once for one that has already exited; its
+	// output is left for ProcessLogs. A process whose sandbox is stopped
+	// or deleted meanwhile is killed, and its result says why.
+	// Errors: not_found (unknown sandbox or pid), conflict (sandbox not
+	// running), and the context's error when it ends first.
+	WaitProcess(ctx context.Context, id string, pid int) (*Process, error)
 	// WriteProcessStdin writes to a background process's standard input,
 	// and closes it when eof is set. Errors: not_found, conflict (exited).
 	WriteProcessStdin(ctx context.Context, id string, pid int, data []byte, eof bool) error

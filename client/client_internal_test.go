@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cove-sandbox/cove"
 )
@@ -176,5 +177,48 @@ func TestStreamEnds(t *testing.T) {
 				t.Fatalf("stream ended with %v", err2)
 			}
 		})
+	}
+}
+
+// TestWaitProcessAsksAgain: WaitProcess asks the server again while it
+// answers that the process is still running, and not at once when the
+// answer came early; it asks for the time of a round each time.
+func TestWaitProcessAsksAgain(t *testing.T) {
+	var asked []time.Time
+	c := fakeServer(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost || r.URL.Path != "/v1/sandboxes/sb1/processes/7/wait" || r.URL.Query().Get("timeout") != "1m0s" {
+			t.Errorf("request %s %s", r.Method, r.URL)
+		}
+		asked = append(asked, time.Now())
+		w.Header().Set("Content-Type", "application/json")
+		if len(asked) < 3 {
+			io.WriteString(w, `{"pid":7,"cmd":["sleep","9"],"state":"running","started_at":"2025-01-01T00:00:00Z"}`)
+			return
+		}
+		io.WriteString(w, `{"pid":7,"cmd":["sleep","9"],"state":"exited","started_at":"2025-01-01T00:00:00Z","result":{"verdict":"exit_nonzero","exit_code":2}}`)
+	})
+	p, err := c.WaitProcess(context.Background(), "sb1", 7)
+	if err != nil || p.State != cove.ProcessExited || p.Result == nil || p.Result.ExitCode != 2 {
+		t.Fatalf("WaitProcess: %+v, %v", p, err)
+	}
+	if len(asked) != 3 {
+		t.Fatalf("asked %d times, want 3", len(asked))
+	}
+	for i := 1; i < len(asked); i++ {
+		if d := asked[i].Sub(asked[i-1]); d < 900*time.Millisecond {
+			t.Errorf("asked again %v after an early answer", d)
+		}
+	}
+
+	// A context that ends between rounds ends the wait.
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	asked = nil
+	c = fakeServer(t, func(w http.ResponseWriter, r *http.Request) {
+		asked = append(asked, time.Now())
+		io.WriteString(w, `{"pid":7,"cmd":["sleep","9"],"state":"running","started_at":"2025-01-01T00:00:00Z"}`)
+	})
+	if _, err := c.WaitProcess(ctx, "sb1", 7); !errors.Is(err, context.DeadlineExceeded) || len(asked) != 1 {
+		t.Fatalf("WaitProcess past its deadline: %v after %d requests", err, len(asked))
 	}
 }

@@ -255,6 +255,7 @@ func TestCrossKeyIsolation(t *testing.T) {
 	requests := map[string]struct {
 		body   string
 		header []string
+		query  string
 	}{
 		"GET /v1/sandboxes/{id}":                           {},
 		"PATCH /v1/sandboxes/{id}":                         {body: `{"labels":{"x":"y"}}`},
@@ -268,6 +269,7 @@ func TestCrossKeyIsolation(t *testing.T) {
 		"GET /v1/sandboxes/{id}/processes/{pid}":           {},
 		"DELETE /v1/sandboxes/{id}/processes/{pid}":        {},
 		"GET /v1/sandboxes/{id}/processes/{pid}/logs":      {},
+		"POST /v1/sandboxes/{id}/processes/{pid}/wait":     {query: "?timeout=0.1"},
 		"POST /v1/sandboxes/{id}/processes/{pid}/stdin":    {body: "x"},
 		"POST /v1/sandboxes/{id}/processes/{pid}/signal":   {body: `{"signal":"TERM"}`},
 		"GET /v1/sandboxes/{id}/pty":                       {header: ws},
@@ -317,7 +319,7 @@ func TestCrossKeyIsolation(t *testing.T) {
 				body = []byte(req.body)
 			}
 			method := route[:strings.Index(route, " ")]
-			url := strings.NewReplacer("{id}", sb.ID, "{pid}", itoa(p.PID), "{path}", "a.txt", "{cid}", cid).Replace(path)
+			url := strings.NewReplacer("{id}", sb.ID, "{pid}", itoa(p.PID), "{path}", "a.txt", "{cid}", cid).Replace(path) + req.query
 			resp := e.do(method, url, kb.Secret, body, req.header...)
 			if resp.StatusCode != 404 {
 				b, _ := io.ReadAll(resp.Body)
@@ -330,7 +332,7 @@ func TestCrossKeyIsolation(t *testing.T) {
 			// The same request succeeds for the owner, on a sandbox of
 			// its own (the request may change or delete it).
 			osb, op, ocid := setup()
-			url = strings.NewReplacer("{id}", osb.ID, "{pid}", itoa(op.PID), "{path}", "a.txt", "{cid}", ocid).Replace(path)
+			url = strings.NewReplacer("{id}", osb.ID, "{pid}", itoa(op.PID), "{path}", "a.txt", "{cid}", ocid).Replace(path) + req.query
 			if resp := e.do(method, url, ka.Secret, body, req.header...); resp.StatusCode >= 400 {
 				b, _ := io.ReadAll(resp.Body)
 				t.Errorf("%s for the owner: %d %s", route, resp.StatusCode, b)

@@ -151,6 +151,81 @@ func TestProcesses(t *testing.T) {
 	apiError(t, resp, 400, cove.CodeInvalid)
 }
 
+// TestWaitProcess waits for background processes through the SDK and
+// over REST: until one exits, at once for one that has exited, and, over
+// REST, up to a timeout, after which the process is still running.
+func TestWaitProcess(t *testing.T) {
+	e := newEnv(t)
+	ctx := ctxT(t)
+	sb := e.sandbox(e.admin, cove.SandboxSpec{})
+	p, err := e.admin.StartProcess(ctx, sb.ID, cove.ProcessRequest{Name: "slow", Shell: "echo start; sleep 0.5; echo done; exit 4"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	got, err := e.admin.WaitProcess(ctx, sb.ID, p.PID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d < 300*time.Millisecond {
+		t.Errorf("WaitProcess returned after %v, before the process exited", d)
+	}
+	if got.PID != p.PID || got.Name != "slow" || got.State != cove.ProcessExited || got.Result == nil ||
+		got.Result.Verdict != cove.VerdictExitNonzero || got.Result.ExitCode != 4 {
+		t.Fatalf("WaitProcess: %+v, result %+v; want exited with status 4", got, got.Result)
+	}
+	again, err := e.admin.WaitProcess(ctx, sb.ID, p.PID)
+	if err != nil || again.Result == nil || again.Result.ExitCode != 4 {
+		t.Fatalf("WaitProcess of an exited process: %+v, %v", again, err)
+	}
+
+	sleeper, err := e.admin.StartProcess(ctx, sb.ID, cove.ProcessRequest{Cmd: []string{"sleep", "300"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel()
+	if _, err := e.admin.WaitProcess(short, sb.ID, sleeper.PID); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("WaitProcess past its deadline: %v, want the context's error", err)
+	}
+	_, err = e.admin.WaitProcess(ctx, sb.ID, 99999)
+	wantCode(t, err, cove.CodeNotFound)
+	_, err = e.admin.WaitProcess(ctx, "sb-nope", sleeper.PID)
+	wantCode(t, err, cove.CodeNotFound)
+
+	// Over REST, the timeout passes first: the process as it is.
+	path := "/v1/sandboxes/" + sb.ID + "/processes/" + itoa(sleeper.PID) + "/wait"
+	start = time.Now()
+	resp := e.do("POST", path+"?timeout=0.3", e.adminKey, nil)
+	var w struct {
+		PID    int
+		State  string
+		Result *struct{ Verdict string }
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&w); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("wait with a timeout: %d %v", resp.StatusCode, err)
+	}
+	if d := time.Since(start); w.PID != sleeper.PID || w.State != "running" || w.Result != nil || d < 300*time.Millisecond {
+		t.Fatalf("wait with a timeout: %+v after %v, want running after 300ms", w, d)
+	}
+	resp = e.do("POST", path+"?timeout=1h", e.adminKey, nil)
+	if msg := apiError(t, resp, 400, cove.CodeInvalid); !strings.Contains(msg, `timeout="1h"`) {
+		t.Fatalf("wait for an hour: %q", msg)
+	}
+	// Killed while it is waited for, over REST: its result.
+	go func() {
+		time.Sleep(200 * time.Millisecond)
+		e.admin.SignalProcess(ctx, sb.ID, sleeper.PID, "KILL")
+	}()
+	resp = e.do("POST", path, e.adminKey, nil)
+	if err := json.NewDecoder(resp.Body).Decode(&w); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("wait: %d %v", resp.StatusCode, err)
+	}
+	if w.State != "exited" || w.Result == nil || w.Result.Verdict != "killed" {
+		t.Fatalf("wait for a process killed meanwhile: %+v", w)
+	}
+}
+
 func waitExited(t *testing.T, e *env, id string, pid int, signal string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(ctxT(t), 10*time.Second)

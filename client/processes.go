@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"time"
 
 	"github.com/cove-sandbox/cove"
 	"github.com/cove-sandbox/cove/internal/wire"
@@ -58,6 +59,38 @@ func (c *Client) ProcessLogs(ctx context.Context, id string, pid int, follow boo
 		q.Set("follow", "true")
 	}
 	return c.openStream(ctx, http.MethodGet, processPath(id, pid, "/logs"), q, nil, false)
+}
+
+// waitRound is how long one request of WaitProcess waits on the server
+// before it asks again.
+const waitRound = 60 * time.Second
+
+// WaitProcess implements cove.Service (POST .../processes/{pid}/wait,
+// asked again every minute until the process has exited or ctx ends).
+func (c *Client) WaitProcess(ctx context.Context, id string, pid int) (*cove.Process, error) {
+	q := url.Values{"timeout": {waitRound.String()}}
+	for {
+		start := time.Now()
+		var w wire.Process
+		if err := c.call(ctx, http.MethodPost, processPath(id, pid, "/wait"), q, nil, &w); err != nil {
+			return nil, err
+		}
+		p, err := w.Cove()
+		if err != nil || p.State != cove.ProcessRunning {
+			return p, err
+		}
+		// A server that answers before the round is over (one that
+		// bounds the wait below a minute) is not asked again at once.
+		if time.Since(start) < time.Second {
+			t := time.NewTimer(time.Second)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return nil, ctx.Err()
+			case <-t.C:
+			}
+		}
+	}
 }
 
 // WriteProcessStdin implements cove.Service (POST .../processes/{pid}/stdin).

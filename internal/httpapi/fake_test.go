@@ -26,6 +26,10 @@ type fakeService struct {
 	// such a stream is closed.
 	endless bool
 	closed  chan struct{}
+	// running makes WaitProcess wait until its context ends; waitFor is
+	// how long its context had left when it was called.
+	running bool
+	waitFor time.Duration
 }
 
 var _ cove.Service = (*fakeService)(nil)
@@ -103,6 +107,22 @@ func (f *fakeService) GetProcess(ctx context.Context, id string, pid int) (*cove
 }
 func (f *fakeService) ProcessLogs(ctx context.Context, id string, pid int, follow bool) (cove.Stream, error) {
 	return f.stream(follow)
+}
+func (f *fakeService) WaitProcess(ctx context.Context, id string, pid int) (*cove.Process, error) {
+	if err := f.record(pid); err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	if d, ok := ctx.Deadline(); ok {
+		f.waitFor = time.Until(d)
+	}
+	running := f.running
+	f.mu.Unlock()
+	if running {
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}
+	return &cove.Process{PID: pid, State: cove.ProcessExited, Result: &cove.ExecResult{Verdict: cove.VerdictOK}}, nil
 }
 func (f *fakeService) WriteProcessStdin(ctx context.Context, id string, pid int, data []byte, eof bool) error {
 	return f.record(data)

@@ -13,6 +13,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cove-sandbox/cove"
 )
@@ -314,6 +315,67 @@ func TestProcessLogsJSON(t *testing.T) {
 	w = serve(t, f, Options{}, "GET", "/v1/sandboxes/x/processes/3/logs?follow=perhaps", "user", "")
 	if w.Code != 400 {
 		t.Fatalf("bad follow: %d", w.Code)
+	}
+}
+
+// TestWaitProcess checks the wait for a process: the process once it has
+// exited, or as it is when the timeout passes first; the timeout's default,
+// and the values it refuses, naming it.
+func TestWaitProcess(t *testing.T) {
+	var p struct {
+		PID    int
+		State  string
+		Result *struct{ Verdict string }
+	}
+	decode := func(w *httptest.ResponseRecorder) {
+		t.Helper()
+		p.Result = nil
+		if w.Code != 200 {
+			t.Fatalf("status %d: %s", w.Code, w.Body)
+		}
+		if err := json.Unmarshal(w.Body.Bytes(), &p); err != nil {
+			t.Fatalf("%q: %v", w.Body, err)
+		}
+	}
+
+	f := &fakeService{}
+	decode(serve(t, f, Options{}, "POST", "/v1/sandboxes/x/processes/3/wait", "user", ""))
+	if p.PID != 3 || p.State != "exited" || p.Result == nil || p.Result.Verdict != "ok" || f.last != 3 {
+		t.Errorf("exited: %+v (service got %v)", p, f.last)
+	}
+	if f.waitFor <= 29*time.Second || f.waitFor > 30*time.Second {
+		t.Errorf("no timeout: waited up to %v, want 30s", f.waitFor)
+	}
+	for q, want := range map[string]time.Duration{"90": 90 * time.Second, "1.5": 1500 * time.Millisecond, "10m": 10 * time.Minute, "2m30s": 150 * time.Second} {
+		serve(t, f, Options{}, "POST", "/v1/sandboxes/x/processes/3/wait?timeout="+q, "user", "")
+		if f.waitFor <= want-time.Second || f.waitFor > want {
+			t.Errorf("timeout=%s: waited up to %v, want %v", q, f.waitFor, want)
+		}
+	}
+
+	// When the timeout passes first, the answer is the process as it is.
+	f = &fakeService{running: true}
+	start := time.Now()
+	decode(serve(t, f, Options{}, "POST", "/v1/sandboxes/x/processes/3/wait?timeout=200ms", "user", ""))
+	if d := time.Since(start); d < 200*time.Millisecond || d > 5*time.Second {
+		t.Errorf("timeout=200ms answered after %v", d)
+	}
+	if p.PID != 3 || p.State != "running" || p.Result != nil {
+		t.Errorf("at the timeout: %+v, want it running", p)
+	}
+
+	for _, q := range []string{"soon", "0", "-5s", "10m1s", "601", "NaN"} {
+		w := serve(t, &fakeService{}, Options{}, "POST", "/v1/sandboxes/x/processes/3/wait?timeout="+q, "user", "")
+		code, msg := errorOf(t, w)
+		want := fmt.Sprintf(`invalid timeout=%q: use a duration such as "30s" or a number of seconds, more than 0 and at most 10m`, q)
+		if w.Code != 400 || code != "invalid" || msg != want {
+			t.Errorf("timeout=%s: %d %s %q, want 400 invalid %q", q, w.Code, code, msg, want)
+		}
+	}
+
+	f = &fakeService{err: cove.Errorf(cove.CodeNotFound, "no background process with pid 3")}
+	if w := serve(t, f, Options{}, "POST", "/v1/sandboxes/x/processes/3/wait", "user", ""); w.Code != 404 {
+		t.Errorf("unknown process: %d %s", w.Code, w.Body)
 	}
 }
 

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"errors"
 	"io"
 	"net/http"
@@ -90,6 +91,53 @@ func (s *server) processLogs(w http.ResponseWriter, r *http.Request) error {
 	out.Stderr, out.StderrEncoding = wire.EncodeData(stderr)
 	writeJSON(w, http.StatusOK, out)
 	return nil
+}
+
+// Bounds of the timeout query parameter of a wait for a process.
+const (
+	defaultWaitTimeout = 30 * time.Second
+	maxWaitTimeout     = 10 * time.Minute
+)
+
+// waitProcess waits up to ?timeout for a background process to exit and
+// answers with it: exited, with its result, or, when the timeout passes
+// first, as it is then (running), for the client to ask again.
+func (s *server) waitProcess(w http.ResponseWriter, r *http.Request) error {
+	pid, err := pathPID(r)
+	if err != nil {
+		return err
+	}
+	timeout, err := waitTimeout(r)
+	if err != nil {
+		return err
+	}
+	id := r.PathValue("id")
+	ctx, cancel := context.WithTimeout(r.Context(), timeout)
+	defer cancel()
+	p, err := s.svc.WaitProcess(ctx, id, pid)
+	if err != nil && ctx.Err() != nil && r.Context().Err() == nil {
+		p, err = s.svc.GetProcess(r.Context(), id, pid)
+	}
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, wire.ProcessFrom(p))
+	return nil
+}
+
+// waitTimeout reads the timeout query parameter: a duration or a number
+// of seconds, more than 0 and at most maxWaitTimeout; defaultWaitTimeout
+// without one.
+func waitTimeout(r *http.Request) (time.Duration, error) {
+	v := r.URL.Query().Get("timeout")
+	if v == "" {
+		return defaultWaitTimeout, nil
+	}
+	d, err := wire.ParseDuration(v)
+	if err != nil || d <= 0 || d > maxWaitTimeout {
+		return 0, invalid("invalid timeout=%q: use a duration such as \"30s\" or a number of seconds, more than 0 and at most 10m", truncate(v))
+	}
+	return d, nil
 }
 
 func (s *server) processStdin(w http.ResponseWriter, r *http.Request) error {

@@ -66,6 +66,7 @@ var routes = []route{
 	{Method: "GET", Pattern: "/v1/sandboxes/{id}/processes/{pid}", Access: accessKey, Handle: (*server).getProcess},
 	{Method: "DELETE", Pattern: "/v1/sandboxes/{id}/processes/{pid}", Access: accessKey, Handle: (*server).killProcess},
 	{Method: "GET", Pattern: "/v1/sandboxes/{id}/processes/{pid}/logs", Access: accessKey, Handle: (*server).processLogs},
+	{Method: "POST", Pattern: "/v1/sandboxes/{id}/processes/{pid}/wait", Access: accessKey, Handle: (*server).waitProcess},
 	{Method: "POST", Pattern: "/v1/sandboxes/{id}/processes/{pid}/stdin", Access: accessKey, Handle: (*server).processStdin},
 	{Method: "POST", Pattern: "/v1/sandboxes/{id}/processes/{pid}/signal", Access: accessKey, Handle: (*server).signalProcess},
 
