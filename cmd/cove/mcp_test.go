@@ -82,7 +82,7 @@ func TestMCPStdio(t *testing.T) {
 	cs := mcpSession(t, &mcp.CommandTransport{Command: cmd})
 
 	tools, err := cs.ListTools(context.Background(), nil)
-	if err != nil || len(tools.Tools) != 15 {
+	if err != nil || len(tools.Tools) != 16 {
 		t.Fatalf("tools: %v %v", tools, err)
 	}
 	var run mcpRun

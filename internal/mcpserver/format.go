@@ -94,6 +94,7 @@ var toolHints = map[string]map[cove.Code]string{
 	"list_files":     {cove.CodeNotFound: fileNotFoundHint},
 	"delete_file":    {cove.CodeNotFound: fileNotFoundHint},
 	"process_logs":   {cove.CodeNotFound: processNotFoundHint},
+	"wait_process":   {cove.CodeNotFound: processNotFoundHint},
 	"kill_process":   {cove.CodeNotFound: processNotFoundHint, cove.CodeConflict: killConflictHint},
 	"run_in_context": {cove.CodeNotFound: contextNotFoundHint},
 	"run_code": {cove.CodeConflict: "the message says what is in the way: a file of the workspace that the code would be written over can be kept by passing another filename; " +

@@ -127,7 +127,7 @@ func (s *Server) startProcess(ctx context.Context, st *session, in startProcessI
 	}
 	st.use(in.SandboxID)
 	out := processOutput{SandboxID: in.SandboxID, PID: p.PID, Name: p.Name, State: string(p.State)}
-	text := fmt.Sprintf("started process %d in sandbox %s: %s\nRead its output with process_logs (wait_seconds waits for it), stop it with kill_process.", p.PID, in.SandboxID, in.Command)
+	text := fmt.Sprintf("started process %d in sandbox %s: %s\nRead its output with process_logs, wait for it to exit with wait_process, stop it with kill_process.", p.PID, in.SandboxID, in.Command)
 	return textResult(text), out, nil
 }
 
@@ -192,27 +192,90 @@ func (s *Server) processLogs(ctx context.Context, st *session, in processLogsInp
 	out.Stderr, _ = clipWith(string(stderr), s.opts.MaxOutputChars, advice)
 
 	var b strings.Builder
-	fmt.Fprintf(&b, "process %d", p.PID)
-	if p.Name != "" {
-		fmt.Fprintf(&b, " (%s)", p.Name)
-	}
-	fmt.Fprintf(&b, " in sandbox %s: %s", in.SandboxID, commandOf(p.Cmd))
+	writeProcessHead(&b, in.SandboxID, p)
 	if p.State == cove.ProcessRunning {
-		fmt.Fprintf(&b, "\nstill running, for %s", time.Since(p.StartedAt).Round(time.Second))
+		fmt.Fprintf(&b, "still running, for %s", time.Since(p.StartedAt).Round(time.Second))
 		if follow {
 			fmt.Fprintf(&b, " (waited %gs)", in.WaitSeconds)
 		}
 		b.WriteString("\n")
 	} else if exit != nil {
-		eo := s.processExit(exit)
-		out.Exit = &eo
-		b.WriteString("\nexited: " + summary(exit) + "\n")
-		if exit.Message != "" && exit.Message != verdictLine(exit) {
-			fmt.Fprintf(&b, "message: %s\n", exit.Message)
-		}
+		out.Exit = s.writeProcessExit(&b, exit)
 	}
 	writeStream(&b, "stdout", out.Stdout, false)
 	writeStream(&b, "stderr", out.Stderr, false)
+	if out.Exit != nil && out.Exit.Hint != "" {
+		fmt.Fprintf(&b, "hint: %s\n", out.Exit.Hint)
+	}
+	return textResult(b.String()), out, nil
+}
+
+// writeProcessHead writes the line that names process p of a sandbox and
+// its command.
+func writeProcessHead(b *strings.Builder, sandboxID string, p *cove.Process) {
+	fmt.Fprintf(b, "process %d", p.PID)
+	if p.Name != "" {
+		fmt.Fprintf(b, " (%s)", p.Name)
+	}
+	fmt.Fprintf(b, " in sandbox %s: %s\n", sandboxID, commandOf(p.Cmd))
+}
+
+// writeProcessExit writes how a background process ended, as
+// exec_command's summary says it, and the message when it says more; it
+// returns the structured form, whose hint the caller writes last.
+func (s *Server) writeProcessExit(b *strings.Builder, res *cove.ExecResult) *execOutput {
+	eo := s.processExit(res)
+	b.WriteString("exited: " + summary(res) + "\n")
+	if res.Message != "" && res.Message != verdictLine(res) {
+		fmt.Fprintf(b, "message: %s\n", res.Message)
+	}
+	return &eo
+}
+
+type waitProcessInput struct {
+	SandboxID      string  `json:"sandbox_id" jsonschema:"the process's sandbox"`
+	PID            int     `json:"pid" jsonschema:"the process's id, from start_process"`
+	TimeoutSeconds float64 `json:"timeout_seconds,omitempty" jsonschema:"wait at most this many seconds for the process to exit"`
+}
+
+// Bounds of wait_process's timeout_seconds.
+const (
+	defaultProcessWait = 30 * time.Second
+	maxProcessWait     = 600
+)
+
+// waitProcess waits for a process to exit, up to its timeout, and says
+// how it ended, or that it still runs.
+func (s *Server) waitProcess(ctx context.Context, st *session, in waitProcessInput) (*mcp.CallToolResult, processOutput, error) {
+	timeout := seconds(in.TimeoutSeconds)
+	if timeout <= 0 {
+		timeout = defaultProcessWait
+	}
+	waitCtx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	p, err := s.svc.WaitProcess(waitCtx, in.SandboxID, in.PID)
+	if err != nil && waitCtx.Err() != nil && ctx.Err() == nil {
+		// The wait is over: the process as it is now.
+		p, err = s.svc.GetProcess(ctx, in.SandboxID, in.PID)
+	}
+	if err != nil {
+		return nil, processOutput{}, err
+	}
+	st.use(in.SandboxID)
+	out := processOutput{SandboxID: in.SandboxID, PID: p.PID, Name: p.Name, State: string(p.State)}
+	var b strings.Builder
+	writeProcessHead(&b, in.SandboxID, p)
+	switch {
+	case p.State == cove.ProcessRunning:
+		fmt.Fprintf(&b, "still running after %gs of waiting (running for %s): call wait_process again to wait longer, or read its output so far with process_logs\n",
+			timeout.Seconds(), time.Since(p.StartedAt).Round(time.Second))
+		return textResult(b.String()), out, nil
+	case p.Result != nil:
+		out.Exit = s.writeProcessExit(&b, p.Result)
+	default:
+		b.WriteString("exited\n")
+	}
+	b.WriteString("output: not shown here; process_logs reads it\n")
 	if out.Exit != nil && out.Exit.Hint != "" {
 		fmt.Fprintf(&b, "hint: %s\n", out.Exit.Hint)
 	}

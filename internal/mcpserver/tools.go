@@ -208,7 +208,7 @@ A cell past its time limit (timeout_seconds, default the sandbox's, 30 s) is int
 	addTool(s, &mcp.Tool{
 		Name:        "start_process",
 		Title:       "Start a background process",
-		Description: `Start a long-running command in a sandbox in the background (a web server, a watcher, a long computation) and return its pid at once. Read its output with process_logs, stop it with kill_process. Servers listen on the sandbox's own loopback: reach them from the same sandbox (for example exec_command with curl or python3 -c). The process runs until it exits, is killed, the sandbox stops, or timeout_seconds passes (default: no limit).`,
+		Description: `Start a long-running command in a sandbox in the background (a web server, a watcher, a long computation) and return its pid at once. Read its output with process_logs, wait for it to finish with wait_process, stop it with kill_process. Servers listen on the sandbox's own loopback: reach them from the same sandbox (for example exec_command with curl or python3 -c). The process runs until it exits, is killed, the sandbox stops, or timeout_seconds passes (default: no limit).`,
 		Annotations: changes,
 	}, adjust(map[string][]func(*jsonschema.Schema){
 		"timeout_seconds": {between(0.001, maxTimeoutSeconds)},
@@ -222,6 +222,15 @@ A cell past its time limit (timeout_seconds, default the sandbox's, 30 s) is int
 	}, adjust(map[string][]func(*jsonschema.Schema){
 		"wait_seconds": {between(0, maxWaitSeconds)},
 	}), s.processLogs)
+
+	addTool(s, &mcp.Tool{
+		Name:        "wait_process",
+		Title:       "Wait for a background process to finish",
+		Description: "Wait for a background process (start_process) to exit, up to timeout_seconds (default 30, at most 600), and get how it ended: verdict, exit code, times and memory, as exec_command reports them, without its output (process_logs reads that). If it is still running when the time is up, the answer says so: call wait_process again, or read its output so far with process_logs.",
+		Annotations: readOnly,
+	}, adjust(map[string][]func(*jsonschema.Schema){
+		"timeout_seconds": {between(0.001, maxProcessWait), byDefault(defaultProcessWait.Seconds())},
+	}), s.waitProcess)
 
 	addTool(s, &mcp.Tool{
 		Name:        "list_processes",

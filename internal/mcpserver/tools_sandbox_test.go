@@ -449,6 +449,57 @@ func TestProcessTools(t *testing.T) {
 	}
 }
 
+// TestWaitProcessTool: wait_process says how a process ended as
+// exec_command would, without its output; a process still running when the
+// time is up is said to be, with what to do next; an unknown pid is an
+// error that says how to find one.
+func TestWaitProcessTool(t *testing.T) {
+	svc := newService(t)
+	c := connect(t, New(svc, Options{}))
+	var sb sandboxOutput
+	c.ok("create_sandbox", map[string]any{}, &sb)
+	id := sb.SandboxID
+
+	var p processOutput
+	c.ok("start_process", map[string]any{"sandbox_id": id, "command": "echo hidden; sleep 0.5; exit 3", "name": "job"}, &p)
+	var w processOutput
+	res := c.ok("wait_process", map[string]any{"sandbox_id": id, "pid": p.PID}, &w)
+	got := text(res)
+	if w.PID != p.PID || w.Name != "job" || w.State != "exited" || w.Exit == nil || w.Exit.Verdict != "exit_nonzero" || w.Exit.ExitCode != 3 {
+		t.Fatalf("wait for a process that exits: %+v (exit %+v)\n%s", w, w.Exit, got)
+	}
+	lines := strings.Split(got, "\n")
+	if len(lines) < 3 || lines[0] != fmt.Sprintf("process %d (job) in sandbox %s: echo hidden; sleep 0.5; exit 3", p.PID, id) ||
+		!strings.HasPrefix(lines[1], "exited: exit code 3 · ") || !strings.Contains(got, "\noutput: not shown here; process_logs reads it\n") || strings.Contains(got, "stdout") {
+		t.Errorf("text:\n%s", got)
+	}
+
+	c.ok("start_process", map[string]any{"sandbox_id": id, "command": "sleep 30"}, &p)
+	start := time.Now()
+	res = c.ok("wait_process", map[string]any{"sandbox_id": id, "pid": p.PID, "timeout_seconds": 0.5}, &w)
+	got = text(res)
+	if d := time.Since(start); d < 500*time.Millisecond || w.State != "running" || w.Exit != nil {
+		t.Fatalf("wait for a process that runs on: %+v after %v\n%s", w, d, got)
+	}
+	if !strings.Contains(got, "still running after 0.5s of waiting") || !strings.Contains(got, "call wait_process again") || !strings.Contains(got, "process_logs") {
+		t.Errorf("text:\n%s", got)
+	}
+	// Killed while it is waited for.
+	go func() {
+		time.Sleep(200 * time.Millisecond)
+		svc.SignalProcess(context.Background(), id, p.PID, "KILL")
+	}()
+	res = c.ok("wait_process", map[string]any{"sandbox_id": id, "pid": p.PID}, &w)
+	if got := text(res); w.Exit == nil || w.Exit.Verdict != "killed" || !strings.Contains(got, "exited: killed by SIGKILL") {
+		t.Errorf("wait for a process killed meanwhile: %+v\n%s", w.Exit, got)
+	}
+
+	msg := c.fails("wait_process", map[string]any{"sandbox_id": id, "pid": 4242}, "not_found")
+	if !strings.Contains(msg, "list_processes") {
+		t.Errorf("unknown pid: %s", msg)
+	}
+}
+
 // staleProcesses is a service whose GetProcess still sees every process
 // running, as a look taken just before the process exited does.
 type staleProcesses struct{ cove.Service }

@@ -83,7 +83,7 @@ func TestToolsForModels(t *testing.T) {
 		})
 	}
 	want := []string{"create_sandbox", "delete_file", "delete_sandbox", "exec_command", "kill_process", "list_files", "list_processes",
-		"list_sandboxes", "process_logs", "read_file", "run_code", "run_in_context", "start_process", "start_sandbox", "write_file"}
+		"list_sandboxes", "process_logs", "read_file", "run_code", "run_in_context", "start_process", "start_sandbox", "wait_process", "write_file"}
 	slices.Sort(names)
 	if !slices.Equal(names, want) {
 		t.Errorf("tools %v, want %v", names, want)
@@ -110,6 +110,8 @@ func TestBadArguments(t *testing.T) {
 		{"exec_command", map[string]any{"command": "ls"}, "sandbox_id"},
 		{"read_file", map[string]any{"sandbox_id": "x", "path": "a", "max_bytes": 0}, "max_bytes"},
 		{"kill_process", map[string]any{"sandbox_id": "x", "pid": 1, "signal": "SIGSTOP"}, "signal"},
+		{"wait_process", map[string]any{"sandbox_id": "x", "pid": 1, "timeout_seconds": 601}, "timeout_seconds"},
+		{"wait_process", map[string]any{"sandbox_id": "x", "pid": 1, "timeout_seconds": 0}, "timeout_seconds"},
 	} {
 		t.Run(tc.tool, func(t *testing.T) {
 			res, err := c.cs.CallTool(context.Background(), &mcp.CallToolParams{Name: tc.tool, Arguments: tc.args})
