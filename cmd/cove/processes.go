@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -196,9 +195,13 @@ exited is answered at once. Ctrl-C stops the wait, not the process.`,
 			if err != nil {
 				return err
 			}
-			res, err := waitProcess(cmd.Context(), svc, args[0], pid)
+			p, err := svc.WaitProcess(cmd.Context(), args[0], pid)
 			if err != nil {
 				return err
+			}
+			res := p.Result
+			if res == nil {
+				return cove.Errorf(cove.CodeInternal, "process %d exited without a result", pid)
 			}
 			if asJSON {
 				if err := writeJSON(e.stdout, wire.ResultFrom(res)); err != nil {
@@ -212,38 +215,6 @@ exited is answered at once. Ctrl-C stops the wait, not the process.`,
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the process's result as JSON")
 	return cmd
-}
-
-// waitProcess follows a background process's output, without keeping it,
-// until its exit event, and returns its result.
-func waitProcess(ctx context.Context, svc cove.Service, id string, pid int) (*cove.ExecResult, error) {
-	st, err := svc.ProcessLogs(ctx, id, pid, true)
-	if err != nil {
-		return nil, err
-	}
-	defer st.Close()
-	for {
-		ev, err := st.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return nil, err
-		}
-		if ev.Type == cove.EventExit && ev.Result != nil {
-			return ev.Result, nil
-		}
-	}
-	// The stream ended without an exit event: the process's record says
-	// how it ended, if it has.
-	p, err := svc.GetProcess(ctx, id, pid)
-	if err != nil {
-		return nil, err
-	}
-	if p.Result == nil {
-		return nil, cove.Errorf(cove.CodeUnavailable, "the output of process %d ended before it exited (%s): try cove wait again", pid, p.State)
-	}
-	return p.Result, nil
 }
 
 func newKillCmd(e *env) *cobra.Command {
