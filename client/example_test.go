@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/cove-sandbox/cove"
 	"github.com/cove-sandbox/cove/client"
@@ -92,6 +93,56 @@ func ExampleClient_Exec() {
 			fmt.Println("done:", ev.Result.Verdict, ev.Result.WallMS, "ms")
 		}
 	}
+}
+
+// Stop a running program from elsewhere (here, after two seconds) and
+// still read its result: what it used until it was killed.
+func ExampleClient_StopExecution() {
+	c, err := client.New(os.Getenv("COVE_URL"), os.Getenv("COVE_API_KEY"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	ctx := context.Background()
+	st, err := c.Run(ctx, cove.RunRequest{
+		CodeRequest: cove.CodeRequest{Language: "python", Code: "while True: pass"},
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	id := cove.ExecutionID(st)
+	time.AfterFunc(2*time.Second, func() {
+		if err := c.StopExecution(ctx, id); err != nil {
+			log.Print(err)
+		}
+	})
+	res, err := cove.Collect(st)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(res.Verdict, res.Message, res.CPUMS, "ms of CPU")
+}
+
+// Start a background process and wait for it to end.
+func ExampleClient_WaitProcess() {
+	c, err := client.New(os.Getenv("COVE_URL"), os.Getenv("COVE_API_KEY"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	ctx := context.Background()
+	sb, err := c.CreateSandbox(ctx, cove.SandboxSpec{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.DeleteSandbox(ctx, sb.ID)
+	p, err := c.StartProcess(ctx, sb.ID, cove.ProcessRequest{Shell: "sleep 3; echo built > out.txt", Name: "build"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	done, err := c.WaitProcess(ctx, sb.ID, p.PID)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(done.Name, done.State, done.Result.Verdict)
 }
 
 // Upload a file, run a program on it, and download what it wrote.
