@@ -1,7 +1,6 @@
 package client_test
 
 import (
-	"errors"
 	"io"
 	"net/http"
 	"strings"
@@ -38,20 +37,11 @@ func TestStopExecution(t *testing.T) {
 			t.Fatal(err)
 		}
 		start := time.Now()
-		var res *cove.ExecResult
-		for {
-			ev, err := st.Next()
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			if err != nil {
-				t.Fatalf("reading the stopped execution: %v", err)
-			}
-			if ev.Type == cove.EventExit {
-				res = ev.Result
-			}
+		res, err := cove.Collect(st)
+		if err != nil {
+			t.Fatalf("reading the stopped execution: %v", err)
 		}
-		if res == nil || res.Verdict != cove.VerdictKilled || res.Message != "killed: stopped on request" || res.PeakMemoryBytes == 0 {
+		if res.Verdict != cove.VerdictKilled || res.Message != "killed: stopped on request" || res.PeakMemoryBytes == 0 {
 			t.Fatalf("result %+v", res)
 		}
 		if d := time.Since(start); d > 5*time.Second {

@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -79,123 +80,102 @@ func TestExecEndsWithItsSandbox(t *testing.T) {
 	}
 }
 
-// TestFollowedProcessEndsWithItsSandbox: following a background process's
-// output ends with its result (killed, saying why) when its sandbox is
-// stopped or deleted, not with an error about the agent being gone.
-func TestFollowedProcessEndsWithItsSandbox(t *testing.T) {
+// TestProcessEndsWithItsSandbox: following a background process's output,
+// or waiting for it, ends with its result (killed, saying why) when its
+// sandbox is stopped or deleted, not with an error about the agent being
+// gone.
+func TestProcessEndsWithItsSandbox(t *testing.T) {
 	svc, _ := newStoredService(t, Options{})
 	ctx := context.Background()
-	for _, tc := range []struct {
-		name string
-		end  func(id string) error
-		want string
-	}{
-		{"stop", func(id string) error { _, err := svc.StopSandbox(ctx, id); return err }, "killed: the sandbox was stopped"},
-		{"delete", func(id string) error { return svc.DeleteSandbox(ctx, id) }, "killed: the sandbox was deleted"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			sb, err := svc.CreateSandbox(ctx, cove.SandboxSpec{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			p, err := svc.StartProcess(ctx, sb.ID, cove.ProcessRequest{Shell: "echo started; sleep 30"})
-			if err != nil {
-				t.Fatal(err)
-			}
-			st, err := svc.ProcessLogs(ctx, sb.ID, p.PID, true)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer st.Close()
-			if ev, err := st.Next(); err != nil || string(ev.Data) != "started\n" {
-				t.Fatalf("first event: %+v %v", ev, err)
-			}
-			got := make(chan error, 1)
-			var res *cove.ExecResult
-			go func() {
-				var err error
-				res, err = cove.Collect(st)
-				got <- err
-			}()
-			if err := tc.end(sb.ID); err != nil {
-				t.Fatal(err)
-			}
-			select {
-			case err := <-got:
-				if err != nil {
-					t.Fatalf("ended with an error: %v; want a result", err)
-				}
-				if res.Verdict != cove.VerdictKilled || res.Message != tc.want {
-					t.Errorf("result: verdict %s, message %q; want killed, %q", res.Verdict, res.Message, tc.want)
-				}
-			case <-time.After(10 * time.Second):
-				t.Fatal("following did not end with the sandbox")
-			}
-		})
+	// Each way of watching a process returns, once it has begun, a channel
+	// that gets the process's result.
+	type outcome struct {
+		res *cove.ExecResult
+		err error
 	}
-}
-
-// TestWaitedProcessEndsWithItsSandbox: waiting for a background process
-// ends with its result (killed, saying why) when its sandbox is stopped or
-// deleted, not with an error about the agent being gone.
-func TestWaitedProcessEndsWithItsSandbox(t *testing.T) {
-	svc, _ := newStoredService(t, Options{})
-	ctx := context.Background()
-	for _, tc := range []struct {
-		name string
-		end  func(id string) error
-		want string
-	}{
-		{"stop", func(id string) error { _, err := svc.StopSandbox(ctx, id); return err }, "killed: the sandbox was stopped"},
-		{"delete", func(id string) error { return svc.DeleteSandbox(ctx, id) }, "killed: the sandbox was deleted"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			sb, err := svc.CreateSandbox(ctx, cove.SandboxSpec{})
+	follow := func(t *testing.T, id string, pid int) <-chan outcome {
+		st, err := svc.ProcessLogs(ctx, id, pid, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ev, err := st.Next(); err != nil || string(ev.Data) != "started\n" {
+			st.Close()
+			t.Fatalf("first event: %+v %v", ev, err)
+		}
+		got := make(chan outcome, 1)
+		go func() {
+			res, err := cove.Collect(st)
+			got <- outcome{res, err}
+		}()
+		return got
+	}
+	wait := func(t *testing.T, id string, pid int) <-chan outcome {
+		got := make(chan outcome, 1)
+		go func() {
+			p, err := svc.WaitProcess(ctx, id, pid)
+			if err == nil && (p.State != cove.ProcessExited || p.Result == nil) {
+				err = fmt.Errorf("the wait returned the process %+v, not exited with a result", p)
+			}
 			if err != nil {
-				t.Fatal(err)
+				got <- outcome{nil, err}
+				return
 			}
-			p, err := svc.StartProcess(ctx, sb.ID, cove.ProcessRequest{Shell: "sleep 30"})
-			if err != nil {
-				t.Fatal(err)
+			got <- outcome{p.Result, nil}
+		}()
+		// The wait has begun once the sandbox counts it.
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+			svc.mu.Lock()
+			live := svc.live[id]
+			svc.mu.Unlock()
+			live.execMu.Lock()
+			n := live.execs
+			live.execMu.Unlock()
+			if n > 0 {
+				break
 			}
-			type outcome struct {
-				p   *cove.Process
-				err error
+			if time.Now().After(deadline) {
+				t.Fatal("the wait did not begin")
 			}
-			got := make(chan outcome, 1)
-			go func() {
-				p, err := svc.WaitProcess(ctx, sb.ID, p.PID)
-				got <- outcome{p, err}
-			}()
-			// The wait has begun once the sandbox counts it.
-			for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-				svc.mu.Lock()
-				live := svc.live[sb.ID]
-				svc.mu.Unlock()
-				live.execMu.Lock()
-				n := live.execs
-				live.execMu.Unlock()
-				if n > 0 {
-					break
+		}
+		return got
+	}
+	for _, how := range []struct {
+		name  string
+		watch func(t *testing.T, id string, pid int) <-chan outcome
+	}{{"follow", follow}, {"wait", wait}} {
+		for _, tc := range []struct {
+			name string
+			end  func(id string) error
+			want string
+		}{
+			{"stop", func(id string) error { _, err := svc.StopSandbox(ctx, id); return err }, "killed: the sandbox was stopped"},
+			{"delete", func(id string) error { return svc.DeleteSandbox(ctx, id) }, "killed: the sandbox was deleted"},
+		} {
+			t.Run(how.name+"/"+tc.name, func(t *testing.T) {
+				sb, err := svc.CreateSandbox(ctx, cove.SandboxSpec{})
+				if err != nil {
+					t.Fatal(err)
 				}
-				if time.Now().After(deadline) {
-					t.Fatal("the wait did not begin")
+				p, err := svc.StartProcess(ctx, sb.ID, cove.ProcessRequest{Shell: "echo started; sleep 30"})
+				if err != nil {
+					t.Fatal(err)
 				}
-			}
-			if err := tc.end(sb.ID); err != nil {
-				t.Fatal(err)
-			}
-			select {
-			case o := <-got:
-				if o.err != nil {
-					t.Fatalf("ended with an error: %v; want a result", o.err)
+				got := how.watch(t, sb.ID, p.PID)
+				if err := tc.end(sb.ID); err != nil {
+					t.Fatal(err)
 				}
-				if o.p.State != cove.ProcessExited || o.p.Result == nil || o.p.Result.Verdict != cove.VerdictKilled || o.p.Result.Message != tc.want {
-					t.Errorf("process %+v, result %+v; want exited, killed, %q", o.p, o.p.Result, tc.want)
+				select {
+				case o := <-got:
+					if o.err != nil {
+						t.Fatalf("ended with an error: %v; want a result", o.err)
+					}
+					if o.res.Verdict != cove.VerdictKilled || o.res.Message != tc.want {
+						t.Errorf("result: verdict %s, message %q; want killed, %q", o.res.Verdict, o.res.Message, tc.want)
+					}
+				case <-time.After(10 * time.Second):
+					t.Fatal("it did not end with the sandbox")
 				}
-			case <-time.After(10 * time.Second):
-				t.Fatal("waiting did not end with the sandbox")
-			}
-		})
+			})
+		}
 	}
 }

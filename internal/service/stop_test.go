@@ -2,8 +2,6 @@ package service
 
 import (
 	"context"
-	"errors"
-	"io"
 	"strings"
 	"testing"
 	"time"
@@ -53,24 +51,12 @@ func TestStopExecution(t *testing.T) {
 		if err := svc.StopExecution(stopCtx, id); err != nil {
 			t.Fatal(err)
 		}
-		var res *cove.ExecResult
-		for {
-			ev, err := st.Next()
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			if err != nil {
-				t.Fatalf("reading the stopped execution: %v", err)
-			}
-			if ev.Type == cove.EventExit {
-				res = ev.Result
-			}
+		res, err := cove.Collect(st)
+		if err != nil {
+			t.Fatalf("reading the stopped execution: %v", err)
 		}
 		if d := time.Since(start); d > 5*time.Second {
 			t.Fatalf("the execution ended %v after it was stopped", d)
-		}
-		if res == nil {
-			t.Fatal("the stopped execution's stream ended without its result")
 		}
 		if err := svc.StopExecution(stopCtx, id); cove.ErrorCode(err) != cove.CodeNotFound {
 			t.Fatalf("stopping an execution that has ended: %v, want not_found", err)
