@@ -18,11 +18,14 @@ var systemDirs = []string{"usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32
 var devices = []string{"null", "zero", "full", "random", "urandom", "tty"}
 
 // maskedProc are /proc files replaced by /dev/null: they leak host state or
-// let a process poke the kernel.
+// let a process poke the kernel. interrupts counts the host's interrupts by
+// device and CPU as they happen, a side channel on what other processes
+// and the host's devices do (the timing of keystrokes and of network
+// packets).
 // (Docker's list; files that only root can read stay unreadable to the
 // sandbox's user without a mask.)
 var maskedProc = []string{
-	"kcore", "keys", "timer_list", "timer_stats", "sched_debug", "sysrq-trigger", "latency_stats",
+	"kcore", "keys", "timer_list", "timer_stats", "sched_debug", "sysrq-trigger", "latency_stats", "interrupts",
 }
 
 // maskedProcDirs are /proc directories replaced by an empty read-only tmpfs.

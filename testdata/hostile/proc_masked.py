@@ -1,16 +1,18 @@
 #!/usr/bin/env python3
 # Probe: read the /proc and /sys entries a container runtime masks
-# (/proc/keys, /proc/timer_list, /proc/sched_debug, /proc/acpi, /sys/firmware
-# ...), and look for real kernel addresses in /proc/kallsyms.
+# (/proc/keys, /proc/timer_list, /proc/sched_debug, /proc/interrupts,
+# /proc/acpi, /sys/firmware ...), and look for real kernel addresses in
+# /proc/kallsyms.
 # Why it matters: they leak the host's keyrings, timers of every process on
-# the host (with their names and pids), hardware tables, and the kernel's
-# address layout (which defeats KASLR).
+# the host (with their names and pids), the host's interrupts as they happen
+# (a side channel on keystrokes and network traffic), hardware tables, and
+# the kernel's address layout (which defeats KASLR).
 # Expect: BLOCKED (each file absent, empty or unreadable; no readable file
 # under the directories; kallsyms addresses zero).
 import errno, os, sys
 
 FILES = ["/proc/keys", "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug",
-         "/proc/latency_stats"]
+         "/proc/latency_stats", "/proc/interrupts"]
 DIRS = ["/proc/acpi", "/proc/scsi", "/proc/asound", "/sys/firmware", "/sys/devices/virtual/powercap"]
 
 for path in FILES:

@@ -212,7 +212,7 @@ func Run(t *testing.T, env Env) {
 				t.Errorf("/proc/%s is not masked: %q", d, out)
 			}
 		}
-		for _, f := range []string{"kcore", "keys", "timer_list", "sched_debug", "sysrq-trigger"} {
+		for _, f := range []string{"kcore", "keys", "timer_list", "sched_debug", "sysrq-trigger", "interrupts"} {
 			if _, err := os.Stat("/proc/" + f); err != nil {
 				continue
 			}
