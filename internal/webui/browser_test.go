@@ -916,6 +916,8 @@ func TestBrowser(t *testing.T) {
 
 	t.Run("run to first output", func(t *testing.T) { runToFirstOutput(t, b, srv, sb.ID) })
 
+	t.Run("processes", func(t *testing.T) { processes(t, b, srv, sb.ID) })
+
 	t.Run("keys", func(t *testing.T) {
 		whoami := func(secret string) (int, string) {
 			req, _ := http.NewRequest("GET", srv.url+"/v1/whoami", nil)
@@ -969,7 +971,7 @@ func TestBrowser(t *testing.T) {
 		nb := &tab{ctx: ctx, srv: srv, dir: b.dir}
 		nb.do(t, 20*time.Second, chromedp.Navigate(srv.url+"/"), chromedp.WaitVisible(chromedp.ID("login-token")),
 			chromedp.SendKeys(chromedp.ID("login-token"), user.Key+"\r"), chromedp.WaitVisible(chromedp.CSS("nav a[aria-current=page]")))
-		if n := eval[int](t, nb, `document.querySelectorAll("nav a").length`); n != 5 || eval[bool](t, nb, `!!document.querySelector('nav a[data-view="keys"]')`) {
+		if n := eval[int](t, nb, `document.querySelectorAll("nav a").length`); n != 6 || eval[bool](t, nb, `!!document.querySelector('nav a[data-view="keys"]')`) {
 			t.Fatalf("a user's page has %d views: %s", n, eval[string](t, nb, `document.querySelector("nav").textContent`))
 		}
 	})
@@ -1207,6 +1209,251 @@ func runToFirstOutput(t *testing.T, b *tab, srv *server, sandbox string) {
 		t.Fatalf("the page is slower than the API by more than 20 ms: %s", report)
 	}
 }
+
+// processes drives the processes view: a process started through the
+// API shows in the list; one started from the view (by keyboard) shows its
+// output live, stdout and stderr apart; the stream followed is dropped when
+// another process is chosen or the view is left; Stop ends one with its
+// verdict, and Kill one that ignores SIGTERM; the view fits 400 px, reads in
+// both themes, and says what is wrong with a stopped sandbox or an empty
+// command, and how to start the sandbox again.
+func processes(t *testing.T, b *tab, srv *server, sandbox string) {
+	type proc struct {
+		PID    int
+		Name   string
+		State  string
+		Result *struct {
+			Verdict  string
+			ExitCode int `json:"exit_code"`
+			Signal   string
+		}
+	}
+	getProc := func(pid int) proc {
+		t.Helper()
+		var p proc
+		if st := srv.api(t, "GET", fmt.Sprintf("/v1/sandboxes/%s/processes/%d", sandbox, pid), nil, &p); st != 200 {
+			t.Fatalf("GET process %d: %d", pid, st)
+		}
+		return p
+	}
+	// As an agent starts one through MCP: a loop that ignores SIGTERM (and
+	// so does its sleep, which inherits that).
+	var api proc
+	if st := srv.api(t, "POST", "/v1/sandboxes/"+sandbox+"/processes", map[string]any{
+		"shell": "trap '' TERM; while true; do echo api-tick; sleep 0.3; done", "name": "from-api",
+	}, &api); st != 201 {
+		t.Fatalf("starting a process through the API: %d", st)
+	}
+	b.open(t, "processes")
+	b.pick(t, ".processes .sandbox-select", sandbox)
+	row := func(pid int) string {
+		return fmt.Sprintf(`document.querySelector('.proc-table tr[data-pid="%d"]')`, pid)
+	}
+	list := `document.querySelector(".proc-list-pane").textContent`
+	b.waitFor(t, 10*time.Second, row(api.PID)+`?.textContent.includes("from-api") && `+row(api.PID)+`.querySelector(".state").textContent === "running"`, list)
+	b.shot(t, "listed")
+
+	// Which log streams the page opened, and whether it dropped them.
+	eval[bool](t, b, `(() => { window.logFetches = []; const f = window.fetch;
+  window.fetch = (u, o) => { if (String(u).includes("/logs")) logFetches.push({url: String(u), signal: o && o.signal}); return f(u, o) }; return true })()`)
+	aborted := func(pid int) []bool {
+		return eval[[]bool](t, b, fmt.Sprintf(`logFetches.filter(f => f.url.includes("/processes/%d/logs")).map(f => f.signal.aborted)`, pid))
+	}
+
+	// Start one with the keyboard alone.
+	insert := func(text string) chromedp.Action[chromedp.Void] {
+		return func(ctx context.Context, tg *chromedp.Target) (chromedp.Void, error) {
+			_, err := chromedp.Call(ctx, input.InsertText, input.InsertTextParams{Text: text})
+			return chromedp.Void{}, err
+		}
+	}
+	b.do(t, 10*time.Second, chromedp.Focus(chromedp.ID("proc-command")),
+		insert(`i=0; while true; do echo "tick $i"; echo "warn $i" >&2; i=$((i+1)); sleep 0.2; done`),
+		chromedp.KeyEvent("\t"), insert("ticker"), chromedp.KeyEvent("\r"))
+	b.waitFor(t, 10*time.Second, `[...document.querySelectorAll(".proc-table tr")].some(r => r.textContent.includes("ticker"))`, list)
+	ticker := eval[int](t, b, `Number([...document.querySelectorAll(".proc-table tr")].find(r => r.textContent.includes("ticker")).dataset.pid)`)
+	if p := getProc(ticker); p.Name != "ticker" || p.State != "running" {
+		t.Fatalf("the process started from the view: %+v", p)
+	}
+	out := `document.querySelector(".proc-output")`
+	stdout := `[...document.querySelectorAll(".proc-output .stdout")].map(s => s.textContent).join("")`
+	stderr := `[...document.querySelectorAll(".proc-output .stderr")].map(s => s.textContent).join("")`
+	// Its output shows as it comes, while it runs.
+	b.waitFor(t, 20*time.Second, stdout+`.includes("tick 2\n") && `+stderr+`.includes("warn 2\n")`, out+`.textContent`)
+	n := eval[int](t, b, stdout+`.split("tick").length`)
+	b.waitFor(t, 10*time.Second, stdout+`.split("tick").length > `+fmt.Sprint(n+3), out+`.textContent`)
+	if p := getProc(ticker); p.State != "running" {
+		t.Fatalf("the output grew, but the process is %s", p.State)
+	}
+	if so, se := eval[string](t, b, stdout), eval[string](t, b, stderr); strings.Contains(so, "warn") || strings.Contains(se, "tick") {
+		t.Fatalf("stdout and stderr mixed: stdout %q, stderr %q", so, se)
+	}
+	if got := eval[string](t, b, `document.querySelector(".proc-log-pane h2").textContent`); got != fmt.Sprintf("Process %d · ticker", ticker) {
+		t.Errorf("the output is titled %q", got)
+	}
+	b.shot(t, "following")
+
+	// Choosing another process drops the stream of the first; choosing
+	// the first again reads its output from the start.
+	b.do(t, 10*time.Second, chromedp.Click(chromedp.CSS(fmt.Sprintf(`button[aria-label="Output of process %d (from-api)"]`, api.PID))))
+	b.waitFor(t, 10*time.Second, stdout+`.includes("api-tick")`, out+`.textContent`)
+	if a := aborted(ticker); len(a) != 1 || !a[0] {
+		t.Fatalf("after choosing another process, the first one's streams are aborted: %v", a)
+	}
+	b.do(t, 10*time.Second, chromedp.Click(chromedp.CSS(fmt.Sprintf(`button[aria-label="Output of process %d (ticker)"]`, ticker))))
+	b.waitFor(t, 10*time.Second, stdout+`.startsWith("tick 0\n")`, out+`.textContent`)
+	if a := aborted(api.PID); len(a) != 1 || !a[0] {
+		t.Fatalf("after choosing the first again, the second one's streams are aborted: %v", a)
+	}
+	// Leaving the view drops it too; coming back follows again.
+	b.do(t, 10*time.Second, chromedp.KeyEvent("1", chromedp.KeyModifiers(chromedp.ModifierAlt)))
+	b.waitFor(t, 5*time.Second, `location.hash === "#/playground" && document.querySelector(".processes").hidden`, `location.hash`)
+	if a := aborted(ticker); len(a) != 2 || !a[1] {
+		t.Fatalf("after leaving the view, its stream is aborted: %v", a)
+	}
+	b.do(t, 10*time.Second, chromedp.KeyEvent("6", chromedp.KeyModifiers(chromedp.ModifierAlt)))
+	b.waitFor(t, 5*time.Second, `location.hash === "#/processes" && !document.querySelector(".processes").hidden`, `location.hash`)
+	b.waitFor(t, 10*time.Second, stdout+`.startsWith("tick 0\n")`, out+`.textContent`)
+	if a := aborted(ticker); len(a) != 3 || a[2] {
+		t.Fatalf("after coming back, the output is not followed again: %v", a)
+	}
+
+	// Stop (SIGTERM), by keyboard, from the output's toolbar.
+	status := `document.querySelector(".proc-status")`
+	b.do(t, 10*time.Second, chromedp.Focus(chromedp.CSS(`.proc-log-actions [data-key="stop"]`)), chromedp.KeyEvent("\r"))
+	b.waitFor(t, 20*time.Second, status+`.querySelector(".badge")`, status+`.textContent`)
+	p := getProc(ticker)
+	if p.State != "exited" || p.Result == nil {
+		t.Fatalf("after Stop the process is %+v", p)
+	}
+	badge := eval[string](t, b, status+`.querySelector(".badge").textContent`)
+	if badge != strings.ReplaceAll(p.Result.Verdict, "_", " ") {
+		t.Errorf("the page shows the verdict %q, cove says %q", badge, p.Result.Verdict)
+	}
+	st := eval[string](t, b, status+`.textContent`)
+	for _, want := range []string{"exited", fmt.Sprintf("exit %d", p.Result.ExitCode), "wall", "cpu", "peak memory", "stopped by you"} {
+		if !strings.Contains(st, want) {
+			t.Errorf("the status %q lacks %q", st, want)
+		}
+	}
+	if p.Result.Signal != "" && !strings.Contains(st, p.Result.Signal) {
+		t.Errorf("the status %q lacks the signal %s", st, p.Result.Signal)
+	}
+	b.waitFor(t, 10*time.Second, row(ticker)+`?.querySelector(".state").textContent === "exited" && `+row(ticker)+`.querySelector(".badge")?.textContent === `+jsString(badge), list)
+	// Its Stop and Kill went with it: the keyboard focus is on Close.
+	b.waitFor(t, 5*time.Second, `document.activeElement?.id === "proc-close"`, `document.activeElement?.outerHTML`)
+	if ps := srv.exec(t, sandbox, "ps -eo args"); strings.Contains(ps, "tick $i") {
+		t.Fatalf("the loop still runs after Stop:\n%s", ps)
+	}
+	t.Logf("stopped: %s", eval[string](t, b, status+`.textContent`))
+	b.shot(t, "stopped")
+
+	// The one that ignores SIGTERM: Stop leaves it running and offers Kill.
+	b.do(t, 10*time.Second, chromedp.Click(chromedp.CSS(fmt.Sprintf(`button[aria-label="Output of process %d (from-api)"]`, api.PID))))
+	b.do(t, 10*time.Second, chromedp.Click(chromedp.CSS(fmt.Sprintf(`button[aria-label="Stop process %d (from-api)"]`, api.PID))))
+	kill := fmt.Sprintf(`document.querySelector('button[aria-label="Kill process %d (from-api)"]')`, api.PID)
+	b.waitFor(t, 10*time.Second, kill, list)
+	time.Sleep(500 * time.Millisecond)
+	if p := getProc(api.PID); p.State != "running" {
+		t.Fatalf("a process that ignores SIGTERM is %s after Stop", p.State)
+	}
+	b.do(t, 10*time.Second, chromedp.Click(chromedp.CSS(fmt.Sprintf(`button[aria-label="Kill process %d (from-api)"]`, api.PID))))
+	b.waitFor(t, 20*time.Second, status+`.querySelector(".badge")`, status+`.textContent`)
+	if p := getProc(api.PID); p.State != "exited" || p.Result == nil || p.Result.Signal != "SIGKILL" {
+		t.Fatalf("after Kill the process is %+v", p)
+	}
+	if st := eval[string](t, b, status+`.textContent`); !strings.Contains(st, "(SIGKILL)") {
+		t.Errorf("after Kill the status reads %q", st)
+	}
+	b.waitFor(t, 10*time.Second, row(api.PID)+`?.querySelector(".state").textContent === "exited" && !`+kill, list)
+
+	// A command that is not there runs, and fails as a result; an empty
+	// one is refused before it is sent.
+	eval[bool](t, b, `(() => { const c = document.getElementById("proc-command"); c.value = "no-such-command-here"; document.getElementById("proc-name").value = ""; return true })()`)
+	b.do(t, 10*time.Second, chromedp.Click(chromedp.ID("proc-start")))
+	b.waitFor(t, 20*time.Second, status+`.querySelector(".badge")?.textContent === "exit nonzero"`, status+`.textContent + " " + `+out+`.textContent`)
+	if se := eval[string](t, b, stderr); !strings.Contains(se, "not found") {
+		t.Errorf("the missing command's error output: %q", se)
+	}
+	eval[bool](t, b, `(document.getElementById("proc-command").value = "", true)`)
+	b.do(t, 10*time.Second, chromedp.Click(chromedp.ID("proc-start")))
+	formErr := `document.querySelector(".processes .proc-form + .error-text")`
+	b.waitFor(t, 5*time.Second, `!`+formErr+`.hidden && `+formErr+`.textContent.includes("Write a command line")`, formErr+`.textContent`)
+
+	// 400 px wide: nothing to scroll sideways for, every action in sight.
+	b.do(t, 10*time.Second, chromedp.EmulateViewport(400, 800))
+	if w := eval[int](t, b, `document.documentElement.scrollWidth`); w > 400 {
+		b.shot(t, "narrow")
+		t.Errorf("the processes view is %d px wide on a 400 px screen", w)
+	}
+	for _, sel := range []string{"#proc-start", "#proc-refresh", "#proc-close", fmt.Sprintf(`button[aria-label="Output of process %d (ticker)"]`, ticker)} {
+		r := eval[[]float64](t, b, fmt.Sprintf(`(() => { const r = document.querySelector(%q).getBoundingClientRect(); return [r.left, r.right] })()`, sel))
+		if r[0] < 0 || r[1] > 400 {
+			t.Errorf("%s is at %v px on a 400 px screen", sel, r)
+		}
+	}
+	b.shot(t, "narrow")
+	eval[bool](t, b, `(document.querySelector(".proc-log-pane").scrollIntoView(), true)`)
+	b.shot(t, "narrow-output")
+	b.do(t, 10*time.Second, chromedp.EmulateViewport(1280, 800))
+
+	// Both themes: error output, an exited state and the verdict read
+	// (WCAG AA, 4.5:1).
+	scheme := func(v string) {
+		if _, err := chromedp.Call(b.ctx, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
+			Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: v}},
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	defer scheme("")
+	for _, v := range []string{"light", "dark"} {
+		scheme(v)
+		for what, sel := range map[string][2]string{
+			"error output":    {".proc-output .stderr", ".proc-output"},
+			"an exited state": {".proc-table .state.exited", ".proc-list-pane"},
+			"the verdict":     {".proc-status .badge", ".proc-log-pane"},
+		} {
+			if c := eval[float64](t, b, fmt.Sprintf(`(%s)([getComputedStyle(document.querySelector(%q)).color, getComputedStyle(document.querySelector(%q)).backgroundColor])`, contrastJS, sel[0], sel[1])); c < 4.5 {
+				t.Errorf("%s theme: %s has a contrast of %.2f:1, under 4.5:1", v, what, c)
+			}
+		}
+		b.shot(t, v)
+	}
+	scheme("")
+
+	// A stopped sandbox: the view says so and how to start it again.
+	if st := srv.api(t, "POST", "/v1/sandboxes/"+sandbox+"/stop", nil, nil); st >= 300 {
+		t.Fatalf("stopping the sandbox: %d", st)
+	}
+	b.do(t, 10*time.Second, chromedp.Click(chromedp.ID("proc-refresh")))
+	note := `document.querySelector(".proc-note")`
+	b.waitFor(t, 10*time.Second, note+`.classList.contains("error-text") && `+note+`.textContent.includes("stopped") && `+note+`.textContent.includes("Press Start")`, note+`.textContent`)
+	start := `document.querySelector(".processes .picker-start")`
+	b.waitFor(t, 10*time.Second, start+`.hidden === false`, `document.querySelector(".processes .picker").textContent`)
+	eval[bool](t, b, `(document.getElementById("proc-command").value = "sleep 1", true)`)
+	b.do(t, 10*time.Second, chromedp.Click(chromedp.ID("proc-start")))
+	b.waitFor(t, 10*time.Second, `!`+formErr+`.hidden && `+formErr+`.textContent.startsWith("Could not start the process: ") && `+formErr+`.textContent.includes("stopped")`, formErr+`.textContent`)
+	b.shot(t, "sandbox-stopped")
+	b.do(t, 10*time.Second, chromedp.Click(chromedp.CSS(".processes .picker-start")))
+	b.waitFor(t, 30*time.Second, note+`.textContent.startsWith("No processes yet")`, note+`.textContent`)
+	var got struct{ State string }
+	if srv.api(t, "GET", "/v1/sandboxes/"+sandbox, nil, &got); got.State != "running" {
+		t.Fatalf("the sandbox is %q after Start", got.State)
+	}
+	b.shot(t, "")
+}
+
+// contrastJS is a function of a [foreground, background] pair of CSS
+// colours that returns their contrast ratio.
+const contrastJS = `(([fg, bg]) => {
+  const rgba = (c) => { const n = c.match(/[\d.]+/g).map(Number); return n.length > 3 ? n : [...n, 1] };
+  const lum = (c) => c.slice(0, 3).map((v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4 }).reduce((s, v, i) => s + v * [0.2126, 0.7152, 0.0722][i], 0);
+  const b = rgba(bg), f = rgba(fg), a = f[3];
+  const over = f.slice(0, 3).map((v, i) => v * a + b[i] * (1 - a));
+  const l1 = lum(over), l2 = lum(b);
+  return (Math.max(l1, l2) + 0.05) / (Math.min(l1, l2) + 0.05);
+})`
 
 // files lists a directory's file names.
 func files(dir string) map[string]bool {

@@ -145,6 +145,27 @@ export async function stream<E extends StreamEvent = ExecEvent>(path: string, bo
   });
 }
 
+/**
+ * getStream reads a GET answer of NDJSON events (a background process's
+ * logs) and calls onEvent for each as it arrives, as stream does for a
+ * POST. Aborting signal stops reading and drops the request.
+ */
+export async function getStream<E extends StreamEvent = ExecEvent>(path: string, onEvent: (ev: E) => void, signal?: AbortSignal): Promise<void> {
+  let resp: Response;
+  try {
+    resp = await fetch(path, { headers: { Accept: "application/x-ndjson" }, credentials: "same-origin", signal });
+  } catch (e) {
+    throw networkError(e);
+  }
+  if (!resp.ok) throw await errorOf(resp);
+  await readLines(resp, signal, (line) => {
+    let ev: E;
+    try { ev = JSON.parse(line); } catch { return; }
+    if (ev.type === "error") throw new ApiError(ev.error?.message || "the stream failed", ev.error?.code || "internal", 500);
+    onEvent(ev);
+  });
+}
+
 // readLines calls f for each line of resp's body as it arrives.
 async function readLines(resp: Response, signal: AbortSignal | undefined, f: (line: string) => void) {
   if (!resp.body) return;

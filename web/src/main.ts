@@ -1,6 +1,6 @@
 // cove's web UI: log in, then the playground, sandboxes, files, notebook,
-// terminal and (for admins) keys views, switched by the URL's hash
-// (#/files) or Alt+1..6.
+// terminal, processes and (for admins) keys views, switched by the URL's
+// hash (#/files) or Alt+1..7.
 
 import "./styles.css";
 import "@xterm/xterm/css/xterm.css";
@@ -12,11 +12,16 @@ import { sandboxesView } from "./sandboxes";
 import { filesView } from "./files";
 import { notebookView } from "./notebook";
 import { terminalView } from "./terminal";
+import { processesView } from "./processes";
 import { keysView } from "./keys";
 
 interface Key { id: string; name?: string; admin?: boolean }
 
 interface View { id: string; name: string; make: () => HTMLElement; admin?: boolean }
+
+// A view may act when it comes into sight or goes out of it (a stream it
+// follows only while it is seen).
+type ViewElement = HTMLElement & { onShow?: () => void; onHide?: () => void };
 
 const allViews: View[] = [
   { id: "playground", name: "Playground", make: playgroundView },
@@ -24,6 +29,7 @@ const allViews: View[] = [
   { id: "files", name: "Files", make: filesView },
   { id: "notebook", name: "Notebook", make: notebookView },
   { id: "terminal", name: "Terminal", make: terminalView },
+  { id: "processes", name: "Processes", make: processesView },
   // Only an admin key may list and make keys.
   { id: "keys", name: "Keys", make: keysView, admin: true },
 ];
@@ -115,7 +121,11 @@ function showShell(me: Key) {
     for (const a of links) {
       if (a.dataset.view === id) a.setAttribute("aria-current", "page"); else a.removeAttribute("aria-current");
     }
-    for (const [k, el] of made) el.hidden = k !== id;
+    for (const [k, el] of made) {
+      const hide = k !== id;
+      if (hide && !el.hidden) (el as ViewElement).onHide?.();
+      el.hidden = hide;
+    }
     let el = made.get(id);
     if (!el) {
       el = views.find((v) => v.id === id)!.make();
@@ -126,7 +136,7 @@ function showShell(me: Key) {
       refreshSandboxes().catch(() => {});
     }
     document.title = views.find((v) => v.id === id)!.name + " · cove";
-    (el as HTMLElement & { onShow?: () => void }).onShow?.();
+    (el as ViewElement).onShow?.();
   };
   window.onhashchange = show;
   show();
