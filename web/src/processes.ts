@@ -213,8 +213,15 @@ export function processesView(): HTMLElement {
     busy.add(p.pid);
     try {
       if (how === "stop") {
-        await post(`${procURL(p.pid)}/signal`, { signal: "SIGTERM" });
+        // Noted before it is sent: the process may end, and its output
+        // show its result, before the answer to the request arrives.
         stopAsked.add(p.pid);
+        try {
+          await post(`${procURL(p.pid)}/signal`, { signal: "SIGTERM" });
+        } catch (e) {
+          stopAsked.delete(p.pid);
+          throw e;
+        }
         toast(`asked process ${p.pid} to stop (SIGTERM)`, "ok");
       } else {
         await del(procURL(p.pid));

@@ -46,7 +46,7 @@ export function terminalView(): HTMLElement {
         fit = new FitAddon();
         term.loadAddon(fit);
         term.open(screen);
-        // Alt+1..6 switch views, as everywhere else in the UI: the
+        // Alt+1..7 switch views, as everywhere else in the UI: the
         // terminal lets them through (Tab stays the shell's).
         term.attachCustomKeyEventHandler((e) => !(e.altKey && !e.ctrlKey && !e.metaKey && /^[1-9]$/.test(e.key)));
         term.onData((d) => { if (ws?.readyState === WebSocket.OPEN) ws.send(new TextEncoder().encode(d)); });
