@@ -181,6 +181,10 @@ func mountTmpfs(dst string, size int64) error {
 	return bootMount("tmpfs", dst, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, opts)
 }
 
+// maxTerminals bounds the pseudo-terminals open at once in a sandbox,
+// cove's own terminals included.
+const maxTerminals = 64
+
 func setupDev(root string, cfg *BootConfig) error {
 	dev := filepath.Join(root, "dev")
 	if err := os.Mkdir(dev, 0o755); err != nil {
@@ -215,7 +219,13 @@ func setupDev(root string, cfg *BootConfig) error {
 	if err := os.Mkdir(pts, 0o755); err != nil {
 		return err
 	}
-	if err := bootMount("devpts", pts, "devpts", unix.MS_NOSUID|unix.MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620"); err != nil {
+	// Every devpts instance but the host's own takes its terminals from
+	// one pool of the kernel's (kernel.pty.max less kernel.pty.reserve,
+	// 3072 by default), shared by all sandboxes and the host's
+	// containers: without a bound of its own, one sandbox could hold all
+	// of it, and no other could open a terminal.
+	opts := fmt.Sprintf("newinstance,ptmxmode=0666,mode=0620,max=%d", maxTerminals)
+	if err := bootMount("devpts", pts, "devpts", unix.MS_NOSUID|unix.MS_NOEXEC, opts); err != nil {
 		return fmt.Errorf("mounting devpts: %w", err)
 	}
 	return mountTmpfs(filepath.Join(dev, "shm"), cfg.TmpBytes)
