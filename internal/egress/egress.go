@@ -260,6 +260,13 @@ var reserved = []netip.Prefix{
 	netip.MustParsePrefix("198.51.100.0/24"), // documentation (TEST-NET-2)
 	netip.MustParsePrefix("203.0.113.0/24"),  // documentation (TEST-NET-3)
 	netip.MustParsePrefix("240.0.0.0/4"),
+	// Azure's WireServer: a public address that is not the Internet but a
+	// service of the host machine, which every Azure VM reaches and which
+	// hands out the VM agent's goal state and extension settings. Azure's
+	// agent lets only root reach it; the proxy dials as cove's user,
+	// root on most servers. (The metadata services of Azure, AWS, Google
+	// and others are at link-local or private addresses, refused above.)
+	netip.MustParsePrefix("168.63.129.16/32"),
 	netip.MustParsePrefix("::/96"),           // IPv4-compatible (deprecated)
 	netip.MustParsePrefix("::ffff:0:0:0/96"), // IPv4-translated
 	netip.MustParsePrefix("64:ff9b:1::/48"),  // local-use NAT64

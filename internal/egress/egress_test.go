@@ -108,6 +108,13 @@ func TestPolicyAddresses(t *testing.T) {
 		{"2002:c0a8:0101::1", false},
 		{"2002:7f00:0001::1", false},
 		{"2002:5db8:d70e::1", true},
+		// Azure's WireServer (its VM agent's goal state, extension
+		// settings, and health probes) at a public address that every
+		// Azure VM reaches, for root only by the agent's firewall rule;
+		// the proxy dials as cove's user.
+		{"168.63.129.16", false},
+		{"64:ff9b::a83f:8110", false},
+		{"168.63.129.17", true},
 	} {
 		if got, _ := p.allowAddr(netip.MustParseAddr(c.addr)); got != c.want {
 			t.Errorf("allowAddr(%s) = %v, want %v", c.addr, got, c.want)
