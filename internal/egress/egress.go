@@ -427,7 +427,7 @@ func serve(ln net.Listener, policy *Policy, network string, opts Options, idle t
 	p.dialer = net.Dialer{Timeout: dialTimeout, Control: p.control}
 	p.tr = &http.Transport{
 		Proxy:                  nil,
-		DialContext:            p.dial,
+		DialContext:            p.dialUpstream,
 		MaxIdleConns:           maxIdleConns,
 		MaxIdleConnsPerHost:    4,
 		IdleConnTimeout:        30 * time.Second,
@@ -445,8 +445,88 @@ func serve(ln net.Listener, policy *Policy, network string, opts Options, idle t
 	}
 	// At most maxConns connections from the sandbox are accepted at once;
 	// more wait in the kernel's backlog, holding nothing of cove's.
-	go p.srv.Serve(netutil.LimitListener(ln, maxConns))
+	go p.srv.Serve(&sandboxListener{Listener: netutil.LimitListener(ln, maxConns), idle: idle})
 	return p
+}
+
+// sandboxListener accepts the sandbox's connections as sandboxConns.
+type sandboxListener struct {
+	net.Listener
+	idle time.Duration
+}
+
+func (l *sandboxListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &sandboxConn{Conn: c, idle: l.idle}, nil
+}
+
+// sandboxConn is a connection from the sandbox. A write to it ends when
+// the sandbox has taken nothing of it for idle: a sandbox that stops
+// reading a plain-HTTP response holds it, and the destination's
+// connection, no longer than a tunnel. (http.Server's WriteTimeout would
+// bound a whole response, however steadily it moved.)
+type sandboxConn struct {
+	net.Conn
+	idle time.Duration
+}
+
+func (c *sandboxConn) Write(b []byte) (int, error) {
+	c.Conn.SetWriteDeadline(time.Now().Add(c.idle))
+	return c.Conn.Write(b)
+}
+
+// dialUpstream is dial for the plain-HTTP transport, which sets no
+// deadline on its connections.
+func (p *Proxy) dialUpstream(ctx context.Context, network, addr string) (net.Conn, error) {
+	c, err := p.dial(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	return &upstreamConn{Conn: c, idle: p.idle, moves: newActivity()}, nil
+}
+
+// upstreamConn is a connection to a plain-HTTP destination. A read ends
+// when nothing has moved either way on it for idle (a destination that
+// stops midway through a response), and a write when the destination has
+// taken nothing of it for idle (one that stops reading a request's body):
+// otherwise such a destination, which the sandbox may run itself, would
+// hold the connection and the sandbox's for as long as the sandbox lives.
+type upstreamConn struct {
+	net.Conn
+	idle  time.Duration
+	moves *activity
+}
+
+func (c *upstreamConn) Read(b []byte) (int, error) {
+	for {
+		left := c.idle - c.moves.stillFor()
+		if left <= 0 {
+			return 0, os.ErrDeadlineExceeded
+		}
+		c.Conn.SetReadDeadline(time.Now().Add(left))
+		n, err := c.Conn.Read(b)
+		if n > 0 {
+			c.moves.moved()
+		}
+		// At a timeout, the loop sees whether a write moved meanwhile (a
+		// long upload to a destination that answers at its end).
+		if n == 0 && err != nil && os.IsTimeout(err) {
+			continue
+		}
+		return n, err
+	}
+}
+
+func (c *upstreamConn) Write(b []byte) (int, error) {
+	c.Conn.SetWriteDeadline(time.Now().Add(c.idle))
+	n, err := c.Conn.Write(b)
+	if n > 0 {
+		c.moves.moved()
+	}
+	return n, err
 }
 
 // Close stops the proxy and ends every connection through it.
@@ -541,6 +621,9 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		},
 		Transport:    p.tr,
 		ErrorHandler: p.fail,
+		// What a sandbox's requests go through is the server's debug
+		// log's, not its standard error.
+		ErrorLog: p.srv.ErrorLog,
 		ModifyResponse: func(*http.Response) error {
 			p.observe(Allowed)
 			return nil

@@ -823,3 +823,122 @@ func send(t *testing.T, addr, request string) net.Conn {
 	}
 	return c
 }
+
+// TestPlainResponseToAClientThatReadsNothingEnds: a sandbox that stops
+// reading a plain-HTTP response holds its destination's connection no
+// longer than a tunnel's.
+func TestPlainResponseToAClientThatReadsNothingEnds(t *testing.T) {
+	ended := make(chan error, 1)
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// The destination sends without end.
+		rc := http.NewResponseController(w)
+		buf := make([]byte, 64<<10)
+		for {
+			rc.SetWriteDeadline(time.Now().Add(20 * time.Second))
+			if _, err := w.Write(buf); err != nil {
+				ended <- err
+				return
+			}
+		}
+	}))
+	defer up.Close()
+	host := up.Listener.Addr().String()
+	policy, _ := NewPolicy(host, []netip.Prefix{loopback})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := serve(ln, policy, "", Options{}, 300*time.Millisecond)
+	defer p.Close()
+	send(t, ln.Addr().String(), "GET http://"+host+"/ HTTP/1.1\r\nHost: "+host+"\r\n\r\n")
+	// The client reads nothing.
+	select {
+	case err := <-ended:
+		if os.IsTimeout(err) {
+			t.Fatalf("the proxy held the destination's connection: %v", err)
+		}
+	case <-time.After(25 * time.Second):
+		t.Fatal("the destination's writes never ended")
+	}
+}
+
+// TestPlainResponseThatStopsEnds: a destination that stops midway
+// through a response holds the sandbox's connection no longer than a
+// tunnel's.
+func TestPlainResponseThatStopsEnds(t *testing.T) {
+	gone := make(chan struct{})
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "1000")
+		io.WriteString(w, "part")
+		w.(http.Flusher).Flush()
+		<-r.Context().Done()
+		close(gone)
+	}))
+	defer up.Close()
+	host := up.Listener.Addr().String()
+	policy, _ := NewPolicy(host, []netip.Prefix{loopback})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := serve(ln, policy, "", Options{}, 300*time.Millisecond)
+	defer p.Close()
+	c := send(t, ln.Addr().String(), "GET http://"+host+"/ HTTP/1.1\r\nHost: "+host+"\r\n\r\n")
+	// What the proxy had of the response may or may not have reached
+	// the sandbox; the connection ends.
+	c.SetReadDeadline(time.Now().Add(20 * time.Second))
+	if _, err := io.ReadAll(c); err != nil {
+		t.Fatalf("the sandbox's connection did not end: %v", err)
+	}
+	select {
+	case <-gone:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the destination's connection was held")
+	}
+}
+
+// TestPlainRequestThatMovesStays: a plain-HTTP upload and download that
+// each take longer than the idle time, but never pause that long, pass.
+func TestPlainRequestThatMovesStays(t *testing.T) {
+	const steps, pause = 8, 100 * time.Millisecond
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got, err := io.ReadAll(r.Body)
+		if err != nil {
+			return
+		}
+		// The answer comes at the upload's end, and slowly.
+		for i := 0; i < steps; i++ {
+			fmt.Fprintf(w, "%d:%d ", i, len(got))
+			w.(http.Flusher).Flush()
+			time.Sleep(pause)
+		}
+	}))
+	defer up.Close()
+	host := up.Listener.Addr().String()
+	policy, _ := NewPolicy(host, []netip.Prefix{loopback})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := serve(ln, policy, "", Options{}, 300*time.Millisecond)
+	defer p.Close()
+	body, w := io.Pipe()
+	go func() {
+		for i := 0; i < steps; i++ {
+			io.WriteString(w, "chunk")
+			time.Sleep(pause)
+		}
+		w.Close()
+	}()
+	proxy := &url.URL{Scheme: "http", Host: ln.Addr().String()}
+	c := &http.Client{Transport: &http.Transport{Proxy: http.ProxyURL(proxy)}}
+	resp, err := c.Post("http://"+host+"/", "text/plain", body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	got, err := io.ReadAll(resp.Body)
+	if want := "0:40 1:40 2:40 3:40 4:40 5:40 6:40 7:40 "; err != nil || string(got) != want {
+		t.Fatalf("got %q, %v; want %q", got, err, want)
+	}
+}
