@@ -300,7 +300,11 @@ func embeddedIPv4(a netip.Addr) (netip.Addr, bool) {
 }
 
 // refusal is a destination the policy refuses, with the reason to show.
-type refusal struct{ msg string }
+type refusal struct {
+	msg string
+	// resolved is set for a refusal of an address after name resolution.
+	resolved bool
+}
 
 func (r *refusal) Error() string { return r.msg }
 
@@ -548,10 +552,10 @@ func (p *Proxy) Close() error {
 func (p *Proxy) control(network, address string, _ syscall.RawConn) error {
 	ap, err := netip.ParseAddrPort(address)
 	if err != nil {
-		return &refusal{fmt.Sprintf("cannot check address %s", address)}
+		return &refusal{msg: fmt.Sprintf("cannot check address %s", address)}
 	}
 	if ok, why := p.policy.allowAddr(ap.Addr()); !ok {
-		return &refusal{fmt.Sprintf("%s is %s", ap.Addr(), why)}
+		return &refusal{msg: fmt.Sprintf("%s is %s", ap.Addr(), why), resolved: true}
 	}
 	return nil
 }
@@ -560,21 +564,32 @@ func (p *Proxy) control(network, address string, _ syscall.RawConn) error {
 func (p *Proxy) dial(ctx context.Context, network, addr string) (net.Conn, error) {
 	host, portStr, err := net.SplitHostPort(addr)
 	if err != nil {
-		return nil, &refusal{fmt.Sprintf("invalid destination %q", addr)}
+		return nil, &refusal{msg: fmt.Sprintf("invalid destination %q", addr)}
 	}
 	port, err := strconv.Atoi(portStr)
 	if err != nil {
-		return nil, &refusal{fmt.Sprintf("invalid port in %q", addr)}
+		return nil, &refusal{msg: fmt.Sprintf("invalid port in %q", addr)}
 	}
 	checked, ok := p.policy.allowHost(host, port)
 	if !ok && !isASCII(host) {
-		return nil, &refusal{fmt.Sprintf("%q is not an ASCII host name: give an international name in its xn-- (IDNA) form, as the network limit does", host)}
+		return nil, &refusal{msg: fmt.Sprintf("%q is not an ASCII host name: give an international name in its xn-- (IDNA) form, as the network limit does", host)}
 	}
 	if !ok {
-		return nil, &refusal{fmt.Sprintf("%s %s (%s): create the sandbox with it, e.g. --network %s", addr, notInLimit, quoteNetwork(p.network), suggest(host, port))}
+		return nil, &refusal{msg: fmt.Sprintf("%s %s (%s): create the sandbox with it, e.g. --network %s", addr, notInLimit, quoteNetwork(p.network), suggest(host, port))}
 	}
 	// The name dialled is the one the rule matched.
-	return p.dialer.DialContext(ctx, "tcp", net.JoinHostPort(checked, strconv.Itoa(port)))
+	conn, err := p.dialer.DialContext(ctx, "tcp", net.JoinHostPort(checked, strconv.Itoa(port)))
+	var ref *refusal
+	if err != nil && errors.As(err, &ref) && ref.resolved {
+		if _, perr := netip.ParseAddr(strings.Trim(checked, "[]")); perr != nil {
+			// A name that resolved to an address the sandbox may not
+			// reach: which address is not said, or a sandbox allowed
+			// every host could map the names and addresses of the
+			// private network around the host.
+			return nil, &refusal{msg: checked + " resolves to an address " + neverReached + ": private, reserved or the host's own (the operator can allow private ones with network_private)", resolved: true}
+		}
+	}
+	return conn, err
 }
 
 // quoteNetwork is the network limit as a refusal quotes it: a long one

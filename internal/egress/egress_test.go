@@ -262,10 +262,16 @@ func TestProxyRefuses(t *testing.T) {
 		}
 	})
 	t.Run("a name that resolves to loopback", func(t *testing.T) {
+		// The refusal says why, but not which address the name has: a
+		// sandbox allowed every host could otherwise map the private
+		// network's names and addresses.
 		c := startProxy(t, "localhost:"+port)
 		code, body := get(t, c, "http://localhost:"+port+"/")
-		if code != http.StatusForbidden || !strings.Contains(body, "private or reserved address") {
+		if code != http.StatusForbidden || !strings.Contains(body, "localhost resolves to an address which sandboxes may not reach: private, reserved") || strings.Contains(body, "127.0.0.1") || strings.Contains(body, "::1") {
 			t.Errorf("got %d %q", code, body)
+		}
+		if code, msg := get(t, c, "https://localhost:"+port+"/"); code != -1 || !strings.Contains(msg, "localhost resolves to an address") || strings.Contains(msg, "127.0.0.1") {
+			t.Errorf("CONNECT: got %d %q", code, msg)
 		}
 	})
 	t.Run("not a proxy request", func(t *testing.T) {
