@@ -59,6 +59,22 @@ func TestStopExecution(t *testing.T) {
 		defer pw.Close()
 		stop(t, must(c.Run(ctxT(t), cove.RunRequest{CodeRequest: cove.CodeRequest{Language: "bash", Code: spin, StdinReader: pr}})))
 	})
+	t.Run("JSON answer", func(t *testing.T) {
+		// Its headers come with the result: no id of an execution that
+		// has ended, which no stop could reach.
+		path := "/v1/sandboxes/" + sb.ID + "/exec"
+		resp := e.do("POST", path, e.adminKey, []byte(`{"shell":"true"}`))
+		resp.Body.Close()
+		if id := resp.Header.Get("Cove-Execution-Id"); resp.StatusCode != 200 || id != "" {
+			t.Fatalf("JSON answer: status %d, Cove-Execution-Id %q; want none", resp.StatusCode, id)
+		}
+		resp = e.do("POST", path, e.adminKey, []byte(`{"shell":"true"}`), "Accept", "text/event-stream")
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if id := resp.Header.Get("Cove-Execution-Id"); resp.StatusCode != 200 || id == "" {
+			t.Fatalf("SSE answer: status %d, Cove-Execution-Id %q; want one", resp.StatusCode, id)
+		}
+	})
 	t.Run("unknown", func(t *testing.T) {
 		resp := e.do("POST", "/v1/executions/xnothing/stop", e.adminKey, nil)
 		if msg := apiError(t, resp, http.StatusNotFound, cove.CodeNotFound); !strings.Contains(msg, "Cove-Execution-Id") {

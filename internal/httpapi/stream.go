@@ -42,11 +42,13 @@ func streamKind(r *http.Request) string {
 // it ends. The stream is closed in every case; a client that goes away
 // cancels the request's context, and with it the execution.
 func (s *server) answerExecution(w http.ResponseWriter, r *http.Request, st cove.Stream) error {
-	if id := cove.ExecutionID(st); id != "" {
-		// For StopExecution, from another request while this one streams.
-		w.Header().Set("Cove-Execution-Id", id)
-	}
 	if kind := streamKind(r); kind != "" {
+		if id := cove.ExecutionID(st); id != "" {
+			// For StopExecution, from another request while this one
+			// streams. A JSON answer's headers come with the result,
+			// when the id names nothing any more: it has none.
+			w.Header().Set("Cove-Execution-Id", id)
+		}
 		s.writeStream(w, r, st, kind)
 		return nil
 	}
