@@ -1,6 +1,7 @@
 package cove
 
 import (
+	"context"
 	"io"
 	"time"
 )
@@ -38,6 +39,29 @@ type Process struct {
 	StartedAt time.Time    `json:"started_at"`
 	// Result is set once the process has exited.
 	Result *ExecResult `json:"result,omitempty"`
+}
+
+// ProcessWaiter is what WaitProcessFor asks of a Service.
+type ProcessWaiter interface {
+	WaitProcess(ctx context.Context, id string, pid int) (*Process, error)
+	GetProcess(ctx context.Context, id string, pid int) (*Process, error)
+}
+
+// WaitProcessFor waits up to d for a background process to exit and
+// returns it: exited, with its Result, or, when d passes first, as it is
+// then (ProcessRunning), for the caller to ask again. It is the one answer
+// of the front ends that must answer within a time (REST's wait,
+// MCP's wait_process). Errors: as WaitProcess and GetProcess, and ctx's
+// error when ctx ends first.
+func WaitProcessFor(ctx context.Context, svc ProcessWaiter, id string, pid int, d time.Duration) (*Process, error) {
+	waitCtx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	p, err := svc.WaitProcess(waitCtx, id, pid)
+	if err != nil && waitCtx.Err() != nil && ctx.Err() == nil {
+		// The time is up: the process as it is now.
+		return svc.GetProcess(ctx, id, pid)
+	}
+	return p, err
 }
 
 // PTYRequest starts an interactive program on a pseudo-terminal.

@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"context"
 	"errors"
 	"io"
 	"net/http"
@@ -111,13 +110,7 @@ func (s *server) waitProcess(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	id := r.PathValue("id")
-	ctx, cancel := context.WithTimeout(r.Context(), timeout)
-	defer cancel()
-	p, err := s.svc.WaitProcess(ctx, id, pid)
-	if err != nil && ctx.Err() != nil && r.Context().Err() == nil {
-		p, err = s.svc.GetProcess(r.Context(), id, pid)
-	}
+	p, err := cove.WaitProcessFor(r.Context(), s.svc, r.PathValue("id"), pid, timeout)
 	if err != nil {
 		return err
 	}

@@ -251,13 +251,7 @@ func (s *Server) waitProcess(ctx context.Context, st *session, in waitProcessInp
 	if timeout <= 0 {
 		timeout = defaultProcessWait
 	}
-	waitCtx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	p, err := s.svc.WaitProcess(waitCtx, in.SandboxID, in.PID)
-	if err != nil && waitCtx.Err() != nil && ctx.Err() == nil {
-		// The wait is over: the process as it is now.
-		p, err = s.svc.GetProcess(ctx, in.SandboxID, in.PID)
-	}
+	p, err := cove.WaitProcessFor(ctx, s.svc, in.SandboxID, in.PID, timeout)
 	if err != nil {
 		return nil, processOutput{}, err
 	}
