@@ -508,6 +508,30 @@ func TestBrowser(t *testing.T) {
 		}
 	})
 
+	t.Run("stop after the end", func(t *testing.T) {
+		// Stop pressed as the run ends: cove answers that no such
+		// execution runs (here the page asks for an id that names none,
+		// which the server answers as it does one that has ended), and
+		// the run's own result, on its way in the stream, is shown.
+		b.open(t, "playground")
+		b.pick(t, "#run-in", sb.ID)
+		b.pick(t, "#language", "python")
+		b.setCode(t, ".editor-pane", "import time\nprint('working', flush=True)\ntime.sleep(2)\nprint('done')")
+		eval[bool](t, b, `(() => { const f = window.realFetch = window.fetch;
+  window.fetch = (u, o) => f(String(u).replace(/\/v1\/executions\/[^/]+\/stop$/, "/v1/executions/xended/stop"), o); return true })()`)
+		defer eval[bool](t, b, `(window.fetch = window.realFetch, true)`)
+		b.do(t, 10*time.Second, chromedp.Focus(chromedp.ID("run")), chromedp.KeyEvent("\r"))
+		b.waitFor(t, 20*time.Second, `document.getElementById("output").textContent.includes("working")`, `document.getElementById("output").textContent`)
+		b.do(t, 10*time.Second, chromedp.Click(chromedp.ID("stop")))
+		b.waitFor(t, 10*time.Second, `document.querySelector("#run-status .badge")`, `document.querySelector("#run-status").textContent`)
+		if badge := eval[string](t, b, `document.querySelector("#run-status .badge").textContent`); badge != "ok" {
+			t.Fatalf("the run that ended on its own shows %q (%s), not its result", badge, eval[string](t, b, `document.getElementById("run-status").textContent`))
+		}
+		if out := eval[string](t, b, `document.getElementById("output").textContent`); !strings.Contains(out, "done") {
+			t.Fatalf("the output lacks the run's last line: %q", out)
+		}
+	})
+
 	t.Run("keyboard and reload", func(t *testing.T) {
 		b.open(t, "playground")
 		b.pick(t, "#run-in", "")

@@ -2,7 +2,7 @@
 // standard input, the output streamed live, the run's figures, and the AI
 // panel on the code and its last run.
 
-import { stream, stopExecution, decodeData, message, type ExecResult } from "./api";
+import { stream, stopExecution, decodeData, message, ApiError, type ExecResult } from "./api";
 import { h, replace, store, fmtBytes, fmtMs, uid, stripAnsi } from "./dom";
 import { Editor } from "./editor";
 import { languages, example } from "./examples";
@@ -126,7 +126,11 @@ export function playgroundView(): HTMLElement {
     // The run's stream ends with its result; should it not, in 5 s, the
     // request is dropped.
     stopTimer = window.setTimeout(() => ctl.abort(), 5000);
-    stopExecution(execId).catch(() => ctl.abort());
+    stopExecution(execId).catch((e) => {
+      // not_found: the run ended meanwhile, and its result is on its
+      // way in the stream; dropping that would call it stopped.
+      if (!(e instanceof ApiError && e.code === "not_found")) ctl.abort();
+    });
   }
 
   async function run() {
