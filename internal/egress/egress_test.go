@@ -906,7 +906,9 @@ func TestPlainResponseThatStopsEnds(t *testing.T) {
 // TestPlainRequestThatMovesStays: a plain-HTTP upload and download that
 // each take longer than the idle time, but never pause that long, pass.
 func TestPlainRequestThatMovesStays(t *testing.T) {
-	const steps, pause = 8, 100 * time.Millisecond
+	// Each way takes 1.5 s against an idle time of 1 s, and no pause
+	// comes near it, even on a busy machine.
+	const steps, pause, idle = 10, 150 * time.Millisecond, time.Second
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		got, err := io.ReadAll(r.Body)
 		if err != nil {
@@ -926,7 +928,7 @@ func TestPlainRequestThatMovesStays(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := serve(ln, policy, "", Options{}, 300*time.Millisecond)
+	p := serve(ln, policy, "", Options{}, idle)
 	defer p.Close()
 	body, w := io.Pipe()
 	go func() {
@@ -944,7 +946,11 @@ func TestPlainRequestThatMovesStays(t *testing.T) {
 	}
 	defer resp.Body.Close()
 	got, err := io.ReadAll(resp.Body)
-	if want := "0:40 1:40 2:40 3:40 4:40 5:40 6:40 7:40 "; err != nil || string(got) != want {
+	want := ""
+	for i := 0; i < steps; i++ {
+		want += fmt.Sprintf("%d:%d ", i, steps*len("chunk"))
+	}
+	if err != nil || string(got) != want {
 		t.Fatalf("got %q, %v; want %q", got, err, want)
 	}
 }
