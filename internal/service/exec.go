@@ -491,7 +491,7 @@ func (s *Service) StopExecution(ctx context.Context, execID string) error {
 	e := s.stoppable[execID]
 	s.mu.Unlock()
 	if e == nil || (!admin && e.owner != who) {
-		return cove.Errorf(cove.CodeNotFound, "no running execution %q: it has ended, or the id is wrong (it is the Cove-Execution-Id header of the execution's answer)", truncateID(execID))
+		return cove.Errorf(cove.CodeNotFound, "no running execution %q: it has ended, or the id is wrong (it is the Cove-Execution-Id header of the execution's streamed answer, or cove.ExecutionID of its stream)", truncateID(execID))
 	}
 	e.stop()
 	return nil
