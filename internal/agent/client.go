@@ -10,6 +10,7 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/yamux"
@@ -210,6 +211,11 @@ type Exec struct {
 	wmu    sync.Mutex
 	closed bool
 	done   bool
+	// c, for an execution (not a process's logs), reaches it from a
+	// stream of its own (SignalExec); resulted is set once its result
+	// has arrived.
+	c        *Client
+	resulted atomic.Bool
 }
 
 // Start starts an execution. If stdin is non-nil (and spec.Stdin is set) it
@@ -220,8 +226,11 @@ func (c *Client) Start(ctx context.Context, spec *ExecSpec, stdin io.Reader) (*E
 	if err != nil {
 		return nil, err
 	}
-	e := &Exec{st: st, ctx: ctx}
-	e.stop = context.AfterFunc(ctx, func() { st.Close() })
+	e := &Exec{st: st, ctx: ctx, c: c}
+	e.stop = context.AfterFunc(ctx, func() {
+		st.Close()
+		e.cancelRunning()
+	})
 	if stdin != nil {
 		go e.copyStdin(stdin)
 	}
@@ -253,9 +262,36 @@ func (e *Exec) send(typ byte, b []byte) error {
 	return writeFrame(e.st, typ, b)
 }
 
-// Signal sends a signal to the program's process group.
+// Signal sends a signal to the program's process group. It goes on a
+// stream of its own: the execution's carries its standard input, which a
+// program that does not read it holds up, and a signal behind it would
+// wait as long (a stop, until the execution's timeout).
 func (e *Exec) Signal(sig int) error {
-	return e.send(frameSignal, []byte(strconv.Itoa(sig)))
+	if e.c == nil {
+		return e.send(frameSignal, []byte(strconv.Itoa(sig)))
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(e.ctx), signalTimeout)
+	defer cancel()
+	_, err := e.c.call(ctx, &Request{SignalExec: &SignalExecSpec{Stream: e.st.StreamID(), Signal: sig}})
+	return err
+}
+
+// signalTimeout bounds a signal's request to the agent.
+const signalTimeout = 10 * time.Second
+
+// cancelRunning kills an execution whose result has not arrived as given
+// up by its caller, on a stream of its own (see Signal): the agent also
+// sees the execution's stream close, unless standard input the program
+// does not read holds it up.
+func (e *Exec) cancelRunning() {
+	if e.c == nil || e.resulted.Load() {
+		return
+	}
+	go func() {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(e.ctx), signalTimeout)
+		defer cancel()
+		e.c.call(ctx, &Request{SignalExec: &SignalExecSpec{Stream: e.st.StreamID(), Cancel: true}})
+	}()
 }
 
 // Next returns the next output. After the result it returns io.EOF; after
@@ -282,6 +318,7 @@ func (e *Exec) Next() (Output, error) {
 			return Output{}, cove.Errorf(cove.CodeInternal, "malformed execution result")
 		}
 		e.done = true
+		e.resulted.Store(true)
 		return Output{Result: &r}, nil
 	case frameResult:
 		var r resultFrame
@@ -303,9 +340,13 @@ func (e *Exec) Next() (Output, error) {
 
 // Close releases the execution; if it is still running it is killed.
 func (e *Exec) Close() error {
+	e.stop()
+	// The stream first: a copy of standard input that waits for room
+	// on it holds wmu until the stream closes.
+	err := e.st.Close()
 	e.wmu.Lock()
 	e.closed = true
 	e.wmu.Unlock()
-	e.stop()
-	return e.st.Close()
+	e.cancelRunning()
+	return err
 }

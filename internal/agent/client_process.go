@@ -57,6 +57,15 @@ type SignalSpec struct {
 	Signal int `json:"signal"`
 }
 
+// SignalExecSpec signals the execution that runs on stream Stream
+// (Request.SignalExec): Signal to its process group or, with Cancel, kills
+// it as given up by its caller.
+type SignalExecSpec struct {
+	Stream uint32 `json:"stream"`
+	Signal int    `json:"signal,omitempty"`
+	Cancel bool   `json:"cancel,omitempty"`
+}
+
 // PTYSpec starts a program on a pseudo-terminal (Request.OpenPTY).
 type PTYSpec struct {
 	// Argv defaults to a login shell: bash -l, or /bin/sh -l without bash.

@@ -161,10 +161,10 @@ func (e *execState) set(f func()) {
 	e.mu.Unlock()
 }
 
-func (s *server) handleExec(st io.ReadWriter, spec *ExecSpec) {
+func (s *server) handleExec(st io.ReadWriter, stream uint32, spec *ExecSpec) {
 	fw := &frameWriter{w: st}
 	var cleanup []func()
-	res := s.runExec(st, fw, spec, &cleanup)
+	res := s.runExec(st, stream, fw, spec, &cleanup)
 	fw.frame(frameExecResult, marshalBinary(res))
 	// Its processes are dead already; removing the execution's cgroup
 	// need not delay the result.
@@ -173,7 +173,7 @@ func (s *server) handleExec(st io.ReadWriter, spec *ExecSpec) {
 	}
 }
 
-func (s *server) runExec(st io.Reader, fw *frameWriter, spec *ExecSpec, cleanup *[]func()) *ExecResult {
+func (s *server) runExec(st io.Reader, stream uint32, fw *frameWriter, spec *ExecSpec, cleanup *[]func()) *ExecResult {
 	start := time.Now()
 	if len(spec.Files) > 0 {
 		if err := writeFiles(spec.Files, s.cfg.UID, s.cfg.GID); err != nil {
@@ -218,7 +218,18 @@ func (s *server) runExec(st io.Reader, fw *frameWriter, spec *ExecSpec, cleanup 
 		res.StdoutBytes, res.StdoutTruncated = out.total, out.truncated
 		res.StderrBytes, res.StderrTruncated = errs.total, errs.truncated
 	}()
-	go s.readControl(st, stdinW, pid, &state, func() { kill(func() { state.canceled = true }) })
+	// A cancellation that comes after the program's exit (from another
+	// stream, SignalExec) changes nothing of its result.
+	cancel := func() {
+		kill(func() {
+			if !state.exited {
+				state.canceled = true
+			}
+		})
+	}
+	go s.readControl(st, stdinW, pid, &state, cancel)
+	s.addExec(stream, &execControl{pid: pid, cancel: cancel})
+	defer s.removeExec(stream)
 
 	var timer *time.Timer
 	if spec.TimeoutMS > 0 {
@@ -525,6 +536,42 @@ func readBoth(outR, errR *os.File, deliver func(stream int, data []byte)) {
 type pumped struct {
 	total     int64
 	truncated bool
+}
+
+// execControl reaches a running execution from outside its stream.
+type execControl struct {
+	pid    int // its process group
+	cancel func()
+}
+
+func (s *server) addExec(stream uint32, c *execControl) {
+	s.execMu.Lock()
+	s.execs[stream] = c
+	s.execMu.Unlock()
+}
+
+func (s *server) removeExec(stream uint32) {
+	s.execMu.Lock()
+	delete(s.execs, stream)
+	s.execMu.Unlock()
+}
+
+// handleSignalExec signals a running execution, or kills it as cancelled.
+// One that has ended, or never ran, is not an error: the signal came too
+// late to matter, and its stream has the result.
+func (s *server) handleSignalExec(st io.Writer, spec *SignalExecSpec) {
+	s.execMu.Lock()
+	c := s.execs[spec.Stream]
+	s.execMu.Unlock()
+	switch {
+	case c == nil:
+	case spec.Cancel:
+		c.cancel()
+	case spec.Signal > 0 && spec.Signal < 65:
+		// The process group, as a terminal would.
+		_ = syscall.Kill(-c.pid, syscall.Signal(spec.Signal))
+	}
+	writeJSONFrame(st, frameResult, struct{}{})
 }
 
 // readControl applies the host's stdin, end-of-stdin and signal frames. If

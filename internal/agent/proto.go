@@ -110,7 +110,11 @@ type Request struct {
 	ProcessLogs   *LogsSpec   `json:"process_logs,omitempty"`
 	ProcessStdin  *StdinSpec  `json:"process_stdin,omitempty"`
 	SignalProcess *SignalSpec `json:"signal_process,omitempty"`
-	OpenPTY       *PTYSpec    `json:"open_pty,omitempty"`
+	// SignalExec signals a running execution by its stream's id, from a
+	// stream of its own: the execution's stream carries its standard
+	// input, and a program that does not read it holds up what follows.
+	SignalExec *SignalExecSpec `json:"signal_exec,omitempty"`
+	OpenPTY    *PTYSpec        `json:"open_pty,omitempty"`
 
 	// File operations.
 	Stat        *PathSpec            `json:"stat,omitempty"`

@@ -36,6 +36,11 @@ type server struct {
 	// Stateful code contexts (context_linux.go).
 	contexts contextTable
 
+	// execMu guards execs: the running executions by their stream's id,
+	// for SignalExec.
+	execMu sync.Mutex
+	execs  map[uint32]*execControl
+
 	// kept is set once the sandbox has held something that outlives a
 	// request (a background process, a terminal, a context): such a
 	// sandbox is not reset for reuse (reset_linux.go).
@@ -47,7 +52,7 @@ type server struct {
 }
 
 func newServer(cfg *BootConfig, cg *cgroups.Delegated) *server {
-	return &server{cfg: cfg, cg: cg, forkReqs: make(chan *forkRequest), procs: map[int]chan exitInfo{}}
+	return &server{cfg: cfg, cg: cg, forkReqs: make(chan *forkRequest), procs: map[int]chan exitInfo{}, execs: map[uint32]*execControl{}}
 }
 
 func yamuxConfig() *yamux.Config {
@@ -89,7 +94,7 @@ func (s *server) handle(st *yamux.Stream) {
 			writeError(st, "invalid", "decoding execution: "+err.Error())
 			return
 		}
-		s.handleExec(st, &spec)
+		s.handleExec(st, st.StreamID(), &spec)
 		return
 	}
 	if typ != frameRequest {
@@ -143,6 +148,8 @@ func (s *server) handle(st *yamux.Stream) {
 		s.handleStdin(st, req.ProcessStdin)
 	case req.SignalProcess != nil:
 		s.handleSignal(st, req.SignalProcess)
+	case req.SignalExec != nil:
+		s.handleSignalExec(st, req.SignalExec)
 	case req.OpenPTY != nil:
 		s.kept.Store(true)
 		s.handlePTY(st, req.OpenPTY)

@@ -1,0 +1,112 @@
+package agent_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/cove-sandbox/cove"
+	"github.com/cove-sandbox/cove/internal/agent"
+)
+
+// endless is standard input that never ends.
+type endless struct{}
+
+func (endless) Read(p []byte) (int, error) {
+	for i := range p {
+		p[i] = 'x'
+	}
+	return len(p), nil
+}
+
+// TestSignalsPassStandardInputThatIsNotRead: a program that reads none of
+// the standard input it is sent holds up the execution's stream, but not
+// a signal, nor its caller giving up: both reach it at once, not at its
+// timeout.
+func TestSignalsPassStandardInputThatIsNotRead(t *testing.T) {
+	c, ctx := newSandbox(t, "sigstdin", cove.DefaultLimits())
+	// started waits for the program's first line: by then the host has
+	// sent standard input for a while.
+	start := func(t *testing.T, ctx context.Context) *agent.Exec {
+		t.Helper()
+		ex, err := c.Start(ctx, &agent.ExecSpec{Argv: []string{"/bin/sh", "-c", "echo started; exec sleep 60"}, Env: pyEnv, Dir: "/workspace", TimeoutMS: 60000}, endless{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := ex.Next()
+		if err != nil || string(out.Data) != "started\n" {
+			t.Fatalf("first output %+v %v", out, err)
+		}
+		time.Sleep(300 * time.Millisecond) // the pipe and the stream's window fill
+		return ex
+	}
+	// sleepers counts the programs still running in the sandbox.
+	sleepers := func(t *testing.T) int {
+		t.Helper()
+		ex, err := c.Start(ctx, &agent.ExecSpec{Argv: []string{"/bin/sh", "-c", "ps -eo args"}, Env: pyEnv, Dir: "/workspace", TimeoutMS: 10000}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ex.Close()
+		var out strings.Builder
+		for {
+			o, err := ex.Next()
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			out.Write(o.Data)
+		}
+		return strings.Count(out.String(), "sleep 60")
+	}
+
+	t.Run("signal", func(t *testing.T) {
+		ex := start(t, ctx)
+		defer ex.Close()
+		begin := time.Now()
+		if err := ex.Signal(int(syscall.SIGKILL)); err != nil {
+			t.Fatal(err)
+		}
+		var res *agent.ExecResult
+		for res == nil {
+			o, err := ex.Next()
+			if err != nil {
+				t.Fatalf("reading the killed program's stream: %v", err)
+			}
+			res = o.Result
+		}
+		if d := time.Since(begin); d > 5*time.Second || res.Signal != int(syscall.SIGKILL) {
+			t.Fatalf("the program ended %v after SIGKILL, with %+v", d, res)
+		}
+	})
+	t.Run("cancelled", func(t *testing.T) {
+		cctx, cancel := context.WithCancel(ctx)
+		ex := start(t, cctx)
+		defer ex.Close()
+		cancel()
+		for deadline := time.Now().Add(5 * time.Second); sleepers(t) > 0; time.Sleep(50 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatal("the program still runs 5 s after its caller gave up")
+			}
+		}
+	})
+	t.Run("closed", func(t *testing.T) {
+		ex := start(t, ctx)
+		begin := time.Now()
+		ex.Close()
+		if d := time.Since(begin); d > 5*time.Second {
+			t.Fatalf("closing the stream took %v", d)
+		}
+		for deadline := time.Now().Add(5 * time.Second); sleepers(t) > 0; time.Sleep(50 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatal("the program still runs 5 s after its stream was closed")
+			}
+		}
+	})
+}
