@@ -7,6 +7,7 @@ import (
 	"io"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cove-sandbox/cove"
 )
@@ -150,3 +151,32 @@ func TestStreamedStdin(t *testing.T) {
 type iotestErrReader struct{}
 
 func (iotestErrReader) Read([]byte) (int, error) { return 0, errors.New("broken input") }
+
+// TestSlowReaderGetsTheResultDespiteUnreadStdin: a program that ends
+// without reading the standard input its caller is still sending, read by
+// a caller slower than the server's close: the caller still gets the
+// result (the server closing on a client that sends resets the
+// connection, which can drop the end of the answer).
+func TestSlowReaderGetsTheResultDespiteUnreadStdin(t *testing.T) {
+	e := newEnv(t)
+	sb := e.sandbox(e.admin, cove.SandboxSpec{})
+	pr, pw := io.Pipe()
+	defer pw.Close()
+	go func() {
+		chunk := make([]byte, 64<<10)
+		for {
+			if _, err := pw.Write(chunk); err != nil {
+				return
+			}
+		}
+	}()
+	st, err := e.admin.Exec(ctxT(t), sb.ID, cove.ExecRequest{Shell: "echo done", StdinReader: pr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1500 * time.Millisecond)
+	res, err := cove.Collect(st)
+	if err != nil || res.Stdout != "done\n" || res.Verdict != cove.VerdictOK {
+		t.Fatalf("result %+v, %v", res, err)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/cove-sandbox/cove"
@@ -111,15 +112,24 @@ func (s *server) decodeExecution(w http.ResponseWriter, r *http.Request, v any, 
 	// done breaks off its reading.
 	w.Header().Set("Connection", "close")
 	ctx, cancel := context.WithCancel(r.Context())
+	br := bufio.NewReaderSize(r.Body, 64<<10)
+	in := &streamedStdin{r: br, cancel: cancel}
 	done := func() {
 		cancel()
 		// Unblock a read of the body that the program's standard input
-		// may still have pending: the body cannot be read once the
-		// handler has returned.
+		// may still have pending, and end its reading.
+		rc.SetReadDeadline(time.Now())
+		in.end()
+		// A client may still be sending standard input the program did
+		// not read. Closing the connection on it would reset it, and the
+		// reset can drop the end of the answer before the client has
+		// read it: what is left is read and dropped until the client,
+		// having the answer, stops, for drainTimeout at most.
+		rc.SetReadDeadline(time.Now().Add(drainTimeout))
+		io.Copy(io.Discard, br)
 		rc.SetReadDeadline(time.Now())
 	}
 	rc.SetReadDeadline(time.Now().Add(bodyReadTimeout))
-	br := bufio.NewReaderSize(r.Body, 64<<10)
 	line, err := readLine(br, s.opts.MaxBodyBytes)
 	var mbe *http.MaxBytesError
 	switch {
@@ -143,7 +153,7 @@ func (s *server) decodeExecution(w http.ResponseWriter, r *http.Request, v any, 
 	}
 	// Standard input may pause for as long as the program runs.
 	rc.SetReadDeadline(time.Time{})
-	return r.WithContext(ctx), &streamedStdin{r: br, cancel: cancel}, done, nil
+	return r.WithContext(ctx), in, done, nil
 }
 
 // readLine reads up to and including the next newline, or to the end of
@@ -171,12 +181,28 @@ func readLine(br *bufio.Reader, limit int64) ([]byte, error) {
 type streamedStdin struct {
 	r      io.Reader
 	cancel context.CancelFunc
+	mu     sync.Mutex
+	ended  bool
 }
 
 func (s *streamedStdin) Read(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ended {
+		return 0, io.EOF
+	}
 	n, err := s.r.Read(p)
 	if err != nil && !errors.Is(err, io.EOF) {
 		s.cancel()
 	}
 	return n, err
+}
+
+// end waits for a read in progress (unblocked by a read deadline) and
+// makes every later read the end of the input: the body is the handler's
+// again.
+func (s *streamedStdin) end() {
+	s.mu.Lock()
+	s.ended = true
+	s.mu.Unlock()
 }

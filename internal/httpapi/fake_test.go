@@ -30,6 +30,11 @@ type fakeService struct {
 	// how long its context had left when it was called.
 	running bool
 	waitFor time.Duration
+	// stdin, with readStdin, is what an execution's StdinReader gave
+	// while the request was served.
+	readStdin bool
+	stdin     []byte
+	stdinErr  error
 }
 
 var _ cove.Service = (*fakeService)(nil)
@@ -75,6 +80,9 @@ func (f *fakeService) stream(req any) (cove.Stream, error) {
 	if err := f.record(req); err != nil {
 		return nil, err
 	}
+	if r := stdinOf(req); f.readStdin && r != nil {
+		f.stdin, f.stdinErr = io.ReadAll(r)
+	}
 	events := append([]cove.Event(nil), f.events...)
 	if events == nil && f.streamErr == nil {
 		events = []cove.Event{{Type: cove.EventExit, Result: &cove.ExecResult{Verdict: cove.VerdictOK}}}
@@ -84,6 +92,20 @@ func (f *fakeService) stream(req any) (cove.Stream, error) {
 	}
 	return &fakeStream{events: events, err: f.streamErr}, nil
 }
+
+// stdinOf is an execution request's streamed standard input.
+func stdinOf(req any) io.Reader {
+	switch r := req.(type) {
+	case cove.ExecRequest:
+		return r.StdinReader
+	case cove.CodeRequest:
+		return r.StdinReader
+	case cove.RunRequest:
+		return r.StdinReader
+	}
+	return nil
+}
+
 func (f *fakeService) Exec(ctx context.Context, id string, req cove.ExecRequest) (cove.Stream, error) {
 	return f.stream(req)
 }

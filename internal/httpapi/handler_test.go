@@ -382,35 +382,28 @@ func TestWaitProcess(t *testing.T) {
 // TestStreamedStdinDecoding checks ?stdin=stream: the JSON request on the
 // first line, the rest of the body as the program's standard input.
 func TestStreamedStdinDecoding(t *testing.T) {
-	stdinOf := func(v any) io.Reader {
-		switch r := v.(type) {
-		case cove.ExecRequest:
-			return r.StdinReader
-		case cove.CodeRequest:
-			return r.StdinReader
-		case cove.RunRequest:
-			return r.StdinReader
-		}
-		return nil
-	}
 	for target, line := range map[string]string{
 		"/v1/sandboxes/x/exec": `{"cmd":["cat"]}`,
 		"/v1/sandboxes/x/code": `{"code":"x"}`,
 		"/v1/run":              `{"code":"x","language":"python"}`,
 	} {
-		f := &fakeService{}
+		f := &fakeService{readStdin: true}
 		w := serve(t, f, Options{MaxBodyBytes: 100}, "POST", target+"?stdin=stream", "user",
 			line+"\n"+"line one\n"+strings.Repeat("x", 200),
 			"Content-Type", mediaExecStream, "Accept", "application/x-ndjson")
 		if w.Code != 200 || w.Header().Get("Connection") != "close" {
 			t.Fatalf("%s: %d %v %s", target, w.Code, w.Header(), w.Body)
 		}
-		r := stdinOf(f.last)
-		if r == nil {
+		if stdinOf(f.last) == nil {
 			t.Fatalf("%s: no StdinReader in %#v", target, f.last)
 		}
-		if b, err := io.ReadAll(r); err != nil || string(b) != "line one\n"+strings.Repeat("x", 200) {
-			t.Fatalf("%s: stdin %q, %v", target, b, err)
+		if f.stdinErr != nil || string(f.stdin) != "line one\n"+strings.Repeat("x", 200) {
+			t.Fatalf("%s: stdin %q, %v", target, f.stdin, f.stdinErr)
+		}
+		// Once the answer is complete, the body is no longer the
+		// program's.
+		if n, err := stdinOf(f.last).Read(make([]byte, 1)); n != 0 || err != io.EOF {
+			t.Fatalf("%s: a read of stdin after the answer gave %d, %v", target, n, err)
 		}
 	}
 	cases := []struct{ name, target, body string }{

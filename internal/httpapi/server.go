@@ -34,6 +34,9 @@ const (
 	// bodyReadTimeout bounds how long a client may take to send a JSON
 	// body, so that a slow client cannot hold a handler forever.
 	bodyReadTimeout = 30 * time.Second
+	// drainTimeout bounds how long the rest of a streamed standard input
+	// is read and dropped after the answer (see decodeExecution).
+	drainTimeout = 2 * time.Second
 )
 
 // Options configure the API handler.
