@@ -116,16 +116,15 @@ func (s *server) decodeExecution(w http.ResponseWriter, r *http.Request, v any, 
 	in := &streamedStdin{r: br, cancel: cancel}
 	done := func() {
 		cancel()
-		// Unblock a read of the body that the program's standard input
-		// may still have pending, and end its reading.
-		rc.SetReadDeadline(time.Now())
-		in.end()
-		// A client may still be sending standard input the program did
+		// The client may still be sending standard input the program did
 		// not read. Closing the connection on it would reset it, and the
 		// reset can drop the end of the answer before the client has
-		// read it: what is left is read and dropped until the client,
-		// having the answer, stops, for drainTimeout at most.
+		// read it: the rest of the body is read and dropped until the
+		// client, having the answer, stops, for drainTimeout at most (a
+		// read of the program's still waiting ends then too: the body
+		// cannot be read once the handler has returned).
 		rc.SetReadDeadline(time.Now().Add(drainTimeout))
+		in.end()
 		io.Copy(io.Discard, br)
 		rc.SetReadDeadline(time.Now())
 	}
