@@ -160,17 +160,7 @@ func (iotestErrReader) Read([]byte) (int, error) { return 0, errors.New("broken 
 func TestSlowReaderGetsTheResultDespiteUnreadStdin(t *testing.T) {
 	e := newEnv(t)
 	sb := e.sandbox(e.admin, cove.SandboxSpec{})
-	pr, pw := io.Pipe()
-	defer pw.Close()
-	go func() {
-		chunk := make([]byte, 64<<10)
-		for {
-			if _, err := pw.Write(chunk); err != nil {
-				return
-			}
-		}
-	}()
-	st, err := e.admin.Exec(ctxT(t), sb.ID, cove.ExecRequest{Shell: "echo done", StdinReader: pr})
+	st, err := e.admin.Exec(ctxT(t), sb.ID, cove.ExecRequest{Shell: "echo done", StdinReader: endlessStdin(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -179,4 +169,19 @@ func TestSlowReaderGetsTheResultDespiteUnreadStdin(t *testing.T) {
 	if err != nil || res.Stdout != "done\n" || res.Verdict != cove.VerdictOK {
 		t.Fatalf("result %+v, %v", res, err)
 	}
+}
+
+// endlessStdin is standard input that never ends, until the test does.
+func endlessStdin(t *testing.T) io.Reader {
+	pr, pw := io.Pipe()
+	t.Cleanup(func() { pw.Close() })
+	go func() {
+		chunk := make([]byte, 64<<10)
+		for {
+			if _, err := pw.Write(chunk); err != nil {
+				return
+			}
+		}
+	}()
+	return pr
 }

@@ -76,19 +76,9 @@ func TestStopExecution(t *testing.T) {
 		}
 	})
 	t.Run("behind standard input the program does not read", func(t *testing.T) {
-		pr, pw := io.Pipe()
-		defer pw.Close()
-		go func() {
-			chunk := make([]byte, 64<<10)
-			for {
-				if _, err := pw.Write(chunk); err != nil {
-					return
-				}
-			}
-		}()
 		// By its first line the program has left a second's worth of
 		// input unread: the pipe and every buffer on the way are full.
-		stop(t, must(c.Exec(ctxT(t), sb.ID, cove.ExecRequest{Shell: "sleep 1; echo started; exec sleep 60", StdinReader: pr})))
+		stop(t, must(c.Exec(ctxT(t), sb.ID, cove.ExecRequest{Shell: "sleep 1; echo started; exec sleep 60", StdinReader: endlessStdin(t)})))
 	})
 	t.Run("unknown", func(t *testing.T) {
 		resp := e.do("POST", "/v1/executions/xnothing/stop", e.adminKey, nil)

@@ -644,10 +644,18 @@ func TestTunnelToAClientThatReadsNothingEnds(t *testing.T) {
 	defer p.Close()
 	send(t, ln.Addr().String(), "CONNECT "+up.Addr().String()+" HTTP/1.1\r\nHost: x\r\n\r\n")
 	// The client reads nothing more and sends nothing.
+	awaitWritesEnd(t, ended, "the tunnel")
+}
+
+// awaitWritesEnd waits for a destination's endless writes to end (ended
+// gets their error): before their own deadline, for what (the tunnel, the
+// proxy) let go of the destination's connection.
+func awaitWritesEnd(t *testing.T, ended <-chan error, what string) {
+	t.Helper()
 	select {
 	case err := <-ended:
 		if os.IsTimeout(err) {
-			t.Fatalf("the tunnel held the destination's connection: %v", err)
+			t.Fatalf("%s held the destination's connection: %v", what, err)
 		}
 	case <-time.After(25 * time.Second):
 		t.Fatal("the destination's writes never ended")
@@ -858,14 +866,7 @@ func TestPlainResponseToAClientThatReadsNothingEnds(t *testing.T) {
 	defer p.Close()
 	send(t, ln.Addr().String(), "GET http://"+host+"/ HTTP/1.1\r\nHost: "+host+"\r\n\r\n")
 	// The client reads nothing.
-	select {
-	case err := <-ended:
-		if os.IsTimeout(err) {
-			t.Fatalf("the proxy held the destination's connection: %v", err)
-		}
-	case <-time.After(25 * time.Second):
-		t.Fatal("the destination's writes never ended")
-	}
+	awaitWritesEnd(t, ended, "the proxy")
 }
 
 // TestPlainResponseThatStopsEnds: a destination that stops midway
