@@ -185,3 +185,21 @@ func endlessStdin(t *testing.T) io.Reader {
 	}()
 	return pr
 }
+
+// TestResultWithIdleStdinIsPrompt: a program that ends while its caller's
+// standard input is open but idle (a terminal no one types in) gives its
+// result at once: neither side waits for the other to end the request.
+func TestResultWithIdleStdinIsPrompt(t *testing.T) {
+	e := newEnv(t)
+	sb := e.sandbox(e.admin, cove.SandboxSpec{})
+	pr, pw := io.Pipe()
+	defer pw.Close()
+	start := time.Now()
+	res, err := cove.Collect(must(e.admin.Exec(ctxT(t), sb.ID, cove.ExecRequest{Shell: "echo hi", StdinReader: pr})))
+	if err != nil || res.Stdout != "hi\n" {
+		t.Fatalf("result %+v, %v", res, err)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Fatalf("the result and the end of the stream took %v", d)
+	}
+}

@@ -178,7 +178,12 @@ const closeWait = 5 * time.Second
 func (s *ndjson[E]) Close() error {
 	s.once.Do(func() {
 		s.closed.Store(true)
-		if s.finished() {
+		// The end of a finished answer is read, for its connection to
+		// serve again; not that of an answer that closes its
+		// connection (a streamed standard input's), whose server may
+		// be waiting, before it ends the answer, for this side to stop
+		// sending.
+		if s.finished() && !s.resp.Close {
 			t := time.AfterFunc(closeWait, s.cancel)
 			io.Copy(io.Discard, io.LimitReader(s.resp.Body, maxEventBytes))
 			t.Stop()
