@@ -1400,6 +1400,9 @@ func processes(t *testing.T, b *tab, srv *server, sandbox string) {
 		t.Errorf("the missing command's error output: %q", se)
 	}
 	eval[bool](t, b, `(document.getElementById("proc-command").value = "", true)`)
+	// Start is disabled until the last start has done (its output may
+	// have ended before): a click now would do nothing.
+	b.waitFor(t, 10*time.Second, `!document.getElementById("proc-start").disabled`, `document.getElementById("proc-start").outerHTML`)
 	b.do(t, 10*time.Second, chromedp.Click(chromedp.ID("proc-start")))
 	formErr := `document.querySelector(".processes .proc-form + .error-text")`
 	b.waitFor(t, 5*time.Second, `!`+formErr+`.hidden && `+formErr+`.textContent.includes("Write a command line")`, formErr+`.textContent`)
