@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -104,6 +105,17 @@ stop it with cove kill.`,
 }
 
 // pidArg decodes a process id argument.
+// processTarget reads the pid argument of a command on a background
+// process and connects to the server that runs it.
+func (e *env) processTarget(ctx context.Context, pidText string) (cove.Service, int, error) {
+	pid, err := pidArg(pidText)
+	if err != nil {
+		return nil, 0, err
+	}
+	svc, err := e.remoteService(ctx)
+	return svc, pid, err
+}
+
 func pidArg(s string) (int, error) {
 	pid, err := strconv.Atoi(s)
 	if err != nil || pid <= 0 {
@@ -125,11 +137,7 @@ The exit status is 0 once the output is shown, whatever the process's own
 for it; cove wait exits with the process's status.`,
 		Args: exactArgs(2, "logs [flags] ID PID"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			pid, err := pidArg(args[1])
-			if err != nil {
-				return err
-			}
-			svc, err := e.remoteService(cmd.Context())
+			svc, pid, err := e.processTarget(cmd.Context(), args[1])
 			if err != nil {
 				return err
 			}
@@ -187,11 +195,7 @@ exited is answered at once. Ctrl-C stops the wait, not the process.`,
   cove logs -f 3f9a1c2b7d4e "$pid"; cove wait 3f9a1c2b7d4e "$pid"`,
 		Args: exactArgs(2, "wait [flags] ID PID"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			pid, err := pidArg(args[1])
-			if err != nil {
-				return err
-			}
-			svc, err := e.remoteService(cmd.Context())
+			svc, pid, err := e.processTarget(cmd.Context(), args[1])
 			if err != nil {
 				return err
 			}
@@ -229,11 +233,7 @@ process's by now): like kill(1) for a process that is gone, cove kill says
 so on stderr, with how the process ended, and exits 121 (conflict).`,
 		Args: exactArgs(2, "kill [flags] ID PID"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			pid, err := pidArg(args[1])
-			if err != nil {
-				return err
-			}
-			svc, err := e.remoteService(cmd.Context())
+			svc, pid, err := e.processTarget(cmd.Context(), args[1])
 			if err != nil {
 				return err
 			}

@@ -356,6 +356,13 @@ func TestConnectionsAreBounded(t *testing.T) {
 // address.
 func serveProxy(t *testing.T, network string, private ...netip.Prefix) (*Proxy, string) {
 	t.Helper()
+	return serveProxyIdle(t, network, idleTimeout, private...)
+}
+
+// serveProxyIdle is serveProxy with idle as the time after which a
+// connection in which nothing moves ends.
+func serveProxyIdle(t *testing.T, network string, idle time.Duration, private ...netip.Prefix) (*Proxy, string) {
+	t.Helper()
 	policy, err := NewPolicy(network, private)
 	if err != nil {
 		t.Fatal(err)
@@ -364,7 +371,7 @@ func serveProxy(t *testing.T, network string, private ...netip.Prefix) (*Proxy, 
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := Serve(ln, policy, network, Options{})
+	p := serve(ln, policy, network, Options{}, idle)
 	t.Cleanup(func() { p.Close() })
 	return p, ln.Addr().String()
 }
@@ -635,14 +642,8 @@ func TestTunnelToAClientThatReadsNothingEnds(t *testing.T) {
 			}
 		}
 	}()
-	policy, _ := NewPolicy(up.Addr().String(), []netip.Prefix{loopback})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := serve(ln, policy, "", Options{}, 300*time.Millisecond)
-	defer p.Close()
-	send(t, ln.Addr().String(), "CONNECT "+up.Addr().String()+" HTTP/1.1\r\nHost: x\r\n\r\n")
+	_, proxy := serveProxyIdle(t, up.Addr().String(), 300*time.Millisecond, loopback)
+	send(t, proxy, "CONNECT "+up.Addr().String()+" HTTP/1.1\r\nHost: x\r\n\r\n")
 	// The client reads nothing more and sends nothing.
 	awaitWritesEnd(t, ended, "the tunnel")
 }
@@ -857,14 +858,8 @@ func TestPlainResponseToAClientThatReadsNothingEnds(t *testing.T) {
 	}))
 	defer up.Close()
 	host := up.Listener.Addr().String()
-	policy, _ := NewPolicy(host, []netip.Prefix{loopback})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := serve(ln, policy, "", Options{}, 300*time.Millisecond)
-	defer p.Close()
-	send(t, ln.Addr().String(), "GET http://"+host+"/ HTTP/1.1\r\nHost: "+host+"\r\n\r\n")
+	_, proxy := serveProxyIdle(t, host, 300*time.Millisecond, loopback)
+	send(t, proxy, "GET http://"+host+"/ HTTP/1.1\r\nHost: "+host+"\r\n\r\n")
 	// The client reads nothing.
 	awaitWritesEnd(t, ended, "the proxy")
 }
@@ -883,14 +878,8 @@ func TestPlainResponseThatStopsEnds(t *testing.T) {
 	}))
 	defer up.Close()
 	host := up.Listener.Addr().String()
-	policy, _ := NewPolicy(host, []netip.Prefix{loopback})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := serve(ln, policy, "", Options{}, 300*time.Millisecond)
-	defer p.Close()
-	c := send(t, ln.Addr().String(), "GET http://"+host+"/ HTTP/1.1\r\nHost: "+host+"\r\n\r\n")
+	_, proxy := serveProxyIdle(t, host, 300*time.Millisecond, loopback)
+	c := send(t, proxy, "GET http://"+host+"/ HTTP/1.1\r\nHost: "+host+"\r\n\r\n")
 	// What the proxy had of the response may or may not have reached
 	// the sandbox; the connection ends.
 	c.SetReadDeadline(time.Now().Add(20 * time.Second))
@@ -924,13 +913,7 @@ func TestPlainRequestThatMovesStays(t *testing.T) {
 	}))
 	defer up.Close()
 	host := up.Listener.Addr().String()
-	policy, _ := NewPolicy(host, []netip.Prefix{loopback})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := serve(ln, policy, "", Options{}, idle)
-	defer p.Close()
+	_, addr := serveProxyIdle(t, host, idle, loopback)
 	body, w := io.Pipe()
 	go func() {
 		for i := 0; i < steps; i++ {
@@ -939,7 +922,7 @@ func TestPlainRequestThatMovesStays(t *testing.T) {
 		}
 		w.Close()
 	}()
-	proxy := &url.URL{Scheme: "http", Host: ln.Addr().String()}
+	proxy := &url.URL{Scheme: "http", Host: addr}
 	c := &http.Client{Transport: &http.Transport{Proxy: http.ProxyURL(proxy)}}
 	resp, err := c.Post("http://"+host+"/", "text/plain", body)
 	if err != nil {

@@ -52,10 +52,6 @@ func TestExecEndsWithItsSandbox(t *testing.T) {
 				if ev, err := st.Next(); err != nil || string(ev.Data) != "started\n" {
 					t.Fatalf("first event: %+v %v", ev, err)
 				}
-				type outcome struct {
-					res *cove.ExecResult
-					err error
-				}
 				got := make(chan outcome, 1)
 				go func() {
 					res, err := cove.Collect(st)
@@ -64,17 +60,7 @@ func TestExecEndsWithItsSandbox(t *testing.T) {
 				if err := tc.end(sb.ID); err != nil {
 					t.Fatal(err)
 				}
-				select {
-				case o := <-got:
-					if o.err != nil {
-						t.Fatalf("ended with an error: %v; want a result", o.err)
-					}
-					if o.res.Verdict != cove.VerdictKilled || o.res.Message != tc.want {
-						t.Errorf("result: verdict %s, message %q; want killed, %q", o.res.Verdict, o.res.Message, tc.want)
-					}
-				case <-time.After(10 * time.Second):
-					t.Fatal("it did not end with its sandbox")
-				}
+				expectKilled(t, got, tc.want)
 			})
 		}
 	}
@@ -89,10 +75,6 @@ func TestProcessEndsWithItsSandbox(t *testing.T) {
 	ctx := context.Background()
 	// Each way of watching a process returns, once it has begun, a channel
 	// that gets the process's result.
-	type outcome struct {
-		res *cove.ExecResult
-		err error
-	}
 	follow := func(t *testing.T, id string, pid int) <-chan outcome {
 		st, err := svc.ProcessLogs(ctx, id, pid, true)
 		if err != nil {
@@ -164,18 +146,31 @@ func TestProcessEndsWithItsSandbox(t *testing.T) {
 				if err := tc.end(sb.ID); err != nil {
 					t.Fatal(err)
 				}
-				select {
-				case o := <-got:
-					if o.err != nil {
-						t.Fatalf("ended with an error: %v; want a result", o.err)
-					}
-					if o.res.Verdict != cove.VerdictKilled || o.res.Message != tc.want {
-						t.Errorf("result: verdict %s, message %q; want killed, %q", o.res.Verdict, o.res.Message, tc.want)
-					}
-				case <-time.After(10 * time.Second):
-					t.Fatal("it did not end with the sandbox")
-				}
+				expectKilled(t, got, tc.want)
 			})
 		}
+	}
+}
+
+// outcome is how an execution or a watched process ended.
+type outcome struct {
+	res *cove.ExecResult
+	err error
+}
+
+// expectKilled waits for got: a result, killed, saying why (want), when
+// its sandbox ends.
+func expectKilled(t *testing.T, got <-chan outcome, want string) {
+	t.Helper()
+	select {
+	case o := <-got:
+		if o.err != nil {
+			t.Fatalf("ended with an error: %v; want a result", o.err)
+		}
+		if o.res.Verdict != cove.VerdictKilled || o.res.Message != want {
+			t.Errorf("result: verdict %s, message %q; want killed, %q", o.res.Verdict, o.res.Message, want)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("it did not end with its sandbox")
 	}
 }

@@ -491,18 +491,10 @@ func (s *Service) StopExecution(ctx context.Context, execID string) error {
 	e := s.stoppable[execID]
 	s.mu.Unlock()
 	if e == nil || (!admin && e.owner != who) {
-		return cove.Errorf(cove.CodeNotFound, "no running execution %q: it has ended, or the id is wrong (it is the Cove-Execution-Id header of the execution's streamed answer, or cove.ExecutionID of its stream)", truncateID(execID))
+		return cove.Errorf(cove.CodeNotFound, "no running execution %.40q: it has ended, or the id is wrong (it is the Cove-Execution-Id header of the execution's streamed answer, or cove.ExecutionID of its stream)", execID)
 	}
 	e.stop()
 	return nil
-}
-
-// truncateID shortens an id from a request for an error message.
-func truncateID(id string) string {
-	if len(id) > 40 {
-		return id[:40] + "…"
-	}
-	return id
 }
 
 // resultIn calls st.finished, if set.
