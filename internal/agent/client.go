@@ -8,7 +8,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -268,7 +267,7 @@ func (e *Exec) send(typ byte, b []byte) error {
 // wait as long (a stop, until the execution's timeout).
 func (e *Exec) Signal(sig int) error {
 	if e.c == nil {
-		return e.send(frameSignal, []byte(strconv.Itoa(sig)))
+		return cove.Errorf(cove.CodeInvalid, "only an execution takes signals, not the logs of a process")
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(e.ctx), signalTimeout)
 	defer cancel()

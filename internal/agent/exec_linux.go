@@ -9,7 +9,6 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -227,7 +226,7 @@ func (s *server) runExec(st io.Reader, stream uint32, fw *frameWriter, spec *Exe
 			}
 		})
 	}
-	go s.readControl(st, stdinW, pid, &state, cancel)
+	go s.readControl(st, stdinW, &state, cancel)
 	s.addExec(stream, &execControl{pid: pid, cancel: cancel})
 	defer s.removeExec(stream)
 
@@ -574,10 +573,11 @@ func (s *server) handleSignalExec(st io.Writer, spec *SignalExecSpec) {
 	writeJSONFrame(st, frameResult, struct{}{})
 }
 
-// readControl applies the host's stdin, end-of-stdin and signal frames. If
-// the stream ends before the program does, the host has given up on the
-// execution (its caller cancelled): cancel kills the program.
-func (s *server) readControl(st io.Reader, stdinW *os.File, pid int, state *execState, cancel func()) {
+// readControl applies the host's stdin and end-of-stdin frames (signals
+// come on streams of their own, see handleSignalExec). If the stream ends
+// before the program does, the host has given up on the execution (its
+// caller cancelled): cancel kills the program.
+func (s *server) readControl(st io.Reader, stdinW *os.File, state *execState, cancel func()) {
 	defer func() {
 		if stdinW != nil {
 			stdinW.Close()
@@ -603,11 +603,6 @@ func (s *server) readControl(st io.Reader, stdinW *os.File, pid int, state *exec
 			if stdinW != nil {
 				stdinW.Close()
 				stdinW = nil
-			}
-		case frameSignal:
-			if sig, err := strconv.Atoi(string(payload)); err == nil && sig > 0 && sig < 65 {
-				// The process group, as a terminal would.
-				_ = syscall.Kill(-pid, syscall.Signal(sig))
 			}
 		}
 	}

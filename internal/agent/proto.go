@@ -10,7 +10,8 @@ import (
 )
 
 // Frame types. Host to agent: frameRequest (first on a stream), frameStdin,
-// frameStdinEOF, frameSignal. Agent to host: frameStdout, frameStderr,
+// frameStdinEOF, frameSignal (a context's cell; an execution's signals go
+// on a stream of their own, Request.SignalExec). Agent to host: frameStdout, frameStderr,
 // frameResult (last, success) and frameError (last, failure).
 const (
 	frameRequest  byte = 'R'
