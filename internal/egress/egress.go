@@ -26,8 +26,6 @@ import (
 	"syscall"
 	"time"
 
-	"golang.org/x/net/netutil"
-
 	"github.com/cove-sandbox/cove"
 )
 
@@ -410,6 +408,15 @@ func (c *sharedConn) Close() error {
 	return err
 }
 
+// CloseWrite half-closes the connection underneath, which a tunnel
+// passes a half-close on to.
+func (c *sharedConn) CloseWrite() error {
+	if cw, ok := c.Conn.(closeWriter); ok {
+		return cw.CloseWrite()
+	}
+	return c.Close()
+}
+
 // Serve serves the proxy on ln, which accepts the sandbox's connections,
 // until Close. network is the limit the policy came from, for messages.
 func Serve(ln net.Listener, policy *Policy, network string, opts Options) *Proxy {
@@ -447,24 +454,41 @@ func serve(ln net.Listener, policy *Policy, network string, opts Options, idle t
 	if opts.Conns != nil {
 		ln = &sharedListener{Listener: ln, conns: opts.Conns, log: log, observe: observe}
 	}
-	// At most maxConns connections from the sandbox are accepted at once;
-	// more wait in the kernel's backlog, holding nothing of cove's.
-	go p.srv.Serve(&sandboxListener{Listener: netutil.LimitListener(ln, maxConns), idle: idle})
+	go p.srv.Serve(&sandboxListener{Listener: ln, idle: idle, slots: make(chan struct{}, maxConns), done: make(chan struct{})})
 	return p
 }
 
-// sandboxListener accepts the sandbox's connections as sandboxConns.
+// sandboxListener accepts the sandbox's connections as sandboxConns, at
+// most maxConns at once: more wait in the kernel's backlog, holding
+// nothing of cove's. (x/net's LimitListener bounds them as well, but its
+// connections hide CloseWrite, which a tunnel needs.)
 type sandboxListener struct {
 	net.Listener
 	idle time.Duration
+	// slots holds a value for each connection being accepted or served.
+	slots     chan struct{}
+	done      chan struct{} // closed by Close
+	closeOnce sync.Once
 }
 
 func (l *sandboxListener) Accept() (net.Conn, error) {
+	select {
+	case l.slots <- struct{}{}:
+	case <-l.done:
+		return nil, net.ErrClosed
+	}
 	c, err := l.Listener.Accept()
 	if err != nil {
+		<-l.slots
 		return nil, err
 	}
-	return &sandboxConn{Conn: c, idle: l.idle}, nil
+	return &sandboxConn{Conn: c, idle: l.idle, slots: l.slots}, nil
+}
+
+// Close also ends an Accept that waits for a slot.
+func (l *sandboxListener) Close() error {
+	l.closeOnce.Do(func() { close(l.done) })
+	return l.Listener.Close()
 }
 
 // sandboxConn is a connection from the sandbox. A write to it ends when
@@ -474,13 +498,34 @@ func (l *sandboxListener) Accept() (net.Conn, error) {
 // bound a whole response, however steadily it moved.)
 type sandboxConn struct {
 	net.Conn
-	idle time.Duration
+	idle  time.Duration
+	slots chan struct{} // its listener's, where Close gives its slot back
+	once  sync.Once
 }
 
 func (c *sandboxConn) Write(b []byte) (int, error) {
 	c.Conn.SetWriteDeadline(time.Now().Add(c.idle))
 	return c.Conn.Write(b)
 }
+
+func (c *sandboxConn) Close() error {
+	err := c.Conn.Close()
+	c.once.Do(func() { <-c.slots })
+	return err
+}
+
+// CloseWrite half-closes the connection underneath, so that a tunnel
+// passes on the end of what its destination sends while the sandbox
+// still sends.
+func (c *sandboxConn) CloseWrite() error {
+	if cw, ok := c.Conn.(closeWriter); ok {
+		return cw.CloseWrite()
+	}
+	return c.Close()
+}
+
+// closeWriter is a connection that can be half-closed, as TCP's can.
+type closeWriter interface{ CloseWrite() error }
 
 // dialUpstream is dial for the plain-HTTP transport, which sets no
 // deadline on its connections.
@@ -734,7 +779,10 @@ func (p *Proxy) connect(w http.ResponseWriter, r *http.Request) {
 	<-done
 }
 
-// pipe copies src to dst, then half-closes dst. A read ends it when
+// pipe copies src to dst, then half-closes dst (closes it, if it cannot
+// be half-closed): the other way goes on until its own end, as a
+// protocol that sends its last message and then reads the answer (or
+// the other way round) needs. A read ends it when
 // nothing has moved either way through the tunnel for idle (moves is
 // shared by its two ways): one way may be quiet for as long as the other
 // moves, as in a long download or upload. A write ends it when it waits
@@ -762,8 +810,8 @@ func pipe(dst, src net.Conn, idle time.Duration, moves *activity) {
 			break
 		}
 	}
-	if tc, ok := dst.(interface{ CloseWrite() error }); ok {
-		tc.CloseWrite()
+	if cw, ok := dst.(closeWriter); ok {
+		cw.CloseWrite()
 	} else {
 		dst.Close()
 	}

@@ -363,6 +363,12 @@ func serveProxy(t *testing.T, network string, private ...netip.Prefix) (*Proxy, 
 // connection in which nothing moves ends.
 func serveProxyIdle(t *testing.T, network string, idle time.Duration, private ...netip.Prefix) (*Proxy, string) {
 	t.Helper()
+	return serveProxyWith(t, network, Options{}, idle, private...)
+}
+
+// serveProxyWith is serveProxyIdle with opts.
+func serveProxyWith(t *testing.T, network string, opts Options, idle time.Duration, private ...netip.Prefix) (*Proxy, string) {
+	t.Helper()
 	policy, err := NewPolicy(network, private)
 	if err != nil {
 		t.Fatal(err)
@@ -371,7 +377,7 @@ func serveProxyIdle(t *testing.T, network string, idle time.Duration, private ..
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := serve(ln, policy, network, Options{}, idle)
+	p := serve(ln, policy, network, opts, idle)
 	t.Cleanup(func() { p.Close() })
 	return p, ln.Addr().String()
 }
@@ -936,5 +942,147 @@ func TestPlainRequestThatMovesStays(t *testing.T) {
 	}
 	if err != nil || string(got) != want {
 		t.Fatalf("got %q, %v; want %q", got, err, want)
+	}
+}
+
+// tunnelEnds are the two ends of a tunnel through a proxy, for the tests
+// of how one ends.
+type tunnelEnds struct {
+	p      *Proxy
+	conns  *Conns // the shared bound, or nil
+	client *net.TCPConn
+	br     *bufio.Reader // reads client, from past the proxy's answer
+	dest   *net.TCPConn
+}
+
+// openTunnel serves a proxy, with a shared bound or not, and opens a
+// tunnel through it to a destination. Nothing in it idles out before the
+// test does.
+func openTunnel(t *testing.T, bound bool) tunnelEnds {
+	t.Helper()
+	up, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer up.Close()
+	var e tunnelEnds
+	var opts Options
+	if bound {
+		e.conns = NewConns(4)
+		opts.Conns = e.conns
+	}
+	var proxy string
+	e.p, proxy = serveProxyWith(t, up.Addr().String(), opts, idleTimeout, loopback)
+	e.client = send(t, proxy, "CONNECT "+up.Addr().String()+" HTTP/1.1\r\nHost: x\r\n\r\n").(*net.TCPConn)
+	e.br = bufio.NewReader(e.client)
+	if resp, err := http.ReadResponse(e.br, nil); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("CONNECT: %v %v", resp, err)
+	}
+	dest, err := up.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { dest.Close() })
+	e.dest = dest.(*net.TCPConn)
+	deadline := time.Now().Add(20 * time.Second)
+	e.client.SetDeadline(deadline)
+	e.dest.SetDeadline(deadline)
+	return e
+}
+
+// awaitEnd waits for the proxy to let go of the tunnel's connections
+// (and of their places in the shared bound): its copying has ended.
+func (e tunnelEnds) awaitEnd(t *testing.T) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		e.p.mu.Lock()
+		open := len(e.p.tunnels)
+		e.p.mu.Unlock()
+		if open == 0 && (e.conns == nil || len(e.conns.sem) == 0) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the proxy still holds %d of the tunnel's connections", open)
+		}
+	}
+}
+
+// boundNames names the subtests of a proxy with a shared bound or not:
+// each wraps the sandbox's connections in one more layer.
+var boundNames = map[bool]string{false: "alone", true: "shared bound"}
+
+// TestTunnelPassesHalfCloses: a side of a tunnel that has sent all it
+// will and half-closes (a TCP FIN) still gets all the other side sends
+// after, whichever side ends first; once both have, the tunnel ends.
+func TestTunnelPassesHalfCloses(t *testing.T) {
+	const n = 1 << 20 // more than the sockets' buffers hold
+	sendAll := func(c *net.TCPConn) error {
+		if _, err := c.Write(make([]byte, n)); err != nil {
+			return fmt.Errorf("sending: %w", err)
+		}
+		return c.CloseWrite()
+	}
+	for _, bound := range []bool{false, true} {
+		for _, destFirst := range []bool{true, false} {
+			name := boundNames[bound] + "/" + map[bool]string{true: "destination", false: "sandbox"}[destFirst] + " ends first"
+			t.Run(name, func(t *testing.T) {
+				e := openTunnel(t, bound)
+				first, firstR := e.client, io.Reader(e.br)
+				second, secondR := e.dest, io.Reader(e.dest)
+				if destFirst {
+					first, firstR, second, secondR = second, secondR, first, firstR
+				}
+				sent := make(chan error, 2)
+				go func() { sent <- sendAll(first) }()
+				if got, err := io.Copy(io.Discard, secondR); got != n || err != nil {
+					t.Fatalf("the side that ends second got %d of %d bytes: %v", got, n, err)
+				}
+				// It has seen the other's end, and answers.
+				go func() { sent <- sendAll(second) }()
+				got, err := io.Copy(io.Discard, firstR)
+				for range 2 {
+					if err := <-sent; err != nil {
+						t.Error(err)
+					}
+				}
+				if got != n || err != nil {
+					t.Fatalf("the side that ended first got %d of %d bytes of the answer: %v", got, n, err)
+				}
+				e.awaitEnd(t)
+			})
+		}
+	}
+}
+
+// TestTunnelEndsWhenASideCloses: a side that closes its connection
+// (not half-closes it) ends the tunnel when the other side still sends,
+// long before its idle time.
+func TestTunnelEndsWhenASideCloses(t *testing.T) {
+	for _, bound := range []bool{false, true} {
+		for _, destCloses := range []bool{true, false} {
+			name := boundNames[bound] + "/" + map[bool]string{true: "destination", false: "sandbox"}[destCloses] + " closes"
+			t.Run(name, func(t *testing.T) {
+				e := openTunnel(t, bound)
+				closer, other, otherR := net.Conn(e.client), e.dest, io.Reader(e.dest)
+				if destCloses {
+					closer, other, otherR = e.dest, e.client, e.br
+				}
+				closer.Close()
+				if got, err := io.Copy(io.Discard, otherR); got != 0 || err != nil {
+					t.Fatalf("the other side read %d bytes, %v, want the end", got, err)
+				}
+				buf := make([]byte, 32<<10)
+				for {
+					_, err := other.Write(buf)
+					if os.IsTimeout(err) {
+						t.Fatal("the other side could still send")
+					}
+					if err != nil {
+						break
+					}
+				}
+				e.awaitEnd(t)
+			})
+		}
 	}
 }
