@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -58,6 +59,63 @@ type server struct {
 	login    string
 	adminKey string
 	ai       *aitest.Server
+	fromPage *traffic // the API requests of the page's sessions
+}
+
+// traffic counts the API requests that come with a session cookie rather
+// than a key (the page's, not the test's own), as the server sees them:
+// each as it begins, and those still open (a stream the page follows
+// stays open until the page drops it).
+type traffic struct {
+	mu    sync.Mutex
+	begun []string
+	open  map[*http.Request]string
+}
+
+func (c *traffic) wrap(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !strings.HasPrefix(r.URL.Path, "/v1/") || r.Header.Get("Authorization") != "" {
+			next.ServeHTTP(w, r)
+			return
+		}
+		what := r.Method + " " + r.URL.RequestURI()
+		c.mu.Lock()
+		c.begun = append(c.begun, what)
+		c.open[r] = what
+		c.mu.Unlock()
+		defer func() {
+			c.mu.Lock()
+			delete(c.open, r)
+			c.mu.Unlock()
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+// count is how many requests have begun so far.
+func (c *traffic) count() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.begun)
+}
+
+// since lists the requests begun after the first n.
+func (c *traffic) since(n int) []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]string(nil), c.begun[n:]...)
+}
+
+// openNow lists the requests not yet answered in full.
+func (c *traffic) openNow() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []string
+	for _, what := range c.open {
+		out = append(out, what)
+	}
+	sort.Strings(out)
+	return out
 }
 
 func startServer(t *testing.T) *server {
@@ -90,7 +148,8 @@ func startServer(t *testing.T) *server {
 		t.Fatal(err)
 	}
 	api := httpapi.New(svc, httpapi.Options{Auth: svc, Sessions: ui, Logger: log})
-	srv := httpapi.NewHTTPServer("", ui.Wrap(api), log)
+	fromPage := &traffic{open: map[*http.Request]string{}}
+	srv := httpapi.NewHTTPServer("", fromPage.wrap(ui.Wrap(api)), log)
 	go srv.Serve(ln)
 	t.Cleanup(func() {
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -102,7 +161,7 @@ func startServer(t *testing.T) *server {
 	})
 	_, port, _ := net.SplitHostPort(ln.Addr().String())
 	base := webui.ListenURL(ln.Addr())
-	return &server{url: base, port: port, login: ui.LoginURL(base), adminKey: secret, ai: fake}
+	return &server{url: base, port: port, login: ui.LoginURL(base), adminKey: secret, ai: fake, fromPage: fromPage}
 }
 
 // api sends a request with the admin key and decodes a JSON answer into
@@ -471,13 +530,17 @@ func TestBrowser(t *testing.T) {
 			t.Fatalf("the loop does not run: %s", ps)
 		}
 		b.do(t, 10*time.Second, chromedp.Click(chromedp.ID("stop")))
-		b.waitFor(t, 10*time.Second, `document.querySelector("#run-status .badge")?.textContent === "stopped"`, `document.querySelector("#run-status").textContent`)
+		b.waitFor(t, 10*time.Second, `document.querySelector("#run-status .badge")`, `document.querySelector("#run-status").textContent`)
 		b.shot(t, "")
 		// Stop asked cove to stop the run by its id, and the stream still
-		// brought its result: the figures are cove's measurements, not
-		// the browser's guess nor blanks.
+		// brought its result, which the page shows as it is: its verdict
+		// and message, and figures that are cove's measurements, not the
+		// browser's guess nor blanks.
+		if badge := eval[string](t, b, `document.querySelector("#run-status .badge").textContent`); badge != "killed" {
+			t.Errorf("a stopped run's verdict shows as %q", badge)
+		}
 		status := eval[string](t, b, `document.getElementById("run-status").textContent`)
-		for _, want := range []string{"(SIGKILL)", "stopped by you"} {
+		for _, want := range []string{"(SIGKILL)", "killed: stopped on request"} {
 			if !strings.Contains(status, want) {
 				t.Errorf("the status of a stopped run %q lacks %q", status, want)
 			}
@@ -488,6 +551,30 @@ func TestBrowser(t *testing.T) {
 		if cpu := eval[string](t, b, `[...document.querySelectorAll("#run-status .figures span")].find(s => s.textContent.startsWith("cpu"))?.querySelector("b")?.textContent ?? ""`); cpu == "" || cpu == "0 ms" {
 			t.Errorf("the stopped loop's CPU time is %q", cpu)
 		}
+		// The verdict and its message fit 400 px and read in both themes
+		// (WCAG AA, 4.5:1).
+		b.do(t, 10*time.Second, chromedp.EmulateViewport(400, 800))
+		if w := eval[int](t, b, `document.documentElement.scrollWidth`); w > 400 {
+			t.Errorf("the playground with a stopped run's status is %d px wide on a 400 px screen", w)
+		}
+		if r := eval[float64](t, b, `document.querySelector("#run-status .status-note").getBoundingClientRect().right`); r > 400 {
+			t.Errorf("the stopped run's message ends at %.0f px on a 400 px screen", r)
+		}
+		b.shot(t, "narrow")
+		b.do(t, 10*time.Second, chromedp.EmulateViewport(1280, 800))
+		for _, v := range []string{"light", "dark"} {
+			if _, err := chromedp.Call(b.ctx, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
+				Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: v}},
+			}); err != nil {
+				t.Fatal(err)
+			}
+			for what, sel := range map[string]string{"the verdict": "#run-status .badge", "its message": "#run-status .status-note"} {
+				if c := eval[float64](t, b, fmt.Sprintf(`(%s)([getComputedStyle(document.querySelector(%q)).color, getComputedStyle(document.querySelector(".output-pane")).backgroundColor])`, contrastJS, sel)); c < 4.5 {
+					t.Errorf("%s theme: %s of a stopped run has a contrast of %.2f:1, under 4.5:1", v, what, c)
+				}
+			}
+		}
+		chromedp.Call(b.ctx, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: ""}}})
 		// Stopping the request killed the program in the sandbox.
 		deadline := time.Now().Add(10 * time.Second)
 		for {
@@ -530,6 +617,31 @@ func TestBrowser(t *testing.T) {
 		if out := eval[string](t, b, `document.getElementById("output").textContent`); !strings.Contains(out, "done") {
 			t.Fatalf("the output lacks the run's last line: %q", out)
 		}
+	})
+
+	t.Run("stop as it ends by itself", func(t *testing.T) {
+		// Stop pressed as the run ends by itself, in a way that is a kill
+		// too: cove takes the stop (here the page is told so without it
+		// reaching the server), and the run's result says how it ended.
+		b.open(t, "playground")
+		b.pick(t, "#run-in", sb.ID)
+		b.pick(t, "#language", "python")
+		b.setCode(t, ".editor-pane", "import os, time\nprint('working', flush=True)\ntime.sleep(2)\nos.kill(os.getpid(), 9)")
+		eval[bool](t, b, `(() => { const f = window.realFetch = window.fetch; window.stopsTaken = 0;
+  window.fetch = (u, o) => /\/v1\/executions\/[^/]+\/stop$/.test(String(u)) ? (stopsTaken++, Promise.resolve(new Response(null, {status: 204}))) : f(u, o); return true })()`)
+		defer eval[bool](t, b, `(window.fetch = window.realFetch, true)`)
+		b.do(t, 10*time.Second, chromedp.Focus(chromedp.ID("run")), chromedp.KeyEvent("\r"))
+		b.waitFor(t, 20*time.Second, `document.getElementById("output").textContent.includes("working")`, `document.getElementById("output").textContent`)
+		b.do(t, 10*time.Second, chromedp.Click(chromedp.ID("stop")))
+		b.waitFor(t, 10*time.Second, `document.querySelector("#run-status .badge")`, `document.querySelector("#run-status").textContent`)
+		if n := eval[int](t, b, `stopsTaken`); n != 1 {
+			t.Fatalf("Stop asked cove to stop the run %d times", n)
+		}
+		status := eval[string](t, b, `document.getElementById("run-status").textContent`)
+		if badge := eval[string](t, b, `document.querySelector("#run-status .badge").textContent`); badge != "killed" || !strings.Contains(status, "killed by SIGKILL") || strings.Contains(status, "stopped") {
+			t.Fatalf("the run that killed itself shows %q: %q", badge, status)
+		}
+		b.shot(t, "")
 	})
 
 	t.Run("keyboard and reload", func(t *testing.T) {
@@ -1150,14 +1262,92 @@ func TestBrowser(t *testing.T) {
 	})
 
 	t.Run("logout", func(t *testing.T) {
-		b.open(t, "playground")
+		// The page's intervals, and which of them are cleared.
+		script, err := chromedp.Call(b.ctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: `(() => {
+  const live = window.liveIntervals = new Set(), set = window.setInterval, clear = window.clearInterval;
+  window.setInterval = (...a) => { const id = set(...a); live.add(id); return id };
+  window.clearInterval = (id) => { live.delete(id); clear(id) };
+})()`})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer chromedp.Call(b.ctx, page.RemoveScriptToEvaluateOnNewDocument, page.RemoveScriptToEvaluateOnNewDocumentParams{Identifier: script.Identifier})
+		// A process that says one line, then nothing: the stream of its
+		// output that the page follows stays open.
+		var quiet struct{ PID int }
+		if st := srv.api(t, "POST", "/v1/sandboxes/"+sb.ID+"/processes", map[string]any{"shell": "echo quiet-start; exec sleep 600", "name": "quiet"}, &quiet); st != 201 {
+			t.Fatalf("starting a process through the API: %d", st)
+		}
+		defer srv.api(t, "DELETE", fmt.Sprintf("/v1/sandboxes/%s/processes/%d", sb.ID, quiet.PID), nil, nil)
+		// The Sandboxes view, a terminal, then the Processes view following
+		// it, in a page loaded afresh.
+		b.do(t, 10*time.Second, chromedp.Navigate("about:blank"))
+		b.open(t, "sandboxes")
+		b.waitFor(t, 10*time.Second, fmt.Sprintf(`document.querySelector('.sandboxes tr[data-id="%s"]')`, sb.ID), `document.querySelector(".sandboxes tbody").textContent`)
+		b.do(t, 10*time.Second, chromedp.Click(chromedp.CSS(fmt.Sprintf(`button[aria-label="Use %s"]`, sb.ID))),
+			chromedp.KeyEvent("5", chromedp.KeyModifiers(chromedp.ModifierAlt)), chromedp.WaitVisible(chromedp.CSS("section.view.terminal")))
+		b.waitFor(t, 10*time.Second, `document.querySelector(".term-status").textContent.startsWith("connected")`, `document.querySelector(".term-status").textContent`)
+		b.do(t, 10*time.Second, chromedp.KeyEvent("6", chromedp.KeyModifiers(chromedp.ModifierAlt)), chromedp.WaitVisible(chromedp.CSS("section.view.processes")))
+		b.pick(t, ".processes .sandbox-select", sb.ID)
+		output := fmt.Sprintf(`document.querySelector('button[aria-label="Output of process %d (quiet)"]')`, quiet.PID)
+		b.waitFor(t, 10*time.Second, output, `document.querySelector(".proc-list-pane").textContent`)
+		b.do(t, 10*time.Second, chromedp.Click(chromedp.CSS(fmt.Sprintf(`button[aria-label="Output of process %d (quiet)"]`, quiet.PID))))
+		b.waitFor(t, 10*time.Second, `document.querySelector(".proc-output").textContent.includes("quiet-start")`, `document.querySelector(".proc-output").textContent`)
+		logs := fmt.Sprintf("/processes/%d/logs", quiet.PID)
+		if open := srv.fromPage.openNow(); !slices.ContainsFunc(open, func(s string) bool { return strings.Contains(s, logs) }) {
+			t.Fatalf("the output followed is not an open stream on the server: %q", open)
+		}
+		if n := eval[int](t, b, `window.liveIntervals.size`); n == 0 {
+			t.Fatal("the views set no intervals that the test sees")
+		}
+
 		b.do(t, 10*time.Second, chromedp.Click(chromedp.ID("logout")), chromedp.WaitVisible(chromedp.ID("login-token")))
+		// Nothing of the session goes on: no stream stays open, no
+		// timer ticks, and no request follows, not even when the
+		// address's view changes (Back, as a person would press it), in
+		// more time than the Processes view's poll takes.
+		for deadline := time.Now().Add(5 * time.Second); len(srv.fromPage.openNow()) > 0; time.Sleep(50 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Errorf("after logging out the page holds open %q", srv.fromPage.openNow())
+				break
+			}
+		}
+		if n := eval[int](t, b, `window.liveIntervals.size`); n != 0 {
+			t.Errorf("after logging out %d intervals still tick", n)
+		}
+		n := srv.fromPage.count()
+		eval[bool](t, b, `(location.hash = "#/playground", true)`)
+		time.Sleep(200 * time.Millisecond)
+		eval[bool](t, b, `(history.back(), true)`)
+		b.waitFor(t, 5*time.Second, `location.hash === "#/processes"`, `location.hash`)
+		time.Sleep(5 * time.Second)
+		if after := srv.fromPage.since(n); len(after) > 0 {
+			t.Errorf("after logging out the page asked for %q", after)
+		}
 		if st := eval[int](t, b, `fetch("/v1/whoami").then(r => r.status)`); st != 401 {
 			t.Fatalf("after logging out the API answers %d", st)
 		}
-		// The login form takes the token.
+
+		// The login form takes the token; the new session's page opens on
+		// the Sandboxes view, and the last session's Processes view hears
+		// nothing of the sandbox chosen there.
+		var other struct{ ID string }
+		if st := srv.api(t, "POST", "/v1/sandboxes", map[string]any{"language": "python"}, &other); st != 201 {
+			t.Fatalf("creating a sandbox: %d", st)
+		}
+		defer srv.api(t, "DELETE", "/v1/sandboxes/"+other.ID, nil, nil)
 		token := srv.login[strings.Index(srv.login, "token=")+6:]
-		b.do(t, 10*time.Second, chromedp.SendKeys(chromedp.ID("login-token"), token+"\r"), chromedp.WaitVisible(chromedp.CSS("nav a[aria-current=page]")))
+		b.do(t, 10*time.Second, chromedp.SendKeys(chromedp.ID("login-token"), token+"\r"), chromedp.WaitVisible(chromedp.CSS("nav a[aria-current=page]")),
+			chromedp.KeyEvent("2", chromedp.KeyModifiers(chromedp.ModifierAlt)), chromedp.WaitVisible(chromedp.CSS("section.view.sandboxes")))
+		use := fmt.Sprintf(`document.querySelector('button[aria-label="Use %s"]')`, other.ID)
+		b.waitFor(t, 10*time.Second, use+`?.disabled === false`, `document.querySelector(".sandboxes tbody").textContent`)
+		n = srv.fromPage.count()
+		b.do(t, 10*time.Second, chromedp.Click(chromedp.CSS(fmt.Sprintf(`button[aria-label="Use %s"]`, other.ID))))
+		b.waitFor(t, 5*time.Second, use+`.textContent === "In use"`, use+`.textContent`)
+		time.Sleep(time.Second)
+		if after := srv.fromPage.since(n); slices.ContainsFunc(after, func(s string) bool { return strings.Contains(s, "/processes") }) {
+			t.Fatalf("a Processes view of the last session asked for %q", after)
+		}
 		b.shot(t, "")
 	})
 }

@@ -138,9 +138,12 @@ export function aiPanel(ctx: () => AIContext, apply: (code: string) => void): HT
     }
   }).catch(() => { /* the first click says what is wrong */ });
 
-  return h("section", { class: "ai-panel", "aria-label": "AI assistant" },
+  const panel = h("section", { class: "ai-panel", "aria-label": "AI assistant" },
     h("div", { class: "ai-head" }, h("h2", null, "AI"), h("div", { class: "ai-actions", role: "group", "aria-label": "AI actions" }, buttons, stopBtn)),
     note, answer);
+  // The session ended (a logout): an answer on its way is dropped.
+  (panel as HTMLElement & { onEnd?: () => void }).onEnd = () => controller?.abort();
+  return panel;
 }
 
 function explainError(e: unknown): string {

@@ -6,7 +6,7 @@ import "./styles.css";
 import "@xterm/xterm/css/xterm.css";
 import { get, message, onUnauthorized, ApiError } from "./api";
 import { h, replace, toast } from "./dom";
-import { refreshSandboxes } from "./sandboxes-state";
+import { refreshSandboxes, endSandboxes } from "./sandboxes-state";
 import { playgroundView } from "./playground";
 import { sandboxesView } from "./sandboxes";
 import { filesView } from "./files";
@@ -20,8 +20,9 @@ interface Key { id: string; name?: string; admin?: boolean }
 interface View { id: string; name: string; make: () => HTMLElement; admin?: boolean }
 
 // A view may act when it comes into sight or goes out of it (a stream it
-// follows only while it is seen).
-type ViewElement = HTMLElement & { onShow?: () => void; onHide?: () => void };
+// follows only while it is seen), and when it goes for good with the
+// session (a logout): then it ends all it runs (streams, timers, polls).
+type ViewElement = HTMLElement & { onShow?: () => void; onHide?: () => void; onEnd?: () => void };
 
 const allViews: View[] = [
   { id: "playground", name: "Playground", make: playgroundView },
@@ -38,6 +39,8 @@ let views: View[] = [];
 
 const app = document.getElementById("app")!;
 let shellShown = false;
+// endShell ends the views of the session shown, and all they run.
+let endShell = () => {};
 
 async function boot() {
   onUnauthorized((msg) => { if (shellShown) showLogin(msg); });
@@ -58,6 +61,7 @@ async function boot() {
 }
 
 function showLogin(problem = "") {
+  endShell();
   shellShown = false;
   const input = h("input", { type: "password", id: "login-token", autocomplete: "current-password", required: true, spellcheck: "false" }) as HTMLInputElement;
   const err = h("p", { class: "error-text", role: "alert" }, problem);
@@ -93,6 +97,7 @@ function showLogin(problem = "") {
 }
 
 function showShell(me: Key) {
+  endShell();
   shellShown = true;
   views = allViews.filter((v) => !v.admin || me.admin);
   const made = new Map<string, HTMLElement>();
@@ -101,6 +106,8 @@ function showShell(me: Key) {
   const logout = h("button", {
     type: "button", class: "small", id: "logout",
     onclick: async () => {
+      // Nothing of the session goes on while it ends.
+      endShell();
       await fetch("/logout", { method: "POST", credentials: "same-origin" }).catch(() => {});
       showLogin("You are logged out.");
     },
@@ -139,6 +146,13 @@ function showShell(me: Key) {
     (el as ViewElement).onShow?.();
   };
   window.onhashchange = show;
+  endShell = () => {
+    endShell = () => {};
+    window.onhashchange = null;
+    for (const el of made.values()) (el as ViewElement).onEnd?.();
+    made.clear();
+    endSandboxes();
+  };
   show();
 }
 

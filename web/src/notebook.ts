@@ -32,6 +32,7 @@ export function notebookView(): HTMLElement {
   const status = h("span", { class: "muted nb-status", "aria-live": "polite" });
   let running: { cell: Cell; ctl: AbortController } | null = null;
   let queue = Promise.resolve();
+  let gone = false; // the session has ended (a logout): no cell runs again
   // Cells run, per context (sandbox and language), as the server numbers
   // them in tracebacks ("<cell 3>").
   const counters = new Map<string, number>();
@@ -120,6 +121,7 @@ export function notebookView(): HTMLElement {
   }
 
   async function execute(c: Cell): Promise<boolean> {
+    if (gone) return false;
     const code = c.editor.code;
     replace(c.out);
     c.count.textContent = "[*]";
@@ -204,6 +206,11 @@ export function notebookView(): HTMLElement {
   onSandboxes(() => replace(status));
   refreshSandboxes().catch(() => {});
   load();
+  // The session ended: the cell running stops, and those queued do not run.
+  (view as HTMLElement & { onEnd?: () => void }).onEnd = () => {
+    gone = true;
+    running?.ctl.abort();
+  };
   return view;
 }
 

@@ -46,7 +46,8 @@ export function playgroundView(): HTMLElement {
   });
   // What was typed in the last moment before a reload or a closed tab is
   // kept too.
-  window.addEventListener("pagehide", () => saveCode());
+  const onPageHide = () => saveCode();
+  window.addEventListener("pagehide", onPageHide);
 
   const langSel = h("select", { id: "language", "aria-label": "Language" },
     languages.map((l) => h("option", { value: l.id, selected: l.id === lang }, l.name))) as HTMLSelectElement;
@@ -182,14 +183,10 @@ export function playgroundView(): HTMLElement {
           r.message ?? "",
           runLang === "python" && /\bplt\.|matplotlib/.test(code) ? "charts show in the Notebook view; here only text comes back" : "",
         ].filter(Boolean);
-        if (stopping && r.verdict === "killed") {
-          // Stopped on request: cove still measured what it used.
-          replace(status, h("span", { class: "badge bad", title: "verdict: killed" }, "stopped"), figures(r),
-            h("span", { class: "note status-note" }, "stopped by you"));
-        } else {
-          replace(status, verdictBadge(r), figures(r),
-            notes.length ? h("span", { class: "note status-note" }, notes.join("; ")) : null);
-        }
+        // A run stopped on request says so in its message; one that
+        // ended by itself as Stop was pressed says how it ended.
+        replace(status, verdictBadge(r), figures(r),
+          notes.length ? h("span", { class: "note status-note" }, notes.join("; ")) : null);
       } else {
         replace(status, h("span", { class: "badge bad" }, "no result"), " the run ended without a result");
       }
@@ -248,12 +245,23 @@ export function playgroundView(): HTMLElement {
   // Ctrl/Cmd+Enter runs from anywhere in the playground (the page itself
   // has the focus after logging in), not only from the editor and the
   // standard input, which handle it themselves.
-  document.addEventListener("keydown", (e) => {
+  const onKey = (e: KeyboardEvent) => {
     if (e.defaultPrevented || e.key !== "Enter" || !(e.ctrlKey || e.metaKey) || e.altKey) return;
     if (view.hidden || !view.isConnected) return;
     if (e.target !== document.body && !view.contains(e.target as Node)) return;
     e.preventDefault();
     run();
-  });
+  };
+  document.addEventListener("keydown", onKey);
+  // The session ended: a run (and the AI's answer) ends with it; the
+  // code typed last is kept.
+  (view as HTMLElement & { onEnd?: () => void }).onEnd = () => {
+    saveCode();
+    window.removeEventListener("pagehide", onPageHide);
+    document.removeEventListener("keydown", onKey);
+    clearTimeout(stopTimer);
+    controller?.abort();
+    (ai as HTMLElement & { onEnd?: () => void }).onEnd?.();
+  };
   return view;
 }

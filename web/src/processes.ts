@@ -44,6 +44,8 @@ export function processesView(): HTMLElement {
   let seq = 0; // the latest list request: older answers are dropped
   const stopAsked = new Set<number>(); // the processes sent SIGTERM from here
   const busy = new Set<number>(); // the processes a signal is on its way to (a second press waits)
+  let gone = false; // the session has ended (a logout): nothing more is asked for
+  const life = new AbortController(); // aborted then, with the requests on their way
 
   const base = () => `/v1/sandboxes/${encodeURIComponent(sb)}`;
   const procURL = (pid: number) => `${base()}/processes/${pid}`;
@@ -79,13 +81,13 @@ export function processesView(): HTMLElement {
       startBtn.disabled = true;
       try {
         const p = await post<Proc>(`${base()}/processes`, body);
-        if (at !== sb) return;
+        if (at !== sb || gone) return;
         toast(`started process ${p.pid}${p.name ? " (" + p.name + ")" : ""}`, "ok");
         nameInput.value = "";
         select(p.pid, p);
         await load();
       } catch (err) {
-        if (at !== sb) return;
+        if (at !== sb || gone) return;
         showFormError("Could not start the process: " + stoppedHint(err));
       } finally {
         startBtn.disabled = false;
@@ -117,6 +119,7 @@ export function processesView(): HTMLElement {
   const refreshBtn = h("button", { type: "button", id: "proc-refresh", onclick: () => load(true) }, "Refresh");
 
   async function load(byHand = false) {
+    if (gone) return;
     const my = ++seq;
     if (!sb) {
       procs = [];
@@ -129,7 +132,7 @@ export function processesView(): HTMLElement {
     }
     if (byHand) refreshBtn.disabled = true;
     try {
-      const res = await get<{ processes: Proc[] }>(`${base()}/processes`);
+      const res = await get<{ processes: Proc[] }>(`${base()}/processes`, life.signal);
       if (my !== seq) return;
       procs = res.processes ?? [];
       render();
@@ -230,7 +233,7 @@ export function processesView(): HTMLElement {
     } catch (e) {
       // A process that has exited meanwhile is not signalled: the
       // server says how it ended.
-      if (at === sb) toast(`could not ${how} process ${p.pid}: ${message(e)}`, "error");
+      if (at === sb && !gone) toast(`could not ${how} process ${p.pid}: ${message(e)}`, "error");
     } finally {
       busy.delete(p.pid);
       if (at === sb) await load();
@@ -315,6 +318,7 @@ export function processesView(): HTMLElement {
   }
 
   async function follow(pid: number, p?: Proc) {
+    if (gone) return;
     followCtl?.abort();
     const ctl = new AbortController();
     followCtl = ctl;
@@ -332,8 +336,6 @@ export function processesView(): HTMLElement {
     try {
       await getStream(`${procURL(pid)}/logs?follow=true`, (ev) => {
         if (ctl.signal.aborted) return;
-        // The page was left (a logout): nothing shows what follows.
-        if (!view.isConnected) { ctl.abort(); return; }
         if (ev.type === "stdout" || ev.type === "stderr") {
           append(ev.type, stripAnsi(decodeData(ev)));
         } else if (ev.type === "exit" && ev.result) {
@@ -380,6 +382,7 @@ export function processesView(): HTMLElement {
   // Another sandbox chosen: its processes, nothing followed. The same
   // one started or stopped: its list again.
   const sync = () => {
+    if (gone) return;
     const cur = currentSandbox();
     const state = sandboxes().find((s) => s.id === cur)?.state ?? "";
     if (cur === sb) {
@@ -411,12 +414,12 @@ export function processesView(): HTMLElement {
 
   // Processes come and go from elsewhere (the CLI, an agent): while the
   // view is in sight, the list is asked for again now and then.
-  setInterval(() => {
-    if (view.hidden || !view.isConnected || document.visibilityState !== "visible" || !sb) return;
+  const poll = setInterval(() => {
+    if (view.hidden || document.visibilityState !== "visible" || !sb) return;
     load();
   }, pollMs);
 
-  const el = view as HTMLElement & { onShow?: () => void; onHide?: () => void };
+  const el = view as HTMLElement & { onShow?: () => void; onHide?: () => void; onEnd?: () => void };
   el.onShow = () => {
     load();
     if (selected !== null && !followCtl && !ended) follow(selected, procs.find((x) => x.pid === selected));
@@ -425,6 +428,16 @@ export function processesView(): HTMLElement {
   // it is read again from its start when the view comes back, unless it
   // had come to its end.
   el.onHide = () => {
+    followCtl?.abort();
+    followCtl = null;
+  };
+  // The session ended: the poll, the output followed and the list asked
+  // for end with it.
+  el.onEnd = () => {
+    gone = true;
+    seq++;
+    clearInterval(poll);
+    life.abort();
     followCtl?.abort();
     followCtl = null;
   };

@@ -33,12 +33,28 @@ export function onSandboxes(f: () => void): () => void {
 
 function notify() { for (const f of listeners) f(); }
 
+// The session the list belongs to: a list asked for in an ended one is
+// dropped.
+let session = 0;
+
+/**
+ * endSandboxes forgets the list and every listener of it: the session
+ * they belong to has ended (a logout), and its views with it.
+ */
+export function endSandboxes() {
+  session++;
+  list = [];
+  listeners.clear();
+}
+
 /** refreshSandboxes fetches the list. */
 export async function refreshSandboxes(): Promise<Sandbox[]> {
+  const my = session;
   const all: Sandbox[] = [];
   let token = "";
   for (let i = 0; i < 20; i++) {
     const page = await get<{ sandboxes: Sandbox[]; next_page_token?: string }>("/v1/sandboxes?limit=100" + (token ? "&page_token=" + encodeURIComponent(token) : ""));
+    if (my !== session) return list;
     all.push(...(page.sandboxes ?? []));
     token = page.next_page_token ?? "";
     if (!token) break;

@@ -48,6 +48,7 @@ export function sandboxesView(): HTMLElement {
   const tbody = h("tbody");
   const empty = h("p", { class: "muted", hidden: true }, "No sandboxes yet: create one below, or run code in the playground.");
   const busy = new Set<string>();
+  let gone = false; // the session has ended (a logout): nothing more is asked for
 
   const act = async (s: Sandbox, what: string, f: () => Promise<unknown>) => {
     busy.add(s.id);
@@ -59,7 +60,7 @@ export function sandboxesView(): HTMLElement {
       toast(`could not ${what.replace(/ed$|d$/, "")} ${s.id}: ${message(e)}`, "error");
     } finally {
       busy.delete(s.id);
-      await refreshSandboxes().catch((e) => toast(message(e), "error"));
+      if (!gone) await refreshSandboxes().catch((e) => toast(message(e), "error"));
     }
   };
 
@@ -97,7 +98,6 @@ export function sandboxesView(): HTMLElement {
   // Age and expiry move on without a Refresh; only their text changes, so
   // focus and the buttons stay as they are.
   const tick = () => {
-    if (!view.isConnected) return;
     for (const s of sandboxes()) {
       const row = tbody.querySelector<HTMLElement>(`tr[data-id="${CSS.escape(s.id)}"]`);
       if (!row) continue;
@@ -106,7 +106,7 @@ export function sandboxesView(): HTMLElement {
       if (exp) exp.textContent = expiryText(s);
     }
   };
-  setInterval(tick, 30000);
+  const ticker = setInterval(tick, 30000);
 
   // The create form.
   const lang = h("select", null, h("option", { value: "" }, "any"), languages.map((l) => h("option", { value: l.id }, l.name))) as HTMLSelectElement;
@@ -155,6 +155,7 @@ export function sandboxesView(): HTMLElement {
       createBtn.disabled = true;
       try {
         const sb = await post<Sandbox>("/v1/sandboxes", spec);
+        if (gone) return;
         setCurrentSandbox(sb.id);
         toast(`created sandbox ${sb.id}`, "ok");
         await refreshSandboxes();
@@ -203,5 +204,10 @@ export function sandboxesView(): HTMLElement {
     h("div", { class: "pane" }, h("details", { class: "create", open: true }, h("summary", null, h("h2", null, "Create a sandbox")), form)));
   refreshSandboxes().catch((e) => toast(message(e), "error"));
   fill();
+  // The session ended: the ages stop and nothing is asked for again.
+  (view as HTMLElement & { onEnd?: () => void }).onEnd = () => {
+    gone = true;
+    clearInterval(ticker);
+  };
   return view;
 }

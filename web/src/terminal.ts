@@ -26,8 +26,10 @@ export function terminalView(): HTMLElement {
   let ws: WebSocket | null = null;
   let observer: ResizeObserver | null = null;
   let sb = "";
+  let gone = false; // the session has ended (a logout): nothing connects again
 
   async function connect() {
+    if (gone) return;
     disconnect();
     sb = currentSandbox();
     if (!sb) {
@@ -58,6 +60,7 @@ export function terminalView(): HTMLElement {
         term.options.cursorBlink = true;
       }
       fit!.fit();
+      if (gone) return;
       const proto = location.protocol === "https:" ? "wss:" : "ws:";
       const sock = new WebSocket(`${proto}//${location.host}/v1/sandboxes/${encodeURIComponent(sb)}/pty?cols=${term.cols}&rows=${term.rows}`);
       sock.binaryType = "arraybuffer";
@@ -133,9 +136,16 @@ export function terminalView(): HTMLElement {
       toast("the terminal was closed: another sandbox was chosen");
     }
   });
-  (view as HTMLElement & { onShow?: () => void }).onShow = () => {
+  const el = view as HTMLElement & { onShow?: () => void; onEnd?: () => void };
+  el.onShow = () => {
     if (!ws && currentSandbox()) connect();
     else { try { fit?.fit(); } catch { /* not yet */ } term?.focus(); }
+  };
+  // The session ended: its shell is closed.
+  el.onEnd = () => {
+    gone = true;
+    disconnect();
+    observer?.disconnect();
   };
   refreshSandboxes().catch(() => {});
   return view;
