@@ -72,6 +72,10 @@ func argumentProblems(tool string, schema *jsonschema.Schema, raw json.RawMessag
 			delete(args, name)
 			changed = true
 		default:
+			if c, ok := languageAlias(name, p, v); ok {
+				args[name], v = c, c
+				changed = true
+			}
 			if problem := valueProblem(name, p, v); problem != "" {
 				problems = append(problems, problem)
 			}
@@ -149,15 +153,67 @@ func valueProblem(name string, p *jsonschema.Schema, v any) string {
 		}
 		problem := fmt.Sprintf("argument %s is %s, which is not one of %s", name, describe(v), strings.Join(names, ", "))
 		if s, ok := v.(string); ok {
-			for _, e := range names {
-				if strings.EqualFold(strings.TrimSpace(s), e) {
-					problem += fmt.Sprintf(" (did you mean %q?)", e)
-				}
+			spellings := map[string]string{}
+			for _, n := range names {
+				spellings[n] = n
+			}
+			if name == languageArgument {
+				maps.Copy(spellings, languageSpellings(names))
+			}
+			if near := nearest(s, spellings); near != "" {
+				problem += fmt.Sprintf(" (did you mean %q?)", near)
 			}
 		}
 		return problem
 	}
 	return ""
+}
+
+// nearest returns what spellings maps the spelling closest to s to, when
+// one is close enough to be a slip rather than another word: the same
+// but for case and surrounding spaces, or at most two edits away, and
+// fewer edits than half the spelling's letters (so that "go" is not
+// taken for "js"). "" means no guess.
+func nearest(s string, spellings map[string]string) string {
+	s = strings.ToLower(strings.TrimSpace(s))
+	best, bestDist := "", 3
+	for _, sp := range slices.Sorted(maps.Keys(spellings)) {
+		d := editDistance(s, strings.ToLower(sp))
+		if d < bestDist && 2*d < len([]rune(sp)) {
+			best, bestDist = spellings[sp], d
+		}
+	}
+	return best
+}
+
+// editDistance is the optimal string alignment distance of a and b: the
+// insertions, deletions, substitutions and swaps of adjacent letters
+// that turn one into the other. Swaps count as one edit because swapped
+// letters ("pyhton") are the commonest slip.
+func editDistance(a, b string) int {
+	x, y := []rune(a), []rune(b)
+	// d[i][j] is the distance of x[:i] and y[:j].
+	d := make([][]int, len(x)+1)
+	for i := range d {
+		d[i] = make([]int, len(y)+1)
+		d[i][0] = i
+	}
+	for j := range d[0] {
+		d[0][j] = j
+	}
+	for i := 1; i <= len(x); i++ {
+		for j := 1; j <= len(y); j++ {
+			cost := 1
+			if x[i-1] == y[j-1] {
+				cost = 0
+			}
+			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
+			if i > 1 && j > 1 && x[i-1] == y[j-2] && x[i-2] == y[j-1] {
+				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
+			}
+		}
+	}
+	return d[len(x)][len(y)]
 }
 
 // isJSONType reports whether a decoded JSON value (numbers as

@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net"
+	"net/url"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -43,7 +45,13 @@ func (s *Server) failHint(tool string, err error, hint string) error {
 		case errors.Is(err, context.Canceled):
 			code = cove.CodeUnavailable
 			msg = "the call was cancelled before it finished (by the client, or because the MCP session or the server is ending)"
+			if hint == "" {
+				hint = cancelledHint
+			}
 		}
+	}
+	if hint == "" {
+		hint = connectionHint(err)
 	}
 	if _, known := cove.Codes[code]; !known {
 		code = cove.CodeInternal
@@ -71,11 +79,40 @@ func (s *Server) invalid(tool, format string, args ...any) error {
 // errorHints say what a model can do about an error of each code, where
 // toolHints has nothing more fitting for the tool.
 var errorHints = map[cove.Code]string{
+	cove.CodeInvalid:       "the message says which value is wrong and what is taken instead: correct it and call the tool again",
+	cove.CodeUnavailable:   "cove cannot do this now, for the reason the message gives: if it is shutting down or restarting, call the tool again in a minute; if a part of the host is missing or broken (root, namespaces, cgroups, disk), calling again will not help: a human must fix cove's host",
+	cove.CodeTimeout:       "cove did not finish the operation in time (not your program's time limit, which ends in a result with verdict timeout): call the tool again; if it keeps timing out, cove's host is busy: make fewer calls at once",
+	cove.CodeInternal:      "this is a fault in cove, not in your arguments or program, and a human can find its detail in cove's log by the id: calling again may work, but do not retry in a loop",
 	cove.CodeNotFound:      "check the sandbox_id: list_sandboxes lists your sandboxes",
 	cove.CodeConflict:      "the message says what is in the way; a stopped sandbox runs again after start_sandbox (its files are kept), and list_sandboxes shows sandbox states",
 	cove.CodeQuotaExceeded: "delete sandboxes you no longer need (list_sandboxes, delete_sandbox) or wait for running work to finish",
 	cove.CodeUnauthorized:  "the API key that cove mcp uses (COVE_API_KEY, or the server's admin key) is missing, wrong or revoked: a human must fix cove mcp's configuration",
 	cove.CodeForbidden:     "the API key that cove mcp uses is valid but may not do this (it is not an admin's); work within your own sandboxes",
+}
+
+// cancelledHint is the hint of a call cancelled before it finished.
+const cancelledHint = "if the session is still open and you still need the result, call the tool again; what the call had started may have happened in part (list_sandboxes and list_files show what is there)"
+
+// connectionHint is the hint of an error of the SDK client that cove mcp
+// uses against a server (COVE_URL) when it cannot connect to that
+// server, which only a human can start or point elsewhere; "" for other
+// errors. The in-process service, and so cove serve's MCP, makes no such
+// errors: they carry the *url.Error of an HTTP request under an
+// unavailable *cove.Error.
+func connectionHint(err error) string {
+	var ce *cove.Error
+	var ue *url.Error
+	if !errors.As(err, &ce) || ce.Code != cove.CodeUnavailable || !errors.As(ce.Err, &ue) {
+		return ""
+	}
+	var oe *net.OpError
+	var de *net.DNSError
+	if errors.As(ue, &de) || (errors.As(ue, &oe) && oe.Op == "dial") {
+		return "nothing answers at that address: a human must start the cove server there (cove serve), or point cove mcp's COVE_URL at a running one; call the tool again once it runs"
+	}
+	// Connected, then failed: https to a plain HTTP server or the
+	// other way round, a certificate, a dropped connection.
+	return fmt.Sprintf("the connection to the cove server failed (%v): check that cove mcp's COVE_URL has the server's scheme (http or https), host and port; a dropped connection may pass on a second call", ue.Err)
 }
 
 // Hints of errors a tool's arguments name something that is not there.

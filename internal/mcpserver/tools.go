@@ -10,7 +10,6 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/cove-sandbox/cove"
-	"github.com/cove-sandbox/cove/internal/lang"
 )
 
 // handler is a tool's implementation: ctx acts for the caller's key and st
@@ -89,18 +88,6 @@ func adjust(changes map[string][]func(*jsonschema.Schema)) func(map[string]*json
 	}
 }
 
-// languageNames are the languages run_code takes.
-func languageNames() []string {
-	var names []string
-	for _, l := range lang.All() {
-		names = append(names, l.Name)
-	}
-	return names
-}
-
-// contextLanguages are the languages run_in_context takes.
-var contextLanguages = []string{"python", "javascript", "typescript"}
-
 // Bounds of tool arguments.
 const (
 	maxTimeoutSeconds = float64(cove.MaxTimeout / 1e9)
@@ -121,7 +108,7 @@ func (s *Server) addTools() {
 	}
 
 	runCode := adjust(map[string][]func(*jsonschema.Schema){
-		"language":        {enum(languageNames()...)},
+		"language":        {languages(languageNames()...)},
 		"timeout_seconds": limits["timeout_seconds"],
 		"memory_mb":       limits["memory_mb"],
 	})
@@ -150,7 +137,7 @@ Use one for multi-step work: write files, run them, read results. Create several
 The sandbox is deleted when this MCP session ends, unless keep is true. A server may stop sandboxes that stay idle; start_sandbox brings one back with its files.`,
 		Annotations: changes,
 	}, adjust(map[string][]func(*jsonschema.Schema){
-		"language":             {enum(languageNames()...)},
+		"language":             {languages(languageNames()...)},
 		"memory_mb":            limits["memory_mb"],
 		"cpus":                 limits["cpus"],
 		"disk_mb":              limits["disk_mb"],
@@ -192,7 +179,7 @@ Without context_id, the cell runs in this session's context for the language, cr
 A cell past its time limit (timeout_seconds, default the sandbox's, 30 s) is interrupted, and killed if it does not stop; a killed cell, or one past the memory limit, restarts the context, losing its state (the result's message says so).`,
 		Annotations: changes,
 	}, adjust(map[string][]func(*jsonschema.Schema){
-		"language":        {enum(contextLanguages...), byDefault("python")},
+		"language":        {languages(contextLanguages()...), byDefault("python")},
 		"timeout_seconds": limits["timeout_seconds"],
 	}), s.runInContext)
 

@@ -9,6 +9,7 @@ import (
 	"image/color"
 	"image/png"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -21,6 +22,7 @@ import (
 
 	"github.com/cove-sandbox/cove"
 	"github.com/cove-sandbox/cove/client"
+	"github.com/cove-sandbox/cove/internal/lang"
 )
 
 // TestRunCode runs programs in fresh sandboxes through the tool, as an
@@ -617,6 +619,86 @@ func TestNotACoveServer(t *testing.T) {
 	msg := c.fails("list_sandboxes", map[string]any{}, "does not answer as a cove server")
 	if strings.Contains(msg, "not_found") || strings.Contains(msg, "list_sandboxes lists") {
 		t.Errorf("list_sandboxes: %s", msg)
+	}
+}
+
+// TestUnreachableServer checks what the tools say when nothing listens
+// at cove mcp's server URL: that the server cannot be reached, and what
+// to do about it.
+func TestUnreachableServer(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := "http://" + l.Addr().String()
+	l.Close()
+	cl, err := client.New(url, "key")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := connect(t, New(cl, Options{}))
+	for _, call := range []struct {
+		tool string
+		args map[string]any
+	}{
+		{"list_sandboxes", map[string]any{}},
+		{"run_code", map[string]any{"language": "py", "code": "print(1)"}},
+		{"read_file", map[string]any{"sandbox_id": "x", "path": "a.txt"}},
+	} {
+		msg := c.fails(call.tool, call.args, "error (unavailable): cannot reach cove at "+url)
+		if !strings.Contains(msg, "\nhint: ") || !strings.Contains(msg, "cove serve") || !strings.Contains(msg, "COVE_URL") {
+			t.Errorf("%s: no hint to start the server or fix COVE_URL: %q", call.tool, msg)
+		}
+	}
+}
+
+// TestLanguageAliases checks that the tools take the names and aliases
+// of languages that the CLI and REST take, resolved as they resolve
+// them, through real tools/call requests.
+func TestLanguageAliases(t *testing.T) {
+	svc := newService(t)
+	c := connect(t, New(svc, Options{}))
+	// Each program runs only in its own language, and says which.
+	programs := map[string]struct{ code, want string }{
+		"python":     {`print("python", 2 ** 3)`, "python 8\n"},
+		"javascript": {`console.log("javascript", require("path").basename(__filename))`, "javascript main.js\n"},
+		"typescript": {`const n: number = 8; console.log("typescript", n)`, "typescript 8\n"},
+		"bash":       {`echo "bash ${BASH_VERSION:+yes}"`, "bash yes\n"},
+	}
+	for _, l := range lang.All() {
+		p, ok := programs[l.Name]
+		if !ok {
+			t.Fatalf("no program for %s", l.Name)
+		}
+		for _, name := range append([]string{l.Name, strings.ToUpper(l.Name[:1]) + l.Name[1:]}, l.Aliases...) {
+			var out execOutput
+			c.ok("run_code", map[string]any{"language": name, "code": p.code}, &out)
+			if out.Verdict != "ok" || out.Stdout != p.want {
+				t.Errorf("run_code with language %q: %s, stdout %q, stderr %q; want %q", name, out.Verdict, out.Stdout, out.Stderr, p.want)
+			}
+		}
+	}
+
+	// A sandbox made with an alias has the language's name, which
+	// run_code then takes by default.
+	var sb sandboxOutput
+	c.ok("create_sandbox", map[string]any{"language": "py"}, &sb)
+	if sb.Language != "python" {
+		t.Errorf("create_sandbox with py: language %q", sb.Language)
+	}
+	var out execOutput
+	c.ok("run_code", map[string]any{"sandbox_id": sb.SandboxID, "code": programs["python"].code}, &out)
+	if out.Stdout != programs["python"].want {
+		t.Errorf("run_code in a sandbox made with py: %s, stdout %q, stderr %q", out.Verdict, out.Stdout, out.Stderr)
+	}
+
+	// An alias and the name are one language: they share the session's
+	// context.
+	var cell cellOutput
+	c.ok("run_in_context", map[string]any{"language": "py", "code": "x = 41"}, &cell)
+	c.ok("run_in_context", map[string]any{"language": "python", "code": "x + 1"}, &cell)
+	if cell.Result != "42" || cell.Language != "python" || cell.NewContext {
+		t.Errorf("python after py: result %q, language %q, new context %v", cell.Result, cell.Language, cell.NewContext)
 	}
 }
 

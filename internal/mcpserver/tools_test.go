@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/cove-sandbox/cove"
 )
 
 // TestToolsGolden compares the tool list, with descriptions and schemas,
@@ -174,8 +176,16 @@ func TestArgumentErrors(t *testing.T) {
 			[]string{"argument timeout_seconds is -1, out of range: give a value from 0.001 to 86400"}},
 		{"fraction for a whole number", "process_logs", map[string]any{"sandbox_id": "x", "pid": 1.5},
 			[]string{"argument pid must be a whole number, not 1.5"}},
-		{"wrong case", "run_code", map[string]any{"language": "Python", "code": "1"},
-			[]string{`argument language is the string "Python", which is not one of python, javascript, typescript, bash (did you mean "python"?)`}},
+		{"typo", "run_code", map[string]any{"language": "pyhton", "code": "1"},
+			[]string{`argument language is the string "pyhton", which is not one of python, javascript, typescript, bash (did you mean "python"?)`}},
+		{"typo of another language", "create_sandbox", map[string]any{"language": "javscript"},
+			[]string{`(did you mean "javascript"?)`}},
+		{"typo of an alias", "run_code", map[string]any{"language": "pyton3", "code": "1"},
+			[]string{`(did you mean "python"?)`}},
+		{"typo in capitals", "run_code", map[string]any{"language": "TypeScirpt", "code": "1"},
+			[]string{`(did you mean "typescript"?)`}},
+		{"typo of a signal", "kill_process", map[string]any{"sandbox_id": "x", "pid": 1, "signal": "SIGTREM"},
+			[]string{`argument signal is the string "SIGTREM", which is not one of SIGTERM, SIGKILL, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 (did you mean "SIGTERM"?)`}},
 		{"missing", "read_file", map[string]any{"sandbox_id": "x"},
 			[]string{"argument path is missing: the file's path, relative to /workspace"}},
 		{"map of numbers", "create_sandbox", map[string]any{"labels": map[string]any{"team": 7}},
@@ -202,6 +212,72 @@ func TestArgumentErrors(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestNoSuggestion checks that a value far from every accepted one, or
+// an alias of a language the tool does not take, gets no guess.
+func TestNoSuggestion(t *testing.T) {
+	c := connect(t, New(nil, Options{}))
+	for _, tc := range []struct {
+		tool string
+		args map[string]any
+		want string
+	}{
+		{"run_code", map[string]any{"language": "cobol", "code": "1"}, `argument language is the string "cobol", which is not one of python, javascript, typescript, bash`},
+		{"run_code", map[string]any{"language": "go", "code": "1"}, `argument language is the string "go", which is not one of`},
+		{"run_code", map[string]any{"language": "jsx", "code": "1"}, `argument language is the string "jsx", which is not one of`},
+		// bash has no contexts; its alias is not taken for another language.
+		{"run_in_context", map[string]any{"language": "sh", "code": "1"}, `argument language is the string "sh", which is not one of python, javascript, typescript`},
+	} {
+		got := c.fails(tc.tool, tc.args, tc.want)
+		if strings.Contains(got, "did you mean") {
+			t.Errorf("%s(%v) guessed: %s", tc.tool, tc.args, got)
+		}
+	}
+}
+
+// TestLanguageDescribed checks that the schemas of the language
+// arguments, which list the canonical names, name the aliases the tools
+// also take.
+func TestLanguageDescribed(t *testing.T) {
+	srv := New(nil, Options{})
+	for tool, aliases := range map[string][]string{
+		"run_code":       {"py", "python3", "js", "node", "ts", "sh", "shell"},
+		"create_sandbox": {"py", "python3", "js", "node", "ts", "sh", "shell"},
+		"run_in_context": {"py", "python3", "js", "node", "ts"},
+	} {
+		d := srv.inputs[tool].Properties["language"].Description
+		for _, a := range aliases {
+			if !strings.Contains(d, a) {
+				t.Errorf("%s: the language's description does not name %s: %q", tool, a, d)
+			}
+		}
+		if tool == "run_in_context" && strings.Contains(d, "shell") {
+			t.Errorf("%s: the language's description names an alias of bash, which has no contexts: %q", tool, d)
+		}
+	}
+}
+
+// TestErrorHints checks that a tool error of every code, and of a call
+// cancelled or out of time, says what to do next.
+func TestErrorHints(t *testing.T) {
+	srv := New(nil, Options{})
+	for code := range cove.Codes {
+		got := srv.fail("list_sandboxes", cove.Errorf(code, "something went wrong")).Error()
+		if !strings.HasPrefix(got, "error ("+string(code)+"): ") || !strings.Contains(got, "\nhint: ") {
+			t.Errorf("%s: %q has no hint", code, got)
+		}
+	}
+	for _, err := range []error{context.Canceled, context.DeadlineExceeded} {
+		if got := srv.fail("run_code", err).Error(); !strings.Contains(got, "\nhint: ") {
+			t.Errorf("%v: %q has no hint", err, got)
+		}
+	}
+	// Only a server that cannot be reached is the configuration's fault.
+	got := srv.fail("run_code", cove.Errorf(cove.CodeUnavailable, "cove is shutting down")).Error()
+	if strings.Contains(got, "COVE_URL") || strings.Contains(got, "cove serve") {
+		t.Errorf("a service shutting down: %q", got)
 	}
 }
 
