@@ -93,18 +93,24 @@ func TestLimitsJSONAndValidation(t *testing.T) {
 		l    Limits
 		want string
 	}{
-		{Limits{Timeout: 999 * time.Microsecond}, "timeout 999µs is out of range (1ms to 24h0m0s)"},
+		{Limits{Timeout: 999 * time.Microsecond}, "timeout 999µs is out of range (1ms to 24h)"},
 		{Limits{Timeout: time.Nanosecond}, "timeout 1ns is out of range"},
 		{Limits{OutputBytes: 32 << 20}, "output limit 32 MiB is out of range (up to 16 MiB per stream"},
 		{Limits{Pids: MaxPids + 1}, "pids 4194305 is out of range (8 to 4194304)"},
 		{Limits{FileBytes: 2 << 20, DiskBytes: 1 << 20}, "file size limit 2 MiB is larger than the disk limit of 1 MiB: give at most the disk limit, or leave it out"},
+		{Limits{TmpBytes: 1}, "tmp size 1 byte is below the minimum of 1 MiB"},
+		{Limits{TmpBytes: 1 << 40}.WithDefaults(DefaultLimits()), "tmp size 1024 GiB is larger than the memory limit of 512 MiB"},
 	} {
 		err := tc.l.Validate()
 		if ErrorCode(err) != CodeInvalid || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%+v: %v, want %q", tc.l, err, tc.want)
 		}
 	}
-	for _, ok := range []Limits{{Timeout: time.Millisecond}, {OutputBytes: MaxOutputBytes}, {Pids: MaxPids}, {FileBytes: 1 << 20, DiskBytes: 1 << 20}, {FileBytes: 1 << 40}} {
+	// A default /tmp larger than a small memory limit shrinks to it.
+	if l := (Limits{MemoryBytes: 16 << 20}).WithDefaults(DefaultLimits()); l.TmpBytes != 16<<20 || l.Validate() != nil {
+		t.Errorf("16 MiB of memory with the default /tmp: %+v, %v", l, l.Validate())
+	}
+	for _, ok := range []Limits{{Timeout: time.Millisecond}, {OutputBytes: MaxOutputBytes}, {Pids: MaxPids}, {FileBytes: 1 << 20, DiskBytes: 1 << 20}, {FileBytes: 1 << 40}, {TmpBytes: 1 << 20}, {TmpBytes: 1 << 30, MemoryBytes: 1 << 30}} {
 		if err := ok.Validate(); err != nil {
 			t.Errorf("%+v: %v", ok, err)
 		}

@@ -66,7 +66,12 @@ func (l Limits) WithDefaults(d Limits) Limits {
 		l.DiskBytes = d.DiskBytes
 	}
 	if l.TmpBytes == 0 {
+		// /tmp is memory: a default larger than a small memory limit
+		// would only promise what the sandbox cannot hold.
 		l.TmpBytes = d.TmpBytes
+		if l.MemoryBytes > 0 && l.TmpBytes > l.MemoryBytes {
+			l.TmpBytes = l.MemoryBytes
+		}
 	}
 	if l.Timeout == 0 {
 		l.Timeout = d.Timeout
@@ -92,10 +97,13 @@ const (
 	MinMemoryBytes = 8 << 20
 	MinPids        = 8
 	MinDiskBytes   = 1 << 20
+	MinTmpBytes    = 1 << 20
 	// MinOpenFiles is the smallest open-files limit: the sandbox's agent,
 	// which starts the user's processes, lives under the same limit and
 	// needs descriptors of its own for each execution's pipes.
 	MinOpenFiles = 64
+	// MaxOpenFiles is the kernel's default ceiling (fs.nr_open).
+	MaxOpenFiles = 1 << 20
 	MaxCPUs      = 256
 	// MaxPids is the kernel's own ceiling (PID_MAX_LIMIT on 64-bit).
 	MaxPids = 1 << 22
@@ -110,9 +118,22 @@ const (
 // CheckTimeout reports a timeout (0: the default) out of range.
 func CheckTimeout(d time.Duration) error {
 	if d < 0 || d > MaxTimeout || (d != 0 && d < MinTimeout) {
-		return Errorf(CodeInvalid, "timeout %s is out of range (%s to %s)", d, MinTimeout, MaxTimeout)
+		return Errorf(CodeInvalid, "timeout %s is out of range (%s to %s)", d, MinTimeout, shortDuration(MaxTimeout))
 	}
 	return nil
+}
+
+// shortDuration is d as Go writes it, without the zero minutes and
+// seconds of a whole number of hours or minutes ("24h", not "24h0m0s").
+func shortDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }
 
 // CheckOutput reports an output limit (0: the default) out of range.
@@ -138,8 +159,11 @@ func (l Limits) Validate() error {
 	if l.DiskBytes != 0 && l.DiskBytes < MinDiskBytes {
 		probs = append(probs, fmt.Sprintf("disk %s is below the minimum of %s", FormatBytes(l.DiskBytes), FormatBytes(MinDiskBytes)))
 	}
-	if l.TmpBytes < 0 {
-		probs = append(probs, "tmp size must not be negative")
+	if l.TmpBytes != 0 && l.TmpBytes < MinTmpBytes {
+		probs = append(probs, fmt.Sprintf("tmp size %s is below the minimum of %s", FormatBytes(l.TmpBytes), FormatBytes(MinTmpBytes)))
+	}
+	if l.TmpBytes > 0 && l.MemoryBytes > 0 && l.TmpBytes > l.MemoryBytes {
+		probs = append(probs, fmt.Sprintf("tmp size %s is larger than the memory limit of %s: /tmp and /dev/shm are memory, counted in the sandbox's memory limit, so give at most the memory limit (or raise it)", FormatBytes(l.TmpBytes), FormatBytes(l.MemoryBytes)))
 	}
 	if err := CheckTimeout(l.Timeout); err != nil {
 		probs = append(probs, ErrorMessage(err))
@@ -147,8 +171,8 @@ func (l Limits) Validate() error {
 	if err := CheckOutput(l.OutputBytes); err != nil {
 		probs = append(probs, ErrorMessage(err))
 	}
-	if l.OpenFiles != 0 && (l.OpenFiles < MinOpenFiles || l.OpenFiles > 1<<20) {
-		probs = append(probs, fmt.Sprintf("open files %d is out of range (%d to %d)", l.OpenFiles, MinOpenFiles, 1<<20))
+	if l.OpenFiles != 0 && (l.OpenFiles < MinOpenFiles || l.OpenFiles > MaxOpenFiles) {
+		probs = append(probs, fmt.Sprintf("open files %d is out of range (%d to %d)", l.OpenFiles, MinOpenFiles, MaxOpenFiles))
 	}
 	if l.FileBytes < 0 {
 		probs = append(probs, "file size limit must not be negative")
@@ -208,6 +232,8 @@ func FormatBytes(n int64) string {
 		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
 	case n >= 1<<10 && n%(1<<10) == 0:
 		return fmt.Sprintf("%d KiB", n>>10)
+	case n == 1:
+		return "1 byte"
 	default:
 		return fmt.Sprintf("%d bytes", n)
 	}

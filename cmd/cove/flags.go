@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 	"time"
@@ -60,6 +61,9 @@ func flagProblem(cmd *cobra.Command, err error) error {
 				why = "not a whole number"
 			}
 		}
+		if takes, ok := numericFlags[bad.GetFlag().Name]; ok {
+			return cove.Errorf(cove.CodeInvalid, "--%s %q: %s: use %s", bad.GetFlag().Name, bad.GetValue(), why, takes)
+		}
 		return cove.Errorf(cove.CodeInvalid, "--%s %q: %s (see %s --help)", bad.GetFlag().Name, bad.GetValue(), why, cmd.CommandPath())
 	}
 	if takesCommand[cmd.Name()] && strings.HasPrefix(err.Error(), "unknown ") {
@@ -67,6 +71,14 @@ func flagProblem(cmd *cobra.Command, err error) error {
 		return cove.Errorf(cove.CodeInvalid, "%v: if it is the program's, put the command after --: cove %s ID -- CMD ARGS...", err, cmd.Name())
 	}
 	return cove.Errorf(cove.CodeInvalid, "%v (see %s --help)", err, cmd.CommandPath())
+}
+
+// numericFlags says what the numeric limit flags take, for a value that
+// is not a number at all.
+var numericFlags = map[string]string{
+	"cpus":       fmt.Sprintf("a number of cores from 0.01 to %d, such as 0.5", cove.MaxCPUs),
+	"pids":       fmt.Sprintf("a whole number from %d to %d", cove.MinPids, cove.MaxPids),
+	"open-files": fmt.Sprintf("a whole number from %d to %d", cove.MinOpenFiles, cove.MaxOpenFiles),
 }
 
 // takesCommand are the commands that run a command given after --.

@@ -141,6 +141,7 @@ func (c *Config) LoadFile(path string) error {
 		}
 		return cove.Errorf(cove.CodeInvalid, "cannot read config file %s: %v", path, err)
 	}
+	before := c.Limits
 	var f file
 	dec := json.NewDecoder(strings.NewReader(string(b)))
 	dec.DisallowUnknownFields()
@@ -221,6 +222,7 @@ func (c *Config) LoadFile(path string) error {
 			c.NetworkPrivate = ps
 		}
 	}
+	probs = append(probs, limitProblems(before, c.Limits, func(f limitField) string { return f.key })...)
 	if len(probs) > 0 {
 		return cove.Errorf(cove.CodeInvalid, "config file %s: %s", path, strings.Join(probs, "; "))
 	}
@@ -230,6 +232,7 @@ func (c *Config) LoadFile(path string) error {
 // ApplyEnv applies COVE_* variables read through getenv.
 func (c *Config) ApplyEnv(getenv func(string) string) error {
 	var probs []string
+	before := c.Limits
 	if v := getenv("COVE_DATA_DIR"); v != "" {
 		c.DataDir = v
 	}
@@ -319,10 +322,51 @@ func (c *Config) ApplyEnv(getenv func(string) string) error {
 			c.NetworkPrivate = ps
 		}
 	}
+	probs = append(probs, limitProblems(before, c.Limits, func(f limitField) string { return f.env })...)
 	if len(probs) > 0 {
 		return cove.Errorf(cove.CodeInvalid, "%s", strings.Join(probs, "; "))
 	}
 	return nil
+}
+
+// limitField is a limit as the configuration file and the environment
+// name it.
+type limitField struct {
+	key, env string
+	// copy copies the limit from src to dst.
+	copy func(dst, src *cove.Limits)
+}
+
+var limitFields = []limitField{
+	{"limits.memory", "COVE_MEMORY", func(d, s *cove.Limits) { d.MemoryBytes = s.MemoryBytes }},
+	{"limits.cpus", "COVE_CPUS", func(d, s *cove.Limits) { d.CPUs = s.CPUs }},
+	{"limits.pids", "COVE_PIDS", func(d, s *cove.Limits) { d.Pids = s.Pids }},
+	{"limits.disk", "COVE_DISK", func(d, s *cove.Limits) { d.DiskBytes = s.DiskBytes }},
+	{"limits.tmp", "COVE_TMP", func(d, s *cove.Limits) { d.TmpBytes = s.TmpBytes }},
+	{"limits.timeout", "COVE_TIMEOUT", func(d, s *cove.Limits) { d.Timeout = s.Timeout }},
+	{"limits.output", "COVE_OUTPUT", func(d, s *cove.Limits) { d.OutputBytes = s.OutputBytes }},
+	{"limits.open_files", "COVE_OPEN_FILES", func(d, s *cove.Limits) { d.OpenFiles = s.OpenFiles }},
+}
+
+// limitProblems checks, each on its own, the limits that changed from
+// before to after, and names each out-of-range one as its source does
+// (name): the check of the whole configuration afterwards could not tell
+// where a value came from. Limits between fields (a file size over the
+// disk) are left to that check.
+func limitProblems(before, after cove.Limits, name func(limitField) string) []string {
+	var probs []string
+	for _, f := range limitFields {
+		var was, now cove.Limits
+		f.copy(&was, &before)
+		f.copy(&now, &after)
+		if was == now {
+			continue
+		}
+		if err := now.Validate(); err != nil {
+			probs = append(probs, name(f)+": "+strings.TrimPrefix(cove.ErrorMessage(err), "invalid limits: "))
+		}
+	}
+	return probs
 }
 
 // parsePrefixes reads addresses ("10.1.2.3") and prefixes ("10.0.0.0/8").

@@ -158,3 +158,22 @@ func TestNetwork(t *testing.T) {
 		t.Errorf("error %v, want %q", err, want)
 	}
 }
+
+// TestOutOfRangeLimitNamesItsSource checks that a limit out of range says
+// which variable or key of the file gave it, not only which limit it is.
+func TestOutOfRangeLimitNamesItsSource(t *testing.T) {
+	_, err := Load(env(map[string]string{"COVE_TIMEOUT": "0.0001", "COVE_OPEN_FILES": "10"}))
+	for _, want := range []string{"COVE_TIMEOUT: timeout 100µs is out of range (1ms to 24h)", "COVE_OPEN_FILES: open files 10 is out of range (64 to 1048576)"} {
+		if cove.ErrorCode(err) != cove.CodeInvalid || !strings.Contains(cove.ErrorMessage(err), want) {
+			t.Errorf("got %v, want %q in it", err, want)
+		}
+	}
+	file := filepath.Join(t.TempDir(), "c.json")
+	os.WriteFile(file, []byte(`{"limits": {"output": "20M", "tmp": "1K"}}`), 0o644)
+	_, err = Load(env(map[string]string{"COVE_CONFIG": file}))
+	for _, want := range []string{"config file " + file + ": ", "limits.output: output limit 20 MiB is out of range", "limits.tmp: tmp size 1 KiB is below the minimum of 1 MiB"} {
+		if cove.ErrorCode(err) != cove.CodeInvalid || !strings.Contains(cove.ErrorMessage(err), want) {
+			t.Errorf("got %v, want %q in it", err, want)
+		}
+	}
+}

@@ -508,6 +508,9 @@ func (s *Service) validateSpec(spec *cove.SandboxSpec) error {
 	if m, host := spec.Limits.MemoryBytes, hostMemory(); host > 0 && m > host {
 		return cove.Errorf(cove.CodeInvalid, "a memory limit of %s is more than this machine has (%s): ask for less", cove.FormatBytes(m), cove.FormatBytes(host))
 	}
+	if n, most := spec.Limits.OpenFiles, openFilesCeiling(); most > 0 && uint64(n) > most {
+		return cove.Errorf(cove.CodeInvalid, "an open-files limit of %d is more than cove may give (its own hard limit is %d): ask for at most that, or start cove with a higher hard limit (ulimit -Hn, or LimitNOFILE= under systemd)", n, most)
+	}
 	if err := validateEnv(spec.Env); err != nil {
 		return err
 	}
@@ -535,6 +538,18 @@ var hostMemory = sync.OnceValue(func() int64 {
 	}
 	return int64(si.Totalram) * int64(si.Unit)
 })
+
+// openFilesCeiling is the most open files a sandbox can be given: this
+// process's hard limit, which its agents inherit and may only lower (the
+// native runtime raises it to the kernel's ceiling when it can); 0 when
+// unknown.
+func openFilesCeiling() uint64 {
+	var rl unix.Rlimit
+	if unix.Getrlimit(unix.RLIMIT_NOFILE, &rl) != nil {
+		return 0
+	}
+	return rl.Max
+}
 
 // checkDuration refuses a negative idle_timeout or ttl, naming it.
 func checkDuration(name string, d time.Duration) error {
@@ -580,7 +595,7 @@ func (s *Service) admit(ctx context.Context, rec *store.SandboxRecord) error {
 		}
 		if q := k.Quota.MaxMemoryBytes; q > 0 && rec.Limits.MemoryBytes > q {
 			// No wait makes room: not a quota to retry against.
-			return cove.Errorf(cove.CodeInvalid, "this key may use %s of memory in all, and the new sandbox asks for %s: ask for at most %s (memory_mb)",
+			return cove.Errorf(cove.CodeInvalid, "this key may use %s of memory in all, and the new sandbox asks for %s: ask for at most %s of memory",
 				cove.FormatBytes(q), cove.FormatBytes(rec.Limits.MemoryBytes), cove.FormatBytes(q))
 		}
 		if q := k.Quota.MaxMemoryBytes; q > 0 && mem+rec.Limits.MemoryBytes > q {

@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -105,5 +106,36 @@ func TestVersionSaysWhetherAnalysisIsConfigured(t *testing.T) {
 			t.Errorf("%s: analysis %v (%v), want %v", c.name, v.Analysis, err, c.want)
 		}
 		svc.Close(context.Background())
+	}
+}
+
+// TestOpenFilesUpToTheCeiling checks that a sandbox gets any open-files
+// limit up to what cove may give (its own hard limit, which its agents may
+// only lower), and that a larger one is refused at creation, saying why,
+// rather than failing the agent's boot as an unavailable runtime.
+func TestOpenFilesUpToTheCeiling(t *testing.T) {
+	svc, _ := newTestService(t)
+	ctx := context.Background()
+	most := min(openFilesCeiling(), 1<<20)
+	sb, err := svc.CreateSandbox(ctx, cove.SandboxSpec{Limits: cove.Limits{OpenFiles: int(most)}})
+	if err != nil {
+		t.Fatalf("open files %d: %v", most, err)
+	}
+	st, err := svc.Exec(ctx, sb.ID, cove.ExecRequest{Shell: "ulimit -n; ulimit -Hn"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := cove.Collect(st)
+	if want := fmt.Sprintf("%d\n%d\n", most, most); err != nil || res.Stdout != want {
+		t.Fatalf("ulimit in a sandbox with open files %d: %+v, %v; want %q", most, res, err, want)
+	}
+	if most == 1<<20 {
+		t.Log("cove's hard limit reaches cove's own maximum: no larger limit to refuse")
+		return
+	}
+	_, err = svc.CreateSandbox(ctx, cove.SandboxSpec{Limits: cove.Limits{OpenFiles: int(most) + 1}})
+	want := fmt.Sprintf("an open-files limit of %d is more than cove may give (its own hard limit is %d)", most+1, most)
+	if cove.ErrorCode(err) != cove.CodeInvalid || !strings.Contains(cove.ErrorMessage(err), want) {
+		t.Fatalf("open files %d: got %v, want invalid %q", most+1, err, want)
 	}
 }

@@ -20,6 +20,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -172,6 +173,10 @@ func New(ctx context.Context, opts Options) (*Backend, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := raiseOpenFilesCeiling(); err != nil {
+		// Creation refuses a larger limit, saying why.
+		log.Debug("cannot raise cove's ceiling of open files; sandboxes may have no more than it", "err", err)
+	}
 	if n := pidBudget(); n > 0 {
 		if err := b.cg.CapPids(n); err != nil {
 			log.Warn("cannot bound the processes of all sandboxes together; enough sandboxes at their own limits could take every process id of the host", "limit", n, "err", err)
@@ -187,6 +192,33 @@ func New(ctx context.Context, opts Options) (*Backend, error) {
 		return nil, err
 	}
 	return b, nil
+}
+
+// raiseOpenFilesCeiling raises this process's hard limit of open files to
+// the kernel's (fs.nr_open), keeping its soft limit. A sandbox's agent sets
+// the sandbox's limit as both, and can only lower what it inherits: without
+// this, a limit above the hard limit cove was started with (often 4096 or
+// 524288) fails at the agent's boot. syscall.Setrlimit, rather than
+// unix's, so that the processes cove starts inherit the new limit: Go
+// gives them back the limits of the process's start otherwise.
+func raiseOpenFilesCeiling() error {
+	b, err := os.ReadFile("/proc/sys/fs/nr_open")
+	if err != nil {
+		return err
+	}
+	ceiling, err := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
+	if err != nil {
+		return fmt.Errorf("fs.nr_open: %w", err)
+	}
+	var rl syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
+		return err
+	}
+	if rl.Max >= ceiling {
+		return nil
+	}
+	rl.Max = ceiling
+	return syscall.Setrlimit(syscall.RLIMIT_NOFILE, &rl)
 }
 
 // pidBudget is how many processes and threads all sandboxes together may
