@@ -620,6 +620,13 @@ func (p *Proxy) dial(ctx context.Context, network, addr string) (net.Conn, error
 		return nil, &refusal{msg: fmt.Sprintf("%q is not an ASCII host name: give an international name in its xn-- (IDNA) form, as the network limit does", host)}
 	}
 	if !ok {
+		if a, err := netip.ParseAddr(strings.Trim(host, "[]")); err == nil {
+			// An address no network limit can allow: suggesting one
+			// would only lead to a second refusal.
+			if allowed, why := p.policy.allowAddr(a); !allowed {
+				return nil, &refusal{msg: fmt.Sprintf("%s is %s", a, why), resolved: true}
+			}
+		}
 		return nil, &refusal{msg: fmt.Sprintf("%s %s (%s): create the sandbox with it, e.g. --network %s", addr, notInLimit, quoteNetwork(p.network), suggest(host, port))}
 	}
 	// The name dialled is the one the rule matched.

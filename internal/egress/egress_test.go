@@ -254,6 +254,15 @@ func TestProxyRefuses(t *testing.T) {
 			t.Errorf("CONNECT: got %d %q", code, msg)
 		}
 	})
+	t.Run("private address not in the limit", func(t *testing.T) {
+		// No network limit could allow it: the refusal says so rather
+		// than suggest one that would be refused in turn.
+		c := startProxy(t, "pypi.org")
+		code, body := get(t, c, "http://10.0.0.1/")
+		if code != http.StatusForbidden || !strings.Contains(body, "10.0.0.1 is a private or reserved address") || strings.Contains(body, "--network") {
+			t.Errorf("got %d %q", code, body)
+		}
+	})
 	t.Run("loopback address the operator did not allow", func(t *testing.T) {
 		c := startProxy(t, addr)
 		code, body := get(t, c, "http://"+addr+"/")
@@ -814,7 +823,7 @@ func TestTunnelMovingOneWayStays(t *testing.T) {
 // TestRefusalIn finds the proxy's own refusals in what a program shows.
 func TestRefusalIn(t *testing.T) {
 	c := startProxy(t, "127.0.0.1:9")
-	_, notIn := get(t, c, "http://198.51.100.7/")
+	_, notIn := get(t, c, "http://1.1.1.1/")
 	_, private := get(t, c, "http://127.0.0.1:9/")
 	for _, tc := range []struct {
 		out  string
