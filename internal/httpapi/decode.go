@@ -148,10 +148,55 @@ func jsonError(t reflect.Type, err error) error {
 	}
 	msg := err.Error()
 	if f, ok := strings.CutPrefix(msg, "json: unknown field "); ok {
+		if names := topFields(t); names != nil {
+			return cove.Errorf(cove.CodeInvalid, "invalid JSON body: unknown field %s: this request takes %s", f, strings.Join(names, ", "))
+		}
 		return cove.Errorf(cove.CodeInvalid, "invalid JSON body: unknown field %s", f)
 	}
 	return cove.Errorf(cove.CodeInvalid, "invalid JSON body: %s", strings.TrimPrefix(msg, "json: "))
 }
+
+// topFields lists the JSON fields of struct type t, those of its embedded
+// structs included, for a message about an unknown field. It returns nil
+// when a field is itself an object of named fields: the unknown field may
+// be one of that object's, which the list would not name.
+func topFields(t reflect.Type) []string {
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t == nil || t.Kind() != reflect.Struct {
+		return nil
+	}
+	var names []string
+	for i := range t.NumField() {
+		sf := t.Field(i)
+		tag, _, _ := strings.Cut(sf.Tag.Get("json"), ",")
+		ft := sf.Type
+		for ft.Kind() == reflect.Pointer || ft.Kind() == reflect.Slice || ft.Kind() == reflect.Array {
+			ft = ft.Elem()
+		}
+		switch {
+		case tag == "-" || !sf.IsExported():
+			continue
+		case sf.Anonymous && tag == "":
+			inner := topFields(sf.Type)
+			if inner == nil {
+				return nil
+			}
+			names = append(names, inner...)
+			continue
+		case ft.Kind() == reflect.Struct && ft.NumField() > 0 && !ft.Implements(unmarshalerType) && !reflect.PointerTo(ft).Implements(unmarshalerType):
+			return nil
+		}
+		if tag == "" {
+			tag = sf.Name
+		}
+		names = append(names, tag)
+	}
+	return names
+}
+
+var unmarshalerType = reflect.TypeFor[json.Unmarshaler]()
 
 // jsonField returns the path of a field in a JSON error about a value of
 // type t as the client wrote it: encoding/json puts the Go names of the

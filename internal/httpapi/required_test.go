@@ -82,7 +82,7 @@ func TestReplaceNewRequired(t *testing.T) {
 		})
 	}
 	bad := []struct{ name, body, want string }{
-		{"unknown field", `{"paths":["a"],"old":"x","new":"y","neww":"z"}`, `invalid JSON body: unknown field "neww"`},
+		{"unknown field", `{"paths":["a"],"old":"x","new":"y","neww":"z"}`, `invalid JSON body: unknown field "neww": this request takes paths, old, new`},
 		{"wrong type", `{"paths":"a","old":"x","new":"y"}`, `field "paths" must be an array, not string`},
 	}
 	for _, c := range bad {
