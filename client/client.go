@@ -7,10 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"slices"
 	"strings"
+	"syscall"
 
 	"github.com/cove-sandbox/cove"
 	"github.com/cove-sandbox/cove/internal/wire"
@@ -234,3 +236,14 @@ func requestBody(r io.Reader) io.Reader {
 
 // ErrStreamClosed is what a stream's Next returns after its Close.
 var ErrStreamClosed = errors.New("client: stream closed")
+
+// IsUnreachable reports whether err is a failure to connect to the server
+// at all (connection refused, no route, an unknown host), as opposed to an
+// answer from it or a connection that failed once made (TLS, a reset):
+// the server is not running there, or the address is wrong.
+func IsUnreachable(err error) bool {
+	var oe *net.OpError
+	var de *net.DNSError
+	return errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.EHOSTUNREACH) ||
+		errors.Is(err, syscall.ENETUNREACH) || errors.As(err, &de) || (errors.As(err, &oe) && oe.Op == "dial")
+}

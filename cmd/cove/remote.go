@@ -68,7 +68,7 @@ func (e *env) explain(err error) error {
 		return err
 	}
 	var ue *url.Error
-	if !unreachable(err) {
+	if !client.IsUnreachable(err) {
 		if cove.ErrorCode(err) == cove.CodeUnavailable && errors.As(err, &ue) && !strings.Contains(cove.ErrorMessage(err), ue.Err.Error()) {
 			// A connection that failed past dialling (TLS, plain HTTP
 			// for HTTPS, a reset): the cause is what to fix.
@@ -87,13 +87,4 @@ func (e *env) explain(err error) error {
 		cause = cove.ErrorMessage(err)
 	}
 	return cove.Errorf(cove.CodeUnavailable, "cannot reach the cove server at %s (%s): start one with `cove serve`, or point --server or COVE_URL at a running one", e.dialed, cause)
-}
-
-// unreachable reports whether err is a failure to connect (refused, no
-// route, unknown host), as opposed to an answer from the server.
-func unreachable(err error) bool {
-	var oe *net.OpError
-	var de *net.DNSError
-	return errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.EHOSTUNREACH) ||
-		errors.Is(err, syscall.ENETUNREACH) || errors.As(err, &de) || (errors.As(err, &oe) && oe.Op == "dial")
 }

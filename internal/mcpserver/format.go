@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"net"
 	"net/url"
 	"strings"
 	"time"
@@ -15,6 +14,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/cove-sandbox/cove"
+	"github.com/cove-sandbox/cove/client"
 	"github.com/cove-sandbox/cove/internal/egress"
 	"github.com/cove-sandbox/cove/internal/lang"
 )
@@ -105,9 +105,7 @@ func connectionHint(err error) string {
 	if !errors.As(err, &ce) || ce.Code != cove.CodeUnavailable || !errors.As(ce.Err, &ue) {
 		return ""
 	}
-	var oe *net.OpError
-	var de *net.DNSError
-	if errors.As(ue, &de) || (errors.As(ue, &oe) && oe.Op == "dial") {
+	if client.IsUnreachable(ue) {
 		return "nothing answers at that address: a human must start the cove server there (cove serve), or point cove mcp's COVE_URL at a running one; call the tool again once it runs"
 	}
 	// Connected, then failed: https to a plain HTTP server or the
