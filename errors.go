@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 )
 
 // Code classifies an error so that every front end can translate it once:
@@ -106,4 +107,18 @@ var Codes = map[Code]CodeInfo{
 	CodeUnavailable:   {HTTPStatus: 503, ExitCode: 123},
 	CodeTimeout:       {HTTPStatus: 504, ExitCode: 124},
 	CodeInternal:      {HTTPStatus: 500, ExitCode: 120},
+}
+
+// Excerpt is s as a message quotes what a user gave: whole when it is at
+// most max bytes, otherwise its first max bytes at most, cut at a
+// character boundary, and "...".
+func Excerpt(s string, max int) string {
+	if len(s) <= max {
+		return s
+	}
+	n := max
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "..."
 }

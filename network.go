@@ -5,7 +5,6 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 )
 
 // NetworkNone is the network limit of a sandbox that reaches nothing but
@@ -112,7 +111,7 @@ func NormalizeNetwork(s string) (string, error) {
 
 func parseNetworkRule(f string) (NetworkRule, error) {
 	bad := func(why string) (NetworkRule, error) {
-		return NetworkRule{}, Errorf(CodeInvalid, "network %q: %s; give host names such as pypi.org, *.pythonhosted.org or example.com:8080, separated by commas, or \"none\"", truncateForMessage(f), why)
+		return NetworkRule{}, Errorf(CodeInvalid, "network %q: %s; give host names such as pypi.org, *.pythonhosted.org or example.com:8080, separated by commas, or \"none\"", Excerpt(f, 77), why)
 	}
 	if f == NetworkNone {
 		return bad(`"none" cannot be combined with hosts`)
@@ -154,19 +153,6 @@ func parseNetworkRule(f string) (NetworkRule, error) {
 		}
 	}
 	return NetworkRule{Host: strings.TrimSuffix(host, "."), Port: port}, nil
-}
-
-// truncateForMessage shortens s for an error message to at most 80
-// bytes, cut at a character boundary and marked with "...".
-func truncateForMessage(s string) string {
-	if len(s) <= 80 {
-		return s
-	}
-	n := 77
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n] + "..."
 }
 
 // noHostSigns are what programs print when a name lookup or a connection

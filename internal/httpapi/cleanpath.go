@@ -5,6 +5,8 @@ import (
 	"net/url"
 	"path"
 	"strings"
+
+	"github.com/cove-sandbox/cove"
 )
 
 // checkCleanPath refuses a request whose URL path is not clean (an empty
@@ -22,7 +24,7 @@ func checkCleanPath(r *http.Request) error {
 	if id, file, ok := filesRoute(p); ok {
 		return uncleanFilePath(id, file)
 	}
-	return invalid("the path %q is not clean: write it as %q", truncate(p), truncate(clean))
+	return invalid("the path %q is not clean: write it as %q", cove.Excerpt(p, 64), cove.Excerpt(clean, 64))
 }
 
 // cleanURLPath cleans a URL path as ServeMux does: a leading slash,
@@ -68,13 +70,13 @@ func uncleanFilePath(id, file string) error {
 		// files//workspace/a.txt: an absolute path whose slash is a
 		// separator of the URL.
 		return invalid("the file path %q is not clean: an absolute path's leading slash goes into the URL as %%2F (/v1/sandboxes/%s/files/%%2F%s), or give the path relative to the workspace",
-			truncate(file), truncate(id), truncate(strings.TrimPrefix(escapeFilePath(clean), "/")))
+			cove.Excerpt(file, 64), cove.Excerpt(id, 64), cove.Excerpt(strings.TrimPrefix(escapeFilePath(clean), "/"), 64))
 	case clean == ".." || strings.HasPrefix(clean, "../"):
-		return invalid("the file path %q leaves the workspace: give a path inside it, relative to the workspace", truncate(file))
+		return invalid("the file path %q leaves the workspace: give a path inside it, relative to the workspace", cove.Excerpt(file, 64))
 	case clean == "." || clean == "./":
-		return invalid("the file path %q is not clean: leave it out (/v1/sandboxes/%s/files/) for the workspace itself", truncate(file), truncate(id))
+		return invalid("the file path %q is not clean: leave it out (/v1/sandboxes/%s/files/) for the workspace itself", cove.Excerpt(file, 64), cove.Excerpt(id, 64))
 	}
-	return invalid("the file path %q is not clean: write it as %q", truncate(file), truncate(clean))
+	return invalid("the file path %q is not clean: write it as %q", cove.Excerpt(file, 64), cove.Excerpt(clean, 64))
 }
 
 // escapeFilePath escapes each segment of a file path for a URL.

@@ -40,7 +40,7 @@ func (s *server) decodeJSON(w http.ResponseWriter, r *http.Request, v any) error
 	case errors.Is(err, errNotJSON):
 		if ct := r.Header.Get("Content-Type"); ct != "" && !isJSONType(ct) {
 			return statusError(http.StatusUnsupportedMediaType, cove.Errorf(cove.CodeInvalid,
-				"the body must be JSON (Content-Type: application/json), not %s", truncate(ct)))
+				"the body must be JSON (Content-Type: application/json), not %s", cove.Excerpt(ct, 64)))
 		}
 		return cove.Errorf(cove.CodeInvalid, "the body must be JSON (Content-Type: application/json): it is not")
 	case errors.As(err, &mbe):
@@ -286,7 +286,7 @@ func queryBool(r *http.Request, name string) (bool, error) {
 	}
 	b, err := strconv.ParseBool(v)
 	if err != nil {
-		return false, cove.Errorf(cove.CodeInvalid, "invalid %s=%q: use true or false", name, truncate(v))
+		return false, cove.Errorf(cove.CodeInvalid, "invalid %s=%q: use true or false", name, cove.Excerpt(v, 64))
 	}
 	return b, nil
 }
@@ -296,16 +296,9 @@ func pathPID(r *http.Request) (int, error) {
 	v := r.PathValue("pid")
 	n, err := strconv.Atoi(v)
 	if err != nil || n <= 0 {
-		return 0, cove.Errorf(cove.CodeInvalid, "invalid process id %q: use the pid that starting the process returned", truncate(v))
+		return 0, cove.Errorf(cove.CodeInvalid, "invalid process id %q: use the pid that starting the process returned", cove.Excerpt(v, 64))
 	}
 	return n, nil
-}
-
-func truncate(s string) string {
-	if len(s) > 64 {
-		return s[:64] + "..."
-	}
-	return s
 }
 
 // writeJSON answers with v as JSON.

@@ -65,8 +65,8 @@ func shortenEchoes(r *http.Request, msg string) string {
 			continue
 		}
 		q := strconv.Quote(v)
-		msg = strings.ReplaceAll(msg, q, strconv.Quote(truncate(v)))
-		msg = strings.ReplaceAll(msg, v, truncate(v))
+		msg = strings.ReplaceAll(msg, q, strconv.Quote(cove.Excerpt(v, 64)))
+		msg = strings.ReplaceAll(msg, v, cove.Excerpt(v, 64))
 	}
 	return msg
 }

@@ -100,7 +100,7 @@ func (s *server) decodeExecution(w http.ResponseWriter, r *http.Request, v any, 
 		return r, nil, func() {}, s.decodeJSON(w, r, v)
 	case "stream":
 	default:
-		return r, nil, func() {}, invalid("invalid stdin=%q: use stream, or leave it out and send the standard input in the JSON request", truncate(mode))
+		return r, nil, func() {}, invalid("invalid stdin=%q: use stream, or leave it out and send the standard input in the JSON request", cove.Excerpt(mode, 64))
 	}
 	if err := refuseEncoding(r); err != nil {
 		return r, nil, func() {}, err

@@ -387,7 +387,7 @@ func (s *server) uploadFiles(w http.ResponseWriter, r *http.Request) error {
 		gzipped := extract == "tar.gz" || extract == "tgz" || (extract == "" && isGzipType(mt))
 		return s.uploadTar(w, r, dir, gzipped)
 	case extract != "":
-		return invalid("unknown extract=%q: use extract=tar (gzipped or not)", truncate(extract))
+		return invalid("unknown extract=%q: use extract=tar (gzipped or not)", cove.Excerpt(extract, 64))
 	}
 	return statusError(http.StatusUnsupportedMediaType, cove.Errorf(cove.CodeInvalid,
 		"send files as multipart/form-data, or a tar archive as application/x-tar or application/gzip (or with ?extract=tar)"))
@@ -449,7 +449,7 @@ func (s *server) uploadMultipart(w http.ResponseWriter, r *http.Request, dir, bo
 	// broken boundary) is that part's error, named by its path.
 	named := func(f *cove.FileUpload, n int) *cove.FileUpload {
 		f.Body = &partReader{r: f.Body, failed: func(err error) error {
-			err = invalid("part %d of the upload (%s) cannot be read to its end: %v; send each file whole, with its closing boundary", n, truncate(f.Path), err)
+			err = invalid("part %d of the upload (%s) cannot be read to its end: %v; send each file whole, with its closing boundary", n, cove.Excerpt(f.Path, 64), err)
 			failed(err)
 			return err
 		}}
@@ -511,21 +511,21 @@ func (s *server) nextPart(mr *multipart.Reader, body *cappedReader, dir string, 
 		// Joining would clean a ".." away: a part may not leave the
 		// directory it is uploaded into.
 		if !filepath.IsLocal(name) {
-			return nil, invalid("part %d of the upload goes to %q, which is not inside the directory path=%q: give a path relative to it", n, truncate(name), truncate(dir))
+			return nil, invalid("part %d of the upload goes to %q, which is not inside the directory path=%q: give a path relative to it", n, cove.Excerpt(name, 64), cove.Excerpt(dir, 64))
 		}
 		name = path.Join(dir, name)
 	}
 	var mode uint32
 	if m := part.Header.Get(headerPartMode); m != "" {
 		if mode, err = wire.ParseMode(m); err != nil {
-			return nil, invalid("part %d of the upload (%s): %s: %s", n, truncate(name), headerPartMode, err.Error())
+			return nil, invalid("part %d of the upload (%s): %s: %s", n, cove.Excerpt(name, 64), headerPartMode, err.Error())
 		}
 	}
 	switch cte := strings.ToLower(strings.TrimSpace(part.Header.Get("Content-Transfer-Encoding"))); cte {
 	case "", "binary", "8bit", "7bit":
 	default:
 		// Written as sent, the file would hold the encoded text.
-		return nil, invalid("part %d of the upload (%s) has Content-Transfer-Encoding %q, which cove does not decode: send the file's bytes as they are, without that header (RFC 7578)", n, truncate(name), truncate(cte))
+		return nil, invalid("part %d of the upload (%s) has Content-Transfer-Encoding %q, which cove does not decode: send the file's bytes as they are, without that header (RFC 7578)", n, cove.Excerpt(name, 64), cove.Excerpt(cte, 64))
 	}
 	return &cove.FileUpload{Path: name, Mode: mode, Body: part}, nil
 }
@@ -681,7 +681,7 @@ func (s *server) replaceInFiles(w http.ResponseWriter, r *http.Request) error {
 // gzipSaidBy names what in r says that its body is gzipped.
 func gzipSaidBy(r *http.Request) string {
 	if x := r.URL.Query().Get("extract"); x != "" {
-		return "extract=" + truncate(x)
+		return "extract=" + cove.Excerpt(x, 64)
 	}
 	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	return "Content-Type " + mt

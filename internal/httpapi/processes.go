@@ -128,7 +128,7 @@ func waitTimeout(r *http.Request) (time.Duration, error) {
 	}
 	d, err := wire.ParseDuration(v)
 	if err != nil || d <= 0 || d > maxWaitTimeout {
-		return 0, invalid("invalid timeout=%q: use a duration such as \"30s\" or a number of seconds, more than 0 and at most 10m", truncate(v))
+		return 0, invalid("invalid timeout=%q: use a duration such as \"30s\" or a number of seconds, more than 0 and at most 10m", cove.Excerpt(v, 64))
 	}
 	return d, nil
 }

@@ -156,5 +156,5 @@ func (s *server) checkOrigin(r *http.Request) error {
 			}
 		}
 	}
-	return cove.Errorf(cove.CodeForbidden, "origin %q may not open a terminal", truncate(origin))
+	return cove.Errorf(cove.CodeForbidden, "origin %q may not open a terminal", cove.Excerpt(origin, 64))
 }

@@ -160,7 +160,7 @@ func (s *server) authenticate(r *http.Request, rt route) (*cove.Key, error) {
 	}
 	if secret == "" && key == nil {
 		if scheme, _, _ := strings.Cut(r.Header.Get("Authorization"), " "); scheme != "" && !strings.EqualFold(scheme, "Bearer") {
-			return nil, cove.Errorf(cove.CodeUnauthorized, "missing API key: Authorization: %s is not accepted; send the key as Authorization: Bearer <key>", truncate(scheme))
+			return nil, cove.Errorf(cove.CodeUnauthorized, "missing API key: Authorization: %s is not accepted; send the key as Authorization: Bearer <key>", cove.Excerpt(scheme, 64))
 		}
 		return nil, cove.Errorf(cove.CodeUnauthorized, "missing API key: send Authorization: Bearer <key>")
 	}
@@ -191,7 +191,7 @@ func (s *server) authenticate(r *http.Request, rt route) (*cove.Key, error) {
 func sameOrigin(r *http.Request) error {
 	refuse := func(from string) error {
 		return cove.Errorf(cove.CodeForbidden,
-			"refused a request from %s: the session cookie only works for pages of this server", truncate(from))
+			"refused a request from %s: the session cookie only works for pages of this server", cove.Excerpt(from, 64))
 	}
 	switch site := r.Header.Get("Sec-Fetch-Site"); site {
 	case "same-origin":
@@ -247,14 +247,14 @@ func (s *server) noRoute(w http.ResponseWriter, r *http.Request) {
 		// The mux would redirect to the path with a slash added (PUT
 		// .../files to .../files/): say so rather than redirect.
 		s.writeError(w, r, cove.Errorf(cove.CodeNotFound, "no such route: %s %s; %s %s takes more after the slash (see /v1/openapi.json)",
-			r.Method, truncate(r.URL.Path), r.Method, truncate(loc)))
+			r.Method, cove.Excerpt(r.URL.Path, 64), r.Method, cove.Excerpt(loc, 64)))
 		return
 	}
 	if strings.HasPrefix(r.URL.Path, "/v1/v1/") {
-		s.writeError(w, r, cove.Errorf(cove.CodeNotFound, "no such route: %s %s: the server's URL was given with /v1 at its end; give it without (http://host:port)", r.Method, truncate(r.URL.Path)))
+		s.writeError(w, r, cove.Errorf(cove.CodeNotFound, "no such route: %s %s: the server's URL was given with /v1 at its end; give it without (http://host:port)", r.Method, cove.Excerpt(r.URL.Path, 64)))
 		return
 	}
-	s.writeError(w, r, cove.Errorf(cove.CodeNotFound, "no such route: %s %s (see /v1/openapi.json)", r.Method, truncate(r.URL.Path)))
+	s.writeError(w, r, cove.Errorf(cove.CodeNotFound, "no such route: %s %s (see /v1/openapi.json)", r.Method, cove.Excerpt(r.URL.Path, 64)))
 }
 
 // headerRecorder records the status and headers a handler writes and

@@ -99,7 +99,7 @@ func (u *UI) SessionKey(r *http.Request) (*cove.Key, bool, error) {
 		return nil, false, nil
 	}
 	if !u.hosts.allowed(r.Host) {
-		return nil, true, cove.Errorf(cove.CodeUnauthorized, "this server does not answer for host %s", truncate(r.Host))
+		return nil, true, cove.Errorf(cove.CodeUnauthorized, "this server does not answer for host %s", cove.Excerpt(r.Host, 64))
 	}
 	secret := u.sessions.get(c.Value)
 	if secret == "" {

@@ -130,9 +130,9 @@ func (u *UI) Wrap(api http.Handler) http.Handler {
 		own := u.ownsPath(r.URL.Path)
 		exempt := !own && (carriesKey(r) || r.URL.Path == "/healthz")
 		if !exempt && !u.hosts.allowed(r.Host) {
-			u.log.Warn("refused a request for another host", "host", truncate(r.Host), "path", r.URL.Path)
+			u.log.Warn("refused a request for another host", "host", cove.Excerpt(r.Host, 64), "path", r.URL.Path)
 			writeError(w, http.StatusMisdirectedRequest, cove.CodeUnauthorized,
-				"this server does not answer for host "+truncate(r.Host)+": open it by its own address, or set COVE_PUBLIC_URL")
+				"this server does not answer for host "+cove.Excerpt(r.Host, 64)+": open it by its own address, or set COVE_PUBLIC_URL")
 			return
 		}
 		if !own {
@@ -276,13 +276,4 @@ func randomToken() string {
 	var b [24]byte
 	rand.Read(b[:])
 	return hex.EncodeToString(b[:])
-}
-
-// truncate shortens s for a log or an error message.
-func truncate(s string) string {
-	const max = 64
-	if len(s) <= max {
-		return s
-	}
-	return s[:max] + "..."
 }

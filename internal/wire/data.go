@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"reflect"
 	"unicode/utf8"
+
+	"github.com/cove-sandbox/cove"
 )
 
 // EncodingBase64 marks a string field that holds base64 rather than text.
@@ -34,7 +36,7 @@ func DecodeData(data, encoding string) ([]byte, error) {
 		}
 		return b, nil
 	}
-	return nil, fmt.Errorf("unknown encoding %q: use base64, or leave it out for UTF-8 text", truncate(encoding))
+	return nil, fmt.Errorf("unknown encoding %q: use base64, or leave it out for UTF-8 text", cove.Excerpt(encoding, 64))
 }
 
 // FileContent is a file's contents: on the wire either a JSON string (the

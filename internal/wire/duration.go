@@ -8,7 +8,8 @@ import (
 	"reflect"
 	"strconv"
 	"time"
-	"unicode/utf8"
+
+	"github.com/cove-sandbox/cove"
 )
 
 // Duration is a time.Duration written as a string ("30s"). On input it
@@ -74,7 +75,7 @@ func ParseDuration(s string) (time.Duration, error) {
 	}
 	v, err := time.ParseDuration(s)
 	if err != nil {
-		return 0, fmt.Errorf("%q is not %s", truncate(s), durationRule)
+		return 0, fmt.Errorf("%q is not %s", cove.Excerpt(s, 64), durationRule)
 	}
 	return v, nil
 }
@@ -84,18 +85,4 @@ func secondsToDuration(f float64) (time.Duration, error) {
 		return 0, fmt.Errorf("duration of %g seconds is out of range", f)
 	}
 	return time.Duration(f * float64(time.Second)), nil
-}
-
-// truncate shortens s for an error message to at most 64 bytes, cut at
-// a character boundary and marked with "...".
-func truncate(s string) string {
-	const max = 64
-	if len(s) <= max {
-		return s
-	}
-	n := max
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n] + "..."
 }

@@ -291,7 +291,7 @@ func (w *Event) Cove() (cove.Event, error) {
 	}
 	data, err := DecodeData(w.Data, w.Encoding)
 	if err != nil {
-		return cove.Event{}, cove.Errorf(cove.CodeInvalid, "malformed %s event: %s", truncate(w.Type), err.Error())
+		return cove.Event{}, cove.Errorf(cove.CodeInvalid, "malformed %s event: %s", cove.Excerpt(w.Type, 64), err.Error())
 	}
 	return cove.Event{Type: cove.EventType(w.Type), Data: data, Bundle: w.Bundle, Exception: w.Exception}, nil
 }

@@ -55,7 +55,7 @@ func ParseMode(s string) (uint32, error) {
 	t := strings.TrimPrefix(strings.TrimPrefix(s, "0o"), "0O")
 	v, err := strconv.ParseUint(t, 8, 32)
 	if err != nil || v > 0o7777 || t == "" {
-		return 0, fmt.Errorf("invalid mode %q: use octal permission bits such as 0644 or 0755", truncate(s))
+		return 0, fmt.Errorf("invalid mode %q: use octal permission bits such as 0644 or 0755", cove.Excerpt(s, 64))
 	}
 	return uint32(v), nil
 }

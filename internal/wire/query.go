@@ -37,7 +37,7 @@ func ParseListQuery(q url.Values) (cove.ListOptions, error) {
 	for _, l := range q["label"] {
 		k, v, ok := strings.Cut(l, "=")
 		if !ok || k == "" {
-			return opts, cove.Errorf(cove.CodeInvalid, "invalid label filter %q: use label=key=value", truncate(l))
+			return opts, cove.Errorf(cove.CodeInvalid, "invalid label filter %q: use label=key=value", cove.Excerpt(l, 64))
 		}
 		if opts.Labels == nil {
 			opts.Labels = map[string]string{}
@@ -82,7 +82,7 @@ func ParsePTYQuery(q url.Values) (cove.PTYRequest, error) {
 	for _, kv := range q["env"] {
 		k, v, ok := strings.Cut(kv, "=")
 		if !ok {
-			return req, cove.Errorf(cove.CodeInvalid, "invalid env=%q: use env=NAME=value", truncate(kv))
+			return req, cove.Errorf(cove.CodeInvalid, "invalid env=%q: use env=NAME=value", cove.Excerpt(kv, 64))
 		}
 		if req.Env == nil {
 			req.Env = map[string]string{}
@@ -99,7 +99,7 @@ func queryInt(q url.Values, name string) (int, error) {
 	}
 	n, err := strconv.Atoi(v)
 	if err != nil || n < 0 {
-		return 0, cove.Errorf(cove.CodeInvalid, "invalid %s=%q: use a non-negative integer", name, truncate(v))
+		return 0, cove.Errorf(cove.CodeInvalid, "invalid %s=%q: use a non-negative integer", name, cove.Excerpt(v, 64))
 	}
 	return n, nil
 }

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"reflect"
+
+	"github.com/cove-sandbox/cove"
 )
 
 // The rules of the types that decode their JSON themselves: what a value
@@ -41,5 +43,5 @@ func refused(t reflect.Type, b []byte) error {
 		c.Reset()
 		c.Write(bytes.TrimSpace(b))
 	}
-	return &json.UnmarshalTypeError{Value: truncate(c.String()), Type: t}
+	return &json.UnmarshalTypeError{Value: cove.Excerpt(c.String(), 64), Type: t}
 }
