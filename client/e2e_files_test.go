@@ -160,6 +160,10 @@ func TestFiles(t *testing.T) {
 	}
 	_, err = e.admin.DownloadArchive(ctx, id, "dir", "rar")
 	wantCode(t, err, cove.CodeInvalid)
+	// No format at all is refused too, as in-process, not taken for a
+	// listing.
+	_, err = e.admin.DownloadArchive(ctx, id, "dir", "")
+	wantCode(t, err, cove.CodeInvalid)
 
 	// Archives in: plain and gzipped.
 	if err := e.admin.UploadArchive(ctx, id, "unpacked", bytes.NewReader(makeTar(t, map[string]string{"x/one.txt": "1", "two.txt": "2"}))); err != nil {
@@ -482,6 +486,15 @@ func TestUploadFilesAllOrNothing(t *testing.T) {
 		}
 		if after := snapshot(); after != before {
 			t.Fatalf("the cut upload changed the workspace:\nbefore:\n%s\nafter:\n%s", before, after)
+		}
+	})
+	t.Run("no file", func(t *testing.T) {
+		// Nothing to upload is no error, as in-process.
+		if fis, err := e.admin.UploadFiles(ctx, id, uploadList(nil)); err != nil || len(fis) != 0 {
+			t.Fatalf("an upload of no file: %v, %v", fis, err)
+		}
+		if _, err := e.admin.UploadFiles(ctx, "nope", uploadList(nil)); cove.ErrorCode(err) != cove.CodeNotFound {
+			t.Fatalf("an upload of no file to no sandbox: %v", err)
 		}
 	})
 	t.Run("all valid", func(t *testing.T) {

@@ -58,9 +58,11 @@ func (s *server) getFile(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	switch format := r.URL.Query().Get("archive"); {
-	case format != "":
-		return s.downloadArchive(w, r, id, p, format)
+	// ?archive= with no format is an archive asked for wrongly, not a
+	// listing: the service says which formats there are.
+	switch q := r.URL.Query(); {
+	case q.Has("archive"):
+		return s.downloadArchive(w, r, id, p, q.Get("archive"))
 	case stat:
 		fi, err := s.svc.StatFile(ctx, id, p)
 		if err != nil {
@@ -427,11 +429,10 @@ func (s *server) uploadMultipart(w http.ResponseWriter, r *http.Request, dir, bo
 	defer body.done()
 	mr := multipart.NewReader(body, boundary)
 	n := 1
+	// A body without a part uploads nothing, as an empty upload does
+	// in-process (the SDK sends one for an empty list).
 	first, err := s.nextPart(mr, body, dir, n)
-	if errors.Is(err, io.EOF) {
-		return invalid("the multipart body holds no file")
-	}
-	if err != nil {
+	if err != nil && !errors.Is(err, io.EOF) {
 		return err
 	}
 	// partErr is why the parts could not be read: the service only
@@ -455,7 +456,9 @@ func (s *server) uploadMultipart(w http.ResponseWriter, r *http.Request, dir, bo
 		}}
 		return f
 	}
-	first = named(first, n)
+	if first != nil {
+		first = named(first, n)
+	}
 	next := func() (*cove.FileUpload, error) {
 		if first != nil {
 			f := first
