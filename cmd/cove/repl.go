@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
@@ -59,6 +60,11 @@ Without --sandbox it runs in a new sandbox that is removed at the end (kept with
 			if err != nil {
 				return err
 			}
+			if sandboxID != "" {
+				if err := existingSandboxFlags(cmd, keep); err != nil {
+					return err
+				}
+			}
 			ctx := cmd.Context()
 			var svc cove.Service
 			if _, remote := e.serverURL(); remote || sandboxID != "" {
@@ -91,7 +97,7 @@ Without --sandbox it runs in a new sandbox that is removed at the end (kept with
 				return err
 			}
 			defer svc.DeleteContext(context.WithoutCancel(ctx), id, c.ID)
-			r := &repl{e: e, svc: svc, sandbox: id, context: c.ID, language: l.Name, imagesDir: imagesDir}
+			r := &repl{e: e, svc: svc, sandbox: id, context: c.ID, language: l.Name, imagesDir: imagesDir, timeout: limits.Timeout}
 			return r.loop(ctx)
 		},
 	}
@@ -103,11 +109,28 @@ Without --sandbox it runs in a new sandbox that is removed at the end (kept with
 	return cmd
 }
 
+// existingSandboxFlags refuses the flags that only shape a sandbox the
+// REPL creates, given with --sandbox: they would be ignored. --timeout
+// applies to each cell either way.
+func existingSandboxFlags(cmd *cobra.Command, keep bool) error {
+	for _, name := range []string{"memory", "cpus", "pids", "disk", "tmp", "output", "open-files", "network"} {
+		if cmd.Flags().Changed(name) {
+			return cove.Errorf(cove.CodeInvalid, "--%s sets a limit of a new sandbox, and --sandbox uses an existing one with its own limits: leave --%s out (--timeout applies to each cell)", name, name)
+		}
+	}
+	if keep {
+		return cove.Errorf(cove.CodeInvalid, "--keep keeps a sandbox the REPL creates; the one given with --sandbox is never removed: leave --keep out")
+	}
+	return nil
+}
+
 // repl is one interactive session on a context.
 type repl struct {
 	e                          *env
 	svc                        cove.Service
 	sandbox, context, language string
+	// timeout is each cell's wall-clock limit (0: the sandbox's).
+	timeout time.Duration
 	imagesDir                  string
 	cells, images              int
 
@@ -194,7 +217,7 @@ func (r *repl) run(ctx context.Context, code string, tty *ttySource) {
 		tty.running.Store(true)
 		defer tty.running.Store(false)
 	}
-	st, err := r.svc.RunCell(ctx, r.sandbox, r.context, cove.CellRequest{Code: code})
+	st, err := r.svc.RunCell(ctx, r.sandbox, r.context, cove.CellRequest{Code: code, Timeout: r.timeout})
 	if err != nil {
 		fmt.Fprintf(r.errOut, "cove: %s\n", cove.ErrorMessage(err))
 		return

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/creack/pty"
+
+	"github.com/cove-sandbox/cove"
 )
 
 func TestCellComplete(t *testing.T) {
@@ -151,5 +153,24 @@ func TestReplInterrupted(t *testing.T) {
 	}
 	if ws, _ := os.ReadDir(filepath.Join(c.data, "volume", "ws")); len(ws) > 0 {
 		t.Fatalf("the session's sandbox was left: %v", ws)
+	}
+}
+
+// TestReplInExistingSandbox checks that --timeout limits each cell of a
+// session in a sandbox given with --sandbox, and that the flags which
+// only shape a new sandbox are refused there rather than ignored.
+func TestReplInExistingSandbox(t *testing.T) {
+	srv := newServer(t)
+	c := srv.cli(t, srv.admin)
+	id := strings.TrimSpace(c.ok("create"))
+	r := c.do("import time; time.sleep(5); print('slept')\n", "repl", "python", "--sandbox", id, "--timeout", "1s")
+	if r.code != 0 || strings.Contains(r.stdout, "slept") || !strings.Contains(r.stderr, "wall-clock timeout after 1s") {
+		t.Fatalf("exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+	for _, args := range [][]string{{"--memory", "64M"}, {"--network", "pypi.org"}, {"--keep"}} {
+		r := c.do("", append([]string{"repl", "python", "--sandbox", id}, args...)...)
+		if r.code != cove.Codes[cove.CodeInvalid].ExitCode || !strings.Contains(r.stderr, "leave "+args[0]+" out") {
+			t.Errorf("%v: exit %d, stderr %q", args, r.code, r.stderr)
+		}
 	}
 }
