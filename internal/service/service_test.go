@@ -463,6 +463,11 @@ func TestWaitProcess(t *testing.T) {
 		got.Result.Verdict != cove.VerdictExitNonzero || got.Result.ExitCode != 3 {
 		t.Errorf("WaitProcess: %+v, result %+v; want exited with status 3", got, got.Result)
 	}
+	// Started without a timeout, it had none: its result says so rather
+	// than show the sandbox's timeout of an execution.
+	if got.Result != nil && got.Result.Limits.Timeout != 0 {
+		t.Errorf("the result of a process started without a timeout gives one: %s", got.Result.Limits.Timeout)
+	}
 	again, err := svc.WaitProcess(ctx, sb.ID, p.PID)
 	if err != nil || again.Result == nil || again.Result.ExitCode != 3 {
 		t.Errorf("WaitProcess of an exited process: %+v, %v", again, err)

@@ -54,10 +54,12 @@ func (s *Service) StartProcess(ctx context.Context, id string, req cove.ProcessR
 }
 
 // processLimits are the limits of background process pid: the sandbox's,
-// with the process's own timeout when it was started with one (only such
-// a process can be stopped at a timeout).
+// with the process's own timeout, or none when it was started without one
+// (a background process does not take the sandbox's timeout of an
+// execution).
 func (sb *sandbox) processLimits(pid int) cove.Limits {
 	l := sb.limits
+	l.Timeout = 0
 	if t, ok := sb.procTimeouts.Load(pid); ok {
 		l.Timeout = t.(time.Duration)
 	}
