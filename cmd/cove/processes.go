@@ -178,7 +178,7 @@ for it; cove wait exits with the process's status.`,
 		},
 	}
 	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "follow the output until the process exits")
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print the events as JSON lines (data base64-encoded)")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the events as JSON lines (data as text, or base64 with \"encoding\":\"base64\" when it is not UTF-8)")
 	return cmd
 }
 

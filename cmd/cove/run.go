@@ -28,14 +28,14 @@ type limitFlags struct {
 
 func (f *limitFlags) register(cmd *cobra.Command) {
 	fl := cmd.Flags()
-	fl.StringVar(&f.memory, "memory", "", "memory limit, no swap (e.g. 64M, 1G; default 512M)")
-	fl.Float64Var(&f.cpus, "cpus", 0, "CPU limit in cores (e.g. 0.5; default 1)")
-	fl.IntVar(&f.pids, "pids", 0, "process and thread limit (default 256)")
-	fl.StringVar(&f.disk, "disk", "", "workspace disk limit (default 1G)")
-	fl.StringVar(&f.tmp, "tmp", "", "size of /tmp and of /dev/shm (default 64M)")
-	durationVar(fl, &f.timeout, "timeout", "wall-clock limit (e.g. 2s, 1m; default 30s)")
-	fl.StringVar(&f.output, "output", "", "limit of each of stdout and stderr (default 1M)")
-	fl.IntVar(&f.openFiles, "open-files", 0, "open file limit (default 1024)")
+	fl.StringVar(&f.memory, "memory", "", "memory limit, no swap (e.g. 64M, 1G; default 512M unless configured)")
+	fl.Float64Var(&f.cpus, "cpus", 0, "CPU limit in cores (e.g. 0.5; default 1 unless configured)")
+	fl.IntVar(&f.pids, "pids", 0, "process and thread limit (default 256 unless configured)")
+	fl.StringVar(&f.disk, "disk", "", "workspace disk limit (default 1G unless configured)")
+	fl.StringVar(&f.tmp, "tmp", "", "size of /tmp and of /dev/shm (default 64M unless configured)")
+	durationVar(fl, &f.timeout, "timeout", "wall-clock limit (e.g. 2s, 1m; default 30s unless configured)")
+	fl.StringVar(&f.output, "output", "", "limit of each of stdout and stderr (default 1M unless configured)")
+	fl.IntVar(&f.openFiles, "open-files", 0, "open file limit (default 1024 unless configured)")
 	fl.StringVar(&f.network, "network", "", `hosts the sandbox may reach through cove's HTTP proxy (e.g. "pypi.org,*.pythonhosted.org"; default none)`)
 }
 

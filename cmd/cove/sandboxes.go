@@ -135,7 +135,7 @@ func newListCmd(e *env) *cobra.Command {
 	}
 	fl := cmd.Flags()
 	fl.StringArrayVar(&labels, "label", nil, "only sandboxes with label KEY=VALUE (repeatable: all must match)")
-	fl.StringVar(&state, "state", "", "only sandboxes in this state: running, stopped or error")
+	fl.StringVar(&state, "state", "", "only sandboxes in this state: running, starting, stopping, stopped or error")
 	fl.BoolVarP(&all, "all", "a", false, "follow the pages to list every sandbox")
 	fl.IntVar(&limit, "limit", 0, "sandboxes per page (default and maximum 100)")
 	fl.BoolVar(&asJSON, "json", false, "print the list as JSON")
