@@ -50,6 +50,7 @@ type cellOutput struct {
 var imageTypes = []string{"image/png", "image/jpeg", "image/gif", "image/webp"}
 
 func (s *Server) runInContext(ctx context.Context, st *session, in runInContextInput) (*mcp.CallToolResult, cellOutput, error) {
+	given := in.Language
 	if in.Language == "" {
 		in.Language = "python"
 	}
@@ -57,6 +58,11 @@ func (s *Server) runInContext(ctx context.Context, st *session, in runInContextI
 		sandboxID, c, created, cached, err := s.contextFor(ctx, st, in)
 		if err != nil {
 			return nil, cellOutput{}, err
+		}
+		if given != "" && c.Language != given {
+			// A context named by its id runs its own language: the
+			// cell was written for another.
+			return nil, cellOutput{}, s.invalid("run_in_context", "context %s runs %s, not %s: leave language out to run the cell there, or leave context_id out to run it in this session's %s context", c.ID, c.Language, given, given)
 		}
 		stream, err := s.svc.RunCell(ctx, sandboxID, c.ID, cove.CellRequest{Code: in.Code, Timeout: seconds(in.TimeoutSeconds)})
 		if cove.ErrorCode(err) == cove.CodeNotFound && cached && attempt == 0 {

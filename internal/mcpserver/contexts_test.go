@@ -60,6 +60,10 @@ func TestRunInContext(t *testing.T) {
 	if out.Result != "10.0" {
 		t.Errorf("by context id: %+v", out)
 	}
+	// ... in its own language: a cell given for another is refused, not
+	// run there as Python.
+	c.fails("run_in_context", map[string]any{"context_id": first.ContextID, "language": "js", "code": "x"}, "runs python, not javascript")
+	c.ok("run_in_context", map[string]any{"context_id": first.ContextID, "language": "py", "code": "x"}, &out)
 	// A context in a sandbox the agent made.
 	var sb sandboxOutput
 	c.ok("create_sandbox", map[string]any{}, &sb)
