@@ -130,9 +130,9 @@ type repl struct {
 	svc                        cove.Service
 	sandbox, context, language string
 	// timeout is each cell's wall-clock limit (0: the sandbox's).
-	timeout time.Duration
-	imagesDir                  string
-	cells, images              int
+	timeout       time.Duration
+	imagesDir     string
+	cells, images int
 
 	// out receives everything printed; on a terminal it is the line
 	// editor, which turns newlines into the CRLF a raw terminal needs.
