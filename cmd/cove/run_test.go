@@ -149,6 +149,7 @@ func TestRunBadInput(t *testing.T) {
 		{"version_with_argument", []string{"version", "now"}, ""},
 		{"mcp_with_argument", []string{"mcp", "stdio"}, ""},
 		{"serve_with_argument", []string{"serve", "0.0.0.0:7070"}, ""},
+		{"serve_with_server", []string{"serve", "--server", "http://127.0.0.1:7070"}, ""},
 		{"unknown_files_command", []string{"files", "list-all", "3f9a1c2b7d4e"}, ""},
 		{"unknown_keys_command", []string{"keys", "delete", "key_1"}, ""},
 		{"wait_without_pid", []string{"wait", "3f9a1c2b7d4e"}, ""},

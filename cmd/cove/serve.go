@@ -56,6 +56,11 @@ config file, COVE_DRAIN_TIMEOUT).`,
   cove serve --addr 0.0.0.0:7070 --data /srv/cove`,
 		Args: noArgs("serve [flags]"),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if cmd.Flags().Changed("server") {
+				// The flag every command inherits names a server to talk
+				// to; this command is the server.
+				return cove.Errorf(cove.CodeInvalid, "--server names a cove server to talk to, and cove serve is the server: give the address it listens on with --addr or COVE_ADDR")
+			}
 			if addr != "" {
 				e.cfg.Addr = addr
 			}
