@@ -2,11 +2,11 @@
 // standard input, the output streamed live, the run's figures, and the AI
 // panel on the code and its last run.
 
-import { stream, stopExecution, decodeData, message, ApiError, type ExecResult } from "./api";
-import { h, replace, store, fmtBytes, fmtMs, uid, stripAnsi } from "./dom";
+import { stream, stopExecution, decodeData, message, post, ApiError, type ExecResult } from "./api";
+import { h, replace, store, fmtBytes, fmtMs, uid, stripAnsi, toast } from "./dom";
 import { Editor } from "./editor";
 import { languages, example } from "./examples";
-import { sandboxes, onSandboxes, refreshSandboxes, describe } from "./sandboxes-state";
+import { sandboxes, onSandboxes, refreshSandboxes, describe, playgroundSandbox, setCurrentSandbox, runEphemeral } from "./sandboxes-state";
 import { aiPanel } from "./ai";
 
 /** The largest output kept in the page; more is counted, not shown. */
@@ -61,26 +61,48 @@ export function playgroundView(): HTMLElement {
     editor.code = codeOf(lang);
   });
 
+  // Where the code runs: the sandbox in use (Use in Sandboxes, a new one,
+  // the pickers of the other views), or a fresh one each time.
   const sbSel = h("select", { id: "run-in", "aria-label": "Run in" }) as HTMLSelectElement;
+  // A stopped sandbox runs nothing: it is started from here.
+  const startBtn = h("button", {
+    type: "button", class: "primary", id: "start-run-in", hidden: true,
+    onclick: async () => {
+      const id = sbSel.value;
+      if (!id) return;
+      startBtn.disabled = true;
+      try {
+        await post(`/v1/sandboxes/${encodeURIComponent(id)}/start`);
+        toast(`started ${id}`, "ok");
+        await refreshSandboxes().catch(() => {});
+      } catch (e) {
+        toast(`could not start ${id}: ${message(e)}`, "error");
+      } finally {
+        startBtn.disabled = false;
+      }
+    },
+  }, "Start");
   const fillSandboxes = () => {
-    const cur = sbSel.value || store.get("playground.sandbox");
+    const cur = playgroundSandbox();
     sbSel.textContent = "";
     sbSel.appendChild(h("option", { value: "" }, "New ephemeral sandbox"));
-    for (const s of sandboxes()) {
-      if (s.state === "deleted") continue;
-      sbSel.appendChild(h("option", { value: s.id, selected: s.id === cur }, describe(s)));
-    }
+    for (const s of sandboxes()) sbSel.appendChild(h("option", { value: s.id, selected: s.id === cur }, describe(s)));
+    const state = sandboxes().find((s) => s.id === cur)?.state ?? "";
+    const wasShown = !startBtn.hidden;
+    startBtn.hidden = state !== "stopped" && state !== "error";
+    startBtn.title = startBtn.hidden ? "" : `Start ${cur} again, with its files, to run the code in it`;
+    // The focus goes on to Run when the button goes.
+    if (wasShown && startBtn.hidden && document.activeElement === document.body) runBtn.focus();
   };
-  sbSel.addEventListener("change", () => store.set("playground.sandbox", sbSel.value));
-  onSandboxes(fillSandboxes);
-  fillSandboxes();
-
+  sbSel.addEventListener("change", () => { if (sbSel.value) setCurrentSandbox(sbSel.value); else runEphemeral(); });
   const exampleBtn = h("button", {
     type: "button", title: "Replace the code with this language's starter example",
     onclick: () => { editor.code = example(lang); editor.focus(); },
   }, "Example");
   const runBtn = h("button", { type: "button", class: "primary", id: "run", title: "Run (Ctrl+Enter)", onclick: () => run() }, "Run");
   const stopBtn = h("button", { type: "button", id: "stop", disabled: true, title: "Stop the run", onclick: () => stop() }, "Stop");
+  onSandboxes(fillSandboxes);
+  fillSandboxes();
   const stdinId = uid("stdin");
   const stdin = h("textarea", { id: stdinId, class: "stdin", rows: 2, spellcheck: "false", placeholder: "Standard input for the program (optional)" }) as HTMLTextAreaElement;
   stdin.value = store.get("stdin");
@@ -160,6 +182,9 @@ export function playgroundView(): HTMLElement {
           if (ev.type === "stdout") stdoutText += text; else stderrText += text;
           if (shown + text.length > maxShown) { hidden += text.length; return; }
           shown += text.length;
+          // The output follows what comes while it is read at its end,
+          // and stays put when scrolled up to read something earlier.
+          const atEnd = out.scrollHeight - out.scrollTop - out.clientHeight < 24;
           if (last && lastKind === ev.type) {
             last.appendChild(document.createTextNode(text));
           } else {
@@ -167,11 +192,16 @@ export function playgroundView(): HTMLElement {
             lastKind = ev.type;
             out.appendChild(last);
           }
+          if (atEnd) out.scrollTop = out.scrollHeight;
         } else if (ev.type === "exit" && ev.result) {
           result = ev.result;
         }
       }, controller.signal, (id) => { execId = id; });
-      if (hidden) out.appendChild(h("span", { class: "note" }, `\n[${fmtBytes(hidden)} more output not shown]`));
+      if (hidden) {
+        const atEnd = out.scrollHeight - out.scrollTop - out.clientHeight < 24;
+        out.appendChild(h("span", { class: "note" }, `\n[${fmtBytes(hidden)} more output not shown]`));
+        if (atEnd) out.scrollTop = out.scrollHeight;
+      }
       if (result) {
         const r = result as ExecResult;
         lastRun = { ...r, stdout: stdoutText, stderr: stderrText };
@@ -233,7 +263,7 @@ export function playgroundView(): HTMLElement {
 
   const view = h("section", { class: "view playground", "aria-label": "Playground" },
     h("div", { class: "pane editor-pane" },
-      h("div", { class: "toolbar" }, langSel, sbSel, exampleBtn, h("span", { class: "grow" }), stopBtn, runBtn),
+      h("div", { class: "toolbar" }, langSel, sbSel, startBtn, exampleBtn, h("span", { class: "grow" }), stopBtn, runBtn),
       editorBox,
       h("small", { class: "hint editor-hint", id: "editor-hint" }, "Tab indents; Esc then Tab leaves the editor. Ctrl+Enter runs."),
       h("label", { for: stdinId, class: "stdin-label" }, "Standard input"),

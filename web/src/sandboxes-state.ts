@@ -45,7 +45,76 @@ export function endSandboxes() {
   session++;
   list = [];
   listeners.clear();
+  active = false;
+  clearTimeout(nextTimer);
 }
+
+// The list is fetched again when a listed sandbox is due to go (its TTL)
+// or to stop (its idle timeout), at least once a minute while the page is
+// seen, and when the page comes back into sight: sandboxes change outside
+// this page (the API, the reaper), and one that is gone must not be
+// offered. active is set by the first fetch of a session.
+let active = false;
+let nextTimer = 0;
+let lastFetch = 0;
+const everyMs = 60000;
+
+/** parseDuration reads a Go duration ("1h30m0s", "90s") in seconds; NaN if it is none. */
+export function parseDuration(d: string | undefined): number {
+  if (!d) return NaN;
+  const units: Record<string, number> = { h: 3600, m: 60, s: 1, ms: 1e-3, "µs": 1e-6, us: 1e-6, ns: 1e-9 };
+  let total = 0, rest = d.trim();
+  if (rest === "0") return 0;
+  while (rest) {
+    const m = /^(\d+(?:\.\d+)?)(h|ms|m|s|µs|us|ns)/.exec(rest);
+    if (!m) return NaN;
+    total += Number(m[1]) * units[m[2]];
+    rest = rest.slice(m[0].length);
+  }
+  return total;
+}
+
+// dueAt is when the server next changes a sandbox by itself (ms since
+// the epoch), or 0: its TTL ends, or a running one has been idle long
+// enough to be stopped.
+function dueAt(s: Sandbox): number {
+  let due = s.expires_at ? Date.parse(s.expires_at) || 0 : 0;
+  const idle = parseDuration(s.idle_timeout);
+  if (s.state === "running" && idle > 0) {
+    const stop = (Date.parse(s.last_active_at) || 0) + idle * 1000;
+    if (stop && (!due || stop < due)) due = stop;
+  }
+  return due;
+}
+
+function schedule() {
+  clearTimeout(nextTimer);
+  if (!active) return;
+  const now = Date.now();
+  let wait = everyMs;
+  for (const s of list) {
+    const due = dueAt(s);
+    // One well past due is one the server keeps (a busy sandbox is not
+    // stopped for idling): the minute's fetch sees it.
+    if (!due || due < now - 10000) continue;
+    // A moment after it is due, for the reaper to act.
+    wait = Math.min(wait, Math.max(2000, due - now + 1500));
+  }
+  nextTimer = window.setTimeout(() => {
+    if (!active) return;
+    if (document.hidden) { schedule(); return; }
+    refreshSandboxes().catch(() => schedule());
+  }, wait);
+}
+
+// Back in sight (another tab, another window): fetched again, at most
+// every few seconds.
+function onBack() {
+  if (!active || document.hidden || Date.now() - lastFetch < 5000) return;
+  refreshSandboxes().catch(() => {});
+}
+document.addEventListener("visibilitychange", onBack);
+window.addEventListener("focus", onBack);
 
 /** refreshSandboxes fetches the list. */
 export async function refreshSandboxes(): Promise<Sandbox[]> {
@@ -59,19 +128,45 @@ export async function refreshSandboxes(): Promise<Sandbox[]> {
     token = page.next_page_token ?? "";
     if (!token) break;
   }
-  list = all;
+  // A deleted sandbox may still be listed for a while: it is gone.
+  list = all.filter((s) => s.state !== "deleted");
+  lastFetch = Date.now();
+  active = true;
+  schedule();
   notify();
   return list;
 }
 
-/** currentSandbox is the sandbox the files, notebook and terminal views use. */
+/**
+ * currentSandbox is the sandbox the views work in: the one chosen last,
+ * if it is listed; none before the list is fetched, or once it has gone.
+ */
 export function currentSandbox(): string {
   const id = store.get("sandbox");
-  return list.length === 0 || list.some((s) => s.id === id) ? id : "";
+  return id && list.some((s) => s.id === id) ? id : "";
 }
 
+/**
+ * setCurrentSandbox makes a sandbox the one the views work in, the
+ * playground's too (Use in Sandboxes, a new sandbox, a picker).
+ */
 export function setCurrentSandbox(id: string) {
   store.set("sandbox", id);
+  store.set("playground.ephemeral", "");
+  notify();
+}
+
+/**
+ * playgroundSandbox is where the playground runs: the current sandbox,
+ * unless "New ephemeral sandbox" was chosen there since ("" then).
+ */
+export function playgroundSandbox(): string {
+  return store.get("playground.ephemeral") === "1" ? "" : currentSandbox();
+}
+
+/** runEphemeral makes the playground run in a fresh sandbox each time, until a sandbox is chosen again. */
+export function runEphemeral() {
+  store.set("playground.ephemeral", "1");
   notify();
 }
 
