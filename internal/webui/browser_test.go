@@ -811,6 +811,7 @@ func TestBrowser(t *testing.T) {
 		form("Memory (MiB)", "100")
 		form("CPUs", "0.5")
 		form("Time to live", "2h")
+		form("Idle timeout", "45m")
 		form("Network", "PyPI.org, *.pythonhosted.org")
 		form("Environment", "GREETING=hi there\nMODE=test")
 		form("Labels", "team=web\nmade-in=form")
@@ -840,9 +841,13 @@ func TestBrowser(t *testing.T) {
 		if lim := eval[string](t, b, fmt.Sprintf(`document.querySelector('.sandboxes tr[data-id=%q] .limits').textContent`, id)); !strings.Contains(lim, "network pypi.org, *.pythonhosted.org") {
 			t.Errorf("the limits column reads %q", lim)
 		}
-		// A TTL of 2h made a moment ago expires in 1 h 59 min, not "1 h".
-		if exp := eval[string](t, b, fmt.Sprintf(`document.querySelector('.sandboxes tr[data-id=%q] .expiry').textContent`, id)); exp != "expires in 1 h 59 min" {
+		// A TTL of 2h made a moment ago expires in 2 h, not "1 h" nor
+		// "1 h 59 min"; the idle timeout is shown beside it.
+		if exp := eval[string](t, b, fmt.Sprintf(`document.querySelector('.sandboxes tr[data-id=%q] .expiry .ttl').textContent`, id)); exp != "expires in 2 h" {
 			t.Errorf("the expiry reads %q", exp)
+		}
+		if idle := eval[string](t, b, fmt.Sprintf(`document.querySelector('.sandboxes tr[data-id=%q] .expiry .idle').textContent`, id)); idle != "stops after 45 min idle" {
+			t.Errorf("the idle timeout reads %q", idle)
 		}
 		b.shot(t, "created")
 		state := func(want string) {
@@ -1032,6 +1037,220 @@ func TestBrowser(t *testing.T) {
 		if top := eval[int](t, b, out+`.scrollTop`); top != 0 {
 			t.Errorf("the output scrolled up to read moved to %d px", top)
 		}
+	})
+
+	t.Run("gone sandboxes leave the lists", func(t *testing.T) {
+		// A sandbox whose TTL ends leaves the list, and is no longer the
+		// one in use, with no Refresh and no change of view.
+		var short struct{ ID string }
+		if st := srv.api(t, "POST", "/v1/sandboxes", map[string]any{"language": "python", "ttl": "4s"}, &short); st != 201 {
+			t.Fatalf("creating a sandbox: %d", st)
+		}
+		b.do(t, 10*time.Second, chromedp.Navigate("about:blank"))
+		b.open(t, "sandboxes")
+		use := fmt.Sprintf(`document.querySelector('button[aria-label="Use %s"]')`, short.ID)
+		b.waitFor(t, 10*time.Second, use, `document.querySelector(".sandboxes tbody").textContent`)
+		eval[bool](t, b, `(`+use+`.click(), true)`)
+		b.waitFor(t, 15*time.Second, `!`+use, `document.querySelector(".sandboxes tbody").textContent`)
+		// The other views' pickers lost it too; Files has no sandbox to
+		// show rather than one that is not found.
+		eval[bool](t, b, `(location.hash = "#/files", true)`)
+		b.waitFor(t, 10*time.Second, `document.querySelector(".files .tree").textContent.includes("Choose a sandbox")`, `document.querySelector(".files .tree").textContent`)
+		if eval[bool](t, b, fmt.Sprintf(`[...document.querySelector(".files .sandbox-select").options].some(o => o.value === %q)`, short.ID)) {
+			t.Error("the Files picker still offers the expired sandbox")
+		}
+		// A sandbox deleted elsewhere leaves the list when the page comes
+		// back into sight.
+		var other struct{ ID string }
+		if st := srv.api(t, "POST", "/v1/sandboxes", map[string]any{"language": "python"}, &other); st != 201 {
+			t.Fatalf("creating a sandbox: %d", st)
+		}
+		opt := fmt.Sprintf(`[...document.querySelector(".files .sandbox-select").options].some(o => o.value === %q)`, other.ID)
+		time.Sleep(5100 * time.Millisecond) // the least time between two fetches on focus
+		eval[bool](t, b, `(window.dispatchEvent(new Event("focus")), true)`)
+		b.waitFor(t, 10*time.Second, opt, `document.querySelector(".files .sandbox-select").textContent`)
+		srv.api(t, "DELETE", "/v1/sandboxes/"+other.ID, nil, nil)
+		time.Sleep(5100 * time.Millisecond)
+		eval[bool](t, b, `(window.dispatchEvent(new Event("focus")), true)`)
+		b.waitFor(t, 10*time.Second, `!`+opt, `document.querySelector(".files .sandbox-select").textContent`)
+	})
+
+	t.Run("stale sandbox with none listed", func(t *testing.T) {
+		// A new key with no sandbox, in a browser that remembers one (of
+		// another key): no view works in it.
+		var user struct{ Key string }
+		if st := srv.api(t, "POST", "/v1/keys", map[string]any{"name": "newcomer"}, &user); st != 201 {
+			t.Fatalf("creating a key: %d", st)
+		}
+		ctx, cancel := chromedp.NewContext(bctx, chromedp.WithNewBrowserContext())
+		defer cancel()
+		if err := chromedp.Do(ctx); err != nil {
+			t.Fatalf("a new browser context: %v", err)
+		}
+		nb := &tab{ctx: ctx, srv: srv, dir: b.dir}
+		nb.do(t, 20*time.Second, chromedp.Navigate(srv.url+"/"), chromedp.WaitVisible(chromedp.ID("login-token")))
+		eval[bool](t, nb, fmt.Sprintf(`(localStorage.setItem("cove.sandbox", %q), true)`, sb.ID))
+		nb.do(t, 20*time.Second, chromedp.SendKeys(chromedp.ID("login-token"), user.Key+"\r"), chromedp.WaitVisible(chromedp.CSS("nav a[aria-current=page]")))
+		eval[bool](t, nb, `(location.hash = "#/files", true)`)
+		nb.do(t, 20*time.Second, chromedp.WaitVisible(chromedp.CSS("section.view.files")))
+		nb.waitFor(t, 10*time.Second, `document.querySelector(".files .tree").textContent.includes("Choose a sandbox")`, `document.querySelector(".files .tree").textContent`)
+		eval[bool](t, nb, `(location.hash = "#/processes", true)`)
+		nb.waitFor(t, 10*time.Second, `document.querySelector("section.view.processes:not([hidden])")`, `location.hash`)
+		time.Sleep(500 * time.Millisecond)
+		if txt := eval[string](t, nb, `document.querySelector("main").textContent`); strings.Contains(txt, "not found") {
+			t.Errorf("a view works in a sandbox not listed: %q", txt)
+		}
+		nb.shot(t, "")
+	})
+
+	t.Run("playground follows the sandbox in use", func(t *testing.T) {
+		b.open(t, "sandboxes")
+		use := fmt.Sprintf(`document.querySelector('button[aria-label="Use %s"]')`, sb.ID)
+		b.waitFor(t, 10*time.Second, use, `document.querySelector(".sandboxes tbody").textContent`)
+		eval[bool](t, b, `(`+use+`.click(), true)`)
+		eval[bool](t, b, `(location.hash = "#/playground", true)`)
+		runIn := `document.getElementById("run-in").value`
+		b.waitFor(t, 10*time.Second, runIn+` === `+jsString(sb.ID), runIn)
+		// A fresh sandbox each time is still a choice, which leaves the
+		// other views' sandbox as it is, and holds across a reload.
+		b.pick(t, "#run-in", "")
+		eval[bool](t, b, `(location.hash = "#/files", true)`)
+		b.waitFor(t, 10*time.Second, `document.querySelector(".files .sandbox-select").value === `+jsString(sb.ID), `document.querySelector(".files .sandbox-select").value`)
+		eval[bool](t, b, `(location.hash = "#/playground", true)`)
+		b.do(t, 20*time.Second, chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS(`section.view.playground`)))
+		b.waitFor(t, 10*time.Second, `document.getElementById("run-in").options.length > 1`, runIn)
+		if v := eval[string](t, b, runIn); v != "" {
+			t.Fatalf("after choosing a fresh sandbox and a reload the playground runs in %q", v)
+		}
+		// A sandbox made in Sandboxes is the one the playground runs in.
+		eval[bool](t, b, `(location.hash = "#/sandboxes", true)`)
+		b.do(t, 10*time.Second, chromedp.WaitVisible(chromedp.ID("create-sandbox")), chromedp.Click(chromedp.ID("create-sandbox")))
+		b.waitFor(t, 20*time.Second, `document.querySelector(".sandboxes tr.current")?.dataset.id !== `+jsString(sb.ID), `document.querySelector(".sandboxes tbody").textContent`)
+		made := eval[string](t, b, `document.querySelector(".sandboxes tr.current").dataset.id`)
+		defer srv.api(t, "DELETE", "/v1/sandboxes/"+made, nil, nil)
+		eval[bool](t, b, `(location.hash = "#/playground", true)`)
+		b.waitFor(t, 10*time.Second, runIn+` === `+jsString(made), runIn)
+		// A stopped sandbox is started from the playground.
+		b.pick(t, "#run-in", sb.ID)
+		if st := srv.api(t, "POST", "/v1/sandboxes/"+sb.ID+"/stop", nil, nil); st >= 300 {
+			t.Fatalf("stopping the sandbox: %d", st)
+		}
+		// The page reloaded, as its list would be stale until the next fetch.
+		b.do(t, 20*time.Second, chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS(`section.view.playground`)))
+		start := `document.getElementById("start-run-in")`
+		b.waitFor(t, 10*time.Second, start+`.hidden === false`, `document.getElementById("run-in").selectedOptions[0].textContent`)
+		b.shot(t, "stopped")
+		b.do(t, 10*time.Second, chromedp.Click(chromedp.ID("start-run-in")))
+		b.waitFor(t, 30*time.Second, start+`.hidden`, `document.getElementById("toasts").textContent`)
+		var got struct{ State string }
+		if srv.api(t, "GET", "/v1/sandboxes/"+sb.ID, nil, &got); got.State != "running" {
+			t.Fatalf("the sandbox is %q after Start", got.State)
+		}
+		out, verdict := b.run(t, "python", "print('back')", "")
+		if verdict != "ok" || out != "back\n" {
+			t.Fatalf("verdict %q output %q", verdict, out)
+		}
+	})
+
+	t.Run("output follows the end", func(t *testing.T) {
+		b.open(t, "playground")
+		b.pick(t, "#run-in", "")
+		out := `document.getElementById("output")`
+		atEnd := out + `.scrollHeight - ` + out + `.scrollTop - ` + out + `.clientHeight < 4`
+		// Read at its end, the output follows what comes.
+		b.pick(t, "#language", "python")
+		b.setCode(t, ".editor-pane", "import time\nfor i in range(300):\n    print('row', i, flush=True)\ntime.sleep(0.5)\nfor i in range(300):\n    print('later', i, flush=True)")
+		b.do(t, 10*time.Second, chromedp.Click(chromedp.ID("run")))
+		b.waitFor(t, 20*time.Second, out+`.textContent.includes("row 299")`, out+`.textContent.length`)
+		if !eval[bool](t, b, atEnd) {
+			t.Errorf("the output is not at its end while it comes: %v", eval[[]int](t, b, `[`+out+`.scrollTop, `+out+`.scrollHeight, `+out+`.clientHeight]`))
+		}
+		b.waitFor(t, 30*time.Second, `document.querySelector("#run-status .badge")`, `document.querySelector("#run-status").textContent`)
+		if !eval[bool](t, b, atEnd) {
+			t.Errorf("the output is not at its end after the run")
+		}
+		// Scrolled up, it stays put.
+		b.do(t, 10*time.Second, chromedp.Click(chromedp.ID("run")))
+		b.waitFor(t, 20*time.Second, `!document.querySelector("#run-status .badge") && `+out+`.textContent.includes("row 299")`, out+`.textContent.length`)
+		eval[bool](t, b, `(`+out+`.scrollTop = 0, true)`)
+		b.waitFor(t, 30*time.Second, `document.querySelector("#run-status .badge")`, `document.querySelector("#run-status").textContent`)
+		if top := eval[int](t, b, out+`.scrollTop`); top != 0 {
+			t.Errorf("the output scrolled up to read moved to %d px", top)
+		}
+	})
+
+	t.Run("sandbox rows keep the focus", func(t *testing.T) {
+		var f struct{ ID string }
+		if st := srv.api(t, "POST", "/v1/sandboxes", map[string]any{"language": "python"}, &f); st != 201 {
+			t.Fatalf("creating a sandbox: %d", st)
+		}
+		b.open(t, "sandboxes")
+		focused := `(document.activeElement.getAttribute("aria-label") || document.activeElement.id || document.activeElement.tagName)`
+		btn := func(label string) string { return fmt.Sprintf(`button[aria-label="%s %s"]`, label, f.ID) }
+		b.waitFor(t, 10*time.Second, `document.querySelector('`+btn("Stop")+`')`, `document.querySelector(".sandboxes tbody").textContent`)
+		b.do(t, 10*time.Second, chromedp.Focus(chromedp.CSS(btn("Stop"))), chromedp.KeyEvent("\r"))
+		b.waitFor(t, 20*time.Second, fmt.Sprintf(`document.querySelector('.sandboxes tr[data-id=%q] .state').textContent === "stopped"`, f.ID), `document.querySelector(".sandboxes tbody").textContent`)
+		if got := eval[string](t, b, focused); got != "Start "+f.ID {
+			t.Errorf("after Stop the focus is on %q", got)
+		}
+		b.do(t, 10*time.Second, chromedp.Focus(chromedp.CSS(btn("Use"))), chromedp.KeyEvent("\r"))
+		b.waitFor(t, 10*time.Second, `document.querySelector('`+btn("Use")+`').textContent === "In use"`, `document.querySelector(".sandboxes tbody").textContent`)
+		if got := eval[string](t, b, focused); got != "Use "+f.ID {
+			t.Errorf("after Use the focus is on %q", got)
+		}
+		b.do(t, 10*time.Second, chromedp.Focus(chromedp.CSS(btn("Delete"))), chromedp.KeyEvent("\r"))
+		b.waitFor(t, 20*time.Second, `!document.querySelector('`+btn("Delete")+`')`, `document.querySelector(".sandboxes tbody").textContent`)
+		if eval[bool](t, b, `document.activeElement === document.body || !document.querySelector(".sandboxes").contains(document.activeElement)`) {
+			t.Errorf("after Delete the focus is on %s", eval[string](t, b, focused))
+		}
+		// The form's numbers take what the server takes.
+		input := func(label string) string {
+			return fmt.Sprintf(`document.getElementById([...document.querySelectorAll(".create-form label")].find(l => l.textContent === %q).htmlFor)`, label)
+		}
+		valid := func(label, value string) bool {
+			return eval[bool](t, b, fmt.Sprintf(`(() => { const c = %s; c.value = %q; const ok = c.checkValidity(); c.value = ""; return ok })()`, input(label), value))
+		}
+		for _, c := range []struct {
+			label, value string
+			ok           bool
+		}{{"CPUs", "0.25", true}, {"CPUs", "0.05", true}, {"CPUs", "0.001", false}, {"CPUs", "300", false}, {"Memory (MiB)", "8", true}, {"Memory (MiB)", "4", false}, {"Disk (MiB)", "0", true}} {
+			if got := valid(c.label, c.value); got != c.ok {
+				t.Errorf("%s %s: valid %v, want %v", c.label, c.value, got, c.ok)
+			}
+		}
+		// Each hint describes its field.
+		if d := eval[string](t, b, `document.getElementById(`+input("Time to live")+`.getAttribute("aria-describedby"))?.textContent ?? ""`); d != "deleted after this" {
+			t.Errorf("the TTL field is described by %q", d)
+		}
+		set := func(label, value string) {
+			eval[bool](t, b, fmt.Sprintf(`(() => { const c = %s; c.value = %q; c.dispatchEvent(new Event("input", {bubbles: true})); return true })()`, input(label), value))
+		}
+		// A 3m TTL reads 3 min; the focus comes back to Create.
+		set("CPUs", "0.05")
+		set("Time to live", "3m")
+		b.do(t, 10*time.Second, chromedp.Focus(chromedp.ID("create-sandbox")), chromedp.KeyEvent("\r"))
+		b.waitFor(t, 20*time.Second, `document.querySelector(".sandboxes tr.current")?.textContent.includes("0.05 CPU")`, `document.querySelector(".sandboxes tbody").textContent`)
+		made := eval[string](t, b, `document.querySelector(".sandboxes tr.current").dataset.id`)
+		defer srv.api(t, "DELETE", "/v1/sandboxes/"+made, nil, nil)
+		if exp := eval[string](t, b, `document.querySelector(".sandboxes tr.current .expiry .ttl").textContent`); exp != "expires in 3 min" {
+			t.Errorf("a 3m TTL reads %q", exp)
+		}
+		if got := eval[string](t, b, focused); got != "create-sandbox" {
+			t.Errorf("after creating the focus is on %q", got)
+		}
+		// A number the server refuses marks its field and focuses it.
+		set("CPUs", "")
+		set("Time to live", "")
+		set("Memory (MiB)", "4")
+		eval[bool](t, b, `(document.querySelector(".create-form").noValidate = true)`)
+		defer eval[bool](t, b, `(document.querySelector(".create-form").noValidate = false, true)`)
+		b.do(t, 10*time.Second, chromedp.Click(chromedp.ID("create-sandbox")))
+		formErr := `document.querySelector(".create-form .error-text")`
+		b.waitFor(t, 10*time.Second, formErr+`.textContent !== ""`, formErr+`.textContent`)
+		if !eval[bool](t, b, input("Memory (MiB)")+`.getAttribute("aria-invalid") === "true" && document.activeElement === `+input("Memory (MiB)")) {
+			t.Errorf("the memory refused (%s) is not marked and focused; the focus is on %s", eval[string](t, b, formErr+`.textContent`), eval[string](t, b, focused))
+		}
+		b.shot(t, "")
 	})
 
 	t.Run("terminal", func(t *testing.T) {

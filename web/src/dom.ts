@@ -71,17 +71,22 @@ export function fmtMs(ms: number): string {
   return Math.floor(ms / 60000) + " min " + Math.round((ms % 60000) / 1000) + " s";
 }
 
-/** fmtSpan writes a number of seconds for people, to the minute above an hour. */
+/**
+ * fmtSpan writes a number of seconds for people, rounded to the nearest
+ * second under a minute, minute under a day, and hour above.
+ */
 export function fmtSpan(s: number): string {
-  s = Math.max(0, Math.floor(s));
-  if (s < 60) return s + " s";
-  if (s < 3600) return Math.floor(s / 60) + " min";
-  if (s < 86400) {
-    const m = Math.floor((s % 3600) / 60);
-    return Math.floor(s / 3600) + " h" + (m ? " " + m + " min" : "");
+  s = Math.max(0, s);
+  if (Math.round(s) < 60) return Math.round(s) + " s";
+  const mins = Math.round(s / 60);
+  if (mins < 60) return mins + " min";
+  if (mins < 1440) {
+    const m = mins % 60;
+    return Math.floor(mins / 60) + " h" + (m ? " " + m + " min" : "");
   }
-  const hrs = Math.floor((s % 86400) / 3600);
-  return Math.floor(s / 86400) + " d" + (hrs ? " " + hrs + " h" : "");
+  const hours = Math.round(s / 3600);
+  const hrs = hours % 24;
+  return Math.floor(hours / 24) + " d" + (hrs ? " " + hrs + " h" : "");
 }
 
 /** fmtAge writes how long ago a time was. */
@@ -116,11 +121,16 @@ export function uid(prefix = "f"): string {
   return prefix + "-" + (++idSeq);
 }
 
-/** field wraps a control with its label. */
+/** field wraps a control with its label, and its hint, which describes the control. */
 export function field(label: string, control: HTMLElement, hint?: string): HTMLElement {
   const id = control.id || uid();
   control.id = id;
-  return h("div", { class: "field" }, h("label", { for: id }, label), control, hint ? h("small", { class: "hint" }, hint) : null);
+  let note: HTMLElement | null = null;
+  if (hint) {
+    note = h("small", { class: "hint", id: id + "-hint" }, hint);
+    control.setAttribute("aria-describedby", note.id);
+  }
+  return h("div", { class: "field" }, h("label", { for: id }, label), control, note);
 }
 
 /** store reads and writes small values kept across reloads. */

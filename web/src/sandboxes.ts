@@ -3,9 +3,9 @@
 // that the other views use.
 
 import { post, del, message } from "./api";
-import { h, replace, toast, fmtAge, fmtUntil, fmtBytes, field, uid } from "./dom";
+import { h, replace, toast, fmtAge, fmtUntil, fmtBytes, fmtSpan, field, uid } from "./dom";
 import { languages } from "./examples";
-import { sandboxes, refreshSandboxes, onSandboxes, currentSandbox, setCurrentSandbox, type Sandbox } from "./sandboxes-state";
+import { sandboxes, refreshSandboxes, onSandboxes, currentSandbox, setCurrentSandbox, parseDuration, type Sandbox } from "./sandboxes-state";
 
 // parsePairs reads KEY=value lines.
 function parsePairs(text: string, what: string): Record<string, string> | undefined {
@@ -25,8 +25,14 @@ function expiryText(s: Sandbox): string {
   return s.expires_at ? "expires in " + fmtUntil(s.expires_at) : (s.ttl ? "ttl " + s.ttl : "");
 }
 
+// idleText says when a sandbox is stopped for idling.
+function idleText(s: Sandbox): string {
+  const idle = parseDuration(s.idle_timeout);
+  return idle > 0 ? "stops after " + fmtSpan(idle) + " idle" : "";
+}
+
 // The column names, also shown beside each value when rows stack as cards.
-const columns = ["ID", "State", "Language", "Labels", "Age", "Limits", "Expiry", "Actions"];
+const columns = ["ID", "State", "Language", "Labels", "Age", "Limits", "Expiry and idle stop", "Actions"];
 
 function limitsText(s: Sandbox): string {
   const l = s.limits ?? {};
@@ -46,26 +52,44 @@ function wide(el: HTMLElement): HTMLElement {
 
 export function sandboxesView(): HTMLElement {
   const tbody = h("tbody");
-  const empty = h("p", { class: "muted", hidden: true }, "No sandboxes yet: create one below, or run code in the playground.");
+  const empty = h("p", { class: "muted", hidden: true }, "No sandboxes yet: create one below. (The playground's ephemeral runs each get a fresh sandbox, gone when the run ends, and are not listed.)");
   const busy = new Set<string>();
   let gone = false; // the session has ended (a logout): nothing more is asked for
 
-  const act = async (s: Sandbox, what: string, f: () => Promise<unknown>) => {
+  // act does verb (say "stop") to a sandbox, and says it is done (say "stopped").
+  const act = async (s: Sandbox, verb: string, done: string, f: () => Promise<unknown>) => {
+    if (busy.has(s.id)) return;
     busy.add(s.id);
     fill();
     try {
       await f();
-      toast(`${what} ${s.id}`, "ok");
+      toast(`${done} ${s.id}`, "ok");
     } catch (e) {
-      toast(`could not ${what.replace(/ed$|d$/, "")} ${s.id}: ${message(e)}`, "error");
+      toast(`could not ${verb} ${s.id}: ${message(e)}`, "error");
     } finally {
       busy.delete(s.id);
       if (!gone) await refreshSandboxes().catch((e) => toast(message(e), "error"));
     }
   };
 
+  // A button that cannot be pressed now stays focusable (aria-disabled),
+  // so that the keyboard focus stays where it was while it waits.
+  const button = (label: string, text: string, off: boolean, onclick: () => void, cls = "small") =>
+    h("button", { type: "button", class: cls, "aria-label": label, "aria-disabled": off ? "true" : undefined, onclick: () => { if (!off) onclick(); } }, text);
+
   function fill() {
-    const list = sandboxes().filter((s) => s.state !== "deleted");
+    // The focus in the table is put back where it was after the rows are
+    // made again: on the same button of the same row, or the one in its
+    // place (Stop gives way to Start), or the next row once it is gone.
+    const a = document.activeElement as HTMLElement | null;
+    const had = a && tbody.contains(a) ? a : null;
+    const hadRow = had?.closest("tr") as HTMLTableRowElement | null;
+    const hadId = hadRow?.dataset.id ?? "";
+    const hadLabel = had?.getAttribute("aria-label") ?? "";
+    const hadIndex = hadRow ? [...hadRow.querySelectorAll("button")].indexOf(had as HTMLButtonElement) : -1;
+    const hadRowIndex = hadRow ? [...tbody.rows].indexOf(hadRow) : -1;
+
+    const list = sandboxes();
     empty.hidden = list.length > 0;
     const cur = currentSandbox();
     replace(tbody, list.map((s) => {
@@ -74,6 +98,7 @@ export function sandboxesView(): HTMLElement {
       const dis = busy.has(s.id) || s.state === "starting" || s.state === "stopping";
       const labels = Object.entries(s.labels ?? {}).map(([k, v]) => h("span", { class: "tag" }, `${k}=${v}`));
       const [cID, cState, cLang, cLabels, cAge, cLimits, cExpiry, cActions] = columns;
+      const id = encodeURIComponent(s.id);
       return h("tr", { class: s.id === cur ? "current" : "", "data-id": s.id },
         h("td", { class: "mono", "data-label": cID }, s.id),
         h("td", { "data-label": cState }, h("span", { class: "state " + s.state }, s.state)),
@@ -81,17 +106,27 @@ export function sandboxesView(): HTMLElement {
         h("td", { "data-label": cLabels, class: labels.length ? "" : "blank" }, labels),
         h("td", { title: s.created_at, class: "age", "data-label": cAge }, fmtAge(s.created_at)),
         h("td", { class: "limits" + (limitsText(s) ? "" : " blank"), "data-label": cLimits }, limitsText(s)),
-        h("td", { class: "expiry" + (expiryText(s) ? "" : " blank"), "data-label": cExpiry }, expiryText(s)),
+        h("td", { class: "expiry" + (expiryText(s) || idleText(s) ? "" : " blank"), "data-label": cExpiry },
+          h("span", { class: "ttl" }, expiryText(s)), expiryText(s) && idleText(s) ? h("br") : null, h("span", { class: "idle muted" }, idleText(s))),
         h("td", { class: "actions", "data-label": cActions },
-          h("button", { type: "button", class: "small", disabled: s.id === cur, "aria-label": `Use ${s.id}`, onclick: () => { setCurrentSandbox(s.id); toast(`working in ${s.id}`); } }, s.id === cur ? "In use" : "Use"),
+          button(`Use ${s.id}`, s.id === cur ? "In use" : "Use", s.id === cur, () => { setCurrentSandbox(s.id); toast(`working in ${s.id}`); }),
           running
-            ? h("button", { type: "button", class: "small", disabled: dis, "aria-label": `Stop ${s.id}`, onclick: () => act(s, "stopped", () => post(`/v1/sandboxes/${s.id}/stop`)) }, "Stop")
-            : h("button", { type: "button", class: "small", disabled: dis, "aria-label": `Start ${s.id}`, onclick: () => act(s, "started", () => post(`/v1/sandboxes/${s.id}/start`)) }, "Start"),
-          h("button", {
-            type: "button", class: "small danger", disabled: dis, "aria-label": `Delete ${s.id}`,
-            onclick: () => { if (confirm(`Delete sandbox ${s.id} and its files?`)) act(s, "deleted", () => del(`/v1/sandboxes/${s.id}`)); },
-          }, "Delete")));
+            ? button(`Stop ${s.id}`, "Stop", dis, () => act(s, "stop", "stopped", () => post(`/v1/sandboxes/${id}/stop`)))
+            : button(`Start ${s.id}`, "Start", dis, () => act(s, "start", "started", () => post(`/v1/sandboxes/${id}/start`))),
+          button(`Delete ${s.id}`, "Delete", dis, () => { if (confirm(`Delete sandbox ${s.id} and its files?`)) act(s, "delete", "deleted", () => del(`/v1/sandboxes/${id}`)); }, "small danger")));
     }));
+
+    if (!had || had.isConnected) return;
+    const row = [...tbody.rows].find((r) => r.dataset.id === hadId);
+    if (row) {
+      const btns = [...row.querySelectorAll("button")];
+      (btns.find((b) => b.getAttribute("aria-label") === hadLabel) ?? btns[hadIndex] ?? btns[0])?.focus();
+    } else if (tbody.rows.length) {
+      // Gone: the row that took its place.
+      tbody.rows[Math.min(hadRowIndex, tbody.rows.length - 1)].querySelector("button")?.focus();
+    } else {
+      title.focus();
+    }
   }
   onSandboxes(fill);
 
@@ -103,29 +138,40 @@ export function sandboxesView(): HTMLElement {
       if (!row) continue;
       const age = row.querySelector(".age"), exp = row.querySelector(".expiry");
       if (age) age.textContent = fmtAge(s.created_at);
-      if (exp) exp.textContent = expiryText(s);
+      const ttl = exp?.querySelector(".ttl");
+      if (ttl) ttl.textContent = expiryText(s);
     }
   };
   const ticker = setInterval(tick, 30000);
 
   // The create form.
   const lang = h("select", null, h("option", { value: "" }, "any"), languages.map((l) => h("option", { value: l.id }, l.name))) as HTMLSelectElement;
-  const mem = h("input", { type: "number", min: "1", step: "1", placeholder: "default", inputmode: "numeric" }) as HTMLInputElement;
-  const cpus = h("input", { type: "number", min: "0.1", step: "0.1", placeholder: "default", inputmode: "decimal" }) as HTMLInputElement;
+  // The bounds are the server's: memory from 8 MiB, 0.01 to 256 CPUs, and
+  // a disk of 0 is the default one.
+  const mem = h("input", { type: "number", min: "8", step: "1", placeholder: "default", inputmode: "numeric" }) as HTMLInputElement;
+  const cpus = h("input", { type: "number", min: "0.01", max: "256", step: "any", placeholder: "default", inputmode: "decimal" }) as HTMLInputElement;
   const timeout = h("input", { type: "text", placeholder: "e.g. 30s" }) as HTMLInputElement;
-  const disk = h("input", { type: "number", min: "1", placeholder: "default", inputmode: "numeric" }) as HTMLInputElement;
+  const disk = h("input", { type: "number", min: "0", step: "1", placeholder: "default", inputmode: "numeric" }) as HTMLInputElement;
   const ttl = h("input", { type: "text", placeholder: "e.g. 1h (none)" }) as HTMLInputElement;
   const idle = h("input", { type: "text", placeholder: "e.g. 30m (default)" }) as HTMLInputElement;
   const network = h("input", { type: "text", placeholder: "e.g. pypi.org, *.pythonhosted.org (none)", spellcheck: "false", autocapitalize: "off" }) as HTMLInputElement;
   const env = h("textarea", { rows: 3, placeholder: "NAME=value, one a line", spellcheck: "false" }) as HTMLTextAreaElement;
   const labels = h("textarea", { rows: 3, placeholder: "name=value, one a line", spellcheck: "false" }) as HTMLTextAreaElement;
   const formError = h("p", { class: "error-text", role: "alert", hidden: true });
-  // The duration inputs with the API's name of the field each fills.
-  const durations: [string, HTMLInputElement][] = [["limits.timeout", timeout], ["ttl", ttl], ["idle_timeout", idle]];
+  // The inputs with the API's name of the field each fills, first in a
+  // message about it ("ttl: ..."), and the words naming it in the
+  // messages about the limits ("invalid limits: memory 4 MiB is below
+  // the minimum of 8 MiB").
+  const fields: [string, RegExp, HTMLElement][] = [
+    ["limits.timeout", /^invalid limits: .*\btimeout\b/, timeout], ["ttl", /\bttl\b/, ttl], ["idle_timeout", /\bidle.timeout\b/, idle],
+    ["limits.memory_mb", /^invalid limits: .*\bmemory\b/, mem], ["limits.cpus", /^invalid limits: .*\bcpus\b/, cpus],
+    ["limits.disk_mb", /^invalid limits: .*\bdisk\b/, disk], ["limits.network", /^invalid limits: .*\b(network|host)/i, network],
+    ["env", /\benv(ironment)?\b/i, env], ["labels", /\blabels?\b/i, labels],
+  ];
   const clearError = () => {
     formError.hidden = true;
     formError.textContent = "";
-    for (const [, c] of durations) c.removeAttribute("aria-invalid");
+    for (const [, , c] of fields) c.removeAttribute("aria-invalid");
   };
   const createBtn = h("button", { type: "submit", class: "primary", id: "create-sandbox" }, "Create sandbox");
   const form = h("form", {
@@ -150,6 +196,9 @@ export function sandboxesView(): HTMLElement {
       } catch (err) {
         replace(formError, message(err));
         formError.hidden = false;
+        const bad = /^labels/.test(message(err)) ? labels : env;
+        bad.setAttribute("aria-invalid", "true");
+        bad.focus();
         return;
       }
       createBtn.disabled = true;
@@ -161,17 +210,17 @@ export function sandboxesView(): HTMLElement {
         await refreshSandboxes();
       } catch (err) {
         const msg = message(err);
-        // The API names a value it cannot read by its field, first in
-        // its message ("ttl: ..."): the input that holds it is marked.
-        const bad = durations.find(([name]) => msg.startsWith(name + ": "));
-        if (bad) {
-          bad[1].setAttribute("aria-invalid", "true");
-          bad[1].focus();
-        }
+        // The API names a value it cannot read by its field: the inputs
+        // that hold the values refused are marked, the first focused.
+        const bad = fields.filter(([name, re]) => msg.startsWith(name + ": ") || re.test(msg)).map(([, , c]) => c);
+        for (const c of bad) c.setAttribute("aria-invalid", "true");
         replace(formError, "Could not create the sandbox: " + msg);
         formError.hidden = false;
+        bad[0]?.focus();
       } finally {
         createBtn.disabled = false;
+        // A disabled button loses the focus: it comes back to it.
+        if (document.activeElement === document.body || !document.activeElement) createBtn.focus();
       }
     },
   },
@@ -192,9 +241,10 @@ export function sandboxesView(): HTMLElement {
   form.addEventListener("input", clearError);
 
   const tableId = uid("sbtable");
+  const title = h("h2", { id: tableId, tabindex: "-1" }, "Sandboxes");
   const view = h("section", { class: "view sandboxes", "aria-label": "Sandboxes" },
     h("div", { class: "pane" },
-      h("div", { class: "pane-head" }, h("h2", { id: tableId }, "Sandboxes"), h("span", { class: "grow" }),
+      h("div", { class: "pane-head" }, title, h("span", { class: "grow" }),
         h("button", { type: "button", onclick: () => refreshSandboxes().catch((e) => toast(message(e), "error")) }, "Refresh")),
       h("div", { class: "table-wrap" },
         h("table", { class: "table sandbox-table cards", "aria-labelledby": tableId },
