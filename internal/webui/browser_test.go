@@ -246,6 +246,16 @@ func (b *tab) handleDialogs() {
 	}()
 }
 
+// sawDialog says whether a dialog whose message holds sub was shown
+// since the last call.
+func (b *tab) sawDialog(sub string) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	seen := slices.ContainsFunc(b.dialogs, func(m string) bool { return strings.Contains(m, sub) })
+	b.dialogs = nil
+	return seen
+}
+
 // answer queues the answer to the next prompt.
 func (b *tab) answer(s string) {
 	b.mu.Lock()
@@ -792,7 +802,7 @@ func TestBrowser(t *testing.T) {
 		b.waitFor(t, 10*time.Second, where+` === "/workspace/reports"`, where)
 		b.shot(t, "folder")
 		b.do(t, 10*time.Second, chromedp.Click(chromedp.CSS(`.tree li[data-path="reports"] .name`)))
-		b.waitFor(t, 10*time.Second, where+` === "/workspace" && `+row("reports")+`.getAttribute("aria-expanded") === "false"`, where)
+		b.waitFor(t, 10*time.Second, where+` === "/workspace" && `+row("reports")+`.querySelector(".name").getAttribute("aria-expanded") === "false"`, where)
 		b.do(t, 10*time.Second, chromedp.Click(chromedp.CSS(`button[aria-label="Delete reports"]`)))
 		b.waitFor(t, 10*time.Second, `!`+row("reports"), tree)
 		if got := srv.exec(t, sb.ID, "ls /workspace"); strings.Contains(got, "reports") {
@@ -1039,144 +1049,120 @@ func TestBrowser(t *testing.T) {
 		}
 	})
 
-	t.Run("gone sandboxes leave the lists", func(t *testing.T) {
-		// A sandbox whose TTL ends leaves the list, and is no longer the
-		// one in use, with no Refresh and no change of view.
-		var short struct{ ID string }
-		if st := srv.api(t, "POST", "/v1/sandboxes", map[string]any{"language": "python", "ttl": "4s"}, &short); st != 201 {
-			t.Fatalf("creating a sandbox: %d", st)
+	t.Run("editor follows renames and deletes", func(t *testing.T) {
+		srv.exec(t, sb.ID, "mkdir -p /workspace/docs && echo one > /workspace/docs/notes.txt && echo top > /workspace/notes.txt")
+		b.open(t, "files")
+		b.pick(t, ".files .sandbox-select", sb.ID)
+		row := func(p string) string { return fmt.Sprintf(`document.querySelector('.tree li[data-path=%q]')`, p) }
+		tree := `document.querySelector(".tree").textContent`
+		where := `document.querySelector(".where").textContent`
+		title := `document.querySelector(".file-editor .toolbar .mono").textContent`
+		focused := `(document.activeElement.getAttribute("aria-label") || document.activeElement.className || document.activeElement.tagName)`
+		b.waitFor(t, 10*time.Second, row("docs"), tree)
+		b.do(t, 10*time.Second, chromedp.Click(chromedp.CSS(`.tree li[data-path="docs"] .name`)))
+		b.waitFor(t, 10*time.Second, row("docs/notes.txt"), tree)
+		// The buttons name the whole path: two notes.txt are told apart.
+		for _, l := range []string{"Rename docs/notes.txt", "Rename notes.txt", "Delete docs/notes.txt", "Download docs/notes.txt"} {
+			if !eval[bool](t, b, fmt.Sprintf(`!!document.querySelector('.tree [aria-label=%q]')`, l)) {
+				t.Errorf("no button %q", l)
+			}
 		}
-		b.do(t, 10*time.Second, chromedp.Navigate("about:blank"))
-		b.open(t, "sandboxes")
-		use := fmt.Sprintf(`document.querySelector('button[aria-label="Use %s"]')`, short.ID)
-		b.waitFor(t, 10*time.Second, use, `document.querySelector(".sandboxes tbody").textContent`)
-		eval[bool](t, b, `(`+use+`.click(), true)`)
-		b.waitFor(t, 15*time.Second, `!`+use, `document.querySelector(".sandboxes tbody").textContent`)
-		// The other views' pickers lost it too; Files has no sandbox to
-		// show rather than one that is not found.
-		eval[bool](t, b, `(location.hash = "#/files", true)`)
-		b.waitFor(t, 10*time.Second, `document.querySelector(".files .tree").textContent.includes("Choose a sandbox")`, `document.querySelector(".files .tree").textContent`)
-		if eval[bool](t, b, fmt.Sprintf(`[...document.querySelector(".files .sandbox-select").options].some(o => o.value === %q)`, short.ID)) {
-			t.Error("the Files picker still offers the expired sandbox")
+		if eval[bool](t, b, `!!document.querySelector('.tree [role=tree], .tree [role=treeitem]')`) {
+			t.Error("the list claims the tree roles, without their keys")
 		}
-		// A sandbox deleted elsewhere leaves the list when the page comes
-		// back into sight.
-		var other struct{ ID string }
-		if st := srv.api(t, "POST", "/v1/sandboxes", map[string]any{"language": "python"}, &other); st != 201 {
-			t.Fatalf("creating a sandbox: %d", st)
+		b.do(t, 10*time.Second, chromedp.Click(chromedp.CSS(`.tree li[data-path="docs/notes.txt"] .name`)))
+		b.waitFor(t, 10*time.Second, `document.querySelector(".file-editor .cm-content")?.textContent === "one"`, `document.querySelector(".file-editor").textContent`)
+		// The folder renamed by keyboard: the upload target, the open
+		// folder, the file in the editor and the focus follow it.
+		b.answer("papers")
+		b.do(t, 10*time.Second, chromedp.Focus(chromedp.CSS(`button[aria-label="Rename docs"]`)), chromedp.KeyEvent("\r"))
+		b.waitFor(t, 10*time.Second, row("papers/notes.txt"), tree)
+		if w := eval[string](t, b, where); w != "/workspace/papers" {
+			t.Errorf("uploads go to %q after the rename", w)
 		}
-		opt := fmt.Sprintf(`[...document.querySelector(".files .sandbox-select").options].some(o => o.value === %q)`, other.ID)
-		time.Sleep(5100 * time.Millisecond) // the least time between two fetches on focus
-		eval[bool](t, b, `(window.dispatchEvent(new Event("focus")), true)`)
-		b.waitFor(t, 10*time.Second, opt, `document.querySelector(".files .sandbox-select").textContent`)
-		srv.api(t, "DELETE", "/v1/sandboxes/"+other.ID, nil, nil)
-		time.Sleep(5100 * time.Millisecond)
-		eval[bool](t, b, `(window.dispatchEvent(new Event("focus")), true)`)
-		b.waitFor(t, 10*time.Second, `!`+opt, `document.querySelector(".files .sandbox-select").textContent`)
-	})
-
-	t.Run("stale sandbox with none listed", func(t *testing.T) {
-		// A new key with no sandbox, in a browser that remembers one (of
-		// another key): no view works in it.
-		var user struct{ Key string }
-		if st := srv.api(t, "POST", "/v1/keys", map[string]any{"name": "newcomer"}, &user); st != 201 {
-			t.Fatalf("creating a key: %d", st)
+		if got := eval[string](t, b, title); got != "/workspace/papers/notes.txt" {
+			t.Errorf("the editor holds %q after the rename", got)
 		}
-		ctx, cancel := chromedp.NewContext(bctx, chromedp.WithNewBrowserContext())
-		defer cancel()
-		if err := chromedp.Do(ctx); err != nil {
-			t.Fatalf("a new browser context: %v", err)
+		if f := eval[string](t, b, focused); f != "Rename papers" {
+			t.Errorf("after the rename the focus is on %q", f)
 		}
-		nb := &tab{ctx: ctx, srv: srv, dir: b.dir}
-		nb.do(t, 20*time.Second, chromedp.Navigate(srv.url+"/"), chromedp.WaitVisible(chromedp.ID("login-token")))
-		eval[bool](t, nb, fmt.Sprintf(`(localStorage.setItem("cove.sandbox", %q), true)`, sb.ID))
-		nb.do(t, 20*time.Second, chromedp.SendKeys(chromedp.ID("login-token"), user.Key+"\r"), chromedp.WaitVisible(chromedp.CSS("nav a[aria-current=page]")))
-		eval[bool](t, nb, `(location.hash = "#/files", true)`)
-		nb.do(t, 20*time.Second, chromedp.WaitVisible(chromedp.CSS("section.view.files")))
-		nb.waitFor(t, 10*time.Second, `document.querySelector(".files .tree").textContent.includes("Choose a sandbox")`, `document.querySelector(".files .tree").textContent`)
-		eval[bool](t, nb, `(location.hash = "#/processes", true)`)
-		nb.waitFor(t, 10*time.Second, `document.querySelector("section.view.processes:not([hidden])")`, `location.hash`)
-		time.Sleep(500 * time.Millisecond)
-		if txt := eval[string](t, nb, `document.querySelector("main").textContent`); strings.Contains(txt, "not found") {
-			t.Errorf("a view works in a sandbox not listed: %q", txt)
+		b.setCode(t, ".file-editor", "two")
+		b.do(t, 10*time.Second, chromedp.KeyEvent("s", chromedp.KeyModifiers(chromedp.ModifierCtrl)))
+		for deadline := time.Now().Add(10 * time.Second); srv.exec(t, sb.ID, "cat /workspace/papers/notes.txt") != "two"; time.Sleep(50 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("the save did not reach the renamed file: %q", srv.exec(t, sb.ID, "cat /workspace/papers/notes.txt; ls -R /workspace"))
+			}
 		}
-		nb.shot(t, "")
-	})
-
-	t.Run("playground follows the sandbox in use", func(t *testing.T) {
-		b.open(t, "sandboxes")
-		use := fmt.Sprintf(`document.querySelector('button[aria-label="Use %s"]')`, sb.ID)
-		b.waitFor(t, 10*time.Second, use, `document.querySelector(".sandboxes tbody").textContent`)
-		eval[bool](t, b, `(`+use+`.click(), true)`)
-		eval[bool](t, b, `(location.hash = "#/playground", true)`)
-		runIn := `document.getElementById("run-in").value`
-		b.waitFor(t, 10*time.Second, runIn+` === `+jsString(sb.ID), runIn)
-		// A fresh sandbox each time is still a choice, which leaves the
-		// other views' sandbox as it is, and holds across a reload.
-		b.pick(t, "#run-in", "")
-		eval[bool](t, b, `(location.hash = "#/files", true)`)
-		b.waitFor(t, 10*time.Second, `document.querySelector(".files .sandbox-select").value === `+jsString(sb.ID), `document.querySelector(".files .sandbox-select").value`)
-		eval[bool](t, b, `(location.hash = "#/playground", true)`)
-		b.do(t, 20*time.Second, chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS(`section.view.playground`)))
-		b.waitFor(t, 10*time.Second, `document.getElementById("run-in").options.length > 1`, runIn)
-		if v := eval[string](t, b, runIn); v != "" {
-			t.Fatalf("after choosing a fresh sandbox and a reload the playground runs in %q", v)
+		if got := srv.exec(t, sb.ID, "ls /workspace"); strings.Contains(got, "docs") {
+			t.Fatalf("the save made the old folder again: %s", got)
 		}
-		// A sandbox made in Sandboxes is the one the playground runs in.
-		eval[bool](t, b, `(location.hash = "#/sandboxes", true)`)
-		b.do(t, 10*time.Second, chromedp.WaitVisible(chromedp.ID("create-sandbox")), chromedp.Click(chromedp.ID("create-sandbox")))
-		b.waitFor(t, 20*time.Second, `document.querySelector(".sandboxes tr.current")?.dataset.id !== `+jsString(sb.ID), `document.querySelector(".sandboxes tbody").textContent`)
-		made := eval[string](t, b, `document.querySelector(".sandboxes tr.current").dataset.id`)
-		defer srv.api(t, "DELETE", "/v1/sandboxes/"+made, nil, nil)
-		eval[bool](t, b, `(location.hash = "#/playground", true)`)
-		b.waitFor(t, 10*time.Second, runIn+` === `+jsString(made), runIn)
-		// A stopped sandbox is started from the playground.
-		b.pick(t, "#run-in", sb.ID)
-		if st := srv.api(t, "POST", "/v1/sandboxes/"+sb.ID+"/stop", nil, nil); st >= 300 {
-			t.Fatalf("stopping the sandbox: %d", st)
+		local := filepath.Join(t.TempDir(), "up.txt")
+		os.WriteFile(local, []byte("up\n"), 0o644)
+		b.do(t, 20*time.Second, chromedp.SetUploadFiles(chromedp.ID("upload-input"), []string{local}))
+		b.waitFor(t, 20*time.Second, row("papers/up.txt"), tree)
+		// The folder of the file in the editor deleted by keyboard: the
+		// editor closes, and the focus stays in the list.
+		b.do(t, 10*time.Second, chromedp.Focus(chromedp.CSS(`button[aria-label="Delete papers"]`)), chromedp.KeyEvent("\r"))
+		b.waitFor(t, 10*time.Second, `!`+row("papers"), tree)
+		if !eval[bool](t, b, `document.querySelector(".file-editor").hidden`) {
+			t.Error("the editor stays open on a deleted file")
 		}
-		// The page reloaded, as its list would be stale until the next fetch.
-		b.do(t, 20*time.Second, chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS(`section.view.playground`)))
-		start := `document.getElementById("start-run-in")`
-		b.waitFor(t, 10*time.Second, start+`.hidden === false`, `document.getElementById("run-in").selectedOptions[0].textContent`)
-		b.shot(t, "stopped")
-		b.do(t, 10*time.Second, chromedp.Click(chromedp.ID("start-run-in")))
-		b.waitFor(t, 30*time.Second, start+`.hidden`, `document.getElementById("toasts").textContent`)
-		var got struct{ State string }
-		if srv.api(t, "GET", "/v1/sandboxes/"+sb.ID, nil, &got); got.State != "running" {
-			t.Fatalf("the sandbox is %q after Start", got.State)
+		if eval[bool](t, b, `document.activeElement === document.body`) {
+			t.Error("after the delete the focus is on the page")
 		}
-		out, verdict := b.run(t, "python", "print('back')", "")
-		if verdict != "ok" || out != "back\n" {
-			t.Fatalf("verdict %q output %q", verdict, out)
+		if got := srv.exec(t, sb.ID, "ls /workspace"); strings.Contains(got, "papers") || strings.Contains(got, "docs") {
+			t.Fatalf("the deleted folder came back: %s", got)
 		}
-	})
-
-	t.Run("output follows the end", func(t *testing.T) {
-		b.open(t, "playground")
-		b.pick(t, "#run-in", "")
-		out := `document.getElementById("output")`
-		atEnd := out + `.scrollHeight - ` + out + `.scrollTop - ` + out + `.clientHeight < 4`
-		// Read at its end, the output follows what comes.
-		b.pick(t, "#language", "python")
-		b.setCode(t, ".editor-pane", "import time\nfor i in range(300):\n    print('row', i, flush=True)\ntime.sleep(0.5)\nfor i in range(300):\n    print('later', i, flush=True)")
-		b.do(t, 10*time.Second, chromedp.Click(chromedp.ID("run")))
-		b.waitFor(t, 20*time.Second, out+`.textContent.includes("row 299")`, out+`.textContent.length`)
-		if !eval[bool](t, b, atEnd) {
-			t.Errorf("the output is not at its end while it comes: %v", eval[[]int](t, b, `[`+out+`.scrollTop, `+out+`.scrollHeight, `+out+`.clientHeight]`))
+		if w := eval[string](t, b, where); w != "/workspace" {
+			t.Errorf("uploads go to %q after the delete", w)
 		}
-		b.waitFor(t, 30*time.Second, `document.querySelector("#run-status .badge")`, `document.querySelector("#run-status").textContent`)
-		if !eval[bool](t, b, atEnd) {
-			t.Errorf("the output is not at its end after the run")
+		// Closing a file with unsaved edits asks first.
+		b.sawDialog("")
+		b.do(t, 10*time.Second, chromedp.Click(chromedp.CSS(`.tree li[data-path="notes.txt"] .name`)))
+		b.waitFor(t, 10*time.Second, `document.querySelector(".file-editor .cm-content")?.textContent === "top"`, `document.querySelector(".file-editor").textContent`)
+		b.setCode(t, ".file-editor", "changed")
+		b.do(t, 10*time.Second, chromedp.Click(chromedp.ID("close-file")))
+		if !b.sawDialog("Discard the unsaved edits to /workspace/notes.txt") {
+			t.Error("closing a file with unsaved edits did not ask")
 		}
-		// Scrolled up, it stays put.
-		b.do(t, 10*time.Second, chromedp.Click(chromedp.ID("run")))
-		b.waitFor(t, 20*time.Second, `!document.querySelector("#run-status .badge") && `+out+`.textContent.includes("row 299")`, out+`.textContent.length`)
-		eval[bool](t, b, `(`+out+`.scrollTop = 0, true)`)
-		b.waitFor(t, 30*time.Second, `document.querySelector("#run-status .badge")`, `document.querySelector("#run-status").textContent`)
-		if top := eval[int](t, b, out+`.scrollTop`); top != 0 {
-			t.Errorf("the output scrolled up to read moved to %d px", top)
+		// Uploading over a file asks first, naming it.
+		over := filepath.Join(t.TempDir(), "notes.txt")
+		os.WriteFile(over, []byte("uploaded\n"), 0o644)
+		b.do(t, 20*time.Second, chromedp.SetUploadFiles(chromedp.ID("upload-input"), []string{over}))
+		for deadline := time.Now().Add(10 * time.Second); srv.exec(t, sb.ID, "cat /workspace/notes.txt") != "uploaded\n"; time.Sleep(50 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatal("the upload over notes.txt did not happen")
+			}
 		}
+		if !b.sawDialog("notes.txt") {
+			t.Error("uploading over notes.txt did not ask")
+		}
+		b.shot(t, "")
+		// At 400 px a long name ends in an ellipsis, its size and actions
+		// stay in sight, and the picker has a line of its own.
+		long := "a-rather-long-file-name-that-cannot-fit-in-a-narrow-window.txt"
+		srv.exec(t, sb.ID, "echo x > /workspace/"+long)
+		b.do(t, 10*time.Second, chromedp.EmulateViewport(400, 800))
+		defer b.do(t, 10*time.Second, chromedp.EmulateViewport(1280, 800))
+		eval[bool](t, b, `([...document.querySelectorAll(".files .tree-pane .toolbar button")].find(b => b.textContent === "Refresh").click(), true)`)
+		b.waitFor(t, 10*time.Second, row(long), tree)
+		if w := eval[int](t, b, `document.documentElement.scrollWidth`); w > 400 {
+			t.Errorf("the files view is %d px wide on a 400 px screen", w)
+		}
+		r := row(long)
+		if !eval[bool](t, b, `(() => { const n = `+r+`.querySelector(".name"); return getComputedStyle(n).textOverflow === "ellipsis" && n.scrollWidth > n.clientWidth })()`) {
+			t.Error("the long name is cut without an ellipsis")
+		}
+		for _, sel := range []string{".size", ".act-delete", ".name"} {
+			box := eval[[]float64](t, b, `(() => { const e = `+r+`.querySelector(`+jsString(sel)+`).getBoundingClientRect(); return [e.left, e.right, e.width] })()`)
+			if box[2] == 0 || box[0] < 0 || box[1] > 400 {
+				t.Errorf("%s of the long name's row is at %v on a 400 px screen", sel, box)
+			}
+		}
+		if w := eval[float64](t, b, `document.querySelector(".files .sandbox-select").getBoundingClientRect().width`); w < 300 {
+			t.Errorf("the sandbox picker is %.0f px wide on a 400 px screen", w)
+		}
+		b.shot(t, "narrow")
 	})
 
 	t.Run("sandbox rows keep the focus", func(t *testing.T) {
@@ -1630,7 +1616,7 @@ func TestBrowser(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer chromedp.Call(b.ctx, page.RemoveScriptToEvaluateOnNewDocument, page.RemoveScriptToEvaluateOnNewDocumentParams(script))
+		defer chromedp.Call(b.ctx, page.RemoveScriptToEvaluateOnNewDocument, page.RemoveScriptToEvaluateOnNewDocumentParams{Identifier: script.Identifier})
 		// A process that says one line, then nothing: the stream of its
 		// output that the page follows stays open.
 		var quiet struct{ PID int }

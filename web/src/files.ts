@@ -6,7 +6,7 @@
 import { get, post, request, upload, putRaw, getText, message, encPath } from "./api";
 import { h, replace, toast, fmtBytes } from "./dom";
 import { Editor, languageOfPath } from "./editor";
-import { sandboxPicker, currentSandbox, onSandboxes, refreshSandboxes } from "./sandboxes-state";
+import { sandboxPicker, currentSandbox, onSandboxes, refreshSandboxes, sandboxes } from "./sandboxes-state";
 
 interface FileInfo { path: string; name: string; size: number; mode: string; is_dir: boolean; symlink?: string; mod_time: string }
 
@@ -15,17 +15,21 @@ const maxEdit = 2 << 20;
 
 const join = (dir: string, name: string) => (dir && dir !== "." ? dir + "/" + name : name);
 const parent = (p: string) => (p.includes("/") ? p.slice(0, p.lastIndexOf("/")) : "");
+// under says whether p is the path at or a path inside it.
+const under = (p: string, at: string) => p === at || p.startsWith(at + "/");
+// moved is p after the path from was moved to to.
+const moved = (p: string, from: string, to: string) => (under(p, from) ? to + p.slice(from.length) : p);
 
 export function filesView(): HTMLElement {
   let sb = "";
   let selected = ""; // the folder that uploads and new folders go to
   const open = new Set<string>([""]); // expanded folders
-  const tree = h("ul", { class: "tree", role: "tree", "aria-label": "Workspace" });
+  const tree = h("ul", { class: "tree", "aria-label": "Workspace" });
   const where = h("span", { class: "where mono", "aria-live": "polite" });
   const toRoot = h("button", { type: "button", class: "small link", hidden: true, onclick: () => setSelected("") }, "(use the root)");
   const progress = h("div", { class: "progress", hidden: true },
     h("span", { class: "progress-label" }), h("progress", { max: "1", value: "0", "aria-label": "Upload progress" }));
-  const treeBox = h("div", { class: "tree-box", tabindex: "-1" }, tree);
+  const treeBox = h("div", { class: "tree-box", tabindex: "-1", "aria-label": "Workspace files" }, tree);
   const dropHint = h("div", { class: "drop-hint", "aria-hidden": "true" }, "Drop files or folders to upload them");
 
   const fileInput = h("input", { type: "file", multiple: true, id: "upload-input", class: "visually-hidden", "aria-label": "Upload files" }) as HTMLInputElement;
@@ -68,18 +72,46 @@ export function filesView(): HTMLElement {
     return entries;
   }
 
-  async function render() {
+  // The newest render wins: an older one that ends later is dropped.
+  let renders = 0;
+
+  /**
+   * render lists the workspace again. The keyboard focus in the tree
+   * stays on the same button of the same path; focusPath (a path
+   * renamed or made) moves it to that path's row; a row gone hands it to
+   * the row in its place, or to the tree.
+   */
+  async function render(focusPath?: string) {
+    const a = document.activeElement as HTMLElement | null;
+    const had = a && tree.contains(a) ? a : null;
+    const hadRow = had?.closest("li.row") as HTMLElement | null;
+    const hadKind = ["rename", "delete", "download"].find((c) => had?.classList.contains("act-" + c)) ?? "name";
+    const hadIndex = hadRow ? [...tree.querySelectorAll("li.row")].indexOf(hadRow) : -1;
+    const want = focusPath ?? hadRow?.dataset.path;
+    const my = ++renders;
     if (!sb) {
       replace(tree, h("li", { class: "muted" }, "Choose a sandbox, or make a new one, to see its files."));
       return;
     }
     try {
       const items = await renderDir("", 0);
+      if (my !== renders) return;
       replace(tree, items.length ? items : h("li", { class: "muted" }, "The workspace is empty: upload files with the button or drop them here."));
       setSelected(selected);
     } catch (e) {
+      if (my !== renders) return;
       replace(tree, h("li", { class: "error-text", role: "alert" }, "Cannot list the files: " + message(e)));
     }
+    if (want === undefined) return;
+    // Not if the focus went on elsewhere meanwhile (a row's focus was
+    // lost with the row).
+    const now = document.activeElement;
+    if (focusPath === undefined && now && now !== document.body && now.isConnected) return;
+    const rows = [...tree.querySelectorAll<HTMLElement>("li.row")];
+    const same = rows.find((r) => r.dataset.path === want);
+    const row = same ?? rows[Math.min(hadIndex, rows.length - 1)];
+    if (row) (same && row.querySelector<HTMLElement>(".act-" + hadKind) || row.querySelector<HTMLElement>(".act-name"))?.focus();
+    else treeBox.focus();
   }
 
   async function renderDir(dir: string, depth: number): Promise<HTMLElement[]> {
@@ -91,7 +123,7 @@ export function filesView(): HTMLElement {
       if (fi.is_dir && open.has(p)) {
         try {
           const kids = await renderDir(p, depth + 1);
-          out.push(h("li", { role: "none" }, h("ul", { role: "group" }, kids.length ? kids : h("li", { class: "muted empty", style: `padding-left:${(depth + 2) * 16}px` }, "empty"))));
+          out.push(h("li", { class: "sub" }, h("ul", { "aria-label": p }, kids.length ? kids : h("li", { class: "muted empty", style: `padding-left:${(depth + 2) * 16}px` }, "empty"))));
         } catch (e) {
           out.push(h("li", { class: "error-text" }, message(e)));
         }
@@ -103,8 +135,9 @@ export function filesView(): HTMLElement {
   function row(fi: FileInfo, p: string, depth: number): HTMLElement {
     const isOpen = open.has(p);
     const name = h("button", {
-      type: "button", class: "name",
-      title: fi.is_dir ? (isOpen ? "Collapse" : "Expand") + " and upload here" : "Open in the editor",
+      type: "button", class: "name act-name",
+      title: (fi.is_dir ? (isOpen ? "Collapse" : "Expand") + " and upload here: " : "Open in the editor: ") + p,
+      "aria-expanded": fi.is_dir ? String(isOpen) : undefined,
       onclick: () => {
         if (fi.is_dir) {
           // Collapsing a folder hands the upload target back to its parent.
@@ -124,13 +157,12 @@ export function filesView(): HTMLElement {
     }, h("span", { class: "icon", "aria-hidden": "true" }, fi.is_dir ? (isOpen ? "▾" : "▸") : "·"), fi.name + (fi.is_dir ? "/" : ""));
     const actions = h("span", { class: "actions" },
       fi.is_dir
-        ? h("a", { class: "button small", href: `${fileURL(p)}?archive=zip`, download: fi.name + ".zip", "aria-label": `Download ${fi.name} as zip` }, "Zip")
-        : h("a", { class: "button small", href: `${fileURL(p)}?raw=true`, download: fi.name, "aria-label": `Download ${fi.name}` }, "Download"),
-      h("button", { type: "button", class: "small", "aria-label": `Rename ${fi.name}`, onclick: () => rename(p, fi) }, "Rename"),
-      h("button", { type: "button", class: "small danger", "aria-label": `Delete ${fi.name}`, onclick: () => remove(p, fi) }, "Delete"));
+        ? h("a", { class: "button small act-download", href: `${fileURL(p)}?archive=zip`, download: fi.name + ".zip", "aria-label": `Download ${p} as zip` }, "Zip")
+        : h("a", { class: "button small act-download", href: `${fileURL(p)}?raw=true`, download: fi.name, "aria-label": `Download ${p}` }, "Download"),
+      h("button", { type: "button", class: "small act-rename", "aria-label": `Rename ${p}`, onclick: () => rename(p, fi) }, "Rename"),
+      h("button", { type: "button", class: "small danger act-delete", "aria-label": `Delete ${p}`, onclick: () => remove(p, fi) }, "Delete"));
     const li = h("li", {
-      class: "row " + (fi.is_dir ? "dir" : "file"), role: "treeitem", "data-path": p,
-      "aria-expanded": fi.is_dir ? String(isOpen) : undefined,
+      class: "row " + (fi.is_dir ? "dir" : "file"), "data-path": p,
       style: `padding-left:${depth * 16}px`,
     }, name, h("span", { class: "size muted" }, fi.is_dir ? "" : fmtBytes(fi.size)), actions);
     if (fi.is_dir) {
@@ -142,33 +174,53 @@ export function filesView(): HTMLElement {
   }
 
   async function rename(p: string, fi: FileInfo) {
-    const to = prompt(`Rename ${fi.name} to:`, fi.name)?.trim();
+    const to = prompt(`Rename ${p} to:`, fi.name)?.trim();
     if (!to || to === fi.name) return;
     // A rename stays in its folder: a slash would move the file elsewhere.
     if (to.includes("/") || to === "." || to === "..") {
-      const msg = `could not rename ${fi.name}: a name cannot contain "/" or be "." or "..": a rename keeps the file in its folder`;
-      showError(msg);
-      toast(msg, "error");
+      showError(`could not rename ${p}: a name cannot contain "/" or be "." or "..": a rename keeps the file in its folder`);
       return;
     }
+    const dest = join(parent(p), to);
+    const mine = sb;
     try {
-      await post(`${base()}/fs/move`, { from: p, to: join(parent(p), to) });
-      toast(`renamed to ${to}`, "ok");
+      await post(`${base()}/fs/move`, { from: p, to: dest });
+      toast(`renamed ${p} to ${to}`, "ok");
+      clearError();
+      if (mine === sb) {
+        // The upload target, the folders open and the file in the editor
+        // follow it.
+        setSelected(moved(selected, p, dest));
+        for (const o of [...open]) if (under(o, p)) { open.delete(o); open.add(moved(o, p, dest)); }
+      }
+      if (editor && editSb === mine && under(editing, p)) {
+        editing = moved(editing, p, dest);
+        editorTitle.textContent = "/workspace/" + editing;
+      }
     } catch (e) {
-      toast(`could not rename ${fi.name}: ${message(e)}`, "error");
+      showError(`could not rename ${p}: ${message(e)}`);
+      render();
+      return;
     }
-    render();
+    render(dest);
   }
 
   async function remove(p: string, fi: FileInfo) {
-    if (!confirm(`Delete ${fi.is_dir ? "the folder " : ""}${p}${fi.is_dir ? " and everything in it" : ""}?`)) return;
+    const mine = sb;
+    const inEditor = !!editor && editSb === mine && under(editing, p);
+    const lost = inEditor && dirty() ? ` The unsaved edits to ${editing} are lost.` : "";
+    if (!confirm(`Delete ${fi.is_dir ? "the folder " : ""}${p}${fi.is_dir ? " and everything in it" : ""}?${lost}`)) return;
     try {
       await request("DELETE", `${fileURL(p)}${fi.is_dir ? "?recursive=true" : ""}`);
-      toast(`deleted ${fi.name}`, "ok");
-      // Uploads must not bring back the folder just deleted.
-      if (selected === p || selected.startsWith(p + "/")) setSelected("");
+      toast(`deleted ${p}`, "ok");
+      clearError();
+      // Uploads must not bring back the folder just deleted, nor a save
+      // the file.
+      if (mine === sb && under(selected, p)) setSelected(parent(p));
+      for (const o of [...open]) if (under(o, p)) open.delete(o);
+      if (editor && editSb === mine && under(editing, p)) closeEditor(true);
     } catch (e) {
-      toast(`could not delete ${fi.name}: ${message(e)}`, "error");
+      showError(`could not delete ${p}: ${message(e)}`);
     }
     render();
   }
@@ -177,13 +229,18 @@ export function filesView(): HTMLElement {
     if (!sb) return;
     const name = prompt(`New folder in /workspace${selected ? "/" + selected : ""}:`);
     if (!name) return;
+    const path = join(selected, name);
     try {
-      await post(`${base()}/fs/mkdir`, { path: join(selected, name) });
+      await post(`${base()}/fs/mkdir`, { path });
       open.add(selected);
+      clearError();
     } catch (e) {
-      toast(`could not make the folder: ${message(e)}`, "error");
+      showError(`could not make the folder ${path}: ${message(e)}`);
+      render();
+      newFolderBtn.focus();
+      return;
     }
-    render();
+    render(path);
   }
 
   // Uploads.
@@ -191,6 +248,12 @@ export function filesView(): HTMLElement {
     if (!sb) {
       toast("choose a sandbox first", "error");
       return;
+    }
+    // Files already there are replaced: the user says so first.
+    const there = await existing(files.map((f) => join(dir, f.path)));
+    if (there.length) {
+      const names = there.slice(0, 10).join(", ") + (there.length > 10 ? ` and ${there.length - 10} more` : "");
+      if (!confirm(`Replace ${there.length === 1 ? "the file" : there.length + " files"} already in the workspace? ${names}`)) return;
     }
     const total = files.reduce((n, f) => n + f.file.size, 0);
     const label = progress.querySelector(".progress-label")!;
@@ -204,16 +267,35 @@ export function filesView(): HTMLElement {
       await upload(`${base()}/files${dir ? "?path=" + encodeURIComponent(dir) : ""}`, form, (x) => { bar.value = x; });
       open.add(dir);
       clearError();
-      toast(`uploaded ${files.length} file${files.length === 1 ? "" : "s"}`, "ok");
+      toast(`uploaded ${files.length} file${files.length === 1 ? "" : "s"}` + (there.length ? `, replacing ${there.length}` : ""), "ok");
     } catch (e) {
       // The API's hint names the JSON field and the CLI flag: say the form's words.
-      const msg = "Upload failed: " + message(e).replace(/a larger disk: disk_mb, --disk/, "a larger Disk (MiB) in Sandboxes, Create a sandbox");
-      showError(msg);
-      toast(msg, "error");
+      showError("Upload failed: " + message(e).replace(/a larger disk: disk_mb, --disk/, "a larger Disk (MiB) in Sandboxes, Create a sandbox"));
     } finally {
       progress.hidden = true;
     }
     render();
+  }
+
+  // existing returns those of the paths that name files in the
+  // workspace, asking for each folder's listing once.
+  async function existing(paths: string[]): Promise<string[]> {
+    const byDir = new Map<string, string[]>();
+    for (const p of paths) {
+      const d = parent(p);
+      byDir.set(d, [...(byDir.get(d) ?? []), p]);
+    }
+    const out: string[] = [];
+    await Promise.all([...byDir].map(async ([d, ps]) => {
+      let names: Set<string>;
+      try {
+        names = new Set((await list(d)).filter((f) => !f.is_dir).map((f) => f.name));
+      } catch {
+        return; // no such folder (yet): nothing in it is replaced
+      }
+      for (const p of ps) if (names.has(p.slice(p.lastIndexOf("/") + 1))) out.push(p);
+    }));
+    return out.sort();
   }
 
   async function onDrop(e: DragEvent, dir: string) {
@@ -236,12 +318,19 @@ export function filesView(): HTMLElement {
   const saveBtn = h("button", { type: "button", class: "primary", title: "Save (Ctrl+S)", onclick: () => save() }, "Save");
   const editorPane = h("div", { class: "pane file-editor", hidden: true },
     h("div", { class: "toolbar" }, editorTitle, h("span", { class: "grow" }),
-      saveBtn, h("button", { type: "button", onclick: () => closeEditor() }, "Close")),
+      saveBtn, h("button", { type: "button", id: "close-file", onclick: () => closeEditor() }, "Close")),
     editorBox);
   let editor: Editor | null = null;
-  let editing = "";
+  let editing = ""; // the path of the file in the editor
+  let editSb = ""; // the sandbox it is in
+  let saved = ""; // its text as last read or saved
+  const dirty = () => !!editor && editor.code !== saved;
 
   async function openFile(p: string, fi: FileInfo) {
+    if (editor && editing === p && editSb === sb) {
+      editor.focus();
+      return;
+    }
     if (fi.size > maxEdit) {
       toast(`${fi.name} is too large to edit here (${fmtBytes(fi.size)}): download it instead`, "error");
       return;
@@ -257,35 +346,53 @@ export function filesView(): HTMLElement {
       toast(`${fi.name} is not a text file: download it instead`, "error");
       return;
     }
-    editor?.destroy();
+    // Asked after the file is read: the edits are kept if it cannot be.
+    if (!closeEditor()) return;
     editing = p;
+    editSb = sb;
+    saved = text;
     editorTitle.textContent = "/workspace/" + p;
     editorPane.hidden = false;
-    editor = new Editor({ parent: editorBox, doc: text, language: languageOfPath(p), label: `Contents of ${fi.name}`, onSave: () => save() });
+    editor = new Editor({ parent: editorBox, doc: text, language: languageOfPath(p), label: `Contents of ${p}`, onSave: () => save() });
     editor.focus();
   }
 
   async function save() {
     if (!editor || !editing) return;
+    const path = editing, text = editor.code;
+    const url = `/v1/sandboxes/${encodeURIComponent(editSb)}/files/${encPath(path)}`;
     saveBtn.disabled = true;
     try {
-      await putRaw(fileURL(editing), editor.code);
-      toast(`saved ${editing}`, "ok");
+      await putRaw(url, text);
+      if (editing === path) saved = text;
+      toast(`saved ${path}`, "ok");
       render();
     } catch (e) {
-      toast(`could not save ${editing}: ${message(e)}`, "error");
+      toast(`could not save ${path}: ${message(e)}`, "error");
     } finally {
       saveBtn.disabled = false;
     }
   }
 
-  function closeEditor() {
-    editor?.destroy();
+  /**
+   * closeEditor closes the file in the editor; with unsaved edits it asks
+   * first, unless force (the file is gone), and returns whether it closed.
+   */
+  function closeEditor(force = false): boolean {
+    if (!editor) return true;
+    if (!force && dirty() && !confirm(`Discard the unsaved edits to /workspace/${editing}${editSb !== sb ? " in sandbox " + editSb : ""}?`)) return false;
+    const hadFocus = editorPane.contains(document.activeElement);
+    editor.destroy();
     editor = null;
     editing = "";
+    editSb = "";
+    saved = "";
     editorPane.hidden = true;
+    if (hadFocus) treeBox.focus();
+    return true;
   }
 
+  const newFolderBtn = h("button", { type: "button", id: "new-folder", onclick: () => newFolder() }, "New folder");
   const zipAll = h("a", { class: "button", "aria-label": "Download the workspace as zip" }, "Download all (zip)") as HTMLAnchorElement;
   const view = h("section", { class: "view files", "aria-label": "Files" },
     sandboxPicker("Sandbox", () => render()),
@@ -298,7 +405,7 @@ export function filesView(): HTMLElement {
           h("label", { for: "upload-folder-input", class: "button", id: "upload-folder", tabindex: "0", role: "button",
             onkeydown: (e: KeyboardEvent) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); folderInput.click(); } } }, "Upload folder"),
           folderInput,
-          h("button", { type: "button", id: "new-folder", onclick: () => newFolder() }, "New folder"),
+          newFolderBtn,
           zipAll,
           h("button", { type: "button", onclick: () => render() }, "Refresh")),
         h("div", { class: "where-line" }, "Uploads and new folders go to ", where, toRoot),
@@ -317,7 +424,14 @@ export function filesView(): HTMLElement {
     sb = cur;
     open.clear();
     setSelected("");
-    closeEditor();
+    // Unsaved edits are not dropped unasked: kept, the editor saves them
+    // to the sandbox they came from, while it is there.
+    if (editor && !sandboxes().some((s) => s.id === editSb)) {
+      if (dirty()) toast(`the editor was closed: sandbox ${editSb} is gone, and with it the unsaved edits to ${editing}`, "error");
+      closeEditor(true);
+    } else if (editor && editSb !== sb && !closeEditor()) {
+      editorTitle.textContent = `${editSb}: /workspace/${editing}`;
+    }
     zipAll.href = sb ? `${base()}/files?archive=zip` : "#";
     zipAll.download = "workspace.zip";
     render();
