@@ -453,6 +453,10 @@ func TestBrowser(t *testing.T) {
 		// A wrong link says so, and opens no session.
 		nb.do(t, 20*time.Second, chromedp.Navigate(srv.url+"/login?token=wrong"), chromedp.WaitVisible(chromedp.ID("login-token")))
 		nb.waitFor(t, 5*time.Second, `document.querySelector(".login .error-text").textContent.includes("not valid")`, `document.querySelector(".login").textContent`)
+		// The message describes the field it is about.
+		if !eval[bool](t, nb, `document.getElementById(document.getElementById("login-token").getAttribute("aria-describedby"))?.textContent.includes("not valid")`) {
+			t.Error("the login field is not described by its error")
+		}
 		login(t, nb, true)
 	})
 	// The main tab logs in for the subtests.
@@ -1413,7 +1417,7 @@ func TestBrowser(t *testing.T) {
 		}
 		b.open(t, "keys")
 		form := `document.querySelector(".keys .create-form")`
-		eval[bool](t, b, `(() => { const ins = `+form+`.querySelectorAll("input"); ins[0].value = "ci-bot"; ins[1].value = "1"; return true })()`)
+		eval[bool](t, b, `(() => { const ins = `+form+`.querySelectorAll("input"); ins[0].value = "ci-bot"; ins[1].value = "1"; ins[2].value = "1"; return true })()`)
 		b.do(t, 10*time.Second, chromedp.Click(chromedp.ID("create-key")))
 		b.waitFor(t, 10*time.Second, `document.getElementById("new-key-secret")`, form+`.textContent + document.querySelector(".keys .error-text")?.textContent`)
 		// The secret is shown once, selected, ready to copy.
@@ -1427,16 +1431,31 @@ func TestBrowser(t *testing.T) {
 		}
 		row := `[...document.querySelectorAll(".keys tbody tr")].find(r => r.textContent.includes("ci-bot"))`
 		b.waitFor(t, 10*time.Second, row+`?.textContent.includes("1 sandbox")`, `document.querySelector(".keys tbody").textContent`)
+		if q := eval[string](t, b, row+`.querySelector(".quota").textContent`); q != "1 sandbox, 1 run at once" {
+			t.Errorf("the quota reads %q", q)
+		}
 		b.shot(t, "created")
-		// Revoking it (the dialog is accepted) refuses it at once.
-		b.do(t, 10*time.Second, chromedp.Click(chromedp.CSS(`button[aria-label="Revoke ci-bot"]`)))
+		// Done puts the focus back in the form, not on the page.
+		b.do(t, 10*time.Second, chromedp.Click(chromedp.CSS(`.keys .new-key .toolbar button:last-child`)))
+		if id := eval[string](t, b, `document.activeElement === document.body ? "body" : document.activeElement.closest(".create-form") ? "form" : document.activeElement.outerHTML`); id != "form" {
+			t.Errorf("after Done the focus is on %s", id)
+		}
+		// Revoking it by keyboard (the dialog is accepted) refuses it at
+		// once; the focus stays in the table that lost the button.
+		b.do(t, 10*time.Second, chromedp.Focus(chromedp.CSS(`button[aria-label="Revoke ci-bot"]`)), chromedp.KeyEvent("\r"))
 		b.waitFor(t, 10*time.Second, row+`?.textContent.includes("revoked")`, `document.querySelector(".keys tbody").textContent`)
+		if !eval[bool](t, b, `document.activeElement === document.querySelector(".keys .table-wrap")`) {
+			t.Errorf("after Revoke the focus is on %s", eval[string](t, b, `document.activeElement.outerHTML.slice(0, 80)`))
+		}
 		if st, _ := whoami(secret); st != 401 {
 			t.Fatalf("a revoked key answers %d", st)
 		}
-		// The server's refusal reads where the user looks.
-		b.do(t, 10*time.Second, chromedp.Click(chromedp.CSS(`button[aria-label="Revoke admin"]`)))
-		b.waitFor(t, 10*time.Second, `[...document.querySelectorAll(".toast.error")].some(t => t.textContent.includes("own key"))`, `document.getElementById("toasts").textContent`)
+		// The key logged in cannot revoke itself: no Revoke is offered
+		// for it, and its row says why.
+		adminRow := `[...document.querySelectorAll(".keys tbody tr")].find(r => r.textContent.includes("admin") && !r.classList.contains("revoked"))`
+		if eval[bool](t, b, `!!document.querySelector('button[aria-label="Revoke admin"]')`) || eval[string](t, b, adminRow+`?.querySelector(".own-key")?.textContent ?? ""`) != "your key" {
+			t.Errorf("the own key's row offers %q", eval[string](t, b, adminRow+`?.querySelector(".actions").textContent`))
+		}
 		b.shot(t, "")
 
 		// A key that is not an admin's has no Keys view.
@@ -1682,12 +1701,19 @@ func TestBrowser(t *testing.T) {
 		}
 		defer srv.api(t, "DELETE", "/v1/sandboxes/"+other.ID, nil, nil)
 		token := srv.login[strings.Index(srv.login, "token=")+6:]
+		// Logging in again keeps the view in the address (as after the
+		// server restarted): here Sandboxes, chosen on the login page.
+		eval[bool](t, b, `(location.hash = "#/sandboxes", true)`)
 		b.do(t, 10*time.Second, chromedp.SendKeys(chromedp.ID("login-token"), token+"\r"), chromedp.WaitVisible(chromedp.CSS("nav a[aria-current=page]")),
-			chromedp.KeyEvent("2", chromedp.KeyModifiers(chromedp.ModifierAlt)), chromedp.WaitVisible(chromedp.CSS("section.view.sandboxes")))
+			chromedp.WaitVisible(chromedp.CSS("section.view.sandboxes")))
+		if h := eval[string](t, b, `location.hash`); h != "#/sandboxes" {
+			t.Errorf("after logging in the address is at %q", h)
+		}
 		use := fmt.Sprintf(`document.querySelector('button[aria-label="Use %s"]')`, other.ID)
 		b.waitFor(t, 10*time.Second, use+`?.disabled === false`, `document.querySelector(".sandboxes tbody").textContent`)
 		n = srv.fromPage.count()
-		b.do(t, 10*time.Second, chromedp.Click(chromedp.CSS(fmt.Sprintf(`button[aria-label="Use %s"]`, other.ID))))
+		// Clicked as found: the rows are made again as the list comes.
+		eval[bool](t, b, `(`+use+`.click(), true)`)
 		b.waitFor(t, 5*time.Second, use+`.textContent === "In use"`, use+`.textContent`)
 		time.Sleep(time.Second)
 		if after := srv.fromPage.since(n); slices.ContainsFunc(after, func(s string) bool { return strings.Contains(s, "/processes") }) {

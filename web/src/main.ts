@@ -17,7 +17,7 @@ import { keysView } from "./keys";
 
 interface Key { id: string; name?: string; admin?: boolean }
 
-interface View { id: string; name: string; make: () => HTMLElement; admin?: boolean }
+interface View { id: string; name: string; make: (me: Key) => HTMLElement; admin?: boolean }
 
 // A view may act when it comes into sight or goes out of it (a stream it
 // follows only while it is seen), and when it goes for good with the
@@ -63,25 +63,33 @@ async function boot() {
 function showLogin(problem = "") {
   endShell();
   shellShown = false;
-  const input = h("input", { type: "password", id: "login-token", autocomplete: "current-password", required: true, spellcheck: "false" }) as HTMLInputElement;
-  const err = h("p", { class: "error-text", role: "alert" }, problem);
+  const input = h("input", { type: "password", id: "login-token", autocomplete: "current-password", required: true, spellcheck: "false", "aria-describedby": "login-error" }) as HTMLInputElement;
+  const err = h("p", { class: "error-text", role: "alert", id: "login-error" }, problem);
+  // A token refused marks the field; a session that ended does not.
+  const setProblem = (msg: string, refused = false) => {
+    replace(err, msg);
+    if (refused) input.setAttribute("aria-invalid", "true"); else input.removeAttribute("aria-invalid");
+  };
+  setProblem(problem);
   const btn = h("button", { type: "submit", class: "primary" }, "Log in");
   const form = h("form", {
     class: "card",
     onsubmit: async (e: Event) => {
       e.preventDefault();
       btn.disabled = true;
-      replace(err);
+      setProblem("");
       try {
         const resp = await fetch("/login", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ token: input.value }), credentials: "same-origin" });
         if (!resp.ok) {
           const body = await resp.json().catch(() => null);
           throw new Error(body?.error?.message || `the server answered ${resp.status}`);
         }
-        history.replaceState(null, "", "/");
+        // The view shown before (a session that ended) opens again.
+        history.replaceState(null, "", "/" + (location.hash === "#login-failed" ? "" : location.hash));
         boot();
       } catch (e2) {
-        replace(err, message(e2));
+        setProblem(message(e2), true);
+        input.focus();
       } finally {
         btn.disabled = false;
       }
@@ -135,7 +143,7 @@ function showShell(me: Key) {
     }
     let el = made.get(id);
     if (!el) {
-      el = views.find((v) => v.id === id)!.make();
+      el = views.find((v) => v.id === id)!.make(me);
       made.set(id, el);
       main.appendChild(el);
     } else {
