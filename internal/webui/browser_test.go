@@ -1329,6 +1329,10 @@ func TestBrowser(t *testing.T) {
 			t.Errorf("the first cell shows %q", outs[0])
 		}
 		b.waitFor(t, 10*time.Second, `document.querySelector(".cell img.plot")?.naturalWidth > 100`, `document.querySelectorAll(".cell img").length`)
+		// The chart is named by its place, not by matplotlib's repr.
+		if alt := eval[string](t, b, `document.querySelector(".cell img.plot").alt`); alt != "chart 1 of cell 2" {
+			t.Errorf("the chart's text alternative is %q", alt)
+		}
 		b.waitFor(t, 10*time.Second, `document.querySelector(".cell iframe.html-out")?.contentDocument?.querySelector("table")`, `document.querySelectorAll(".cell iframe").length`)
 		if exc := outs[3]; !strings.Contains(exc, "before") || !strings.Contains(exc, "ZeroDivisionError") {
 			t.Errorf("the last cell shows %q", exc)
@@ -1635,7 +1639,7 @@ func TestBrowser(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer chromedp.Call(b.ctx, page.RemoveScriptToEvaluateOnNewDocument, page.RemoveScriptToEvaluateOnNewDocumentParams{Identifier: script.Identifier})
+		defer chromedp.Call(b.ctx, page.RemoveScriptToEvaluateOnNewDocument, page.RemoveScriptToEvaluateOnNewDocumentParams(script))
 		// A process that says one line, then nothing: the stream of its
 		// output that the page follows stays open.
 		var quiet struct{ PID int }

@@ -34,7 +34,7 @@ console.log("fib(1..15):", Array.from({ length: 15 }, (_, i) => fib(i + 1)).join
   {
     id: "typescript",
     name: "TypeScript",
-    example: `// TypeScript: types are checked by your editor and stripped to run.
+    example: `// TypeScript: the types are stripped to run, not checked (a type error runs anyway).
 interface Point { x: number; y: number }
 
 const dist = (a: Point, b: Point): number => Math.hypot(a.x - b.x, a.y - b.y);

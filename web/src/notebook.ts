@@ -136,7 +136,7 @@ export function notebookView(): HTMLElement {
           await stream(`/v1/sandboxes/${encodeURIComponent(currentSandbox())}/contexts/${encodeURIComponent(cid)}/run`, { code }, (ev) => {
             if (ev.type === "exit" && ev.result) ok = ev.result.verdict === "ok";
             if (ev.type === "exception") ok = false;
-            renderEvent(c.out, ev);
+            renderEvent(c.out, ev, cells.indexOf(c) + 1);
           }, ctl.signal);
           break;
         } catch (e) {
@@ -215,7 +215,7 @@ export function notebookView(): HTMLElement {
 }
 
 // renderEvent adds one event of a cell's run to its output.
-function renderEvent(out: HTMLElement, ev: ExecEvent) {
+function renderEvent(out: HTMLElement, ev: ExecEvent, cellNo: number) {
   switch (ev.type) {
     case "stdout":
     case "stderr": {
@@ -227,7 +227,7 @@ function renderEvent(out: HTMLElement, ev: ExecEvent) {
     }
     case "result":
     case "display":
-      if (ev.bundle) out.appendChild(renderBundle(ev.bundle, ev.type));
+      if (ev.bundle) out.appendChild(renderBundle(ev.bundle, ev.type, () => `chart ${out.querySelectorAll("img.plot").length + 1} of cell ${cellNo}`));
       break;
     case "exception": {
       const x = ev.exception!;
@@ -253,9 +253,12 @@ function renderEvent(out: HTMLElement, ev: ExecEvent) {
 
 // renderBundle shows the richest representation of a MIME bundle that
 // is safe to show.
-function renderBundle(b: Record<string, string>, kind: string): HTMLElement {
+function renderBundle(b: Record<string, string>, kind: string, name: () => string): HTMLElement {
   const wrap = h("div", { class: "bundle " + kind });
-  const alt = b["text/plain"] ?? "output";
+  // An image is named by its place; its text form adds to that unless it
+  // is only a repr such as matplotlib's "<Figure size 640x480 with 1 Axes>".
+  const text = (b["text/plain"] ?? "").trim();
+  const alt = name() + (text && !/^<[\s\S]*>$/.test(text) ? ": " + text : "");
   for (const img of ["image/png", "image/jpeg", "image/gif"]) {
     if (b[img]) {
       wrap.appendChild(h("img", { src: `data:${img};base64,${b[img].replace(/\s/g, "")}`, alt, class: "plot" }));

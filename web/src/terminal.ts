@@ -48,6 +48,7 @@ export function terminalView(): HTMLElement {
         fit = new FitAddon();
         term.loadAddon(fit);
         term.open(screen);
+        term.textarea?.setAttribute("aria-describedby", "terminal-hint");
         // Alt+1..7 switch views, as everywhere else in the UI: the
         // terminal lets them through (Tab stays the shell's).
         term.attachCustomKeyEventHandler((e) => !(e.altKey && !e.ctrlKey && !e.metaKey && /^[1-9]$/.test(e.key)));
@@ -125,11 +126,14 @@ export function terminalView(): HTMLElement {
     s?.close(1000, "closed by the user");
   }
 
+  // The shell keeps Tab: the way out is said where it is seen.
+  const hint = h("small", { class: "hint editor-hint", id: "terminal-hint" }, "Tab goes to the shell. To leave the terminal, Alt+1 to Alt+7 switch views (Alt+1 is the Playground), or click outside it.");
   const view = h("section", { class: "view terminal", "aria-label": "Terminal" },
     sandboxPicker("Sandbox", () => connect()),
     h("div", { class: "pane term-pane" },
       h("div", { class: "toolbar" }, connectBtn, disconnectBtn, status),
-      screen));
+      screen,
+      hint));
   onSandboxes(() => {
     if (ws && currentSandbox() !== sb) {
       disconnect();
