@@ -256,6 +256,28 @@ func (c *Client) UploadArchive(ctx context.Context, id, p string, r io.Reader) e
 // parts of one request, each with its path as its filename and its mode
 // in X-Cove-Mode. Their readers are not closed.
 func (c *Client) UploadFiles(ctx context.Context, id string, next func() (*cove.FileUpload, error)) ([]*cove.FileInfo, error) {
+	first, err := next()
+	if err == io.EOF {
+		// Nothing to upload, which is no error in-process: the server
+		// refuses a body without a part, so no upload is sent, and the
+		// sandbox must exist all the same.
+		if _, err := c.GetSandbox(ctx, id); err != nil {
+			return nil, err
+		}
+		return []*cove.FileInfo{}, nil
+	}
+	if err != nil {
+		return nil, cove.Errorf(cove.CodeInvalid, "reading the upload: %w", err)
+	}
+	rest := next
+	next = func() (*cove.FileUpload, error) {
+		if first != nil {
+			f := first
+			first = nil
+			return f, nil
+		}
+		return rest()
+	}
 	pr, pw := io.Pipe()
 	mw := multipart.NewWriter(pw)
 	readErr := make(chan error, 1)

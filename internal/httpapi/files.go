@@ -429,10 +429,11 @@ func (s *server) uploadMultipart(w http.ResponseWriter, r *http.Request, dir, bo
 	defer body.done()
 	mr := multipart.NewReader(body, boundary)
 	n := 1
-	// A body without a part uploads nothing, as an empty upload does
-	// in-process (the SDK sends one for an empty list).
 	first, err := s.nextPart(mr, body, dir, n)
-	if err != nil && !errors.Is(err, io.EOF) {
+	if errors.Is(err, io.EOF) {
+		return invalid("the multipart body holds no file")
+	}
+	if err != nil {
 		return err
 	}
 	// partErr is why the parts could not be read: the service only
@@ -456,9 +457,7 @@ func (s *server) uploadMultipart(w http.ResponseWriter, r *http.Request, dir, bo
 		}}
 		return f
 	}
-	if first != nil {
-		first = named(first, n)
-	}
+	first = named(first, n)
 	next := func() (*cove.FileUpload, error) {
 		if first != nil {
 			f := first
