@@ -104,6 +104,14 @@ const (
 const (
 	// maxListEntries caps a listing.
 	maxListEntries = 100000
+	// maxListNameBytes caps the bytes of a listing's paths and link
+	// targets together: 100000 entries of names up to the kernel's 4 KiB
+	// would make an answer of gigabytes in cove's memory, while the
+	// sandbox's memory limit counts none of it.
+	maxListNameBytes = 16 << 20
+	// maxItemsBytes caps what the host takes in the item frames of one
+	// answer, whatever the agent sends.
+	maxItemsBytes = 4 * maxListNameBytes
 	// maxSearchResults is the default and largest number of matches.
 	maxSearchResults = 1000
 	// defaultArchiveMaxBytes and defaultArchiveMaxFiles are the defaults
@@ -141,7 +149,8 @@ func (c *Client) Stat(ctx context.Context, path string) (*cove.FileInfo, error) 
 // List describes the entries of the directory path (empty: the
 // workspace), or of its whole tree when recursive, sorted by path.
 // Symbolic links are listed as links, never followed. A listing of more
-// than 100000 entries is an invalid error.
+// than 100000 entries, or with more than 16 MiB of names, is an invalid
+// error.
 func (c *Client) List(ctx context.Context, path string, recursive bool) ([]*cove.FileInfo, error) {
 	return callItems[*cove.FileInfo](ctx, c, &Request{List: &PathSpec{Path: path, Recursive: recursive}}, maxListEntries, nil)
 }
@@ -434,6 +443,7 @@ func callItems[T any](ctx context.Context, c *Client, req *Request, limit int, f
 	stop := context.AfterFunc(ctx, func() { abandon(st) })
 	defer stop()
 	items := []T{}
+	size := 0
 	for {
 		typ, payload, err := readFrame(st)
 		if err != nil {
@@ -441,6 +451,9 @@ func callItems[T any](ctx context.Context, c *Client, req *Request, limit int, f
 		}
 		switch typ {
 		case frameItems:
+			if size += len(payload); size > maxItemsBytes {
+				return nil, cove.Errorf(cove.CodeInternal, "the agent sent more than %d bytes of items", maxItemsBytes)
+			}
 			var batch []T
 			if err := json.Unmarshal(payload, &batch); err != nil {
 				return nil, cove.Errorf(cove.CodeInternal, "malformed items from the agent: %w", err)

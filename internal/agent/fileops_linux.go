@@ -468,10 +468,14 @@ func (w workspaceFS) list(p string, recursive bool, max int, stop <-chan struct{
 		return nil, err
 	}
 	var out []*cove.FileInfo
+	names := 0
 	err = w.run(func(root *os.Root) error {
 		return walk(root, rel, stop, func(child string, fi fs.FileInfo, link string) error {
 			if len(out) == max {
 				return invalidf("%s has more than %d entries: list a subdirectory", rel, max)
+			}
+			if names += len(child) + len(link); names > maxListNameBytes {
+				return invalidf("the names under %s come to more than %d MiB: list a subdirectory", rel, maxListNameBytes>>20)
 			}
 			out = append(out, fileInfo(child, fi, link))
 			if !recursive && fi.IsDir() {

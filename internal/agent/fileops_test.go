@@ -460,6 +460,33 @@ func listPaths(list []*cove.FileInfo) string {
 	return strings.Join(p, " ")
 }
 
+// TestListBoundsItsNames checks that a listing whose names come to more
+// than maxListNameBytes is refused, however few entries it has: long
+// names nested deep would otherwise make an answer of gigabytes.
+func TestListBoundsItsNames(t *testing.T) {
+	t.Parallel()
+	tw := newTestWorkspace(t)
+	deep := strings.Repeat(strings.Repeat("d", 250)+"/", 15)
+	name := strings.Repeat("f", 240)
+	// About 4 KiB a path: 4200 of them pass 16 MiB.
+	n := maxListNameBytes/(len(deep)+len(name)+6) + 10
+	tw.write(t, deep+"x", "")
+	for i := range n {
+		if err := os.WriteFile(filepath.Join(tw.dir, deep, fmt.Sprintf("%s%05d", name, i)), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, err := tw.fs.list(".", true, maxListEntries, nil)
+	wantCode(t, err, cove.CodeInvalid)
+	if msg := cove.ErrorMessage(err); !strings.Contains(msg, "come to more than 16 MiB: list a subdirectory") {
+		t.Errorf("message %q", msg)
+	}
+	// A listing of the directory alone is small.
+	if _, err := tw.fs.list(".", false, maxListEntries, nil); err != nil {
+		t.Errorf("the top directory alone: %v", err)
+	}
+}
+
 func TestListIsSortedByPath(t *testing.T) {
 	t.Parallel()
 	tw := newTestWorkspace(t)
