@@ -177,6 +177,11 @@ func New(ctx context.Context, opts Options) (*Backend, error) {
 		// Creation refuses a larger limit, saying why.
 		log.Debug("cannot raise cove's ceiling of open files; sandboxes may have no more than it", "err", err)
 	}
+	if was, err := raiseFileMax(); err != nil {
+		log.Warn("cannot raise the host's bound of open files (fs.file-max): sandboxes that together hold that many open files keep every other unprivileged process of the host from opening one", "err", err)
+	} else if was != 0 {
+		log.Info("raised the host's bound of open files (fs.file-max) to the kernel's maximum, as systemd does: the memory limit of each sandbox bounds its open files instead", "was", was)
+	}
 	if n := pidBudget(); n > 0 {
 		if err := b.cg.CapPids(n); err != nil {
 			log.Warn("cannot bound the processes of all sandboxes together; enough sandboxes at their own limits could take every process id of the host", "limit", n, "err", err)
@@ -219,6 +224,37 @@ func raiseOpenFilesCeiling() error {
 	}
 	rl.Max = ceiling
 	return syscall.Setrlimit(syscall.RLIMIT_NOFILE, &rl)
+}
+
+// fileMaxPath is the host's bound of open files of all processes
+// together.
+const fileMaxPath = "/proc/sys/fs/file-max"
+
+// raiseFileMax raises fs.file-max to the kernel's maximum, as systemd does
+// at boot, when it is lower, and returns the value it had then (0 when it
+// was not lower). The kernel's default is about a tenth of the memory in
+// KiB; an open file costs about 256 bytes of the opener's memory cgroup,
+// so a sandbox allowed a few percent of the host's memory could hold
+// them all, and every unprivileged process of the host, other sandboxes
+// among them, would fail to open a file (ENFILE). Without the bound, each
+// sandbox's memory limit bounds its open files.
+func raiseFileMax() (uint64, error) {
+	b, err := os.ReadFile(fileMaxPath)
+	if err != nil {
+		return 0, err
+	}
+	was, err := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("fs.file-max: %w", err)
+	}
+	const most = 1<<63 - 1 // LONG_MAX, the largest the kernel takes
+	if was >= most {
+		return 0, nil
+	}
+	if err := os.WriteFile(fileMaxPath, []byte(strconv.FormatUint(most, 10)), 0); err != nil {
+		return 0, err
+	}
+	return was, nil
 }
 
 // pidBudget is how many processes and threads all sandboxes together may

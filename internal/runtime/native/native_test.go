@@ -241,3 +241,21 @@ func TestResumeWithoutItsWorkspace(t *testing.T) {
 		t.Fatalf("the failed resumes left %v", left)
 	}
 }
+
+// TestFileMaxRaised checks that the backend leaves the host's bound of
+// open files at the kernel's maximum, as systemd does: below it, one
+// sandbox's open files could use up the bound of every process of the
+// host.
+func TestFileMaxRaised(t *testing.T) {
+	newTestBackend(t)
+	b, err := os.ReadFile(fileMaxPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.TrimSpace(string(b)); got != "9223372036854775807" {
+		t.Errorf("fs.file-max is %s after the backend opened, want the kernel's maximum", got)
+	}
+	if was, err := raiseFileMax(); err != nil || was != 0 {
+		t.Errorf("raising it again: was %d, %v; want nothing to do", was, err)
+	}
+}
