@@ -181,7 +181,14 @@ func serve(ctx context.Context, e *env) error {
 	}
 	fmt.Fprintf(e.stderr, "web UI: open %s\n", ui.LoginURL(publicURL))
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
+	// Connections are bounded by cove's open files, a quarter for the
+	// API, and a quarter of those for one address.
+	var nofile unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &nofile); err != nil {
+		nofile.Cur = 1024
+	}
+	conns := httpapi.DefaultConns(nofile.Cur)
+	go func() { served <- srv.Serve(httpapi.LimitListener(ln, conns, max(conns/4, 16))) }()
 
 	select {
 	case err := <-served:
