@@ -19,6 +19,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/cove-sandbox/cove"
+	"github.com/cove-sandbox/cove/internal/connlimit"
 	"github.com/cove-sandbox/cove/internal/httpapi"
 	"github.com/cove-sandbox/cove/internal/mcpserver"
 	"github.com/cove-sandbox/cove/internal/runtime/native"
@@ -181,14 +182,15 @@ func serve(ctx context.Context, e *env) error {
 	}
 	fmt.Fprintf(e.stderr, "web UI: open %s\n", ui.LoginURL(publicURL))
 	served := make(chan error, 1)
-	// Connections are bounded by cove's open files, a quarter for the
-	// API, and a quarter of those for one address.
+	// Connections are bounded by cove's open files: a quarter for the API
+	// (the egress proxies may hold half), at least 64, and a quarter of
+	// those for one address.
 	var nofile unix.Rlimit
 	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &nofile); err != nil {
 		nofile.Cur = 1024
 	}
-	conns := httpapi.DefaultConns(nofile.Cur)
-	go func() { served <- srv.Serve(httpapi.LimitListener(ln, conns, max(conns/4, 16))) }()
+	conns := int(max(min(nofile.Cur/4, 1<<20), 64))
+	go func() { served <- srv.Serve(connlimit.Listener(ln, conns, max(conns/4, 16))) }()
 
 	select {
 	case err := <-served:

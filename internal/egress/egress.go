@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/cove-sandbox/cove"
+	"github.com/cove-sandbox/cove/internal/connlimit"
 )
 
 // Addr is where the proxy listens inside a sandbox.
@@ -454,41 +455,24 @@ func serve(ln net.Listener, policy *Policy, network string, opts Options, idle t
 	if opts.Conns != nil {
 		ln = &sharedListener{Listener: ln, conns: opts.Conns, log: log, observe: observe}
 	}
-	go p.srv.Serve(&sandboxListener{Listener: ln, idle: idle, slots: make(chan struct{}, maxConns), done: make(chan struct{})})
+	// At most maxConns connections from the sandbox are accepted at once;
+	// more wait in the kernel's backlog, holding nothing of cove's.
+	go p.srv.Serve(&sandboxListener{Listener: connlimit.Listener(ln, maxConns, 0), idle: idle})
 	return p
 }
 
-// sandboxListener accepts the sandbox's connections as sandboxConns, at
-// most maxConns at once: more wait in the kernel's backlog, holding
-// nothing of cove's. (x/net's LimitListener bounds them as well, but its
-// connections hide CloseWrite, which a tunnel needs.)
+// sandboxListener accepts the sandbox's connections as sandboxConns.
 type sandboxListener struct {
 	net.Listener
 	idle time.Duration
-	// slots holds a value for each connection being accepted or served.
-	slots     chan struct{}
-	done      chan struct{} // closed by Close
-	closeOnce sync.Once
 }
 
 func (l *sandboxListener) Accept() (net.Conn, error) {
-	select {
-	case l.slots <- struct{}{}:
-	case <-l.done:
-		return nil, net.ErrClosed
-	}
 	c, err := l.Listener.Accept()
 	if err != nil {
-		<-l.slots
 		return nil, err
 	}
-	return &sandboxConn{Conn: c, idle: l.idle, slots: l.slots}, nil
-}
-
-// Close also ends an Accept that waits for a slot.
-func (l *sandboxListener) Close() error {
-	l.closeOnce.Do(func() { close(l.done) })
-	return l.Listener.Close()
+	return &sandboxConn{Conn: c, idle: l.idle}, nil
 }
 
 // sandboxConn is a connection from the sandbox. A write to it ends when
@@ -498,20 +482,12 @@ func (l *sandboxListener) Close() error {
 // bound a whole response, however steadily it moved.)
 type sandboxConn struct {
 	net.Conn
-	idle  time.Duration
-	slots chan struct{} // its listener's, where Close gives its slot back
-	once  sync.Once
+	idle time.Duration
 }
 
 func (c *sandboxConn) Write(b []byte) (int, error) {
 	c.Conn.SetWriteDeadline(time.Now().Add(c.idle))
 	return c.Conn.Write(b)
-}
-
-func (c *sandboxConn) Close() error {
-	err := c.Conn.Close()
-	c.once.Do(func() { <-c.slots })
-	return err
 }
 
 // CloseWrite half-closes the connection underneath, so that a tunnel

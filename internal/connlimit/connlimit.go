@@ -1,4 +1,6 @@
-package httpapi
+// Package connlimit bounds the connections a server accepts: in all, the
+// next waiting in the kernel's backlog, and from one address.
+package connlimit
 
 import (
 	"net"
@@ -6,29 +8,23 @@ import (
 	"time"
 )
 
-// LimitListener bounds the connections a server accepts from ln: at most
-// total at once, the next waiting in the kernel's backlog, where they
-// hold none of the server's file descriptors (which its sandboxes and
-// their network proxies need too); and at most perHost from one address,
-// beyond which a connection is answered 503 and closed at once, so that
-// one client cannot take every place. Without a bound, idle connections
-// from anyone who reaches the port use up the server's descriptors, and
-// with them everything the server does.
-func LimitListener(ln net.Listener, total, perHost int) net.Listener {
+// Listener bounds the connections an HTTP server accepts from ln: at
+// most total at once, the next waiting in the kernel's backlog, where
+// they hold none of the server's file descriptors; and, if perHost is
+// positive, at most perHost from one address, beyond which a connection
+// is answered 503 and closed at once, so that one client cannot take
+// every place. Without a bound, idle connections from anyone who reaches
+// the port use up the server's descriptors, and with them everything the
+// server does. Its connections pass CloseWrite through, which a tunnel
+// needs to pass a half-close on.
+func Listener(ln net.Listener, total, perHost int) net.Listener {
 	return &limitListener{
 		Listener: ln,
 		slots:    make(chan struct{}, max(total, 1)),
-		perHost:  max(perHost, 1),
+		perHost:  perHost,
 		hosts:    map[string]int{},
 		done:     make(chan struct{}),
 	}
-}
-
-// DefaultConns is the bound of LimitListener's total for a server whose
-// open files are limited to nofile: a quarter of them (the egress
-// proxies may hold half), and at least 64.
-func DefaultConns(nofile uint64) int {
-	return int(max(min(nofile/4, 1<<20), 64))
 }
 
 type limitListener struct {
@@ -57,7 +53,7 @@ func (l *limitListener) Accept() (net.Conn, error) {
 		}
 		host := hostOf(c.RemoteAddr())
 		l.mu.Lock()
-		full := l.hosts[host] >= l.perHost
+		full := l.perHost > 0 && l.hosts[host] >= l.perHost
 		if !full {
 			l.hosts[host]++
 		}
@@ -114,8 +110,8 @@ func (c *limitConn) Close() error {
 	return err
 }
 
-// CloseWrite half-closes the connection underneath, as the HTTP server
-// does before closing one it answered with an error.
+// CloseWrite half-closes the connection underneath (closes it, if it
+// cannot be half-closed).
 func (c *limitConn) CloseWrite() error {
 	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
 		return cw.CloseWrite()

@@ -1,4 +1,4 @@
-package httpapi
+package connlimit
 
 import (
 	"bufio"
@@ -10,17 +10,17 @@ import (
 	"time"
 )
 
-// TestLimitListener checks both bounds of LimitListener: a client past
+// TestListener checks both bounds of Listener: a client past
 // its address's bound is answered 503 at once, and connections past the
 // total wait, unanswered, until one closes.
-func TestLimitListener(t *testing.T) {
+func TestListener(t *testing.T) {
 	serve := func(t *testing.T, total, perHost int) string {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			t.Fatal(err)
 		}
 		srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })}
-		go srv.Serve(LimitListener(ln, total, perHost))
+		go srv.Serve(Listener(ln, total, perHost))
 		t.Cleanup(func() { srv.Close() })
 		return ln.Addr().String()
 	}
