@@ -188,12 +188,9 @@ func (s *server) runExec(st io.Reader, stream uint32, fw *frameWriter, spec *Exe
 	}
 	// Background processes, terminals and contexts share the sandbox's
 	// memory too.
-	alone := s.running.Add(1) == 1 && s.othersIdle(0)
+	s.running.Add(1)
 	defer s.running.Add(-1)
-	if alone {
-		_ = s.resetPeak()
-	}
-	_, oomBefore, _ := s.cg.Memory()
+	mem := s.watchMemory(func() bool { return s.running.Load() == 1 && s.othersIdle(0) })
 
 	p, err := s.startPiped(argv0, spec.Argv, spec.Env, spec.Dir, spec.Stdin)
 	if err != nil {
@@ -247,28 +244,61 @@ func (s *server) runExec(st io.Reader, stream uint32, fw *frameWriter, spec *Exe
 	_ = grp.Kill()
 	wg.Wait()
 
-	ws := ex.status
 	fillExit(res, ex, wall)
-	if peak, oomAfter, err := s.cg.Memory(); err == nil {
-		// Alone in the cgroup, the program's peak is the cgroup's: memory
-		// as its limit counts it. A process's own peak (the fallback)
-		// also counts shared pages the limit does not, and can pass it.
-		if alone && peak > 0 {
-			res.PeakMemory = peak
-		}
-		// The kernel's count is the whole sandbox's. Killed by SIGKILL,
-		// the program is the one it killed; alone in the sandbox, an
-		// execution that failed after a kill ran out of memory too,
-		// through a child (a shell reports its child's kill as status
-		// 137).
-		killed := ws.Signaled() && ws.Signal() == syscall.SIGKILL
-		stillAlone := alone && s.running.Load() == 1 && s.othersIdle(0)
-		res.OOMKilled = oomAfter > oomBefore && (killed || stillAlone && res.ExitCode != 0)
-	}
+	mem.judge(res, ex.status)
 	state.mu.Lock()
 	res.TimedOut, res.OutputLimited, res.Canceled = state.timedOut, state.outputLimited, state.canceled
 	state.mu.Unlock()
 	return res
+}
+
+// memoryWatch follows the sandbox's memory over the run of one program
+// (an execution, a terminal's program), to say what its end owes to
+// memory: its peak, and whether it ran out.
+type memoryWatch struct {
+	s *server
+	// alone reports whether nothing but the program uses the sandbox's
+	// memory; wasAlone is what it reported as the program started.
+	alone    func() bool
+	wasAlone bool
+	// oomBefore is the sandbox's count of OOM kills at the start.
+	oomBefore int64
+}
+
+// watchMemory starts a memoryWatch for a program about to start; alone
+// reports whether nothing else uses the sandbox's memory (the caller has
+// counted the program itself). Alone, the program's peak is the
+// sandbox's, which is reset for it.
+func (s *server) watchMemory(alone func() bool) *memoryWatch {
+	w := &memoryWatch{s: s, alone: alone, wasAlone: alone()}
+	if w.wasAlone {
+		_ = s.resetPeak()
+	}
+	_, w.oomBefore, _ = s.cg.Memory()
+	return w
+}
+
+// judge completes res, filled by fillExit for a program that ended with
+// status ws, with its peak memory and whether the OOM killer ended it.
+func (w *memoryWatch) judge(res *ExecResult, ws syscall.WaitStatus) {
+	peak, oomAfter, err := w.s.cg.Memory()
+	if err != nil {
+		return
+	}
+	// Alone in the cgroup, the program's peak is the cgroup's: memory
+	// as its limit counts it. A process's own peak (the fallback)
+	// also counts shared pages the limit does not, and can pass it.
+	if w.wasAlone && peak > 0 {
+		res.PeakMemory = peak
+	}
+	// The kernel's count is the whole sandbox's. Killed by SIGKILL,
+	// the program is the one it killed; alone in the sandbox, a
+	// program that failed after a kill ran out of memory too,
+	// through a child (a shell reports its child's kill as status
+	// 137).
+	killed := ws.Signaled() && ws.Signal() == syscall.SIGKILL
+	stillAlone := w.wasAlone && w.alone()
+	res.OOMKilled = oomAfter > w.oomBefore && (killed || stillAlone && res.ExitCode != 0)
 }
 
 // forkUser starts argv through the fork thread as the sandbox user, in a
@@ -396,6 +426,21 @@ func (s *server) startPiped(argv0 string, argv, env []string, dir string, stdin 
 		return fail(fmt.Errorf("stderr pipe: %w", err))
 	}
 	child, parent = append(child, errW), append(parent, errR)
+	// The program's pipes belong to its user, as its terminal would, so
+	// that it may open them again by name: /dev/stdin, /dev/stdout and
+	// /dev/stderr lead to /proc/self/fd/N, whose open checks the pipe's
+	// owner against its mode, 0600. Both ends of a pipe are one inode;
+	// the agent's ends are out of the program's reach all the same
+	// (/proc/1/fd is not its to open). /dev/null, shared by everyone,
+	// stays as it is, open to all already.
+	for _, f := range []*os.File{in, outW, errW} {
+		if f == in && !stdin {
+			continue
+		}
+		if err := f.Chown(s.cfg.UID, s.cfg.GID); err != nil {
+			return fail(fmt.Errorf("giving the program its pipes: %w", err))
+		}
+	}
 	fds := []uintptr{in.Fd(), outW.Fd(), errW.Fd()}
 	for _, f := range extra {
 		fds = append(fds, f.Fd())
@@ -427,7 +472,13 @@ func (s *server) peakMark() int64 {
 // number of contexts (the caller's own), and no execution (the caller
 // counts its own in s.running before).
 func (s *server) othersIdle(contexts int64) bool {
-	return s.bg.running.Load() == 0 && s.terminals.Load() == 0 && s.contexts.live.Load() <= contexts
+	return s.othersIdleBut(0, contexts)
+}
+
+// othersIdleBut is othersIdle for a caller that counts its own among the
+// given numbers of terminals and contexts.
+func (s *server) othersIdleBut(terminals, contexts int64) bool {
+	return s.bg.running.Load() == 0 && s.terminals.Load() <= terminals && s.contexts.live.Load() <= contexts
 }
 
 // fillExit records how a program ended, its wall and CPU time and its own
