@@ -2,6 +2,7 @@ package agent
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -37,7 +38,17 @@ type terminal struct {
 	group  *cgroups.Exec
 	master *os.File
 	start  time.Time
+	mem    *memoryWatch
 }
+
+// notStarted is a terminal's program that could not be started for a
+// reason of its own (not found, not executable, a bad working
+// directory). As for an execution, that is the program's result (exit
+// status 127, the reason as its start error), not an error of the
+// terminal.
+type notStarted struct{ reason string }
+
+func (e *notStarted) Error() string { return e.reason }
 
 // openPTY opens a new pseudo-terminal of the sandbox's own devpts
 // instance. The master stays non-blocking, so its reads and writes go
@@ -131,7 +142,7 @@ func (s *server) startPTY(spec *PTYSpec) (*terminal, error) {
 	}
 	argv0, err := lookPath(argv[0], env, dir)
 	if err != nil {
-		return nil, codedError(cove.CodeInvalid, err.Error())
+		return nil, &notStarted{reason: err.Error()}
 	}
 	grp, err := s.cg.NewExec(int(s.execSeq.Add(1)))
 	if err != nil {
@@ -157,28 +168,46 @@ func (s *server) startPTY(spec *PTYSpec) (*terminal, error) {
 	if err := unix.Fchown(int(sfd), s.cfg.UID, s.cfg.GID); err != nil {
 		return fail(cove.Errorf(cove.CodeInternal, "giving the terminal to the sandbox user: %w", err))
 	}
+	// The terminal is counted in s.terminals (handlePTY) and is alone
+	// when nothing else runs.
+	mem := s.watchMemory(func() bool { return s.running.Load() == 0 && s.othersIdleBut(1, 0) })
 	start := time.Now()
 	pid, exit, err := s.forkUser(grp, argv0, argv, env, dir, []uintptr{sfd, sfd, sfd}, true)
 	if err != nil {
-		return fail(startFailure(argv[0], err))
+		fe := &forkError{argv0: argv[0], err: err, dir: workDirProblem(dir, err)}
+		// A full process limit, or the agent's own trouble, is no
+		// fault of the program's: an error, as for a background process.
+		if ferr := startFailure(argv[0], err); fe.dir == "" && cove.ErrorCode(ferr) != cove.CodeInvalid {
+			return fail(ferr)
+		}
+		return fail(&notStarted{reason: fe.Error()})
 	}
-	return &terminal{pid: pid, exit: exit, group: grp, master: master, start: start}, nil
+	return &terminal{pid: pid, exit: exit, group: grp, master: master, start: start, mem: mem}, nil
 }
 
 // handlePTY runs a program on a terminal for the host: typed input
 // (frameStdin) and size changes (frameResize) come in, output
 // (frameStdout) goes out, and the result ends the stream once the program
 // has exited and its output is drained. If the host closes the stream
-// first, the program and everything it started are killed.
+// first, the program and everything it started are killed. A program
+// that cannot be started for a reason of its own (notStarted) has its
+// result at once, after an acknowledgement without a pid.
 func (s *server) handlePTY(st io.ReadWriter, spec *PTYSpec) {
 	s.terminals.Add(1)
 	defer s.terminals.Add(-1)
 	t, err := s.startPTY(spec)
+	fw := &frameWriter{w: st}
+	var ns *notStarted
+	if errors.As(err, &ns) {
+		// A terminal that ends at once, with the program's result.
+		fw.json(frameAck, ptyAck{})
+		fw.json(frameResult, &ExecResult{ExitCode: 127, StartError: ns.reason})
+		return
+	}
 	if err != nil {
 		writeCoveError(st, err)
 		return
 	}
-	fw := &frameWriter{w: st}
 	fw.json(frameAck, ptyAck{PID: t.pid})
 	fw.json(frameResult, t.run(st, fw))
 }
@@ -208,6 +237,7 @@ func (t *terminal) run(st io.Reader, fw *frameWriter) *ExecResult {
 	t.master.Close()
 	res := &ExecResult{StdoutBytes: out}
 	fillExit(res, ex, wall)
+	t.mem.judge(res, ex.status)
 	state.mu.Lock()
 	res.Canceled = state.canceled
 	state.mu.Unlock()
