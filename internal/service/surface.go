@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -235,7 +236,24 @@ func (s *Service) OpenPTY(ctx context.Context, id string, req cove.PTYRequest) (
 		done()
 		return nil, err
 	}
-	return &pty{PTY: p, limits: sb.limits, done: done}, nil
+	t := &pty{PTY: p, limits: sb.limits}
+	// As an execution, the terminal's program ends with its sandbox: a
+	// stop or a deletion kills it first (closing the agent's terminal is
+	// the way to) and waits for its result, which says why.
+	finished := sb.execStarted()
+	stopOnEnd := context.AfterFunc(sb.ended, func() {
+		t.ended.Store(context.Cause(sb.ended).Error())
+		p.Close()
+		p.Wait()
+		finished()
+	})
+	t.done = func() {
+		if stopOnEnd() {
+			finished()
+		}
+		done()
+	}
+	return t, nil
 }
 
 // pty adapts the agent's terminal to cove.PTY.
@@ -244,6 +262,20 @@ type pty struct {
 	limits cove.Limits
 	done   func()
 	once   sync.Once
+	// ended is why the terminal's sandbox went, if it was stopped or
+	// deleted while the program ran; closed is set by Close.
+	ended  atomic.Value // string
+	closed atomic.Bool
+}
+
+func (p *pty) Read(b []byte) (int, error) {
+	n, err := p.PTY.Read(b)
+	// The sandbox's end closed the agent's terminal, not the caller: for
+	// the caller the program's output has ended, and Wait says why.
+	if errors.Is(err, os.ErrClosed) && !p.closed.Load() && p.ended.Load() != nil {
+		err = io.EOF
+	}
+	return n, err
 }
 
 func (p *pty) Wait() (*cove.ExecResult, error) {
@@ -251,10 +283,15 @@ func (p *pty) Wait() (*cove.ExecResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	return resultOf(r, p.limits), nil
+	res := resultOf(r, p.limits)
+	if why, ok := p.ended.Load().(string); ok && res.Verdict == cove.VerdictKilled {
+		res.Message = "killed: " + why
+	}
+	return res, nil
 }
 
 func (p *pty) Close() error {
+	p.closed.Store(true)
 	err := p.PTY.Close()
 	p.once.Do(p.done)
 	return err
