@@ -2,7 +2,6 @@ package agent
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -40,15 +39,6 @@ type terminal struct {
 	start  time.Time
 	mem    *memoryWatch
 }
-
-// notStarted is a terminal's program that could not be started for a
-// reason of its own (not found, not executable, a bad working
-// directory). As for an execution, that is the program's result (exit
-// status 127, the reason as its start error), not an error of the
-// terminal.
-type notStarted struct{ reason string }
-
-func (e *notStarted) Error() string { return e.reason }
 
 // openPTY opens a new pseudo-terminal of the sandbox's own devpts
 // instance. The master stays non-blocking, so its reads and writes go
@@ -142,7 +132,7 @@ func (s *server) startPTY(spec *PTYSpec) (*terminal, error) {
 	}
 	argv0, err := lookPath(argv[0], env, dir)
 	if err != nil {
-		return nil, &notStarted{reason: err.Error()}
+		return nil, codedError(cove.CodeInvalid, err.Error())
 	}
 	grp, err := s.cg.NewExec(int(s.execSeq.Add(1)))
 	if err != nil {
@@ -174,13 +164,12 @@ func (s *server) startPTY(spec *PTYSpec) (*terminal, error) {
 	start := time.Now()
 	pid, exit, err := s.forkUser(grp, argv0, argv, env, dir, []uintptr{sfd, sfd, sfd}, true)
 	if err != nil {
-		fe := &forkError{argv0: argv[0], err: err, dir: workDirProblem(dir, err)}
-		// A full process limit, or the agent's own trouble, is no
-		// fault of the program's: an error, as for a background process.
-		if ferr := startFailure(argv[0], err); fe.dir == "" && cove.ErrorCode(ferr) != cove.CodeInvalid {
-			return fail(ferr)
+		// The child's chdir fails as its exec would: name the directory
+		// when it is the reason, as executions and background processes do.
+		if d := workDirProblem(dir, err); d != "" {
+			return fail(codedError(cove.CodeInvalid, d))
 		}
-		return fail(&notStarted{reason: fe.Error()})
+		return fail(startFailure(argv[0], err))
 	}
 	return &terminal{pid: pid, exit: exit, group: grp, master: master, start: start, mem: mem}, nil
 }
@@ -189,25 +178,16 @@ func (s *server) startPTY(spec *PTYSpec) (*terminal, error) {
 // (frameStdin) and size changes (frameResize) come in, output
 // (frameStdout) goes out, and the result ends the stream once the program
 // has exited and its output is drained. If the host closes the stream
-// first, the program and everything it started are killed. A program
-// that cannot be started for a reason of its own (notStarted) has its
-// result at once, after an acknowledgement without a pid.
+// first, the program and everything it started are killed.
 func (s *server) handlePTY(st io.ReadWriter, spec *PTYSpec) {
 	s.terminals.Add(1)
 	defer s.terminals.Add(-1)
 	t, err := s.startPTY(spec)
-	fw := &frameWriter{w: st}
-	var ns *notStarted
-	if errors.As(err, &ns) {
-		// A terminal that ends at once, with the program's result.
-		fw.json(frameAck, ptyAck{})
-		fw.json(frameResult, &ExecResult{ExitCode: 127, StartError: ns.reason})
-		return
-	}
 	if err != nil {
 		writeCoveError(st, err)
 		return
 	}
+	fw := &frameWriter{w: st}
 	fw.json(frameAck, ptyAck{PID: t.pid})
 	fw.json(frameResult, t.run(st, fw))
 }

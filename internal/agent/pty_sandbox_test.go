@@ -49,10 +49,9 @@ func TestTerminalProgramOutOfMemory(t *testing.T) {
 	}
 }
 
-// TestTerminalProgramThatCannotStart: a terminal's program that cannot be
-// started for a reason of its own ends with the result an execution's
-// would have (exit 127, the reason), naming a missing working directory
-// rather than the program.
+// TestTerminalProgramThatCannotStart: a terminal whose program cannot be
+// started is refused (invalid) with the reason an execution's result
+// gives, naming a missing working directory rather than the program.
 func TestTerminalProgramThatCannotStart(t *testing.T) {
 	c, ctx := newSandbox(t, "ptystart", cove.DefaultLimits())
 	if err := c.WriteFiles(ctx, []agent.File{{Path: "afile", Data: []byte("x")}, {Path: "noexec", Data: []byte("#!/bin/sh\n"), Mode: 0o644}}); err != nil {
@@ -71,11 +70,12 @@ func TestTerminalProgramThatCannotStart(t *testing.T) {
 		{"a file as directory", []string{"/bin/sh"}, "/workspace/afile", "working directory /workspace/afile: not a directory"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			res := ptyResult(t, c, &agent.PTYSpec{Argv: tc.argv, Env: pyEnv, Dir: tc.dir})
-			if res.ExitCode != 127 || res.StartError != tc.want {
-				t.Errorf("result %+v: want exit 127, %q", res, tc.want)
+			_, err := c.OpenPTY(ctx, &agent.PTYSpec{Argv: tc.argv, Env: pyEnv, Dir: tc.dir})
+			wantError(t, "opening the terminal", err, cove.CodeInvalid)
+			if got := cove.ErrorMessage(err); got != tc.want {
+				t.Errorf("opening the terminal: %q, want %q", got, tc.want)
 			}
-			// An execution says the same.
+			// An execution's result says the same.
 			argv := tc.argv
 			if argv == nil {
 				argv = []string{"/bin/sh"}
@@ -88,5 +88,9 @@ func TestTerminalProgramThatCannotStart(t *testing.T) {
 				t.Errorf("the execution's result %+v: want exit 127, %q", r, tc.want)
 			}
 		})
+	}
+	// None left a cgroup behind: the sandbox still runs terminals.
+	if res := ptyResult(t, c, &agent.PTYSpec{Argv: []string{"true"}, Env: pyEnv, Dir: "/workspace"}); res.ExitCode != 0 {
+		t.Errorf("true on a terminal: %+v", res)
 	}
 }
