@@ -232,6 +232,14 @@ func (s *Service) OpenPTY(ctx context.Context, id string, req cove.PTYRequest) (
 		dir = "/workspace"
 	}
 	p, err := sb.inst.Agent().OpenPTY(ctx, &agent.PTYSpec{Argv: req.Cmd, Env: buildEnv(sb.baseEnv(), sb.env, env), Dir: dir, Cols: req.Cols, Rows: req.Rows})
+	if cove.ErrorCode(err) == cove.CodeInvalid {
+		// The request was checked above: what the agent refuses is the
+		// program, which cannot be started (not found, not executable, a
+		// missing working directory). As for an execution, that is the
+		// program's result (setup_failed, exit status 127), not an error.
+		done()
+		return &unstarted{res: resultOf(&agent.ExecResult{ExitCode: 127, StartError: cove.ErrorMessage(err)}, sb.limits)}, nil
+	}
 	if err != nil {
 		done()
 		return nil, err
@@ -296,6 +304,16 @@ func (p *pty) Close() error {
 	p.once.Do(p.done)
 	return err
 }
+
+// unstarted is the terminal of a program that could not be started: it
+// prints nothing, takes no input, and has its result at once.
+type unstarted struct{ res *cove.ExecResult }
+
+func (u *unstarted) Read([]byte) (int, error)        { return 0, io.EOF }
+func (u *unstarted) Write([]byte) (int, error)       { return 0, io.ErrClosedPipe }
+func (u *unstarted) Resize(int, int) error           { return nil }
+func (u *unstarted) Wait() (*cove.ExecResult, error) { return u.res, nil }
+func (u *unstarted) Close() error                    { return nil }
 
 // WriteFile implements cove.Service.
 func (s *Service) WriteFile(ctx context.Context, id, path string, r io.Reader, mode uint32) (*cove.FileInfo, error) {
