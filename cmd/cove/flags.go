@@ -66,6 +66,11 @@ func flagProblem(cmd *cobra.Command, err error) error {
 		}
 		return cove.Errorf(cove.CodeInvalid, "--%s %q: %s (see %s --help)", bad.GetFlag().Name, bad.GetValue(), why, cmd.CommandPath())
 	}
+	var unknown *pflag.NotExistError
+	if cmd.Name() == "exec" && errors.As(err, &unknown) && (unknown.GetSpecifiedName() == "t" || unknown.GetSpecifiedName() == "tty") {
+		// docker exec -it: the user wants a terminal, which is cove shell.
+		return cove.Errorf(cove.CodeInvalid, "%v: cove exec runs a command without a terminal; for an interactive terminal use cove shell ID [-- CMD...]", err)
+	}
 	if takesCommand[cmd.Name()] && strings.HasPrefix(err.Error(), "unknown ") {
 		// Most likely the program's own flag, given without --.
 		return cove.Errorf(cove.CodeInvalid, "%v: if it is the program's, put the command after --: cove %s ID -- CMD ARGS...", err, cmd.Name())

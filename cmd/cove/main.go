@@ -33,7 +33,9 @@ func main() {
 	// the spot, so that a program's output piped into `head` ends the
 	// program and removes its sandbox.
 	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
-	ctx, stop := signalContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// SIGHUP, the terminal going away, ends a command as SIGTERM does:
+	// its sandbox is removed and the terminal restored.
+	ctx, stop := signalContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Getenv)
 	stop()
 	os.Exit(code)
@@ -126,14 +128,23 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if errors.As(err, &xe) {
 		return xe.code
 	}
-	if errors.Is(err, context.Canceled) {
-		var sc signalCause
-		if errors.As(context.Cause(ctx), &sc) && sc.sig == syscall.SIGTERM {
-			fmt.Fprintln(stderr, "cove: terminated")
-			return 128 + int(sc.sig)
+	var sc signalCause
+	if errors.As(err, &sc) || errors.Is(err, context.Canceled) {
+		// A command ends with the error of its cancelled context, or with
+		// a signalCause of its own (a terminal that hung up).
+		if sc.sig == 0 && !errors.As(context.Cause(ctx), &sc) {
+			sc.sig = syscall.SIGINT
 		}
-		fmt.Fprintln(stderr, "cove: interrupted")
-		return 130
+		switch sc.sig {
+		case syscall.SIGTERM:
+			fmt.Fprintln(stderr, "cove: terminated")
+		case syscall.SIGHUP:
+			fmt.Fprintln(stderr, "cove: hung up")
+		default:
+			fmt.Fprintln(stderr, "cove: interrupted")
+			return 130
+		}
+		return 128 + int(sc.sig)
 	}
 	code := cove.ErrorCode(err)
 	fmt.Fprintf(stderr, "cove: %s\n", cove.ErrorMessage(err))

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -41,6 +42,11 @@ recall earlier input; Ctrl-C interrupts a running cell (or clears the line);
 Ctrl-D or "exit" ends the session. Charts and other images are saved as PNG
 files, and their paths printed.
 
+When the input is not a terminal (a pipe or a file), the exit status is 1 if a
+cell failed (an exception, or a limit stopped it); a session on a terminal ends
+with 0. If the sandbox is stopped or removed meanwhile, the session ends with
+an error.
+
 Without --sandbox it runs in a new sandbox that is removed at the end (kept with
 --keep); in-process, or on the server given by --server or COVE_URL. With
 --sandbox it uses that sandbox on the server.`,
@@ -51,7 +57,7 @@ Without --sandbox it runs in a new sandbox that is removed at the end (kept with
 		RunE: func(cmd *cobra.Command, args []string) error {
 			l, err := lang.Lookup(args[0])
 			if err != nil {
-				return err
+				return cove.Errorf(cove.CodeInvalid, "unknown language %q: the REPL runs %s", args[0], replLanguages())
 			}
 			if _, ok := l.ContextDriver(); !ok {
 				return cove.Errorf(cove.CodeInvalid, "the REPL runs python, javascript or typescript, not %s: use `cove shell` for a shell", l.Name)
@@ -109,6 +115,24 @@ Without --sandbox it runs in a new sandbox that is removed at the end (kept with
 	return cmd
 }
 
+// replLanguages lists the languages with a REPL, and their aliases.
+func replLanguages() string {
+	var names []string
+	for _, l := range lang.All() {
+		if _, ok := l.ContextDriver(); ok {
+			n := l.Name
+			if len(l.Aliases) > 0 {
+				n += " (" + strings.Join(l.Aliases, ", ") + ")"
+			}
+			names = append(names, n)
+		}
+	}
+	if len(names) < 2 {
+		return strings.Join(names, "")
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
+}
+
 // existingSandboxFlags refuses the flags that only shape a sandbox the
 // REPL creates, given with --sandbox: they would be ignored. --timeout
 // applies to each cell either way.
@@ -133,10 +157,29 @@ type repl struct {
 	timeout       time.Duration
 	imagesDir     string
 	cells, images int
+	// failed says a cell failed: piped input then ends with status 1.
+	failed bool
 
 	// out receives everything printed; on a terminal it is the line
 	// editor, which turns newlines into the CRLF a raw terminal needs.
 	out, errOut io.Writer
+	// writeErr is the first error writing out or errOut: the reader of
+	// the output has gone, and the session ends.
+	writeErr error
+}
+
+// errorWriter keeps the first error of its writes in *err.
+type errorWriter struct {
+	w   io.Writer
+	err *error
+}
+
+func (w errorWriter) Write(p []byte) (int, error) {
+	n, err := w.w.Write(p)
+	if err != nil && *w.err == nil {
+		*w.err = err
+	}
+	return n, err
 }
 
 // lineSource gives the lines the user types.
@@ -146,25 +189,32 @@ type lineSource interface {
 }
 
 func (r *repl) loop(ctx context.Context) error {
+	out, errOut := r.e.stdout, r.e.stderr
 	var src lineSource
-	r.out, r.errOut = r.e.stdout, r.e.stderr
+	var tty *ttySource
 	if f, ok := r.e.stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-		t, err := newTTYSource(f, r.e.stdout, r.language, func() {
+		var err error
+		tty, err = newTTYSource(ctx, f, r.e.stdout, r.language, func() {
 			r.svc.InterruptContext(context.WithoutCancel(ctx), r.sandbox, r.context)
 		})
 		if err != nil {
 			return err
 		}
-		defer t.close()
-		r.out, r.errOut = t.term, t.term
-		src = t
-		fmt.Fprintf(r.out, "cove %s REPL in sandbox %s. Ctrl-D or exit to leave.\n", r.language, r.sandbox)
-		return r.read(ctx, src, t)
+		defer tty.close()
+		out, errOut, src = tty, tty, tty
+	} else {
+		src = newScanSource(ctx, r.e.stdin)
 	}
-	sc := bufio.NewScanner(r.e.stdin)
-	sc.Buffer(make([]byte, 64<<10), 16<<20)
-	src = scanSource{sc}
-	return r.read(ctx, src, nil)
+	r.out, r.errOut = errorWriter{out, &r.writeErr}, errorWriter{errOut, &r.writeErr}
+	if tty != nil {
+		fmt.Fprintf(r.out, "cove %s REPL in sandbox %s. Ctrl-D or exit to leave.\n", r.language, r.sandbox)
+	}
+	err := r.read(ctx, src, tty)
+	if err == nil && tty == nil && r.failed {
+		// Piped input is a script: its status says whether every cell ran.
+		return &exitError{1}
+	}
+	return err
 }
 
 // read reads cells and runs each; tty, when set, is told when a cell runs.
@@ -172,13 +222,16 @@ func (r *repl) read(ctx context.Context, src lineSource, tty *ttySource) error {
 	var buf []string
 	for {
 		line, err := src.readLine(len(buf) > 0)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
 		if err == errClearLine {
 			buf = nil
 			continue
 		}
 		if err == io.EOF {
 			if len(buf) > 0 {
-				r.run(ctx, strings.Join(buf, "\n"), tty)
+				return r.run(ctx, strings.Join(buf, "\n"), tty)
 			}
 			return nil
 		}
@@ -195,23 +248,26 @@ func (r *repl) read(ctx context.Context, src lineSource, tty *ttySource) error {
 		}
 		if strings.TrimSpace(line) == "" {
 			// A blank line runs what was typed.
-			r.run(ctx, strings.Join(buf, "\n"), tty)
+			err = r.run(ctx, strings.Join(buf, "\n"), tty)
 			buf = nil
-			continue
-		}
-		buf = append(buf, line)
-		if cellComplete(r.language, buf) {
-			r.run(ctx, strings.Join(buf, "\n"), tty)
+		} else if buf = append(buf, line); cellComplete(r.language, buf) {
+			err = r.run(ctx, strings.Join(buf, "\n"), tty)
 			buf = nil
 		}
 		if ctx.Err() != nil {
+			// A signal: said once, when the session ends.
 			return ctx.Err()
+		}
+		if err != nil {
+			return err
 		}
 	}
 }
 
-// run runs one cell and prints its events as they come.
-func (r *repl) run(ctx context.Context, code string, tty *ttySource) {
+// run runs one cell and prints its events as they come. A cell that fails
+// is noted in r.failed; the error ends the session: the context was
+// cancelled, the output cannot be written, or the sandbox is gone.
+func (r *repl) run(ctx context.Context, code string, tty *ttySource) error {
 	r.cells++
 	if tty != nil {
 		tty.running.Store(true)
@@ -219,8 +275,7 @@ func (r *repl) run(ctx context.Context, code string, tty *ttySource) {
 	}
 	st, err := r.svc.RunCell(ctx, r.sandbox, r.context, cove.CellRequest{Code: code, Timeout: r.timeout})
 	if err != nil {
-		fmt.Fprintf(r.errOut, "cove: %s\n", cove.ErrorMessage(err))
-		return
+		return r.cellError(ctx, err)
 	}
 	defer st.Close()
 	var atLineStart = true
@@ -237,14 +292,16 @@ func (r *repl) run(ctx context.Context, code string, tty *ttySource) {
 		}
 	}
 	for {
+		if r.writeErr != nil {
+			return fmt.Errorf("writing the output: %w", r.writeErr)
+		}
 		ev, err := st.Next()
 		if err != nil {
 			newline()
-			// An interrupted session says so once, when it ends.
-			if err != io.EOF && ctx.Err() == nil {
-				fmt.Fprintf(r.errOut, "cove: %s\n", cove.ErrorMessage(err))
+			if err == io.EOF {
+				return nil
 			}
-			return
+			return r.cellError(ctx, err)
 		}
 		switch ev.Type {
 		case cove.EventStdout:
@@ -256,10 +313,14 @@ func (r *repl) run(ctx context.Context, code string, tty *ttySource) {
 			r.printBundle(ev.Bundle)
 		case cove.EventException:
 			newline()
+			r.failed = true
 			r.printException(ev.Exception)
 		case cove.EventExit:
 			newline()
 			res := ev.Result
+			if res.Verdict != cove.VerdictOK {
+				r.failed = true
+			}
 			if res.Verdict != cove.VerdictOK && res.Verdict != cove.VerdictError {
 				msg := res.Message
 				if msg == "" {
@@ -267,9 +328,36 @@ func (r *repl) run(ctx context.Context, code string, tty *ttySource) {
 				}
 				fmt.Fprintf(r.errOut, "cove: %s (verdict %s)\n", msg, res.Verdict)
 			}
-			return
+			if r.writeErr != nil {
+				return fmt.Errorf("writing the output: %w", r.writeErr)
+			}
+			return nil
 		}
 	}
+}
+
+// cellError says why a cell could not run. It returns an error that ends
+// the session when there is no point going on: the session was
+// interrupted (said once, when it ends), or the sandbox or its interpreter
+// is gone, so that every cell after would fail the same way.
+func (r *repl) cellError(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	r.failed = true
+	if code := cove.ErrorCode(err); code == cove.CodeNotFound || code == cove.CodeConflict {
+		sb, gerr := r.svc.GetSandbox(ctx, r.sandbox)
+		switch {
+		case cove.ErrorCode(gerr) == cove.CodeNotFound:
+			return cove.Errorf(cove.CodeNotFound, "sandbox %s is gone (removed, or expired): the session ends", r.sandbox)
+		case gerr == nil && sb.State != cove.StateRunning:
+			return cove.Errorf(cove.CodeConflict, "sandbox %s is %s, and the session's variables with it: the session ends", r.sandbox, sb.State)
+		case gerr == nil && code == cove.CodeNotFound:
+			return cove.Errorf(cove.CodeNotFound, "the session's interpreter in sandbox %s is gone (the sandbox was restarted): the session ends", r.sandbox)
+		}
+	}
+	fmt.Fprintf(r.errOut, "cove: %s\n", cove.ErrorMessage(err))
+	return nil
 }
 
 // printBundle prints an output's best plain form, saving images to files.
@@ -343,56 +431,92 @@ func (r *repl) saveImage(b64 string) (string, string, error) {
 	return path, size, nil
 }
 
-// scanSource reads lines from a pipe or file, without prompts.
-type scanSource struct{ sc *bufio.Scanner }
+// scanSource reads lines from a pipe or file, without prompts; a
+// goroutine reads them, so that a signal ends a session waiting for input.
+type scanSource struct {
+	ctx   context.Context
+	lines chan string
+	err   error // set before lines is closed
+}
 
-func (s scanSource) readLine(bool) (string, error) {
-	if s.sc.Scan() {
-		return s.sc.Text(), nil
+func newScanSource(ctx context.Context, in io.Reader) *scanSource {
+	s := &scanSource{ctx: ctx, lines: make(chan string)}
+	go func() {
+		sc := bufio.NewScanner(in)
+		sc.Buffer(make([]byte, 64<<10), 16<<20)
+		for sc.Scan() {
+			select {
+			case s.lines <- sc.Text():
+			case <-ctx.Done():
+				return
+			}
+		}
+		s.err = sc.Err()
+		close(s.lines)
+	}()
+	return s
+}
+
+func (s *scanSource) readLine(bool) (string, error) {
+	select {
+	case line, ok := <-s.lines:
+		if ok {
+			return line, nil
+		}
+		if s.err != nil {
+			return "", s.err
+		}
+		return "", io.EOF
+	case <-s.ctx.Done():
+		return "", s.ctx.Err()
 	}
-	if err := s.sc.Err(); err != nil {
-		return "", err
-	}
-	return "", io.EOF
 }
 
 // errClearLine is Ctrl-C at the prompt: drop what was typed.
 var errClearLine = fmt.Errorf("line cleared")
 
+// errHangup ends a session whose terminal has gone: in raw mode the
+// end of the input is a key (Ctrl-D), never the end of the file.
+var errHangup = signalCause{syscall.SIGHUP}
+
 // ttySource reads lines with editing and history from a terminal in raw
 // mode. One goroutine reads the terminal all the time, so that Ctrl-C
 // while a cell runs interrupts the cell (raw mode turns it into a byte,
 // not a signal) and what is typed ahead is kept for the next prompt.
+//
+// Ctrl-C at the prompt never reaches the line editor (x/term ends the
+// line with io.EOF for it, as for Ctrl-D, and keeps the key to read it
+// again): Read moves the editor to the end of the line, then fails with
+// errClearLine, and readLine starts a new editor with the same history.
 type ttySource struct {
+	ctx     context.Context
 	f       *os.File
 	state   *term.State
-	term    *term.Terminal
+	out     io.Writer // the terminal itself
 	prompt  string
 	running atomic.Bool
 	keys    chan []byte
 	pending []byte
-	lastKey byte // the last key given to the editor
+	ctrlC   bool // Read owes the editor errClearLine
+	stop    func()
 	once    sync.Once
+
+	mu         sync.Mutex // guards the fields below; the editor's size changes in another goroutine
+	term       *term.Terminal
+	cols, rows int
 }
 
-func newTTYSource(f *os.File, out io.Writer, language string, interrupt func()) (*ttySource, error) {
-	state, err := term.MakeRaw(int(f.Fd()))
+func newTTYSource(ctx context.Context, f *os.File, out io.Writer, language string, interrupt func()) (*ttySource, error) {
+	fd := int(f.Fd())
+	state, err := term.MakeRaw(fd)
 	if err != nil {
 		return nil, cove.Errorf(cove.CodeUnavailable, "setting up the terminal: %w", err)
 	}
-	t := &ttySource{f: f, state: state, prompt: promptFor(language), keys: make(chan []byte, 64)}
-	t.term = term.NewTerminal(struct {
-		io.Reader
-		io.Writer
-	}{t, out}, t.prompt)
-	// A terminal that reports no size (a pty nobody sized, as under
-	// script or in CI) is taken as 80 by 24: a width of 0 would break
-	// every character onto a line of its own.
-	if w, h, err := term.GetSize(int(f.Fd())); err == nil && w > 0 {
-		t.term.SetSize(w, max(h, 1))
-	} else {
-		t.term.SetSize(80, 24)
-	}
+	t := &ttySource{ctx: ctx, f: f, state: state, out: out, prompt: promptFor(language), keys: make(chan []byte, 64)}
+	t.term = t.newEditor(nil)
+	cols, rows, _ := term.GetSize(fd)
+	t.resize(cols, rows)
+	t.stop = followWindowSize(fd, t.resize)
 	go func() {
 		buf := make([]byte, 256)
 		for {
@@ -416,6 +540,41 @@ func newTTYSource(f *os.File, out io.Writer, language string, interrupt func()) 
 	return t, nil
 }
 
+// newEditor returns a line editor on the terminal with the history h
+// (nil: a new one).
+func (t *ttySource) newEditor(h term.History) *term.Terminal {
+	e := term.NewTerminal(struct {
+		io.Reader
+		io.Writer
+	}{t, t.out}, t.prompt)
+	if h != nil {
+		e.History = h
+	}
+	if t.cols > 0 {
+		e.SetSize(t.cols, t.rows)
+	}
+	return e
+}
+
+// resize tells the editor the terminal's size. A terminal that reports no
+// size (a pty nobody sized, as under script or in CI) is taken as 80 by
+// 24: a width of 0 would break every character onto a line of its own.
+func (t *ttySource) resize(cols, rows int) {
+	if cols <= 0 {
+		cols, rows = 80, 24
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.cols, t.rows = cols, max(rows, 1)
+	t.term.SetSize(t.cols, t.rows)
+}
+
+func (t *ttySource) editor() *term.Terminal {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.term
+}
+
 func promptFor(language string) string {
 	if language == "python" {
 		return ">>> "
@@ -425,49 +584,68 @@ func promptFor(language string) string {
 
 // Read feeds the line editor with the keys the reader goroutine got.
 func (t *ttySource) Read(p []byte) (int, error) {
-	if len(t.pending) == 0 {
-		b, ok := <-t.keys
-		if !ok {
-			return 0, io.EOF
-		}
-		t.pending = b
+	if t.ctrlC {
+		t.ctrlC = false
+		return 0, errClearLine
 	}
-	n := copy(p, t.pending)
+	if len(t.pending) == 0 {
+		select {
+		case b, ok := <-t.keys:
+			if !ok {
+				return 0, errHangup
+			}
+			t.pending = b
+		case <-t.ctx.Done():
+			return 0, t.ctx.Err()
+		}
+	}
+	if t.pending[0] == 3 {
+		t.pending = t.pending[1:]
+		t.ctrlC = true
+		p[0] = 5 // Ctrl-E: the end of the line, where ^C goes
+		return 1, nil
+	}
+	n := len(t.pending)
+	if i := bytes.IndexByte(t.pending, 3); i >= 0 {
+		n = i
+	}
+	n = copy(p, t.pending[:n])
 	t.pending = t.pending[n:]
-	t.lastKey = p[n-1]
 	return n, nil
 }
 
+// Write prints through the line editor.
+func (t *ttySource) Write(p []byte) (int, error) { return t.editor().Write(p) }
+
 func (t *ttySource) readLine(continuation bool) (string, error) {
+	e := t.editor()
 	if continuation {
-		t.term.SetPrompt(strings.Repeat(".", len(strings.TrimSpace(t.prompt))) + " ")
+		e.SetPrompt(strings.Repeat(".", len(strings.TrimSpace(t.prompt))) + " ")
 	} else {
-		t.term.SetPrompt(t.prompt)
+		e.SetPrompt(t.prompt)
 	}
-	line, err := t.term.ReadLine()
-	if err == term.ErrPasteIndicator {
+	line, err := e.ReadLine()
+	switch err {
+	case nil:
+	case term.ErrPasteIndicator:
 		err = nil
-	}
-	if err == io.EOF && t.ctrlC() {
-		return "", errClearLine
+	case errClearLine:
+		io.WriteString(t.out, "^C\r\n")
+		t.mu.Lock()
+		t.term = t.newEditor(e.History)
+		t.mu.Unlock()
+	default:
+		// Ctrl-D or a signal: what comes next starts on a line of its own.
+		io.WriteString(t.out, "\r\n")
 	}
 	return line, err
 }
 
-// ctrlC reports whether the editor just returned for Ctrl-C rather than
-// Ctrl-D or the end of the input: x/term ends ReadLine with io.EOF for
-// all three.
-func (t *ttySource) ctrlC() bool {
-	if t.lastKey == 3 {
-		t.lastKey = 0
-		fmt.Fprintln(t.term, "^C")
-		return true
-	}
-	return false
-}
-
 func (t *ttySource) close() {
-	t.once.Do(func() { term.Restore(int(t.f.Fd()), t.state) })
+	t.once.Do(func() {
+		t.stop()
+		term.Restore(int(t.f.Fd()), t.state)
+	})
 }
 
 // cellComplete says whether the lines typed so far make a cell to run now:

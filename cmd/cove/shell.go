@@ -63,7 +63,7 @@ and its end reaches the program as ^D. The exit status is the program's own.`,
 				}
 				restore = func() { term.Restore(in, old) }
 				defer restore()
-				stop := followWindowSize(in, p)
+				stop := followWindowSize(in, func(cols, rows int) { p.Resize(cols, rows) })
 				defer stop()
 			}
 			exited := make(chan struct{})
@@ -124,9 +124,9 @@ func endOfInput(p cove.PTY, exited <-chan struct{}) {
 	}
 }
 
-// followWindowSize resizes p whenever the local terminal fd is resized,
-// until the returned function is called.
-func followWindowSize(fd int, p cove.PTY) (stop func()) {
+// followWindowSize calls resize with the new size whenever the local
+// terminal fd is resized, until the returned function is called.
+func followWindowSize(fd int, resize func(cols, rows int)) (stop func()) {
 	winch := make(chan os.Signal, 1)
 	signal.Notify(winch, syscall.SIGWINCH)
 	done := make(chan struct{})
@@ -137,7 +137,7 @@ func followWindowSize(fd int, p cove.PTY) (stop func()) {
 				return
 			case <-winch:
 				if cols, rows, err := term.GetSize(fd); err == nil {
-					p.Resize(cols, rows)
+					resize(cols, rows)
 				}
 			}
 		}
