@@ -83,7 +83,9 @@ func newRunCmd(e *env) *cobra.Command {
 
 The language comes from the file's extension or from -l/--lang: python (py),
 javascript (js, node), typescript (ts) or bash (sh). "-" reads the program from
-standard input. Arguments after "--" are passed to the program.
+standard input. Arguments after "--" are passed to the program. The program's
+standard input is empty unless -i passes cove's through: one that reads it
+(Python's input()) gets end of file.
 
 The exit status is the program's own. When cove stops the program (time,
 memory or output limit) it says why on stderr and exits non-zero.
