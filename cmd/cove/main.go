@@ -34,8 +34,13 @@ func main() {
 	// program and removes its sandbox.
 	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
 	// SIGHUP, the terminal going away, ends a command as SIGTERM does:
-	// its sandbox is removed and the terminal restored.
-	ctx, stop := signalContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	// its sandbox is removed and the terminal restored. Unless it is
+	// ignored already (nohup cove serve): asking for it would undo that.
+	sigs := []os.Signal{os.Interrupt, syscall.SIGTERM}
+	if !signal.Ignored(syscall.SIGHUP) {
+		sigs = append(sigs, syscall.SIGHUP)
+	}
+	ctx, stop := signalContext(context.Background(), sigs...)
 	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Getenv)
 	stop()
 	os.Exit(code)
