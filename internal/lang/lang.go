@@ -26,7 +26,7 @@ type Language struct {
 	// select the language when a file is run without naming one.
 	Extensions []string
 	// SourceName is the file name used in the workspace when the caller
-	// gives none, or one with an extension of another language.
+	// gives none.
 	SourceName string
 
 	// command is the argv before the file to run.
@@ -159,12 +159,8 @@ func Lookup(nameOrAlias string) (*Language, error) {
 // lists the accepted extensions.
 func ForFile(filename string) (*Language, error) {
 	ext := strings.ToLower(filepath.Ext(filename))
-	if ext != "" {
-		for _, l := range languages() {
-			if slices.Contains(l.Extensions, ext) {
-				return l, nil
-			}
-		}
+	if l := forExtension(ext); ext != "" && l != nil {
+		return l, nil
 	}
 	var exts []string
 	for _, l := range languages() {
@@ -191,9 +187,10 @@ func (e *CompileError) Error() string { return e.Message }
 
 // Prepare turns src into the files to write into the sandbox workspace and
 // the argv that runs them. name is the source file's name: a user-given
-// one such as "hello.py", or "" for SourceName, which is also used when
-// name has an extension that is not this language's. argv are extra
-// program arguments. A name that is not a plain file name is a
+// one such as "hello.py", or "" for SourceName. A name without one of the
+// language's extensions gets its first one ("snippet" runs as
+// "snippet.py"). argv are extra program arguments. A name that is not a
+// plain file name, or that has another language's extension, is a
 // cove.CodeInvalid error; TypeScript that does not compile is a
 // *CompileError.
 func (l *Language) Prepare(name, src string, argv []string) (*Program, error) {
@@ -245,11 +242,37 @@ func (l *Language) fileName(name string) (string, error) {
 		return "", cove.Errorf(cove.CodeInvalid, "invalid file name %q: %s", name, why)
 	}
 	ext := strings.ToLower(filepath.Ext(name))
-	// A bare extension (".py") has no stem to derive other files from.
-	if len(ext) == len(name) || !slices.Contains(l.Extensions, ext) {
+	switch {
+	case len(ext) == len(name):
+		// A bare extension (".py") has no stem to derive other files from.
 		return l.SourceName, nil
+	case slices.Contains(l.Extensions, ext):
+		return name, nil
 	}
-	return name, nil
+	if other := forExtension(ext); other != nil {
+		// Running it under another name would hide what the caller
+		// asked for; under this one, the interpreter would misread it.
+		return "", cove.Errorf(cove.CodeInvalid, "file name %q has the extension of %s, not of %s: name %s code with %s, such as %s",
+			name, other.Name, l.Name, l.Name, joinOr(l.Extensions), strings.TrimSuffix(name, filepath.Ext(name))+l.Extensions[0])
+	}
+	// No extension, or one of no language ("notes.txt"): the language's
+	// is added, so that the name the caller chose is the one used.
+	full := strings.TrimSuffix(name, ".") + l.Extensions[0]
+	if len(full) > maxNameLen {
+		return "", cove.Errorf(cove.CodeInvalid, "invalid file name %q: with the extension %s it is longer than 255 bytes", name, l.Extensions[0])
+	}
+	return full, nil
+}
+
+// forExtension returns the language whose extension (lower case, with
+// the dot) ext is, or nil.
+func forExtension(ext string) *Language {
+	for _, l := range languages() {
+		if slices.Contains(l.Extensions, ext) {
+			return l
+		}
+	}
+	return nil
 }
 
 // acceptedNames lists the languages with their aliases for error messages:

@@ -162,11 +162,16 @@ func TestPrepare(t *testing.T) {
 	}{
 		{"python default", "python", "", []string{"a", "b c"}, []string{"python3", "main.py", "a", "b c"}, []string{"main.py"}},
 		{"python own name", "py", "hello.py", nil, []string{"python3", "hello.py"}, []string{"hello.py"}},
-		{"python wrong extension", "py", "hello.js", nil, []string{"python3", "main.py"}, []string{"main.py"}},
+		{"python no extension", "py", "snippet", nil, []string{"python3", "snippet.py"}, []string{"snippet.py"}},
+		{"python upper case extension", "py", "Hello.PY", nil, []string{"python3", "Hello.PY"}, []string{"Hello.PY"}},
+		{"python other extension", "py", "notes.txt", nil, []string{"python3", "notes.txt.py"}, []string{"notes.txt.py"}},
+		{"python trailing dot", "py", "snippet.", nil, []string{"python3", "snippet.py"}, []string{"snippet.py"}},
 		{"python bare extension", "py", ".py", nil, []string{"python3", "main.py"}, []string{"main.py"}},
 		{"javascript default", "js", "", []string{"x"}, []string{"node", "main.js", "x"}, []string{"main.js"}},
 		{"javascript mjs", "node", "m.mjs", nil, []string{"node", "m.mjs"}, []string{"m.mjs"}},
-		{"javascript no extension", "javascript", "script", nil, []string{"node", "main.js"}, []string{"main.js"}},
+		{"javascript no extension", "javascript", "script", nil, []string{"node", "script.js"}, []string{"script.js"}},
+		{"typescript no extension", "ts", "app", nil, []string{"node", "--enable-source-maps", "app.cjs"}, []string{"app.cjs", "app.ts"}},
+		{"bash no extension", "bash", "setup", nil, []string{"bash", "setup.sh"}, []string{"setup.sh"}},
 		{"typescript default", "ts", "", []string{"1"}, []string{"node", "--enable-source-maps", "main.cjs", "1"}, []string{"main.cjs", "main.ts"}},
 		{"typescript own name", "ts", "app.ts", nil, []string{"node", "--enable-source-maps", "app.cjs"}, []string{"app.cjs", "app.ts"}},
 		{"typescript mts", "ts", "app.mts", nil, []string{"node", "--enable-source-maps", "app.mjs"}, []string{"app.mjs", "app.mts"}},
@@ -222,6 +227,7 @@ func TestPrepareBadName(t *testing.T) {
 		{"nul", "main\x00.py", "control characters"},
 		{"newline", "main\n.py", "control characters"},
 		{"too long", strings.Repeat("a", 253) + ".py", "longer than 255"},
+		{"too long with the extension", strings.Repeat("a", 254), "longer than 255"},
 	}
 	l, err := Lookup("python")
 	if err != nil {
@@ -239,6 +245,43 @@ func TestPrepareBadName(t *testing.T) {
 			}
 			if msg := cove.ErrorMessage(err); !strings.Contains(msg, tt.want) || !strings.Contains(msg, "invalid file name") {
 				t.Errorf("message %q does not contain %q", msg, tt.want)
+			}
+		})
+	}
+}
+
+// TestPrepareOtherLanguageExtension checks that a name with another
+// language's extension is refused, naming the extensions to use, rather
+// than replaced by the language's main file.
+func TestPrepareOtherLanguageExtension(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name, lang, file string
+		want             []string
+	}{
+		{"python as javascript", "python", "snippet.js", []string{`"snippet.js"`, "javascript", "python", ".py", "snippet.py"}},
+		{"javascript as python", "js", "app.PY", []string{"python", ".js, .mjs or .cjs", "app.js"}},
+		{"typescript as javascript", "ts", "app.cjs", []string{"javascript", ".ts, .mts or .cts", "app.ts"}},
+		{"bash as python", "bash", "run.py", []string{"python", ".sh or .bash", "run.sh"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			l, err := Lookup(tt.lang)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p, err := l.Prepare(tt.file, "1", nil)
+			if err == nil {
+				t.Fatalf("Prepare(%q) = %v, want an error", tt.file, p.Argv)
+			}
+			if code := cove.ErrorCode(err); code != cove.CodeInvalid {
+				t.Errorf("code = %s, want %s", code, cove.CodeInvalid)
+			}
+			for _, w := range tt.want {
+				if msg := cove.ErrorMessage(err); !strings.Contains(msg, w) {
+					t.Errorf("message %q does not contain %q", msg, w)
+				}
 			}
 		})
 	}

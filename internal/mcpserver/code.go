@@ -12,7 +12,7 @@ import (
 type runCodeInput struct {
 	Language       string            `json:"language,omitempty" jsonschema:"the program's language; may be left out with the sandbox_id of a sandbox created with a language"`
 	Code           string            `json:"code" jsonschema:"the program's source code"`
-	Filename       string            `json:"filename,omitempty" jsonschema:"the name the code is written to in /workspace, such as analysis.py (default main.py, main.js, main.ts or main.sh, by language)"`
+	Filename       string            `json:"filename,omitempty" jsonschema:"the name the code is written to in /workspace, such as analysis.py (default main.py, main.js, main.ts or main.sh, by language); a name without the language's extension gets it (analysis becomes analysis.py)"`
 	SandboxID      string            `json:"sandbox_id,omitempty" jsonschema:"run in this sandbox's workspace, where files persist; omit to run in a fresh sandbox removed after the run"`
 	Files          map[string]string `json:"files,omitempty" jsonschema:"text files to write into the workspace before the program starts, keyed by path relative to /workspace (data, modules, configuration)"`
 	Stdin          string            `json:"stdin,omitempty" jsonschema:"the program's standard input"`

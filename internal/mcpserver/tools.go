@@ -119,7 +119,7 @@ func (s *Server) addTools() {
 
 Without sandbox_id, it runs in a fresh isolated sandbox that is removed right after the run: nothing persists between calls, so put everything the program needs in code and files. With keep: true that sandbox stays instead, and its sandbox_id comes back for later calls. With sandbox_id, it runs in that sandbox's /workspace (see create_sandbox), where files persist; language may then be left out if the sandbox was created with one.
 
-The code is written to a file in /workspace and stays there after the run: main.py, main.js, main.ts or main.sh by language, or the name given as filename. A file of yours with that name is not overwritten: the call fails, and another filename avoids it.
+The code is written to a file in /workspace and stays there after the run: main.py, main.js, main.ts or main.sh by language, or the name given as filename, with the language's extension added when it has none. A file of yours with that name is not overwritten: the call fails, and another filename avoids it.
 
 Languages: python (CPython 3), javascript (Node.js), typescript (compiled to JavaScript, without type checking), bash. Packages installed on the host are importable. The sandbox reaches no host unless it is made with network (such as pypi.org,files.pythonhosted.org for pip install, in a virtual environment: python3 -m venv .venv). Default limits (unless the server is configured otherwise): 512 MiB memory, 1 CPU, 30 s, 1 MiB of output per stream; memory_mb and timeout_seconds raise them. A failing program is a result, not an error: read the verdict and stderr.
 

@@ -390,6 +390,21 @@ func TestRunCodeFilename(t *testing.T) {
 	if rf.Content != "mine = True\n" {
 		t.Errorf("main.py: %+v", rf)
 	}
+
+	// A name without the extension gets it, rather than main.py, which
+	// is the user's here.
+	res := c.ok("run_code", map[string]any{"sandbox_id": sb.SandboxID, "filename": "snippet", "code": "import sys\nprint(sys.argv[0])"}, &out)
+	if out.Verdict != "ok" || out.Stdout != "snippet.py\n" {
+		t.Fatalf("run with a filename without extension: %+v\n%s", out, text(res))
+	}
+	// One with another language's extension is refused, naming the one
+	// to use.
+	msg = c.fails("run_code", map[string]any{"sandbox_id": sb.SandboxID, "filename": "snippet.js", "code": "print(1)"}, "error (invalid)")
+	for _, want := range []string{"javascript", ".py", "snippet.py"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("other language's extension: %q lacks %q", msg, want)
+		}
+	}
 }
 
 // TestProcessTools checks list_processes and what the process tools say
