@@ -15,9 +15,12 @@
 // Exec, RunCode and Run return a cove.Stream of events read from the
 // server as NDJSON while the program runs: output chunks as they are
 // written, then one exit event with the result. Next returns io.EOF after
-// the exit event and ctx.Err() once ctx is cancelled; Close aborts the
-// request (and so the program). cove.Collect gathers a whole stream into
-// one result:
+// the exit event (even if ctx is cancelled later) and ctx.Err() once ctx
+// is cancelled before; Close aborts the request (and so the program).
+// A stream that has ended (its last event, io.EOF or an error) releases
+// its connection by itself, but a stream given up earlier holds it until
+// Close: defer Close after every successful call that returns a stream.
+// cove.Collect gathers a whole stream into one result, and closes it:
 //
 //	st, err := c.Run(ctx, cove.RunRequest{CodeRequest: cove.CodeRequest{Language: "python", Code: "print(42)"}})
 //	if err != nil { ... }

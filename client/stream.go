@@ -25,18 +25,24 @@ const maxEventBytes = 16 << 20
 // without one the end of the answer is taken as the end of the stream
 // (logs of a running process).
 func (c *Client) openStream(ctx context.Context, method, p string, q url.Values, in any, needExit bool) (cove.Stream, error) {
-	if in == nil {
-		return c.openStreamWith(ctx, method, p, q, nil, "", needExit)
+	var body io.Reader
+	ctype := ""
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return nil, cove.Errorf(cove.CodeInvalid, "encoding the request: %w", err)
+		}
+		body, ctype = bytes.NewReader(b), "application/json"
 	}
-	b, err := json.Marshal(in)
+	st, err := c.openStreamWith(ctx, method, p, q, body, ctype, needExit)
 	if err != nil {
-		return nil, cove.Errorf(cove.CodeInvalid, "encoding the request: %w", err)
+		return nil, err
 	}
-	return c.openStreamWith(ctx, method, p, q, bytes.NewReader(b), "application/json", needExit)
+	return st, nil
 }
 
 // openStreamWith sends body, of media type ctype, for an NDJSON answer.
-func (c *Client) openStreamWith(ctx context.Context, method, p string, q url.Values, body io.Reader, ctype string, needExit bool) (cove.Stream, error) {
+func (c *Client) openStreamWith(ctx context.Context, method, p string, q url.Values, body io.Reader, ctype string, needExit bool) (*ndjson[cove.Event], error) {
 	resp, cancel, err := c.sendForNDJSON(ctx, method, p, q, body, ctype)
 	if err != nil {
 		return nil, err
@@ -92,11 +98,20 @@ type ndjson[E any] struct {
 	done   bool       // the stream has ended (last event, error or end of answer)
 	closed atomic.Bool
 	once   sync.Once
+
+	// The answer is released (its rest read, or its request aborted)
+	// once the stream has ended, whether or not the caller closes the
+	// stream: a stream read to its end holds no connection.
+	releaseOnce sync.Once
+	released    chan struct{} // closed once the answer is released
+	// onRelease, if set, is called when the answer is released (stops
+	// the copy of a streamed standard input).
+	onRelease func()
 }
 
 // newNDJSON reads resp's body as a stream of events.
 func newNDJSON[E any](ctx context.Context, cancel context.CancelFunc, resp *http.Response, cutShort string, decode func([]byte) (E, bool, error)) *ndjson[E] {
-	return &ndjson[E]{ctx: ctx, cancel: cancel, resp: resp, rd: bufio.NewReaderSize(resp.Body, 64<<10), decode: decode, cutShort: cutShort}
+	return &ndjson[E]{ctx: ctx, cancel: cancel, resp: resp, rd: bufio.NewReaderSize(resp.Body, 64<<10), decode: decode, cutShort: cutShort, released: make(chan struct{})}
 }
 
 // ExecutionID returns the id of the execution the stream delivers, which
@@ -114,8 +129,11 @@ func decodeEvent(line []byte) (cove.Event, bool, error) {
 }
 
 // Next returns the next event; io.EOF after the last event (or the end of
-// a log stream), ctx.Err() once the caller's context is cancelled, and
-// ErrStreamClosed after Close.
+// a log stream), whatever becomes of ctx then; ctx.Err() once the
+// caller's context is cancelled before; and ErrStreamClosed after Close.
+// Once the stream has ended (last event, io.EOF or an error that ends
+// it), its answer is released without Close; the io.EOF after the last
+// event comes once the server has ended its answer.
 func (s *ndjson[E]) Next() (E, error) {
 	var zero E
 	s.mu.Lock()
@@ -124,11 +142,13 @@ func (s *ndjson[E]) Next() (E, error) {
 		if s.closed.Load() {
 			return zero, ErrStreamClosed
 		}
-		if err := s.ctx.Err(); err != nil {
-			return zero, err
-		}
 		if s.done {
+			<-s.released
 			return zero, io.EOF
+		}
+		if err := s.ctx.Err(); err != nil {
+			s.release(false)
+			return zero, err
 		}
 		line, err := readLine(s.rd)
 		if err != nil {
@@ -141,6 +161,7 @@ func (s *ndjson[E]) Next() (E, error) {
 		ev, last, err := s.decode(line)
 		if last {
 			s.done = true
+			s.release(true)
 		}
 		if err != nil {
 			return zero, err
@@ -149,47 +170,76 @@ func (s *ndjson[E]) Next() (E, error) {
 	}
 }
 
-// readError explains why reading the stream failed.
+// readError explains why reading the stream failed, and releases the
+// answer unless Close is doing it.
 func (s *ndjson[E]) readError(err error) error {
 	switch {
 	case s.closed.Load():
 		return ErrStreamClosed
 	case s.ctx.Err() != nil:
+		s.release(false)
 		return s.ctx.Err()
 	case errors.Is(err, io.EOF):
 		s.done = true
+		s.release(false)
 		if s.cutShort != "" {
 			return cove.Errorf(cove.CodeUnavailable, "%s", s.cutShort)
 		}
 		return io.EOF
 	}
 	s.done = true
+	s.release(false)
 	return &cove.Error{Code: cove.CodeUnavailable, Message: "reading the stream from the server", Err: err}
 }
 
-// closeWait bounds how long Close waits for the end of an answer whose
-// last event has come.
+// closeWait bounds how long the end of an answer whose last event has
+// come is waited for.
 const closeWait = 5 * time.Second
 
-// Close aborts the request, and with it what the server was doing for
-// it (an execution, an analysis) if it still runs. After the last event
-// it instead reads the answer to its end, so that the server has
-// finished (for Run, destroyed its sandbox) when Close returns.
-func (s *ndjson[E]) Close() error {
-	s.once.Do(func() {
-		s.closed.Store(true)
-		// The end of a finished answer is read, for its connection to
-		// serve again; not that of an answer that closes its
-		// connection (a streamed standard input's), whose server may
-		// be waiting, before it ends the answer, for this side to stop
-		// sending.
-		if s.finished() && !s.resp.Close {
+// release lets go of the answer, once: after the last event (drain) it
+// reads the rest of the answer in the background, for at most closeWait,
+// so that its connection serves again; otherwise, and for an answer that
+// closes its connection (a streamed standard input's, whose server may
+// be waiting, before it ends the answer, for this side to stop sending),
+// it aborts the request.
+func (s *ndjson[E]) release(drain bool) {
+	s.releaseOnce.Do(func() {
+		if s.onRelease != nil {
+			s.onRelease()
+		}
+		if !drain || s.resp.Close {
+			s.cancel()
+			s.resp.Body.Close()
+			close(s.released)
+			return
+		}
+		go func() {
+			defer close(s.released)
 			t := time.AfterFunc(closeWait, s.cancel)
 			io.Copy(io.Discard, io.LimitReader(s.resp.Body, maxEventBytes))
 			t.Stop()
+			s.cancel()
+			s.resp.Body.Close()
+		}()
+	})
+}
+
+// Close aborts the request, and with it what the server was doing for
+// it (an execution, an analysis) if it still runs. After the last event
+// it instead waits for the end of the answer, so that the server has
+// finished (for Run, destroyed its sandbox) when Close returns. Close
+// may be called more than once, and after the stream ended by itself.
+func (s *ndjson[E]) Close() error {
+	s.once.Do(func() {
+		s.closed.Store(true)
+		if !s.finished() {
+			// Cancelling first unblocks a read in progress, which
+			// Close of the body would otherwise wait for.
+			s.cancel()
+			s.resp.Body.Close()
 		}
-		s.cancel()
-		s.resp.Body.Close()
+		s.release(false)
+		<-s.released
 	})
 	return nil
 }
