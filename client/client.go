@@ -7,12 +7,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/cove-sandbox/cove"
 	"github.com/cove-sandbox/cove/internal/wire"
@@ -173,6 +176,17 @@ func closeBody(resp *http.Response) {
 // does not know, with its JSON error; a 404 of another shape means that
 // the URL is not a cove server's, which is unavailable, not not_found.
 func errorFrom(resp *http.Response) error {
+	err := apiErrorFrom(resp)
+	if err.Code == cove.CodeQuotaExceeded && err.Err == nil {
+		if d, ok := parseRetryAfter(resp.Header.Get("Retry-After")); ok {
+			err.Err = retryAfterError(d)
+		}
+	}
+	return err
+}
+
+// apiErrorFrom is errorFrom but for Retry-After.
+func apiErrorFrom(resp *http.Response) *cove.Error {
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	var body wire.ErrorBody
 	if json.Unmarshal(b, &body) == nil && body.Error.Code != "" {
@@ -191,6 +205,44 @@ func errorFrom(resp *http.Response) error {
 		return &cove.Error{Code: cove.CodeUnavailable, Message: fmt.Sprintf("the server at %s does not answer as a cove server (HTTP 404 for %s: %s): check the server's URL", base.String(), resp.Request.URL.Path, msg)}
 	}
 	return &cove.Error{Code: wire.CodeForStatus(resp.StatusCode), Message: fmt.Sprintf("HTTP %d: %s", resp.StatusCode, msg)}
+}
+
+// retryAfterError is the cause of a quota_exceeded error whose answer
+// said when to try again: its Retry-After.
+type retryAfterError time.Duration
+
+func (e retryAfterError) Error() string { return "retry after " + time.Duration(e).String() }
+
+// RetryAfter returns how long the server asked to wait before sending a
+// request again that failed with err, a quota_exceeded error (the
+// answer's Retry-After header), and whether it asked. A quota that
+// waiting does not free (sandboxes or memory, freed by deleting a
+// sandbox) comes without one.
+func RetryAfter(err error) (time.Duration, bool) {
+	var ra retryAfterError
+	if errors.As(err, &ra) {
+		return time.Duration(ra), true
+	}
+	return 0, false
+}
+
+// parseRetryAfter reads a Retry-After header: seconds (a fraction too),
+// or an HTTP date.
+func parseRetryAfter(v string) (time.Duration, bool) {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0, false
+	}
+	if secs, err := strconv.ParseFloat(v, 64); err == nil {
+		if secs < 0 || secs > 1e9 || math.IsNaN(secs) {
+			return 0, false
+		}
+		return time.Duration(secs * float64(time.Second)), true
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		return max(time.Until(t), 0), true
+	}
+	return 0, false
 }
 
 // sandboxPath returns the escaped path of a sandbox's route.

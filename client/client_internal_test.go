@@ -222,3 +222,49 @@ func TestWaitProcessAsksAgain(t *testing.T) {
 		t.Fatalf("WaitProcess past its deadline: %v after %d requests", err, len(asked))
 	}
 }
+
+// TestRetryAfter checks that a quota_exceeded answer's Retry-After
+// reaches the caller through RetryAfter, and only that of a quota error.
+func TestRetryAfter(t *testing.T) {
+	cases := []struct {
+		name, header string
+		status       int
+		body         string
+		want         time.Duration
+		ok           bool
+	}{
+		{"seconds", "1", 429, `{"error":{"code":"quota_exceeded","message":"1 execution at once"}}`, time.Second, true},
+		{"fraction", "0.5", 429, `{"error":{"code":"quota_exceeded","message":"rate limited"}}`, 500 * time.Millisecond, true},
+		{"date past", "Mon, 02 Jan 2006 15:04:05 GMT", 429, `{"error":{"code":"quota_exceeded","message":"x"}}`, 0, true},
+		{"proxy", "60", 429, "Too Many Requests", time.Minute, true},
+		{"none", "", 429, `{"error":{"code":"quota_exceeded","message":"delete a sandbox first"}}`, 0, false},
+		{"garbage", "soon", 429, `{"error":{"code":"quota_exceeded","message":"x"}}`, 0, false},
+		{"not a quota", "5", 503, `{"error":{"code":"unavailable","message":"shutting down"}}`, 0, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			cl := fakeServer(t, func(w http.ResponseWriter, r *http.Request) {
+				if c.header != "" {
+					w.Header().Set("Retry-After", c.header)
+				}
+				w.WriteHeader(c.status)
+				io.WriteString(w, c.body)
+			})
+			_, err := cl.GetSandbox(context.Background(), "x")
+			d, ok := RetryAfter(err)
+			if d != c.want || ok != c.ok {
+				t.Fatalf("RetryAfter(%v) = %v, %v; want %v, %v", err, d, ok, c.want, c.ok)
+			}
+			var ce *cove.Error
+			if !errors.As(err, &ce) || (c.status == 429) != (ce.Code == cove.CodeQuotaExceeded) {
+				t.Fatalf("error %#v", err)
+			}
+			if c.body[0] == '{' && strings.Contains(cove.ErrorMessage(err), "retry") {
+				t.Fatalf("the message %q changed", cove.ErrorMessage(err))
+			}
+		})
+	}
+	if _, ok := RetryAfter(nil); ok {
+		t.Fatal("RetryAfter(nil) asks to retry")
+	}
+}

@@ -38,7 +38,11 @@
 //	if errors.Is(err, &cove.Error{Code: cove.CodeNotFound}) { ... }
 //
 // A server that cannot be reached gives an unavailable error; a cancelled
-// context gives the context's error.
+// context gives the context's error. A quota_exceeded error that waiting
+// clears (too many executions at once, an AI rate limit) says how long
+// the server asked to wait:
+//
+//	if d, ok := client.RetryAfter(err); ok { time.Sleep(d); ... }
 //
 // # Files and terminals
 //

@@ -411,6 +411,9 @@ func TestQuotaRace(t *testing.T) {
 	}
 	_, err := c.CreateSandbox(ctxT(t), cove.SandboxSpec{})
 	wantCode(t, err, cove.CodeQuotaExceeded)
+	if d, ok := client.RetryAfter(err); ok {
+		t.Errorf("the SDK's error for a sandbox quota asks to retry after %v", d)
+	}
 	list, err := c.ListSandboxes(ctxT(t), cove.ListOptions{})
 	if err != nil || len(list.Sandboxes) != 3 {
 		t.Fatalf("list: %d, %v", len(list.Sandboxes), err)
@@ -430,6 +433,12 @@ func TestQuotaRace(t *testing.T) {
 	}
 	if resp.Header.Get("Retry-After") != "1" {
 		t.Fatalf("Retry-After %q", resp.Header.Get("Retry-After"))
+	}
+	// The SDK hands the server's Retry-After on.
+	_, err = c2.Exec(ctxT(t), sb.ID, cove.ExecRequest{Cmd: []string{"true"}})
+	wantCode(t, err, cove.CodeQuotaExceeded)
+	if d, ok := client.RetryAfter(err); !ok || d != time.Second {
+		t.Errorf("client.RetryAfter of the SDK's error: %v, %v; want 1s", d, ok)
 	}
 
 	// A sandbox larger than the key's whole memory quota can never be
