@@ -93,6 +93,9 @@ func (c *Client) Health(ctx context.Context) error {
 // request builds a request of the API; p is an escaped path under the
 // server's URL.
 func (c *Client) request(ctx context.Context, method, p string, q url.Values, body io.Reader) (*http.Request, error) {
+	if err := checkPath(p); err != nil {
+		return nil, err
+	}
 	u := c.base + p
 	if len(q) > 0 {
 		u += "?" + q.Encode()
@@ -123,7 +126,7 @@ func (c *Client) send(req *http.Request, accept ...int) (*http.Response, error) 
 	}
 	if resp.StatusCode >= 300 && !slices.Contains(accept, resp.StatusCode) {
 		defer resp.Body.Close()
-		return nil, errorFrom(resp)
+		return nil, c.errorFrom(resp)
 	}
 	return resp, nil
 }
@@ -175,8 +178,11 @@ func closeBody(resp *http.Response) {
 // the status. A cove server answers every path under /v1, even one it
 // does not know, with its JSON error; a 404 of another shape means that
 // the URL is not a cove server's, which is unavailable, not not_found.
-func errorFrom(resp *http.Response) error {
-	err := apiErrorFrom(resp)
+// And as the client builds only paths of the API's routes, with every id
+// given, a cove server's "no such route" means the same: the server's
+// URL is not that of the API (a proxy's prefix missing or extra).
+func (c *Client) errorFrom(resp *http.Response) error {
+	err := c.apiErrorFrom(resp)
 	if err.Code == cove.CodeQuotaExceeded && err.Err == nil {
 		if d, ok := parseRetryAfter(resp.Header.Get("Retry-After")); ok {
 			err.Err = retryAfterError(d)
@@ -186,11 +192,15 @@ func errorFrom(resp *http.Response) error {
 }
 
 // apiErrorFrom is errorFrom but for Retry-After.
-func apiErrorFrom(resp *http.Response) *cove.Error {
+func (c *Client) apiErrorFrom(resp *http.Response) *cove.Error {
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	var body wire.ErrorBody
 	if json.Unmarshal(b, &body) == nil && body.Error.Code != "" {
-		return body.Error.Err()
+		e := body.Error.Err()
+		if e.Code == cove.CodeNotFound && strings.HasPrefix(e.Message, "no such route") {
+			return &cove.Error{Code: cove.CodeUnavailable, Message: fmt.Sprintf("%s does not lead to the cove API: the cove server there answers %q; check the server's URL (or update that server)", c.base, e.Message)}
+		}
+		return e
 	}
 	msg := strings.TrimSpace(string(b))
 	if len(msg) > 200 {
@@ -243,6 +253,41 @@ func parseRetryAfter(v string) (time.Duration, bool) {
 		return max(time.Until(t), 0), true
 	}
 	return 0, false
+}
+
+// idNames names the ids that follow these segments in the API's paths.
+var idNames = map[string]string{
+	"sandboxes":  "sandbox",
+	"keys":       "key",
+	"executions": "execution",
+	"contexts":   "context",
+	"processes":  "process",
+}
+
+// checkPath refuses an API path built with an empty id, or a process id
+// that is not positive, before it is sent: the server would take the
+// path for another route or none, and answer about that. It is the one
+// place that checks the ids of every method; the segments after files/
+// are a workspace path, which may be empty (the workspace).
+func checkPath(p string) error {
+	segs := strings.Split(strings.TrimPrefix(p, "/v1/"), "/")
+	for i := 0; i+1 < len(segs) && segs[i] != "files"; i++ {
+		name, ok := idNames[segs[i]]
+		if !ok {
+			continue
+		}
+		id := segs[i+1]
+		if id == "" {
+			return cove.Errorf(cove.CodeInvalid, "the %s id is empty", name)
+		}
+		if name == "process" {
+			if pid, err := strconv.Atoi(id); err != nil || pid <= 0 {
+				return cove.Errorf(cove.CodeInvalid, "the process id %s is not a positive number", id)
+			}
+		}
+		i++
+	}
+	return nil
 }
 
 // sandboxPath returns the escaped path of a sandbox's route.

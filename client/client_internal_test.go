@@ -268,3 +268,57 @@ func TestRetryAfter(t *testing.T) {
 		t.Fatal("RetryAfter(nil) asks to retry")
 	}
 }
+
+// TestEmptyIDs: a call with an empty id (or a process id that is not
+// positive) is refused as invalid, saying which id, before any request.
+func TestEmptyIDs(t *testing.T) {
+	c := fakeServer(t, func(w http.ResponseWriter, r *http.Request) {
+		t.Errorf("request %s %s sent", r.Method, r.URL.EscapedPath())
+		w.WriteHeader(http.StatusTeapot)
+	})
+	ctx := context.Background()
+	stream := func(_ cove.Stream, err error) error { return err }
+	cases := map[string]struct {
+		err  error
+		want string
+	}{}
+	add := func(name, want string, err error) {
+		cases[name] = struct {
+			err  error
+			want string
+		}{err, want}
+	}
+	second := func(_ any, err error) error { return err }
+	add("GetSandbox", "sandbox", second(c.GetSandbox(ctx, "")))
+	add("StopSandbox", "sandbox", second(c.StopSandbox(ctx, "")))
+	add("StartSandbox", "sandbox", second(c.StartSandbox(ctx, "")))
+	add("UpdateSandbox", "sandbox", second(c.UpdateSandbox(ctx, "", cove.SandboxUpdate{})))
+	add("DeleteSandbox", "sandbox", c.DeleteSandbox(ctx, ""))
+	add("Exec", "sandbox", stream(c.Exec(ctx, "", cove.ExecRequest{Cmd: []string{"true"}})))
+	add("Exec stdin", "sandbox", stream(c.Exec(ctx, "", cove.ExecRequest{Cmd: []string{"true"}, StdinReader: strings.NewReader("x")})))
+	add("RunCode", "sandbox", stream(c.RunCode(ctx, "", cove.CodeRequest{Code: "1"})))
+	add("StopExecution", "execution", c.StopExecution(ctx, ""))
+	add("RevokeKey", "key", c.RevokeKey(ctx, ""))
+	add("ListContexts", "sandbox", second(c.ListContexts(ctx, "")))
+	add("GetContext", "context", second(c.GetContext(ctx, "sb", "")))
+	add("DeleteContext", "context", c.DeleteContext(ctx, "sb", ""))
+	add("RunCell", "context", stream(c.RunCell(ctx, "sb", "", cove.CellRequest{Code: "1"})))
+	add("GetProcess 0", "process", second(c.GetProcess(ctx, "sb", 0)))
+	add("ProcessLogs -1", "process", stream(c.ProcessLogs(ctx, "sb", -1, false)))
+	add("SignalProcess no sandbox", "sandbox", c.SignalProcess(ctx, "", 3, "TERM"))
+	add("WriteFile", "sandbox", second(c.WriteFile(ctx, "", "a", strings.NewReader("x"), 0o644)))
+	add("ListFiles", "sandbox", second(c.ListFiles(ctx, "", "", false)))
+	add("UploadFiles", "sandbox", second(c.UploadFiles(ctx, "", func() (*cove.FileUpload, error) {
+		return &cove.FileUpload{Path: "a", Body: strings.NewReader("x")}, nil
+	})))
+	add("OpenPTY", "sandbox", second(c.OpenPTY(ctx, "", cove.PTYRequest{})))
+	for name, c := range cases {
+		if cove.ErrorCode(c.err) != cove.CodeInvalid || !strings.Contains(cove.ErrorMessage(c.err), "the "+c.want+" id") {
+			t.Errorf("%s: %v; want invalid, about the %s id", name, c.err, c.want)
+		}
+	}
+	// A workspace path may be empty: it is the workspace.
+	if err := checkPath(filesPath("sb", "")); err != nil {
+		t.Errorf("files of the workspace: %v", err)
+	}
+}

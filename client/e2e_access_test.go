@@ -465,3 +465,26 @@ func TestQuotaRace(t *testing.T) {
 		t.Errorf("message %q", msg)
 	}
 }
+
+// TestWrongServerURL: a cove server reached under a path that is not its
+// API's (a proxy's prefix given where there is none) answers the SDK's
+// paths with "no such route", which the SDK reports as a wrong URL, not
+// as a missing sandbox or version.
+func TestWrongServerURL(t *testing.T) {
+	e := newEnv(t)
+	c, err := client.New(e.url+"/foo", e.adminKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.Version(ctxT(t))
+	if cove.ErrorCode(err) != cove.CodeUnavailable || !strings.Contains(cove.ErrorMessage(err), e.url+"/foo does not lead to the cove API") {
+		t.Fatalf("Version under a wrong prefix: %v", err)
+	}
+	_, err = c.GetSandbox(ctxT(t), "sb-1")
+	if cove.ErrorCode(err) != cove.CodeUnavailable {
+		t.Fatalf("GetSandbox under a wrong prefix: %v", err)
+	}
+	// The right URL's not_found stays not_found.
+	_, err = e.admin.GetSandbox(ctxT(t), "sb-1")
+	wantCode(t, err, cove.CodeNotFound)
+}

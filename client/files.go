@@ -280,6 +280,12 @@ func (c *Client) UploadFiles(ctx context.Context, id string, next func() (*cove.
 	}
 	pr, pw := io.Pipe()
 	mw := multipart.NewWriter(pw)
+	// The request is built before next is called: one that cannot be
+	// sent reads nothing.
+	req, err := c.request(ctx, http.MethodPost, sandboxPath(id, "/files"), nil, pr)
+	if err != nil {
+		return nil, err
+	}
 	readErr := make(chan error, 1)
 	go func() {
 		err := writeParts(mw, next)
@@ -297,11 +303,6 @@ func (c *Client) UploadFiles(ctx context.Context, id string, next func() (*cove.
 		}
 		readErr <- err
 	}()
-	req, err := c.request(ctx, http.MethodPost, sandboxPath(id, "/files"), nil, pr)
-	if err != nil {
-		pr.Close()
-		return nil, err
-	}
 	req.Header.Set("Content-Type", mw.FormDataContentType())
 	resp, err := c.send(req)
 	// Stop the parts being sent, then wait until next is no longer called.

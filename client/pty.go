@@ -22,7 +22,11 @@ const ptyBuffer = 1 << 20
 // output that does not fit is dropped rather than holding the program
 // back. Cancelling ctx closes the terminal and kills the program.
 func (c *Client) OpenPTY(ctx context.Context, id string, req cove.PTYRequest) (cove.PTY, error) {
-	u := c.base + sandboxPath(id, "/pty")
+	route := sandboxPath(id, "/pty")
+	if err := checkPath(route); err != nil {
+		return nil, err
+	}
+	u := c.base + route
 	if q := wire.PTYQuery(req); len(q) > 0 {
 		u += "?" + q.Encode()
 	}
@@ -40,7 +44,7 @@ func (c *Client) OpenPTY(ctx context.Context, id string, req cove.PTYRequest) (c
 			return nil, cerr
 		}
 		if resp != nil && resp.StatusCode != http.StatusSwitchingProtocols && resp.Body != nil {
-			return nil, errorFrom(resp)
+			return nil, c.errorFrom(resp)
 		}
 		return nil, &cove.Error{Code: cove.CodeUnavailable, Message: "cannot open a terminal on " + c.base, Err: err}
 	}
