@@ -26,6 +26,9 @@ type runCodeInput struct {
 
 func (s *Server) runCode(ctx context.Context, st *session, in runCodeInput) (*mcp.CallToolResult, execOutput, error) {
 	const tool = "run_code"
+	if err := s.checkKeep(tool, in.Keep); err != nil {
+		return nil, execOutput{}, err
+	}
 	if in.Language == "" && in.SandboxID == "" {
 		return nil, execOutput{}, s.invalid(tool, "no language given: a fresh sandbox needs one (%s); it may be left out only with the sandbox_id of a sandbox created with a language", strings.Join(languageNames(), ", "))
 	}

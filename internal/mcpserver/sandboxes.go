@@ -22,7 +22,7 @@ type createSandboxInput struct {
 	Network            string            `json:"network,omitempty" jsonschema:"hosts the sandbox may reach over HTTP(S), through cove's proxy, separated by commas: such as pypi.org,files.pythonhosted.org for pip install, *.example.com, or example.com:8080 (default: none, the sandbox reaches nothing)"`
 	Env                map[string]string `json:"env,omitempty" jsonschema:"environment variables for everything that runs in the sandbox"`
 	Labels             map[string]string `json:"labels,omitempty" jsonschema:"labels to find the sandbox by in list_sandboxes"`
-	IdleTimeoutSeconds float64           `json:"idle_timeout_seconds,omitempty" jsonschema:"on a server: stop the sandbox after this many seconds without activity (default: the server's)"`
+	IdleTimeoutSeconds float64           `json:"idle_timeout_seconds,omitempty" jsonschema:"stop the sandbox after this many seconds without activity; start_sandbox brings it back with its files (default: the server's)"`
 	TTLSeconds         float64           `json:"ttl_seconds,omitempty" jsonschema:"delete the sandbox this many seconds after its creation (default: the server's, which may be never)"`
 	Keep               bool              `json:"keep,omitempty" jsonschema:"keep the sandbox after this MCP session ends (default false: it is deleted with the session)"`
 }
@@ -85,7 +85,27 @@ func (o sandboxOutput) describe() string {
 	return b.String()
 }
 
+// keepInProcessHint says what to do about keep where sandboxes end with
+// the MCP server's process.
+const keepInProcessHint = "only a human can make sandboxes outlive this session, by connecting cove mcp to a cove server (COVE_URL and COVE_API_KEY) or using cove serve's MCP endpoint"
+
+// checkKeep refuses keep where the sandboxes run in the server's own
+// process, which they cannot outlive.
+func (s *Server) checkKeep(tool string, keep bool) error {
+	if !keep || !s.opts.InProcess {
+		return nil
+	}
+	hint := "leave keep out: the sandbox then lasts until this session ends; " + keepInProcessHint
+	if tool == "run_code" {
+		hint = "leave keep out; for a sandbox that stays between calls until this session ends, create_sandbox and run_code with its sandbox_id; " + keepInProcessHint
+	}
+	return s.failHint(tool, cove.Errorf(cove.CodeInvalid, "keep is not available here: this MCP server runs its sandboxes in its own process (cove mcp without COVE_URL), and they end with it"), hint)
+}
+
 func (s *Server) createSandbox(ctx context.Context, st *session, in createSandboxInput) (*mcp.CallToolResult, sandboxOutput, error) {
+	if err := s.checkKeep("create_sandbox", in.Keep); err != nil {
+		return nil, sandboxOutput{}, err
+	}
 	spec := cove.SandboxSpec{
 		Language: in.Language,
 		Limits: cove.Limits{

@@ -21,6 +21,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -49,6 +50,10 @@ type Options struct {
 	// SessionTimeout ends an HTTP session after this long without a
 	// request (default 30 minutes); its sandboxes go with it.
 	SessionTimeout time.Duration
+	// InProcess says that the service runs in the server's own process
+	// (cove mcp without a cove server), so that its sandboxes end with
+	// the process: keep is refused, and the instructions say so.
+	InProcess bool
 }
 
 // Server is cove's MCP server.
@@ -74,6 +79,19 @@ const instructions = `cove runs code in isolated Linux sandboxes on the user's m
 - Sandboxes are independent: call tools for several sandboxes in parallel.
 - Sandboxes this session creates are deleted when the session ends, unless created with keep: true.`
 
+// inProcessInstructions replace the last line of instructions when the
+// sandboxes run in the MCP server's own process.
+const inProcessInstructions = `- Sandboxes run in this MCP server's own process and last as long as it: those this session creates are deleted when the session ends, and keep is not available (a human can connect cove mcp to a cove server, with COVE_URL, to keep sandboxes).`
+
+// serverInstructions are the instructions for the server's mode.
+func serverInstructions(inProcess bool) string {
+	if !inProcess {
+		return instructions
+	}
+	i := strings.LastIndex(instructions, "\n- ")
+	return instructions[:i+1] + inProcessInstructions
+}
+
 // New returns an MCP server for svc.
 func New(svc cove.Service, opts Options) *Server {
 	if opts.MaxOutputChars <= 0 {
@@ -89,7 +107,7 @@ func New(svc cove.Service, opts Options) *Server {
 	s := &Server{svc: svc, opts: opts, log: log.With("component", "mcpserver"), sessions: map[*mcp.ServerSession]*session{},
 		inputs: map[string]*jsonschema.Schema{}}
 	s.mcp = mcp.NewServer(&mcp.Implementation{Name: "cove", Title: "cove sandboxes", Version: cove.Version}, &mcp.ServerOptions{
-		Instructions: instructions,
+		Instructions: serverInstructions(opts.InProcess),
 		Logger:       s.log,
 		// Tools and resources are all there is; no logging capability.
 		Capabilities: &mcp.ServerCapabilities{},

@@ -107,17 +107,31 @@ func (s *Server) addTools() {
 		"timeout_seconds": {between(0.001, maxTimeoutSeconds)},
 	}
 
+	// What keep does, in run_code's and create_sandbox's descriptions
+	// and on the argument itself.
+	runKeep := "With keep: true that sandbox stays instead, and its sandbox_id comes back for later calls."
+	createKeep := "The sandbox is deleted when this MCP session ends, unless keep is true."
+	var keepArg []func(*jsonschema.Schema)
+	if s.opts.InProcess {
+		runKeep = "For a sandbox that stays between calls, use create_sandbox."
+		createKeep = "The sandbox lasts as long as this MCP session: sandboxes run in this MCP server's own process, which deletes them when the session ends (keep is not available)."
+		keepArg = []func(*jsonschema.Schema){func(p *jsonschema.Schema) {
+			p.Description = "not available here: sandboxes run in this MCP server's own process and end with it (cove mcp connected to a cove server, through COVE_URL, keeps them)"
+		}}
+	}
+
 	runCode := adjust(map[string][]func(*jsonschema.Schema){
 		"language":        {languages(languageNames()...)},
 		"timeout_seconds": limits["timeout_seconds"],
 		"memory_mb":       limits["memory_mb"],
+		"keep":            keepArg,
 	})
 	addTool(s, &mcp.Tool{
 		Name:  "run_code",
 		Title: "Run code in a sandbox",
 		Description: `Run a program and get its stdout, stderr, exit code and verdict (ok, exit_nonzero, timeout, oom_killed, output_limit, killed).
 
-Without sandbox_id, it runs in a fresh isolated sandbox that is removed right after the run: nothing persists between calls, so put everything the program needs in code and files. With keep: true that sandbox stays instead, and its sandbox_id comes back for later calls. With sandbox_id, it runs in that sandbox's /workspace (see create_sandbox), where files persist; language may then be left out if the sandbox was created with one.
+Without sandbox_id, it runs in a fresh isolated sandbox that is removed right after the run: nothing persists between calls, so put everything the program needs in code and files. ` + runKeep + ` With sandbox_id, it runs in that sandbox's /workspace (see create_sandbox), where files persist; language may then be left out if the sandbox was created with one.
 
 The code is written to a file in /workspace and stays there after the run: main.py, main.js, main.ts or main.sh by language, or the name given as filename, with the language's extension added when it has none. A file of yours with that name is not overwritten: the call fails, and another filename avoids it.
 
@@ -134,7 +148,7 @@ For state kept between snippets (variables, imports, charts), use run_in_context
 
 Use one for multi-step work: write files, run them, read results. Create several to work in parallel; each is independent. Limits are fixed at creation (defaults unless the server says otherwise: 512 MiB memory, 1 CPU, 1 GiB disk, 30 s per execution). It reaches no host unless network names some, such as pypi.org,files.pythonhosted.org for pip install.
 
-The sandbox is deleted when this MCP session ends, unless keep is true. A server may stop sandboxes that stay idle; start_sandbox brings one back with its files.`,
+` + createKeep + ` A server may stop sandboxes that stay idle; start_sandbox brings one back with its files.`,
 		Annotations: changes,
 	}, adjust(map[string][]func(*jsonschema.Schema){
 		"language":             {languages(languageNames()...)},
@@ -144,6 +158,7 @@ The sandbox is deleted when this MCP session ends, unless keep is true. A server
 		"timeout_seconds":      limits["timeout_seconds"],
 		"idle_timeout_seconds": {between(1, maxTimeoutSeconds)},
 		"ttl_seconds":          {between(1, 365*maxTimeoutSeconds)},
+		"keep":                 keepArg,
 	}), s.createSandbox)
 
 	addTool(s, &mcp.Tool{

@@ -304,3 +304,53 @@ func TestNullArguments(t *testing.T) {
 		t.Errorf("a list of arguments gave %q", problems)
 	}
 }
+
+// TestInProcess checks a server whose sandboxes end with its process
+// (cove mcp without a cove server): the instructions and the keep
+// arguments say so, keep is refused with what to do instead, and the
+// server's own mode still offers keep.
+func TestInProcess(t *testing.T) {
+	svc := newService(t)
+	c := connect(t, New(svc, Options{InProcess: true}))
+	if got := c.cs.InitializeResult().Instructions; !strings.Contains(got, "last as long as it") || strings.Contains(got, "unless created with keep") {
+		t.Errorf("instructions: %q", got)
+	}
+	res, err := c.cs.ListTools(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tool := range res.Tools {
+		if tool.Name != "run_code" && tool.Name != "create_sandbox" {
+			continue
+		}
+		b, _ := json.Marshal(tool)
+		if strings.Contains(string(b), "after this MCP session") || strings.Contains(tool.Description, "unless keep is true") {
+			t.Errorf("%s promises keep: %s", tool.Name, b)
+		}
+		if !strings.Contains(string(b), "own process") {
+			t.Errorf("%s does not say that sandboxes end with the process: %s", tool.Name, b)
+		}
+	}
+	calls := map[string]map[string]any{
+		"create_sandbox": {"keep": true},
+		"run_code":       {"language": "python", "code": "print(1)", "keep": true},
+	}
+	for tool, args := range calls {
+		msg := c.fails(tool, args, "error (invalid): keep is not available here")
+		if !strings.Contains(msg, "COVE_URL") || !strings.Contains(msg, "hint: leave keep out") {
+			t.Errorf("%s: %s", tool, msg)
+		}
+	}
+	if l, err := svc.ListSandboxes(context.Background(), cove.ListOptions{}); err != nil || len(l.Sandboxes) != 0 {
+		t.Errorf("keep refused, yet sandboxes were made: %+v %v", l, err)
+	}
+
+	// A server's MCP keeps sandboxes.
+	c = connect(t, New(svc, Options{}))
+	var sb sandboxOutput
+	c.ok("create_sandbox", map[string]any{"keep": true}, &sb)
+	if sb.Session != "kept after this session" {
+		t.Errorf("keep on a server: %+v", sb)
+	}
+	c.ok("delete_sandbox", map[string]any{"sandbox_id": sb.SandboxID}, nil)
+}
