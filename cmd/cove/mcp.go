@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 
@@ -9,6 +10,8 @@ import (
 
 	"github.com/cove-sandbox/cove"
 	"github.com/cove-sandbox/cove/internal/mcpserver"
+	"github.com/cove-sandbox/cove/internal/runtime/native"
+	"github.com/cove-sandbox/cove/internal/service"
 )
 
 func newMCPCmd(e *env) *cobra.Command {
@@ -21,10 +24,12 @@ cove's sandboxes: run_code, create_sandbox, run_in_context, exec_command,
 processes and files. The agent's client starts cove mcp; standard output is
 the protocol's, and logs go to standard error.
 
-Sandboxes run in-process by default (as root, like cove run); with --server
-or COVE_URL (and COVE_API_KEY) set, on that cove server instead. Sandboxes a
-session created are deleted when it ends, unless the agent asked to keep
-them. cove serve also serves MCP over HTTP at /mcp.`,
+Sandboxes run in-process by default (as root, like cove run), and last as
+long as the session: their TTLs and idle timeouts are enforced, and keep is
+refused. With --server or COVE_URL (and COVE_API_KEY) set, they run on that
+cove server instead, and those a session created are deleted when it ends,
+unless the agent asked to keep them. cove serve also serves MCP over HTTP at
+/mcp.`,
 		Example: `  claude mcp add cove -- cove mcp
   COVE_URL=http://127.0.0.1:7070 COVE_API_KEY=... cove mcp`,
 		Args: noArgs("mcp [flags]"),
@@ -34,22 +39,23 @@ them. cove serve also serves MCP over HTTP at /mcp.`,
 			level.UnmarshalText([]byte(e.cfg.LogLevel))
 			log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
 			var svc cove.Service
-			if _, remote := e.serverURL(); remote {
+			_, remote := e.serverURL()
+			if remote {
 				c, err := e.remoteService(ctx)
 				if err != nil {
 					return err
 				}
 				svc = c
 			} else {
-				l, err := e.localService(ctx)
+				l, err := e.mcpLocalService(ctx)
 				if err != nil {
 					return err
 				}
 				defer l.close(ctx)
-				l.sweepInBackground(ctx)
+				l.startInBackground(ctx)
 				svc = l
 			}
-			srv := mcpserver.New(svc, mcpserver.Options{Logger: log})
+			srv := mcpserver.New(svc, mcpserver.Options{Logger: log, InProcess: !remote})
 			stdio := newAnsweredStdio(ctx, e.stdin, e.stdout)
 			err := srv.Run(ctx, &mcp.IOTransport{Reader: stdio.Reader(), Writer: stdio.Writer()})
 			var notJSON *mcpserver.NotJSONError
@@ -61,4 +67,46 @@ them. cove serve also serves MCP over HTTP at /mcp.`,
 			return err
 		},
 	}
+}
+
+// mcpLocalService is localService for cove mcp, whose service runs its
+// background loops (Start), so that the TTLs and idle timeouts of its
+// sandboxes are enforced while the session lasts.
+func (e *env) mcpLocalService(ctx context.Context) (*local, error) {
+	if err := e.cfg.Validate(); err != nil {
+		return nil, err
+	}
+	var level slog.Level
+	level.UnmarshalText([]byte(e.cfg.LogLevel))
+	log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
+	be, err := native.New(ctx, e.nativeOptions(log, false))
+	if err != nil {
+		return nil, err
+	}
+	svc := service.New(inProcessBackend{be}, service.Options{Defaults: e.cfg.Limits, NetworkPrivate: e.cfg.NetworkPrivate, Logger: log, Analyzer: e.analyzer(log)})
+	return &local{Service: svc, be: be, log: log}, nil
+}
+
+// inProcessBackend is the native backend of a service whose records are
+// in memory. Its sweep leaves the data directory's workspaces alone, as
+// a one-shot cove's does: the service's records say nothing of them, and
+// they may be a cove server's stopped sandboxes.
+type inProcessBackend struct{ *native.Backend }
+
+// Sweep implements runtime.Sweeper.
+func (b inProcessBackend) Sweep(ctx context.Context, _ func(id string) bool) error {
+	return b.Backend.Sweep(ctx, nil)
+}
+
+// startInBackground starts the service (its reaper, after a sweep of what
+// crashed runs of cove left behind) on the other core while the session
+// begins; close waits for it.
+func (l *local) startInBackground(ctx context.Context) {
+	l.swept = make(chan struct{})
+	go func() {
+		defer close(l.swept)
+		if err := l.Start(ctx); err != nil {
+			l.log.Warn("starting the service: sandboxes' TTLs and idle timeouts are not enforced", "err", err)
+		}
+	}()
 }

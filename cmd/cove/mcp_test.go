@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -108,6 +109,77 @@ func TestMCPStdio(t *testing.T) {
 	}
 	if !strings.Contains(stderr.String(), "level=") {
 		t.Errorf("no logs on standard error: %q", stderr.String())
+	}
+}
+
+// TestMCPStdioInProcess checks what `cove mcp` without a server does
+// with the lifetimes of its in-process sandboxes: a TTL is enforced, keep
+// is refused, and the stopped sandbox of a cove server sharing the data
+// directory is left alone.
+func TestMCPStdioInProcess(t *testing.T) {
+	c := newCLI(t)
+	srv := startServe(t, c, freeAddr(t))
+	admin := adminClient(t, c, srv.url)
+	ctx := context.Background()
+	stopped, err := admin.CreateSandbox(ctx, cove.SandboxSpec{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.WriteFile(ctx, stopped.ID, "kept.txt", strings.NewReader("kept"), 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.StopSandbox(ctx, stopped.ID); err != nil {
+		t.Fatal(err)
+	}
+
+	cmd := mcpCommand(c)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	cs := mcpSession(t, &mcp.CommandTransport{Command: cmd})
+	if got := cs.InitializeResult().Instructions; !strings.Contains(got, "own process") {
+		t.Errorf("instructions: %q", got)
+	}
+	res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "create_sandbox", Arguments: map[string]any{"keep": true}})
+	if err != nil || !res.IsError {
+		t.Fatalf("keep: %v %+v", err, res)
+	}
+	if b, _ := json.Marshal(res.Content); !strings.Contains(string(b), "COVE_URL") {
+		t.Errorf("keep refused without saying how to keep sandboxes: %s", b)
+	}
+	var sb struct {
+		SandboxID string `json:"sandbox_id"`
+	}
+	callTool(t, cs, "create_sandbox", map[string]any{"ttl_seconds": 1}, &sb)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var l struct {
+			Sandboxes []struct {
+				SandboxID string `json:"sandbox_id"`
+			} `json:"sandboxes"`
+		}
+		callTool(t, cs, "list_sandboxes", map[string]any{}, &l)
+		if len(l.Sandboxes) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("sandbox %s outlived its TTL of 1s: %+v\n%s", sb.SandboxID, l, stderr.String())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if err := cs.Close(); err != nil {
+		t.Fatalf("closing: %v\n%s", err, stderr.String())
+	}
+
+	if _, err := admin.StartSandbox(ctx, stopped.ID); err != nil {
+		t.Fatalf("the server's stopped sandbox did not survive cove mcp: %v\n%s", err, stderr.String())
+	}
+	rc, _, err := admin.ReadFile(ctx, stopped.ID, "kept.txt")
+	if err != nil {
+		t.Fatalf("the server's sandbox lost its file: %v", err)
+	}
+	defer rc.Close()
+	if got, err := io.ReadAll(rc); err != nil || string(got) != "kept" {
+		t.Errorf("the server's sandbox's file holds %q (%v)", got, err)
 	}
 }
 
