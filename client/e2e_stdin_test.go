@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -201,5 +202,70 @@ func TestResultWithIdleStdinIsPrompt(t *testing.T) {
 	}
 	if d := time.Since(start); d > time.Second {
 		t.Fatalf("the result and the end of the stream took %v", d)
+	}
+}
+
+// TestStdinReaderFreedAfterTheExecution: a StdinReader that supports read
+// deadlines (an *os.File of a pipe) is no longer read once the execution's
+// stream has ended: what the caller writes next is read by the caller (or
+// the next execution), not eaten by the ended one, and the reader keeps
+// no deadline.
+func TestStdinReaderFreedAfterTheExecution(t *testing.T) {
+	e := newEnv(t)
+	sb := e.sandbox(e.admin, cove.SandboxSpec{})
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	defer w.Close()
+	// The stream read to its end, and one closed after its exit event.
+	for _, closeIt := range []bool{false, true} {
+		st, err := e.admin.Exec(ctxT(t), sb.ID, cove.ExecRequest{Shell: "echo hi", StdinReader: r})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var res *cove.ExecResult
+		if closeIt {
+			res, err = cove.Collect(st)
+		} else {
+			for {
+				ev, nerr := st.Next()
+				if errors.Is(nerr, io.EOF) {
+					break
+				}
+				if nerr != nil {
+					err = nerr
+					break
+				}
+				if ev.Type == cove.EventExit {
+					res = ev.Result
+				}
+			}
+		}
+		if err != nil || res == nil || res.Verdict != cove.VerdictOK {
+			t.Fatalf("result %+v, %v", res, err)
+		}
+		if _, err := io.WriteString(w, "next\n"); err != nil {
+			t.Fatal(err)
+		}
+		got := make(chan string, 1)
+		go func() {
+			b := make([]byte, 16)
+			n, err := r.Read(b)
+			if err != nil {
+				got <- "error: " + err.Error()
+				return
+			}
+			got <- string(b[:n])
+		}()
+		select {
+		case s := <-got:
+			if s != "next\n" {
+				t.Fatalf("the caller read %q after the execution (closed: %v)", s, closeIt)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("the ended execution ate the caller's next input (closed: %v)", closeIt)
+		}
 	}
 }
