@@ -32,6 +32,8 @@ type Error struct {
 	Err error `json:"-"`
 }
 
+// Error returns the message, followed by the cause when the message does
+// not already hold it; an error without a message is its code and cause.
 func (e *Error) Error() string {
 	if e.Err != nil && e.Message == "" {
 		return string(e.Code) + ": " + e.Err.Error()

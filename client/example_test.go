@@ -166,8 +166,13 @@ func ExampleClient_WriteFile() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	if _, err := cove.Collect(st); err != nil {
+	res, err := cove.Collect(st)
+	if err != nil {
 		log.Fatal(err)
+	}
+	// A failing program is a result, not an error: it wrote no file.
+	if res.Verdict != cove.VerdictOK {
+		log.Fatalf("the program failed (%s, exit code %d): %s", res.Verdict, res.ExitCode, res.Stderr)
 	}
 	rc, info, err := c.ReadFile(ctx, sb.ID, "data/out.txt")
 	if err != nil {

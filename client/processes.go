@@ -52,7 +52,11 @@ func (c *Client) GetProcess(ctx context.Context, id string, pid int) (*cove.Proc
 }
 
 // ProcessLogs implements cove.Service (GET .../processes/{pid}/logs,
-// streamed as NDJSON).
+// streamed as NDJSON). With follow, the stream goes on until the process
+// exits and ends with its exit event. Without follow, it gives the output
+// so far: the logs of a process that still runs end with io.EOF and no
+// exit event, which cove.Collect reports as an error, so read them with
+// Next until io.EOF (or use WaitProcess first).
 func (c *Client) ProcessLogs(ctx context.Context, id string, pid int, follow bool) (cove.Stream, error) {
 	q := url.Values{}
 	if follow {
