@@ -162,6 +162,10 @@ func valueProblem(name string, p *jsonschema.Schema, v any) string {
 			}
 			if near := nearest(s, spellings); near != "" {
 				problem += fmt.Sprintf(" (did you mean %q?)", near)
+			} else if l, ok := canonicalLanguage(s); ok && name == languageArgument {
+				// A language of cove's that this tool does not take:
+				// bash, which has no stateful contexts.
+				problem += fmt.Sprintf(" (%s has no stateful contexts: for shell commands use exec_command, or run_code with language %s)", l, l)
 			}
 		}
 		return problem

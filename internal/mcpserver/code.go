@@ -2,6 +2,7 @@ package mcpserver
 
 import (
 	"context"
+	"path"
 	"strings"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -49,7 +50,7 @@ func (s *Server) runCode(ctx context.Context, st *session, in runCodeInput) (*mc
 		if err != nil {
 			return nil, execOutput{}, err
 		}
-		r, out := s.execResult(res, "", "", true)
+		r, out := s.execResult(res, "", "", runInfo{newSandbox: true})
 		return r, out, nil
 	}
 
@@ -95,14 +96,14 @@ func (s *Server) runCode(ctx context.Context, st *session, in runCodeInput) (*mc
 	} else {
 		st.use(id)
 	}
-	r, out := s.execResult(res, id, st.fate(id), newSandbox)
+	r, out := s.execResult(res, id, st.fate(id), runInfo{newSandbox: newSandbox})
 	return r, out, nil
 }
 
 type execCommandInput struct {
 	SandboxID      string            `json:"sandbox_id" jsonschema:"the sandbox to run in"`
 	Command        string            `json:"command" jsonschema:"the shell command line, run with sh -c"`
-	Cwd            string            `json:"cwd,omitempty" jsonschema:"working directory (default /workspace)"`
+	Cwd            string            `json:"cwd,omitempty" jsonschema:"working directory, an absolute path such as /workspace/src (default /workspace)"`
 	Env            map[string]string `json:"env,omitempty" jsonschema:"environment variables added for the command"`
 	Stdin          string            `json:"stdin,omitempty" jsonschema:"the command's standard input"`
 	TimeoutSeconds float64           `json:"timeout_seconds,omitempty" jsonschema:"wall-clock limit in seconds (default the sandbox's, 30)"`
@@ -123,6 +124,10 @@ func (s *Server) execCommand(ctx context.Context, st *session, in execCommandInp
 		return nil, execOutput{}, err
 	}
 	st.use(in.SandboxID)
-	r, out := s.execResult(res, in.SandboxID, st.fate(in.SandboxID), false)
+	var info runInfo
+	if res.Verdict == cove.VerdictSetupFailed && in.Cwd != "" && (!path.IsAbs(in.Cwd) || !s.isDir(ctx, in.SandboxID, in.Cwd)) {
+		info.badCwd = in.Cwd
+	}
+	r, out := s.execResult(res, in.SandboxID, st.fate(in.SandboxID), info)
 	return r, out, nil
 }

@@ -75,7 +75,7 @@ func (s *Server) runInContext(ctx context.Context, st *session, in runInContextI
 			return nil, cellOutput{}, err
 		}
 		out := cellOutput{SandboxID: sandboxID, ContextID: c.ID, Language: c.Language, NewContext: created}
-		r, err := s.cellResult(stream, &out)
+		r, err := s.cellResult(ctx, stream, &out)
 		if err != nil {
 			return nil, cellOutput{}, err
 		}
@@ -148,7 +148,7 @@ func (s *Server) contextFor(ctx context.Context, st *session, in runInContextInp
 
 // cellResult drains a cell's events into the model's result: a text of
 // outputs, the result and any exception, then the images it displayed.
-func (s *Server) cellResult(stream cove.Stream, out *cellOutput) (*mcp.CallToolResult, error) {
+func (s *Server) cellResult(ctx context.Context, stream cove.Stream, out *cellOutput) (*mcp.CallToolResult, error) {
 	defer stream.Close()
 	var stdout, stderr []byte
 	var images []mcp.Content
@@ -202,7 +202,7 @@ func (s *Server) cellResult(stream cove.Stream, out *cellOutput) (*mcp.CallToolR
 	out.Stderr, _ = clip(string(stderr), s.opts.MaxOutputChars)
 	out.Result, _ = clip(out.Result, s.opts.MaxOutputChars)
 	if res.Verdict != cove.VerdictError && res.Verdict != cove.VerdictOK {
-		out.Hint = cellHint(res)
+		out.Hint = cellHint(res, s.restarted(ctx, out.SandboxID, out.ContextID))
 	} else if cut || res.StdoutTruncated || res.StderrTruncated {
 		out.Hint = "the output was long and was cut; print less, or write results to a file and read it with read_file"
 	}
@@ -267,20 +267,52 @@ func writeValue(b *strings.Builder, label, v string) {
 	fmt.Fprintf(b, "%s: %s\n", label, v)
 }
 
-// stateKept says how a model tells whether a stopped cell's context kept
-// its state: the service's message says so when it did not.
-const stateKept = "the context keeps its variables and imports unless the message says it was restarted"
+// contextState says whether a context kept its state after a cell that
+// a limit stopped.
+type contextState int
 
-// cellHint says what to do when a limit stopped a cell. Whether the
-// context kept its state is the result's message.
-func cellHint(res *cove.ExecResult) string {
+const (
+	stateUnknown contextState = iota
+	stateKept
+	stateLost
+)
+
+// restarted asks whether the context restarted after its last cell: a
+// restart counts the cells run from zero again, and the cell that ended
+// the interpreter is not counted.
+func (s *Server) restarted(ctx context.Context, sandboxID, contextID string) contextState {
+	c, err := s.svc.GetContext(ctx, sandboxID, contextID)
+	switch {
+	case err != nil:
+		return stateUnknown
+	case c.Runs == 0:
+		return stateLost
+	}
+	return stateKept
+}
+
+// cellHint says what to do when a limit stopped a cell, and whether the
+// context kept its state.
+func cellHint(res *cove.ExecResult, state contextState) string {
+	var kept string
+	switch state {
+	case stateKept:
+		kept = "the context kept its variables and imports"
+	case stateLost:
+		kept = "the context was restarted and lost its state: re-run the cells that defined what you need"
+	default:
+		kept = "the context keeps its variables and imports unless the message says it was restarted"
+	}
 	switch res.Verdict {
 	case cove.VerdictTimeout:
-		return "the cell ran past its time limit; " + stateKept + "; pass a larger timeout_seconds, do less per cell, or use start_process for long work"
+		return "the cell ran past its time limit; " + kept + "; pass a larger timeout_seconds, do less per cell, or use start_process for long work"
 	case cove.VerdictOOMKilled:
-		return fmt.Sprintf("the cell used more than %s of memory; %s; use less memory, or run in a sandbox created with a larger memory_mb (create_sandbox, then sandbox_id here)", cove.FormatBytes(res.Limits.MemoryBytes), stateKept)
+		return fmt.Sprintf("the cell used more than %s of memory; %s; use less memory, or run in a sandbox created with a larger memory_mb (create_sandbox, then sandbox_id here)", cove.FormatBytes(res.Limits.MemoryBytes), kept)
 	case cove.VerdictOutputLimit:
-		return "the cell printed more than the output limit and was stopped; " + stateKept + "; print less, or write results to a file and read it with read_file"
+		return "the cell printed more than the output limit and was stopped; " + kept + "; print less, or write results to a file and read it with read_file"
+	}
+	if state == stateLost {
+		return "the interpreter ended; " + kept
 	}
 	return ""
 }

@@ -140,8 +140,8 @@ func TestSessionsDeleteTheirContexts(t *testing.T) {
 
 // TestCellLimits checks how a cell stopped by its time limit reads to a
 // model: a result (not a failed call) with its verdict, a hint that says
-// the context keeps its state unless the message says otherwise, and the
-// state is indeed kept.
+// the context kept its state, and the state is indeed kept; after a cell
+// that ran out of memory, the hint says the state is lost and what to do.
 func TestCellLimits(t *testing.T) {
 	svc := newService(t)
 	c := connect(t, New(svc, Options{}))
@@ -151,11 +151,22 @@ func TestCellLimits(t *testing.T) {
 	if out.Verdict != "timeout" || strings.Contains(out.Message, "restarted") {
 		t.Fatalf("timeout: %+v", out)
 	}
-	if !strings.Contains(text(res), "verdict: timeout") || !strings.Contains(text(res), "hint: the cell ran past its time limit; the context keeps its variables and imports unless the message says it was restarted") {
+	if !strings.Contains(text(res), "verdict: timeout") || !strings.Contains(text(res), "hint: the cell ran past its time limit; the context kept its variables and imports;") {
 		t.Errorf("timeout text: %s", text(res))
 	}
 	c.ok("run_in_context", map[string]any{"code": "x + 1"}, &out)
 	if out.Result != "42" {
 		t.Errorf("after the timeout: %+v", out)
+	}
+
+	var sb sandboxOutput
+	c.ok("create_sandbox", map[string]any{"memory_mb": 128}, &sb)
+	c.ok("run_in_context", map[string]any{"sandbox_id": sb.SandboxID, "code": "y = 1"}, &out)
+	res = c.ok("run_in_context", map[string]any{"sandbox_id": sb.SandboxID, "code": "b = bytearray(1 << 30)"}, &out)
+	if out.Verdict != "oom_killed" || !strings.Contains(out.Message, "restarted") {
+		t.Fatalf("out of memory: %+v", out)
+	}
+	if !strings.Contains(out.Hint, "lost its state: re-run the cells that defined what you need") || strings.Contains(out.Hint, "keeps its variables") || !strings.Contains(text(res), "hint: "+out.Hint) {
+		t.Errorf("out of memory hint: %q", out.Hint)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"path"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -79,12 +80,12 @@ func (s *Server) invalid(tool, format string, args ...any) error {
 // errorHints say what a model can do about an error of each code, where
 // toolHints has nothing more fitting for the tool.
 var errorHints = map[cove.Code]string{
-	cove.CodeInvalid:       "the message says which value is wrong and what is taken instead: correct it and call the tool again",
+	cove.CodeInvalid:       "fix that argument as the message says and call the tool again",
 	cove.CodeUnavailable:   "cove cannot do this now, for the reason the message gives: if it is shutting down or restarting, call the tool again in a minute; if a part of the host is missing or broken (root, namespaces, cgroups, disk), calling again will not help: a human must fix cove's host",
 	cove.CodeTimeout:       "cove did not finish the operation in time (not your program's time limit, which ends in a result with verdict timeout): call the tool again; if it keeps timing out, cove's host is busy: make fewer calls at once",
 	cove.CodeInternal:      "this is a fault in cove, not in your arguments or program, and a human can find its detail in cove's log by the id: calling again may work, but do not retry in a loop",
 	cove.CodeNotFound:      "check the sandbox_id: list_sandboxes lists your sandboxes",
-	cove.CodeConflict:      "the message says what is in the way; a stopped sandbox runs again after start_sandbox (its files are kept), and list_sandboxes shows sandbox states",
+	cove.CodeConflict:      "the message says what is in the way: deal with it as the message says, then call the tool again",
 	cove.CodeQuotaExceeded: "delete sandboxes you no longer need (list_sandboxes, delete_sandbox) or wait for running work to finish",
 	cove.CodeUnauthorized:  "the API key that cove mcp uses (COVE_API_KEY, or the server's admin key) is missing, wrong or revoked: a human must fix cove mcp's configuration",
 	cove.CodeForbidden:     "the API key that cove mcp uses is valid but may not do this (it is not an admin's); work within your own sandboxes",
@@ -117,8 +118,9 @@ func connectionHint(err error) string {
 const (
 	fileNotFoundHint    = "check the sandbox_id and the path: list_files lists a sandbox's files, list_sandboxes your sandboxes"
 	processNotFoundHint = "check the sandbox_id and the pid: list_processes lists a sandbox's background processes, list_sandboxes your sandboxes"
-	// kill_process conflicts when the process has exited or the sandbox is stopped.
-	killConflictHint    = "a process that has already exited is not signalled, and needs no signal: process_logs shows its output and how it ended; a stopped sandbox runs again after start_sandbox (its files are kept)"
+	// kill_process conflicts when the process has exited (or the
+	// sandbox is stopped, which stoppedHint says).
+	killConflictHint    = "a process that has already exited is not signalled, and needs no signal: process_logs shows its output and how it ended"
 	contextNotFoundHint = "check the sandbox_id and the context_id: without context_id the cell runs in this session's context for the language; list_sandboxes lists your sandboxes"
 )
 
@@ -132,8 +134,7 @@ var toolHints = map[string]map[cove.Code]string{
 	"wait_process":   {cove.CodeNotFound: processNotFoundHint},
 	"kill_process":   {cove.CodeNotFound: processNotFoundHint, cove.CodeConflict: killConflictHint},
 	"run_in_context": {cove.CodeNotFound: contextNotFoundHint},
-	"run_code": {cove.CodeConflict: "the message says what is in the way: a file of the workspace that the code would be written over can be kept by passing another filename; " +
-		"a stopped sandbox runs again after start_sandbox (its files are kept)"},
+	"run_code":       {cove.CodeConflict: "the message says what is in the way: a file of the workspace that the code would be written over can be kept by passing another filename"},
 	"resources/read": {cove.CodeNotFound: fileNotFoundHint},
 }
 
@@ -191,8 +192,19 @@ type execOutput struct {
 	Hint            string `json:"hint,omitempty" jsonschema:"what to change when a limit was hit"`
 }
 
+// runInfo is what a tool knows of how a program was run, which its
+// result's hint may depend on.
+type runInfo struct {
+	// newSandbox says whether the call could have given the sandbox
+	// other limits (run_code without sandbox_id).
+	newSandbox bool
+	// badCwd is the working directory the call named (cwd) when it is
+	// not an absolute path or not a directory of the sandbox.
+	badCwd string
+}
+
 // execOutputOf is the structured form of a finished execution.
-func (s *Server) execOutputOf(res *cove.ExecResult, sandboxID string, newSandbox bool) execOutput {
+func (s *Server) execOutputOf(res *cove.ExecResult, sandboxID string, info runInfo) execOutput {
 	out := execOutput{
 		SandboxID: sandboxID, Verdict: string(res.Verdict), ExitCode: res.ExitCode, Signal: res.Signal,
 		WallMS: res.WallMS, CPUMS: res.CPUMS, PeakMemoryBytes: res.PeakMemoryBytes, Message: res.Message,
@@ -201,7 +213,7 @@ func (s *Server) execOutputOf(res *cove.ExecResult, sandboxID string, newSandbox
 	out.Stdout, cutOut = clip(res.Stdout, s.opts.MaxOutputChars)
 	out.Stderr, cutErr = clip(res.Stderr, s.opts.MaxOutputChars)
 	out.OutputCut = cutOut || cutErr || res.StdoutTruncated || res.StderrTruncated
-	out.Hint = execHint(res, newSandbox)
+	out.Hint = execHint(res, info)
 	return out
 }
 
@@ -211,10 +223,9 @@ func summary(res *cove.ExecResult) string {
 }
 
 // execResult formats a finished execution for the model. fate says what
-// becomes of the sandbox; newSandbox whether the call could have given it
-// other limits.
-func (s *Server) execResult(res *cove.ExecResult, sandboxID, fate string, newSandbox bool) (*mcp.CallToolResult, execOutput) {
-	out := s.execOutputOf(res, sandboxID, newSandbox)
+// becomes of the sandbox.
+func (s *Server) execResult(res *cove.ExecResult, sandboxID, fate string, info runInfo) (*mcp.CallToolResult, execOutput) {
+	out := s.execOutputOf(res, sandboxID, info)
 	var b strings.Builder
 	b.WriteString(summary(res) + "\n")
 	if sandboxID != "" {
@@ -268,10 +279,9 @@ func writeStream(b *strings.Builder, name, text string, limited bool) {
 	}
 }
 
-// execHint says what to change when an execution hit a limit. newSandbox
-// says whether the call can pass limits for a fresh sandbox, rather than
-// running in one whose limits are set.
-func execHint(res *cove.ExecResult, newSandbox bool) string {
+// execHint says what to change when an execution hit a limit.
+func execHint(res *cove.ExecResult, info runInfo) string {
+	newSandbox := info.newSandbox
 	l := res.Limits
 	switch res.Verdict {
 	case cove.VerdictOOMKilled:
@@ -292,6 +302,12 @@ func execHint(res *cove.ExecResult, newSandbox bool) string {
 	case cove.VerdictOutputLimit:
 		return fmt.Sprintf("the program was killed for printing more than %s to one stream; print less, or write results to a file and read it with read_file", cove.FormatBytes(l.OutputBytes))
 	case cove.VerdictSetupFailed:
+		switch cwd := info.badCwd; {
+		case cwd != "" && !path.IsAbs(cwd):
+			return fmt.Sprintf("the command could not start in cwd %s: give cwd as an absolute path, such as %s, or leave it out for /workspace", cwd, path.Join("/workspace", cwd))
+		case cwd != "":
+			return fmt.Sprintf("the command could not start in cwd %s, which is not a directory of the sandbox: create it first (exec_command with mkdir -p), or leave cwd out for /workspace; list_files shows the directories", cwd)
+		}
 		return "the program could not start; check the command, the language and the file names"
 	}
 	if res.StdoutTruncated || res.StderrTruncated {

@@ -254,13 +254,10 @@ func (s *Server) goneHint(ctx context.Context, st *session, err error, args json
 	if cove.ErrorCode(err) != cove.CodeNotFound {
 		return ""
 	}
-	var named struct {
-		SandboxID string `json:"sandbox_id"`
-	}
-	if json.Unmarshal(args, &named) != nil || named.SandboxID == "" {
+	id := sandboxArgument(args)
+	if id == "" {
 		return ""
 	}
-	id := named.SandboxID
 	used, deleted := st.knows(id)
 	switch {
 	case deleted:
@@ -272,4 +269,31 @@ func (s *Server) goneHint(ctx context.Context, st *session, err error, args json
 		return "" // the sandbox is there: what is missing is in it
 	}
 	return fmt.Sprintf("sandbox %s, which this session worked in, no longer exists: its time to live (ttl_seconds, or the server's) ran out, or it was deleted outside this session, with its files; create_sandbox makes a new one (keep and ttl_seconds say how long it lives)", id)
+}
+
+// sandboxArgument is the sandbox_id of a call's arguments, or "".
+func sandboxArgument(args json.RawMessage) string {
+	var named struct {
+		SandboxID string `json:"sandbox_id"`
+	}
+	if json.Unmarshal(args, &named) != nil {
+		return ""
+	}
+	return named.SandboxID
+}
+
+// stoppedHint is the hint of a conflict that the sandbox named in a
+// call's arguments being stopped explains, and "" for other conflicts
+// (a file in the way, a process that has exited, a busy context), whose
+// message says what is in the way.
+func (s *Server) stoppedHint(ctx context.Context, err error, args json.RawMessage) string {
+	id := sandboxArgument(args)
+	if cove.ErrorCode(err) != cove.CodeConflict || id == "" {
+		return ""
+	}
+	sb, gerr := s.svc.GetSandbox(ctx, id)
+	if gerr != nil || sb.State != cove.StateStopped {
+		return ""
+	}
+	return fmt.Sprintf("sandbox %s is stopped (idle, or by a server restart): start_sandbox runs it again with its files, then call the tool again", id)
 }

@@ -36,7 +36,11 @@ func addTool[In, Out any](s *Server, t *mcp.Tool, tweak func(map[string]*jsonsch
 		if err != nil {
 			var te *toolError
 			if !errors.As(err, &te) {
-				err = s.failHint(t.Name, err, s.goneHint(ctx, st, err, req.Params.Arguments))
+				hint := s.goneHint(ctx, st, err, req.Params.Arguments)
+				if hint == "" {
+					hint = s.stoppedHint(ctx, err, req.Params.Arguments)
+				}
+				err = s.failHint(t.Name, err, hint)
 			}
 			var zero Out
 			return nil, zero, err

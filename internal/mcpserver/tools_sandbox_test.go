@@ -850,3 +850,59 @@ func TestProcessLogsText(t *testing.T) {
 		t.Errorf("killed process: %s", got)
 	}
 }
+
+// TestHintsFitTheError checks that hints speak of what went wrong: a
+// stopped sandbox only for a conflict a stopped sandbox explains, the
+// cwd for a command that could not start in a missing directory, and
+// exec_command for a shell cell.
+func TestHintsFitTheError(t *testing.T) {
+	svc := newService(t)
+	c := connect(t, New(svc, Options{}))
+	var sb sandboxOutput
+	c.ok("create_sandbox", map[string]any{}, &sb)
+	id := sb.SandboxID
+
+	c.ok("write_file", map[string]any{"sandbox_id": id, "path": "d/f", "content": "x"}, nil)
+	msg := c.fails("write_file", map[string]any{"sandbox_id": id, "path": "d/f/g", "content": "x"}, "error (conflict)")
+	if strings.Contains(msg, "start_sandbox") || strings.Contains(msg, "stopped") {
+		t.Errorf("a file in the way: %s", msg)
+	}
+	var p processOutput
+	c.ok("start_process", map[string]any{"sandbox_id": id, "command": "exit 0"}, &p)
+	c.ok("wait_process", map[string]any{"sandbox_id": id, "pid": p.PID}, nil)
+	msg = c.fails("kill_process", map[string]any{"sandbox_id": id, "pid": p.PID}, "error (conflict)")
+	if strings.Contains(msg, "start_sandbox") || !strings.Contains(msg, "process_logs") {
+		t.Errorf("an exited process: %s", msg)
+	}
+
+	var out execOutput
+	res := c.ok("exec_command", map[string]any{"sandbox_id": id, "command": "ls", "cwd": "/workspace/nowhere"}, &out)
+	if out.Verdict != "setup_failed" || !strings.Contains(out.Hint, "cwd /workspace/nowhere, which is not a directory") || strings.Contains(out.Hint, "the language") || !strings.Contains(text(res), "hint: "+out.Hint) {
+		t.Errorf("a missing cwd: %+v", out)
+	}
+	c.ok("exec_command", map[string]any{"sandbox_id": id, "command": "ls", "cwd": "nowhere"}, &out)
+	if out.Verdict == "setup_failed" && !strings.Contains(out.Hint, "absolute path, such as /workspace/nowhere") {
+		t.Errorf("a missing relative cwd: %+v", out)
+	}
+	c.ok("exec_command", map[string]any{"sandbox_id": id, "command": "pwd", "cwd": "/workspace/d"}, &out)
+	if out.Stdout != "/workspace/d\n" {
+		t.Errorf("an existing cwd: %+v", out)
+	}
+
+	msg = c.fails("run_in_context", map[string]any{"sandbox_id": id, "language": "bash", "code": "ls"}, "error (invalid)")
+	if !strings.Contains(msg, "for shell commands use exec_command") {
+		t.Errorf("a bash cell: %s", msg)
+	}
+	msg = c.fails("run_code", map[string]any{"sandbox_id": id, "language": "python", "code": "print(1)", "memory_mb": 64}, "error (invalid)")
+	if !strings.Contains(msg, "hint: fix that argument as the message says") || strings.Contains(msg, "taken instead") {
+		t.Errorf("an argument that does not fit: %s", msg)
+	}
+
+	if _, err := svc.StopSandbox(context.Background(), id); err != nil {
+		t.Fatal(err)
+	}
+	msg = c.fails("exec_command", map[string]any{"sandbox_id": id, "command": "ls"}, "error (conflict)")
+	if !strings.Contains(msg, "sandbox "+id+" is stopped") || !strings.Contains(msg, "start_sandbox") {
+		t.Errorf("a stopped sandbox: %s", msg)
+	}
+}
