@@ -197,7 +197,7 @@ func (c *Client) apiErrorFrom(resp *http.Response) *cove.Error {
 	var body wire.ErrorBody
 	if json.Unmarshal(b, &body) == nil && body.Error.Code != "" {
 		e := body.Error.Err()
-		if e.Code == cove.CodeNotFound && strings.HasPrefix(e.Message, "no such route") {
+		if e.Code == cove.CodeNotFound && resp.Header.Get(wire.HeaderNoRoute) != "" {
 			return &cove.Error{Code: cove.CodeUnavailable, Message: fmt.Sprintf("%s does not lead to the cove API: the cove server there answers %q; check the server's URL (or update that server)", c.base, e.Message)}
 		}
 		return e

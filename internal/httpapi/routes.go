@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/cove-sandbox/cove"
+	"github.com/cove-sandbox/cove/internal/wire"
 )
 
 // access says who may call a route.
@@ -243,6 +244,10 @@ func (s *server) noRoute(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, statusError(http.StatusMethodNotAllowed, cove.Errorf(cove.CodeInvalid, "method %s is not allowed here (allowed: %s)", r.Method, rec.header.Get("Allow"))))
 		return
 	}
+	// Clients tell a route the server does not have, which means a wrong
+	// server URL to a client that builds only the API's paths, from a
+	// resource that is not found, without reading the message.
+	w.Header().Set(wire.HeaderNoRoute, "1")
 	if loc := rec.header.Get("Location"); loc != "" && rec.status >= 300 && rec.status < 400 {
 		// The mux would redirect to the path with a slash added (PUT
 		// .../files to .../files/): say so rather than redirect.

@@ -41,3 +41,8 @@ func CodeForStatus(status int) cove.Code {
 	}
 	return cove.CodeInvalid
 }
+
+// HeaderNoRoute marks a 404 answer for a path that is no route of the API
+// (rather than a resource that is not there): a client that builds only
+// the API's paths learns from it that the server's URL is wrong.
+const HeaderNoRoute = "Cove-No-Route"
