@@ -37,6 +37,10 @@ type ExecRequest struct {
 	// StdinReader, when set, streams standard input instead of Stdin, as
 	// the program runs: in-process, and through client.Client, which sends
 	// it in the request's body (?stdin=stream); it is not part of the JSON.
+	// A Read in progress when the execution ends may go on and take what
+	// comes next (see client.Client.Exec): give a reader of this
+	// execution's own, such as an io.Pipe, rather than one shared with
+	// later executions.
 	StdinReader io.Reader `json:"-"`
 	// Timeout overrides the sandbox's wall-clock limit for this execution.
 	Timeout time.Duration `json:"timeout,omitempty"`
