@@ -50,7 +50,7 @@ func (s *Server) runCode(ctx context.Context, st *session, in runCodeInput) (*mc
 		if err != nil {
 			return nil, execOutput{}, err
 		}
-		r, out := s.execResult(res, "", "", runInfo{newSandbox: true})
+		r, out := s.execResult(res, "", "", runInfo{newSandbox: true, command: bashCode(in)})
 		return r, out, nil
 	}
 
@@ -96,7 +96,7 @@ func (s *Server) runCode(ctx context.Context, st *session, in runCodeInput) (*mc
 	} else {
 		st.use(id)
 	}
-	r, out := s.execResult(res, id, st.fate(id), runInfo{newSandbox: newSandbox})
+	r, out := s.execResult(res, id, st.fate(id), runInfo{newSandbox: newSandbox, command: bashCode(in)})
 	return r, out, nil
 }
 
@@ -124,10 +124,19 @@ func (s *Server) execCommand(ctx context.Context, st *session, in execCommandInp
 		return nil, execOutput{}, err
 	}
 	st.use(in.SandboxID)
-	var info runInfo
+	info := runInfo{command: in.Command}
 	if res.Verdict == cove.VerdictSetupFailed && in.Cwd != "" && (!path.IsAbs(in.Cwd) || !s.isDir(ctx, in.SandboxID, in.Cwd)) {
 		info.badCwd = in.Cwd
 	}
 	r, out := s.execResult(res, in.SandboxID, st.fate(in.SandboxID), info)
 	return r, out, nil
+}
+
+// bashCode is run_code's code when it is a bash program, whose commands
+// a hint may name, else "".
+func bashCode(in runCodeInput) string {
+	if l, ok := canonicalLanguage(in.Language); ok && l == "bash" {
+		return in.Code
+	}
+	return ""
 }

@@ -189,7 +189,11 @@ func (s *Server) cellResult(ctx context.Context, stream cove.Stream, out *cellOu
 			}
 		case cove.EventException:
 			if e := ev.Exception; e != nil {
-				out.Exception = &exceptionOutput{Name: e.Name, Message: e.Message, Traceback: e.Traceback, Line: e.Line}
+				tb := make([]string, len(e.Traceback))
+				for i, f := range e.Traceback {
+					tb[i] = toolNetworkSyntax(f)
+				}
+				out.Exception = &exceptionOutput{Name: e.Name, Message: toolNetworkSyntax(e.Message), Traceback: tb, Line: e.Line}
 			}
 		case cove.EventExit:
 			res = ev.Result
@@ -198,8 +202,8 @@ func (s *Server) cellResult(ctx context.Context, stream cove.Stream, out *cellOu
 	out.Verdict = string(res.Verdict)
 	out.Message = res.Message
 	var cut bool
-	out.Stdout, cut = clip(string(stdout), s.opts.MaxOutputChars)
-	out.Stderr, _ = clip(string(stderr), s.opts.MaxOutputChars)
+	out.Stdout, cut = clip(toolNetworkSyntax(string(stdout)), s.opts.MaxOutputChars)
+	out.Stderr, _ = clip(toolNetworkSyntax(string(stderr)), s.opts.MaxOutputChars)
 	out.Result, _ = clip(out.Result, s.opts.MaxOutputChars)
 	if res.Verdict != cove.VerdictError && res.Verdict != cove.VerdictOK {
 		out.Hint = cellHint(res, s.restarted(ctx, out.SandboxID, out.ContextID))

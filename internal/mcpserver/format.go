@@ -201,6 +201,9 @@ type runInfo struct {
 	// badCwd is the working directory the call named (cwd) when it is
 	// not an absolute path or not a directory of the sandbox.
 	badCwd string
+	// command is the shell command line that ran, when there was one
+	// (exec_command, run_code in bash).
+	command string
 }
 
 // execOutputOf is the structured form of a finished execution.
@@ -210,8 +213,8 @@ func (s *Server) execOutputOf(res *cove.ExecResult, sandboxID string, info runIn
 		WallMS: res.WallMS, CPUMS: res.CPUMS, PeakMemoryBytes: res.PeakMemoryBytes, Message: res.Message,
 	}
 	var cutOut, cutErr bool
-	out.Stdout, cutOut = clip(res.Stdout, s.opts.MaxOutputChars)
-	out.Stderr, cutErr = clip(res.Stderr, s.opts.MaxOutputChars)
+	out.Stdout, cutOut = clip(toolNetworkSyntax(res.Stdout), s.opts.MaxOutputChars)
+	out.Stderr, cutErr = clip(toolNetworkSyntax(res.Stderr), s.opts.MaxOutputChars)
 	out.OutputCut = cutOut || cutErr || res.StdoutTruncated || res.StderrTruncated
 	out.Hint = execHint(res, info)
 	return out
@@ -294,6 +297,9 @@ func execHint(res *cove.ExecResult, info runInfo) string {
 		}
 		return fmt.Sprintf("the program was killed for using more than %s of memory; use less memory, or create a sandbox with a larger memory_mb (create_sandbox) and run it there", mem)
 	case cove.VerdictTimeout:
+		if h := waitedForNetworkHint(res, info); h != "" {
+			return h
+		}
 		limit := "its time limit"
 		if l.Timeout > 0 {
 			limit = "its time limit of " + l.Timeout.String()

@@ -188,8 +188,8 @@ func (s *Server) processLogs(ctx context.Context, st *session, in processLogsInp
 	// A process's output may grow without end: a log file is read in
 	// parts.
 	const advice = "to read all of a process's output, start it with its output sent to a file (command > out.log 2>&1) and read parts of that with read_file"
-	out.Stdout, _ = clipWith(string(stdout), s.opts.MaxOutputChars, advice)
-	out.Stderr, _ = clipWith(string(stderr), s.opts.MaxOutputChars, advice)
+	out.Stdout, _ = clipWith(toolNetworkSyntax(string(stdout)), s.opts.MaxOutputChars, advice)
+	out.Stderr, _ = clipWith(toolNetworkSyntax(string(stderr)), s.opts.MaxOutputChars, advice)
 
 	var b strings.Builder
 	writeProcessHead(&b, in.SandboxID, p)
