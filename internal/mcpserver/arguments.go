@@ -285,13 +285,19 @@ func typeName(p *jsonschema.Schema, t string) string {
 func rangeOf(p *jsonschema.Schema) string {
 	switch {
 	case p.Minimum != nil && p.Maximum != nil:
-		return fmt.Sprintf("from %g to %g", *p.Minimum, *p.Maximum)
+		return fmt.Sprintf("from %s to %s", number(*p.Minimum), number(*p.Maximum))
 	case p.Minimum != nil:
-		return fmt.Sprintf("of %g or more", *p.Minimum)
+		return fmt.Sprintf("of %s or more", number(*p.Minimum))
 	case p.Maximum != nil:
-		return fmt.Sprintf("of %g or less", *p.Maximum)
+		return fmt.Sprintf("of %s or less", number(*p.Maximum))
 	}
 	return "of any size"
+}
+
+// number is a number as a person writes it: 1048576 and 0.5, never in
+// exponent notation as %g writes large ones (1.048576e+06).
+func number(f float64) string {
+	return strconv.FormatFloat(f, 'f', -1, 64)
 }
 
 // describe is a JSON value as an error names it: its type and, when

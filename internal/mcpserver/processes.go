@@ -47,7 +47,7 @@ func (s *Server) processExit(res *cove.ExecResult) execOutput {
 	if res.Verdict == cove.VerdictTimeout {
 		limit := "its timeout_seconds"
 		if res.Limits.Timeout > 0 {
-			limit = fmt.Sprintf("its timeout_seconds of %gs", res.Limits.Timeout.Seconds())
+			limit = fmt.Sprintf("its timeout_seconds of %ss", number(res.Limits.Timeout.Seconds()))
 		}
 		eo.Hint = fmt.Sprintf("the process was stopped at %s; start it again with start_process with a larger timeout_seconds, or none to let it run until it exits or is killed", limit)
 	}
@@ -196,7 +196,7 @@ func (s *Server) processLogs(ctx context.Context, st *session, in processLogsInp
 	if p.State == cove.ProcessRunning {
 		fmt.Fprintf(&b, "still running, for %s", time.Since(p.StartedAt).Round(time.Second))
 		if follow {
-			fmt.Fprintf(&b, " (waited %gs)", in.WaitSeconds)
+			fmt.Fprintf(&b, " (waited %ss)", number(in.WaitSeconds))
 		}
 		b.WriteString("\n")
 	} else if exit != nil {
@@ -261,8 +261,8 @@ func (s *Server) waitProcess(ctx context.Context, st *session, in waitProcessInp
 	writeProcessHead(&b, in.SandboxID, p)
 	switch {
 	case p.State == cove.ProcessRunning:
-		fmt.Fprintf(&b, "still running after %gs of waiting (running for %s): call wait_process again to wait longer, or read its output so far with process_logs\n",
-			timeout.Seconds(), time.Since(p.StartedAt).Round(time.Second))
+		fmt.Fprintf(&b, "still running after %ss of waiting (running for %s): call wait_process again to wait longer, or read its output so far with process_logs\n",
+			number(timeout.Seconds()), time.Since(p.StartedAt).Round(time.Second))
 		return textResult(b.String()), out, nil
 	case p.Result != nil:
 		out.Exit = s.writeProcessExit(&b, p.Result)

@@ -65,7 +65,7 @@ func (o sandboxOutput) describe() string {
 	if o.Language != "" {
 		fmt.Fprintf(&b, ", %s", o.Language)
 	}
-	fmt.Fprintf(&b, ", %s memory, %g CPU, %s disk, %gs per execution", cove.FormatBytes(o.MemoryBytes), o.CPUs, cove.FormatBytes(o.DiskBytes), o.TimeoutSeconds)
+	fmt.Fprintf(&b, ", %s memory, %s CPU, %s disk, %ss per execution", cove.FormatBytes(o.MemoryBytes), number(o.CPUs), cove.FormatBytes(o.DiskBytes), number(o.TimeoutSeconds))
 	if o.Network != "" {
 		fmt.Fprintf(&b, ", network to %s", o.Network)
 	}

@@ -354,3 +354,18 @@ func TestInProcess(t *testing.T) {
 	}
 	c.ok("delete_sandbox", map[string]any{"sandbox_id": sb.SandboxID}, nil)
 }
+
+// TestBoundsInFigures checks that the bounds an argument error gives are
+// written as numbers are, not in exponent notation.
+func TestBoundsInFigures(t *testing.T) {
+	c := connect(t, New(nil, Options{}))
+	msg := c.fails("create_sandbox", map[string]any{"memory_mb": 1 << 30, "ttl_seconds": 1e9, "cpus": 1000}, "error (invalid)")
+	for _, want := range []string{"from 8 to 1048576", "from 1 to 31536000", "from 0.01 to "} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("%q lacks %q", msg, want)
+		}
+	}
+	if strings.Contains(msg, "e+") {
+		t.Errorf("a bound in exponent notation: %q", msg)
+	}
+}
