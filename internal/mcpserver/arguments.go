@@ -76,6 +76,10 @@ func argumentProblems(tool string, schema *jsonschema.Schema, raw json.RawMessag
 				args[name], v = c, c
 				changed = true
 			}
+			if c, ok := signalAlias(name, p, v); ok {
+				args[name], v = c, c
+				changed = true
+			}
 			if problem := valueProblem(name, p, v); problem != "" {
 				problems = append(problems, problem)
 			}
@@ -157,8 +161,11 @@ func valueProblem(name string, p *jsonschema.Schema, v any) string {
 			for _, n := range names {
 				spellings[n] = n
 			}
-			if name == languageArgument {
+			switch name {
+			case languageArgument:
 				maps.Copy(spellings, languageSpellings(names))
+			case signalArgument:
+				maps.Copy(spellings, signalSpellings(names))
 			}
 			if near := nearest(s, spellings); near != "" {
 				problem += fmt.Sprintf(" (did you mean %q?)", near)

@@ -279,7 +279,7 @@ func (s *Server) waitProcess(ctx context.Context, st *session, in waitProcessInp
 type killProcessInput struct {
 	SandboxID string `json:"sandbox_id" jsonschema:"the process's sandbox"`
 	PID       int    `json:"pid" jsonschema:"the process's id, from start_process"`
-	Signal    string `json:"signal,omitempty" jsonschema:"the signal to send"`
+	Signal    string `json:"signal,omitempty" jsonschema:"the signal to send, by name (SIGTERM, or TERM in any case) or number (15)"`
 }
 
 type signalledOutput struct {

@@ -906,3 +906,38 @@ func TestHintsFitTheError(t *testing.T) {
 		t.Errorf("a stopped sandbox: %s", msg)
 	}
 }
+
+// TestKillProcessSignals checks that kill_process takes a signal as the
+// service does (without SIG, in any case, by number) and suggests the
+// name of a slip.
+func TestKillProcessSignals(t *testing.T) {
+	svc := newService(t)
+	c := connect(t, New(svc, Options{}))
+	var sb sandboxOutput
+	c.ok("create_sandbox", map[string]any{}, &sb)
+	for _, tt := range []struct {
+		signal any
+		want   string
+	}{
+		{"TERM", "SIGTERM"}, {"kill", "SIGKILL"}, {" sigint ", "SIGINT"}, {"9", "SIGKILL"}, {15, "SIGTERM"},
+	} {
+		var p processOutput
+		c.ok("start_process", map[string]any{"sandbox_id": sb.SandboxID, "command": "sleep 30"}, &p)
+		var sent signalledOutput
+		res := c.ok("kill_process", map[string]any{"sandbox_id": sb.SandboxID, "pid": p.PID, "signal": tt.signal}, &sent)
+		if sent.Signal != tt.want || !strings.Contains(text(res), "sent "+tt.want) {
+			t.Errorf("signal %v: %+v %s", tt.signal, sent, text(res))
+		}
+		var w processOutput
+		c.ok("wait_process", map[string]any{"sandbox_id": sb.SandboxID, "pid": p.PID, "timeout_seconds": 20}, &w)
+		if w.State != "exited" {
+			t.Errorf("signal %v: the process did not exit: %+v", tt.signal, w)
+		}
+	}
+	for signal, want := range map[string]string{"SIGTREM": `did you mean "SIGTERM"?`, "kil": `did you mean "SIGKILL"?`} {
+		msg := c.fails("kill_process", map[string]any{"sandbox_id": sb.SandboxID, "pid": 1, "signal": signal}, "error (invalid)")
+		if !strings.Contains(msg, want) {
+			t.Errorf("signal %q: %s", signal, msg)
+		}
+	}
+}
