@@ -919,7 +919,7 @@ func TestKillProcessSignals(t *testing.T) {
 		signal any
 		want   string
 	}{
-		{"TERM", "SIGTERM"}, {"kill", "SIGKILL"}, {" sigint ", "SIGINT"}, {"9", "SIGKILL"}, {15, "SIGTERM"},
+		{"TERM", "SIGTERM"}, {"kill", "SIGKILL"}, {" sigkill ", "SIGKILL"}, {"9", "SIGKILL"}, {15, "SIGTERM"},
 	} {
 		var p processOutput
 		c.ok("start_process", map[string]any{"sandbox_id": sb.SandboxID, "command": "sleep 30"}, &p)
