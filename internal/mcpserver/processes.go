@@ -28,7 +28,20 @@ type processOutput struct {
 	PID       int         `json:"pid" jsonschema:"the process's id in its sandbox"`
 	Name      string      `json:"name,omitempty" jsonschema:"the process's name"`
 	State     string      `json:"state" jsonschema:"running or exited"`
-	Exit      *execOutput `json:"exit,omitempty" jsonschema:"how the process ended, once it has"`
+	Exit      *exitOutput `json:"exit,omitempty" jsonschema:"how the process ended, once it has"`
+}
+
+// exitOutput is how a background process ended: its output is read
+// apart (process_logs), so it has none of its own.
+type exitOutput struct {
+	Verdict         string `json:"verdict" jsonschema:"how the process ended: ok, exit_nonzero, timeout, oom_killed, output_limit, killed or setup_failed"`
+	ExitCode        int    `json:"exit_code" jsonschema:"the process's exit status"`
+	Signal          string `json:"signal,omitempty" jsonschema:"the signal that ended the process, if any"`
+	WallMS          int64  `json:"wall_ms" jsonschema:"wall-clock time in milliseconds"`
+	CPUMS           int64  `json:"cpu_ms" jsonschema:"CPU time in milliseconds"`
+	PeakMemoryBytes int64  `json:"peak_memory_bytes" jsonschema:"peak memory use in bytes"`
+	Message         string `json:"message,omitempty" jsonschema:"why cove stopped the process, when it did"`
+	Hint            string `json:"hint,omitempty" jsonschema:"what to change when a limit was hit"`
 }
 
 // needCommand refuses an empty command line in the tool's own terms.
@@ -42,8 +55,12 @@ func (s *Server) needCommand(tool, command string) error {
 // processExit is how a background process ended, for the model: a
 // process stopped at its own timeout gets a hint about that timeout
 // rather than about run_code's.
-func (s *Server) processExit(res *cove.ExecResult) execOutput {
-	eo := s.execOutputOf(res, "", runInfo{})
+func (s *Server) processExit(res *cove.ExecResult) exitOutput {
+	eo := exitOutput{
+		Verdict: string(res.Verdict), ExitCode: res.ExitCode, Signal: res.Signal,
+		WallMS: res.WallMS, CPUMS: res.CPUMS, PeakMemoryBytes: res.PeakMemoryBytes, Message: res.Message,
+		Hint: execHint(res, runInfo{}),
+	}
 	if res.Verdict == cove.VerdictTimeout {
 		limit := "its timeout_seconds"
 		if res.Limits.Timeout > 0 {
@@ -63,7 +80,7 @@ type processEntry struct {
 	Name    string      `json:"name,omitempty" jsonschema:"the process's name"`
 	State   string      `json:"state" jsonschema:"running or exited"`
 	Command string      `json:"command" jsonschema:"the command line the process runs"`
-	Exit    *execOutput `json:"exit,omitempty" jsonschema:"how the process ended, once it has (without its output: process_logs has that)"`
+	Exit    *exitOutput `json:"exit,omitempty" jsonschema:"how the process ended, once it has (its output: process_logs)"`
 }
 
 type listProcessesOutput struct {
@@ -104,7 +121,6 @@ func (s *Server) listProcesses(ctx context.Context, st *session, in listProcesse
 			b.WriteString(": exited")
 			if p.Result != nil {
 				eo := s.processExit(p.Result)
-				eo.Stdout, eo.Stderr = "", ""
 				e.Exit = &eo
 				b.WriteString(", " + summary(p.Result))
 			}
@@ -223,7 +239,7 @@ func writeProcessHead(b *strings.Builder, sandboxID string, p *cove.Process) {
 // writeProcessExit writes how a background process ended, as
 // exec_command's summary says it, and the message when it says more; it
 // returns the structured form, whose hint the caller writes last.
-func (s *Server) writeProcessExit(b *strings.Builder, res *cove.ExecResult) *execOutput {
+func (s *Server) writeProcessExit(b *strings.Builder, res *cove.ExecResult) *exitOutput {
 	eo := s.processExit(res)
 	b.WriteString("exited: " + summary(res) + "\n")
 	if res.Message != "" && res.Message != verdictLine(res) {

@@ -369,3 +369,51 @@ func TestBoundsInFigures(t *testing.T) {
 		t.Errorf("a bound in exponent notation: %q", msg)
 	}
 }
+
+// TestExitSchema checks that how a background process ended is described
+// without output fields of its own, which it would carry empty: its
+// output is process_logs' (at the top level).
+func TestExitSchema(t *testing.T) {
+	c := connect(t, New(nil, Options{}))
+	res, err := c.cs.ListTools(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tool := range res.Tools {
+		b, err := json.Marshal(tool.OutputSchema)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var schema struct {
+			Properties map[string]struct {
+				Properties map[string]any `json:"properties"`
+				Required   []string       `json:"required"`
+				Items      *struct {
+					Properties map[string]struct {
+						Properties map[string]any `json:"properties"`
+					} `json:"properties"`
+				} `json:"items"`
+			} `json:"properties"`
+		}
+		if err := json.Unmarshal(b, &schema); err != nil {
+			t.Fatal(err)
+		}
+		exits := []map[string]any{schema.Properties["exit"].Properties}
+		if ps := schema.Properties["processes"].Items; ps != nil {
+			exits = append(exits, ps.Properties["exit"].Properties)
+		}
+		for _, exit := range exits {
+			if exit == nil {
+				continue
+			}
+			if _, ok := exit["verdict"]; !ok {
+				t.Errorf("%s: exit has no verdict: %s", tool.Name, b)
+			}
+			for _, field := range []string{"stdout", "stderr", "sandbox_id"} {
+				if _, ok := exit[field]; ok {
+					t.Errorf("%s: exit has %s: %s", tool.Name, field, b)
+				}
+			}
+		}
+	}
+}
