@@ -129,7 +129,13 @@ func (s *Server) readFile(ctx context.Context, st *session, in readFileInput) (*
 	if text, ok := asText(data, out.NextOffset != 0); ok {
 		out.Encoding, out.Content = "text", text
 		if out.NextOffset != 0 {
-			// The part ends at a character's boundary.
+			// The part ends at a character's boundary, and at the end
+			// of its last whole line when it has one, so that no line
+			// is split between parts.
+			if nl := strings.LastIndexByte(text, '\n'); nl >= 0 {
+				text = text[:nl+1]
+			}
+			out.Content = text
 			data = data[:len(text)]
 			out.NextOffset = out.Offset + int64(len(text))
 		}

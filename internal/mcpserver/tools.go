@@ -264,7 +264,7 @@ A cell past its time limit (timeout_seconds, default the sandbox's, 30 s) is int
 	addTool(s, &mcp.Tool{
 		Name:        "read_file",
 		Title:       "Read a file from a sandbox",
-		Description: "Read a file from a sandbox's workspace. Text comes back as text, images (PNG, JPEG, GIF, WebP) as images, other binary files as base64. Long files come back in parts: max_bytes (default 40000) from offset; the result says where the next part starts.",
+		Description: "Read a file from a sandbox's workspace. Text comes back as text, images (PNG, JPEG, GIF, WebP) as images, other binary files as base64. Long files come back in parts: max_bytes (default 40000) from offset, a text part ending with a whole line when it holds one; the result says where the next part starts.",
 		Annotations: readOnly,
 	}, adjust(map[string][]func(*jsonschema.Schema){
 		"offset":    {atLeast(0)},

@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -784,6 +785,28 @@ func TestReadFileParts(t *testing.T) {
 	res := c.ok("read_file", map[string]any{"sandbox_id": id, "path": "e.txt", "offset": 1, "max_bytes": 5}, &rf)
 	if rf.Encoding != "text" || rf.Content != "éé" || rf.Offset != 2 || rf.NextOffset != 6 || !strings.Contains(text(res), "bytes 2 to 6") {
 		t.Errorf("a part from inside a character: %+v\n%s", rf, text(res))
+	}
+
+	// Parts of lines end with a line, where a part holds one.
+	c.ok("write_file", map[string]any{"sandbox_id": id, "path": "lines.txt", "content": "one\ntwo\nthree\nfour"}, nil)
+	var parts []string
+	for offset := int64(0); ; {
+		res = c.ok("read_file", map[string]any{"sandbox_id": id, "path": "lines.txt", "offset": offset, "max_bytes": 10}, &rf)
+		parts = append(parts, rf.Content)
+		if rf.NextOffset == 0 {
+			break
+		}
+		if rf.NextOffset != rf.Offset+int64(len(rf.Content)) || !strings.Contains(text(res), fmt.Sprintf("offset %d reads the next part", rf.NextOffset)) {
+			t.Fatalf("part at %d: %+v\n%s", offset, rf, text(res))
+		}
+		offset = rf.NextOffset
+	}
+	if want := []string{"one\ntwo\n", "three\nfour"}; !slices.Equal(parts, want) {
+		t.Errorf("parts of lines: %q, want %q", parts, want)
+	}
+	c.ok("read_file", map[string]any{"sandbox_id": id, "path": "lines.txt", "offset": 8, "max_bytes": 3}, &rf)
+	if rf.Content != "thr" || rf.NextOffset != 11 {
+		t.Errorf("a part inside a line longer than max_bytes: %+v", rf)
 	}
 
 	big := append([]byte("\x89PNG\r\n\x1a\n"), make([]byte, maxReadBytes)...)
