@@ -28,7 +28,7 @@ type ExecRequest struct {
 	// Shell, when Cmd is empty, is run with /bin/sh -c. Giving both is
 	// invalid.
 	Shell string `json:"shell,omitempty"`
-	// Cwd defaults to /workspace.
+	// Cwd defaults to /workspace; a relative one is inside /workspace.
 	Cwd string `json:"cwd,omitempty"`
 	// Env is added to the sandbox's clean default environment.
 	Env map[string]string `json:"env,omitempty"`

@@ -61,13 +61,7 @@ func (s *Service) CreateContext(ctx context.Context, id string, spec cove.Contex
 	if !ok {
 		return nil, cove.Errorf(cove.CodeInvalid, "contexts run python, javascript or typescript, not %s: run %s code with exec or code instead", l.Name, l.Name)
 	}
-	cwd := spec.Cwd
-	if cwd == "" {
-		cwd = "/workspace"
-	}
-	if !path.IsAbs(cwd) {
-		cwd = path.Join("/workspace", cwd)
-	}
+	cwd := workDir(spec.Cwd)
 	if err := validateEnv(spec.Env); err != nil {
 		return nil, err
 	}

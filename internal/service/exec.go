@@ -36,6 +36,19 @@ var defaultEnv = map[string]string{
 	"MPLBACKEND": "Agg",
 }
 
+// workDir is the directory a program starts in: /workspace, or cwd,
+// which a relative path names inside /workspace, as the file operations'
+// paths do (the agent would take it from its own /).
+func workDir(cwd string) string {
+	if cwd == "" {
+		return "/workspace"
+	}
+	if !path.IsAbs(cwd) {
+		return path.Join("/workspace", cwd)
+	}
+	return cwd
+}
+
 func validateEnv(env map[string]string) error {
 	for k, v := range env {
 		if k == "" || strings.ContainsAny(k, "=\x00") || strings.ContainsRune(v, 0) {
@@ -86,7 +99,7 @@ func (s *Service) Exec(ctx context.Context, id string, req cove.ExecRequest) (co
 	if err != nil {
 		return nil, err
 	}
-	spec := &agent.ExecSpec{Argv: argv, Dir: req.Cwd, Env: buildEnv(sb.baseEnv(), sb.env, req.Env)}
+	spec := &agent.ExecSpec{Argv: argv, Dir: workDir(req.Cwd), Env: buildEnv(sb.baseEnv(), sb.env, req.Env)}
 	return s.start(ctx, sb, sb.limits, spec, stdinOf(req.StdinReader, req.Stdin), req.Timeout, req.OutputBytes, done)
 }
 

@@ -139,3 +139,36 @@ func TestOpenFilesUpToTheCeiling(t *testing.T) {
 		t.Fatalf("open files %d: got %v, want invalid %q", most+1, err, want)
 	}
 }
+
+// TestRelativeCwdIsInTheWorkspace checks that a relative working
+// directory names a directory inside /workspace, as the file operations'
+// paths do, for an execution, a background process and a terminal.
+func TestRelativeCwdIsInTheWorkspace(t *testing.T) {
+	svc, _ := newTestService(t)
+	ctx := context.Background()
+	sb, err := svc.CreateSandbox(ctx, cove.SandboxSpec{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.MakeDir(ctx, sb.ID, "src/lib"); err != nil {
+		t.Fatal(err)
+	}
+	st, err := svc.Exec(ctx, sb.ID, cove.ExecRequest{Cmd: []string{"pwd"}, Cwd: "src/lib"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, err := cove.Collect(st); err != nil || res.Stdout != "/workspace/src/lib\n" {
+		t.Errorf("exec in src/lib: %+v, %v", res, err)
+	}
+	p, err := svc.StartProcess(ctx, sb.ID, cove.ProcessRequest{Cmd: []string{"pwd"}, Cwd: "src"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs, err := svc.ProcessLogs(ctx, sb.ID, p.PID, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, err := cove.Collect(logs); err != nil || res.Stdout != "/workspace/src\n" {
+		t.Errorf("process in src: %+v, %v", res, err)
+	}
+}

@@ -36,11 +36,7 @@ func (s *Service) StartProcess(ctx context.Context, id string, req cove.ProcessR
 		return nil, err
 	}
 	defer done()
-	dir := req.Cwd
-	if dir == "" {
-		dir = "/workspace"
-	}
-	spec := &agent.ExecSpec{Argv: argv, Dir: dir, Env: buildEnv(sb.baseEnv(), sb.env, req.Env), TimeoutMS: req.Timeout.Milliseconds()}
+	spec := &agent.ExecSpec{Argv: argv, Dir: workDir(req.Cwd), Env: buildEnv(sb.baseEnv(), sb.env, req.Env), TimeoutMS: req.Timeout.Milliseconds()}
 	p, err := sb.inst.Agent().Spawn(ctx, spec, req.Name)
 	if err != nil {
 		return nil, err
@@ -227,11 +223,7 @@ func (s *Service) OpenPTY(ctx context.Context, id string, req cove.PTYRequest) (
 	for k, v := range req.Env {
 		env[k] = v
 	}
-	dir := req.Cwd
-	if dir == "" {
-		dir = "/workspace"
-	}
-	p, err := sb.inst.Agent().OpenPTY(ctx, &agent.PTYSpec{Argv: req.Cmd, Env: buildEnv(sb.baseEnv(), sb.env, env), Dir: dir, Cols: req.Cols, Rows: req.Rows})
+	p, err := sb.inst.Agent().OpenPTY(ctx, &agent.PTYSpec{Argv: req.Cmd, Env: buildEnv(sb.baseEnv(), sb.env, env), Dir: workDir(req.Cwd), Cols: req.Cols, Rows: req.Rows})
 	if cove.ErrorCode(err) == cove.CodeInvalid {
 		// The request was checked above: what the agent refuses is the
 		// program, which cannot be started (not found, not executable, a
