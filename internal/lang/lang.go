@@ -69,7 +69,7 @@ func languages() []*Language {
 			// parts separately, and a line of standard error could land
 			// between them).
 			command:       []string{"python3"},
-			env:           map[string]string{"PYTHONPATH": pythonSiteDir},
+			env:           map[string]string{"PYTHONPATH": PythonSiteDir},
 			contextDriver: "python",
 		},
 		{
@@ -102,9 +102,9 @@ func languages() []*Language {
 	}
 }
 
-// pythonSiteDir holds the sitecustomize that Python programs get (see
+// PythonSiteDir holds the sitecustomize that Python programs get (see
 // EtcFiles).
-const pythonSiteDir = "/etc/cove/python"
+const PythonSiteDir = "/etc/cove/python"
 
 // PipRefusedSystemInstall reports whether a program's output shows pip
 // refusing to install into the system's Python because the distribution

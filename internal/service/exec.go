@@ -34,6 +34,10 @@ var defaultEnv = map[string]string{
 	"LANG":       "C.UTF-8",
 	"TMPDIR":     "/tmp",
 	"MPLBACKEND": "Agg",
+	// Every python3 the sandbox starts, not only a language's program,
+	// writes its standard output a line at a time (a background server's
+	// first lines show in its logs as it prints them).
+	"PYTHONPATH": lang.PythonSiteDir,
 }
 
 // workDir is the directory a program starts in: /workspace, or cwd,

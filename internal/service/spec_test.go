@@ -172,3 +172,45 @@ func TestRelativeCwdIsInTheWorkspace(t *testing.T) {
 		t.Errorf("process in src: %+v, %v", res, err)
 	}
 }
+
+// TestBackgroundPythonWritesLines checks that a python3 started as a
+// background process, not as a language's program, writes its standard
+// output a line at a time: a server's first line shows in its logs while
+// it runs, not when it exits.
+func TestBackgroundPythonWritesLines(t *testing.T) {
+	svc, _ := newTestService(t)
+	ctx := context.Background()
+	sb, err := svc.CreateSandbox(ctx, cove.SandboxSpec{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := svc.StartProcess(ctx, sb.ID, cove.ProcessRequest{Cmd: []string{"python3", "-c", "import time; print('serving', flush=False); time.sleep(60)"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		st, err := svc.ProcessLogs(ctx, sb.ID, p.PID, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out string
+		for {
+			ev, err := st.Next()
+			if err != nil {
+				break
+			}
+			if ev.Type == cove.EventStdout {
+				out += string(ev.Data)
+			}
+		}
+		st.Close()
+		if out == "serving\n" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the process's logs after 10 s: %q, want its first line", out)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
