@@ -56,7 +56,9 @@ type CodeRequest struct {
 	// Code is the program's source.
 	Code string `json:"code"`
 	// Filename, when set, names the source file in the workspace and in
-	// error messages (for example "main.ts").
+	// error messages (for example "main.ts"). A name without an extension
+	// of the language gets its first one ("snippet" runs as snippet.py);
+	// another language's extension is invalid.
 	Filename string `json:"filename,omitempty"`
 	// Argv is passed to the program after its name.
 	Argv []string `json:"argv,omitempty"`
