@@ -18,6 +18,7 @@ import (
 	"github.com/cove-sandbox/cove/internal/agent"
 	"github.com/cove-sandbox/cove/internal/agentbin"
 	"github.com/cove-sandbox/cove/internal/config"
+	"github.com/cove-sandbox/cove/internal/runtime"
 	"github.com/cove-sandbox/cove/internal/runtime/native"
 	"github.com/cove-sandbox/cove/internal/service"
 )
@@ -219,6 +220,12 @@ type local struct {
 
 // localService builds the in-process service on the native runtime.
 func (e *env) localService(ctx context.Context) (*local, error) {
+	return e.newLocal(ctx, func(b *native.Backend) runtime.Backend { return b })
+}
+
+// newLocal is localService with the backend its service gets, made from
+// the native one by backend.
+func (e *env) newLocal(ctx context.Context, backend func(*native.Backend) runtime.Backend) (*local, error) {
 	if err := e.cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -229,7 +236,7 @@ func (e *env) localService(ctx context.Context) (*local, error) {
 	if err != nil {
 		return nil, err
 	}
-	svc := service.New(be, service.Options{Defaults: e.cfg.Limits, NetworkPrivate: e.cfg.NetworkPrivate, Logger: log, Analyzer: e.analyzer(log)})
+	svc := service.New(backend(be), service.Options{Defaults: e.cfg.Limits, NetworkPrivate: e.cfg.NetworkPrivate, Logger: log, Analyzer: e.analyzer(log)})
 	return &local{Service: svc, be: be, log: log}, nil
 }
 

@@ -10,8 +10,8 @@ import (
 
 	"github.com/cove-sandbox/cove"
 	"github.com/cove-sandbox/cove/internal/mcpserver"
+	"github.com/cove-sandbox/cove/internal/runtime"
 	"github.com/cove-sandbox/cove/internal/runtime/native"
-	"github.com/cove-sandbox/cove/internal/service"
 )
 
 func newMCPCmd(e *env) *cobra.Command {
@@ -73,18 +73,7 @@ unless the agent asked to keep them. cove serve also serves MCP over HTTP at
 // background loops (Start), so that the TTLs and idle timeouts of its
 // sandboxes are enforced while the session lasts.
 func (e *env) mcpLocalService(ctx context.Context) (*local, error) {
-	if err := e.cfg.Validate(); err != nil {
-		return nil, err
-	}
-	var level slog.Level
-	level.UnmarshalText([]byte(e.cfg.LogLevel))
-	log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
-	be, err := native.New(ctx, e.nativeOptions(log, false))
-	if err != nil {
-		return nil, err
-	}
-	svc := service.New(inProcessBackend{be}, service.Options{Defaults: e.cfg.Limits, NetworkPrivate: e.cfg.NetworkPrivate, Logger: log, Analyzer: e.analyzer(log)})
-	return &local{Service: svc, be: be, log: log}, nil
+	return e.newLocal(ctx, func(b *native.Backend) runtime.Backend { return inProcessBackend{b} })
 }
 
 // inProcessBackend is the native backend of a service whose records are
