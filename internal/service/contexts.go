@@ -32,6 +32,9 @@ type liveContext struct {
 	// the end of cellCtx, the running cell's caller's context.
 	stopping atomic.Bool
 	cellCtx  atomic.Pointer[context.Context]
+	// interruptedAt is when the last cell that was interrupted let the
+	// context go (Unix nanoseconds): the agent may still be ending it.
+	interruptedAt atomic.Int64
 
 	mu       sync.Mutex
 	cells    int // cells run in it, for their names ("<cell 3>")
@@ -206,6 +209,9 @@ func (s *Service) RunCell(ctx context.Context, id, contextID string, req cove.Ce
 	}
 	c.cellCtx.Store(&ctx)
 	finish := func() {
+		if c.interrupted() {
+			c.interruptedAt.Store(time.Now().UnixNano())
+		}
 		c.cellCtx.Store(nil)
 		c.stopping.Store(false)
 		c.busy.Store(false)
@@ -243,6 +249,18 @@ func (s *Service) RunCell(ctx context.Context, id, contextID string, req cove.Ce
 		return nil, err
 	}
 	run, err := sb.inst.Agent().RunCell(ctx, contextID, cell)
+	// A cell interrupted a moment ago has let the context go here before
+	// the agent has ended it: the agent refuses the next for as long.
+	deadline := time.Unix(0, c.interruptedAt.Load()).Add(interruptedCellWait)
+	for cove.ErrorCode(err) == cove.CodeConflict && time.Now().Before(deadline) {
+		select {
+		case <-ctx.Done():
+		case <-time.After(5 * time.Millisecond):
+			run, err = sb.inst.Agent().RunCell(ctx, contextID, cell)
+			continue
+		}
+		break
+	}
 	if err != nil {
 		release()
 		finish()
