@@ -999,7 +999,9 @@ func TestBrowser(t *testing.T) {
 		// A sandbox made in Sandboxes is the one the playground runs in.
 		eval[bool](t, b, `(location.hash = "#/sandboxes", true)`)
 		b.do(t, 10*time.Second, chromedp.WaitVisible(chromedp.ID("create-sandbox")), chromedp.Click(chromedp.ID("create-sandbox")))
-		b.waitFor(t, 20*time.Second, `document.querySelector(".sandboxes tr.current")?.dataset.id !== `+jsString(sb.ID), `document.querySelector(".sandboxes tbody").textContent`)
+		// A row in use, and not the earlier one (none, while the list is
+		// drawn again, is not yet the answer).
+		b.waitFor(t, 20*time.Second, `(r => !!r && r.dataset.id !== `+jsString(sb.ID)+`)(document.querySelector(".sandboxes tr.current"))`, `document.querySelector(".sandboxes tbody").textContent`)
 		made := eval[string](t, b, `document.querySelector(".sandboxes tr.current").dataset.id`)
 		defer srv.api(t, "DELETE", "/v1/sandboxes/"+made, nil, nil)
 		eval[bool](t, b, `(location.hash = "#/playground", true)`)
