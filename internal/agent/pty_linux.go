@@ -181,7 +181,14 @@ func (s *server) startPTY(spec *PTYSpec) (*terminal, error) {
 // first, the program and everything it started are killed.
 func (s *server) handlePTY(st io.ReadWriter, spec *PTYSpec) {
 	s.terminals.Add(1)
-	defer s.terminals.Add(-1)
+	counted := true
+	uncount := func() {
+		if counted {
+			counted = false
+			s.terminals.Add(-1)
+		}
+	}
+	defer uncount()
 	t, err := s.startPTY(spec)
 	if err != nil {
 		writeCoveError(st, err)
@@ -189,7 +196,13 @@ func (s *server) handlePTY(st io.ReadWriter, spec *PTYSpec) {
 	}
 	fw := &frameWriter{w: st}
 	fw.json(frameAck, ptyAck{PID: t.pid})
-	fw.json(frameResult, t.run(st, fw))
+	res := t.run(st, fw)
+	// Ended before its result is sent: a terminal the host opens on
+	// seeing it must not find this one still counted (it would not be
+	// alone in the sandbox, and a child's out-of-memory kill would not be
+	// told).
+	uncount()
+	fw.json(frameResult, res)
 }
 
 func (t *terminal) run(st io.Reader, fw *frameWriter) *ExecResult {
