@@ -2,11 +2,11 @@
 // standard input, the output streamed live, the run's figures, and the AI
 // panel on the code and its last run.
 
-import { stream, stopExecution, decodeData, message, post, ApiError, type ExecResult } from "./api";
+import { stream, stopExecution, decodeData, message, ApiError, type ExecResult } from "./api";
 import { h, replace, store, fmtBytes, fmtMs, uid, stripAnsi, toast } from "./dom";
 import { Editor } from "./editor";
 import { languages, example } from "./examples";
-import { sandboxes, onSandboxes, refreshSandboxes, describe, playgroundSandbox, setCurrentSandbox, runEphemeral } from "./sandboxes-state";
+import { sandboxes, onSandboxes, refreshSandboxes, describe, playgroundSandbox, setCurrentSandbox, runEphemeral, startButton } from "./sandboxes-state";
 import { aiPanel } from "./ai";
 
 /** The largest output kept in the page; more is counted, not shown. */
@@ -65,23 +65,7 @@ export function playgroundView(): HTMLElement {
   // the pickers of the other views), or a fresh one each time.
   const sbSel = h("select", { id: "run-in", "aria-label": "Run in" }) as HTMLSelectElement;
   // A stopped sandbox runs nothing: it is started from here.
-  const startBtn = h("button", {
-    type: "button", class: "primary", id: "start-run-in", hidden: true,
-    onclick: async () => {
-      const id = sbSel.value;
-      if (!id) return;
-      startBtn.disabled = true;
-      try {
-        await post(`/v1/sandboxes/${encodeURIComponent(id)}/start`);
-        toast(`started ${id}`, "ok");
-        await refreshSandboxes().catch(() => {});
-      } catch (e) {
-        toast(`could not start ${id}: ${message(e)}`, "error");
-      } finally {
-        startBtn.disabled = false;
-      }
-    },
-  }, "Start");
+  const startBtn = startButton({ class: "primary", id: "start-run-in" }, () => sbSel.value);
   const fillSandboxes = () => {
     const cur = playgroundSandbox();
     sbSel.textContent = "";

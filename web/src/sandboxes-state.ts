@@ -185,30 +185,39 @@ export function describe(s: Sandbox): string {
 }
 
 /**
+ * startButton is a hidden Start button for a stopped sandbox: it starts
+ * the sandbox that id() names, says how that went and refreshes the list.
+ */
+export function startButton(attrs: Record<string, string>, id: () => string, onStarted?: () => void): HTMLButtonElement {
+  const btn = h("button", {
+    type: "button", hidden: true, ...attrs,
+    onclick: async () => {
+      const sb = id();
+      if (!sb) return;
+      btn.disabled = true;
+      try {
+        await post(`/v1/sandboxes/${encodeURIComponent(sb)}/start`);
+        toast(`started ${sb}`, "ok");
+        await refreshSandboxes().catch(() => {});
+        onStarted?.();
+      } catch (e) {
+        toast(`could not start ${sb}: ${message(e)}`, "error");
+      } finally {
+        btn.disabled = false;
+      }
+    },
+  }, "Start") as HTMLButtonElement;
+  return btn;
+}
+
+/**
  * sandboxPicker is the bar at the top of the files, notebook and terminal
  * views: choose the sandbox, or make one; a stopped one has a Start button
  * beside it, and onStarted is called once it runs.
  */
 export function sandboxPicker(label: string, onStarted?: () => void): HTMLElement {
   const sel = h("select", { "aria-label": label, class: "sandbox-select" }) as HTMLSelectElement;
-  const start = h("button", {
-    type: "button", class: "primary picker-start", hidden: true,
-    onclick: async () => {
-      const id = currentSandbox();
-      if (!id) return;
-      start.disabled = true;
-      try {
-        await post(`/v1/sandboxes/${encodeURIComponent(id)}/start`);
-        toast(`started ${id}`, "ok");
-        await refreshSandboxes().catch(() => {});
-        onStarted?.();
-      } catch (e) {
-        toast(`could not start ${id}: ${message(e)}`, "error");
-      } finally {
-        start.disabled = false;
-      }
-    },
-  }, "Start");
+  const start = startButton({ class: "primary picker-start" }, currentSandbox, onStarted);
   const fill = () => {
     const cur = currentSandbox();
     sel.textContent = "";
