@@ -125,14 +125,7 @@ func TestProcessEndsWithItsSandbox(t *testing.T) {
 		name  string
 		watch func(t *testing.T, id string, pid int) <-chan outcome
 	}{{"follow", follow}, {"wait", wait}} {
-		for _, tc := range []struct {
-			name string
-			end  func(id string) error
-			want string
-		}{
-			{"stop", func(id string) error { _, err := svc.StopSandbox(ctx, id); return err }, "killed: the sandbox was stopped"},
-			{"delete", func(id string) error { return svc.DeleteSandbox(ctx, id) }, "killed: the sandbox was deleted"},
-		} {
+		for _, tc := range stopOrDelete(ctx, svc) {
 			t.Run(how.name+"/"+tc.name, func(t *testing.T) {
 				sb, err := svc.CreateSandbox(ctx, cove.SandboxSpec{})
 				if err != nil {
@@ -156,6 +149,22 @@ func TestProcessEndsWithItsSandbox(t *testing.T) {
 type outcome struct {
 	res *cove.ExecResult
 	err error
+}
+
+// sandboxEnding is a way of ending a sandbox while something runs in it,
+// and what that something's result then says.
+type sandboxEnding struct {
+	name string
+	end  func(id string) error
+	want string
+}
+
+// stopOrDelete are the endings by a call: a stop and a deletion.
+func stopOrDelete(ctx context.Context, svc *Service) []sandboxEnding {
+	return []sandboxEnding{
+		{"stop", func(id string) error { _, err := svc.StopSandbox(ctx, id); return err }, "killed: the sandbox was stopped"},
+		{"delete", func(id string) error { return svc.DeleteSandbox(ctx, id) }, "killed: the sandbox was deleted"},
+	}
 }
 
 // expectKilled waits for got: a result, killed, saying why (want), when

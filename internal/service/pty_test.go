@@ -17,14 +17,7 @@ import (
 func TestTerminalEndsWithItsSandbox(t *testing.T) {
 	svc, _ := newStoredService(t, Options{})
 	ctx := context.Background()
-	for _, tc := range []struct {
-		name string
-		end  func(id string) error
-		want string
-	}{
-		{"stop", func(id string) error { _, err := svc.StopSandbox(ctx, id); return err }, "killed: the sandbox was stopped"},
-		{"delete", func(id string) error { return svc.DeleteSandbox(ctx, id) }, "killed: the sandbox was deleted"},
-	} {
+	for _, tc := range stopOrDelete(ctx, svc) {
 		t.Run(tc.name, func(t *testing.T) {
 			sb, err := svc.CreateSandbox(ctx, cove.SandboxSpec{})
 			if err != nil {
