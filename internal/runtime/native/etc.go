@@ -46,7 +46,21 @@ func generatedEtc() map[string]string {
 // directory instead of a mount per entry (every mount costs at a sandbox's
 // creation and again at its teardown). It is rebuilt when a host entry
 // changed since it was made.
+//
+// Every cove on the machine that shares the run directory prepares it, as
+// may goroutines of one (one-shot runs in parallel): a lock beside dir keeps
+// them from building at once, and a copy that is replaced stays, as dir.old,
+// until the next rebuild, so that a sandbox just given the old copy can
+// still attach it.
 func prepareEtc(dir string) error {
+	lock, err := os.OpenFile(dir+".lock", os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return err
+	}
+	defer lock.Close()
+	if err := unix.Flock(int(lock.Fd()), unix.LOCK_EX); err != nil {
+		return fmt.Errorf("locking %s: %w", lock.Name(), err)
+	}
 	stamp := filepath.Join(dir, ".cove-etc")
 	if fi, err := os.Stat(stamp); err == nil && !hostEtcNewer(fi.ModTime()) {
 		if b, err := os.ReadFile(stamp); err == nil && string(b) == etcFormat {
@@ -81,11 +95,7 @@ func prepareEtc(dir string) error {
 	old := dir + ".old"
 	os.RemoveAll(old)
 	os.Rename(dir, old)
-	if err := os.Rename(tmp, dir); err != nil {
-		return err
-	}
-	os.RemoveAll(old)
-	return nil
+	return os.Rename(tmp, dir)
 }
 
 // compilePython compiles the generated Python modules under dir with the

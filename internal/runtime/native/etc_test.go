@@ -4,7 +4,10 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 // TestPreparedEtcKeepsTimes checks that files copied from the host's /etc
@@ -63,4 +66,48 @@ func TestPreparedEtcHasCompiledPython(t *testing.T) {
 	if len(pycs) != 1 {
 		t.Fatalf("compiled sitecustomize: %v", pycs)
 	}
+}
+
+// TestPrepareEtcConcurrently checks that cove processes (or one-shot runs
+// in parallel) preparing one /etc at once leave each a copy it can attach:
+// a copy another replaced under it made a sandbox's boot fail with
+// "attaching /etc: no such file or directory".
+func TestPrepareEtcConcurrently(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("open_tree needs root (run the tests as root)")
+	}
+	dir := filepath.Join(t.TempDir(), "etc")
+	const n = 6
+	var (
+		prepared sync.WaitGroup
+		done     sync.WaitGroup
+	)
+	prepared.Add(n)
+	for i := 0; i < n; i++ {
+		done.Add(1)
+		go func() {
+			defer done.Done()
+			err := prepareEtc(dir)
+			var m *os.File
+			if err == nil {
+				m, err = etcMount(dir)
+			}
+			prepared.Done()
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer m.Close()
+			// Every other preparation has ended: the copy this one got
+			// must still be whole.
+			prepared.Wait()
+			fd, err := unix.Openat(int(m.Fd()), ".cove-etc", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+			if err != nil {
+				t.Errorf("the prepared /etc after the others prepared theirs: %v", err)
+				return
+			}
+			unix.Close(fd)
+		}()
+	}
+	done.Wait()
 }
