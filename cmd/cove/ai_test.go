@@ -279,3 +279,13 @@ func TestAIAnswersWithoutText(t *testing.T) {
 		})
 	}
 }
+
+// TestAIFixVerifyAPIRefuses: `cove ai fix --verify` whose first request
+// the API refuses fails with the API's error in one line, as without
+// --verify (it crashed on a nil stream).
+func TestAIFixVerifyAPIRefuses(t *testing.T) {
+	s := aitest.New(t, aitest.Script(aitest.APIError(401, "authentication_error", "invalid x-api-key")))
+	c := aiCLI(t, s)
+	prog := writeFile(t, "add.py", "def add(a, b):\n    return a - b\n")
+	c.fails(cove.CodeUnavailable, `^cove: the Anthropic API refused the API key \(401 authentication_error: invalid x-api-key\): check ANTHROPIC_API_KEY\n$`, "ai", "fix", "--verify", "--no-run", prog)
+}

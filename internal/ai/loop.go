@@ -104,42 +104,46 @@ func (a *Analyzer) startLoop(ctx context.Context, svc cove.Service, req cove.AIR
 	d := newPromptData(req, limits, a.opts.OutputBudget)
 	d.MaxSteps = b.steps
 	system, err := render("system.md", d)
-	if err == nil {
-		var user string
-		if user, err = render("verify.md", d); err == nil {
-			params := anthropic.MessageNewParams{
-				Model:    a.model,
-				System:   []anthropic.TextBlockParam{{Text: system}},
-				Messages: []anthropic.MessageParam{anthropic.NewUserMessage(anthropic.NewTextBlock(user))},
-				Tools:    loopTools(),
-				// Every turn sends the whole conversation again: cached,
-				// all but its newest part is read back at a tenth of the
-				// price of input, and sooner.
-				CacheControl: anthropic.NewCacheControlEphemeralParam(),
-			}
-			l := &loop{a: a, svc: svc, req: req, sbID: sb.ID, bounds: b}
-			pctx, cancel := context.WithCancel(ctx)
-			// The time bound covers the whole loop, from the first request.
-			tctx, tcancel := context.WithTimeout(pctx, b.timeout)
-			params.MaxTokens = min(a.opts.MaxTokens, b.tokens)
-			first, err := a.open(tctx, params)
-			if err == nil {
-				a.log.Debug("fix loop started", "sandbox", sb.ID, "model", a.model, "max_steps", b.steps, "max_tokens", b.tokens, "timeout", b.timeout)
-				return newStream(ctx, pctx, cancel, func(emit func(cove.AIEvent) bool) error {
-					defer cleanup()
-					defer tcancel()
-					return l.loop(pctx, tctx, params, first, emit)
-				}), nil
-			}
-			tcancel()
-			cancel()
-			if pctx.Err() == nil && ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
-				err = cove.Errorf(cove.CodeTimeout, "the fix loop's time bound of %s passed before the Anthropic API answered", b.timeout)
-			}
-		}
+	if err != nil {
+		cleanup()
+		return nil, err
 	}
-	cleanup()
-	return nil, err
+	user, err := render("verify.md", d)
+	if err != nil {
+		cleanup()
+		return nil, err
+	}
+	params := anthropic.MessageNewParams{
+		Model:    a.model,
+		System:   []anthropic.TextBlockParam{{Text: system}},
+		Messages: []anthropic.MessageParam{anthropic.NewUserMessage(anthropic.NewTextBlock(user))},
+		Tools:    loopTools(),
+		// Every turn sends the whole conversation again: cached, all but
+		// its newest part is read back at a tenth of the price of input,
+		// and sooner.
+		CacheControl: anthropic.NewCacheControlEphemeralParam(),
+	}
+	l := &loop{a: a, svc: svc, req: req, sbID: sb.ID, bounds: b}
+	pctx, cancel := context.WithCancel(ctx)
+	// The time bound covers the whole loop, from the first request.
+	tctx, tcancel := context.WithTimeout(pctx, b.timeout)
+	params.MaxTokens = min(a.opts.MaxTokens, b.tokens)
+	first, err := a.open(tctx, params)
+	if err != nil {
+		tcancel()
+		cancel()
+		cleanup()
+		if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+			err = cove.Errorf(cove.CodeTimeout, "the fix loop's time bound of %s passed before the Anthropic API answered", b.timeout)
+		}
+		return nil, err
+	}
+	a.log.Debug("fix loop started", "sandbox", sb.ID, "model", a.model, "max_steps", b.steps, "max_tokens", b.tokens, "timeout", b.timeout)
+	return newStream(ctx, pctx, cancel, func(emit func(cove.AIEvent) bool) error {
+		defer cleanup()
+		defer tcancel()
+		return l.loop(pctx, tctx, params, first, emit)
+	}), nil
 }
 
 // loop runs Claude's turns, executing the tool calls of each, until the

@@ -449,3 +449,45 @@ func TestServiceValidates(t *testing.T) {
 		t.Errorf("without an analyzer: %v", err)
 	}
 }
+
+// TestFixVerifyFirstRequestFails: when the API refuses the loop's first
+// request (a wrong key, an overloaded API, a rate limit), Analyze fails
+// with that error, as an answer without verify does, rather than handing
+// back no stream and no error; and the sandbox it made is deleted.
+func TestFixVerifyFirstRequestFails(t *testing.T) {
+	fast := time.Millisecond
+	cases := []struct {
+		name  string
+		reply aitest.Reply
+		code  cove.Code
+		says  string
+	}{
+		{"unauthorized", aitest.APIError(401, "authentication_error", "invalid x-api-key"), cove.CodeUnavailable, "the Anthropic API refused the API key (401 authentication_error: invalid x-api-key)"},
+		{"overloaded", aitest.Reply{Error: &aitest.Error{Status: 529, Type: "overloaded_error", Message: "Overloaded", RetryAfter: fast}}, cove.CodeUnavailable, "the Anthropic API is overloaded"},
+		{"rate limited", aitest.Reply{Error: &aitest.Error{Status: 429, Type: "rate_limit_error", Message: "slow down", RetryAfter: fast}}, cove.CodeQuotaExceeded, "rate limiting this API key"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			s := aitest.New(t, func(*aitest.Request) aitest.Reply { return tc.reply })
+			svc := newService(t, s)
+			st, err := svc.Analyze(t.Context(), cove.AIRequest{Action: cove.AIFix, Language: "python", Code: divCode, Execution: failingRun(), Verify: true})
+			if st != nil || cove.ErrorCode(err) != tc.code || !strings.Contains(cove.ErrorMessage(err), tc.says) {
+				t.Fatalf("stream %v, error %v; want no stream and %s %q", st, err, tc.code, tc.says)
+			}
+			if sbs := sandboxes(t, svc); len(sbs) != 0 {
+				t.Errorf("the loop's sandbox was not deleted: %+v", sbs[0])
+			}
+		})
+	}
+	t.Run("time bound", func(t *testing.T) {
+		s := aitest.New(t, func(r *aitest.Request) aitest.Reply {
+			<-r.Done
+			return aitest.Text("too late")
+		})
+		svc := newService(t, s, func(o *ai.Options) { o.MaxRetries = -1 })
+		st, err := svc.Analyze(t.Context(), cove.AIRequest{Action: cove.AIFix, Language: "python", Code: divCode, Verify: true, Timeout: 500 * time.Millisecond})
+		if st != nil || cove.ErrorCode(err) != cove.CodeTimeout || !strings.Contains(cove.ErrorMessage(err), "time bound of 500ms passed before the Anthropic API answered") {
+			t.Fatalf("stream %v, error %v", st, err)
+		}
+	})
+}

@@ -56,6 +56,14 @@ func (s *Service) Analyze(ctx context.Context, req cove.AIRequest) (cove.AIStrea
 		}
 		return nil, err
 	}
+	if st == nil {
+		// An analyzer's bug must not reach a front end as a stream that
+		// panics on its first read.
+		stop()
+		cancel()
+		s.log.Error("the analyzer returned neither a stream nor an error", "action", req.Action, "verify", req.Verify)
+		return nil, cove.Errorf(cove.CodeInternal, "the analysis did not start")
+	}
 	return &aiStream{AIStream: st, ctx: ctx, svcCtx: s.ctx, release: func() { stop(); cancel() }}, nil
 }
 
