@@ -3,10 +3,12 @@ package service
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -219,8 +221,22 @@ func TestIdleTimeoutAndTTL(t *testing.T) {
 	if got, _ := svc.GetSandbox(ctx, busy.ID); got == nil || got.State != cove.StateRunning {
 		t.Fatalf("a sandbox running a process counts as active: %+v", got)
 	}
-	if _, err := svc.GetSandbox(ctx, short.ID); cove.ErrorCode(err) != cove.CodeNotFound {
-		t.Fatalf("sandbox past its TTL: %v, want not_found", err)
+	// Its owner is told why it is gone; another key, that it is not
+	// found, in the words of an id never used.
+	_, err = svc.GetSandbox(ctx, short.ID)
+	if cove.ErrorCode(err) != cove.CodeNotFound || !regexp.MustCompile(`^sandbox "[0-9a-f]+" is gone: its TTL \(1s\) ended (just now|\d+s ago)$`).MatchString(cove.ErrorMessage(err)) {
+		t.Fatalf("sandbox past its TTL: %v, want not_found saying its TTL ended", err)
+	}
+	other := cove.WithKey(ctx, &cove.Key{ID: "someone-else"})
+	_, err = svc.GetSandbox(other, short.ID)
+	if want := fmt.Sprintf("sandbox %q not found", short.ID); cove.ErrorCode(err) != cove.CodeNotFound || cove.ErrorMessage(err) != want {
+		t.Fatalf("another key asking for the sandbox past its TTL: %v, want %q", err, want)
+	}
+	if err := svc.DeleteSandbox(ctx, idle.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Exec(ctx, idle.ID, cove.ExecRequest{Shell: "true"}); cove.ErrorCode(err) != cove.CodeNotFound || !strings.Contains(cove.ErrorMessage(err), "is gone: it was deleted on request") {
+		t.Fatalf("exec in a deleted sandbox: %v", err)
 	}
 }
 

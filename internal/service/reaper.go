@@ -29,9 +29,19 @@ func (s *Service) reapLoop() {
 	}
 }
 
+// deletedMemory is how long the records remember a deleted sandbox, to
+// tell a call naming it why it is gone.
+const deletedMemory = 24 * time.Hour
+
 func (s *Service) reap(ctx context.Context) {
 	now := time.Now()
 	s.expireRunners(ctx, now)
+	if now.Sub(s.prunedAt) > time.Hour {
+		s.prunedAt = now
+		if _, err := s.records.PruneDeleted(ctx, now.Add(-deletedMemory)); err != nil {
+			s.log.Warn("reaper: forgetting deleted sandboxes", "err", err)
+		}
+	}
 	// Only the records whose TTL has ended are read (an index search),
 	// however many stopped sandboxes are kept.
 	expired, err := s.listRecords(ctx, store.SandboxFilter{ExpiresBy: now})
@@ -40,7 +50,7 @@ func (s *Service) reap(ctx context.Context) {
 	}
 	for _, r := range expired {
 		s.log.Info("deleting sandbox at the end of its TTL", "id", r.ID, "ttl", r.TTL)
-		if err := s.remove(ctx, r.ID, "the sandbox's TTL ("+r.TTL.String()+") ended and it was deleted"); err != nil {
+		if err := s.remove(ctx, r.ID, "the sandbox's TTL ("+r.TTL.String()+") ended and it was deleted", "its TTL ("+r.TTL.String()+") ended"); err != nil {
 			s.log.Warn("reaper: deleting sandbox", "id", r.ID, "err", err)
 		}
 	}

@@ -20,7 +20,11 @@ type Records interface {
 	PutSandbox(ctx context.Context, r *store.SandboxRecord) error
 	GetSandbox(ctx context.Context, id string) (*store.SandboxRecord, error)
 	UpdateSandbox(ctx context.Context, id string, fn func(r *store.SandboxRecord) error) (*store.SandboxRecord, error)
-	DeleteSandbox(ctx context.Context, id string) error
+	// DeleteSandbox deletes a sandbox's record; a reason (why) keeps a
+	// note of the deletion for DeletedSandbox.
+	DeleteSandbox(ctx context.Context, id, why string) error
+	DeletedSandbox(ctx context.Context, id string) (*store.DeletedRecord, error)
+	PruneDeleted(ctx context.Context, before time.Time) (int, error)
 	ListSandboxes(ctx context.Context, f store.SandboxFilter) ([]*store.SandboxRecord, string, error)
 	CountSandboxes(ctx context.Context, owner string) (int, int64, error)
 	TouchSandbox(ctx context.Context, id string, at time.Time) error
@@ -41,11 +45,12 @@ var _ Records = (*memRecords)(nil)
 type memRecords struct {
 	mu        sync.Mutex
 	sandboxes map[string]store.SandboxRecord
+	deleted   map[string]store.DeletedRecord
 	keys      map[string]store.KeyRecord
 }
 
 func newMemRecords() *memRecords {
-	return &memRecords{sandboxes: map[string]store.SandboxRecord{}, keys: map[string]store.KeyRecord{}}
+	return &memRecords{sandboxes: map[string]store.SandboxRecord{}, deleted: map[string]store.DeletedRecord{}, keys: map[string]store.KeyRecord{}}
 }
 
 func (m *memRecords) PutSandbox(ctx context.Context, r *store.SandboxRecord) error {
@@ -82,11 +87,37 @@ func (m *memRecords) UpdateSandbox(ctx context.Context, id string, fn func(r *st
 	return &r, nil
 }
 
-func (m *memRecords) DeleteSandbox(ctx context.Context, id string) error {
+func (m *memRecords) DeleteSandbox(ctx context.Context, id, why string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if r, ok := m.sandboxes[id]; ok && why != "" {
+		m.deleted[id] = store.DeletedRecord{ID: id, Owner: r.Owner, Why: why, DeletedAt: time.Now().UTC()}
+	}
 	delete(m.sandboxes, id)
 	return nil
+}
+
+func (m *memRecords) DeletedSandbox(ctx context.Context, id string) (*store.DeletedRecord, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	d, ok := m.deleted[id]
+	if !ok {
+		return nil, cove.Errorf(cove.CodeNotFound, "no deleted sandbox %s on record", id)
+	}
+	return &d, nil
+}
+
+func (m *memRecords) PruneDeleted(ctx context.Context, before time.Time) (int, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := 0
+	for id, d := range m.deleted {
+		if d.DeletedAt.Before(before) {
+			delete(m.deleted, id)
+			n++
+		}
+	}
+	return n, nil
 }
 
 func (m *memRecords) ListSandboxes(ctx context.Context, f store.SandboxFilter) ([]*store.SandboxRecord, string, error) {

@@ -106,6 +106,8 @@ type Service struct {
 	// their caller got its answer; Close waits for them.
 	teardowns sync.WaitGroup
 	closed    bool // Close has begun: teardowns run in the foreground
+	// prunedAt is when the reaper last forgot old deleted sandboxes.
+	prunedAt time.Time
 	// persistent says the records outlive the process; when they do not,
 	// every sandbox is ephemeral to the runtime.
 	persistent bool
@@ -285,7 +287,7 @@ func (s *Service) Start(ctx context.Context) error {
 			// A one-request sandbox whose request died with an earlier
 			// run: nobody will ask for it again. The sweep below removes
 			// what is left of it.
-			if err := s.records.DeleteSandbox(ctx, r.ID); err != nil && cove.ErrorCode(err) != cove.CodeNotFound {
+			if err := s.records.DeleteSandbox(ctx, r.ID, ""); err != nil && cove.ErrorCode(err) != cove.CodeNotFound {
 				return err
 			}
 			s.log.Info("deleted the one-request sandbox of an earlier run", "id", r.ID)
@@ -366,10 +368,26 @@ func (s *Service) record(ctx context.Context, id string) (*store.SandboxRecord, 
 	if err != nil && !missing {
 		return nil, err
 	}
-	if who, admin := owner(ctx); missing || !admin && r.Owner != who {
+	who, admin := owner(ctx)
+	if missing {
+		// A sandbox of the caller's that was deleted lately is named as
+		// such: after a TTL ended, a bare "not found" reads as a wrong id.
+		if d, err := s.records.DeletedSandbox(ctx, id); err == nil && (admin || d.Owner == who) {
+			return nil, cove.Errorf(cove.CodeNotFound, "sandbox %q is gone: %s %s", id, d.Why, agoText(time.Since(d.DeletedAt)))
+		}
+	}
+	if missing || !admin && r.Owner != who {
 		return nil, cove.Errorf(cove.CodeNotFound, "sandbox %q not found", id)
 	}
 	return r, nil
+}
+
+// agoText says how long ago something happened, to the second.
+func agoText(d time.Duration) string {
+	if d < time.Second {
+		return "just now"
+	}
+	return d.Round(time.Second).String() + " ago"
 }
 
 func (s *Service) toSandbox(r *store.SandboxRecord) *cove.Sandbox {
@@ -480,7 +498,7 @@ func (s *Service) createSandbox(ctx context.Context, spec cove.SandboxSpec, ephe
 		start := time.Now()
 		inst, err = s.createInstance(ctx, runtime.Spec{ID: rec.ID, Limits: limits, Ephemeral: ephemeral})
 		if err != nil {
-			s.records.DeleteSandbox(context.WithoutCancel(ctx), rec.ID)
+			s.records.DeleteSandbox(context.WithoutCancel(ctx), rec.ID, "")
 			return nil, err
 		}
 		s.metrics.observeCreate(time.Since(start))
@@ -787,12 +805,13 @@ func (s *Service) DeleteSandbox(ctx context.Context, id string) error {
 	if _, err := s.record(ctx, id); err != nil {
 		return err
 	}
-	return s.remove(ctx, id, "the sandbox was deleted")
+	return s.remove(ctx, id, "the sandbox was deleted", "it was deleted on request")
 }
 
 // remove deletes sandbox id; the executions it kills say they were killed
-// because of why.
-func (s *Service) remove(ctx context.Context, id, why string) error {
+// because of why. A note, when given, is kept for a day as what a call
+// naming the sandbox afterwards is told ("its TTL (1h0m0s) ended").
+func (s *Service) remove(ctx context.Context, id, why, note string) error {
 	ctx = context.WithoutCancel(ctx)
 	defer s.passing(id, cove.StateStopping)()
 	s.mu.Lock()
@@ -803,7 +822,7 @@ func (s *Service) remove(ctx context.Context, id, why string) error {
 		sb.endExecs(why)
 	}
 	err := s.destroy(ctx, id, sb)
-	if derr := s.records.DeleteSandbox(ctx, id); derr != nil && err == nil {
+	if derr := s.records.DeleteSandbox(ctx, id, note); derr != nil && err == nil {
 		err = derr
 	}
 	return err
@@ -841,7 +860,7 @@ func (s *Service) removeLater(ctx context.Context, id string, keep func(context.
 		s.teardowns.Add(1)
 	}
 	s.mu.Unlock()
-	if err := s.records.DeleteSandbox(ctx, id); err != nil {
+	if err := s.records.DeleteSandbox(ctx, id, ""); err != nil {
 		s.log.Error("deleting the record of a one-call sandbox", "id", id, "err", err)
 	}
 	gone()
@@ -973,7 +992,7 @@ func (s *Service) Close(ctx context.Context) error {
 	s.mu.Unlock()
 	var errs []error
 	for _, id := range ids {
-		if err := s.remove(ctx, id, "the sandbox was deleted"); err != nil {
+		if err := s.remove(ctx, id, "the sandbox was deleted", ""); err != nil {
 			errs = append(errs, err)
 		}
 	}

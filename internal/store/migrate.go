@@ -21,6 +21,7 @@ var migrations = []migration{
 	{1, schemaV1},
 	{2, schemaV2},
 	{3, schemaV3},
+	{4, schemaV4},
 }
 
 // schemaVersionTable records each applied migration; the schema's version
@@ -85,6 +86,20 @@ ALTER TABLE sandboxes ADD COLUMN ephemeral INTEGER NOT NULL DEFAULT 0 CHECK (eph
 // cove still tells its own main.py from one of the user's.
 const schemaV3 = `
 ALTER TABLE sandboxes ADD COLUMN programs TEXT NOT NULL DEFAULT '{}';
+`
+
+// schemaV4 remembers, for a while, the sandboxes that were deleted and
+// why, so that a call naming one after its TTL ended is told that, rather
+// than taken for a wrong id.
+const schemaV4 = `
+CREATE TABLE deleted_sandboxes (
+	id         TEXT PRIMARY KEY,
+	owner      TEXT NOT NULL DEFAULT '',
+	reason     TEXT NOT NULL DEFAULT '',
+	deleted_at INTEGER NOT NULL
+) STRICT;
+
+CREATE INDEX deleted_sandboxes_by_time ON deleted_sandboxes (deleted_at);
 `
 
 const (

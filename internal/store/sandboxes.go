@@ -74,6 +74,12 @@ const (
 		idle_timeout = ?, ttl = ?, created_at = ?, last_active_at = ?, expires_at = ?, ephemeral = ?, programs = ?, memory_bytes = ?
 		WHERE id = ?`
 	deleteSandbox = `DELETE FROM sandboxes WHERE id = ?`
+	// noteDeleted copies what a deleted sandbox's tombstone keeps from its
+	// row, in the transaction that deletes it.
+	noteDeleted = `INSERT OR REPLACE INTO deleted_sandboxes (id, owner, reason, deleted_at)
+		SELECT id, owner, ?, ? FROM sandboxes WHERE id = ?`
+	selectDeleted = `SELECT id, owner, reason, deleted_at FROM deleted_sandboxes WHERE id = ?`
+	pruneDeleted  = `DELETE FROM deleted_sandboxes WHERE deleted_at < ?`
 	// touchSandbox writes only when the time moves forward, so a burst of
 	// touches with the same or older times costs no page write.
 	touchSandbox   = `UPDATE sandboxes SET last_active_at = ? WHERE id = ? AND (last_active_at IS NULL OR last_active_at < ?)`
@@ -161,11 +167,71 @@ func (s *Store) UpdateSandbox(ctx context.Context, id string, fn func(r *Sandbox
 }
 
 // DeleteSandbox removes a sandbox's record; a missing one is not an error.
-func (s *Store) DeleteSandbox(ctx context.Context, id string) error {
-	if _, err := s.w.ExecContext(ctx, deleteSandbox, id); err != nil {
+// When why is not empty, the store remembers the deletion (DeletedSandbox)
+// until PruneDeleted forgets it.
+func (s *Store) DeleteSandbox(ctx context.Context, id, why string) (err error) {
+	if why == "" {
+		if _, err := s.w.ExecContext(ctx, deleteSandbox, id); err != nil {
+			return dbError(ctx, "deleting sandbox", err)
+		}
+		return nil
+	}
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return dbError(ctx, "starting transaction", err)
+	}
+	defer func() {
+		if err != nil {
+			_ = tx.Rollback()
+		}
+	}()
+	if _, err := tx.ExecContext(ctx, noteDeleted, why, time.Now().UnixNano(), id); err != nil {
+		return dbError(ctx, "noting the deletion of a sandbox", err)
+	}
+	if _, err := tx.ExecContext(ctx, deleteSandbox, id); err != nil {
 		return dbError(ctx, "deleting sandbox", err)
 	}
+	if err := tx.Commit(); err != nil {
+		return dbError(ctx, "committing sandbox deletion", err)
+	}
 	return nil
+}
+
+// DeletedRecord is what the store remembers of a deleted sandbox.
+type DeletedRecord struct {
+	ID, Owner string
+	// Why is the reason given to DeleteSandbox.
+	Why       string
+	DeletedAt time.Time
+}
+
+// DeletedSandbox returns what the store remembers of a deleted sandbox.
+// Errors: not_found (never deleted with a reason, or forgotten since).
+func (s *Store) DeletedSandbox(ctx context.Context, id string) (*DeletedRecord, error) {
+	var (
+		d  DeletedRecord
+		at int64
+	)
+	err := s.r.QueryRowContext(ctx, selectDeleted, id).Scan(&d.ID, &d.Owner, &d.Why, &at)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, cove.Errorf(cove.CodeNotFound, "no deleted sandbox %s on record", id)
+	}
+	if err != nil {
+		return nil, dbError(ctx, "reading a deleted sandbox", err)
+	}
+	d.DeletedAt = time.Unix(0, at).UTC()
+	return &d, nil
+}
+
+// PruneDeleted forgets the sandboxes deleted before t and returns how
+// many it forgot.
+func (s *Store) PruneDeleted(ctx context.Context, t time.Time) (int, error) {
+	res, err := s.w.ExecContext(ctx, pruneDeleted, t.UnixNano())
+	if err != nil {
+		return 0, dbError(ctx, "forgetting deleted sandboxes", err)
+	}
+	n, _ := res.RowsAffected()
+	return int(n), nil
 }
 
 // ListSandboxes returns a page of sandboxes, newest first (by creation

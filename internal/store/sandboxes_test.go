@@ -306,11 +306,60 @@ func TestDeleteSandbox(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, name := range []string{"existing", "already gone"} {
-		if err := s.DeleteSandbox(ctx, "sb_del"); err != nil {
+		if err := s.DeleteSandbox(ctx, "sb_del", ""); err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
 	}
 	_, err := s.GetSandbox(ctx, "sb_del")
+	wantCode(t, err, cove.CodeNotFound)
+}
+
+// TestDeletedSandboxes checks that a deletion with a reason is remembered
+// with its owner and time, one without is not, and pruning forgets.
+func TestDeletedSandboxes(t *testing.T) {
+	t.Parallel()
+	s, _ := openTestStore(t)
+	ctx := t.Context()
+	for _, id := range []string{"noted", "silent"} {
+		r := newSandbox(id, time.Now())
+		r.Owner = "key_a"
+		if err := s.PutSandbox(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := time.Now()
+	if err := s.DeleteSandbox(ctx, "noted", "its TTL ended"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteSandbox(ctx, "silent", ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.GetSandbox(ctx, "noted"); cove.ErrorCode(err) != cove.CodeNotFound {
+		t.Fatalf("the deleted sandbox's record: %v", err)
+	}
+	d, err := s.DeletedSandbox(ctx, "noted")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.ID != "noted" || d.Owner != "key_a" || d.Why != "its TTL ended" || d.DeletedAt.Before(before.Add(-time.Second)) || d.DeletedAt.After(time.Now()) {
+		t.Fatalf("remembered %+v", d)
+	}
+	_, err = s.DeletedSandbox(ctx, "silent")
+	wantCode(t, err, cove.CodeNotFound)
+	// A reason for a sandbox that has no record notes nothing.
+	if err := s.DeleteSandbox(ctx, "never", "gone"); err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.DeletedSandbox(ctx, "never")
+	wantCode(t, err, cove.CodeNotFound)
+
+	if n, err := s.PruneDeleted(ctx, before.Add(-time.Minute)); err != nil || n != 0 {
+		t.Fatalf("pruning what is older than the deletion: %d, %v", n, err)
+	}
+	if n, err := s.PruneDeleted(ctx, time.Now().Add(time.Second)); err != nil || n != 1 {
+		t.Fatalf("pruning: %d, %v", n, err)
+	}
+	_, err = s.DeletedSandbox(ctx, "noted")
 	wantCode(t, err, cove.CodeNotFound)
 }
 
@@ -606,7 +655,7 @@ func TestCountSandboxes(t *testing.T) {
 		if err := s.PutSandbox(ctx, sb); err != nil {
 			t.Fatal(err)
 		}
-		if err := s.DeleteSandbox(ctx, "sb_q"); err != nil {
+		if err := s.DeleteSandbox(ctx, "sb_q", ""); err != nil {
 			t.Fatal(err)
 		}
 		n, mem, err := s.CountSandboxes(ctx, "key_q")
@@ -674,7 +723,7 @@ func TestAllSandboxIDs(t *testing.T) {
 		t.Fatalf("empty store: %v, %v", got, err)
 	}
 	listFixture(t, s)
-	if err := s.DeleteSandbox(ctx, "a2"); err != nil {
+	if err := s.DeleteSandbox(ctx, "a2", ""); err != nil {
 		t.Fatal(err)
 	}
 	got, err = s.AllSandboxIDs(ctx)

@@ -287,7 +287,7 @@ func TestConcurrentUse(t *testing.T) {
 						return fmt.Errorf("count: %w", err)
 					}
 					if i%2 == 1 {
-						if err := s.DeleteSandbox(ctx, id); err != nil {
+						if err := s.DeleteSandbox(ctx, id, ""); err != nil {
 							return fmt.Errorf("delete %s: %w", id, err)
 						}
 					}
