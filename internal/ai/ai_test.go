@@ -6,8 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"strings"
 	"testing"
@@ -510,5 +512,84 @@ func TestDefaultBaseURL(t *testing.T) {
 	}
 	if a.Model() != ai.DefaultModel {
 		t.Errorf("model %s", a.Model())
+	}
+}
+
+// TestRetryNotice: with WithRetryNotice, each retry (of a refused request
+// and of a stream that failed before its answer began) is told to the
+// caller in one line, and not logged as a warning; without it, it is
+// logged.
+func TestRetryNotice(t *testing.T) {
+	fast := time.Millisecond
+	s := aitest.New(t, aitest.Script(
+		aitest.Reply{Error: &aitest.Error{Status: 429, Type: "rate_limit_error", Message: "slow down", RetryAfter: fast}},
+		aitest.Reply{StreamError: &aitest.Error{Type: "overloaded_error", Message: "Overloaded"}},
+		aitest.Text("fine now"),
+		aitest.Reply{Error: &aitest.Error{Status: 529, Type: "overloaded_error", Message: "Overloaded", RetryAfter: fast}},
+		aitest.Text("fine again"),
+	))
+	var logged bytes.Buffer
+	a := newAnalyzer(s, func(o *ai.Options) { o.Logger = slog.New(slog.NewTextHandler(&logged, &slog.HandlerOptions{Level: slog.LevelWarn})) })
+	var notices []string
+	ctx := ai.WithRetryNotice(t.Context(), func(msg string) { notices = append(notices, msg) })
+	st, err := a.Analyze(ctx, nil, cove.AIRequest{Action: cove.AIExplain, Language: "python", Code: divCode})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := drain(st); d.err != nil || d.result.Text != "fine now" {
+		t.Fatalf("%v %+v", d.err, d.result)
+	}
+	want := []string{
+		"the Anthropic API is rate limiting this API key (429); retrying (1 of 2)",
+		"the Anthropic API is overloaded before its answer began; retrying (1 of 2)",
+	}
+	if strings.Join(notices, "\n") != strings.Join(want, "\n") {
+		t.Errorf("notices %q, want %q", notices, want)
+	}
+	if logged.Len() != 0 {
+		t.Errorf("logged with a notice: %s", logged.String())
+	}
+
+	st, err = a.Analyze(t.Context(), nil, cove.AIRequest{Action: cove.AIExplain, Language: "python", Code: divCode})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := drain(st); d.err != nil || d.result.Text != "fine again" {
+		t.Fatalf("%v %+v", d.err, d.result)
+	}
+	if !strings.Contains(logged.String(), "level=WARN") || !strings.Contains(logged.String(), `reason="the Anthropic API is overloaded (529)" attempt=1 retries=2`) || len(notices) != 2 {
+		t.Errorf("without a notice: log %q, notices %q", logged.String(), notices)
+	}
+}
+
+// TestNotMessagesAPI: an answer that is not the Messages API's (a proxy's
+// HTML page with status 200, an event that is not JSON) says so and
+// points at ANTHROPIC_BASE_URL, rather than that the answer broke off or
+// a JSON decoder's complaint.
+func TestNotMessagesAPI(t *testing.T) {
+	for _, tc := range []struct {
+		name, contentType, body, says string
+	}{
+		{"html page", "text/html; charset=utf-8", "<html><body>Please log in</body></html>\n", "(200, text/html; charset=utf-8)"},
+		{"broken event", "text/event-stream", "event: message_start\ndata: {nope}\n\n", "invalid character"},
+		{"no message", "text/event-stream", "event: ping\ndata: {\"type\": \"ping\"}\n\nevent: other\ndata: {\"type\": \"other\"}\n\n", "a stream without a message"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", tc.contentType)
+				io.WriteString(w, tc.body)
+			}))
+			defer proxy.Close()
+			a := ai.New(ai.Options{APIKey: testKey, BaseURL: proxy.URL, MaxRetries: -1})
+			st, err := a.Analyze(t.Context(), nil, cove.AIRequest{Action: cove.AIExplain, Language: "python", Code: divCode})
+			if err == nil {
+				err = drain(st).err
+			}
+			msg := cove.ErrorMessage(err)
+			if cove.ErrorCode(err) != cove.CodeUnavailable || !strings.Contains(msg, "what "+proxy.URL+" sent is not a Messages API answer") ||
+				!strings.Contains(msg, tc.says) || !strings.Contains(msg, "check ANTHROPIC_BASE_URL") {
+				t.Fatalf("%v", err)
+			}
+		})
 	}
 }

@@ -2,7 +2,10 @@ package ai
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"mime"
 	"net/http"
 	"time"
 
@@ -116,12 +119,18 @@ func (a *Analyzer) open(ctx context.Context, params anthropic.MessageNewParams) 
 	st := &apiStream{ctx: rctx, cancel: cancel, idle: a.opts.IdleTimeout}
 	st.watch = time.AfterFunc(st.idle, func() { cancel(errIdle) })
 	attempts := 0
-	count := option.WithMiddleware(func(r *http.Request, next option.MiddlewareNext) (*http.Response, error) {
+	var last *http.Response
+	watch := option.WithMiddleware(func(r *http.Request, next option.MiddlewareNext) (*http.Response, error) {
 		attempts++
 		st.alive()
-		return next(r)
+		res, err := next(r)
+		last = res
+		if attempts <= a.opts.MaxRetries && rctx.Err() == nil && sdkRetries(res, err) {
+			a.retrying(ctx, a.failedAttempt(res, err), attempts)
+		}
+		return res, err
 	})
-	st.Stream = a.client.Messages.NewStreaming(rctx, params, count)
+	st.Stream = a.client.Messages.NewStreaming(rctx, params, watch)
 	if err := st.Err(); err != nil {
 		st.end()
 		if ierr := a.idleError(rctx); ierr != nil && ctx.Err() == nil {
@@ -129,8 +138,79 @@ func (a *Analyzer) open(ctx context.Context, params anthropic.MessageNewParams) 
 		}
 		return nil, a.apiError(ctx, err, max(0, attempts-1))
 	}
+	if last != nil && !isEventStream(last) {
+		// A proxy or a gateway that answers in the API's place (a login
+		// page, a "bad gateway" page) sends something else, which the SDK
+		// reads as a stream without events.
+		st.end()
+		return nil, a.notMessagesAPI(fmt.Sprintf("%d, %s", last.StatusCode, orDefault(last.Header.Get("Content-Type"), "no content type")))
+	}
 	st.alive()
 	return st, nil
+}
+
+// sdkRetries reports whether the SDK tries a request again after this
+// answer of an attempt, as its own rule says (a broken connection, 408,
+// 409, 429, 5xx, unless x-should-retry says otherwise).
+func sdkRetries(res *http.Response, err error) bool {
+	if res == nil {
+		return err != nil
+	}
+	switch res.Header.Get("X-Should-Retry") {
+	case "true":
+		return true
+	case "false":
+		return false
+	}
+	s := res.StatusCode
+	return s == http.StatusRequestTimeout || s == http.StatusConflict || s == http.StatusTooManyRequests || s >= 500
+}
+
+// failedAttempt says in a few words how an attempt that is retried
+// failed.
+func (a *Analyzer) failedAttempt(res *http.Response, err error) string {
+	if res == nil {
+		if errors.Is(err, context.DeadlineExceeded) {
+			return "the Anthropic API did not answer in time"
+		}
+		return fmt.Sprintf("cannot reach the Anthropic API at %s: %s", a.baseURL(), netCause(err))
+	}
+	switch s := res.StatusCode; {
+	case s == http.StatusTooManyRequests:
+		return "the Anthropic API is rate limiting this API key (429)"
+	case s == 529:
+		return "the Anthropic API is overloaded (529)"
+	case s == http.StatusRequestTimeout || s == http.StatusGatewayTimeout:
+		return fmt.Sprintf("the Anthropic API timed out (%d)", s)
+	default:
+		return fmt.Sprintf("the Anthropic API failed (%d)", s)
+	}
+}
+
+// retrying tells the notice function of ctx, else the log, that the
+// attempt-th try of a request failed as what says and that it is tried
+// again.
+func (a *Analyzer) retrying(ctx context.Context, what string, attempt int, args ...any) {
+	args = append([]any{"reason", what, "attempt", attempt, "retries", a.opts.MaxRetries}, args...)
+	if notice := retryNotice(ctx); notice != nil {
+		notice(fmt.Sprintf("%s; retrying (%d of %d)", what, attempt, a.opts.MaxRetries))
+		a.log.Debug("the Anthropic API failed; retrying", args...)
+		return
+	}
+	a.log.Warn("the Anthropic API failed; retrying", args...)
+}
+
+// isEventStream reports whether res is a stream of server-sent events,
+// as the API answers a streamed request.
+func isEventStream(res *http.Response) bool {
+	ct, _, _ := mime.ParseMediaType(res.Header.Get("Content-Type"))
+	return ct == "text/event-stream"
+}
+
+// notMessagesAPI says that what came from the API's address is not an
+// answer of the Messages API, which a proxy or gateway there may cause.
+func (a *Analyzer) notMessagesAPI(detail string) error {
+	return cove.Errorf(cove.CodeUnavailable, "what %s sent is not a Messages API answer (%s): check ANTHROPIC_BASE_URL, or the proxy or gateway there", a.baseURL(), oneLine(detail))
 }
 
 // errCutOff is a stream that ended before the answer did.
@@ -149,13 +229,14 @@ func (a *Analyzer) turn(ctx context.Context, params anthropic.MessageNewParams, 
 			}
 		}
 		var msg anthropic.Message
-		emitted := false
+		emitted, started := false, false
 		var err error
 		for st.Next() {
 			st.alive()
 			ev := st.Current()
+			started = started || ev.Type == "message_start"
 			if aerr := msg.Accumulate(ev); aerr != nil {
-				err = cove.Errorf(cove.CodeUnavailable, "the Anthropic API sent a malformed stream: %v", aerr)
+				err = a.notMessagesAPI(aerr.Error())
 				break
 			}
 			if ev.Type == "content_block_delta" && ev.Delta.Type == "text_delta" && ev.Delta.Text != "" {
@@ -168,6 +249,10 @@ func (a *Analyzer) turn(ctx context.Context, params anthropic.MessageNewParams, 
 		}
 		if err == nil {
 			err = st.Err()
+			if undecodable(err) {
+				// An event that is not JSON, or not of the API's shapes.
+				err = a.notMessagesAPI(err.Error())
+			}
 		}
 		st.end()
 		if ierr := a.idleError(st.ctx); ierr != nil && ctx.Err() == nil {
@@ -176,6 +261,9 @@ func (a *Analyzer) turn(ctx context.Context, params anthropic.MessageNewParams, 
 		st = nil
 		if err == nil && msg.StopReason == "" {
 			err = errCutOff
+			if !started {
+				err = a.notMessagesAPI("a stream without a message")
+			}
 		}
 		if err == nil {
 			return &msg, nil
@@ -190,7 +278,7 @@ func (a *Analyzer) turn(ctx context.Context, params anthropic.MessageNewParams, 
 			return nil, a.apiError(ctx, err, attempt)
 		}
 		wait := a.opts.RetryBackoff << attempt
-		a.log.Warn("the Anthropic API stream failed; retrying", "attempt", attempt+1, "wait", wait, "err", oneLine(cove.ErrorMessage(a.apiError(ctx, err, attempt))))
+		a.retrying(ctx, streamFailure(err)+" before its answer began", attempt+1, "wait", wait, "err", oneLine(cove.ErrorMessage(a.apiError(ctx, err, attempt))))
 		select {
 		case <-time.After(wait):
 		case <-ctx.Done():
@@ -215,4 +303,12 @@ func orDefault(s, def string) string {
 		return def
 	}
 	return s
+}
+
+// undecodable reports whether err is the SDK's failure to decode an
+// event of the stream.
+func undecodable(err error) bool {
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	return errors.As(err, &se) || errors.As(err, &te)
 }

@@ -123,6 +123,23 @@ func retryable(err error) bool {
 	return false
 }
 
+// streamFailure says in a few words how a stream that is retried
+// failed (retryable's errors).
+func streamFailure(err error) string {
+	var ae *anthropic.Error
+	if errors.As(err, &ae) {
+		switch string(ae.Type()) {
+		case "overloaded_error":
+			return "the Anthropic API is overloaded"
+		case "rate_limit_error":
+			return "the Anthropic API is rate limiting this API key"
+		case "timeout_error":
+			return "the Anthropic API timed out"
+		}
+	}
+	return "the Anthropic API failed"
+}
+
 func netCause(err error) string {
 	var oe *net.OpError
 	if errors.As(err, &oe) && oe.Err != nil {

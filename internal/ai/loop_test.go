@@ -200,6 +200,13 @@ func TestFixVerifyWithTest(t *testing.T) {
 	if !d.result.Verified || len(d.result.Steps) != 2 || !d.result.Steps[0].IsError || d.result.TestRun == nil || d.result.TestRun.Verdict != cove.VerdictOK || d.result.Code != "def add(a, b):\n    return a + b\n" {
 		t.Fatalf("%+v", d.result)
 	}
+	// The line that says why the test failed, for a front end to show.
+	if got := ai.TestFailure(d.result.Steps[0].Output); got != "AssertionError: -1 != 5" {
+		t.Errorf("TestFailure gave %q of\n%s", got, d.result.Steps[0].Output)
+	}
+	if got := ai.TestFailure(d.result.Steps[1].Output); got != "OK" {
+		t.Errorf("TestFailure of the passing step gave %q", got)
+	}
 }
 
 // TestFixVerifyKeepsTheTests checks that a fix is judged against the

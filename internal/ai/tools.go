@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"regexp"
 	"slices"
 	"strings"
 
@@ -133,7 +134,7 @@ func (l *loop) dispatch(ctx context.Context, name string, input json.RawMessage)
 				return "", nil, false, err
 			}
 			l.testRun = tres
-			out += "\n\n" + describeRun(fmt.Sprintf("The test command `%s`", l.req.Test), tres, budget)
+			out += "\n\n" + describeRun(testHeading+l.req.Test+"`", tres, budget)
 			ok = tres.Verdict == cove.VerdictOK
 		}
 		return out, trimmedRun(res, budget), ok, nil
@@ -283,4 +284,58 @@ func trimmedRun(r *cove.ExecResult, budget int) *cove.ExecResult {
 func fenced(info, s string) string {
 	f := fenceFor(s)
 	return f + info + "\n" + strings.TrimRight(s, "\n") + "\n" + f
+}
+
+// testHeading begins the part of a run_code step's output about the test
+// command's run.
+const testHeading = "The test command `"
+
+// errorLine matches a line that names an error or exception, such as
+// Python's "AssertionError: 5 != 6" or node's "AssertionError
+// [ERR_ASSERTION]: ...".
+var errorLine = regexp.MustCompile(`^[\w.$]*(Error|Exception)\b`)
+
+// TestFailure returns the line that best says why the test command of a
+// run_code step failed, from the step's output: the last line of the
+// test's stderr (else stdout) that names an error, else its last line
+// that is not empty; "" when the output has no test run with output.
+// Front ends show it under a step whose program ran but whose test did
+// not pass.
+func TestFailure(output string) string {
+	i := strings.LastIndex(output, "\n\n"+testHeading)
+	if i < 0 {
+		return ""
+	}
+	blocks := map[string][]string{}
+	lines := strings.Split(output[i+2:], "\n")
+	for j := 1; j+1 < len(lines); j++ {
+		name, _, _ := strings.Cut(lines[j], " ")
+		name = strings.TrimSuffix(name, ":")
+		fence := lines[j+1]
+		if (name != "stdout" && name != "stderr") || !strings.HasSuffix(lines[j], ":") || len(fence) < 3 || strings.Trim(fence, "`") != "" {
+			continue
+		}
+		k := j + 2
+		for k < len(lines) && lines[k] != fence {
+			k++
+		}
+		blocks[name] = lines[j+2 : min(k, len(lines))]
+		j = k
+	}
+	for _, name := range []string{"stderr", "stdout"} {
+		last := ""
+		for _, l := range slices.Backward(blocks[name]) {
+			l = strings.TrimSpace(l)
+			if errorLine.MatchString(l) {
+				return l
+			}
+			if last == "" {
+				last = l
+			}
+		}
+		if last != "" {
+			return last
+		}
+	}
+	return ""
 }
