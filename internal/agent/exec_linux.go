@@ -194,7 +194,7 @@ func (s *server) runExec(st io.Reader, stream uint32, fw *frameWriter, spec *Exe
 
 	p, err := s.startPiped(argv0, spec.Argv, spec.Env, spec.Dir, spec.Stdin)
 	if err != nil {
-		return &ExecResult{ExitCode: 127, StartError: err.Error()}
+		return &ExecResult{ExitCode: startExitCode(err), StartError: err.Error()}
 	}
 	grp, pid, exit, stdinW, outR, errR := p.grp, p.pid, p.exit, p.stdin, p.stdout, p.stderr
 	*cleanup = append(*cleanup, func() { grp.Remove() })
@@ -687,6 +687,18 @@ func lookPath(argv0 string, env []string, dir string) (string, error) {
 		}
 	}
 	return "", fmt.Errorf("%s: command not found", argv0)
+}
+
+// startExitCode is the exit status of a program that could not be
+// started, as a shell gives it: 126 for one that was found but cannot be
+// executed (no execute permission, a directory, not a format the kernel
+// runs), 127 for the rest (not found).
+func startExitCode(err error) int {
+	var fe *forkError
+	if errors.As(err, &fe) && fe.dir == "" && (errors.Is(err, syscall.EACCES) || errors.Is(err, syscall.ENOEXEC)) {
+		return 126
+	}
+	return 127
 }
 
 func startErrorText(argv0 string, err error) string {

@@ -110,3 +110,39 @@ func TestSignalsPassStandardInputThatIsNotRead(t *testing.T) {
 		}
 	})
 }
+
+// TestExecStartFailureStatus: a program that cannot be started exits as a
+// shell says: 126 when it is there but cannot be executed, 127 when it is
+// not found.
+func TestExecStartFailureStatus(t *testing.T) {
+	c, ctx := newSandbox(t, "execstatus", cove.DefaultLimits())
+	sh(t, ctx, c, "printf '#!/bin/sh\\necho hi\\n' > s.sh && chmod 0644 s.sh && mkdir -p d && printf '\\001\\002' > junk && chmod 0755 junk")
+	for _, tc := range []struct {
+		argv0 string
+		want  int
+		text  string
+	}{
+		{"./s.sh", 126, "permission denied"},
+		{"./d", 126, "permission denied"},
+		{"./junk", 126, "exec format error"},
+		{"./absent.sh", 127, "no such file or directory"},
+		{"no-such-command", 127, "command not found"},
+	} {
+		ex, err := c.Start(ctx, &agent.ExecSpec{Argv: []string{tc.argv0}, Env: pyEnv, Dir: "/workspace", TimeoutMS: 10000}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var res *agent.ExecResult
+		for res == nil {
+			o, err := ex.Next()
+			if err != nil {
+				t.Fatalf("%s: %v", tc.argv0, err)
+			}
+			res = o.Result
+		}
+		ex.Close()
+		if res.ExitCode != tc.want || !strings.Contains(res.StartError, tc.text) {
+			t.Errorf("%s: exit %d, %q; want %d, %q", tc.argv0, res.ExitCode, res.StartError, tc.want, tc.text)
+		}
+	}
+}

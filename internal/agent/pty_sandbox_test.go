@@ -58,16 +58,17 @@ func TestTerminalProgramThatCannotStart(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct {
-		name string
-		argv []string
-		dir  string
-		want string
+		name   string
+		argv   []string
+		dir    string
+		want   string
+		status int // the execution's exit status, as a shell's
 	}{
-		{"not found", []string{"nosuchcmd"}, "/workspace", "nosuchcmd: command not found"},
-		{"no such file", []string{"./nosuch"}, "/workspace", "./nosuch: no such file or directory"},
-		{"not executable", []string{"./noexec"}, "/workspace", "./noexec: permission denied"},
-		{"missing directory", nil, "/nonexist", "working directory /nonexist: no such directory"},
-		{"a file as directory", []string{"/bin/sh"}, "/workspace/afile", "working directory /workspace/afile: not a directory"},
+		{"not found", []string{"nosuchcmd"}, "/workspace", "nosuchcmd: command not found", 127},
+		{"no such file", []string{"./nosuch"}, "/workspace", "./nosuch: no such file or directory", 127},
+		{"not executable", []string{"./noexec"}, "/workspace", "./noexec: permission denied", 126},
+		{"missing directory", nil, "/nonexist", "working directory /nonexist: no such directory", 127},
+		{"a file as directory", []string{"/bin/sh"}, "/workspace/afile", "working directory /workspace/afile: not a directory", 127},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := c.OpenPTY(ctx, &agent.PTYSpec{Argv: tc.argv, Env: pyEnv, Dir: tc.dir})
@@ -84,8 +85,8 @@ func TestTerminalProgramThatCannotStart(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, _, r := collectExec(t, ex); r == nil || r.ExitCode != 127 || r.StartError != tc.want {
-				t.Errorf("the execution's result %+v: want exit 127, %q", r, tc.want)
+			if _, _, r := collectExec(t, ex); r == nil || r.ExitCode != tc.status || r.StartError != tc.want {
+				t.Errorf("the execution's result %+v: want exit %d, %q", r, tc.status, tc.want)
 			}
 		})
 	}
