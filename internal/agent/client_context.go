@@ -69,6 +69,15 @@ type CellResult struct {
 	Restarted     bool   `json:"restarted,omitempty"` // the interpreter was replaced by a fresh one: state is lost
 	ExitCode      int    `json:"exit_code,omitempty"` // when it died
 	Signal        int    `json:"signal,omitempty"`
+	// EndedIdle, when the interpreter had ended between cells and this
+	// cell had to start a fresh one (Restarted), says how it ended:
+	// "was killed for lack of memory", "exited with code 3". Contexts
+	// share the sandbox's memory, and the kernel's OOM killer may take
+	// an idle context's interpreter for another's cell.
+	EndedIdle string `json:"ended_idle,omitempty"`
+	// RestartRequested says the interpreter died because the host asked
+	// for a restart of the context (RestartContext) during the cell.
+	RestartRequested bool `json:"restart_requested,omitempty"`
 
 	StdoutTruncated bool `json:"stdout_truncated,omitempty"`
 	StderrTruncated bool `json:"stderr_truncated,omitempty"`
@@ -104,8 +113,10 @@ func (c *Client) InterruptContext(ctx context.Context, id string) error {
 
 // RestartContext kills a context's interpreter, with everything it
 // started, and starts a fresh one with the same spec; a running cell ends
-// with status died. Errors: not_found, unavailable (the new interpreter
-// did not start).
+// with status died and RestartRequested. It returns once the fresh
+// interpreter is ready, and the context takes a cell at once, even while
+// the killed cell's result is still on its way to its caller. Errors:
+// not_found, unavailable (the new interpreter did not start).
 func (c *Client) RestartContext(ctx context.Context, id string) error {
 	_, err := c.call(ctx, &Request{RestartContext: id})
 	return err
@@ -294,4 +305,12 @@ func (c *Cell) waitDone() {
 			return
 		}
 	}
+}
+
+// EndedIdleNote says, in one line, that a context's interpreter ended
+// between cells as how says (CellResult.EndedIdle), and what that means
+// for the cell that replaced it: the agent starts that cell's stderr with
+// it, and the host's result message says the same.
+func EndedIdleNote(how string) string {
+	return "while the context was idle, its interpreter " + how + "; a fresh one took its place, without the state of the earlier cells"
 }

@@ -82,6 +82,8 @@ type kcontext struct {
 	s    *server
 	spec ContextSpec
 	argv []string
+	// source is the driver, which its interpreter reads on stdin.
+	source string
 
 	// life serialises the interpreter's starts, restarts and stop and the
 	// start and end of cells. Starting an interpreter holds it.
@@ -110,8 +112,10 @@ type interp struct {
 	cpu time.Duration
 	// oomBase is the sandbox's count of OOM kills when it started.
 	oomBase int64
-	// killed says the agent killed it.
-	killed atomic.Bool
+	// killed says the agent killed it; restartAsked, that it did so
+	// for a restart of the context that the host asked for.
+	killed       atomic.Bool
+	restartAsked atomic.Bool
 
 	// Its output goes to the running cell, or is kept for the next one.
 	mu       sync.Mutex
@@ -178,7 +182,7 @@ func (s *server) startContext(spec *ContextSpec) error {
 	if _, err := os.Stat(argv[0]); err != nil {
 		return cove.Errorf(cove.CodeUnavailable, "the %s interpreter (%s) is not installed in this sandbox", spec.Language, argv[0])
 	}
-	k := &kcontext{s: s, spec: *spec, argv: argv}
+	k := &kcontext{s: s, spec: *spec, argv: argv, source: kernels.Source(spec.Language)}
 	if k.spec.Dir == "" {
 		k.spec.Dir = workspaceDir
 	}
@@ -229,7 +233,7 @@ func (k *kcontext) startInterp(idle []idleChunk) (*interp, error) {
 		reqW.Close()
 		return nil, cove.Errorf(cove.CodeInternal, "context message pipe: %w", err)
 	}
-	p, err := s.startPiped(k.argv[0], k.argv, k.spec.Env, k.spec.Dir, false, reqR, msgW)
+	p, err := s.startPiped(k.argv[0], k.argv, k.spec.Env, k.spec.Dir, true, reqR, msgW)
 	reqR.Close()
 	msgW.Close()
 	if err != nil {
@@ -244,6 +248,12 @@ func (k *kcontext) startInterp(idle []idleChunk) (*interp, error) {
 		}
 		return nil, cove.Errorf(cove.CodeInternal, "starting the %s interpreter: %w", k.spec.Language, err)
 	}
+	// The driver comes on stdin, then its end (kernels.go); an
+	// interpreter that dies first ends the write.
+	go func(w *os.File) {
+		_, _ = io.WriteString(w, k.source)
+		w.Close()
+	}(p.stdin)
 	s.contexts.live.Add(1)
 	in := &interp{
 		k:     k,
@@ -677,13 +687,15 @@ func (s *server) handleRunCell(st io.ReadWriter, spec *RunCellSpec) {
 		writeCoveError(st, noContext(spec.Context))
 		return
 	}
-	c, restarted, err := k.begin(st, &spec.Cell)
+	c, endedIdle, err := k.begin(st, &spec.Cell)
 	if err != nil {
 		writeCoveError(st, err)
 		return
 	}
 	res := k.finish(c)
-	res.Restarted = res.Restarted || restarted
+	if endedIdle != "" {
+		res.Restarted, res.EndedIdle = true, endedIdle
+	}
 	if b, err := json.Marshal(res); err == nil {
 		c.mu.Lock()
 		c.send(frameResult, b)
@@ -695,37 +707,39 @@ func (s *server) handleRunCell(st io.ReadWriter, spec *RunCellSpec) {
 
 // begin starts a cell: it sends the request to the driver, acknowledges
 // the cell to the host and sends the output kept since the last cell. An
-// interpreter that ended between cells is replaced first (restarted).
-func (k *kcontext) begin(st io.ReadWriter, spec *CellSpec) (*cellRun, bool, error) {
+// interpreter that ended between cells is replaced first: then endedIdle
+// says how it ended, and the cell's stderr starts with a note that says
+// so, since the state of the earlier cells is lost with it.
+func (k *kcontext) begin(st io.ReadWriter, spec *CellSpec) (c *cellRun, endedIdle string, err error) {
 	req, err := json.Marshal(driverRequest{Type: "run", Code: spec.Code, Filename: spec.Filename, SourceMap: spec.SourceMap})
 	if err != nil {
-		return nil, false, cove.Errorf(cove.CodeInvalid, "encoding the cell: %w", err)
+		return nil, "", cove.Errorf(cove.CodeInvalid, "encoding the cell: %w", err)
 	}
 	req = append(req, '\n')
 	k.life.Lock()
 	defer k.life.Unlock()
 	switch {
 	case k.stopped:
-		return nil, false, noContext(k.spec.ID)
+		return nil, "", noContext(k.spec.ID)
 	case k.cell != nil:
-		return nil, false, cove.Errorf(cove.CodeConflict, "context %q is running a cell: wait for it, or interrupt it", k.spec.ID)
+		return nil, "", cove.Errorf(cove.CodeConflict, "context %q is running a cell: wait for it, or interrupt it", k.spec.ID)
 	}
-	restarted := false
 	in := k.cur
 	if in == nil || in.isEnded() {
 		var idle []idleChunk
 		if in != nil {
 			idle = in.idle
+			endedIdle = in.endedText()
 		}
 		next, err := k.startInterp(idle)
 		if err != nil {
 			k.cur = nil
-			return nil, false, err
+			return nil, "", err
 		}
-		k.cur, in, restarted = next, next, in != nil
+		k.cur, in = next, next
 	}
 	s := k.s
-	c := &cellRun{in: in, st: st, limit: spec.OutputLimit, timeoutMS: spec.TimeoutMS, done: make(chan cellEnd, 1)}
+	c = &cellRun{in: in, st: st, limit: spec.OutputLimit, timeoutMS: spec.TimeoutMS, done: make(chan cellEnd, 1)}
 	c.alone = s.running.Load() == 0 && s.othersIdle(1)
 	c.start = time.Now()
 	c.mu.Lock()
@@ -743,6 +757,9 @@ func (k *kcontext) begin(st io.ReadWriter, spec *CellSpec) (*cellRun, bool, erro
 	for _, ch := range idle {
 		c.outputLocked(ch.stream, ch.data)
 	}
+	if endedIdle != "" {
+		c.outputLocked(1, []byte("cove: "+EndedIdleNote(endedIdle)+"\n"))
+	}
 	if !c.acked {
 		c.ackTimer = time.AfterFunc(ackDelay, c.ack)
 	}
@@ -752,7 +769,21 @@ func (k *kcontext) begin(st io.ReadWriter, spec *CellSpec) (*cellRun, bool, erro
 	if c.alone && (k.peakMark != s.peakMark() || in != k.peakInterp) {
 		_ = s.resetPeak()
 	}
-	return c, restarted, nil
+	return c, endedIdle, nil
+}
+
+// endedText says how an interpreter that ended between cells ended (see
+// CellResult.EndedIdle). Killed by SIGKILL, not by the agent, while the
+// sandbox's count of OOM kills went up: the kernel's OOM killer, which
+// picks the largest process of the sandbox, idle or not.
+func (in *interp) endedText() string {
+	ws := in.exit.status
+	if ws.Signaled() && ws.Signal() == syscall.SIGKILL && !in.killed.Load() {
+		if _, oom, err := in.k.s.cg.Memory(); err == nil && oom > in.oomBase {
+			return "was killed for lack of memory (a sandbox's contexts and processes share its memory limit)"
+		}
+	}
+	return exitText(ws)
 }
 
 // finish waits for the cell to end, replaces its interpreter if that
@@ -827,6 +858,7 @@ func (k *kcontext) finish(c *cellRun) *CellResult {
 		// Killed by SIGKILL, not by the agent, while the sandbox's count
 		// of OOM kills went up: the kernel's OOM killer.
 		res.OOMKilled = memErr == nil && oomAfter > in.oomBase && ws.Signaled() && ws.Signal() == syscall.SIGKILL && !in.killed.Load()
+		res.RestartRequested = in.restartAsked.Load()
 		if !alone {
 			res.PeakMemory = ru.Maxrss * 1024
 		}
@@ -861,7 +893,11 @@ func (k *kcontext) finish(c *cellRun) *CellResult {
 	if died && !k.stopped && k.cur != nil && k.cur != in {
 		res.Restarted = true
 	}
-	k.cell = nil
+	// A restart may have let the cell go already (see restart), and
+	// the context may run the next one.
+	if k.cell == c {
+		k.cell = nil
+	}
 	k.life.Unlock()
 	return res
 }
@@ -960,14 +996,18 @@ func (k *kcontext) interrupt() error {
 var interruptRepeats = []time.Duration{100 * time.Millisecond, 300 * time.Millisecond, 600 * time.Millisecond, time.Second}
 
 // restart replaces the interpreter with a fresh one. A running cell ends
-// with status died and Restarted.
+// with status died, Restarted and RestartRequested; the context lets it
+// go at once, so that a cell sent as soon as restart returns is not
+// refused while the killed one's result is on its way.
 func (k *kcontext) restart() error {
 	k.life.Lock()
 	defer k.life.Unlock()
 	if k.stopped {
 		return noContext(k.spec.ID)
 	}
-	if old := k.cur; old != nil {
+	old := k.cur
+	if old != nil {
+		old.restartAsked.Store(true)
 		old.kill()
 		// Its output may be stuck on a host that does not read it; the
 		// new interpreter need not wait for that.
@@ -975,6 +1015,9 @@ func (k *kcontext) restart() error {
 		case <-old.ended:
 		case <-time.After(stopWait):
 		}
+	}
+	if c := k.cell; c != nil && c.in == old {
+		k.cell = nil
 	}
 	next, err := k.startInterp(nil)
 	k.cur = next

@@ -487,3 +487,110 @@ func TestCancelBeforeTheCellStarts(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestIdleContextKilledForMemory: a sandbox's contexts share its memory,
+// and the kernel's OOM killer takes the largest process, which may be an
+// idle context's interpreter while another context's cell allocates. The
+// idle context's next cell runs in a fresh interpreter, and both its
+// stderr (first) and its result say that the state is lost, and why.
+func TestIdleContextKilledForMemory(t *testing.T) {
+	if _, err := os.Stat("/usr/bin/python3"); err != nil {
+		t.Skip("/usr/bin/python3 is not installed")
+	}
+	limits := cove.DefaultLimits()
+	limits.MemoryBytes = 160 << 20
+	c, ctx := newSandbox(t, "idleoom", limits)
+	startPython(t, ctx, c, "c1")
+	startPython(t, ctx, c, "c2")
+	runCell(t, ctx, c, "c1", "v = 'c1'", agent.CellSpec{})
+	if r := runCell(t, ctx, c, "c2", "big = bytearray(90 << 20)\nv = 'c2'", agent.CellSpec{TimeoutMS: 30000}); r.res.Status != "ok" {
+		t.Fatalf("c2's big cell: %+v, stderr %q", r.res, r.stderr)
+	}
+	// c2 holds more than c1 ever gets to before the limit: c2 goes.
+	if r := runCell(t, ctx, c, "c1", "big2 = bytearray(90 << 20)\nv", agent.CellSpec{TimeoutMS: 30000}); r.res.Status != "ok" || r.res.Restarted {
+		t.Fatalf("c1's big cell: %+v, stderr %q", r.res, r.stderr)
+	}
+	r := runCell(t, ctx, c, "c2", "print('out')\nv", agent.CellSpec{})
+	if r.res.Status != "error" || len(r.exceptions) != 1 || r.exceptions[0].Name != "NameError" {
+		t.Errorf("c2 after its interpreter was killed: %+v %+v", r.res, r.exceptions)
+	}
+	if !r.res.Restarted || !strings.Contains(r.res.EndedIdle, "lack of memory") {
+		t.Errorf("the result does not say that the interpreter was killed for memory while idle: %+v", r.res)
+	}
+	if want := "cove: " + agent.EndedIdleNote(r.res.EndedIdle) + "\n"; r.stderr != want || r.stdout != "out\n" {
+		t.Errorf("stderr %q, stdout %q: want the note %q, then the cell's output", r.stderr, r.stdout, want)
+	}
+	// The next cell is an ordinary one.
+	if r := runCell(t, ctx, c, "c2", "v = 2", agent.CellSpec{}); r.res.Restarted || r.res.EndedIdle != "" || r.stderr != "" {
+		t.Errorf("the cell after: %+v, stderr %q", r.res, r.stderr)
+	}
+}
+
+// TestRestartDuringACell: a restart kills the running cell, whose result
+// says that a restart was asked for, and returns once the context takes
+// the next cell: one sent at once is not refused as the killed one's
+// result is still on its way.
+func TestRestartDuringACell(t *testing.T) {
+	if _, err := os.Stat("/usr/bin/python3"); err != nil {
+		t.Skip("/usr/bin/python3 is not installed")
+	}
+	c, ctx := newSandbox(t, "restartcell", cove.DefaultLimits())
+	startPython(t, ctx, c, "r")
+	for i := 0; i < 6; i++ {
+		cell, err := c.RunCell(ctx, "r", &agent.CellSpec{Code: "import time\nprint('go', flush=True)\ntime.sleep(60)", Filename: "<cell>", TimeoutMS: 60000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ev, err := cell.Next(); err != nil || ev.Type != "stdout" {
+			t.Fatalf("first event %+v, %v", ev, err)
+		}
+		if err := c.RestartContext(ctx, "r"); err != nil {
+			t.Fatal(err)
+		}
+		// The killed cell's stream is not read yet.
+		next, err := c.RunCell(ctx, "r", &agent.CellSpec{Code: "'time' in dir()", Filename: "<cell>"})
+		if err != nil {
+			t.Fatalf("round %d: a cell right after the restart: %v", i, err)
+		}
+		if r := collectCell(t, next); r.res.Status != "ok" || len(r.results) != 1 || r.results[0] != "False" || r.res.Restarted {
+			t.Errorf("the cell after the restart: %+v %+v", r.res, r.results)
+		}
+		next.Close()
+		r := collectCell(t, cell)
+		cell.Close()
+		if r.res.Status != "died" || !r.res.RestartRequested || !r.res.Restarted || r.res.OOMKilled {
+			t.Errorf("the cell killed by the restart: %+v", r.res)
+		}
+	}
+}
+
+// TestContextCommandLine: an interpreter's command line is short (the
+// driver comes on its standard input), so that ps shows what it is
+// rather than tens of kilobytes of driver.
+func TestContextCommandLine(t *testing.T) {
+	var langs []string
+	for _, l := range []struct{ lang, bin string }{{"python", "/usr/bin/python3"}, {"javascript", "/usr/bin/node"}} {
+		if _, err := os.Stat(l.bin); err == nil {
+			langs = append(langs, l.lang)
+		}
+	}
+	if len(langs) == 0 {
+		t.Skip("neither python3 nor node is installed")
+	}
+	c, ctx := newSandbox(t, "cmdline", cove.DefaultLimits())
+	for _, l := range langs {
+		if err := c.StartContext(ctx, &agent.ContextSpec{ID: l, Language: l, Env: pyEnv, Dir: "/workspace"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out := sh(t, ctx, c, "for p in /proc/[0-9]*; do tr '\\0' ' ' < $p/cmdline; echo; done | grep '^/usr/bin/.* cove-context'")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != len(langs) {
+		t.Fatalf("the interpreters' command lines: %q", out)
+	}
+	for _, l := range lines {
+		if len(l) > 100 {
+			t.Errorf("a command line of %d bytes: %.200q", len(l), l)
+		}
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"os/exec"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -58,6 +59,7 @@ func startDriver(t *testing.T, language string) *driver {
 	cmd.Env = []string{"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=" + t.TempDir(), "LANG=C.UTF-8"}
 	cmd.Dir = t.TempDir()
 	cmd.Stdout, cmd.Stderr = outW, outW
+	cmd.Stdin = strings.NewReader(Source(language))
 	cmd.ExtraFiles = []*os.File{reqR, msgW}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -6,7 +6,9 @@
 //
 //   - The driver reads requests from file descriptor 3 and writes messages
 //     to file descriptor 4, one JSON object per line each way. Its stdin
-//     is /dev/null; its stdout and stderr (fds 1 and 2) are pipes the agent
+//     carries the driver's own source (Source), then end of file: on the
+//     command line, tens of kilobytes of it showed in every ps listing of
+//     the sandbox. Its stdout and stderr (fds 1 and 2) are pipes the agent
 //     forwards as output, so what subprocesses and native code write is
 //     not lost. Output written through the language's own streams
 //     (print, console.log) travels as stdout/stderr messages on fd 4, in
@@ -57,14 +59,31 @@ var nodeDriver string
 // javascript driver after the host transpiles it.
 var Languages = []string{"python", "javascript"}
 
+// driverLabel ends a driver's command line, for ps to tell what the
+// interpreter is; the drivers take it out of the argv their cells see.
+const driverLabel = "cove-context"
+
 // Argv returns the command line that starts the driver of language, and
-// false for a language without one.
+// false for a language without one. The interpreter reads the program to
+// run from its standard input ("-"): send it Source(language).
 func Argv(language string) ([]string, bool) {
 	switch language {
 	case "python":
-		return []string{"/usr/bin/python3", "-u", "-X", "utf8", "-c", pythonDriver}, true
+		return []string{"/usr/bin/python3", "-u", "-X", "utf8", "-", driverLabel}, true
 	case "javascript":
-		return []string{"/usr/bin/node", "--no-warnings", "-e", nodeDriver}, true
+		return []string{"/usr/bin/node", "--no-warnings", "-", driverLabel}, true
 	}
 	return nil, false
+}
+
+// Source returns the driver of language, which its interpreter reads on
+// its standard input, or "" for a language without one.
+func Source(language string) string {
+	switch language {
+	case "python":
+		return pythonDriver
+	case "javascript":
+		return nodeDriver
+	}
+	return ""
 }

@@ -31,6 +31,11 @@
   const isUint8Array = util.types.isUint8Array;
   const exit = process.exit.bind(process);
 
+  // The command line's "-" (the driver comes on stdin) and its label
+  // (kernels.go) are not the cells' business: process.argv holds node
+  // alone, as under node -e.
+  process.argv.splice(1);
+
   const REQ_FD = 3;
   const MSG_FD = 4;
   const INTERRUPTED = 'the cell was interrupted';
@@ -510,10 +515,11 @@
 
   const FRAME = /^\s+at\s/;
 
-  // internalFrame tells the frames of the driver ("[eval]", since it runs
-  // with node -e) and of Node itself ("node:") from the user's.
+  // internalFrame tells the frames of the driver ("[stdin]", since node
+  // reads it on its standard input; "[eval]", its guard script) and of
+  // Node itself ("node:") from the user's.
   function internalFrame(frame) {
-    return /[( ]node:|[( ]\[eval\]/.test(frame);
+    return /[( ]node:|[( ]\[(eval|stdin)\]/.test(frame);
   }
 
   // cellLine finds, in frames, the innermost frame of file and returns its

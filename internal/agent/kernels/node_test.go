@@ -266,7 +266,7 @@ func TestNodeImportAndRequire(t *testing.T) {
 func nodeNoInternalFrames(t *testing.T, e message) {
 	t.Helper()
 	for _, l := range e.Traceback {
-		if strings.Contains(l, "node:") || strings.Contains(l, "[eval]") || strings.Contains(l, "REPL") {
+		if strings.Contains(l, "node:") || strings.Contains(l, "[eval]") || strings.Contains(l, "[stdin]") || strings.Contains(l, "REPL") {
 			t.Errorf("traceback has an internal frame %q: %q", l, e.Traceback)
 		}
 	}
@@ -544,5 +544,24 @@ func TestNodeTiming(t *testing.T) {
 	t.Logf("trivial cell: %v per round trip", per)
 	if per > 2*time.Millisecond {
 		t.Errorf("trivial cell took %v per round trip", per)
+	}
+}
+
+// TestNodeCommandLine: the driver comes on node's standard input, not on
+// its command line, and what the command line has for it (the "-" and
+// the label) is not in the cells' process.argv, which holds node alone
+// as under node -e; require, module and dynamic import work as there.
+func TestNodeCommandLine(t *testing.T) {
+	t.Parallel()
+	argv, _ := Argv("javascript")
+	if n := len(strings.Join(argv, " ")); n > 100 {
+		t.Errorf("the driver's command line is %d bytes long: %q", n, argv)
+	}
+	d := startDriver(t, "javascript")
+	if got := nodeResult(d, "[process.argv.length, typeof require, typeof module]"); got != "[ 1, 'function', 'object' ]" {
+		t.Errorf("process.argv.length, typeof require, typeof module: %q", got)
+	}
+	if got := nodeResult(d, "(await import('node:path')).basename('/a/b.js')"); got != "'b.js'" {
+		t.Errorf("a dynamic import: %q", got)
 	}
 }

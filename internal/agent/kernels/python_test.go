@@ -57,6 +57,22 @@ func result(t *testing.T, ms []message) string {
 	return rs[0].Bundle["text/plain"]
 }
 
+// TestPythonCommandLine: the driver comes on python's standard input,
+// not on its command line; the cells see an empty sys.argv[0], the
+// working directory first on sys.path, and standard input at its end.
+func TestPythonCommandLine(t *testing.T) {
+	argv, _ := Argv("python")
+	if n := len(strings.Join(argv, " ")); n > 100 {
+		t.Errorf("the driver's command line is %d bytes long: %q", n, argv)
+	}
+	d := startDriver(t, "python")
+	ms := d.run("import sys\nsys.argv, sys.path[0], sys.stdin.read()")
+	wantDone(t, ms, "ok")
+	if got := result(t, ms); got != "([''], '', '')" {
+		t.Errorf("sys.argv, sys.path[0], sys.stdin.read(): %s", got)
+	}
+}
+
 func TestPythonPersistenceAndResults(t *testing.T) {
 	d := startDriver(t, "python")
 	ms := d.run("import math\nx = 41\ndef f(y):\n    return y * 2\nfh = open('notes.txt', 'w')")
@@ -157,7 +173,7 @@ func TestPythonExceptions(t *testing.T) {
 			t.Errorf("traceback lacks %q:\n%s", want, tb)
 		}
 	}
-	if strings.Contains(tb, "<string>") || strings.Contains(tb, "_run") || strings.Contains(tb, "_cell") {
+	if strings.Contains(tb, "<string>") || strings.Contains(tb, "<stdin>") || strings.Contains(tb, "_run") || strings.Contains(tb, "_cell") {
 		t.Errorf("traceback shows the driver's frames:\n%s", tb)
 	}
 	// An error raised in a library points at the cell's line that
