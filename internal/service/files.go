@@ -16,7 +16,8 @@ import (
 // workspace through the sandbox's agent; like the calls of surface.go they
 // check ownership and count as activity.
 
-// WriteFile implements cove.Service.
+// WriteFile implements cove.Service. Without a mode, a file that
+// replaces another keeps that one's permission bits.
 func (s *Service) WriteFile(ctx context.Context, id, path string, r io.Reader, mode uint32) (*cove.FileInfo, error) {
 	if err := utf8Paths(path); err != nil {
 		return nil, err
@@ -26,7 +27,77 @@ func (s *Service) WriteFile(ctx context.Context, id, path string, r io.Reader, m
 		return nil, err
 	}
 	defer done()
-	return sb.inst.Agent().WriteStream(ctx, path, mode, r, sb.limits.DiskBytes)
+	ag := sb.inst.Agent()
+	if mode == 0 {
+		mode = replacedMode(ctx, ag, path)
+	}
+	limited := &diskLimitReader{r: r, limit: sb.limits.DiskBytes, total: new(int64), what: path}
+	fi, err := ag.WriteStream(ctx, path, mode, limited, sb.limits.DiskBytes)
+	return fi, overDiskLimit(err)
+}
+
+// replacedMode is the mode of a file written without one: the permission
+// bits of the regular file it replaces, as cp and docker cp keep them (an
+// executable script stays executable), else 0, which the agent takes for
+// 0644. The file may change before it is replaced; the mode is then the
+// one it had a moment before, as with cp.
+func replacedMode(ctx context.Context, ag *agent.Client, path string) uint32 {
+	fi, err := ag.Stat(ctx, path)
+	if err != nil || fi.IsDir || fi.Symlink != "" {
+		// Nothing there, or something the write refuses or replaces
+		// as a link: the write itself says what is wrong, if anything.
+		return 0
+	}
+	return fi.Mode
+}
+
+// diskLimitReader reads the content of an upload and fails, with an
+// *errOverDiskLimit, the read that would take it past the sandbox's disk
+// limit: such an upload can never fit, and the error says so in the
+// words (and with the code) of a full disk. The files of one upload
+// share total.
+type diskLimitReader struct {
+	r     io.Reader
+	limit int64  // the disk limit (0: none)
+	total *int64 // what the upload read so far
+	what  string // the file being read, for the error
+	whole bool   // the file is one of an upload of several
+}
+
+func (d *diskLimitReader) Read(p []byte) (int, error) {
+	n, err := d.r.Read(p)
+	*d.total += int64(n)
+	if d.limit > 0 && *d.total > d.limit {
+		return 0, &errOverDiskLimit{what: d.what, limit: d.limit, several: d.whole}
+	}
+	return n, err
+}
+
+// errOverDiskLimit is the error of an upload larger than the sandbox's
+// disk limit.
+type errOverDiskLimit struct {
+	what    string
+	limit   int64
+	several bool // at what, a file of an upload of several
+}
+
+func (e *errOverDiskLimit) Error() string {
+	subject, at := e.what, ""
+	if e.several {
+		subject, at = "the upload", "at "+e.what+"; "
+	}
+	return fmt.Sprintf("no space left in the workspace: %s is larger than its disk limit of %s (%screate a new sandbox with a larger disk: disk_mb, --disk)", subject, cove.FormatBytes(e.limit), at)
+}
+
+// overDiskLimit returns err, or for an upload that a diskLimitReader
+// stopped, the quota_exceeded error that says why: the agent's client
+// reports a body that failed to be read as invalid.
+func overDiskLimit(err error) error {
+	var over *errOverDiskLimit
+	if errors.As(err, &over) {
+		return &cove.Error{Code: cove.CodeQuotaExceeded, Message: over.Error()}
+	}
+	return err
 }
 
 // ReadFile implements cove.Service.
@@ -208,14 +279,17 @@ func (s *Service) UploadArchive(ctx context.Context, id, path string, r io.Reade
 }
 
 // UploadFiles implements cove.Service. The files are bound by the disk
-// limit in all, as an archive's are.
+// limit in all, as an archive's are. A file without a mode that replaces
+// another keeps that one's permission bits, as WriteFile's does.
 func (s *Service) UploadFiles(ctx context.Context, id string, next func() (*cove.FileUpload, error)) ([]*cove.FileInfo, error) {
 	sb, done, err := s.running(ctx, id)
 	if err != nil {
 		return nil, err
 	}
 	defer done()
-	return sb.inst.Agent().UploadFiles(ctx, func() (*agent.UploadFile, error) {
+	ag := sb.inst.Agent()
+	total := new(int64)
+	infos, err := ag.UploadFiles(ctx, func() (*agent.UploadFile, error) {
 		f, err := next()
 		if err != nil {
 			return nil, err
@@ -228,10 +302,15 @@ func (s *Service) UploadFiles(ctx context.Context, id string, next func() (*cove
 		}
 		body := f.Body
 		if body != nil {
-			body = &namedReader{r: body, path: f.Path}
+			body = &diskLimitReader{r: &namedReader{r: body, path: f.Path}, limit: sb.limits.DiskBytes, total: total, what: f.Path, whole: true}
 		}
-		return &agent.UploadFile{Path: f.Path, Mode: f.Mode, Body: body}, nil
+		mode := f.Mode
+		if mode == 0 {
+			mode = replacedMode(ctx, ag, f.Path)
+		}
+		return &agent.UploadFile{Path: f.Path, Mode: mode, Body: body}, nil
 	}, agent.ArchiveLimits{MaxBytes: sb.limits.DiskBytes, MaxFiles: maxUploadFiles})
+	return infos, overDiskLimit(err)
 }
 
 // namedReader reads a file of an upload; an error reading it names the
