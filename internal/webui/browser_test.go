@@ -1381,19 +1381,35 @@ func TestBrowser(t *testing.T) {
 		}
 		b.shot(t, "explain")
 
-		// Fix suggests code; Apply puts it into the editor.
+		// Fix, on the run of the code in the editor, suggests code; Apply
+		// puts it into the editor.
 		srv.ai.SetHandler(aitest.Script(aitest.Text("The name is misspelt.\n\n```python\nprint(sum(range(10)))\n```\n")))
-		b.setCode(t, ".editor-pane", "print(summ(range(10)))")
+		if _, verdict := b.run(t, "python", "print(summ(range(10)))", ""); verdict == "ok" {
+			t.Fatalf("the misspelt program ran ok")
+		}
+		if title := eval[string](t, b, `document.querySelector('button[data-action="fix"]').title`); !strings.Contains(title, "not run") {
+			t.Errorf("the Fix button says %q, as if the fix ran", title)
+		}
 		b.do(t, 10*time.Second, chromedp.Click(chromedp.CSS(`button[data-action="fix"]`)))
 		b.waitFor(t, 30*time.Second, `document.getElementById("ai-apply")`, `document.querySelector(".ai-panel").textContent`)
+		reqs = srv.ai.Requests()
+		if u := reqs[len(reqs)-1].FirstUserText(); !strings.Contains(u, "summ(range(10))") || !strings.Contains(u, "NameError") {
+			t.Fatalf("Fix was not sent the code and its run:\n%s", u)
+		}
 		b.do(t, 10*time.Second, chromedp.Click(chromedp.ID("ai-apply")))
 		b.waitFor(t, 5*time.Second, `document.querySelector(".editor-pane .cm-content").textContent === "print(sum(range(10)))"`, `document.querySelector(".editor-pane .cm-content").textContent`)
 		b.shot(t, "apply")
 
 		// An answer Claude declined says so, instead of an empty answer.
+		// The applied code has not run: the old code's run is not sent
+		// with it.
 		srv.ai.SetHandler(aitest.Script(aitest.Reply{StopReason: "refusal"}))
 		b.do(t, 10*time.Second, chromedp.Click(chromedp.CSS(`button[data-action="explain"]`)))
 		b.waitFor(t, 30*time.Second, `document.querySelector(".ai-note").textContent.startsWith("Claude declined to answer")`, `document.querySelector(".ai-panel").textContent`)
+		reqs = srv.ai.Requests()
+		if u := reqs[len(reqs)-1].FirstUserText(); !strings.Contains(u, "print(sum(range(10)))") || !strings.Contains(u, "The program has not been run.") || strings.Contains(u, "NameError") {
+			t.Fatalf("Explain after Apply was sent another program's run:\n%s", u)
+		}
 
 		// A failure of the model's API reads as a message.
 		srv.ai.SetHandler(aitest.Script(aitest.APIError(401, "authentication_error", "invalid x-api-key")))

@@ -34,7 +34,7 @@ const actions = [
   { id: "explain", name: "Explain", title: "Explain what the code does and how its last run ended" },
   { id: "review", name: "Review", title: "Review the code for bugs, security and style" },
   { id: "optimize", name: "Optimize", title: "Suggest faster or clearer code" },
-  { id: "fix", name: "Fix", title: "Fix the code so that it runs" },
+  { id: "fix", name: "Fix", title: "Suggest corrected code for what went wrong in the last run (the fix is not run: Apply it, then Run)" },
 ];
 
 export interface AIContext { language: string; code: string; execution?: ExecResult }

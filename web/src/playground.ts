@@ -99,7 +99,10 @@ export function playgroundView(): HTMLElement {
   const status = h("div", { id: "run-status", class: "run-status", "aria-live": "polite" }, h("span", { class: "muted" }, "Press Run or Ctrl+Enter."));
 
   let controller: AbortController | null = null;
-  let lastRun: (ExecResult & { stdout: string; stderr: string }) | null = null;
+  // The last run, with the code and language it ran: the AI panel sends
+  // it only while the editor still holds that code, so that an answer
+  // about edited (or applied) code is not told another program's output.
+  let lastRun: { code: string; language: string; result: ExecResult & { stdout: string; stderr: string } } | null = null;
 
   const setRunning = (on: boolean) => {
     // A disabled button drops the focus to the page: keyboard users keep
@@ -188,7 +191,7 @@ export function playgroundView(): HTMLElement {
       }
       if (result) {
         const r = result as ExecResult;
-        lastRun = { ...r, stdout: stdoutText, stderr: stderrText };
+        lastRun = { code, language: runLang, result: { ...r, stdout: stdoutText, stderr: stderrText } };
         // The notes go on a line of their own under the verdict and the
         // figures, so a long one wraps there instead of pushing them about.
         const notes = [
@@ -213,8 +216,10 @@ export function playgroundView(): HTMLElement {
         // and says so; nothing is made up.
         const wall = Math.round(performance.now() - started);
         lastRun = {
-          verdict: "killed", exit_code: -1, wall_ms: wall, cpu_ms: 0, peak_memory_bytes: 0, stdout: stdoutText, stderr: stderrText,
-          message: `stopped by the user after about ${fmtMs(wall)}; its CPU time and peak memory were not measured`,
+          code, language: runLang, result: {
+            verdict: "killed", exit_code: -1, wall_ms: wall, cpu_ms: 0, peak_memory_bytes: 0, stdout: stdoutText, stderr: stderrText,
+            message: `stopped by the user after about ${fmtMs(wall)}; its CPU time and peak memory were not measured`,
+          },
         };
         const unknown = "not known: Stop ends the run before cove reports it";
         replace(status, h("span", { class: "badge bad", title: "verdict" }, "stopped"),
@@ -238,7 +243,11 @@ export function playgroundView(): HTMLElement {
     }
   }
 
-  const ai = aiPanel(() => ({ language: lang, code: editor.code, execution: lastRun ?? undefined }), (code) => {
+  const ai = aiPanel(() => {
+    const code = editor.code;
+    const ran = lastRun && lastRun.code === code && lastRun.language === lang ? lastRun.result : undefined;
+    return { language: lang, code, execution: ran };
+  }, (code) => {
     editor.code = code;
     editor.focus();
   });
