@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 	"unicode"
 
@@ -128,14 +129,24 @@ func runAI(ctx context.Context, e *env, action cove.AIAction, args []string, f *
 	if err := req.Validate(); err != nil {
 		return err
 	}
+	// The answer's text goes to stdout as it streams; cove's own lines
+	// (a retry, an error) go to stderr, each on a line of its own.
+	out := &lineTracker{w: e.stdout, atStart: true}
 	var svc cove.Service
-	if _, remote := e.serverURL(); remote {
+	if url, remote := e.serverURL(); remote {
 		if svc, err = e.remoteService(ctx); err != nil {
 			return err
 		}
+		// Say so before running the program for nothing.
+		v, err := svc.Version(ctx)
+		if err != nil {
+			return err
+		}
+		if !v.Analysis {
+			return cove.Errorf(cove.CodeUnavailable, "the cove server at %s cannot analyze code: set ANTHROPIC_API_KEY where `cove serve` runs, then restart it", url)
+		}
 	} else {
 		if e.cfg.AI.APIKey == "" {
-			// Say so before running the program for nothing.
 			return ai.NoKeyError()
 		}
 		l, err := e.localService(ctx)
@@ -145,6 +156,14 @@ func runAI(ctx context.Context, e *env, action cove.AIAction, args []string, f *
 		defer l.close(ctx)
 		l.sweepInBackground(ctx)
 		svc = l
+		if !f.asJSON {
+			// The analysis runs here: its retries are told as they
+			// happen, in a line of their own, rather than logged.
+			ctx = ai.WithRetryNotice(ctx, func(msg string) {
+				out.endLine()
+				fmt.Fprintf(e.stderr, "cove: %s\n", msg)
+			})
+		}
 	}
 	name := args[0]
 	if rr.Filename != "" {
@@ -160,15 +179,16 @@ func runAI(ctx context.Context, e *env, action cove.AIAction, args []string, f *
 			return err
 		}
 		req.Execution = res
+		if !f.asJSON {
+			// Said now: asking Claude may take a while.
+			fmt.Fprintf(e.stderr, "cove: ran %s: %s\n", name, runSummary(res))
+		}
 	}
 	st, err := svc.Analyze(ctx, req)
 	if err != nil {
 		return err
 	}
-	if req.Execution != nil && !f.asJSON {
-		fmt.Fprintf(e.stderr, "cove: ran %s: %s\n", name, runSummary(req.Execution))
-	}
-	return printAnalysis(e, st, f)
+	return printAnalysis(e, st, f, out)
 }
 
 // readFiles reads the --file files, keyed by their base names.
@@ -204,49 +224,22 @@ func runSummary(r *cove.ExecResult) string {
 	return s
 }
 
-// printAnalysis prints the answer's text as it streams, each step of a
-// fix loop as it runs, then what the text does not show: a review's
-// findings, the code of a verified fix, the loop's verdict.
-func printAnalysis(e *env, st cove.AIStream, f *aiFlags) error {
+// printAnalysis prints the answer's text as it streams to out, each
+// step of a fix loop as it runs, then what the text does not show: a
+// review's findings, the code of a fix loop, the loop's verdict. With -o
+// it writes the code: with --verify only code that passed.
+func printAnalysis(e *env, st cove.AIStream, f *aiFlags, out *lineTracker) error {
 	defer st.Close()
-	out := &lineTracker{w: e.stdout, atStart: true}
-	var res *cove.AIResult
-	for res == nil {
-		ev, err := st.Next()
-		if errors.Is(err, io.EOF) {
-			return cove.Errorf(cove.CodeUnavailable, "the analysis ended without its result")
-		}
-		if err != nil {
-			return err
-		}
-		if f.asJSON {
-			if ev.Type == cove.AIEventResult {
-				res = ev.Result
-			}
-			continue
-		}
-		switch ev.Type {
-		case cove.AIEventText:
-			t := safeText(ev.Text)
-			if out.blank {
-				// A paragraph has just begun: no more blank lines.
-				t = strings.TrimLeft(t, "\n")
-			}
-			out.write(t)
-		case cove.AIEventStep:
-			out.para()
-			out.write(stepLine(ev.Step) + "\n\n")
-		case cove.AIEventResult:
-			res = ev.Result
-		}
+	res, err := readAnalysis(st, f, out)
+	if err != nil {
+		// An error goes on a line of its own, not after the text.
+		out.endLine()
+		return err
 	}
-	if f.output != "" {
-		if res.Code == "" {
-			return cove.Errorf(cove.CodeUnavailable, "the answer has no code to write to %s", f.output)
-		}
-		if err := os.WriteFile(f.output, []byte(res.Code), 0o644); err != nil {
-			return cove.Errorf(cove.CodeInvalid, "writing %s: %v", f.output, err)
-		}
+	wrote, err := writeCode(res, f)
+	if err != nil {
+		out.endLine()
+		return err
 	}
 	if f.asJSON {
 		if err := writeJSON(e.stdout, wire.AIResultFrom(res)); err != nil {
@@ -261,10 +254,14 @@ func printAnalysis(e *env, st cove.AIStream, f *aiFlags) error {
 		if res.Code != "" && f.verify && !strings.Contains(res.Text, strings.TrimSpace(res.Code)) {
 			code := safeText(strings.TrimRight(res.Code, "\n"))
 			fence := strings.Repeat("`", max(3, longestRun(code, '`')+1))
+			label := "The final code:"
+			if !res.Verified {
+				label = "The last attempt, which did not pass:"
+			}
 			out.para()
-			out.write(fmt.Sprintf("The final code:\n\n%s%s\n%s\n%s\n", fence, res.Language, code, fence))
+			out.write(fmt.Sprintf("%s\n\n%s%s\n%s\n%s\n", label, fence, res.Language, code, fence))
 		}
-		if f.output != "" {
+		if wrote {
 			fmt.Fprintf(e.stderr, "cove: wrote the code to %s\n", f.output)
 		}
 		fmt.Fprintf(e.stderr, "cove: %s, %d input and %d output tokens\n", res.Model, res.InputTokens, res.OutputTokens)
@@ -279,23 +276,86 @@ func printAnalysis(e *env, st cove.AIStream, f *aiFlags) error {
 			}
 		}
 	}
-	if f.verify {
-		if res.Verified {
-			if !f.asJSON {
-				msg := "the fixed code ran with verdict ok"
-				if f.test != "" {
-					msg += " and the test passed"
-				}
-				fmt.Fprintf(e.stderr, "cove: verified: %s (%d steps)\n", msg, len(res.Steps))
-			}
-			return nil
-		}
-		if !f.asJSON {
-			fmt.Fprintf(e.stderr, "cove: not verified: %s after %d steps\n", stopText(res.StopReason), len(res.Steps))
-		}
-		return &exitError{code: 1}
+	if !f.verify {
+		return nil
 	}
-	return nil
+	if res.Verified {
+		if !f.asJSON {
+			msg := "the fixed code ran with verdict ok"
+			if f.test != "" {
+				msg += " and the test passed"
+			}
+			fmt.Fprintf(e.stderr, "cove: verified: %s (%s)\n", msg, plural(len(res.Steps), "step"))
+		}
+		return nil
+	}
+	if !f.asJSON {
+		msg := fmt.Sprintf("cove: not verified: %s after %s", stopText(res.StopReason), plural(len(res.Steps), "step"))
+		if f.output != "" {
+			msg += "; " + f.output + " left as it was"
+		}
+		fmt.Fprintln(e.stderr, msg)
+	}
+	return &exitError{code: 1}
+}
+
+// readAnalysis prints the stream's text and steps as they come (unless
+// --json) and returns its result.
+func readAnalysis(st cove.AIStream, f *aiFlags, out *lineTracker) (*cove.AIResult, error) {
+	for {
+		ev, err := st.Next()
+		if errors.Is(err, io.EOF) {
+			return nil, cove.Errorf(cove.CodeUnavailable, "the analysis ended without its result")
+		}
+		if err != nil {
+			return nil, err
+		}
+		if ev.Type == cove.AIEventResult && ev.Result != nil {
+			return ev.Result, nil
+		}
+		if f.asJSON {
+			continue
+		}
+		switch ev.Type {
+		case cove.AIEventText:
+			out.writeText(safeText(ev.Text))
+		case cove.AIEventStep:
+			out.para()
+			out.write(stepLine(ev.Step) + "\n\n")
+		}
+	}
+}
+
+// writeCode writes the answer's code to the file of -o, if asked, and
+// reports whether it did. A fix loop's code is written only when it
+// passed: a failed attempt must not replace the program. An answer
+// without code says why it has none.
+func writeCode(res *cove.AIResult, f *aiFlags) (bool, error) {
+	if f.output == "" || (f.verify && !res.Verified) {
+		return false, nil
+	}
+	if res.Code == "" {
+		why := "the answer has no code"
+		switch res.StopReason {
+		case cove.AIStopMaxTokens:
+			why = "the answer was cut at its token limit before its code was whole"
+		case "refusal":
+			why = "Claude declined to answer"
+		}
+		return false, cove.Errorf(cove.CodeUnavailable, "%s: nothing written to %s", why, f.output)
+	}
+	if err := os.WriteFile(f.output, []byte(res.Code), 0o644); err != nil {
+		return false, cove.Errorf(cove.CodeInvalid, "writing %s: %v", f.output, err)
+	}
+	return true, nil
+}
+
+// plural gives n and the noun, in the plural unless n is 1.
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
 
 // stopText says why a fix loop ended without a verified fix.
@@ -336,7 +396,7 @@ func stepLine(s *cove.AIStep) string {
 	case s.Run != nil && s.IsError && s.Run.Verdict == cove.VerdictOK:
 		// The program ran, and what failed is the test run after it.
 		line += " -> " + runSummary(s.Run) + "; the test failed"
-		if l := lastLine(s.Output); l != "" {
+		if l := ai.TestFailure(s.Output); l != "" {
 			line += "\n         " + printableLine(l)
 		}
 	case s.Run != nil:
@@ -399,14 +459,33 @@ func safeText(s string) string {
 }
 
 // lineTracker writes text and remembers whether the output stands at the
-// start of a line, and after a blank line.
+// start of a line, and after a blank line. It is safe for concurrent use:
+// a retry's notice ends the line from the analysis's goroutine.
 type lineTracker struct {
+	mu      sync.Mutex
 	w       io.Writer
 	atStart bool
 	blank   bool
 }
 
 func (l *lineTracker) write(s string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.writeLocked(s)
+}
+
+// writeText writes a chunk of the answer's text; at the start of a
+// paragraph, without the blank lines it begins with.
+func (l *lineTracker) writeText(s string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.blank {
+		s = strings.TrimLeft(s, "\n")
+	}
+	l.writeLocked(s)
+}
+
+func (l *lineTracker) writeLocked(s string) {
 	if s == "" {
 		return
 	}
@@ -417,11 +496,22 @@ func (l *lineTracker) write(s string) {
 
 // para starts a paragraph: it ends the line and leaves one blank line.
 func (l *lineTracker) para() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	switch {
 	case !l.atStart:
-		l.write("\n\n")
+		l.writeLocked("\n\n")
 	case !l.blank:
-		l.write("\n")
+		l.writeLocked("\n")
+	}
+}
+
+// endLine ends an unfinished line.
+func (l *lineTracker) endLine() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.atStart {
+		l.writeLocked("\n")
 	}
 }
 
@@ -437,11 +527,4 @@ func longestRun(s string, c rune) int {
 		}
 	}
 	return longest
-}
-
-// endLine ends an unfinished line.
-func (l *lineTracker) endLine() {
-	if !l.atStart {
-		l.write("\n")
-	}
 }

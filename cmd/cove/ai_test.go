@@ -5,10 +5,12 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -171,8 +173,24 @@ func TestAIErrors(t *testing.T) {
 	c := aiCLI(t, s)
 	prog := writeFile(t, "p.py", "print(1)\n")
 	c.fails(cove.CodeUnavailable, `^cove: the Anthropic API refused the API key \(401 authentication_error: invalid x-api-key\): check ANTHROPIC_API_KEY`, "ai", "explain", "--no-run", prog)
-	c.fails(cove.CodeQuotaExceeded, `^cove: the Anthropic API is rate limiting this API key \(429 rate_limit_error: rate limited\) \(tried 4 times\): try again in a minute`, "ai", "explain", "--no-run", prog)
-	c.fails(cove.CodeUnavailable, `^cove: the Anthropic API is overloaded \(529 overloaded_error: Overloaded\) \(tried 4 times\): try again in a few minutes`, "ai", "explain", "--no-run", prog)
+	// Each retry is a line of its own before the error.
+	for _, tc := range []struct {
+		code       cove.Code
+		retry, end string
+	}{
+		{cove.CodeQuotaExceeded, "the Anthropic API is rate limiting this API key (429)", "the Anthropic API is rate limiting this API key (429 rate_limit_error: rate limited) (tried 4 times): try again in a minute"},
+		{cove.CodeUnavailable, "the Anthropic API is overloaded (529)", "the Anthropic API is overloaded (529 overloaded_error: Overloaded) (tried 4 times): try again in a few minutes"},
+	} {
+		r := c.do("", "ai", "explain", "--no-run", prog)
+		var want strings.Builder
+		for i := 1; i <= 3; i++ {
+			fmt.Fprintf(&want, "cove: %s; retrying (%d of 3)\n", tc.retry, i)
+		}
+		want.WriteString("cove: " + tc.end + "\n")
+		if r.code != cove.Codes[tc.code].ExitCode || r.stderr != want.String() {
+			t.Errorf("exit %d stderr %q, want %q", r.code, r.stderr, want.String())
+		}
+	}
 	if n := len(s.Requests()); n != 9 {
 		t.Errorf("%d requests, want 1 + 4 + 4", n)
 	}
@@ -201,8 +219,25 @@ func TestAIRemote(t *testing.T) {
 		}
 		return aitest.Text("unexpected")
 	})
+	srv := aiServer(t, ai.New(ai.Options{APIKey: "sk-server", BaseURL: s.URL}))
+	// The CLI's environment has no Anthropic key: the server's is used.
+	c := srv.cli(t, srv.admin)
+	prog := writeFile(t, "typo.js", "consol.log('hi')\n")
+	r := c.do("", "ai", "fix", "--verify", prog)
+	if r.code != 0 || !strings.Contains(r.stdout, "[step 1] run_code: 1 lines -> ok, exit code 0") || !strings.Contains(r.stderr, "cove: ran typo.js: exit_nonzero") ||
+		!strings.Contains(r.stderr, "cove: verified: the fixed code ran with verdict ok (1 step)\n") {
+		t.Fatalf("exit %d\nstdout %s\nstderr %s", r.code, r.stdout, r.stderr)
+	}
+	if got := s.Requests()[0].Header.Get("X-Api-Key"); got != "sk-server" {
+		t.Errorf("key %q", got)
+	}
+}
+
+// aiServer starts a cove server whose analysis is analyzer's.
+func aiServer(t *testing.T, analyzer *ai.Analyzer) *testServer {
+	t.Helper()
 	be, _ := nativetest.New(t)
-	svc := service.New(be, service.Options{Analyzer: ai.New(ai.Options{APIKey: "sk-server", BaseURL: s.URL})})
+	svc := service.New(be, service.Options{Analyzer: analyzer})
 	if err := svc.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -215,16 +250,19 @@ func TestAIRemote(t *testing.T) {
 		hs.Close()
 		svc.Close(context.Background())
 	})
-	srv := &testServer{url: hs.URL, admin: admin, svc: svc}
-	// The CLI's environment has no Anthropic key: the server's is used.
-	c := srv.cli(t, admin)
-	prog := writeFile(t, "typo.js", "consol.log('hi')\n")
-	r := c.do("", "ai", "fix", "--verify", prog)
-	if r.code != 0 || !strings.Contains(r.stdout, "[step 1] run_code: 1 lines -> ok, exit code 0") || !strings.Contains(r.stderr, "cove: ran typo.js: exit_nonzero") {
-		t.Fatalf("exit %d\nstdout %s\nstderr %s", r.code, r.stdout, r.stderr)
-	}
-	if got := s.Requests()[0].Header.Get("X-Api-Key"); got != "sk-server" {
-		t.Errorf("key %q", got)
+	return &testServer{url: hs.URL, admin: admin, svc: svc}
+}
+
+// TestAIRemoteWithoutKey: against a server without an Anthropic key,
+// `cove ai explain` says so at once, without running the program first.
+func TestAIRemoteWithoutKey(t *testing.T) {
+	srv := aiServer(t, ai.New(ai.Options{}))
+	c := srv.cli(t, srv.admin)
+	prog := writeFile(t, "sleep.py", "import time\ntime.sleep(20)\n")
+	start := time.Now()
+	c.fails(cove.CodeUnavailable, `^cove: the cove server at http://127\.0\.0\.1:\d+ cannot analyze code: set ANTHROPIC_API_KEY where `+"`cove serve`"+` runs, then restart it\n$`, "ai", "explain", prog)
+	if took := time.Since(start); took > 10*time.Second {
+		t.Errorf("took %s: the program ran first", took)
 	}
 }
 
@@ -241,8 +279,12 @@ func TestStepLine(t *testing.T) {
 		{cove.AIStep{N: 1, Tool: cove.AIToolRunCode, Input: in, Run: ok, Output: "ok"},
 			[]string{"[step 1] run_code: 2 lines -> ok"}, []string{"test failed"}},
 		{cove.AIStep{N: 2, Tool: cove.AIToolRunCode, Input: in, Run: ok, IsError: true,
-			Output: "the program ran (ok); the test ended exit_nonzero:\nFAILED (failures=1)\n"},
-			[]string{"[step 2] run_code: 2 lines -> ok", "; the test failed", "FAILED (failures=1)"}, nil},
+			Output: "The program ended with verdict ok, exit code 0, after 11 ms.\nstdout: (empty)\nstderr: (empty)\n\n" +
+				"The test command `python3 -m unittest -q test_app` ended with verdict exit_nonzero, exit code 1, after 80 ms.\nstdout: (empty)\nstderr:\n```\n" +
+				"======================================================================\nFAIL: test_add (test_app.T.test_add)\n----------------------------------------------------------------------\n" +
+				"Traceback (most recent call last):\n  File \"/workspace/test_app.py\", line 7, in test_add\n    self.assertEqual(app.add(2, 3), 5)\nAssertionError: 6 != 5\n\n" +
+				"----------------------------------------------------------------------\nRan 1 test in 0.000s\n\nFAILED (failures=1)\n```"},
+			[]string{"[step 2] run_code: 2 lines -> ok", "; the test failed\n         AssertionError: 6 != 5"}, []string{"```"}},
 	} {
 		got := stepLine(&c.step)
 		for _, w := range c.want {
@@ -288,4 +330,90 @@ func TestAIFixVerifyAPIRefuses(t *testing.T) {
 	c := aiCLI(t, s)
 	prog := writeFile(t, "add.py", "def add(a, b):\n    return a - b\n")
 	c.fails(cove.CodeUnavailable, `^cove: the Anthropic API refused the API key \(401 authentication_error: invalid x-api-key\): check ANTHROPIC_API_KEY\n$`, "ai", "fix", "--verify", "--no-run", prog)
+}
+
+// TestAIFixVerifyUnverifiedKeepsTheFile runs the README's example with a
+// loop that never passes: -o leaves the program as it was and says so,
+// the failing test's reason shows under each step, and the code shown
+// last is labelled as the attempt that did not pass.
+func TestAIFixVerifyUnverifiedKeepsTheFile(t *testing.T) {
+	s := aitest.New(t, func(r *aitest.Request) aitest.Reply {
+		return aitest.Reply{Text: "Try multiplying.", ToolUses: []aitest.ToolUse{{Name: cove.AIToolRunCode, Input: map[string]any{"code": "def add(a, b):\n    return a * b\n"}}}}
+	})
+	c := aiCLI(t, s)
+	const original = "def add(a, b):\n    return a - b\n"
+	dir := t.TempDir()
+	app := filepath.Join(dir, "app.py")
+	if err := os.WriteFile(app, []byte(original), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	test := filepath.Join(dir, "test_app.py")
+	if err := os.WriteFile(test, []byte("import unittest\nimport app\n\n\nclass T(unittest.TestCase):\n    def test_add(self):\n        self.assertEqual(app.add(2, 3), 5)\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := c.do("", "ai", "fix", "--verify", "--max-steps", "2", "-f", test, "--test", "python3 -m unittest -q test_app", "-o", app, app)
+	if r.code != 1 || !strings.HasSuffix(r.stderr, "cove: not verified: the loop reached its step limit after 2 steps; "+app+" left as it was\n") || strings.Contains(r.stderr, "wrote") {
+		t.Errorf("exit %d stderr %q", r.code, r.stderr)
+	}
+	if b, _ := os.ReadFile(app); string(b) != original {
+		t.Errorf("app.py was overwritten with %q", b)
+	}
+	for _, want := range []string{
+		"[step 1] run_code: 2 lines -> ok, exit code 0, ",
+		"; the test failed\n         AssertionError: 6 != 5\n\nTry multiplying.",
+		"The last attempt, which did not pass:\n\n```python\ndef add(a, b):\n    return a * b\n```\n",
+	} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("stdout lacks %q:\n%s", want, r.stdout)
+		}
+	}
+	if strings.Contains(r.stdout, "The final code") {
+		t.Errorf("the failed attempt reads as the final code:\n%s", r.stdout)
+	}
+}
+
+// TestAIProgress checks what the terminal shows around the answer: the
+// run's summary before the API is asked (also when the API then
+// refuses), a retry as a short line of cove's rather than a log line,
+// and an error on a line of its own after a cut answer.
+func TestAIProgress(t *testing.T) {
+	fast := time.Millisecond
+	overloaded := &aitest.Error{Type: "overloaded_error", Message: "Overloaded"}
+	s := aitest.New(t, aitest.Script(
+		aitest.APIError(401, "authentication_error", "invalid x-api-key"),
+		aitest.Reply{Error: &aitest.Error{Status: 429, Type: "rate_limit_error", Message: "slow down", RetryAfter: fast}},
+		aitest.Text("It prints 1."),
+		aitest.Reply{StreamError: overloaded},
+		aitest.Text("It prints 1."),
+		aitest.Reply{Chunks: []string{"This program defines `add`"}, StreamError: overloaded},
+		aitest.Reply{Chunks: []string{"Faster:\n\n```python\ndef add(a, b):\n    return a +"}, StopReason: "max_tokens"},
+	))
+	c := aiCLI(t, s)
+	prog := writeFile(t, "p.py", "print(1)\n")
+
+	r := c.do("", "ai", "explain", prog)
+	if r.code == 0 || !regexp.MustCompile(`^cove: ran p\.py: ok, exit code 0, \d+ ms\ncove: the Anthropic API refused the API key`).MatchString(r.stderr) {
+		t.Errorf("refused: exit %d stderr %q", r.code, r.stderr)
+	}
+	for _, want := range []string{
+		"cove: the Anthropic API is rate limiting this API key (429); retrying (1 of 3)\n",
+		"cove: the Anthropic API is overloaded before its answer began; retrying (1 of 3)\n",
+	} {
+		r = c.do("", "ai", "explain", "--no-run", prog)
+		if r.code != 0 || r.stdout != "It prints 1.\n" || !strings.HasPrefix(r.stderr, want) || strings.Contains(r.stderr, "level=") {
+			t.Errorf("retried: exit %d stdout %q stderr %q, want %q", r.code, r.stdout, r.stderr, want)
+		}
+	}
+	r = c.do("", "ai", "explain", "--no-run", prog)
+	if r.code == 0 || r.stdout != "This program defines `add`\n" || !strings.HasPrefix(r.stderr, "cove: the Anthropic API is overloaded") {
+		t.Errorf("failed after text: exit %d stdout %q stderr %q", r.code, r.stdout, r.stderr)
+	}
+	dst := filepath.Join(t.TempDir(), "fast.py")
+	r = c.do("", "ai", "optimize", "--no-run", "-o", dst, prog)
+	if r.code == 0 || !strings.HasSuffix(r.stdout, "return a +\n") || r.stderr != "cove: the answer was cut at its token limit before its code was whole: nothing written to "+dst+"\n" {
+		t.Errorf("cut with -o: exit %d stdout %q stderr %q", r.code, r.stdout, r.stderr)
+	}
+	if _, err := os.Stat(dst); err == nil {
+		t.Errorf("%s was written", dst)
+	}
 }

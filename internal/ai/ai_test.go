@@ -529,7 +529,9 @@ func TestRetryNotice(t *testing.T) {
 		aitest.Text("fine again"),
 	))
 	var logged bytes.Buffer
-	a := newAnalyzer(s, func(o *ai.Options) { o.Logger = slog.New(slog.NewTextHandler(&logged, &slog.HandlerOptions{Level: slog.LevelWarn})) })
+	a := newAnalyzer(s, func(o *ai.Options) {
+		o.Logger = slog.New(slog.NewTextHandler(&logged, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	})
 	var notices []string
 	ctx := ai.WithRetryNotice(t.Context(), func(msg string) { notices = append(notices, msg) })
 	st, err := a.Analyze(ctx, nil, cove.AIRequest{Action: cove.AIExplain, Language: "python", Code: divCode})
