@@ -94,7 +94,7 @@ func (c *copier) upload(local, id, remote string) error {
 	intoDir := (exists && target.IsDir) || strings.HasSuffix(remote, "/")
 	if local == "-" {
 		if intoDir {
-			return c.uploadTar(c.e.stdin, "standard input", 0, id, remote, exists)
+			return c.uploadTar(c.e.stdin, "standard input", 0, id, remote)
 		}
 		p := c.e.progress("standard input", 0)
 		_, err := c.svc.WriteFile(c.ctx, id, remote, p.reader(c.e.stdin), 0)
@@ -118,9 +118,22 @@ func (c *copier) upload(local, id, remote string) error {
 			return localError(err)
 		}
 		pr, pw := io.Pipe()
-		go func() { pw.CloseWithError(writeTar(pw, local, c.e.stderr)) }()
-		defer pr.Close()
-		return c.uploadTar(pr, filepath.Base(local), size, id, dest, exists && dest == remote)
+		skips := &skipCount{warn: c.e.stderr}
+		packed := make(chan struct{})
+		go func() {
+			pw.CloseWithError(writeTar(pw, local, skips))
+			close(packed)
+		}()
+		err = c.uploadTar(pr, filepath.Base(local), size, id, dest)
+		// Closing the reader ends a writeTar that still writes, so that
+		// its count is final once it is done.
+		pr.Close()
+		<-packed
+		if err != nil {
+			return err
+		}
+		skips.summary(local)
+		return nil
 	}
 	if !fi.Mode().IsRegular() {
 		return cove.Errorf(cove.CodeInvalid, "%s is not a regular file or a directory", local)
@@ -140,14 +153,11 @@ func (c *copier) upload(local, id, remote string) error {
 	return err
 }
 
-// uploadTar extracts a tar stream into the directory dest of sandbox id,
-// creating it unless it exists.
-func (c *copier) uploadTar(r io.Reader, label string, size int64, id, dest string, exists bool) error {
-	if !exists {
-		if _, err := c.svc.MakeDir(c.ctx, id, dest); err != nil {
-			return err
-		}
-	}
+// uploadTar extracts a tar stream into the directory dest of sandbox id.
+// The upload creates dest and its parents itself, and only once the
+// whole archive is in: a failed upload leaves the workspace as it was,
+// which a directory made beforehand would not.
+func (c *copier) uploadTar(r io.Reader, label string, size int64, id, dest string) error {
 	p := c.e.progress(label, size)
 	err := c.svc.UploadArchive(c.ctx, id, dest, p.reader(r))
 	p.finish()
@@ -164,31 +174,15 @@ func (c *copier) download(id, remote, local string) error {
 	st, statErr := os.Stat(local)
 	localDir := statErr == nil && st.IsDir()
 	if fi.IsDir {
-		rc, err := c.svc.DownloadArchive(c.ctx, id, remote, "tar")
-		if err != nil {
+		if statErr == nil && !localDir && local != "-" {
+			return cove.Errorf(cove.CodeConflict, "cannot copy the directory %s:%s onto the file %s", id, remote, local)
+		}
+		skips := &skipCount{warn: c.e.stderr}
+		if err := c.downloadDir(id, remote, local, localDir, skips); err != nil {
 			return err
 		}
-		defer rc.Close()
-		p := c.e.progress(path.Base(remote), 0)
-		defer p.finish()
-		if local == "-" {
-			_, err := io.Copy(c.e.stdout, p.reader(rc))
-			return err
-		}
-		dest := local
-		if statErr == nil {
-			if !localDir {
-				return cove.Errorf(cove.CodeConflict, "cannot copy the directory %s:%s onto the file %s", id, remote, local)
-			}
-			dest = filepath.Join(local, path.Base(remote))
-		}
-		// As cp -r does: the directory that receives the copy must exist.
-		if err := os.Mkdir(dest, 0o755); errors.Is(err, fs.ErrNotExist) {
-			return cove.Errorf(cove.CodeNotFound, "%s: no such directory", filepath.Dir(dest))
-		} else if err != nil && !errors.Is(err, fs.ErrExist) {
-			return localError(err)
-		}
-		return extractTar(p.reader(rc), dest, c.e.stderr)
+		skips.summary(id + ":" + remote)
+		return nil
 	}
 	rc, _, err := c.svc.ReadFile(c.ctx, id, remote)
 	if err != nil {
@@ -222,6 +216,34 @@ func (c *copier) download(id, remote, local string) error {
 		return err
 	}
 	return localError(f.Close())
+}
+
+// downloadDir copies the directory remote in sandbox id to the local path
+// (or standard output, as a tar stream): into it when it is a directory
+// (localDir), else to that new name. Skipped entries are counted in skips.
+func (c *copier) downloadDir(id, remote, local string, localDir bool, skips *skipCount) error {
+	rc, err := c.svc.DownloadArchive(c.ctx, id, remote, "tar")
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	p := c.e.progress(path.Base(remote), 0)
+	defer p.finish()
+	if local == "-" {
+		_, err := io.Copy(c.e.stdout, p.reader(rc))
+		return err
+	}
+	dest := local
+	if localDir {
+		dest = filepath.Join(local, path.Base(remote))
+	}
+	// As cp -r does: the directory that receives the copy must exist.
+	if err := os.Mkdir(dest, 0o755); errors.Is(err, fs.ErrNotExist) {
+		return cove.Errorf(cove.CodeNotFound, "%s: no such directory", filepath.Dir(dest))
+	} else if err != nil && !errors.Is(err, fs.ErrExist) {
+		return localError(err)
+	}
+	return extractTar(p.reader(rc), dest, skips)
 }
 
 // localError describes a failure on this machine's side of a copy.
@@ -261,8 +283,8 @@ func treeSize(dir string) (int64, error) {
 
 // writeTar packs the tree under dir as a tar stream with names relative
 // to dir: directories, regular files and symbolic links; anything else is
-// skipped with a warning.
-func writeTar(w io.Writer, dir string, warn io.Writer) error {
+// skipped with a warning, and counted in skips.
+func writeTar(w io.Writer, dir string, skips *skipCount) error {
 	tw := tar.NewWriter(w)
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -272,6 +294,7 @@ func writeTar(w io.Writer, dir string, warn io.Writer) error {
 		if err != nil || rel == "." {
 			return err
 		}
+		skips.entries++
 		var link string
 		switch t := d.Type(); {
 		case t.IsRegular(), t.IsDir():
@@ -280,7 +303,7 @@ func writeTar(w io.Writer, dir string, warn io.Writer) error {
 				return err
 			}
 		default:
-			fmt.Fprintf(warn, "cove: skipping %s: not a file, directory or symbolic link\n", p)
+			skips.skip("%s: not a file, directory or symbolic link", p)
 			return nil
 		}
 		info, err := d.Info()
@@ -320,8 +343,8 @@ func writeTar(w io.Writer, dir string, warn io.Writer) error {
 // extractTar unpacks a tar stream into dir. Everything is created through
 // an os.Root, so no entry and no link can reach outside dir; links that
 // point outside it, and entries other than files, directories and links,
-// are skipped with a warning.
-func extractTar(r io.Reader, dir string, warn io.Writer) error {
+// are skipped with a warning, and counted in skips.
+func extractTar(r io.Reader, dir string, skips *skipCount) error {
 	root, err := os.OpenRoot(dir)
 	if err != nil {
 		return localError(err)
@@ -345,8 +368,9 @@ func extractTar(r io.Reader, dir string, warn io.Writer) error {
 		if name == "." {
 			continue
 		}
+		skips.entries++
 		if name == ".." || strings.HasPrefix(name, "../") {
-			fmt.Fprintf(warn, "cove: skipping %q: it leaves the directory\n", hdr.Name)
+			skips.skip("%q: it leaves the directory", hdr.Name)
 			continue
 		}
 		mode := fs.FileMode(hdr.Mode) & fs.ModePerm
@@ -374,7 +398,7 @@ func extractTar(r io.Reader, dir string, warn io.Writer) error {
 		case tar.TypeSymlink:
 			target := path.Join(path.Dir(name), hdr.Linkname)
 			if path.IsAbs(hdr.Linkname) || target == ".." || strings.HasPrefix(target, "../") {
-				fmt.Fprintf(warn, "cove: skipping the link %s -> %s: it points outside the directory\n", name, hdr.Linkname)
+				skips.skip("the link %s -> %s: it points outside the directory", name, hdr.Linkname)
 				continue
 			}
 			root.Remove(name)
@@ -382,7 +406,7 @@ func extractTar(r io.Reader, dir string, warn io.Writer) error {
 				return localError(err)
 			}
 		default:
-			fmt.Fprintf(warn, "cove: skipping %s: not a file, directory or symbolic link\n", name)
+			skips.skip("%s: not a file, directory or symbolic link", name)
 		}
 	}
 	// Directories get their own modes last, so that a read-only one could
@@ -393,4 +417,35 @@ func extractTar(r io.Reader, dir string, warn io.Writer) error {
 		}
 	}
 	return nil
+}
+
+// skipCount warns of each entry a directory's copy leaves out, and counts
+// them and all the entries, for the line that ends such a copy. The copy
+// still succeeds: what it skips (links that point outside the directory,
+// FIFOs, devices) is left out on purpose, and copying again would skip it
+// again.
+type skipCount struct {
+	warn    io.Writer
+	entries int // the entries of the tree, the skipped ones included
+	skipped int
+}
+
+// skip warns that an entry is left out, and why.
+func (s *skipCount) skip(format string, args ...any) {
+	s.skipped++
+	fmt.Fprintf(s.warn, "cove: skipping "+format+"\n", args...)
+}
+
+// summary says, after a copy of what that skipped entries, how many of
+// its entries were copied: the warnings alone, one per entry, may scroll
+// away, and a directory left empty looks like a copy that worked.
+func (s *skipCount) summary(what string) {
+	if s.skipped == 0 {
+		return
+	}
+	rest := fmt.Sprintf("the %d skipped are listed above", s.skipped)
+	if s.skipped == 1 {
+		rest = "the one skipped is listed above"
+	}
+	fmt.Fprintf(s.warn, "cove: copied %d of the %d entries of %s: %s\n", s.entries-s.skipped, s.entries, what, rest)
 }

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/cove-sandbox/cove"
@@ -291,8 +292,12 @@ func TestExtractTarStaysInside(t *testing.T) {
 	archive := buf.Bytes()
 
 	var warn bytes.Buffer
-	if err := extractTar(bytes.NewReader(archive), dir, &warn); err != nil {
+	skips := &skipCount{warn: &warn}
+	if err := extractTar(bytes.NewReader(archive), dir, skips); err != nil {
 		t.Fatal(err)
+	}
+	if skips.entries != 9 || skips.skipped != 5 {
+		t.Errorf("counted %d entries and %d skipped, want 9 and 5", skips.entries, skips.skipped)
 	}
 	want := map[string]string{
 		"abs.txt": "inside", "ok/": "", "ok/file.txt": "fine", "ok/rel": "-> file.txt",
@@ -318,10 +323,90 @@ func TestExtractTarStaysInside(t *testing.T) {
 	tw = tar.NewWriter(&buf)
 	add(&tar.Header{Name: "planted/owned", Typeflag: tar.TypeReg}, "x")
 	tw.Close()
-	if err := extractTar(&buf, dir, io.Discard); err == nil {
+	if err := extractTar(&buf, dir, &skipCount{warn: io.Discard}); err == nil {
 		t.Fatal("wrote through a link that leaves the directory")
 	}
 	if got := tree(t, elsewhere); len(got) != 0 {
 		t.Fatalf("wrote outside: %v", got)
+	}
+}
+
+// TestCpFailureLeavesNothing: a copy into the sandbox that fails leaves
+// the workspace as it was, without the directory it was to create, as
+// uploads are all or nothing.
+func TestCpFailureLeavesNothing(t *testing.T) {
+	srv := newServer(t)
+	c := srv.cli(t, srv.admin)
+	id := c.create("--disk", "4M")
+	local := t.TempDir()
+	writeTree(t, filepath.Join(local, "abs"), map[string]string{"ok.txt": "fine", "passwd": "-> /etc/passwd"})
+	writeTree(t, filepath.Join(local, "big"), map[string]string{"a.bin": strings.Repeat("x", 3<<20), "b.bin": strings.Repeat("y", 3<<20)})
+	c.ok("files", "mkdir", id, "there")
+	for name, args := range map[string][]string{
+		"a link out of the directory":    {"cp", filepath.Join(local, "abs"), id + ":newdir"},
+		"into a new directory's parents": {"cp", filepath.Join(local, "abs"), id + ":new/parents/dir"},
+		"into an existing directory":     {"cp", filepath.Join(local, "abs"), id + ":there"},
+		"more than the disk holds":       {"cp", filepath.Join(local, "big"), id + ":bigdir"},
+		"not a tar stream":               {"cp", "-", id + ":brandnew/"},
+	} {
+		if r := c.do("junk\n", args...); r.code == 0 {
+			t.Errorf("%s: exit 0, want a failure", name)
+		}
+		if got := remoteTree(t, c, id, "."); !maps.Equal(got, map[string]string{"there/": ""}) {
+			t.Errorf("%s: the failed copy left %v", name, keys(got))
+		}
+	}
+}
+
+// TestCpKeepsTheReplacedMode: standard input copied over an executable
+// keeps it executable, as cp does.
+func TestCpKeepsTheReplacedMode(t *testing.T) {
+	srv := newServer(t)
+	c := srv.cli(t, srv.admin)
+	id := c.create()
+	src := filepath.Join(t.TempDir(), "run.sh")
+	os.WriteFile(src, []byte("#!/bin/sh\necho one\n"), 0o755)
+	c.ok("cp", src, id+":")
+	if r := c.do("#!/bin/sh\necho two\n", "cp", "-", id+":run.sh"); r.code != 0 {
+		t.Fatalf("exit %d stderr %q", r.code, r.stderr)
+	}
+	if got := c.ok("exec", id, "--", "./run.sh"); got != "two\n" {
+		t.Fatalf("the replaced script runs to %q", got)
+	}
+}
+
+// TestCpSummarizesSkippedEntries: a copy out of the sandbox that skips
+// entries (links that point outside the directory) warns of each, ends
+// with how many of all were copied, and succeeds: copying again would
+// skip them again.
+func TestCpSummarizesSkippedEntries(t *testing.T) {
+	srv := newServer(t)
+	c := srv.cli(t, srv.admin)
+	id := c.create()
+	c.ok("exec", id, "--", "sh", "-c", "mkdir links && ln -s /etc/passwd links/abs && ln -s ../.. links/up")
+	dst := t.TempDir()
+	r := c.do("", "cp", id+":links", dst)
+	want := "cove: skipping the link abs -> /etc/passwd: it points outside the directory\n" +
+		"cove: skipping the link up -> ../..: it points outside the directory\n" +
+		"cove: copied 0 of the 2 entries of " + id + ":links: the 2 skipped are listed above\n"
+	if r.code != 0 || r.stderr != want {
+		t.Fatalf("exit %d, stderr:\n%s\nwant exit 0 and:\n%s", r.code, r.stderr, want)
+	}
+	if got := tree(t, filepath.Join(dst, "links")); len(got) != 0 {
+		t.Fatalf("copied %v", keys(got))
+	}
+
+	// Into the sandbox, what tar cannot carry is skipped the same way.
+	local := t.TempDir()
+	writeTree(t, filepath.Join(local, "src"), map[string]string{"a.txt": "a"})
+	if err := syscall.Mkfifo(filepath.Join(local, "src", "fifo"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r = c.do("", "cp", filepath.Join(local, "src"), id+":")
+	if r.code != 0 || !strings.HasSuffix(r.stderr, "fifo: not a file, directory or symbolic link\ncove: copied 1 of the 2 entries of "+filepath.Join(local, "src")+": the one skipped is listed above\n") {
+		t.Fatalf("exit %d, stderr:\n%s", r.code, r.stderr)
+	}
+	if got := remoteTree(t, c, id, "src"); !maps.Equal(got, map[string]string{"a.txt": "a"}) {
+		t.Fatalf("in the sandbox: %v", got)
 	}
 }

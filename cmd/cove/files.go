@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"io/fs"
 	"strconv"
 
 	"github.com/spf13/cobra"
@@ -59,7 +60,7 @@ func newFilesListCmd(e *env) *cobra.Command {
 				if f.Symlink != "" {
 					name += " -> " + f.Symlink
 				}
-				t.row(fileMode(f), strconv.FormatInt(f.Size, 10), timestamp(f.ModTime), name)
+				t.row(lsMode(f), strconv.FormatInt(f.Size, 10), timestamp(f.ModTime), name)
 			}
 			return t.flush()
 		},
@@ -67,6 +68,22 @@ func newFilesListCmd(e *env) *cobra.Command {
 	cmd.Flags().BoolVarP(&recursive, "recursive", "r", false, "list the whole tree")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the files as JSON")
 	return cmd
+}
+
+// lsMode is a file's type and permission bits as ls -l writes them:
+// "drwxr-xr-x", "lrwxrwxrwx", "-rw-r--r--". Go's FileMode.String would
+// write a link as "Lrwxrwxrwx". The API tells directories and links from
+// other files, and nothing more.
+func lsMode(fi *cove.FileInfo) string {
+	kind := "-"
+	switch {
+	case fi.IsDir:
+		kind = "d"
+	case fi.Symlink != "":
+		kind = "l"
+	}
+	// FileMode.String of bare permission bits is "-" and nine letters.
+	return kind + (fs.FileMode(fi.Mode) & fs.ModePerm).String()[1:]
 }
 
 func newFilesCatCmd(e *env) *cobra.Command {

@@ -27,7 +27,7 @@ func TestFiles(t *testing.T) {
 		got := c.ok("files", "ls", id)
 		want := regexp.MustCompile(`^MODE +SIZE +MODIFIED +NAME\n` +
 			`-rw-r--r-- +2 +\d{4}-\d\d-\d\d \d\d:\d\d +b\.txt\n` +
-			`Lrwxrwxrwx +5 +\S+ \S+ +link -> b\.txt\n` +
+			`lrwxrwxrwx +5 +\S+ \S+ +link -> b\.txt\n` +
 			`drwxr-xr-x +\d+ +\S+ \S+ +src\n$`)
 		if !want.MatchString(got) {
 			t.Fatalf("files ls:\n%s", got)
@@ -91,4 +91,21 @@ func TestFiles(t *testing.T) {
 			t.Fatalf("left: %s", got)
 		}
 	})
+}
+
+// TestLsMode: types and permission bits as ls -l writes them.
+func TestLsMode(t *testing.T) {
+	for _, c := range []struct {
+		fi   cove.FileInfo
+		want string
+	}{
+		{cove.FileInfo{Mode: 0o644}, "-rw-r--r--"},
+		{cove.FileInfo{Mode: 0o755, IsDir: true}, "drwxr-xr-x"},
+		{cove.FileInfo{Mode: 0o777, Symlink: "a"}, "lrwxrwxrwx"},
+		{cove.FileInfo{Mode: 0}, "----------"},
+	} {
+		if got := lsMode(&c.fi); got != c.want {
+			t.Errorf("%+v: %q, want %q", c.fi, got, c.want)
+		}
+	}
 }

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"io/fs"
 	"maps"
 	"os"
 	"slices"
@@ -109,18 +108,6 @@ func timestamp(t time.Time) string {
 		return "-"
 	}
 	return t.Local().Format("2006-01-02 15:04")
-}
-
-// fileMode renders a file's type and permission bits as ls does.
-func fileMode(fi *cove.FileInfo) string {
-	m := fs.FileMode(fi.Mode) & fs.ModePerm
-	switch {
-	case fi.IsDir:
-		m |= fs.ModeDir
-	case fi.Symlink != "":
-		m |= fs.ModeSymlink
-	}
-	return m.String()
 }
 
 // isTerminal reports whether w is a terminal, where spinners and progress
