@@ -36,11 +36,14 @@ func tooLarge(what string, limit int64) error {
 // on the route of pattern, or "" where waiting does not help. Executions
 // free up as soon as another request of the key ends, and so do the
 // sandboxes of /v1/run; the sandboxes and memory of a key's own sandboxes
-// only when it deletes one. The AI provider's rate limits last about a
-// minute.
+// only when it deletes one, and a workspace's disk limit, which is what
+// the file routes reach, only when files are deleted. The AI provider's
+// rate limits last about a minute.
 func quotaRetryAfter(pattern string) string {
 	switch pattern {
-	case "POST /v1/sandboxes":
+	case "POST /v1/sandboxes",
+		"PUT /v1/sandboxes/{id}/files/{path...}", "POST /v1/sandboxes/{id}/files",
+		"POST /v1/sandboxes/{id}/fs/mkdir", "POST /v1/sandboxes/{id}/fs/move", "POST /v1/sandboxes/{id}/fs/replace":
 		return ""
 	case "POST /v1/ai/{action}":
 		return "60"

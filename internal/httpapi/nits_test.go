@@ -58,6 +58,10 @@ func TestQuotaRetryAfter(t *testing.T) {
 		{"POST", "/v1/sandboxes/x/exec", `{"cmd":["true"]}`, "1"},
 		{"POST", "/v1/run", `{"language":"python","code":"1"}`, "1"},
 		{"POST", "/v1/ai/explain", `{"code":"1"}`, "60"},
+		// A full workspace: deleting files makes room, waiting does not.
+		{"PUT", "/v1/sandboxes/x/files/big.bin", "data", ""},
+		{"POST", "/v1/sandboxes/x/files?extract=tar", "", ""},
+		{"POST", "/v1/sandboxes/x/fs/replace", `{"paths":["a"],"old":"a","new":"b"}`, ""},
 	}
 	for _, c := range cases {
 		w := serve(t, &fakeService{err: full}, Options{}, c.method, c.target, "user", c.body)
