@@ -26,12 +26,10 @@ type liveContext struct {
 	env      map[string]string
 	created  time.Time
 
-	busy atomic.Bool
-	// stopping says that the running cell is being interrupted (its
-	// caller closed or interrupted it), so that it ends soon; so does
-	// the end of cellCtx, the running cell's caller's context.
-	stopping atomic.Bool
-	cellCtx  atomic.Pointer[context.Context]
+	// cell is the running cell's hold on the context (nil: none). A
+	// restart lets the hold of the cell it killed go, so that the context
+	// takes the next cell before that one's caller has read its result.
+	cell atomic.Pointer[cellHold]
 	// interruptedAt is when the last cell that was interrupted let the
 	// context go (Unix nanoseconds): the agent may still be ending it.
 	interruptedAt atomic.Int64
@@ -42,12 +40,22 @@ type liveContext struct {
 	restarts int
 }
 
+// cellHold is a cell's hold on its context, while it runs.
+type cellHold struct {
+	// ctx is the cell's caller's context: its end ends the cell.
+	ctx context.Context
+	// stopping says that the cell is being interrupted (its caller
+	// closed or interrupted it, or the context is restarting), so that
+	// it ends soon.
+	stopping atomic.Bool
+}
+
 func (c *liveContext) info(sandboxID string) *cove.Context {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return &cove.Context{
 		ID: c.id, SandboxID: sandboxID, Language: c.language, Cwd: c.cwd, Env: c.env,
-		CreatedAt: c.created, Runs: c.runs, Restarts: c.restarts, Busy: c.busy.Load(),
+		CreatedAt: c.created, Runs: c.runs, Restarts: c.restarts, Busy: c.cell.Load() != nil,
 	}
 }
 
@@ -145,8 +153,20 @@ func (s *Service) RestartContext(ctx context.Context, id, contextID string) (*co
 		return nil, err
 	}
 	defer done()
+	// A cell sent during the restart waits for it (see acquire) rather
+	// than being refused as the killed cell ends.
+	killed := c.cell.Load()
+	if killed != nil {
+		killed.stopping.Store(true)
+	}
 	if err := sb.inst.Agent().RestartContext(ctx, contextID); err != nil {
 		return nil, err
+	}
+	// The agent has let the killed cell go: so does the context, whose
+	// fresh interpreter is ready. Its stream ends with a result that
+	// says a restart was asked for.
+	if killed != nil && c.cell.CompareAndSwap(killed, nil) {
+		c.interruptedAt.Store(time.Now().UnixNano())
 	}
 	c.mu.Lock()
 	c.runs = 0
@@ -185,8 +205,8 @@ func (s *Service) InterruptContext(ctx context.Context, id, contextID string) er
 	if err := sb.inst.Agent().InterruptContext(ctx, contextID); err != nil {
 		return err
 	}
-	if c.busy.Load() {
-		c.stopping.Store(true)
+	if h := c.cell.Load(); h != nil {
+		h.stopping.Store(true)
 	}
 	return nil
 }
@@ -200,21 +220,19 @@ func (s *Service) RunCell(ctx context.Context, id, contextID string, req cove.Ce
 	if err != nil {
 		return nil, err
 	}
-	if !c.acquire(ctx) {
+	hold, ok := c.acquire(ctx)
+	if !ok {
 		done()
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
 		return nil, cove.Errorf(cove.CodeConflict, "a cell is already running in context %s: wait for it to end, or interrupt it", contextID)
 	}
-	c.cellCtx.Store(&ctx)
 	finish := func() {
-		if c.interrupted() {
+		if hold.interrupted() {
 			c.interruptedAt.Store(time.Now().UnixNano())
 		}
-		c.cellCtx.Store(nil)
-		c.stopping.Store(false)
-		c.busy.Store(false)
+		c.cell.CompareAndSwap(hold, nil)
 		done()
 	}
 	limits := sb.limits
@@ -266,11 +284,11 @@ func (s *Service) RunCell(ctx context.Context, id, contextID string, req cove.Ce
 		finish()
 		return nil, err
 	}
-	st := &cellStream{cell: run, ctx: ctx, c: c, limits: limits, started: time.Now(), exec: s.metrics.startExec(), sandboxEnded: sb.ended, serviceEnded: s.ctx}
+	st := &cellStream{cell: run, ctx: ctx, c: c, hold: hold, limits: limits, started: time.Now(), exec: s.metrics.startExec(), sandboxEnded: sb.ended, serviceEnded: s.ctx}
 	// Cancelling the caller's context interrupts the cell, as closing
 	// the stream does.
 	stopOnCancel := context.AfterFunc(ctx, func() {
-		c.stopping.Store(true)
+		hold.stopping.Store(true)
 		run.Close()
 	})
 	st.onClose = []func(){func() { stopOnCancel() }, st.exec.close, release, finish}
@@ -283,15 +301,22 @@ func (s *Service) RunCell(ctx context.Context, id, contextID string, req cove.Ce
 // next at once should not be refused for it.
 const interruptedCellWait = 2 * time.Second
 
-// acquire makes the context busy with a new cell. A cell already running
-// refuses it at once, unless it is being interrupted: then acquire waits
-// for it to end, for interruptedCellWait at most.
-func (c *liveContext) acquire(ctx context.Context) bool {
-	if c.busy.CompareAndSwap(false, true) {
-		return true
+// acquire makes the context busy with a new cell of ctx and returns its
+// hold. A cell already running refuses it at once, unless it is being
+// interrupted (or restarted): then acquire waits for it to let the
+// context go, for interruptedCellWait at most.
+func (c *liveContext) acquire(ctx context.Context) (*cellHold, bool) {
+	h := &cellHold{ctx: ctx}
+	if c.cell.CompareAndSwap(nil, h) {
+		return h, true
 	}
-	if !c.interrupted() {
-		return false
+	running := c.cell.Load()
+	if running == nil && c.cell.CompareAndSwap(nil, h) {
+		// It has just ended.
+		return h, true
+	}
+	if running == nil || !running.interrupted() {
+		return nil, false
 	}
 	deadline := time.NewTimer(interruptedCellWait)
 	defer deadline.Stop()
@@ -300,24 +325,20 @@ func (c *liveContext) acquire(ctx context.Context) bool {
 	for {
 		select {
 		case <-ctx.Done():
-			return false
+			return nil, false
 		case <-deadline.C:
-			return c.busy.CompareAndSwap(false, true)
+			return h, c.cell.CompareAndSwap(nil, h)
 		case <-tick.C:
-			if c.busy.CompareAndSwap(false, true) {
-				return true
+			if c.cell.CompareAndSwap(nil, h) {
+				return h, true
 			}
 		}
 	}
 }
 
-// interrupted reports whether the running cell is being interrupted.
-func (c *liveContext) interrupted() bool {
-	if c.stopping.Load() {
-		return true
-	}
-	ctx := c.cellCtx.Load()
-	return ctx != nil && (*ctx).Err() != nil
+// interrupted reports whether the cell is being interrupted.
+func (h *cellHold) interrupted() bool {
+	return h.stopping.Load() || h.ctx.Err() != nil
 }
 
 // cellStream adapts a running cell to cove.Stream.
@@ -325,6 +346,7 @@ type cellStream struct {
 	cell    *agent.Cell
 	ctx     context.Context
 	c       *liveContext
+	hold    *cellHold
 	limits  cove.Limits
 	started time.Time
 	// exec is the cell in the metrics.
@@ -374,12 +396,21 @@ func (st *cellStream) Next() (cove.Event, error) {
 		if ev.Result == nil {
 			return cove.Event{}, cove.Errorf(cove.CodeInternal, "a cell ended without a result")
 		}
-		res := cellResultOf(ev.Result, st.limits)
+		r := ev.Result
+		res := cellResultOf(r, st.limits)
 		st.c.mu.Lock()
-		if ev.Result.Restarted {
+		if r.EndedIdle != "" {
+			// The interpreter that ended while idle was replaced.
 			st.c.runs = 0
 			st.c.restarts++
-		} else {
+		}
+		switch {
+		case r.RestartRequested:
+			// RestartContext has counted the restart.
+		case r.Status == "died" && r.Restarted:
+			st.c.runs = 0
+			st.c.restarts++
+		default:
 			st.c.runs++
 		}
 		st.c.mu.Unlock()
@@ -404,7 +435,7 @@ func (st *cellStream) Close() error {
 	if st.closing.CompareAndSwap(false, true) {
 		// Until it is released, the context is busy with a cell that
 		// ends soon (see acquire).
-		st.c.stopping.Store(true)
+		st.hold.stopping.Store(true)
 	}
 	err := st.cell.Close()
 	st.once.Do(func() {
@@ -435,7 +466,10 @@ func cellResultOf(r *agent.CellResult, limits cove.Limits) *cove.ExecResult {
 		res.Message = fmt.Sprintf("killed: out of memory (limit %s)", cove.FormatBytes(limits.MemoryBytes))
 	case r.Status == "died":
 		res.ExitCode = r.ExitCode
-		if r.Signal > 0 {
+		if r.RestartRequested {
+			res.Verdict = cove.VerdictKilled
+			res.Message = "killed: a restart of the context was asked for, and the cell's state is lost with its interpreter"
+		} else if r.Signal > 0 {
 			res.Verdict = cove.VerdictKilled
 			res.Message = "the interpreter was killed by " + res.Signal
 		} else {
@@ -454,8 +488,17 @@ func cellResultOf(r *agent.CellResult, limits cove.Limits) *cove.ExecResult {
 	if res.Verdict != cove.VerdictOK && res.Verdict != cove.VerdictError && res.ExitCode == 0 {
 		res.ExitCode = 1
 	}
-	if r.Restarted {
+	if r.Restarted && r.Status == "died" && !r.RestartRequested {
 		res.Message += restartedNote
+	}
+	// A cell that began in a fresh interpreter, the last one having
+	// ended while idle, says so whatever its verdict: its state is gone.
+	if r.EndedIdle != "" {
+		note := agent.EndedIdleNote(r.EndedIdle)
+		if res.Message != "" {
+			note = res.Message + "; " + note
+		}
+		res.Message = note
 	}
 	return res
 }

@@ -413,3 +413,81 @@ func TestContextCellAfterCancelledCell(t *testing.T) {
 		t.Fatalf("a concurrent cell: %v after %s, want conflict at once", err, time.Since(start))
 	}
 }
+
+// TestContextKilledForMemoryWhileIdle: the contexts of a sandbox share
+// its memory, and the kernel's OOM killer may take an idle context's
+// interpreter for another context's cell. The idle context's next cell
+// says, before its own output and in its result, that its interpreter was
+// killed while idle and its state is lost.
+func TestContextKilledForMemoryWhileIdle(t *testing.T) {
+	svc, _ := newTestService(t)
+	id, c1 := newContext(t, svc, "python", cove.Limits{MemoryBytes: 160 << 20})
+	c2, err := svc.CreateContext(context.Background(), id, cove.ContextSpec{Language: "python"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cell(t, svc, id, c1.ID, "v = 'c1'", 0)
+	if run := cell(t, svc, id, c2.ID, "big = bytearray(90 << 20)\nv = 'c2'", 0); run.Verdict != cove.VerdictOK {
+		t.Fatalf("c2's big cell: %+v", run.ExecResult)
+	}
+	if run := cell(t, svc, id, c1.ID, "big2 = bytearray(90 << 20)\nv", 0); run.Verdict != cove.VerdictOK || resultText(run) != "'c1'" {
+		t.Fatalf("c1's big cell: %+v %q", run.ExecResult, resultText(run))
+	}
+	run := cell(t, svc, id, c2.ID, "print('out')\nv", 0)
+	if x := exceptionOf(run); x == nil || x.Name != "NameError" {
+		t.Fatalf("c2 after the OOM kill: %+v %+v", run.ExecResult, x)
+	}
+	if !strings.Contains(run.Message, "while the context was idle, its interpreter was killed for lack of memory") || !strings.Contains(run.Message, "without the state of the earlier cells") {
+		t.Errorf("the result's message %q does not say that the state was lost, and why", run.Message)
+	}
+	if ev := run.Outputs[0]; ev.Type != cove.EventStderr || !strings.HasPrefix(string(ev.Data), "cove: while the context was idle") {
+		t.Errorf("the first output %s %q: want the note on stderr", ev.Type, ev.Data)
+	}
+	if got, err := svc.GetContext(context.Background(), id, c2.ID); err != nil || got.Restarts != 1 || got.Runs != 1 {
+		t.Errorf("c2: %+v, %v", got, err)
+	}
+	if run := cell(t, svc, id, c2.ID, "v = 1", 0); run.Message != "" || run.Verdict != cove.VerdictOK {
+		t.Errorf("the cell after: %+v", run.ExecResult)
+	}
+}
+
+// TestContextRestartDuringACell: a restart during a cell answers once the
+// context is ready for the next cell (not busy), which runs at once, even
+// while the killed cell's result is not read yet; that result says that a
+// restart was asked for.
+func TestContextRestartDuringACell(t *testing.T) {
+	svc, _ := newTestService(t)
+	id, c := newContext(t, svc, "python", cove.Limits{})
+	ctx := context.Background()
+	for i := range 6 {
+		cell(t, svc, id, c.ID, "lost = 1", 0)
+		st, err := svc.RunCell(ctx, id, c.ID, cove.CellRequest{Code: "import time\nprint('started', flush=True)\ntime.sleep(60)"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ev, err := st.Next(); err != nil || string(ev.Data) != "started\n" {
+			t.Fatalf("first event %+v, %v", ev, err)
+		}
+		got, err := svc.RestartContext(ctx, id, c.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Busy || got.Runs != 0 || got.Restarts != i+1 {
+			t.Errorf("round %d: the restart's answer %+v: want an idle context", i, got)
+		}
+		run := cell(t, svc, id, c.ID, "'lost' in dir()", 0)
+		if resultText(run) != "False" || run.Verdict != cove.VerdictOK {
+			t.Errorf("round %d: the cell after the restart: %+v %q", i, run.ExecResult, resultText(run))
+		}
+		killed, err := cove.CollectCell(st)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if killed.Verdict != cove.VerdictKilled || !strings.Contains(killed.Message, "restart of the context was asked for") || strings.Contains(killed.Message, "SIGKILL") {
+			t.Errorf("round %d: the killed cell: %s %q", i, killed.Verdict, killed.Message)
+		}
+	}
+	if got, err := svc.GetContext(ctx, id, c.ID); err != nil || got.Restarts != 6 || got.Busy {
+		t.Errorf("the context after: %+v, %v", got, err)
+	}
+}
