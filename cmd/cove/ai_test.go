@@ -330,6 +330,11 @@ func TestAIFixVerifyAPIRefuses(t *testing.T) {
 	c := aiCLI(t, s)
 	prog := writeFile(t, "add.py", "def add(a, b):\n    return a - b\n")
 	c.fails(cove.CodeUnavailable, `^cove: the Anthropic API refused the API key \(401 authentication_error: invalid x-api-key\): check ANTHROPIC_API_KEY\n$`, "ai", "fix", "--verify", "--no-run", prog)
+
+	// Through a server's REST API too (it answered 200 with no events).
+	s.SetHandler(aitest.Script(aitest.APIError(401, "authentication_error", "invalid x-api-key")))
+	srv := aiServer(t, ai.New(ai.Options{APIKey: "sk-server", BaseURL: s.URL}))
+	srv.cli(t, srv.admin).fails(cove.CodeUnavailable, `^cove: the Anthropic API refused the API key \(401 authentication_error: invalid x-api-key\): check ANTHROPIC_API_KEY\n$`, "ai", "fix", "--verify", "--no-run", prog)
 }
 
 // TestAIFixVerifyUnverifiedKeepsTheFile runs the README's example with a
