@@ -99,7 +99,8 @@ func (s *server) translate(r *http.Request, err error) (int, *wire.ErrorBody) {
 		id := errorID()
 		s.log.Error("internal error", "id", id, "method", r.Method, "path", r.URL.Path, "err", err)
 		msg = "internal error (id " + id + ")"
-	} else if status >= 500 {
+	} else if status >= 500 && r.Pattern != "GET /healthz" {
+		// The health check logs its own failures, once (noteHealth).
 		s.log.Warn("request failed", "method", r.Method, "path", r.URL.Path, "status", status, "err", err)
 	}
 	return status, &wire.ErrorBody{Error: wire.ErrorDetail{Code: string(code), Message: msg}}

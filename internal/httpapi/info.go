@@ -24,11 +24,38 @@ type healthChecker interface {
 func (s *server) health(w http.ResponseWriter, r *http.Request) error {
 	if h, ok := s.svc.(healthChecker); ok {
 		if err := h.Health(r.Context()); err != nil {
+			s.noteHealth(err)
 			return err
 		}
 	}
+	s.noteHealth(nil)
 	writeJSON(w, http.StatusOK, &wire.Health{Status: "ok"})
 	return nil
+}
+
+// noteHealth logs a change of the health check's answer once: a failure
+// at warn, the return to ok at info. A load balancer probes every few
+// seconds, and each probe that repeats the last answer is logged at
+// debug only: a drain would otherwise log a warning a probe.
+func (s *server) noteHealth(err error) {
+	now := ""
+	if err != nil {
+		now = cove.ErrorMessage(err)
+	}
+	s.healthLog.mu.Lock()
+	last := s.healthLog.last
+	s.healthLog.last = now
+	s.healthLog.mu.Unlock()
+	switch {
+	case now == last:
+		if err != nil {
+			s.log.Debug("health check failing still", "err", now)
+		}
+	case err != nil:
+		s.log.Warn("health check failing: GET /healthz answers 503", "err", now)
+	default:
+		s.log.Info("health check ok again", "was", last)
+	}
 }
 
 func (s *server) version(w http.ResponseWriter, r *http.Request) error {

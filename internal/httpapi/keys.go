@@ -19,6 +19,8 @@ func (s *server) createKey(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	// Who may do what changed: the log keeps it (never the secret).
+	s.log.Info("key created", "key", k.ID, "name", k.Name, "admin", k.Admin, "by", keyID(r), "remote", r.RemoteAddr)
 	writeJSON(w, http.StatusCreated, &wire.NewKey{Key: *wire.KeyFrom(&k.Key), Secret: k.Secret})
 	return nil
 }
@@ -37,9 +39,11 @@ func (s *server) listKeys(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *server) revokeKey(w http.ResponseWriter, r *http.Request) error {
-	if err := s.svc.RevokeKey(r.Context(), r.PathValue("id")); err != nil {
+	id := r.PathValue("id")
+	if err := s.svc.RevokeKey(r.Context(), id); err != nil {
 		return err
 	}
+	s.log.Info("key revoked", "key", id, "by", keyID(r), "remote", r.RemoteAddr)
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }

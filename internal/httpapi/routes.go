@@ -112,11 +112,14 @@ func (s *server) handler(rt route) http.Handler {
 				}
 				s.writeError(sw, r, fmt.Errorf("panic: %v", p))
 			}
-			s.log.Debug("request", "method", r.Method, "path", r.URL.Path, "status", sw.status, "duration", time.Since(start))
+			s.log.Debug("request", "method", r.Method, "path", r.URL.Path, "status", sw.status, "duration", time.Since(start), "key", keyID(r), "remote", r.RemoteAddr)
 		}()
 		if rt.Access != accessPublic && !(rt.Access == accessMetrics && s.opts.PublicMetrics) {
 			key, err := s.authenticate(r, rt)
 			if err != nil {
+				if cove.ErrorCode(err) == cove.CodeUnauthorized {
+					s.logAuthFailure(r, err)
+				}
 				s.writeError(sw, r, err)
 				return
 			}
@@ -126,6 +129,42 @@ func (s *server) handler(rt route) http.Handler {
 			s.writeError(sw, r, err)
 		}
 	})
+}
+
+// keyID is the id of the request's key, for the log; "" before
+// authentication and on public routes.
+func keyID(r *http.Request) string {
+	if k := cove.KeyFrom(r.Context()); k != nil {
+		return k.ID
+	}
+	return ""
+}
+
+// authFailureLogEvery is the least time between two log lines of failed
+// authentications.
+const authFailureLogEvery = time.Second
+
+// logAuthFailure logs a request refused for its key (missing, unknown,
+// revoked), with where it came from: an operator learns of a client with
+// a revoked key, or of someone trying keys. At most one line a second,
+// which says how many were left out since the last, so that a client
+// trying keys in a loop cannot flood the log.
+func (s *server) logAuthFailure(r *http.Request, err error) {
+	s.authLog.mu.Lock()
+	now := time.Now()
+	if now.Sub(s.authLog.last) < authFailureLogEvery {
+		s.authLog.skipped++
+		s.authLog.mu.Unlock()
+		return
+	}
+	skipped := s.authLog.skipped
+	s.authLog.last, s.authLog.skipped = now, 0
+	s.authLog.mu.Unlock()
+	args := []any{"remote", r.RemoteAddr, "method", r.Method, "path", r.URL.Path, "err", cove.ErrorMessage(err)}
+	if skipped > 0 {
+		args = append(args, "not_logged_since_last", skipped)
+	}
+	s.log.Warn("authentication failed", args...)
 }
 
 // routeHandler is the handler of a route, as the mux gives it for a

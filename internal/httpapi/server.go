@@ -13,6 +13,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/cove-sandbox/cove"
@@ -96,6 +97,19 @@ type server struct {
 	opts Options
 	log  *slog.Logger
 	mux  *http.ServeMux
+
+	// authLog paces the log of failed authentications (logAuthFailure).
+	authLog struct {
+		mu      sync.Mutex
+		last    time.Time
+		skipped int
+	}
+	// healthLog is the last answer of the health check that was logged
+	// ("" for ok), so that a change is logged once (noteHealth).
+	healthLog struct {
+		mu   sync.Mutex
+		last string
+	}
 }
 
 // New returns the API handler for svc. Serve it with an http.Server whose

@@ -1,0 +1,179 @@
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/cove-sandbox/cove"
+)
+
+// lockedBuffer is a log that handlers may write from several requests.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// lines returns the log lines that contain all of words.
+func (l *lockedBuffer) lines(words ...string) []string {
+	var out []string
+next:
+	for _, line := range strings.Split(l.String(), "\n") {
+		for _, w := range words {
+			if !strings.Contains(line, w) {
+				continue next
+			}
+		}
+		out = append(out, line)
+	}
+	return out
+}
+
+// send sends one request to h from remote and returns the answer's status.
+func send(h http.Handler, method, target, key, remote string) int {
+	req := httptest.NewRequest(method, target, strings.NewReader("{}"))
+	req.RemoteAddr = remote
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, req)
+	return w.Code
+}
+
+// TestKeyChangesAreLogged checks that creating and revoking a key is
+// logged at info with the key's id, who did it and from where, and never
+// the secret.
+func TestKeyChangesAreLogged(t *testing.T) {
+	var logs lockedBuffer
+	h := New(&fakeService{}, Options{Auth: fakeAuth{}, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if st := send(h, "POST", "/v1/keys", "admin", "192.0.2.7:4000"); st != 201 {
+		t.Fatalf("create: %d", st)
+	}
+	if st := send(h, "DELETE", "/v1/keys/k1", "admin", "192.0.2.7:4000"); st != 204 {
+		t.Fatalf("revoke: %d", st)
+	}
+	for _, msg := range []string{"key created", "key revoked"} {
+		got := logs.lines("level=INFO", `msg="`+msg+`"`, "key=k1", "by=admin", "remote=192.0.2.7:4000")
+		if len(got) != 1 {
+			t.Errorf("no info line %q with the key, its creator and address in:\n%s", msg, logs.String())
+		}
+	}
+	// The fake's secret is "s": no value of the log may be it.
+	if strings.Contains(logs.String(), "=s ") || strings.Contains(logs.String(), `="s"`) {
+		t.Errorf("the secret is in the log:\n%s", logs.String())
+	}
+}
+
+// TestAuthFailuresAreLoggedPaced checks that a request refused for its
+// key is logged with its address, and that a client trying keys in a
+// loop gets one line a second, which counts those left out.
+func TestAuthFailuresAreLoggedPaced(t *testing.T) {
+	var logs lockedBuffer
+	h := New(&fakeService{}, Options{Auth: fakeAuth{}, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if st := send(h, "GET", "/v1/sandboxes", "wrong", "198.51.100.9:5000"); st != 401 {
+		t.Fatalf("wrong key: %d", st)
+	}
+	got := logs.lines("level=WARN", `msg="authentication failed"`, "remote=198.51.100.9:5000", "path=/v1/sandboxes", `err="unknown API key"`)
+	if len(got) != 1 {
+		t.Fatalf("no warning with the address of the failed authentication:\n%s", logs.String())
+	}
+	for range 50 {
+		send(h, "GET", "/v1/sandboxes", "", "198.51.100.9:5001")
+	}
+	if n := len(logs.lines("authentication failed")); n != 1 {
+		t.Fatalf("%d lines for 51 failures within a second, want 1:\n%s", n, logs.String())
+	}
+	// A second later the next failure is logged, with the count of those
+	// that were not.
+	srv := h.(*server)
+	srv.authLog.mu.Lock()
+	srv.authLog.last = srv.authLog.last.Add(-authFailureLogEvery)
+	srv.authLog.mu.Unlock()
+	send(h, "GET", "/v1/sandboxes", "", "198.51.100.9:5002")
+	if got := logs.lines("authentication failed", "remote=198.51.100.9:5002", "not_logged_since_last=50", `err="missing API key`); len(got) != 1 {
+		t.Fatalf("no line counting the 50 left out:\n%s", logs.String())
+	}
+	// A valid key is not a failure.
+	send(h, "GET", "/v1/sandboxes", "user", "198.51.100.9:5003")
+	if strings.Contains(logs.String(), "5003") {
+		t.Fatalf("a valid key was logged as a failure:\n%s", logs.String())
+	}
+}
+
+// TestRequestLogSaysWhoAndWhence checks that the debug log of a request
+// has its key's id and the client's address.
+func TestRequestLogSaysWhoAndWhence(t *testing.T) {
+	var logs lockedBuffer
+	h := New(&fakeService{}, Options{Auth: fakeAuth{}, Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	send(h, "GET", "/v1/sandboxes", "user", "203.0.113.5:6000")
+	if got := logs.lines("level=DEBUG", "msg=request", "path=/v1/sandboxes", "status=200", "key=user", "remote=203.0.113.5:6000"); len(got) != 1 {
+		t.Fatalf("no request line with the key and the address:\n%s", logs.String())
+	}
+}
+
+// healthService is a service whose health check answers err.
+type healthService struct {
+	*fakeService
+	mu  sync.Mutex
+	err error
+}
+
+func (h *healthService) Health(ctx context.Context) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.err
+}
+
+// TestHealthFailureLoggedOnce checks that a failing health check is
+// logged once when it starts failing, and once when it is ok again, not
+// at every probe of a load balancer.
+func TestHealthFailureLoggedOnce(t *testing.T) {
+	var logs lockedBuffer
+	svc := &healthService{fakeService: &fakeService{}}
+	h := New(svc, Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	probe := func(want int) {
+		t.Helper()
+		if st := send(h, "GET", "/healthz", "", "10.0.0.1:1"); st != want {
+			t.Fatalf("health: %d, want %d", st, want)
+		}
+	}
+	probe(200)
+	svc.mu.Lock()
+	svc.err = cove.Errorf(cove.CodeUnavailable, "shutting down: running executions are finishing")
+	svc.mu.Unlock()
+	for range 5 {
+		probe(503)
+	}
+	if n := len(logs.lines("level=WARN")); n != 1 || len(logs.lines("level=WARN", "health check failing", "shutting down")) != 1 {
+		t.Fatalf("5 failing probes logged %d warnings, want 1 saying why:\n%s", n, logs.String())
+	}
+	svc.mu.Lock()
+	svc.err = nil
+	svc.mu.Unlock()
+	probe(200)
+	probe(200)
+	if got := logs.lines("level=INFO", "health check ok again"); len(got) != 1 {
+		t.Fatalf("the return to ok is not logged once:\n%s", logs.String())
+	}
+	if strings.Contains(logs.String(), "request failed") {
+		t.Fatalf("a health probe was logged as a failed request:\n%s", logs.String())
+	}
+}
