@@ -1,8 +1,10 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -122,13 +124,43 @@ func newKeysRevokeCmd(e *env) *cobra.Command {
 	return &cobra.Command{
 		Use:   "revoke ID",
 		Short: "Revoke an API key; its sandboxes stay until deleted",
-		Args:  exactArgs(1, "keys revoke ID"),
+		Long: `Revoke an API key: requests with it are refused from now on. Its sandboxes
+stay until deleted (an admin key sees them). Revoking a key that is revoked
+already changes nothing, and says so.`,
+		Args: exactArgs(1, "keys revoke ID"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			svc, err := e.remoteService(cmd.Context())
+			ctx := cmd.Context()
+			id := args[0]
+			svc, err := e.remoteService(ctx)
 			if err != nil {
 				return err
 			}
-			return svc.RevokeKey(cmd.Context(), args[0])
+			// Revoking is idempotent, so the server's answer does not
+			// tell a revoked key from one revoked before: the list does.
+			if at := revokedAt(ctx, svc, id); at != nil {
+				fmt.Fprintf(e.stdout, "key %s was already revoked, on %s\n", id, timestamp(*at))
+				return nil
+			}
+			if err := svc.RevokeKey(ctx, id); err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stdout, "revoked key %s\n", id)
+			return nil
 		},
 	}
+}
+
+// revokedAt returns when the key id was revoked, or nil when it is not,
+// or when the list of keys cannot be had (RevokeKey then says why).
+func revokedAt(ctx context.Context, svc cove.Service, id string) *time.Time {
+	keys, err := svc.ListKeys(ctx)
+	if err != nil {
+		return nil
+	}
+	for _, k := range keys {
+		if k.ID == id {
+			return k.RevokedAt
+		}
+	}
+	return nil
 }
