@@ -29,20 +29,33 @@ func (e *env) serverURL() (url string, chosen bool) {
 	return defaultServer, false
 }
 
-// apiKey returns the key from COVE_API_KEY, else the server's admin key
-// from the data directory, which only root on the server's machine can read.
+// apiKey returns the key from COVE_API_KEY, else the server's admin key:
+// COVE_ADMIN_KEY, which the server takes as its admin key too, else the
+// one in the data directory, which only root on the server's machine can
+// read.
 func (e *env) apiKey() (string, error) {
 	if k := strings.TrimSpace(e.getenv("COVE_API_KEY")); k != "" {
 		return k, nil
 	}
-	if e.cfg.DataDir != "" {
-		if b, err := os.ReadFile(filepath.Join(e.cfg.DataDir, "admin.key")); err == nil {
-			if k := strings.TrimSpace(string(b)); k != "" {
-				return k, nil
-			}
-		}
+	if k := strings.TrimSpace(e.getenv("COVE_ADMIN_KEY")); k != "" {
+		return k, nil
 	}
-	return "", cove.Errorf(cove.CodeUnauthorized, "no API key: set COVE_API_KEY (cove keys create prints one) or run as root next to the server")
+	const none = "no API key: set COVE_API_KEY (cove keys create prints one)"
+	if e.cfg.DataDir == "" {
+		return "", cove.Errorf(cove.CodeUnauthorized, "%s or run as root next to the server", none)
+	}
+	path := filepath.Join(e.cfg.DataDir, "admin.key")
+	b, err := os.ReadFile(path)
+	switch {
+	case err == nil:
+		if k := strings.TrimSpace(string(b)); k != "" {
+			return k, nil
+		}
+		return "", cove.Errorf(cove.CodeUnauthorized, "%s: the server's admin key file %s is empty", none, path)
+	case errors.Is(err, os.ErrPermission):
+		return "", cove.Errorf(cove.CodeUnauthorized, "%s, or run as root to use the server's admin key in %s", none, path)
+	}
+	return "", cove.Errorf(cove.CodeUnauthorized, "%s, or run as root next to the server: there is no admin key in %s (COVE_DATA_DIR names the server's data directory)", none, path)
 }
 
 // remoteService returns the service of the cove server chosen by --server,

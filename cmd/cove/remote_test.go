@@ -173,8 +173,25 @@ func TestRemoteErrors(t *testing.T) {
 	})
 
 	t.Run("no_key", func(t *testing.T) {
+		// The message names where it looked for the server's admin key,
+		// which is not there when the server has another data directory.
+		keyFile := filepath.Join(c.env["COVE_DATA_DIR"], "admin.key")
 		c.with("COVE_API_KEY", "").fails(cove.CodeUnauthorized,
-			`^cove: no API key: set COVE_API_KEY \(cove keys create prints one\) or run as root next to the server\n$`, "ls")
+			`^cove: no API key: set COVE_API_KEY \(cove keys create prints one\), or run as root next to the server: there is no admin key in `+regexp.QuoteMeta(keyFile)+` \(COVE_DATA_DIR names the server's data directory\)\n$`, "ls")
+	})
+
+	t.Run("admin_key_env", func(t *testing.T) {
+		// COVE_ADMIN_KEY, which the server takes as an admin key, is the
+		// CLI's key too, before the data directory's admin.key.
+		data := t.TempDir()
+		if err := os.WriteFile(filepath.Join(data, "admin.key"), []byte("cove_an_older_admin_key_no_longer_valid\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if r := c.with("COVE_API_KEY", "", "COVE_ADMIN_KEY", srv.admin, "COVE_DATA_DIR", data).do("", "keys", "ls"); r.code != 0 || !strings.Contains(r.stdout, "admin") {
+			t.Fatalf("exit %d stdout %q stderr %q", r.code, r.stdout, r.stderr)
+		}
+		// COVE_API_KEY still comes first.
+		c.with("COVE_API_KEY", "cove_not_a_key", "COVE_ADMIN_KEY", srv.admin).fails(cove.CodeUnauthorized, `^cove: .*unknown API key`, "keys", "ls")
 	})
 
 	t.Run("admin_key_file", func(t *testing.T) {
