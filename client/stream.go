@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/cove-sandbox/cove"
@@ -189,7 +190,17 @@ func (s *ndjson[E]) readError(err error) error {
 	}
 	s.done = true
 	s.release(false)
-	return &cove.Error{Code: cove.CodeUnavailable, Message: "reading the stream from the server", Err: err}
+	return &cove.Error{Code: cove.CodeUnavailable, Message: "reading the stream from the server: " + streamCause(err), Err: err}
+}
+
+// streamCause says, for the message, why reading an answer failed: the
+// caller sees only the message, and "reading the stream" alone does not
+// tell a server that went away from a broken network.
+func streamCause(err error) string {
+	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) {
+		return "the server closed the connection before the end of the answer (did it stop or crash?)"
+	}
+	return cove.ErrorMessage(err)
 }
 
 // closeWait bounds how long the end of an answer whose last event has
