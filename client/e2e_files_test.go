@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/cove-sandbox/cove"
+	"github.com/cove-sandbox/cove/client"
 	"github.com/cove-sandbox/cove/internal/httpapi"
 )
 
@@ -345,9 +346,14 @@ func TestUploadLimits(t *testing.T) {
 	e2 := newEnv(t)
 	id2 := e2.sandbox(e2.admin, cove.SandboxSpec{Limits: cove.Limits{DiskBytes: 2 << 20}}).ID
 	_, err = e2.admin.WriteFile(ctx, id2, "big", io.MultiReader(bytes.NewReader(bytes.Repeat([]byte("y"), 3<<20))), 0)
-	wantCode(t, err, cove.CodeInvalid)
-	if !strings.Contains(err.Error(), "big is larger than 2 MiB, the sandbox's disk limit") {
+	// A full disk: quota_exceeded, and no Retry-After, as waiting frees
+	// no room.
+	wantCode(t, err, cove.CodeQuotaExceeded)
+	if !strings.Contains(err.Error(), "no space left in the workspace: big is larger than its disk limit of 2 MiB") {
 		t.Errorf("over the disk limit: %v", err)
+	}
+	if d, ok := client.RetryAfter(err); ok {
+		t.Errorf("over the disk limit: retry after %s", d)
 	}
 }
 
@@ -426,7 +432,7 @@ func TestUploadFilesAllOrNothing(t *testing.T) {
 		{"a path out of the workspace", "", []part{{"m1.txt", "m1"}, {"keep.txt", "overwritten"}, {"../evil2.txt", "evil"}}, 400, cove.CodeInvalid},
 		{"a file in the way", "", []part{{"m1.txt", "m1"}, {"keep.txt", "overwritten"}, {"keep.txt/x", "x"}}, 409, cove.CodeConflict},
 		{"a path out of the directory", "?path=up", []part{{"m1.txt", "m1"}, {"../keep.txt", "overwritten"}}, 400, cove.CodeInvalid},
-		{"over the disk limit in all", "", []part{{"b1", big}, {"keep.txt", "overwritten"}, {"b2", big}}, 400, cove.CodeInvalid},
+		{"over the disk limit in all", "", []part{{"b1", big}, {"keep.txt", "overwritten"}, {"b2", big}}, 429, cove.CodeQuotaExceeded},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			body, ct := multipartBody(c.parts...)
