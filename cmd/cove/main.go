@@ -210,6 +210,19 @@ func (e *env) nativeOptions(log *slog.Logger, server bool) native.Options {
 	}
 }
 
+// newLogger returns the logger the configuration asks for (log_level,
+// log_format), writing to w. A level or format that does not read is
+// info or text: Validate refuses them where it matters.
+func newLogger(w io.Writer, cfg config.Config) *slog.Logger {
+	var level slog.Level
+	level.UnmarshalText([]byte(cfg.LogLevel))
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
 // local is the in-process service on the native runtime.
 type local struct {
 	*service.Service
@@ -229,9 +242,7 @@ func (e *env) newLocal(ctx context.Context, backend func(*native.Backend) runtim
 	if err := e.cfg.Validate(); err != nil {
 		return nil, err
 	}
-	var level slog.Level
-	level.UnmarshalText([]byte(e.cfg.LogLevel))
-	log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
+	log := newLogger(e.stderr, e.cfg)
 	be, err := native.New(ctx, e.nativeOptions(log, false))
 	if err != nil {
 		return nil, err

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"log/slog"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/spf13/cobra"
@@ -35,9 +34,7 @@ unless the agent asked to keep them. cove serve also serves MCP over HTTP at
 		Args: noArgs("mcp [flags]"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			var level slog.Level
-			level.UnmarshalText([]byte(e.cfg.LogLevel))
-			log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
+			log := newLogger(e.stderr, e.cfg)
 			var svc cove.Service
 			_, remote := e.serverURL()
 			if remote {

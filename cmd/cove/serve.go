@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -19,6 +20,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/cove-sandbox/cove"
+	"github.com/cove-sandbox/cove/internal/config"
 	"github.com/cove-sandbox/cove/internal/connlimit"
 	"github.com/cove-sandbox/cove/internal/httpapi"
 	"github.com/cove-sandbox/cove/internal/mcpserver"
@@ -37,8 +39,10 @@ func newServeCmd(e *env) *cobra.Command {
 
 State lives in the data directory: a SQLite database and the sandboxes'
 workspaces. On its first start cove creates an admin API key in
-<data>/admin.key (mode 0600); COVE_ADMIN_KEY sets one instead. Every request
-but GET /healthz and GET /v1/openapi.json needs "Authorization: Bearer <key>".
+<data>/admin.key (mode 0600); COVE_ADMIN_KEY gives one of your choosing
+instead, which the CLI uses too. An admin key of an earlier start stays
+valid until revoked (cove keys ls, cove keys revoke). Every request but
+GET /healthz and GET /v1/openapi.json needs "Authorization: Bearer <key>".
 
 AI agents reach the same sandboxes over MCP (streamable HTTP) at /mcp, with
 the same keys; see also cove mcp.
@@ -52,7 +56,16 @@ by another name.
 Sandboxes that were running when cove last stopped come back stopped, with
 their files; starting one resumes it. On SIGTERM or Ctrl-C, running
 executions get the drain timeout to finish (30s; drain_timeout in the
-config file, COVE_DRAIN_TIMEOUT).`,
+config file, COVE_DRAIN_TIMEOUT).
+
+Settings come from the config file (COVE_CONFIG, else /etc/cove/config.json
+when it exists), then COVE_* variables, then flags. The server logs to
+standard error at log_level (COVE_LOG_LEVEL; info unless set) in
+log_format (COVE_LOG_FORMAT: text, or json). GET /healthz needs no key and
+answers 503 while the server drains or its disk failed, for a load
+balancer. GET /metrics is for Prometheus and needs an admin key, unless
+metrics_public (COVE_METRICS_PUBLIC=true) lets a scraper on a trusted
+network read it without one.`,
 		Example: `  cove serve
   cove serve --addr 0.0.0.0:7070 --data /srv/cove`,
 		Args: noArgs("serve [flags]"),
@@ -64,9 +77,11 @@ config file, COVE_DRAIN_TIMEOUT).`,
 			}
 			if addr != "" {
 				e.cfg.Addr = addr
+				e.cfg.SetBy("addr", "--addr")
 			}
 			if data != "" {
 				e.cfg.DataDir = data
+				e.cfg.SetBy("data_dir", "--data")
 			}
 			return serve(cmd.Context(), e)
 		},
@@ -88,27 +103,25 @@ func serverGC(getenv func(string) string) {
 
 func serve(ctx context.Context, e *env) error {
 	cfg := e.cfg
+	// What can be refused at once is, before anything is made.
 	if err := cfg.Validate(); err != nil {
 		return err
-	}
-	// What can be refused at once is, before anything is made.
-	if _, _, err := net.SplitHostPort(cfg.Addr); err != nil {
-		return cove.Errorf(cove.CodeInvalid, "address %q: use host:port, such as 127.0.0.1:7070 or 0.0.0.0:7070 (--addr, COVE_ADDR)", cfg.Addr)
 	}
 	if err := checkAdminKey(e.getenv("COVE_ADMIN_KEY")); err != nil {
 		return err
 	}
 	serverGC(e.getenv)
-	var level slog.Level
-	level.UnmarshalText([]byte(cfg.LogLevel))
-	if level > slog.LevelInfo {
-		// A server says what it is doing.
-		level = slog.LevelInfo
+	logCfg := cfg
+	if !cfg.Given("log_level") {
+		// A server says what it is doing, unless told otherwise; the
+		// default of warn suits the commands that a person runs.
+		logCfg.LogLevel = "info"
 	}
-	log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
+	log := newLogger(e.stderr, logCfg)
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return cove.Errorf(cove.CodeUnavailable, "creating the data directory: %w", err)
 	}
+	checkDefaultLimits(cfg, log)
 	lock, err := lockDataDir(cfg.DataDir)
 	if err != nil {
 		return err
@@ -150,7 +163,7 @@ func serve(ctx context.Context, e *env) error {
 	if err := svc.Start(ctx); err != nil {
 		return err
 	}
-	adminSecret, err := adminKey(ctx, e, svc, cfg.DataDir)
+	adminSecret, err := adminKey(ctx, e, svc, cfg.DataDir, log)
 	if err != nil {
 		svc.Shutdown(context.WithoutCancel(ctx))
 		return err
@@ -166,11 +179,12 @@ func serve(ctx context.Context, e *env) error {
 	}
 	srv := &http.Server{
 		Handler: ui.Wrap(httpapi.New(svc, httpapi.Options{
-			Auth:     svc,
-			Metrics:  promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
-			MCP:      agents.Handler(),
-			Sessions: ui,
-			Logger:   log,
+			Auth:          svc,
+			Metrics:       promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
+			PublicMetrics: cfg.MetricsPublic,
+			MCP:           agents.Handler(),
+			Sessions:      ui,
+			Logger:        log,
 		})),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
@@ -181,6 +195,9 @@ func serve(ctx context.Context, e *env) error {
 		publicURL = webui.ListenURL(ln.Addr())
 	}
 	fmt.Fprintf(e.stderr, "web UI: open %s\n", ui.LoginURL(publicURL))
+	if cfg.MetricsPublic {
+		log.Info("GET /metrics needs no key", "setting", cfg.Source("metrics_public"))
+	}
 	served := make(chan error, 1)
 	// Connections are bounded by cove's open files: a quarter for the API
 	// (the egress proxies may hold half), at least 64, and a quarter of
@@ -260,12 +277,16 @@ func checkAdminKey(secret string) error {
 
 // adminKey installs the admin key, COVE_ADMIN_KEY or the one kept in
 // <data>/admin.key (made on the first start), and returns its secret.
-func adminKey(ctx context.Context, e *env, svc *service.Service, dataDir string) (string, error) {
+func adminKey(ctx context.Context, e *env, svc *service.Service, dataDir string, log *slog.Logger) (string, error) {
 	if secret := e.getenv("COVE_ADMIN_KEY"); secret != "" {
 		if err := checkAdminKey(secret); err != nil {
 			return "", err
 		}
-		return secret, svc.EnsureAdminKey(ctx, secret)
+		if err := svc.EnsureAdminKey(ctx, secret); err != nil {
+			return "", err
+		}
+		warnEarlierAdminKeys(ctx, svc, secret, log)
+		return secret, nil
 	}
 	path := filepath.Join(dataDir, "admin.key")
 	secret, created, err := service.LoadOrCreateAdminSecret(path)
@@ -281,4 +302,52 @@ func adminKey(ctx context.Context, e *env, svc *service.Service, dataDir string)
 		fmt.Fprintf(e.stderr, "admin API key: %s\n", path)
 	}
 	return secret, nil
+}
+
+// warnEarlierAdminKeys warns of the admin keys of earlier starts (the one
+// of <data>/admin.key, an earlier COVE_ADMIN_KEY) that stay valid beside
+// COVE_ADMIN_KEY's. Keeping them is deliberate, so that the clients that
+// use them keep working; but an operator who set COVE_ADMIN_KEY to
+// replace a leaked key must learn that the old one still works.
+func warnEarlierAdminKeys(ctx context.Context, svc *service.Service, secret string, log *slog.Logger) {
+	current, err := svc.Authenticate(ctx, secret)
+	if err != nil {
+		return
+	}
+	keys, err := svc.ListKeys(cove.WithKey(ctx, current))
+	if err != nil {
+		log.Warn("listing the admin keys of earlier starts", "err", err)
+		return
+	}
+	for _, k := range keys {
+		// The keys EnsureAdminKey made, not those made with cove keys
+		// create --admin, which are meant to stay.
+		made := k.Name == "admin" && (k.ID == "admin" || strings.HasPrefix(k.ID, "admin-"))
+		if k.ID == current.ID || !k.Admin || k.RevokedAt != nil || !made {
+			continue
+		}
+		log.Warn(fmt.Sprintf("an earlier admin key stays valid beside COVE_ADMIN_KEY: revoke it with `cove keys revoke %s` unless clients still use it", k.ID), "key", k.ID, "created", k.CreatedAt.Format(time.RFC3339))
+	}
+}
+
+// checkDefaultLimits logs, as an error, a default limit that no sandbox
+// on this machine can have, naming the setting: every sandbox that sets
+// none of its own would be refused, while /healthz says all is well. It
+// does not refuse to start: free space comes and goes, and sandboxes that
+// ask for less still work.
+func checkDefaultLimits(cfg config.Config, log *slog.Logger) {
+	var st unix.Statfs_t
+	if err := unix.Statfs(cfg.DataDir, &st); err == nil {
+		if free := int64(st.Bavail) * int64(st.Bsize); cfg.Limits.DiskBytes > free {
+			log.Error(fmt.Sprintf("the default disk limit (%s) is more than the %s free where workspaces are kept (%s): every sandbox that does not ask for less will be refused; lower it (%s) or free space", cove.FormatBytes(cfg.Limits.DiskBytes), cove.FormatBytes(free), cfg.DataDir, cfg.Source("limits.disk")),
+				"setting", cfg.Source("limits.disk"), "disk", cfg.Limits.DiskBytes, "free", free, "dir", cfg.DataDir)
+		}
+	}
+	var si unix.Sysinfo_t
+	if err := unix.Sysinfo(&si); err == nil {
+		if total := int64(si.Totalram) * int64(si.Unit); cfg.Limits.MemoryBytes > total {
+			log.Error(fmt.Sprintf("the default memory limit (%s) is more than this machine has (%s): every sandbox that does not ask for less will be refused; lower it (%s)", cove.FormatBytes(cfg.Limits.MemoryBytes), cove.FormatBytes(total), cfg.Source("limits.memory")),
+				"setting", cfg.Source("limits.memory"), "memory", cfg.Limits.MemoryBytes, "total", total)
+		}
+	}
 }

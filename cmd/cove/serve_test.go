@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"io"
 	"net"
 	"net/http"
@@ -10,8 +11,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -28,6 +31,8 @@ type serveProc struct {
 	cmd  *exec.Cmd
 	url  string
 	logs chan string
+	// seen are the lines of the log that waitLog and rest have read.
+	seen []string
 }
 
 func freeAddr(t *testing.T) string {
@@ -79,6 +84,7 @@ func (p *serveProc) waitLog(t *testing.T, s string) string {
 			if !ok {
 				t.Fatalf("cove serve exited before logging %q", s)
 			}
+			p.seen = append(p.seen, l)
 			if strings.Contains(l, s) {
 				return l
 			}
@@ -86,6 +92,15 @@ func (p *serveProc) waitLog(t *testing.T, s string) string {
 			t.Fatalf("cove serve did not log %q", s)
 		}
 	}
+}
+
+// rest reads the log to its end, once the server has exited, and returns
+// all of it.
+func (p *serveProc) rest() []string {
+	for l := range p.logs {
+		p.seen = append(p.seen, l)
+	}
+	return p.seen
 }
 
 func adminClient(t *testing.T, c *cli, url string) *client.Client {
@@ -248,7 +263,7 @@ func TestServeRefusesBadSettingsFirst(t *testing.T) {
 	for _, tc := range []struct {
 		name, addr, adminKey, want string
 	}{
-		{"address_without_port", "localhost", "", `^cove: address "localhost": use host:port, such as 127.0.0.1:7070`},
+		{"address_without_port", "localhost", "", `^cove: invalid configuration: --addr "localhost": use host:port, such as 127.0.0.1:7070`},
 		{"short_admin_key", "127.0.0.1:0", "short", `^cove: COVE_ADMIN_KEY is too short`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -338,5 +353,167 @@ func TestOneShotRunKeepsServerWorkspaces(t *testing.T) {
 	}
 	if res, err := cove.Collect(st); err != nil || res.Stdout != "mine\n" {
 		t.Fatalf("the stopped sandbox lost its files: %+v %v", res, err)
+	}
+}
+
+// status answers a GET of url with key ("" for none) and returns its status.
+func status(t *testing.T, url, key string) int {
+	t.Helper()
+	req, _ := http.NewRequest("GET", url, nil)
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// TestServeOperatorSettings checks what an operator sets and reads in
+// the log: /metrics needs a key unless metrics_public is set; key changes
+// and failed authentications are logged; log_level warn is honoured and
+// log_format json gives JSON; an earlier admin key that stays valid
+// beside COVE_ADMIN_KEY is warned of; and a default disk limit larger
+// than the disk is an error at start that names the setting.
+func TestServeOperatorSettings(t *testing.T) {
+	c := newCLI(t)
+	addr := freeAddr(t)
+	srv := startServe(t, c, addr, "COVE_POOL_SIZE=0")
+	if st := status(t, srv.url+"/metrics", ""); st != http.StatusUnauthorized {
+		t.Fatalf("/metrics without a key: %d, want 401", st)
+	}
+	admin := c.with("COVE_URL", srv.url)
+	created := admin.ok("keys", "create", "--name", "ci")
+	user := secretOf(t, created)
+	id := regexp.MustCompile(`(?m)^id: +(\S+)$`).FindStringSubmatch(created)[1]
+	if st := status(t, srv.url+"/metrics", user); st != http.StatusForbidden {
+		t.Fatalf("/metrics with a key that is not an admin's: %d, want 403", st)
+	}
+	if l := srv.waitLog(t, "key created"); !strings.Contains(l, "level=INFO") || !strings.Contains(l, "key="+id) || strings.Contains(l, user) {
+		t.Errorf("key creation logged as %q, want info with the id and without the secret", l)
+	}
+	if out := admin.ok("keys", "revoke", id); out != "revoked key "+id+"\n" {
+		t.Errorf("keys revoke printed %q", out)
+	}
+	if l := srv.waitLog(t, "key revoked"); !strings.Contains(l, "level=INFO") || !strings.Contains(l, "key="+id) {
+		t.Errorf("key revocation logged as %q", l)
+	}
+	// The server logs at most one failed authentication a second: the
+	// first was the request for /metrics without a key.
+	if !slices.ContainsFunc(srv.seen, func(l string) bool {
+		return strings.Contains(l, "authentication failed") && strings.Contains(l, "remote=127.0.0.1:") && strings.Contains(l, "path=/metrics")
+	}) {
+		t.Errorf("the request without a key was not logged with its address:\n%s", strings.Join(srv.seen, "\n"))
+	}
+	time.Sleep(1100 * time.Millisecond)
+	if st := status(t, srv.url+"/v1/sandboxes", user); st != http.StatusUnauthorized {
+		t.Fatalf("a revoked key: %d", st)
+	}
+	if l := srv.waitLog(t, "path=/v1/sandboxes"); !strings.Contains(l, "authentication failed") || !strings.Contains(l, "remote=127.0.0.1:") || !strings.Contains(l, "revoked") {
+		t.Errorf("failed authentication logged as %q, want the address and why", l)
+	}
+	srv.cmd.Process.Signal(syscall.SIGTERM)
+	if err := srv.cmd.Wait(); err != nil {
+		t.Fatal(err)
+	}
+
+	newAdmin := "cove_test_new_admin_" + strconv.Itoa(os.Getpid())
+	srv = startServe(t, c, addr, "COVE_POOL_SIZE=0", "COVE_ADMIN_KEY="+newAdmin, "COVE_METRICS_PUBLIC=true",
+		"COVE_LOG_FORMAT=json", "COVE_LOG_LEVEL=warn", "COVE_DISK=100T")
+	if st := status(t, srv.url+"/metrics", ""); st != http.StatusOK {
+		t.Fatalf("/metrics without a key with COVE_METRICS_PUBLIC=true: %d, want 200", st)
+	}
+	// The CLI takes COVE_ADMIN_KEY as its key; the key it creates is
+	// logged at info, which log_level warn leaves out.
+	secretOf(t, c.with("COVE_URL", srv.url, "COVE_ADMIN_KEY", newAdmin, "COVE_DATA_DIR", t.TempDir()).ok("keys", "create"))
+	srv.cmd.Process.Signal(syscall.SIGTERM)
+	if err := srv.cmd.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	var warned, diskError bool
+	for _, l := range srv.rest() {
+		if !strings.HasPrefix(l, "{") {
+			continue
+		}
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(l), &rec); err != nil {
+			t.Errorf("log line %q is not JSON: %v", l, err)
+			continue
+		}
+		msg, _ := rec["msg"].(string)
+		switch {
+		case rec["level"] != "WARN" && rec["level"] != "ERROR":
+			t.Errorf("log_level warn, yet the server logged %q", l)
+		case rec["level"] == "WARN" && strings.Contains(msg, "earlier admin key stays valid") && strings.Contains(msg, "cove keys revoke admin") && rec["key"] == "admin":
+			warned = true
+		case rec["level"] == "ERROR" && strings.Contains(msg, "default disk limit") && rec["setting"] == "COVE_DISK" && rec["free"] != nil:
+			diskError = true
+		}
+	}
+	if !warned {
+		t.Errorf("no warning that the admin key of admin.key stays valid beside COVE_ADMIN_KEY:\n%s", strings.Join(srv.seen, "\n"))
+	}
+	if !diskError {
+		t.Errorf("no error naming COVE_DISK and the free space:\n%s", strings.Join(srv.seen, "\n"))
+	}
+}
+
+// TestServeDiesMidStream kills the server while a command streams its
+// output: the CLI says the server closed the connection, not only that
+// reading failed.
+func TestServeDiesMidStream(t *testing.T) {
+	c := newCLI(t)
+	srv := startServe(t, c, freeAddr(t), "COVE_POOL_SIZE=0")
+	cl := c.with("COVE_URL", srv.url)
+	id := cl.create()
+	started := make(chan struct{})
+	out := &firstWrite{done: started}
+	var stderr strings.Builder
+	code := make(chan int, 1)
+	go func() {
+		code <- cl.stream(strings.NewReader(""), out, &stderr, "exec", id, "--", "sh", "-c", "echo started; sleep 60")
+	}()
+	select {
+	case <-started:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the command printed nothing")
+	}
+	srv.cmd.Process.Signal(syscall.SIGKILL)
+	select {
+	case rc := <-code:
+		want := "cove: reading the stream from the server: the server closed the connection before the end of the answer"
+		if rc != cove.Codes[cove.CodeUnavailable].ExitCode || !strings.HasPrefix(stderr.String(), want) {
+			t.Fatalf("exit %d, stderr %q; want %d and %q", rc, stderr.String(), cove.Codes[cove.CodeUnavailable].ExitCode, want)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the command did not end when its server died")
+	}
+}
+
+// firstWrite closes done at its first write.
+type firstWrite struct {
+	once sync.Once
+	done chan struct{}
+}
+
+func (w *firstWrite) Write(b []byte) (int, error) {
+	w.once.Do(func() { close(w.done) })
+	return len(b), nil
+}
+
+// TestServeHelpSaysWhereSettingsAre checks that cove serve --help tells an
+// operator where settings come from and what /healthz and /metrics are.
+func TestServeHelpSaysWhereSettingsAre(t *testing.T) {
+	var out, errb strings.Builder
+	if code := run(t.Context(), []string{"serve", "--help"}, strings.NewReader(""), &out, &errb, func(string) string { return "" }); code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	for _, want := range []string{"COVE_CONFIG", "/etc/cove/config.json", "GET /healthz", "GET /metrics", "metrics_public", "COVE_METRICS_PUBLIC", "log_format", "COVE_LOG_LEVEL"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("cove serve --help does not mention %s:\n%s", want, out.String())
+		}
 	}
 }
