@@ -191,7 +191,7 @@ func newRootCmd(e *env) *cobra.Command {
 	root.SetFlagErrorFunc(flagProblem)
 	root.SetVersionTemplate("cove {{.Version}}\n")
 	root.AddCommand(newCreateCmd(e), newListCmd(e), newExecCmd(e), newShellCmd(e), newCpCmd(e), newFilesCmd(e),
-		newPsCmd(e), newSpawnCmd(e), newLogsCmd(e), newWaitCmd(e), newKillCmd(e), newStopCmd(e), newStartCmd(e), newRemoveCmd(e), newKeysCmd(e), newReplCmd(e))
+		newPsCmd(e), newSpawnCmd(e), newLogsCmd(e), newWaitCmd(e), newKillCmd(e), newStopCmd(e), newStartCmd(e), newRemoveCmd(e), newUpdateCmd(e), newKeysCmd(e), newReplCmd(e))
 	return root
 }
 

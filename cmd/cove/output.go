@@ -89,7 +89,24 @@ func age(t time.Time) string {
 	if t.IsZero() {
 		return "-"
 	}
-	d := max(time.Since(t), 0)
+	return span(max(time.Since(t), 0))
+}
+
+// expiresIn renders when a sandbox's TTL ends: "in 59m", "now" once due,
+// "-" without a TTL.
+func expiresIn(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	if d := time.Until(t); d > 0 {
+		return "in " + span(d)
+	}
+	return "now"
+}
+
+// span renders a duration in its largest unit, rounded down: 45s, 3m,
+// 5h, 2d.
+func span(d time.Duration) string {
 	switch {
 	case d < time.Minute:
 		return fmt.Sprintf("%ds", int(d/time.Second))

@@ -119,9 +119,9 @@ func newListCmd(e *env) *cobra.Command {
 				}
 				return writeJSON(e.stdout, out)
 			}
-			t := newTable(e.stdout, "ID", "STATE", "LANGUAGE", "LABELS", "AGE", "MEMORY", "CPUS")
+			t := newTable(e.stdout, "ID", "STATE", "LANGUAGE", "LABELS", "AGE", "EXPIRES", "MEMORY", "CPUS")
 			for _, sb := range list.Sandboxes {
-				t.row(sb.ID, string(sb.State), orDash(sb.Language), orDash(labelText(sb.Labels)), age(sb.CreatedAt),
+				t.row(sb.ID, string(sb.State), orDash(sb.Language), orDash(labelText(sb.Labels)), age(sb.CreatedAt), expiresIn(sb.ExpiresAt),
 					cove.FormatBytes(sb.Limits.MemoryBytes), strconv.FormatFloat(sb.Limits.CPUs, 'g', -1, 64))
 			}
 			if err := t.flush(); err != nil {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -80,6 +81,27 @@ func TestSandboxLifecycle(t *testing.T) {
 		if got := ids(t, c, "ls", "--json", "--limit", "1", "--all"); !slices.Equal(got, []string{b, a}) {
 			t.Fatalf("--all followed the pages to %v", got)
 		}
+	})
+
+	t.Run("update", func(t *testing.T) {
+		out := c.ok("update", a, "--ttl", "2h", "--label", "stage=done", "--remove-label", "tier")
+		if !regexp.MustCompile(`^` + a + `: expires in 1h \(at \d{4}-\d\d-\d\d \d\d:\d\d\); labels stage=done,team=ml\n$`).MatchString(out) {
+			t.Fatalf("update printed %q", out)
+		}
+		var sb wire.Sandbox
+		if err := json.Unmarshal([]byte(c.ok("update", a, "--no-ttl", "--json")), &sb); err != nil {
+			t.Fatal(err)
+		}
+		if !sb.ExpiresAt.IsZero() || sb.Labels["stage"] != "done" || sb.Labels["tier"] != "" {
+			t.Fatalf("update --no-ttl --json: %+v", sb)
+		}
+		if got := c.ok("update", a, "--ttl", "90m", "--label", "tier=gold", "--remove-label", "stage"); !strings.Contains(got, "expires in 1h (at") {
+			t.Fatalf("update printed %q", got)
+		}
+		c.fails(cove.CodeInvalid, `^cove: nothing to change: give --ttl, --no-ttl, --label or --remove-label\n$`, "update", a)
+		c.fails(cove.CodeInvalid, `^cove: --remove-label nosuch: sandbox \w+ has no such label \(it has: team=ml,tier=gold\)\n$`, "update", a, "--remove-label", "nosuch")
+		c.fails(cove.CodeInvalid, `^cove: --ttl and --no-ttl contradict each other: give one\n$`, "update", a, "--ttl", "1h", "--no-ttl")
+		c.fails(cove.CodeNotFound, `^cove: sandbox "nosuch" not found\n$`, "update", "nosuch", "--ttl", "1h")
 	})
 
 	t.Run("stop_start", func(t *testing.T) {
