@@ -102,16 +102,46 @@ func (s *Service) CreateContext(ctx context.Context, id string, spec cove.Contex
 func (s *Service) findContext(ctx context.Context, id, contextID string) (*sandbox, *liveContext, func(), error) {
 	sb, done, err := s.running(ctx, id)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, nil, s.contextsEnded(ctx, id, err)
 	}
 	sb.ctxMu.Lock()
 	c := sb.contexts[contextID]
 	sb.ctxMu.Unlock()
 	if c == nil {
 		done()
+		s.mu.Lock()
+		note := s.stops[id]
+		s.mu.Unlock()
+		if note != nil && note.contexts[contextID] {
+			return nil, nil, nil, cove.Errorf(cove.CodeNotFound, "context %s ended when sandbox %s stopped (%s), with its state: create a new one", contextID, id, note.why)
+		}
 		return nil, nil, nil, cove.Errorf(cove.CodeNotFound, "no context %q in sandbox %s", contextID, id)
 	}
 	return sb, c, done, nil
+}
+
+// contextsEnded turns running's refusal of a stopped sandbox (err) into
+// one for a call to a context: a context lives as long as its sandbox
+// runs, so starting the sandbox again does not bring it back.
+func (s *Service) contextsEnded(ctx context.Context, id string, err error) error {
+	if cove.ErrorCode(err) != cove.CodeConflict {
+		return err
+	}
+	r, rerr := s.record(ctx, id)
+	if rerr != nil || r.State != cove.StateStopped {
+		return err
+	}
+	s.mu.Lock()
+	stopped := s.live[id] == nil && s.transit[id] == nil
+	s.mu.Unlock()
+	if !stopped {
+		return err
+	}
+	why := ""
+	if w := s.stoppedWhy(id); w != "" {
+		why = " (" + w + ")"
+	}
+	return cove.Errorf(cove.CodeConflict, "sandbox %s is stopped%s, and its contexts ended when it stopped: start it and create a new context", id, why)
 }
 
 // ListContexts implements cove.Service. A sandbox that does not run has

@@ -491,3 +491,99 @@ func TestContextRestartDuringACell(t *testing.T) {
 		t.Errorf("the context after: %+v, %v", got, err)
 	}
 }
+
+// TestContextsEndWithAnIdleStop: an idle context does not keep its
+// sandbox running; once the idle timeout has stopped the sandbox, a call
+// to the context says that the contexts ended with it and why it
+// stopped, and after a start, that this context ended then.
+func TestContextsEndWithAnIdleStop(t *testing.T) {
+	svc, _ := newStoredService(t, Options{ReapInterval: time.Hour}) // reaped by hand below
+	ctx := context.Background()
+	sb, err := svc.CreateSandbox(ctx, cove.SandboxSpec{IdleTimeout: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := svc.CreateContext(ctx, sb.ID, cove.ContextSpec{Language: "python"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cell(t, svc, sb.ID, c.ID, "x = 1", 0)
+	time.Sleep(400 * time.Millisecond)
+	svc.reap(ctx)
+	if got, err := svc.GetSandbox(ctx, sb.ID); err != nil || got.State != cove.StateStopped {
+		t.Fatalf("after its idle timeout: %+v %v, want stopped", got, err)
+	}
+	_, err = svc.RunCell(ctx, sb.ID, c.ID, cove.CellRequest{Code: "x"})
+	if want := "sandbox " + sb.ID + " is stopped (idle for 200ms), and its contexts ended when it stopped: start it and create a new context"; cove.ErrorCode(err) != cove.CodeConflict || cove.ErrorMessage(err) != want {
+		t.Errorf("a cell in a context of the stopped sandbox: %v, want conflict %q", err, want)
+	}
+	// Other calls say why it stopped too.
+	_, err = svc.Exec(ctx, sb.ID, cove.ExecRequest{Cmd: []string{"true"}})
+	if want := "sandbox " + sb.ID + " is stopped (idle for 200ms): start it first"; cove.ErrorMessage(err) != want {
+		t.Errorf("an execution in the stopped sandbox: %v, want %q", err, want)
+	}
+	if _, err := svc.StartSandbox(ctx, sb.ID); err != nil {
+		t.Fatal(err)
+	}
+	_, err = svc.GetContext(ctx, sb.ID, c.ID)
+	if want := "context " + c.ID + " ended when sandbox " + sb.ID + " stopped (idle for 200ms), with its state: create a new one"; cove.ErrorCode(err) != cove.CodeNotFound || cove.ErrorMessage(err) != want {
+		t.Errorf("the context after a start: %v, want not found %q", err, want)
+	}
+	if _, err := svc.RunCell(ctx, sb.ID, "ctx-nope", cove.CellRequest{Code: "1"}); cove.ErrorMessage(err) != `no context "ctx-nope" in sandbox `+sb.ID {
+		t.Errorf("an unknown context: %v", err)
+	}
+	// A stop on request says so.
+	c, err = svc.CreateContext(ctx, sb.ID, cove.ContextSpec{Language: "python"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.StopSandbox(ctx, sb.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.RestartContext(ctx, sb.ID, c.ID); !strings.Contains(cove.ErrorMessage(err), "is stopped (stopped on request), and its contexts ended when it stopped") {
+		t.Errorf("a restart in the stopped sandbox: %v", err)
+	}
+}
+
+// TestContextCallAsTheTTLEnds: while a sandbox whose TTL ended is being
+// deleted, a call to its context says so, rather than that it is
+// stopping.
+func TestContextCallAsTheTTLEnds(t *testing.T) {
+	svc, _ := newStoredService(t, Options{ReapInterval: time.Hour}) // reaped by hand below
+	ctx := context.Background()
+	sb, err := svc.CreateSandbox(ctx, cove.SandboxSpec{TTL: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := svc.CreateContext(ctx, sb.ID, cove.ContextSpec{Language: "python"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// An execution whose result nobody reads holds the deletion up for a
+	// second (endWait).
+	st, err := svc.Exec(ctx, sb.ID, cove.ExecRequest{Cmd: []string{"sh", "-c", "echo started; exec sleep 60"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if ev, err := st.Next(); err != nil || string(ev.Data) != "started\n" {
+		t.Fatalf("first event %+v, %v", ev, err)
+	}
+	time.Sleep(400 * time.Millisecond)
+	reaped := make(chan struct{})
+	go func() { svc.reap(ctx); close(reaped) }()
+	want := "sandbox " + sb.ID + " is being deleted: its TTL (300ms) ended"
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		_, err := svc.GetContext(ctx, sb.ID, c.ID)
+		if cove.ErrorCode(err) == cove.CodeConflict {
+			if cove.ErrorMessage(err) != want {
+				t.Errorf("a context call during the deletion: %v, want %q", err, want)
+			}
+			break
+		}
+		if err != nil && cove.ErrorCode(err) != cove.CodeConflict || time.Now().After(deadline) {
+			t.Fatalf("no conflict while the sandbox was deleted: %v", err)
+		}
+	}
+	<-reaped
+}

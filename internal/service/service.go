@@ -86,7 +86,10 @@ type Service struct {
 	// they show meanwhile: between a sandbox's record and its live
 	// instance, neither tells.
 	transit map[string]*transition
-	execs   map[string]int // running executions per owner
+	// stops are why each stopped sandbox last stopped, and its contexts
+	// then, while this process runs (see stopNote).
+	stops map[string]*stopNote
+	execs map[string]int // running executions per owner
 	// stoppable are the executions that StopExecution can stop, by id.
 	stoppable  map[string]*runningExec
 	inProgress int // executions and one-call runs in progress (see hold)
@@ -258,7 +261,7 @@ func New(backend runtime.Backend, opts Options) *Service {
 		backend: backend, records: opts.Records, defaults: d, opts: opts,
 		log: log.With("component", "service"), metrics: opts.Metrics,
 		ctx: ctx, cancel: cancel,
-		live: map[string]*sandbox{}, transit: map[string]*transition{}, execs: map[string]int{}, stoppable: map[string]*runningExec{},
+		live: map[string]*sandbox{}, transit: map[string]*transition{}, stops: map[string]*stopNote{}, execs: map[string]int{}, stoppable: map[string]*runningExec{},
 		persistent: persistent,
 	}
 	s.egressConns = egress.NewConns(networkConns(opts.NetworkConns))
@@ -418,11 +421,21 @@ func (s *Service) toSandbox(r *store.SandboxRecord) *cove.Sandbox {
 }
 
 // transition is a start or stop in progress (see Service.transit).
-type transition struct{ state cove.SandboxState }
+type transition struct {
+	state cove.SandboxState
+	// deleting says the sandbox stops to be deleted, because of why
+	// (as remove's note: "its TTL (1h0m0s) ended"; may be empty).
+	deleting bool
+	why      string
+}
 
 // passing shows sandbox id in state until the returned func is called.
 func (s *Service) passing(id string, state cove.SandboxState) (done func()) {
-	t := &transition{state: state}
+	return s.pass(id, &transition{state: state})
+}
+
+// pass shows sandbox id in transition t until the returned func is called.
+func (s *Service) pass(id string, t *transition) (done func()) {
 	s.mu.Lock()
 	s.transit[id] = t
 	s.mu.Unlock()
@@ -701,15 +714,35 @@ func (s *Service) StopSandbox(ctx context.Context, id string) (*cove.Sandbox, er
 	if _, err := s.record(ctx, id); err != nil {
 		return nil, err
 	}
-	return s.stop(ctx, id)
+	return s.stop(ctx, id, "stopped on request")
 }
 
-func (s *Service) stop(ctx context.Context, id string) (*cove.Sandbox, error) {
+// stopNote is why a sandbox last stopped, and the ids of the contexts
+// that ended with it, kept while this process runs: a call to one of its
+// contexts is told that the contexts ended with the sandbox, and why,
+// rather than only that the sandbox is stopped or that no such context
+// exists. The sandbox's deletion forgets it.
+type stopNote struct {
+	why      string // "idle for 30m", "stopped on request"
+	contexts map[string]bool
+}
+
+// stop stops sandbox id, because of why (see stopNote).
+func (s *Service) stop(ctx context.Context, id, why string) (*cove.Sandbox, error) {
 	stopped := s.passing(id, cove.StateStopping)
 	defer stopped()
 	s.mu.Lock()
 	sb := s.live[id]
 	delete(s.live, id)
+	if sb != nil {
+		note := &stopNote{why: why, contexts: map[string]bool{}}
+		sb.ctxMu.Lock()
+		for cid := range sb.contexts {
+			note.contexts[cid] = true
+		}
+		sb.ctxMu.Unlock()
+		s.stops[id] = note
+	}
 	s.mu.Unlock()
 	var last time.Time
 	if sb != nil {
@@ -746,7 +779,7 @@ func (s *Service) StartSandbox(ctx context.Context, id string) (*cove.Sandbox, e
 		select {
 		case <-sb.inst.Done():
 			// It died: restart it on its workspace.
-			s.stop(ctx, id)
+			s.stop(ctx, id, "it had died")
 		default:
 			return s.toSandbox(r), nil
 		}
@@ -813,10 +846,11 @@ func (s *Service) DeleteSandbox(ctx context.Context, id string) error {
 // naming the sandbox afterwards is told ("its TTL (1h0m0s) ended").
 func (s *Service) remove(ctx context.Context, id, why, note string) error {
 	ctx = context.WithoutCancel(ctx)
-	defer s.passing(id, cove.StateStopping)()
+	defer s.pass(id, &transition{state: cove.StateStopping, deleting: true, why: note})()
 	s.mu.Lock()
 	sb := s.live[id]
 	delete(s.live, id)
+	delete(s.stops, id)
 	s.mu.Unlock()
 	if sb != nil {
 		sb.endExecs(why)
@@ -898,6 +932,10 @@ func (s *Service) running(ctx context.Context, id string) (*sandbox, func(), err
 		switch {
 		case t != nil && t.state == cove.StateStarting:
 			return nil, nil, cove.Errorf(cove.CodeConflict, "sandbox %s is starting: try again in a moment", id)
+		case t != nil && t.deleting && t.why != "":
+			return nil, nil, cove.Errorf(cove.CodeConflict, "sandbox %s is being deleted: %s", id, t.why)
+		case t != nil && t.deleting:
+			return nil, nil, cove.Errorf(cove.CodeConflict, "sandbox %s is being deleted", id)
 		case t != nil:
 			return nil, nil, cove.Errorf(cove.CodeConflict, "sandbox %s is %s", id, t.state)
 		case r.State == cove.StateRunning:
@@ -905,6 +943,9 @@ func (s *Service) running(ctx context.Context, id string) (*sandbox, func(), err
 			return nil, nil, cove.Errorf(cove.CodeConflict, "sandbox %s is starting or going away: try again in a moment", id)
 		case r.State == cove.StateError:
 			return nil, nil, cove.Errorf(cove.CodeConflict, "sandbox %s is not running: it could not start (starting it again says why)", id)
+		}
+		if why := s.stoppedWhy(id); why != "" && r.State == cove.StateStopped {
+			return nil, nil, cove.Errorf(cove.CodeConflict, "sandbox %s is stopped (%s): start it first", id, why)
 		}
 		return nil, nil, cove.Errorf(cove.CodeConflict, "sandbox %s is %s: start it first", id, r.State)
 	}
@@ -919,6 +960,16 @@ func (s *Service) running(ctx context.Context, id string) (*sandbox, func(), err
 		sb.touch()
 		sb.inflight.Add(-1)
 	}, nil
+}
+
+// stoppedWhy says why sandbox id last stopped, if this process stopped it.
+func (s *Service) stoppedWhy(id string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if n := s.stops[id]; n != nil {
+		return n.why
+	}
+	return ""
 }
 
 // Shutdown drains the service: new sandboxes and executions are refused,
@@ -970,7 +1021,7 @@ func (s *Service) Shutdown(ctx context.Context) error {
 	s.mu.Unlock()
 	var errs []error
 	for _, id := range ids {
-		if _, err := s.stop(context.WithoutCancel(ctx), id); err != nil {
+		if _, err := s.stop(context.WithoutCancel(ctx), id, "cove shut down"); err != nil {
 			errs = append(errs, err)
 		}
 	}
