@@ -351,7 +351,10 @@ func (r *repl) cellError(ctx context.Context, err error) error {
 		case cove.ErrorCode(gerr) == cove.CodeNotFound:
 			return cove.Errorf(cove.CodeNotFound, "sandbox %s is gone (removed, or expired): the session ends", r.sandbox)
 		case gerr == nil && sb.State != cove.StateRunning:
-			return cove.Errorf(cove.CodeConflict, "sandbox %s is %s, and the session's variables with it: the session ends", r.sandbox, sb.State)
+			// The service says why, and what became of the contexts
+			// ("is being deleted: its TTL (1h0m0s) ended", "is stopped
+			// (idle for 30m), and its contexts ended when it stopped").
+			return cove.Errorf(code, "%s; the session's variables are gone, and the session ends", cove.ErrorMessage(err))
 		case gerr == nil && code == cove.CodeNotFound:
 			return cove.Errorf(cove.CodeNotFound, "the session's interpreter in sandbox %s is gone (the sandbox was restarted): the session ends", r.sandbox)
 		}
