@@ -97,7 +97,9 @@ type ExecResult struct {
 	CPUMS           int64  `json:"cpu_ms"`
 	PeakMemoryBytes int64  `json:"peak_memory_bytes"`
 	// Message explains the verdict in one line when it is not ok or
-	// exit_nonzero, e.g. "killed: out of memory (limit 64 MiB)".
+	// exit_nonzero, e.g. "killed: out of memory (limit 64 MiB)"; a
+	// context's cell of any verdict also has one when it ran in a fresh
+	// interpreter because the last one ended while idle (its state is lost).
 	Message string `json:"message,omitempty"`
 	// Limits are the limits that applied.
 	Limits Limits `json:"limits"`
