@@ -31,7 +31,13 @@ A directory is copied into DST when DST is an existing directory, else it
 becomes DST; SRC/. copies the directory's contents. "-" as the local side is
 standard input or output: a tar stream for a directory, the raw bytes for a
 file (a tar stream from standard input is extracted when DST is a directory
-or ends with /).`,
+or ends with /).
+
+A copy into a sandbox is all or nothing: one that fails leaves the
+workspace as it was. A file copied from standard input over an existing
+file keeps that file's mode. A copy out of a sandbox skips links that point
+outside the directory, with a warning for each and a count at the end, and
+still exits 0.`,
 		Example: `  cove cp main.py 3f9a1c2b7d4e:
   cove cp ./project 3f9a1c2b7d4e:/workspace/
   cove cp 3f9a1c2b7d4e:out/report.csv .
