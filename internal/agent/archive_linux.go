@@ -264,7 +264,7 @@ func (w workspaceFS) archiveIn(spec *ArchiveSpec, body io.Reader) error {
 	if err != nil {
 		return err
 	}
-	x := &extractor{base: rel, maxBytes: spec.MaxBytes, maxFiles: spec.MaxFiles}
+	x := &extractor{base: rel, maxBytes: spec.MaxBytes, maxFiles: spec.MaxFiles, diskLimit: spec.MaxBytes > 0}
 	if x.maxBytes <= 0 {
 		x.maxBytes = defaultArchiveMaxBytes
 	}
@@ -293,6 +293,9 @@ type extractor struct {
 	base     string // the destination, relative to the workspace, for messages
 	maxBytes int64
 	maxFiles int
+	// diskLimit is whether maxBytes is the workspace's disk limit, not
+	// the default bound of an archive.
+	diskLimit bool
 
 	bytes int64
 	files int
@@ -367,7 +370,10 @@ func (x *extractor) entry(hdr *tar.Header, r io.Reader) error {
 	if hdr.Size > 0 {
 		x.bytes += hdr.Size
 		if x.bytes > x.maxBytes {
-			return invalidf("the archive holds more than %d bytes", x.maxBytes)
+			if !x.diskLimit {
+				return invalidf("the archive's content is larger than %s, the most an archive may hold", cove.FormatBytes(x.maxBytes))
+			}
+			return overDiskLimit("the archive's content", x.maxBytes, "")
 		}
 	}
 	name, err := entryName(hdr.Name)

@@ -448,7 +448,7 @@ func TestArchiveInLimits(t *testing.T) {
 		t.Errorf("message %q", err)
 	}
 	err = w.archiveIn(&ArchiveSpec{Path: "bytes", MaxBytes: 1 << 20}, bytes.NewReader(makeTarGz(t, many...)))
-	wantCode(t, err, cove.CodeInvalid)
+	wantCode(t, err, cove.CodeQuotaExceeded)
 	if used := treeBytes(t, tw.path("bytes")); used > 1<<20 {
 		t.Errorf("%d bytes extracted past a limit of %d", used, 1<<20)
 	}

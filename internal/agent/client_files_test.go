@@ -204,8 +204,8 @@ func TestClientStreams(t *testing.T) {
 
 	// Over the cap: refused, nothing left behind.
 	_, err = c.WriteStream(ctx, "data/big.bin", 0o600, bytes.NewReader(body), 1<<20)
-	wantCoveCode(t, err, cove.CodeInvalid)
-	if !strings.Contains(err.Error(), "larger than 1 MiB, the sandbox's disk limit") {
+	wantCoveCode(t, err, cove.CodeQuotaExceeded)
+	if !strings.Contains(err.Error(), "no space left in the workspace: data/big.bin is larger than its disk limit of 1 MiB (") {
 		t.Errorf("message %q", err)
 	}
 	if _, err := os.Lstat(tw.path("data/big.bin")); !errors.Is(err, os.ErrNotExist) {
@@ -340,7 +340,7 @@ func TestClientArchives(t *testing.T) {
 	tw.checkOwned(t, "up/many")
 
 	err = c.ArchiveIn(ctx, "bomb", bytes.NewReader(makeTar(t, tarEntry{name: "f", body: string(big)})), ArchiveLimits{MaxBytes: 1000})
-	wantCoveCode(t, err, cove.CodeInvalid)
+	wantCoveCode(t, err, cove.CodeQuotaExceeded)
 	err = c.ArchiveIn(ctx, "esc", bytes.NewReader(makeTar(t, tarEntry{name: "l", typ: tar.TypeSymlink, link: "/etc"})), ArchiveLimits{})
 	wantCoveCode(t, err, cove.CodeInvalid)
 }

@@ -194,6 +194,26 @@ func invalidf(format string, args ...any) error {
 	return &opError{code: cove.CodeInvalid, msg: fmt.Sprintf(format, args...)}
 }
 
+// largerDiskHint ends the message of an upload that no room in the
+// workspace would make fit.
+const largerDiskHint = "create a new sandbox with a larger disk: disk_mb, --disk"
+
+// overDiskLimit is the error of an upload larger than the workspace's
+// disk limit (limit), at the file rel of an upload of several unless rel
+// is "": quota_exceeded, worded as the service words it.
+func overDiskLimit(what string, limit int64, rel string) error {
+	at := ""
+	if rel != "" {
+		at = "at " + rel + "; "
+	}
+	return &opError{code: cove.CodeQuotaExceeded, msg: fmt.Sprintf("no space left in the workspace: %s is larger than its disk limit of %s (%s%s)", what, cove.FormatBytes(limit), at, largerDiskHint)}
+}
+
+// isDiskFull reports whether err is the workspace's disk limit reached.
+func isDiskFull(err error) bool {
+	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
+}
+
 // pathError classifies err, from an operation on the workspace path rel,
 // and words it the way a shell would: "no such file or directory: src/a.py".
 func pathError(rel string, err error) error {
@@ -274,7 +294,7 @@ func errnoText(e syscall.Errno) (cove.Code, string) {
 		// A tree deeper than the open-files limit allows to walk.
 		return cove.CodeInvalid, "too many open files (the sandbox's open-files limit; a very deep directory tree needs one per level)"
 	case syscall.ENOSPC, syscall.EDQUOT:
-		return cove.CodeInvalid, "no space left in the workspace: its disk limit is reached (delete files to free space, or create a new sandbox with a larger disk: disk_mb, --disk)"
+		return cove.CodeQuotaExceeded, "no space left in the workspace: its disk limit is reached (delete files to free space, or " + largerDiskHint + ")"
 	case syscall.EROFS:
 		// Every path is in the workspace, which is mounted writable: only
 		// its file system can have gone read-only, as btrfs does after a
@@ -853,7 +873,7 @@ func (w workspaceFS) replace(req cove.ReplaceRequest, stop <-chan struct{}) ([]*
 		getStage := func() (*stage, error) {
 			var err error
 			if st == nil {
-				st, err = makeStage(root)
+				st, err = makeStage(root, "the replacement")
 			}
 			return st, err
 		}
@@ -965,16 +985,20 @@ func prepareReplace(root *os.Root, getStage func() (*stage, error), rel string, 
 }
 
 // replaceFile writes a new file at rel through a staging directory,
-// with permission bits mode, and renames it into place. On failure the
-// staging directory is removed and rel is untouched.
+// with permission bits mode, and renames it into place, making rel's
+// parents first. On failure the staging directory is removed and rel is
+// untouched; its parents are made only once the file is complete.
 func replaceFile(root *os.Root, rel string, mode fs.FileMode, write func(io.Writer) error) error {
-	st, err := makeStage(root)
+	st, err := makeStage(root, rel)
 	if err != nil {
 		return err
 	}
 	defer st.abort()
 	tmp, err := writeTemp(st, rel, mode, write)
 	if err != nil {
+		return err
+	}
+	if err := mkdirParents(root, rel); err != nil {
 		return err
 	}
 	return st.place(tmp, rel)
@@ -1072,20 +1096,26 @@ func (w workspaceFS) writeStream(spec *WriteSpec, body io.Reader) (*cove.FileInf
 	}
 	var info *cove.FileInfo
 	err = w.run(func(root *os.Root) error {
-		if err := mkdirParents(root, rel); err != nil {
-			return err
+		// The parents are checked now and made once the file is
+		// complete (replaceFile): a failed write leaves none behind.
+		if dir := path.Dir(rel); dir != "." {
+			if _, err := checkDestDir(root, dir); err != nil {
+				return err
+			}
 		}
-		if fi, err := root.Stat(rel); err == nil && fi.IsDir() {
+		fi, err := root.Stat(rel)
+		if err == nil && fi.IsDir() {
 			return &opError{code: cove.CodeConflict, msg: "a directory is in the way: " + rel}
 		}
+		replacing := err == nil
 		var total int64
-		err := replaceFile(root, rel, mode, func(f io.Writer) error {
+		err = replaceFile(root, rel, mode, func(f io.Writer) error {
 			buf := make([]byte, chunkSize)
 			for {
 				n, rerr := body.Read(buf)
 				total += int64(n)
 				if spec.MaxBytes > 0 && total > spec.MaxBytes {
-					return invalidf("%s is larger than %s, the sandbox's disk limit", rel, cove.FormatBytes(spec.MaxBytes))
+					return overDiskLimit(rel, spec.MaxBytes, "")
 				}
 				if _, err := f.Write(buf[:n]); err != nil {
 					return err
@@ -1101,6 +1131,11 @@ func (w workspaceFS) writeStream(spec *WriteSpec, body io.Reader) (*cove.FileInf
 		if err != nil {
 			if errors.Is(err, syscall.EISDIR) {
 				return &opError{code: cove.CodeConflict, msg: "a directory is in the way: " + rel, err: err}
+			}
+			if replacing && isDiskFull(err) {
+				// Until the new copy is complete the old one stays, so
+				// that a failed write leaves it as it was.
+				return &opError{code: cove.CodeQuotaExceeded, msg: "no space left in the workspace: its disk limit is reached, and replacing " + rel + " takes room for both its copies until the new one is complete (delete files to free space, or " + largerDiskHint + ")", err: err}
 			}
 			return err
 		}

@@ -946,15 +946,21 @@ func TestWriteStream(t *testing.T) {
 	// Too large: an error, and nothing left behind, not even the old file
 	// touched.
 	_, err = w.writeStream(&WriteSpec{Path: "a/b/c.bin", MaxBytes: 100}, bytes.NewReader(body))
-	wantCode(t, err, cove.CodeInvalid)
-	if !strings.Contains(err.Error(), "larger than 100") {
+	wantCode(t, err, cove.CodeQuotaExceeded)
+	if !strings.Contains(err.Error(), "larger than its disk limit of 100 bytes") {
 		t.Errorf("message %q", err)
 	}
 	if tw.read(t, "a/b/c.bin") != "short" {
 		t.Error("a refused upload changed the file")
 	}
 	_, err = w.writeStream(&WriteSpec{Path: "new.bin", MaxBytes: 100}, bytes.NewReader(body))
-	wantCode(t, err, cove.CodeInvalid)
+	wantCode(t, err, cove.CodeQuotaExceeded)
+	// Nor are the parents it would have made.
+	_, err = w.writeStream(&WriteSpec{Path: "newdir/sub/new.bin", MaxBytes: 100}, bytes.NewReader(body))
+	wantCode(t, err, cove.CodeQuotaExceeded)
+	if _, err := os.Lstat(tw.path("newdir")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("a refused upload left its parent directory: %v", err)
+	}
 	if _, err := os.Lstat(tw.path("new.bin")); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("a refused upload left a file: %v", err)
 	}

@@ -126,7 +126,7 @@ func TestDirectoryOpensRefuseFIFOs(t *testing.T) {
 
 	t.Run("file put in place", func(t *testing.T) {
 		p := mkfifo("ff3")
-		st, err := makeStage(ws)
+		st, err := makeStage(ws, "x")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -158,7 +158,7 @@ func TestIsStageName(t *testing.T) {
 			t.Errorf("isStageName(%q) = %v, want %v", name, got, want)
 		}
 	}
-	st, err := makeStage(mustRoot(t, t.TempDir()))
+	st, err := makeStage(mustRoot(t, t.TempDir()), "x")
 	if err != nil {
 		t.Fatal(err)
 	}

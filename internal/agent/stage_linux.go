@@ -77,7 +77,7 @@ func newStage(ws *os.Root, dest string) (*stage, error) {
 	if err != nil {
 		return nil, err
 	}
-	s, err := makeStage(ws)
+	s, err := makeStage(ws, dest)
 	if err != nil {
 		return nil, err
 	}
@@ -85,8 +85,9 @@ func newStage(ws *os.Root, dest string) (*stage, error) {
 	return s, nil
 }
 
-// makeStage creates an empty staging directory at the workspace root.
-func makeStage(ws *os.Root) (*stage, error) {
+// makeStage creates an empty staging directory at the workspace root for
+// an upload to target (a path, or words), which its errors name.
+func makeStage(ws *os.Root, target string) (*stage, error) {
 	s := &stage{ws: ws}
 	var err error
 	for range 100 {
@@ -99,7 +100,7 @@ func makeStage(ws *os.Root) (*stage, error) {
 		}
 	}
 	if err != nil {
-		return nil, pathError(".", fmt.Errorf("creating a staging directory for the upload: %w", err))
+		return nil, pathError(target, fmt.Errorf("creating a staging directory for the upload: %w", err))
 	}
 	// The sandbox's program may have put something else at the name
 	// already: O_NOFOLLOW and openDirRoot's O_DIRECTORY refuse it.
@@ -436,7 +437,7 @@ func stageFiles(st *stage, maxBytes int64, maxFiles int, body *filesReader) ([]*
 			total += int64(n)
 			if maxBytes > 0 && total > maxBytes {
 				f.Close()
-				return nil, invalidf("the upload is larger than %s, the sandbox's disk limit (at %s)", cove.FormatBytes(maxBytes), rel)
+				return nil, overDiskLimit("the upload", maxBytes, rel)
 			}
 			if _, err := f.Write(buf[:n]); err != nil {
 				f.Close()

@@ -72,7 +72,7 @@ func TestArchiveInIsAllOrNothing(t *testing.T) {
 			tarEntry{name: "keep.txt", body: "overwritten"},
 			tarEntry{name: "new.txt", body: "new"},
 			tarEntry{name: "big", body: strings.Repeat("x", 4096)}),
-			cove.CodeInvalid, "more than 1000 bytes"},
+			cove.CodeQuotaExceeded, "larger than its disk limit of 1000 bytes"},
 		{"cut short", "dest", makeTar(t,
 			tarEntry{name: "keep.txt", body: "overwritten"},
 			tarEntry{name: "new.txt", body: "new"},
@@ -194,7 +194,7 @@ func TestUploadFilesIsAllOrNothing(t *testing.T) {
 		{"too large", []File{
 			{Path: "m1.txt", Data: []byte("overwritten")},
 			{Path: "big", Data: bytes.Repeat([]byte("x"), 5000)},
-		}, 1000, cove.CodeInvalid, "larger than"},
+		}, 1000, cove.CodeQuotaExceeded, "larger than"},
 		{"bad mode", []File{
 			{Path: "new.txt", Data: []byte("new")},
 			{Path: "setuid", Mode: 0o4755},
