@@ -341,6 +341,9 @@ func TestCpFailureLeavesNothing(t *testing.T) {
 	local := t.TempDir()
 	writeTree(t, filepath.Join(local, "abs"), map[string]string{"ok.txt": "fine", "passwd": "-> /etc/passwd"})
 	writeTree(t, filepath.Join(local, "big"), map[string]string{"a.bin": strings.Repeat("x", 3<<20), "b.bin": strings.Repeat("y", 3<<20)})
+	if err := os.WriteFile(filepath.Join(local, "big.bin"), []byte(strings.Repeat("z", 5<<20)), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	c.ok("files", "mkdir", id, "there")
 	for name, args := range map[string][]string{
 		"a link out of the directory":    {"cp", filepath.Join(local, "abs"), id + ":newdir"},
@@ -348,6 +351,7 @@ func TestCpFailureLeavesNothing(t *testing.T) {
 		"into an existing directory":     {"cp", filepath.Join(local, "abs"), id + ":there"},
 		"more than the disk holds":       {"cp", filepath.Join(local, "big"), id + ":bigdir"},
 		"not a tar stream":               {"cp", "-", id + ":brandnew/"},
+		"a file into a new directory":    {"cp", filepath.Join(local, "big.bin"), id + ":newfiledir/"},
 	} {
 		if r := c.do("junk\n", args...); r.code == 0 {
 			t.Errorf("%s: exit 0, want a failure", name)

@@ -72,7 +72,7 @@ func TestUploadArchiveIsAllOrNothing(t *testing.T) {
 	}{
 		"escape":    {tarOf(t, [2]string{"keep.txt", "overwritten"}, [2]string{"new.txt", "new"}, [2]string{"../evil", "x"}), cove.CodeInvalid},
 		"conflict":  {tarOf(t, [2]string{"new.txt", "new"}, [2]string{"keep.txt/x", "x"}), cove.CodeConflict},
-		"too large": {tarOf(t, [2]string{"keep.txt", "overwritten"}, [2]string{"a", big}, [2]string{"b", big}), cove.CodeInvalid},
+		"too large": {tarOf(t, [2]string{"keep.txt", "overwritten"}, [2]string{"a", big}, [2]string{"b", big}), cove.CodeQuotaExceeded},
 	} {
 		err := svc.UploadArchive(ctx, sb.ID, ".", bytes.NewReader(c.body))
 		if cove.ErrorCode(err) != c.code {

@@ -1,6 +1,7 @@
 package service
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"strings"
@@ -130,4 +131,43 @@ func TestUploadOverTheDiskLimit(t *testing.T) {
 			t.Errorf("%s: the refused upload left %s", name, list[0].Path)
 		}
 	}
+}
+
+// TestFullWorkspace: an upload into a workspace whose disk limit is
+// reached is quota_exceeded, names the file, and says why replacing a
+// file needs room for both copies; an archive over the limit is worded
+// as a file is.
+func TestFullWorkspace(t *testing.T) {
+	svc, _ := newTestService(t)
+	ctx := context.Background()
+	sb, err := svc.CreateSandbox(ctx, cove.SandboxSpec{Language: "bash", Limits: cove.Limits{DiskBytes: 8 << 20}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A file of 5 MiB: replacing it needs 10.
+	five := strings.Repeat("x", 5<<20)
+	if _, err := svc.WriteFile(ctx, sb.ID, "five.bin", strings.NewReader(five), 0); err != nil {
+		t.Fatal(err)
+	}
+	_, err = svc.WriteFile(ctx, sb.ID, "five.bin", strings.NewReader(five), 0)
+	if cove.ErrorCode(err) != cove.CodeQuotaExceeded || !strings.Contains(err.Error(), "replacing five.bin takes room for both its copies until the new one is complete") {
+		t.Errorf("replacing a file over half the disk: %v (%s)", err, cove.ErrorCode(err))
+	}
+	_, err = svc.WriteFile(ctx, sb.ID, "new.bin", strings.NewReader(five), 0)
+	if cove.ErrorCode(err) != cove.CodeQuotaExceeded || !strings.HasPrefix(err.Error(), "no space left in the workspace: its disk limit is reached") {
+		t.Errorf("a new file that does not fit: %v (%s)", err, cove.ErrorCode(err))
+	}
+	big := strings.Repeat("x", 5<<20)
+	err = svc.UploadArchive(ctx, sb.ID, "d", bytes.NewReader(tarOf(t, [2]string{"a", big}, [2]string{"b", big})))
+	if cove.ErrorCode(err) != cove.CodeQuotaExceeded || !strings.HasPrefix(err.Error(), "no space left in the workspace:") {
+		t.Errorf("an archive that does not fit: %v (%s)", err, cove.ErrorCode(err))
+	}
+	// Full to the last byte: even the staging directory cannot be made,
+	// and the error names the file, not ".".
+	sh(t, svc, ctx, sb.ID, "cat /dev/zero > fill 2>/dev/null; true")
+	_, err = svc.WriteFile(ctx, sb.ID, "small.txt", strings.NewReader("x"), 0)
+	if cove.ErrorCode(err) != cove.CodeQuotaExceeded || strings.HasSuffix(err.Error(), ": .") {
+		t.Errorf("a write to a full disk: %v (%s)", err, cove.ErrorCode(err))
+	}
+	t.Logf("a write to a full disk: %v", err)
 }
