@@ -18,7 +18,7 @@ const (
 	CodeConflict      Code = "conflict"       // the request conflicts with the current state
 	CodeUnauthorized  Code = "unauthorized"   // missing, unknown or revoked credentials
 	CodeForbidden     Code = "forbidden"      // the credentials are valid but may not do this (an admin's are needed)
-	CodeQuotaExceeded Code = "quota_exceeded" // a per-key quota would be exceeded
+	CodeQuotaExceeded Code = "quota_exceeded" // a per-key quota would be exceeded, or a workspace's disk limit is reached
 	CodeUnavailable   Code = "unavailable"    // the host cannot do it now (missing kernel feature, shutting down)
 	CodeTimeout       Code = "timeout"        // the operation itself (not a user program) timed out
 	CodeInternal      Code = "internal"       // a bug or an unexpected host failure

@@ -22,7 +22,8 @@ type FileUpload struct {
 	// Path is where the file goes: relative to /workspace, or absolute
 	// under it.
 	Path string
-	// Mode is its permission bits (0: 0644).
+	// Mode is its permission bits (0: those of the file it replaces, else
+	// 0644).
 	Mode uint32
 	// Body is its content, read to its end before the next file.
 	Body io.Reader

@@ -192,7 +192,9 @@ type Service interface {
 	OpenPTY(ctx context.Context, id string, req PTYRequest) (PTY, error)
 
 	// WriteFile writes r to path (relative to /workspace, or absolute
-	// under it), creating parents, with permission bits mode (0: 0644).
+	// under it), creating parents, with permission bits mode (0: those of
+	// the file it replaces, else 0644); quota_exceeded when the content is
+	// larger than the sandbox's disk limit or the disk limit is reached.
 	// Every file operation is a conflict where the sandbox is not
 	// running, or where permission bits forbid it to the sandbox user
 	// (ChmodFile changes them); and invalid for a path that is not UTF-8
@@ -251,7 +253,7 @@ type Service interface {
 	// UploadFiles writes the files that next returns, until it returns
 	// io.EOF, all or nothing: each replaces a file at its path, creating
 	// parents, once every one was received and found valid; on error
-	// none is written. It describes the files written, in order. If next
+	// none is written (quota_exceeded: more than the sandbox's disk limit). It describes the files written, in order. If next
 	// fails, that error is returned wrapped in an invalid error.
 	// Errors: not_found, invalid (a bad path; more than the disk limit in
 	// all), conflict (a file or directory in the way; not running;

@@ -86,7 +86,7 @@ var errorHints = map[cove.Code]string{
 	cove.CodeInternal:      "this is a fault in cove, not in your arguments or program, and a human can find its detail in cove's log by the id: calling again may work, but do not retry in a loop",
 	cove.CodeNotFound:      "check the sandbox_id: list_sandboxes lists your sandboxes",
 	cove.CodeConflict:      "the message says what is in the way: deal with it as the message says, then call the tool again",
-	cove.CodeQuotaExceeded: "delete sandboxes you no longer need (list_sandboxes, delete_sandbox) or wait for running work to finish",
+	cove.CodeQuotaExceeded: "if the message says the workspace has no space left, delete files you no longer need in it (delete_file) or write less, or create a sandbox with a larger disk; otherwise delete sandboxes you no longer need (list_sandboxes, delete_sandbox) or wait for running work to finish",
 	cove.CodeUnauthorized:  "the API key that cove mcp uses (COVE_API_KEY, or the server's admin key) is missing, wrong or revoked: a human must fix cove mcp's configuration",
 	cove.CodeForbidden:     "the API key that cove mcp uses is valid but may not do this (it is not an admin's); work within your own sandboxes",
 }
