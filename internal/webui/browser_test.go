@@ -864,6 +864,18 @@ func TestBrowser(t *testing.T) {
 			t.Errorf("the idle timeout reads %q", idle)
 		}
 		b.shot(t, "created")
+		// Renew starts the TTL again from now.
+		var before, after struct {
+			ExpiresAt time.Time `json:"expires_at"`
+		}
+		srv.api(t, "GET", "/v1/sandboxes/"+id, nil, &before)
+		time.Sleep(1100 * time.Millisecond)
+		b.do(t, 10*time.Second, chromedp.Click(chromedp.CSS(`button[aria-label="Renew the TTL of `+id+` (2h0m0s from now)"]`)))
+		b.waitFor(t, 10*time.Second, `document.getElementById("toasts").textContent.includes("renewed the TTL of `+id+`")`, `document.getElementById("toasts").textContent`)
+		srv.api(t, "GET", "/v1/sandboxes/"+id, nil, &after)
+		if !after.ExpiresAt.After(before.ExpiresAt.Add(time.Second)) {
+			t.Fatalf("Renew moved the expiry from %v to %v", before.ExpiresAt, after.ExpiresAt)
+		}
 		state := func(want string) {
 			b.waitFor(t, 20*time.Second, fmt.Sprintf(`document.querySelector('.sandboxes tr[data-id=%q] .state')?.textContent === %q`, id, want),
 				fmt.Sprintf(`document.querySelector('.sandboxes tr[data-id=%q]')?.textContent`, id))

@@ -71,6 +71,7 @@ export async function request<T = unknown>(method: string, path: string, body?: 
 export const get = <T = unknown>(path: string, signal?: AbortSignal) => request<T>("GET", path, undefined, signal);
 export const post = <T = unknown>(path: string, body?: unknown, signal?: AbortSignal) => request<T>("POST", path, body ?? {}, signal);
 export const del = (path: string) => request("DELETE", path);
+export const patch = <T = unknown>(path: string, body: unknown) => request<T>("PATCH", path, body);
 
 /** An event of an execution or cell stream. */
 export interface ExecEvent {

@@ -1,8 +1,8 @@
 // The sandboxes view: the list with state, language, labels, age and
-// limits; create with options; stop, start, delete; choose the sandbox
+// limits; create with options; stop, start, renew the TTL, delete; choose the sandbox
 // that the other views use.
 
-import { post, del, message } from "./api";
+import { post, del, patch, message } from "./api";
 import { h, replace, toast, fmtAge, fmtUntil, fmtBytes, fmtSpan, field, uid } from "./dom";
 import { languages } from "./examples";
 import { sandboxes, refreshSandboxes, onSandboxes, currentSandbox, setCurrentSandbox, parseDuration, type Sandbox } from "./sandboxes-state";
@@ -113,6 +113,10 @@ export function sandboxesView(): HTMLElement {
           running
             ? button(`Stop ${s.id}`, "Stop", dis, () => act(s, "stop", "stopped", () => post(`/v1/sandboxes/${id}/stop`)))
             : button(`Start ${s.id}`, "Start", dis, () => act(s, "start", "started", () => post(`/v1/sandboxes/${id}/start`))),
+          // Renew starts the sandbox's TTL again from now, with its length.
+          s.ttl && s.expires_at
+            ? button(`Renew the TTL of ${s.id} (${s.ttl} from now)`, "Renew", dis, () => act(s, "renew the TTL of", "renewed the TTL of", () => patch(`/v1/sandboxes/${id}`, { ttl: s.ttl })))
+            : null,
           button(`Delete ${s.id}`, "Delete", dis, () => { if (confirm(`Delete sandbox ${s.id} and its files?`)) act(s, "delete", "deleted", () => del(`/v1/sandboxes/${id}`)); }, "small danger")));
     }));
 
