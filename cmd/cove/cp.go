@@ -35,9 +35,9 @@ or ends with /).
 
 A copy into a sandbox is all or nothing: one that fails leaves the
 workspace as it was. A file copied from standard input over an existing
-file keeps that file's mode. A copy out of a sandbox skips links that point
-outside the directory, with a warning for each and a count at the end, and
-still exits 0.`,
+file keeps that file's mode. A copy of a directory, either way, skips links
+that point outside the directory (absolute ones, such as a virtualenv's),
+with a warning for each and a count at the end, and still exits 0.`,
 		Example: `  cove cp main.py 3f9a1c2b7d4e:
   cove cp ./project 3f9a1c2b7d4e:/workspace/
   cove cp 3f9a1c2b7d4e:out/report.csv .
@@ -308,6 +308,12 @@ func writeTar(w io.Writer, dir string, skips *skipCount) error {
 			if link, err = os.Readlink(p); err != nil {
 				return err
 			}
+			// The sandbox refuses a link out of the directory (the whole
+			// upload with it); leave it out, as a copy out does.
+			if linkLeaves(filepath.ToSlash(rel), filepath.ToSlash(link)) {
+				skips.skip("the link %s -> %s: it points outside the directory", p, link)
+				return nil
+			}
 		default:
 			skips.skip("%s: not a file, directory or symbolic link", p)
 			return nil
@@ -344,6 +350,13 @@ func writeTar(w io.Writer, dir string, skips *skipCount) error {
 		return err
 	}
 	return tw.Close()
+}
+
+// linkLeaves reports whether a link at name (slash-separated, relative to
+// the copied directory) to target points outside the directory.
+func linkLeaves(name, target string) bool {
+	to := path.Join(path.Dir(name), target)
+	return path.IsAbs(target) || to == ".." || strings.HasPrefix(to, "../")
 }
 
 // extractTar unpacks a tar stream into dir. Everything is created through
@@ -402,8 +415,7 @@ func extractTar(r io.Reader, dir string, skips *skipCount) error {
 				return localError(err)
 			}
 		case tar.TypeSymlink:
-			target := path.Join(path.Dir(name), hdr.Linkname)
-			if path.IsAbs(hdr.Linkname) || target == ".." || strings.HasPrefix(target, "../") {
+			if linkLeaves(name, hdr.Linkname) {
 				skips.skip("the link %s -> %s: it points outside the directory", name, hdr.Linkname)
 				continue
 			}

@@ -339,16 +339,16 @@ func TestCpFailureLeavesNothing(t *testing.T) {
 	c := srv.cli(t, srv.admin)
 	id := c.create("--disk", "4M")
 	local := t.TempDir()
-	writeTree(t, filepath.Join(local, "abs"), map[string]string{"ok.txt": "fine", "passwd": "-> /etc/passwd"})
+	writeTree(t, filepath.Join(local, "over"), map[string]string{"ok.txt": "fine", "z.bin": strings.Repeat("z", 5<<20)})
 	writeTree(t, filepath.Join(local, "big"), map[string]string{"a.bin": strings.Repeat("x", 3<<20), "b.bin": strings.Repeat("y", 3<<20)})
 	if err := os.WriteFile(filepath.Join(local, "big.bin"), []byte(strings.Repeat("z", 5<<20)), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	c.ok("files", "mkdir", id, "there")
 	for name, args := range map[string][]string{
-		"a link out of the directory":    {"cp", filepath.Join(local, "abs"), id + ":newdir"},
-		"into a new directory's parents": {"cp", filepath.Join(local, "abs"), id + ":new/parents/dir"},
-		"into an existing directory":     {"cp", filepath.Join(local, "abs"), id + ":there"},
+		"into a new directory":           {"cp", filepath.Join(local, "over"), id + ":newdir"},
+		"into a new directory's parents": {"cp", filepath.Join(local, "over"), id + ":new/parents/dir"},
+		"into an existing directory":     {"cp", filepath.Join(local, "over"), id + ":there"},
 		"more than the disk holds":       {"cp", filepath.Join(local, "big"), id + ":bigdir"},
 		"not a tar stream":               {"cp", "-", id + ":brandnew/"},
 		"a file into a new directory":    {"cp", filepath.Join(local, "big.bin"), id + ":newfiledir/"},
@@ -400,17 +400,29 @@ func TestCpSummarizesSkippedEntries(t *testing.T) {
 		t.Fatalf("copied %v", keys(got))
 	}
 
-	// Into the sandbox, what tar cannot carry is skipped the same way.
+	// Into the sandbox, what tar cannot carry, and links out of the
+	// directory (which the sandbox would refuse, and the whole copy with
+	// them: a virtualenv's are absolute), are skipped the same way.
 	local := t.TempDir()
-	writeTree(t, filepath.Join(local, "src"), map[string]string{"a.txt": "a"})
-	if err := syscall.Mkfifo(filepath.Join(local, "src", "fifo"), 0o644); err != nil {
+	src := filepath.Join(local, "src")
+	writeTree(t, src, map[string]string{"a.txt": "a"})
+	if err := syscall.Mkfifo(filepath.Join(src, "fifo"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	r = c.do("", "cp", filepath.Join(local, "src"), id+":")
-	if r.code != 0 || !strings.HasSuffix(r.stderr, "fifo: not a file, directory or symbolic link\ncove: copied 1 of the 2 entries of "+filepath.Join(local, "src")+": the one skipped is listed above\n") {
-		t.Fatalf("exit %d, stderr:\n%s", r.code, r.stderr)
+	for link, target := range map[string]string{"abs": "/usr/bin/python3", "up": "../..", "in": "a.txt"} {
+		if err := os.Symlink(target, filepath.Join(src, link)); err != nil {
+			t.Fatal(err)
+		}
 	}
-	if got := remoteTree(t, c, id, "src"); !maps.Equal(got, map[string]string{"a.txt": "a"}) {
-		t.Fatalf("in the sandbox: %v", got)
+	r = c.do("", "cp", src, id+":")
+	want = "cove: skipping the link " + filepath.Join(src, "abs") + " -> /usr/bin/python3: it points outside the directory\n" +
+		"cove: skipping " + filepath.Join(src, "fifo") + ": not a file, directory or symbolic link\n" +
+		"cove: skipping the link " + filepath.Join(src, "up") + " -> ../..: it points outside the directory\n" +
+		"cove: copied 2 of the 5 entries of " + src + ": the 3 skipped are listed above\n"
+	if r.code != 0 || r.stderr != want {
+		t.Fatalf("exit %d, stderr:\n%s\nwant exit 0 and:\n%s", r.code, r.stderr, want)
+	}
+	if got := c.ok("exec", id, "--", "sh", "-c", "cd src && ls -A && readlink in"); got != "a.txt\nin\na.txt\n" {
+		t.Fatalf("in the sandbox: %q", got)
 	}
 }
