@@ -92,16 +92,31 @@ func age(t time.Time) string {
 	return span(max(time.Since(t), 0))
 }
 
-// expiresIn renders when a sandbox's TTL ends: "in 59m", "now" once due,
-// "-" without a TTL.
+// expiresIn renders when a sandbox's TTL ends: "in 45s", "in 59m", "in
+// 1h30m", "in 3d", "now" once due, "-" without a TTL. It rounds up, to
+// the minute from a minute on, so that a TTL of 2h just set reads "in
+// 2h", not "in 1h".
 func expiresIn(t time.Time) string {
 	if t.IsZero() {
 		return "-"
 	}
-	if d := time.Until(t); d > 0 {
-		return "in " + span(d)
+	d := time.Until(t)
+	switch {
+	case d <= 0:
+		return "now"
+	case d <= time.Minute:
+		return fmt.Sprintf("in %ds", int((d+time.Second-1)/time.Second))
 	}
-	return "now"
+	m := int((d + time.Minute - 1) / time.Minute)
+	switch {
+	case m < 60:
+		return fmt.Sprintf("in %dm", m)
+	case m < 48*60 && m%60 == 0:
+		return fmt.Sprintf("in %dh", m/60)
+	case m < 48*60:
+		return fmt.Sprintf("in %dh%dm", m/60, m%60)
+	}
+	return fmt.Sprintf("in %dd", m/(24*60))
 }
 
 // span renders a duration in its largest unit, rounded down: 45s, 3m,

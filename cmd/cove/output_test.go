@@ -134,3 +134,27 @@ func TestNoSpinnerWhenPiped(t *testing.T) {
 		t.Errorf("drew %q on a pipe", stderr.String())
 	}
 }
+
+func TestExpiresIn(t *testing.T) {
+	now := time.Now()
+	for _, tc := range []struct {
+		in   time.Duration
+		want string
+	}{
+		{-time.Second, "now"},
+		{30*time.Second - time.Millisecond, "in 30s"},
+		{time.Hour - time.Millisecond, "in 1h"},
+		{59*time.Minute - time.Millisecond, "in 59m"},
+		{2*time.Hour - time.Second, "in 2h"},
+		{90*time.Minute - time.Second, "in 1h30m"},
+		{47*time.Hour + 59*time.Minute, "in 47h59m"},
+		{72 * time.Hour, "in 3d"},
+	} {
+		if got := expiresIn(now.Add(tc.in)); got != tc.want {
+			t.Errorf("%v from now: %q, want %q", tc.in, got, tc.want)
+		}
+	}
+	if got := expiresIn(time.Time{}); got != "-" {
+		t.Errorf("no TTL: %q", got)
+	}
+}

@@ -85,7 +85,7 @@ func TestSandboxLifecycle(t *testing.T) {
 
 	t.Run("update", func(t *testing.T) {
 		out := c.ok("update", a, "--ttl", "2h", "--label", "stage=done", "--remove-label", "tier")
-		if !regexp.MustCompile(`^` + a + `: expires in 1h \(at \d{4}-\d\d-\d\d \d\d:\d\d\); labels stage=done,team=ml\n$`).MatchString(out) {
+		if !regexp.MustCompile(`^` + a + `: expires in 2h \(at \d{4}-\d\d-\d\d \d\d:\d\d\); labels stage=done,team=ml\n$`).MatchString(out) {
 			t.Fatalf("update printed %q", out)
 		}
 		var sb wire.Sandbox
@@ -95,7 +95,7 @@ func TestSandboxLifecycle(t *testing.T) {
 		if !sb.ExpiresAt.IsZero() || sb.Labels["stage"] != "done" || sb.Labels["tier"] != "" {
 			t.Fatalf("update --no-ttl --json: %+v", sb)
 		}
-		if got := c.ok("update", a, "--ttl", "90m", "--label", "tier=gold", "--remove-label", "stage"); !strings.Contains(got, "expires in 1h (at") {
+		if got := c.ok("update", a, "--ttl", "90m", "--label", "tier=gold", "--remove-label", "stage"); !strings.Contains(got, "expires in 1h30m (at") {
 			t.Fatalf("update printed %q", got)
 		}
 		c.fails(cove.CodeInvalid, `^cove: nothing to change: give --ttl, --no-ttl, --label or --remove-label\n$`, "update", a)
