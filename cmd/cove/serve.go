@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -118,6 +119,7 @@ func serve(ctx context.Context, e *env) error {
 		logCfg.LogLevel = "info"
 	}
 	log := newLogger(e.stderr, logCfg)
+	say := announcer(e.stderr, cfg.LogFormat)
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return cove.Errorf(cove.CodeUnavailable, "creating the data directory: %w", err)
 	}
@@ -163,7 +165,7 @@ func serve(ctx context.Context, e *env) error {
 	if err := svc.Start(ctx); err != nil {
 		return err
 	}
-	adminSecret, err := adminKey(ctx, e, svc, cfg.DataDir, log)
+	adminSecret, err := adminKey(ctx, e, svc, cfg.DataDir, log, say)
 	if err != nil {
 		svc.Shutdown(context.WithoutCancel(ctx))
 		return err
@@ -190,11 +192,12 @@ func serve(ctx context.Context, e *env) error {
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
 	}
-	fmt.Fprintf(e.stderr, "cove %s serving on http://%s (data in %s)\n", cove.Version, ln.Addr(), cfg.DataDir)
+	say(fmt.Sprintf("cove %s serving on http://%s (data in %s)", cove.Version, ln.Addr(), cfg.DataDir),
+		"cove serving on http://"+ln.Addr().String(), "version", cove.Version, "addr", ln.Addr().String(), "data_dir", cfg.DataDir)
 	if publicURL == "" {
 		publicURL = webui.ListenURL(ln.Addr())
 	}
-	fmt.Fprintf(e.stderr, "web UI: open %s\n", ui.LoginURL(publicURL))
+	say("web UI: open "+ui.LoginURL(publicURL), "web UI login link", "url", ui.LoginURL(publicURL))
 	if cfg.MetricsPublic {
 		log.Info("GET /metrics needs no key", "setting", cfg.Source("metrics_public"))
 	}
@@ -275,9 +278,22 @@ func checkAdminKey(secret string) error {
 	return nil
 }
 
+// announce tells the person starting cove serve what it needs to reach
+// it: text as a plain line, or, when the log is JSON, msg and args as a
+// record at info whatever the log level, so that every line is JSON.
+type announce func(text, msg string, args ...any)
+
+func announcer(w io.Writer, format string) announce {
+	if format != "json" {
+		return func(text, _ string, _ ...any) { fmt.Fprintln(w, text) }
+	}
+	log := slog.New(slog.NewJSONHandler(w, nil))
+	return func(_, msg string, args ...any) { log.Info(msg, args...) }
+}
+
 // adminKey installs the admin key, COVE_ADMIN_KEY or the one kept in
 // <data>/admin.key (made on the first start), and returns its secret.
-func adminKey(ctx context.Context, e *env, svc *service.Service, dataDir string, log *slog.Logger) (string, error) {
+func adminKey(ctx context.Context, e *env, svc *service.Service, dataDir string, log *slog.Logger, say announce) (string, error) {
 	if secret := e.getenv("COVE_ADMIN_KEY"); secret != "" {
 		if err := checkAdminKey(secret); err != nil {
 			return "", err
@@ -297,9 +313,9 @@ func adminKey(ctx context.Context, e *env, svc *service.Service, dataDir string,
 		return "", err
 	}
 	if created {
-		fmt.Fprintf(e.stderr, "created an admin API key in %s (mode 0600); use it as: Authorization: Bearer $(cat %s)\n", path, path)
+		say(fmt.Sprintf("created an admin API key in %s (mode 0600); use it as: Authorization: Bearer $(cat %s)", path, path), "created an admin API key", "path", path)
 	} else {
-		fmt.Fprintf(e.stderr, "admin API key: %s\n", path)
+		say("admin API key: "+path, "admin API key", "path", path)
 	}
 	return secret, nil
 }

@@ -433,18 +433,21 @@ func TestServeOperatorSettings(t *testing.T) {
 	if err := srv.cmd.Wait(); err != nil {
 		t.Fatal(err)
 	}
-	var warned, diskError bool
+	var warned, diskError, announced bool
 	for _, l := range srv.rest() {
-		if !strings.HasPrefix(l, "{") {
-			continue
-		}
+		// Every line is JSON, what a person needs to reach the server
+		// (where it listens, the login link) included, at info whatever
+		// the level.
 		var rec map[string]any
 		if err := json.Unmarshal([]byte(l), &rec); err != nil {
-			t.Errorf("log line %q is not JSON: %v", l, err)
+			t.Errorf("log_format json, yet the line %q is not JSON: %v", l, err)
 			continue
 		}
 		msg, _ := rec["msg"].(string)
 		switch {
+		case msg == "cove serving on http://"+addr && rec["addr"] == addr && rec["level"] == "INFO":
+			announced = true
+		case msg == "web UI login link" || msg == "admin API key":
 		case rec["level"] != "WARN" && rec["level"] != "ERROR":
 			t.Errorf("log_level warn, yet the server logged %q", l)
 		case rec["level"] == "WARN" && strings.Contains(msg, "earlier admin key stays valid") && strings.Contains(msg, "cove keys revoke admin") && rec["key"] == "admin":
@@ -458,6 +461,9 @@ func TestServeOperatorSettings(t *testing.T) {
 	}
 	if !diskError {
 		t.Errorf("no error naming COVE_DISK and the free space:\n%s", strings.Join(srv.seen, "\n"))
+	}
+	if !announced {
+		t.Errorf("no record of where the server listens:\n%s", strings.Join(srv.seen, "\n"))
 	}
 }
 
