@@ -24,7 +24,7 @@ func TestForbiddenIsNot401(t *testing.T) {
 		{"list keys", "GET", "/v1/keys", "user", notAdmin, 403, cove.CodeForbidden, "only an admin key may manage keys"},
 		{"create key", "POST", "/v1/keys", "user", notAdmin, 403, cove.CodeForbidden, "only an admin key may manage keys"},
 		{"revoke key", "DELETE", "/v1/keys/k1", "user", notAdmin, 403, cove.CodeForbidden, "only an admin key may manage keys"},
-		{"metrics", "GET", "/metrics", "user", nil, 403, cove.CodeForbidden, "only an admin key may read metrics"},
+		{"metrics", "GET", "/metrics", "user", nil, 403, cove.CodeForbidden, "only an admin key may read metrics (unless the server sets metrics_public, COVE_METRICS_PUBLIC)"},
 		{"unknown key", "GET", "/v1/keys", "nobody", nil, 401, cove.CodeUnauthorized, "unknown API key"},
 		{"no key", "GET", "/v1/keys", "", nil, 401, cove.CodeUnauthorized, "missing API key: send Authorization: Bearer <key>"},
 		{"metrics without a key", "GET", "/metrics", "", nil, 401, cove.CodeUnauthorized, "missing API key: send Authorization: Bearer <key>"},

@@ -217,7 +217,7 @@ func (s *server) authenticate(r *http.Request, rt route) (*cove.Key, error) {
 		return nil, cove.Errorf(cove.CodeUnauthorized, "unknown API key")
 	}
 	if rt.Access == accessMetrics && !key.Admin {
-		return nil, cove.Errorf(cove.CodeForbidden, "only an admin key may read metrics")
+		return nil, cove.Errorf(cove.CodeForbidden, "only an admin key may read metrics (unless the server sets metrics_public, COVE_METRICS_PUBLIC)")
 	}
 	return key, nil
 }
