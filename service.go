@@ -72,6 +72,10 @@ type ListOptions struct {
 	Labels map[string]string
 	// State keeps sandboxes in this state.
 	State SandboxState
+	// Owner keeps the sandboxes of the key with this id. An admin key
+	// sees every key's; another key only its own, so that another id
+	// matches none of its sandboxes.
+	Owner string
 	// Limit caps the page size (default and maximum 100).
 	Limit int
 	// PageToken continues a previous listing.

@@ -77,6 +77,7 @@ func newListCmd(e *env) *cobra.Command {
 	var (
 		labels []string
 		state  string
+		owner  string
 		all    bool
 		limit  int
 		asJSON bool
@@ -87,6 +88,7 @@ func newListCmd(e *env) *cobra.Command {
 		Short:   "List sandboxes, newest first",
 		Example: `  cove ls
   cove ls --label team=ml --state running
+  cove ls --owner ci-7f3a2b1c9d0e      # an admin key: the sandboxes of one key
   cove ls --all --json`,
 		Args: exactArgs(0, "ls [flags]"),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -98,7 +100,7 @@ func newListCmd(e *env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			opts := cove.ListOptions{Labels: want, State: cove.SandboxState(state), Limit: limit}
+			opts := cove.ListOptions{Labels: want, State: cove.SandboxState(state), Owner: owner, Limit: limit}
 			list := &cove.SandboxList{Sandboxes: []*cove.Sandbox{}}
 			for {
 				page, err := svc.ListSandboxes(cmd.Context(), opts)
@@ -119,10 +121,24 @@ func newListCmd(e *env) *cobra.Command {
 				}
 				return writeJSON(e.stdout, out)
 			}
-			t := newTable(e.stdout, "ID", "STATE", "LANGUAGE", "LABELS", "AGE", "EXPIRES", "MEMORY", "CPUS")
+			// An admin key sees every key's sandboxes: when the list holds
+			// several keys', it says whose each is.
+			owners := map[string]bool{}
 			for _, sb := range list.Sandboxes {
-				t.row(sb.ID, string(sb.State), orDash(sb.Language), orDash(labelText(sb.Labels)), age(sb.CreatedAt), expiresIn(sb.ExpiresAt),
-					cove.FormatBytes(sb.Limits.MemoryBytes), strconv.FormatFloat(sb.Limits.CPUs, 'g', -1, 64))
+				owners[sb.Owner] = true
+			}
+			head := []string{"ID", "STATE", "LANGUAGE", "LABELS", "AGE", "EXPIRES", "MEMORY", "CPUS"}
+			if len(owners) > 1 {
+				head = append(head, "OWNER")
+			}
+			t := newTable(e.stdout, head...)
+			for _, sb := range list.Sandboxes {
+				cells := []string{sb.ID, string(sb.State), orDash(sb.Language), orDash(labelText(sb.Labels)), age(sb.CreatedAt), expiresIn(sb.ExpiresAt),
+					cove.FormatBytes(sb.Limits.MemoryBytes), strconv.FormatFloat(sb.Limits.CPUs, 'g', -1, 64)}
+				if len(owners) > 1 {
+					cells = append(cells, orDash(sb.Owner))
+				}
+				t.row(cells...)
 			}
 			if err := t.flush(); err != nil {
 				return err
@@ -136,6 +152,7 @@ func newListCmd(e *env) *cobra.Command {
 	fl := cmd.Flags()
 	fl.StringArrayVar(&labels, "label", nil, "only sandboxes with label KEY=VALUE (repeatable: all must match)")
 	fl.StringVar(&state, "state", "", "only sandboxes in this state: running, starting, stopping, stopped or error")
+	fl.StringVar(&owner, "owner", "", "only the sandboxes of the key with this id (an admin key sees every key's; the OWNER column shows whose)")
 	fl.BoolVarP(&all, "all", "a", false, "follow the pages to list every sandbox")
 	fl.IntVar(&limit, "limit", 0, "sandboxes per page (default and maximum 100)")
 	fl.BoolVar(&asJSON, "json", false, "print the list as JSON")

@@ -206,9 +206,30 @@ func TestKeysAndOwnership(t *testing.T) {
 		if got := ids(t, a, "ls", "--json"); len(got) != 0 {
 			t.Fatalf("alice sees %v", got)
 		}
-		a.create()
+		mine := a.create()
 		a.fails(cove.CodeQuotaExceeded, `^cove: .+\n$`, "create")
 		a.fails(cove.CodeForbidden, `^cove: .+\n$`, "keys", "ls")
+
+		// The admin filters by owner, and its table says whose each
+		// sandbox is when it lists several keys'; another key asking for
+		// bob's sees none, as if bob had none.
+		if got := ids(t, admin, "ls", "--json", "--owner", bob.ID); !slices.Equal(got, []string{id}) {
+			t.Fatalf("the admin's ls --owner bob: %v", got)
+		}
+		table := admin.ok("ls")
+		if lines := strings.Split(table, "\n"); !strings.HasSuffix(strings.TrimSpace(lines[0]), "OWNER") ||
+			!strings.Contains(table, id) || !strings.Contains(table, mine) || !strings.Contains(table, bob.ID) || !strings.Contains(table, alice) {
+			t.Fatalf("the admin's table of several keys' sandboxes:\n%s", table)
+		}
+		if got := admin.ok("ls", "--owner", alice); strings.Contains(got, "OWNER") || !strings.Contains(got, mine) || strings.Contains(got, id) {
+			t.Fatalf("the admin's table of alice's sandboxes:\n%s", got)
+		}
+		if got := ids(t, a, "ls", "--json", "--owner", bob.ID); len(got) != 0 {
+			t.Fatalf("alice's ls --owner bob: %v", got)
+		}
+		if got := ids(t, a, "ls", "--json", "--owner", alice); !slices.Equal(got, []string{mine}) {
+			t.Fatalf("alice's ls --owner alice: %v", got)
+		}
 	})
 
 	t.Run("ls_table", func(t *testing.T) {

@@ -654,7 +654,14 @@ func (s *Service) ListSandboxes(ctx context.Context, opts cove.ListOptions) (*co
 		return nil, cove.Errorf(cove.CodeInvalid, "limit %d: give how many sandboxes a page holds, up to %d (0 or none for %d)", opts.Limit, store.MaxPageSize, store.MaxPageSize)
 	}
 	f := store.SandboxFilter{State: opts.State, Labels: opts.Labels, Limit: opts.Limit, PageToken: opts.PageToken}
-	if who, admin := owner(ctx); !admin {
+	who, admin := owner(ctx)
+	switch {
+	case admin && opts.Owner != "":
+		f.Owner = &opts.Owner
+	case !admin && opts.Owner != "" && opts.Owner != who:
+		// Another key's sandboxes are not the caller's to see: none match.
+		return &cove.SandboxList{Sandboxes: []*cove.Sandbox{}}, nil
+	case !admin:
 		f.Owner = &who
 	}
 	switch opts.State {

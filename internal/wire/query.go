@@ -9,7 +9,7 @@ import (
 )
 
 // ListQuery returns the query of GET /v1/sandboxes for opts: label=k=v
-// (repeated), state, limit and page_token.
+// (repeated), state, owner, limit and page_token.
 func ListQuery(opts cove.ListOptions) url.Values {
 	q := url.Values{}
 	for k, v := range opts.Labels {
@@ -17,6 +17,9 @@ func ListQuery(opts cove.ListOptions) url.Values {
 	}
 	if opts.State != "" {
 		q.Set("state", string(opts.State))
+	}
+	if opts.Owner != "" {
+		q.Set("owner", opts.Owner)
 	}
 	if opts.Limit != 0 { // a bad one too, for the server to refuse
 		q.Set("limit", strconv.Itoa(opts.Limit))
@@ -29,7 +32,7 @@ func ListQuery(opts cove.ListOptions) url.Values {
 
 // ParseListQuery reverses ListQuery. Errors: invalid.
 func ParseListQuery(q url.Values) (cove.ListOptions, error) {
-	opts := cove.ListOptions{State: cove.SandboxState(q.Get("state")), PageToken: q.Get("page_token")}
+	opts := cove.ListOptions{State: cove.SandboxState(q.Get("state")), Owner: q.Get("owner"), PageToken: q.Get("page_token")}
 	var err error
 	if opts.Limit, err = queryInt(q, "limit"); err != nil {
 		return opts, err
