@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/cove-sandbox/cove"
+	"github.com/cove-sandbox/cove/internal/spelling"
 	"github.com/cove-sandbox/cove/internal/wire"
 )
 
@@ -747,37 +748,11 @@ func givenKeys(raw json.RawMessage) []string {
 func closest(key string, names []string) string {
 	best, bestDist := "", 3
 	for _, n := range names {
-		if d := editDistance(strings.ToLower(key), n); d < bestDist {
+		if d := spelling.Distance(strings.ToLower(key), n); d < bestDist {
 			best, bestDist = n, d
 		}
 	}
 	return best
-}
-
-// editDistance is the optimal string alignment distance between a and b:
-// the fewest letters changed, added, removed or swapped with the next.
-func editDistance(a, b string) int {
-	d := make([][]int, len(a)+1)
-	for i := range d {
-		d[i] = make([]int, len(b)+1)
-		d[i][0] = i
-	}
-	for j := range d[0] {
-		d[0][j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
-			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
-				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
-			}
-		}
-	}
-	return d[len(a)][len(b)]
 }
 
 // decodeProblem says what is wrong with a configuration file that does not

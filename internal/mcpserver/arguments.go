@@ -14,6 +14,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/cove-sandbox/cove"
+	"github.com/cove-sandbox/cove/internal/spelling"
 )
 
 // argumentsHint says what to do about arguments that do not fit a tool.
@@ -189,42 +190,12 @@ func nearest(s string, spellings map[string]string) string {
 	s = strings.ToLower(strings.TrimSpace(s))
 	best, bestDist := "", 3
 	for _, sp := range slices.Sorted(maps.Keys(spellings)) {
-		d := editDistance(s, strings.ToLower(sp))
+		d := spelling.Distance(s, strings.ToLower(sp))
 		if d < bestDist && 2*d < len([]rune(sp)) {
 			best, bestDist = spellings[sp], d
 		}
 	}
 	return best
-}
-
-// editDistance is the optimal string alignment distance of a and b: the
-// insertions, deletions, substitutions and swaps of adjacent letters
-// that turn one into the other. Swaps count as one edit because swapped
-// letters ("pyhton") are the commonest slip.
-func editDistance(a, b string) int {
-	x, y := []rune(a), []rune(b)
-	// d[i][j] is the distance of x[:i] and y[:j].
-	d := make([][]int, len(x)+1)
-	for i := range d {
-		d[i] = make([]int, len(y)+1)
-		d[i][0] = i
-	}
-	for j := range d[0] {
-		d[0][j] = j
-	}
-	for i := 1; i <= len(x); i++ {
-		for j := 1; j <= len(y); j++ {
-			cost := 1
-			if x[i-1] == y[j-1] {
-				cost = 0
-			}
-			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
-			if i > 1 && j > 1 && x[i-1] == y[j-2] && x[i-2] == y[j-1] {
-				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
-			}
-		}
-	}
-	return d[len(x)][len(y)]
 }
 
 // isJSONType reports whether a decoded JSON value (numbers as
