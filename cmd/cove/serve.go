@@ -181,12 +181,13 @@ func serve(ctx context.Context, e *env) error {
 	}
 	srv := &http.Server{
 		Handler: ui.Wrap(httpapi.New(svc, httpapi.Options{
-			Auth:          svc,
-			Metrics:       promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
-			PublicMetrics: cfg.MetricsPublic,
-			MCP:           agents.Handler(),
-			Sessions:      ui,
-			Logger:        log,
+			Auth:            svc,
+			Metrics:         promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
+			MetricsRegistry: reg,
+			PublicMetrics:   cfg.MetricsPublic,
+			MCP:             agents.Handler(),
+			Sessions:        ui,
+			Logger:          log,
 		})),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,

@@ -98,7 +98,11 @@ var routes = []route{
 func (s *server) handler(rt route) http.Handler {
 	return routeHandler(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		sw := &statusWriter{ResponseWriter: w}
+		// ServeHTTP's writer, which the metrics read, records the status.
+		sw, ok := w.(*statusWriter)
+		if !ok {
+			sw = &statusWriter{ResponseWriter: w}
+		}
 		defer func() {
 			if p := recover(); p != nil {
 				if p == http.ErrAbortHandler {

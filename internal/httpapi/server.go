@@ -16,6 +16,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/cove-sandbox/cove"
 )
 
@@ -50,6 +52,10 @@ type Options struct {
 	// PublicMetrics is set, for a scraper on a trusted network.
 	Metrics       http.Handler
 	PublicMetrics bool
+	// MetricsRegistry receives the API's own metrics, its requests by
+	// route pattern and status and their durations, typically in the
+	// registry that Metrics serves; nil records none.
+	MetricsRegistry prometheus.Registerer
 	// MCP serves the Model Context Protocol at /mcp (streamable HTTP, see
 	// internal/mcpserver) behind the API's key authentication, with the
 	// caller's key in the request's context; nil answers 404.
@@ -97,6 +103,9 @@ type server struct {
 	opts Options
 	log  *slog.Logger
 	mux  *http.ServeMux
+	// requests counts the requests by route (nil without
+	// Options.MetricsRegistry).
+	requests *requestMetrics
 
 	// authLog paces the log of failed authentications (logAuthFailure).
 	authLog struct {
@@ -132,7 +141,7 @@ func newServer(svc cove.Service, opts Options) *server {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &server{svc: svc, opts: opts, log: log.With("component", "httpapi"), mux: http.NewServeMux()}
+	s := &server{svc: svc, opts: opts, log: log.With("component", "httpapi"), mux: http.NewServeMux(), requests: newRequestMetrics(opts.MetricsRegistry)}
 	for _, rt := range routes {
 		s.mux.Handle(rt.Method+" "+rt.Pattern, s.handler(rt))
 	}
@@ -147,21 +156,29 @@ func newServer(svc cove.Service, opts Options) *server {
 }
 
 // ServeHTTP answers unclean paths, unknown routes and methods with JSON
-// errors, never a redirect, and hands the others to the mux.
+// errors, never a redirect, and hands the others to the mux. It counts
+// every request in the metrics by the route pattern it matched, never by
+// its raw path.
 func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	h := w.Header()
-	h.Set("X-Content-Type-Options", "nosniff")
+	start := time.Now()
+	sw := &statusWriter{ResponseWriter: w}
+	route := routeUnmatched
+	// Deferred, so that an answer cut off (http.ErrAbortHandler) counts.
+	defer func() { s.requests.observe(route, sw.status, time.Since(start)) }()
+	sw.Header().Set("X-Content-Type-Options", "nosniff")
 	if err := checkCleanPath(r); err != nil {
 		// The mux would redirect to the cleaned path, which for a file
 		// path is another file than the client meant.
-		s.writeError(w, r, err)
+		s.writeError(sw, r, err)
 		return
 	}
-	if h, _ := s.mux.Handler(r); !isRoute(h) {
-		s.noRoute(w, r)
+	matched, pattern := s.mux.Handler(r)
+	if !isRoute(matched) {
+		s.noRoute(sw, r)
 		return
 	}
-	s.mux.ServeHTTP(w, r)
+	route = pattern
+	s.mux.ServeHTTP(sw, r)
 }
 
 // NewHTTPServer returns an http.Server for h on addr with timeouts fit for
