@@ -21,6 +21,9 @@ type Metrics struct {
 	creates   prometheus.Histogram
 	pool      prometheus.Gauge
 	egress    *prometheus.CounterVec
+	created   *prometheus.CounterVec
+	stopped   *prometheus.CounterVec
+	deleted   *prometheus.CounterVec
 	// runners are the service's kept one-call sandboxes, once it has them.
 	runners atomic.Pointer[runners]
 }
@@ -28,7 +31,7 @@ type Metrics struct {
 // NewMetrics registers the service's metrics with reg.
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
-		sandboxes: &stateCollector{desc: prometheus.NewDesc("cove_sandboxes", "Sandboxes by state.", []string{"state"}, nil)},
+		sandboxes: &stateCollector{desc: prometheus.NewDesc("cove_sandboxes", "Sandboxes by state, those of one-call runs while they run included; not the warm pool's idle sandboxes (cove_pool_ready) nor the reset sandboxes of finished runs kept for reuse (cove_run_sandboxes_kept), which no one owns yet.", []string{"state"}, nil)},
 		execs: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "cove_exec_duration_seconds", Help: "Wall time of executions and cells, by verdict; \"abandoned\" for those whose stream was closed before their result was read (the client went away, stalled or stopped reading), which killed them.",
 			Buckets: []float64{.005, .01, .02, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60},
@@ -46,6 +49,15 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		egress: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "cove_egress_requests_total", Help: "Requests of sandboxes to their network proxies (tunnels and plain HTTP), by outcome: allowed, refused (not in the sandbox's network limit, or a private address), failed (unreachable), busy (the proxies' connection bound), bad_request.",
 		}, []string{"outcome"}),
+		created: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cove_sandboxes_created_total", Help: "Sandboxes created (one-call runs' included), by source: new (made for the request), pool (taken from the warm pool), reused (the reset sandbox of an earlier one-call run, run_reuse).",
+		}, []string{"source"}),
+		stopped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cove_sandboxes_stopped_total", Help: "Running sandboxes stopped (their files kept), by reason: request (a stop call), idle (idle timeout), shutdown (cove shut down), died (found dead, and stopped to be started again).",
+		}, []string{"reason"}),
+		deleted: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cove_sandboxes_deleted_total", Help: "Sandboxes deleted, running or stopped, by reason: request (a delete call, or the end of the MCP session that made it), ttl (its TTL ended), run (the end of its one-call run; a kept one counts again as created when reused), closed (the one-shot CLI's service ended).",
+		}, []string{"reason"}),
 	}
 	kept := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "cove_run_sandboxes_kept", Help: "Sandboxes of finished one-call runs kept, reset, for their key's next run (run_reuse).",
@@ -69,7 +81,18 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			return 0
 		})
 	}
-	reg.MustRegister(m.sandboxes, m.execs, m.running, m.creates, m.pool, m.egress, kept, runs(true), runs(false))
+	// Every label is there from the start, at 0, so that a rate over
+	// the first event is right and an alert need not know of absent series.
+	for _, l := range []createSource{createdNew, createdPool, createdReused} {
+		m.created.WithLabelValues(string(l))
+	}
+	for _, l := range []stopReason{stopRequest, stopIdle, stopShutdown, stopDied} {
+		m.stopped.WithLabelValues(string(l))
+	}
+	for _, l := range []deleteReason{deleteRequest, deleteTTL, deleteRun, deleteClosed} {
+		m.deleted.WithLabelValues(string(l))
+	}
+	reg.MustRegister(m.sandboxes, m.execs, m.running, m.creates, m.pool, m.egress, m.created, m.stopped, m.deleted, kept, runs(true), runs(false))
 	return m
 }
 
@@ -134,6 +157,65 @@ func (m *Metrics) observeEgress(o egress.Outcome) {
 func (m *Metrics) observeCreate(d time.Duration) {
 	if m != nil {
 		m.creates.Observe(d.Seconds())
+	}
+}
+
+// createSource labels, in the metrics, where a new sandbox came from.
+type createSource string
+
+const (
+	createdNew    createSource = "new"
+	createdPool   createSource = "pool"
+	createdReused createSource = "reused"
+)
+
+// sourceOf is where a sandbox came from: a kept run sandbox, the warm
+// pool (an instance taken), or neither.
+func sourceOf(kept, taken bool) createSource {
+	switch {
+	case kept:
+		return createdReused
+	case taken:
+		return createdPool
+	}
+	return createdNew
+}
+
+func (m *Metrics) sandboxCreated(source createSource) {
+	if m != nil {
+		m.created.WithLabelValues(string(source)).Inc()
+	}
+}
+
+// stopReason labels, in the metrics, why a running sandbox stopped.
+type stopReason string
+
+const (
+	stopRequest  stopReason = "request"
+	stopIdle     stopReason = "idle"
+	stopShutdown stopReason = "shutdown"
+	stopDied     stopReason = "died"
+)
+
+func (m *Metrics) sandboxStopped(reason stopReason) {
+	if m != nil {
+		m.stopped.WithLabelValues(string(reason)).Inc()
+	}
+}
+
+// deleteReason labels, in the metrics, why a sandbox was deleted.
+type deleteReason string
+
+const (
+	deleteRequest deleteReason = "request"
+	deleteTTL     deleteReason = "ttl"
+	deleteRun     deleteReason = "run"
+	deleteClosed  deleteReason = "closed"
+)
+
+func (m *Metrics) sandboxDeleted(reason deleteReason) {
+	if m != nil {
+		m.deleted.WithLabelValues(string(reason)).Inc()
 	}
 }
 

@@ -51,7 +51,7 @@ func (s *Service) reap(ctx context.Context) {
 	}
 	for _, r := range expired {
 		s.log.Info("deleting sandbox at the end of its TTL", "id", r.ID, "ttl", r.TTL)
-		if err := s.remove(ctx, r.ID, "the sandbox's TTL ("+r.TTL.String()+") ended and it was deleted", "its TTL ("+r.TTL.String()+") ended"); err != nil {
+		if err := s.remove(ctx, r.ID, deleteTTL, "the sandbox's TTL ("+r.TTL.String()+") ended and it was deleted", "its TTL ("+r.TTL.String()+") ended"); err != nil {
 			s.log.Warn("reaper: deleting sandbox", "id", r.ID, "err", err)
 		}
 	}
@@ -81,7 +81,7 @@ func (s *Service) reap(ctx context.Context) {
 		}
 		if due {
 			s.log.Info("stopping idle sandbox", "id", sb.id, "idle", idle.Round(time.Second))
-			if _, err := s.stop(ctx, sb.id, "idle for "+shortDuration(sb.idleTimeout)); err != nil {
+			if _, err := s.stop(ctx, sb.id, stopIdle, "idle for "+shortDuration(sb.idleTimeout)); err != nil {
 				s.log.Warn("reaper: stopping sandbox", "id", sb.id, "err", err)
 			}
 		}

@@ -490,6 +490,7 @@ func (s *Service) createSandbox(ctx context.Context, spec cove.SandboxSpec, ephe
 	if inst == nil {
 		inst = s.pool.take(limits)
 	}
+	source := sourceOf(kept, inst != nil)
 	if inst != nil {
 		rec.ID = inst.ID()
 	} else {
@@ -520,6 +521,7 @@ func (s *Service) createSandbox(ctx context.Context, spec cove.SandboxSpec, ephe
 	s.mu.Lock()
 	s.live[rec.ID] = sb
 	s.mu.Unlock()
+	s.metrics.sandboxCreated(source)
 	started()
 	s.log.Debug("sandbox created", "id", rec.ID, "owner", who)
 	return s.toSandbox(rec), nil
@@ -721,7 +723,7 @@ func (s *Service) StopSandbox(ctx context.Context, id string) (*cove.Sandbox, er
 	if _, err := s.record(ctx, id); err != nil {
 		return nil, err
 	}
-	return s.stop(ctx, id, "stopped on request")
+	return s.stop(ctx, id, stopRequest, "stopped on request")
 }
 
 // stopNote is why a sandbox last stopped, and the ids of the contexts
@@ -734,8 +736,9 @@ type stopNote struct {
 	contexts map[string]bool
 }
 
-// stop stops sandbox id, because of why (see stopNote).
-func (s *Service) stop(ctx context.Context, id, why string) (*cove.Sandbox, error) {
+// stop stops sandbox id, because of why (see stopNote); the metrics count
+// it, if it ran, under reason.
+func (s *Service) stop(ctx context.Context, id string, reason stopReason, why string) (*cove.Sandbox, error) {
 	stopped := s.passing(id, cove.StateStopping)
 	defer stopped()
 	s.mu.Lock()
@@ -755,6 +758,7 @@ func (s *Service) stop(ctx context.Context, id, why string) (*cove.Sandbox, erro
 	if sb != nil {
 		last = time.Unix(0, sb.lastActive.Load()).UTC()
 		sb.endExecs("the sandbox was stopped")
+		s.metrics.sandboxStopped(reason)
 		if err := sb.inst.Stop(context.WithoutCancel(ctx)); err != nil {
 			s.log.Error("stopping sandbox", "id", id, "err", err)
 		}
@@ -786,7 +790,7 @@ func (s *Service) StartSandbox(ctx context.Context, id string) (*cove.Sandbox, e
 		select {
 		case <-sb.inst.Done():
 			// It died: restart it on its workspace.
-			s.stop(ctx, id, "it had died")
+			s.stop(ctx, id, stopDied, "it had died")
 		default:
 			return s.toSandbox(r), nil
 		}
@@ -845,13 +849,14 @@ func (s *Service) DeleteSandbox(ctx context.Context, id string) error {
 	if _, err := s.record(ctx, id); err != nil {
 		return err
 	}
-	return s.remove(ctx, id, "the sandbox was deleted", "it was deleted on request")
+	return s.remove(ctx, id, deleteRequest, "the sandbox was deleted", "it was deleted on request")
 }
 
 // remove deletes sandbox id; the executions it kills say they were killed
-// because of why. A note, when given, is kept for a day as what a call
-// naming the sandbox afterwards is told ("its TTL (1h0m0s) ended").
-func (s *Service) remove(ctx context.Context, id, why, note string) error {
+// because of why, and the metrics count it under reason. A note, when
+// given, is kept for a day as what a call naming the sandbox afterwards
+// is told ("its TTL (1h0m0s) ended").
+func (s *Service) remove(ctx context.Context, id string, reason deleteReason, why, note string) error {
 	ctx = context.WithoutCancel(ctx)
 	defer s.pass(id, &transition{state: cove.StateStopping, deleting: true, why: note})()
 	s.mu.Lock()
@@ -865,6 +870,8 @@ func (s *Service) remove(ctx context.Context, id, why, note string) error {
 	err := s.destroy(ctx, id, sb)
 	if derr := s.records.DeleteSandbox(ctx, id, note); derr != nil && err == nil {
 		err = derr
+	} else if derr == nil {
+		s.metrics.sandboxDeleted(reason)
 	}
 	return err
 }
@@ -903,6 +910,8 @@ func (s *Service) removeLater(ctx context.Context, id string, keep func(context.
 	s.mu.Unlock()
 	if err := s.records.DeleteSandbox(ctx, id, ""); err != nil {
 		s.log.Error("deleting the record of a one-call sandbox", "id", id, "err", err)
+	} else {
+		s.metrics.sandboxDeleted(deleteRun)
 	}
 	gone()
 	if closed {
@@ -1028,7 +1037,7 @@ func (s *Service) Shutdown(ctx context.Context) error {
 	s.mu.Unlock()
 	var errs []error
 	for _, id := range ids {
-		if _, err := s.stop(context.WithoutCancel(ctx), id, "cove shut down"); err != nil {
+		if _, err := s.stop(context.WithoutCancel(ctx), id, stopShutdown, "cove shut down"); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -1050,7 +1059,7 @@ func (s *Service) Close(ctx context.Context) error {
 	s.mu.Unlock()
 	var errs []error
 	for _, id := range ids {
-		if err := s.remove(ctx, id, "the sandbox was deleted", ""); err != nil {
+		if err := s.remove(ctx, id, deleteClosed, "the sandbox was deleted", ""); err != nil {
 			errs = append(errs, err)
 		}
 	}
