@@ -118,14 +118,15 @@ const (
 // CheckTimeout reports a timeout (0: the default) out of range.
 func CheckTimeout(d time.Duration) error {
 	if d < 0 || d > MaxTimeout || (d != 0 && d < MinTimeout) {
-		return Errorf(CodeInvalid, "timeout %s is out of range (%s to %s)", d, MinTimeout, shortDuration(MaxTimeout))
+		return Errorf(CodeInvalid, "timeout %s is out of range (%s to %s)", d, MinTimeout, FormatDuration(MaxTimeout))
 	}
 	return nil
 }
 
-// shortDuration is d as Go writes it, without the zero minutes and
-// seconds of a whole number of hours or minutes ("24h", not "24h0m0s").
-func shortDuration(d time.Duration) string {
+// FormatDuration writes d as Go does, without the zero minutes and
+// seconds of a whole number of hours or minutes ("24h", "30m", not
+// "24h0m0s"), for messages.
+func FormatDuration(d time.Duration) string {
 	s := d.String()
 	if strings.HasSuffix(s, "m0s") {
 		s = strings.TrimSuffix(s, "0s")

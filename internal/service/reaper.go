@@ -2,7 +2,6 @@ package service
 
 import (
 	"context"
-	"strings"
 	"time"
 
 	"github.com/cove-sandbox/cove"
@@ -81,24 +80,11 @@ func (s *Service) reap(ctx context.Context) {
 		}
 		if due {
 			s.log.Info("stopping idle sandbox", "id", sb.id, "idle", idle.Round(time.Second))
-			if _, err := s.stop(ctx, sb.id, stopIdle, "idle for "+shortDuration(sb.idleTimeout)); err != nil {
+			if _, err := s.stop(ctx, sb.id, stopIdle, "idle for "+cove.FormatDuration(sb.idleTimeout)); err != nil {
 				s.log.Warn("reaper: stopping sandbox", "id", sb.id, "err", err)
 			}
 		}
 	}
-}
-
-// shortDuration is d as Go writes it, without the zero minutes and
-// seconds of a whole number of hours or minutes ("30m", not "30m0s").
-func shortDuration(d time.Duration) string {
-	s := d.String()
-	if strings.HasSuffix(s, "m0s") {
-		s = strings.TrimSuffix(s, "0s")
-	}
-	if strings.HasSuffix(s, "h0m") {
-		s = strings.TrimSuffix(s, "0m")
-	}
-	return s
 }
 
 // busy reports whether anything runs in the sandbox: a request in
