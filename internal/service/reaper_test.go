@@ -113,3 +113,77 @@ func TestIdleTimeoutIgnoresWallClockJumps(t *testing.T) {
 		t.Errorf("sandbox idle 0.4 s, idle timeout 0.2 s, wall clock 2h back: %+v %v, want stopped", got, err)
 	}
 }
+
+// TestRenewedTTLIsKept: a TTL renewed after the reaper listed the sandbox
+// as expired keeps it (the reaper's deletion checks again), and a renewal
+// while the sandbox is being deleted is refused rather than answered and
+// lost.
+func TestRenewedTTLIsKept(t *testing.T) {
+	svc, _ := newStoredService(t, Options{ReapInterval: time.Hour})
+	ctx := context.Background()
+	sb, err := svc.CreateSandbox(ctx, cove.SandboxSpec{TTL: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond)
+	hour := time.Hour
+	if _, err := svc.UpdateSandbox(ctx, sb.ID, cove.SandboxUpdate{TTL: &hour}); err != nil {
+		t.Fatal(err)
+	}
+	// The reaper's list, read before the renewal, still named it.
+	if err := svc.remove(ctx, sb.ID, deleteTTL, "the sandbox's TTL ended", "its TTL ended"); err != nil {
+		t.Fatal(err)
+	}
+	got, err := svc.GetSandbox(ctx, sb.ID)
+	if err != nil || got.State != cove.StateRunning {
+		t.Fatalf("the renewed sandbox after the reaper's deletion: %+v, %v", got, err)
+	}
+	if out := sh(t, svc, ctx, sb.ID, "echo still here").Stdout; out != "still here\n" {
+		t.Fatalf("the renewed sandbox runs %q", out)
+	}
+
+	done := svc.pass(sb.ID, &transition{state: cove.StateStopping, deleting: true, why: "its TTL (50ms) ended"})
+	_, err = svc.UpdateSandbox(ctx, sb.ID, cove.SandboxUpdate{TTL: &hour})
+	done()
+	if want := "sandbox " + sb.ID + " is being deleted: its TTL (50ms) ended"; cove.ErrorCode(err) != cove.CodeConflict || cove.ErrorMessage(err) != want {
+		t.Fatalf("renewing a sandbox being deleted: %v, want conflict %q", err, want)
+	}
+}
+
+// TestStoppedRunLeavesNoNote: a one-call run's sandbox stopped during the
+// run leaves no note of why it stopped once it is gone (the notes of
+// stopped sandboxes live as long as cove; runs are many).
+func TestStoppedRunLeavesNoNote(t *testing.T) {
+	svc, _ := newStoredService(t, Options{})
+	ctx := context.Background()
+	for range 3 {
+		st, err := svc.Run(ctx, cove.RunRequest{CodeRequest: cove.CodeRequest{Language: "bash", Code: "sleep 5"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var id string
+		for deadline := time.Now().Add(5 * time.Second); id == "" && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+			list, err := svc.ListSandboxes(ctx, cove.ListOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(list.Sandboxes) > 0 {
+				id = list.Sandboxes[0].ID
+			}
+		}
+		if id == "" {
+			t.Fatal("the run's sandbox is not listed")
+		}
+		if _, err := svc.StopSandbox(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+		collect(t, st, nil)
+	}
+	svc.teardowns.Wait()
+	svc.mu.Lock()
+	n := len(svc.stops)
+	svc.mu.Unlock()
+	if n != 0 {
+		t.Fatalf("%d notes of stopped run sandboxes are left", n)
+	}
+}

@@ -700,6 +700,18 @@ func (s *Service) UpdateSandbox(ctx context.Context, id string, u cove.SandboxUp
 		return nil, err
 	}
 	r, err := s.records.UpdateSandbox(ctx, id, func(r *store.SandboxRecord) error {
+		// A sandbox being deleted (its TTL ended) keeps going: a new TTL
+		// would be answered and lost. remove checks the TTL again in a
+		// write of its own, which waits for this one.
+		s.mu.Lock()
+		t := s.transit[id]
+		s.mu.Unlock()
+		if t != nil && t.deleting {
+			if t.why != "" {
+				return cove.Errorf(cove.CodeConflict, "sandbox %s is being deleted: %s", id, t.why)
+			}
+			return cove.Errorf(cove.CodeConflict, "sandbox %s is being deleted", id)
+		}
 		if u.Labels != nil {
 			r.Labels = u.Labels
 		}
@@ -852,6 +864,10 @@ func (s *Service) DeleteSandbox(ctx context.Context, id string) error {
 	return s.remove(ctx, id, deleteRequest, "the sandbox was deleted", "it was deleted on request")
 }
 
+// errRenewed stops the deletion of a sandbox whose TTL was renewed after
+// the reaper found it expired.
+var errRenewed = errors.New("the TTL was renewed")
+
 // remove deletes sandbox id; the executions it kills say they were killed
 // because of why, and the metrics count it under reason. A note, when
 // given, is kept for a day as what a call naming the sandbox afterwards
@@ -859,6 +875,24 @@ func (s *Service) DeleteSandbox(ctx context.Context, id string) error {
 func (s *Service) remove(ctx context.Context, id string, reason deleteReason, why, note string) error {
 	ctx = context.WithoutCancel(ctx)
 	defer s.pass(id, &transition{state: cove.StateStopping, deleting: true, why: note})()
+	if reason == deleteTTL {
+		// The TTL may have been renewed since the reaper listed the
+		// sandbox. Checked in a write, after the sandbox is marked as
+		// being deleted: an update either went before (and is seen here)
+		// or sees the mark and is refused.
+		_, err := s.records.UpdateSandbox(ctx, id, func(r *store.SandboxRecord) error {
+			if r.ExpiresAt.IsZero() || r.ExpiresAt.After(time.Now()) {
+				return errRenewed
+			}
+			return nil
+		})
+		if errors.Is(err, errRenewed) || cove.ErrorCode(err) == cove.CodeNotFound {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
 	s.mu.Lock()
 	sb := s.live[id]
 	delete(s.live, id)
@@ -903,6 +937,7 @@ func (s *Service) removeLater(ctx context.Context, id string, keep func(context.
 	s.mu.Lock()
 	sb := s.live[id]
 	delete(s.live, id)
+	delete(s.stops, id)
 	closed := s.closed
 	if !closed {
 		s.teardowns.Add(1)
