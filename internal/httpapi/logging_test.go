@@ -3,6 +3,7 @@ package httpapi
 import (
 	"bytes"
 	"context"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -175,5 +176,49 @@ func TestHealthFailureLoggedOnce(t *testing.T) {
 	}
 	if strings.Contains(logs.String(), "request failed") {
 		t.Fatalf("a health probe was logged as a failed request:\n%s", logs.String())
+	}
+}
+
+// TestKeyWithoutBearerIsNotEchoed checks that a client that sends its
+// key without "Bearer " before it is told so, and that neither the 401
+// answer nor the log repeat the key; a scheme's name is still named.
+func TestKeyWithoutBearerIsNotEchoed(t *testing.T) {
+	const key = "cove_Q1vNnxc0Zb7uTq2YwRk9LmPd4sXe8HjA3fGiK43zw"
+	cases := []struct {
+		header, secret, want string
+	}{
+		{key, key, `looks like a key without \"Bearer \" before it`},
+		{key + " trailing", key, `looks like a key without \"Bearer \" before it`},
+		{"COVE_" + key[5:], key[5:], `looks like a key without \"Bearer \" before it`},
+		{"sk-live-4eC39HqLyjWDarjtT1zdp7dc", "4eC39HqLyjWDarjtT1zdp7dc", `the Authorization header must be \"Bearer <key>\"`},
+		{"abcdefghijklmnopqrstuvwxyz", "abcdefghijklmnopqrstuvwxyz", `the Authorization header must be \"Bearer <key>\"`},
+		{"Token " + key, key, "Authorization: Token is not accepted"},
+		{"Basic YTpi", "YTpi", "Authorization: Basic is not accepted"},
+	}
+	for _, c := range cases {
+		var logs lockedBuffer
+		srv := httptest.NewServer(New(&fakeService{}, Options{Auth: fakeAuth{}, Logger: slog.New(slog.NewTextHandler(&logs, nil))}))
+		req, _ := http.NewRequest("GET", srv.URL+"/v1/whoami", nil)
+		req.Header.Set("Authorization", c.header)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		srv.Close()
+		if resp.StatusCode != 401 || !strings.Contains(string(body), c.want) {
+			t.Errorf("Authorization: %s: %d %s, want 401 saying %s", c.header, resp.StatusCode, body, c.want)
+		}
+		if len(logs.lines("level=WARN", `msg="authentication failed"`, "err=")) != 1 {
+			t.Errorf("Authorization: %s: the refusal is not logged:\n%s", c.header, logs.String())
+		}
+		// No piece of the secret as long as a scheme's name may be
+		// repeated, even cut short.
+		for _, out := range []string{string(body), logs.String()} {
+			if s := c.secret[:min(16, len(c.secret))]; strings.Contains(out, s) {
+				t.Errorf("Authorization: %s: the secret is repeated: %s", c.header, out)
+			}
+		}
 	}
 }

@@ -203,10 +203,7 @@ func (s *server) authenticate(r *http.Request, rt route) (*cove.Key, error) {
 		}
 	}
 	if secret == "" && key == nil {
-		if scheme, _, _ := strings.Cut(r.Header.Get("Authorization"), " "); scheme != "" && !strings.EqualFold(scheme, "Bearer") {
-			return nil, cove.Errorf(cove.CodeUnauthorized, "missing API key: Authorization: %s is not accepted; send the key as Authorization: Bearer <key>", cove.Excerpt(scheme, 64))
-		}
-		return nil, cove.Errorf(cove.CodeUnauthorized, "missing API key: send Authorization: Bearer <key>")
+		return nil, missingKey(r.Header.Get("Authorization"))
 	}
 	if secret != "" {
 		if s.opts.Auth == nil {
@@ -262,6 +259,42 @@ func sameOrigin(r *http.Request) error {
 		}
 	}
 	return refuse("a page that did not say its origin")
+}
+
+// missingKey says what is wrong with a request whose Authorization
+// header carries no bearer key. It never repeats the header, except a
+// word that can only be a scheme's name: a client that leaves out
+// "Bearer " sends the key itself there, and the answer and the log must
+// not show it.
+func missingKey(header string) error {
+	scheme, _, _ := strings.Cut(header, " ")
+	switch {
+	case header == "" || strings.EqualFold(scheme, "Bearer"):
+		return cove.Errorf(cove.CodeUnauthorized, "missing API key: send Authorization: Bearer <key>")
+	case len(header) >= len(keyPrefix) && strings.EqualFold(header[:len(keyPrefix)], keyPrefix):
+		return cove.Errorf(cove.CodeUnauthorized, "missing API key: the Authorization header holds what looks like a key without \"Bearer \" before it; send it as Authorization: Bearer <key>")
+	case isSchemeName(scheme):
+		return cove.Errorf(cove.CodeUnauthorized, "missing API key: Authorization: %s is not accepted; send the key as Authorization: Bearer <key>", scheme)
+	}
+	return cove.Errorf(cove.CodeUnauthorized, "missing API key: the Authorization header must be \"Bearer <key>\"")
+}
+
+// keyPrefix begins every secret that cove makes (store.SecretPrefix).
+const keyPrefix = "cove_"
+
+// isSchemeName says whether s is short and all ASCII letters, as the
+// names of authentication schemes (Basic, Digest, Token) are, and a
+// secret hardly ever is.
+func isSchemeName(s string) bool {
+	if s == "" || len(s) > 16 {
+		return false
+	}
+	for _, c := range []byte(s) {
+		if (c < 'a' || c > 'z') && (c < 'A' || c > 'Z') {
+			return false
+		}
+	}
+	return true
 }
 
 // bearerToken returns the token of an "Authorization: Bearer" header.
