@@ -100,6 +100,7 @@ CREATE TABLE deleted_sandboxes (
 ) STRICT;
 
 CREATE INDEX deleted_sandboxes_by_time ON deleted_sandboxes (deleted_at);
+CREATE INDEX deleted_sandboxes_by_owner ON deleted_sandboxes (owner, deleted_at);
 `
 
 const (

@@ -79,7 +79,12 @@ const (
 	noteDeleted = `INSERT OR REPLACE INTO deleted_sandboxes (id, owner, reason, deleted_at)
 		SELECT id, owner, ?, ? FROM sandboxes WHERE id = ?`
 	selectDeleted = `SELECT id, owner, reason, deleted_at FROM deleted_sandboxes WHERE id = ?`
-	pruneDeleted  = `DELETE FROM deleted_sandboxes WHERE deleted_at < ?`
+	// capDeleted keeps the newest MaxDeletedPerOwner deletions of the
+	// owner of the sandbox being deleted.
+	capDeleted = `DELETE FROM deleted_sandboxes WHERE owner = (SELECT owner FROM sandboxes WHERE id = ?1)
+		AND id NOT IN (SELECT id FROM deleted_sandboxes WHERE owner = (SELECT owner FROM sandboxes WHERE id = ?1)
+			ORDER BY deleted_at DESC LIMIT ?2)`
+	pruneDeleted = `DELETE FROM deleted_sandboxes WHERE deleted_at < ?`
 	// touchSandbox writes only when the time moves forward, so a burst of
 	// touches with the same or older times costs no page write.
 	touchSandbox   = `UPDATE sandboxes SET last_active_at = ? WHERE id = ? AND (last_active_at IS NULL OR last_active_at < ?)`
@@ -188,6 +193,9 @@ func (s *Store) DeleteSandbox(ctx context.Context, id, why string) (err error) {
 	if _, err := tx.ExecContext(ctx, noteDeleted, why, time.Now().UnixNano(), id); err != nil {
 		return dbError(ctx, "noting the deletion of a sandbox", err)
 	}
+	if _, err := tx.ExecContext(ctx, capDeleted, id, MaxDeletedPerOwner); err != nil {
+		return dbError(ctx, "forgetting a key's oldest deletions", err)
+	}
 	if _, err := tx.ExecContext(ctx, deleteSandbox, id); err != nil {
 		return dbError(ctx, "deleting sandbox", err)
 	}
@@ -196,6 +204,11 @@ func (s *Store) DeleteSandbox(ctx context.Context, id, why string) (err error) {
 	}
 	return nil
 }
+
+// MaxDeletedPerOwner bounds the deletions remembered of each key: one that
+// creates and deletes sandboxes in a loop cannot grow the table without
+// bound before PruneDeleted forgets the old ones.
+const MaxDeletedPerOwner = 1000
 
 // DeletedRecord is what the store remembers of a deleted sandbox.
 type DeletedRecord struct {

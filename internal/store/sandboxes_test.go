@@ -754,3 +754,43 @@ func BenchmarkPutGetSandbox(b *testing.B) {
 		}
 	}
 }
+
+// TestDeletedSandboxesCapped checks that a key's remembered deletions are
+// bounded, the newest kept, and other keys' untouched.
+func TestDeletedSandboxesCapped(t *testing.T) {
+	t.Parallel()
+	s, _ := openTestStore(t)
+	ctx := t.Context()
+	del := func(id, owner string) {
+		t.Helper()
+		r := newSandbox(id, time.Now())
+		r.Owner = owner
+		if err := s.PutSandbox(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.DeleteSandbox(ctx, id, "on request"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	del("other", "key_b")
+	for i := range MaxDeletedPerOwner + 5 {
+		del(fmt.Sprintf("sb%05d", i), "key_a")
+	}
+	var n int
+	if err := s.r.QueryRowContext(ctx, `SELECT count(*) FROM deleted_sandboxes WHERE owner = 'key_a'`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != MaxDeletedPerOwner {
+		t.Fatalf("%d deletions remembered of one key, want %d", n, MaxDeletedPerOwner)
+	}
+	for _, id := range []string{"sb00000", "sb00004"} {
+		if _, err := s.DeletedSandbox(ctx, id); cove.ErrorCode(err) != cove.CodeNotFound {
+			t.Errorf("the oldest deletion %s: %v, want forgotten", id, err)
+		}
+	}
+	for _, id := range []string{"sb00005", fmt.Sprintf("sb%05d", MaxDeletedPerOwner+4), "other"} {
+		if _, err := s.DeletedSandbox(ctx, id); err != nil {
+			t.Errorf("deletion %s: %v, want remembered", id, err)
+		}
+	}
+}
