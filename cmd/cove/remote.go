@@ -33,9 +33,15 @@ func (e *env) serverURL() (url string, chosen bool) {
 // COVE_ADMIN_KEY, which the server takes as its admin key too, else the
 // one in the data directory, which only root on the server's machine can
 // read.
-func (e *env) apiKey() (string, error) {
+func (e *env) apiKey(serverURL string) (string, error) {
 	if k := strings.TrimSpace(e.getenv("COVE_API_KEY")); k != "" {
 		return k, nil
+	}
+	// The admin key of a server of this machine is sent to no other: a
+	// COVE_URL naming a remote server, or one reached in plain HTTP
+	// through the network, would get it.
+	if !isLoopbackURL(serverURL) {
+		return "", cove.Errorf(cove.CodeUnauthorized, "no API key for %s: set COVE_API_KEY (cove keys create prints one); the admin key of a server on this machine (COVE_ADMIN_KEY, admin.key) is sent only to a loopback address", serverURL)
 	}
 	if k := strings.TrimSpace(e.getenv("COVE_ADMIN_KEY")); k != "" {
 		return k, nil
@@ -58,11 +64,26 @@ func (e *env) apiKey() (string, error) {
 	return "", cove.Errorf(cove.CodeUnauthorized, "%s, or run as root next to the server: there is no admin key in %s (COVE_DATA_DIR names the server's data directory)", none, path)
 }
 
+// isLoopbackURL reports whether u names a server on this machine's
+// loopback interface (localhost, 127.0.0.0/8, ::1).
+func isLoopbackURL(u string) bool {
+	p, err := url.Parse(u)
+	if err != nil {
+		return false
+	}
+	host := p.Hostname()
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
 // remoteService returns the service of the cove server chosen by --server,
 // COVE_URL or the default address, reached through the SDK.
 func (e *env) remoteService(ctx context.Context) (cove.Service, error) {
 	url, _ := e.serverURL()
-	key, err := e.apiKey()
+	key, err := e.apiKey(url)
 	if err != nil {
 		return nil, err
 	}

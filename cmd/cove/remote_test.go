@@ -190,6 +190,11 @@ func TestRemoteErrors(t *testing.T) {
 		if r := c.with("COVE_API_KEY", "", "COVE_ADMIN_KEY", srv.admin, "COVE_DATA_DIR", data).do("", "keys", "ls"); r.code != 0 || !strings.Contains(r.stdout, "admin") {
 			t.Fatalf("exit %d stdout %q stderr %q", r.code, r.stdout, r.stderr)
 		}
+		// It goes to no server but one on this machine's loopback address.
+		for _, away := range []string{"http://192.0.2.1:7070", "https://cove.example.com"} {
+			c.with("COVE_API_KEY", "", "COVE_ADMIN_KEY", srv.admin).fails(cove.CodeUnauthorized,
+				`^cove: no API key for `+regexp.QuoteMeta(away)+`: set COVE_API_KEY \(cove keys create prints one\); the admin key of a server on this machine \(COVE_ADMIN_KEY, admin.key\) is sent only to a loopback address\n$`, "--server", away, "ls")
+		}
 		// COVE_API_KEY still comes first.
 		c.with("COVE_API_KEY", "cove_not_a_key", "COVE_ADMIN_KEY", srv.admin).fails(cove.CodeUnauthorized, `^cove: .*unknown API key`, "keys", "ls")
 	})
