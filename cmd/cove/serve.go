@@ -198,7 +198,9 @@ func serve(ctx context.Context, e *env) error {
 	if publicURL == "" {
 		publicURL = webui.ListenURL(ln.Addr())
 	}
-	say("web UI: open "+ui.LoginURL(publicURL), "web UI login link", "url", ui.LoginURL(publicURL))
+	if err := announceLogin(e, cfg.DataDir, ui.LoginURL(publicURL), say); err != nil {
+		return err
+	}
 	if cfg.MetricsPublic {
 		log.Info("GET /metrics needs no key", "setting", cfg.Source("metrics_public"))
 	}
@@ -290,6 +292,27 @@ func announcer(w io.Writer, format string) announce {
 	}
 	log := slog.New(slog.NewJSONHandler(w, nil))
 	return func(_, msg string, args ...any) { log.Info(msg, args...) }
+}
+
+// announceLogin tells where the web UI's login link is. The link is an
+// admin session for whoever holds it: it is shown on a terminal, and
+// otherwise (a service manager's log, a log shipper) written to
+// <data>/login.url, mode 0600 as admin.key, with only its path in the log.
+func announceLogin(e *env, dataDir, link string, say announce) error {
+	if isTerminal(e.stderr) {
+		say("web UI: open "+link, "web UI login link", "url", link)
+		return nil
+	}
+	path := filepath.Join(dataDir, "login.url")
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(link+"\n"), 0o600); err != nil {
+		return cove.Errorf(cove.CodeUnavailable, "writing the web UI's login link: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return cove.Errorf(cove.CodeUnavailable, "writing the web UI's login link: %w", err)
+	}
+	say("web UI: the login link is in "+path+" (as private as admin.key; a new one on every start)", "web UI login link written", "path", path)
+	return nil
 }
 
 // adminKey installs the admin key, COVE_ADMIN_KEY or the one kept in

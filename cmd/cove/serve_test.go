@@ -127,6 +127,29 @@ func TestServeLifecycle(t *testing.T) {
 	if err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("admin.key: %v %v", fi, err)
 	}
+	// Its stderr is not a terminal: the login link, an admin session for
+	// whoever holds it, is in a file as private as admin.key, and only
+	// that file is named in the log.
+	loginFile := filepath.Join(c.data, "login.url")
+	if l := srv.waitLog(t, "web UI:"); l != "web UI: the login link is in "+loginFile+" (as private as admin.key; a new one on every start)" {
+		t.Errorf("the log says %q", l)
+	}
+	if fi, err := os.Stat(loginFile); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("login.url: %v %v", fi, err)
+	}
+	link, err := os.ReadFile(loginFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	lresp, err := noRedirect.Get(strings.TrimSpace(string(link)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lresp.Body.Close()
+	if !slices.ContainsFunc(lresp.Cookies(), func(c *http.Cookie) bool { return c.HttpOnly && c.Value != "" }) {
+		t.Fatalf("the login link gave %s and no session cookie", lresp.Status)
+	}
 	cl := adminClient(t, c, srv.url)
 	ctx := context.Background()
 	sb, err := cl.CreateSandbox(ctx, cove.SandboxSpec{Labels: map[string]string{"test": "serve"}})
@@ -447,7 +470,7 @@ func TestServeOperatorSettings(t *testing.T) {
 		switch {
 		case msg == "cove serving on http://"+addr && rec["addr"] == addr && rec["level"] == "INFO":
 			announced = true
-		case msg == "web UI login link" || msg == "admin API key":
+		case msg == "web UI login link written" && rec["path"] == filepath.Join(c.data, "login.url"), msg == "admin API key":
 		case rec["level"] != "WARN" && rec["level"] != "ERROR":
 			t.Errorf("log_level warn, yet the server logged %q", l)
 		case rec["level"] == "WARN" && strings.Contains(msg, "earlier admin key stays valid") && strings.Contains(msg, "cove keys revoke admin") && rec["key"] == "admin":
