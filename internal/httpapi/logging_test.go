@@ -3,6 +3,7 @@ package httpapi
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -10,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/cove-sandbox/cove"
 )
@@ -84,11 +86,15 @@ func TestKeyChangesAreLogged(t *testing.T) {
 }
 
 // TestAuthFailuresAreLoggedPaced checks that a request refused for its
-// key is logged with its address, and that a client trying keys in a
-// loop gets one line a second, which counts those left out.
+// key is logged with its address, and that clients trying keys in a loop
+// get one line a second, which says how many were left out, from how
+// many addresses (counted up to 100) and why.
 func TestAuthFailuresAreLoggedPaced(t *testing.T) {
 	var logs lockedBuffer
 	h := New(&fakeService{}, Options{Auth: fakeAuth{}, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	// The test ends each second itself (summarize), as the timer would.
+	refusals := h.(*server).refusals
+	refusals.every = time.Hour
 	if st := send(h, "GET", "/v1/sandboxes", "wrong", "198.51.100.9:5000"); st != 401 {
 		t.Fatalf("wrong key: %d", st)
 	}
@@ -96,27 +102,71 @@ func TestAuthFailuresAreLoggedPaced(t *testing.T) {
 	if len(got) != 1 {
 		t.Fatalf("no warning with the address of the failed authentication:\n%s", logs.String())
 	}
-	for range 50 {
-		send(h, "GET", "/v1/sandboxes", "", "198.51.100.9:5001")
+	for i := range 50 {
+		send(h, "GET", "/v1/sandboxes", "", fmt.Sprintf("198.51.100.%d:%d", i%3, 5001+i))
 	}
-	if n := len(logs.lines("authentication failed")); n != 1 {
+	if n := len(logs.lines("level=WARN")); n != 1 {
 		t.Fatalf("%d lines for 51 failures within a second, want 1:\n%s", n, logs.String())
 	}
-	// A second later the next failure is logged, with the count of those
-	// that were not.
-	srv := h.(*server)
-	srv.authLog.mu.Lock()
-	srv.authLog.last = srv.authLog.last.Add(-authFailureLogEvery)
-	srv.authLog.mu.Unlock()
-	send(h, "GET", "/v1/sandboxes", "", "198.51.100.9:5002")
-	if got := logs.lines("authentication failed", "remote=198.51.100.9:5002", "not_logged_since_last=50", `err="missing API key`); len(got) != 1 {
-		t.Fatalf("no line counting the 50 left out:\n%s", logs.String())
+	refusals.summarize()
+	if got := logs.lines("level=WARN", `msg="refused requests not logged one by one"`, "left_out=50", "addresses=3", `reasons="authentication failed"`); len(got) != 1 {
+		t.Fatalf("no line counting the 50 left out from 3 addresses:\n%s", logs.String())
 	}
-	// A valid key is not a failure.
+	// While failures go on, a line a second sums them up; more than 100
+	// addresses are counted as 100+.
+	for i := range 150 {
+		send(h, "GET", "/v1/sandboxes", "wrong", fmt.Sprintf("203.0.113.%d:80", i))
+	}
+	refusals.summarize()
+	if got := logs.lines("level=WARN", "left_out=150", "addresses=100+"); len(got) != 1 || len(logs.lines("level=WARN")) != 3 {
+		t.Fatalf("no line counting 150 left out from 100+ addresses:\n%s", logs.String())
+	}
+	// After a quiet second the next failure is logged in full.
+	refusals.summarize()
+	send(h, "GET", "/v1/sandboxes", "", "192.0.2.44:6000")
+	if got := logs.lines("level=WARN", `msg="authentication failed"`, "remote=192.0.2.44:6000", `err="missing API key`); len(got) != 1 {
+		t.Fatalf("the failure after a quiet second is not logged:\n%s", logs.String())
+	}
+	// A valid key is not a failure (a quiet second first, so that one
+	// would be logged in full).
+	refusals.summarize()
 	send(h, "GET", "/v1/sandboxes", "user", "198.51.100.9:5003")
 	if strings.Contains(logs.String(), "5003") {
 		t.Fatalf("a valid key was logged as a failure:\n%s", logs.String())
 	}
+}
+
+// TestRefusalSummaryComesBySecond checks that the summary of refusals
+// left out comes by itself a second later, without a refusal after them.
+func TestRefusalSummaryComesBySecond(t *testing.T) {
+	var logs lockedBuffer
+	h := New(&fakeService{}, Options{Auth: fakeAuth{}, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	for range 20 {
+		send(h, "GET", "/v1/sandboxes", "wrong", "198.51.100.9:5000")
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for len(logs.lines("refused requests not logged one by one")) == 0 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	full, leftOut := len(logs.lines(`msg="authentication failed"`)), sumLeftOut(t, &logs)
+	if full+leftOut != 20 || full > 2 {
+		t.Fatalf("20 failures: %d logged and %d counted as left out:\n%s", full, leftOut, logs.String())
+	}
+}
+
+// sumLeftOut adds up the refusals that the summary lines count.
+func sumLeftOut(t *testing.T, logs *lockedBuffer) int {
+	t.Helper()
+	n := 0
+	for _, line := range logs.lines("refused requests not logged one by one") {
+		var k int
+		_, v, _ := strings.Cut(line, "left_out=")
+		if _, err := fmt.Sscanf(v, "%d", &k); err != nil {
+			t.Fatalf("no count in %q", line)
+		}
+		n += k
+	}
+	return n
 }
 
 // TestRequestLogSaysWhoAndWhence checks that the debug log of a request

@@ -144,31 +144,12 @@ func keyID(r *http.Request) string {
 	return ""
 }
 
-// authFailureLogEvery is the least time between two log lines of failed
-// authentications.
-const authFailureLogEvery = time.Second
-
 // logAuthFailure logs a request refused for its key (missing, unknown,
 // revoked), with where it came from: an operator learns of a client with
-// a revoked key, or of someone trying keys. At most one line a second,
-// which says how many were left out since the last, so that a client
-// trying keys in a loop cannot flood the log.
+// a revoked key, or of someone trying keys. The refusal log paces it, so
+// that a client trying keys in a loop cannot flood the log.
 func (s *server) logAuthFailure(r *http.Request, err error) {
-	s.authLog.mu.Lock()
-	now := time.Now()
-	if now.Sub(s.authLog.last) < authFailureLogEvery {
-		s.authLog.skipped++
-		s.authLog.mu.Unlock()
-		return
-	}
-	skipped := s.authLog.skipped
-	s.authLog.last, s.authLog.skipped = now, 0
-	s.authLog.mu.Unlock()
-	args := []any{"remote", r.RemoteAddr, "method", r.Method, "path", r.URL.Path, "err", cove.ErrorMessage(err)}
-	if skipped > 0 {
-		args = append(args, "not_logged_since_last", skipped)
-	}
-	s.log.Warn("authentication failed", args...)
+	s.refusals.Warn(s.log, r, "authentication failed", "method", r.Method, "path", r.URL.Path, "err", cove.ErrorMessage(err))
 }
 
 // routeHandler is the handler of a route, as the mux gives it for a

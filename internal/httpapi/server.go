@@ -107,12 +107,9 @@ type server struct {
 	// Options.MetricsRegistry).
 	requests *requestMetrics
 
-	// authLog paces the log of failed authentications (logAuthFailure).
-	authLog struct {
-		mu      sync.Mutex
-		last    time.Time
-		skipped int
-	}
+	// refusals paces the log of failed authentications (logAuthFailure)
+	// and, through RefusalLog, the web UI's refusals.
+	refusals *RefusalLog
 	// healthLog is the last answer of the health check that was logged
 	// ("" for ok), so that a change is logged once (noteHealth).
 	healthLog struct {
@@ -142,6 +139,7 @@ func newServer(svc cove.Service, opts Options) *server {
 		log = slog.New(slog.DiscardHandler)
 	}
 	s := &server{svc: svc, opts: opts, log: log.With("component", "httpapi"), mux: http.NewServeMux(), requests: newRequestMetrics(opts.MetricsRegistry)}
+	s.refusals = NewRefusalLog(s.log)
 	for _, rt := range routes {
 		s.mux.Handle(rt.Method+" "+rt.Pattern, s.handler(rt))
 	}
@@ -180,6 +178,11 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	route = pattern
 	s.mux.ServeHTTP(sw, r)
 }
+
+// RefusalLog returns the log of the handler's refused requests, for a
+// handler in front of it (the web UI) to log its own refusals under the
+// same limit.
+func (s *server) RefusalLog() *RefusalLog { return s.refusals }
 
 // NewHTTPServer returns an http.Server for h on addr with timeouts fit for
 // the API: headers must arrive within 10 s and idle connections close

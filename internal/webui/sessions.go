@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/cove-sandbox/cove"
+	"github.com/cove-sandbox/cove/internal/httpapi"
 )
 
 // maxSessions bounds the sessions kept in memory; the oldest go first.
@@ -121,14 +122,15 @@ type loginRequest struct {
 // login opens a session: GET /login?token=... (the link cove serve
 // prints) redirects to the UI with the cookie set; POST /login with
 // {"token": ...} (the login form, where an API key works too) answers 204.
-func (u *UI) login(w http.ResponseWriter, r *http.Request) {
+// A wrong token is logged through refusals, which paces the log.
+func (u *UI) login(w http.ResponseWriter, r *http.Request, refusals *httpapi.RefusalLog) {
 	securityHeaders(w.Header())
 	w.Header().Set("Cache-Control", "no-store")
 	switch r.Method {
 	case http.MethodGet:
 		token := r.URL.Query().Get("token")
 		if token == "" || !u.checkToken(token) {
-			u.log.Warn("refused a login link with a wrong token", "remote", r.RemoteAddr)
+			refusals.Warn(u.log, r, "refused a login link with a wrong token")
 			http.Redirect(w, r, "/#login-failed", http.StatusSeeOther)
 			return
 		}
@@ -160,6 +162,7 @@ func (u *UI) login(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		if secret == "" {
+			refusals.Warn(u.log, r, "refused a login with a wrong token or key")
 			writeError(w, http.StatusUnauthorized, cove.CodeUnauthorized, "that is neither this server's login token nor an API key")
 			return
 		}

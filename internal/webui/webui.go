@@ -75,6 +75,9 @@ type UI struct {
 	assets   fs.FS
 	index    []byte
 	sessions *sessions
+	// refusals paces the log of refused requests when the handler that
+	// Wrap wraps has no refusal log of its own to share.
+	refusals *httpapi.RefusalLog
 }
 
 var _ httpapi.Sessions = (*UI)(nil)
@@ -107,10 +110,12 @@ func New(opts Options) (*UI, error) {
 	if err != nil {
 		return nil, cove.Errorf(cove.CodeUnavailable, "this cove was built without its web UI (run make ui): %w", err)
 	}
+	log = log.With("component", "webui")
 	return &UI{
-		opts: opts, log: log.With("component", "webui"), hosts: hosts,
+		opts: opts, log: log, hosts: hosts,
 		assets: assets, index: index,
 		sessions: newSessions(opts.SessionTTL),
+		refusals: httpapi.NewRefusalLog(log),
 	}, nil
 }
 
@@ -125,12 +130,20 @@ func (u *UI) LoginURL(base string) string {
 // whose Host is not the server's are refused first (DNS rebinding),
 // except API requests that carry a key of their own, which a rebinding
 // page cannot know, and health checks, which say nothing.
+//
+// Refusals (a foreign Host, a wrong login token or key) are logged via the
+// refusal log of api when it has one (httpapi's handler does), so that
+// one limit paces them and the API's failed authentications together.
 func (u *UI) Wrap(api http.Handler) http.Handler {
+	refusals := u.refusals
+	if shared, ok := api.(interface{ RefusalLog() *httpapi.RefusalLog }); ok {
+		refusals = shared.RefusalLog()
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		own := u.ownsPath(r.URL.Path)
 		exempt := !own && (carriesKey(r) || r.URL.Path == "/healthz")
 		if !exempt && !u.hosts.allowed(r.Host) {
-			u.log.Warn("refused a request for another host", "host", cove.Excerpt(r.Host, 64), "path", r.URL.Path)
+			refusals.Warn(u.log, r, "refused a request for another host", "host", cove.Excerpt(r.Host, 64), "path", r.URL.Path)
 			writeError(w, http.StatusMisdirectedRequest, cove.CodeUnauthorized,
 				"this server does not answer for host "+cove.Excerpt(r.Host, 64)+": open it by its own address, or set COVE_PUBLIC_URL")
 			return
@@ -141,7 +154,7 @@ func (u *UI) Wrap(api http.Handler) http.Handler {
 		}
 		switch {
 		case r.URL.Path == "/login":
-			u.login(w, r)
+			u.login(w, r, refusals)
 		case r.URL.Path == "/logout":
 			u.logout(w, r)
 		default:
