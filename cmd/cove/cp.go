@@ -11,6 +11,7 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"github.com/spf13/cobra"
 
@@ -36,8 +37,9 @@ or ends with /).
 A copy into a sandbox is all or nothing: one that fails leaves the
 workspace as it was. A file copied from standard input over an existing
 file keeps that file's mode. A copy of a directory, either way, skips links
-that point outside the directory (absolute ones, such as a virtualenv's),
-with a warning for each and a count at the end, and still exits 0.`,
+that point outside the directory (absolute ones, such as a virtualenv's,
+and those that get out through another link), with a warning for each and
+a count at the end, and still exits 0.`,
 		Example: `  cove cp main.py 3f9a1c2b7d4e:
   cove cp ./project 3f9a1c2b7d4e:/workspace/
   cove cp 3f9a1c2b7d4e:out/report.csv .
@@ -292,7 +294,14 @@ func treeSize(dir string) (int64, error) {
 // skipped with a warning, and counted in skips.
 func writeTar(w io.Writer, dir string, skips *skipCount) error {
 	tw := tar.NewWriter(w)
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+	// The tree is read through a root only to follow its links, component
+	// by component, when one is checked.
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return err
+	}
+	defer root.Close()
+	err = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
@@ -309,9 +318,15 @@ func writeTar(w io.Writer, dir string, skips *skipCount) error {
 				return err
 			}
 			// The sandbox refuses a link out of the directory (the whole
-			// upload with it); leave it out, as a copy out does.
-			if linkLeaves(filepath.ToSlash(rel), filepath.ToSlash(link)) {
-				skips.skip("the link %s -> %s: it points outside the directory", p, link)
+			// upload with it); leave it out, as a copy out does. One that
+			// gets out only through another link passes the sandbox's
+			// check of the text, and is left out all the same.
+			why := linkOutside
+			if !linkLeaves(filepath.ToSlash(rel), filepath.ToSlash(link)) {
+				why = resolveLink(root, filepath.ToSlash(rel))
+			}
+			if why != linkInside {
+				skips.skipLink(p, link, why)
 				return nil
 			}
 		default:
@@ -353,16 +368,102 @@ func writeTar(w io.Writer, dir string, skips *skipCount) error {
 }
 
 // linkLeaves reports whether a link at name (slash-separated, relative to
-// the copied directory) to target points outside the directory.
+// the copied directory) to target points outside the directory, by its
+// text alone: a target such as d/up/../../x that stays inside as text can
+// still get out when d/up is itself a link, which resolveLink finds.
 func linkLeaves(name, target string) bool {
-	to := path.Join(path.Dir(name), target)
-	return path.IsAbs(target) || to == ".." || strings.HasPrefix(to, "../")
+	return path.IsAbs(target) || textLeaves(path.Join(path.Dir(name), target))
+}
+
+// textLeaves reports whether the cleaned slash path p starts above the
+// directory it is relative to.
+func textLeaves(p string) bool { return p == ".." || strings.HasPrefix(p, "../") }
+
+// maxLinkFollows bounds the links one resolution follows, as the kernel's
+// 40 does (ELOOP): a link that needs more, such as one of a loop, is left
+// out, as where it leads cannot be told.
+const maxLinkFollows = 40
+
+// linkCheck is where a link was found to lead by resolveLink.
+type linkCheck int
+
+const (
+	linkInside  linkCheck = iota
+	linkOutside           // out of the directory, or unreadable on the way
+	linkTooDeep           // through more than maxLinkFollows links
+)
+
+// skipLink warns that the link name -> target is left out, and why.
+func (s *skipCount) skipLink(name, target string, why linkCheck) {
+	if why == linkTooDeep {
+		s.skip("the link %s -> %s: it leads through more than %d links, a loop perhaps", name, target, maxLinkFollows)
+		return
+	}
+	s.skip("the link %s -> %s: it points outside the directory", name, target)
+}
+
+// resolveLink tells whether the path name (slash-separated, relative to
+// root) ends up outside root when followed the way the kernel follows
+// it: component by component, each link (the last component's included)
+// replaced by its target, read from the tree itself. Checking the text
+// is not enough: path.Join cancels up/.. while the kernel goes into up
+// first, and when up is a link to a directory higher up, the .. after it
+// climbs from there. A component that does not exist ends the walk, the
+// rest taken as text, as it can only be created later by whoever uses the
+// tree; anything that cannot be read counts as leaving.
+func resolveLink(root *os.Root, name string) linkCheck {
+	var at []string // the directories walked into, none of them a link
+	pending := strings.Split(name, "/")
+	follows := 0
+	for len(pending) > 0 {
+		c := pending[0]
+		pending = pending[1:]
+		switch c {
+		case "", ".":
+			continue
+		case "..":
+			if len(at) == 0 {
+				return linkOutside
+			}
+			at = at[:len(at)-1]
+			continue
+		}
+		p := path.Join(append(at, c)...)
+		fi, err := root.Lstat(p)
+		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
+			if textLeaves(path.Join(append([]string{p}, pending...)...)) {
+				return linkOutside
+			}
+			return linkInside
+		}
+		if err != nil {
+			return linkOutside
+		}
+		if fi.Mode()&fs.ModeSymlink == 0 {
+			at = append(at, c)
+			continue
+		}
+		follows++
+		if follows > maxLinkFollows {
+			return linkTooDeep
+		}
+		target, err := root.Readlink(p)
+		if err != nil || path.IsAbs(target) {
+			return linkOutside
+		}
+		// The target is relative to the link's directory, where the walk
+		// is; its components come before the rest.
+		pending = append(strings.Split(target, "/"), pending...)
+	}
+	return linkInside
 }
 
 // extractTar unpacks a tar stream into dir. Everything is created through
-// an os.Root, so no entry and no link can reach outside dir; links that
-// point outside it, and entries other than files, directories and links,
-// are skipped with a warning, and counted in skips.
+// an os.Root, so no entry and no link can reach outside dir while it
+// runs; links that point outside it (by their text, or once followed
+// through the tree's other links, which the user's tools will do later),
+// and entries other than files, directories and links, are skipped with
+// a warning, and counted in skips.
 func extractTar(r io.Reader, dir string, skips *skipCount) error {
 	root, err := os.OpenRoot(dir)
 	if err != nil {
@@ -374,6 +475,9 @@ func extractTar(r io.Reader, dir string, skips *skipCount) error {
 		mode fs.FileMode
 	}
 	var dirs []dirMode
+	type link struct{ name, target string }
+	var links []link
+	linkAt := map[string]int{} // a link's index in links, by name
 	tr := tar.NewReader(r)
 	for {
 		hdr, err := tr.Next()
@@ -416,15 +520,45 @@ func extractTar(r io.Reader, dir string, skips *skipCount) error {
 			}
 		case tar.TypeSymlink:
 			if linkLeaves(name, hdr.Linkname) {
-				skips.skip("the link %s -> %s: it points outside the directory", name, hdr.Linkname)
+				skips.skipLink(name, hdr.Linkname, linkOutside)
 				continue
 			}
-			root.Remove(name)
-			if err := root.Symlink(hdr.Linkname, name); err != nil {
-				return localError(err)
+			// Made once every file and directory is in, so that nothing
+			// of the archive is written through a link.
+			if i, ok := linkAt[name]; ok {
+				links[i].target = hdr.Linkname
+				continue
 			}
+			linkAt[name] = len(links)
+			links = append(links, link{name, hdr.Linkname})
 		default:
 			skips.skip("%s: not a file, directory or symbolic link", name)
+		}
+	}
+	for _, l := range links {
+		root.Remove(l.name)
+		if err := root.Symlink(l.target, l.name); err != nil {
+			return localError(err)
+		}
+	}
+	// A link whose text stays inside can still get out through another
+	// link (d/up/../../x, with d/up a link higher up), whatever the order
+	// of the two in the archive: each is followed only once all are in
+	// place, and those that get out are all found before any is removed.
+	type leavingLink struct {
+		link
+		why linkCheck
+	}
+	var leaving []leavingLink
+	for _, l := range links {
+		if why := resolveLink(root, l.name); why != linkInside {
+			leaving = append(leaving, leavingLink{l, why})
+		}
+	}
+	for _, l := range leaving {
+		skips.skipLink(l.name, l.target, l.why)
+		if err := root.Remove(l.name); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return localError(err)
 		}
 	}
 	// Directories get their own modes last, so that a read-only one could

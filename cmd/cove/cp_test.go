@@ -426,3 +426,90 @@ func TestCpSummarizesSkippedEntries(t *testing.T) {
 		t.Fatalf("in the sandbox: %q", got)
 	}
 }
+
+// chainTree is the reviewer's escape, three levels deep: d0/d1/d2/up is a
+// link back to the top, so esc, whose text d0/d1/d2/up/../../../PWNED
+// stays inside, climbs three levels above the top once up is followed.
+// a, b and c are links that stay inside, b and c through other links.
+var chainTree = map[string]string{
+	"d0/d1/d2/up": "-> ../../..",
+	"esc":         "-> d0/d1/d2/up/../../../PWNED",
+	"a":           "-> d0",
+	"b":           "-> a/d1",
+	"c":           "-> d0/d1/d2/up/d0",
+}
+
+// chainKept is what of chainTree a copy keeps: all but esc.
+var chainKept = map[string]string{
+	"d0/": "", "d0/d1/": "", "d0/d1/d2/": "", "d0/d1/d2/up": "-> ../../..",
+	"a": "-> d0", "b": "-> a/d1", "c": "-> d0/d1/d2/up/d0",
+}
+
+// TestCpSkipsLinksOutThroughLinks: a link whose text stays inside the
+// copied directory but that gets out through another link is skipped
+// both ways, with the warning of any link out, and links that reach
+// inside through other links are kept.
+func TestCpSkipsLinksOutThroughLinks(t *testing.T) {
+	srv := newServer(t)
+	c := srv.cli(t, srv.admin)
+	id := c.create()
+	c.ok("exec", id, "--", "sh", "-c", "mkdir -p out/d0/d1/d2 && ln -s ../../.. out/d0/d1/d2/up && "+
+		"ln -s d0/d1/d2/up/../../../PWNED out/esc && ln -s d0 out/a && ln -s a/d1 out/b && ln -s d0/d1/d2/up/d0 out/c")
+	dst := t.TempDir()
+	r := c.do("", "cp", id+":out", dst+"/")
+	want := "cove: skipping the link esc -> d0/d1/d2/up/../../../PWNED: it points outside the directory\n" +
+		"cove: copied 7 of the 8 entries of " + id + ":out: the one skipped is listed above\n"
+	if r.code != 0 || r.stderr != want {
+		t.Fatalf("exit %d, stderr:\n%s\nwant exit 0 and:\n%s", r.code, r.stderr, want)
+	}
+	if got := tree(t, filepath.Join(dst, "out")); !maps.Equal(got, chainKept) {
+		t.Fatalf("copied %v, want %v", got, chainKept)
+	}
+
+	src := filepath.Join(t.TempDir(), "chain")
+	writeTree(t, src, chainTree)
+	r = c.do("", "cp", src, id+":")
+	want = "cove: skipping the link " + filepath.Join(src, "esc") + " -> d0/d1/d2/up/../../../PWNED: it points outside the directory\n" +
+		"cove: copied 7 of the 8 entries of " + src + ": the one skipped is listed above\n"
+	if r.code != 0 || r.stderr != want {
+		t.Fatalf("exit %d, stderr:\n%s\nwant exit 0 and:\n%s", r.code, r.stderr, want)
+	}
+	got := c.ok("exec", id, "--", "sh", "-c", "cd chain && ls -A && readlink a b c d0/d1/d2/up")
+	if got != "a\nb\nc\nd0\nd0\na/d1\nd0/d1/d2/up/d0\n../../..\n" {
+		t.Fatalf("in the sandbox: %q", got)
+	}
+}
+
+// TestCpExtractChecksLinksOnceAllAreIn: extractTar checks links only once
+// every one is in place, so a link out through another link is skipped
+// even when it comes first in the archive, before the link it goes
+// through; a loop of links, which never resolves, is skipped too.
+func TestCpExtractChecksLinksOnceAllAreIn(t *testing.T) {
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, name := range []string{"esc", "c", "b", "a", "loop1", "loop2", "d0/d1/d2/up"} {
+		target := map[string]string{"loop1": "loop2", "loop2": "loop1"}[name]
+		if target == "" {
+			target = strings.TrimPrefix(chainTree[name], "-> ")
+		}
+		if err := tw.WriteHeader(&tar.Header{Name: name, Typeflag: tar.TypeSymlink, Linkname: target}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tw.Close()
+	dir := t.TempDir()
+	var warn bytes.Buffer
+	skips := &skipCount{warn: &warn}
+	if err := extractTar(&buf, dir, skips); err != nil {
+		t.Fatal(err)
+	}
+	wantWarn := "cove: skipping the link esc -> d0/d1/d2/up/../../../PWNED: it points outside the directory\n" +
+		"cove: skipping the link loop1 -> loop2: it leads through more than 40 links, a loop perhaps\n" +
+		"cove: skipping the link loop2 -> loop1: it leads through more than 40 links, a loop perhaps\n"
+	if warn.String() != wantWarn || skips.entries != 7 || skips.skipped != 3 {
+		t.Fatalf("%d entries, %d skipped, warnings:\n%s\nwant 7, 3 and:\n%s", skips.entries, skips.skipped, warn.String(), wantWarn)
+	}
+	if got := tree(t, dir); !maps.Equal(got, chainKept) {
+		t.Fatalf("extracted %v, want %v", got, chainKept)
+	}
+}
