@@ -11,8 +11,7 @@ import (
 	"time"
 )
 
-// refusalLogEvery is how often a RefusalLog writes a line while refusals
-// keep coming.
+// refusalLogEvery is the least time between two refusals logged in full.
 const refusalLogEvery = time.Second
 
 // maxRefusalAddresses bounds the client addresses a RefusalLog counts
@@ -22,19 +21,21 @@ const maxRefusalAddresses = 100
 // RefusalLog paces the warnings of requests refused before anyone is
 // known (an unknown key, a wrong login token, a foreign Host header), so
 // that clients trying keys or tokens in a loop, from one address or many,
-// cannot flood the log. The first refusal after a quiet second is logged
-// in full; those that follow are counted, and once a second, while they
-// last, one line says how many were left out, from how many addresses and
-// why. The API and the web UI share one (see the web UI's Wrap), so one
-// limit holds for all of them.
+// cannot flood the log. A refusal is logged in full when none was in the
+// second before; those that follow within the second are counted, and
+// the next refusal logged in full comes after a line that says how many
+// were left out since, from how many addresses and why. No timer runs:
+// nothing is logged after the last refusal, so nothing outlives the
+// server. The API and the web UI share one (see the web UI's Wrap), so
+// one limit holds for all of them.
 type RefusalLog struct {
 	log   *slog.Logger
 	every time.Duration
 
 	mu sync.Mutex
-	// pacing is true from a logged refusal until a second passes
-	// without one; meanwhile refusals are only counted.
-	pacing   bool
+	// from is when the last refusal logged in full was; until a second
+	// later, refusals are only counted.
+	from     time.Time
 	leftOut  int
 	addrs    map[string]struct{}
 	tooMany  bool
@@ -51,11 +52,12 @@ func NewRefusalLog(log *slog.Logger) *RefusalLog {
 
 // Warn logs the refusal of r to log at warn level, with msg (a constant,
 // which the summary lines list as a reason), the client's address and
-// args, unless a refusal was logged less than a second ago: then it only
-// counts it for the next summary line.
+// args, unless a refusal was logged in full less than a second ago: then
+// it only counts it for the next summary line.
 func (l *RefusalLog) Warn(log *slog.Logger, r *http.Request, msg string, args ...any) {
+	now := time.Now()
 	l.mu.Lock()
-	if l.pacing {
+	if !l.from.IsZero() && now.Sub(l.from) < l.every {
 		l.leftOut++
 		l.messages[msg] = struct{}{}
 		if host := clientHost(r); !l.tooMany {
@@ -68,23 +70,22 @@ func (l *RefusalLog) Warn(log *slog.Logger, r *http.Request, msg string, args ..
 		l.mu.Unlock()
 		return
 	}
-	l.pacing = true
-	time.AfterFunc(l.every, l.summarize)
+	summary := l.summary()
+	l.from = now
 	l.mu.Unlock()
+	if summary != nil {
+		l.log.Warn("refused requests not logged one by one", summary...)
+	}
 	log.Warn(msg, append([]any{"remote", r.RemoteAddr}, args...)...)
 }
 
-// summarize ends a second of pacing: it logs the refusals left out in
-// it, if any, and keeps pacing for another second; without any, the next
-// refusal is logged in full.
-func (l *RefusalLog) summarize() {
-	l.mu.Lock()
+// summary returns the attributes of the line that counts the refusals
+// left out since the last one logged in full, and starts counting anew;
+// nil when none was left out. l.mu must be held.
+func (l *RefusalLog) summary() []any {
 	if l.leftOut == 0 {
-		l.pacing = false
-		l.mu.Unlock()
-		return
+		return nil
 	}
-	leftOut := l.leftOut
 	var addresses any = len(l.addrs)
 	if l.tooMany {
 		addresses = strconv.Itoa(maxRefusalAddresses) + "+"
@@ -94,12 +95,11 @@ func (l *RefusalLog) summarize() {
 		messages = append(messages, m)
 	}
 	slices.Sort(messages)
+	attrs := []any{"left_out", l.leftOut, "since", l.from.UTC().Format(time.RFC3339), "addresses", addresses, "reasons", strings.Join(messages, "; ")}
 	l.leftOut, l.tooMany = 0, false
 	clear(l.addrs)
 	clear(l.messages)
-	time.AfterFunc(l.every, l.summarize)
-	l.mu.Unlock()
-	l.log.Warn("refused requests not logged one by one", "left_out", leftOut, "addresses", addresses, "reasons", strings.Join(messages, "; "))
+	return attrs
 }
 
 // clientHost is the address a request came from, without its port, so
