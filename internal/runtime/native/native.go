@@ -573,10 +573,15 @@ func (b *Backend) Sweep(ctx context.Context, keep func(id string) bool) error {
 			if d.data != "" && d.data != b.slots.data {
 				// The workspace is in another data directory's volume:
 				// the slot stays, for a cove of that directory to
-				// remove the workspace and then free the slot.
-				continue
-			}
-			if err := b.vol.Delete(d.id); err != nil {
+				// remove the workspace and then free the slot, unless
+				// that directory is gone, and the workspace with it
+				// (no cove would ever come for it, and every sandbox's
+				// start would step over the slot).
+				if _, err := os.Stat(d.data); !errors.Is(err, fs.ErrNotExist) {
+					continue
+				}
+				b.log.Info("freed the slot of a sandbox whose data directory is gone", "id", d.id, "data", d.data)
+			} else if err := b.vol.Delete(d.id); err != nil {
 				b.log.Warn("removing stale workspace", "id", d.id, "err", err)
 				continue
 			}

@@ -176,6 +176,39 @@ func TestSweepLeavesAnotherDataDirectorysWorkspace(t *testing.T) {
 	}
 }
 
+// TestSweepFreesSlotsOfGoneDataDirectories: the slot of a dead sandbox
+// whose data directory no longer exists is freed by any sweep, since no
+// cove of that directory will come for it (its workspace went with the
+// directory), and every start would otherwise step over it.
+func TestSweepFreesSlotsOfGoneDataDirectories(t *testing.T) {
+	slotsDir := t.TempDir()
+	b := newTestBackendWith(t, Options{SlotsDir: slotsDir})
+	gone := &slots{dir: slotsDir, max: maxSlots, data: filepath.Join(t.TempDir(), "removed-data")}
+	kept := &slots{dir: slotsDir, max: maxSlots, data: t.TempDir()}
+	for _, s := range []*slots{gone, kept} {
+		sl, err := s.acquire(fmt.Sprintf("dead%d", os.Getpid()), true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sl.f.Close() // its owner died
+	}
+	if err := b.Sweep(context.Background(), nil); err != nil {
+		t.Fatal(err)
+	}
+	_, dead, err := b.slots.scan()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(dead) != 1 {
+		t.Fatalf("dead slots after the sweep: %v, want only the one of the data directory that exists", dead)
+	}
+	for _, d := range dead {
+		if d.data != kept.data {
+			t.Fatalf("the slot left names %s, want %s", d.data, kept.data)
+		}
+	}
+}
+
 // TestEmbeddedAgent boots a sandbox with the agent binary that cove embeds,
 // the one users run.
 func TestEmbeddedAgent(t *testing.T) {
