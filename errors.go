@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 	"unicode/utf8"
 )
 
@@ -30,6 +31,12 @@ type Error struct {
 	Message string `json:"message"`
 	// Err is the underlying cause; it is logged, never sent to clients.
 	Err error `json:"-"`
+	// RetryAfter, on a quota_exceeded error, is how long to wait before
+	// the same request may succeed: the quota is of work that ends by
+	// itself (executions at once, one-call runs, the AI provider's rate).
+	// Zero where waiting frees nothing (a disk limit, sandboxes kept).
+	// The REST API sends it as Retry-After.
+	RetryAfter time.Duration `json:"-"`
 }
 
 // Error returns the message, followed by the cause when the message does

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/anthropics/anthropic-sdk-go"
 
@@ -72,7 +73,9 @@ func (a *Analyzer) classifyAPIError(ae *anthropic.Error, retries int) error {
 	case typ == "billing_error":
 		return cove.Errorf(cove.CodeUnavailable, "the Anthropic account cannot be billed (%s%s)", what, detail)
 	case typ == "rate_limit_error" || (typ == "" && status == http.StatusTooManyRequests):
-		return cove.Errorf(cove.CodeQuotaExceeded, "the Anthropic API is rate limiting this API key (%s%s)%s: try again in a minute", what, detail, tried)
+		err := cove.Errorf(cove.CodeQuotaExceeded, "the Anthropic API is rate limiting this API key (%s%s)%s: try again in a minute", what, detail, tried)
+		err.RetryAfter = time.Minute // the API's rate limits are per minute
+		return err
 	case typ == "overloaded_error" || (typ == "" && status == 529):
 		return cove.Errorf(cove.CodeUnavailable, "the Anthropic API is overloaded (%s%s)%s: try again in a few minutes", what, detail, tried)
 	case typ == "not_found_error" || (typ == "" && status == http.StatusNotFound):

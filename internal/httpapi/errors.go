@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/cove-sandbox/cove"
 	"github.com/cove-sandbox/cove/internal/wire"
@@ -30,25 +31,6 @@ func statusError(status int, err *cove.Error) error { return &httpError{status: 
 // tooLarge is the 413 answer for a body over limit bytes.
 func tooLarge(what string, limit int64) error {
 	return statusError(http.StatusRequestEntityTooLarge, cove.Errorf(cove.CodeInvalid, "%s is too large: the limit is %s", what, cove.FormatBytes(limit)))
-}
-
-// quotaRetryAfter returns the Retry-After, in seconds, of a quota error
-// on the route of pattern, or "" where waiting does not help. Executions
-// free up as soon as another request of the key ends, and so do the
-// sandboxes of /v1/run; the sandboxes and memory of a key's own sandboxes
-// only when it deletes one, and a workspace's disk limit, which is what
-// the file routes reach, only when files are deleted. The AI provider's
-// rate limits last about a minute.
-func quotaRetryAfter(pattern string) string {
-	switch pattern {
-	case "POST /v1/sandboxes",
-		"PUT /v1/sandboxes/{id}/files/{path...}", "POST /v1/sandboxes/{id}/files",
-		"POST /v1/sandboxes/{id}/fs/mkdir", "POST /v1/sandboxes/{id}/fs/move", "POST /v1/sandboxes/{id}/fs/replace":
-		return ""
-	case "POST /v1/ai/{action}":
-		return "60"
-	}
-	return "1"
 }
 
 // maxEcho is how much of a value of the request's path an error message
@@ -116,8 +98,12 @@ func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	status, body := s.translate(r, err)
 	switch body.Error.Code {
 	case string(cove.CodeQuotaExceeded):
-		if ra := quotaRetryAfter(r.Pattern); ra != "" {
-			w.Header().Set("Retry-After", ra)
+		// Only where waiting may let the request through: the service
+		// says so on the error (a disk limit reached, or sandboxes kept,
+		// need something deleted instead).
+		var ce *cove.Error
+		if errors.As(err, &ce) && ce.RetryAfter > 0 {
+			w.Header().Set("Retry-After", strconv.Itoa(int((ce.RetryAfter+time.Second-1)/time.Second)))
 		}
 	case string(cove.CodeUnauthorized):
 		// A 401 asks for credentials; forbidden (403) says that these

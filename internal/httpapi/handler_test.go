@@ -59,7 +59,7 @@ func TestErrorTranslation(t *testing.T) {
 		{"invalid", cove.Errorf(cove.CodeInvalid, "bad"), 400, cove.CodeInvalid},
 		{"not found", cove.Errorf(cove.CodeNotFound, "gone"), 404, cove.CodeNotFound},
 		{"conflict", cove.Errorf(cove.CodeConflict, "stopped"), 409, cove.CodeConflict},
-		{"quota", cove.Errorf(cove.CodeQuotaExceeded, "full"), 429, cove.CodeQuotaExceeded},
+		{"quota", &cove.Error{Code: cove.CodeQuotaExceeded, Message: "busy", RetryAfter: time.Second}, 429, cove.CodeQuotaExceeded},
 		{"unavailable", cove.Errorf(cove.CodeUnavailable, "no cgroups"), 503, cove.CodeUnavailable},
 		{"timeout", cove.Errorf(cove.CodeTimeout, "slow"), 504, cove.CodeTimeout},
 		{"wrapped", fmt.Errorf("creating: %w", cove.Errorf(cove.CodeConflict, "in the way")), 409, cove.CodeConflict},
@@ -77,7 +77,7 @@ func TestErrorTranslation(t *testing.T) {
 				t.Fatalf("got %d %s %q, want %d %s", w.Code, code, msg, c.status, c.code)
 			}
 			if c.code == cove.CodeQuotaExceeded && w.Header().Get("Retry-After") != "1" {
-				t.Fatal("429 without Retry-After")
+				t.Fatal("429 without the Retry-After the error gives")
 			}
 			if c.code == cove.CodeInternal {
 				// The client sees an id, the log has the detail.

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cove-sandbox/cove"
 )
@@ -49,24 +50,39 @@ func TestOtherAuthScheme(t *testing.T) {
 	}
 }
 
-// TestQuotaRetryAfter checks that Retry-After is only sent where waiting
-// can make room.
+// TestQuotaRetryAfter checks that Retry-After is sent where the service
+// says that waiting can make room, whatever the route: a quota of work
+// that ends by itself, not a disk limit reached or sandboxes kept.
 func TestQuotaRetryAfter(t *testing.T) {
 	full := cove.Errorf(cove.CodeQuotaExceeded, "quota exceeded: this key may have 1 sandbox and has 1; delete one first")
-	cases := []struct{ method, target, body, want string }{
-		{"POST", "/v1/sandboxes", `{}`, ""},
-		{"POST", "/v1/sandboxes/x/exec", `{"cmd":["true"]}`, "1"},
-		{"POST", "/v1/run", `{"language":"python","code":"1"}`, "1"},
-		{"POST", "/v1/ai/explain", `{"code":"1"}`, "60"},
-		// A full workspace: deleting files makes room, waiting does not.
-		{"PUT", "/v1/sandboxes/x/files/big.bin", "data", ""},
-		{"POST", "/v1/sandboxes/x/files?extract=tar", "", ""},
-		{"POST", "/v1/sandboxes/x/fs/replace", `{"paths":["a"],"old":"a","new":"b"}`, ""},
+	busy := cove.Errorf(cove.CodeQuotaExceeded, "quota exceeded: this key may run 1 execution at once")
+	busy.RetryAfter = time.Second
+	rate := cove.Errorf(cove.CodeQuotaExceeded, "the Anthropic API is rate limiting this API key")
+	rate.RetryAfter = time.Minute
+	half := cove.Errorf(cove.CodeQuotaExceeded, "a quota that frees in half a second")
+	half.RetryAfter = 500 * time.Millisecond
+	disk := cove.Errorf(cove.CodeQuotaExceeded, "no space left in the workspace: its disk limit is reached")
+	cases := []struct {
+		err                  error
+		method, target, body string
+		want                 string
+	}{
+		{full, "POST", "/v1/sandboxes", `{}`, ""},
+		{busy, "POST", "/v1/sandboxes/x/exec", `{"cmd":["true"]}`, "1"},
+		{busy, "POST", "/v1/run", `{"language":"python","code":"1"}`, "1"},
+		{rate, "POST", "/v1/ai/explain", `{"code":"1"}`, "60"},
+		{half, "POST", "/v1/run", `{"language":"python","code":"1"}`, "1"}, // whole seconds, rounded up
+		// A full workspace: deleting files makes room, waiting does not,
+		// on the routes of files and of code alike.
+		{disk, "PUT", "/v1/sandboxes/x/files/big.bin", "data", ""},
+		{disk, "POST", "/v1/sandboxes/x/files?extract=tar", "", ""},
+		{disk, "POST", "/v1/sandboxes/x/fs/replace", `{"paths":["a"],"old":"a","new":"b"}`, ""},
+		{disk, "POST", "/v1/sandboxes/x/code", `{"language":"python","code":"1"}`, ""},
 	}
 	for _, c := range cases {
-		w := serve(t, &fakeService{err: full}, Options{}, c.method, c.target, "user", c.body)
+		w := serve(t, &fakeService{err: c.err}, Options{}, c.method, c.target, "user", c.body)
 		if code, _ := errorOf(t, w); w.Code != 429 || code != "quota_exceeded" || w.Header().Get("Retry-After") != c.want {
-			t.Errorf("%s %s: %d %s, Retry-After %q, want %q", c.method, c.target, w.Code, code, w.Header().Get("Retry-After"), c.want)
+			t.Errorf("%s %s (%v): %d %s, Retry-After %q, want %q", c.method, c.target, c.err, w.Code, code, w.Header().Get("Retry-After"), c.want)
 		}
 	}
 }

@@ -431,7 +431,9 @@ func (s *Service) beginExec(ctx context.Context) (func(), error) {
 	if k != nil {
 		who = k.ID
 		if q := k.Quota.MaxConcurrentExecs; q > 0 && !k.Admin && s.execs[who] >= q {
-			return nil, cove.Errorf(cove.CodeQuotaExceeded, "quota exceeded: this key may run %d %s at once", q, plural(q, "execution", "executions"))
+			err := cove.Errorf(cove.CodeQuotaExceeded, "quota exceeded: this key may run %d %s at once", q, plural(q, "execution", "executions"))
+			err.RetryAfter = time.Second // another execution of the key ends
+			return nil, err
 		}
 	}
 	s.execs[who]++

@@ -623,8 +623,16 @@ func (s *Service) admit(ctx context.Context, rec *store.SandboxRecord) error {
 		if err != nil {
 			return err
 		}
+		// The sandboxes of one-call runs go when the runs end: a run may
+		// wait for them; a sandbox that stays needs one deleted.
+		var retry time.Duration
+		if rec.Ephemeral {
+			retry = time.Second
+		}
 		if q := k.Quota.MaxSandboxes; q > 0 && n+1 > q {
-			return cove.Errorf(cove.CodeQuotaExceeded, "quota exceeded: this key may have %d %s and has %d; delete one first", q, plural(q, "sandbox", "sandboxes"), n)
+			err := cove.Errorf(cove.CodeQuotaExceeded, "quota exceeded: this key may have %d %s and has %d; delete one first", q, plural(q, "sandbox", "sandboxes"), n)
+			err.RetryAfter = retry
+			return err
 		}
 		if q := k.Quota.MaxMemoryBytes; q > 0 && rec.Limits.MemoryBytes > q {
 			// No wait makes room: not a quota to retry against.
@@ -634,8 +642,10 @@ func (s *Service) admit(ctx context.Context, rec *store.SandboxRecord) error {
 		if q := k.Quota.MaxMemoryBytes; q > 0 && mem+rec.Limits.MemoryBytes > q {
 			// A stopped sandbox counts: starting it again is not admitted
 			// anew.
-			return cove.Errorf(cove.CodeQuotaExceeded, "quota exceeded: this key may use %s of memory and its sandboxes, running or stopped, have %s; the new one asks for %s: delete one first",
+			err := cove.Errorf(cove.CodeQuotaExceeded, "quota exceeded: this key may use %s of memory and its sandboxes, running or stopped, have %s; the new one asks for %s: delete one first",
 				cove.FormatBytes(q), cove.FormatBytes(mem), cove.FormatBytes(rec.Limits.MemoryBytes))
+			err.RetryAfter = retry
+			return err
 		}
 	}
 	return s.records.PutSandbox(ctx, rec)
