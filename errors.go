@@ -35,7 +35,7 @@ type Error struct {
 	// the same request may succeed: the quota is of work that ends by
 	// itself (executions at once, one-call runs, the AI provider's rate).
 	// Zero where waiting frees nothing (a disk limit, sandboxes kept).
-	// The REST API sends it as Retry-After.
+	// The REST API sends it as Retry-After, which the SDK reads back.
 	RetryAfter time.Duration `json:"-"`
 }
 

@@ -186,6 +186,7 @@ func (c *Client) errorFrom(resp *http.Response) error {
 	if err.Code == cove.CodeQuotaExceeded && err.Err == nil {
 		if d, ok := parseRetryAfter(resp.Header.Get("Retry-After")); ok {
 			err.Err = retryAfterError(d)
+			err.RetryAfter = d
 		}
 	}
 	return err

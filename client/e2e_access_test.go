@@ -3,6 +3,7 @@ package client_test
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -439,6 +440,9 @@ func TestQuotaRace(t *testing.T) {
 	wantCode(t, err, cove.CodeQuotaExceeded)
 	if d, ok := client.RetryAfter(err); !ok || d != time.Second {
 		t.Errorf("client.RetryAfter of the SDK's error: %v, %v; want 1s", d, ok)
+	}
+	if ce := (*cove.Error)(nil); !errors.As(err, &ce) || ce.RetryAfter != time.Second {
+		t.Errorf("the SDK's error's RetryAfter: %+v, want 1s", ce)
 	}
 
 	// A sandbox larger than the key's whole memory quota can never be
