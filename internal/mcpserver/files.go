@@ -21,10 +21,16 @@ import (
 // Bounds of read_file.
 const (
 	// defaultReadBytes keeps a part of a file near what a model reads
-	// of a program's output (Options.MaxOutputChars per stream).
+	// of a program's output: two streams of DefaultMaxOutputChars.
 	defaultReadBytes = 40000
-	maxReadBytes     = 4 << 20
-	maxListEntries   = 1000
+	// maxPartBytes caps a part of text or base64 whatever max_bytes
+	// asks, so that one call stays bounded for a model's context as a
+	// program's output is: a little more than the 40000 characters a
+	// run's two streams show, about 16k tokens of text. The next part
+	// is a call away (next_offset).
+	maxPartBytes = 64 << 10
+	// maxReadBytes is the largest image read whole, as image content.
+	maxReadBytes = 4 << 20
 )
 
 type writeFileInput struct {
@@ -65,7 +71,7 @@ type readFileInput struct {
 	SandboxID string `json:"sandbox_id" jsonschema:"the sandbox to read from"`
 	Path      string `json:"path" jsonschema:"the file's path, relative to /workspace (or absolute under it)"`
 	Offset    int64  `json:"offset,omitempty" jsonschema:"the byte to start at (default 0), to read a long file in parts"`
-	MaxBytes  int64  `json:"max_bytes,omitempty" jsonschema:"how many bytes to read at most (images are read whole, up to 4 MiB)"`
+	MaxBytes  int64  `json:"max_bytes,omitempty" jsonschema:"how many bytes of text or binary data to read at most (default 40000, at most 65536 a call: a larger value reads 65536; images are read whole, up to 4 MiB)"`
 }
 
 type readFileOutput struct {
@@ -82,8 +88,15 @@ func (s *Server) readFile(ctx context.Context, st *session, in readFileInput) (*
 	if in.MaxBytes <= 0 {
 		in.MaxBytes = defaultReadBytes
 	}
-	// Read as much as an image may be; text is cut to MaxBytes below.
-	rc, fi, err := s.svc.ReadFileRange(ctx, in.SandboxID, in.Path, in.Offset, max(in.MaxBytes, maxReadBytes))
+	capped := in.MaxBytes > maxPartBytes
+	in.MaxBytes = min(in.MaxBytes, maxPartBytes)
+	// Read as much as an image may be, unless the name says the file is
+	// of another type; text is cut to MaxBytes below.
+	want := int64(maxReadBytes)
+	if t := typeByName(in.Path); t != "" && !slices.Contains(imageTypes, t) {
+		want = in.MaxBytes
+	}
+	rc, fi, err := s.svc.ReadFileRange(ctx, in.SandboxID, in.Path, in.Offset, want)
 	if cove.ErrorCode(err) == cove.CodeInvalid && s.isDir(ctx, in.SandboxID, in.Path) {
 		return nil, readFileOutput{}, s.failHint("read_file", err, "read_file reads files; list_files lists a directory's files")
 	}
@@ -157,7 +170,11 @@ func (s *Server) readFile(ctx context.Context, st *session, in readFileInput) (*
 	b.WriteString(")\n")
 	b.WriteString(out.Content)
 	if out.NextOffset != 0 {
-		fmt.Fprintf(&b, "\n[... the file goes on: read_file with offset %d reads the next part]", out.NextOffset)
+		fmt.Fprintf(&b, "\n[... the file goes on: read_file with offset %d reads the next part", out.NextOffset)
+		if capped {
+			fmt.Fprintf(&b, " (at most %s a call; exec_command with grep, head or tail finds a place in a long file)", cove.FormatBytes(maxPartBytes))
+		}
+		b.WriteString("]")
 	}
 	return textResult(b.String()), out, nil
 }
@@ -215,58 +232,6 @@ func asText(data []byte, cut bool) (string, bool) {
 		return "", false
 	}
 	return string(data), true
-}
-
-type listFilesInput struct {
-	SandboxID string `json:"sandbox_id" jsonschema:"the sandbox to list"`
-	Path      string `json:"path,omitempty" jsonschema:"the directory, relative to /workspace (default the workspace)"`
-	Recursive bool   `json:"recursive,omitempty" jsonschema:"list the whole tree under the directory"`
-}
-
-type fileEntry struct {
-	Path    string `json:"path" jsonschema:"the path, relative to /workspace"`
-	Size    int64  `json:"size" jsonschema:"size in bytes"`
-	IsDir   bool   `json:"is_dir,omitempty" jsonschema:"it is a directory"`
-	Symlink string `json:"symlink,omitempty" jsonschema:"the target, for a symbolic link"`
-}
-
-type listFilesOutput struct {
-	Entries []fileEntry `json:"entries" jsonschema:"the directory's entries"`
-	More    bool        `json:"more,omitempty" jsonschema:"there are more entries than listed"`
-}
-
-func (s *Server) listFiles(ctx context.Context, st *session, in listFilesInput) (*mcp.CallToolResult, listFilesOutput, error) {
-	if in.Path == "" {
-		in.Path = "."
-	}
-	fis, err := s.svc.ListFiles(ctx, in.SandboxID, in.Path, in.Recursive)
-	if err != nil {
-		return nil, listFilesOutput{}, err
-	}
-	st.use(in.SandboxID)
-	out := listFilesOutput{Entries: []fileEntry{}}
-	var b strings.Builder
-	fmt.Fprintf(&b, "%s in sandbox %s:\n", in.Path, in.SandboxID)
-	if len(fis) == 0 {
-		b.WriteString("(empty)\n")
-	}
-	for i, fi := range fis {
-		if i == maxListEntries {
-			out.More = true
-			fmt.Fprintf(&b, "[... %d more entries: list a subdirectory]\n", len(fis)-i)
-			break
-		}
-		out.Entries = append(out.Entries, fileEntry{Path: fi.Path, Size: fi.Size, IsDir: fi.IsDir, Symlink: fi.Symlink})
-		switch {
-		case fi.IsDir:
-			fmt.Fprintf(&b, "%s/\n", fi.Path)
-		case fi.Symlink != "":
-			fmt.Fprintf(&b, "%s -> %s\n", fi.Path, fi.Symlink)
-		default:
-			fmt.Fprintf(&b, "%s (%s)\n", fi.Path, cove.FormatBytes(fi.Size))
-		}
-	}
-	return textResult(b.String()), out, nil
 }
 
 type deleteFileInput struct {

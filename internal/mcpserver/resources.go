@@ -77,6 +77,11 @@ func (s *Server) listResources(ctx context.Context, st *session) (*mcp.ListResou
 			if fi.IsDir || fi.Symlink != "" {
 				continue
 			}
+			if dir, _ := collapsedDirOf(fi); dir != "" {
+				// Dependencies and caches would fill the list (as in
+				// list_files); the resource template still reads them.
+				continue
+			}
 			if len(res.Resources) == maxResources {
 				return res, nil
 			}

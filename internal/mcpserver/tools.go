@@ -264,17 +264,17 @@ A cell past its time limit (timeout_seconds, default the sandbox's, 30 s) is int
 	addTool(s, &mcp.Tool{
 		Name:        "read_file",
 		Title:       "Read a file from a sandbox",
-		Description: "Read a file from a sandbox's workspace. Text comes back as text, images (PNG, JPEG, GIF, WebP) as images, other binary files as base64. Long files come back in parts: max_bytes (default 40000) from offset, a text part ending with a whole line when it holds one; the result says where the next part starts.",
+		Description: "Read a file from a sandbox's workspace. Text comes back as text, images (PNG, JPEG, GIF, WebP) as images, other binary files as base64. Long files come back in parts: max_bytes (default 40000, at most 65536 a call) from offset, a text part ending with a whole line when it holds one; the result says where the next part starts.",
 		Annotations: readOnly,
 	}, adjust(map[string][]func(*jsonschema.Schema){
 		"offset":    {atLeast(0)},
-		"max_bytes": {between(1, maxReadBytes), byDefault(defaultReadBytes)},
+		"max_bytes": {atLeast(1), byDefault(defaultReadBytes)},
 	}), s.readFile)
 
 	addTool(s, &mcp.Tool{
 		Name:        "list_files",
 		Title:       "List files in a sandbox",
-		Description: "List a directory of a sandbox's workspace (default the workspace itself), with sizes; recursive lists the whole tree (up to 1000 entries).",
+		Description: "List a directory of a sandbox's workspace (default the workspace itself), with sizes; recursive lists the whole tree, up to 1000 entries (the upper levels first when there are more; the result names the directories that hold the rest). A recursive listing counts the contents of directories of dependencies, caches and version control (" + collapsedNames + ") on their own line rather than listing them.",
 		Annotations: readOnly,
 	}, nil, s.listFiles)
 

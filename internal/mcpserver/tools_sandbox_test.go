@@ -3,6 +3,7 @@ package mcpserver
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/base64"
 	"fmt"
 	"image"
@@ -842,6 +843,49 @@ func TestReadFilePartFarIn(t *testing.T) {
 	c.ok("read_file", map[string]any{"sandbox_id": sb.ID, "path": "huge", "offset": 12 << 30}, &rf)
 	if took := time.Since(start); rf.Content != "tail" || rf.Size != 12<<30+4 || took > 3*time.Second {
 		t.Fatalf("the tail of a 12 GiB file: %+v in %v", rf, took)
+	}
+}
+
+// TestReadFileCap checks that a part of text is bounded for a model's
+// context whatever max_bytes asks, with the next part a call away, and
+// that an image is still read whole.
+func TestReadFileCap(t *testing.T) {
+	svc := newService(t)
+	c := connect(t, New(svc, Options{}))
+	var sb sandboxOutput
+	c.ok("create_sandbox", map[string]any{}, &sb)
+	id := sb.SandboxID
+	var run execOutput
+	c.ok("exec_command", map[string]any{"sandbox_id": id, "command": "seq 1 300000 > big.txt && head -c 200000 /dev/urandom > big.bin"}, &run)
+	if run.Verdict != "ok" {
+		t.Fatalf("making the files: %+v", run)
+	}
+	var rf readFileOutput
+	res := c.ok("read_file", map[string]any{"sandbox_id": id, "path": "big.txt", "max_bytes": 4 << 20}, &rf)
+	if rf.Encoding != "text" || len(rf.Content) > maxPartBytes || len(rf.Content) < maxPartBytes-10 || rf.NextOffset != int64(len(rf.Content)) || !strings.HasSuffix(rf.Content, "\n") {
+		t.Errorf("a large part asked for: %d bytes of %s, next %d", len(rf.Content), rf.Encoding, rf.NextOffset)
+	}
+	if got := text(res); len(got) > maxPartBytes+500 || !strings.Contains(got, fmt.Sprintf("read_file with offset %d reads the next part (at most 64 KiB a call;", rf.NextOffset)) {
+		t.Errorf("text of %d bytes, ending %q", len(got), got[max(0, len(got)-300):])
+	}
+	c.ok("read_file", map[string]any{"sandbox_id": id, "path": "big.bin", "max_bytes": 1 << 20}, &rf)
+	if raw, err := base64.StdEncoding.DecodeString(rf.Content); err != nil || rf.Encoding != "base64" || len(raw) != maxPartBytes || rf.NextOffset != maxPartBytes {
+		t.Errorf("binary: %d bytes of %s (%v), next %d", len(raw), rf.Encoding, err, rf.NextOffset)
+	}
+
+	var pngData bytes.Buffer
+	img := image.NewRGBA(image.Rect(0, 0, 300, 300))
+	rand.Read(img.Pix) // noise, which does not compress below a part
+	if err := png.Encode(&pngData, img); err != nil {
+		t.Fatal(err)
+	}
+	if pngData.Len() <= maxPartBytes {
+		t.Fatalf("the image has %d bytes, no more than a part", pngData.Len())
+	}
+	c.ok("write_file", map[string]any{"sandbox_id": id, "path": "chart.png", "content": base64.StdEncoding.EncodeToString(pngData.Bytes()), "base64": true}, nil)
+	res = c.ok("read_file", map[string]any{"sandbox_id": id, "path": "chart.png"}, &rf)
+	if imgs := images(res); rf.Encoding != "image" || len(imgs) != 1 || !bytes.Equal(imgs[0].Data, pngData.Bytes()) {
+		t.Errorf("an image of %d bytes: %s, %d images", pngData.Len(), rf.Encoding, len(imgs))
 	}
 }
 
