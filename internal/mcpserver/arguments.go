@@ -25,7 +25,8 @@ const argumentsHint = "correct the arguments named above and call the tool again
 // a model reads what was wrong with each argument and how to give it, as
 // an error (invalid) like any other, rather than a validator's trace. An
 // optional argument given as null is taken as left out, as models often
-// send it. What this check lets through, the SDK's validation still sees.
+// send it, and so is an optional sandbox_id given empty. What this check
+// lets through, the SDK's validation still sees.
 func (s *Server) checkArguments(next mcp.MethodHandler) mcp.MethodHandler {
 	return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
 		r, ok := req.(*mcp.CallToolRequest)
@@ -69,7 +70,7 @@ func argumentProblems(tool string, schema *jsonschema.Schema, raw json.RawMessag
 		switch {
 		case !known:
 			unknown = append(unknown, strconv.Quote(name))
-		case v == nil && !slices.Contains(schema.Required, name):
+		case (v == nil || name == sandboxArgumentName && isBlank(v)) && !slices.Contains(schema.Required, name):
 			delete(args, name)
 			changed = true
 		default:
@@ -83,6 +84,8 @@ func argumentProblems(tool string, schema *jsonschema.Schema, raw json.RawMessag
 			}
 			if problem := valueProblem(name, p, v); problem != "" {
 				problems = append(problems, problem)
+			} else if name == sandboxArgumentName && isBlank(v) && slices.Contains(schema.Required, name) {
+				problems = append(problems, "argument sandbox_id is empty: give the id of a sandbox (list_sandboxes lists yours; create_sandbox makes one)")
 			}
 		}
 	}
@@ -107,6 +110,18 @@ func argumentProblems(tool string, schema *jsonschema.Schema, raw json.RawMessag
 		return raw, []string{err.Error()}
 	}
 	return b, nil
+}
+
+// sandboxArgumentName is the argument that names a sandbox. Where it
+// is optional, the tools take it empty as left out (a fresh sandbox, or
+// the session's); where it is required, an empty one is named as such
+// rather than looked up as the sandbox "".
+const sandboxArgumentName = "sandbox_id"
+
+// isBlank reports whether v is a string of nothing but spaces.
+func isBlank(v any) bool {
+	s, ok := v.(string)
+	return ok && strings.TrimSpace(s) == ""
 }
 
 // valueProblem says what is wrong with the value v of argument name, or

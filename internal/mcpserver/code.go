@@ -103,7 +103,7 @@ func (s *Server) runCode(ctx context.Context, st *session, in runCodeInput) (*mc
 type execCommandInput struct {
 	SandboxID      string            `json:"sandbox_id" jsonschema:"the sandbox to run in"`
 	Command        string            `json:"command" jsonschema:"the shell command line, run with sh -c"`
-	Cwd            string            `json:"cwd,omitempty" jsonschema:"working directory, an absolute path such as /workspace/src (default /workspace)"`
+	Cwd            string            `json:"cwd,omitempty" jsonschema:"working directory, relative to /workspace (such as src) or absolute (such as /workspace/src); default /workspace"`
 	Env            map[string]string `json:"env,omitempty" jsonschema:"environment variables added for the command"`
 	Stdin          string            `json:"stdin,omitempty" jsonschema:"the command's standard input"`
 	TimeoutSeconds float64           `json:"timeout_seconds,omitempty" jsonschema:"wall-clock limit in seconds (default the sandbox's, 30)"`
@@ -125,11 +125,22 @@ func (s *Server) execCommand(ctx context.Context, st *session, in execCommandInp
 	}
 	st.use(in.SandboxID)
 	info := runInfo{command: in.Command}
-	if res.Verdict == cove.VerdictSetupFailed && in.Cwd != "" && (!path.IsAbs(in.Cwd) || !s.isDir(ctx, in.SandboxID, in.Cwd)) {
+	if res.Verdict == cove.VerdictSetupFailed && inWorkspace(in.Cwd) && !s.isDir(ctx, in.SandboxID, in.Cwd) {
 		info.badCwd = in.Cwd
 	}
 	r, out := s.execResult(res, in.SandboxID, st.fate(in.SandboxID), info)
 	return r, out, nil
+}
+
+// inWorkspace reports whether cwd names a directory of the workspace:
+// relative to it, or absolute under it. Of others, such as /tmp, list_files
+// cannot tell whether they exist.
+func inWorkspace(cwd string) bool {
+	if cwd == "" {
+		return false
+	}
+	cwd = path.Clean(cwd)
+	return !path.IsAbs(cwd) || cwd == "/workspace" || strings.HasPrefix(cwd, "/workspace/")
 }
 
 // bashCode is run_code's code when it is a bash program, whose commands

@@ -46,6 +46,17 @@ type cellOutput struct {
 	Hint       string           `json:"hint,omitempty" jsonschema:"what to change when a limit was hit"`
 }
 
+// busyContextHint is the hint of a cell sent to a context that is
+// running another call's cell.
+const busyContextHint = "a context runs one cell at a time: wait for the call that is running a cell there to return, or cancel that call (notifications/cancelled), which interrupts its cell, and call again a moment later; for work in parallel, use run_code, or run_in_context with the sandbox_id of another sandbox (each sandbox has its own contexts)"
+
+// isRunning reports whether a sandbox is running, to tell a conflict a
+// stopped sandbox explains from others.
+func (s *Server) isRunning(ctx context.Context, sandboxID string) bool {
+	sb, err := s.svc.GetSandbox(ctx, sandboxID)
+	return err == nil && sb.State == cove.StateRunning
+}
+
 // imageTypes are the MIME types of display data sent as MCP images.
 var imageTypes = []string{"image/png", "image/jpeg", "image/gif", "image/webp"}
 
@@ -71,6 +82,11 @@ func (s *Server) runInContext(ctx context.Context, st *session, in runInContextI
 			st.dropContext(sandboxID, c.ID)
 			continue
 		}
+		if cove.ErrorCode(err) == cove.CodeConflict && s.isRunning(ctx, sandboxID) {
+			// The context is busy with another call's cell (a stopped
+			// sandbox is the other conflict, which its own hint says).
+			return nil, cellOutput{}, s.failHint("run_in_context", err, busyContextHint)
+		}
 		if err != nil {
 			return nil, cellOutput{}, err
 		}
@@ -93,7 +109,8 @@ func (s *Server) contextFor(ctx context.Context, st *session, in runInContextInp
 			sandboxID = st.sandboxOfContext(in.ContextID)
 		}
 		if sandboxID == "" {
-			return "", nil, false, false, s.invalid("run_in_context", "context %s was not made by this session: give its sandbox_id too", in.ContextID)
+			return "", nil, false, false, s.failHint("run_in_context", cove.Errorf(cove.CodeNotFound, "this session made no context %s", in.ContextID),
+				"if another session made it, give its sandbox_id too; otherwise leave context_id out: the cell then runs in this session's context for the language, which the first such call creates")
 		}
 		c, err = s.svc.GetContext(ctx, sandboxID, in.ContextID)
 		if err != nil {

@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/cove-sandbox/cove"
 )
@@ -168,5 +171,58 @@ func TestCellLimits(t *testing.T) {
 	}
 	if !strings.Contains(out.Hint, "lost its state: re-run the cells that defined what you need") || strings.Contains(out.Hint, "keeps its variables") || !strings.Contains(text(res), "hint: "+out.Hint) {
 		t.Errorf("out of memory hint: %q", out.Hint)
+	}
+}
+
+// TestBusyContext checks what a cell sent to a context busy with another
+// call's cell reads: a conflict whose hint says that a context runs one
+// cell at a time, how to interrupt the running one (cancelling its call,
+// which does interrupt it) and where to work in parallel.
+func TestBusyContext(t *testing.T) {
+	svc := newService(t)
+	c := connect(t, New(svc, Options{}))
+	var out cellOutput
+	c.ok("run_in_context", map[string]any{"code": "x = 41"}, &out)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	first := make(chan error, 1)
+	go func() {
+		_, err := c.cs.CallTool(ctx, &mcp.CallToolParams{Name: "run_in_context", Arguments: map[string]any{"code": "import time\ntime.sleep(100)", "timeout_seconds": 100}})
+		first <- err
+	}()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		cx, err := svc.GetContext(context.Background(), out.SandboxID, out.ContextID)
+		if err != nil || cx.Busy {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the first cell did not start")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	msg := c.fails("run_in_context", map[string]any{"code": "x"}, "error (conflict): a cell is already running in context "+out.ContextID)
+	for _, want := range []string{"hint: a context runs one cell at a time", "cancel that call (notifications/cancelled)", "use run_code"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("the conflict lacks %q: %s", want, msg)
+		}
+	}
+
+	// Cancelling the first call interrupts its cell: the context takes
+	// the next, with its state, once the server has read the client's
+	// notification (which the client does not wait for).
+	start := time.Now()
+	cancel()
+	<-first
+	for {
+		_, err := c.try("run_in_context", map[string]any{"code": "x + 1"}, &out)
+		if err == nil || !strings.Contains(err.Error(), "already running") || time.Since(start) > 10*time.Second {
+			if err != nil || out.Result != "42" {
+				t.Errorf("after cancelling the running cell: %+v %v after %v", out, err, time.Since(start))
+			}
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"path"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -199,7 +198,7 @@ type runInfo struct {
 	// other limits (run_code without sandbox_id).
 	newSandbox bool
 	// badCwd is the working directory the call named (cwd) when it is
-	// not an absolute path or not a directory of the sandbox.
+	// not a directory of the workspace.
 	badCwd string
 	// command is the shell command line that ran, when there was one
 	// (exec_command, run_code in bash).
@@ -308,11 +307,14 @@ func execHint(res *cove.ExecResult, info runInfo) string {
 	case cove.VerdictOutputLimit:
 		return fmt.Sprintf("the program was killed for printing more than %s to one stream; print less, or write results to a file and read it with read_file", cove.FormatBytes(l.OutputBytes))
 	case cove.VerdictSetupFailed:
-		switch cwd := info.badCwd; {
-		case cwd != "" && !path.IsAbs(cwd):
-			return fmt.Sprintf("the command could not start in cwd %s: give cwd as an absolute path, such as %s, or leave it out for /workspace", cwd, path.Join("/workspace", cwd))
-		case cwd != "":
-			return fmt.Sprintf("the command could not start in cwd %s, which is not a directory of the sandbox: create it first (exec_command with mkdir -p), or leave cwd out for /workspace; list_files shows the directories", cwd)
+		if cwd := info.badCwd; cwd != "" {
+			return fmt.Sprintf("the command could not start in cwd %s, which is not a directory of the sandbox: create it first (exec_command with mkdir -p %s, or write_file a file in it), or leave cwd out for /workspace; list_files shows the directories", cwd, cwd)
+		}
+		if workspaceFull(res) {
+			if newSandbox {
+				return "the files given do not fit in a fresh sandbox's disk: create a sandbox with a larger disk_mb (create_sandbox), write the files there (write_file) and run the code with its sandbox_id"
+			}
+			return "the workspace has no space left: delete files you no longer need in it (delete_file, or exec_command with rm), or create a sandbox with a larger disk_mb (create_sandbox) and work there"
 		}
 		return "the program could not start; check the command, the language and the file names"
 	}
@@ -323,6 +325,13 @@ func execHint(res *cove.ExecResult, info runInfo) string {
 		return h
 	}
 	return networkHint(res, newSandbox)
+}
+
+// workspaceFull reports whether an execution could not start because
+// its files did not fit in the workspace's disk, as the message of its
+// result says (a result carries no error code).
+func workspaceFull(res *cove.ExecResult) bool {
+	return strings.Contains(res.Message, "no space left")
 }
 
 // pipHint says how to install Python packages when pip refused to

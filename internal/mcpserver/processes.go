@@ -17,7 +17,7 @@ type startProcessInput struct {
 	SandboxID      string            `json:"sandbox_id" jsonschema:"the sandbox to run in"`
 	Command        string            `json:"command" jsonschema:"the shell command line, run with sh -c, such as \"python3 -m http.server 8000\""`
 	Name           string            `json:"name,omitempty" jsonschema:"a name to recognize the process by"`
-	Cwd            string            `json:"cwd,omitempty" jsonschema:"working directory, an absolute path such as /workspace/src (default /workspace)"`
+	Cwd            string            `json:"cwd,omitempty" jsonschema:"working directory, relative to /workspace (such as src) or absolute (such as /workspace/src); default /workspace"`
 	Env            map[string]string `json:"env,omitempty" jsonschema:"environment variables added for the process"`
 	TimeoutSeconds float64           `json:"timeout_seconds,omitempty" jsonschema:"kill the process after this many seconds (default: never)"`
 }

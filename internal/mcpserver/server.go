@@ -71,7 +71,7 @@ type Server struct {
 }
 
 // instructions tell the model what cove is and which tool to reach for.
-const instructions = `cove runs code in isolated Linux sandboxes on the user's machine: Python, JavaScript (Node), TypeScript and bash, with limits on memory, CPU, processes, disk, time and output. Packages installed on the host are available. A sandbox reaches no host unless it is made with network, the hosts it may reach over HTTP(S) through cove's proxy (pypi.org,files.pythonhosted.org for pip install, which needs a virtual environment: python3 -m venv .venv).
+const instructions = `cove runs code in isolated Linux sandboxes on the user's machine: Python, JavaScript (Node), TypeScript and bash, with limits on memory, CPU, processes, disk, time and output. Packages installed on the host are available. A sandbox reaches no other host unless it is created with the network argument, which names the hosts it may reach over HTTP(S) through cove's proxy; pip install needs network "pypi.org,files.pythonhosted.org" and a virtual environment (python3 -m venv .venv).
 
 - run_code runs a one-off program in a fresh sandbox that is removed afterwards; give it files to work on.
 - create_sandbox makes a workspace (/workspace) that keeps its files between calls; then use run_code, exec_command, write_file, read_file, list_files, start_process with its sandbox_id.

@@ -268,7 +268,11 @@ func (s *Server) goneHint(ctx context.Context, st *session, err error, args json
 	if _, err := s.svc.GetSandbox(ctx, id); cove.ErrorCode(err) != cove.CodeNotFound {
 		return "" // the sandbox is there: what is missing is in it
 	}
-	return fmt.Sprintf("sandbox %s, which this session worked in, no longer exists: its time to live (ttl_seconds, or the server's) ran out, or it was deleted outside this session, with its files; create_sandbox makes a new one (keep and ttl_seconds say how long it lives)", id)
+	lives := "keep and ttl_seconds say how long it lives"
+	if s.opts.InProcess {
+		lives = "ttl_seconds says how long it lives, at most until this session ends"
+	}
+	return fmt.Sprintf("sandbox %s, which this session worked in, no longer exists: its time to live (ttl_seconds, or the server's) ran out, or it was deleted outside this session, with its files; create_sandbox makes a new one (%s)", id, lives)
 }
 
 // sandboxArgument is the sandbox_id of a call's arguments, or "".

@@ -195,6 +195,8 @@ Use one for multi-step work: write files, run them, read results. Create several
 
 Without context_id, the cell runs in this session's context for the language, created on first use (in sandbox_id if given, else in a sandbox this session creates). The result names the sandbox_id and context_id; pass context_id to run in a specific context. The sandbox's files are shared with run_code and the file tools.
 
+A context runs one cell at a time: a call sent while another call's cell runs in the same context fails (conflict). Cancelling a call interrupts its cell. For work in parallel, use run_code, or contexts in other sandboxes (sandbox_id).
+
 A cell past its time limit (timeout_seconds, default the sandbox's, 30 s) is interrupted, and killed if it does not stop; a killed cell, or one past the memory limit, restarts the context, losing its state (the result's message says so).`,
 		Annotations: changes,
 	}, adjust(map[string][]func(*jsonschema.Schema){

@@ -747,7 +747,7 @@ func TestGoneSandbox(t *testing.T) {
 		{"run_code", map[string]any{"sandbox_id": a.SandboxID, "code": "print(1)", "language": "python"}},
 	} {
 		got := c.fails(call.tool, call.args, "error (not_found)")
-		if !strings.Contains(got, "hint: sandbox "+a.SandboxID+", which this session worked in, no longer exists: its time to live") {
+		if !strings.Contains(got, "hint: sandbox "+a.SandboxID+", which this session worked in, no longer exists: its time to live") || !strings.Contains(got, "(keep and ttl_seconds say how long it lives)") {
 			t.Errorf("%s in a sandbox deleted elsewhere: %s", call.tool, got)
 		}
 	}
@@ -763,6 +763,17 @@ func TestGoneSandbox(t *testing.T) {
 	got = c.fails("exec_command", map[string]any{"sandbox_id": "nosuchsandbox", "command": "ls"}, "error (not_found)")
 	if !strings.Contains(got, "hint: check the sandbox_id: list_sandboxes lists your sandboxes") {
 		t.Errorf("an unknown sandbox: %s", got)
+	}
+
+	// Where sandboxes end with the session, keep is not offered.
+	c = connect(t, New(svc, Options{InProcess: true}))
+	c.ok("create_sandbox", map[string]any{}, &a)
+	if err := svc.DeleteSandbox(ctx, a.SandboxID); err != nil {
+		t.Fatal(err)
+	}
+	got = c.fails("exec_command", map[string]any{"sandbox_id": a.SandboxID, "command": "ls"}, "error (not_found)")
+	if !strings.Contains(got, "create_sandbox makes a new one (ttl_seconds says how long it lives, at most until this session ends)") || strings.Contains(got, "keep") {
+		t.Errorf("a sandbox gone in process: %s", got)
 	}
 }
 
@@ -948,12 +959,14 @@ func TestHintsFitTheError(t *testing.T) {
 		t.Errorf("a missing cwd: %+v", out)
 	}
 	c.ok("exec_command", map[string]any{"sandbox_id": id, "command": "ls", "cwd": "nowhere"}, &out)
-	if out.Verdict == "setup_failed" && !strings.Contains(out.Hint, "absolute path, such as /workspace/nowhere") {
+	if out.Verdict != "setup_failed" || !strings.Contains(out.Hint, "cwd nowhere, which is not a directory of the sandbox: create it first (exec_command with mkdir -p nowhere, or write_file a file in it)") || strings.Contains(out.Hint, "absolute") {
 		t.Errorf("a missing relative cwd: %+v", out)
 	}
-	c.ok("exec_command", map[string]any{"sandbox_id": id, "command": "pwd", "cwd": "/workspace/d"}, &out)
-	if out.Stdout != "/workspace/d\n" {
-		t.Errorf("an existing cwd: %+v", out)
+	for _, cwd := range []string{"/workspace/d", "d"} {
+		c.ok("exec_command", map[string]any{"sandbox_id": id, "command": "pwd", "cwd": cwd}, &out)
+		if out.Stdout != "/workspace/d\n" {
+			t.Errorf("an existing cwd %s: %+v", cwd, out)
+		}
 	}
 
 	msg = c.fails("run_in_context", map[string]any{"sandbox_id": id, "language": "bash", "code": "ls"}, "error (invalid)")
@@ -971,6 +984,25 @@ func TestHintsFitTheError(t *testing.T) {
 	msg = c.fails("exec_command", map[string]any{"sandbox_id": id, "command": "ls"}, "error (conflict)")
 	if !strings.Contains(msg, "sandbox "+id+" is stopped") || !strings.Contains(msg, "start_sandbox") {
 		t.Errorf("a stopped sandbox: %s", msg)
+	}
+}
+
+// TestFullWorkspaceHint checks that a program that could not start
+// because the workspace is full gets the hint of a full disk, not one
+// about the command or the language.
+func TestFullWorkspaceHint(t *testing.T) {
+	svc := newService(t)
+	c := connect(t, New(svc, Options{}))
+	var sb sandboxOutput
+	c.ok("create_sandbox", map[string]any{"disk_mb": 4}, &sb)
+	var out execOutput
+	c.ok("exec_command", map[string]any{"sandbox_id": sb.SandboxID, "command": "head -c 8M /dev/zero > fill; true"}, &out)
+	res := c.ok("run_code", map[string]any{"sandbox_id": sb.SandboxID, "language": "python", "code": "print('" + strings.Repeat("x", 100000) + "')"}, &out)
+	if out.Verdict != "setup_failed" || !strings.Contains(out.Message, "no space left") {
+		t.Fatalf("a program written to a full workspace: %+v", out)
+	}
+	if !strings.Contains(out.Hint, "the workspace has no space left: delete files") || !strings.Contains(out.Hint, "disk_mb") || strings.Contains(out.Hint, "the language") || !strings.Contains(text(res), "hint: "+out.Hint) {
+		t.Errorf("the hint of a full workspace: %q", out.Hint)
 	}
 }
 

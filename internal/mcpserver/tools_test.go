@@ -110,6 +110,9 @@ func TestBadArguments(t *testing.T) {
 		{"run_code", map[string]any{"language": "python", "code": "1", "memory_mb": 1}, "memory_mb"},
 		{"run_code", map[string]any{"language": "python", "code": "1", "bogus": true}, "bogus"},
 		{"exec_command", map[string]any{"command": "ls"}, "sandbox_id"},
+		{"exec_command", map[string]any{"sandbox_id": "", "command": "ls"}, "argument sandbox_id is empty: give the id of a sandbox"},
+		{"read_file", map[string]any{"sandbox_id": " ", "path": "a"}, "argument sandbox_id is empty"},
+		{"run_in_context", map[string]any{"context_id": "ctx-nope", "code": "1"}, "error (not_found): this session made no context ctx-nope\nhint: if another session made it, give its sandbox_id too; otherwise leave context_id out"},
 		{"read_file", map[string]any{"sandbox_id": "x", "path": "a", "max_bytes": 0}, "max_bytes"},
 		{"kill_process", map[string]any{"sandbox_id": "x", "pid": 1, "signal": "SIGSTOP"}, "signal"},
 		{"wait_process", map[string]any{"sandbox_id": "x", "pid": 1, "timeout_seconds": 601}, "timeout_seconds"},
@@ -123,7 +126,7 @@ func TestBadArguments(t *testing.T) {
 			if !res.IsError {
 				t.Fatalf("accepted %v: %s", tc.args, text(res))
 			}
-			if got := text(res); !strings.Contains(strings.ToLower(got), tc.want) {
+			if got := text(res); !strings.Contains(strings.ToLower(got), strings.ToLower(tc.want)) {
 				t.Errorf("error %q does not mention %q", got, tc.want)
 			}
 		})
@@ -151,7 +154,7 @@ func TestNetworkDescribed(t *testing.T) {
 		}
 	}
 	for name, d := range texts {
-		for _, wrong := range []string{"there is no network access", "no network access (", "cannot download anything"} {
+		for _, wrong := range []string{"there is no network access", "no network access (", "cannot download anything", "made with network, the hosts"} {
 			if strings.Contains(strings.ToLower(d), wrong) {
 				t.Errorf("%s says %q, though a network argument gives access: %q", name, wrong, d)
 			}
