@@ -228,7 +228,7 @@ func (sb *sandbox) keepUserFiles(ctx context.Context, files map[string][]byte) e
 				}
 			}
 		}
-		return cove.Errorf(cove.CodeConflict, "the workspace has a %s of its own, which running this code would overwrite: give the code another filename, or move that file", name)
+		return cove.Errorf(cove.CodeConflict, "%s is already in the workspace, not as cove wrote it for an earlier run: running this code would overwrite it; give the code another filename, or move that file", name)
 	}
 	return nil
 }
