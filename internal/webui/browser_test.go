@@ -521,6 +521,71 @@ func TestBrowser(t *testing.T) {
 		}
 	})
 
+	t.Run("large output", func(t *testing.T) {
+		// 100,000 lines, cut by the server at its output limit, and the
+		// same count of short ones: the page shows them in about the time
+		// the server takes, and answers meanwhile (Stop can be pressed).
+		b.open(t, "playground")
+		b.pick(t, "#run-in", sb.ID)
+		for _, c := range []struct{ lang, code, last string }{
+			{"python", "for i in range(100000):\n    print(f\"line {i} \" + \"x\"*40)", ""},
+			{"bash", "seq 1 100000", "\n100000\n"},
+		} {
+			b.pick(t, "#language", c.lang)
+			b.setCode(t, ".editor-pane", c.code)
+			// The longest the page went without running a timer, from Run
+			// to the verdict shown.
+			ctx, cancel := context.WithTimeout(b.ctx, 120*time.Second)
+			got, err := chromedp.Run(ctx, chromedp.Evaluate[[]float64](`new Promise((resolve) => {
+  const status = document.getElementById("run-status");
+  let last = performance.now(), worst = 0;
+  const tick = setInterval(() => { const now = performance.now(); worst = Math.max(worst, now - last); last = now; }, 10);
+  const t0 = performance.now();
+  const mo = new MutationObserver(() => {
+    if (!status.querySelector(".badge")) return;
+    mo.disconnect();
+    clearInterval(tick);
+    resolve([performance.now() - t0, Math.max(worst, performance.now() - last)]);
+  });
+  mo.observe(status, {childList: true, subtree: true});
+  document.getElementById("run").click();
+})`, chromedp.EvalAwaitPromise))
+			cancel()
+			if err != nil {
+				b.shot(t, "failed")
+				t.Fatalf("%s: %v", c.lang, err)
+			}
+			total, worst := got[0], got[1]
+			t.Logf("%s: %q: %.0f ms from Run to the verdict, the page unresponsive for %.0f ms at most", c.lang, c.code, total, worst)
+			if badge := eval[string](t, b, `document.querySelector("#run-status .badge").textContent`); badge != "ok" && badge != "output limit" {
+				t.Errorf("%s: the verdict is %q: %s", c.lang, badge, eval[string](t, b, `document.getElementById("run-status").textContent`))
+			}
+			if c.last != "" {
+				if out := eval[string](t, b, `document.getElementById("output").textContent.slice(-20)`); !strings.HasSuffix(out, c.last) {
+					t.Errorf("%s: the output ends %q", c.lang, out)
+				}
+				// Shown in pieces, it reads as one: 100,000 lines tall, with
+				// no blank line where one piece ends, and at its end.
+				lines := eval[[]float64](t, b, `(() => { const out = document.getElementById("output"), first = out.querySelector(".out-block");
+  const perLine = first.getBoundingClientRect().height / (first.textContent.split("\n").length - 1);
+  const cs = getComputedStyle(out);
+  return [(out.scrollHeight - parseFloat(cs.paddingTop) - parseFloat(cs.paddingBottom)) / perLine, out.scrollHeight - out.scrollTop - out.clientHeight] })()`)
+				if lines[0] < 99990 || lines[0] > 100010 {
+					t.Errorf("%s: 100,000 lines of output are %.0f lines tall", c.lang, lines[0])
+				}
+				if lines[1] > 4 {
+					t.Errorf("%s: the output is %.0f px above its end after the run", c.lang, lines[1])
+				}
+			}
+			if total > 5000 {
+				t.Errorf("%s: the page took %.0f ms to show the output", c.lang, total)
+			}
+			if worst > 500 {
+				t.Errorf("%s: the page did not answer for %.0f ms while it showed the output", c.lang, worst)
+			}
+		}
+	})
+
 	t.Run("stdin", func(t *testing.T) {
 		out, verdict := b.run(t, "python", "import sys\nname = sys.stdin.readline().strip()\nprint(f'Hello, {name}!')\nprint(len(sys.stdin.read().split()))", "cove\nthree more words\n")
 		if verdict != "ok" || !strings.Contains(out, "Hello, cove!") || !strings.Contains(out, "3") {
@@ -2043,6 +2108,41 @@ func processes(t *testing.T, b *tab, srv *server, sandbox string) {
 		b.shot(t, v)
 	}
 	scheme("")
+
+	// 200,000 lines of output (the server keeps the last MiB of them) show
+	// in about a second, and the page answers meanwhile.
+	var loud proc
+	if st := srv.api(t, "POST", "/v1/sandboxes/"+sandbox+"/processes", map[string]any{"shell": "seq 1 200000", "name": "loud"}, &loud); st != 201 {
+		t.Fatalf("starting a process through the API: %d", st)
+	}
+	for deadline := time.Now().Add(10 * time.Second); getProc(loud.PID).State != "exited"; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("seq 1 200000 did not end")
+		}
+	}
+	b.do(t, 10*time.Second, chromedp.Click(chromedp.ID("proc-refresh")))
+	b.waitFor(t, 10*time.Second, fmt.Sprintf(`document.querySelector('button[aria-label="Output of process %d (loud)"]')`, loud.PID), list)
+	shown := eval[[]float64](t, b, fmt.Sprintf(`new Promise((resolve) => {
+  const status = document.querySelector(".proc-status");
+  let last = performance.now(), worst = 0;
+  const tick = setInterval(() => { const now = performance.now(); worst = Math.max(worst, now - last); last = now; }, 10);
+  const t0 = performance.now();
+  const mo = new MutationObserver(() => {
+    if (!status.querySelector(".badge")) return;
+    mo.disconnect();
+    clearInterval(tick);
+    resolve([performance.now() - t0, Math.max(worst, performance.now() - last)]);
+  });
+  mo.observe(status, {childList: true, subtree: true});
+  document.querySelector('button[aria-label="Output of process %d (loud)"]').click();
+})`, loud.PID))
+	t.Logf("seq 1 200000: %.0f ms from Output to the result, the page unresponsive for %.0f ms at most", shown[0], shown[1])
+	if shown[0] > 5000 || shown[1] > 500 {
+		t.Errorf("the output of seq 1 200000 took %.0f ms to show, and the page did not answer for %.0f ms", shown[0], shown[1])
+	}
+	if tail := eval[string](t, b, out+`.textContent.slice(-14)`); tail != "199999\n200000\n" {
+		t.Errorf("the output ends %q", tail)
+	}
 
 	// A stopped sandbox: the view says so and how to start it again.
 	if st := srv.api(t, "POST", "/v1/sandboxes/"+sandbox+"/stop", nil, nil); st >= 300 {

@@ -8,6 +8,7 @@ import { Editor } from "./editor";
 import { languages, example } from "./examples";
 import { sandboxes, onSandboxes, refreshSandboxes, describe, playgroundSandbox, setCurrentSandbox, runEphemeral, startButton } from "./sandboxes-state";
 import { aiPanel } from "./ai";
+import { LiveOutput } from "./output";
 
 /** The largest output kept in the page; more is counted, not shown. */
 const maxShown = 2 << 20;
@@ -96,6 +97,7 @@ export function playgroundView(): HTMLElement {
   });
 
   const out = h("pre", { id: "output", class: "output", role: "log", "aria-live": "polite", "aria-label": "Output", tabindex: "0" });
+  const live = new LiveOutput(out);
   const status = h("div", { id: "run-status", class: "run-status", "aria-live": "polite" }, h("span", { class: "muted" }, "Press Run or Ctrl+Enter."));
 
   let controller: AbortController | null = null;
@@ -147,15 +149,13 @@ export function playgroundView(): HTMLElement {
     if (controller) return;
     const code = editor.code;
     const runLang = lang;
-    out.textContent = "";
+    live.clear();
     replace(status, h("span", { class: "spinner", "aria-hidden": "true" }), " running…");
     setRunning(true);
     controller = new AbortController();
     const started = performance.now();
     let shown = 0, hidden = 0;
     let stdoutText = "", stderrText = "";
-    let last: HTMLElement | null = null;
-    let lastKind = "";
     const sb = sbSel.value;
     const body: Record<string, unknown> = { language: runLang, code };
     if (stdin.value) body.stdin = stdin.value;
@@ -169,21 +169,13 @@ export function playgroundView(): HTMLElement {
           if (ev.type === "stdout") stdoutText += text; else stderrText += text;
           if (shown + text.length > maxShown) { hidden += text.length; return; }
           shown += text.length;
-          // The output follows what comes while it is read at its end,
-          // and stays put when scrolled up to read something earlier.
-          const atEnd = out.scrollHeight - out.scrollTop - out.clientHeight < 24;
-          if (last && lastKind === ev.type) {
-            last.appendChild(document.createTextNode(text));
-          } else {
-            last = h("span", { class: ev.type }, text);
-            lastKind = ev.type;
-            out.appendChild(last);
-          }
-          if (atEnd) out.scrollTop = out.scrollHeight;
+          live.write(ev.type, text);
         } else if (ev.type === "exit" && ev.result) {
           result = ev.result;
         }
       }, controller.signal, (id) => { execId = id; });
+      // The verdict comes under output shown in full.
+      await live.drained();
       if (hidden) {
         const atEnd = out.scrollHeight - out.scrollTop - out.clientHeight < 24;
         out.appendChild(h("span", { class: "note" }, `\n[${fmtBytes(hidden)} more output not shown]`));
@@ -208,6 +200,7 @@ export function playgroundView(): HTMLElement {
         replace(status, h("span", { class: "badge bad" }, "no result"), " the run ended without a result");
       }
     } catch (e) {
+      await live.drained();
       if (controller?.signal.aborted) {
         // The stream was dropped (Stop before the answer began, or cove
         // did not stop the run in time), and with it the run: the
@@ -284,6 +277,7 @@ export function playgroundView(): HTMLElement {
     document.removeEventListener("keydown", onKey);
     clearTimeout(stopTimer);
     controller?.abort();
+    live.clear();
     (ai as HTMLElement & { onEnd?: () => void }).onEnd?.();
   };
   return view;

@@ -8,6 +8,7 @@ import { get, post, del, getStream, decodeData, message, ApiError, type ExecResu
 import { h, replace, toast, fmtAge, fmtBytes, field, uid, stripAnsi, withCode } from "./dom";
 import { sandboxPicker, sandboxes, currentSandbox, onSandboxes, refreshSandboxes } from "./sandboxes-state";
 import { verdictBadge, figures } from "./playground";
+import { LiveOutput } from "./output";
 
 /** A background process as the API describes it. */
 interface Proc {
@@ -23,8 +24,6 @@ interface Proc {
 const pollMs = 4000;
 /** The most output kept in the page; older output goes first. */
 const maxKept = 1 << 20;
-/** Output is kept in spans of about this size, so that old ones can go. */
-const spanChars = 64 << 10;
 
 // The column names, also shown beside each value when rows stack as cards.
 const columns = ["PID", "Name", "Command", "State", "Started", "Result", "Actions"];
@@ -255,9 +254,15 @@ export function processesView(): HTMLElement {
     logStatus,
     out);
   let followCtl: AbortController | null = null;
-  let kept = 0; // characters of output in the page
   let dropped = 0; // characters dropped from its start
   let droppedNote: HTMLElement | null = null;
+  // A server that runs for days says a lot: the newest output stays.
+  const live = new LiveOutput(out, maxKept, (n) => {
+    dropped += n;
+    droppedNote ??= h("span", { class: "note" });
+    droppedNote.textContent = `[${fmtBytes(dropped)} of earlier output not shown]\n`;
+    if (out.firstChild !== droppedNote) out.insertBefore(droppedNote, out.firstChild);
+  });
   let ended = false; // the output followed has come to its end
 
   function renderLogActions() {
@@ -291,32 +296,6 @@ export function processesView(): HTMLElement {
     if (byHand && was !== null) tbody.querySelector<HTMLElement>(`[data-key="logs-${was}"]`)?.focus();
   }
 
-  function append(kind: string, text: string) {
-    const atEnd = out.scrollHeight - out.scrollTop - out.clientHeight < 24;
-    const last = out.lastElementChild as HTMLElement | null;
-    if (last && last.dataset.kind === kind && (last.textContent?.length ?? 0) < spanChars) {
-      last.appendChild(document.createTextNode(text));
-    } else {
-      out.appendChild(h("span", { class: kind, "data-kind": kind }, text));
-    }
-    kept += text.length;
-    // A server that runs for days says a lot: the newest output stays.
-    while (kept > maxKept) {
-      const first = out.querySelector<HTMLElement>("span[data-kind]");
-      if (!first || first === out.lastElementChild) break;
-      const n = first.textContent?.length ?? 0;
-      first.remove();
-      kept -= n;
-      dropped += n;
-    }
-    if (dropped) {
-      droppedNote ??= h("span", { class: "note" });
-      droppedNote.textContent = `[${fmtBytes(dropped)} of earlier output not shown]\n`;
-      if (out.firstChild !== droppedNote) out.insertBefore(droppedNote, out.firstChild);
-    }
-    if (atEnd) out.scrollTop = out.scrollHeight;
-  }
-
   async function follow(pid: number, p?: Proc) {
     if (gone) return;
     followCtl?.abort();
@@ -326,8 +305,7 @@ export function processesView(): HTMLElement {
     replace(logTitle, `Process ${pid}`, p?.name ? " · " + p.name : "");
     logCmd.textContent = p ? commandText(p.cmd) : "";
     logCmd.title = p ? p.cmd.join(" ") : "";
-    replace(out);
-    kept = 0;
+    live.clear();
     dropped = 0;
     droppedNote = null;
     ended = false;
@@ -337,11 +315,14 @@ export function processesView(): HTMLElement {
       await getStream(`${procURL(pid)}/logs?follow=true`, (ev) => {
         if (ctl.signal.aborted) return;
         if (ev.type === "stdout" || ev.type === "stderr") {
-          append(ev.type, stripAnsi(decodeData(ev)));
+          live.write(ev.type, stripAnsi(decodeData(ev)));
         } else if (ev.type === "exit" && ev.result) {
           result = ev.result;
         }
       }, ctl.signal);
+      if (ctl.signal.aborted) return;
+      // The result comes under output shown in full.
+      await live.drained();
       if (ctl.signal.aborted) return;
       ended = true;
       if (result) {
@@ -356,7 +337,7 @@ export function processesView(): HTMLElement {
       } else {
         replace(logStatus, h("span", { class: "badge bad" }, "no result"), " the output ended without the process's result");
       }
-      if (!out.firstChild) out.appendChild(h("span", { class: "note" }, "(no output)"));
+      if (live.empty) out.appendChild(h("span", { class: "note" }, "(no output)"));
       // It has exited: the list says so too.
       await load();
     } catch (e) {
@@ -440,6 +421,7 @@ export function processesView(): HTMLElement {
     life.abort();
     followCtl?.abort();
     followCtl = null;
+    live.clear();
   };
   return view;
 }
