@@ -1442,6 +1442,45 @@ func TestBrowser(t *testing.T) {
 		b.shot(t, "restarted")
 	})
 
+	t.Run("stopped elsewhere", func(t *testing.T) {
+		// A sandbox stopped by the API while the notebook or the terminal
+		// works in it: the next run, or Reconnect, shows its Start button
+		// (with no poll of the list, which comes once a minute).
+		stop := func() {
+			t.Helper()
+			if st := srv.api(t, "POST", "/v1/sandboxes/"+sb.ID+"/stop", nil, nil); st >= 300 {
+				t.Fatalf("stopping the sandbox: %d", st)
+			}
+		}
+		defer srv.api(t, "POST", "/v1/sandboxes/"+sb.ID+"/start", nil, nil)
+		b.open(t, "notebook")
+		b.pick(t, ".notebook .sandbox-select", sb.ID)
+		start := `document.querySelector(".notebook .picker-start")`
+		b.waitFor(t, 10*time.Second, start+`.hidden && document.querySelector(".notebook .sandbox-select").selectedOptions[0].textContent.includes("running")`, `document.querySelector(".notebook .picker").textContent`)
+		stop()
+		b.do(t, 10*time.Second, chromedp.Click(chromedp.CSS(".cell:first-child .cell-head button.primary")))
+		b.waitFor(t, 5*time.Second, `!`+start+`.hidden`, `document.querySelector(".notebook .picker").textContent + " | " + document.querySelector(".cell:first-child .cell-out").textContent`)
+		if msg := eval[string](t, b, `document.querySelector(".cell:first-child .cell-out .error-text").textContent`); !strings.Contains(msg, "Press Start above") {
+			t.Errorf("the cell run in a stopped sandbox says %q", msg)
+		}
+		b.shot(t, "notebook")
+		b.do(t, 10*time.Second, chromedp.Click(chromedp.CSS(".notebook .picker-start")))
+		b.waitFor(t, 30*time.Second, start+`.hidden`, `document.getElementById("toasts").textContent`)
+
+		eval[bool](t, b, `(location.hash = "#/terminal", true)`)
+		status := `document.querySelector(".term-status").textContent`
+		b.waitFor(t, 20*time.Second, status+`.startsWith("connected")`, status)
+		tstart := `document.querySelector(".terminal .picker-start")`
+		if !eval[bool](t, b, tstart+`.hidden`) {
+			t.Fatal("Start shows beside a running sandbox")
+		}
+		stop()
+		b.waitFor(t, 10*time.Second, `!`+status+`.startsWith("connected")`, status)
+		b.do(t, 10*time.Second, chromedp.Click(chromedp.CSS(".term-pane .toolbar button.primary")))
+		b.waitFor(t, 5*time.Second, `!`+tstart+`.hidden && `+status+`.includes("press Start")`, `document.querySelector(".terminal .picker").textContent + " | " + `+status)
+		b.shot(t, "terminal")
+	})
+
 	t.Run("ai", func(t *testing.T) {
 		srv.ai.SetHandler(aitest.Script(aitest.Text("The loop **sums** the numbers.\n\n```python\nprint(sum(range(10)))\n```\n\n<img src=x onerror=alert(1)>")))
 		b.open(t, "playground")

@@ -6,7 +6,7 @@
 import { get, post, request, upload, putRaw, getText, message, encPath } from "./api";
 import { h, replace, toast, fmtBytes } from "./dom";
 import { Editor, languageOfPath } from "./editor";
-import { sandboxPicker, currentSandbox, onSandboxes, refreshSandboxes, sandboxes } from "./sandboxes-state";
+import { sandboxPicker, currentSandbox, onSandboxes, refreshSandboxes, refreshIfStopped, sandboxes } from "./sandboxes-state";
 
 interface FileInfo { path: string; name: string; size: number; mode: string; is_dir: boolean; symlink?: string; mod_time: string }
 
@@ -101,6 +101,8 @@ export function filesView(): HTMLElement {
     } catch (e) {
       if (my !== renders) return;
       replace(tree, h("li", { class: "error-text", role: "alert" }, "Cannot list the files: " + message(e)));
+      // Stopped elsewhere: its Start button shows.
+      refreshIfStopped(e);
     }
     if (want === undefined) return;
     // Not if the focus went on elsewhere meanwhile (a row's focus was

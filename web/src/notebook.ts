@@ -8,7 +8,7 @@ import { post, request, stream, decodeData, message, ApiError, type ExecEvent, t
 import { h, replace, store, toast, fmtMs, stripAnsi } from "./dom";
 import { Editor } from "./editor";
 import { languages } from "./examples";
-import { sandboxPicker, currentSandbox, onSandboxes, refreshSandboxes } from "./sandboxes-state";
+import { sandboxPicker, currentSandbox, onSandboxes, refreshSandboxes, refreshIfStopped, stateOf } from "./sandboxes-state";
 
 interface Context { id: string; language: string; runs: number; restarts: number; busy: boolean }
 
@@ -151,7 +151,8 @@ export function notebookView(): HTMLElement {
     } catch (e) {
       ok = false;
       c.count.textContent = "[!]";
-      c.out.appendChild(h("div", { class: "error-text", role: "alert" }, message(e)));
+      await refreshIfStopped(e);
+      c.out.appendChild(h("div", { class: "error-text", role: "alert" }, stoppedHint(e)));
     } finally {
       running = null;
       c.el.classList.remove("running");
@@ -189,8 +190,19 @@ export function notebookView(): HTMLElement {
       replace(status, "the context restarted: variables are gone");
     } catch (e) {
       if (e instanceof ApiError && e.status === 404) contexts.delete(key());
-      replace(status, h("span", { class: "error-text", role: "alert" }, "could not restart: " + message(e)));
+      await refreshIfStopped(e);
+      replace(status, h("span", { class: "error-text", role: "alert" }, "could not restart: " + stoppedHint(e)));
     }
+  }
+
+  // stoppedHint says what to do about a sandbox that does not run.
+  function stoppedHint(e: unknown): string {
+    const msg = message(e);
+    const state = stateOf(currentSandbox());
+    if (e instanceof ApiError && e.code === "conflict" && (state === "stopped" || state === "error")) {
+      return `${msg}. Press Start above to run it again: the cells then run in a new context, without the variables of the old one.`;
+    }
+    return msg;
   }
 
   const view = h("section", { class: "view notebook", "aria-label": "Notebook" },

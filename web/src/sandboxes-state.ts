@@ -1,7 +1,7 @@
 // The sandboxes the views share: the list as last fetched, the sandbox
 // that the files, notebook and terminal views work in, and a picker for it.
 
-import { get, post, message } from "./api";
+import { get, post, message, ApiError } from "./api";
 import { h, store, toast } from "./dom";
 
 /** A sandbox as the API describes it. */
@@ -135,6 +135,21 @@ export async function refreshSandboxes(): Promise<Sandbox[]> {
   schedule();
   notify();
   return list;
+}
+
+/**
+ * refreshIfStopped fetches the list again when the server refused a call
+ * to a sandbox as not running (a conflict): stopped elsewhere (the API,
+ * the CLI, its idle timeout), it shows as stopped, with its Start button,
+ * now rather than at the next poll.
+ */
+export async function refreshIfStopped(e: unknown): Promise<void> {
+  if (e instanceof ApiError && e.code === "conflict") await refreshSandboxes().catch(() => {});
+}
+
+/** stateOf is a listed sandbox's state, or "". */
+export function stateOf(id: string): string {
+  return list.find((s) => s.id === id)?.state ?? "";
 }
 
 /**

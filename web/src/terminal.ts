@@ -5,7 +5,7 @@
 
 import { get, message } from "./api";
 import { h, replace, toast } from "./dom";
-import { sandboxPicker, currentSandbox, onSandboxes, refreshSandboxes } from "./sandboxes-state";
+import { sandboxPicker, currentSandbox, onSandboxes, refreshSandboxes, stateOf } from "./sandboxes-state";
 
 type XTerm = import("@xterm/xterm").Terminal;
 type Fit = import("@xterm/addon-fit").FitAddon;
@@ -41,7 +41,12 @@ export function terminalView(): HTMLElement {
     try {
       // Errors are clearer as HTTP answers than as a closed WebSocket.
       const info = await get<{ state: string }>(`/v1/sandboxes/${encodeURIComponent(sb)}`);
-      if (info.state !== "running") throw new Error(`the sandbox is ${info.state}` + (info.state === "stopped" || info.state === "error" ? ": press Start beside it" : ""));
+      if (info.state !== "running") {
+        // Stopped elsewhere (the API, the CLI, its idle timeout): the
+        // picker shows it so, with its Start button, now.
+        if (stateOf(sb) !== info.state) await refreshSandboxes().catch(() => {});
+        throw new Error(`the sandbox is ${info.state}` + (info.state === "stopped" || info.state === "error" ? ": press Start beside it" : ""));
+      }
       const [{ Terminal }, { FitAddon }] = await Promise.all([import("@xterm/xterm"), import("@xterm/addon-fit")]);
       if (!term) {
         term = new Terminal({ fontFamily: "ui-monospace, SFMono-Regular, Menlo, Consolas, monospace", fontSize: 14, cursorBlink: true, theme: themeOf(), scrollback: 5000 });
@@ -101,6 +106,7 @@ export function terminalView(): HTMLElement {
         } catch { /* not a control message */ }
       };
       sock.onclose = (ev) => {
+        const byUs = ws !== sock; // disconnected, or replaced, from here
         if (ws === sock) ws = null;
         disconnectBtn.disabled = true;
         connectBtn.disabled = false;
@@ -111,6 +117,9 @@ export function terminalView(): HTMLElement {
           ending("disconnected: " + why);
           replace(status, "disconnected: " + why);
         }
+        // Not closed from here: the sandbox may have stopped, and its
+        // Start button shows if it did.
+        if (!byUs && !gone) refreshSandboxes().catch(() => {});
       };
       observer ??= new ResizeObserver(() => { try { fit?.fit(); } catch { /* hidden */ } });
       observer.observe(screen);
