@@ -750,6 +750,28 @@ func TestBrowser(t *testing.T) {
 		b.waitFor(t, 10*time.Second, code+`.includes("typed last")`, code)
 	})
 
+	t.Run("a main.py of the user's", func(t *testing.T) {
+		// The workspace has a main.py the playground did not write (here
+		// made by a command; in Files, say): a run that would overwrite
+		// it is refused with what can be done in the page, which has no
+		// filename to change.
+		srv.exec(t, sb.ID, "echo 'print(\"mine\")' > /workspace/main.py")
+		defer srv.exec(t, sb.ID, "rm -f /workspace/main.py")
+		b.open(t, "playground")
+		b.pick(t, "#run-in", sb.ID)
+		out, verdict := b.run(t, "python", "print('from the playground')", "")
+		if verdict != "error" || !strings.Contains(out, "/workspace/main.py") || !strings.Contains(out, "rename or delete it in Files, or run in a New ephemeral sandbox") || strings.Contains(out, "filename") {
+			t.Fatalf("a run that would overwrite the user's main.py: verdict %q, output %q", verdict, out)
+		}
+		if href := eval[string](t, b, `document.querySelector("#output .error-line a")?.getAttribute("href") ?? ""`); href != "#/files" {
+			t.Errorf("the refusal's Files is a link to %q", href)
+		}
+		if got := srv.exec(t, sb.ID, "cat /workspace/main.py"); got != "print(\"mine\")\n" {
+			t.Errorf("the user's main.py holds %q", got)
+		}
+		b.shot(t, "")
+	})
+
 	t.Run("upload and read", func(t *testing.T) {
 		local := filepath.Join(t.TempDir(), "data.txt")
 		content := "line one\nline two ünïcode\n"

@@ -3,10 +3,10 @@
 // panel on the code and its last run.
 
 import { stream, stopExecution, decodeData, message, ApiError, type ExecResult } from "./api";
-import { h, replace, store, fmtBytes, fmtMs, uid, stripAnsi, toast } from "./dom";
+import { h, replace, store, fmtBytes, fmtMs, uid, stripAnsi, toast, type Child } from "./dom";
 import { Editor } from "./editor";
 import { languages, example } from "./examples";
-import { sandboxes, onSandboxes, refreshSandboxes, describe, playgroundSandbox, setCurrentSandbox, runEphemeral, startButton } from "./sandboxes-state";
+import { sandboxes, onSandboxes, refreshSandboxes, refreshIfStopped, describe, playgroundSandbox, setCurrentSandbox, runEphemeral, startButton } from "./sandboxes-state";
 import { aiPanel } from "./ai";
 import { LiveOutput } from "./output";
 
@@ -25,6 +25,21 @@ export function figures(r: ExecResult): HTMLElement {
     h("span", null, "wall ", h("b", null, fmtMs(r.wall_ms))),
     h("span", null, "cpu ", h("b", null, fmtMs(r.cpu_ms))),
     h("span", null, "peak memory ", h("b", null, fmtBytes(r.peak_memory_bytes))));
+}
+
+/**
+ * refusal says why a run in sandbox sb did not start, in the playground's
+ * words. The server refuses to overwrite a workspace file of the user's
+ * with the program's own (main.py, changed in Files or by the code), and
+ * says to give the code another filename: the playground has none to
+ * give, so it says what can be done here instead.
+ */
+function refusal(e: unknown, sb: string): Child {
+  const msg = message(e);
+  const own = e instanceof ApiError && e.code === "conflict" ? /^(\S+) is already in the workspace, .*would overwrite it/.exec(msg) : null;
+  if (!own) return msg;
+  return [`/workspace/${own[1]} in sandbox ${sb} is a file of yours (made or changed outside the playground), and running the code would overwrite it: rename or delete it in `,
+    h("a", { href: "#/files" }, "Files"), ", or run in a New ephemeral sandbox."];
 }
 
 export function playgroundView(): HTMLElement {
@@ -224,7 +239,8 @@ export function playgroundView(): HTMLElement {
       } else {
         // Said once, in the output, where a TypeScript error's lines (the
         // code, then a caret under it) have room.
-        out.appendChild(h("span", { class: "error-line", role: "alert" }, (out.textContent ? "\n" : "") + message(e)));
+        await refreshIfStopped(e);
+        out.appendChild(h("span", { class: "error-line", role: "alert" }, out.textContent ? "\n" : "", refusal(e, sb)));
         replace(status, h("span", { class: "badge bad" }, "error"), h("span", { class: "note" }, "the run did not start: see the output"));
       }
     } finally {
