@@ -1381,6 +1381,33 @@ func TestBrowser(t *testing.T) {
 		b.waitFor(t, 10*time.Second, rows+`.includes("[disconnected: ")`, rows)
 	})
 
+	t.Run("view keys on any layout", func(t *testing.T) {
+		// Alt+1..7 go by the key's place: on a Mac, Option+1 types "¡"
+		// and Option+2 "™"; from the page and from the terminal.
+		altDigit := func(n int, char string) chromedp.Action[chromedp.Void] {
+			return func(ctx context.Context, tg *chromedp.Target) (chromedp.Void, error) {
+				code := fmt.Sprintf("Digit%d", n)
+				for _, typ := range []input.DispatchKeyEventType{input.DispatchKeyEventTypeRawKeyDown, input.DispatchKeyEventTypeKeyUp} {
+					if _, err := chromedp.Call(ctx, input.DispatchKeyEvent, input.DispatchKeyEventParams{
+						Type: typ, Key: char, Code: code, Modifiers: 1, WindowsVirtualKeyCode: int64(48 + n),
+					}); err != nil {
+						return chromedp.Void{}, err
+					}
+				}
+				return chromedp.Void{}, nil
+			}
+		}
+		eval[bool](t, b, `(location.hash = "#/files", true)`)
+		b.waitFor(t, 5*time.Second, `!document.querySelector("section.view.files").hidden`, `location.hash`)
+		eval[bool](t, b, `(document.activeElement.blur(), true)`)
+		b.do(t, 10*time.Second, altDigit(1, "¡"))
+		b.waitFor(t, 5*time.Second, `location.hash === "#/playground"`, `location.hash`)
+		eval[bool](t, b, `(location.hash = "#/terminal", true)`)
+		b.waitFor(t, 5*time.Second, `document.querySelector("#terminal textarea")`, `document.querySelector(".term-status").textContent`)
+		b.do(t, 10*time.Second, chromedp.Focus(chromedp.CSS("#terminal textarea")), altDigit(2, "™"))
+		b.waitFor(t, 5*time.Second, `location.hash === "#/sandboxes"`, `location.hash`)
+	})
+
 	t.Run("start where it is used", func(t *testing.T) {
 		// A stopped sandbox is started from the files, notebook and
 		// terminal views, without a detour through Sandboxes.

@@ -164,9 +164,11 @@ function showShell(me: Key) {
   show();
 }
 
+// The key's place, not its character: Option+1 types "¡" on a Mac, and
+// some layouts put other characters on the digit row.
 document.addEventListener("keydown", (e) => {
   if (!shellShown || !e.altKey || e.ctrlKey || e.metaKey) return;
-  const n = Number(e.key);
+  const n = Number(/^Digit([1-9])$/.exec(e.code)?.[1] ?? 0);
   if (n >= 1 && n <= views.length) {
     e.preventDefault();
     location.hash = "#/" + views[n - 1].id;

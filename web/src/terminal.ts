@@ -56,7 +56,7 @@ export function terminalView(): HTMLElement {
         term.textarea?.setAttribute("aria-describedby", "terminal-hint");
         // Alt+1..7 switch views, as everywhere else in the UI: the
         // terminal lets them through (Tab stays the shell's).
-        term.attachCustomKeyEventHandler((e) => !(e.altKey && !e.ctrlKey && !e.metaKey && /^[1-9]$/.test(e.key)));
+        term.attachCustomKeyEventHandler((e) => !(e.altKey && !e.ctrlKey && !e.metaKey && /^Digit[1-9]$/.test(e.code)));
         term.onData((d) => { if (ws?.readyState === WebSocket.OPEN) ws.send(new TextEncoder().encode(d)); });
         term.onBinary((d) => { if (ws?.readyState === WebSocket.OPEN) ws.send(Uint8Array.from(d, (c) => c.charCodeAt(0))); });
         term.onResize(({ cols, rows }) => { if (ws?.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ type: "resize", cols, rows })); });
