@@ -1381,6 +1381,20 @@ func TestBrowser(t *testing.T) {
 		b.waitFor(t, 10*time.Second, rows+`.includes("[disconnected: ")`, rows)
 	})
 
+	t.Run("terminal after a reload", func(t *testing.T) {
+		// Reloaded on the terminal view, the page connects as it does
+		// when the view is chosen, once it knows the sandbox in use.
+		b.open(t, "terminal")
+		n := srv.fromPage.count()
+		b.do(t, 20*time.Second, chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS("section.view.terminal")))
+		b.waitFor(t, 20*time.Second, `document.querySelector(".term-status").textContent.startsWith("connected")`, `document.querySelector(".term-status").textContent`)
+		// Once: the view shown and the list come do not open two shells.
+		time.Sleep(300 * time.Millisecond)
+		if ptys := slices.DeleteFunc(srv.fromPage.since(n), func(s string) bool { return !strings.Contains(s, "/pty") }); len(ptys) != 1 {
+			t.Errorf("the reloaded view opened %d terminals: %q", len(ptys), ptys)
+		}
+	})
+
 	t.Run("view keys on any layout", func(t *testing.T) {
 		// Alt+1..7 go by the key's place: on a Mac, Option+1 types "¡"
 		// and Option+2 "™"; from the page and from the terminal.

@@ -27,9 +27,19 @@ export function terminalView(): HTMLElement {
   let observer: ResizeObserver | null = null;
   let sb = "";
   let gone = false; // the session has ended (a logout): nothing connects again
+  let connecting = false;
 
   async function connect() {
     if (gone) return;
+    connecting = true;
+    try {
+      await open();
+    } finally {
+      connecting = false;
+    }
+  }
+
+  async function open() {
     disconnect();
     sb = currentSandbox();
     if (!sb) {
@@ -151,7 +161,7 @@ export function terminalView(): HTMLElement {
   });
   const el = view as HTMLElement & { onShow?: () => void; onEnd?: () => void };
   el.onShow = () => {
-    if (!ws && currentSandbox()) connect();
+    if (!ws && !connecting && currentSandbox()) connect();
     else { try { fit?.fit(); } catch { /* not yet */ } term?.focus(); }
   };
   // The session ended: its shell is closed.
@@ -160,6 +170,10 @@ export function terminalView(): HTMLElement {
     disconnect();
     observer?.disconnect();
   };
-  refreshSandboxes().catch(() => {});
+  // Opened first (a reload on #/terminal), the view is shown before the
+  // list of sandboxes has come, and with it the sandbox to connect to.
+  refreshSandboxes().then(() => {
+    if (!gone && !ws && !connecting && !view.hidden && currentSandbox()) connect();
+  }).catch(() => {});
   return view;
 }
