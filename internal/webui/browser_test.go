@@ -1826,6 +1826,31 @@ func TestBrowser(t *testing.T) {
 		resp.Body.Close()
 	})
 
+	t.Run("logged out in another tab", func(t *testing.T) {
+		// Two tabs of one browser share the session cookie: logging out in
+		// one, the other's next request finds no session, and its login
+		// page says what happened, not the API's advice to send a key.
+		b.open(t, "sandboxes")
+		b.waitFor(t, 10*time.Second, `document.querySelector(".sandboxes tbody tr")`, `document.querySelector(".sandboxes").textContent`)
+		other, cancel := chromedp.NewContext(b.ctx)
+		defer cancel()
+		ob := &tab{ctx: other, srv: srv, dir: b.dir}
+		ob.do(t, 20*time.Second, chromedp.Navigate(srv.url+"/#/playground"), chromedp.WaitVisible(chromedp.ID("logout")), chromedp.Click(chromedp.ID("logout")), chromedp.WaitVisible(chromedp.ID("login-token")))
+		cancel()
+		b.do(t, 10*time.Second, chromedp.Click(chromedp.CSS(".sandboxes .pane-head button")))
+		problem := `document.getElementById("login-error")?.textContent`
+		b.waitFor(t, 10*time.Second, problem, `document.getElementById("app").textContent`)
+		if got := eval[string](t, b, problem); got != "You were logged out (in another tab, or the session ended). Log in again." {
+			t.Errorf("the login page says %q", got)
+		}
+		time.Sleep(300 * time.Millisecond)
+		if toasts := eval[string](t, b, `document.getElementById("toasts").textContent`); toasts != "" {
+			t.Errorf("the login page shows the toasts %q", toasts)
+		}
+		b.shot(t, "")
+		login(t, b, false)
+	})
+
 	t.Run("logout", func(t *testing.T) {
 		// The page's intervals, and which of them are cleared.
 		script, err := chromedp.Call(b.ctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: `(() => {

@@ -43,10 +43,21 @@ export function replace(el: Element, ...children: Child[]) {
   append(el, children);
 }
 
+// Toasts are quiet while the login page is shown: the views of the
+// session that ended have nothing left to report (a request of theirs
+// refused for want of a session says so on the login page itself).
+let quiet = false;
+
+/** quietToasts drops the toasts shown, and those to come while on. */
+export function quietToasts(on: boolean) {
+  quiet = on;
+  if (on) document.getElementById("toasts")?.replaceChildren();
+}
+
 /** toast shows a short message at the bottom of the page. */
 export function toast(message: string, kind: "info" | "error" | "ok" = "info") {
   const box = document.getElementById("toasts");
-  if (!box) return;
+  if (!box || quiet) return;
   while (box.children.length >= 3) box.firstElementChild!.remove();
   const t = h("div", { class: "toast " + kind, role: kind === "error" ? "alert" : "status" }, message,
     h("button", { class: "icon", "aria-label": "Dismiss", onclick: () => t.remove() }, "×"));

@@ -5,7 +5,7 @@
 import "./styles.css";
 import "@xterm/xterm/css/xterm.css";
 import { get, message, onUnauthorized, ApiError } from "./api";
-import { h, replace, toast } from "./dom";
+import { h, replace, toast, quietToasts } from "./dom";
 import { refreshSandboxes, endSandboxes } from "./sandboxes-state";
 import { playgroundView } from "./playground";
 import { sandboxesView } from "./sandboxes";
@@ -42,8 +42,16 @@ let shellShown = false;
 // endShell ends the views of the session shown, and all they run.
 let endShell = () => {};
 
+/**
+ * A request refused for want of a key (the page sends none: it has its
+ * session cookie) means the cookie is gone, with a logout in another tab
+ * or its end: the API's advice to send an Authorization header is not
+ * for people on the page.
+ */
+const loggedOut = "You were logged out (in another tab, or the session ended). Log in again.";
+
 async function boot() {
-  onUnauthorized((msg) => { if (shellShown) showLogin(msg); });
+  onUnauthorized((msg) => { if (shellShown) showLogin(/^missing API key\b/.test(msg) ? loggedOut : msg); });
   let me: Key;
   try {
     me = await get<Key>("/v1/whoami");
@@ -63,6 +71,7 @@ async function boot() {
 function showLogin(problem = "") {
   endShell();
   shellShown = false;
+  quietToasts(true);
   const input = h("input", { type: "password", id: "login-token", autocomplete: "current-password", required: true, spellcheck: "false", "aria-describedby": "login-error" }) as HTMLInputElement;
   const err = h("p", { class: "error-text", role: "alert", id: "login-error" }, problem);
   // A token refused marks the field; a session that ended does not.
@@ -107,6 +116,7 @@ function showLogin(problem = "") {
 function showShell(me: Key) {
   endShell();
   shellShown = true;
+  quietToasts(false);
   views = allViews.filter((v) => !v.admin || me.admin);
   const made = new Map<string, HTMLElement>();
   const main = h("main", { id: "main", tabindex: "-1" });
