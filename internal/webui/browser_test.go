@@ -499,7 +499,16 @@ func TestBrowser(t *testing.T) {
 		if verdict == "ok" || !strings.Contains(out, "bad 1") {
 			t.Fatalf("a failing program: verdict %q output %q", verdict, out)
 		}
+		// Types are not checked, and the page says so under the editor.
+		hint := `document.getElementById("ts-hint")`
+		if got := eval[string](t, b, `(h => h && !h.hidden && h.offsetHeight > 0 ? h.textContent : "")(`+hint+`)`); !strings.Contains(got, "Types are not checked") {
+			t.Errorf("with TypeScript chosen, the hint under the editor reads %q", got)
+		}
 		b.shot(t, "")
+		b.pick(t, "#language", "python")
+		if !eval[bool](t, b, hint+`.hidden`) {
+			t.Error("the TypeScript hint shows for Python")
+		}
 	})
 
 	t.Run("long output", func(t *testing.T) {

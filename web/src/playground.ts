@@ -75,7 +75,12 @@ export function playgroundView(): HTMLElement {
     store.set("lang", lang);
     editor.setLanguage(lang);
     editor.code = codeOf(lang);
+    tsHint.hidden = lang !== "typescript";
   });
+  // cove strips TypeScript's types and runs the JavaScript left: a type
+  // error is not reported, which a TypeScript user would expect.
+  const tsHint = h("small", { class: "hint", id: "ts-hint", hidden: lang !== "typescript" },
+    "Types are not checked: the code is transpiled and run as JavaScript.");
 
   // Where the code runs: the sandbox in use (Use in Sandboxes, a new one,
   // the pickers of the other views), or a fresh one each time.
@@ -268,6 +273,7 @@ export function playgroundView(): HTMLElement {
       h("div", { class: "toolbar" }, langSel, sbSel, startBtn, exampleBtn, h("span", { class: "grow" }), stopBtn, runBtn),
       editorBox,
       h("small", { class: "hint editor-hint", id: "editor-hint" }, "Tab indents; Esc then Tab leaves the editor. Ctrl+Enter runs."),
+      tsHint,
       h("label", { for: stdinId, class: "stdin-label" }, "Standard input"),
       stdin),
     h("div", { class: "pane output-pane" },
