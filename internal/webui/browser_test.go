@@ -1021,6 +1021,54 @@ func TestBrowser(t *testing.T) {
 		b.shot(t, "")
 	})
 
+	t.Run("owners", func(t *testing.T) {
+		// An admin's list holds the sandboxes of other keys: an Owner
+		// column says whose each is, by the key's name; with one owner
+		// there is none.
+		b.open(t, "sandboxes")
+		heads := `[...document.querySelectorAll(".sandboxes thead th")].map(th => th.textContent).join(",")`
+		b.waitFor(t, 10*time.Second, fmt.Sprintf(`document.querySelector('.sandboxes tr[data-id=%q]')`, sb.ID), `document.querySelector(".sandboxes tbody").textContent`)
+		if got := eval[string](t, b, heads); strings.Contains(got, "Owner") {
+			t.Errorf("the sandboxes of one key are listed with the columns %s", got)
+		}
+		var alice struct{ ID, Key string }
+		if st := srv.api(t, "POST", "/v1/keys", map[string]any{"name": "alice"}, &alice); st != 201 {
+			t.Fatalf("creating a key: %d", st)
+		}
+		req, _ := http.NewRequest("POST", srv.url+"/v1/sandboxes", strings.NewReader(`{"language": "python"}`))
+		req.Header.Set("Authorization", "Bearer "+alice.Key)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var hers struct{ ID string }
+		json.NewDecoder(resp.Body).Decode(&hers)
+		resp.Body.Close()
+		if resp.StatusCode != 201 {
+			t.Fatalf("alice creating a sandbox: %d", resp.StatusCode)
+		}
+		defer srv.api(t, "DELETE", "/v1/sandboxes/"+hers.ID, nil, nil)
+		b.do(t, 10*time.Second, chromedp.Click(chromedp.CSS(".sandboxes .pane-head button")))
+		owner := func(id string) string {
+			return fmt.Sprintf(`document.querySelector('.sandboxes tr[data-id=%q] .owner')?.textContent`, id)
+		}
+		b.waitFor(t, 10*time.Second, owner(hers.ID)+` === "alice"`, heads+` + " | " + `+owner(hers.ID))
+		if got := eval[string](t, b, heads); !strings.HasPrefix(got, "ID,Owner,State") {
+			t.Errorf("the columns are %s", got)
+		}
+		if got := eval[string](t, b, owner(sb.ID)); got != "admin" {
+			t.Errorf("the admin's sandbox is owned by %q", got)
+		}
+		if got := eval[string](t, b, fmt.Sprintf(`document.querySelector('.sandboxes tr[data-id=%q] .owner').title`, hers.ID)); got != "key "+alice.ID {
+			t.Errorf("alice's name has the title %q", got)
+		}
+		b.shot(t, "")
+		srv.api(t, "DELETE", "/v1/sandboxes/"+hers.ID, nil, nil)
+		b.do(t, 10*time.Second, chromedp.Click(chromedp.CSS(".sandboxes .pane-head button")))
+		b.waitFor(t, 10*time.Second, `!`+heads+`.includes("Owner")`, heads)
+	})
+
 	t.Run("gone sandboxes leave the lists", func(t *testing.T) {
 		// A sandbox whose TTL ends leaves the list, and is no longer the
 		// one in use, with no Refresh and no change of view.

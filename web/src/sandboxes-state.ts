@@ -12,6 +12,8 @@ export interface Sandbox {
   limits: Record<string, number | string>;
   env?: Record<string, string>;
   labels?: Record<string, string>;
+  /** The id of the key it belongs to. */
+  owner?: string;
   ttl?: string;
   idle_timeout?: string;
   created_at: string;

@@ -2,7 +2,7 @@
 // limits; create with options; stop, start, renew the TTL, delete; choose the sandbox
 // that the other views use.
 
-import { post, del, patch, message } from "./api";
+import { get, post, del, patch, message } from "./api";
 import { h, replace, toast, fmtAge, fmtUntil, fmtBytes, fmtSpan, field, uid } from "./dom";
 import { languages } from "./examples";
 import { sandboxes, refreshSandboxes, onSandboxes, currentSandbox, setCurrentSandbox, parseDuration, type Sandbox } from "./sandboxes-state";
@@ -31,8 +31,11 @@ function idleText(s: Sandbox): string {
   return idle > 0 ? "stops after " + fmtSpan(idle) + " idle" : "";
 }
 
-// The column names, also shown beside each value when rows stack as cards.
+// The column names, also shown beside each value when rows stack as cards;
+// Owner only while the list holds the sandboxes of more than one key (an
+// admin's), as in cove ls.
 const columns = ["ID", "State", "Language", "Labels", "Age", "Limits", "Expiry and idle stop", "Actions"];
+const ownerColumn = "Owner";
 
 function limitsText(s: Sandbox): string {
   const l = s.limits ?? {};
@@ -52,6 +55,19 @@ function wide(el: HTMLElement): HTMLElement {
 
 export function sandboxesView(): HTMLElement {
   const tbody = h("tbody");
+  const headRow = h("tr");
+  // The names of the keys that own sandboxes, by id: asked for (an admin
+  // may list keys) once the list holds another key's sandbox.
+  const keyNames = new Map<string, string>();
+  const askedFor = new Set<string>();
+  const askNames = async (owners: Set<string>) => {
+    for (const o of owners) askedFor.add(o);
+    try {
+      const res = await get<{ keys: { id: string; name?: string }[] }>("/v1/keys");
+      for (const k of res.keys ?? []) if (k.name) keyNames.set(k.id, k.name);
+      if (!gone) fill();
+    } catch { /* the ids stay */ }
+  };
   const empty = h("p", { class: "muted", hidden: true }, "No sandboxes yet: create one below. (The playground's ephemeral runs each get a fresh sandbox, gone when the run ends, and are not listed.)");
   const busy = new Set<string>();
   let gone = false; // the session has ended (a logout): nothing more is asked for
@@ -92,6 +108,11 @@ export function sandboxesView(): HTMLElement {
     const list = sandboxes();
     empty.hidden = list.length > 0;
     const cur = currentSandbox();
+    const owners = new Set(list.map((s) => s.owner ?? ""));
+    const byOwner = owners.size > 1;
+    if (byOwner && [...owners].some((o) => !askedFor.has(o))) askNames(owners);
+    const shown = byOwner ? [columns[0], ownerColumn, ...columns.slice(1)] : columns;
+    replace(headRow, shown.map((c, i) => h("th", { scope: "col" }, i === shown.length - 1 ? h("span", { class: "visually-hidden" }, c) : c)));
     replace(tbody, list.map((s) => {
       const running = s.state === "running";
       // Starting or stopping: the server is busy with it already.
@@ -99,8 +120,11 @@ export function sandboxesView(): HTMLElement {
       const labels = Object.entries(s.labels ?? {}).map(([k, v]) => h("span", { class: "tag" }, `${k}=${v}`));
       const [cID, cState, cLang, cLabels, cAge, cLimits, cExpiry, cActions] = columns;
       const id = encodeURIComponent(s.id);
+      const owner = s.owner ?? "";
+      const ownerName = keyNames.get(owner);
       return h("tr", { class: s.id === cur ? "current" : "", "data-id": s.id },
         h("td", { class: "mono", "data-label": cID }, s.id),
+        byOwner ? h("td", { class: "owner" + (owner ? "" : " blank") + (ownerName ? "" : " mono"), "data-label": ownerColumn, title: ownerName ? "key " + owner : null }, ownerName ?? owner) : null,
         h("td", { "data-label": cState }, h("span", { class: "state " + s.state }, s.state)),
         h("td", { "data-label": cLang, class: s.language ? "" : "blank" }, s.language ?? ""),
         h("td", { "data-label": cLabels, class: labels.length ? "" : "blank" }, labels),
@@ -252,7 +276,7 @@ export function sandboxesView(): HTMLElement {
         h("button", { type: "button", onclick: () => refreshSandboxes().catch((e) => toast(message(e), "error")) }, "Refresh")),
       h("div", { class: "table-wrap" },
         h("table", { class: "table sandbox-table cards", "aria-labelledby": tableId },
-          h("thead", null, h("tr", null, columns.map((c, i) => h("th", { scope: "col" }, i === columns.length - 1 ? h("span", { class: "visually-hidden" }, c) : c)))),
+          h("thead", null, headRow),
           tbody)),
       empty),
     h("div", { class: "pane" }, h("details", { class: "create", open: true }, h("summary", null, h("h2", null, "Create a sandbox")), form)));
