@@ -1124,6 +1124,21 @@ func TestBrowser(t *testing.T) {
 		eval[bool](t, nb, `(location.hash = "#/files", true)`)
 		nb.do(t, 20*time.Second, chromedp.WaitVisible(chromedp.CSS("section.view.files")))
 		nb.waitFor(t, 10*time.Second, `document.querySelector(".files .tree").textContent.includes("Choose a sandbox")`, `document.querySelector(".files .tree").textContent`)
+		// With no sandbox, what needs one cannot be pressed, and says why.
+		reason := eval[string](t, nb, `document.getElementById("where-line").textContent`)
+		if !strings.HasPrefix(reason, "Choose a sandbox") {
+			t.Errorf("with no sandbox the line over the tree reads %q", reason)
+		}
+		for _, id := range []string{"upload", "upload-folder", "new-folder", "zip-all"} {
+			got := eval[[]string](t, nb, fmt.Sprintf(`(b => [b.getAttribute("aria-disabled") ?? "", document.getElementById(b.getAttribute("aria-describedby"))?.textContent ?? "", b.getAttribute("href") ?? ""])(document.getElementById(%q))`, id))
+			if got[0] != "true" || got[1] != reason || got[2] != "" {
+				t.Errorf("with no sandbox, #%s is aria-disabled %q, described by %q, links to %q", id, got[0], got[1], got[2])
+			}
+		}
+		if !eval[bool](t, nb, `document.getElementById("upload-input").disabled`) {
+			t.Error("with no sandbox, files can be chosen to upload")
+		}
+		nb.shot(t, "files")
 		eval[bool](t, nb, `(location.hash = "#/processes", true)`)
 		nb.waitFor(t, 10*time.Second, `document.querySelector("section.view.processes:not([hidden])")`, `location.hash`)
 		time.Sleep(500 * time.Millisecond)

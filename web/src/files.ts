@@ -395,22 +395,53 @@ export function filesView(): HTMLElement {
   }
 
   const newFolderBtn = h("button", { type: "button", id: "new-folder", onclick: () => newFolder() }, "New folder");
-  const zipAll = h("a", { class: "button", "aria-label": "Download the workspace as zip" }, "Download all (zip)") as HTMLAnchorElement;
+  const zipAll = h("a", { class: "button", id: "zip-all", "aria-label": "Download the workspace as zip" }, "Download all (zip)") as HTMLAnchorElement;
+  const uploadBtn = h("label", { for: "upload-input", class: "button primary", id: "upload", tabindex: "0", role: "button",
+    onkeydown: (e: KeyboardEvent) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); fileInput.click(); } } }, "Upload");
+  const uploadFolderBtn = h("label", { for: "upload-folder-input", class: "button", id: "upload-folder", tabindex: "0", role: "button",
+    onkeydown: (e: KeyboardEvent) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); folderInput.click(); } } }, "Upload folder");
+  // Where uploads and new folders go; with no sandbox chosen, why the
+  // buttons that need one cannot be pressed.
+  const whereLine = h("div", { class: "where-line", id: "where-line" });
+  // setActions enables the buttons that work in a sandbox, or disables
+  // them (staying focusable, described by the reason) when none is chosen.
+  function setActions() {
+    const off = !sb;
+    if (off) replace(whereLine, "Choose a sandbox above, or make a new one, to upload files, make folders and download them.");
+    else replace(whereLine, "Uploads and new folders go to ", where, toRoot);
+    fileInput.disabled = folderInput.disabled = off;
+    for (const b of [uploadBtn, uploadFolderBtn, newFolderBtn, zipAll]) {
+      if (off) {
+        b.setAttribute("aria-disabled", "true");
+        b.setAttribute("aria-describedby", whereLine.id);
+      } else {
+        b.removeAttribute("aria-disabled");
+        b.removeAttribute("aria-describedby");
+      }
+    }
+    if (off) {
+      zipAll.removeAttribute("href");
+      zipAll.removeAttribute("download");
+      // A link with no address is not focusable: this one stays so, as the buttons do.
+      zipAll.tabIndex = 0;
+    } else {
+      zipAll.href = `${base()}/files?archive=zip`;
+      zipAll.download = "workspace.zip";
+    }
+  }
   const view = h("section", { class: "view files", "aria-label": "Files" },
     sandboxPicker("Sandbox", () => render()),
     h("div", { class: "files-main" },
       h("div", { class: "pane tree-pane" },
         h("div", { class: "toolbar" },
-          h("label", { for: "upload-input", class: "button primary", tabindex: "0", role: "button",
-            onkeydown: (e: KeyboardEvent) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); fileInput.click(); } } }, "Upload"),
+          uploadBtn,
           fileInput,
-          h("label", { for: "upload-folder-input", class: "button", id: "upload-folder", tabindex: "0", role: "button",
-            onkeydown: (e: KeyboardEvent) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); folderInput.click(); } } }, "Upload folder"),
+          uploadFolderBtn,
           folderInput,
           newFolderBtn,
           zipAll,
           h("button", { type: "button", onclick: () => render() }, "Refresh")),
-        h("div", { class: "where-line" }, "Uploads and new folders go to ", where, toRoot),
+        whereLine,
         progress,
         errorBox,
         treeBox,
@@ -434,12 +465,12 @@ export function filesView(): HTMLElement {
     } else if (editor && editSb !== sb && !closeEditor()) {
       editorTitle.textContent = `${editSb}: /workspace/${editing}`;
     }
-    zipAll.href = sb ? `${base()}/files?archive=zip` : "#";
-    zipAll.download = "workspace.zip";
+    setActions();
     render();
   };
   onSandboxes(sync);
   refreshSandboxes().then(sync).catch((e) => toast(message(e), "error"));
+  setActions();
   sync();
   (view as HTMLElement & { onShow?: () => void }).onShow = () => render();
   return view;
