@@ -457,6 +457,11 @@ func TestBrowser(t *testing.T) {
 		if !eval[bool](t, nb, `document.getElementById(document.getElementById("login-token").getAttribute("aria-describedby"))?.textContent.includes("not valid")`) {
 			t.Error("the login field is not described by its error")
 		}
+		// The login page says where the link is: printed by cove serve,
+		// or written to login.url when it has no terminal.
+		if txt := eval[string](t, nb, `document.querySelector(".login p").textContent`); !strings.Contains(txt, "printed") || !strings.Contains(txt, "login.url") {
+			t.Errorf("the login page says %q", txt)
+		}
 		login(t, nb, true)
 	})
 	// The main tab logs in for the subtests.
@@ -498,6 +503,13 @@ func TestBrowser(t *testing.T) {
 		out, verdict = b.run(t, "typescript", "const x: number = 1;\nthrow new Error('bad ' + x);", "")
 		if verdict == "ok" || !strings.Contains(out, "bad 1") {
 			t.Fatalf("a failing program: verdict %q output %q", verdict, out)
+		}
+		// A syntax error: the program never ran, and no figures are shown
+		// for it (they would read 0 ms and 0 B).
+		out, verdict = b.run(t, "typescript", "const x: = ;", "")
+		status := eval[string](t, b, `document.getElementById("run-status").textContent`)
+		if verdict != "exit nonzero" || !strings.Contains(out, "Unexpected") || !strings.Contains(status, "did not run") || strings.Contains(status, "wall") || strings.Contains(status, "0 B") {
+			t.Errorf("a syntax error: verdict %q, output %q, status %q", verdict, out, status)
 		}
 		// Types are not checked, and the page says so under the editor.
 		hint := `document.getElementById("ts-hint")`
@@ -966,7 +978,12 @@ func TestBrowser(t *testing.T) {
 		}
 		srv.api(t, "GET", "/v1/sandboxes/"+id, nil, &before)
 		time.Sleep(1100 * time.Millisecond)
-		b.do(t, 10*time.Second, chromedp.Click(chromedp.CSS(`button[aria-label="Renew the TTL of `+id+` (2h0m0s from now)"]`)))
+		// Its button says how long, as people write it.
+		renew := `button[aria-label="Renew the TTL of ` + id + ` (2h from now)"]`
+		if title := eval[string](t, b, `document.querySelector('`+renew+`')?.title ?? "no such button"`); title != "Start the 2h TTL again from now" {
+			t.Errorf("Renew has the title %q", title)
+		}
+		b.do(t, 10*time.Second, chromedp.Click(chromedp.CSS(renew)))
 		b.waitFor(t, 10*time.Second, `document.getElementById("toasts").textContent.includes("renewed the TTL of `+id+`")`, `document.getElementById("toasts").textContent`)
 		srv.api(t, "GET", "/v1/sandboxes/"+id, nil, &after)
 		if !after.ExpiresAt.After(before.ExpiresAt.Add(time.Second)) {
@@ -1081,7 +1098,8 @@ func TestBrowser(t *testing.T) {
 		use := fmt.Sprintf(`document.querySelector('button[aria-label="Use %s"]')`, short.ID)
 		b.waitFor(t, 10*time.Second, use, `document.querySelector(".sandboxes tbody").textContent`)
 		eval[bool](t, b, `(`+use+`.click(), true)`)
-		b.waitFor(t, 15*time.Second, `!`+use, `document.querySelector(".sandboxes tbody").textContent`)
+		b.waitFor(t, 5*time.Second, fmt.Sprintf(`document.querySelector('button[aria-label="In use: %s"]')`, short.ID), `document.querySelector(".sandboxes tbody").textContent`)
+		b.waitFor(t, 15*time.Second, fmt.Sprintf(`!document.querySelector('.sandboxes tr[data-id=%q]')`, short.ID), `document.querySelector(".sandboxes tbody").textContent`)
 		// The other views' pickers lost it too; Files has no sandbox to
 		// show rather than one that is not found.
 		eval[bool](t, b, `(location.hash = "#/files", true)`)
@@ -1150,7 +1168,7 @@ func TestBrowser(t *testing.T) {
 
 	t.Run("playground follows the sandbox in use", func(t *testing.T) {
 		b.open(t, "sandboxes")
-		use := fmt.Sprintf(`document.querySelector('button[aria-label="Use %s"]')`, sb.ID)
+		use := `document.querySelector('` + useButton(sb.ID) + `')`
 		b.waitFor(t, 10*time.Second, use, `document.querySelector(".sandboxes tbody").textContent`)
 		eval[bool](t, b, `(`+use+`.click(), true)`)
 		eval[bool](t, b, `(location.hash = "#/playground", true)`)
@@ -1357,8 +1375,8 @@ func TestBrowser(t *testing.T) {
 			t.Errorf("after Stop the focus is on %q", got)
 		}
 		b.do(t, 10*time.Second, chromedp.Focus(chromedp.CSS(btn("Use"))), chromedp.KeyEvent("\r"))
-		b.waitFor(t, 10*time.Second, `document.querySelector('`+btn("Use")+`').textContent === "In use"`, `document.querySelector(".sandboxes tbody").textContent`)
-		if got := eval[string](t, b, focused); got != "Use "+f.ID {
+		b.waitFor(t, 10*time.Second, `document.querySelector('`+btn("In use:")+`')?.textContent === "In use"`, `document.querySelector(".sandboxes tbody").textContent`)
+		if got := eval[string](t, b, focused); got != "In use: "+f.ID {
 			t.Errorf("after Use the focus is on %q", got)
 		}
 		b.do(t, 10*time.Second, chromedp.Focus(chromedp.CSS(btn("Delete"))), chromedp.KeyEvent("\r"))
@@ -1418,7 +1436,7 @@ func TestBrowser(t *testing.T) {
 
 	t.Run("terminal", func(t *testing.T) {
 		b.open(t, "sandboxes")
-		b.do(t, 10*time.Second, chromedp.Click(chromedp.CSS(fmt.Sprintf(`button[aria-label="Use %s"]`, sb.ID))))
+		b.do(t, 10*time.Second, chromedp.Click(chromedp.CSS(useButton(sb.ID))))
 		b.open(t, "terminal")
 		b.waitFor(t, 20*time.Second, `document.querySelector(".term-status").textContent.startsWith("connected")`, `document.querySelector(".term-status").textContent`)
 		rows := `document.querySelector("#terminal .xterm-rows").textContent`
@@ -1569,9 +1587,13 @@ func TestBrowser(t *testing.T) {
 		b.setCode(t, first+" .cell-editor", "radius * 10")
 		b.do(t, 10*time.Second, chromedp.Click(chromedp.CSS(first+" .cell-head button.primary")))
 		b.waitFor(t, 20*time.Second, `document.querySelector(".cell:first-child .cell-out").textContent.includes("20")`, `document.querySelector(".cell:first-child .cell-out").textContent`)
-		// After a restart the variables are gone.
+		// After a restart, asked for first, the variables are gone.
+		b.sawDialog("")
 		b.do(t, 10*time.Second, chromedp.Click(chromedp.ID("restart")))
 		b.waitFor(t, 20*time.Second, `document.querySelector(".nb-status").textContent.includes("restarted")`, `document.querySelector(".nb-status").textContent`)
+		if !b.sawDialog("Restart the context?") {
+			t.Error("Restart discarded the variables without asking")
+		}
 		b.do(t, 10*time.Second, chromedp.Click(chromedp.CSS(first+" .cell-head button.primary")))
 		b.waitFor(t, 20*time.Second, `document.querySelector(".cell:first-child .exception")?.textContent.includes("NameError")`, `document.querySelector(".cell:first-child .cell-out").textContent`)
 		b.shot(t, "restarted")
@@ -1763,8 +1785,8 @@ func TestBrowser(t *testing.T) {
 		// scroll sideways for.
 		b.open(t, "sandboxes")
 		b.waitFor(t, 10*time.Second, fmt.Sprintf(`document.querySelector('button[aria-label="Delete %s"]')`, sb.ID), `document.querySelector(".sandboxes tbody").textContent`)
-		for _, a := range []string{"Use", "Stop", "Delete"} {
-			r := eval[[]float64](t, b, fmt.Sprintf(`(() => { const r = document.querySelector('button[aria-label="%s %s"]').getBoundingClientRect(); return [r.left, r.right] })()`, a, sb.ID))
+		for _, a := range []string{"use", "stop", "delete"} {
+			r := eval[[]float64](t, b, fmt.Sprintf(`(() => { const r = document.querySelector('.sandboxes tr[data-id=%q] button[data-action=%q]').getBoundingClientRect(); return [r.left, r.right] })()`, sb.ID, a))
 			if r[0] < 0 || r[1] > 390 {
 				b.shot(t, "sandboxes")
 				t.Errorf("%s is at %v px on a 390 px screen", a, r)
@@ -1946,7 +1968,7 @@ func TestBrowser(t *testing.T) {
 		b.do(t, 10*time.Second, chromedp.Navigate("about:blank"))
 		b.open(t, "sandboxes")
 		b.waitFor(t, 10*time.Second, fmt.Sprintf(`document.querySelector('.sandboxes tr[data-id="%s"]')`, sb.ID), `document.querySelector(".sandboxes tbody").textContent`)
-		b.do(t, 10*time.Second, chromedp.Click(chromedp.CSS(fmt.Sprintf(`button[aria-label="Use %s"]`, sb.ID))),
+		b.do(t, 10*time.Second, chromedp.Click(chromedp.CSS(useButton(sb.ID))),
 			chromedp.KeyEvent("5", chromedp.KeyModifiers(chromedp.ModifierAlt)), chromedp.WaitVisible(chromedp.CSS("section.view.terminal")))
 		b.waitFor(t, 10*time.Second, `document.querySelector(".term-status").textContent.startsWith("connected")`, `document.querySelector(".term-status").textContent`)
 		b.do(t, 10*time.Second, chromedp.KeyEvent("6", chromedp.KeyModifiers(chromedp.ModifierAlt)), chromedp.WaitVisible(chromedp.CSS("section.view.processes")))
@@ -2007,7 +2029,7 @@ func TestBrowser(t *testing.T) {
 		if h := eval[string](t, b, `location.hash`); h != "#/sandboxes" {
 			t.Errorf("after logging in the address is at %q", h)
 		}
-		use := fmt.Sprintf(`document.querySelector('button[aria-label="Use %s"]')`, other.ID)
+		use := `document.querySelector('` + useButton(other.ID) + `')`
 		b.waitFor(t, 10*time.Second, use+`?.disabled === false`, `document.querySelector(".sandboxes tbody").textContent`)
 		n = srv.fromPage.count()
 		// Clicked as found: the rows are made again as the list comes.
@@ -2157,6 +2179,10 @@ func processes(t *testing.T, b *tab, srv *server, sandbox string) {
 	ticker := eval[int](t, b, `Number([...document.querySelectorAll(".proc-table tr")].find(r => r.textContent.includes("ticker")).dataset.pid)`)
 	if p := getProc(ticker); p.Name != "ticker" || p.State != "running" {
 		t.Fatalf("the process started from the view: %+v", p)
+	}
+	// Started, the form clears, both its fields alike.
+	if got := eval[[]string](t, b, `[document.getElementById("proc-command").value, document.getElementById("proc-name").value]`); got[0] != "" || got[1] != "" {
+		t.Errorf("after Start process the form holds %q", got)
 	}
 	out := `document.querySelector(".proc-output")`
 	stdout := `[...document.querySelectorAll(".proc-output .stdout")].map(s => s.textContent).join("")`
@@ -2415,6 +2441,12 @@ func typeIn(line string) chromedp.Action[chromedp.Void] {
 			return chromedp.Void{}, err
 		},
 		chromedp.KeyEvent("\r"))
+}
+
+// useButton is the CSS selector of the Use button of a sandbox's row, in
+// use or not (its label says which).
+func useButton(id string) string {
+	return fmt.Sprintf(`.sandboxes tr[data-id=%q] button[data-action="use"]`, id)
 }
 
 func jsString(s string) string {

@@ -104,7 +104,7 @@ func (u *UI) SessionKey(r *http.Request) (*cove.Key, bool, error) {
 	}
 	secret := u.sessions.get(c.Value)
 	if secret == "" {
-		return nil, true, cove.Errorf(cove.CodeUnauthorized, "your session has ended: open the login link that cove serve printed, or log in again")
+		return nil, true, cove.Errorf(cove.CodeUnauthorized, "your session has ended: log in again, with the newest login link (cove serve prints it, or writes it to login.url in its data directory) or an API key")
 	}
 	key, err := u.opts.Auth.Authenticate(r.Context(), secret)
 	if err != nil {

@@ -57,7 +57,7 @@ async function boot() {
     me = await get<Key>("/v1/whoami");
   } catch (e) {
     if (e instanceof ApiError && e.status === 401) {
-      showLogin(location.hash === "#login-failed" ? "That login link is not valid: cove serve prints a new one each time it starts." : "");
+      showLogin(location.hash === "#login-failed" ? "That login link is not valid: cove serve makes a new one each time it starts; open the newest, printed or in login.url." : "");
     } else {
       replace(app, h("main", { class: "login" }, h("div", { class: "card" }, h("h1", null, "cove"), h("p", { class: "error-text", role: "alert" }, message(e)),
         h("button", { type: "button", onclick: () => location.reload() }, "Try again"))));
@@ -105,7 +105,10 @@ function showLogin(problem = "") {
     },
   },
   h("h1", null, "cove"),
-  h("p", null, "Open the login link that ", h("code", null, "cove serve"), " printed when it started, or paste its token or an API key here."),
+  // cove serve prints the link on a terminal; run as a service, it
+  // writes it to login.url in its data directory instead.
+  h("p", null, "Open the login link that ", h("code", null, "cove serve"), " printed when it started (or wrote to ",
+    h("code", null, "login.url"), " in its data directory), or paste its token or an API key here."),
   h("div", { class: "field" }, h("label", { for: "login-token" }, "Login token or API key"), input),
   err,
   h("div", { class: "toolbar" }, btn));

@@ -181,6 +181,9 @@ export function notebookView(): HTMLElement {
   async function restart() {
     const sb = currentSandbox();
     const cid = contexts.get(key());
+    // Nothing undoes it: the variables, imports and functions the cells
+    // made are gone.
+    if (cid && !confirm("Restart the context? Its variables, imports and functions are lost: the cells must run again.")) return;
     replace(status, "restarting…");
     try {
       if (cid) await post(`/v1/sandboxes/${encodeURIComponent(sb)}/contexts/${encodeURIComponent(cid)}/restart`);

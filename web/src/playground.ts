@@ -19,12 +19,20 @@ export function verdictBadge(r: ExecResult): HTMLElement {
   return h("span", { class: "badge " + (ok ? "ok" : "bad"), title: "verdict" }, r.verdict.replace(/_/g, " "));
 }
 
+/**
+ * figures shows a run's exit and what it used; nothing is measured of a
+ * program that never ran (a TypeScript syntax error stops it before it
+ * starts), and no zeros are shown for it.
+ */
 export function figures(r: ExecResult): HTMLElement {
+  const ran = r.wall_ms > 0 || r.cpu_ms > 0 || r.peak_memory_bytes > 0;
   return h("span", { class: "figures" },
     h("span", null, "exit ", h("b", null, String(r.exit_code)), r.signal ? ` (${r.signal})` : ""),
-    h("span", null, "wall ", h("b", null, fmtMs(r.wall_ms))),
-    h("span", null, "cpu ", h("b", null, fmtMs(r.cpu_ms))),
-    h("span", null, "peak memory ", h("b", null, fmtBytes(r.peak_memory_bytes))));
+    ran ? [
+      h("span", null, "wall ", h("b", null, fmtMs(r.wall_ms))),
+      h("span", null, "cpu ", h("b", null, fmtMs(r.cpu_ms))),
+      h("span", null, "peak memory ", h("b", null, fmtBytes(r.peak_memory_bytes))),
+    ] : h("span", { title: "no time or memory was measured: the program did not start" }, "did not run"));
 }
 
 /**

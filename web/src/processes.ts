@@ -82,6 +82,9 @@ export function processesView(): HTMLElement {
         const p = await post<Proc>(`${base()}/processes`, body);
         if (at !== sb || gone) return;
         toast(`started process ${p.pid}${p.name ? " (" + p.name + ")" : ""}`, "ok");
+        // The form is done with, as the list and the output show the
+        // process: both fields clear, ready for the next.
+        cmdInput.value = "";
         nameInput.value = "";
         select(p.pid, p);
         await load();

@@ -20,9 +20,14 @@ function parsePairs(text: string, what: string): Record<string, string> | undefi
   return Object.keys(out).length ? out : undefined;
 }
 
+/** goDuration writes a Go duration as people do: "2h0m0s" as "2h", "1h30m0s" as "1h30m". */
+export function goDuration(d: string): string {
+  return d.replace(/([hm])0s$/, "$1").replace(/h0m$/, "h");
+}
+
 // expiryText says when a sandbox goes, as it stands now.
 function expiryText(s: Sandbox): string {
-  return s.expires_at ? "expires in " + fmtUntil(s.expires_at) : (s.ttl ? "ttl " + s.ttl : "");
+  return s.expires_at ? "expires in " + fmtUntil(s.expires_at) : (s.ttl ? "ttl " + goDuration(s.ttl) : "");
 }
 
 // idleText says when a sandbox is stopped for idling.
@@ -90,8 +95,8 @@ export function sandboxesView(): HTMLElement {
 
   // A button that cannot be pressed now stays focusable (aria-disabled),
   // so that the keyboard focus stays where it was while it waits.
-  const button = (label: string, text: string, off: boolean, onclick: () => void, cls = "small") =>
-    h("button", { type: "button", class: cls, "aria-label": label, "aria-disabled": off ? "true" : undefined, onclick: () => { if (!off) onclick(); } }, text);
+  const button = (action: string, label: string, text: string, off: boolean, onclick: () => void, cls = "small", title?: string) =>
+    h("button", { type: "button", class: cls, "data-action": action, "aria-label": label, title, "aria-disabled": off ? "true" : undefined, onclick: () => { if (!off) onclick(); } }, text);
 
   function fill() {
     // The focus in the table is put back where it was after the rows are
@@ -133,15 +138,19 @@ export function sandboxesView(): HTMLElement {
         h("td", { class: "expiry" + (expiryText(s) || idleText(s) ? "" : " blank"), "data-label": cExpiry },
           h("span", { class: "ttl" }, expiryText(s)), expiryText(s) && idleText(s) ? h("br") : null, h("span", { class: "idle muted" }, idleText(s))),
         h("td", { class: "actions", "data-label": cActions },
-          button(`Use ${s.id}`, s.id === cur ? "In use" : "Use", s.id === cur, () => { setCurrentSandbox(s.id); toast(`working in ${s.id}`); }),
+          s.id === cur
+            ? button("use", `In use: ${s.id}`, "In use", true, () => {})
+            : button("use", `Use ${s.id}`, "Use", false, () => { setCurrentSandbox(s.id); toast(`working in ${s.id}`); }),
           running
-            ? button(`Stop ${s.id}`, "Stop", dis, () => act(s, "stop", "stopped", () => post(`/v1/sandboxes/${id}/stop`)))
-            : button(`Start ${s.id}`, "Start", dis, () => act(s, "start", "started", () => post(`/v1/sandboxes/${id}/start`))),
+            ? button("stop", `Stop ${s.id}`, "Stop", dis, () => act(s, "stop", "stopped", () => post(`/v1/sandboxes/${id}/stop`)))
+            : button("start", `Start ${s.id}`, "Start", dis, () => act(s, "start", "started", () => post(`/v1/sandboxes/${id}/start`))),
           // Renew starts the sandbox's TTL again from now, with its length.
           s.ttl && s.expires_at
-            ? button(`Renew the TTL of ${s.id} (${s.ttl} from now)`, "Renew", dis, () => act(s, "renew the TTL of", "renewed the TTL of", () => patch(`/v1/sandboxes/${id}`, { ttl: s.ttl })))
+            ? button("renew", `Renew the TTL of ${s.id} (${goDuration(s.ttl)} from now)`, "Renew", dis,
+              () => act(s, "renew the TTL of", "renewed the TTL of", () => patch(`/v1/sandboxes/${id}`, { ttl: s.ttl })),
+              "small", `Start the ${goDuration(s.ttl)} TTL again from now`)
             : null,
-          button(`Delete ${s.id}`, "Delete", dis, () => { if (confirm(`Delete sandbox ${s.id} and its files?`)) act(s, "delete", "deleted", () => del(`/v1/sandboxes/${id}`)); }, "small danger")));
+          button("delete", `Delete ${s.id}`, "Delete", dis, () => { if (confirm(`Delete sandbox ${s.id} and its files?`)) act(s, "delete", "deleted", () => del(`/v1/sandboxes/${id}`)); }, "small danger")));
     }));
 
     if (!had || had.isConnected) return;
