@@ -557,20 +557,7 @@ func TestBrowser(t *testing.T) {
 			// The longest the page went without running a timer, from Run
 			// to the verdict shown.
 			ctx, cancel := context.WithTimeout(b.ctx, 120*time.Second)
-			got, err := chromedp.Run(ctx, chromedp.Evaluate[[]float64](`new Promise((resolve) => {
-  const status = document.getElementById("run-status");
-  let last = performance.now(), worst = 0;
-  const tick = setInterval(() => { const now = performance.now(); worst = Math.max(worst, now - last); last = now; }, 10);
-  const t0 = performance.now();
-  const mo = new MutationObserver(() => {
-    if (!status.querySelector(".badge")) return;
-    mo.disconnect();
-    clearInterval(tick);
-    resolve([performance.now() - t0, Math.max(worst, performance.now() - last)]);
-  });
-  mo.observe(status, {childList: true, subtree: true});
-  document.getElementById("run").click();
-})`, chromedp.EvalAwaitPromise))
+			got, err := chromedp.Run(ctx, chromedp.Evaluate[[]float64](untilVerdict("#run-status", "#run"), chromedp.EvalAwaitPromise))
 			cancel()
 			if err != nil {
 				b.shot(t, "failed")
@@ -2347,20 +2334,7 @@ func processes(t *testing.T, b *tab, srv *server, sandbox string) {
 	}
 	b.do(t, 10*time.Second, chromedp.Click(chromedp.ID("proc-refresh")))
 	b.waitFor(t, 10*time.Second, fmt.Sprintf(`document.querySelector('button[aria-label="Output of process %d (loud)"]')`, loud.PID), list)
-	shown := eval[[]float64](t, b, fmt.Sprintf(`new Promise((resolve) => {
-  const status = document.querySelector(".proc-status");
-  let last = performance.now(), worst = 0;
-  const tick = setInterval(() => { const now = performance.now(); worst = Math.max(worst, now - last); last = now; }, 10);
-  const t0 = performance.now();
-  const mo = new MutationObserver(() => {
-    if (!status.querySelector(".badge")) return;
-    mo.disconnect();
-    clearInterval(tick);
-    resolve([performance.now() - t0, Math.max(worst, performance.now() - last)]);
-  });
-  mo.observe(status, {childList: true, subtree: true});
-  document.querySelector('button[aria-label="Output of process %d (loud)"]').click();
-})`, loud.PID))
+	shown := eval[[]float64](t, b, untilVerdict(".proc-status", fmt.Sprintf(`button[aria-label="Output of process %d (loud)"]`, loud.PID)))
 	t.Logf("seq 1 200000: %.0f ms from Output to the result, the page unresponsive for %.0f ms at most", shown[0], shown[1])
 	if shown[0] > 5000 || shown[1] > 500 {
 		t.Errorf("the output of seq 1 200000 took %.0f ms to show, and the page did not answer for %.0f ms", shown[0], shown[1])
@@ -2455,3 +2429,24 @@ func jsString(s string) string {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// untilVerdict is a script that clicks the element of the selector click
+// and resolves, once a verdict badge shows in the element of the selector
+// status, to how many milliseconds that took and the longest the page went
+// meanwhile without running a 10 ms timer (how long it did not answer).
+func untilVerdict(status, click string) string {
+	return fmt.Sprintf(`new Promise((resolve) => {
+  const status = document.querySelector(%q);
+  let last = performance.now(), worst = 0;
+  const tick = setInterval(() => { const now = performance.now(); worst = Math.max(worst, now - last); last = now; }, 10);
+  const t0 = performance.now();
+  const mo = new MutationObserver(() => {
+    if (!status.querySelector(".badge")) return;
+    mo.disconnect();
+    clearInterval(tick);
+    resolve([performance.now() - t0, Math.max(worst, performance.now() - last)]);
+  });
+  mo.observe(status, {childList: true, subtree: true});
+  document.querySelector(%q).click();
+})`, status, click)
+}
