@@ -2,7 +2,6 @@ package cgroups
 
 import (
 	"bufio"
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -14,12 +13,12 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	cove "github.com/cove-sandbox/cove"
+	"github.com/cove-sandbox/cove/internal/logtest"
 	"golang.org/x/sys/unix"
 )
 
@@ -119,38 +118,20 @@ func gone(pid int) bool {
 	return strings.HasPrefix(rest, "Z")
 }
 
-// syncBuffer is a bytes.Buffer safe for one writer and concurrent readers.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // agentProc is the helper agent running in a user namespace.
 type agentProc struct {
 	t       *testing.T
 	cmd     *exec.Cmd
 	stdin   io.WriteCloser
 	replies chan string
-	stderr  *syncBuffer
+	stderr  *logtest.Buffer
 }
 
 // startAgent starts the helper agent in a new user namespace whose root is
 // uid (and gid uid) on the host, with files as its delegated directories.
 func startAgent(t *testing.T, files []*os.File, uid int) *agentProc {
 	t.Helper()
-	a := &agentProc{t: t, replies: make(chan string, 16), stderr: &syncBuffer{}}
+	a := &agentProc{t: t, replies: make(chan string, 16), stderr: &logtest.Buffer{}}
 	a.cmd = exec.Command("/proc/self/exe")
 	a.cmd.Env = []string{helperEnv + "=agent", helperFilesEnv + "=" + strconv.Itoa(len(files)), "PATH=/usr/bin:/bin"}
 	a.cmd.ExtraFiles = files

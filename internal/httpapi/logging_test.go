@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -14,40 +13,8 @@ import (
 	"time"
 
 	"github.com/cove-sandbox/cove"
+	"github.com/cove-sandbox/cove/internal/logtest"
 )
-
-// lockedBuffer is a log that handlers may write from several requests.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-// lines returns the log lines that contain all of words.
-func (l *lockedBuffer) lines(words ...string) []string {
-	var out []string
-next:
-	for _, line := range strings.Split(l.String(), "\n") {
-		for _, w := range words {
-			if !strings.Contains(line, w) {
-				continue next
-			}
-		}
-		out = append(out, line)
-	}
-	return out
-}
 
 // send sends one request to h from remote and returns the answer's status.
 func send(h http.Handler, method, target, key, remote string) int {
@@ -65,7 +32,7 @@ func send(h http.Handler, method, target, key, remote string) int {
 // logged at info with the key's id, who did it and from where, and never
 // the secret.
 func TestKeyChangesAreLogged(t *testing.T) {
-	var logs lockedBuffer
+	var logs logtest.Buffer
 	h := New(&fakeService{}, Options{Auth: fakeAuth{}, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	if st := send(h, "POST", "/v1/keys", "admin", "192.0.2.7:4000"); st != 201 {
 		t.Fatalf("create: %d", st)
@@ -74,7 +41,7 @@ func TestKeyChangesAreLogged(t *testing.T) {
 		t.Fatalf("revoke: %d", st)
 	}
 	for _, msg := range []string{"key created", "key revoked"} {
-		got := logs.lines("level=INFO", `msg="`+msg+`"`, "key=k1", "by=admin", "remote=192.0.2.7:4000")
+		got := logs.Lines("level=INFO", `msg="`+msg+`"`, "key=k1", "by=admin", "remote=192.0.2.7:4000")
 		if len(got) != 1 {
 			t.Errorf("no info line %q with the key, its creator and address in:\n%s", msg, logs.String())
 		}
@@ -91,7 +58,7 @@ func TestKeyChangesAreLogged(t *testing.T) {
 // many were left out, from how many addresses (counted up to 100) and
 // why.
 func TestAuthFailuresAreLoggedPaced(t *testing.T) {
-	var logs lockedBuffer
+	var logs logtest.Buffer
 	h := New(&fakeService{}, Options{Auth: fakeAuth{}, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	refusals := h.(*server).refusals
 	// The test ends each second itself, so that it does not depend on
@@ -105,20 +72,20 @@ func TestAuthFailuresAreLoggedPaced(t *testing.T) {
 	if st := send(h, "GET", "/v1/sandboxes", "wrong", "198.51.100.9:5000"); st != 401 {
 		t.Fatalf("wrong key: %d", st)
 	}
-	got := logs.lines("level=WARN", `msg="authentication failed"`, "remote=198.51.100.9:5000", "path=/v1/sandboxes", `err="unknown API key"`)
+	got := logs.Lines("level=WARN", `msg="authentication failed"`, "remote=198.51.100.9:5000", "path=/v1/sandboxes", `err="unknown API key"`)
 	if len(got) != 1 {
 		t.Fatalf("no warning with the address of the failed authentication:\n%s", logs.String())
 	}
 	for i := range 50 {
 		send(h, "GET", "/v1/sandboxes", "", fmt.Sprintf("198.51.100.%d:%d", i%3, 5001+i))
 	}
-	if n := len(logs.lines("level=WARN")); n != 1 {
+	if n := len(logs.Lines("level=WARN")); n != 1 {
 		t.Fatalf("%d lines for 51 failures within a second, want 1:\n%s", n, logs.String())
 	}
 	// The next failure a second later is logged, after the count.
 	endSecond()
 	send(h, "GET", "/v1/sandboxes", "wrong", "192.0.2.1:80")
-	if got := logs.lines("level=WARN", `msg="refused requests not logged one by one"`, "left_out=50", "since=", "addresses=3", `reasons="authentication failed"`); len(got) != 1 || len(logs.lines("remote=192.0.2.1:80")) != 1 {
+	if got := logs.Lines("level=WARN", `msg="refused requests not logged one by one"`, "left_out=50", "since=", "addresses=3", `reasons="authentication failed"`); len(got) != 1 || len(logs.Lines("remote=192.0.2.1:80")) != 1 {
 		t.Fatalf("no line counting the 50 left out from 3 addresses before the next failure:\n%s", logs.String())
 	}
 	// More than 100 addresses are counted as 100+.
@@ -127,10 +94,10 @@ func TestAuthFailuresAreLoggedPaced(t *testing.T) {
 	}
 	endSecond()
 	send(h, "GET", "/v1/sandboxes", "", "192.0.2.44:6000")
-	if got := logs.lines("level=WARN", "left_out=150", "addresses=100+"); len(got) != 1 || len(logs.lines("level=WARN")) != 5 {
+	if got := logs.Lines("level=WARN", "left_out=150", "addresses=100+"); len(got) != 1 || len(logs.Lines("level=WARN")) != 5 {
 		t.Fatalf("no line counting 150 left out from 100+ addresses:\n%s", logs.String())
 	}
-	if got := logs.lines("level=WARN", `msg="authentication failed"`, "remote=192.0.2.44:6000", `err="missing API key`); len(got) != 1 {
+	if got := logs.Lines("level=WARN", `msg="authentication failed"`, "remote=192.0.2.44:6000", `err="missing API key`); len(got) != 1 {
 		t.Fatalf("the failure a second later is not logged:\n%s", logs.String())
 	}
 	// A valid key is not a failure (a second later, so that one would
@@ -145,10 +112,10 @@ func TestAuthFailuresAreLoggedPaced(t *testing.T) {
 // TestRequestLogSaysWhoAndWhence checks that the debug log of a request
 // has its key's id and the client's address.
 func TestRequestLogSaysWhoAndWhence(t *testing.T) {
-	var logs lockedBuffer
+	var logs logtest.Buffer
 	h := New(&fakeService{}, Options{Auth: fakeAuth{}, Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	send(h, "GET", "/v1/sandboxes", "user", "203.0.113.5:6000")
-	if got := logs.lines("level=DEBUG", "msg=request", "path=/v1/sandboxes", "status=200", "key=user", "remote=203.0.113.5:6000"); len(got) != 1 {
+	if got := logs.Lines("level=DEBUG", "msg=request", "path=/v1/sandboxes", "status=200", "key=user", "remote=203.0.113.5:6000"); len(got) != 1 {
 		t.Fatalf("no request line with the key and the address:\n%s", logs.String())
 	}
 }
@@ -170,7 +137,7 @@ func (h *healthService) Health(ctx context.Context) error {
 // logged once when it starts failing, and once when it is ok again, not
 // at every probe of a load balancer.
 func TestHealthFailureLoggedOnce(t *testing.T) {
-	var logs lockedBuffer
+	var logs logtest.Buffer
 	svc := &healthService{fakeService: &fakeService{}}
 	h := New(svc, Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	probe := func(want int) {
@@ -186,7 +153,7 @@ func TestHealthFailureLoggedOnce(t *testing.T) {
 	for range 5 {
 		probe(503)
 	}
-	if n := len(logs.lines("level=WARN")); n != 1 || len(logs.lines("level=WARN", "health check failing", "shutting down")) != 1 {
+	if n := len(logs.Lines("level=WARN")); n != 1 || len(logs.Lines("level=WARN", "health check failing", "shutting down")) != 1 {
 		t.Fatalf("5 failing probes logged %d warnings, want 1 saying why:\n%s", n, logs.String())
 	}
 	svc.mu.Lock()
@@ -194,7 +161,7 @@ func TestHealthFailureLoggedOnce(t *testing.T) {
 	svc.mu.Unlock()
 	probe(200)
 	probe(200)
-	if got := logs.lines("level=INFO", "health check ok again"); len(got) != 1 {
+	if got := logs.Lines("level=INFO", "health check ok again"); len(got) != 1 {
 		t.Fatalf("the return to ok is not logged once:\n%s", logs.String())
 	}
 	if strings.Contains(logs.String(), "request failed") {
@@ -219,7 +186,7 @@ func TestKeyWithoutBearerIsNotEchoed(t *testing.T) {
 		{"Basic YTpi", "YTpi", "Authorization: Basic is not accepted"},
 	}
 	for _, c := range cases {
-		var logs lockedBuffer
+		var logs logtest.Buffer
 		srv := httptest.NewServer(New(&fakeService{}, Options{Auth: fakeAuth{}, Logger: slog.New(slog.NewTextHandler(&logs, nil))}))
 		req, _ := http.NewRequest("GET", srv.URL+"/v1/whoami", nil)
 		req.Header.Set("Authorization", c.header)
@@ -233,7 +200,7 @@ func TestKeyWithoutBearerIsNotEchoed(t *testing.T) {
 		if resp.StatusCode != 401 || !strings.Contains(string(body), c.want) {
 			t.Errorf("Authorization: %s: %d %s, want 401 saying %s", c.header, resp.StatusCode, body, c.want)
 		}
-		if len(logs.lines("level=WARN", `msg="authentication failed"`, "err=")) != 1 {
+		if len(logs.Lines("level=WARN", `msg="authentication failed"`, "err=")) != 1 {
 			t.Errorf("Authorization: %s: the refusal is not logged:\n%s", c.header, logs.String())
 		}
 		// No piece of the secret as long as a scheme's name may be

@@ -1,51 +1,19 @@
 package webui
 
 import (
-	"bytes"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/cove-sandbox/cove"
 	"github.com/cove-sandbox/cove/internal/httpapi"
+	"github.com/cove-sandbox/cove/internal/logtest"
 )
-
-// syncBuffer is a log that several requests may write at once.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *syncBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-// lines returns the log lines that contain word.
-func (l *syncBuffer) lines(word string) []string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	var out []string
-	for _, line := range strings.Split(l.b.String(), "\n") {
-		if strings.Contains(line, word) {
-			out = append(out, line)
-		}
-	}
-	return out
-}
-
-func (l *syncBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // TestRefusalsArePacedTogether drives a real server, the UI in front of
 // the API as cove serve runs them, with 200 wrong login links, 200
@@ -53,7 +21,7 @@ func (l *syncBuffer) String() string {
 // keys: one limit paces them all, so that the log gets a few lines that
 // count them right, not 800.
 func TestRefusalsArePacedTogether(t *testing.T) {
-	var logs syncBuffer
+	var logs logtest.Buffer
 	log := slog.New(slog.NewTextHandler(&logs, nil))
 	srv := httptest.NewUnstartedServer(nil)
 	ui, err := New(Options{Auth: keys{}, LoginToken: "tok", LoginSecret: "admin-secret", ListenAddr: srv.Listener.Addr().String(), Logger: log})
@@ -106,9 +74,9 @@ func TestRefusalsArePacedTogether(t *testing.T) {
 		t.Fatalf("an unknown key: %d", st)
 	}
 
-	full := len(logs.lines("level=WARN")) - len(logs.lines(summary))
+	full := len(logs.Lines("level=WARN")) - len(logs.Lines(summary))
 	leftOut := 0
-	for _, line := range logs.lines(summary) {
+	for _, line := range logs.Lines(summary) {
 		var n int
 		_, v, _ := strings.Cut(line, "left_out=")
 		if _, err := fmt.Sscanf(v, "%d", &n); err != nil {
@@ -121,7 +89,7 @@ func TestRefusalsArePacedTogether(t *testing.T) {
 	}
 	// One full line a second and one summary a second while they last.
 	most := 2 * (int(took/time.Second) + 2)
-	if lines := len(logs.lines("level=WARN")); full+leftOut != 801 || lines > most {
+	if lines := len(logs.Lines("level=WARN")); full+leftOut != 801 || lines > most {
 		t.Fatalf("800 refusals in %v: %d lines, %d refusals logged in full and %d counted as left out; want at most %d lines counting 800:\n%s",
 			took, lines, full, leftOut, most, logs.String())
 	}
