@@ -110,8 +110,9 @@ type interp struct {
 	exit      exitInfo      // how it ended, once ended is closed
 	// cpu is its CPU time when the previous cell ended (or at start).
 	cpu time.Duration
-	// oomBase is the sandbox's count of OOM kills when it started.
-	oomBase int64
+	// oomBase is the sandbox's count of OOM kills when it started;
+	// oomSeen, when a cell last began on it (see awaitOOMVictim).
+	oomBase, oomSeen int64
 	// killed says the agent killed it; restartAsked, that it did so
 	// for a restart of the context that the host asked for.
 	killed       atomic.Bool
@@ -278,6 +279,7 @@ func (k *kcontext) startInterp(idle []idleChunk) (*interp, error) {
 	case <-in.ready:
 		in.cpu, _ = procCPU(p.pid)
 		_, in.oomBase, _ = s.cg.Memory()
+		in.oomSeen = in.oomBase
 		return in, nil
 	case <-in.ended:
 	case <-timer.C:
@@ -725,6 +727,9 @@ func (k *kcontext) begin(st io.ReadWriter, spec *CellSpec) (c *cellRun, endedIdl
 		return nil, "", cove.Errorf(cove.CodeConflict, "context %q is running a cell: wait for it, or interrupt it", k.spec.ID)
 	}
 	in := k.cur
+	if in != nil && !in.isEnded() {
+		in.awaitOOMVictim()
+	}
 	if in == nil || in.isEnded() {
 		var idle []idleChunk
 		if in != nil {
@@ -770,6 +775,30 @@ func (k *kcontext) begin(st io.ReadWriter, spec *CellSpec) (c *cellRun, endedIdl
 		_ = s.resetPeak()
 	}
 	return c, endedIdle, nil
+}
+
+// oomVictimWait is how long a cell's start waits for its interpreter to
+// be found ended after an OOM kill in the sandbox.
+const oomVictimWait = 200 * time.Millisecond
+
+// awaitOOMVictim waits a moment for the interpreter to end when the
+// sandbox's count of OOM kills went up since a cell last began on it: the
+// kernel kills at once, but the agent hears of the exit a little later,
+// and a cell begun meanwhile would run into the dead interpreter instead
+// of a fresh one with the note that the state is lost. It waits once per
+// kill, and only when one happened. k.life must be held.
+func (in *interp) awaitOOMVictim() {
+	_, oom, err := in.k.s.cg.Memory()
+	if err != nil || oom <= in.oomSeen {
+		return
+	}
+	in.oomSeen = oom
+	t := time.NewTimer(oomVictimWait)
+	defer t.Stop()
+	select {
+	case <-in.ended:
+	case <-t.C:
+	}
 }
 
 // endedText says how an interpreter that ended between cells ended (see
