@@ -38,6 +38,20 @@ func TestErrorClasses(t *testing.T) {
 	if ErrorCode(errors.New("plain")) != CodeInternal || ErrorCode(nil) != "" {
 		t.Fatal("plain errors are internal, nil has no code")
 	}
+	// A reason is found through wrapping and matched only when the
+	// target names one.
+	full := Errorf(CodeQuotaExceeded, "no space left in the workspace")
+	full.Reason = ReasonDiskFull
+	wrappedFull := fmt.Errorf("uploading: %w", full)
+	if ErrorReason(wrappedFull) != ReasonDiskFull || ErrorReason(wrapped) != "" || ErrorReason(errors.New("plain")) != "" {
+		t.Errorf("reasons: %q, %q", ErrorReason(wrappedFull), ErrorReason(wrapped))
+	}
+	if !errors.Is(wrappedFull, &Error{Code: CodeQuotaExceeded}) || !errors.Is(wrappedFull, &Error{Code: CodeQuotaExceeded, Reason: ReasonDiskFull}) {
+		t.Error("an error with a reason does not match its code, or its code and reason")
+	}
+	if errors.Is(wrappedFull, &Error{Code: CodeQuotaExceeded, Reason: ReasonFileExists}) || errors.Is(wrapped, &Error{Code: CodeNotFound, Reason: ReasonSandboxGone}) {
+		t.Error("an error matches a reason it does not have")
+	}
 	statuses, exits := map[int]Code{}, map[int]Code{}
 	for code, info := range Codes {
 		if info.HTTPStatus < 400 || info.ExitCode < 119 || info.ExitCode > 127 {

@@ -37,7 +37,32 @@ type Error struct {
 	// Zero where waiting frees nothing (a disk limit, sandboxes kept).
 	// The REST API sends it as Retry-After, which the SDK reads back.
 	RetryAfter time.Duration `json:"-"`
+	// Reason, when set, tells apart the cases of one code that a client
+	// may handle differently; it is one of the Reason constants, and
+	// stable where the message is for people and may change.
+	Reason Reason `json:"reason,omitempty"`
 }
+
+// Reason names the case of an error (Error.Reason) or of an execution
+// that could not start (ExecResult.Reason) where its code alone does not
+// say what a client may do about it. Clients test reasons instead of
+// reading messages; a reason they do not know they treat as none.
+type Reason string
+
+// The reasons cove gives.
+const (
+	// ReasonFileExists: the code of a run would overwrite a file of the
+	// workspace that cove did not write for an earlier run (a conflict):
+	// give the code another filename, or move that file.
+	ReasonFileExists Reason = "file_exists"
+	// ReasonDiskFull: the workspace's disk limit is reached
+	// (quota_exceeded, or an execution's setup_failed): delete files, or
+	// use a sandbox with a larger disk.
+	ReasonDiskFull Reason = "disk_full"
+	// ReasonSandboxGone: the sandbox existed and was deleted, by its TTL
+	// or by a request (not_found); the message says which, and when.
+	ReasonSandboxGone Reason = "sandbox_gone"
+)
 
 // Error returns the message, followed by the cause when the message does
 // not already hold it; an error without a message is its code and cause.
@@ -55,11 +80,14 @@ func (e *Error) Error() string {
 // Unwrap returns the cause.
 func (e *Error) Unwrap() error { return e.Err }
 
-// Is reports whether target is an *Error with the same code, so that
-// errors.Is(err, &cove.Error{Code: cove.CodeNotFound}) works.
+// Is reports whether target is an *Error with the same code, and the
+// same reason if target has one, so that
+// errors.Is(err, &cove.Error{Code: cove.CodeNotFound}) and
+// errors.Is(err, &cove.Error{Code: cove.CodeQuotaExceeded, Reason: cove.ReasonDiskFull})
+// work.
 func (e *Error) Is(target error) bool {
 	t, ok := target.(*Error)
-	return ok && t.Code == e.Code && t.Message == "" && t.Err == nil
+	return ok && t.Code == e.Code && (t.Reason == "" || t.Reason == e.Reason) && t.Message == "" && t.Err == nil
 }
 
 // Errorf returns an *Error with the given code and a formatted message.
@@ -94,6 +122,16 @@ func ErrorMessage(err error) string {
 		return ce.Message
 	}
 	return err.Error()
+}
+
+// ErrorReason returns the reason of the first *Error in err's chain, or
+// "" when it has none.
+func ErrorReason(err error) Reason {
+	var ce *Error
+	if errors.As(err, &ce) {
+		return ce.Reason
+	}
+	return ""
 }
 
 // CodeInfo maps an error code to its representation at each edge.

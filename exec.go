@@ -101,6 +101,10 @@ type ExecResult struct {
 	// context's cell of any verdict also has one when it ran in a fresh
 	// interpreter because the last one ended while idle (its state is lost).
 	Message string `json:"message,omitempty"`
+	// Reason, on a setup_failed result, says why the program could not
+	// start when a client may act on it (ReasonDiskFull: its files did not
+	// fit in the workspace); "" otherwise.
+	Reason Reason `json:"reason,omitempty"`
 	// Limits are the limits that applied.
 	Limits Limits `json:"limits"`
 }

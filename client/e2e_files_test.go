@@ -355,6 +355,23 @@ func TestUploadLimits(t *testing.T) {
 	if d, ok := client.RetryAfter(err); ok {
 		t.Errorf("over the disk limit: retry after %s", d)
 	}
+	// Its reason reaches the SDK, for a program to test.
+	if !errors.Is(err, &cove.Error{Code: cove.CodeQuotaExceeded, Reason: cove.ReasonDiskFull}) {
+		t.Errorf("over the disk limit: reason %q, want disk_full", cove.ErrorReason(err))
+	}
+	// A full workspace, reached by a program's writes: an upload says so
+	// with the same reason.
+	if _, err := e2.admin.Exec(ctx, id2, cove.ExecRequest{Shell: "head -c 3M /dev/urandom > fill; true"}); err != nil {
+		t.Fatal(err)
+	}
+	// (The file system's accounting may let one more write through.)
+	err = nil
+	for i := 0; i < 8 && err == nil; i++ {
+		_, err = e2.admin.WriteFile(ctx, id2, fmt.Sprintf("more%d", i), bytes.NewReader(bytes.Repeat([]byte("z"), 1<<20)), 0)
+	}
+	if cove.ErrorCode(err) != cove.CodeQuotaExceeded || cove.ErrorReason(err) != cove.ReasonDiskFull {
+		t.Errorf("an upload to a full workspace: %v (reason %q)", err, cove.ErrorReason(err))
+	}
 }
 
 func makeTar(t *testing.T, files map[string]string) []byte {

@@ -139,7 +139,12 @@ func frameErr(typ byte, payload []byte) error {
 		if err := json.Unmarshal(payload, &we); err != nil {
 			return cove.Errorf(cove.CodeInternal, "malformed agent error")
 		}
-		return &cove.Error{Code: cove.Code(we.Code), Message: we.Message}
+		err := &cove.Error{Code: cove.Code(we.Code), Message: we.Message}
+		if err.Code == cove.CodeQuotaExceeded {
+			// The agent's only quota is the workspace's disk.
+			err.Reason = cove.ReasonDiskFull
+		}
+		return err
 	}
 	return cove.Errorf(cove.CodeInternal, "unexpected agent frame %q", typ)
 }

@@ -287,6 +287,7 @@ func (r *ExecResult) encode(e *encoder) {
 	e.int(r.WallNS)
 	e.int(r.CPUNS)
 	e.int(r.PeakMemory)
+	e.string(r.StartCode)
 }
 
 func (r *ExecResult) decode(d *decoder) {
@@ -304,4 +305,5 @@ func (r *ExecResult) decode(d *decoder) {
 	r.WallNS = d.int()
 	r.CPUNS = d.int()
 	r.PeakMemory = d.int()
+	r.StartCode = d.string()
 }

@@ -176,7 +176,8 @@ func (s *server) runExec(st io.Reader, stream uint32, fw *frameWriter, spec *Exe
 	start := time.Now()
 	if len(spec.Files) > 0 {
 		if err := writeFiles(spec.Files, s.cfg.UID, s.cfg.GID); err != nil {
-			return &ExecResult{ExitCode: 127, StartError: "writing program files: " + err.Error()}
+			code, _ := fileErrorCode(err)
+			return &ExecResult{ExitCode: 127, StartError: "writing program files: " + err.Error(), StartCode: string(code)}
 		}
 	}
 	if len(spec.Argv) == 0 {

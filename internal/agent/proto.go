@@ -170,13 +170,17 @@ type ExecSpec struct {
 
 // ExecResult is what the agent reports when an execution ends.
 type ExecResult struct {
-	ExitCode        int    `json:"exit_code"`
-	Signal          int    `json:"signal,omitempty"`
-	TimedOut        bool   `json:"timed_out,omitempty"`
-	OutputLimited   bool   `json:"output_limited,omitempty"`
-	OOMKilled       bool   `json:"oom_killed,omitempty"`
-	Canceled        bool   `json:"canceled,omitempty"`
-	StartError      string `json:"start_error,omitempty"`
+	ExitCode      int    `json:"exit_code"`
+	Signal        int    `json:"signal,omitempty"`
+	TimedOut      bool   `json:"timed_out,omitempty"`
+	OutputLimited bool   `json:"output_limited,omitempty"`
+	OOMKilled     bool   `json:"oom_killed,omitempty"`
+	Canceled      bool   `json:"canceled,omitempty"`
+	StartError    string `json:"start_error,omitempty"`
+	// StartCode classifies StartError where a client may act on it: the
+	// code of the file operation that failed (quota_exceeded when the
+	// program's files did not fit in the workspace), else "".
+	StartCode       string `json:"start_code,omitempty"`
 	StdoutBytes     int64  `json:"stdout_bytes"`
 	StderrBytes     int64  `json:"stderr_bytes"`
 	StdoutTruncated bool   `json:"stdout_truncated,omitempty"`

@@ -85,7 +85,11 @@ func (s *server) translate(r *http.Request, err error) (int, *wire.ErrorBody) {
 		// The health check logs its own failures, once (noteHealth).
 		s.log.Warn("request failed", "method", r.Method, "path", r.URL.Path, "status", status, "err", err)
 	}
-	return status, &wire.ErrorBody{Error: wire.ErrorDetail{Code: string(code), Message: msg}}
+	detail := wire.ErrorDetail{Code: string(code), Message: msg}
+	if code != cove.CodeInternal {
+		detail.Reason = string(cove.ErrorReason(err))
+	}
+	return status, &wire.ErrorBody{Error: detail}
 }
 
 // writeError answers with err. A request whose client has gone gets no

@@ -55,17 +55,20 @@ func TestErrorTranslation(t *testing.T) {
 		err    error
 		status int
 		code   cove.Code
+		reason string // the answer's error.reason
 	}{
-		{"invalid", cove.Errorf(cove.CodeInvalid, "bad"), 400, cove.CodeInvalid},
-		{"not found", cove.Errorf(cove.CodeNotFound, "gone"), 404, cove.CodeNotFound},
-		{"conflict", cove.Errorf(cove.CodeConflict, "stopped"), 409, cove.CodeConflict},
-		{"quota", &cove.Error{Code: cove.CodeQuotaExceeded, Message: "busy", RetryAfter: time.Second}, 429, cove.CodeQuotaExceeded},
-		{"unavailable", cove.Errorf(cove.CodeUnavailable, "no cgroups"), 503, cove.CodeUnavailable},
-		{"timeout", cove.Errorf(cove.CodeTimeout, "slow"), 504, cove.CodeTimeout},
-		{"wrapped", fmt.Errorf("creating: %w", cove.Errorf(cove.CodeConflict, "in the way")), 409, cove.CodeConflict},
-		{"deadline", fmt.Errorf("waiting: %w", context.DeadlineExceeded), 504, cove.CodeTimeout},
-		{"plain error", errors.New("disk on fire"), 500, cove.CodeInternal},
-		{"unknown code", &cove.Error{Code: "weird", Message: "strange"}, 500, cove.CodeInternal},
+		{"invalid", cove.Errorf(cove.CodeInvalid, "bad"), 400, cove.CodeInvalid, ""},
+		{"not found", cove.Errorf(cove.CodeNotFound, "gone"), 404, cove.CodeNotFound, ""},
+		{"conflict", cove.Errorf(cove.CodeConflict, "stopped"), 409, cove.CodeConflict, ""},
+		{"quota", &cove.Error{Code: cove.CodeQuotaExceeded, Message: "busy", RetryAfter: time.Second}, 429, cove.CodeQuotaExceeded, ""},
+		{"unavailable", cove.Errorf(cove.CodeUnavailable, "no cgroups"), 503, cove.CodeUnavailable, ""},
+		{"timeout", cove.Errorf(cove.CodeTimeout, "slow"), 504, cove.CodeTimeout, ""},
+		{"wrapped", fmt.Errorf("creating: %w", cove.Errorf(cove.CodeConflict, "in the way")), 409, cove.CodeConflict, ""},
+		{"deadline", fmt.Errorf("waiting: %w", context.DeadlineExceeded), 504, cove.CodeTimeout, ""},
+		{"plain error", errors.New("disk on fire"), 500, cove.CodeInternal, ""},
+		{"unknown code", &cove.Error{Code: "weird", Message: "strange"}, 500, cove.CodeInternal, ""},
+		{"reason", fmt.Errorf("writing: %w", &cove.Error{Code: cove.CodeQuotaExceeded, Message: "no space left", Reason: cove.ReasonDiskFull}), 429, cove.CodeQuotaExceeded, "disk_full"},
+		{"internal with a reason", &cove.Error{Code: cove.CodeInternal, Message: "odd", Reason: "secret_detail"}, 500, cove.CodeInternal, ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -76,7 +79,14 @@ func TestErrorTranslation(t *testing.T) {
 			if w.Code != c.status || code != string(c.code) {
 				t.Fatalf("got %d %s %q, want %d %s", w.Code, code, msg, c.status, c.code)
 			}
-			if c.code == cove.CodeQuotaExceeded && w.Header().Get("Retry-After") != "1" {
+			var body struct {
+				Error struct{ Reason *string }
+			}
+			json.Unmarshal(w.Body.Bytes(), &body)
+			if got := body.Error.Reason; c.reason == "" && got != nil || c.reason != "" && (got == nil || *got != c.reason) {
+				t.Fatalf("reason %v, want %q (absent when empty): %s", got, c.reason, w.Body)
+			}
+			if c.code == cove.CodeQuotaExceeded && c.reason == "" && w.Header().Get("Retry-After") != "1" {
 				t.Fatal("429 without the Retry-After the error gives")
 			}
 			if c.code == cove.CodeInternal {

@@ -63,6 +63,9 @@ func (s *Server) failHint(tool string, err error, hint string) error {
 	}
 	text := fmt.Sprintf("error (%s): %s", code, msg)
 	if hint == "" {
+		hint = reasonHints[cove.ErrorReason(err)]
+	}
+	if hint == "" {
 		hint = errorHint(tool, code)
 	}
 	if hint != "" {
@@ -85,10 +88,20 @@ var errorHints = map[cove.Code]string{
 	cove.CodeInternal:      "this is a fault in cove, not in your arguments or program, and a human can find its detail in cove's log by the id: calling again may work, but do not retry in a loop",
 	cove.CodeNotFound:      "check the sandbox_id: list_sandboxes lists your sandboxes",
 	cove.CodeConflict:      "the message says what is in the way: deal with it as the message says, then call the tool again",
-	cove.CodeQuotaExceeded: "if the message says the workspace has no space left, delete files you no longer need in it (delete_file) or write less, or create a sandbox with a larger disk; otherwise delete sandboxes you no longer need (list_sandboxes, delete_sandbox) or wait for running work to finish",
+	cove.CodeQuotaExceeded: "delete sandboxes you no longer need (list_sandboxes, delete_sandbox) or wait for running work to finish",
 	cove.CodeUnauthorized:  "the API key that cove mcp uses (COVE_API_KEY, or the server's admin key) is missing, wrong or revoked: a human must fix cove mcp's configuration",
 	cove.CodeForbidden:     "the API key that cove mcp uses is valid but may not do this (it is not an admin's); work within your own sandboxes",
 }
+
+// reasonHints say what a model can do about an error of a reason
+// (cove.Reason), which is more than its code says.
+var reasonHints = map[cove.Reason]string{
+	cove.ReasonDiskFull:    diskFullHint,
+	cove.ReasonFileExists:  "run the code under another filename, or move that file first (exec_command with mv) if it may be replaced",
+	cove.ReasonSandboxGone: "the sandbox no longer exists, and its files went with it: create_sandbox makes a new one",
+}
+
+const diskFullHint = "the workspace has no space left: delete files you no longer need in it (delete_file, or exec_command with rm), or create a sandbox with a larger disk_mb (create_sandbox) and work there"
 
 // cancelledHint is the hint of a call cancelled before it finished.
 const cancelledHint = "if the session is still open and you still need the result, call the tool again; what the call had started may have happened in part (list_sandboxes and list_files show what is there)"
@@ -310,11 +323,11 @@ func execHint(res *cove.ExecResult, info runInfo) string {
 		if cwd := info.badCwd; cwd != "" {
 			return fmt.Sprintf("the command could not start in cwd %s, which is not a directory of the sandbox: create it first (exec_command with mkdir -p %s, or write_file a file in it), or leave cwd out for /workspace; list_files shows the directories", cwd, cwd)
 		}
-		if workspaceFull(res) {
+		if res.Reason == cove.ReasonDiskFull {
 			if newSandbox {
 				return "the files given do not fit in a fresh sandbox's disk: create a sandbox with a larger disk_mb (create_sandbox), write the files there (write_file) and run the code with its sandbox_id"
 			}
-			return "the workspace has no space left: delete files you no longer need in it (delete_file, or exec_command with rm), or create a sandbox with a larger disk_mb (create_sandbox) and work there"
+			return diskFullHint
 		}
 		return "the program could not start; check the command, the language and the file names"
 	}
@@ -325,13 +338,6 @@ func execHint(res *cove.ExecResult, info runInfo) string {
 		return h
 	}
 	return networkHint(res, newSandbox)
-}
-
-// workspaceFull reports whether an execution could not start because
-// its files did not fit in the workspace's disk, as the message of its
-// result says (a result carries no error code).
-func workspaceFull(res *cove.ExecResult) bool {
-	return strings.Contains(res.Message, "no space left")
 }
 
 // pipHint says how to install Python packages when pip refused to

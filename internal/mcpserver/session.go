@@ -265,12 +265,18 @@ func (s *Server) goneHint(ctx context.Context, st *session, err error, args json
 	case !used:
 		return ""
 	}
-	if _, err := s.svc.GetSandbox(ctx, id); cove.ErrorCode(err) != cove.CodeNotFound {
-		return "" // the sandbox is there: what is missing is in it
-	}
 	lives := "keep and ttl_seconds say how long it lives"
 	if s.opts.InProcess {
 		lives = "ttl_seconds says how long it lives, at most until this session ends"
+	}
+	if cove.ErrorReason(err) == cove.ReasonSandboxGone {
+		// The message says why it went, and when.
+		return fmt.Sprintf("sandbox %s, which this session worked in, no longer exists, and its files went with it; create_sandbox makes a new one (%s)", id, lives)
+	}
+	if _, err := s.svc.GetSandbox(ctx, id); cove.ErrorCode(err) != cove.CodeNotFound {
+		return "" // the sandbox is there: what is missing is in it
+	} else if cove.ErrorReason(err) == cove.ReasonSandboxGone {
+		return fmt.Sprintf("sandbox %s, which this session worked in, no longer exists (%s), and its files went with it; create_sandbox makes a new one (%s)", id, cove.ErrorMessage(err), lives)
 	}
 	return fmt.Sprintf("sandbox %s, which this session worked in, no longer exists: its time to live (ttl_seconds, or the server's) ran out, or it was deleted outside this session, with its files; create_sandbox makes a new one (%s)", id, lives)
 }

@@ -720,8 +720,8 @@ func TestLanguageAliases(t *testing.T) {
 }
 
 // TestGoneSandbox checks what a model reads when it names a sandbox that
-// this session worked in and that is gone: that it is gone and why it may
-// be, rather than to check an id that was right.
+// this session worked in and that is gone: that it is gone and why, rather
+// than to check an id that was right.
 func TestGoneSandbox(t *testing.T) {
 	svc := newService(t)
 	c := connect(t, New(svc, Options{}))
@@ -747,7 +747,9 @@ func TestGoneSandbox(t *testing.T) {
 		{"run_code", map[string]any{"sandbox_id": a.SandboxID, "code": "print(1)", "language": "python"}},
 	} {
 		got := c.fails(call.tool, call.args, "error (not_found)")
-		if !strings.Contains(got, "hint: sandbox "+a.SandboxID+", which this session worked in, no longer exists: its time to live") || !strings.Contains(got, "(keep and ttl_seconds say how long it lives)") {
+		// The message says why it went (its reason is sandbox_gone), the
+		// hint what to do.
+		if !strings.Contains(got, "is gone: it was deleted on request") || !strings.Contains(got, "hint: sandbox "+a.SandboxID+", which this session worked in, no longer exists, and its files went with it; create_sandbox makes a new one (keep and ttl_seconds say how long it lives)") {
 			t.Errorf("%s in a sandbox deleted elsewhere: %s", call.tool, got)
 		}
 	}

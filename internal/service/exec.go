@@ -228,7 +228,9 @@ func (sb *sandbox) keepUserFiles(ctx context.Context, files map[string][]byte) e
 				}
 			}
 		}
-		return cove.Errorf(cove.CodeConflict, "%s is already in the workspace, not as cove wrote it for an earlier run: running this code would overwrite it; give the code another filename, or move that file", name)
+		ce := cove.Errorf(cove.CodeConflict, "%s is already in the workspace, not as cove wrote it for an earlier run: running this code would overwrite it; give the code another filename, or move that file", name)
+		ce.Reason = cove.ReasonFileExists
+		return ce
 	}
 	return nil
 }
@@ -590,6 +592,10 @@ func resultOf(r *agent.ExecResult, limits cove.Limits) *cove.ExecResult {
 	case r.StartError != "":
 		res.Verdict = cove.VerdictSetupFailed
 		res.Message = r.StartError
+		if r.StartCode == string(cove.CodeQuotaExceeded) {
+			// The agent's only quota is the workspace's disk.
+			res.Reason = cove.ReasonDiskFull
+		}
 	case r.OutputLimited:
 		res.Verdict = cove.VerdictOutputLimit
 		res.Message = "output truncated at " + cove.FormatBytes(limits.OutputBytes)

@@ -95,7 +95,7 @@ func (e *errOverDiskLimit) Error() string {
 func overDiskLimit(err error) error {
 	var over *errOverDiskLimit
 	if errors.As(err, &over) {
-		return &cove.Error{Code: cove.CodeQuotaExceeded, Message: over.Error()}
+		return &cove.Error{Code: cove.CodeQuotaExceeded, Message: over.Error(), Reason: cove.ReasonDiskFull}
 	}
 	return err
 }

@@ -227,9 +227,12 @@ func TestIdleTimeoutAndTTL(t *testing.T) {
 	if cove.ErrorCode(err) != cove.CodeNotFound || !regexp.MustCompile(`^sandbox "[0-9a-f]+" is gone: its TTL \(1s\) ended (just now|\d+s ago)$`).MatchString(cove.ErrorMessage(err)) {
 		t.Fatalf("sandbox past its TTL: %v, want not_found saying its TTL ended", err)
 	}
+	if !errors.Is(err, &cove.Error{Code: cove.CodeNotFound, Reason: cove.ReasonSandboxGone}) {
+		t.Errorf("sandbox past its TTL: reason %q, want %q", cove.ErrorReason(err), cove.ReasonSandboxGone)
+	}
 	other := cove.WithKey(ctx, &cove.Key{ID: "someone-else"})
 	_, err = svc.GetSandbox(other, short.ID)
-	if want := fmt.Sprintf("sandbox %q not found", short.ID); cove.ErrorCode(err) != cove.CodeNotFound || cove.ErrorMessage(err) != want {
+	if want := fmt.Sprintf("sandbox %q not found", short.ID); cove.ErrorCode(err) != cove.CodeNotFound || cove.ErrorMessage(err) != want || cove.ErrorReason(err) != "" {
 		t.Fatalf("another key asking for the sandbox past its TTL: %v, want %q", err, want)
 	}
 	if err := svc.DeleteSandbox(ctx, idle.ID); err != nil {

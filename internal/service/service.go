@@ -376,7 +376,9 @@ func (s *Service) record(ctx context.Context, id string) (*store.SandboxRecord, 
 		// A sandbox of the caller's that was deleted lately is named as
 		// such: after a TTL ended, a bare "not found" reads as a wrong id.
 		if d, err := s.records.DeletedSandbox(ctx, id); err == nil && (admin || d.Owner == who) {
-			return nil, cove.Errorf(cove.CodeNotFound, "sandbox %q is gone: %s %s", id, d.Why, agoText(time.Since(d.DeletedAt)))
+			err := cove.Errorf(cove.CodeNotFound, "sandbox %q is gone: %s %s", id, d.Why, agoText(time.Since(d.DeletedAt)))
+			err.Reason = cove.ReasonSandboxGone
+			return nil, err
 		}
 	}
 	if missing || !admin && r.Owner != who {

@@ -11,17 +11,19 @@ type ErrorBody struct {
 	Error ErrorDetail `json:"error"`
 }
 
-// ErrorDetail is a classified error: a code of cove.Codes and a message
-// for people.
+// ErrorDetail is a classified error: a code of cove.Codes, a message for
+// people, and where a client may act on the case, its reason
+// (cove.Reason).
 type ErrorDetail struct {
 	Code    string `json:"code"`
 	Message string `json:"message"`
+	Reason  string `json:"reason,omitempty"`
 }
 
 // Err returns d as a *cove.Error. An empty or unknown code is kept as is,
-// so that a newer server's codes still reach the caller.
+// so that a newer server's codes (and reasons) still reach the caller.
 func (d *ErrorDetail) Err() *cove.Error {
-	return &cove.Error{Code: cove.Code(d.Code), Message: d.Message}
+	return &cove.Error{Code: cove.Code(d.Code), Message: d.Message, Reason: cove.Reason(d.Reason)}
 }
 
 // CodeForStatus returns the error code that cove.Codes maps to an HTTP

@@ -194,6 +194,7 @@ type Result struct {
 	CPUMS           int64  `json:"cpu_ms"`
 	PeakMemoryBytes int64  `json:"peak_memory_bytes"`
 	Message         string `json:"message,omitempty"`
+	Reason          string `json:"reason,omitempty"`
 	Limits          Limits `json:"limits"`
 }
 
@@ -203,7 +204,7 @@ func ResultFrom(r *cove.ExecResult) *Result {
 		Verdict: string(r.Verdict), ExitCode: r.ExitCode, Signal: r.Signal,
 		StdoutTruncated: r.StdoutTruncated, StderrTruncated: r.StderrTruncated,
 		WallMS: r.WallMS, CPUMS: r.CPUMS, PeakMemoryBytes: r.PeakMemoryBytes,
-		Message: r.Message, Limits: LimitsFrom(r.Limits),
+		Message: r.Message, Reason: string(r.Reason), Limits: LimitsFrom(r.Limits),
 	}
 	w.Stdout, w.StdoutEncoding = EncodeData([]byte(r.Stdout))
 	w.Stderr, w.StderrEncoding = EncodeData([]byte(r.Stderr))
@@ -233,7 +234,7 @@ func (w *Result) Cove() (*cove.ExecResult, error) {
 		Stdout: string(stdout), Stderr: string(stderr),
 		StdoutTruncated: w.StdoutTruncated, StderrTruncated: w.StderrTruncated,
 		WallMS: w.WallMS, CPUMS: w.CPUMS, PeakMemoryBytes: w.PeakMemoryBytes,
-		Message: w.Message, Limits: limits,
+		Message: w.Message, Reason: cove.Reason(w.Reason), Limits: limits,
 	}, nil
 }
 

@@ -200,7 +200,7 @@ func TestRoundTrips(t *testing.T) {
 	}
 
 	res := &cove.ExecResult{Verdict: cove.VerdictKilled, ExitCode: -1, Signal: "SIGKILL", Stdout: "out", Stderr: "\xff", StdoutTruncated: true,
-		WallMS: 5, CPUMS: 2, PeakMemoryBytes: 3, Message: "killed", Limits: cove.DefaultLimits()}
+		WallMS: 5, CPUMS: 2, PeakMemoryBytes: 3, Message: "killed", Reason: cove.ReasonDiskFull, Limits: cove.DefaultLimits()}
 	var wr Result
 	roundTrip(t, ResultFrom(res), &wr)
 	if back, err := wr.Cove(); err != nil || !reflect.DeepEqual(back, res) {
@@ -215,9 +215,9 @@ func TestRoundTrips(t *testing.T) {
 			t.Errorf("event %+v -> %+v, %v", ev, back, err)
 		}
 	}
-	errEv := Event{Type: EventError, Error: &ErrorDetail{Code: "conflict", Message: "stopped"}}
-	if _, err := errEv.Cove(); cove.ErrorCode(err) != cove.CodeConflict {
-		t.Errorf("error event: %v", err)
+	errEv := Event{Type: EventError, Error: &ErrorDetail{Code: "conflict", Message: "stopped", Reason: "file_exists"}}
+	if _, err := errEv.Cove(); cove.ErrorCode(err) != cove.CodeConflict || cove.ErrorReason(err) != cove.ReasonFileExists {
+		t.Errorf("error event: %v (reason %q)", err, cove.ErrorReason(err))
 	}
 
 	ttl := time.Duration(0)

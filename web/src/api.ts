@@ -4,7 +4,11 @@
 
 /** ApiError is an error answer of the server, or a failure to reach it. */
 export class ApiError extends Error {
-  constructor(message: string, public code: string, public status: number) {
+  /**
+   * reason, where the server gives one, tells apart cases of one code
+   * (file_exists, disk_full, sandbox_gone); "" otherwise.
+   */
+  constructor(message: string, public code: string, public status: number, public reason = "") {
     super(message);
   }
 }
@@ -15,19 +19,20 @@ export function onUnauthorized(f: (msg: string) => void) { unauthorizedHandler =
 
 // The error of an answer that is not ok, read from its JSON body.
 async function errorOf(resp: Response): Promise<ApiError> {
-  let code = "", message = "";
+  let code = "", message = "", reason = "";
   try {
     const text = await resp.text();
     try {
       const body = JSON.parse(text);
       code = body?.error?.code ?? "";
       message = body?.error?.message ?? "";
+      reason = body?.error?.reason ?? "";
     } catch {
       if (text && text.length < 200 && !text.trimStart().startsWith("<")) message = text.trim();
     }
   } catch { /* no body */ }
   if (!message) message = `the server answered ${resp.status} ${resp.statusText || ""}`.trim();
-  const err = new ApiError(message, code || statusCode(resp.status), resp.status);
+  const err = new ApiError(message, code || statusCode(resp.status), resp.status, reason);
   if (resp.status === 401) unauthorizedHandler(message);
   return err;
 }
@@ -79,7 +84,7 @@ export interface ExecEvent {
   data?: string;
   encoding?: string;
   result?: ExecResult;
-  error?: { code: string; message: string };
+  error?: { code: string; message: string; reason?: string };
   bundle?: Record<string, string>;
   exception?: { name: string; message: string; traceback?: string[]; line?: number };
 }
@@ -97,6 +102,8 @@ export interface ExecResult {
   cpu_ms: number;
   peak_memory_bytes: number;
   message?: string;
+  /** reason, on a setup_failed result, says why it could not start (disk_full). */
+  reason?: string;
 }
 
 /** decodeData returns an event's text, decoding base64 output. */
@@ -113,7 +120,7 @@ export function decodeData(ev: ExecEvent): string {
 /** An event of a stream; a failure after the stream began is an "error" event. */
 interface StreamEvent {
   type?: string;
-  error?: { code: string; message: string };
+  error?: { code: string; message: string; reason?: string };
 }
 
 /**
@@ -141,7 +148,7 @@ export async function stream<E extends StreamEvent = ExecEvent>(path: string, bo
   await readLines(resp, signal, (line) => {
     let ev: E;
     try { ev = JSON.parse(line); } catch { return; }
-    if (ev.type === "error") throw new ApiError(ev.error?.message || "the stream failed", ev.error?.code || "internal", 500);
+    if (ev.type === "error") throw new ApiError(ev.error?.message || "the stream failed", ev.error?.code || "internal", 500, ev.error?.reason);
     onEvent(ev);
   });
 }
@@ -162,7 +169,7 @@ export async function getStream<E extends StreamEvent = ExecEvent>(path: string,
   await readLines(resp, signal, (line) => {
     let ev: E;
     try { ev = JSON.parse(line); } catch { return; }
-    if (ev.type === "error") throw new ApiError(ev.error?.message || "the stream failed", ev.error?.code || "internal", 500);
+    if (ev.type === "error") throw new ApiError(ev.error?.message || "the stream failed", ev.error?.code || "internal", 500, ev.error?.reason);
     onEvent(ev);
   });
 }

@@ -3,6 +3,8 @@
 export interface Language {
   id: string;
   name: string;
+  /** file is the name under which the playground's code runs in the workspace. */
+  file: string;
   example: string;
 }
 
@@ -10,6 +12,7 @@ export const languages: Language[] = [
   {
     id: "python",
     name: "Python",
+    file: "main.py",
     example: `# Python: read a line of standard input, then do a little work.
 import sys, math
 
@@ -23,6 +26,7 @@ print("primes below 60:", primes)
   {
     id: "javascript",
     name: "JavaScript",
+    file: "main.js",
     example: `// JavaScript (Node.js): read standard input, then do a little work.
 const input = require("fs").readFileSync(0, "utf8").trim();
 console.log(\`Hello, \${input || "world"}!\`);
@@ -34,6 +38,7 @@ console.log("fib(1..15):", Array.from({ length: 15 }, (_, i) => fib(i + 1)).join
   {
     id: "typescript",
     name: "TypeScript",
+    file: "main.ts",
     example: `// TypeScript: the types are stripped to run, not checked (a type error runs anyway).
 interface Point { x: number; y: number }
 
@@ -45,6 +50,7 @@ console.log("distances:", points.slice(1).map((p) => dist(points[0], p)));
   {
     id: "bash",
     name: "Bash",
+    file: "main.sh",
     example: `# Bash: a shell in the sandbox's workspace.
 read -r name || true
 echo "Hello, \${name:-world}!"

@@ -38,15 +38,13 @@ export function figures(r: ExecResult): HTMLElement {
 /**
  * refusal says why a run in sandbox sb did not start, in the playground's
  * words. The server refuses to overwrite a workspace file of the user's
- * with the program's own (main.py, changed in Files or by the code), and
- * says to give the code another filename: the playground has none to
- * give, so it says what can be done here instead.
+ * with the program's own (file, changed in Files or by the code; reason
+ * file_exists), and says to give the code another filename: the
+ * playground has none to give, so it says what can be done here instead.
  */
-function refusal(e: unknown, sb: string): Child {
-  const msg = message(e);
-  const own = e instanceof ApiError && e.code === "conflict" ? /^(\S+) is already in the workspace, .*would overwrite it/.exec(msg) : null;
-  if (!own) return msg;
-  return [`/workspace/${own[1]} in sandbox ${sb} is a file of yours (made or changed outside the playground), and running the code would overwrite it: rename or delete it in `,
+function refusal(e: unknown, sb: string, file: string): Child {
+  if (!(e instanceof ApiError && e.code === "conflict" && e.reason === "file_exists")) return message(e);
+  return [`/workspace/${file} in sandbox ${sb} is a file of yours (made or changed outside the playground), and running the code would overwrite it: rename or delete it in `,
     h("a", { href: "#/files" }, "Files"), ", or run in a New ephemeral sandbox."];
 }
 
@@ -185,7 +183,10 @@ export function playgroundView(): HTMLElement {
     let shown = 0, hidden = 0;
     let stdoutText = "", stderrText = "";
     const sb = sbSel.value;
+    // The file is named, so that a refusal to overwrite it can name it.
+    const file = languages.find((l) => l.id === runLang)?.file ?? "";
     const body: Record<string, unknown> = { language: runLang, code };
+    if (file) body.filename = file;
     if (stdin.value) body.stdin = stdin.value;
     const path = sb ? `/v1/sandboxes/${encodeURIComponent(sb)}/code` : "/v1/run";
     try {
@@ -253,7 +254,7 @@ export function playgroundView(): HTMLElement {
         // Said once, in the output, where a TypeScript error's lines (the
         // code, then a caret under it) have room.
         await refreshIfStopped(e);
-        out.appendChild(h("span", { class: "error-line", role: "alert" }, out.textContent ? "\n" : "", refusal(e, sb)));
+        out.appendChild(h("span", { class: "error-line", role: "alert" }, out.textContent ? "\n" : "", refusal(e, sb, file)));
         replace(status, h("span", { class: "badge bad" }, "error"), h("span", { class: "note" }, "the run did not start: see the output"));
       }
     } finally {
