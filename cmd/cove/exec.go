@@ -58,5 +58,5 @@ memory or output limit) it says why on stderr and exits non-zero.`,
 	fl.BoolVarP(&stdin, "stdin", "i", false, "pass standard input through to the command")
 	durationVar(fl, &timeout, "timeout", "wall-clock limit (default: the sandbox's)")
 	fl.BoolVar(&asJSON, "json", false, "print one JSON object with the outputs and the verdict instead of streaming")
-	return cmd
+	return takesCommandAfterID(cmd)
 }

@@ -38,6 +38,16 @@ func TestExec(t *testing.T) {
 		{"timeout", "", []string{"exec", "--timeout", "1s", id, "--", "sleep", "10"}, 137, "", `^cove: killed: wall-clock timeout after 1s\n$`},
 		{"signal", "", []string{"exec", id, "--", "sh", "-c", "kill -TERM $$"}, 143, "", `^cove: killed by SIGTERM\n$`},
 		{"bad_env", "", []string{"exec", "--env", "NOEQUALS", id, "--", "true"}, 125, "", `^cove: --env "NOEQUALS": use KEY=VALUE\n$`},
+		// After the id, the command's flags are the command's, even
+		// those that cove has too (-i, -e, --json, --cwd), without --.
+		{"command_flags_without_dash", "", []string{"exec", id, "sh", "-c", "echo \"$@\"", "sh", "-i", "-e", "A=1", "--json", "--cwd", "/tmp"}, 0, "-i -e A=1 --json --cwd /tmp\n", `^$`},
+		{"command_flags_with_dash", "", []string{"exec", id, "--", "sh", "-c", "echo \"$@\" $PWD", "sh", "-e", "x"}, 0, "-e x /workspace\n", `^$`},
+		// cove's flags may go between the id and --.
+		{"flags_between_id_and_dash", "", []string{"exec", id, "--cwd", "/tmp", "-e", "X=1", "--", "sh", "-c", "echo $PWD $X"}, 0, "/tmp 1\n", `^$`},
+		{"bad_flag_between_id_and_dash", "", []string{"exec", id, "--env", "NOEQUALS", "--", "true"}, 125, "", `^cove: --env "NOEQUALS": use KEY=VALUE\n$`},
+		{"bool_flag_after_id_without_dash", "", []string{"exec", id, "-i", "cat"}, 125, "", `^cove: -i after the sandbox id: cove's flags go before the id \(cove exec -i ID CMD\.\.\.\)`},
+		{"arg_between_id_and_dash", "", []string{"exec", id, "-e", "X=1", "extra", "--", "true"}, 125, "", `^cove: too many arguments before --: "extra" is no flag of cove exec`},
+		{"flag_after_id_without_dash", "", []string{"exec", id, "--cwd", "/tmp", "pwd"}, 125, "", `^cove: --cwd after the sandbox id: cove's flags go before the id \(cove exec --cwd /tmp ID CMD\.\.\.\), or between the id and -- \(cove exec ID --cwd /tmp -- CMD\.\.\.\); a command's own flags go after it\n$`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -105,16 +106,60 @@ func pairs(flag string, vals []string) (map[string]string, error) {
 	return m, nil
 }
 
-// idAndCommand splits `ID [--] CMD...` into the sandbox id and the command.
+// takesCommandAfterID makes cmd, of the form `[flags] ID [--] CMD...`,
+// stop reading its own flags at the sandbox id, as docker exec does, so
+// that the command's flags stay the command's even without --:
+// `cove exec ID sed -i s/a/b/ f` passes -i to sed. Flags between the id
+// and a -- are still cove's (idAndCommand reads them).
+func takesCommandAfterID(cmd *cobra.Command) *cobra.Command {
+	cmd.Flags().SetInterspersed(false)
+	return cmd
+}
+
+// idAndCommand splits the arguments of a command made by
+// takesCommandAfterID, `ID [--] CMD...` or `ID FLAGS... -- CMD...`, into
+// the sandbox id and the command, reading cove's flags given between the
+// id and --.
 func idAndCommand(cmd *cobra.Command, args []string) (string, []string, error) {
-	dash := cmd.ArgsLenAtDash()
-	if len(args) == 0 || dash == 0 {
+	if len(args) == 0 || args[0] == "--" {
 		return "", nil, cove.Errorf(cove.CodeInvalid, "give a sandbox id: cove %s ID -- CMD...", cmd.Name())
 	}
-	if dash > 1 {
-		return "", nil, cove.Errorf(cove.CodeInvalid, "too many arguments before --: give one sandbox id, then the command after --")
+	id, rest := args[0], args[1:]
+	if len(rest) == 0 || !strings.HasPrefix(rest[0], "-") {
+		// The command, with all its arguments, flags or not.
+		return id, rest, nil
 	}
-	return args[0], args[1:], nil
+	if rest[0] == "--" {
+		return id, rest[1:], nil
+	}
+	dash := slices.Index(rest, "--")
+	if dash < 0 {
+		flag := rest[0]
+		if f := lookupFlag(cmd, flag); f != nil && f.NoOptDefVal == "" && !strings.Contains(flag, "=") && len(rest) > 1 {
+			flag += " " + rest[1] // with its value
+		}
+		return "", nil, cove.Errorf(cove.CodeInvalid, "%s after the sandbox id: cove's flags go before the id (cove %s %s ID CMD...), or between the id and -- (cove %s ID %s -- CMD...); a command's own flags go after it", rest[0], cmd.Name(), flag, cmd.Name(), flag)
+	}
+	if err := cmd.Flags().Parse(rest[:dash]); err != nil {
+		return "", nil, flagProblem(cmd, err)
+	}
+	if extra := cmd.Flags().Args(); len(extra) > 0 {
+		return "", nil, cove.Errorf(cove.CodeInvalid, "too many arguments before --: %q is no flag of cove %s; give one sandbox id, then the command after --", extra[0], cmd.Name())
+	}
+	return id, rest[dash+1:], nil
+}
+
+// lookupFlag is the flag of cmd that arg (-x, --name, --name=value)
+// names, or nil.
+func lookupFlag(cmd *cobra.Command, arg string) *pflag.Flag {
+	name, _, _ := strings.Cut(strings.TrimLeft(arg, "-"), "=")
+	if strings.HasPrefix(arg, "--") {
+		return cmd.Flags().Lookup(name)
+	}
+	if len(name) == 1 {
+		return cmd.Flags().ShorthandLookup(name)
+	}
+	return nil
 }
 
 // exactArgs is cobra.ExactArgs with an error in cove's words.

@@ -101,7 +101,7 @@ stop it with cove kill.`,
 	fl.StringArrayVarP(&envs, "env", "e", nil, "environment variable KEY=VALUE (repeatable)")
 	durationVar(fl, &timeout, "timeout", "kill the process after this long (default: never)")
 	fl.BoolVar(&asJSON, "json", false, "print the process as JSON")
-	return cmd
+	return takesCommandAfterID(cmd)
 }
 
 // pidArg decodes a process id argument.

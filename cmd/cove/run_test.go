@@ -144,7 +144,7 @@ func TestRunBadInput(t *testing.T) {
 		{"tiny_tmp", []string{"run", "--tmp", "1", "-l", "python", "-c", "1"}, ""},
 		{"tmp_over_memory", []string{"run", "--tmp", "1G", "--memory", "256M", "-l", "python", "-c", "1"}, ""},
 		{"open_files_out_of_range", []string{"run", "--open-files", "10", "-l", "python", "-c", "1"}, ""},
-		{"program_flag_without_dash", []string{"exec", "3f9a1c2b7d4e", "python3", "--version"}, ""},
+		{"cove_flag_after_id", []string{"exec", "3f9a1c2b7d4e", "--cwd", "/tmp", "pwd"}, ""},
 		{"repl_without_language", []string{"repl"}, ""},
 		{"version_with_argument", []string{"version", "now"}, ""},
 		{"mcp_with_argument", []string{"mcp", "stdio"}, ""},

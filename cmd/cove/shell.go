@@ -91,7 +91,7 @@ and its end reaches the program as ^D. The exit status is the program's own.`,
 	fl := cmd.Flags()
 	fl.StringVarP(&cwd, "cwd", "w", "", "working directory (default /workspace)")
 	fl.StringArrayVarP(&envs, "env", "e", nil, "environment variable KEY=VALUE (repeatable)")
-	return cmd
+	return takesCommandAfterID(cmd)
 }
 
 // terminalFd returns the descriptor of r and whether it is a terminal.
