@@ -1,10 +1,14 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
+	"path"
 	"strconv"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -118,10 +122,30 @@ func newFilesRemoveCmd(e *env) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			// As rm(1): each path is removed or said why not, and the
+			// exit status is the first failure's. A sandbox that is not
+			// there (or stopped) fails every path alike, in the same
+			// words: those are said once.
+			exit := 0
+			said := map[string]bool{}
 			for _, p := range args[1:] {
-				if err := svc.DeleteFile(cmd.Context(), args[0], p, recursive); err != nil {
+				err := e.explain(svc.DeleteFile(cmd.Context(), args[0], p, recursive))
+				if err == nil {
+					continue
+				}
+				if errors.Is(err, context.Canceled) {
 					return err
 				}
+				if msg := cove.ErrorMessage(err); !said[msg] {
+					said[msg] = true
+					fmt.Fprintf(e.stderr, "cove: %s\n", msg)
+				}
+				if exit == 0 {
+					exit = cove.Codes[cove.ErrorCode(err)].ExitCode
+				}
+			}
+			if exit != 0 {
+				return &exitError{code: exit}
 			}
 			return nil
 		},
@@ -165,10 +189,23 @@ func newFilesMkdirCmd(e *env) *cobra.Command {
 }
 
 func newFilesMoveCmd(e *env) *cobra.Command {
-	return fileCmd(e, "mv ID FROM TO", "Rename or move a file or directory", 3,
+	cmd := fileCmd(e, "mv ID FROM TO", "Rename or move a file or directory", 3,
 		func(cmd *cobra.Command, svc cove.Service, args []string) (*cove.FileInfo, error) {
-			return svc.MoveFile(cmd.Context(), args[0], args[1], args[2])
+			id, from, to := args[0], args[1], args[2]
+			// As mv(1): into TO when it is a directory (or ends in /),
+			// under FROM's name. A file already at the target is not
+			// replaced.
+			if strings.HasSuffix(to, "/") {
+				to = path.Join(to, path.Base(from))
+			} else if fi, err := svc.StatFile(cmd.Context(), id, to); err == nil && fi.IsDir && fi.Symlink == "" {
+				to = path.Join(to, path.Base(from))
+			}
+			return svc.MoveFile(cmd.Context(), id, from, to)
 		})
+	cmd.Long = `Rename or move a file or directory. When TO is a directory (or ends in /),
+FROM moves into it under its own name. Nothing already at the target is
+replaced: remove it first.`
+	return cmd
 }
 
 func newFilesChmodCmd(e *env) *cobra.Command {

@@ -81,10 +81,28 @@ func TestFiles(t *testing.T) {
 			t.Fatalf("chmod: mode %o", fi.Mode)
 		}
 		c.fails(cove.CodeInvalid, `^cove: mode "rwx": use octal`, "files", "chmod", id, "rwx", "src/c.txt")
+		// Into a directory, with or without a slash, as mv(1); a file
+		// at the target is not replaced.
+		c.ok("exec", id, "--", "sh", "-c", "mkdir into; echo d > d.txt; echo e > e.txt; echo old > into/e.txt")
+		c.ok("files", "mv", id, "d.txt", "into")
+		c.fails(cove.CodeConflict, `^cove: .+\n$`, "files", "mv", id, "e.txt", "into/")
+		c.ok("files", "mv", id, "e.txt", "into/f.txt")
+		if got := c.ok("exec", id, "--", "sh", "-c", "cat into/d.txt into/e.txt into/f.txt; ls"); got != "d\nold\ne\ninto\nlink\nsrc\n" {
+			t.Fatalf("after mv into a directory: %q", got)
+		}
+		c.ok("files", "rm", "-r", id, "into")
 	})
 
 	t.Run("rm", func(t *testing.T) {
 		c.fails(cove.CodeConflict, `^cove: .+\n$`, "files", "rm", id, "src")
+		// As rm(1), a missing path is said and the others go; a missing
+		// sandbox is said once.
+		c.ok("exec", id, "--", "touch", "f1", "f3")
+		c.fails(cove.CodeNotFound, `^cove: no such file or directory: nosuch\n$`, "files", "rm", id, "f1", "nosuch", "f3")
+		if got := c.ok("exec", id, "--", "sh", "-c", "ls f1 f3 2>&1 | wc -l"); got != "2\n" {
+			t.Fatalf("after rm f1 nosuch f3: %q", got)
+		}
+		c.fails(cove.CodeNotFound, `^cove: sandbox "nosuchsandbox" not found\n$`, "files", "rm", "nosuchsandbox", "a", "b")
 		c.ok("files", "rm", id, "link")
 		c.ok("files", "rm", "-r", id, "src")
 		if got := strings.Join(strings.Fields(c.ok("files", "ls", "--json", id)), ""); got != `{"entries":[]}` {
