@@ -419,6 +419,41 @@ func TestQuotaRace(t *testing.T) {
 	if err != nil || len(list.Sandboxes) != 3 {
 		t.Fatalf("list: %d, %v", len(list.Sandboxes), err)
 	}
+	// A one-call run against a quota that sandboxes kept fill is not
+	// asked to retry either: waiting frees nothing.
+	_, err = c.Run(ctxT(t), cove.RunRequest{CodeRequest: cove.CodeRequest{Language: "bash", Code: "true"}})
+	wantCode(t, err, cove.CodeQuotaExceeded)
+	if d, ok := client.RetryAfter(err); ok || !strings.Contains(err.Error(), "delete one first") {
+		t.Errorf("a run against a quota that kept sandboxes fill: %v, retry after %v", err, d)
+	}
+	// Where a run in progress holds the quota, the next is asked to retry,
+	// and gets through once it has ended.
+	c1, _ := e.newKey(cove.Quota{MaxSandboxes: 1})
+	first, err := c1.Run(ctxT(t), cove.RunRequest{CodeRequest: cove.CodeRequest{Language: "bash", Code: "sleep 1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c1.Run(ctxT(t), cove.RunRequest{CodeRequest: cove.CodeRequest{Language: "bash", Code: "true"}})
+	if d, ok := client.RetryAfter(err); cove.ErrorCode(err) != cove.CodeQuotaExceeded || !ok || d != time.Second || !strings.Contains(err.Error(), "1 of them for one-call runs in progress: retry when they end") {
+		t.Errorf("a run while another holds the quota: %v, retry after %v", err, d)
+	}
+	if _, err := cove.Collect(first); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		st, err := c1.Run(ctxT(t), cove.RunRequest{CodeRequest: cove.CodeRequest{Language: "bash", Code: "true"}})
+		if err == nil {
+			if _, err := cove.Collect(st); err != nil {
+				t.Fatal(err)
+			}
+			break
+		}
+		if _, ok := client.RetryAfter(err); !ok || time.Now().After(deadline) {
+			t.Fatalf("a run after the first ended: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 
 	// Concurrent executions.
 	c2, k2 := e.newKey(cove.Quota{MaxConcurrentExecs: 1})

@@ -26,7 +26,7 @@ type Records interface {
 	DeletedSandbox(ctx context.Context, id string) (*store.DeletedRecord, error)
 	PruneDeleted(ctx context.Context, before time.Time) (int, error)
 	ListSandboxes(ctx context.Context, f store.SandboxFilter) ([]*store.SandboxRecord, string, error)
-	CountSandboxes(ctx context.Context, owner string) (int, int64, error)
+	CountSandboxes(ctx context.Context, owner string) (store.SandboxCount, error)
 	TouchSandbox(ctx context.Context, id string, at time.Time) error
 	AllSandboxIDs(ctx context.Context) (map[string]bool, error)
 
@@ -170,17 +170,21 @@ func hasLabels(have, want map[string]string) bool {
 	return true
 }
 
-func (m *memRecords) CountSandboxes(ctx context.Context, owner string) (int, int64, error) {
+func (m *memRecords) CountSandboxes(ctx context.Context, owner string) (store.SandboxCount, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	n, mem := 0, int64(0)
+	var c store.SandboxCount
 	for _, r := range m.sandboxes {
 		if r.Owner == owner {
-			n++
-			mem += r.Limits.MemoryBytes
+			c.N++
+			c.MemoryBytes += r.Limits.MemoryBytes
+			if r.Ephemeral {
+				c.Ephemeral++
+				c.EphemeralMemoryBytes += r.Limits.MemoryBytes
+			}
 		}
 	}
-	return n, mem, nil
+	return c, nil
 }
 
 func (m *memRecords) TouchSandbox(ctx context.Context, id string, at time.Time) error {

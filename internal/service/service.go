@@ -621,20 +621,22 @@ func (s *Service) admit(ctx context.Context, rec *store.SandboxRecord) error {
 	s.admitMu.Lock()
 	defer s.admitMu.Unlock()
 	if k := cove.KeyFrom(ctx); k != nil && !k.Admin {
-		n, mem, err := s.records.CountSandboxes(ctx, k.ID)
+		c, err := s.records.CountSandboxes(ctx, k.ID)
 		if err != nil {
 			return err
 		}
-		// The sandboxes of one-call runs go when the runs end: a run may
-		// wait for them; a sandbox that stays needs one deleted.
-		var retry time.Duration
-		if rec.Ephemeral {
-			retry = time.Second
-		}
+		n, mem := c.N, c.MemoryBytes
+		// The sandboxes of one-call runs go when the runs end: where
+		// theirs would make room, the request may wait for them (and is
+		// told to retry); where only sandboxes that stay fill the quota,
+		// one must be deleted.
 		if q := k.Quota.MaxSandboxes; q > 0 && n+1 > q {
-			err := cove.Errorf(cove.CodeQuotaExceeded, "quota exceeded: this key may have %d %s and has %d; delete one first", q, plural(q, "sandbox", "sandboxes"), n)
-			err.RetryAfter = retry
-			return err
+			if n-c.Ephemeral+1 <= q {
+				err := cove.Errorf(cove.CodeQuotaExceeded, "quota exceeded: this key may have %d %s and has %d, %d of them for one-call runs in progress: retry when they end", q, plural(q, "sandbox", "sandboxes"), n, c.Ephemeral)
+				err.RetryAfter = time.Second
+				return err
+			}
+			return cove.Errorf(cove.CodeQuotaExceeded, "quota exceeded: this key may have %d %s and has %d; delete one first", q, plural(q, "sandbox", "sandboxes"), n)
 		}
 		if q := k.Quota.MaxMemoryBytes; q > 0 && rec.Limits.MemoryBytes > q {
 			// No wait makes room: not a quota to retry against.
@@ -644,10 +646,14 @@ func (s *Service) admit(ctx context.Context, rec *store.SandboxRecord) error {
 		if q := k.Quota.MaxMemoryBytes; q > 0 && mem+rec.Limits.MemoryBytes > q {
 			// A stopped sandbox counts: starting it again is not admitted
 			// anew.
-			err := cove.Errorf(cove.CodeQuotaExceeded, "quota exceeded: this key may use %s of memory and its sandboxes, running or stopped, have %s; the new one asks for %s: delete one first",
+			if mem-c.EphemeralMemoryBytes+rec.Limits.MemoryBytes <= q {
+				err := cove.Errorf(cove.CodeQuotaExceeded, "quota exceeded: this key may use %s of memory and its sandboxes have %s, %s of it for one-call runs in progress; the new one asks for %s: retry when they end",
+					cove.FormatBytes(q), cove.FormatBytes(mem), cove.FormatBytes(c.EphemeralMemoryBytes), cove.FormatBytes(rec.Limits.MemoryBytes))
+				err.RetryAfter = time.Second
+				return err
+			}
+			return cove.Errorf(cove.CodeQuotaExceeded, "quota exceeded: this key may use %s of memory and its sandboxes, running or stopped, have %s; the new one asks for %s: delete one first",
 				cove.FormatBytes(q), cove.FormatBytes(mem), cove.FormatBytes(rec.Limits.MemoryBytes))
-			err.RetryAfter = retry
-			return err
 		}
 	}
 	return s.records.PutSandbox(ctx, rec)

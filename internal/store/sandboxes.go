@@ -89,7 +89,7 @@ const (
 	// touches with the same or older times costs no page write.
 	touchSandbox   = `UPDATE sandboxes SET last_active_at = ? WHERE id = ? AND (last_active_at IS NULL OR last_active_at < ?)`
 	sandboxExists  = `SELECT count(*) FROM sandboxes WHERE id = ?`
-	countSandboxes = `SELECT count(*), coalesce(sum(memory_bytes), 0) FROM sandboxes WHERE owner = ?`
+	countSandboxes = `SELECT count(*), coalesce(sum(memory_bytes), 0), coalesce(sum(ephemeral), 0), coalesce(sum(memory_bytes * ephemeral), 0) FROM sandboxes WHERE owner = ?`
 	allSandboxIDs  = `SELECT id FROM sandboxes`
 
 	// ListSandboxes is assembled from these fragments. Paging is by
@@ -315,13 +315,25 @@ func (s *Store) ListSandboxes(ctx context.Context, f SandboxFilter) ([]*SandboxR
 	return out, next, nil
 }
 
-// CountSandboxes returns how many sandboxes owner has on record, in any
-// state, and the sum of their memory limits, for quotas.
-func (s *Store) CountSandboxes(ctx context.Context, owner string) (count int, memoryBytes int64, err error) {
-	if err := s.r.QueryRowContext(ctx, countSandboxes, owner).Scan(&count, &memoryBytes); err != nil {
-		return 0, 0, dbError(ctx, "counting sandboxes", err)
+// SandboxCount is what an owner's sandboxes hold of its quotas.
+type SandboxCount struct {
+	// N is how many sandboxes the owner has on record, in any state, and
+	// MemoryBytes the sum of their memory limits.
+	N           int
+	MemoryBytes int64
+	// Ephemeral and EphemeralMemoryBytes are the same of those that are
+	// the sandboxes of one-call runs, which go when the runs end.
+	Ephemeral            int
+	EphemeralMemoryBytes int64
+}
+
+// CountSandboxes returns what owner's sandboxes hold of its quotas.
+func (s *Store) CountSandboxes(ctx context.Context, owner string) (SandboxCount, error) {
+	var c SandboxCount
+	if err := s.r.QueryRowContext(ctx, countSandboxes, owner).Scan(&c.N, &c.MemoryBytes, &c.Ephemeral, &c.EphemeralMemoryBytes); err != nil {
+		return SandboxCount{}, dbError(ctx, "counting sandboxes", err)
 	}
-	return count, memoryBytes, nil
+	return c, nil
 }
 
 // TouchSandbox records activity: last_active_at becomes the later of its

@@ -219,8 +219,8 @@ func TestUpdateSandbox(t *testing.T) {
 			t.Fatal(err)
 		}
 		compareSandbox(t, stored, want)
-		if _, mem, err := s.CountSandboxes(ctx, ""); err != nil || mem < 64<<20 {
-			t.Errorf("memory sum after update = %d, %v; want it to include 64 MiB", mem, err)
+		if c, err := s.CountSandboxes(ctx, ""); err != nil || c.MemoryBytes < 64<<20 {
+			t.Errorf("memory sum after update = %d, %v; want it to include 64 MiB", c.MemoryBytes, err)
 		}
 	})
 
@@ -610,41 +610,42 @@ func TestCountSandboxes(t *testing.T) {
 	ctx := t.Context()
 	now := time.Now()
 	for i, r := range []struct {
-		owner string
-		state cove.SandboxState
-		mem   int64
+		owner     string
+		state     cove.SandboxState
+		mem       int64
+		ephemeral bool
 	}{
-		{"key_a", cove.StateRunning, 100 << 20},
-		{"key_a", cove.StateStopped, 200 << 20},
-		{"key_a", cove.StateError, 0},
-		{"key_b", cove.StateRunning, 50 << 20},
-		{"", cove.StateRunning, 1 << 30},
+		{"key_a", cove.StateRunning, 100 << 20, false},
+		{"key_a", cove.StateStopped, 200 << 20, false},
+		{"key_a", cove.StateError, 0, false},
+		{"key_a", cove.StateRunning, 30 << 20, true},
+		{"key_b", cove.StateRunning, 50 << 20, false},
+		{"", cove.StateRunning, 1 << 30, false},
 	} {
 		sb := newSandbox(fmt.Sprintf("sb_%d", i), now)
-		sb.Owner, sb.State, sb.Limits.MemoryBytes = r.owner, r.state, r.mem
+		sb.Owner, sb.State, sb.Limits.MemoryBytes, sb.Ephemeral = r.owner, r.state, r.mem, r.ephemeral
 		if err := s.PutSandbox(ctx, sb); err != nil {
 			t.Fatal(err)
 		}
 	}
 	tests := []struct {
 		owner string
-		count int
-		mem   int64
+		want  SandboxCount
 	}{
-		{"key_a", 3, 300 << 20},
-		{"key_b", 1, 50 << 20},
-		{"", 1, 1 << 30},
-		{"key_none", 0, 0},
+		{"key_a", SandboxCount{N: 4, MemoryBytes: 330 << 20, Ephemeral: 1, EphemeralMemoryBytes: 30 << 20}},
+		{"key_b", SandboxCount{N: 1, MemoryBytes: 50 << 20}},
+		{"", SandboxCount{N: 1, MemoryBytes: 1 << 30}},
+		{"key_none", SandboxCount{}},
 	}
 	for _, tt := range tests {
 		t.Run("owner "+strconv.Quote(tt.owner), func(t *testing.T) {
 			t.Parallel()
-			n, mem, err := s.CountSandboxes(ctx, tt.owner)
+			c, err := s.CountSandboxes(ctx, tt.owner)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if n != tt.count || mem != tt.mem {
-				t.Errorf("got %d sandboxes, %d bytes; want %d, %d", n, mem, tt.count, tt.mem)
+			if c != tt.want {
+				t.Errorf("got %+v; want %+v", c, tt.want)
 			}
 		})
 	}
@@ -658,9 +659,9 @@ func TestCountSandboxes(t *testing.T) {
 		if err := s.DeleteSandbox(ctx, "sb_q", ""); err != nil {
 			t.Fatal(err)
 		}
-		n, mem, err := s.CountSandboxes(ctx, "key_q")
-		if err != nil || n != 0 || mem != 0 {
-			t.Errorf("after delete: %d sandboxes, %d bytes, %v; want 0, 0", n, mem, err)
+		c, err := s.CountSandboxes(ctx, "key_q")
+		if err != nil || c != (SandboxCount{}) {
+			t.Errorf("after delete: %+v, %v; want none", c, err)
 		}
 	})
 }

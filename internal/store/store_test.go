@@ -283,7 +283,7 @@ func TestConcurrentUse(t *testing.T) {
 					if _, _, err := s.ListSandboxes(ctx, SandboxFilter{Owner: &owner, Limit: 10}); err != nil {
 						return fmt.Errorf("list: %w", err)
 					}
-					if _, _, err := s.CountSandboxes(ctx, owner); err != nil {
+					if _, err := s.CountSandboxes(ctx, owner); err != nil {
 						return fmt.Errorf("count: %w", err)
 					}
 					if i%2 == 1 {
@@ -314,7 +314,8 @@ func TestConcurrentUse(t *testing.T) {
 		}
 	}
 
-	n, _, err := s.CountSandboxes(ctx, owner)
+	c, err := s.CountSandboxes(ctx, owner)
+	n := c.N
 	if err != nil {
 		t.Fatal(err)
 	}
