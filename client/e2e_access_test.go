@@ -70,6 +70,8 @@ func TestAPIErrors(t *testing.T) {
 		{"put a directory path", "PUT", "/v1/sandboxes/" + sb.ID + "/files/newdir/", key, "x", nil, 400, cove.CodeInvalid, "PUT writes a file"},
 		{"empty label key on update", "PATCH", "/v1/sandboxes/" + sb.ID, key, `{"labels":{"":"x"}}`, nil, 400, cove.CodeInvalid, `invalid label ""`},
 		{"too many labels", "POST", "/v1/sandboxes", key, manyLabels, nil, 400, cove.CodeInvalid, "65 labels: a sandbox carries up to 64"},
+		{"label key with =", "POST", "/v1/sandboxes", key, `{"labels":{"a=b":"c"}}`, nil, 400, cove.CodeInvalid, `invalid label key "a=b": it may not hold "=" (a filter is key=value)`},
+		{"label key with a newline", "PATCH", "/v1/sandboxes/" + sb.ID, key, `{"labels":{"a\nb":"c"}}`, nil, 400, cove.CodeInvalid, `invalid label key "a\nb": it may not hold "\n"`},
 		{"unknown route", "GET", "/v1/nope", key, "", nil, 404, cove.CodeNotFound, "no such route"},
 		{"wrong method", "DELETE", "/v1/version", key, "", nil, 405, cove.CodeInvalid, "not allowed"},
 		{"admin only", "GET", "/v1/keys", "", "", nil, 401, cove.CodeUnauthorized, ""},

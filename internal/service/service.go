@@ -15,9 +15,11 @@ import (
 	"log/slog"
 	"maps"
 	"net/netip"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode"
 
 	"golang.org/x/sys/unix"
 
@@ -604,6 +606,10 @@ func validateLabels(labels map[string]string) error {
 	for _, k := range sortedKeys(labels) {
 		if k == "" || len(k) > 128 || len(labels[k]) > 256 {
 			return cove.Errorf(cove.CodeInvalid, "invalid label %q: keys are 1 to 128 characters, values up to 256", k)
+		}
+		// A filter is key=value: a key with = could never be matched.
+		if i := strings.IndexFunc(k, func(r rune) bool { return r == '=' || unicode.IsControl(r) }); i >= 0 {
+			return cove.Errorf(cove.CodeInvalid, "invalid label key %q: it may not hold %q (a filter is key=value)", k, k[i:i+1])
 		}
 	}
 	return nil
