@@ -54,22 +54,37 @@ type ResourceLimits struct {
 	Network string `json:"network,omitzero"`
 }
 
-// LimitsFrom returns l on the wire, with sizes in their unit names only.
+// LimitsFrom returns l on the wire, with sizes in their unit names; a
+// negative size, which the server refuses, goes in bytes, so that the
+// refusal names what the caller gave (memory_bytes -1, not memory_mb
+// -9.5367431640625e-07).
 func LimitsFrom(l cove.Limits) Limits {
-	return Limits{
+	w := Limits{
 		ResourceLimits: ResourceLimits{
-			MemoryMB:  float64(l.MemoryBytes) / mib,
 			CPUs:      l.CPUs,
 			Pids:      l.Pids,
-			DiskMB:    float64(l.DiskBytes) / mib,
-			TmpMB:     float64(l.TmpBytes) / mib,
-			OutputKB:  float64(l.OutputBytes) / kib,
 			OpenFiles: l.OpenFiles,
-			FileMB:    float64(l.FileBytes) / mib,
 			Network:   l.Network,
 		},
 		Timeout: Duration(l.Timeout),
 	}
+	r := &w.ResourceLimits
+	sizeFrom(l.MemoryBytes, mib, &r.MemoryMB, &r.MemoryBytes)
+	sizeFrom(l.DiskBytes, mib, &r.DiskMB, &r.DiskBytes)
+	sizeFrom(l.TmpBytes, mib, &r.TmpMB, &r.TmpBytes)
+	sizeFrom(l.OutputBytes, kib, &r.OutputKB, &r.OutputBytes)
+	sizeFrom(l.FileBytes, mib, &r.FileMB, &r.FileBytes)
+	return w
+}
+
+// sizeFrom sets a size of b bytes on the wire: in unit, or in bytes when
+// it is negative.
+func sizeFrom(b, unit int64, inUnit *float64, inBytes *int64) {
+	if b < 0 {
+		*inBytes = b
+		return
+	}
+	*inUnit = float64(b) / float64(unit)
 }
 
 // Cove converts l to cove.Limits. Errors: invalid (a size given both ways,

@@ -117,6 +117,21 @@ func TestLimitsRoundTrip(t *testing.T) {
 	}
 }
 
+// TestNegativeLimitsNamedAsGiven checks that a negative size, which the
+// server refuses, is refused in the caller's own terms: the bytes given,
+// not a fraction of a MiB.
+func TestNegativeLimitsNamedAsGiven(t *testing.T) {
+	b, _ := json.Marshal(LimitsFrom(cove.Limits{MemoryBytes: -1, OutputBytes: -2048}))
+	var w Limits
+	if err := json.Unmarshal(b, &w); err != nil {
+		t.Fatal(err)
+	}
+	_, err := w.Cove()
+	if msg := cove.ErrorMessage(err); !strings.Contains(msg, "memory_bytes -1 must not be negative") || !strings.Contains(msg, "output_bytes -2048 must not be negative") || strings.Contains(msg, "e-0") {
+		t.Errorf("%s -> %v", b, err)
+	}
+}
+
 // FuzzLimitsRoundTrip checks that every byte count crosses the wire
 // without loss.
 func FuzzLimitsRoundTrip(f *testing.F) {
