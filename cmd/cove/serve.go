@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	goruntime "runtime"
 	"runtime/debug"
 	"strings"
 	"time"
@@ -382,6 +383,10 @@ func checkDefaultLimits(cfg config.Config, log *slog.Logger) {
 			log.Error(fmt.Sprintf("the default disk limit (%s) is more than the %s free where workspaces are kept (%s): every sandbox that does not ask for less will be refused; lower it (%s) or free space", cove.FormatBytes(cfg.Limits.DiskBytes), cove.FormatBytes(free), cfg.DataDir, cfg.Source("limits.disk")),
 				"setting", cfg.Source("limits.disk"), "disk", cfg.Limits.DiskBytes, "free", free, "dir", cfg.DataDir)
 		}
+	}
+	if host := goruntime.NumCPU(); cfg.Limits.CPUs > float64(host) {
+		log.Error(fmt.Sprintf("the default CPU limit (%g) is more than this machine has (%d): every sandbox that does not ask for less will be refused; lower it (%s)", cfg.Limits.CPUs, host, cfg.Source("limits.cpus")),
+			"setting", cfg.Source("limits.cpus"), "cpus", cfg.Limits.CPUs, "host", host)
 	}
 	var si unix.Sysinfo_t
 	if err := unix.Sysinfo(&si); err == nil {

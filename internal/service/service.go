@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"maps"
 	"net/netip"
+	goruntime "runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -544,6 +545,9 @@ func (s *Service) validateSpec(spec *cove.SandboxSpec) error {
 	spec.Limits.Network = network
 	if m, host := spec.Limits.MemoryBytes, hostMemory(); host > 0 && m > host {
 		return cove.Errorf(cove.CodeInvalid, "a memory limit of %s is more than this machine has (%s): ask for less", cove.FormatBytes(m), cove.FormatBytes(host))
+	}
+	if c, host := spec.Limits.CPUs, goruntime.NumCPU(); c > float64(host) {
+		return cove.Errorf(cove.CodeInvalid, "a CPU limit of %g is more than this machine has (%d %s): ask for at most %d", c, host, plural(host, "CPU", "CPUs"), host)
 	}
 	if n, most := spec.Limits.OpenFiles, openFilesCeiling(); most > 0 && uint64(n) > most {
 		return cove.Errorf(cove.CodeInvalid, "an open-files limit of %d is more than cove may give (its own hard limit is %d): ask for at most that, or start cove with a higher hard limit (ulimit -Hn, or LimitNOFILE= under systemd)", n, most)

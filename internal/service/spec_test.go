@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"fmt"
+	goruntime "runtime"
 	"strings"
 	"testing"
 	"time"
@@ -27,6 +28,7 @@ func TestSpecRefusals(t *testing.T) {
 		{"file limit over the disk", cove.SandboxSpec{Limits: cove.Limits{FileBytes: 64 << 20, DiskBytes: 32 << 20}}, "file size limit 64 MiB is larger than the disk limit of 32 MiB"},
 		{"file limit over the default disk", cove.SandboxSpec{Limits: cove.Limits{FileBytes: 2 << 30}}, "file size limit 2 GiB is larger than the disk limit of 1 GiB"},
 		{"more memory than the machine has", cove.SandboxSpec{Limits: cove.Limits{MemoryBytes: 1 << 50}}, "a memory limit of 1048576 GiB is more than this machine has ("},
+		{"more CPUs than the machine has", cove.SandboxSpec{Limits: cove.Limits{CPUs: float64(goruntime.NumCPU()) + 0.5}}, fmt.Sprintf("a CPU limit of %g is more than this machine has (%d ", float64(goruntime.NumCPU())+0.5, goruntime.NumCPU())},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := svc.CreateSandbox(ctx, c.spec)
