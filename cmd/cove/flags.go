@@ -189,8 +189,12 @@ func noArgs(usage string) cobra.PositionalArgs { return exactArgs(0, usage) }
 // one instead of showing its help and exiting 0 as if it had run; alone,
 // it shows its help.
 func commandGroup(cmd *cobra.Command) *cobra.Command {
+	cmd.SuggestionsMinimumDistance = 2
 	cmd.Args = func(c *cobra.Command, args []string) error {
 		if len(args) > 0 {
+			if s := c.SuggestionsFor(args[0]); len(s) > 0 {
+				return cove.Errorf(cove.CodeInvalid, "unknown command %q for %s: did you mean %s? (see %s --help)", args[0], c.CommandPath(), strings.Join(s, " or "), c.CommandPath())
+			}
 			return cove.Errorf(cove.CodeInvalid, "unknown command %q for %s: see %s --help", args[0], c.CommandPath(), c.CommandPath())
 		}
 		return nil

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"sync/atomic"
 	"syscall"
 
@@ -171,6 +172,9 @@ func newRootCmd(e *env) *cobra.Command {
 		// An unknown command is the user's mistake, not cove's.
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) > 0 {
+				if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
+					return cove.Errorf(cove.CodeInvalid, "unknown command %q: did you mean %s? (see cove --help)", args[0], strings.Join(s, " or "))
+				}
 				return cove.Errorf(cove.CodeInvalid, "unknown command %q: see cove --help", args[0])
 			}
 			return nil
@@ -189,6 +193,7 @@ func newRootCmd(e *env) *cobra.Command {
 	root.AddCommand(newAICmd(e))
 	root.PersistentFlags().StringVar(&e.server, "server", "", "URL of the cove server (default $COVE_URL, else "+defaultServer+")")
 	root.SetFlagErrorFunc(flagProblem)
+	root.SuggestionsMinimumDistance = 2
 	root.SetVersionTemplate("cove {{.Version}}\n")
 	root.AddCommand(newCreateCmd(e), newListCmd(e), newExecCmd(e), newShellCmd(e), newCpCmd(e), newFilesCmd(e),
 		newPsCmd(e), newSpawnCmd(e), newLogsCmd(e), newWaitCmd(e), newKillCmd(e), newStopCmd(e), newStartCmd(e), newRemoveCmd(e), newUpdateCmd(e), newKeysCmd(e), newReplCmd(e))

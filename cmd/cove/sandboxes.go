@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cove-sandbox/cove"
+	"github.com/cove-sandbox/cove/internal/store"
 	"github.com/cove-sandbox/cove/internal/wire"
 )
 
@@ -95,6 +96,9 @@ func newListCmd(e *env) *cobra.Command {
 			want, err := pairs("--label", labels)
 			if err != nil {
 				return err
+			}
+			if limit < 0 || limit > store.MaxPageSize {
+				return cove.Errorf(cove.CodeInvalid, "--limit %d: a page holds 1 to %d sandboxes; --all lists them all", limit, store.MaxPageSize)
 			}
 			svc, err := e.remoteService(cmd.Context())
 			if err != nil {

@@ -49,6 +49,11 @@ other labels stay. cove ls shows when each sandbox's TTL ends.`,
 			if err != nil {
 				return err
 			}
+			for _, k := range unset {
+				if _, both := set[k]; both {
+					return cove.Errorf(cove.CodeInvalid, "--label %s=%s and --remove-label %s contradict each other: give one", k, set[k], k)
+				}
+			}
 			svc, err := e.remoteService(cmd.Context())
 			if err != nil {
 				return err
