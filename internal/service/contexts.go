@@ -138,7 +138,7 @@ func (s *Service) contextsEnded(ctx context.Context, id string, err error) error
 		return err
 	}
 	why := ""
-	if w := s.stoppedWhy(id); w != "" {
+	if w := s.stoppedWhy(id, r); w != "" {
 		why = " (" + w + ")"
 	}
 	return cove.Errorf(cove.CodeConflict, "sandbox %s is stopped%s, and its contexts ended when it stopped: start it and create a new context", id, why)

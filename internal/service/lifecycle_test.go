@@ -268,6 +268,10 @@ func TestRestartComesBackStopped(t *testing.T) {
 	if err := st.PutSandbox(ctx, &store.SandboxRecord{ID: "0123456789ab", State: cove.StateRunning, Limits: cove.DefaultLimits(), CreatedAt: now, LastActiveAt: now, Ephemeral: true}); err != nil {
 		t.Fatal(err)
 	}
+	// And one of a sandbox that ran when cove died.
+	if err := st.PutSandbox(ctx, &store.SandboxRecord{ID: "ba9876543210", State: cove.StateRunning, Limits: cove.DefaultLimits(), CreatedAt: now, LastActiveAt: now}); err != nil {
+		t.Fatal(err)
+	}
 	st.Close()
 
 	st2, err := store.Open(ctx, path)
@@ -286,6 +290,14 @@ func TestRestartComesBackStopped(t *testing.T) {
 	}
 	if got, err := svc2.GetSandbox(ctx, "0123456789ab"); cove.ErrorCode(err) != cove.CodeNotFound {
 		t.Fatalf("the one-request sandbox of the earlier run: %+v %v, want not_found", got, err)
+	}
+	// Work sent to them is told why they stopped, which their records
+	// keep across the restart.
+	for id, why := range map[string]string{sb.ID: "cove shut down", "ba9876543210": "cove ended while it ran"} {
+		_, err = svc2.Exec(ctx, id, cove.ExecRequest{Shell: "true"})
+		if want := "sandbox " + id + " is stopped (" + why + "): start it first"; cove.ErrorCode(err) != cove.CodeConflict || cove.ErrorMessage(err) != want {
+			t.Errorf("exec after the restart: %v, want %q", err, want)
+		}
 	}
 	if _, err := svc2.StartSandbox(ctx, sb.ID); err != nil {
 		t.Fatal(err)

@@ -302,8 +302,11 @@ func (s *Service) Start(ctx context.Context) error {
 		// A record in error stays so: a start found its workspace gone
 		// (see workspaceLost), which a restart of cove does not mend.
 		if r.State == cove.StateRunning {
+			// (A clean shutdown stops its sandboxes: this one's cove
+			// ended without.)
 			if _, err := s.records.UpdateSandbox(ctx, r.ID, func(r *store.SandboxRecord) error {
 				r.State = cove.StateStopped
+				r.StopReason = "cove ended while it ran"
 				return nil
 			}); err != nil {
 				return err
@@ -805,6 +808,7 @@ func (s *Service) stop(ctx context.Context, id string, reason stopReason, why st
 	}
 	r, err := s.records.UpdateSandbox(ctx, id, func(r *store.SandboxRecord) error {
 		r.State = cove.StateStopped
+		r.StopReason = why
 		if last.After(r.LastActiveAt) {
 			r.LastActiveAt = last
 		}
@@ -856,6 +860,7 @@ func (s *Service) StartSandbox(ctx context.Context, id string) (*cove.Sandbox, e
 	s.mu.Unlock()
 	r, err = s.records.UpdateSandbox(ctx, id, func(r *store.SandboxRecord) error {
 		r.State = cove.StateRunning
+		r.StopReason = ""
 		r.LastActiveAt = time.Now().UTC()
 		return nil
 	})
@@ -1023,7 +1028,7 @@ func (s *Service) running(ctx context.Context, id string) (*sandbox, func(), err
 		case r.State == cove.StateError:
 			return nil, nil, cove.Errorf(cove.CodeConflict, "sandbox %s is not running: it could not start (starting it again says why)", id)
 		}
-		if why := s.stoppedWhy(id); why != "" && r.State == cove.StateStopped {
+		if why := s.stoppedWhy(id, r); why != "" && r.State == cove.StateStopped {
 			return nil, nil, cove.Errorf(cove.CodeConflict, "sandbox %s is stopped (%s): start it first", id, why)
 		}
 		return nil, nil, cove.Errorf(cove.CodeConflict, "sandbox %s is %s: start it first", id, r.State)
@@ -1041,14 +1046,15 @@ func (s *Service) running(ctx context.Context, id string) (*sandbox, func(), err
 	}, nil
 }
 
-// stoppedWhy says why sandbox id last stopped, if this process stopped it.
-func (s *Service) stoppedWhy(id string) string {
+// stoppedWhy says why sandbox id, of record r, last stopped: as this
+// process noted it, or as the record keeps it; "" when unknown.
+func (s *Service) stoppedWhy(id string, r *store.SandboxRecord) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if n := s.stops[id]; n != nil {
 		return n.why
 	}
-	return ""
+	return r.StopReason
 }
 
 // Shutdown drains the service: new sandboxes and executions are refused,

@@ -22,6 +22,7 @@ var migrations = []migration{
 	{2, schemaV2},
 	{3, schemaV3},
 	{4, schemaV4},
+	{5, schemaV5},
 }
 
 // schemaVersionTable records each applied migration; the schema's version
@@ -101,6 +102,12 @@ CREATE TABLE deleted_sandboxes (
 
 CREATE INDEX deleted_sandboxes_by_time ON deleted_sandboxes (deleted_at);
 CREATE INDEX deleted_sandboxes_by_owner ON deleted_sandboxes (owner, deleted_at);
+`
+
+// schemaV5 keeps why each stopped sandbox stopped, so that after a
+// restart a call to it is still told.
+const schemaV5 = `
+ALTER TABLE sandboxes ADD COLUMN stop_reason TEXT NOT NULL DEFAULT '';
 `
 
 const (

@@ -40,6 +40,10 @@ type SandboxRecord struct {
 	// Programs are the program files cove wrote into the workspace for
 	// code runs: name -> hex SHA-256 of what it wrote (nil when none).
 	Programs map[string]string
+	// StopReason says why a stopped sandbox stopped ("idle for 30m",
+	// "stopped on request"), for calls that find it stopped, also after
+	// a restart; "" when unknown or running.
+	StopReason string
 }
 
 // SandboxFilter selects and pages ListSandboxes.
@@ -64,14 +68,14 @@ type SandboxFilter struct {
 // MaxPageSize is the largest (and default) page of ListSandboxes.
 const MaxPageSize = 100
 
-const sandboxColumns = `id, owner, state, language, limits, env, labels, idle_timeout, ttl, created_at, last_active_at, expires_at, ephemeral, programs`
+const sandboxColumns = `id, owner, state, language, limits, env, labels, idle_timeout, ttl, created_at, last_active_at, expires_at, ephemeral, programs, stop_reason`
 
 const (
 	insertSandbox = `INSERT INTO sandboxes (` + sandboxColumns + `, memory_bytes)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	selectSandbox = `SELECT ` + sandboxColumns + ` FROM sandboxes WHERE id = ?`
 	updateSandbox = `UPDATE sandboxes SET owner = ?, state = ?, language = ?, limits = ?, env = ?, labels = ?,
-		idle_timeout = ?, ttl = ?, created_at = ?, last_active_at = ?, expires_at = ?, ephemeral = ?, programs = ?, memory_bytes = ?
+		idle_timeout = ?, ttl = ?, created_at = ?, last_active_at = ?, expires_at = ?, ephemeral = ?, programs = ?, stop_reason = ?, memory_bytes = ?
 		WHERE id = ?`
 	deleteSandbox = `DELETE FROM sandboxes WHERE id = ?`
 	// noteDeleted copies what a deleted sandbox's tombstone keeps from its
@@ -449,7 +453,7 @@ func sandboxArgs(r *SandboxRecord) ([]any, error) {
 	}
 	return []any{
 		r.Owner, string(r.State), r.Language, string(limits), env, labels,
-		int64(r.IdleTimeout), int64(r.TTL), created, active, expires, r.Ephemeral, programs, r.Limits.MemoryBytes,
+		int64(r.IdleTimeout), int64(r.TTL), created, active, expires, r.Ephemeral, programs, r.StopReason, r.Limits.MemoryBytes,
 	}, nil
 }
 
@@ -468,7 +472,7 @@ func scanSandbox(sc scanner) (*SandboxRecord, error) {
 		created, active, expiry sql.NullInt64
 	)
 	if err := sc.Scan(&r.ID, &r.Owner, &state, &r.Language, &limits, &env, &labels,
-		&idle, &ttl, &created, &active, &expiry, &r.Ephemeral, &programs); err != nil {
+		&idle, &ttl, &created, &active, &expiry, &r.Ephemeral, &programs, &r.StopReason); err != nil {
 		return nil, err
 	}
 	r.State = cove.SandboxState(state)

@@ -53,6 +53,7 @@ func fullSandbox() *SandboxRecord {
 		ExpiresAt:    created.Add(36 * time.Hour),
 		Ephemeral:    true,
 		Programs:     map[string]string{"main.py": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"},
+		StopReason:   "idle for 15m",
 	}
 }
 
