@@ -29,6 +29,12 @@ const (
 	ProcessExited  ProcessState = "exited"
 )
 
+// ProcessOutputKept is how much of each of a background process's
+// streams cove keeps, the last bytes written: its logs begin at a line
+// that starts within them, and once it has exited, its result's
+// StdoutTruncated and StderrTruncated say whether a stream lost its start.
+const ProcessOutputKept = 1 << 20
+
 // Process is a background process.
 type Process struct {
 	// PID is the process's id inside the sandbox.

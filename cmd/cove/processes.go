@@ -168,8 +168,13 @@ for it; cove wait exits with the process's status.`,
 					if _, err := e.stderr.Write(ev.Data); err != nil {
 						return err
 					}
-				case ev.Type == cove.EventExit && ev.Result.Message != "":
-					fmt.Fprintf(e.stderr, "cove: %s\n", ev.Result.Message)
+				case ev.Type == cove.EventExit:
+					if ev.Result.Message != "" {
+						fmt.Fprintf(e.stderr, "cove: %s\n", ev.Result.Message)
+					}
+					if ev.Result.StdoutTruncated || ev.Result.StderrTruncated {
+						fmt.Fprintf(e.stderr, "cove: the start of its output is no longer kept: cove keeps the last %s of each stream of a background process (to keep it all, send it to a file: CMD > out.log 2>&1)\n", cove.FormatBytes(cove.ProcessOutputKept))
+					}
 				}
 				if ev.Type == cove.EventExit {
 					return nil

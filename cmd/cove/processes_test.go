@@ -133,6 +133,18 @@ func TestProcesses(t *testing.T) {
 			t.Fatalf("wait on a process that exited 0: exit %d stdout %q stderr %q", r.code, r.stdout, r.stderr)
 		}
 		c.fails(cove.CodeNotFound, `^cove: .+\n$`, "wait", id, "99999")
+
+		// Output past what is kept: the logs begin at a whole line, and
+		// say that the start is gone.
+		long := strings.TrimSpace(c.ok("spawn", id, "--", "python3", "-c", "for i in range(300000): print(i)"))
+		c.ok("wait", id, long)
+		r = c.do("", "logs", id, long)
+		lines := strings.Split(strings.TrimSuffix(r.stdout, "\n"), "\n")
+		first, _ := strconv.Atoi(lines[0])
+		if r.code != 0 || len(r.stdout) > cove.ProcessOutputKept || lines[len(lines)-1] != "299999" || first+len(lines) != 300000 ||
+			r.stderr != "cove: the start of its output is no longer kept: cove keeps the last 1 MiB of each stream of a background process (to keep it all, send it to a file: CMD > out.log 2>&1)\n" {
+			t.Fatalf("logs of a process that printed more than is kept: exit %d, %d bytes from %q to %q, stderr %q", r.code, len(r.stdout), lines[0], lines[len(lines)-1], r.stderr)
+		}
 		c.fails(cove.CodeInvalid, `^cove: usage: cove wait`, "wait", id)
 	})
 

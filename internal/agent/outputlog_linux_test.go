@@ -239,3 +239,51 @@ func TestOutputLogDiscard(t *testing.T) {
 		t.Fatalf("after discard %q", got)
 	}
 }
+
+// TestOutputLogBeginsAtALine checks that a log that lost the start of a
+// stream is read from the first line that starts in what is kept, not
+// from the middle of a line.
+func TestOutputLogBeginsAtALine(t *testing.T) {
+	l := newLog()
+	var all []byte
+	for i := 0; len(all) < 2*logKeep; i++ {
+		line := []byte(strings.Repeat("n", i%50) + "\n")
+		all = append(all, line...)
+		l.append(0, line)
+	}
+	var c logCursor
+	got := streamBytes(readAll(l, &c), frameStdout)
+	kept := all[len(all)-logKeep:]
+	want := kept[bytes.IndexByte(kept, '\n')+1:]
+	if !bytes.Equal(got, want) {
+		t.Fatalf("read %d bytes from a log that lost its start, want the %d from its first whole line", len(got), len(want))
+	}
+}
+
+// TestByteRingLineStart checks lineStart against the bytes written, also
+// where the kept bytes wrap around the ring's end.
+func TestByteRingLineStart(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	var r byteRing
+	var all []byte
+	for i := 0; i < 300; i++ {
+		b := make([]byte, rng.IntN(4*chunkSize))
+		for j := range b {
+			b[j] = 'a'
+			if rng.IntN(5000) == 0 {
+				b[j] = '\n'
+			}
+		}
+		all = append(all, b...)
+		r.write(b)
+		from := r.start() + int64(rng.IntN(int(r.total-r.start())+1))
+		end := from + int64(rng.IntN(int(r.total-from)+1))
+		want := from
+		if k := bytes.IndexByte(all[from:end], '\n'); k >= 0 {
+			want = from + int64(k) + 1
+		}
+		if got := r.lineStart(from, end); got != want {
+			t.Fatalf("write %d: lineStart(%d, %d) = %d, want %d", i, from, end, got, want)
+		}
+	}
+}

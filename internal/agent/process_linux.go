@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -25,7 +26,7 @@ import (
 // kept up to exitedLogBudget bytes in all, newest first, and the older
 // ones keep only their result.
 const (
-	logKeep         = 1 << 20
+	logKeep         = cove.ProcessOutputKept
 	logSegments     = 4096
 	maxExited       = 100
 	exitedLogBudget = 16 << 20
@@ -209,6 +210,8 @@ func (s *server) spawn(spec *SpawnSpec) (*ProcessInfo, error) {
 			res.OOMKilled = after.OOMKills > before.OOMKills && ex.status.Signaled() && ex.status.Signal() == syscall.SIGKILL
 		}
 		res.StdoutBytes, res.StderrBytes = p.log.totals()
+		// Whether the logs lost the start of a stream.
+		res.StdoutTruncated, res.StderrTruncated = res.StdoutBytes > logKeep, res.StderrBytes > logKeep
 		_ = grp.Remove()
 		p.stdinMu.Lock()
 		if p.stdin != nil {
@@ -579,7 +582,10 @@ func (l *outputLog) read(c *logCursor, limit int) ([]logPiece, <-chan struct{}) 
 		r := &l.streams[s.stream]
 		from := c.pos[s.stream]
 		if from < r.start() {
-			from = r.start()
+			// What this reader had not read is gone: it goes on at the
+			// first line that starts in what is kept, not in the middle
+			// of one.
+			from = r.lineStart(r.start(), s.end)
 		}
 		if s.end <= from {
 			continue
@@ -682,6 +688,26 @@ func (r *byteRing) copy(from, n int64) []byte {
 	k := copy(out, r.buf[off:])
 	copy(out[k:], r.buf)
 	return out
+}
+
+// lineStart returns the stream offset just after the first newline kept
+// in [from, end), or from when there is none.
+func (r *byteRing) lineStart(from, end int64) int64 {
+	if len(r.buf) == 0 || end <= from {
+		return from
+	}
+	off := (r.head + int(from-r.start())) % len(r.buf)
+	n := int(end - from)
+	first := r.buf[off:min(off+n, len(r.buf))]
+	if i := bytes.IndexByte(first, '\n'); i >= 0 {
+		return from + int64(i) + 1
+	}
+	if rest := n - len(first); rest > 0 {
+		if i := bytes.IndexByte(r.buf[:rest], '\n'); i >= 0 {
+			return from + int64(len(first)+i) + 1
+		}
+	}
+	return from
 }
 
 // compact copies the kept bytes into a buffer of their exact size.

@@ -332,7 +332,7 @@ export function processesView(): HTMLElement {
         const r = result as ExecResult;
         const notes = [
           stopAsked.has(pid) ? "stopped by you" : "",
-          (r.stdout_truncated || r.stderr_truncated) && !r.message ? "output truncated at the limit" : "",
+          (r.stdout_truncated || r.stderr_truncated) && !r.message ? "the start of its output is no longer kept (the last 1 MiB of each stream is)" : "",
           r.message ?? "",
         ].filter(Boolean);
         replace(logStatus, h("span", { class: "muted" }, "exited:"), verdictBadge(r), figures(r),
