@@ -203,8 +203,10 @@ type Service interface {
 	// running, or where permission bits forbid it to the sandbox user
 	// (ChmodFile changes them); and invalid for a path that is not UTF-8
 	// or that a link takes out of the workspace.
-	// Errors: not_found, invalid (bad path; larger than the disk limit),
-	// conflict (a directory is in the way; not running; permission bits).
+	// Errors: not_found, invalid (bad path; over the server's limit of
+	// one upload, 1 GiB), quota_exceeded (larger than the disk limit, or
+	// the workspace is full), conflict (a directory is in the way; not
+	// running; permission bits).
 	WriteFile(ctx context.Context, id, path string, r io.Reader, mode uint32) (*FileInfo, error)
 	// ReadFile opens a file for reading. Errors: not_found, invalid (a
 	// directory), conflict (not running; permission bits).

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -323,6 +324,11 @@ type opaqueReader struct{ io.Reader }
 // requestBody returns r as a request body that net/http will not close,
 // keeping the types whose length net/http can tell.
 func requestBody(r io.Reader) io.Reader {
+	if f, ok := r.(*os.File); ok {
+		if n, ok := remaining(f); ok {
+			return sizedReader{f, n}
+		}
+	}
 	switch r.(type) {
 	case *bytes.Reader, *bytes.Buffer, *strings.Reader:
 		return r
@@ -330,6 +336,45 @@ func requestBody(r io.Reader) io.Reader {
 		return http.NoBody
 	}
 	return opaqueReader{r}
+}
+
+// sizedReader is a request body whose length is known (what is left of a
+// regular file): sent with its Content-Length, and for a large one after
+// the server's 100 Continue, so that a server that refuses it (too
+// large) says so before the body is sent rather than after.
+type sizedReader struct {
+	io.Reader
+	n int64
+}
+
+// largeBody is the size from which a request body waits for the server's
+// 100 Continue.
+const largeBody = 1 << 20
+
+// remaining is what is left to read of f, when it is a regular file.
+func remaining(f *os.File) (int64, bool) {
+	fi, err := f.Stat()
+	if err != nil || !fi.Mode().IsRegular() {
+		return 0, false
+	}
+	pos, err := f.Seek(0, io.SeekCurrent)
+	if err != nil || pos > fi.Size() {
+		return 0, false
+	}
+	return fi.Size() - pos, true
+}
+
+// sized gives req, whose body is body, the length of a sizedReader.
+func sized(req *http.Request, body io.Reader) {
+	if s, ok := body.(sizedReader); ok {
+		req.ContentLength = s.n
+		if s.n == 0 {
+			req.Body = http.NoBody
+		}
+		if s.n >= largeBody {
+			req.Header.Set("Expect", "100-continue")
+		}
+	}
 }
 
 // ErrStreamClosed is what a stream's Next returns after its Close.

@@ -12,6 +12,7 @@ import (
 	"math"
 	"mime/multipart"
 	"net/http"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -329,6 +330,40 @@ func TestUploadLimits(t *testing.T) {
 	wantCode(t, err, cove.CodeInvalid)
 	if !strings.Contains(err.Error(), "too large") {
 		t.Fatalf("error %v", err)
+	}
+	// A file's size is known: the SDK announces it, and the refusal comes
+	// before the body is sent (the file is not read).
+	f, err := os.CreateTemp(t.TempDir(), "big")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := f.Truncate(64 << 20); err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.admin.WriteFile(ctx, id, "big", f, 0)
+	if pos, _ := f.Seek(0, io.SeekCurrent); cove.ErrorCode(err) != cove.CodeInvalid || !strings.Contains(err.Error(), "too large") || pos != 0 {
+		t.Fatalf("a file over the limit: %v, with %d bytes of it read", err, pos)
+	}
+	// What is left of a file is sent, whole.
+	small, err := os.CreateTemp(t.TempDir(), "small")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer small.Close()
+	small.WriteString("skip:kept")
+	small.Seek(5, io.SeekStart)
+	if _, err := e.admin.WriteFile(ctx, id, "small", small, 0); err != nil {
+		t.Fatal(err)
+	}
+	rc, _, err := e.admin.ReadFile(ctx, id, "small")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(rc)
+	rc.Close()
+	if string(got) != "kept" {
+		t.Fatalf("the rest of a file: %q", got)
 	}
 	// Exactly the limit passes.
 	if _, err := e.admin.WriteFile(ctx, id, "fits", io.MultiReader(bytes.NewReader(over[:1<<20])), 0); err != nil {

@@ -32,10 +32,12 @@ func (c *Client) WriteFile(ctx context.Context, id, p string, r io.Reader, mode 
 	if mode != 0 {
 		q.Set("mode", wire.Mode(mode).String())
 	}
-	req, err := c.request(ctx, http.MethodPut, filesPath(id, p), q, requestBody(r))
+	body := requestBody(r)
+	req, err := c.request(ctx, http.MethodPut, filesPath(id, p), q, body)
 	if err != nil {
 		return nil, err
 	}
+	sized(req, body)
 	req.Header.Set("Content-Type", "application/octet-stream")
 	return c.fileInfoAnswer(req)
 }
@@ -238,10 +240,12 @@ func (c *Client) UploadArchive(ctx context.Context, id, p string, r io.Reader) e
 	if p != "" {
 		q.Set("path", p)
 	}
-	req, err := c.request(ctx, http.MethodPost, sandboxPath(id, "/files"), q, requestBody(r))
+	body := requestBody(r)
+	req, err := c.request(ctx, http.MethodPost, sandboxPath(id, "/files"), q, body)
 	if err != nil {
 		return err
 	}
+	sized(req, body)
 	req.Header.Set("Content-Type", "application/x-tar")
 	resp, err := c.send(req)
 	if err != nil {
