@@ -401,7 +401,11 @@ func (r *repl) printException(x *cove.CellError) {
 	if x.Message != "" {
 		last += ": " + x.Message
 	}
-	if !strings.Contains(tb, last) {
+	// Python's traceback ends with the exception's own line (for a
+	// SyntaxError, without the place its message adds, which the lines
+	// above show).
+	tail := tb[strings.LastIndexByte(tb, '\n')+1:]
+	if !strings.Contains(tb, last) && tail != x.Name && !strings.HasPrefix(tail, x.Name+":") {
 		fmt.Fprintln(r.errOut, last)
 	}
 }

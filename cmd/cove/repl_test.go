@@ -77,6 +77,11 @@ func TestReplSession(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(images, "cell5-1.png")); err != nil {
 		t.Error(err)
 	}
+	// A syntax error is said once: the traceback's last line.
+	r = c.do("if True:\nprint(1)\n\n", "repl", "python")
+	if n := strings.Count(r.stderr, "IndentationError"); n != 1 || !strings.Contains(r.stderr, `File "<cell 1>", line 2`) {
+		t.Errorf("a syntax error, said %d times:\n%s", n, r.stderr)
+	}
 	r = c.do("const n: number = await Promise.resolve(21)\nn * 2\n", "repl", "ts")
 	if r.code != 0 || r.stdout != "42\n" {
 		t.Fatalf("typescript: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
