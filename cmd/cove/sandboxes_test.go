@@ -224,6 +224,8 @@ func TestKeysAndOwnership(t *testing.T) {
 		if got := admin.ok("ls", "--owner", alice); strings.Contains(got, "OWNER") || !strings.Contains(got, mine) || strings.Contains(got, id) {
 			t.Fatalf("the admin's table of alice's sandboxes:\n%s", got)
 		}
+		// An owner that is no key is a slip, said as one.
+		admin.fails(cove.CodeInvalid, `^cove: owner "nobody": no key has that id`, "ls", "--owner", "nobody")
 		if got := ids(t, a, "ls", "--json", "--owner", bob.ID); len(got) != 0 {
 			t.Fatalf("alice's ls --owner bob: %v", got)
 		}

@@ -690,6 +690,15 @@ func (s *Service) ListSandboxes(ctx context.Context, opts cove.ListOptions) (*co
 	who, admin := owner(ctx)
 	switch {
 	case admin && opts.Owner != "":
+		// An id that is no key's (a slip) is said, rather than
+		// answered with an empty list as if that key had no sandboxes.
+		if opts.Owner != localKey.ID {
+			if _, err := s.records.GetKey(ctx, opts.Owner); cove.ErrorCode(err) == cove.CodeNotFound {
+				return nil, cove.Errorf(cove.CodeInvalid, "owner %q: no key has that id (GET /v1/keys, cove keys ls, lists them)", cove.Excerpt(opts.Owner, 64))
+			} else if err != nil {
+				return nil, err
+			}
+		}
 		f.Owner = &opts.Owner
 	case !admin && opts.Owner != "" && opts.Owner != who:
 		// Another key's sandboxes are not the caller's to see: none match.
