@@ -31,7 +31,8 @@ const (
 
 // ProcessOutputKept is how much of each of a background process's
 // streams cove keeps, the last bytes written: its logs begin at a line
-// that starts within them, and once it has exited, its result's
+// that starts within them (unless lines are very long), and once it has
+// exited, its result's
 // StdoutTruncated and StderrTruncated say whether a stream lost its start.
 const ProcessOutputKept = 1 << 20
 

@@ -258,6 +258,15 @@ func TestOutputLogBeginsAtALine(t *testing.T) {
 	if !bytes.Equal(got, want) {
 		t.Fatalf("read %d bytes from a log that lost its start, want the %d from its first whole line", len(got), len(want))
 	}
+	// A line too long to skip: what is kept, whole.
+	long := newLog()
+	long.append(0, []byte("start\n"))
+	long.append(0, bytes.Repeat([]byte("x"), logKeep))
+	long.append(0, []byte("\nend\n"))
+	var lc logCursor
+	if got := streamBytes(readAll(long, &lc), frameStdout); len(got) != logKeep || !bytes.HasSuffix(got, []byte("x\nend\n")) {
+		t.Fatalf("a log whose kept part begins in a long line: %d bytes", len(got))
+	}
 }
 
 // TestByteRingLineStart checks lineStart against the bytes written, also

@@ -30,6 +30,9 @@ const (
 	logSegments     = 4096
 	maxExited       = 100
 	exitedLogBudget = 16 << 20
+	// maxLineSkip is how far into what is kept of a stream a log that
+	// lost its start looks for the first whole line.
+	maxLineSkip = 64 << 10
 	// logReadMax is how much output a log stream copies at a time.
 	logReadMax = 256 << 10
 )
@@ -584,8 +587,8 @@ func (l *outputLog) read(c *logCursor, limit int) ([]logPiece, <-chan struct{}) 
 		if from < r.start() {
 			// What this reader had not read is gone: it goes on at the
 			// first line that starts in what is kept, not in the middle
-			// of one.
-			from = r.lineStart(r.start(), s.end)
+			// of one, unless that line is far in (long lines).
+			from = r.lineStart(r.start(), min(s.end, r.start()+maxLineSkip))
 		}
 		if s.end <= from {
 			continue
