@@ -106,6 +106,10 @@ func languages() []*Language {
 // EtcFiles).
 const PythonSiteDir = "/etc/cove/python"
 
+// NodeStdio is the module that Node programs load first (see EtcFiles),
+// through NODE_OPTIONS.
+const NodeStdio = "/etc/cove/node/stdio.js"
+
 // PipRefusedSystemInstall reports whether a program's output shows pip
 // refusing to install into the system's Python because the distribution
 // manages it (PEP 668, as Debian and Ubuntu do), which pip says before it
@@ -126,6 +130,14 @@ func EtcFiles() map[string]string {
 			"        sys.stdout.reconfigure(line_buffering=True)\n" +
 			"    except (AttributeError, ValueError):\n" +
 			"        pass\n",
+		// Node writes to a pipe without waiting, and drops what is not
+		// written yet when the program calls process.exit(): a program
+		// that prints its results and exits lost them whenever the
+		// pipe was full. Written as to a file or a terminal, output is
+		// whole.
+		"cove/node/stdio.js": "for (const s of [process.stdout, process.stderr]) {\n" +
+			"  if (s._handle && typeof s._handle.setBlocking === \"function\") s._handle.setBlocking(true);\n" +
+			"}\n",
 	}
 }
 

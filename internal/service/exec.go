@@ -38,6 +38,8 @@ var defaultEnv = map[string]string{
 	// writes its standard output a line at a time (a background server's
 	// first lines show in its logs as it prints them).
 	"PYTHONPATH": lang.PythonSiteDir,
+	// And every node writes its output whole before it exits.
+	"NODE_OPTIONS": "--require " + lang.NodeStdio,
 }
 
 // workDir is the directory a program starts in: /workspace, or cwd,

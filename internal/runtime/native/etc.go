@@ -1,6 +1,7 @@
 package native
 
 import (
+	"crypto/sha256"
 	"fmt"
 	"io"
 	"io/fs"
@@ -8,7 +9,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -63,7 +66,7 @@ func prepareEtc(dir string) error {
 	}
 	stamp := filepath.Join(dir, ".cove-etc")
 	if fi, err := os.Stat(stamp); err == nil && !hostEtcNewer(fi.ModTime()) {
-		if b, err := os.ReadFile(stamp); err == nil && string(b) == etcFormat {
+		if b, err := os.ReadFile(stamp); err == nil && string(b) == etcStamp() {
 			return nil
 		}
 	}
@@ -89,7 +92,7 @@ func prepareEtc(dir string) error {
 			return fmt.Errorf("copying /etc/%s: %w", name, err)
 		}
 	}
-	if err := os.WriteFile(filepath.Join(tmp, ".cove-etc"), []byte(etcFormat), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(tmp, ".cove-etc"), []byte(etcStamp()), 0o644); err != nil {
 		return err
 	}
 	old := dir + ".old"
@@ -133,6 +136,19 @@ const hostPython = "/usr/bin/python3"
 // etcFormat is kept in the prepared /etc's stamp: a cove whose copy
 // differs in form prepares it again.
 const etcFormat = "4: host files keep their modification times; cove/python, compiled\n"
+
+// etcStamp is what the prepared /etc's stamp holds: its form, and a hash
+// of the files cove generates, so that a cove that generates other files
+// (a language's new module) prepares it again, rather than start
+// programs that miss them.
+var etcStamp = sync.OnceValue(func() string {
+	files := generatedEtc()
+	h := sha256.New()
+	for _, name := range slices.Sorted(maps.Keys(files)) {
+		fmt.Fprintf(h, "%s\x00%d\x00%s", name, len(files[name]), files[name])
+	}
+	return fmt.Sprintf("%sgenerated %x\n", etcFormat, h.Sum(nil))
+})
 
 // hostEtcNewer reports whether a host entry changed after t.
 func hostEtcNewer(t time.Time) bool {

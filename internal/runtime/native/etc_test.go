@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/cove-sandbox/cove/internal/lang"
 )
 
 // TestPreparedEtcKeepsTimes checks that files copied from the host's /etc
@@ -47,8 +49,20 @@ func TestPreparedEtcKeepsTimes(t *testing.T) {
 	if err := prepareEtc(dir); err != nil {
 		t.Fatal(err)
 	}
-	if b, _ := os.ReadFile(filepath.Join(dir, ".cove-etc")); string(b) != etcFormat {
+	if b, _ := os.ReadFile(filepath.Join(dir, ".cove-etc")); string(b) != etcStamp() {
 		t.Fatalf("stamp %q after preparing again", b)
+	}
+	// So is one prepared by a cove that generated other files (a
+	// language's module it did not have).
+	os.Remove(filepath.Join(dir, lang.NodeStdio[len("/etc/"):]))
+	if err := os.WriteFile(filepath.Join(dir, ".cove-etc"), []byte(etcFormat+"generated 0123\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := prepareEtc(dir); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, lang.NodeStdio[len("/etc/"):])); err != nil {
+		t.Fatalf("after preparing again: %v", err)
 	}
 }
 
