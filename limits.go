@@ -3,6 +3,7 @@ package cove
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -151,7 +152,7 @@ func (l Limits) Validate() error {
 	if l.MemoryBytes != 0 && l.MemoryBytes < MinMemoryBytes {
 		probs = append(probs, fmt.Sprintf("memory %s is below the minimum of %s", FormatBytes(l.MemoryBytes), FormatBytes(MinMemoryBytes)))
 	}
-	if l.CPUs < 0 || l.CPUs > MaxCPUs || (l.CPUs != 0 && l.CPUs < 0.01) {
+	if math.IsNaN(l.CPUs) || l.CPUs < 0 || l.CPUs > MaxCPUs || (l.CPUs != 0 && l.CPUs < 0.01) {
 		probs = append(probs, fmt.Sprintf("cpus %g is out of range (0.01 to %d)", l.CPUs, MaxCPUs))
 	}
 	if l.Pids != 0 && (l.Pids < MinPids || l.Pids > MaxPids) {
