@@ -3,6 +3,7 @@ package wire
 import (
 	"fmt"
 	"time"
+	"unicode/utf8"
 
 	"github.com/cove-sandbox/cove"
 )
@@ -206,9 +207,24 @@ func ResultFrom(r *cove.ExecResult) *Result {
 		WallMS: r.WallMS, CPUMS: r.CPUMS, PeakMemoryBytes: r.PeakMemoryBytes,
 		Message: r.Message, Reason: string(r.Reason), Limits: LimitsFrom(r.Limits),
 	}
-	w.Stdout, w.StdoutEncoding = EncodeData([]byte(r.Stdout))
-	w.Stderr, w.StderrEncoding = EncodeData([]byte(r.Stderr))
+	w.Stdout, w.StdoutEncoding = EncodeData(cutWhole([]byte(r.Stdout), r.StdoutTruncated))
+	w.Stderr, w.StderrEncoding = EncodeData(cutWhole([]byte(r.Stderr), r.StderrTruncated))
 	return w
+}
+
+// cutWhole drops from output that a limit cut the part of a character the
+// cut split, so that text stays text rather than going as base64 for
+// that one character.
+func cutWhole(b []byte, truncated bool) []byte {
+	if !truncated || utf8.Valid(b) {
+		return b
+	}
+	for n := 1; n < utf8.UTFMax && n <= len(b); n++ {
+		if utf8.Valid(b[:len(b)-n]) {
+			return b[:len(b)-n]
+		}
+	}
+	return b
 }
 
 // Cove converts w back to a cove.ExecResult. Errors: invalid.

@@ -117,6 +117,24 @@ func TestLimitsRoundTrip(t *testing.T) {
 	}
 }
 
+// TestCutCharacterDropped checks that output a limit cut in the middle of
+// a character goes as text without that character's start, and that
+// other invalid UTF-8 still goes as base64.
+func TestCutCharacterDropped(t *testing.T) {
+	cut := "x" + "é"[:1]
+	w := ResultFrom(&cove.ExecResult{Stdout: cut, StdoutTruncated: true, Stderr: cut})
+	if w.Stdout != "x" || w.StdoutEncoding != "" {
+		t.Errorf("a cut stream: %q (%s)", w.Stdout, w.StdoutEncoding)
+	}
+	if w.StderrEncoding != "base64" {
+		t.Errorf("a stream that was not cut, ending in a broken character: %q (%s)", w.Stderr, w.StderrEncoding)
+	}
+	w = ResultFrom(&cove.ExecResult{Stdout: "\xff\xfeabc", StdoutTruncated: true})
+	if w.StdoutEncoding != "base64" {
+		t.Errorf("binary output that was cut: %q (%s)", w.Stdout, w.StdoutEncoding)
+	}
+}
+
 // TestNegativeLimitsNamedAsGiven checks that a negative size, which the
 // server refuses, is refused in the caller's own terms: the bytes given,
 // not a fraction of a MiB.
