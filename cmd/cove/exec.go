@@ -49,7 +49,7 @@ memory or output limit) it says why on stderr and exits non-zero.`,
 			if err != nil {
 				return err
 			}
-			return printRun(cmd.Context(), e, st, asJSON)
+			return printRun(cmd.Context(), e, st, runOutput{asJSON: asJSON, stdin: stdin, terminal: e.stdinTerminal()})
 		},
 	}
 	fl := cmd.Flags()

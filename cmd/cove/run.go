@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -128,7 +129,7 @@ It runs in-process; with --server or COVE_URL set, on that server instead.`,
 				if err != nil {
 					return err
 				}
-				err = printRun(cmd.Context(), e, st, asJSON)
+				err = printRun(cmd.Context(), e, st, runOutput{asJSON: asJSON, stdin: passStdin, oneShot: true, terminal: e.stdinTerminal()})
 				traceStep(stepRemoved)
 				return err
 			}
@@ -147,7 +148,7 @@ It runs in-process; with --server or COVE_URL set, on that server instead.`,
 			if err != nil {
 				return err
 			}
-			return printRun(cmd.Context(), e, st, asJSON)
+			return printRun(cmd.Context(), e, st, runOutput{asJSON: asJSON, stdin: passStdin, oneShot: true, terminal: e.stdinTerminal()})
 		},
 	}
 	fl := cmd.Flags()
@@ -192,7 +193,7 @@ func buildRunRequest(e *env, language, code string, args, progArgs []string) (co
 			return req, err
 		}
 		if language == "" {
-			l, err := lang.ForFile(path)
+			l, err := lang.ForProgram(path, b)
 			if err != nil {
 				return req, err
 			}
@@ -252,27 +253,30 @@ func readProgram(path, flag string, max int64) ([]byte, error) {
 // turns its verdict into cove's exit status. When ctx ends (Ctrl-C) the
 // program is killed, and the command says it was interrupted; when the
 // output cannot be written (a closed pipe), the program is killed too.
-func printRun(ctx context.Context, e *env, st cove.Stream, asJSON bool) error {
+func printRun(ctx context.Context, e *env, st cove.Stream, o runOutput) error {
 	var res *cove.ExecResult
-	if asJSON {
+	if o.asJSON {
 		r, err := cove.Collect(st)
 		if err != nil {
+			return err
+		}
+		// Interrupted, the object still says what ran, for a caller
+		// that keeps a deadline of its own.
+		if err := writeJSON(e.stdout, wire.ResultFrom(r)); err != nil {
 			return err
 		}
 		if interrupted(ctx, r) {
 			return ctx.Err()
 		}
-		res = r
-		if err := writeJSON(e.stdout, wire.ResultFrom(res)); err != nil {
-			return err
-		}
-		return exitFor(res)
+		return exitFor(r)
 	}
 	defer st.Close()
 	output := false
 	// The end of the output, to see whether the program failed for want
-	// of a network.
+	// of a network; the last byte of each stream, and of the two, for
+	// cove's own line to start a line of its own.
 	var tail tailBuffer
+	var lastErr, last byte
 	for res == nil {
 		ev, err := st.Next()
 		if err != nil {
@@ -288,35 +292,118 @@ func printRun(ctx context.Context, e *env, st cove.Stream, asJSON bool) error {
 				return err
 			}
 			tail.Write(ev.Data)
+			if n := len(ev.Data); n > 0 {
+				last = ev.Data[n-1]
+			}
 		case cove.EventStderr:
 			if _, err := e.stderr.Write(ev.Data); err != nil {
 				return err
 			}
 			tail.Write(ev.Data)
+			if n := len(ev.Data); n > 0 {
+				lastErr, last = ev.Data[n-1], ev.Data[n-1]
+			}
 		case cove.EventExit:
 			traceStep(stepExit)
 			res = ev.Result
 		}
 	}
+	// cove's line goes on a line of its own: after a program's partial
+	// last line on stderr, or on stdout when both show on one terminal.
+	partial := lastErr != 0 && lastErr != '\n'
+	if sameTarget(e.stdout, e.stderr) {
+		partial = last != 0 && last != '\n'
+	}
+	say := func(format string, args ...any) {
+		if partial {
+			fmt.Fprintln(e.stderr)
+			partial = false
+		}
+		fmt.Fprintf(e.stderr, "cove: "+format+"\n", args...)
+	}
 	if interrupted(ctx, res) {
+		if partial {
+			fmt.Fprintln(e.stderr)
+		}
 		return ctx.Err()
 	}
 	if res.Message != "" {
-		fmt.Fprintf(e.stderr, "cove: %s\n", res.Message)
+		say("%s", res.Message)
+	}
+	if res.Verdict == cove.VerdictExitNonzero {
+		if hint := failureHint(tail.String(), res, o); hint != "" {
+			say("%s", hint)
+		}
+	}
+	return exitFor(res)
+}
+
+// runOutput says how printRun shows a run.
+type runOutput struct {
+	asJSON bool
+	// stdin is whether the program was given cove's standard input (-i).
+	stdin bool
+	// oneShot is whether the run's limits are the command's own (cove
+	// run), rather than its sandbox's.
+	oneShot bool
+	// terminal is whether cove's standard input is a terminal.
+	terminal bool
+}
+
+// failureHint says, from the end of the output of a program that failed,
+// what it likely lacked that cove withholds, and how to give it; "" when
+// nothing fits.
+func failureHint(tail string, res *cove.ExecResult, o runOutput) string {
+	limit := func(what, flag string) string {
+		if o.oneShot {
+			return what + ": " + flag + " gives more"
+		}
+		return what + ": the sandbox's limits are set when it is created (cove create " + flag + ")"
 	}
 	switch {
-	case res.Verdict != cove.VerdictExitNonzero:
-	case lang.PipRefusedSystemInstall(tail.String()):
+	case lang.PipRefusedSystemInstall(tail):
 		// pip says so before it tries the network.
-		hint := "cove: pip does not install into the system's Python; the host's packages are importable already, and others go into a virtual environment: python3 -m venv .venv && .venv/bin/pip install PACKAGE"
+		hint := "pip does not install into the system's Python; the host's packages are importable already, and others go into a virtual environment: python3 -m venv .venv && .venv/bin/pip install PACKAGE"
 		if !res.Limits.HasNetwork() {
 			hint += " (with --network pypi.org,files.pythonhosted.org, in the same run)"
 		}
-		fmt.Fprintln(e.stderr, hint)
-	case !res.Limits.HasNetwork() && cove.ReachedNoHost(tail.String()):
-		fmt.Fprintln(e.stderr, "cove: the program could not reach a host: the sandbox has no network; give it the hosts it needs with --network (for pip install: --network pypi.org,files.pythonhosted.org)")
+		return hint
+	case !res.Limits.HasNetwork() && cove.ReachedNoHost(tail):
+		return "the program could not reach a host: the sandbox has no network; give it the hosts it needs with --network (for pip install: --network pypi.org,files.pythonhosted.org)"
+	case !o.stdin && o.terminal && strings.Contains(tail, "EOFError: EOF when reading a line"):
+		return "the program read standard input, which it does not get without -i: cove run -i passes yours through"
+	case strings.Contains(tail, "Disk quota exceeded"):
+		return limit(fmt.Sprintf("the program filled the workspace's disk limit of %s", cove.FormatBytes(res.Limits.DiskBytes)), "--disk")
+	case strings.Contains(tail, "No space left on device"):
+		return limit(fmt.Sprintf("the program likely filled /tmp or /dev/shm (%s each)", cove.FormatBytes(res.Limits.TmpBytes)), "--tmp")
+	case strings.Contains(tail, "Too many open files"):
+		return limit(fmt.Sprintf("the program reached the limit of %d open files", res.Limits.OpenFiles), "--open-files")
+	case strings.Contains(tail, "Resource temporarily unavailable") && (strings.Contains(tail, "fork") || strings.Contains(tail, "thread")),
+		strings.Contains(tail, "can't start new thread"):
+		return limit(fmt.Sprintf("the program likely reached the limit of %d processes and threads", res.Limits.Pids), "--pids")
 	}
-	return exitFor(res)
+	return ""
+}
+
+// sameTarget reports whether a and b write to the same file (one
+// terminal, say), so that what either writes shows in one sequence.
+func sameTarget(a, b io.Writer) bool {
+	fa, fb := fileOf(a), fileOf(b)
+	if fa == nil || fb == nil {
+		return false
+	}
+	sa, err1 := fa.Stat()
+	sb, err2 := fb.Stat()
+	return err1 == nil && err2 == nil && os.SameFile(sa, sb)
+}
+
+// fileOf is the *os.File under w, or nil.
+func fileOf(w io.Writer) *os.File {
+	if p, ok := w.(*pipeWriter); ok {
+		w = p.w
+	}
+	f, _ := w.(*os.File)
+	return f
 }
 
 // interrupted reports whether the program was killed because ctx ended

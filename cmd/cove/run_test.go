@@ -24,6 +24,7 @@ func TestRunLanguages(t *testing.T) {
 	c := newCLI(t)
 	hello := writeFile(t, "hello.py", "import sys\nprint('hello', sys.argv[1:])\n")
 	ts := writeFile(t, "main.ts", "interface P { x: number }\nconst p: P = { x: 21 }\nconsole.log(p.x * 2)\n")
+	tool := writeFile(t, "tool", "#!/usr/bin/env node\nconsole.log(process.argv.slice(2).join('+'))\n")
 	cases := []struct {
 		name  string
 		stdin string
@@ -36,6 +37,7 @@ func TestRunLanguages(t *testing.T) {
 		{"javascript_stdin", "console.log(1+1)", []string{"run", "-l", "javascript", "-"}, "2\n"},
 		{"node_alias", "", []string{"run", "-l", "node", "-c", "console.log(process.argv.slice(2).join(','))", "--", "x", "y"}, "x,y\n"},
 		{"typescript_file", "", []string{"run", ts}, "42\n"},
+		{"language_of_the_shebang", "", []string{"run", tool, "--", "1", "2"}, "1+2\n"},
 		{"bash", "", []string{"run", "-l", "bash", "-c", "echo $((2+2)); ls /workspace"}, "4\nmain.sh\n"},
 		{"stdin_passthrough", "line one\nline two\n", []string{"run", "-i", "-l", "python", "-c", "import sys; print(len(sys.stdin.readlines()))"}, "2\n"},
 	}
@@ -72,6 +74,11 @@ func TestRunExitStatusAndVerdicts(t *testing.T) {
 		// As node fails a JavaScript syntax error, with the place.
 		{"typescript_syntax", []string{"run", "-l", "ts", "-c", "let x: number = ;"}, 1, `^main\.ts:1:17: error: Unexpected ";"\n    let x: number = ;\n {20}\^\n$`},
 		{"javascript_syntax", []string{"run", "-l", "js", "-c", "let x = ;"}, 1, `SyntaxError: Unexpected token ';'`},
+		// cove's line starts a line of its own after a partial one.
+		{"after_a_partial_line", []string{"run", "--timeout", "1s", "-l", "python", "-c", "import sys, time\nsys.stderr.write('partial'); sys.stderr.flush(); time.sleep(5)"}, 137, `^partial\ncove: killed: wall-clock timeout after 1s\n$`},
+		// A limit the program reaches as an error of its own is named.
+		{"disk_limit_reached", []string{"run", "--disk", "10M", "-l", "bash", "-c", "head -c 20M /dev/urandom > big"}, 1, `\ncove: the program filled the workspace's disk limit of 10 MiB: --disk gives more\n$`},
+		{"open_files_reached", []string{"run", "--open-files", "64", "-l", "python", "-c", "fs = [open('/dev/null') for _ in range(100)]"}, 1, `\ncove: the program reached the limit of 64 open files: --open-files gives more\n$`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -147,6 +154,7 @@ func TestRunBadInput(t *testing.T) {
 		{"cove_flag_after_id", []string{"exec", "3f9a1c2b7d4e", "--cwd", "/tmp", "pwd"}, ""},
 		{"repl_without_language", []string{"repl"}, ""},
 		{"command_misspelt", []string{"exce", "3f9a1c2b7d4e"}, ""},
+		{"cpus_not_a_number", []string{"run", "--cpus", "NaN", "-l", "python", "-c", "1"}, ""},
 		{"subcommand_misspelt", []string{"keys", "craete"}, ""},
 		{"page_over_the_maximum", []string{"ls", "--limit", "500"}, ""},
 		{"label_set_and_removed", []string{"update", "3f9a1c2b7d4e", "--label", "a=b", "--remove-label", "a"}, ""},
@@ -425,6 +433,26 @@ func TestRunInterrupted(t *testing.T) {
 				t.Fatalf("cove run left %v", left)
 			}
 		})
+	}
+}
+
+// TestRunJSONInterrupted checks that --json, interrupted, still prints
+// its object, with what the program printed so far, for a caller that
+// keeps a deadline of its own.
+func TestRunJSONInterrupted(t *testing.T) {
+	c := newCLI(t)
+	cmd, out, ids, stderr := cliProcess(t, c, "run", "--json", "-l", "bash", "-c", "echo started; sleep 1000")
+	bootedSandbox(t, ids)
+	time.Sleep(500 * time.Millisecond) // for the echo
+	cmd.Process.Signal(syscall.SIGTERM)
+	b, _ := io.ReadAll(out)
+	err := cmd.Wait()
+	var w wire.Result
+	if jerr := json.Unmarshal(b, &w); jerr != nil || w.Verdict != string(cove.VerdictKilled) || w.Stdout != "started\n" {
+		t.Fatalf("printed %q (%v)", b, jerr)
+	}
+	if got := exitStatus(err); got != 143 || coveLines(stderr.String()) != "cove: terminated" {
+		t.Fatalf("exit %d, cove said %q", got, coveLines(stderr.String()))
 	}
 }
 

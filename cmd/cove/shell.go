@@ -104,6 +104,12 @@ func terminalFd(r io.Reader) (int, bool) {
 	return fd, term.IsTerminal(fd)
 }
 
+// stdinTerminal reports whether cove's standard input is a terminal.
+func (e *env) stdinTerminal() bool {
+	_, tty := terminalFd(e.stdin)
+	return tty
+}
+
 // endOfInput tells the terminal that piped input has ended, as ^D typed
 // at the start of a line does. A ^D that reaches the terminal before the
 // program reads it in raw mode (a shell starting its line editor) is

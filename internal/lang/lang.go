@@ -7,7 +7,9 @@
 package lang
 
 import (
+	"bytes"
 	"maps"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -178,11 +180,65 @@ func ForFile(filename string) (*Language, error) {
 	for _, l := range languages() {
 		exts = append(exts, l.Extensions...)
 	}
-	hint := "use " + joinOr(exts) + ", or choose the language with -l/--lang"
+	hint := "use " + joinOr(exts) + ", begin it with a #! line that names python3, node or bash, or choose the language with -l/--lang"
 	if ext == "" {
 		return nil, cove.Errorf(cove.CodeInvalid, "cannot tell the language of %q: it has no extension; %s", filename, hint)
 	}
 	return nil, cove.Errorf(cove.CodeInvalid, "cannot tell the language of %q from its extension %q: %s", filename, ext, hint)
+}
+
+// ForProgram returns the language of a program file: from its extension,
+// or, when that says none, from its #! line (#!/usr/bin/env python3,
+// #!/bin/bash). Errors: as ForFile's.
+func ForProgram(filename string, code []byte) (*Language, error) {
+	l, err := ForFile(filename)
+	if err == nil {
+		return l, nil
+	}
+	if l := forInterpreter(code); l != nil {
+		return l, nil
+	}
+	return nil, err
+}
+
+// forInterpreter is the language of the interpreter that code's #! line
+// names, or nil.
+func forInterpreter(code []byte) *Language {
+	line, ok := bytes.CutPrefix(code, []byte("#!"))
+	if !ok {
+		return nil
+	}
+	if i := bytes.IndexByte(line, '\n'); i >= 0 {
+		line = line[:i]
+	}
+	fields := strings.Fields(string(line))
+	if len(fields) == 0 {
+		return nil
+	}
+	prog := path.Base(fields[0])
+	if prog == "env" {
+		// #!/usr/bin/env [-S] [NAME=VALUE...] PROGRAM
+		prog = ""
+		for _, f := range fields[1:] {
+			if !strings.HasPrefix(f, "-") && !strings.Contains(f, "=") {
+				prog = path.Base(f)
+				break
+			}
+		}
+	}
+	var name string
+	switch {
+	case prog == "python" || strings.HasPrefix(prog, "python3"):
+		name = "python"
+	case prog == "node" || prog == "nodejs":
+		name = "javascript"
+	case prog == "bash" || prog == "sh" || prog == "dash":
+		name = "bash"
+	default:
+		return nil
+	}
+	l, _ := Lookup(name)
+	return l
 }
 
 // CompileError is a program that cove compiles before it runs (TypeScript)

@@ -118,6 +118,35 @@ func TestForFileUnknown(t *testing.T) {
 	}
 }
 
+// TestForProgram checks that a file without a known extension gets the
+// language of the interpreter its #! line names.
+func TestForProgram(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		file, code, want string
+	}{
+		{"tool", "#!/usr/bin/env python3\nprint(1)\n", "python"},
+		{"tool", "#!/usr/bin/python3.11 -u\n", "python"},
+		{"tool", "#!/usr/bin/env -S PYTHONHASHSEED=0 python3 -X dev\n", "python"},
+		{"tool", "#! /usr/bin/env node\n", "javascript"},
+		{"tool.cgi", "#!/bin/bash\necho\n", "bash"},
+		{"tool", "#!/bin/sh", "bash"},
+		{"tool.py", "#!/bin/bash\n", "python"}, // the extension first
+		{"tool", "#!/usr/bin/perl\n", ""},
+		{"tool", "#!/usr/bin/env\n", ""},
+		{"tool", "print(1) #!python3\n", ""},
+		{"tool", "", ""},
+	} {
+		l, err := ForProgram(tt.file, []byte(tt.code))
+		switch {
+		case tt.want == "" && (err == nil || !strings.Contains(cove.ErrorMessage(err), "a #! line that names python3, node or bash")):
+			t.Errorf("%s %q: %v, %v; want the error that says what is accepted", tt.file, tt.code, l, err)
+		case tt.want != "" && (err != nil || l.Name != tt.want):
+			t.Errorf("%s %q: %v, %v; want %s", tt.file, tt.code, l, err, tt.want)
+		}
+	}
+}
+
 func TestAll(t *testing.T) {
 	t.Parallel()
 	var names []string
