@@ -73,6 +73,24 @@ func New(baseURL, apiKey string, opts ...Option) (*Client, error) {
 	return c, nil
 }
 
+// DefaultURL is where cove serve listens unless told otherwise.
+const DefaultURL = "http://127.0.0.1:7070"
+
+// FromEnv returns a client of the server that the environment names, as
+// the cove CLI reads it: COVE_URL (DefaultURL when unset) and
+// COVE_API_KEY. Errors: invalid (a malformed COVE_URL).
+func FromEnv(opts ...Option) (*Client, error) {
+	u := strings.TrimSpace(os.Getenv("COVE_URL"))
+	if u == "" {
+		u = DefaultURL
+	}
+	c, err := New(u, os.Getenv("COVE_API_KEY"), opts...)
+	if err != nil {
+		return nil, cove.Errorf(cove.CodeInvalid, "COVE_URL: %s", cove.ErrorMessage(err))
+	}
+	return c, nil
+}
+
 // maxIdlePerServer is how many idle connections the client keeps to its
 // server. Go's default is 2: a program running more requests at once than
 // that would open a new connection for most of them, and leave as many

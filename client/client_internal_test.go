@@ -26,6 +26,25 @@ func TestNew(t *testing.T) {
 	}
 }
 
+// TestFromEnv checks that the environment names the server and key as
+// the CLI reads them, with the default address when COVE_URL is unset.
+func TestFromEnv(t *testing.T) {
+	t.Setenv("COVE_URL", "")
+	t.Setenv("COVE_API_KEY", "secret")
+	c, err := FromEnv()
+	if err != nil || c.base != DefaultURL || c.key != "secret" {
+		t.Fatalf("unset COVE_URL: %+v, %v", c, err)
+	}
+	t.Setenv("COVE_URL", "https://cove.example/v1/")
+	if c, err = FromEnv(); err != nil || c.base != "https://cove.example" {
+		t.Fatalf("COVE_URL set: %+v, %v", c, err)
+	}
+	t.Setenv("COVE_URL", "cove.example:7070")
+	if _, err := FromEnv(); cove.ErrorCode(err) != cove.CodeInvalid || !strings.HasPrefix(cove.ErrorMessage(err), "COVE_URL: invalid server URL") {
+		t.Fatalf("a malformed COVE_URL: %v", err)
+	}
+}
+
 // TestNewBaseURL checks that a server URL given with a trailing slash or
 // the API's /v1 (as copied from a request) still reaches the API, at
 // /v1/... and not /v1/v1/..., under a proxy's prefix too.

@@ -15,7 +15,7 @@ import (
 )
 
 // defaultServer is where `cove serve` listens unless told otherwise.
-const defaultServer = "http://127.0.0.1:7070"
+const defaultServer = client.DefaultURL
 
 // serverURL returns the server the commands talk to, and whether the user
 // chose one (--server or COVE_URL) rather than falling back to the default.
