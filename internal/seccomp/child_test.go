@@ -147,15 +147,27 @@ func childProbes() []childProbe {
 		}},
 		{"tcp-loopback", probeTCPLoopback},
 		{"inet6-socket", func() (int, string) { return socketProbe(unix.AF_INET6, unix.SOCK_STREAM, 0) }},
-		{"netlink-route", func() (int, string) {
-			if errno, out := socketProbe(unix.AF_NETLINK, unix.SOCK_RAW, unix.NETLINK_ROUTE); errno != 0 {
-				return errno, out
-			}
-			ifaces, err := net.Interfaces() // a netlink dump
+		{"socket-netlink-route", func() (int, string) {
+			return socketProbe(unix.AF_NETLINK, unix.SOCK_RAW, unix.NETLINK_ROUTE)
+		}},
+		{"socket-netlink-usersock", func() (int, string) {
+			return socketProbe(unix.AF_NETLINK, unix.SOCK_DGRAM, unix.NETLINK_USERSOCK)
+		}},
+		{"mmap-hugetlb", func() (int, string) {
+			b, err := unix.Mmap(-1, 0, 2<<20, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_HUGETLB)
 			if err != nil {
 				return errnoOf(err)
 			}
-			return 0, fmt.Sprintf("%d interfaces", len(ifaces))
+			unix.Munmap(b)
+			return 0, "mapped"
+		}},
+		{"memfd-hugetlb", func() (int, string) {
+			fd, err := unix.MemfdCreate("huge", unix.MFD_HUGETLB)
+			if err != nil {
+				return errnoOf(err)
+			}
+			unix.Close(fd)
+			return 0, "created"
 		}},
 		{"ioctl-tty", func() (int, string) {
 			fd, err := openPTY()

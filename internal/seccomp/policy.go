@@ -22,14 +22,21 @@ type Options struct {
 // Linux ABI values the rules use; the same on x86_64 and arm64.
 const (
 	errnoEPERM        = 1
+	errnoENOMEM       = 12
+	errnoEINVAL       = 22
 	errnoENOSYS       = 38
 	errnoEAFNOSUPPORT = 97
 
-	afUnix       = 1
-	afInet       = 2
-	afInet6      = 10
-	afNetlink    = 16
-	netlinkAudit = 9
+	afUnix    = 1
+	afInet    = 2
+	afInet6   = 10
+	afNetlink = 16
+
+	// The flags that ask for huge pages of the host's reserved pool:
+	// mmap's MAP_HUGETLB, memfd_create's MFD_HUGETLB, shmget's SHM_HUGETLB.
+	mapHugetlb = 0x40000
+	mfdHugetlb = 0x4
+	shmHugetlb = 0x800
 
 	tiocsti   = 0x5412 // push a byte into a terminal's input queue
 	tioclinux = 0x541c // virtual console commands, among them selection paste
@@ -58,11 +65,15 @@ const (
 )
 
 // allowedSocketFamilies are the address families socket and socketpair may
-// use: local sockets, loopback TCP and UDP, and netlink, which libc uses to
-// list interfaces and addresses. Others, notably AF_VSOCK (a channel to the
-// host), AF_ALG (kernel crypto), AF_PACKET and AF_KEY, fail with
-// EAFNOSUPPORT, as if the kernel lacked them.
-var allowedSocketFamilies = []uint64{afUnix, afInet, afInet6, afNetlink}
+// use: local sockets and loopback TCP and UDP. Others fail with
+// EAFNOSUPPORT, as if the kernel lacked them: notably AF_VSOCK (a channel
+// to the host), AF_ALG (kernel crypto), AF_PACKET, AF_KEY, and netlink,
+// whose queues of replies and messages the kernel keeps outside the
+// sandbox's memory limit (a program that asks and never reads held
+// gigabytes of the host's memory with a 64 MiB limit). libc does without
+// netlink: getaddrinfo takes both address families as present, and what
+// lists interfaces (getifaddrs, ip) fails.
+var allowedSocketFamilies = []uint64{afUnix, afInet, afInet6}
 
 // allowedPersonalities are the personality(2) arguments Docker allows:
 // PER_LINUX, PER_LINUX32, UNAME26, PER_LINUX32|UNAME26, and 0xffffffff,
@@ -122,12 +133,17 @@ func policy(info *arch.Info, opts Options) ([]rule, error) {
 		// Allowed here rather than with the rest: ioctl is frequent, and its
 		// argument checks keep the kernel from caching the verdict.
 		{name: "ioctl", action: actAllow},
-		// The kernel already refuses audit sockets outside the initial user
-		// namespace; refuse them here too, in case a sandbox runs without one.
-		{name: "socket", action: fail(errnoEAFNOSUPPORT), when: []cond{
-			{arg: 0, op: opEqual32, value: afNetlink},
-			{arg: 2, op: opEqual32, value: netlinkAudit},
-		}},
+		// Huge pages come from a pool the host reserves, which the
+		// sandbox's memory limit does not count: asking for them fails as
+		// if the pool were empty (ENOMEM for mmap and shmget, EINVAL for
+		// memfd_create, as a kernel without them says), and programs fall
+		// back to ordinary pages. Allowed here with their flags checked.
+		{name: "mmap", action: actAllow, when: []cond{{arg: 3, op: opNoneOf32, value: mapHugetlb}}},
+		{name: "mmap", action: fail(errnoENOMEM)},
+		{name: "memfd_create", action: actAllow, when: []cond{{arg: 1, op: opNoneOf32, value: mfdHugetlb}}},
+		{name: "memfd_create", action: fail(errnoEINVAL)},
+		{name: "shmget", action: actAllow, when: []cond{{arg: 2, op: opNoneOf32, value: shmHugetlb}}},
+		{name: "shmget", action: fail(errnoENOMEM)},
 		// clone(2) without CLONE_NEW* flags, as in Docker's profile; the
 		// kernel reads only the low 32 bits of the flags. With any of them it
 		// falls through to EPERM.

@@ -202,6 +202,8 @@ const (
 	eperm    = uint32(actErrno) | errnoEPERM
 	enosys   = uint32(actErrno) | errnoENOSYS
 	eafnosup = uint32(actErrno) | errnoEAFNOSUPPORT
+	enomem   = uint32(actErrno) | errnoENOMEM
+	einval   = uint32(actErrno) | errnoEINVAL
 )
 
 // TestPolicyDecisions runs the assembled program in a BPF interpreter
@@ -329,9 +331,23 @@ func checkDecisions(t *testing.T, goarch string, opts Options) {
 			check(fmt.Sprintf("%s family %d", name, family), eafnosup, call(name, family, unix.SOCK_STREAM))
 		}
 	}
-	check("netlink route", allow, call("socket", afNetlink, unix.SOCK_RAW, unix.NETLINK_ROUTE))
-	check("netlink audit", eafnosup, call("socket", afNetlink, unix.SOCK_RAW, netlinkAudit))
-	check("netlink audit with high bits", eafnosup, call("socket", afNetlink, unix.SOCK_RAW, 1<<32|netlinkAudit))
+	// netlink: none, whose queues the memory limit does not count.
+	for _, proto := range []uint64{unix.NETLINK_ROUTE, unix.NETLINK_USERSOCK, unix.NETLINK_AUDIT, unix.NETLINK_SOCK_DIAG, 1<<32 | unix.NETLINK_AUDIT} {
+		check(fmt.Sprintf("netlink %#x", proto), eafnosup, call("socket", afNetlink, unix.SOCK_RAW, proto))
+		check(fmt.Sprintf("netlink pair %#x", proto), eafnosup, call("socketpair", afNetlink, unix.SOCK_RAW, proto))
+	}
+
+	// Huge pages of the host's pool: refused whatever else the flags hold.
+	check("mmap", allow, call("mmap", 0, 4096, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS))
+	check("mmap of a file", allow, call("mmap", 0, 4096, unix.PROT_READ, unix.MAP_SHARED, 3))
+	check("mmap with high bits", allow, call("mmap", 0, 4096, unix.PROT_READ, 1<<32|unix.MAP_PRIVATE|unix.MAP_ANONYMOUS))
+	check("mmap huge", enomem, call("mmap", 0, 2<<20, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_HUGETLB))
+	check("mmap huge 1G", enomem, call("mmap", 0, 1<<30, unix.PROT_READ, unix.MAP_SHARED|unix.MAP_ANONYMOUS|unix.MAP_HUGETLB|30<<unix.MAP_HUGE_SHIFT))
+	check("mmap huge with high bits", enomem, call("mmap", 0, 2<<20, unix.PROT_READ, 0xffffffff00000000|unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_HUGETLB))
+	check("memfd_create", allow, call("memfd_create", 0, unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING))
+	check("memfd_create huge", einval, call("memfd_create", 0, unix.MFD_CLOEXEC|unix.MFD_HUGETLB))
+	check("shmget", allow, call("shmget", 0, 4096, unix.IPC_CREAT|0o600))
+	check("shmget huge", enomem, call("shmget", 0, 2<<20, unix.IPC_CREAT|shmHugetlb|0o600))
 
 	// ioctl: everything but terminal injection, whatever the high bits.
 	for _, req := range []uint64{unix.TCGETS, unix.TIOCGWINSZ, unix.TIOCGPTN, unix.TIOCINQ, 0xffffffff80045430} {
@@ -356,7 +372,7 @@ func checkDecisions(t *testing.T, goarch string, opts Options) {
 	// of syscall numbers.
 	for v := uint64(0); v < 1024; v++ {
 		want := eafnosup
-		if v == afUnix || v == afInet || v == afInet6 || v == afNetlink {
+		if v == afUnix || v == afInet || v == afInet6 {
 			want = allow
 		}
 		check(fmt.Sprintf("socket family %d", v), want, call("socket", v, unix.SOCK_STREAM, v))
@@ -374,6 +390,12 @@ func checkDecisions(t *testing.T, goarch string, opts Options) {
 			want = allow
 		}
 		check(fmt.Sprintf("personality %d", v), want, call("personality", v))
+
+		want = allow
+		if v&mapHugetlb != 0 {
+			want = enomem
+		}
+		check(fmt.Sprintf("mmap flags %d", v), want, call("mmap", v, v, v, v))
 	}
 }
 
@@ -482,6 +504,10 @@ var refusals = map[string]syscall.Errno{
 	"socket-packet":           unix.EAFNOSUPPORT,
 	"socket-key":              unix.EAFNOSUPPORT,
 	"socket-netlink-audit":    unix.EAFNOSUPPORT,
+	"socket-netlink-route":    unix.EAFNOSUPPORT,
+	"socket-netlink-usersock": unix.EAFNOSUPPORT,
+	"mmap-hugetlb":            unix.ENOMEM,
+	"memfd-hugetlb":           unix.EINVAL,
 	"socket-inet-high-bits":   unix.EAFNOSUPPORT,
 	"socketpair-vsock":        unix.EAFNOSUPPORT,
 	"ioctl-tiocsti":           unix.EPERM,
@@ -493,7 +519,7 @@ var refusals = map[string]syscall.Errno{
 // allowedProbes must succeed under the filter.
 var allowedProbes = []string{
 	"getpid", "files", "proc-status", "threads", "new-threads",
-	"unix-socket", "socketpair-unix", "tcp-loopback", "inet6-socket", "netlink-route",
+	"unix-socket", "socketpair-unix", "tcp-loopback", "inet6-socket",
 	"ioctl-tty", "personality-query", "setid-same", "exec-true",
 	"python", "node", "bash",
 }
