@@ -108,9 +108,9 @@ func languages() []*Language {
 // EtcFiles).
 const PythonSiteDir = "/etc/cove/python"
 
-// NodeStdio is the module that Node programs load first (see EtcFiles),
-// through NODE_OPTIONS.
-const NodeStdio = "/etc/cove/node/stdio.js"
+// NodePreload is the module that Node programs load first (see
+// EtcFiles), through NODE_OPTIONS.
+const NodePreload = "/etc/cove/node/preload.js"
 
 // PipRefusedSystemInstall reports whether a program's output shows pip
 // refusing to install into the system's Python because the distribution
@@ -136,9 +136,26 @@ func EtcFiles() map[string]string {
 		// written yet when the program calls process.exit(): a program
 		// that prints its results and exits lost them whenever the
 		// pipe was full. Written as to a file or a terminal, output is
-		// whole.
-		"cove/node/stdio.js": "for (const s of [process.stdout, process.stderr]) {\n" +
+		// whole. And the sandbox has no netlink, through which Node
+		// lists network interfaces: os.networkInterfaces(), which
+		// libraries call as they load, gives the one the sandbox has,
+		// loopback, rather than throw.
+		"cove/node/preload.js": "for (const s of [process.stdout, process.stderr]) {\n" +
 			"  if (s._handle && typeof s._handle.setBlocking === \"function\") s._handle.setBlocking(true);\n" +
+			"}\n" +
+			"{\n" +
+			"  const os = require(\"os\");\n" +
+			"  const list = os.networkInterfaces;\n" +
+			"  os.networkInterfaces = function networkInterfaces() {\n" +
+			"    try {\n" +
+			"      return list.apply(this, arguments);\n" +
+			"    } catch {\n" +
+			"      return { lo: [\n" +
+			"        { address: \"127.0.0.1\", netmask: \"255.0.0.0\", family: \"IPv4\", mac: \"00:00:00:00:00:00\", internal: true, cidr: \"127.0.0.1/8\" },\n" +
+			"        { address: \"::1\", netmask: \"ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff\", family: \"IPv6\", mac: \"00:00:00:00:00:00\", internal: true, cidr: \"::1/128\", scopeid: 0 },\n" +
+			"      ] };\n" +
+			"    }\n" +
+			"  };\n" +
 			"}\n",
 	}
 }

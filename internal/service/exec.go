@@ -39,7 +39,7 @@ var defaultEnv = map[string]string{
 	// first lines show in its logs as it prints them).
 	"PYTHONPATH": lang.PythonSiteDir,
 	// And every node writes its output whole before it exits.
-	"NODE_OPTIONS": "--require " + lang.NodeStdio,
+	"NODE_OPTIONS": "--require " + lang.NodePreload,
 }
 
 // workDir is the directory a program starts in: /workspace, or cwd,

@@ -54,14 +54,14 @@ func TestPreparedEtcKeepsTimes(t *testing.T) {
 	}
 	// So is one prepared by a cove that generated other files (a
 	// language's module it did not have).
-	os.Remove(filepath.Join(dir, lang.NodeStdio[len("/etc/"):]))
+	os.Remove(filepath.Join(dir, lang.NodePreload[len("/etc/"):]))
 	if err := os.WriteFile(filepath.Join(dir, ".cove-etc"), []byte(etcFormat+"generated 0123\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if err := prepareEtc(dir); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Stat(filepath.Join(dir, lang.NodeStdio[len("/etc/"):])); err != nil {
+	if _, err := os.Stat(filepath.Join(dir, lang.NodePreload[len("/etc/"):])); err != nil {
 		t.Fatalf("after preparing again: %v", err)
 	}
 }
