@@ -174,6 +174,10 @@ func (s *server) handleExec(st io.ReadWriter, stream uint32, spec *ExecSpec) {
 
 func (s *server) runExec(st io.Reader, stream uint32, fw *frameWriter, spec *ExecSpec, cleanup *[]func()) *ExecResult {
 	start := time.Now()
+	// Reachable from other streams (SignalExec) from now on: a stop that
+	// comes before the program runs applies once it does.
+	ctl := s.claimExec(stream)
+	defer s.removeExec(stream)
 	if len(spec.Files) > 0 {
 		if err := writeFiles(spec.Files, s.cfg.UID, s.cfg.GID); err != nil {
 			code, _ := fileErrorCode(err)
@@ -225,8 +229,7 @@ func (s *server) runExec(st io.Reader, stream uint32, fw *frameWriter, spec *Exe
 		})
 	}
 	go s.readControl(st, stdinW, &state, cancel)
-	s.addExec(stream, &execControl{pid: pid, cancel: cancel})
-	defer s.removeExec(stream)
+	ctl.started(pid, cancel)
 
 	var timer *time.Timer
 	if spec.TimeoutMS > 0 {
@@ -589,16 +592,105 @@ type pumped struct {
 	truncated bool
 }
 
-// execControl reaches a running execution from outside its stream.
+// execControl reaches an execution from outside its stream. Signals and
+// a cancellation that come before its program runs wait for it: the
+// host's stop may overtake the execution's own start (the two come on
+// streams of their own, served at once), and would otherwise be taken
+// for one that came too late.
 type execControl struct {
-	pid    int // its process group
-	cancel func()
+	mu       sync.Mutex
+	pid      int    // its process group, once it runs
+	cancel   func() // kills it, once it runs
+	canceled bool
+	signals  []int
+	// early is when a signal made this control before its execution
+	// claimed it; zero once claimed.
+	early time.Time
 }
 
-func (s *server) addExec(stream uint32, c *execControl) {
+// started records the running program and applies what came before.
+func (c *execControl) started(pid int, cancel func()) {
+	c.mu.Lock()
+	c.pid, c.cancel = pid, cancel
+	canceled, signals := c.canceled, c.signals
+	c.signals = nil
+	c.mu.Unlock()
+	for _, sig := range signals {
+		_ = syscall.Kill(-pid, syscall.Signal(sig))
+	}
+	if canceled {
+		cancel()
+	}
+}
+
+// deliver applies a SignalExec now, or once the program runs.
+func (c *execControl) deliver(spec *SignalExecSpec) {
+	c.mu.Lock()
+	pid, cancel := c.pid, c.cancel
+	if cancel == nil {
+		switch {
+		case spec.Cancel:
+			c.canceled = true
+		case spec.Signal > 0 && spec.Signal < 65 && len(c.signals) < maxEarlySignals:
+			c.signals = append(c.signals, spec.Signal)
+		}
+		c.mu.Unlock()
+		return
+	}
+	c.mu.Unlock()
+	switch {
+	case spec.Cancel:
+		cancel()
+	case spec.Signal > 0 && spec.Signal < 65:
+		// The process group, as a terminal would.
+		_ = syscall.Kill(-pid, syscall.Signal(spec.Signal))
+	}
+}
+
+// Bounds of what waits for executions that have not claimed it: a signal
+// for a stream that never runs an execution (one that has ended: it came
+// too late) is forgotten after earlyKeep.
+const (
+	maxEarlySignals = 16
+	earlyKeep       = 30 * time.Second
+)
+
+// claimExec returns the control of the execution on stream, with what
+// came for it before.
+func (s *server) claimExec(stream uint32) *execControl {
 	s.execMu.Lock()
+	defer s.execMu.Unlock()
+	c := s.execs[stream]
+	if c == nil {
+		c = &execControl{}
+		s.execs[stream] = c
+	}
+	c.mu.Lock()
+	c.early = time.Time{}
+	c.mu.Unlock()
+	return c
+}
+
+// controlFor returns the control of the execution on stream, making one
+// that waits for it if it has not claimed one (yet).
+func (s *server) controlFor(stream uint32) *execControl {
+	s.execMu.Lock()
+	defer s.execMu.Unlock()
+	if c := s.execs[stream]; c != nil {
+		return c
+	}
+	now := time.Now()
+	for id, c := range s.execs {
+		c.mu.Lock()
+		stale := !c.early.IsZero() && now.Sub(c.early) > earlyKeep
+		c.mu.Unlock()
+		if stale {
+			delete(s.execs, id)
+		}
+	}
+	c := &execControl{early: now}
 	s.execs[stream] = c
-	s.execMu.Unlock()
+	return c
 }
 
 func (s *server) removeExec(stream uint32) {
@@ -607,21 +699,12 @@ func (s *server) removeExec(stream uint32) {
 	s.execMu.Unlock()
 }
 
-// handleSignalExec signals a running execution, or kills it as cancelled.
-// One that has ended, or never ran, is not an error: the signal came too
-// late to matter, and its stream has the result.
+// handleSignalExec signals a running execution, or kills it as cancelled;
+// one whose program has not started yet gets it once it does. One that
+// has ended is not an error: the signal came too late to matter, and its
+// stream has the result.
 func (s *server) handleSignalExec(st io.Writer, spec *SignalExecSpec) {
-	s.execMu.Lock()
-	c := s.execs[spec.Stream]
-	s.execMu.Unlock()
-	switch {
-	case c == nil:
-	case spec.Cancel:
-		c.cancel()
-	case spec.Signal > 0 && spec.Signal < 65:
-		// The process group, as a terminal would.
-		_ = syscall.Kill(-c.pid, syscall.Signal(spec.Signal))
-	}
+	s.controlFor(spec.Stream).deliver(spec)
 	writeJSONFrame(st, frameResult, struct{}{})
 }
 

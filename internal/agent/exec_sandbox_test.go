@@ -146,3 +146,39 @@ func TestExecStartFailureStatus(t *testing.T) {
 		}
 	}
 }
+
+// TestSignalRightAfterStart sends a signal, and a cancellation, the moment
+// an execution is started, before its program can have run: the program
+// still gets it once it runs (the signal's stream may be served before
+// the execution's own), rather than the stop being taken for one that
+// came too late and the program running to its end.
+func TestSignalRightAfterStart(t *testing.T) {
+	c, ctx := newSandbox(t, "sigearly", cove.DefaultLimits())
+	result := func(t *testing.T, ex *agent.Exec) *agent.ExecResult {
+		t.Helper()
+		for {
+			o, err := ex.Next()
+			if err != nil {
+				t.Fatalf("reading the stream: %v", err)
+			}
+			if o.Result != nil {
+				return o.Result
+			}
+		}
+	}
+	for i := 0; i < 20; i++ {
+		begin := time.Now()
+		ex, err := c.Start(ctx, &agent.ExecSpec{Argv: []string{"sleep", "30"}, Env: pyEnv, Dir: "/workspace", TimeoutMS: 60000}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := ex.Signal(int(syscall.SIGKILL)); err != nil {
+			t.Fatal(err)
+		}
+		res := result(t, ex)
+		ex.Close()
+		if d := time.Since(begin); d > 10*time.Second || res.Signal != int(syscall.SIGKILL) {
+			t.Fatalf("round %d: the program ended %v after a SIGKILL sent as it started, with %+v", i, d, res)
+		}
+	}
+}
