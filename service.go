@@ -288,7 +288,9 @@ type Service interface {
 	// RunCell runs code in a context and streams its events: stdout,
 	// stderr, result, display, exception, and exit last. Cancelling ctx
 	// or closing the stream interrupts the cell. A cell that raises ends
-	// with verdict error. Errors: not_found, invalid, conflict (not
+	// with verdict error. A cell sent while another runs waits for it a
+	// moment (0.3 s; up to 2 s for one being interrupted), then is
+	// refused. Errors: not_found, invalid, conflict (not
 	// running; a cell is already running in the context), quota_exceeded
 	// (the key's concurrent executions), unavailable (cove is shutting
 	// down; the interpreter, which had ended, did not start again).

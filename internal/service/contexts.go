@@ -331,37 +331,48 @@ func (s *Service) RunCell(ctx context.Context, id, contextID string, req cove.Ce
 // next at once should not be refused for it.
 const interruptedCellWait = 2 * time.Second
 
+// busyCellGrace is how long a cell waits for one that is running, and
+// not being interrupted, before it is refused: a caller that cancelled a
+// cell and sends the next at once may be ahead of the news of its
+// cancellation (a closed connection takes the server a moment to see).
+const busyCellGrace = 300 * time.Millisecond
+
 // acquire makes the context busy with a new cell of ctx and returns its
-// hold. A cell already running refuses it at once, unless it is being
-// interrupted (or restarted): then acquire waits for it to let the
-// context go, for interruptedCellWait at most.
+// hold. A cell already running refuses it after busyCellGrace, unless it
+// is being interrupted (or restarted): then acquire waits for it to let
+// the context go, for interruptedCellWait at most.
 func (c *liveContext) acquire(ctx context.Context) (*cellHold, bool) {
 	h := &cellHold{ctx: ctx}
 	if c.cell.CompareAndSwap(nil, h) {
 		return h, true
 	}
-	running := c.cell.Load()
-	if running == nil && c.cell.CompareAndSwap(nil, h) {
-		// It has just ended.
-		return h, true
-	}
-	if running == nil || !running.interrupted() {
-		return nil, false
-	}
-	deadline := time.NewTimer(interruptedCellWait)
-	defer deadline.Stop()
+	grace := time.NewTimer(busyCellGrace)
+	defer grace.Stop()
+	var deadline <-chan time.Time // once the running cell is being interrupted
 	tick := time.NewTicker(2 * time.Millisecond)
 	defer tick.Stop()
 	for {
+		if c.cell.CompareAndSwap(nil, h) {
+			return h, true
+		}
+		if running := c.cell.Load(); deadline == nil && running != nil && running.interrupted() {
+			t := time.NewTimer(interruptedCellWait)
+			defer t.Stop()
+			deadline = t.C
+		}
 		select {
 		case <-ctx.Done():
 			return nil, false
-		case <-deadline.C:
+		case <-grace.C:
+			if deadline == nil {
+				if c.cell.CompareAndSwap(nil, h) {
+					return h, true
+				}
+				return nil, false
+			}
+		case <-deadline:
 			return h, c.cell.CompareAndSwap(nil, h)
 		case <-tick.C:
-			if c.cell.CompareAndSwap(nil, h) {
-				return h, true
-			}
 		}
 	}
 }
