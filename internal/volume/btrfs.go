@@ -169,6 +169,14 @@ const (
 	sizeofInheritNoIDs = unsafe.Sizeof(qgroupInherit{})
 )
 
+// fstrimRange is struct fstrim_range, the argument of FITRIM.
+type fstrimRange struct {
+	start, length, minLen uint64
+}
+
+// iocFitrim is FITRIM, _IOWR('X', 121, struct fstrim_range).
+const iocFitrim = (iocRead|iocWrite)<<iocDirShift | unsafe.Sizeof(fstrimRange{})<<iocSizeShift | 'X'<<8 | 121
+
 // ioctl makes one ioctl call whose argument is a pointer to a struct.
 func ioctl(fd int, req uintptr, arg unsafe.Pointer) error {
 	_, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), req, uintptr(arg))

@@ -3,6 +3,7 @@ package volume
 import (
 	"bufio"
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"os"
@@ -835,5 +836,45 @@ func TestWorkspacesAreRootsAlone(t *testing.T) {
 	// Its owner in the sandbox, through its handle, still can.
 	if out, err := runIn(t, ws, testUID, testGID, "cat", filepath.Join(ws, "secret")); err != nil || out != "s" {
 		t.Fatalf("through the workspace's handle: %v %q", err, out)
+	}
+}
+
+// TestTrimGivesSpaceBack checks that the space of deleted files goes back
+// to the disk that holds the image once the volume is trimmed.
+func TestTrimGivesSpaceBack(t *testing.T) {
+	requireBtrfs(t)
+	t.Parallel()
+	dir := stateDir(t)
+	v := openVolume(t, dir)
+	image := filepath.Join(dir, imageName)
+	if _, err := os.Stat(image); err != nil {
+		t.Skipf("the volume has no image of its own here (a btrfs host): %v", err)
+	}
+	onDisk := func() int64 {
+		var st unix.Stat_t
+		if err := unix.Stat(image, &st); err != nil {
+			t.Fatal(err)
+		}
+		return st.Blocks * 512
+	}
+	ws, err := v.Create("trim", 200*mib, testUID, testGID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := make([]byte, 64*mib)
+	rand.Read(data)
+	if err := os.WriteFile(filepath.Join(ws, "data"), data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	syncVolume(t, ws)
+	full := onDisk()
+	if err := os.Remove(filepath.Join(ws, "data")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v.Trim(); err != nil {
+		t.Fatal(err)
+	}
+	if after := onDisk(); after > full-48*mib {
+		t.Fatalf("the image holds %d MiB on disk after a 64 MiB file was deleted and the volume trimmed, %d MiB before", after/mib, full/mib)
 	}
 }

@@ -99,6 +99,10 @@ type Backend struct {
 	// seccomp is every sandbox's filter, compiled once and installed by
 	// each agent.
 	seccomp []byte
+	// stopTrims ends the periodic trim of a server's volume.
+	stopTrims chan struct{}
+	trims     sync.WaitGroup
+	closeOnce sync.Once
 }
 
 var _ runtime.Backend = (*Backend)(nil)
@@ -196,7 +200,38 @@ func New(ctx context.Context, opts Options) (*Backend, error) {
 	if err != nil {
 		return nil, err
 	}
+	if opts.Launcher {
+		// A server deletes workspaces all day long.
+		b.stopTrims = make(chan struct{})
+		b.trims.Add(1)
+		go b.trimLoop()
+	}
 	return b, nil
+}
+
+// trimEvery is how often a server trims its workspace volume, giving the
+// space of deleted workspaces back to the disk that holds it.
+const trimEvery = 10 * time.Minute
+
+// trimLoop trims the volume every trimEvery until Close; a file system
+// that cannot trim is said once, and not tried again.
+func (b *Backend) trimLoop() {
+	defer b.trims.Done()
+	t := time.NewTicker(trimEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-b.stopTrims:
+			return
+		case <-t.C:
+		}
+		n, err := b.vol.Trim()
+		if err != nil {
+			b.log.Warn("cannot trim the workspace volume: the space of deleted workspaces stays in its image until the volume is trimmed (fstrim)", "err", err)
+			return
+		}
+		b.log.Debug("trimmed the workspace volume", "bytes", n)
+	}
 }
 
 // raiseOpenFilesCeiling raises this process's hard limit of open files to
@@ -287,6 +322,10 @@ func (b *Backend) Health(ctx context.Context) error { return b.vol.Health() }
 
 // Close implements runtime.Backend.
 func (b *Backend) Close() error {
+	if b.stopTrims != nil {
+		b.closeOnce.Do(func() { close(b.stopTrims) })
+		b.trims.Wait()
+	}
 	b.launchMu.Lock()
 	if b.launcher != nil {
 		b.launcher.Close()
