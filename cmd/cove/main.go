@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"syscall"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 
@@ -46,6 +47,41 @@ func main() {
 	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Getenv)
 	stop()
 	os.Exit(code)
+}
+
+// printable is msg with its control characters escaped (\x1b): a message
+// may repeat names that code in a sandbox chose (a file's, a link's
+// target), and an escape sequence among them would act on the user's
+// terminal.
+func printable(msg string) string {
+	if utf8.ValidString(msg) && !strings.ContainsFunc(msg, isControl) {
+		return msg
+	}
+	var b strings.Builder
+	for i := 0; i < len(msg); {
+		r, n := utf8.DecodeRuneInString(msg[i:])
+		switch {
+		case r == utf8.RuneError && n == 1:
+			// A byte that is no character (0x9b is CSI to some
+			// terminals).
+			fmt.Fprintf(&b, `\x%02x`, msg[i])
+		case isControl(r) && r < 0x100:
+			fmt.Fprintf(&b, `\x%02x`, r)
+		case isControl(r):
+			fmt.Fprintf(&b, `\u%04x`, r)
+		default:
+			b.WriteRune(r)
+		}
+		i += n
+	}
+	return b.String()
+}
+
+// isControl reports whether r is a control character (C0 but tab, DEL,
+// C1) or a character that reorders the text around it (bidirectional
+// controls).
+func isControl(r rune) bool {
+	return (r < 0x20 && r != '\t') || (r >= 0x7f && r < 0xa0) || (r >= 0x202a && r <= 0x202e) || (r >= 0x2066 && r <= 0x2069)
 }
 
 // signalCause ends the context of a command that a signal interrupted.
@@ -154,7 +190,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return 128 + int(sc.sig)
 	}
 	code := cove.ErrorCode(err)
-	fmt.Fprintf(stderr, "cove: %s\n", cove.ErrorMessage(err))
+	fmt.Fprintf(stderr, "cove: %s\n", printable(cove.ErrorMessage(err)))
 	if info, ok := cove.Codes[code]; ok {
 		return info.ExitCode
 	}

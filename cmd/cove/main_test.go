@@ -97,3 +97,22 @@ func writeFile(t *testing.T, name, content string) string {
 	}
 	return p
 }
+
+// TestPrintable checks that what cove prints of a message (which may
+// repeat names that code in a sandbox chose) cannot act on the terminal.
+func TestPrintable(t *testing.T) {
+	for in, want := range map[string]string{
+		"plain message: a/b.txt":             "plain message: a/b.txt",
+		"tab\tkept, ünïcode kept":            "tab\tkept, ünïcode kept",
+		"cannot read u/\x1b]0;HACKED\x07x":   `cannot read u/\x1b]0;HACKED\x07x`,
+		"clear \x1b[2J and \x9b1m, del \x7f": `clear \x1b[2J and \x9b1m, del \x7f`,
+		"line\nbreak\rback":                  `line\x0abreak\x0dback`,
+		"bidi \u202egnp.exe":                 `bidi \u202egnp.exe`,
+		"bad \xff byte":                      `bad \xff byte`,
+		"c1 as a character \u009b":           `c1 as a character \x9b`,
+	} {
+		if got := printable(in); got != want {
+			t.Errorf("printable(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -359,7 +359,7 @@ func (r *repl) cellError(ctx context.Context, err error) error {
 			return cove.Errorf(cove.CodeNotFound, "the session's interpreter in sandbox %s is gone (the sandbox was restarted): the session ends", r.sandbox)
 		}
 	}
-	fmt.Fprintf(r.errOut, "cove: %s\n", cove.ErrorMessage(err))
+	fmt.Fprintf(r.errOut, "cove: %s\n", printable(cove.ErrorMessage(err)))
 	return nil
 }
 

@@ -194,7 +194,7 @@ func newBatchCmd(e *env, use, short, doing string, call func(ctx context.Context
 					return err
 				}
 				if err = e.explain(err); err != nil {
-					fmt.Fprintf(e.stderr, "cove: %s\n", cove.ErrorMessage(err))
+					fmt.Fprintf(e.stderr, "cove: %s\n", printable(cove.ErrorMessage(err)))
 					code := cove.ErrorCode(err)
 					if exit == 0 {
 						exit = cove.Codes[code].ExitCode
