@@ -10,8 +10,10 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 
@@ -330,7 +332,7 @@ func writeTar(w io.Writer, dir string, skips *skipCount) error {
 				return nil
 			}
 		default:
-			skips.skip("%s: not a file, directory or symbolic link", p)
+			skips.skip("%s: not a file, directory or symbolic link", shown(p))
 			return nil
 		}
 		info, err := d.Info()
@@ -396,10 +398,10 @@ const (
 // skipLink warns that the link name -> target is left out, and why.
 func (s *skipCount) skipLink(name, target string, why linkCheck) {
 	if why == linkTooDeep {
-		s.skip("the link %s -> %s: it leads through more than %d links, a loop perhaps", name, target, maxLinkFollows)
+		s.skip("the link %s -> %s: it leads through more than %d links, a loop perhaps", shown(name), shown(target), maxLinkFollows)
 		return
 	}
-	s.skip("the link %s -> %s: it points outside the directory", name, target)
+	s.skip("the link %s -> %s: it points outside the directory", shown(name), shown(target))
 }
 
 // resolveLink tells whether the path name (slash-separated, relative to
@@ -532,7 +534,7 @@ func extractTar(r io.Reader, dir string, skips *skipCount) error {
 			linkAt[name] = len(links)
 			links = append(links, link{name, hdr.Linkname})
 		default:
-			skips.skip("%s: not a file, directory or symbolic link", name)
+			skips.skip("%s: not a file, directory or symbolic link", shown(name))
 		}
 	}
 	for _, l := range links {
@@ -582,7 +584,8 @@ type skipCount struct {
 	skipped int
 }
 
-// skip warns that an entry is left out, and why.
+// skip warns that an entry is left out, and why. Names in args are
+// passed through shown.
 func (s *skipCount) skip(format string, args ...any) {
 	s.skipped++
 	fmt.Fprintf(s.warn, "cove: skipping "+format+"\n", args...)
@@ -600,4 +603,16 @@ func (s *skipCount) summary(what string) {
 		rest = "the one skipped is listed above"
 	}
 	fmt.Fprintf(s.warn, "cove: copied %d of the %d entries of %s: %s\n", s.entries-s.skipped, s.entries, what, rest)
+}
+
+// shown is a name as a warning prints it: quoted as strconv.Quote does
+// when it holds a control character or bytes that are not UTF-8, so that
+// a name chosen inside a sandbox cannot drive the terminal (set its
+// title, clear it); plain otherwise. (Error messages are escaped where
+// they are printed, by printable.)
+func shown(name string) string {
+	if !utf8.ValidString(name) || strings.ContainsFunc(name, isControl) {
+		return strconv.Quote(name)
+	}
+	return name
 }

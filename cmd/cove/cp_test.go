@@ -513,3 +513,42 @@ func TestCpExtractChecksLinksOnceAllAreIn(t *testing.T) {
 		t.Fatalf("extracted %v, want %v", got, chainKept)
 	}
 }
+
+// TestCpEscapesNames: names and link targets that the sandbox chose are
+// printed quoted when they hold control characters, so that they cannot
+// drive the terminal; ordinary ones are printed as they are.
+func TestCpEscapesNames(t *testing.T) {
+	srv := newServer(t)
+	c := srv.cli(t, srv.admin)
+	id := c.create()
+	c.ok("exec", id, "--", "sh", "-c", `mkdir esc && cd esc && ln -s "$(printf '/etc/\033[2J')" "$(printf '\033]0;TITLE\007\033[2J')" && `+
+		`mkfifo "$(printf 'fifo\033[31m')" && ln -s /etc/passwd plain && ln -s /x "$(printf 'bad\377utf8')"`)
+	r := c.do("", "cp", id+":esc", t.TempDir())
+	if r.code != 0 {
+		t.Fatalf("exit %d stderr %q", r.code, r.stderr)
+	}
+	want := "cove: skipping the link \"\\x1b]0;TITLE\\a\\x1b[2J\" -> \"/etc/\\x1b[2J\": it points outside the directory\n" +
+		"cove: skipping the link \"bad\\xffutf8\" -> /x: it points outside the directory\n" +
+		"cove: skipping the link plain -> /etc/passwd: it points outside the directory\n" +
+		"cove: copied 0 of the 3 entries of " + id + ":esc: the 3 skipped are listed above\n"
+	if r.stderr != want {
+		t.Errorf("stderr:\n%s\nwant:\n%s", r.stderr, want)
+	}
+	if strings.ContainsAny(r.stderr, "\x1b\x07") {
+		t.Errorf("control characters reached the terminal: %q", r.stderr)
+	}
+
+	// Names printed by an extraction: an entry the archive skips.
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	tw.WriteHeader(&tar.Header{Name: "dev\x1b[2J", Typeflag: tar.TypeChar})
+	tw.Close()
+	var warn bytes.Buffer
+	if err := extractTar(&buf, t.TempDir(), &skipCount{warn: &warn}); err != nil {
+		t.Fatal(err)
+	}
+	want = "cove: skipping \"dev\\x1b[2J\": not a file, directory or symbolic link\n"
+	if warn.String() != want {
+		t.Errorf("warnings:\n%s\nwant:\n%s", warn.String(), want)
+	}
+}
