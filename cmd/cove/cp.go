@@ -464,8 +464,9 @@ func resolveLink(root *os.Root, name string) linkCheck {
 // an os.Root, so no entry and no link can reach outside dir while it
 // runs; links that point outside it (by their text, or once followed
 // through the tree's other links, which the user's tools will do later),
-// and entries other than files, directories and links, are skipped with
-// a warning, and counted in skips.
+// hard links to anything but a file this extraction wrote, and entries
+// other than files, directories and links, are skipped with a warning,
+// and counted in skips.
 func extractTar(r io.Reader, dir string, skips *skipCount) error {
 	root, err := os.OpenRoot(dir)
 	if err != nil {
@@ -480,6 +481,9 @@ func extractTar(r io.Reader, dir string, skips *skipCount) error {
 	type link struct{ name, target string }
 	var links []link
 	linkAt := map[string]int{} // a link's index in links, by name
+	// The regular files this extraction wrote, by name: the only files a
+	// hard link of the archive may lead to.
+	written := map[string]fileID{}
 	tr := tar.NewReader(r)
 	for {
 		hdr, err := tr.Next()
@@ -487,7 +491,7 @@ func extractTar(r io.Reader, dir string, skips *skipCount) error {
 			break
 		}
 		if err != nil {
-			return cove.Errorf(cove.CodeInternal, "reading the archive: %v", err)
+			return archiveReadError(err)
 		}
 		name := path.Clean(strings.TrimPrefix(hdr.Name, "/"))
 		if name == "." {
@@ -509,17 +513,46 @@ func extractTar(r io.Reader, dir string, skips *skipCount) error {
 			}
 			dirs = append(dirs, dirMode{name, mode})
 		case tar.TypeReg:
+			if _, ok := written[name]; ok {
+				// Written before, by an entry of the same name or as a
+				// hard link: replaced, not written through.
+				delete(written, name)
+				if err := root.Remove(name); err != nil {
+					return localError(err)
+				}
+			}
 			f, err := root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, mode)
 			if err != nil {
 				return localError(err)
 			}
 			if _, err := io.Copy(f, tr); err != nil {
 				f.Close()
+				var pe *fs.PathError
+				if errors.As(err, &pe) {
+					return localError(err)
+				}
+				return archiveReadError(err)
+			}
+			fi, err := f.Stat()
+			if cerr := f.Close(); err == nil {
+				err = cerr
+			}
+			if err != nil {
 				return localError(err)
 			}
-			if err := f.Close(); err != nil {
-				return localError(err)
+			written[name] = idOf(fi)
+		case tar.TypeLink:
+			delete(written, name)
+			target := path.Clean(strings.TrimPrefix(hdr.Linkname, "/"))
+			first, ok := written[target]
+			if !ok {
+				skips.skip("the hard link %s to %s: it is not a file copied before it", shown(name), shown(hdr.Linkname))
+				continue
 			}
+			if err := hardLink(root, target, name, first); err != nil {
+				return err
+			}
+			written[name] = first
 		case tar.TypeSymlink:
 			if linkLeaves(name, hdr.Linkname) {
 				skips.skipLink(name, hdr.Linkname, linkOutside)
@@ -571,6 +604,81 @@ func extractTar(r io.Reader, dir string, skips *skipCount) error {
 		}
 	}
 	return nil
+}
+
+// archiveReadError words a failure to read the archive that is being
+// extracted: the server's own error as it is, else the stream that broke.
+func archiveReadError(err error) error {
+	var ce *cove.Error
+	if errors.As(err, &ce) {
+		return err
+	}
+	return cove.Errorf(cove.CodeInternal, "reading the archive: %v", err)
+}
+
+// fileID tells files apart, whatever their names.
+type fileID struct{ dev, ino uint64 }
+
+func idOf(fi fs.FileInfo) fileID {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return fileID{}
+	}
+	return fileID{uint64(st.Dev), st.Ino}
+}
+
+// hardLink makes name a hard link to target, the regular file first that
+// this extraction wrote, or, where the file system refuses links, a copy
+// of it. Whatever is at name, unless a directory, is replaced. The link
+// is made only to that file: never to a link, nor to anything that took
+// its place.
+func hardLink(root *os.Root, target, name string, first fileID) error {
+	changed := func() error {
+		return cove.Errorf(cove.CodeConflict, "%s changed while it was copied, before the hard link %s to it", target, name)
+	}
+	if fi, err := root.Lstat(name); err == nil {
+		if fi.IsDir() {
+			return cove.Errorf(cove.CodeConflict, "%s: a directory is in the way of a hard link to %s", name, target)
+		}
+		if err := root.Remove(name); err != nil {
+			return localError(err)
+		}
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return localError(err)
+	}
+	fi, err := root.Lstat(target)
+	if err != nil || !fi.Mode().IsRegular() || idOf(fi) != first {
+		return changed()
+	}
+	// linkat without AT_SYMLINK_FOLLOW: whatever took target's place
+	// since it was checked is linked itself, not followed, and found
+	// below.
+	if err := root.Link(target, name); err == nil {
+		if fi, err := root.Lstat(name); err != nil || idOf(fi) != first {
+			root.Remove(name)
+			return changed()
+		}
+		return nil
+	}
+	// No hard links here (a file system without them, too many links to
+	// the file): a copy of the file, if it is still the one written.
+	src, err := root.OpenFile(target, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return localError(err)
+	}
+	defer src.Close()
+	if fi, err := src.Stat(); err != nil || idOf(fi) != first {
+		return changed()
+	}
+	dst, err := root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, fi.Mode().Perm())
+	if err != nil {
+		return localError(err)
+	}
+	if _, err := io.Copy(dst, src); err != nil {
+		dst.Close()
+		return localError(err)
+	}
+	return localError(dst.Close())
 }
 
 // skipCount warns of each entry a directory's copy leaves out, and counts

@@ -538,17 +538,117 @@ func TestCpEscapesNames(t *testing.T) {
 		t.Errorf("control characters reached the terminal: %q", r.stderr)
 	}
 
-	// Names printed by an extraction: an entry the archive skips.
+	// Names printed by an extraction: entries the archive skips.
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
 	tw.WriteHeader(&tar.Header{Name: "dev\x1b[2J", Typeflag: tar.TypeChar})
+	tw.WriteHeader(&tar.Header{Name: "h\x07", Typeflag: tar.TypeLink, Linkname: "nowhere\x1b"})
 	tw.Close()
 	var warn bytes.Buffer
 	if err := extractTar(&buf, t.TempDir(), &skipCount{warn: &warn}); err != nil {
 		t.Fatal(err)
 	}
-	want = "cove: skipping \"dev\\x1b[2J\": not a file, directory or symbolic link\n"
+	want = "cove: skipping \"dev\\x1b[2J\": not a file, directory or symbolic link\n" +
+		"cove: skipping the hard link \"h\\a\" to \"nowhere\\x1b\": it is not a file copied before it\n"
 	if warn.String() != want {
 		t.Errorf("warnings:\n%s\nwant:\n%s", warn.String(), want)
+	}
+}
+
+// TestExtractTarHardLinks: a hard link of the archive is made only to a
+// regular file that the same extraction wrote inside the directory; one to
+// anything else (a name outside, a symbolic link, a file that was there
+// before, a file not yet written) is skipped with a warning.
+func TestExtractTarHardLinks(t *testing.T) {
+	base := t.TempDir()
+	dir := filepath.Join(base, "dst")
+	elsewhere := filepath.Join(base, "elsewhere")
+	os.Mkdir(dir, 0o755)
+	os.Mkdir(elsewhere, 0o755)
+	os.WriteFile(filepath.Join(elsewhere, "secret"), []byte("secret"), 0o644)
+	os.WriteFile(filepath.Join(dir, "before"), []byte("before"), 0o644)
+	os.Symlink(elsewhere, filepath.Join(dir, "planted"))
+
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	add := func(hdr *tar.Header, body string) {
+		hdr.Size = int64(len(body))
+		if hdr.Mode == 0 {
+			hdr.Mode = 0o644
+		}
+		if err := tw.WriteHeader(hdr); err != nil {
+			t.Fatal(err)
+		}
+		tw.Write([]byte(body))
+	}
+	link := func(name, target string) {
+		add(&tar.Header{Name: name, Typeflag: tar.TypeLink, Linkname: target}, "")
+	}
+	link("early", "a")
+	add(&tar.Header{Name: "a", Typeflag: tar.TypeReg}, "data")
+	add(&tar.Header{Name: "sym", Typeflag: tar.TypeSymlink, Linkname: "a"}, "")
+	link("sub/b", "a")
+	link("c", "sub/b")
+	link("up", "../elsewhere/secret")
+	link("abs", filepath.Join(elsewhere, "secret"))
+	link("via", "planted/secret")
+	link("old", "before")
+	link("tosym", "sym")
+	// Over a file of the archive: replaced by the link.
+	add(&tar.Header{Name: "d", Typeflag: tar.TypeReg}, "replaced")
+	link("d", "a")
+	// A file of the archive written over a link: a file of its own, and
+	// the file it was linked to is left as it was.
+	link("e", "a")
+	add(&tar.Header{Name: "e", Typeflag: tar.TypeReg}, "own")
+	tw.Close()
+
+	var warn bytes.Buffer
+	skips := &skipCount{warn: &warn}
+	if err := extractTar(&buf, dir, skips); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{
+		"a": "data", "sub/": "", "sub/b": "data", "c": "data", "d": "data", "e": "own",
+		"sym": "-> a", "before": "before", "planted": "-> " + elsewhere,
+	}
+	if got := tree(t, dir); !maps.Equal(got, want) {
+		t.Fatalf("extracted %v, want %v", got, want)
+	}
+	a, _ := os.Stat(filepath.Join(dir, "a"))
+	for _, name := range []string{"sub/b", "c", "d"} {
+		if fi, err := os.Stat(filepath.Join(dir, name)); err != nil || !os.SameFile(a, fi) {
+			t.Errorf("%s is not a hard link to a: %v", name, err)
+		}
+	}
+	if fi, _ := os.Stat(filepath.Join(dir, "e")); os.SameFile(a, fi) {
+		t.Error("e, written after it was a link, was written through it")
+	}
+	for _, name := range []string{"early", "up", "abs", "via", "old", "tosym"} {
+		if !strings.Contains(warn.String(), "cove: skipping the hard link "+name+" to ") {
+			t.Errorf("no warning about %s in:\n%s", name, warn.String())
+		}
+	}
+	if skips.entries != 14 || skips.skipped != 6 {
+		t.Errorf("counted %d entries and %d skipped, want 14 and 6", skips.entries, skips.skipped)
+	}
+	if got := tree(t, elsewhere); !maps.Equal(got, map[string]string{"secret": "secret"}) {
+		t.Fatalf("outside: %v", got)
+	}
+	if fi, _ := os.Stat(filepath.Join(elsewhere, "secret")); fi.Sys().(*syscall.Stat_t).Nlink != 1 {
+		t.Error("a file outside got a hard link")
+	}
+
+	// A link made through the planted link: refused, nothing written.
+	buf.Reset()
+	tw = tar.NewWriter(&buf)
+	add(&tar.Header{Name: "f", Typeflag: tar.TypeReg}, "f")
+	link("planted/owned", "f")
+	tw.Close()
+	if err := extractTar(&buf, dir, &skipCount{warn: io.Discard}); err == nil {
+		t.Fatal("linked through a link that leaves the directory")
+	}
+	if got := tree(t, elsewhere); !maps.Equal(got, map[string]string{"secret": "secret"}) {
+		t.Fatalf("outside: %v", got)
 	}
 }
