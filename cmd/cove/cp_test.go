@@ -652,3 +652,34 @@ func TestExtractTarHardLinks(t *testing.T) {
 		t.Fatalf("outside: %v", got)
 	}
 }
+
+// TestCpHardLinks: hard links in the sandbox are hard links in the copy,
+// the file's content sent once; a directory whose content is far larger
+// out of the sandbox than in it (sparse files) is refused, saying why,
+// and nothing is written.
+func TestCpHardLinks(t *testing.T) {
+	srv := newServer(t)
+	c := srv.cli(t, srv.admin)
+	id := c.create("--disk", "10M")
+	c.ok("exec", id, "--", "sh", "-c", "mkdir -p hl/sub && head -c 3M /dev/urandom > hl/a && ln hl/a hl/b && ln hl/a hl/sub/c")
+	dst := t.TempDir()
+	if r := c.do("", "cp", id+":hl", dst); r.code != 0 || r.stderr != "" {
+		t.Fatalf("exit %d stderr %q", r.code, r.stderr)
+	}
+	a, err := os.Stat(filepath.Join(dst, "hl", "a"))
+	if err != nil || a.Size() != 3<<20 {
+		t.Fatalf("hl/a: %v, %v", a, err)
+	}
+	for _, name := range []string{"b", "sub/c"} {
+		if fi, err := os.Stat(filepath.Join(dst, "hl", name)); err != nil || !os.SameFile(a, fi) {
+			t.Errorf("hl/%s is not a hard link to hl/a: %v", name, err)
+		}
+	}
+
+	c.ok("exec", id, "--", "sh", "-c", "mkdir bomb && i=0 && while [ $i -lt 120 ]; do i=$((i+1)); truncate -s 10M bomb/f$i; done")
+	dst = t.TempDir()
+	c.fails(cove.CodeConflict, `^cove: the archive would hold more than 1 GiB: bomb holds sparse or hard-linked files .*; download them one by one\n$`, "cp", id+":bomb", dst)
+	if got := tree(t, dst); len(got) != 0 {
+		t.Fatalf("the refused copy wrote %v", keys(got))
+	}
+}

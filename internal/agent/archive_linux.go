@@ -7,13 +7,17 @@ import (
 	"bytes"
 	"compress/gzip"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
+	"math"
 	"os"
 	"path"
 	"strings"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/cove-sandbox/cove"
 )
@@ -25,7 +29,13 @@ const maxArchiveTrailer = 1 << 20
 // archiveOut packs spec.Path, a directory or a single file, as a tar or
 // zip archive and streams it: a frameInfo describing the path, then the
 // archive in frameDownload frames. Symbolic links are stored as links and
-// never followed; FIFOs, sockets and devices are left out.
+// never followed; FIFOs, sockets and devices are left out. In a tar
+// archive, a file met again under another name (a hard link) is a link
+// entry to the name it was first archived as. The file content an archive
+// carries is bounded (see archiveBound; spec.MaxBytes, if the host gives
+// it, is the workspace's disk limit): an archive that would carry more is
+// refused before it begins, or, if the tree grew meanwhile, cut short
+// with the error.
 func (w workspaceFS) archiveOut(spec *ArchiveSpec, st io.Writer, stop <-chan struct{}) error {
 	rel, err := cleanDirPath(spec.Path)
 	if err != nil {
@@ -42,11 +52,18 @@ func (w workspaceFS) archiveOut(spec *ArchiveSpec, st io.Writer, stop <-chan str
 		if !fi.IsDir() && !fi.Mode().IsRegular() {
 			return invalidf("not a regular file or directory: %s", rel)
 		}
-		// What cannot be read is found before the first byte is sent:
-		// once the archive streams, an error can only cut it short.
-		if err := checkReadable(root, rel, fi, stop); err != nil {
+		// What cannot be read, and content past the bound, are found
+		// before the first byte is sent: once the archive streams, an
+		// error can only cut it short.
+		bound := archiveBound(spec)
+		planned := newArchiveContent(rel, spec.Format, bound)
+		if err := checkReadable(root, rel, fi, planned, stop); err != nil {
 			return err
 		}
+		if planned.over() {
+			return planned.tooLarge()
+		}
+		content := newArchiveContent(rel, spec.Format, bound)
 		if err := writeJSONFrame(st, frameInfo, fileInfo(rel, fi, "")); err != nil {
 			return errCanceled()
 		}
@@ -59,14 +76,10 @@ func (w workspaceFS) archiveOut(spec *ArchiveSpec, st io.Writer, stop <-chan str
 		}
 		if fi.IsDir() {
 			err = walk(root, rel, stop, func(child string, cfi fs.FileInfo, link string) error {
-				name := child
-				if rel != "." {
-					name = strings.TrimPrefix(child, rel+"/")
-				}
-				return addToArchive(aw, root, child, name, cfi, link)
+				return addToArchive(aw, content, root, child, entryIn(rel, child), cfi, link)
 			})
 		} else {
-			err = addToArchive(aw, root, rel, path.Base(rel), fi, "")
+			err = addToArchive(aw, content, root, rel, path.Base(rel), fi, "")
 		}
 		if err != nil {
 			return err
@@ -81,17 +94,28 @@ func (w workspaceFS) archiveOut(spec *ArchiveSpec, st io.Writer, stop <-chan str
 	})
 }
 
+// entryIn is the name in the archive of the directory rel of its entry
+// child.
+func entryIn(rel, child string) string {
+	if rel == "." {
+		return child
+	}
+	return strings.TrimPrefix(child, rel+"/")
+}
+
 // archiveHint is the other way out of an unreadable file in an archive.
 const archiveHint = "or leave it out"
 
 // checkReadable checks that the file rel, or every file and directory of
 // the tree rel, can be read: an archive cannot hold what cannot be read.
-func checkReadable(root *os.Root, rel string, fi fs.FileInfo, stop <-chan struct{}) error {
+// It counts the files' content in content.
+func checkReadable(root *os.Root, rel string, fi fs.FileInfo, content *archiveContent, stop <-chan struct{}) error {
 	if !fi.IsDir() {
-		f, _, err := openRegular(root, rel)
+		f, ofi, err := openRegular(root, rel)
 		if err != nil {
 			return archiveReadError(root, rel, err)
 		}
+		content.add(path.Base(rel), ofi)
 		return f.Close()
 	}
 	if err := canList(root, rel); err != nil {
@@ -102,7 +126,7 @@ func checkReadable(root *os.Root, rel string, fi fs.FileInfo, stop <-chan struct
 		case cfi.IsDir():
 			return canList(root, child)
 		case cfi.Mode().IsRegular():
-			f, _, err := openRegular(root, child)
+			f, ofi, err := openRegular(root, child)
 			if errors.Is(err, fs.ErrNotExist) {
 				return nil // removed since it was listed
 			}
@@ -110,6 +134,7 @@ func checkReadable(root *os.Root, rel string, fi fs.FileInfo, stop <-chan struct
 				return archiveReadError(root, child, err)
 			}
 			f.Close()
+			content.add(entryIn(rel, child), ofi)
 		}
 		return nil
 	})
@@ -146,8 +171,9 @@ func archiveReadError(root *os.Root, rel string, err error) error {
 	return unreadable(root, rel, err, archiveHint)
 }
 
-// addToArchive adds the entry rel, found by a walk, as name.
-func addToArchive(aw archiveWriter, root *os.Root, rel, name string, fi fs.FileInfo, link string) error {
+// addToArchive adds the entry rel, found by a walk, as name, counting a
+// file's content in content.
+func addToArchive(aw archiveWriter, content *archiveContent, root *os.Root, rel, name string, fi fs.FileInfo, link string) error {
 	var err error
 	switch {
 	case fi.IsDir():
@@ -166,6 +192,14 @@ func addToArchive(aw archiveWriter, root *os.Root, rel, name string, fi fs.FileI
 		if !os.SameFile(fi, ofi) {
 			return nil // replaced since it was listed
 		}
+		if first := content.add(name, ofi); first != "" {
+			err = aw.hardLink(name, ofi, first)
+			break
+		}
+		if content.over() {
+			// The tree grew since it was checked.
+			return content.tooLarge()
+		}
 		err = aw.file(name, ofi, f)
 		if errors.Is(err, io.ErrUnexpectedEOF) {
 			return &opError{code: cove.CodeConflict, msg: "changed while it was archived: " + rel, err: err}
@@ -179,6 +213,124 @@ func addToArchive(aw archiveWriter, root *os.Root, rel, name string, fi fs.FileI
 	return nil
 }
 
+// Bounds of a download's archive. Hard links, sparse files and files
+// that share their data (reflinks) cost little or nothing against the
+// workspace's disk limit, yet each carries its full size in an archive:
+// unbounded, a sandbox with a disk of 10 MiB makes a download of
+// gigabytes, a disk-filling bomb for whoever downloads it.
+const (
+	// archiveSlack is what an archive may carry beyond twice the disk
+	// limit, for the holes of a full workspace's files.
+	archiveSlack = 64 << 20
+	// minArchiveBound is the least bound when the disk limit is taken
+	// from the agent's file size limit, which is lower than the disk
+	// limit when the sandbox has a smaller file limit of its own.
+	minArchiveBound = 1 << 30
+	// maxArchiveBound is the bound when no limit is known.
+	maxArchiveBound = 64 << 30
+	// maxLinkNameBytes bounds the names remembered to find hard links,
+	// which the sandbox chooses; a file with more links past it is
+	// archived in full again, and counted again.
+	maxLinkNameBytes = 16 << 20
+)
+
+// archiveBound is the most file content a download's archive may carry:
+// twice the workspace's disk limit and a little more. A workspace's files
+// fit in its disk limit, so only a tree whose content takes far more
+// room out of the workspace than in it (sparse files, hard links in a
+// zip archive, cloned files) reaches it. The disk limit is spec.MaxBytes
+// when the host gives it; else the agent's own RLIMIT_FSIZE, which the
+// host sets to the sandbox's file size limit, the disk limit unless a
+// smaller one was asked for (hence minArchiveBound); else none is known,
+// and the bound is maxArchiveBound.
+func archiveBound(spec *ArchiveSpec) int64 {
+	twice := func(n int64) int64 {
+		if n > (maxArchiveBound-archiveSlack)/2 {
+			return maxArchiveBound
+		}
+		return 2*n + archiveSlack
+	}
+	if spec.MaxBytes > 0 {
+		return twice(spec.MaxBytes)
+	}
+	var rl unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_FSIZE, &rl); err == nil && rl.Cur != unix.RLIM_INFINITY && rl.Cur < maxArchiveBound {
+		return max(twice(int64(rl.Cur)), minArchiveBound)
+	}
+	return maxArchiveBound
+}
+
+// archiveContent counts the file content an archive carries, against its
+// bound. In a tar archive a file met again under another name (a hard
+// link) is a link entry to its first name and carries nothing again; a
+// zip archive has no hard links and carries the content under each name.
+type archiveContent struct {
+	rel   string // the archived path
+	tar   bool
+	bound int64
+	// total is the content so far; once counts each file once, as a tar
+	// archive would.
+	total, once int64
+	first       map[fileID]string // the first name of files with links
+	nameBytes   int
+}
+
+// fileID tells files apart, whatever their names.
+type fileID struct{ dev, ino uint64 }
+
+func newArchiveContent(rel, format string, bound int64) *archiveContent {
+	return &archiveContent{rel: rel, tar: format == "tar", bound: bound, first: map[fileID]string{}}
+}
+
+// add counts the regular file fi, archived as name. It returns the name
+// the file was archived as before when the archive is to hold it as a
+// hard link to that name, and "" when its content goes in (again).
+func (c *archiveContent) add(name string, fi fs.FileInfo) string {
+	st, _ := fi.Sys().(*syscall.Stat_t)
+	if st != nil && st.Nlink > 1 {
+		id := fileID{uint64(st.Dev), st.Ino}
+		if first, ok := c.first[id]; ok {
+			if c.tar {
+				return first
+			}
+			c.total = addBytes(c.total, fi.Size())
+			return ""
+		}
+		if c.nameBytes+len(name) <= maxLinkNameBytes {
+			c.first[id] = name
+			c.nameBytes += len(name)
+		}
+	}
+	c.total = addBytes(c.total, fi.Size())
+	c.once = addBytes(c.once, fi.Size())
+	return ""
+}
+
+// addBytes adds a file's size to a total, which stays at its largest
+// value rather than overflow (sparse files may each claim 8 EiB).
+func addBytes(total, n int64) int64 {
+	if n > math.MaxInt64-total {
+		return math.MaxInt64
+	}
+	return total + n
+}
+
+// over reports whether the content counted is past the bound.
+func (c *archiveContent) over() bool { return c.total > c.bound }
+
+// tooLarge is the error of an archive whose content is past its bound.
+func (c *archiveContent) tooLarge() error {
+	what := c.rel
+	if what == "." {
+		what = "the workspace"
+	}
+	msg := fmt.Sprintf("the archive would hold more than %s: %s holds sparse or hard-linked files (or copies that share their data) that take far more room in an archive than on the sandbox's disk; download them one by one", cove.FormatBytes(c.bound), what)
+	if !c.tar && c.once <= c.bound {
+		msg += ", or as a tar archive, which holds each hard-linked file once"
+	}
+	return &opError{code: cove.CodeConflict, msg: msg}
+}
+
 // archiveWriter is a tar or zip writer.
 type archiveWriter interface {
 	dir(name string, fi fs.FileInfo) error
@@ -186,6 +338,9 @@ type archiveWriter interface {
 	// file writes exactly fi.Size() bytes of r, or fails with
 	// io.ErrUnexpectedEOF if r has fewer.
 	file(name string, fi fs.FileInfo, r io.Reader) error
+	// hardLink writes name as a hard link to the file archived as
+	// target (tar only: archiveContent gives zip none).
+	hardLink(name string, fi fs.FileInfo, target string) error
 	Close() error
 }
 
@@ -204,6 +359,10 @@ func (t *tarWriter) file(name string, fi fs.FileInfo, r io.Reader) error {
 		return err
 	}
 	return copyExactly(t.tw, r, fi.Size())
+}
+
+func (t *tarWriter) hardLink(name string, fi fs.FileInfo, target string) error {
+	return t.tw.WriteHeader(&tar.Header{Typeflag: tar.TypeLink, Name: name, Linkname: target, Mode: int64(fi.Mode().Perm()), ModTime: fi.ModTime()})
 }
 
 func (t *tarWriter) Close() error { return t.tw.Close() }
@@ -236,6 +395,10 @@ func (z *zipWriter) file(name string, fi fs.FileInfo, r io.Reader) error {
 		return err
 	}
 	return copyExactly(w, r, fi.Size())
+}
+
+func (z *zipWriter) hardLink(name string, _ fs.FileInfo, _ string) error {
+	return fmt.Errorf("a zip archive cannot hold the hard link %s", name)
 }
 
 func (z *zipWriter) Close() error { return z.zw.Close() }
