@@ -16,6 +16,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
 
 	"github.com/cove-sandbox/cove"
 )
@@ -466,13 +467,15 @@ func resolveLink(root *os.Root, name string) linkCheck {
 // through the tree's other links, which the user's tools will do later),
 // hard links to anything but a file this extraction wrote, and entries
 // other than files, directories and links, are skipped with a warning,
-// and counted in skips.
+// and counted in skips. Modes are the archive's less the umask, as tar
+// gives them to a user other than root.
 func extractTar(r io.Reader, dir string, skips *skipCount) error {
 	root, err := os.OpenRoot(dir)
 	if err != nil {
 		return localError(err)
 	}
 	defer root.Close()
+	umask := processUmask()
 	type dirMode struct {
 		name string
 		mode fs.FileMode
@@ -597,9 +600,9 @@ func extractTar(r io.Reader, dir string, skips *skipCount) error {
 		}
 	}
 	// Directories get their own modes last, so that a read-only one could
-	// still be filled.
+	// still be filled. Chmod, unlike mkdir, ignores the umask.
 	for _, d := range dirs {
-		if err := root.Chmod(d.name, d.mode); err != nil {
+		if err := root.Chmod(d.name, d.mode&^umask); err != nil {
 			return localError(err)
 		}
 	}
@@ -679,6 +682,25 @@ func hardLink(root *os.Root, target, name string, first fileID) error {
 		return localError(err)
 	}
 	return localError(dst.Close())
+}
+
+// processUmask returns the process's umask, read from /proc/self/status
+// so as not to change it; where that cannot be read, by setting it and
+// setting it back, which is safe here as no other goroutine creates
+// files meanwhile.
+func processUmask() fs.FileMode {
+	if b, err := os.ReadFile("/proc/self/status"); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "Umask:"); ok {
+				if m, err := strconv.ParseUint(strings.TrimSpace(v), 8, 32); err == nil {
+					return fs.FileMode(m) & fs.ModePerm
+				}
+			}
+		}
+	}
+	m := unix.Umask(0o022)
+	unix.Umask(m)
+	return fs.FileMode(m) & fs.ModePerm
 }
 
 // skipCount warns of each entry a directory's copy leaves out, and counts

@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/cove-sandbox/cove"
 	"github.com/cove-sandbox/cove/internal/wire"
 )
@@ -681,5 +683,30 @@ func TestCpHardLinks(t *testing.T) {
 	c.fails(cove.CodeConflict, `^cove: the archive would hold more than 1 GiB: bomb holds sparse or hard-linked files .*; download them one by one\n$`, "cp", id+":bomb", dst)
 	if got := tree(t, dst); len(got) != 0 {
 		t.Fatalf("the refused copy wrote %v", keys(got))
+	}
+}
+
+// TestCpAppliesTheUmask: directories copied out of a sandbox get their
+// modes less the umask, as files do: a directory the sandbox made world
+// writable is not world writable here under umask 077.
+func TestCpAppliesTheUmask(t *testing.T) {
+	srv := newServer(t)
+	c := srv.cli(t, srv.admin)
+	id := c.create()
+	c.ok("exec", id, "--", "sh", "-c", "mkdir -p ww/pub && chmod 0777 ww/pub && echo x > ww/pub/f && chmod 0666 ww/pub/f")
+	dst := t.TempDir()
+	old := unix.Umask(0o077)
+	r := c.do("", "cp", id+":ww", dst+"/")
+	unix.Umask(old)
+	if r.code != 0 {
+		t.Fatalf("exit %d stderr %q", r.code, r.stderr)
+	}
+	for name, want := range map[string]fs.FileMode{"ww": 0o700, "ww/pub": 0o700, "ww/pub/f": 0o600} {
+		if fi, err := os.Stat(filepath.Join(dst, name)); err != nil || fi.Mode().Perm() != want {
+			t.Errorf("%s: %v, %v; want mode %v", name, fi.Mode(), err, want)
+		}
+	}
+	if processUmask() != fs.FileMode(old) {
+		t.Errorf("the umask read is %v, want %v", processUmask(), fs.FileMode(old))
 	}
 }
