@@ -680,7 +680,7 @@ func TestCpHardLinks(t *testing.T) {
 
 	c.ok("exec", id, "--", "sh", "-c", "mkdir bomb && i=0 && while [ $i -lt 120 ]; do i=$((i+1)); truncate -s 10M bomb/f$i; done")
 	dst = t.TempDir()
-	c.fails(cove.CodeConflict, `^cove: the archive would hold more than 1 GiB: bomb holds sparse or hard-linked files .*; download them one by one\n$`, "cp", id+":bomb", dst)
+	c.fails(cove.CodeConflict, `^cove: the archive would hold more than 84 MiB: bomb holds sparse or hard-linked files .*; download them one by one\n$`, "cp", id+":bomb", dst)
 	if got := tree(t, dst); len(got) != 0 {
 		t.Fatalf("the refused copy wrote %v", keys(got))
 	}

@@ -27,7 +27,7 @@ func TestArchiveBombsInASandbox(t *testing.T) {
 
 	// What the test reads of an archive before it calls it a bomb.
 	const most = 64 << 20
-	rc, err := c.ArchiveOut(ctx, "d", "tar")
+	rc, err := c.ArchiveOut(ctx, "d", "tar", limits.DiskBytes)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,13 +55,21 @@ func TestArchiveBombsInASandbox(t *testing.T) {
 		t.Errorf("the tar archive of d holds %d copies of f and %d hard links to it, want 1 and 1000", files, links)
 	}
 
-	for _, tc := range []struct{ path, format, says string }{
-		{"d", "zip", "d holds sparse or hard-linked files"},
-		{"bomb", "tar", "bomb holds sparse or hard-linked files"},
-		{"bomb", "zip", "bomb holds sparse or hard-linked files"},
-		{"", "tar", "the workspace holds sparse or hard-linked files"},
+	// The bound is twice the disk limit and 64 MiB when the host gives
+	// the limit, as cove does; else what the agent can tell (its file
+	// size limit), and never less than 1 GiB.
+	for _, tc := range []struct {
+		path, format string
+		disk         int64
+		says         string
+	}{
+		{"d", "zip", limits.DiskBytes, "84 MiB: d holds sparse or hard-linked files"},
+		{"bomb", "tar", limits.DiskBytes, "84 MiB: bomb holds sparse or hard-linked files"},
+		{"bomb", "zip", limits.DiskBytes, "84 MiB: bomb holds sparse or hard-linked files"},
+		{"", "tar", limits.DiskBytes, "84 MiB: the workspace holds sparse or hard-linked files"},
+		{"bomb", "tar", 0, "1 GiB: bomb holds sparse or hard-linked files"},
 	} {
-		rc, err := c.ArchiveOut(ctx, tc.path, tc.format)
+		rc, err := c.ArchiveOut(ctx, tc.path, tc.format, tc.disk)
 		if err == nil {
 			n, err := io.Copy(io.Discard, io.LimitReader(rc, most))
 			rc.Close()
@@ -69,7 +77,7 @@ func TestArchiveBombsInASandbox(t *testing.T) {
 			continue
 		}
 		wantError(t, fmt.Sprintf("%q as %s", tc.path, tc.format), err, cove.CodeConflict)
-		if msg := cove.ErrorMessage(err); !strings.Contains(msg, "the archive would hold more than 1 GiB: "+tc.says) || !strings.Contains(msg, "download them one by one") {
+		if msg := cove.ErrorMessage(err); !strings.Contains(msg, "the archive would hold more than "+tc.says) || !strings.Contains(msg, "download them one by one") {
 			t.Errorf("%q as %s: %q", tc.path, tc.format, msg)
 		}
 	}

@@ -52,7 +52,9 @@ type ArchiveSpec struct {
 	Path   string `json:"path"`
 	Format string `json:"format,omitempty"`
 	// MaxBytes and MaxFiles bound an upload's extracted content and
-	// entries (0: the defaults of ArchiveLimits).
+	// entries (0: the defaults of ArchiveLimits). For a download, MaxBytes
+	// is the workspace's disk limit, which bounds the archive's content
+	// (see archiveBound; 0: the agent works it out).
 	MaxBytes int64 `json:"max_bytes,omitempty"`
 	MaxFiles int   `json:"max_files,omitempty"`
 }
@@ -251,8 +253,8 @@ func (c *Client) ReadRange(ctx context.Context, path string, offset, length int6
 // out. A file or directory the sandbox user cannot read is a conflict
 // found before the stream begins; an error after it began (the tree
 // changed meanwhile) is returned by the reader's Read.
-func (c *Client) ArchiveOut(ctx context.Context, path, format string) (io.ReadCloser, error) {
-	st, _, err := c.openDownload(ctx, &Request{ArchiveOut: &ArchiveSpec{Path: path, Format: format}})
+func (c *Client) ArchiveOut(ctx context.Context, path, format string, diskLimit int64) (io.ReadCloser, error) {
+	st, _, err := c.openDownload(ctx, &Request{ArchiveOut: &ArchiveSpec{Path: path, Format: format, MaxBytes: diskLimit}})
 	if err != nil {
 		return nil, err
 	}

@@ -298,7 +298,7 @@ func TestClientArchives(t *testing.T) {
 	tw.symlink(t, tw.outside, "src/out")
 
 	for _, format := range []string{"tar", "zip"} {
-		rc, err := c.ArchiveOut(ctx, "src", format)
+		rc, err := c.ArchiveOut(ctx, "src", format, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -316,9 +316,9 @@ func TestClientArchives(t *testing.T) {
 			t.Errorf("%s archive: %s", format, entryNames(entries))
 		}
 	}
-	_, err := c.ArchiveOut(ctx, "missing", "tar")
+	_, err := c.ArchiveOut(ctx, "missing", "tar", 0)
 	wantCoveCode(t, err, cove.CodeNotFound)
-	_, err = c.ArchiveOut(ctx, "src", "7z")
+	_, err = c.ArchiveOut(ctx, "src", "7z", 0)
 	wantCoveCode(t, err, cove.CodeInvalid)
 
 	// Upload a compressed archive through a pipe, as a request body comes.

@@ -159,7 +159,7 @@ func TestFileOperationsInASandbox(t *testing.T) {
 	})
 
 	for _, format := range []string{"tar", "zip"} {
-		rc, err := c.ArchiveOut(ctx, "", format)
+		rc, err := c.ArchiveOut(ctx, "", format, 0)
 		if err != nil {
 			t.Fatal(err)
 		}

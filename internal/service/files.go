@@ -254,7 +254,7 @@ func (s *Service) DownloadArchive(ctx context.Context, id, path, format string) 
 	if err != nil {
 		return nil, err
 	}
-	rc, err := sb.inst.Agent().ArchiveOut(ctx, path, format)
+	rc, err := sb.inst.Agent().ArchiveOut(ctx, path, format, sb.limits.DiskBytes)
 	if err != nil {
 		done()
 		return nil, err
