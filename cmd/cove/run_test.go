@@ -269,7 +269,7 @@ except Exception as e:
 		t.Fatalf("without --network: exit %d stdout %q stderr %q", r.code, r.stdout, r.stderr)
 	}
 	delete(c.env, "COVE_NETWORK_PRIVATE")
-	if r := c.do("", "run", "--network", addr, "-l", "python", "-c", fetch); !strings.Contains(r.stdout, "failed: HTTP Error 403: cove: 127.0.0.2 is a private or reserved address") {
+	if r := c.do("", "run", "--network", addr, "-l", "python", "-c", fetch); r.code != 125 || r.stdout != "" || !strings.Contains(r.stderr, "cove: network limit: 127.0.0.2 is a private or reserved address, which sandboxes may not reach (the operator can allow it with network_private)") {
 		t.Fatalf("a private address the operator did not allow: exit %d stdout %q stderr %q", r.code, r.stdout, r.stderr)
 	}
 	if r := c.do("", "run", "--network", "https://pypi.org", "-l", "python", "-c", "1"); r.code != 125 || !strings.Contains(r.stderr, `--network "https://pypi.org": give a host, not a URL`) {

@@ -143,6 +143,23 @@ func interfaceAddrs() ([]netip.Addr, error) {
 	return out, nil
 }
 
+// CheckAddresses refuses, as invalid, a network limit that names an
+// address no sandbox may reach (private, reserved, the host's own, unless
+// the operator allows it): a rule that could never let anything through
+// is said when the sandbox is made rather than when its program fails.
+func (p *Policy) CheckAddresses() error {
+	for _, r := range p.rules {
+		a, err := netip.ParseAddr(r.Host)
+		if err != nil {
+			continue // a name, checked when it is resolved
+		}
+		if ok, why := p.allowAddr(a); !ok {
+			return cove.Errorf(cove.CodeInvalid, "network limit: %s is %s", r.Host, why)
+		}
+	}
+	return nil
+}
+
 // Enabled reports whether the policy allows any host at all.
 func (p *Policy) Enabled() bool { return len(p.rules) > 0 }
 

@@ -18,7 +18,40 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/cove-sandbox/cove"
 )
+
+// TestCheckAddresses checks that a network limit naming an address no
+// sandbox may reach is refused when the sandbox is made, and one the
+// operator allows, or a public one, is not.
+func TestCheckAddresses(t *testing.T) {
+	private := []netip.Prefix{netip.MustParsePrefix("10.9.0.0/16")}
+	for _, c := range []struct {
+		network string
+		refused string
+	}{
+		{"pypi.org 1.1.1.1 [2606:4700::1111]:443", ""},
+		{"10.9.1.2:8080", ""},
+		{"10.1.2.3", "network limit: 10.1.2.3 is a private or reserved address, which sandboxes may not reach (the operator can allow it with network_private)"},
+		{"pypi.org 127.0.0.1:8000", "network limit: 127.0.0.1 is a private or reserved address"},
+		{"169.254.169.254", "network limit: 169.254.169.254 is a private or reserved address"},
+		{"::1", "network limit: ::1 is a private or reserved address"},
+	} {
+		p, err := NewPolicy(c.network, private)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.hostAddrs = func() ([]netip.Addr, error) { return nil, nil }
+		err = p.CheckAddresses()
+		switch {
+		case c.refused == "" && err != nil:
+			t.Errorf("%q: %v", c.network, err)
+		case c.refused != "" && (cove.ErrorCode(err) != cove.CodeInvalid || !strings.HasPrefix(cove.ErrorMessage(err), c.refused)):
+			t.Errorf("%q: %v, want invalid %q", c.network, err, c.refused)
+		}
+	}
+}
 
 func TestPolicyHosts(t *testing.T) {
 	p, err := NewPolicy("pypi.org, *.pythonhosted.org example.com:8080 10.1.2.3", nil)

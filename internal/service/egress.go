@@ -18,6 +18,9 @@ func (s *Service) createInstance(ctx context.Context, spec runtime.Spec) (runtim
 	if err != nil {
 		return nil, err
 	}
+	if err := policy.CheckAddresses(); err != nil {
+		return nil, err
+	}
 	inst, err := s.backend.Create(ctx, spec)
 	if err != nil || !policy.Enabled() {
 		return inst, err
