@@ -21,6 +21,9 @@ func newExecCmd(e *env) *cobra.Command {
 		Short: "Run a command in a sandbox",
 		Long: `Run a command in a sandbox and stream its output.
 
+cove's flags go before the sandbox id (or between it and --); everything
+after the id is the command's, its flags too, as with docker exec.
+
 The exit status is the command's own. When cove stops the command (time,
 memory or output limit) it says why on stderr and exits non-zero.`,
 		Example: `  cove exec 3f9a1c2b7d4e -- python3 -c 'print(1)'

@@ -65,7 +65,10 @@ func newSpawnCmd(e *env) *cobra.Command {
 		Short: "Start a background process in a sandbox and print its pid",
 		Long: `Start a long-running background process in a sandbox (a server, a watcher)
 and print its pid. Follow its output with cove logs -f, list it with cove ps,
-stop it with cove kill.`,
+stop it with cove kill.
+
+cove's flags go before the sandbox id (or between it and --); everything
+after the id is the command's, its flags too.`,
 		Example: `  cove spawn --name web 3f9a1c2b7d4e -- python3 -m http.server 8000
   cove logs -f 3f9a1c2b7d4e 7`,
 		RunE: func(cmd *cobra.Command, args []string) error {
