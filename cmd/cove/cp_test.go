@@ -269,18 +269,8 @@ func TestExtractTarStaysInside(t *testing.T) {
 	// A link that was already in the destination, pointing out of it.
 	os.Symlink(elsewhere, filepath.Join(dir, "planted"))
 
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	add := func(hdr *tar.Header, body string) {
-		hdr.Size = int64(len(body))
-		if hdr.Mode == 0 {
-			hdr.Mode = 0o644
-		}
-		if err := tw.WriteHeader(hdr); err != nil {
-			t.Fatal(err)
-		}
-		tw.Write([]byte(body))
-	}
+	ar := newTestArchive(t)
+	add := ar.add
 	add(&tar.Header{Name: "../escaped", Typeflag: tar.TypeReg}, "x")
 	add(&tar.Header{Name: "a/../../escaped2", Typeflag: tar.TypeReg}, "x")
 	add(&tar.Header{Name: "/abs.txt", Typeflag: tar.TypeReg}, "inside")
@@ -290,8 +280,7 @@ func TestExtractTarStaysInside(t *testing.T) {
 	add(&tar.Header{Name: "ok/file.txt", Typeflag: tar.TypeReg}, "fine")
 	add(&tar.Header{Name: "ok/rel", Typeflag: tar.TypeSymlink, Linkname: "file.txt"}, "")
 	add(&tar.Header{Name: "dev", Typeflag: tar.TypeChar}, "")
-	tw.Close()
-	archive := buf.Bytes()
+	archive := ar.close().Bytes()
 
 	var warn bytes.Buffer
 	skips := &skipCount{warn: &warn}
@@ -321,11 +310,8 @@ func TestExtractTarStaysInside(t *testing.T) {
 	}
 
 	// Through the planted link: refused, nothing written.
-	buf.Reset()
-	tw = tar.NewWriter(&buf)
 	add(&tar.Header{Name: "planted/owned", Typeflag: tar.TypeReg}, "x")
-	tw.Close()
-	if err := extractTar(&buf, dir, &skipCount{warn: io.Discard}); err == nil {
+	if err := extractTar(ar.close(), dir, &skipCount{warn: io.Discard}); err == nil {
 		t.Fatal("wrote through a link that leaves the directory")
 	}
 	if got := tree(t, elsewhere); len(got) != 0 {
@@ -571,18 +557,8 @@ func TestExtractTarHardLinks(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "before"), []byte("before"), 0o644)
 	os.Symlink(elsewhere, filepath.Join(dir, "planted"))
 
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	add := func(hdr *tar.Header, body string) {
-		hdr.Size = int64(len(body))
-		if hdr.Mode == 0 {
-			hdr.Mode = 0o644
-		}
-		if err := tw.WriteHeader(hdr); err != nil {
-			t.Fatal(err)
-		}
-		tw.Write([]byte(body))
-	}
+	ar := newTestArchive(t)
+	add := ar.add
 	link := func(name, target string) {
 		add(&tar.Header{Name: name, Typeflag: tar.TypeLink, Linkname: target}, "")
 	}
@@ -603,11 +579,10 @@ func TestExtractTarHardLinks(t *testing.T) {
 	// the file it was linked to is left as it was.
 	link("e", "a")
 	add(&tar.Header{Name: "e", Typeflag: tar.TypeReg}, "own")
-	tw.Close()
 
 	var warn bytes.Buffer
 	skips := &skipCount{warn: &warn}
-	if err := extractTar(&buf, dir, skips); err != nil {
+	if err := extractTar(ar.close(), dir, skips); err != nil {
 		t.Fatal(err)
 	}
 	want := map[string]string{
@@ -642,12 +617,9 @@ func TestExtractTarHardLinks(t *testing.T) {
 	}
 
 	// A link made through the planted link: refused, nothing written.
-	buf.Reset()
-	tw = tar.NewWriter(&buf)
 	add(&tar.Header{Name: "f", Typeflag: tar.TypeReg}, "f")
 	link("planted/owned", "f")
-	tw.Close()
-	if err := extractTar(&buf, dir, &skipCount{warn: io.Discard}); err == nil {
+	if err := extractTar(ar.close(), dir, &skipCount{warn: io.Discard}); err == nil {
 		t.Fatal("linked through a link that leaves the directory")
 	}
 	if got := tree(t, elsewhere); !maps.Equal(got, map[string]string{"secret": "secret"}) {
@@ -709,4 +681,38 @@ func TestCpAppliesTheUmask(t *testing.T) {
 	if processUmask() != fs.FileMode(old) {
 		t.Errorf("the umask read is %v, want %v", processUmask(), fs.FileMode(old))
 	}
+}
+
+// testArchive builds the tar archives of extractTar's tests.
+type testArchive struct {
+	t   *testing.T
+	buf bytes.Buffer
+	tw  *tar.Writer
+}
+
+func newTestArchive(t *testing.T) *testArchive {
+	a := &testArchive{t: t}
+	a.tw = tar.NewWriter(&a.buf)
+	return a
+}
+
+// add writes an entry with its body, mode 0644 unless hdr gives one.
+func (a *testArchive) add(hdr *tar.Header, body string) {
+	hdr.Size = int64(len(body))
+	if hdr.Mode == 0 {
+		hdr.Mode = 0o644
+	}
+	if err := a.tw.WriteHeader(hdr); err != nil {
+		a.t.Fatal(err)
+	}
+	a.tw.Write([]byte(body))
+}
+
+// close ends the archive and returns it; the next add begins another.
+func (a *testArchive) close() *bytes.Buffer {
+	a.tw.Close()
+	out := bytes.NewBuffer(bytes.Clone(a.buf.Bytes()))
+	a.buf.Reset()
+	a.tw = tar.NewWriter(&a.buf)
+	return out
 }
