@@ -130,6 +130,15 @@ func (c *Client) call(ctx context.Context, req *Request) ([]byte, error) {
 	return payload, frameErr(typ, payload)
 }
 
+// ReasonOf is the reason of a failure of the agent's of code: its only
+// quota is the workspace's disk.
+func ReasonOf(code cove.Code) cove.Reason {
+	if code == cove.CodeQuotaExceeded {
+		return cove.ReasonDiskFull
+	}
+	return ""
+}
+
 func frameErr(typ byte, payload []byte) error {
 	switch typ {
 	case frameResult:
@@ -139,12 +148,7 @@ func frameErr(typ byte, payload []byte) error {
 		if err := json.Unmarshal(payload, &we); err != nil {
 			return cove.Errorf(cove.CodeInternal, "malformed agent error")
 		}
-		err := &cove.Error{Code: cove.Code(we.Code), Message: we.Message}
-		if err.Code == cove.CodeQuotaExceeded {
-			// The agent's only quota is the workspace's disk.
-			err.Reason = cove.ReasonDiskFull
-		}
-		return err
+		return &cove.Error{Code: cove.Code(we.Code), Message: we.Message, Reason: ReasonOf(cove.Code(we.Code))}
 	}
 	return cove.Errorf(cove.CodeInternal, "unexpected agent frame %q", typ)
 }

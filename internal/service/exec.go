@@ -594,10 +594,7 @@ func resultOf(r *agent.ExecResult, limits cove.Limits) *cove.ExecResult {
 	case r.StartError != "":
 		res.Verdict = cove.VerdictSetupFailed
 		res.Message = r.StartError
-		if r.StartCode == string(cove.CodeQuotaExceeded) {
-			// The agent's only quota is the workspace's disk.
-			res.Reason = cove.ReasonDiskFull
-		}
+		res.Reason = agent.ReasonOf(cove.Code(r.StartCode))
 	case r.OutputLimited:
 		res.Verdict = cove.VerdictOutputLimit
 		res.Message = "output truncated at " + cove.FormatBytes(limits.OutputBytes)
