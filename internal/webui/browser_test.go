@@ -1355,18 +1355,25 @@ func TestBrowser(t *testing.T) {
 		b.open(t, "sandboxes")
 		focused := `(document.activeElement.getAttribute("aria-label") || document.activeElement.id || document.activeElement.tagName)`
 		btn := func(label string) string { return fmt.Sprintf(`button[aria-label="%s %s"]`, label, f.ID) }
+		// Focused from the page itself: the list refreshes on its own, and
+		// a node that chromedp found may be replaced before it focuses it
+		// (the new row's button is the same button to the user).
+		press := func(sel string) {
+			eval[bool](t, b, fmt.Sprintf("(document.querySelector(%q).focus(), true)", sel))
+			b.do(t, 10*time.Second, chromedp.KeyEvent("\r"))
+		}
 		b.waitFor(t, 10*time.Second, `document.querySelector('`+btn("Stop")+`')`, `document.querySelector(".sandboxes tbody").textContent`)
-		b.do(t, 10*time.Second, chromedp.Focus(chromedp.CSS(btn("Stop"))), chromedp.KeyEvent("\r"))
+		press(btn("Stop"))
 		b.waitFor(t, 20*time.Second, fmt.Sprintf(`document.querySelector('.sandboxes tr[data-id=%q] .state').textContent === "stopped"`, f.ID), `document.querySelector(".sandboxes tbody").textContent`)
 		if got := eval[string](t, b, focused); got != "Start "+f.ID {
 			t.Errorf("after Stop the focus is on %q", got)
 		}
-		b.do(t, 10*time.Second, chromedp.Focus(chromedp.CSS(btn("Use"))), chromedp.KeyEvent("\r"))
+		press(btn("Use"))
 		b.waitFor(t, 10*time.Second, `document.querySelector('`+btn("In use:")+`')?.textContent === "In use"`, `document.querySelector(".sandboxes tbody").textContent`)
 		if got := eval[string](t, b, focused); got != "In use: "+f.ID {
 			t.Errorf("after Use the focus is on %q", got)
 		}
-		b.do(t, 10*time.Second, chromedp.Focus(chromedp.CSS(btn("Delete"))), chromedp.KeyEvent("\r"))
+		press(btn("Delete"))
 		b.waitFor(t, 20*time.Second, `!document.querySelector('`+btn("Delete")+`')`, `document.querySelector(".sandboxes tbody").textContent`)
 		if eval[bool](t, b, `document.activeElement === document.body || !document.querySelector(".sandboxes").contains(document.activeElement)`) {
 			t.Errorf("after Delete the focus is on %s", eval[string](t, b, focused))
