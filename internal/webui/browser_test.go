@@ -274,6 +274,14 @@ func (b *tab) do(t *testing.T, d time.Duration, actions ...chromedp.Action[chrom
 	}
 }
 
+// navigating reports whether an evaluation failed because the page went
+// away under it (a form submitted, a redirect): the condition waited for
+// is asked again of the next page.
+func navigating(err error) bool {
+	msg := err.Error()
+	return strings.Contains(msg, "Inspected target navigated or closed") || strings.Contains(msg, "Cannot find context with specified id") || strings.Contains(msg, "Execution context was destroyed")
+}
+
 // eval evaluates a JavaScript expression (awaiting a promise).
 func eval[T any](t *testing.T, b *tab, expr string) T {
 	t.Helper()
@@ -314,8 +322,15 @@ func (b *tab) waitFor(t *testing.T, d time.Duration, cond, describe string) {
 	t.Helper()
 	deadline := time.Now().Add(d)
 	for {
-		if eval[bool](t, b, "!!("+cond+")") {
+		ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
+		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool]("!!("+cond+")", chromedp.EvalAwaitPromise))
+		cancel()
+		switch {
+		case err == nil && ok:
 			return
+		case err != nil && !navigating(err):
+			b.shot(t, "failed")
+			t.Fatalf("evaluating %.80q: %v", cond, err)
 		}
 		if time.Now().After(deadline) {
 			b.shot(t, "failed")
